@@ -1,0 +1,7 @@
+export * from './errors.ts';
+export type { GitAccess, GitHttpDeps, GitPrincipal, GitService, RefUpdate } from './http.ts';
+export { createGitHttpHandler } from './http.ts';
+export type { InternalGitProviderOptions } from './internal.ts';
+export { InternalGitProvider } from './internal.ts';
+export { assertBranchName, assertRepoName, normalizePath } from './names.ts';
+export type * from './provider.ts';

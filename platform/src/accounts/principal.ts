@@ -1,0 +1,42 @@
+import type { PrismaClient } from '@bmms/prisma';
+import { hashApiKey } from './keys.ts';
+
+/** Who is calling: resolved from an API key. */
+export interface Principal {
+  userId: string;
+  orgId: string;
+  apiKeyId: string;
+  role: string;
+}
+
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** Resolves an API key to its principal, or null when unknown or revoked. */
+export async function principalForKey(db: PrismaClient, key: string): Promise<Principal | null> {
+  if (!key || key.length > 200) return null;
+  const row = await db.apiKey.findUnique({ where: { hash: hashApiKey(key) } });
+  if (!row || row.revokedAt) return null;
+  const membership = await db.membership.findUnique({
+    where: { orgId_userId: { orgId: row.orgId, userId: row.userId } },
+  });
+  if (!membership) return null;
+  if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
+  }
+  return { userId: row.userId, orgId: row.orgId, apiKeyId: row.id, role: membership.role };
+}
+
+/** The bearer token of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+/** The password of an `Authorization: Basic …` header (git sends the API key there), or undefined. */
+export function basicPassword(header: string | undefined): string | undefined {
+  const m = /^Basic\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m?.[1]) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}

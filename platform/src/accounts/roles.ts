@@ -1,0 +1,18 @@
+/** Org roles, strongest first. */
+export const ROLES = ['owner', 'admin', 'developer', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What a role may do. Maintainers (owner, admin) may push main directly. */
+export type Permission = 'read' | 'write' | 'push_main' | 'admin';
+
+const GRANTS: Record<Role, Permission[]> = {
+  owner: ['read', 'write', 'push_main', 'admin'],
+  admin: ['read', 'write', 'push_main', 'admin'],
+  developer: ['read', 'write'],
+  viewer: ['read'],
+};
+
+/** Whether `role` grants `permission`; unknown roles grant nothing. */
+export function can(role: string, permission: Permission): boolean {
+  return (GRANTS as Record<string, Permission[] | undefined>)[role]?.includes(permission) ?? false;
+}

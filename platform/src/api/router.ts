@@ -1,0 +1,120 @@
+import express, { type Request, type Response, Router } from 'express';
+import type { Principal } from '../accounts/principal.ts';
+import type { PlatformContext } from '../context.ts';
+import { invalidRequest, notFound } from '../errors.ts';
+import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
+import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
+import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
+import { changeView, serverView } from '../services/views.ts';
+
+const HISTORY_LIMIT = 50;
+
+/** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
+export function apiRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
+  router.use(requireApiKey(ctx));
+
+  const principal = (res: Response) => res.locals.principal as Principal;
+  const requestId = (res: Response) => res.locals.requestId as string;
+  const body = (req: Request): Record<string, unknown> => {
+    if (req.body === undefined) return {};
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      throw invalidRequest('the request body must be a JSON object');
+    }
+    return req.body as Record<string, unknown>;
+  };
+  const changeNumber = (req: Request) => {
+    const n = Number(req.params.number);
+    if (!Number.isInteger(n) || n < 1) throw invalidRequest('change numbers are positive integers');
+    return n;
+  };
+
+  router.get('/servers', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const servers = await ctx.db.server.findMany({ where: { orgId: p.orgId }, orderBy: { createdAt: 'asc' } });
+    res.json({ servers: servers.map((s) => serverView(s, baseUrlOf(ctx, req))) });
+  });
+
+  router.post('/servers', async (req, res) => {
+    const b = body(req);
+    const { server, change, suite } = await createServer(ctx, principal(res), b as never, requestId(res));
+    res.status(201).json({ server: serverView(server, baseUrlOf(ctx, req)), change: changeView(change, suite) });
+  });
+
+  router.get('/servers/:name', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name);
+    const history = await ctx.db.deployment.findMany({
+      where: { serverId: server.id },
+      orderBy: { startedAt: 'desc' },
+      take: HISTORY_LIMIT,
+    });
+    res.json(serverView(server, baseUrlOf(ctx, req), history));
+  });
+
+  router.delete('/servers/:name', async (req, res) => {
+    await deleteServer(ctx, principal(res), req.params.name, requestId(res));
+    res.status(204).end();
+  });
+
+  router.get('/servers/:name/changes', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name);
+    const state = req.query.state;
+    if (state !== undefined && !['open', 'merged', 'closed'].includes(String(state))) {
+      throw invalidRequest('"state" must be open, merged or closed');
+    }
+    const changes = await ctx.db.changeRequest.findMany({
+      where: { serverId: server.id, ...(state ? { state: String(state) } : {}) },
+      orderBy: { number: 'desc' },
+    });
+    const views = [];
+    for (const c of changes) views.push(changeView(c, await suiteOfChange(ctx, server, c)));
+    res.json({ changes: views });
+  });
+
+  router.post('/servers/:name/changes', async (req, res) => {
+    const p = principal(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const { change, suite } = await openChange(ctx, p, server, body(req) as never, requestId(res));
+    res.status(201).json(changeView(change, suite));
+  });
+
+  router.get('/servers/:name/changes/:number', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name);
+    const change = await findChange(ctx, server, changeNumber(req));
+    res.json(changeView(change, await suiteOfChange(ctx, server, change)));
+  });
+
+  router.post('/servers/:name/changes/:number/merge', async (req, res) => {
+    const p = principal(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const { sha, change } = await mergeChange(ctx, p, server, changeNumber(req), requestId(res));
+    res.json({ sha, change: changeView(change, await suiteOfChange(ctx, server, change)) });
+  });
+
+  router.post('/servers/:name/changes/:number/close', async (req, res) => {
+    const p = principal(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const change = await closeChange(ctx, p, server, changeNumber(req), requestId(res));
+    res.json(changeView(change, await suiteOfChange(ctx, server, change)));
+  });
+
+  router.post('/servers/:name/revert', async (req, res) => {
+    const p = principal(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const result = await revertCommit(ctx, p, server, body(req), requestId(res));
+    res.status(201).json(result);
+  });
+
+  router.use((req) => {
+    throw notFound(`${req.method} ${req.baseUrl}${req.path}`);
+  });
+  return router;
+}

@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createGitHttpHandler } from '@bmms/gitserver';
+import express, { type Express } from 'express';
+import { basicPassword, bearerToken, type Principal, principalForKey } from './accounts/principal.ts';
+import { can } from './accounts/roles.ts';
+import { apiRouter } from './api/router.ts';
+import type { PlatformContext } from './context.ts';
+import { mcpGateway } from './gateway/mcp.ts';
+import { accessLog, errorHandler, requestId } from './http/middleware.ts';
+import { handlePush } from './services/changes.ts';
+
+/** The platform's HTTP app: REST API, git smart HTTP, MCP gateway and the site. */
+export function createApp(ctx: PlatformContext, reposRoot: string): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestId());
+  app.use(accessLog(ctx.log));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.use('/api/v1', apiRouter(ctx));
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'unknown API version: use /api/v1' } });
+  });
+
+  const git = createGitHttpHandler({
+    root: reposRoot,
+    authenticate: async (req): Promise<(Principal & { id: string }) | null> => {
+      const key = basicPassword(req.headers.authorization) ?? bearerToken(req.headers.authorization);
+      const principal = key ? await principalForKey(ctx.db, key) : null;
+      return principal ? { ...principal, id: principal.userId } : null;
+    },
+    authorize: async (principal, { repo, service }) => {
+      const server = await ctx.db.server.findUnique({ where: { name: repo } });
+      if (!server || server.orgId !== principal.orgId) return { allowed: false, canPushMain: false };
+      const allowed = can(principal.role, service === 'receive-pack' ? 'write' : 'read');
+      return { allowed, canPushMain: can(principal.role, 'push_main') };
+    },
+    // Awaited before the push's response ends: when `git push` returns, its changes are re-checking.
+    onPush: (repo, updates, principal) => handlePush(ctx, principal, repo, updates),
+    onError: (err) => ctx.log.error('git http failed', { err }),
+  });
+  app.use('/git', (req, res) => git(req, res));
+
+  app.all('/s/:name/mcp', mcpGateway(ctx));
+
+  if (existsSync(ctx.siteDir)) {
+    app.use(express.static(ctx.siteDir, { extensions: ['html'], index: 'index.html' }));
+    app.use((req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+      res.status(404).sendFile(path.join(ctx.siteDir, '404.html'), (err) => err && next());
+    });
+  } else {
+    app.get('/', (_req, res) => {
+      res.type('text/plain').send('BuildMyMCPServer is running. The site is not built: run `npm run build -w site`.\n');
+    });
+  }
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: `${req.method} ${req.path} not found` } });
+  });
+  app.use(errorHandler(ctx.log));
+  return app;
+}

@@ -1,0 +1,138 @@
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { InternalGitProvider } from '@bmms/gitserver';
+import { openDatabase } from '@bmms/prisma';
+import { BundleCache, ProcessRuntime, Reconciler, RouteTable } from '@bmms/reconciler';
+import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
+import { createApp } from './app.ts';
+import { manifestCheck } from './checks/manifest.ts';
+import { CheckService } from './checks/suites.ts';
+import { typecheckCheck } from './checks/typecheck.ts';
+import type { Config } from './config.ts';
+import type { PlatformContext } from './context.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { sweepOrphanRepos } from './services/servers.ts';
+
+export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
+
+/** A running platform. */
+export interface Platform {
+  /** The base URL it listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  port: number;
+  ctx: PlatformContext;
+  /** The owner key file, when this start created it. */
+  ownerKeyFile: string | undefined;
+  /** Stops serving, stops the loop and every instance, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
+export async function startPlatform(config: Config, log: Logger = createLogger({ svc: 'platform' })): Promise<Platform> {
+  const dataDir = config.dataDir;
+  const reposRoot = path.join(dataDir, 'repos');
+  const workDir = path.join(dataDir, 'tmp');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+  await rm(workDir, { recursive: true, force: true });
+  await Promise.all([reposRoot, workDir, path.join(dataDir, 'bundles')].map((d) => mkdir(d, { recursive: true })));
+
+  const database = await openDatabase({ dataDir, databaseUrl: config.databaseUrl });
+  const { db } = database;
+  const ownerKeyFile = await ensureOwner(db, dataDir);
+
+  const git = new InternalGitProvider({ root: reposRoot });
+  const runtime = new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
+  const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
+  const routes = new RouteTable();
+  let reconciler: Reconciler | undefined;
+  const checks = new CheckService({
+    db,
+    git,
+    log: log.child({ component: 'checks' }),
+    checks: [manifestCheck, typecheckCheck()],
+    workDir,
+    onCompleted: (server, suite) => {
+      reconciler?.wake(server.name);
+      if (suite.conclusion === 'success') {
+        // Build the bundle of a green tree now, so a merge only has to start it.
+        bundles
+          .ensure(suite.treeSha, (dir) => git.checkout(server.name, suite.commitSha, dir))
+          .catch((err) => log.warn('bundle prebuild failed', { server: server.name, err }));
+      }
+    },
+  });
+  reconciler = new Reconciler({
+    db,
+    git,
+    runtime,
+    bundles,
+    routes,
+    gate: checks,
+    log: log.child({ component: 'reconciler' }),
+    resyncMs: config.resyncMs,
+  });
+  const ctx: PlatformContext = {
+    db,
+    git,
+    checks,
+    reconciler,
+    routes,
+    log,
+    publicUrl: config.publicUrl,
+    siteDir: SITE_DIR,
+  };
+
+  const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
+  const swept = await sweepOrphanRepos(ctx, repoNames);
+  if (swept.length > 0) log.warn('removed repositories that no server owns', { repos: swept });
+
+  const app = createApp(ctx, reposRoot);
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  const servers = await db.server.findMany({ select: { id: true, name: true } });
+  await checks.resume(new Map(servers.map((s) => [s.id, s])));
+  await reconciler.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    ctx,
+    ownerKeyFile,
+    close: () => {
+      closing ??= (async () => {
+        server.closeIdleConnections();
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
+        await reconciler.stop();
+        await checks.close();
+        await stopped;
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The first-start banner: where the key is and how to use it. */
+export function welcome(platform: Platform, dataDir: string): string {
+  const keyFile = path.join(dataDir, OWNER_KEY_FILE);
+  const lines = [
+    `BuildMyMCPServer is listening on ${platform.url}`,
+    platform.ownerKeyFile
+      ? `Created the owner account. Its API key is in ${keyFile} (mode 0600); it is shown nowhere else.`
+      : `Owner API key: ${keyFile}`,
+    `  export KEY=$(cat ${keyFile})`,
+    `  curl -s -X POST ${platform.url}/api/v1/servers -H "Authorization: Bearer $KEY" -d '{"name":"demo","template":"echo"}'`,
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Check, CheckOutcome } from './types.ts';
+
+/** The project's node_modules: the base runtime, zod and the SDK the generated code type-checks against. */
+export const PROJECT_NODE_MODULES = path.resolve(import.meta.dirname, '../../../node_modules');
+
+const MAX_SUMMARY_LINES = 30;
+
+export interface TypecheckOptions {
+  /** The compiler's JS entry point, run with this Node. */
+  tscPath?: string;
+  timeoutMs?: number;
+  /** Soft memory cap for the (native) compiler process, in MB. */
+  memoryMb?: number;
+}
+
+/**
+ * `typecheck`: tsc (strict, noEmit) over every `src/**` file of the tree against the base runtime's
+ * types. Our own compiler options are used, never the repo's, so a change cannot switch checking off.
+ * The tree is at `<workDir>/repo`; the compiler's config and module links are written beside it.
+ */
+export function typecheckCheck(options: TypecheckOptions = {}): Check {
+  const tscPath = options.tscPath ?? path.join(PROJECT_NODE_MODULES, 'typescript', 'bin', 'tsc');
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  return {
+    name: 'typecheck',
+    async run({ workDir, signal }): Promise<CheckOutcome> {
+      const work = workDir;
+      try {
+        await symlink(PROJECT_NODE_MODULES, path.join(work, 'node_modules'), 'dir');
+        await writeFile(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
+        const { code, output, timedOut } = await runTsc(tscPath, work, timeoutMs, options.memoryMb ?? 1024, signal);
+        const log = output.split(`${work}/`).join('').replace(/^repo\//gm, '');
+        if (timedOut) {
+          return { conclusion: 'failure', summary: `tsc did not finish within ${timeoutMs / 1000} s`, log };
+        }
+        const diagnostics = parseDiagnostics(log);
+        if (code === 0 && diagnostics.length === 0) {
+          return { conclusion: 'success', summary: 'tsc: no type errors', log: log || 'tsc: no type errors\n' };
+        }
+        const lines = diagnostics.slice(0, MAX_SUMMARY_LINES);
+        if (diagnostics.length > lines.length) lines.push(`… and ${diagnostics.length - lines.length} more (see the log)`);
+        const summary =
+          diagnostics.length > 0
+            ? `${diagnostics.length} type error(s):\n${lines.join('\n')}`
+            : `tsc failed (exit ${code}):\n${log.trim().split('\n').slice(0, MAX_SUMMARY_LINES).join('\n')}`;
+        return { conclusion: 'failure', summary, log };
+      } finally {
+        await rm(path.join(work, 'node_modules'), { force: true });
+        await rm(path.join(work, 'tsconfig.json'), { force: true });
+      }
+    },
+  };
+}
+
+function tsconfig() {
+  return {
+    compilerOptions: {
+      target: 'es2024',
+      lib: ['es2024'],
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      resolveJsonModule: true,
+      allowImportingTsExtensions: true,
+      isolatedModules: true,
+      types: ['node'],
+      pretty: false,
+    },
+    include: ['repo/src/**/*.ts', 'repo/src/**/*.mts'],
+  };
+}
+
+/** `src/x.ts(3,7): error TS2322: msg` → `src/x.ts:3: TS2322 msg`. */
+export function parseDiagnostics(output: string): string[] {
+  const out: string[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^(.+?)\((\d+),(\d+)\): error (TS\d+): (.*)$/.exec(line.trim());
+    if (m) out.push(`${m[1]}:${m[2]}: ${m[4]} ${m[5]}`);
+    else if (/^error (TS\d+): /.test(line.trim())) out.push(line.trim());
+  }
+  return out;
+}
+
+function runTsc(
+  tscPath: string,
+  cwd: string,
+  timeoutMs: number,
+  memoryMb: number,
+  signal: AbortSignal,
+): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tscPath, '-p', 'tsconfig.json'], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, GOMEMLIMIT: `${memoryMb}MiB` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+    });
+    let output = '';
+    let timedOut = false;
+    const append = (b: Buffer) => {
+      if (output.length < 1_000_000) output += b.toString('utf8');
+    };
+    child.stdout.on('data', append);
+    child.stderr.on('data', append);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      if (signal.aborted) resolve({ code: null, output: 'cancelled', timedOut: false });
+      else reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, timedOut });
+    });
+  });
+}

@@ -1,0 +1,44 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  BMMS_DATA_DIR: z.string().default('./.data'),
+  DATABASE_URL: z.string().url().optional(),
+  BMMS_PUBLIC_URL: z.string().url().optional(),
+  BMMS_RUNTIME: z.enum(['process']).default('process'),
+  BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
+  BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  publicUrl: string | undefined;
+  runtime: 'process';
+  insecureNoSandbox: boolean;
+  resyncMs: number;
+}
+
+/** Reads the platform's configuration from the environment; throws with every bad variable named. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.BMMS_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    publicUrl: e.BMMS_PUBLIC_URL?.replace(/\/+$/, ''),
+    runtime: e.BMMS_RUNTIME,
+    insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
+    resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
+  };
+}

@@ -1,0 +1,19 @@
+import type { GitProvider } from '@bmms/gitserver';
+import type { PrismaClient } from '@bmms/prisma';
+import type { Reconciler, RouteTable } from '@bmms/reconciler';
+import type { CheckService } from './checks/suites.ts';
+import type { Logger } from './logger.ts';
+
+/** Everything a request handler may use, passed in (tests build it from real parts). */
+export interface PlatformContext {
+  db: PrismaClient;
+  git: GitProvider;
+  checks: CheckService;
+  reconciler: Reconciler;
+  routes: RouteTable;
+  log: Logger;
+  /** Absolute base URL of the platform when configured; otherwise derived from each request. */
+  publicUrl: string | undefined;
+  /** Where the built site lives (served at /). */
+  siteDir: string;
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { bearerToken, principalForKey } from '../accounts/principal.ts';
+import type { PlatformContext } from '../context.ts';
+import { ApiError, invalidJson, unauthorized } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+/** Gives every request an id (kept from a sane incoming X-Request-Id) and echoes it. */
+export function requestId(): RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    const id = incoming && /^[A-Za-z0-9._-]{8,64}$/.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = id;
+    res.setHeader('X-Request-Id', id);
+    next();
+  };
+}
+
+/** Requires `Authorization: Bearer <api key>`; sets res.locals.principal. */
+export function requireApiKey(ctx: PlatformContext): RequestHandler {
+  return async (req, res, next) => {
+    const key = bearerToken(req.get('authorization'));
+    if (!key) throw unauthorized();
+    const principal = await principalForKey(ctx.db, key);
+    if (!principal) throw unauthorized('the API key is unknown or revoked');
+    res.locals.principal = principal;
+    next();
+  };
+}
+
+/** The platform's absolute base URL: configured, or from the request's Host. */
+export function baseUrlOf(ctx: PlatformContext, req: Request): string {
+  if (ctx.publicUrl) return ctx.publicUrl;
+  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+}
+
+/** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    let apiError: ApiError;
+    if (err instanceof ApiError) apiError = err;
+    else if (isBodyParserError(err) && err.type === 'entity.parse.failed') {
+      apiError = invalidJson(`the request body is not valid JSON: ${err.message}`);
+    } else if (isBodyParserError(err) && err.type === 'entity.too.large') {
+      apiError = new ApiError('payload_too_large', 413, 'the request body is larger than 1 MB');
+    } else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) {
+      apiError = new ApiError('invalid_request', err.status, err.message);
+    } else {
+      log.error('unhandled error', { requestId: res.locals.requestId, err });
+      apiError = new ApiError(
+        'internal_error',
+        500,
+        `something went wrong on our side; quote request id ${String(res.locals.requestId)} when reporting it`,
+      );
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(apiError.headers ?? {})) res.setHeader(k, v);
+    res.status(apiError.status).json({
+      error: { code: apiError.code, message: apiError.message, ...(apiError.details ? { details: apiError.details } : {}) },
+    });
+  };
+}
+
+function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {
+  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string';
+}
+
+/** One access-log line per request. */
+export function accessLog(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const t0 = performance.now();
+    res.on('finish', () => {
+      log.info('request', {
+        requestId: res.locals.requestId,
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+        status: res.statusCode,
+        ms: Math.round(performance.now() - t0),
+      });
+    });
+    next();
+  };
+}

@@ -1,0 +1,264 @@
+import { InvalidRefError, MergeConflictError, RefConflictError, RevertConflictError } from '@bmms/gitserver';
+import type { ChangeRequest, Server } from '@bmms/prisma';
+import type { Principal } from '../accounts/principal.ts';
+import { audit } from '../audit.ts';
+import { suiteVerdict } from '../checks/suites.ts';
+import type { PlatformContext } from '../context.ts';
+import {
+  ApiError,
+  changeExists,
+  changeNotOpen,
+  checksNotPassed,
+  concurrentUpdate,
+  invalidRequest,
+  mergeConflict,
+  notFound,
+  revertConflict,
+} from '../errors.ts';
+import { isValidBranch } from './names.ts';
+import { requirePermission } from './servers.ts';
+
+const ZERO_SHA = /^0{40}$/;
+
+/** Takes the next change number of a server atomically (one UPDATE … RETURNING). */
+export async function allocateChangeNumber(ctx: PlatformContext, serverId: string): Promise<number> {
+  const row = await ctx.db.server.update({
+    where: { id: serverId },
+    data: { nextChangeNumber: { increment: 1 } },
+    select: { nextChangeNumber: true },
+  });
+  return row.nextChangeNumber - 1;
+}
+
+/** The commit author for platform-made commits on behalf of `principal`. */
+export async function authorOf(ctx: PlatformContext, principal: Principal): Promise<{ name: string; email: string }> {
+  const user = await ctx.db.user.findUnique({ where: { id: principal.userId } });
+  return { name: user?.name ?? 'BuildMyMCPServer', email: user?.email ?? 'platform@buildmymcpserver.invalid' };
+}
+
+/** The check suite of a change's head tree (started if this tree was never checked). */
+export async function suiteOfChange(ctx: PlatformContext, server: Server, change: ChangeRequest) {
+  if (change.state !== 'open') {
+    const tree = await ctx.git.treeOf(server.name, change.headSha).catch(() => null);
+    return tree ? ctx.checks.suiteForTree(server.id, tree) : null;
+  }
+  return ctx.checks.ensureSuite(server, change.headSha);
+}
+
+/** Loads change `number` of `server`, or 404. */
+export async function findChange(ctx: PlatformContext, server: Server, number: number): Promise<ChangeRequest> {
+  const change = Number.isInteger(number)
+    ? await ctx.db.changeRequest.findUnique({ where: { serverId_number: { serverId: server.id, number } } })
+    : null;
+  if (!change) throw notFound(`change #${number} of "${server.name}"`);
+  return change;
+}
+
+/** Opens a change request for a pushed branch. */
+export async function openChange(
+  ctx: PlatformContext,
+  principal: Principal,
+  server: Server,
+  input: { branch: unknown; title: unknown; body?: unknown },
+  requestId?: string,
+) {
+  requirePermission(principal, 'write');
+  if (!isValidBranch(input.branch)) {
+    throw invalidRequest('"branch" must name a pushed branch other than main (e.g. "add-tool")');
+  }
+  const title = input.title === undefined ? input.branch : input.title;
+  if (typeof title !== 'string' || title.trim().length === 0 || title.length > 200) {
+    throw invalidRequest('"title" must be a non-empty string of at most 200 characters');
+  }
+  if (input.body !== undefined && typeof input.body !== 'string') throw invalidRequest('"body" must be a string');
+  const head = await ctx.git.resolveRef(server.name, `refs/heads/${input.branch}`);
+  if (!head) {
+    throw new ApiError(
+      'branch_not_found',
+      400,
+      `branch "${input.branch}" does not exist in ${server.name}.git: push it first (git push origin ${input.branch})`,
+    );
+  }
+  const existing = await ctx.db.changeRequest.findFirst({
+    where: { serverId: server.id, branch: input.branch, state: 'open' },
+  });
+  if (existing) throw changeExists(input.branch, existing.number);
+  const base = await ctx.git.resolveRef(server.name, 'refs/heads/main');
+  const number = await allocateChangeNumber(ctx, server.id);
+  const change = await ctx.db.changeRequest.create({
+    data: {
+      serverId: server.id,
+      number,
+      title: title.trim(),
+      body: (input.body as string | undefined) ?? '',
+      branch: input.branch,
+      headSha: head,
+      baseSha: base,
+      authorId: principal.userId,
+    },
+  });
+  await audit(ctx.db, principal, 'change.open', { type: 'change', id: change.id }, { server: server.name, number }, requestId);
+  const suite = await ctx.checks.ensureSuite(server, head);
+  return { change, suite };
+}
+
+/** Merges an open change whose head passed every check; main's new HEAD is then checked and deployed. */
+export async function mergeChange(
+  ctx: PlatformContext,
+  principal: Principal,
+  server: Server,
+  number: number,
+  requestId?: string,
+): Promise<{ sha: string; change: ChangeRequest }> {
+  requirePermission(principal, 'write');
+  let change = await findChange(ctx, server, number);
+  if (change.state !== 'open') throw changeNotOpen(number, change.state);
+  const branchHead = await ctx.git.resolveRef(server.name, `refs/heads/${change.branch}`);
+  if (!branchHead) throw changeNotOpen(number, 'without a branch (it was deleted)');
+  if (branchHead !== change.headSha) {
+    change = await ctx.db.changeRequest.update({ where: { id: change.id }, data: { headSha: branchHead } });
+  }
+  const suite = await ctx.checks.ensureSuite(server, change.headSha);
+  const verdict = suiteVerdict(suite);
+  if (verdict === 'pending') {
+    throw checksNotPassed(`checks are still running on ${change.headSha.slice(0, 7)}; merge when they are green`);
+  }
+  if (verdict === 'failure') {
+    const failed = suite.runs.filter((r) => r.conclusion !== 'success').map((r) => r.name);
+    throw checksNotPassed(`checks failed on ${change.headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`);
+  }
+  const author = await authorOf(ctx, principal);
+  let merged: { sha: string; tree: string } | undefined;
+  for (let attempt = 0; attempt < 3 && !merged; attempt++) {
+    try {
+      merged = await ctx.git.merge(server.name, {
+        into: 'main',
+        from: change.headSha,
+        message: `Merge change #${number} from ${change.branch}\n\n${change.title}`,
+        author,
+      });
+    } catch (err) {
+      if (err instanceof MergeConflictError) throw mergeConflict(err.paths);
+      if (!(err instanceof RefConflictError)) throw err;
+    }
+  }
+  if (!merged) throw concurrentUpdate('main kept moving while merging; try again');
+  const updated = await ctx.db.changeRequest.update({
+    where: { id: change.id },
+    data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date() },
+  });
+  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: merged.sha } });
+  await audit(
+    ctx.db,
+    principal,
+    'change.merge',
+    { type: 'change', id: change.id },
+    { server: server.name, number, sha: merged.sha },
+    requestId,
+  );
+  // A merge whose tree no check has seen (main moved on) gets its own suite before it deploys.
+  await ctx.checks.ensureSuite(server, merged.sha, merged.tree);
+  ctx.reconciler.wake(server.name);
+  return { sha: merged.sha, change: updated };
+}
+
+/** Closes an open change without merging it. */
+export async function closeChange(
+  ctx: PlatformContext,
+  principal: Principal,
+  server: Server,
+  number: number,
+  requestId?: string,
+): Promise<ChangeRequest> {
+  requirePermission(principal, 'write');
+  const change = await findChange(ctx, server, number);
+  if (change.state !== 'open') throw changeNotOpen(number, change.state);
+  const closed = await ctx.db.changeRequest.update({
+    where: { id: change.id },
+    data: { state: 'closed', closedAt: new Date() },
+  });
+  await audit(ctx.db, principal, 'change.close', { type: 'change', id: change.id }, { server: server.name, number }, requestId);
+  return closed;
+}
+
+/** A new commit on main that undoes `sha` (default: main's HEAD). */
+export async function revertCommit(
+  ctx: PlatformContext,
+  principal: Principal,
+  server: Server,
+  input: { sha?: unknown },
+  requestId?: string,
+): Promise<{ sha: string; reverted: string }> {
+  requirePermission(principal, 'write');
+  if (input.sha !== undefined && (typeof input.sha !== 'string' || !/^[0-9a-f]{4,40}$/.test(input.sha))) {
+    throw invalidRequest('"sha" must be a commit SHA (hex) on main');
+  }
+  const head = await ctx.git.resolveRef(server.name, 'refs/heads/main');
+  if (!head) throw new ApiError('nothing_to_revert', 409, 'main has no commits yet');
+  let target = head;
+  if (typeof input.sha === 'string') {
+    const resolved = await ctx.git.resolveRef(server.name, input.sha).catch(() => null);
+    if (!resolved || !(await ctx.git.isAncestor(server.name, resolved, head))) {
+      throw new ApiError('unknown_revision', 400, `${input.sha} is not a commit on main of ${server.name}`);
+    }
+    target = resolved;
+  }
+  const author = await authorOf(ctx, principal);
+  let result: { sha: string; tree: string } | undefined;
+  for (let attempt = 0; attempt < 3 && !result; attempt++) {
+    try {
+      result = await ctx.git.revert(server.name, { branch: 'main', sha: target, author });
+    } catch (err) {
+      if (err instanceof RevertConflictError) throw revertConflict(err.paths);
+      if (err instanceof InvalidRefError) {
+        throw new ApiError('unknown_revision', 400, `${target.slice(0, 7)} cannot be reverted: ${err.message}`);
+      }
+      if (!(err instanceof RefConflictError)) throw err;
+    }
+  }
+  if (!result) throw concurrentUpdate('main kept moving while reverting; try again');
+  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: result.sha } });
+  await audit(
+    ctx.db,
+    principal,
+    'server.revert',
+    { type: 'server', id: server.id },
+    { server: server.name, reverted: target, sha: result.sha },
+    requestId,
+  );
+  await ctx.checks.ensureSuite(server, result.sha, result.tree);
+  ctx.reconciler.wake(server.name);
+  return { sha: result.sha, reverted: target };
+}
+
+/** Reacts to a git push: main moved → check and deploy; a change's branch moved → re-check it. */
+export async function handlePush(
+  ctx: PlatformContext,
+  principal: Principal | undefined,
+  repo: string,
+  updates: { ref: string; oldSha: string; newSha: string }[],
+): Promise<void> {
+  const server = await ctx.db.server.findUnique({ where: { name: repo } });
+  if (!server) return;
+  for (const u of updates) {
+    const branch = u.ref.replace(/^refs\/heads\//, '');
+    if (branch === u.ref) continue;
+    await audit(ctx.db, principal, 'git.push', { type: 'server', id: server.id, orgId: server.orgId }, { ref: u.ref, old: u.oldSha, new: u.newSha });
+    if (branch === 'main') {
+      if (ZERO_SHA.test(u.newSha)) continue;
+      await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: u.newSha } });
+      await ctx.checks.ensureSuite(server, u.newSha);
+      ctx.reconciler.wake(server.name);
+      continue;
+    }
+    const open = await ctx.db.changeRequest.findMany({ where: { serverId: server.id, branch, state: 'open' } });
+    for (const change of open) {
+      if (ZERO_SHA.test(u.newSha)) {
+        await ctx.db.changeRequest.update({ where: { id: change.id }, data: { state: 'closed', closedAt: new Date() } });
+        continue;
+      }
+      await ctx.db.changeRequest.update({ where: { id: change.id }, data: { headSha: u.newSha } });
+      await ctx.checks.ensureSuite(server, u.newSha);
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/** Server names are DNS labels: they become hostnames in host mode. */
+export const SERVER_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+
+/** Whether `name` is a valid server name. */
+export function isValidServerName(name: unknown): name is string {
+  return typeof name === 'string' && SERVER_NAME.test(name);
+}
+
+/** Branch names a change may come from: git's rules, minus the protected main. */
+export function isValidBranch(branch: unknown): branch is string {
+  return (
+    typeof branch === 'string' &&
+    branch.length > 0 &&
+    branch.length <= 200 &&
+    branch !== 'main' &&
+    !branch.startsWith('refs/') &&
+    !/[\s~^:?*[\\\x00-\x1f\x7f]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^-|^\.|\/\./.test(branch)
+  );
+}

@@ -1,0 +1,230 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type Platform, startPlatform } from '../src/boot.ts';
+import type { Config } from '../src/config.ts';
+import { silentLogger } from '../src/logger.ts';
+
+const run = promisify(execFile);
+
+/** Whether bubblewrap is installed: without it the tests run instances in insecure mode. */
+export const HAS_BWRAP = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => existsSync(p));
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** A real platform on a random port, a fresh database and data dir, and helpers to drive it over HTTP. */
+export class TestStack {
+  platform!: Platform;
+  key = '';
+  readonly dataDir: string;
+  readonly db: TestDatabase;
+  readonly #scratch: string;
+
+  private constructor(dataDir: string, db: TestDatabase, scratch: string) {
+    this.dataDir = dataDir;
+    this.db = db;
+    this.#scratch = scratch;
+  }
+
+  /** Starts a stack; `overrides` tweak the configuration. */
+  static async start(overrides: Partial<Config> = {}): Promise<TestStack> {
+    const db = await createTestDatabase();
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-e2e-'));
+    const stack = new TestStack(path.join(scratch, 'data'), db, scratch);
+    await stack.boot(overrides);
+    return stack;
+  }
+
+  /** (Re)starts the platform on the same data dir and database. */
+  async boot(overrides: Partial<Config> = {}): Promise<void> {
+    const config: Config = {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: this.dataDir,
+      databaseUrl: this.db.url,
+      publicUrl: undefined,
+      runtime: 'process',
+      insecureNoSandbox: !HAS_BWRAP,
+      resyncMs: 2000,
+      ...overrides,
+    };
+    this.platform = await startPlatform(config, silentLogger);
+    this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();
+  }
+
+  get url(): string {
+    return this.platform.url;
+  }
+
+  /** Stops the platform, keeping its data. */
+  async stop(): Promise<void> {
+    await this.platform.close();
+  }
+
+  /** Stops the platform and removes its data and database. */
+  async destroy(): Promise<void> {
+    await this.platform.close().catch(() => {});
+    await this.db.drop().catch(() => {});
+    await rm(this.#scratch, { recursive: true, force: true });
+  }
+
+  /** A JSON API call; `body` as a string is sent verbatim. */
+  async api<T = Record<string, unknown>>(
+    method: string,
+    pathname: string,
+    body?: unknown,
+    options: { key?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<ApiResponse<T>> {
+    const key = options.key === undefined ? this.key : options.key;
+    const headers: Record<string, string> = { ...options.headers };
+    if (key) headers.authorization = `Bearer ${key}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${this.url}${pathname}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T };
+  }
+
+  /** Waits until every check of change `n` completed; returns the change. */
+  async waitChecks(server: string, n: number, timeoutMs = 120_000): Promise<ChangeBody> {
+    return poll(async () => {
+      const r = await this.api<ChangeBody>('GET', `/api/v1/servers/${server}/changes/${n}`);
+      const done = r.status === 200 && r.body.checks.length > 0 && r.body.checks.every((c) => c.status === 'completed');
+      return done ? r.body : undefined;
+    }, timeoutMs, `checks of ${server} change #${n}`);
+  }
+
+  /** Waits until the server is Ready at `sha` (default: its desired revision). */
+  async waitReady(server: string, sha?: string, timeoutMs = 60_000): Promise<ServerBody> {
+    return poll(async () => {
+      const r = await this.api<ServerBody>('GET', `/api/v1/servers/${server}`);
+      const want = sha ?? r.body.desiredRevision;
+      const ready = r.body.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return want && r.body.observedRevision === want && ready ? r.body : undefined;
+    }, timeoutMs, `${server} Ready at ${sha ?? 'desired revision'}`);
+  }
+
+  /** Creates a server from a template, merges change #1 and waits until it serves. */
+  async createAndDeploy(name: string, template = 'echo'): Promise<ServerBody> {
+    const created = await this.api('POST', '/api/v1/servers', { name, template });
+    if (created.status !== 201) throw new Error(`create ${name}: ${created.status} ${JSON.stringify(created.body)}`);
+    await this.waitChecks(name, 1);
+    const merged = await this.api('POST', `/api/v1/servers/${name}/changes/1/merge`);
+    if (merged.status !== 200) throw new Error(`merge ${name}: ${merged.status} ${JSON.stringify(merged.body)}`);
+    return this.waitReady(name, (merged.body as { sha: string }).sha);
+  }
+
+  /** An official SDK client connected to a server's MCP URL with the owner key. */
+  async mcpClient(url: string, key = this.key): Promise<Client> {
+    const transport = new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${key}` } },
+    });
+    const client = new Client({ name: 'e2e', version: '1.0.0' });
+    await client.connect(transport);
+    return client;
+  }
+
+  /** Clones a server's repo over smart HTTP into a new working copy. */
+  async clone(server: string): Promise<GitWorkdir> {
+    const dir = await mkdtemp(path.join(this.#scratch, `${server}-`));
+    const url = new URL(`${this.url}/git/${server}.git`);
+    url.username = 'e2e';
+    url.password = this.key;
+    const wd = new GitWorkdir(dir, this.#scratch);
+    await wd.git('clone', '-q', url.toString(), '.');
+    await wd.git('config', 'user.email', 'e2e@example.com');
+    await wd.git('config', 'user.name', 'e2e');
+    return wd;
+  }
+}
+
+/** A git working copy driven by the real git CLI, isolated from the machine's git config. */
+export class GitWorkdir {
+  readonly dir: string;
+  readonly #home: string;
+
+  constructor(dir: string, home: string) {
+    this.dir = dir;
+    this.#home = home;
+  }
+
+  /** Runs git in the working copy; rejects with its stderr on failure. */
+  async git(...args: string[]): Promise<string> {
+    const { stdout } = await run('git', ['-c', 'protocol.version=2', ...args], {
+      cwd: this.dir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: this.#home,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_TERMINAL_PROMPT: '0',
+      },
+    });
+    return stdout.trim();
+  }
+}
+
+export interface CheckBody {
+  name: string;
+  status: string;
+  conclusion: string | null;
+  summary: string;
+}
+
+export interface ChangeBody {
+  number: number;
+  state: string;
+  head: string;
+  base: string | null;
+  checks: CheckBody[];
+  checkSuite: { tree: string | null; status: string; conclusion: string | null };
+}
+
+export interface ServerBody {
+  name: string;
+  url: string;
+  desiredRevision: string | null;
+  observedRevision: string | null;
+  conditions: { type: string; status: string; reason: string; message: string }[];
+  history: { revision: string; state: string; reason: string; message: string; instance: string | null }[];
+}
+
+/** Polls `probe` until it returns a value, or fails naming what it waited for. */
+export async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
+
+/** The text of the first content item of a tool result. */
+export function textOf(result: unknown): string {
+  const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
+  return content.find((c) => c.type === 'text')?.text ?? '';
+}

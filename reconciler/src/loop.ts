@@ -1,0 +1,415 @@
+import type { GitProvider } from '@bmms/gitserver';
+import type { Prisma, PrismaClient } from '@bmms/prisma';
+import { type Manifest, parseManifest } from '@bmms/runner-template';
+import type { BundleCache } from './bundle.ts';
+import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
+import { probeInstance } from './probe.ts';
+import type { RouteTable } from './routes.ts';
+import type { Instance, Runtime } from './runtimes/types.ts';
+
+/** What the checks say about a revision: deploy only on `success`. */
+export type GateVerdict = 'success' | 'failure' | 'pending';
+
+/** The checks, as the reconciler sees them: a verdict per tree, starting a check suite when none exists. */
+export interface RevisionGate {
+  verdict(server: { id: string; name: string }, commitSha: string, treeSha: string): Promise<GateVerdict>;
+}
+
+/** The minimal structured logger the reconciler needs. */
+export interface ReconcilerLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ReconcilerDeps {
+  db: PrismaClient;
+  git: GitProvider;
+  runtime: Runtime;
+  bundles: BundleCache;
+  routes: RouteTable;
+  gate: RevisionGate;
+  log: ReconcilerLog;
+  /** Periodic resync of every server (level-triggered safety net). */
+  resyncMs: number;
+  /** How long the old instance may finish in-flight calls after the route switched. */
+  drainMs?: number;
+  /** Failed attempts of one revision before the server is Stalled on it. */
+  maxAttempts?: number;
+  /** First retry delay; doubles up to 5 minutes. */
+  retryBaseMs?: number;
+}
+
+interface Failure {
+  revision: string;
+  attempts: number;
+  nextAt: number;
+}
+
+const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : 'none');
+
+/**
+ * The control loop: for each server, makes the running instance equal main's HEAD once that
+ * revision's checks passed. Level-triggered (wake-ups plus a periodic resync), idempotent, one
+ * reconcile at a time per server. Failures keep the old instance serving and retry with backoff.
+ */
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  readonly #dirty = new Set<string>();
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #failures = new Map<string, Failure>();
+  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  #unsubscribeExit: (() => void) | undefined;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    const orphans = await this.#deps.runtime.cleanupOrphans();
+    if (orphans > 0) this.#deps.log.info('stopped instances left by a previous run', { count: orphans });
+    this.#unsubscribeExit = this.#onExit();
+    await this.resync();
+    this.#resyncTimer = setInterval(() => void this.resync(), this.#deps.resyncMs);
+    this.#resyncTimer.unref();
+  }
+
+  /** Stops the loop, waits for reconciles under way, and stops every instance gracefully. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#resyncTimer);
+    for (const t of this.#retryTimers.values()) clearTimeout(t);
+    this.#retryTimers.clear();
+    await Promise.allSettled([...this.#running.values()]);
+    this.#unsubscribeExit?.();
+    const instances = this.#deps.runtime.list();
+    for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
+    await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
+  }
+
+  /** Marks every server for reconciliation. */
+  async resync(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const servers = await this.#deps.db.server.findMany({ select: { name: true } });
+      for (const s of servers) this.wake(s.name);
+      for (const name of this.#deps.routes.servers()) this.wake(name);
+    } catch (err) {
+      this.#deps.log.error('resync failed', { err });
+    }
+  }
+
+  /** Asks for `server` to be reconciled soon (merge, push, revert, check completed, instance exit). */
+  wake(server: string): void {
+    if (this.#stopped) return;
+    this.#dirty.add(server);
+    if (this.#running.has(server)) return;
+    const run = (async () => {
+      while (this.#dirty.has(server) && !this.#stopped) {
+        this.#dirty.delete(server);
+        try {
+          await this.reconcile(server);
+        } catch (err) {
+          this.#deps.log.error('reconcile failed', { server, err });
+        }
+      }
+    })().finally(() => this.#running.delete(server));
+    this.#running.set(server, run);
+  }
+
+  /** Resolves once no reconcile is running or queued (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running.values()]);
+  }
+
+  /** Clears the backoff of `server` so its current revision is attempted again now. */
+  retry(server: string): void {
+    this.#failures.delete(server);
+    this.wake(server);
+  }
+
+  /** One level-triggered pass for one server. */
+  async reconcile(name: string): Promise<void> {
+    const { db, git, routes, runtime } = this.#deps;
+    const server = await db.server.findUnique({ where: { name } });
+    if (!server) {
+      await this.#retire(name);
+      return;
+    }
+    const head = await git.resolveRef(name, 'main');
+    const current = routes.get(name);
+    if (!head) {
+      await this.#status(server.id, null, {
+        Ready: { status: false, reason: 'NoRevision', message: 'main has no commits yet' },
+      });
+      return;
+    }
+    if (server.desiredRevision !== head) {
+      await db.server.update({ where: { id: server.id }, data: { desiredRevision: head } });
+    }
+    const manifestText = await git.readFile(name, head, 'mcp.json');
+    if (manifestText === null) {
+      await this.#status(server.id, null, {
+        Ready: {
+          status: false,
+          reason: 'NoManifest',
+          message: 'main has no mcp.json yet: merge change #1 to deploy the server',
+        },
+        Progressing: { status: false, reason: 'NoManifest', message: 'nothing to deploy' },
+      });
+      return;
+    }
+    const alive = current && runtime.list().some((i) => i.id === current.instanceId);
+    if (current && alive && current.revision === head) {
+      this.#failures.delete(name);
+      if (server.observedRevision !== head || !isReady(server.conditions)) {
+        await this.#status(server.id, head, serving(head));
+      }
+      return;
+    }
+    const tree = await git.treeOf(name, head);
+    const verdict = await this.#deps.gate.verdict(server, head, tree);
+    if (verdict === 'pending') {
+      await this.#status(server.id, undefined, {
+        Progressing: { status: true, reason: 'CheckingRevision', message: `checks are running on ${short(head)}` },
+        Ready: current
+          ? {
+              status: false,
+              reason: 'CheckingRevision',
+              message: `serving ${short(current.revision)}; ${short(head)} is being checked`,
+            }
+          : { status: false, reason: 'CheckingRevision', message: `${short(head)} is being checked` },
+      });
+      return;
+    }
+    if (verdict === 'failure') {
+      await this.#status(server.id, undefined, {
+        Stalled: {
+          status: true,
+          reason: 'ChecksFailed',
+          message: `checks failed on ${short(head)}: it will not be deployed; fix or revert it on main`,
+        },
+        Progressing: { status: false, reason: 'ChecksFailed', message: `${short(head)} failed its checks` },
+        Ready: current
+          ? { status: false, reason: 'ChecksFailed', message: `still serving ${short(current.revision)}` }
+          : { status: false, reason: 'ChecksFailed', message: 'no revision of this server passed its checks yet' },
+      });
+      return;
+    }
+    const failure = this.#failures.get(name);
+    if (failure && failure.revision === head) {
+      if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
+      const wait = failure.nextAt - Date.now();
+      if (wait > 0) {
+        this.#scheduleRetry(name, wait);
+        return;
+      }
+    }
+    await this.#deploy(server, head, tree, manifestText, current?.instanceId);
+  }
+
+  async #deploy(
+    server: { id: string; name: string },
+    head: string,
+    tree: string,
+    manifestText: string,
+    previousInstance: string | undefined,
+  ): Promise<void> {
+    const { db, git, runtime, routes, bundles, log } = this.#deps;
+    const name = server.name;
+    const deployment = await db.deployment.create({
+      data: {
+        serverId: server.id,
+        revision: head,
+        treeSha: tree,
+        state: 'progressing',
+        reason: previousInstance ? 'RollingUpdate' : 'Deploying',
+        message: `deploying ${short(head)}`,
+      },
+    });
+    await db.server.update({ where: { id: server.id }, data: { lastAttemptedRevision: head } });
+    await this.#status(server.id, undefined, {
+      Progressing: { status: true, reason: 'Deploying', message: `deploying ${short(head)}` },
+    });
+    const t0 = performance.now();
+    let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' = 'ManifestInvalid';
+    let instance: Instance | undefined;
+    try {
+      const manifest: Manifest = parseManifest(manifestText);
+      stage = 'BundleFailed';
+      const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
+      stage = 'StartFailed';
+      instance = await runtime.start({
+        serverName: name,
+        revision: head,
+        treeSha: tree,
+        bundlePath: bundle.path,
+        env: {},
+        limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
+      });
+      await db.deployment.update({ where: { id: deployment.id }, data: { instanceId: instance.id } });
+      stage = 'ProbeFailed';
+      await probeInstance(instance.socketPath, manifest);
+      const previous = routes.set(name, {
+        instanceId: instance.id,
+        revision: head,
+        treeSha: tree,
+        socketPath: instance.socketPath,
+      });
+      const ms = Math.round(performance.now() - t0);
+      this.#failures.delete(name);
+      await db.deployment.update({
+        where: { id: deployment.id },
+        data: {
+          state: 'succeeded',
+          reason: 'Serving',
+          message: `serving ${short(head)} (${bundle.cached ? 'cached bundle' : 'bundle built'}, ready in ${ms} ms)`,
+          finishedAt: new Date(),
+        },
+      });
+      await this.#status(server.id, head, serving(head));
+      log.info('deployed', { server: name, revision: head, instance: instance.id, ms, cachedBundle: bundle.cached });
+      if (previous)
+        await this.#retireInstance(server.id, previous.instanceId, 'Superseded', `replaced by ${short(head)}`);
+    } catch (err) {
+      if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
+      const message = err instanceof Error ? err.message : String(err);
+      const prior = this.#failures.get(name);
+      const attempts = prior && prior.revision === head ? prior.attempts + 1 : 1;
+      const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
+      this.#failures.set(name, { revision: head, attempts, nextAt: Date.now() + delay });
+      const maxAttempts = this.#deps.maxAttempts ?? 5;
+      const stalled = attempts >= maxAttempts;
+      await db.deployment.update({
+        where: { id: deployment.id },
+        data: { state: 'failed', reason: stage, message: message.slice(0, 4000), finishedAt: new Date() },
+      });
+      const stillServing = routes.get(name);
+      await this.#status(server.id, undefined, {
+        Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
+        Progressing: {
+          status: !stalled,
+          reason: stalled ? stage : 'RetryScheduled',
+          message: stalled
+            ? 'gave up'
+            : `attempt ${attempts} of ${maxAttempts} failed; retrying in ${Math.round(delay / 1000)} s`,
+        },
+        Stalled: stalled
+          ? {
+              status: true,
+              reason: stage,
+              message: `${short(head)} failed ${attempts} times; push a new revision or retry`,
+            }
+          : { status: false, reason: stage, message: 'retrying' },
+        Ready: stillServing
+          ? { status: false, reason: stage, message: `still serving ${short(stillServing.revision)}` }
+          : { status: false, reason: stage, message: `nothing is serving: ${message.slice(0, 200)}` },
+      });
+      log.warn('deploy failed', { server: name, revision: head, stage, attempts, err });
+      if (!stalled) this.#scheduleRetry(name, delay);
+    }
+  }
+
+  /** Drains and stops an instance that is no longer routed, and closes its history entry. */
+  async #retireInstance(serverId: string, instanceId: string, reason: string, message: string): Promise<void> {
+    const { routes, runtime, db } = this.#deps;
+    await routes.drain(instanceId, this.#deps.drainMs ?? 10_000);
+    await runtime.stop(instanceId, { graceMs: 5000 }).catch(() => {});
+    await db.deployment.updateMany({
+      where: { serverId, instanceId, state: 'succeeded' },
+      data: { state: 'superseded', reason, message, finishedAt: new Date() },
+    });
+  }
+
+  /** Stops everything of a deleted server. */
+  async #retire(name: string): Promise<void> {
+    const { routes, runtime } = this.#deps;
+    routes.remove(name);
+    this.#failures.delete(name);
+    const mine = runtime.list().filter((i) => i.serverName === name);
+    await Promise.allSettled(mine.map((i) => runtime.stop(i.id, { graceMs: 2000 })));
+  }
+
+  #onExit(): () => void {
+    return this.#deps.runtime.onExit((instance, exit) => {
+      if (exit.expected || this.#stopped) return;
+      const removed = this.#deps.routes.remove(instance.serverName, instance.id);
+      if (!removed) return;
+      void this.#recordExit(instance, exit).finally(() => this.wake(instance.serverName));
+    });
+  }
+
+  async #recordExit(instance: Instance, exit: { code: number | null; signal: string | null }): Promise<void> {
+    const { db, log } = this.#deps;
+    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+    log.warn('instance exited unexpectedly', { server: instance.serverName, instance: instance.id, how });
+    try {
+      const server = await db.server.findUnique({ where: { name: instance.serverName } });
+      if (!server) return;
+      await db.deployment.updateMany({
+        where: { serverId: server.id, instanceId: instance.id, state: 'succeeded' },
+        data: {
+          state: 'exited',
+          reason: 'InstanceExited',
+          message: `instance exited (${how})`,
+          finishedAt: new Date(),
+        },
+      });
+      await db.deployment.create({
+        data: {
+          serverId: server.id,
+          revision: instance.revision,
+          treeSha: instance.treeSha,
+          state: 'progressing',
+          reason: 'InstanceCrashed',
+          message: `instance ${instance.id} exited unexpectedly (${how}); restarting ${short(instance.revision)}`,
+          finishedAt: new Date(),
+        },
+      });
+      await this.#status(server.id, undefined, {
+        Ready: { status: false, reason: 'InstanceCrashed', message: `the instance exited (${how}); restarting` },
+        Progressing: { status: true, reason: 'Restarting', message: `restarting ${short(instance.revision)}` },
+      });
+    } catch (err) {
+      log.error('could not record instance exit', { err });
+    }
+  }
+
+  #scheduleRetry(name: string, delayMs: number): void {
+    clearTimeout(this.#retryTimers.get(name));
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(name);
+      this.wake(name);
+    }, delayMs);
+    timer.unref();
+    this.#retryTimers.set(name, timer);
+  }
+
+  /** Writes conditions (and observedRevision when given; null clears it) in one update. */
+  async #status(serverId: string, observed: string | null | undefined, patch: ConditionPatch): Promise<void> {
+    const { db } = this.#deps;
+    const row = await db.server.findUnique({ where: { id: serverId }, select: { conditions: true } });
+    if (!row) return;
+    const conditions = applyConditions(readConditions(row.conditions), patch);
+    const data: Prisma.ServerUpdateInput = { conditions: conditions as unknown as Prisma.InputJsonValue };
+    if (observed !== undefined) data.observedRevision = observed;
+    await db.server.update({ where: { id: serverId }, data });
+  }
+}
+
+function serving(head: string): ConditionPatch {
+  return {
+    Ready: { status: true, reason: 'Serving', message: `serving ${short(head)}` },
+    Progressing: { status: false, reason: 'Serving', message: 'up to date with main' },
+    Degraded: { status: false, reason: 'Serving', message: 'healthy' },
+    Stalled: { status: false, reason: 'Serving', message: 'healthy' },
+  };
+}
+
+function isReady(conditions: unknown): boolean {
+  return readConditions(conditions).some((c) => c.type === 'Ready' && c.status === 'True');
+}

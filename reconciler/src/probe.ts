@@ -1,0 +1,156 @@
+import { request } from 'node:http';
+import { ProbeError, UnixRequestError } from './errors.ts';
+
+export type UnixResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
+
+/** One HTTP request over a unix socket (no keep-alive), rejecting with UnixRequestError on failure or timeout. */
+export function unixRequest(
+  socketPath: string,
+  req: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number },
+): Promise<UnixResponse> {
+  const timeoutMs = req.timeoutMs ?? 5000;
+  return new Promise((resolve, reject) => {
+    const r = request({ socketPath, method: req.method, path: req.path, headers: req.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', (err) => reject(new UnixRequestError(socketPath, req.path, err.message, { cause: err })));
+    });
+    r.setTimeout(timeoutMs, () => r.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    r.on('error', (err) => reject(new UnixRequestError(socketPath, req.path, err.message, { cause: err })));
+    r.end(req.body);
+  });
+}
+
+type JsonRpcResponse = {
+  jsonrpc: '2.0';
+  id?: number | string;
+  result?: Record<string, unknown>;
+  error?: { message?: string };
+};
+
+/** Read a JSON-RPC answer from a JSON body or from the first `data:` event of an SSE body. */
+function parseRpc(res: UnixResponse): JsonRpcResponse {
+  const text = res.body.toString('utf8');
+  const type = String(res.headers['content-type'] ?? '');
+  if (type.includes('text/event-stream')) {
+    const data = text
+      .split('\n')
+      .filter((l) => l.startsWith('data:'))
+      .map((l) => l.slice(5).trim());
+    for (const d of data) {
+      const msg = JSON.parse(d) as JsonRpcResponse;
+      if (msg.id !== undefined) return msg;
+    }
+    throw new Error('event stream carried no response');
+  }
+  return JSON.parse(text) as JsonRpcResponse;
+}
+
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** Send one JSON-RPC message to POST /mcp. */
+async function rpc(
+  socketPath: string,
+  message: Record<string, unknown>,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<UnixResponse> {
+  return unixRequest(socketPath, {
+    method: 'POST',
+    path: '/mcp',
+    headers: { ...MCP_HEADERS, ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', ...message }),
+    timeoutMs,
+  });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Probe a running instance: /healthz 200, MCP initialize, and tools/list names equal to the manifest's. */
+export async function probeInstance(
+  socketPath: string,
+  manifest: { tools: { name: string }[] },
+  opts: { timeoutMs?: number } = {},
+): Promise<{ protocolVersion: string; tools: string[] }> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+
+  const health = await unixRequest(socketPath, { method: 'GET', path: '/healthz', timeoutMs }).catch((err: unknown) => {
+    throw new ProbeError('HealthFailed', `GET /healthz failed: ${describe(err)}`);
+  });
+  if (health.status !== 200) {
+    throw new ProbeError('HealthFailed', `GET /healthz answered ${health.status}, expected 200`, {
+      status: health.status,
+    });
+  }
+
+  let protocolVersion: string;
+  try {
+    const res = await rpc(
+      socketPath,
+      {
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'bmms-probe', version: '0.1.0' },
+        },
+      },
+      {},
+      timeoutMs,
+    );
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
+    const msg = parseRpc(res);
+    const version = msg.result?.protocolVersion;
+    if (typeof version !== 'string') throw new Error(msg.error?.message ?? 'no protocolVersion in the result');
+    protocolVersion = version;
+    const ack = await rpc(
+      socketPath,
+      { method: 'notifications/initialized' },
+      { 'mcp-protocol-version': version },
+      timeoutMs,
+    );
+    if (ack.status >= 300) throw new Error(`notifications/initialized answered HTTP ${ack.status}`);
+  } catch (err) {
+    if (err instanceof ProbeError) throw err;
+    throw new ProbeError('InitializeFailed', `MCP initialize failed: ${describe(err)}`);
+  }
+
+  const names: string[] = [];
+  try {
+    let cursor: string | undefined;
+    for (let page = 2; page < 100; page++) {
+      const res = await rpc(
+        socketPath,
+        { id: page, method: 'tools/list', params: cursor ? { cursor } : {} },
+        { 'mcp-protocol-version': protocolVersion },
+        timeoutMs,
+      );
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      const msg = parseRpc(res);
+      const tools = msg.result?.tools;
+      if (!Array.isArray(tools)) throw new Error(msg.error?.message ?? 'no tools in the result');
+      for (const t of tools as { name: string }[]) names.push(t.name);
+      cursor = typeof msg.result?.nextCursor === 'string' ? msg.result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+  } catch (err) {
+    throw new ProbeError('ToolsMismatch', `tools/list failed: ${describe(err)}`);
+  }
+
+  const expected = new Set(manifest.tools.map((t) => t.name));
+  const actual = new Set(names);
+  const missing = [...expected].filter((n) => !actual.has(n)).sort();
+  const extra = [...actual].filter((n) => !expected.has(n)).sort();
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing from the server: ${missing.join(', ')}` : '',
+      extra.length > 0 ? `not in mcp.json: ${extra.join(', ')}` : '',
+    ].filter(Boolean);
+    throw new ProbeError('ToolsMismatch', `Tools differ from the manifest (${parts.join('; ')})`, { missing, extra });
+  }
+  return { protocolVersion, tools: names.sort() };
+}

@@ -1,0 +1,527 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import type { WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
+import { unixRequest } from '../probe.ts';
+import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
+
+export type ProcessRuntimeOptions = {
+  /** Root for `instances/<id>/` (record.json, log, sock/mcp.sock). */
+  dataDir: string;
+  /** Node binary that runs bundles. */
+  nodePath?: string;
+  /** Run without a sandbox when bubblewrap is missing (development only; logs a loud warning). */
+  insecure?: boolean;
+  /** How long start() waits for /healthz. */
+  startTimeoutMs?: number;
+  /** bubblewrap binary; a missing path means no sandbox. */
+  bwrapPath?: string;
+  setprivPath?: string;
+  prlimitPath?: string;
+  /** Unprivileged uid/gid sandboxed servers run as when the platform runs as root. */
+  uid?: number;
+  gid?: number;
+  /** Keep V8's compile cache per (server, tree) under `<dataDir>/compile-cache/` to start faster (default true). */
+  compileCache?: boolean;
+  /** Log lines kept in memory per instance. */
+  logLines?: number;
+  /** Where the runtime's own structured log lines go. */
+  log?: (entry: Record<string, unknown>) => void;
+};
+
+type Record_ = {
+  id: string;
+  serverName: string;
+  revision: string;
+  treeSha: string;
+  socketPath: string;
+  pid: number;
+  pidStart: string;
+  wrapperPid: number | null;
+  wrapperStart: string | null;
+  startedAt: string;
+  sandbox: Instance['sandbox'];
+};
+
+type Entry = {
+  instance: Instance;
+  child: ChildProcess;
+  wrapperPid: number | null;
+  lines: string[];
+  logFile: WriteStream;
+  stopping: boolean;
+  started: boolean;
+  exited: Promise<ExitInfo>;
+  /** Settles after the exit was cleaned up (socket, record removed) and listeners were told. */
+  closed: Promise<void>;
+};
+
+/** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
+function procStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of the direct children of `pid`. */
+function procChildren(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function kill(pid: number | null, signal: NodeJS.Signals): void {
+  // Never 0, -1 or init: process.kill(-1) would signal every process we may signal.
+  if (pid === null || !Number.isInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+const SANDBOX_SOCKET_DIR = '/run/bmms';
+const SANDBOX_APP_DIR = '/app';
+const SANDBOX_CACHE_DIR = '/var/cache/node';
+const LIB_DIRS = ['/usr/lib', '/usr/lib64', '/lib', '/lib64'];
+
+/** The embedded runtime: one Node process per instance, sandboxed with bubblewrap, serving HTTP on a unix socket. */
+export class ProcessRuntime implements Runtime {
+  readonly name = 'process';
+  readonly sandbox: Instance['sandbox'];
+  readonly #dataDir: string;
+  readonly #nodePath: string;
+  readonly #startTimeoutMs: number;
+  readonly #bwrapPath: string;
+  readonly #setprivPath: string;
+  readonly #prlimitPath: string;
+  readonly #uid: number;
+  readonly #gid: number;
+  readonly #logLines: number;
+  readonly #compileCache: boolean;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #entries = new Map<string, Entry>();
+  readonly #recentLogs = new Map<string, string[]>();
+  readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+
+  constructor(opts: ProcessRuntimeOptions) {
+    this.#dataDir = opts.dataDir;
+    this.#nodePath = realpathSync(opts.nodePath ?? process.execPath);
+    this.#startTimeoutMs = opts.startTimeoutMs ?? 10_000;
+    this.#bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
+    this.#setprivPath = opts.setprivPath ?? '/usr/bin/setpriv';
+    this.#prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
+    this.#uid = opts.uid ?? 65534;
+    this.#gid = opts.gid ?? 65534;
+    this.#logLines = opts.logLines ?? 200;
+    this.#compileCache = opts.compileCache ?? true;
+    this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+
+    const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
+    const missing = needed.find((p) => !isExecutable(p));
+    if (missing === undefined) {
+      this.sandbox = 'bubblewrap';
+    } else if (opts.insecure) {
+      this.sandbox = 'none';
+      this.#log({
+        level: 'warn',
+        msg: `INSECURE: ${missing} not found; MCP servers will run WITHOUT a sandbox, with the platform's user, network and filesystem. Never do this in production.`,
+      });
+    } else {
+      throw new SandboxUnavailableError(missing);
+    }
+  }
+
+  #isRoot(): boolean {
+    return process.getuid?.() === 0;
+  }
+
+  /** Start one instance of a bundle and wait for its /healthz. */
+  async start(opts: StartOptions): Promise<Instance> {
+    const slug =
+      opts.serverName
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')
+        .slice(0, 40) || 'server';
+    const id = `${slug}-${randomBytes(4).toString('hex')}`;
+    const instanceDir = join(this.#dataDir, 'instances', id);
+    const sockDir = join(instanceDir, 'sock');
+    const socketPath = join(sockDir, 'mcp.sock');
+    await mkdir(sockDir, { recursive: true, mode: 0o700 });
+    const sandboxed = this.sandbox === 'bubblewrap';
+    if (sandboxed && this.#isRoot()) await chown(sockDir, this.#uid, this.#gid);
+    // Scoped to one server's tree: an instance can only ever feed the cache its own later instances read.
+    const cacheDir = this.#compileCache
+      ? join(
+          this.#dataDir,
+          'compile-cache',
+          createHash('sha256').update(`${opts.serverName}\0${opts.treeSha}`).digest('hex').slice(0, 32),
+        )
+      : null;
+    if (cacheDir) {
+      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+      if (sandboxed && this.#isRoot()) await chown(cacheDir, this.#uid, this.#gid);
+    }
+
+    const env: Record<string, string> = {
+      ...opts.env,
+      BMMS_SOCKET: sandboxed ? `${SANDBOX_SOCKET_DIR}/mcp.sock` : socketPath,
+      BMMS_REVISION: opts.revision,
+      BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
+    };
+    if (cacheDir) env.NODE_COMPILE_CACHE = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
+    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(opts.limits.memoryMb))}`];
+    // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
+    const child = sandboxed
+      ? spawn(this.#bwrapPath, this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs), {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        })
+      : spawn(this.#nodePath, [...nodeArgs, opts.bundlePath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const startedAt = new Date();
+
+    const lines: string[] = [];
+    const logFile = createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
+    const capture = (stream: Readable | null): void => {
+      if (!stream) return;
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+        lines.push(line);
+        if (lines.length > this.#logLines) lines.shift();
+        logFile.write(`${line}\n`);
+      });
+    };
+    capture(child.stdout);
+    capture(child.stderr);
+
+    const exited = new Promise<ExitInfo>((resolve) => {
+      child.once('close', (code, signal) => resolve({ code, signal, expected: entry.stopping }));
+      child.once('error', (err) => {
+        lines.push(`spawn failed: ${err.message}`);
+        resolve({ code: null, signal: null, expected: entry.stopping });
+      });
+    });
+    const instance: Instance = {
+      id,
+      serverName: opts.serverName,
+      revision: opts.revision,
+      treeSha: opts.treeSha,
+      socketPath,
+      pid: child.pid ?? -1,
+      startedAt,
+      sandbox: this.sandbox,
+    };
+    const entry: Entry = {
+      instance,
+      child,
+      wrapperPid: null,
+      lines,
+      logFile,
+      stopping: false,
+      started: false,
+      exited,
+      closed: exited.then((info) => this.#onClosed(entry, instanceDir, info)),
+    };
+    this.#entries.set(id, entry);
+
+    try {
+      if (sandboxed) {
+        entry.wrapperPid = child.pid ?? null;
+        instance.pid = await this.#readChildPid(child, exited);
+      }
+      await this.#writeRecord(instanceDir, entry);
+      await this.#waitHealthy(entry);
+    } catch (err) {
+      this.#forceKill(entry);
+      const info = await exited;
+      await entry.closed;
+      const why = err instanceof Error ? err.message : String(err);
+      throw new InstanceStartError(
+        `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why}`,
+        lines.slice(-20),
+        { instanceId: id, exitCode: info.code, signal: info.signal },
+      );
+    }
+    entry.started = true;
+    return { ...instance };
+  }
+
+  #bwrapArgs(bundlePath: string, sockDir: string, cacheDir: string | null, nodeArgs: string[]): string[] {
+    const args = [
+      '--unshare-ipc',
+      '--unshare-pid',
+      '--unshare-net',
+      '--unshare-uts',
+      '--unshare-cgroup-try',
+      '--die-with-parent',
+      '--new-session',
+      '--info-fd',
+      '3',
+    ];
+    // As root a user namespace would map only uid 0, and setpriv could not drop to an unprivileged uid;
+    // so root stays in the initial user namespace and drops privileges with setpriv instead.
+    if (!this.#isRoot()) args.push('--unshare-user');
+    // bwrap creates missing parents of a mount point as 0700 when run as root; the server's uid must traverse them.
+    const made = new Set<string>();
+    const bind = (flag: '--ro-bind' | '--bind', src: string, dest: string): void => {
+      const parts = dest.split('/').filter(Boolean);
+      for (let i = 1; i < parts.length; i++) {
+        const dir = `/${parts.slice(0, i).join('/')}`;
+        if (!made.has(dir)) args.push('--perms', '0755', '--dir', dir);
+        made.add(dir);
+      }
+      args.push(flag, src, dest);
+    };
+    for (const dir of LIB_DIRS) {
+      if (!existsSync(dir)) continue;
+      if (lstatSync(dir).isSymbolicLink()) args.push('--symlink', realpathSync(dir), dir);
+      else bind('--ro-bind', dir, dir);
+    }
+    bind('--ro-bind', this.#nodePath, this.#nodePath);
+    bind('--ro-bind', this.#prlimitPath, this.#prlimitPath);
+    if (this.#isRoot()) bind('--ro-bind', this.#setprivPath, this.#setprivPath);
+    bind('--ro-bind', dirname(bundlePath), SANDBOX_APP_DIR);
+    bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
+    if (cacheDir) bind('--bind', cacheDir, SANDBOX_CACHE_DIR);
+    args.push(
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--tmpfs',
+      '/tmp',
+      '--chdir',
+      '/tmp',
+      '--',
+      this.#prlimitPath,
+      '--nofile=1024:1024',
+      '--core=0',
+      '--fsize=67108864',
+      '--',
+    );
+    if (this.#isRoot()) {
+      args.push(
+        this.#setprivPath,
+        `--reuid=${this.#uid}`,
+        `--regid=${this.#gid}`,
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all',
+        '--no-new-privs',
+        '--',
+      );
+    }
+    const bundleName = bundlePath.slice(dirname(bundlePath).length + 1);
+    args.push(this.#nodePath, ...nodeArgs, `${SANDBOX_APP_DIR}/${bundleName}`);
+    return args;
+  }
+
+  /**
+   * bubblewrap reports the host pid of its init inside the new pid namespace on the info fd; the server is that
+   * init's only child. (Not --as-pid-1: setpriv's uid change clears the parent-death signal, so a server that is
+   * pid 1 would outlive a killed bwrap; with bwrap's init as pid 1 the whole namespace dies with it.)
+   */
+  async #readChildPid(child: ChildProcess, exited: Promise<ExitInfo>): Promise<number> {
+    const stream = child.stdio[3] as Readable | null;
+    if (!stream) throw new Error('bubblewrap info fd is missing');
+    let text = '';
+    const pid = new Promise<number>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        try {
+          const info = JSON.parse(text) as { 'child-pid'?: number };
+          if (typeof info['child-pid'] === 'number') resolve(info['child-pid']);
+        } catch {
+          // incomplete JSON so far
+        }
+      });
+      stream.on('end', () => reject(new Error('bubblewrap exited before reporting the child pid')));
+      stream.on('error', reject);
+    });
+    let done = false;
+    const exitedEarly = exited.then((info): never => {
+      throw new Error(`bubblewrap exited with ${info.code ?? info.signal} before the server started`);
+    });
+    const server = pid.then(async (init) => {
+      for (let i = 0; i < 500 && !done; i++) {
+        const [first] = procChildren(init);
+        if (first !== undefined) return first;
+        await sleep(2);
+      }
+      throw new Error('bubblewrap did not start the server process');
+    });
+    try {
+      return await Promise.race([server, exitedEarly]);
+    } finally {
+      done = true;
+    }
+  }
+
+  async #writeRecord(instanceDir: string, entry: Entry): Promise<void> {
+    const { instance } = entry;
+    const pidStart = procStartTime(instance.pid);
+    if (pidStart === null) throw new Error('process exited right after spawn');
+    const record: Record_ = {
+      id: instance.id,
+      serverName: instance.serverName,
+      revision: instance.revision,
+      treeSha: instance.treeSha,
+      socketPath: instance.socketPath,
+      pid: instance.pid,
+      pidStart,
+      wrapperPid: entry.wrapperPid,
+      wrapperStart: entry.wrapperPid === null ? null : procStartTime(entry.wrapperPid),
+      startedAt: instance.startedAt.toISOString(),
+      sandbox: instance.sandbox,
+    };
+    await writeFile(join(instanceDir, 'record.json'), JSON.stringify(record), { mode: 0o600 });
+  }
+
+  async #waitHealthy(entry: Entry): Promise<void> {
+    const deadline = Date.now() + this.#startTimeoutMs;
+    let exit: ExitInfo | null = null;
+    void entry.exited.then((info) => {
+      exit = info;
+    });
+    let lastError = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (exit !== null) {
+        const { code, signal } = exit as ExitInfo;
+        throw new Error(`it exited (${signal ? `signal ${signal}` : `code ${code}`})`);
+      }
+      if (existsSync(entry.instance.socketPath)) {
+        try {
+          const res = await unixRequest(entry.instance.socketPath, {
+            method: 'GET',
+            path: '/healthz',
+            timeoutMs: Math.max(50, Math.min(1000, deadline - Date.now())),
+          });
+          if (res.status === 200) return;
+          lastError = `/healthz answered ${res.status}`;
+        } catch (err) {
+          lastError = err instanceof Error ? err.message : String(err);
+        }
+      }
+      await sleep(10);
+    }
+    throw new Error(`no healthy /healthz within ${this.#startTimeoutMs} ms (${lastError})`);
+  }
+
+  async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
+    const { instance } = entry;
+    this.#entries.delete(instance.id);
+    this.#recentLogs.set(instance.id, entry.lines);
+    if (this.#recentLogs.size > 100) {
+      const oldest = this.#recentLogs.keys().next().value;
+      if (oldest !== undefined) this.#recentLogs.delete(oldest);
+    }
+    entry.logFile.end();
+    await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
+    await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
+    if (!entry.started) return;
+    for (const cb of this.#exitListeners) {
+      try {
+        cb(instance, info);
+      } catch (err) {
+        this.#log({ level: 'error', msg: 'onExit listener threw', error: String(err) });
+      }
+    }
+  }
+
+  /** SIGKILL the server; bwrap then exits on its own (killing bwrap first could leave a zombie), else it goes too. */
+  #forceKill(entry: Entry): void {
+    kill(entry.instance.pid, 'SIGKILL');
+    if (entry.wrapperPid !== null && entry.wrapperPid !== entry.instance.pid) {
+      const wrapper = entry.wrapperPid;
+      setTimeout(() => kill(wrapper, 'SIGKILL'), 1000).unref();
+    }
+  }
+
+  /** Stop an instance gracefully (SIGTERM, then SIGKILL after graceMs); resolves when its process is gone. */
+  async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
+    const entry = this.#entries.get(instanceId);
+    if (!entry) return;
+    entry.stopping = true;
+    kill(entry.instance.pid, 'SIGTERM');
+    const timer = setTimeout(() => this.#forceKill(entry), opts.graceMs);
+    await entry.exited;
+    clearTimeout(timer);
+    await entry.closed;
+  }
+
+  /** Running instances started by this runtime object. */
+  list(): Instance[] {
+    return [...this.#entries.values()].filter((e) => e.started).map((e) => ({ ...e.instance }));
+  }
+
+  /** Subscribe to instance exits; returns the unsubscribe function. */
+  onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
+    this.#exitListeners.add(cb);
+    return () => this.#exitListeners.delete(cb);
+  }
+
+  /** Last captured stdout/stderr lines of an instance. */
+  logs(instanceId: string): string[] {
+    return [...(this.#entries.get(instanceId)?.lines ?? this.#recentLogs.get(instanceId) ?? [])];
+  }
+
+  /** Kill processes recorded under `<dataDir>/instances/` that this runtime did not start, checking pid start times. */
+  async cleanupOrphans(): Promise<number> {
+    const root = join(this.#dataDir, 'instances');
+    const ids = await readdir(root).catch(() => [] as string[]);
+    let killed = 0;
+    for (const id of ids) {
+      if (this.#entries.has(id)) continue;
+      const recordPath = join(root, id, 'record.json');
+      let record: Record_;
+      try {
+        record = JSON.parse(await readFile(recordPath, 'utf8')) as Record_;
+      } catch {
+        continue;
+      }
+      // A pid whose start time differs is a recycled pid owned by someone else: never touch it.
+      const gone = async (pid: number, start: string): Promise<void> => {
+        for (let i = 0; i < 100 && procStartTime(pid) === start; i++) await sleep(10);
+      };
+      const victims: number[] = [];
+      // The server first: bwrap then reaps it and exits; the wrapper only if it is still there.
+      for (const [pid, start] of [
+        [record.pid, record.pidStart],
+        [record.wrapperPid, record.wrapperStart],
+      ] as const) {
+        if (typeof pid !== 'number' || typeof start !== 'string' || procStartTime(pid) !== start) continue;
+        kill(pid, 'SIGKILL');
+        victims.push(pid);
+        await gone(pid, start);
+      }
+      if (victims.length > 0) {
+        killed++;
+        this.#log({ level: 'info', msg: 'killed orphan instance', instanceId: id, serverName: record.serverName });
+      }
+      await rm(recordPath, { force: true });
+      await rm(join(root, id, 'sock'), { recursive: true, force: true });
+    }
+    return killed;
+  }
+}

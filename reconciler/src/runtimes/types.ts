@@ -1,0 +1,66 @@
+/** A running MCP server process (or container) that the reconciler started. */
+export type Instance = {
+  /** Unique id of this instance; also its folder name under `<dataDir>/instances/`. */
+  id: string;
+  /** The server (customer repo) this instance serves. */
+  serverName: string;
+  /** Git commit the bundle was built from. */
+  revision: string;
+  /** Git tree SHA of that commit; the bundle cache key. */
+  treeSha: string;
+  /** Host path of the unix socket the instance serves HTTP on (`/healthz`, `/mcp`). */
+  socketPath: string;
+  /** Host pid of the server process itself (inside the sandbox when there is one). */
+  pid: number;
+  /** When the process was spawned. */
+  startedAt: Date;
+  /** How the instance is isolated. */
+  sandbox: 'bubblewrap' | 'none';
+};
+
+/** Resource limits from the manifest. */
+export type Limits = {
+  /** V8 heap limit in MiB. */
+  memoryMb: number;
+  /** CPU share (1 = one core); advisory where the runtime cannot enforce it. */
+  cpu: number;
+  /** Per-request timeout in ms, passed to the server as BMMS_TIMEOUT_MS. */
+  timeoutMs: number;
+};
+
+export type StartOptions = {
+  serverName: string;
+  revision: string;
+  treeSha: string;
+  /** Absolute path of the built `server.mjs`. */
+  bundlePath: string;
+  /** Extra environment for the server (decrypted secrets included); nothing else from the platform leaks in. */
+  env: Record<string, string>;
+  limits: Limits;
+};
+
+/** How an instance ended. */
+export type ExitInfo = {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when stop() asked for it; false when it crashed or was killed from outside. */
+  expected: boolean;
+};
+
+/** Where MCP server instances run: one interface for the process, docker and swarm engines. */
+export interface Runtime {
+  /** Engine name, e.g. `process`. */
+  readonly name: string;
+  /** Start an instance; resolves once GET /healthz answers 200 over its socket, else kills it and throws InstanceStartError. */
+  start(opts: StartOptions): Promise<Instance>;
+  /** Stop an instance: SIGTERM, SIGKILL after `graceMs`; resolves when it is gone (at once if unknown). */
+  stop(instanceId: string, opts: { graceMs: number }): Promise<void>;
+  /** Instances this runtime started that are still running. */
+  list(): Instance[];
+  /** Call `cb` whenever a started instance exits; returns an unsubscribe function. */
+  onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void;
+  /** The last log lines of an instance (still running or recently exited); empty if unknown. */
+  logs(instanceId: string): string[];
+  /** Kill instances a previous platform process left running; returns how many were killed. */
+  cleanupOrphans(): Promise<number>;
+}

@@ -1,0 +1,36 @@
+import { realpathSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { unixRequest } from '../src/probe.ts';
+
+/** The project's Node 24 (vitest may itself run under another node). */
+export const NODE_BIN = realpathSync(fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url)));
+
+/** The fixture repo (src/server.ts) every runtime test bundles. */
+export const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/echo-server', import.meta.url));
+
+/** Tool names the fixture serves, as a manifest would list them. */
+export const FIXTURE_MANIFEST = {
+  tools: [{ name: 'echo' }, { name: 'net_probe' }, { name: 'write_probe' }, { name: 'whoami' }],
+};
+
+/** A materialize function that copies the fixture repo, as the git store would write a tree. */
+export const materializeFixture = (dir: string): Promise<void> => cp(FIXTURE_DIR, dir, { recursive: true });
+
+/** Call one tool over the instance's socket (stateless MCP: no initialize needed) and return its JSON text result. */
+export async function callTool(socketPath: string, name: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  const res = await unixRequest(socketPath, {
+    method: 'POST',
+    path: '/mcp',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  const msg = JSON.parse(res.body.toString('utf8')) as { result?: { content: { text: string }[] } };
+  const text = msg.result?.content[0]?.text;
+  if (text === undefined) throw new Error(`tools/call ${name} failed: ${res.body.toString('utf8')}`);
+  return JSON.parse(text);
+}

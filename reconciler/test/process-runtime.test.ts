@@ -1,0 +1,271 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BundleCache,
+  type ExitInfo,
+  type Instance,
+  InstanceStartError,
+  ProcessRuntime,
+  type ProcessRuntimeOptions,
+  probeInstance,
+  SandboxUnavailableError,
+  type StartOptions,
+} from '../src/index.ts';
+import { callTool, FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from './helpers.ts';
+
+const TREE = 'e'.repeat(40);
+let tmp: string;
+let bundlePath: string;
+const runtimes: ProcessRuntime[] = [];
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'bmms-runtime-'));
+  bundlePath = (await new BundleCache({ dir: join(tmp, 'bundles') }).ensure(TREE, materializeFixture)).path;
+});
+afterEach(async () => {
+  for (const rt of runtimes.splice(0)) await Promise.all(rt.list().map((i) => rt.stop(i.id, { graceMs: 500 })));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function runtime(opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime {
+  const rt = new ProcessRuntime({ dataDir: join(tmp, 'data'), nodePath: NODE_BIN, log: () => {}, ...opts });
+  runtimes.push(rt);
+  return rt;
+}
+const insecureRuntime = (opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime =>
+  runtime({ bwrapPath: join(tmp, 'no-bwrap-here'), insecure: true, ...opts });
+
+function startOpts(over: Partial<StartOptions> = {}): StartOptions {
+  return {
+    serverName: 'weather',
+    revision: '0123456789abcdef0123456789abcdef01234567',
+    treeSha: TREE,
+    bundlePath,
+    env: {},
+    limits: { memoryMb: 128, cpu: 0.5, timeoutMs: 10_000 },
+    ...over,
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(10);
+  }
+}
+
+/** Uid line of /proc/<pid>/status: real, effective, saved, filesystem uid as the host sees them. */
+const hostUids = (pid: number): number[] =>
+  (readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(.*)$/m)?.[1] ?? '').split(/\s+/).map(Number);
+
+describe.each([
+  ['bubblewrap', () => runtime()],
+  ['no sandbox (insecure)', () => insecureRuntime()],
+])('ProcessRuntime, %s', (sandbox, make) => {
+  it('starts an instance that passes the probe, then stops it: socket and process gone', async () => {
+    const rt = make();
+    const instance = await rt.start(startOpts({ env: { GREETING: 'hi' } }));
+    expect(instance.sandbox).toBe(sandbox === 'bubblewrap' ? 'bubblewrap' : 'none');
+    expect(rt.list().map((i) => i.id)).toEqual([instance.id]);
+    expect(alive(instance.pid)).toBe(true);
+
+    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual({
+      protocolVersion: '2025-06-18',
+      tools: ['echo', 'net_probe', 'whoami', 'write_probe'],
+    });
+    expect(await callTool(instance.socketPath, 'echo', { message: 'hello' })).toEqual({ message: 'hello' });
+
+    const exits: ExitInfo[] = [];
+    rt.onExit((_i, info) => exits.push(info));
+    await rt.stop(instance.id, { graceMs: 5000 });
+    expect(existsSync(instance.socketPath)).toBe(false);
+    expect(alive(instance.pid)).toBe(false);
+    expect(rt.list()).toEqual([]);
+    expect(exits).toEqual([{ code: 0, signal: null, expected: true }]);
+    // The JSON-line logs of the server were captured, in memory and on disk.
+    const logs = rt.logs(instance.id);
+    expect(logs.map((l) => JSON.parse(l).msg)).toEqual(['listening', 'draining']);
+    expect(readFileSync(join(tmp, 'data', 'instances', instance.id, 'log'), 'utf8')).toContain('"draining"');
+  });
+
+  it('reports an unexpected exit after kill -9 of the pid', async () => {
+    const rt = make();
+    const instance = await rt.start(startOpts());
+    const exits: [Instance, ExitInfo][] = [];
+    rt.onExit((i, info) => exits.push([i, info]));
+    process.kill(instance.pid, 'SIGKILL');
+    const [gone, info] = await waitFor(() => exits[0]);
+    expect(gone.id).toBe(instance.id);
+    expect(info.expected).toBe(false);
+    expect(info.code === 0 && info.signal === null).toBe(false);
+    expect(rt.list()).toEqual([]);
+    expect(existsSync(instance.socketPath)).toBe(false);
+  });
+
+  it('fails start with the last log lines when the server crashes', async () => {
+    const rt = make();
+    const err = await rt.start(startOpts({ env: { FIXTURE_MODE: 'crash' } })).catch((e) => e);
+    expect(err).toBeInstanceOf(InstanceStartError);
+    expect(err.code).toBe('INSTANCE_START_FAILED');
+    expect(err.message).toContain('exited (code 3)');
+    expect(err.logs.join('\n')).toContain('fixture crashing on purpose');
+    expect(rt.list()).toEqual([]);
+  });
+});
+
+describe('ProcessRuntime start timeout', () => {
+  it('kills a server that never answers /healthz and says so', async () => {
+    const rt = runtime({ startTimeoutMs: 700 });
+    const exits: ExitInfo[] = [];
+    rt.onExit((_i, info) => exits.push(info));
+    const err = await rt.start(startOpts({ env: { FIXTURE_MODE: 'hang' } })).catch((e) => e);
+    expect(err).toBeInstanceOf(InstanceStartError);
+    expect(err.message).toContain('no healthy /healthz within 700 ms');
+    expect(err.logs.join('\n')).toContain('hanging without listening');
+    expect((err.data as { instanceId: string }).instanceId).toMatch(/^weather-/);
+    expect(rt.list()).toEqual([]);
+    expect(exits).toEqual([]); // never became an instance, so no exit event
+  });
+});
+
+describe('cleanupOrphans', () => {
+  it('kills what a previous runtime left running, and never a process that merely reuses a recorded pid', async () => {
+    const dataDir = join(tmp, 'orphans');
+    const previous = runtime({ dataDir });
+    const left = await previous.start(startOpts());
+    const kept = await previous.start(startOpts({ serverName: 'other' }));
+    await previous.stop(kept.id, { graceMs: 2000 });
+
+    // An unrelated process whose pid is in a stale record (as if the pid had been recycled).
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const bystanderPid = bystander.pid as number;
+    const fakeDir = join(dataDir, 'instances', 'stale-00000000');
+    await mkdir(fakeDir, { recursive: true });
+    await writeFile(
+      join(fakeDir, 'record.json'),
+      JSON.stringify({ id: 'stale-00000000', pid: bystanderPid, pidStart: '1', wrapperPid: null, wrapperStart: null }),
+    );
+
+    try {
+      const current = runtime({ dataDir });
+      const mine = await current.start(startOpts({ serverName: 'mine' }));
+      expect(await current.cleanupOrphans()).toBe(1);
+      expect(alive(left.pid)).toBe(false);
+      expect(existsSync(left.socketPath)).toBe(false);
+      expect(alive(bystanderPid)).toBe(true);
+      expect(alive(mine.pid)).toBe(true); // its own instances are not orphans
+      expect(await current.cleanupOrphans()).toBe(0);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  });
+});
+
+describe('bubblewrap sandbox', () => {
+  let tcp: Server;
+  let port: number;
+  beforeAll(async () => {
+    tcp = createServer((s) => {
+      s.on('error', () => {}); // the probe hangs up at once
+      s.end('hello');
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    port = (tcp.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => tcp.close(() => resolve())));
+
+  it('gives the server no network, a read-only bundle dir and an unprivileged host uid', async () => {
+    const probeFile = join(dirname(bundlePath), 'probe.txt');
+    await rm(probeFile, { force: true });
+    const rt = runtime();
+    const instance = await rt.start(startOpts());
+
+    expect(await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port })).toEqual({
+      connected: false,
+      error: 'ECONNREFUSED',
+    });
+    expect(readlinkSync(`/proc/${instance.pid}/ns/net`)).not.toBe(readlinkSync('/proc/self/ns/net'));
+
+    expect(await callTool(instance.socketPath, 'write_probe')).toMatchObject({ written: false, error: 'EROFS' });
+    expect(existsSync(probeFile)).toBe(false);
+
+    const uids = hostUids(instance.pid);
+    expect(uids).toHaveLength(4);
+    expect(uids.every((u) => u !== 0)).toBe(true);
+    expect(await callTool(instance.socketPath, 'whoami')).toMatchObject({ uid: uids[0] });
+    // Limits: V8 heap from the manifest, and rlimits.
+    expect(readFileSync(`/proc/${instance.pid}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=128');
+    expect(readFileSync(`/proc/${instance.pid}/limits`, 'utf8')).toMatch(/^Max open files\s+1024\s+1024/m);
+    // The platform's environment does not leak in.
+    const environ = readFileSync(`/proc/${instance.pid}/environ`, 'utf8').split('\0').filter(Boolean);
+    expect(environ.map((kv) => kv.split('=')[0]).sort()).toEqual([
+      'BMMS_REVISION',
+      'BMMS_SOCKET',
+      'BMMS_TIMEOUT_MS',
+      'NODE_COMPILE_CACHE',
+      'PWD', // set by bwrap's --chdir
+    ]);
+  });
+
+  it('the same probes succeed without the sandbox (so the proofs above are not vacuous)', async () => {
+    const probeFile = join(dirname(bundlePath), 'probe.txt');
+    const rt = insecureRuntime();
+    const instance = await rt.start(startOpts());
+    try {
+      expect(await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port })).toEqual({
+        connected: true,
+      });
+      expect(await callTool(instance.socketPath, 'write_probe')).toMatchObject({ written: true });
+      expect(existsSync(probeFile)).toBe(true);
+    } finally {
+      await rm(probeFile, { force: true });
+    }
+  });
+
+  it('refuses to run unsandboxed unless told to', () => {
+    expect(() => runtime({ bwrapPath: join(tmp, 'no-bwrap-here') })).toThrow(SandboxUnavailableError);
+    expect(insecureRuntime().sandbox).toBe('none');
+  });
+
+  it('measures spawn → healthy', async () => {
+    const rows: string[] = [];
+    for (const [label, make] of [
+      ['bubblewrap', () => runtime({ compileCache: false })],
+      ['bubblewrap + compile cache', () => runtime()],
+      ['no sandbox', () => insecureRuntime({ compileCache: false })],
+      ['no sandbox + compile cache', () => insecureRuntime()],
+    ] as const) {
+      const rt = make();
+      const ms: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        const instance = await rt.start(startOpts({ serverName: 'timing' }));
+        ms.push(Math.round(performance.now() - t));
+        await rt.stop(instance.id, { graceMs: 2000 });
+      }
+      rows.push(`${label.padEnd(28)} ${ms.join(' ')} ms (median ${[...ms].sort((a, b) => a - b)[2]})`);
+    }
+    console.log(`spawn → /healthz 200:\n${rows.join('\n')}`);
+    expect(rows).toHaveLength(4);
+  });
+});

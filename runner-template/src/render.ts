@@ -1,0 +1,202 @@
+import ownPackage from '../package.json' with { type: 'json' };
+import { type Manifest, manifestOf, parseServerSpec, type ServerSpecInput, type ToolSpec } from './spec.ts';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const exact = (range: string): string => range.replace(/^[\^~]/, '');
+/** The versions every rendered repo pins: this package and the zod it was built with. */
+export const PINNED_DEPENDENCIES: Readonly<Record<string, string>> = {
+  '@bmms/runner-template': ownPackage.version,
+  zod: exact(ownPackage.dependencies.zod),
+};
+
+const FIRST = ['$schema', 'type', 'title', 'description', 'properties', 'required', 'items'];
+const rank = (key: string): number => (FIRST.includes(key) ? FIRST.indexOf(key) : FIRST.length);
+const byKeyword = (a: string, b: string): number => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+
+/** Sorts object keys recursively, but keeps the order of `properties` (argument order is meaningful). */
+function canonical(value: unknown, keepOrder = false): Json {
+  if (Array.isArray(value)) return value.map((item) => canonical(item));
+  if (typeof value !== 'object' || value === null) return value as Json;
+  const keys = Object.keys(value);
+  if (!keepOrder) keys.sort(byKeyword);
+  const out: { [key: string]: Json } = {};
+  for (const key of keys) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) out[key] = canonical(item, key === 'properties' && !keepOrder);
+  }
+  return out;
+}
+
+function toolJson(tool: ToolSpec): Json {
+  return canonicalOrder({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: canonical(tool.inputSchema),
+    annotations: tool.annotations && canonical(tool.annotations),
+    scopes: tool.scopes,
+  });
+}
+
+/** Drops undefined fields, keeping the listed order. */
+function canonicalOrder(fields: Record<string, Json | undefined>): Json {
+  const out: { [key: string]: Json } = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+/** The text of `mcp.json`: two-space JSON with a fixed key order and a trailing newline. */
+export function manifestText(manifest: Manifest): string {
+  const json = canonicalOrder({
+    name: manifest.name,
+    version: manifest.version,
+    description: manifest.description,
+    tools: manifest.tools.map(toolJson),
+    secrets: manifest.secrets,
+    egress: manifest.egress,
+    limits: canonicalOrder({ ...manifest.limits }),
+    auth: canonicalOrder({ scopes: manifest.auth.scopes }),
+  });
+  return `${JSON.stringify(json, null, 2)}\n`;
+}
+
+const RESERVED = new Set(
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof let new null return super switch this throw true try typeof var void while with yield await implements interface package private protected public static manifest startServer'.split(
+    ' ',
+  ),
+);
+
+function identifiers(names: string[]): string[] {
+  const used = new Set<string>();
+  return names.map((name) => {
+    let id = name.replace(/-([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase()).replace(/-/g, '_');
+    if (RESERVED.has(id)) id = `${id}Tool`;
+    let unique = id;
+    for (let n = 2; used.has(unique); n++) unique = `${id}${n}`;
+    used.add(unique);
+    return unique;
+  });
+}
+
+function serverTs(manifest: Manifest): string {
+  const names = manifest.tools.map((t) => t.name);
+  const ids = identifiers(names);
+  const imports = names.map((name, i) => `import ${ids[i]} from './tools/${name}.ts';`);
+  return [
+    "import { startServer } from '@bmms/runner-template/runtime';",
+    "import manifest from '../mcp.json' with { type: 'json' };",
+    ...imports,
+    '',
+    `await startServer({ manifest, tools: [${ids.join(', ')}] });`,
+    '',
+  ].join('\n');
+}
+
+function describeArgs(tool: ToolSpec): string {
+  const required = new Set(tool.inputSchema.required ?? []);
+  const args = Object.entries(tool.inputSchema.properties).map(([key, schema]) => {
+    const type = typeof schema.type === 'string' ? schema.type : 'value';
+    return `\`${key}\` (${type}${required.has(key) ? '' : ', optional'})`;
+  });
+  return args.length > 0 ? args.join(', ') : 'none';
+}
+
+function readme(manifest: Manifest): string {
+  const url = `https://<platform-host>/s/${manifest.name}/mcp`;
+  const tools = manifest.tools.map(
+    (tool) =>
+      `- **${tool.name}**${tool.title ? ` (${tool.title})` : ''}: ${tool.description}\n  Arguments: ${describeArgs(tool)}.`,
+  );
+  const lines = [
+    `# ${manifest.name}`,
+    '',
+    manifest.description,
+    '',
+    '## Tools',
+    '',
+    ...tools,
+    '',
+    '## Connect',
+    '',
+    `The MCP endpoint is \`${url}\` (Streamable HTTP, OAuth 2.1). Replace \`<platform-host>\` with your platform's address.`,
+    '',
+    'Claude Code:',
+    '',
+    '```sh',
+    `claude mcp add --transport http ${manifest.name} ${url}`,
+    '```',
+    '',
+    'Cursor (`.cursor/mcp.json`) and other clients that take a JSON config:',
+    '',
+    '```json',
+    JSON.stringify({ mcpServers: { [manifest.name]: { url } } }, null, 2),
+    '```',
+    '',
+    '## Change it',
+    '',
+    '- `mcp.json` is the contract: tools, their input schemas, secret names, allowed egress hosts, limits.',
+    '- `src/tools/<tool>.ts` holds one tool: a zod input schema and its handler. Reach the network only through',
+    '  `ctx.fetch` (hosts listed in `egress`) and secrets only through `ctx.secret(NAME)` (names listed in `secrets`).',
+    '- Open a pull request: the platform type-checks it, runs its checks, and deploys `main` once they pass.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function packageJson(manifest: Manifest): string {
+  const pkg = {
+    name: manifest.name,
+    version: manifest.version,
+    description: manifest.description,
+    private: true,
+    type: 'module',
+    scripts: { typecheck: 'tsc -p tsconfig.json' },
+    dependencies: { ...PINNED_DEPENDENCIES },
+  };
+  return `${JSON.stringify(pkg, null, 2)}\n`;
+}
+
+const TSCONFIG = `${JSON.stringify(
+  {
+    compilerOptions: {
+      target: 'es2024',
+      lib: ['es2024'],
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      noEmit: true,
+      resolveJsonModule: true,
+      allowImportingTsExtensions: true,
+      verbatimModuleSyntax: true,
+      erasableSyntaxOnly: true,
+      isolatedModules: true,
+      skipLibCheck: true,
+      noFallthroughCasesInSwitch: true,
+      types: ['node'],
+    },
+    include: ['src/**/*.ts'],
+  },
+  null,
+  2,
+)}\n`;
+
+const GITIGNORE = 'node_modules/\ndist/\n.env\n*.log\n';
+
+/** Renders a ServerSpec into the files of its repository (path → text); same spec, same bytes. */
+export function render(spec: ServerSpecInput): Record<string, string> {
+  const parsed = parseServerSpec(spec);
+  const manifest = manifestOf(parsed);
+  const files: Record<string, string> = {
+    '.gitignore': GITIGNORE,
+    'README.md': readme(manifest),
+    'mcp.json': manifestText(manifest),
+    'package.json': packageJson(manifest),
+    'src/server.ts': serverTs(manifest),
+    'tsconfig.json': TSCONFIG,
+  };
+  for (const tool of parsed.tools) {
+    files[`src/tools/${tool.name}.ts`] = tool.source.endsWith('\n') ? tool.source : `${tool.source}\n`;
+  }
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

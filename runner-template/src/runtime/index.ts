@@ -1,0 +1,20 @@
+export {
+  EgressDeniedError,
+  ManifestError,
+  SecretMissingError,
+  SecretNotDeclaredError,
+  ToolMismatchError,
+  ToolTimeoutError,
+} from '../errors.ts';
+export type { Manifest } from '../spec.ts';
+export { assertEgressAllowed } from './context.ts';
+export type { LogFields, LogLevel } from './log.ts';
+export { checkTools, type RunningServer, type StartServerOptions, startServer } from './server.ts';
+export {
+  defineTool,
+  type JsonValue,
+  normalizeResult,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolReturn,
+} from './tool.ts';

@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { ToolTimeoutError } from '../errors.ts';
+import { formatPath, type Manifest } from '../spec.ts';
+import { createEgressFetch } from './context.ts';
+import type { Logger } from './log.ts';
+import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
+
+/** Everything one MCP request needs; built once at start. */
+export interface McpDeps {
+  manifest: Manifest;
+  tools: ReadonlyMap<string, ToolDefinition>;
+  secret(name: string): string;
+  redact(text: string): string;
+}
+
+/** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
+export function listedTools(manifest: Manifest): Tool[] {
+  return manifest.tools.map((tool) => {
+    const listed: Tool = { name: tool.name, description: tool.description, inputSchema: tool.inputSchema };
+    if (tool.title !== undefined) listed.title = tool.title;
+    if (tool.annotations !== undefined) listed.annotations = tool.annotations;
+    return listed;
+  });
+}
+
+function raceAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** Runs one tool call: validates the arguments, enforces the timeout, turns errors into `isError` results. */
+export async function callTool(
+  deps: McpDeps,
+  log: Logger,
+  name: string,
+  args: Record<string, unknown> | undefined,
+): Promise<CallToolResult> {
+  const tool = deps.tools.get(name);
+  if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+  const prepared = tool.prepare(args);
+  if (!prepared.ok) {
+    const detail = prepared.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
+    throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${detail}`, {
+      issues: prepared.issues,
+    });
+  }
+  const toolLog = log.child({ tool: name });
+  const { timeoutMs } = deps.manifest.limits;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new ToolTimeoutError(name, timeoutMs)), timeoutMs);
+  const ctx: ToolContext = {
+    fetch: createEgressFetch(deps.manifest.egress, controller.signal),
+    secret: deps.secret,
+    log: toolLog.log,
+    signal: controller.signal,
+  };
+  const started = performance.now();
+  try {
+    const value: ToolReturn = await Promise.race([
+      Promise.resolve().then(() => prepared.run(ctx)),
+      raceAbort(controller.signal),
+    ]);
+    const result = normalizeResult(value);
+    toolLog.log('info', 'tool call', { durationMs: Math.round(performance.now() - started), ok: !result.isError });
+    return result;
+  } catch (error) {
+    const message = deps.redact(error instanceof Error ? error.message : String(error));
+    toolLog.log('error', 'tool call failed', {
+      durationMs: Math.round(performance.now() - started),
+      ok: false,
+      error: message,
+      code: (error as { code?: unknown }).code,
+    });
+    return { content: [{ type: 'text', text: message }], isError: true };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Serves one stateless Streamable HTTP request with a fresh SDK Server and transport (required by the SDK). */
+export async function handleMcpRequest(
+  deps: McpDeps,
+  log: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const server = new Server(
+    { name: deps.manifest.name, version: deps.manifest.version },
+    { capabilities: { tools: {} } },
+  );
+  const tools = listedTools(deps.manifest);
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+  server.setRequestHandler(CallToolRequestSchema, (request) =>
+    callTool(deps, log, request.params.name, request.params.arguments),
+  );
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  res.on('close', () => {
+    void transport.close();
+    void server.close();
+  });
+  await server.connect(transport);
+  await transport.handleRequest(req, res);
+}

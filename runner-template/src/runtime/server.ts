@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ManifestError, ToolMismatchError } from '../errors.ts';
+import { type Manifest, validateManifest } from '../spec.ts';
+import { createSecretReader } from './context.ts';
+import { createLogger, type Logger } from './log.ts';
+import { handleMcpRequest, type McpDeps } from './mcp.ts';
+import type { ToolDefinition } from './tool.ts';
+
+const DRAIN_MS = 10_000;
+
+/** What `src/server.ts` passes in; `env`, `write` and `exit` exist so tests can run it in-process. */
+export interface StartServerOptions {
+  /** The imported `mcp.json`; validated at start. */
+  manifest: unknown;
+  /** One default export per `src/tools/<tool>.ts`. */
+  tools: readonly ToolDefinition[];
+  env?: Record<string, string | undefined>;
+  write?: (line: string) => void;
+  /** Install SIGTERM/SIGINT and unhandled-rejection handlers and exit the process (default true). */
+  ownProcess?: boolean;
+}
+
+/** A listening server: its address (socket path or host:port) and a graceful close. */
+export interface RunningServer {
+  address: string;
+  /** Stops accepting, lets in-flight requests finish (at most 10 s), then resolves. */
+  close(): Promise<void>;
+}
+
+/** Throws ToolMismatchError unless the implementations match the manifest's tools one to one. */
+export function checkTools(manifest: Manifest, tools: readonly ToolDefinition[]): Map<string, ToolDefinition> {
+  const problems: string[] = [];
+  const byName = new Map<string, ToolDefinition>();
+  for (const tool of tools) {
+    if (byName.has(tool.name)) problems.push(`tool "${tool.name}" is implemented more than once`);
+    byName.set(tool.name, tool);
+  }
+  const declared = new Set(manifest.tools.map((t) => t.name));
+  for (const name of declared) {
+    if (!byName.has(name)) problems.push(`tool "${name}" is declared in mcp.json but has no implementation`);
+  }
+  for (const name of byName.keys()) {
+    if (!declared.has(name)) problems.push(`tool "${name}" is implemented but not declared in mcp.json`);
+  }
+  if (problems.length > 0) throw new ToolMismatchError(problems);
+  return byName;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function listen(server: Server, env: Record<string, string | undefined>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const socket = env.BMMS_SOCKET;
+    if (socket) {
+      try {
+        if (lstatSync(socket, { throwIfNoEntry: false })?.isSocket()) unlinkSync(socket);
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      server.listen(socket, () => {
+        chmodSync(socket, 0o666);
+        resolve(socket);
+      });
+    } else {
+      const port = Number(env.PORT ?? 3000);
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? `127.0.0.1:${address.port}` : String(address));
+      });
+    }
+  });
+}
+
+function createHttpServer(deps: McpDeps, logger: Logger, revision: string | undefined): Server {
+  const health = { status: 'ok', name: deps.manifest.name, version: deps.manifest.version, revision: revision ?? null };
+  return createServer((req, res) => {
+    const requestId = requestIdOf(req);
+    const log = logger.child({ requestId });
+    const started = performance.now();
+    const path = new URL(req.url ?? '/', 'http://instance').pathname;
+    res.setHeader('x-request-id', requestId);
+    res.on('finish', () => {
+      log.log(path === '/healthz' ? 'debug' : 'info', 'request', {
+        method: req.method,
+        path,
+        status: res.statusCode,
+        durationMs: Math.round(performance.now() - started),
+      });
+    });
+    if (path === '/healthz') {
+      if (req.method === 'GET' || req.method === 'HEAD') sendJson(res, 200, health);
+      else sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET' });
+    } else if (path === '/mcp') {
+      if (req.method !== 'POST') {
+        sendJson(
+          res,
+          405,
+          { error: 'method_not_allowed', message: 'This server is stateless: use POST.' },
+          { allow: 'POST' },
+        );
+        return;
+      }
+      handleMcpRequest(deps, log, req, res).catch((error: unknown) => {
+        log.log('error', 'mcp request failed', { error });
+        if (!res.headersSent)
+          sendJson(res, 500, { jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
+        else res.end();
+      });
+    } else {
+      sendJson(res, 404, { error: 'not_found' });
+    }
+  });
+}
+
+function drain(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+    // Keep-alive sockets become idle once their in-flight response ends; close them then.
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('connection', 'close'));
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.once('close', () => clearInterval(sweep));
+  });
+}
+
+/** Validates manifest and tools, then serves MCP on `BMMS_SOCKET` or 127.0.0.1:`PORT`; exits 1 on a bad start. */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const ownProcess = options.ownProcess ?? true;
+  const secrets = new Set<string>();
+  const logger = createLogger({ write: options.write ?? ((line) => process.stdout.write(line)), secrets });
+  const redact = (text: string): string => {
+    let out = text;
+    for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[REDACTED]');
+    return out;
+  };
+  let server: Server;
+  let address: string;
+  try {
+    const manifest = validateManifest(options.manifest);
+    const tools = checkTools(manifest, options.tools);
+    const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
+    server = createHttpServer(deps, logger, env.BMMS_REVISION);
+    address = await listen(server, env);
+    logger.log('info', 'listening', {
+      address,
+      name: manifest.name,
+      version: manifest.version,
+      revision: env.BMMS_REVISION,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.log('fatal', 'cannot start', { error: message, code: (error as { code?: unknown }).code });
+    if (!ownProcess) throw error;
+    process.stderr.write(
+      `${error instanceof ManifestError || error instanceof ToolMismatchError ? '' : 'Cannot start: '}${message}\n`,
+    );
+    process.exit(1);
+  }
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= drain(server);
+    return closing;
+  };
+  if (ownProcess) {
+    const onSignal = (signal: string) => {
+      logger.log('info', 'shutting down', { signal });
+      void close().then(() => {
+        logger.log('info', 'stopped');
+        process.exit(0);
+      });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    process.on('unhandledRejection', (reason) => logger.log('error', 'unhandled rejection', { error: reason }));
+  }
+  return { address, close };
+}

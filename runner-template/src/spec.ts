@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { type Issue, ManifestError } from './errors.ts';
+
+export const TOOL_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
+export const SERVER_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+/** A lowercase hostname or IPv4 address, optionally `:port`. */
+export const EGRESS_ENTRY = new RegExp(`^(?=[^:]{1,253}(?::|$))${LABEL}(?:\\.${LABEL})*(?::(\\d{1,5}))?$`);
+const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+
+const jsonValue = z.json();
+
+export const toolAnnotationsSchema = z.strictObject({
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
+});
+
+export const inputSchemaSchema = z
+  .looseObject({
+    type: z.literal('object'),
+    properties: z.record(z.string(), z.record(z.string(), jsonValue)).default({}),
+    required: z.array(z.string()).optional(),
+  })
+  .superRefine((schema, ctx) => {
+    for (const [i, key] of (schema.required ?? []).entries()) {
+      if (!(key in schema.properties)) {
+        ctx.addIssue({ code: 'custom', path: ['required', i], message: `"${key}" is required but not in properties` });
+      }
+    }
+  });
+
+export const toolSpecSchema = z.strictObject({
+  name: z.string().regex(TOOL_NAME, 'must start with a letter and hold only letters, digits, _ or - (max 64)'),
+  title: z.string().min(1).optional(),
+  description: z.string().min(1, 'must not be empty'),
+  inputSchema: inputSchemaSchema,
+  annotations: toolAnnotationsSchema.optional(),
+  scopes: z.array(z.string().min(1)).optional(),
+});
+
+const egressEntry = z
+  .string()
+  .regex(EGRESS_ENTRY, 'must be a lowercase hostname, optionally with :port')
+  .refine((entry) => {
+    const port = EGRESS_ENTRY.exec(entry)?.[1];
+    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  }, 'port must be 1-65535');
+
+function unique<T extends z.ZodType<string | { name: string }>>(item: T, what: string) {
+  return z.array(item).superRefine((items, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, it] of items.entries()) {
+      const key = typeof it === 'string' ? it : (it as { name: string }).name;
+      if (seen.has(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: typeof it === 'string' ? [i] : [i, 'name'],
+          message: `duplicate ${what} "${key}"`,
+        });
+      }
+      seen.add(key);
+    }
+  });
+}
+
+const manifestShape = {
+  name: z
+    .string()
+    .regex(SERVER_NAME, 'must be a DNS label: 3-40 chars, lowercase letters, digits and -, start with a letter'),
+  version: z.string().regex(SEMVER, 'must be a semantic version such as 1.0.0'),
+  description: z.string().min(1, 'must not be empty'),
+  secrets: unique(z.string().regex(SECRET_NAME, 'must be UPPER_SNAKE_CASE, e.g. API_KEY'), 'secret').default([]),
+  egress: unique(egressEntry, 'egress entry').default([]),
+  limits: z
+    .strictObject({
+      cpu: z.number().positive().max(8).default(0.5),
+      memoryMb: z.int().min(64).max(16384).default(512),
+      timeoutMs: z.int().min(100).max(900_000).default(30_000),
+    })
+    .prefault({}),
+  auth: z.strictObject({ scopes: z.array(z.string().min(1)).default(['mcp:tools']) }).prefault({}),
+};
+
+/** The `mcp.json` schema: the contract the platform, the gateway and the checks read. */
+export const manifestSchema = z.strictObject({
+  ...manifestShape,
+  tools: unique(toolSpecSchema, 'tool name').min(1, 'declare at least one tool'),
+});
+
+export const serverToolSchema = toolSpecSchema.extend({ source: z.string().min(1, 'tool source must not be empty') });
+
+/** A manifest plus, per tool, the TypeScript text of `src/tools/<tool>.ts`. */
+export const serverSpecSchema = z.strictObject({
+  ...manifestShape,
+  tools: unique(serverToolSchema, 'tool name').min(1, 'declare at least one tool'),
+});
+
+export type ToolSpec = z.output<typeof toolSpecSchema>;
+export type ToolAnnotations = z.output<typeof toolAnnotationsSchema>;
+export type Manifest = z.output<typeof manifestSchema>;
+export type ManifestInput = z.input<typeof manifestSchema>;
+export type ServerTool = z.output<typeof serverToolSchema>;
+export type ServerSpec = z.output<typeof serverSpecSchema>;
+export type ServerSpecInput = z.input<typeof serverSpecSchema>;
+
+/** Renders a zod issue path as `tools[0].name` (or `(root)`). */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** Converts zod issues to `{ path, message }` pairs. */
+export function toIssues(error: z.ZodError): Issue[] {
+  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+}
+
+/** Validates an already-parsed manifest value; throws ManifestError listing every problem. */
+export function validateManifest(value: unknown): Manifest {
+  const result = manifestSchema.safeParse(value);
+  if (!result.success) throw new ManifestError(toIssues(result.error));
+  return result.data;
+}
+
+/** Parses the text of `mcp.json`; throws ManifestError listing every problem (JSON syntax errors included). */
+export function parseManifest(text: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError([{ path: '(root)', message: `invalid JSON: ${(error as Error).message}` }]);
+  }
+  return validateManifest(value);
+}
+
+/** Validates a ServerSpec and applies the manifest defaults; throws ManifestError listing every problem. */
+export function parseServerSpec(value: unknown): ServerSpec {
+  const result = serverSpecSchema.safeParse(value);
+  if (!result.success) throw new ManifestError(toIssues(result.error), 'ServerSpec');
+  return result.data;
+}
+
+/** The manifest of a spec: the spec without tool sources, defaults applied. */
+export function manifestOf(spec: ServerSpecInput): Manifest {
+  const parsed = parseServerSpec(spec);
+  return {
+    ...parsed,
+    tools: parsed.tools.map(({ source: _source, ...tool }) => tool),
+  };
+}

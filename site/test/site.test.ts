@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const siteDir = fileURLToPath(new URL('..', import.meta.url));
+const astroBin = path.join(path.dirname(createRequire(import.meta.url).resolve('astro/package.json')), 'bin/astro.mjs');
+
+let out = '';
+let pages: { route: string; file: string; html: string }[] = [];
+
+/** Every file under dir, as paths relative to it with forward slashes. */
+function walk(dir: string, prefix = ''): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+  );
+}
+
+/** The file a site path is served from by express.static (directory → index.html), or undefined. */
+function resolvePath(urlPath: string): string | undefined {
+  const rel = decodeURIComponent(urlPath).replace(/^\/+/, '');
+  const candidates = urlPath.endsWith('/') ? [path.join(rel, 'index.html')] : [rel, path.join(rel, 'index.html')];
+  for (const c of candidates) {
+    const file = path.join(out, c);
+    if (existsSync(file) && statSync(file).isFile()) return file;
+  }
+  return undefined;
+}
+
+const attr = (html: string, name: string): string[] =>
+  [...html.matchAll(new RegExp(`\\s${name}="([^"]*)"`, 'g'))].map((m) => m[1] ?? '');
+
+beforeAll(async () => {
+  // Build into a temporary directory so the test never disturbs a dist/ the platform is serving.
+  out = await mkdtemp(path.join(tmpdir(), 'bmms-site-'));
+  await promisify(execFile)(process.execPath, [astroBin, 'build', '--outDir', out], {
+    cwd: siteDir,
+    env: { ...process.env, ASTRO_TELEMETRY_DISABLED: '1' },
+  });
+  pages = walk(out)
+    .filter((f) => f.endsWith('.html'))
+    .map((f) => ({
+      route: `/${f.replace(/index\.html$/, '')}`,
+      file: f,
+      html: readFileSync(path.join(out, f), 'utf8'),
+    }));
+});
+
+afterAll(async () => {
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe('the built site', () => {
+  it('has the landing page, the 404 page, the docs index and one page per docs file', () => {
+    const docs = readdirSync(path.join(siteDir, 'src/content/docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `/docs/${f.replace(/\.md$/, '')}/`);
+    const routes = pages.map((p) => p.route);
+    expect(routes).toEqual(expect.arrayContaining(['/', '/404.html', '/docs/', ...docs]));
+    expect(docs.length).toBeGreaterThanOrEqual(9);
+  });
+
+  it('gives every page a title, exactly one h1, one main landmark and a language', () => {
+    for (const { file, html } of pages) {
+      const titles = [...html.matchAll(/<title>([^<]*)<\/title>/g)].map((m) => m[1]?.trim());
+      expect(titles, file).toHaveLength(1);
+      expect(titles[0], file).toMatch(/BuildMyMCPServer/);
+      expect(html.match(/<h1[\s>]/g) ?? [], file).toHaveLength(1);
+      expect(html.match(/<main[\s>]/g) ?? [], file).toHaveLength(1);
+      expect(html, file).toMatch(/<html lang="en"/);
+    }
+  });
+
+  it('resolves every internal link and asset to a file, and every #fragment to an id on its page', () => {
+    const broken: string[] = [];
+    for (const { route, file, html } of pages) {
+      for (const ref of [...attr(html, 'href'), ...attr(html, 'src')]) {
+        if (/^([a-z][a-z0-9+.-]*:|\/\/)/i.test(ref)) continue; // external: https:, mailto:, //host
+        const url = new URL(ref, `http://site${route}`);
+        const target = resolvePath(url.pathname);
+        if (!target) {
+          broken.push(`${file}: ${ref}`);
+          continue;
+        }
+        const id = decodeURIComponent(url.hash.slice(1));
+        if (id && !attr(readFileSync(target, 'utf8'), 'id').includes(id)) broken.push(`${file}: ${ref} (no such id)`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('ships no client JavaScript files and no vendor branding', () => {
+    for (const { file, html } of pages) {
+      expect(html, file).not.toMatch(/<script[^>]*\ssrc=/);
+      expect(html, file).not.toMatch(/powered by/i);
+    }
+    expect(walk(out).filter((f) => f.endsWith('.js'))).toEqual([]);
+  });
+
+  it('documents every error code the platform can return, with its status', () => {
+    const errorsFile = path.join(siteDir, '../platform/src/errors.ts');
+    const source = existsSync(errorsFile) ? readFileSync(errorsFile, 'utf8') : '';
+    const codes = [...source.matchAll(/new ApiError\(\s*'([a-z_]+)',\s*(\d{3})/g)].map((m) => [m[1], m[2]]);
+    const api = pages.find((p) => p.route === '/docs/api/')?.html ?? '';
+    const missing = codes.filter(
+      ([code, status]) => !new RegExp(`<td><code>${code}</code></td>\\s*<td>${status}</td>`).test(api),
+    );
+    expect(missing).toEqual([]);
+  });
+});
