@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import { openDatabase } from '@bmms/prisma';
-import { BundleCache, ProcessRuntime, Reconciler, RouteTable } from '@bmms/reconciler';
+import { BundleCache, ProcessRuntime, Reconciler, RouteTable, type Runtime } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { createApp } from './app.ts';
 import { manifestCheck } from './checks/manifest.ts';
@@ -22,6 +22,8 @@ export interface Platform {
   url: string;
   port: number;
   ctx: PlatformContext;
+  /** The instance runtime (tests inspect and kill instances through it). */
+  runtime: Runtime;
   /** The owner key file, when this start created it. */
   ownerKeyFile: string | undefined;
   /** Stops serving, stops the loop and every instance, closes the database. */
@@ -29,7 +31,10 @@ export interface Platform {
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
-export async function startPlatform(config: Config, log: Logger = createLogger({ svc: 'platform' })): Promise<Platform> {
+export async function startPlatform(
+  config: Config,
+  log: Logger = createLogger({ svc: 'platform' }),
+): Promise<Platform> {
   const dataDir = config.dataDir;
   const reposRoot = path.join(dataDir, 'repos');
   const workDir = path.join(dataDir, 'tmp');
@@ -107,6 +112,7 @@ export async function startPlatform(config: Config, log: Logger = createLogger({
     url,
     port,
     ctx,
+    runtime,
     ownerKeyFile,
     close: () => {
       closing ??= (async () => {

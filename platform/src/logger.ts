@@ -13,7 +13,8 @@ export function createLogger(base: Record<string, unknown> = {}, sink: Sink = (l
   const write = (level: string, msg: string, fields?: Record<string, unknown>) => {
     const entry: Record<string, unknown> = { ts: new Date().toISOString(), level, msg, ...base, ...fields };
     const err = entry.err;
-    if (err instanceof Error) entry.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code };
+    if (err instanceof Error)
+      entry.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code };
     sink(`${JSON.stringify(entry)}\n`);
   };
   return {

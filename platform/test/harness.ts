@@ -106,21 +106,30 @@ export class TestStack {
 
   /** Waits until every check of change `n` completed; returns the change. */
   async waitChecks(server: string, n: number, timeoutMs = 120_000): Promise<ChangeBody> {
-    return poll(async () => {
-      const r = await this.api<ChangeBody>('GET', `/api/v1/servers/${server}/changes/${n}`);
-      const done = r.status === 200 && r.body.checks.length > 0 && r.body.checks.every((c) => c.status === 'completed');
-      return done ? r.body : undefined;
-    }, timeoutMs, `checks of ${server} change #${n}`);
+    return poll(
+      async () => {
+        const r = await this.api<ChangeBody>('GET', `/api/v1/servers/${server}/changes/${n}`);
+        const done =
+          r.status === 200 && r.body.checks.length > 0 && r.body.checks.every((c) => c.status === 'completed');
+        return done ? r.body : undefined;
+      },
+      timeoutMs,
+      `checks of ${server} change #${n}`,
+    );
   }
 
   /** Waits until the server is Ready at `sha` (default: its desired revision). */
   async waitReady(server: string, sha?: string, timeoutMs = 60_000): Promise<ServerBody> {
-    return poll(async () => {
-      const r = await this.api<ServerBody>('GET', `/api/v1/servers/${server}`);
-      const want = sha ?? r.body.desiredRevision;
-      const ready = r.body.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return want && r.body.observedRevision === want && ready ? r.body : undefined;
-    }, timeoutMs, `${server} Ready at ${sha ?? 'desired revision'}`);
+    return poll(
+      async () => {
+        const r = await this.api<ServerBody>('GET', `/api/v1/servers/${server}`);
+        const want = sha ?? r.body.desiredRevision;
+        const ready = r.body.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        return want && r.body.observedRevision === want && ready ? r.body : undefined;
+      },
+      timeoutMs,
+      `${server} Ready at ${sha ?? 'desired revision'}`,
+    );
   }
 
   /** Creates a server from a template, merges change #1 and waits until it serves. */

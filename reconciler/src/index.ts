@@ -1,5 +1,12 @@
 export { BundleCache, buildBundle } from './bundle.ts';
 export {
+  applyConditions,
+  type Condition,
+  type ConditionPatch,
+  type ConditionType,
+  readConditions,
+} from './conditions.ts';
+export {
   BundleError,
   InstanceStartError,
   InvalidTreeShaError,
@@ -9,9 +16,8 @@ export {
   SandboxUnavailableError,
   UnixRequestError,
 } from './errors.ts';
+export { type GateVerdict, Reconciler, type ReconcilerDeps, type ReconcilerLog, type RevisionGate } from './loop.ts';
 export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
+export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
 export type { ExitInfo, Instance, Limits, Runtime, StartOptions } from './runtimes/types.ts';
-export { applyConditions, type Condition, type ConditionPatch, type ConditionType, readConditions } from './conditions.ts';
-export { type GateVerdict, Reconciler, type ReconcilerDeps, type ReconcilerLog, type RevisionGate } from './loop.ts';
-export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';

@@ -73,6 +73,7 @@ export class Reconciler {
     const orphans = await this.#deps.runtime.cleanupOrphans();
     if (orphans > 0) this.#deps.log.info('stopped instances left by a previous run', { count: orphans });
     this.#unsubscribeExit = this.#onExit();
+    await this.#markNotServing();
     await this.resync();
     this.#resyncTimer = setInterval(() => void this.resync(), this.#deps.resyncMs);
     this.#resyncTimer.unref();
@@ -89,6 +90,18 @@ export class Reconciler {
     const instances = this.#deps.runtime.list();
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
+  }
+
+  /** At start nothing of ours runs yet: a server stored as Ready is not, until its instance is back. */
+  async #markNotServing(): Promise<void> {
+    const servers = await this.#deps.db.server.findMany({ select: { id: true, name: true, conditions: true } });
+    for (const s of servers) {
+      if (!isReady(s.conditions) || this.#deps.routes.get(s.name)) continue;
+      await this.#status(s.id, undefined, {
+        Ready: { status: false, reason: 'Restarting', message: 'the platform restarted; starting the instance again' },
+        Progressing: { status: true, reason: 'Restarting', message: 'starting the instance again' },
+      });
+    }
   }
 
   /** Marks every server for reconciliation. */

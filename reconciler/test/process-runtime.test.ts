@@ -55,10 +55,11 @@ function startOpts(over: Partial<StartOptions> = {}): StartOptions {
   };
 }
 
+/** True while `pid` runs; a zombie (dead, not yet reaped by its parent) counts as gone. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
   } catch {
     return false;
   }

@@ -32,7 +32,10 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
         await symlink(PROJECT_NODE_MODULES, path.join(work, 'node_modules'), 'dir');
         await writeFile(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
         const { code, output, timedOut } = await runTsc(tscPath, work, timeoutMs, options.memoryMb ?? 1024, signal);
-        const log = output.split(`${work}/`).join('').replace(/^repo\//gm, '');
+        const log = output
+          .split(`${work}/`)
+          .join('')
+          .replace(/^repo\//gm, '');
         if (timedOut) {
           return { conclusion: 'failure', summary: `tsc did not finish within ${timeoutMs / 1000} s`, log };
         }
@@ -41,7 +44,8 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
           return { conclusion: 'success', summary: 'tsc: no type errors', log: log || 'tsc: no type errors\n' };
         }
         const lines = diagnostics.slice(0, MAX_SUMMARY_LINES);
-        if (diagnostics.length > lines.length) lines.push(`… and ${diagnostics.length - lines.length} more (see the log)`);
+        if (diagnostics.length > lines.length)
+          lines.push(`… and ${diagnostics.length - lines.length} more (see the log)`);
         const summary =
           diagnostics.length > 0
             ? `${diagnostics.length} type error(s):\n${lines.join('\n')}`

@@ -3,8 +3,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import { bearerToken, principalForKey } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, notFound, serverUnavailable } from '../errors.ts';
-import { isValidServerName } from '../services/names.ts';
 import { baseUrlOf } from '../http/middleware.ts';
+import { isValidServerName } from '../services/names.ts';
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded. */
 const FORWARDED_REQUEST_HEADERS = [
@@ -34,9 +34,14 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
     const token = bearerToken(req.get('authorization'));
     const principal = token ? await principalForKey(ctx.db, token) : null;
     if (!principal) {
-      throw new ApiError('unauthorized', 401, token ? 'the API key is unknown or revoked' : 'send "Authorization: Bearer <api key>"', {
-        headers: { 'WWW-Authenticate': token ? `${challenge}, error="invalid_token"` : challenge },
-      });
+      throw new ApiError(
+        'unauthorized',
+        401,
+        token ? 'the API key is unknown or revoked' : 'send "Authorization: Bearer <api key>"',
+        {
+          headers: { 'WWW-Authenticate': token ? `${challenge}, error="invalid_token"` : challenge },
+        },
+      );
     }
     checkOrigin(req);
     const server = isValidServerName(name) ? await ctx.db.server.findUnique({ where: { name } }) : null;
@@ -70,7 +75,8 @@ function checkOrigin(req: Request): void {
   } catch {
     throw new ApiError('forbidden_origin', 403, 'the Origin header is malformed');
   }
-  if (host !== req.get('host')) throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
+  if (host !== req.get('host'))
+    throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
 }
 
 function proxy(req: Request, res: Response, socketPath: string, requestId: string): Promise<void> {
@@ -110,7 +116,9 @@ function proxy(req: Request, res: Response, socketPath: string, requestId: strin
     upstream.on('timeout', () => upstream.destroy(new Error('the server did not answer in time')));
     upstream.on('error', (err) => {
       if (!res.headersSent) {
-        res.status(502).json({ error: { code: 'bad_gateway', message: `the server's instance failed: ${err.message}` } });
+        res
+          .status(502)
+          .json({ error: { code: 'bad_gateway', message: `the server's instance failed: ${err.message}` } });
       } else res.destroy();
       done();
     });

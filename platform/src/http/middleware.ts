@@ -59,7 +59,11 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     for (const [k, v] of Object.entries(apiError.headers ?? {})) res.setHeader(k, v);
     res.status(apiError.status).json({
-      error: { code: apiError.code, message: apiError.message, ...(apiError.details ? { details: apiError.details } : {}) },
+      error: {
+        code: apiError.code,
+        message: apiError.message,
+        ...(apiError.details ? { details: apiError.details } : {}),
+      },
     });
   };
 }

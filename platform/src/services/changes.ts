@@ -97,7 +97,14 @@ export async function openChange(
       authorId: principal.userId,
     },
   });
-  await audit(ctx.db, principal, 'change.open', { type: 'change', id: change.id }, { server: server.name, number }, requestId);
+  await audit(
+    ctx.db,
+    principal,
+    'change.open',
+    { type: 'change', id: change.id },
+    { server: server.name, number },
+    requestId,
+  );
   const suite = await ctx.checks.ensureSuite(server, head);
   return { change, suite };
 }
@@ -125,7 +132,9 @@ export async function mergeChange(
   }
   if (verdict === 'failure') {
     const failed = suite.runs.filter((r) => r.conclusion !== 'success').map((r) => r.name);
-    throw checksNotPassed(`checks failed on ${change.headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`);
+    throw checksNotPassed(
+      `checks failed on ${change.headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`,
+    );
   }
   const author = await authorOf(ctx, principal);
   let merged: { sha: string; tree: string } | undefined;
@@ -177,7 +186,14 @@ export async function closeChange(
     where: { id: change.id },
     data: { state: 'closed', closedAt: new Date() },
   });
-  await audit(ctx.db, principal, 'change.close', { type: 'change', id: change.id }, { server: server.name, number }, requestId);
+  await audit(
+    ctx.db,
+    principal,
+    'change.close',
+    { type: 'change', id: change.id },
+    { server: server.name, number },
+    requestId,
+  );
   return closed;
 }
 
@@ -243,7 +259,13 @@ export async function handlePush(
   for (const u of updates) {
     const branch = u.ref.replace(/^refs\/heads\//, '');
     if (branch === u.ref) continue;
-    await audit(ctx.db, principal, 'git.push', { type: 'server', id: server.id, orgId: server.orgId }, { ref: u.ref, old: u.oldSha, new: u.newSha });
+    await audit(
+      ctx.db,
+      principal,
+      'git.push',
+      { type: 'server', id: server.id, orgId: server.orgId },
+      { ref: u.ref, old: u.oldSha, new: u.newSha },
+    );
     if (branch === 'main') {
       if (ZERO_SHA.test(u.newSha)) continue;
       await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: u.newSha } });
@@ -254,7 +276,10 @@ export async function handlePush(
     const open = await ctx.db.changeRequest.findMany({ where: { serverId: server.id, branch, state: 'open' } });
     for (const change of open) {
       if (ZERO_SHA.test(u.newSha)) {
-        await ctx.db.changeRequest.update({ where: { id: change.id }, data: { state: 'closed', closedAt: new Date() } });
+        await ctx.db.changeRequest.update({
+          where: { id: change.id },
+          data: { state: 'closed', closedAt: new Date() },
+        });
         continue;
       }
       await ctx.db.changeRequest.update({ where: { id: change.id }, data: { headSha: u.newSha } });

@@ -1,3 +1,5 @@
+import { assertBranchName } from '@bmms/gitserver';
+
 /** Server names are DNS labels: they become hostnames in host mode. */
 export const SERVER_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 
@@ -8,12 +10,11 @@ export function isValidServerName(name: unknown): name is string {
 
 /** Branch names a change may come from: git's rules, minus the protected main. */
 export function isValidBranch(branch: unknown): branch is string {
-  return (
-    typeof branch === 'string' &&
-    branch.length > 0 &&
-    branch.length <= 200 &&
-    branch !== 'main' &&
-    !branch.startsWith('refs/') &&
-    !/[\s~^:?*[\\\x00-\x1f\x7f]|\.\.|@\{|\/\/|^\/|\/$|\.lock$|^-|^\.|\/\./.test(branch)
-  );
+  if (typeof branch !== 'string' || branch === 'main') return false;
+  try {
+    assertBranchName(branch);
+    return true;
+  } catch {
+    return false;
+  }
 }

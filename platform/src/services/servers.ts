@@ -100,7 +100,14 @@ export async function createServer(
       },
     });
     await audit(ctx.db, principal, 'server.create', { type: 'server', id: server.id }, { name, template }, requestId);
-    await audit(ctx.db, principal, 'change.open', { type: 'change', id: change.id }, { server: name, number }, requestId);
+    await audit(
+      ctx.db,
+      principal,
+      'change.open',
+      { type: 'change', id: change.id },
+      { server: name, number },
+      requestId,
+    );
     const suite = await ctx.checks.ensureSuite(server, head.sha, head.tree);
     return { server, change, suite };
   } catch (err) {

@@ -35,7 +35,7 @@ export type ProcessRuntimeOptions = {
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type Record_ = {
+type InstanceRecord = {
   id: string;
   serverName: string;
   revision: string;
@@ -382,7 +382,7 @@ export class ProcessRuntime implements Runtime {
     const { instance } = entry;
     const pidStart = procStartTime(instance.pid);
     if (pidStart === null) throw new Error('process exited right after spawn');
-    const record: Record_ = {
+    const record: InstanceRecord = {
       id: instance.id,
       serverName: instance.serverName,
       revision: instance.revision,
@@ -494,9 +494,9 @@ export class ProcessRuntime implements Runtime {
     for (const id of ids) {
       if (this.#entries.has(id)) continue;
       const recordPath = join(root, id, 'record.json');
-      let record: Record_;
+      let record: InstanceRecord;
       try {
-        record = JSON.parse(await readFile(recordPath, 'utf8')) as Record_;
+        record = JSON.parse(await readFile(recordPath, 'utf8')) as InstanceRecord;
       } catch {
         continue;
       }

@@ -1,0 +1,302 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type GitWorkdir, poll, type ServerBody, TestStack, textOf } from './harness.ts';
+
+/** Adds a `multiply` tool to a working copy: manifest entry, tool module, registration. */
+async function addMultiplyTool(wd: GitWorkdir): Promise<void> {
+  const manifestPath = path.join(wd.dir, 'mcp.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  manifest.tools.push({
+    name: 'multiply',
+    title: 'Multiply',
+    description: 'Multiplies two numbers.',
+    inputSchema: {
+      type: 'object',
+      properties: { a: { type: 'number' }, b: { type: 'number' } },
+      required: ['a', 'b'],
+    },
+  });
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(
+    path.join(wd.dir, 'src/tools/multiply.ts'),
+    `import { defineTool } from '@bmms/runner-template/runtime';
+import { z } from 'zod';
+
+export default defineTool({
+  name: 'multiply',
+  input: { a: z.number(), b: z.number() },
+  handler: ({ a, b }) => String(a * b),
+});
+`,
+  );
+  const serverPath = path.join(wd.dir, 'src/server.ts');
+  const server = await readFile(serverPath, 'utf8');
+  await writeFile(
+    serverPath,
+    server
+      .replace(
+        "import add from './tools/add.ts';",
+        "import add from './tools/add.ts';\nimport multiply from './tools/multiply.ts';",
+      )
+      .replace('tools: [echo, add]', 'tools: [echo, add, multiply]'),
+  );
+}
+
+describe('the whole loop on the embedded stack', () => {
+  let stack: TestStack;
+  let demo: ServerBody;
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+  });
+  afterAll(async () => {
+    await stack?.destroy();
+  });
+
+  it('creates a server from a template, checks change #1, merges it and serves MCP calls', async () => {
+    const created = await stack.api<{
+      server: { name: string; url: string };
+      change: { number: number; state: string };
+    }>('POST', '/api/v1/servers', { name: 'demo', template: 'echo' });
+    expect(created.status).toBe(201);
+    expect(created.body.server.name).toBe('demo');
+    expect(created.body.server.url).toBe(`${stack.url}/s/demo/mcp`);
+    expect(created.body.change).toMatchObject({ number: 1, state: 'open' });
+
+    const change = await stack.waitChecks('demo', 1);
+    expect(change.checks.map((c) => [c.name, c.conclusion])).toEqual([
+      ['manifest', 'success'],
+      ['typecheck', 'success'],
+    ]);
+
+    const merged = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/changes/1/merge');
+    expect(merged.status).toBe(200);
+    demo = await stack.waitReady('demo', merged.body.sha);
+    expect(demo.observedRevision).toBe(merged.body.sha);
+    expect(demo.desiredRevision).toBe(merged.body.sha);
+    expect(demo.history[0]).toMatchObject({ revision: merged.body.sha, state: 'succeeded', reason: 'Serving' });
+
+    const client = await stack.mcpClient(demo.url);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['add', 'echo']);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 3 } }))).toBe('5');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
+    await client.close();
+
+    const changes = await stack.api<{ changes: { number: number; state: string }[] }>(
+      'GET',
+      '/api/v1/servers/demo/changes',
+    );
+    expect(changes.body.changes).toEqual([expect.objectContaining({ number: 1, state: 'merged' })]);
+  });
+
+  it('deploys a tool pushed on a branch without failing a single call of a client calling in a loop', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'add-multiply');
+    await addMultiplyTool(wd);
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'Add multiply');
+    await wd.git('push', '-q', 'origin', 'add-multiply');
+
+    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
+      branch: 'add-multiply',
+      title: 'Add multiply',
+    });
+    expect(opened.status).toBe(201);
+    const n = opened.body.number;
+    const change = await stack.waitChecks('demo', n);
+    expect(change.checks.every((c) => c.conclusion === 'success')).toBe(true);
+
+    const client = await stack.mcpClient(demo.url);
+    let calls = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          const r = await client.callTool({ name: 'add', arguments: { a: 1, b: calls } });
+          if (textOf(r) !== String(1 + calls)) failures.push(`wrong answer ${textOf(r)}`);
+        } catch (err) {
+          failures.push(String(err));
+        }
+        calls++;
+      }
+    })();
+
+    const merged = await stack.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
+    expect(merged.status).toBe(200);
+    await stack.waitReady('demo', merged.body.sha);
+    await poll(
+      async () => ((await client.listTools()).tools.some((t) => t.name === 'multiply') ? true : undefined),
+      10_000,
+      'multiply',
+    );
+    const before = calls;
+    await poll(async () => (calls > before + 5 ? true : undefined), 10_000, 'more calls after the deploy');
+    stop = true;
+    await loop;
+    await client.close();
+    expect(failures).toEqual([]);
+    expect(calls).toBeGreaterThan(10);
+
+    const fresh = await stack.mcpClient(demo.url);
+    expect(textOf(await fresh.callTool({ name: 'multiply', arguments: { a: 6, b: 7 } }))).toBe('42');
+    await fresh.close();
+  });
+
+  it('fails typecheck with the file and line of a type error and refuses to merge it', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'broken');
+    await writeFile(path.join(wd.dir, 'src/broken.ts'), 'export const n: number = "not a number";\n');
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'a type error');
+    await wd.git('push', '-q', 'origin', 'broken');
+    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
+      branch: 'broken',
+      title: 'broken',
+    });
+    expect(opened.status).toBe(201);
+    const change = await stack.waitChecks('demo', opened.body.number);
+    const typecheck = change.checks.find((c) => c.name === 'typecheck');
+    expect(typecheck?.conclusion).toBe('failure');
+    expect(typecheck?.summary).toMatch(/src\/broken\.ts:1: TS2322/);
+    const merge = await stack.api<{ error: { code: string } }>(
+      'POST',
+      `/api/v1/servers/demo/changes/${opened.body.number}/merge`,
+    );
+    expect(merge.status).toBe(409);
+    expect(merge.body.error.code).toBe('checks_not_passed');
+  });
+
+  it('reverts the last merge to the tree before it, from the cached bundle, and the tool is gone', async () => {
+    const wd = await stack.clone('demo');
+    const head = await wd.git('rev-parse', 'HEAD');
+    const treeBefore = await wd.git('rev-parse', 'HEAD^1^{tree}');
+    const reverted = await stack.api<{ sha: string; reverted: string }>('POST', '/api/v1/servers/demo/revert', {});
+    expect(reverted.status).toBe(201);
+    expect(reverted.body.reverted).toBe(head);
+    const server = await stack.waitReady('demo', reverted.body.sha);
+    await wd.git('fetch', '-q', 'origin');
+    expect(await wd.git('rev-parse', `${reverted.body.sha}^{tree}`)).toBe(treeBefore);
+    expect(await wd.git('rev-parse', `${reverted.body.sha}^`)).toBe(head);
+    expect(server.history[0]?.message).toMatch(/cached bundle/);
+
+    const client = await stack.mcpClient(server.url);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['add', 'echo']);
+    await client.close();
+  });
+
+  it('checks a direct push to main before deploying it, and never deploys a red tree', async () => {
+    const wd = await stack.clone('demo');
+    const serving = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body.observedRevision;
+    await writeFile(path.join(wd.dir, 'src/oops.ts'), 'export const s: string = 42;\n');
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'a type error straight to main');
+    await wd.git('push', '-q', 'origin', 'HEAD:main');
+    const bad = await wd.git('rev-parse', 'HEAD');
+    const stalled = await poll(
+      async () => {
+        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
+        return r.body.conditions.some((c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'ChecksFailed')
+          ? r.body
+          : undefined;
+      },
+      60_000,
+      'Stalled ChecksFailed',
+    );
+    expect(stalled.desiredRevision).toBe(bad);
+    expect(stalled.observedRevision).toBe(serving);
+
+    // Fix it on main: the green tree deploys.
+    await wd.git('rm', '-q', 'src/oops.ts');
+    await wd.git('commit', '-qm', 'fix');
+    await wd.git('push', '-q', 'origin', 'HEAD:main');
+    const fixed = await wd.git('rev-parse', 'HEAD');
+    await stack.waitReady('demo', fixed);
+  });
+
+  it('checks a merge whose tree no check has seen (main moved on) before deploying it', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'docs-a');
+    await writeFile(path.join(wd.dir, 'NOTES.md'), 'a\n');
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'docs a');
+    await wd.git('push', '-q', 'origin', 'docs-a');
+    await wd.git('checkout', '-q', 'main');
+    await wd.git('checkout', '-q', '-b', 'docs-b');
+    await writeFile(path.join(wd.dir, 'OTHER.md'), 'b\n');
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'docs b');
+    await wd.git('push', '-q', 'origin', 'docs-b');
+    const a = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
+      branch: 'docs-a',
+      title: 'a',
+    });
+    const b = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
+      branch: 'docs-b',
+      title: 'b',
+    });
+    await stack.waitChecks('demo', a.body.number);
+    await stack.waitChecks('demo', b.body.number);
+    expect((await stack.api('POST', `/api/v1/servers/demo/changes/${a.body.number}/merge`)).status).toBe(200);
+    const mb = await stack.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${b.body.number}/merge`);
+    expect(mb.status).toBe(200);
+    await stack.waitReady('demo', mb.body.sha);
+    // The merged tree (a + b) is a tree neither change had: it has a suite of its own, and it is green.
+    await wd.git('fetch', '-q', 'origin');
+    const mergedTree = await wd.git('rev-parse', `${mb.body.sha}^{tree}`);
+    const suite = await stack.platform.ctx.checks.suiteForTree(
+      (await stack.platform.ctx.db.server.findUniqueOrThrow({ where: { name: 'demo' } })).id,
+      mergedTree,
+    );
+    expect(suite?.conclusion).toBe('success');
+    expect(suite?.commitSha).toBe(mb.body.sha);
+  });
+
+  it('restarts a killed instance and says so in the history', async () => {
+    const route = stack.platform.ctx.routes.get('demo');
+    expect(route).toBeDefined();
+    const pid = runtimePid(stack, route?.instanceId ?? '');
+    process.kill(pid, 'SIGKILL');
+    const back = await poll(
+      async () => {
+        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
+        const now = stack.platform.ctx.routes.get('demo');
+        const ready = r.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+        return ready && now && now.instanceId !== route?.instanceId ? r.body : undefined;
+      },
+      30_000,
+      'a new instance after the kill',
+    );
+    expect(
+      back.history.some((h) => h.reason === 'InstanceCrashed' && h.message.includes(route?.instanceId ?? '?')),
+    ).toBe(true);
+    const client = await stack.mcpClient(back.url);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 3 } }))).toBe('5');
+    await client.close();
+  });
+
+  it('brings every server back as it was after a restart, with exactly one instance each', async () => {
+    const before = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body;
+    await stack.stop();
+    await stack.boot();
+    const after = await stack.waitReady('demo', before.observedRevision ?? undefined);
+    expect(after.observedRevision).toBe(before.observedRevision);
+    const instances = runtimeInstances(stack);
+    expect(instances.filter((i) => i.serverName === 'demo')).toHaveLength(1);
+    const client = await stack.mcpClient(after.url);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 20, b: 22 } }))).toBe('42');
+    await client.close();
+  });
+});
+
+function runtimeInstances(stack: TestStack) {
+  return stack.platform.runtime.list();
+}
+
+function runtimePid(stack: TestStack, instanceId: string): number {
+  const instance = runtimeInstances(stack).find((i) => i.id === instanceId);
+  if (!instance) throw new Error(`no instance ${instanceId}`);
+  return instance.pid;
+}
