@@ -30,6 +30,8 @@ export function runGit(gitdir: string, args: string[], input?: string): Promise<
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    // git may exit before reading its input (e.g. a failed check): its exit code says so, not EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }

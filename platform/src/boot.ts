@@ -77,6 +77,7 @@ export async function startPlatform(
     gate: checks,
     log: log.child({ component: 'reconciler' }),
     resyncMs: config.resyncMs,
+    standbyMs: config.rollbackWindowMs,
   });
   const ctx: PlatformContext = {
     db,

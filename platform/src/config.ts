@@ -10,6 +10,7 @@ const Env = z.object({
   BMMS_RUNTIME: z.enum(['process']).default('process'),
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
+  BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
 });
 
 export interface Config {
@@ -21,6 +22,8 @@ export interface Config {
   runtime: 'process';
   insecureNoSandbox: boolean;
   resyncMs: number;
+  /** How long a superseded instance stays warm so a revert to its tree needs no cold start. */
+  rollbackWindowMs: number;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -40,5 +43,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runtime: e.BMMS_RUNTIME,
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
+    rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
   };
 }

@@ -56,6 +56,7 @@ export class TestStack {
       runtime: 'process',
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 2000,
+      rollbackWindowMs: 300_000,
       ...overrides,
     };
     this.platform = await startPlatform(config, silentLogger);

@@ -169,7 +169,7 @@ describe('the whole loop on the embedded stack', () => {
     expect(merge.body.error.code).toBe('checks_not_passed');
   });
 
-  it('reverts the last merge to the tree before it, from the cached bundle, and the tool is gone', async () => {
+  it('reverts the last merge to the tree before it, switching back to the still-warm instance, and the tool is gone', async () => {
     const wd = await stack.clone('demo');
     const head = await wd.git('rev-parse', 'HEAD');
     const treeBefore = await wd.git('rev-parse', 'HEAD^1^{tree}');
@@ -180,7 +180,7 @@ describe('the whole loop on the embedded stack', () => {
     await wd.git('fetch', '-q', 'origin');
     expect(await wd.git('rev-parse', `${reverted.body.sha}^{tree}`)).toBe(treeBefore);
     expect(await wd.git('rev-parse', `${reverted.body.sha}^`)).toBe(head);
-    expect(server.history[0]?.message).toMatch(/cached bundle/);
+    expect(server.history[0]?.message).toMatch(/warm instance of the same tree/);
 
     const client = await stack.mcpClient(server.url);
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['add', 'echo']);
@@ -300,3 +300,47 @@ function runtimePid(stack: TestStack, instanceId: string): number {
   if (!instance) throw new Error(`no instance ${instanceId}`);
   return instance.pid;
 }
+
+describe('a revert outside the rollback window', () => {
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    stack = await TestStack.start({ rollbackWindowMs: 0 });
+  });
+  afterAll(async () => {
+    await stack?.destroy();
+  });
+
+  it('starts a new instance from the cached bundle of the earlier tree', async () => {
+    const first = await stack.createAndDeploy('cold');
+    const wd = await stack.clone('cold');
+    await wd.git('checkout', '-q', '-b', 'notes');
+    await writeFile(path.join(wd.dir, 'NOTES.md'), 'notes\n');
+    await wd.git('add', '-A');
+    await wd.git('commit', '-qm', 'notes');
+    await wd.git('push', '-q', 'origin', 'notes');
+    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/cold/changes', {
+      branch: 'notes',
+      title: 'notes',
+    });
+    await stack.waitChecks('cold', opened.body.number);
+    const merged = await stack.api<{ sha: string }>('POST', `/api/v1/servers/cold/changes/${opened.body.number}/merge`);
+    await stack.waitReady('cold', merged.body.sha);
+    // The old instance drains and stops: no rollback window keeps it.
+    await poll(
+      async () =>
+        stack.platform.runtime.list().filter((i) => i.serverName === 'cold').length === 1 ? true : undefined,
+      15_000,
+      'the superseded instance to stop',
+    );
+
+    const reverted = await stack.api<{ sha: string }>('POST', '/api/v1/servers/cold/revert', {});
+    expect(reverted.status).toBe(201);
+    const server = await stack.waitReady('cold', reverted.body.sha);
+    expect(server.history[0]?.message).toMatch(/cached bundle/);
+    expect(server.history[0]?.instance).not.toBe(first.history[0]?.instance);
+    const client = await stack.mcpClient(server.url);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 3 } }))).toBe('5');
+    await client.close();
+  });
+});

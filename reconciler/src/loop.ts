@@ -4,7 +4,7 @@ import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
 import { probeInstance } from './probe.ts';
-import type { RouteTable } from './routes.ts';
+import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
 
 /** What the checks say about a revision: deploy only on `success`. */
@@ -38,6 +38,8 @@ export interface ReconcilerDeps {
   maxAttempts?: number;
   /** First retry delay; doubles up to 5 minutes. */
   retryBaseMs?: number;
+  /** How long a superseded instance stays warm for a rollback to its tree (0 stops it at once). */
+  standbyMs?: number;
 }
 
 interface Failure {
@@ -59,6 +61,7 @@ export class Reconciler {
   readonly #running = new Map<string, Promise<void>>();
   readonly #failures = new Map<string, Failure>();
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #standby = new Map<string, { instance: Instance; timer: NodeJS.Timeout }>();
   #resyncTimer: NodeJS.Timeout | undefined;
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
@@ -85,6 +88,8 @@ export class Reconciler {
     clearInterval(this.#resyncTimer);
     for (const t of this.#retryTimers.values()) clearTimeout(t);
     this.#retryTimers.clear();
+    for (const s of this.#standby.values()) clearTimeout(s.timer);
+    this.#standby.clear();
     await Promise.allSettled([...this.#running.values()]);
     this.#unsubscribeExit?.();
     const instances = this.#deps.runtime.list();
@@ -234,39 +239,58 @@ export class Reconciler {
   ): Promise<void> {
     const { db, git, runtime, routes, bundles, log } = this.#deps;
     const name = server.name;
-    const deployment = await db.deployment.create({
-      data: {
-        serverId: server.id,
-        revision: head,
-        treeSha: tree,
-        state: 'progressing',
-        reason: previousInstance ? 'RollingUpdate' : 'Deploying',
-        message: `deploying ${short(head)}`,
-      },
-    });
-    await db.server.update({ where: { id: server.id }, data: { lastAttemptedRevision: head } });
-    await this.#status(server.id, undefined, {
-      Progressing: { status: true, reason: 'Deploying', message: `deploying ${short(head)}` },
-    });
     const t0 = performance.now();
+    // The record is written while the instance starts: bookkeeping must not delay serving.
+    const recorded = (async () => {
+      const row = await db.deployment.create({
+        data: {
+          serverId: server.id,
+          revision: head,
+          treeSha: tree,
+          state: 'progressing',
+          reason: previousInstance ? 'RollingUpdate' : 'Deploying',
+          message: `deploying ${short(head)}`,
+        },
+      });
+      await db.server.update({ where: { id: server.id }, data: { lastAttemptedRevision: head } });
+      await this.#status(server.id, undefined, {
+        Progressing: { status: true, reason: 'Deploying', message: `deploying ${short(head)}` },
+      });
+      return row;
+    })();
+    recorded.catch(() => {});
     let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' = 'ManifestInvalid';
     let instance: Instance | undefined;
     try {
       const manifest: Manifest = parseManifest(manifestText);
-      stage = 'BundleFailed';
-      const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
-      stage = 'StartFailed';
-      instance = await runtime.start({
-        serverName: name,
-        revision: head,
-        treeSha: tree,
-        bundlePath: bundle.path,
-        env: {},
-        limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
-      });
-      await db.deployment.update({ where: { id: deployment.id }, data: { instanceId: instance.id } });
-      stage = 'ProbeFailed';
-      await probeInstance(instance.socketPath, manifest);
+      let how: string;
+      const warm = this.#takeStandby(name, tree);
+      if (warm) {
+        stage = 'ProbeFailed';
+        instance = warm;
+        await probeInstance(warm.socketPath, manifest);
+        how = 'warm instance of the same tree';
+      } else {
+        stage = 'BundleFailed';
+        const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
+        stage = 'StartFailed';
+        instance = await runtime.start({
+          serverName: name,
+          revision: head,
+          treeSha: tree,
+          bundlePath: bundle.path,
+          env: {},
+          limits: {
+            memoryMb: manifest.limits.memoryMb,
+            cpu: manifest.limits.cpu,
+            timeoutMs: manifest.limits.timeoutMs,
+          },
+        });
+        stage = 'ProbeFailed';
+        await probeInstance(instance.socketPath, manifest);
+        how = bundle.cached ? 'cached bundle' : 'bundle built';
+      }
+      const deployment = await recorded;
       const previous = routes.set(name, {
         instanceId: instance.id,
         revision: head,
@@ -275,19 +299,21 @@ export class Reconciler {
       });
       const ms = Math.round(performance.now() - t0);
       this.#failures.delete(name);
-      await db.deployment.update({
-        where: { id: deployment.id },
-        data: {
-          state: 'succeeded',
-          reason: 'Serving',
-          message: `serving ${short(head)} (${bundle.cached ? 'cached bundle' : 'bundle built'}, ready in ${ms} ms)`,
-          finishedAt: new Date(),
-        },
-      });
-      await this.#status(server.id, head, serving(head));
-      log.info('deployed', { server: name, revision: head, instance: instance.id, ms, cachedBundle: bundle.cached });
-      if (previous)
-        await this.#retireInstance(server.id, previous.instanceId, 'Superseded', `replaced by ${short(head)}`);
+      await Promise.all([
+        db.deployment.update({
+          where: { id: deployment.id },
+          data: {
+            instanceId: instance.id,
+            state: 'succeeded',
+            reason: 'Serving',
+            message: `serving ${short(head)} (${how}, ready in ${ms} ms)`,
+            finishedAt: new Date(),
+          },
+        }),
+        this.#status(server.id, head, serving(head)),
+      ]);
+      log.info('deployed', { server: name, revision: head, instance: instance.id, ms, how });
+      if (previous) await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
     } catch (err) {
       if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
       const message = err instanceof Error ? err.message : String(err);
@@ -297,10 +323,19 @@ export class Reconciler {
       this.#failures.set(name, { revision: head, attempts, nextAt: Date.now() + delay });
       const maxAttempts = this.#deps.maxAttempts ?? 5;
       const stalled = attempts >= maxAttempts;
-      await db.deployment.update({
-        where: { id: deployment.id },
-        data: { state: 'failed', reason: stage, message: message.slice(0, 4000), finishedAt: new Date() },
-      });
+      const deployment = await recorded.catch(() => undefined);
+      if (deployment) {
+        await db.deployment.update({
+          where: { id: deployment.id },
+          data: {
+            instanceId: instance?.id ?? null,
+            state: 'failed',
+            reason: stage,
+            message: message.slice(0, 4000),
+            finishedAt: new Date(),
+          },
+        });
+      }
       const stillServing = routes.get(name);
       await this.#status(server.id, undefined, {
         Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
@@ -327,21 +362,55 @@ export class Reconciler {
     }
   }
 
-  /** Drains and stops an instance that is no longer routed, and closes its history entry. */
-  async #retireInstance(serverId: string, instanceId: string, reason: string, message: string): Promise<void> {
+  /**
+   * Drains an instance that is no longer routed and closes its history entry. It then stays warm
+   * (unrouted) for the rollback window, so a revert to its tree switches back without a cold start.
+   */
+  async #retireInstance(serverId: string, previous: RouteTarget, message: string): Promise<void> {
     const { routes, runtime, db } = this.#deps;
-    await routes.drain(instanceId, this.#deps.drainMs ?? 10_000);
-    await runtime.stop(instanceId, { graceMs: 5000 }).catch(() => {});
+    await routes.drain(previous.instanceId, this.#deps.drainMs ?? 10_000);
     await db.deployment.updateMany({
-      where: { serverId, instanceId, state: 'succeeded' },
-      data: { state: 'superseded', reason, message, finishedAt: new Date() },
+      where: { serverId, instanceId: previous.instanceId, state: 'succeeded' },
+      data: { state: 'superseded', reason: 'Superseded', message, finishedAt: new Date() },
     });
+    const instance = runtime.list().find((i) => i.id === previous.instanceId);
+    const standbyMs = this.#deps.standbyMs ?? 300_000;
+    if (!instance || standbyMs <= 0 || this.#stopped) {
+      await runtime.stop(previous.instanceId, { graceMs: 5000 }).catch(() => {});
+      return;
+    }
+    const server = instance.serverName;
+    this.#dropStandby(server);
+    const timer = setTimeout(() => this.#dropStandby(server), standbyMs);
+    timer.unref();
+    this.#standby.set(server, { instance, timer });
+  }
+
+  /** Takes the warm instance of `server` if it runs `tree`; any other standby is stopped. */
+  #takeStandby(server: string, tree: string): Instance | undefined {
+    const standby = this.#standby.get(server);
+    if (!standby) return undefined;
+    const alive = this.#deps.runtime.list().some((i) => i.id === standby.instance.id);
+    if (!alive || standby.instance.treeSha !== tree) return undefined;
+    clearTimeout(standby.timer);
+    this.#standby.delete(server);
+    return standby.instance;
+  }
+
+  /** Stops the warm instance of `server`, if any. */
+  #dropStandby(server: string): void {
+    const standby = this.#standby.get(server);
+    if (!standby) return;
+    clearTimeout(standby.timer);
+    this.#standby.delete(server);
+    this.#deps.runtime.stop(standby.instance.id, { graceMs: 2000 }).catch(() => {});
   }
 
   /** Stops everything of a deleted server. */
   async #retire(name: string): Promise<void> {
     const { routes, runtime } = this.#deps;
     routes.remove(name);
+    this.#dropStandby(name);
     this.#failures.delete(name);
     const mine = runtime.list().filter((i) => i.serverName === name);
     await Promise.allSettled(mine.map((i) => runtime.stop(i.id, { graceMs: 2000 })));

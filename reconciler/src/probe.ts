@@ -77,7 +77,26 @@ export async function probeInstance(
 ): Promise<{ protocolVersion: string; tools: string[] }> {
   const timeoutMs = opts.timeoutMs ?? 5000;
 
-  const health = await unixRequest(socketPath, { method: 'GET', path: '/healthz', timeoutMs }).catch((err: unknown) => {
+  // Stateless servers answer each request on its own: send the three probes at once, judge in order.
+  const healthP = unixRequest(socketPath, { method: 'GET', path: '/healthz', timeoutMs });
+  const initP = rpc(
+    socketPath,
+    {
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: PROBE_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'bmms-probe', version: '0.1.0' },
+      },
+    },
+    {},
+    timeoutMs,
+  );
+  const firstPageP = listTools(socketPath, 2, undefined, PROBE_PROTOCOL_VERSION, timeoutMs);
+  for (const p of [healthP, initP, firstPageP]) p.catch(() => {});
+
+  const health = await healthP.catch((err: unknown) => {
     throw new ProbeError('HealthFailed', `GET /healthz failed: ${describe(err)}`);
   });
   if (health.status !== 200) {
@@ -88,20 +107,7 @@ export async function probeInstance(
 
   let protocolVersion: string;
   try {
-    const res = await rpc(
-      socketPath,
-      {
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-06-18',
-          capabilities: {},
-          clientInfo: { name: 'bmms-probe', version: '0.1.0' },
-        },
-      },
-      {},
-      timeoutMs,
-    );
+    const res = await initP;
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`);
     const msg = parseRpc(res);
     const version = msg.result?.protocolVersion;
@@ -121,21 +127,11 @@ export async function probeInstance(
 
   const names: string[] = [];
   try {
-    let cursor: string | undefined;
-    for (let page = 2; page < 100; page++) {
-      const res = await rpc(
-        socketPath,
-        { id: page, method: 'tools/list', params: cursor ? { cursor } : {} },
-        { 'mcp-protocol-version': protocolVersion },
-        timeoutMs,
-      );
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      const msg = parseRpc(res);
-      const tools = msg.result?.tools;
-      if (!Array.isArray(tools)) throw new Error(msg.error?.message ?? 'no tools in the result');
-      for (const t of tools as { name: string }[]) names.push(t.name);
-      cursor = typeof msg.result?.nextCursor === 'string' ? msg.result.nextCursor : undefined;
-      if (!cursor) break;
+    let page = await firstPageP;
+    for (let n = 3; n < 100; n++) {
+      names.push(...page.names);
+      if (!page.cursor) break;
+      page = await listTools(socketPath, n, page.cursor, protocolVersion, timeoutMs);
     }
   } catch (err) {
     throw new ProbeError('ToolsMismatch', `tools/list failed: ${describe(err)}`);
@@ -153,4 +149,31 @@ export async function probeInstance(
     throw new ProbeError('ToolsMismatch', `Tools differ from the manifest (${parts.join('; ')})`, { missing, extra });
   }
   return { protocolVersion, tools: names.sort() };
+}
+
+const PROBE_PROTOCOL_VERSION = '2025-06-18';
+
+/** One page of tools/list. */
+async function listTools(
+  socketPath: string,
+  id: number,
+  cursor: string | undefined,
+  protocolVersion: string,
+  timeoutMs: number,
+): Promise<{ names: string[]; cursor: string | undefined }> {
+  const res = await rpc(
+    socketPath,
+    { id, method: 'tools/list', params: cursor ? { cursor } : {} },
+    { 'mcp-protocol-version': protocolVersion },
+    timeoutMs,
+  );
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  const msg = parseRpc(res);
+  const tools = msg.result?.tools;
+  if (!Array.isArray(tools)) throw new Error(msg.error?.message ?? 'no tools in the result');
+  const next = msg.result?.nextCursor;
+  return {
+    names: (tools as { name: string }[]).map((t) => t.name),
+    cursor: typeof next === 'string' ? next : undefined,
+  };
 }

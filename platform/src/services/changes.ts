@@ -157,6 +157,8 @@ export async function mergeChange(
     data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date() },
   });
   await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: merged.sha } });
+  // The reconciler's gate checks a merged tree no check has seen (main moved on) before deploying it.
+  ctx.reconciler.wake(server.name);
   await audit(
     ctx.db,
     principal,
@@ -165,9 +167,6 @@ export async function mergeChange(
     { server: server.name, number, sha: merged.sha },
     requestId,
   );
-  // A merge whose tree no check has seen (main moved on) gets its own suite before it deploys.
-  await ctx.checks.ensureSuite(server, merged.sha, merged.tree);
-  ctx.reconciler.wake(server.name);
   return { sha: merged.sha, change: updated };
 }
 
@@ -234,6 +233,7 @@ export async function revertCommit(
   }
   if (!result) throw concurrentUpdate('main kept moving while reverting; try again');
   await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: result.sha } });
+  ctx.reconciler.wake(server.name);
   await audit(
     ctx.db,
     principal,
@@ -242,8 +242,6 @@ export async function revertCommit(
     { server: server.name, reverted: target, sha: result.sha },
     requestId,
   );
-  await ctx.checks.ensureSuite(server, result.sha, result.tree);
-  ctx.reconciler.wake(server.name);
   return { sha: result.sha, reverted: target };
 }
 
@@ -269,7 +267,6 @@ export async function handlePush(
     if (branch === 'main') {
       if (ZERO_SHA.test(u.newSha)) continue;
       await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: u.newSha } });
-      await ctx.checks.ensureSuite(server, u.newSha);
       ctx.reconciler.wake(server.name);
       continue;
     }

@@ -423,7 +423,7 @@ export class ProcessRuntime implements Runtime {
           lastError = err instanceof Error ? err.message : String(err);
         }
       }
-      await sleep(10);
+      await sleep(3);
     }
     throw new Error(`no healthy /healthz within ${this.#startTimeoutMs} ms (${lastError})`);
   }

@@ -1,0 +1,189 @@
+/**
+ * Benchmark: merge→serving and revert→serving on the embedded stack, against the time a bare
+ * `node` takes to start the same bundle and answer MCP `initialize`, measured in the same run.
+ * Targets: merge→serving ≤ 2× baseline, revert→serving ≤ 1.3× baseline. Reverts are measured twice:
+ * within the rollback window (the superseded instance is still warm) and without it (a cold start
+ * from the cached bundle).
+ *
+ *   npm run bench            (BENCH_RUNS=7 to change the number of runs; at least 5)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { unixRequest } from '@bmms/reconciler';
+import { startPlatform } from '../platform/src/boot.ts';
+import { createLogger, silentLogger } from '../platform/src/logger.ts';
+
+const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 7));
+const POLL_MS = 5;
+const HAS_BWRAP = existsSync('/usr/bin/bwrap');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-'));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+/** Runs the loop RUNS times on a fresh embedded stack; returns the samples and a green bundle. */
+async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; revertMs: number[]; bundle: string }> {
+  const dataDir = await mkdtemp(path.join(scratch, 'data-'));
+  const platform = await startPlatform(
+    {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir,
+      databaseUrl: undefined,
+      publicUrl: undefined,
+      runtime: 'process',
+      insecureNoSandbox: !HAS_BWRAP,
+      resyncMs: 30_000,
+      rollbackWindowMs,
+    },
+    process.env.BENCH_LOG ? createLogger({}) : silentLogger,
+  );
+  const key = (await readFile(path.join(dataDir, 'owner-api-key'), 'utf8')).trim();
+
+  async function api<T>(method: string, pathname: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${platform.url}/api/v1${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  }
+
+  type ServerBody = { observedRevision: string | null; conditions: { type: string; status: string }[] };
+  const serving = (sha: string) =>
+    until(`serving ${sha}`, async () => {
+      const r = await api<ServerBody>('GET', '/servers/bench');
+      const ready = r.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+      return r.body.observedRevision === sha && ready ? true : undefined;
+    });
+  const checksDone = (n: number) =>
+    until(`checks of #${n}`, async () => {
+      const r = await api<{ checks: { status: string; conclusion: string }[]; checkSuite: { tree: string } }>(
+        'GET',
+        `/servers/bench/changes/${n}`,
+      );
+      if (!r.body.checks.every((c) => c.status === 'completed')) return undefined;
+      if (!r.body.checks.every((c) => c.conclusion === 'success')) throw new Error(`checks of #${n} failed`);
+      return r.body.checkSuite.tree;
+    });
+
+  const { ctx } = platform;
+  const bundleDir = path.join(dataDir, 'bundles');
+  const author = { name: 'bench', email: 'bench@example.com' };
+  const mergeMs: number[] = [];
+  const revertMs: number[] = [];
+  let bundle = '';
+  try {
+    const created = await api<{ change: { number: number } }>('POST', '/servers', { name: 'bench', template: 'echo' });
+    if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
+    await checksDone(1);
+    const first = await api<{ sha: string }>('POST', '/servers/bench/changes/1/merge');
+    await serving(first.body.sha);
+
+    for (let i = 0; i < RUNS; i++) {
+      const main = (await ctx.git.resolveRef('bench', 'main')) as string;
+      await ctx.git.commitFiles('bench', {
+        branch: `bench-${i}`,
+        parent: main,
+        files: { 'NOTES.md': `run ${i} ${Date.now()}\n` },
+        message: `bench run ${i}`,
+        author,
+      });
+      const opened = await api<{ number: number }>('POST', '/servers/bench/changes', {
+        branch: `bench-${i}`,
+        title: `run ${i}`,
+      });
+      const tree = await checksDone(opened.body.number);
+      // A person reads the checks before merging; by then the green tree's bundle is built.
+      await until('prebuilt bundle', async () =>
+        existsSync(path.join(bundleDir, tree, 'server.mjs')) ? true : undefined,
+      );
+      bundle = path.join(bundleDir, tree, 'server.mjs');
+
+      let t0 = performance.now();
+      const merged = await api<{ sha: string }>('POST', `/servers/bench/changes/${opened.body.number}/merge`);
+      await serving(merged.body.sha);
+      mergeMs.push(performance.now() - t0);
+
+      await sleep(200);
+      t0 = performance.now();
+      const reverted = await api<{ sha: string }>('POST', '/servers/bench/revert', {});
+      if (reverted.status !== 201) throw new Error(`revert: ${JSON.stringify(reverted.body)}`);
+      await serving(reverted.body.sha);
+      revertMs.push(performance.now() - t0);
+      await sleep(200);
+    }
+  } finally {
+    await platform.close();
+  }
+  return { mergeMs, revertMs, bundle };
+}
+
+const warm = await measure(300_000);
+const cold = await measure(0);
+
+/** Bare node: spawn the same bundle on a unix socket and time the first answered `initialize`. */
+async function bareStart(bundle: string): Promise<number> {
+  const dir = await mkdtemp(path.join(scratch, 'bare-'));
+  const socket = path.join(dir, 'mcp.sock');
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [bundle], { env: { BMMS_SOCKET: socket }, stdio: 'ignore' });
+  try {
+    return await until('bare initialize', async () => {
+      if (!existsSync(socket)) return undefined;
+      try {
+        const res = await unixRequest(socket, {
+          method: 'POST',
+          path: '/mcp',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+          }),
+        });
+        return res.status === 200 ? performance.now() - t0 : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+const baseline: number[] = [];
+for (let i = 0; i < RUNS; i++) baseline.push(await bareStart(warm.bundle));
+await rm(scratch, { recursive: true, force: true });
+
+const b = median(baseline);
+const fmt = (x: number) => `${x.toFixed(0)} ms`;
+const line = (label: string, xs: number[], target: number) =>
+  `${label}: ${fmt(median(xs))}  ratio ${(median(xs) / b).toFixed(2)}× (target ≤ ${target}×)   samples ${xs.map((x) => x.toFixed(0)).join(' ')}`;
+console.log(`runs: ${RUNS} (medians; sandbox: ${HAS_BWRAP ? 'bubblewrap' : 'none'})`);
+console.log(
+  `baseline  bare node start → initialize answered: ${fmt(b)}   samples ${baseline.map((x) => x.toFixed(0)).join(' ')}`,
+);
+console.log(line('merge  → serving', warm.mergeMs, 2));
+console.log(line('revert → serving (rollback window: warm instance)', warm.revertMs, 1.3));
+console.log(line('revert → serving (no rollback window: cached bundle, cold start)', cold.revertMs, 1.3));
+process.exit(0);
