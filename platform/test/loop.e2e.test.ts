@@ -216,6 +216,39 @@ describe('the whole loop on the embedded stack', () => {
     await stack.waitReady('demo', fixed);
   });
 
+  it('keeps the old instance serving when a green revision fails to start, and recovers on the next one', async () => {
+    const wd = await stack.clone('demo');
+    const serving = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body.observedRevision;
+    const serverPath = path.join(wd.dir, 'src/server.ts');
+    const source = await readFile(serverPath, 'utf8');
+    await writeFile(serverPath, `if (Date.now() > 0) throw new Error('boom at start');\n${source}`);
+    await wd.git('commit', '-qam', 'crash at start');
+    await wd.git('push', '-q', 'origin', 'HEAD:main');
+    const bad = await wd.git('rev-parse', 'HEAD');
+    const degraded = await poll(
+      async () => {
+        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
+        return r.body.conditions.some((c) => c.type === 'Degraded' && c.status === 'True' && c.reason === 'StartFailed')
+          ? r.body
+          : undefined;
+      },
+      60_000,
+      'Degraded StartFailed',
+    );
+    expect(degraded.observedRevision).toBe(serving);
+    expect(degraded.history[0]).toMatchObject({ revision: bad, state: 'failed', reason: 'StartFailed' });
+    expect(degraded.history[0]?.message).toMatch(/boom at start/);
+    expect(degraded.conditions.find((c) => c.type === 'Progressing')?.message).toMatch(/retrying in \d+ s/);
+    const client = await stack.mcpClient(degraded.url);
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 2 } }))).toBe('4');
+    await client.close();
+
+    const reverted = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/revert', {});
+    expect(reverted.status).toBe(201);
+    const healed = await stack.waitReady('demo', reverted.body.sha);
+    expect(healed.conditions.find((c) => c.type === 'Degraded')?.status).toBe('False');
+  });
+
   it('checks a merge whose tree no check has seen (main moved on) before deploying it', async () => {
     const wd = await stack.clone('demo');
     await wd.git('checkout', '-q', '-b', 'docs-a');
