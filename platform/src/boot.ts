@@ -30,10 +30,16 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+/** Parts a caller may supply instead of the ones the configuration selects (tests, embedding). */
+export interface PlatformParts {
+  runtime?: Runtime;
+}
+
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
 export async function startPlatform(
   config: Config,
   log: Logger = createLogger({ svc: 'platform' }),
+  parts: PlatformParts = {},
 ): Promise<Platform> {
   const dataDir = config.dataDir;
   const reposRoot = path.join(dataDir, 'repos');
@@ -48,7 +54,10 @@ export async function startPlatform(
   const ownerKeyFile = await ensureOwner(db, dataDir);
 
   const git = new InternalGitProvider({ root: reposRoot });
-  const runtime = new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
+  const runtime = parts.runtime ?? new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
+  if (runtime instanceof ProcessRuntime && runtime.unavailable) {
+    log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
+  }
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
   let reconciler: Reconciler | undefined;
@@ -141,5 +150,18 @@ export function welcome(platform: Platform, dataDir: string): string {
     `  export KEY=$(cat ${keyFile})`,
     `  curl -s -X POST ${platform.url}/api/v1/servers -H "Authorization: Bearer $KEY" -d '{"name":"demo","template":"echo"}'`,
   ];
+  const { runtime } = platform;
+  if (runtime instanceof ProcessRuntime && runtime.unavailable) {
+    lines.push(
+      '',
+      `WARNING: MCP servers cannot run: ${runtime.unavailable.message}`,
+      'Install bubblewrap (Debian: apt-get install -y bubblewrap) and restart, or start with BMMS_INSECURE_NO_SANDBOX=1 on a development machine.',
+    );
+  } else if (runtime instanceof ProcessRuntime && runtime.sandbox === 'none') {
+    lines.push(
+      '',
+      'WARNING: insecure mode: MCP servers run WITHOUT a sandbox (BMMS_INSECURE_NO_SANDBOX=1). Never in production.',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type Platform, startPlatform } from '../src/boot.ts';
+import { type Platform, type PlatformParts, startPlatform } from '../src/boot.ts';
 import type { Config } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
 
@@ -37,16 +37,16 @@ export class TestStack {
   }
 
   /** Starts a stack; `overrides` tweak the configuration. */
-  static async start(overrides: Partial<Config> = {}): Promise<TestStack> {
+  static async start(overrides: Partial<Config> = {}, parts: PlatformParts = {}): Promise<TestStack> {
     const db = await createTestDatabase();
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-e2e-'));
     const stack = new TestStack(path.join(scratch, 'data'), db, scratch);
-    await stack.boot(overrides);
+    await stack.boot(overrides, parts);
     return stack;
   }
 
   /** (Re)starts the platform on the same data dir and database. */
-  async boot(overrides: Partial<Config> = {}): Promise<void> {
+  async boot(overrides: Partial<Config> = {}, parts: PlatformParts = {}): Promise<void> {
     const config: Config = {
       port: 0,
       host: '127.0.0.1',
@@ -59,7 +59,7 @@ export class TestStack {
       rollbackWindowMs: 300_000,
       ...overrides,
     };
-    this.platform = await startPlatform(config, silentLogger);
+    this.platform = await startPlatform(config, silentLogger, parts);
     this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();
   }
 

@@ -3,6 +3,7 @@ import type { Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
+import { SandboxUnavailableError } from './errors.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
@@ -259,7 +260,8 @@ export class Reconciler {
       return row;
     })();
     recorded.catch(() => {});
-    let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' = 'ManifestInvalid';
+    let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable' =
+      'ManifestInvalid';
     let instance: Instance | undefined;
     try {
       const manifest: Manifest = parseManifest(manifestText);
@@ -322,7 +324,9 @@ export class Reconciler {
       const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
       this.#failures.set(name, { revision: head, attempts, nextAt: Date.now() + delay });
       const maxAttempts = this.#deps.maxAttempts ?? 5;
-      const stalled = attempts >= maxAttempts;
+      // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
+      if (err instanceof SandboxUnavailableError) stage = 'SandboxUnavailable';
+      const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
       const deployment = await recorded.catch(() => undefined);
       if (deployment) {
         await db.deployment.update({
@@ -350,7 +354,10 @@ export class Reconciler {
           ? {
               status: true,
               reason: stage,
-              message: `${short(head)} failed ${attempts} times; push a new revision or retry`,
+              message:
+                stage === 'SandboxUnavailable'
+                  ? message
+                  : `${short(head)} failed ${attempts} times; push a new revision or retry`,
             }
           : { status: false, reason: stage, message: 'retrying' },
         Ready: stillServing

@@ -243,9 +243,13 @@ describe('bubblewrap sandbox', () => {
     }
   });
 
-  it('refuses to run unsandboxed unless told to', () => {
-    expect(() => runtime({ bwrapPath: join(tmp, 'no-bwrap-here') })).toThrow(SandboxUnavailableError);
+  it('refuses to run unsandboxed unless told to', async () => {
+    const refusing = runtime({ bwrapPath: join(tmp, 'no-bwrap-here') });
+    expect(refusing.unavailable).toBeInstanceOf(SandboxUnavailableError);
+    await expect(refusing.start(startOpts())).rejects.toThrow(SandboxUnavailableError);
+    expect(refusing.list()).toEqual([]);
     expect(insecureRuntime().sandbox).toBe('none');
+    expect(insecureRuntime().unavailable).toBeUndefined();
   });
 
   it('measures spawn → healthy', async () => {

@@ -111,6 +111,8 @@ const LIB_DIRS = ['/usr/lib', '/usr/lib64', '/lib', '/lib64'];
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly sandbox: Instance['sandbox'];
+  /** Set when no sandbox is available and insecure mode is off: every start() refuses with it. */
+  readonly unavailable: SandboxUnavailableError | undefined;
   readonly #dataDir: string;
   readonly #nodePath: string;
   readonly #startTimeoutMs: number;
@@ -141,6 +143,7 @@ export class ProcessRuntime implements Runtime {
 
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
     const missing = needed.find((p) => !isExecutable(p));
+    this.unavailable = undefined;
     if (missing === undefined) {
       this.sandbox = 'bubblewrap';
     } else if (opts.insecure) {
@@ -150,7 +153,9 @@ export class ProcessRuntime implements Runtime {
         msg: `INSECURE: ${missing} not found; MCP servers will run WITHOUT a sandbox, with the platform's user, network and filesystem. Never do this in production.`,
       });
     } else {
-      throw new SandboxUnavailableError(missing);
+      // The platform still runs (API, git, checks); instances are refused until bubblewrap is installed.
+      this.sandbox = 'none';
+      this.unavailable = new SandboxUnavailableError(missing);
     }
   }
 
@@ -160,6 +165,7 @@ export class ProcessRuntime implements Runtime {
 
   /** Start one instance of a bundle and wait for its /healthz. */
   async start(opts: StartOptions): Promise<Instance> {
+    if (this.unavailable) throw this.unavailable;
     const slug =
       opts.serverName
         .toLowerCase()
