@@ -20,6 +20,27 @@ import { requirePermission } from './servers.ts';
 
 const ZERO_SHA = /^0{40}$/;
 
+/** Runs a compare-and-swap write to main again when a concurrent write won the race (bounded). */
+async function writeMain<T>(what: string, write: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!(err instanceof RefConflictError)) throw err;
+    }
+  }
+  throw concurrentUpdate(`main kept moving while ${what}; try again`);
+}
+
+/**
+ * main moved (merge, revert, push): it is the revision to deploy now. The reconciler's gate checks a
+ * tree no check has seen (e.g. a merge after main moved on) before deploying it.
+ */
+async function mainMoved(ctx: PlatformContext, server: Server, sha: string): Promise<void> {
+  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: sha } });
+  ctx.reconciler.wake(server.name);
+}
+
 /** Takes the next change number of a server atomically (one UPDATE … RETURNING). */
 export async function allocateChangeNumber(ctx: PlatformContext, serverId: string): Promise<number> {
   const row = await ctx.db.server.update({
@@ -137,28 +158,23 @@ export async function mergeChange(
     );
   }
   const author = await authorOf(ctx, principal);
-  let merged: { sha: string; tree: string } | undefined;
-  for (let attempt = 0; attempt < 3 && !merged; attempt++) {
+  const merged = await writeMain('merging', async () => {
     try {
-      merged = await ctx.git.merge(server.name, {
+      return await ctx.git.merge(server.name, {
         into: 'main',
         from: change.headSha,
         message: `Merge change #${number} from ${change.branch}\n\n${change.title}`,
         author,
       });
     } catch (err) {
-      if (err instanceof MergeConflictError) throw mergeConflict(err.paths);
-      if (!(err instanceof RefConflictError)) throw err;
+      throw err instanceof MergeConflictError ? mergeConflict(err.paths) : err;
     }
-  }
-  if (!merged) throw concurrentUpdate('main kept moving while merging; try again');
+  });
   const updated = await ctx.db.changeRequest.update({
     where: { id: change.id },
     data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date() },
   });
-  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: merged.sha } });
-  // The reconciler's gate checks a merged tree no check has seen (main moved on) before deploying it.
-  ctx.reconciler.wake(server.name);
+  await mainMoved(ctx, server, merged.sha);
   await audit(
     ctx.db,
     principal,
@@ -219,21 +235,18 @@ export async function revertCommit(
     target = resolved;
   }
   const author = await authorOf(ctx, principal);
-  let result: { sha: string; tree: string } | undefined;
-  for (let attempt = 0; attempt < 3 && !result; attempt++) {
+  const result = await writeMain('reverting', async () => {
     try {
-      result = await ctx.git.revert(server.name, { branch: 'main', sha: target, author });
+      return await ctx.git.revert(server.name, { branch: 'main', sha: target, author });
     } catch (err) {
       if (err instanceof RevertConflictError) throw revertConflict(err.paths);
       if (err instanceof InvalidRefError) {
         throw new ApiError('unknown_revision', 400, `${target.slice(0, 7)} cannot be reverted: ${err.message}`);
       }
-      if (!(err instanceof RefConflictError)) throw err;
+      throw err;
     }
-  }
-  if (!result) throw concurrentUpdate('main kept moving while reverting; try again');
-  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: result.sha } });
-  ctx.reconciler.wake(server.name);
+  });
+  await mainMoved(ctx, server, result.sha);
   await audit(
     ctx.db,
     principal,
@@ -266,8 +279,7 @@ export async function handlePush(
     );
     if (branch === 'main') {
       if (ZERO_SHA.test(u.newSha)) continue;
-      await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: u.newSha } });
-      ctx.reconciler.wake(server.name);
+      await mainMoved(ctx, server, u.newSha);
       continue;
     }
     const open = await ctx.db.changeRequest.findMany({ where: { serverId: server.id, branch, state: 'open' } });

@@ -35,18 +35,12 @@ export type ProcessRuntimeOptions = {
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type InstanceRecord = {
-  id: string;
-  serverName: string;
-  revision: string;
-  treeSha: string;
-  socketPath: string;
-  pid: number;
+/** What survives a platform crash on disk: the instance, plus start times so a recycled pid is never killed. */
+type InstanceRecord = Omit<Instance, 'startedAt'> & {
   pidStart: string;
   wrapperPid: number | null;
   wrapperStart: string | null;
   startedAt: string;
-  sandbox: Instance['sandbox'];
 };
 
 type Entry = {
