@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -241,6 +241,17 @@ describe('bubblewrap sandbox', () => {
     } finally {
       await rm(probeFile, { force: true });
     }
+  });
+
+  it.runIf(existsSync('/usr/bin/bwrap'))('runs a node binary that lives under /tmp (hidden by the sandbox tmpfs)', async () => {
+    const nodeUnderTmp = join(tmp, 'node-bin', 'node');
+    await mkdir(dirname(nodeUnderTmp), { recursive: true });
+    await link(NODE_BIN, nodeUnderTmp).catch(() => copyFile(NODE_BIN, nodeUnderTmp));
+    await chmod(nodeUnderTmp, 0o755);
+    const rt = runtime({ nodePath: nodeUnderTmp });
+    expect(rt.sandbox).toBe('bubblewrap');
+    const instance = await rt.start(startOpts());
+    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toBeDefined();
   });
 
   it('refuses to run unsandboxed unless told to', async () => {

@@ -98,6 +98,7 @@ function kill(pid: number | null, signal: NodeJS.Signals): void {
 
 const SANDBOX_SOCKET_DIR = '/run/bmms';
 const SANDBOX_APP_DIR = '/app';
+const SANDBOX_BIN_DIR = '/opt/bmms/bin';
 const SANDBOX_CACHE_DIR = '/var/cache/node';
 const LIB_DIRS = ['/usr/lib', '/usr/lib64', '/lib', '/lib64'];
 
@@ -298,9 +299,13 @@ export class ProcessRuntime implements Runtime {
       if (lstatSync(dir).isSymbolicLink()) args.push('--symlink', realpathSync(dir), dir);
       else bind('--ro-bind', dir, dir);
     }
-    bind('--ro-bind', this.#nodePath, this.#nodePath);
-    bind('--ro-bind', this.#prlimitPath, this.#prlimitPath);
-    if (this.#isRoot()) bind('--ro-bind', this.#setprivPath, this.#setprivPath);
+    // Fixed paths inside: the host paths may lie under /tmp, which the sandbox replaces with a tmpfs.
+    const node = `${SANDBOX_BIN_DIR}/node`;
+    const prlimit = `${SANDBOX_BIN_DIR}/prlimit`;
+    const setpriv = `${SANDBOX_BIN_DIR}/setpriv`;
+    bind('--ro-bind', this.#nodePath, node);
+    bind('--ro-bind', this.#prlimitPath, prlimit);
+    if (this.#isRoot()) bind('--ro-bind', this.#setprivPath, setpriv);
     bind('--ro-bind', dirname(bundlePath), SANDBOX_APP_DIR);
     bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
     if (cacheDir) bind('--bind', cacheDir, SANDBOX_CACHE_DIR);
@@ -314,7 +319,7 @@ export class ProcessRuntime implements Runtime {
       '--chdir',
       '/tmp',
       '--',
-      this.#prlimitPath,
+      prlimit,
       '--nofile=1024:1024',
       '--core=0',
       '--fsize=67108864',
@@ -322,7 +327,7 @@ export class ProcessRuntime implements Runtime {
     );
     if (this.#isRoot()) {
       args.push(
-        this.#setprivPath,
+        setpriv,
         `--reuid=${this.#uid}`,
         `--regid=${this.#gid}`,
         '--clear-groups',
@@ -333,7 +338,7 @@ export class ProcessRuntime implements Runtime {
       );
     }
     const bundleName = bundlePath.slice(dirname(bundlePath).length + 1);
-    args.push(this.#nodePath, ...nodeArgs, `${SANDBOX_APP_DIR}/${bundleName}`);
+    args.push(node, ...nodeArgs, `${SANDBOX_APP_DIR}/${bundleName}`);
     return args;
   }
 
