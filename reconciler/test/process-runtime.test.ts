@@ -243,16 +243,19 @@ describe('bubblewrap sandbox', () => {
     }
   });
 
-  it.runIf(existsSync('/usr/bin/bwrap'))('runs a node binary that lives under /tmp (hidden by the sandbox tmpfs)', async () => {
-    const nodeUnderTmp = join(tmp, 'node-bin', 'node');
-    await mkdir(dirname(nodeUnderTmp), { recursive: true });
-    await link(NODE_BIN, nodeUnderTmp).catch(() => copyFile(NODE_BIN, nodeUnderTmp));
-    await chmod(nodeUnderTmp, 0o755);
-    const rt = runtime({ nodePath: nodeUnderTmp });
-    expect(rt.sandbox).toBe('bubblewrap');
-    const instance = await rt.start(startOpts());
-    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toBeDefined();
-  });
+  it.runIf(existsSync('/usr/bin/bwrap'))(
+    'runs a node binary that lives under /tmp (hidden by the sandbox tmpfs)',
+    async () => {
+      const nodeUnderTmp = join(tmp, 'node-bin', 'node');
+      await mkdir(dirname(nodeUnderTmp), { recursive: true });
+      await link(NODE_BIN, nodeUnderTmp).catch(() => copyFile(NODE_BIN, nodeUnderTmp));
+      await chmod(nodeUnderTmp, 0o755);
+      const rt = runtime({ nodePath: nodeUnderTmp });
+      expect(rt.sandbox).toBe('bubblewrap');
+      const instance = await rt.start(startOpts());
+      await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toBeDefined();
+    },
+  );
 
   it('refuses to run unsandboxed unless told to', async () => {
     const refusing = runtime({ bwrapPath: join(tmp, 'no-bwrap-here') });
