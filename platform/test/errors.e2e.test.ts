@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { principalForKey } from '../src/accounts/principal.ts';
 import type { PlatformContext } from '../src/context.ts';
 import { createServer } from '../src/services/servers.ts';
-import { type GitWorkdir, TestStack } from './harness.ts';
+import { type GitWorkdir, poll, type ServerBody, TestStack } from './harness.ts';
 
 type ErrorBody = { error: { code: string; message: string } };
 
@@ -156,6 +156,35 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     const bogus = await stack.api<ErrorBody>('POST', '/api/v1/servers/base/revert', { sha: 'f'.repeat(40) });
     expect(bogus.status).toBe(400);
     expect(bogus.body.error.code).toBe('unknown_revision');
+  });
+
+  it('stops serving when main is reverted to before change #1, and serves again when that is undone', async () => {
+    const deployed = await stack.createAndDeploy('undo');
+    const reverted = await stack.api<{ sha: string }>('POST', '/api/v1/servers/undo/revert', {});
+    expect(reverted.status).toBe(201);
+    await poll(
+      async () => {
+        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/undo');
+        return r.body.conditions.some((c) => c.type === 'Ready' && c.status === 'False' && c.reason === 'NoManifest')
+          ? true
+          : undefined;
+      },
+      30_000,
+      'NoManifest',
+    );
+    const call = await stack.api<ErrorBody>('POST', '/s/undo/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect(call.status).toBe(503);
+    const again = await stack.api<{ sha: string }>('POST', '/api/v1/servers/undo/revert', {});
+    expect(again.status).toBe(201);
+    const back = await stack.waitReady('undo', again.body.sha);
+    expect(back.url).toBe(deployed.url);
+  });
+
+  it('takes a retry request for a server', async () => {
+    const r = await stack.api<{ retrying: string }>('POST', '/api/v1/servers/base/retry');
+    expect(r.status).toBe(202);
+    expect(r.body.retrying).toMatch(/^[0-9a-f]{40}$/);
+    expect((await stack.api('POST', '/api/v1/servers/nope/retry')).status).toBe(404);
   });
 
   it('removes the row and the repo when creating a server fails half-way', async () => {

@@ -172,11 +172,18 @@ export class Reconciler {
     }
     const manifestText = await git.readFile(name, head, 'mcp.json');
     if (manifestText === null) {
+      // main without a manifest (never deployed, or reverted to before change #1): nothing may run.
+      if (current) {
+        routes.remove(name, current.instanceId);
+        await this.#retireInstance(server.id, current, `main ${short(head)} has no mcp.json`);
+      }
       await this.#status(server.id, null, {
         Ready: {
           status: false,
           reason: 'NoManifest',
-          message: 'main has no mcp.json yet: merge change #1 to deploy the server',
+          message: current
+            ? `main ${short(head)} has no mcp.json: the server was stopped`
+            : 'main has no mcp.json yet: merge change #1 to deploy the server',
         },
         Progressing: { status: false, reason: 'NoManifest', message: 'nothing to deploy' },
       });
@@ -357,7 +364,7 @@ export class Reconciler {
               message:
                 stage === 'SandboxUnavailable'
                   ? message
-                  : `${short(head)} failed ${attempts} times; push a new revision or retry`,
+                  : `${short(head)} failed ${attempts} times; push a new revision, or retry (POST /api/v1/servers/${name}/retry)`,
             }
           : { status: false, reason: stage, message: 'retrying' },
         Ready: stillServing

@@ -1,5 +1,6 @@
 import express, { type Request, type Response, Router } from 'express';
 import type { Principal } from '../accounts/principal.ts';
+import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { invalidRequest, notFound } from '../errors.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
@@ -111,6 +112,15 @@ export function apiRouter(ctx: PlatformContext): Router {
     const server = await findServer(ctx, p, req.params.name);
     const result = await revertCommit(ctx, p, server, body(req), requestId(res));
     res.status(201).json(result);
+  });
+
+  router.post('/servers/:name/retry', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'write');
+    const server = await findServer(ctx, p, req.params.name);
+    ctx.reconciler.retry(server.name);
+    await audit(ctx.db, p, 'server.retry', { type: 'server', id: server.id }, { server: server.name }, requestId(res));
+    res.status(202).json({ retrying: server.desiredRevision });
   });
 
   router.use((req) => {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseManifest } from '@bmms/runner-template';
+import { ManifestError, parseManifest } from '@bmms/runner-template';
 import type { Check, CheckOutcome } from './types.ts';
 
-/** `manifest`: mcp.json exists, is valid, names this server, and every tool has its module. */
+/** `manifest`: mcp.json exists, is valid (schema, unique tool names) and names this server. */
 export const manifestCheck: Check = {
   name: 'manifest',
   async run({ dir, serverName }): Promise<CheckOutcome> {
@@ -17,19 +17,12 @@ export const manifestCheck: Check = {
     try {
       manifest = parseManifest(text);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      return fail(message.split('\n').map((l) => (l.startsWith('mcp.json') ? l : `mcp.json: ${l}`)));
+      if (err instanceof ManifestError) return fail(err.issues.map((i) => `mcp.json: ${i.path}: ${i.message}`));
+      return fail([`mcp.json: ${err instanceof Error ? err.message : String(err)}`]);
     }
-    const problems: string[] = [];
     if (manifest.name !== serverName) {
-      problems.push(`mcp.json: name is "${manifest.name}" but this repository belongs to server "${serverName}"`);
+      return fail([`mcp.json: name: is "${manifest.name}" but this repository belongs to server "${serverName}"`]);
     }
-    const names = new Set<string>();
-    for (const tool of manifest.tools) {
-      if (names.has(tool.name)) problems.push(`mcp.json: tool "${tool.name}" is declared twice`);
-      names.add(tool.name);
-    }
-    if (problems.length > 0) return fail(problems);
     const tools = manifest.tools.map((t) => t.name).join(', ') || 'none';
     const summary = `mcp.json is valid: ${manifest.tools.length} tool(s) (${tools}), ${manifest.secrets.length} secret name(s), egress: ${manifest.egress.join(', ') || 'none'}`;
     return { conclusion: 'success', summary, log: `${summary}\n` };

@@ -20,7 +20,8 @@ const FORWARDED_REQUEST_HEADERS = [
 /** Response headers passed back to the client. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'mcp-session-id', 'allow', 'content-length'];
 
-const UPSTREAM_TIMEOUT_MS = 120_000;
+/** The instance enforces each tool's own timeout (manifest limits.timeoutMs ≤ 900 s); this only bounds a hung socket. */
+const UPSTREAM_TIMEOUT_MS = 905_000;
 
 /**
  * The MCP gateway at /s/<name>/mcp: authenticates the caller (bearer API key of the server's org),
@@ -75,8 +76,7 @@ function checkOrigin(req: Request): void {
   } catch {
     throw new ApiError('forbidden_origin', 403, 'the Origin header is malformed');
   }
-  if (host !== req.get('host'))
-    throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
+  if (host !== req.host) throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
 }
 
 function proxy(req: Request, res: Response, socketPath: string, requestId: string): Promise<void> {

@@ -28,10 +28,10 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
   };
 }
 
-/** The platform's absolute base URL: configured, or from the request's Host. */
+/** The platform's absolute base URL: configured, or from the request (X-Forwarded-* from a loopback proxy). */
 export function baseUrlOf(ctx: PlatformContext, req: Request): string {
   if (ctx.publicUrl) return ctx.publicUrl;
-  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  return `${req.protocol}://${req.host ?? 'localhost'}`;
 }
 
 /** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */
