@@ -6,9 +6,8 @@ import { openDatabase } from '@bmms/prisma';
 import { BundleCache, ProcessRuntime, Reconciler, RouteTable, type Runtime } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { createApp } from './app.ts';
-import { manifestCheck } from './checks/manifest.ts';
+import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
-import { typecheckCheck } from './checks/typecheck.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -65,7 +64,7 @@ export async function startPlatform(
     db,
     git,
     log: log.child({ component: 'checks' }),
-    checks: [manifestCheck, typecheckCheck()],
+    checks: allChecks(),
     workDir,
     onCompleted: (server, suite) => {
       reconciler?.wake(server.name);

@@ -7,7 +7,8 @@ import { build } from 'esbuild';
 
 export const ROOT = '/work/main';
 export const NODE = join(ROOT, 'node_modules/.bin/node');
-export const TSC = join(ROOT, 'node_modules/.bin/tsc');
+/** TypeScript 7's compiler entry (node_modules/.bin/tsc may be another TypeScript's). */
+export const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 
 const created: string[] = [];
 
@@ -37,7 +38,9 @@ export function writeRepo(files: Record<string, string>): string {
 /** Runs tsc -p in a repo; returns exit code and output. */
 export async function typecheck(dir: string): Promise<{ code: number; output: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(TSC, ['-p', join(dir, 'tsconfig.json')], { cwd: dir });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [TSC, '-p', join(dir, 'tsconfig.json')], {
+      cwd: dir,
+    });
     return { code: 0, output: stdout + stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };

@@ -5,7 +5,7 @@ import type { CheckRun, CheckSuite, PrismaClient } from '@bmms/prisma';
 import type { GateVerdict, RevisionGate } from '@bmms/reconciler';
 import type { Logger } from '../logger.ts';
 import { Limiter } from './limiter.ts';
-import type { Check } from './types.ts';
+import type { Check, CheckOutcome } from './types.ts';
 
 export interface CheckServiceDeps {
   db: PrismaClient;
@@ -16,15 +16,21 @@ export interface CheckServiceDeps {
   workDir: string;
   /** Suites run at once (each spawns a compiler). */
   concurrency?: number;
+  /** Upper bound for a check that sets no timeout of its own. */
+  defaultTimeoutMs?: number;
   /** Called when a suite completed (wake the reconciler, prebuild the bundle). */
   onCompleted?: (server: { id: string; name: string }, suite: CheckSuite) => void;
 }
 
 export type SuiteWithRuns = CheckSuite & { runs: CheckRun[] };
 
+type ServerRef = { id: string; name: string };
+
 /**
  * Check suites keyed by (server, tree SHA): the same tree is never checked twice. A suite is
- * created with all its runs queued, then run in the background under a concurrency limit.
+ * created with all its runs queued, then run in the background under a concurrency limit; its
+ * checks run side by side, each bounded in time, and a check that crashes or times out is a
+ * `failure` with the reason — it never holds up the suite.
  */
 export class CheckService implements RevisionGate {
   readonly #deps: CheckServiceDeps;
@@ -37,18 +43,34 @@ export class CheckService implements RevisionGate {
     this.#limiter = new Limiter(deps.concurrency ?? 2);
   }
 
-  /** The suite for `commitSha`'s tree, created (and started) when this tree was never checked. */
-  async ensureSuite(server: { id: string; name: string }, commitSha: string, treeSha?: string): Promise<SuiteWithRuns> {
+  /** The names of the checks every suite runs, in order. */
+  get checkNames(): string[] {
+    return this.#deps.checks.map((c) => c.name);
+  }
+
+  /**
+   * The suite for `commitSha`'s tree, created (and started) when this tree was never checked.
+   * `baseSha` is what the change is compared with (default: main's head, unless that is the commit).
+   */
+  async ensureSuite(
+    server: ServerRef,
+    commitSha: string,
+    treeSha?: string,
+    baseSha?: string | null,
+  ): Promise<SuiteWithRuns> {
     const { db, git } = this.#deps;
     const tree = treeSha ?? (await git.treeOf(server.name, commitSha));
     const existing = await this.suiteForTree(server.id, tree);
     if (existing) return existing;
+    let base = baseSha === undefined ? await git.resolveRef(server.name, 'refs/heads/main') : baseSha;
+    if (base === commitSha) base = null;
     try {
       await db.checkSuite.create({
         data: {
           serverId: server.id,
           treeSha: tree,
           commitSha,
+          baseSha: base,
           status: 'queued',
           runs: { create: this.#deps.checks.map((c) => ({ name: c.name, status: 'queued' })) },
         },
@@ -61,7 +83,7 @@ export class CheckService implements RevisionGate {
     }
     const suite = await this.suiteForTree(server.id, tree);
     if (!suite) throw new Error(`check suite for tree ${tree} vanished`);
-    this.#start(server, suite);
+    this.#start(server, suite, this.#deps.checks);
     return suite;
   }
 
@@ -72,26 +94,61 @@ export class CheckService implements RevisionGate {
       include: { runs: true },
     });
     if (!suite) return null;
-    const order = this.#deps.checks.map((c) => c.name);
+    const order = this.checkNames;
     suite.runs.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
     return suite;
   }
 
   /** RevisionGate: success only when every check of the tree succeeded; starts the suite when missing. */
-  async verdict(server: { id: string; name: string }, commitSha: string, treeSha: string): Promise<GateVerdict> {
+  async verdict(server: ServerRef, commitSha: string, treeSha: string): Promise<GateVerdict> {
     const suite = await this.ensureSuite(server, commitSha, treeSha);
     return suiteVerdict(suite);
   }
 
+  /**
+   * Runs one check of a suite again (a flaky or crashed run, or after a platform fix). Returns the
+   * suite with that run queued; the result arrives like any other run's.
+   */
+  async rerun(server: ServerRef, suiteId: string, checkName: string): Promise<SuiteWithRuns> {
+    const check = this.#deps.checks.find((c) => c.name === checkName);
+    if (!check) throw new Error(`unknown check ${checkName}`);
+    const { db } = this.#deps;
+    const suite = await db.checkSuite.findUnique({ where: { id: suiteId }, include: { runs: true } });
+    if (!suite) throw new Error(`unknown suite ${suiteId}`);
+    if (this.#running.has(suite.id)) return (await this.suiteForTree(suite.serverId, suite.treeSha)) as SuiteWithRuns;
+    const reset = {
+      status: 'queued',
+      conclusion: null,
+      summary: '',
+      log: '',
+      startedAt: null,
+      completedAt: null,
+      durationMs: null,
+    };
+    const existing = suite.runs.find((r) => r.name === checkName);
+    if (existing) await db.checkRun.update({ where: { id: existing.id }, data: reset });
+    else await db.checkRun.create({ data: { suiteId: suite.id, name: checkName, ...reset } });
+    await db.checkSuite.update({
+      where: { id: suite.id },
+      data: { status: 'queued', conclusion: null, completedAt: null },
+    });
+    const fresh = (await this.suiteForTree(suite.serverId, suite.treeSha)) as SuiteWithRuns;
+    this.#start(server, fresh, [check]);
+    return fresh;
+  }
+
   /** Restarts suites that a previous process left unfinished (crash or restart during a check). */
-  async resume(servers: Map<string, { id: string; name: string }>): Promise<void> {
+  async resume(servers: Map<string, ServerRef>): Promise<void> {
     const unfinished = await this.#deps.db.checkSuite.findMany({
       where: { status: { not: 'completed' } },
       include: { runs: true },
     });
     for (const suite of unfinished) {
       const server = servers.get(suite.serverId);
-      if (server) this.#start(server, suite);
+      const pending = this.#deps.checks.filter(
+        (c) => suite.runs.find((r) => r.name === c.name)?.status !== 'completed',
+      );
+      if (server) this.#start(server, suite, pending);
     }
   }
 
@@ -106,22 +163,21 @@ export class CheckService implements RevisionGate {
     await this.idle();
   }
 
-  #start(server: { id: string; name: string }, suite: SuiteWithRuns): void {
+  #start(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): void {
     if (this.#running.has(suite.id)) return;
     const run = this.#limiter
-      .run(() => this.#run(server, suite))
+      .run(() => this.#run(server, suite, checks))
       .catch((err) => this.#deps.log.error('check suite crashed', { server: server.name, suite: suite.id, err }))
       .finally(() => this.#running.delete(suite.id));
     this.#running.set(suite.id, run);
   }
 
-  async #run(server: { id: string; name: string }, suite: SuiteWithRuns): Promise<void> {
-    const { db, git, log } = this.#deps;
+  async #run(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): Promise<void> {
+    const { db, git } = this.#deps;
     if (this.#abort.signal.aborted) return;
     await db.checkSuite.update({ where: { id: suite.id }, data: { status: 'in_progress' } });
     const workDir = await mkdtemp(path.join(this.#deps.workDir, 'check-'));
     const dir = path.join(workDir, 'repo');
-    let allPassed = true;
     try {
       let checkoutError: string | undefined;
       try {
@@ -129,49 +185,78 @@ export class CheckService implements RevisionGate {
       } catch (err) {
         checkoutError = `could not check out ${suite.commitSha.slice(0, 7)}: ${err instanceof Error ? err.message : String(err)}`;
       }
-      for (const check of this.#deps.checks) {
-        const runRow = suite.runs.find((r) => r.name === check.name);
-        if (!runRow) continue;
-        if (this.#abort.signal.aborted) return;
-        const started = new Date();
-        await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
-        let conclusion: 'success' | 'failure';
-        let summary: string;
-        let output: string;
-        try {
-          if (checkoutError) throw new Error(checkoutError);
-          const outcome = await check.run({ dir, workDir, serverName: server.name, signal: this.#abort.signal });
-          ({ conclusion, summary } = outcome);
-          output = outcome.log;
-        } catch (err) {
+      await Promise.all(
+        checks.map(async (check) => {
+          const runRow = suite.runs.find((r) => r.name === check.name);
+          if (!runRow) return;
+          const started = new Date();
+          await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
+          const outcome: CheckOutcome = checkoutError
+            ? { conclusion: 'failure', summary: checkoutError, log: checkoutError }
+            : await this.#runOne(check, {
+                dir,
+                workDir,
+                serverName: server.name,
+                commitSha: suite.commitSha,
+                baseSha: suite.baseSha,
+                git,
+              });
           if (this.#abort.signal.aborted) return;
-          conclusion = 'failure';
-          summary = `the ${check.name} check could not run: ${err instanceof Error ? err.message : String(err)}`;
-          output = summary;
-          log.error('check errored', { server: server.name, check: check.name, err });
-        }
-        if (conclusion !== 'success') allPassed = false;
-        const completedAt = new Date();
-        await db.checkRun.update({
-          where: { id: runRow.id },
-          data: {
-            status: 'completed',
-            conclusion,
-            summary: summary.slice(0, 8000),
-            log: output.slice(0, 200_000),
-            completedAt,
-            durationMs: completedAt.getTime() - started.getTime(),
-          },
-        });
-      }
+          const completedAt = new Date();
+          await db.checkRun.update({
+            where: { id: runRow.id },
+            data: {
+              status: 'completed',
+              conclusion: outcome.conclusion,
+              summary: outcome.summary.slice(0, 8000),
+              log: outcome.log.slice(0, 200_000),
+              completedAt,
+              durationMs: completedAt.getTime() - started.getTime(),
+            },
+          });
+        }),
+      );
+      if (this.#abort.signal.aborted) return;
+      const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
+      const allPassed = this.checkNames.every((n) => runs.find((r) => r.name === n)?.conclusion === 'success');
       const done = await db.checkSuite.update({
         where: { id: suite.id },
         data: { status: 'completed', conclusion: allPassed ? 'success' : 'failure', completedAt: new Date() },
       });
-      log.info('check suite completed', { server: server.name, tree: suite.treeSha, conclusion: done.conclusion });
+      this.#deps.log.info('check suite completed', {
+        server: server.name,
+        tree: suite.treeSha,
+        conclusion: done.conclusion,
+      });
       this.#deps.onCompleted?.(server, done);
     } finally {
       await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  /** One check, bounded in time; a crash or a timeout is a failure that says so. */
+  async #runOne(check: Check, input: Omit<Parameters<Check['run']>[0], 'signal'>): Promise<CheckOutcome> {
+    const timeoutMs = check.timeoutMs ?? this.#deps.defaultTimeoutMs ?? 120_000;
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    this.#abort.signal.addEventListener('abort', stop);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<CheckOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        const summary = `the ${check.name} check timed out after ${Math.round(timeoutMs / 1000)} s`;
+        resolve({ conclusion: 'failure', summary, log: summary });
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([check.run({ ...input, signal: abort.signal }), timedOut]);
+    } catch (err) {
+      const summary = `the ${check.name} check crashed: ${err instanceof Error ? err.message : String(err)}`;
+      this.#deps.log.error('check crashed', { server: input.serverName, check: check.name, err });
+      return { conclusion: 'failure', summary, log: err instanceof Error ? (err.stack ?? summary) : summary };
+    } finally {
+      clearTimeout(timer);
+      this.#abort.signal.removeEventListener('abort', stop);
     }
   }
 }

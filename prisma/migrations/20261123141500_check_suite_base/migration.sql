@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "check_suites" ADD COLUMN     "base_sha" TEXT;
