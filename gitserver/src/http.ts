@@ -42,6 +42,8 @@ export interface GitHttpDeps<P extends GitPrincipal> {
 
 const ROUTE = /^\/([a-z0-9][a-z0-9._-]*?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 const REALM = 'Basic realm="BuildMyMCPServer"';
+// The pre-receive hook runs the push protection (size, binaries, credentials) with this Node.
+const PUSH_SCAN = path.resolve(import.meta.dirname, 'scan/pre-receive.ts');
 
 /** A node request handler serving smart HTTP (protocol v0/v2) through `git http-backend`; mount it at `/git`. */
 export function createGitHttpHandler<P extends GitPrincipal>(
@@ -102,6 +104,8 @@ async function handle<P extends GitPrincipal>(
       REMOTE_USER: principal.id,
       REMOTE_ADDR: req.socket.remoteAddress ?? '',
       BMMS_CAN_PUSH_MAIN: access.canPushMain ? '1' : '0',
+      BMMS_NODE: process.execPath,
+      BMMS_PUSH_SCAN: PUSH_SCAN,
     });
     const length = header(req, 'content-length');
     if (length && /^\d+$/.test(length)) env.CONTENT_LENGTH = length;

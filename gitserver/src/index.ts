@@ -5,3 +5,13 @@ export type { InternalGitProviderOptions } from './internal.ts';
 export { InternalGitProvider } from './internal.ts';
 export { assertBranchName, assertRepoName, normalizePath } from './names.ts';
 export type * from './provider.ts';
+export {
+  isBinaryPath,
+  looksBinary,
+  mask,
+  type SecretFinding,
+  type SecretRule,
+  scanBytes,
+  scanText,
+  shannonEntropy,
+} from './scan/secrets.ts';

@@ -128,6 +128,15 @@ export class InternalGitProvider implements GitProvider {
     return contains(gitdir, await mustResolve(gitdir, ancestor), await mustResolve(gitdir, descendant));
   }
 
+  async commitsBetween(name: string, base: string | null, head: string): Promise<string[]> {
+    const gitdir = await this.#existing(name);
+    const args = ['rev-list', await mustResolve(gitdir, head)];
+    if (base !== null) args.push('--not', await mustResolve(gitdir, base));
+    const result = await runGit(gitdir, args);
+    if (result.code !== 0) throw new GitCommandError(args, result.stderr);
+    return result.stdout.split('\n').filter(Boolean);
+  }
+
   async commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult> {
     assertBranchName(input.branch);
     const files = Object.entries(input.files).map(([p, content]) => [normalizePath(p), content] as const);

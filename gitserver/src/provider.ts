@@ -66,6 +66,8 @@ export interface GitProvider {
   deleteBranch(name: string, branch: string): Promise<void>;
   /** Whether `ancestor` is reachable from `descendant` (true when equal). */
   isAncestor(name: string, ancestor: string, descendant: string): Promise<boolean>;
+  /** Commits reachable from `head` but not from `base` (null: all of head's history), newest first. */
+  commitsBetween(name: string, base: string | null, head: string): Promise<string[]>;
   /** Write a commit of `files` on top of `parent` and move `branch` to it (compare-and-swap; RefConflictError). */
   commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult>;
   /** Merge `from` into a branch: fast-forward when possible, else a merge commit; MergeConflictError writes nothing. */

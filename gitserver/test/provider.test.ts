@@ -101,6 +101,19 @@ describe('commit and read', () => {
   });
 });
 
+describe('history', () => {
+  it('lists the commits of a branch that its base does not have, newest first, including merged ones', async () => {
+    const base = await commit('main', null, { 'a.txt': 'a\n' });
+    const one = await commit('feature', base.sha, { 'b.txt': 'b\n' });
+    const two = await commit('feature', one.sha, { 'c.txt': 'c\n' });
+    expect(await git.commitsBetween('demo', base.sha, two.sha)).toEqual([two.sha, one.sha]);
+    expect(await git.commitsBetween('demo', 'main', 'feature')).toEqual([two.sha, one.sha]);
+    expect(await git.commitsBetween('demo', null, two.sha)).toEqual([two.sha, one.sha, base.sha]);
+    expect(await git.commitsBetween('demo', two.sha, base.sha)).toEqual([]);
+    await expect(git.commitsBetween('demo', base.sha, 'nope')).rejects.toBeInstanceOf(InvalidRefError);
+  });
+});
+
 describe('merge', () => {
   it('fast-forwards main when it has not moved', async () => {
     const base = await commit('main', null, { 'a.txt': 'a\n' });

@@ -11,6 +11,7 @@ import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { PreviewManager } from './previews.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
@@ -59,12 +60,13 @@ export async function startPlatform(
   }
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
+  const previews = new PreviewManager({ db, git, runtime, bundles, routes, log: log.child({ component: 'previews' }) });
   let reconciler: Reconciler | undefined;
   const checks = new CheckService({
     db,
     git,
     log: log.child({ component: 'checks' }),
-    checks: allChecks(),
+    checks: allChecks(previews),
     workDir,
     onCompleted: (server, suite) => {
       reconciler?.wake(server.name);
@@ -93,6 +95,7 @@ export async function startPlatform(
     checks,
     reconciler,
     routes,
+    previews,
     log,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
@@ -115,6 +118,7 @@ export async function startPlatform(
   const servers = await db.server.findMany({ select: { id: true, name: true } });
   await checks.resume(new Map(servers.map((s) => [s.id, s])));
   await reconciler.start();
+  previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
   let closing: Promise<void> | undefined;
   return {

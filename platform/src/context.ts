@@ -3,6 +3,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import type { CheckService } from './checks/suites.ts';
 import type { Logger } from './logger.ts';
+import type { PreviewManager } from './previews.ts';
 
 /** Everything a request handler may use, passed in (tests build it from real parts). */
 export interface PlatformContext {
@@ -11,6 +12,7 @@ export interface PlatformContext {
   checks: CheckService;
   reconciler: Reconciler;
   routes: RouteTable;
+  previews: PreviewManager;
   log: Logger;
   /** Absolute base URL of the platform when configured; otherwise derived from each request. */
   publicUrl: string | undefined;

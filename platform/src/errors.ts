@@ -29,7 +29,7 @@ export const invalidName = (name: string) =>
   new ApiError(
     'invalid_name',
     400,
-    `"${name}" is not a valid server name: use 3–40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen`,
+    `"${name}" is not a valid server name: use 3–40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen`,
   );
 export const unknownTemplate = (name: string, known: string[]) =>
   new ApiError('unknown_template', 400, `unknown template "${name}"; known templates: ${known.join(', ')}`);

@@ -136,7 +136,21 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     expect(dup.status).toBe(409);
     expect(dup.body.error.code).toBe('change_exists');
 
+    const previewUrl = `/s/base--pr-${two.body.number}/mcp`;
+    const before = await stack.api(
+      'POST',
+      previewUrl,
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { headers: { accept: 'application/json, text/event-stream' } },
+    );
+    expect(before.status).toBe(200);
+    const previewInstances = () => stack.platform.runtime.list().filter((i) => i.treeSha !== undefined).length;
+    const running = previewInstances();
     expect((await stack.api('POST', `/api/v1/servers/base/changes/${two.body.number}/close`)).status).toBe(200);
+    // Closing removes the preview: its route answers 404 and its instance stops.
+    const after = await stack.api<ErrorBody>('POST', previewUrl, { jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect(after.status).toBe(404);
+    await poll(async () => (previewInstances() < running ? true : undefined), 10_000, 'the preview instance to stop');
     const closed = await stack.api<ErrorBody>('POST', `/api/v1/servers/base/changes/${two.body.number}/merge`);
     expect(closed.status).toBe(409);
     expect(closed.body.error.code).toBe('change_not_open');

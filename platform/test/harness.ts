@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type Platform, type PlatformParts, startPlatform } from '../src/boot.ts';
 import type { Config } from '../src/config.ts';
-import { silentLogger } from '../src/logger.ts';
+import { type Logger, silentLogger } from '../src/logger.ts';
 
 const run = promisify(execFile);
 
@@ -26,6 +26,8 @@ export interface ApiResponse<T = Record<string, unknown>> {
 export class TestStack {
   platform!: Platform;
   key = '';
+  /** Where the platform logs (tests that inspect logs pass a capturing logger to `start`). */
+  log: Logger = silentLogger;
   readonly dataDir: string;
   readonly db: TestDatabase;
   readonly #scratch: string;
@@ -37,10 +39,15 @@ export class TestStack {
   }
 
   /** Starts a stack; `overrides` tweak the configuration. */
-  static async start(overrides: Partial<Config> = {}, parts: PlatformParts = {}): Promise<TestStack> {
+  static async start(
+    overrides: Partial<Config> = {},
+    parts: PlatformParts = {},
+    log: Logger = silentLogger,
+  ): Promise<TestStack> {
     const db = await createTestDatabase();
     const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-e2e-'));
     const stack = new TestStack(path.join(scratch, 'data'), db, scratch);
+    stack.log = log;
     await stack.boot(overrides, parts);
     return stack;
   }
@@ -59,7 +66,7 @@ export class TestStack {
       rollbackWindowMs: 300_000,
       ...overrides,
     };
-    this.platform = await startPlatform(config, silentLogger, parts);
+    this.platform = await startPlatform(config, this.log, parts);
     this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();
   }
 
@@ -206,6 +213,7 @@ export interface ChangeBody {
   base: string | null;
   checks: CheckBody[];
   checkSuite: { tree: string | null; status: string; conclusion: string | null };
+  preview: { url: string; status: string; install: { claudeCode: string } } | null;
 }
 
 export interface ServerBody {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GitWorkdir, poll, type ServerBody, TestStack, textOf } from './harness.ts';
+import { type ChangeBody, type GitWorkdir, poll, type ServerBody, TestStack, textOf } from './harness.ts';
 
 /** Adds a `multiply` tool to a working copy: manifest entry, tool module, registration. */
 async function addMultiplyTool(wd: GitWorkdir): Promise<void> {
@@ -65,10 +65,10 @@ describe('the whole loop on the embedded stack', () => {
     expect(created.body.change).toMatchObject({ number: 1, state: 'open' });
 
     const change = await stack.waitChecks('demo', 1);
-    expect(change.checks.map((c) => [c.name, c.conclusion])).toEqual([
-      ['manifest', 'success'],
-      ['typecheck', 'success'],
-    ]);
+    const names = change.checks.map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'preview']));
+    expect(names.at(-1)).toBe('preview');
+    expect(change.checks.filter((c) => c.conclusion !== 'success')).toEqual([]);
 
     const merged = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/changes/1/merge');
     expect(merged.status).toBe(200);
@@ -108,6 +108,16 @@ describe('the whole loop on the embedded stack', () => {
     const change = await stack.waitChecks('demo', n);
     expect(change.checks.every((c) => c.conclusion === 'success')).toBe(true);
 
+    // The change's preview serves the new tool before anything is merged; production does not.
+    expect(change.preview).toMatchObject({ url: `${stack.url}/s/demo--pr-${n}/mcp`, status: 'ready' });
+    expect(change.preview?.install.claudeCode).toContain(`/s/demo--pr-${n}/mcp`);
+    const preview = await stack.mcpClient(change.preview?.url ?? '');
+    expect(textOf(await preview.callTool({ name: 'multiply', arguments: { a: 3, b: 4 } }))).toBe('12');
+    await preview.close();
+    const production = await stack.mcpClient(demo.url);
+    expect((await production.listTools()).tools.map((t) => t.name)).not.toContain('multiply');
+    await production.close();
+
     const client = await stack.mcpClient(demo.url);
     let calls = 0;
     const failures: string[] = [];
@@ -143,6 +153,17 @@ describe('the whole loop on the embedded stack', () => {
     const fresh = await stack.mcpClient(demo.url);
     expect(textOf(await fresh.callTool({ name: 'multiply', arguments: { a: 6, b: 7 } }))).toBe('42');
     await fresh.close();
+
+    // Merged: the preview is gone.
+    const gone = await stack.api<{ error: { code: string } }>('POST', `/s/demo--pr-${n}/mcp`, {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'ping',
+    });
+    expect(gone.status).toBe(404);
+    expect((await stack.api<ChangeBody>('GET', `/api/v1/servers/demo/changes/${n}`)).body.preview?.status).toBe(
+      'removed',
+    );
   });
 
   it('fails typecheck with the file and line of a type error and refuses to merge it', async () => {
@@ -216,7 +237,7 @@ describe('the whole loop on the embedded stack', () => {
     await stack.waitReady('demo', fixed);
   });
 
-  it('keeps the old instance serving when a green revision fails to start, and recovers on the next one', async () => {
+  it('never deploys a revision that crashes at start: its preview fails, and the old instance keeps serving', async () => {
     const wd = await stack.clone('demo');
     const serving = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body.observedRevision;
     const serverPath = path.join(wd.dir, 'src/server.ts');
@@ -225,28 +246,32 @@ describe('the whole loop on the embedded stack', () => {
     await wd.git('commit', '-qam', 'crash at start');
     await wd.git('push', '-q', 'origin', 'HEAD:main');
     const bad = await wd.git('rev-parse', 'HEAD');
-    const degraded = await poll(
+    const stalled = await poll(
       async () => {
         const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
-        return r.body.conditions.some((c) => c.type === 'Degraded' && c.status === 'True' && c.reason === 'StartFailed')
+        return r.body.conditions.some((c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'ChecksFailed')
           ? r.body
           : undefined;
       },
       60_000,
-      'Degraded StartFailed',
+      'Stalled ChecksFailed',
     );
-    expect(degraded.observedRevision).toBe(serving);
-    expect(degraded.history[0]).toMatchObject({ revision: bad, state: 'failed', reason: 'StartFailed' });
-    expect(degraded.history[0]?.message).toMatch(/boom at start/);
-    expect(degraded.conditions.find((c) => c.type === 'Progressing')?.message).toMatch(/retrying in \d+ s/);
-    const client = await stack.mcpClient(degraded.url);
+    expect(stalled.desiredRevision).toBe(bad);
+    expect(stalled.observedRevision).toBe(serving);
+    const tree = await stack.platform.ctx.git.treeOf('demo', bad);
+    const server = await stack.platform.ctx.db.server.findUniqueOrThrow({ where: { name: 'demo' } });
+    const suite = await stack.platform.ctx.checks.suiteForTree(server.id, tree);
+    const preview = suite?.runs.find((r) => r.name === 'preview');
+    expect(preview?.conclusion).toBe('failure');
+    expect(preview?.summary).toMatch(/boom at start/);
+    const client = await stack.mcpClient(stalled.url);
     expect(textOf(await client.callTool({ name: 'add', arguments: { a: 2, b: 2 } }))).toBe('4');
     await client.close();
 
     const reverted = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/revert', {});
     expect(reverted.status).toBe(201);
     const healed = await stack.waitReady('demo', reverted.body.sha);
-    expect(healed.conditions.find((c) => c.type === 'Degraded')?.status).toBe('False');
+    expect(healed.conditions.find((c) => c.type === 'Stalled')?.status).toBe('False');
   });
 
   it('checks a merge whose tree no check has seen (main moved on) before deploying it', async () => {

@@ -25,7 +25,18 @@ describe('tsc diagnostics', () => {
 describe('names', () => {
   it('accepts DNS-label server names only', () => {
     for (const ok of ['demo', 'a1b', 'my-server', `a${'b'.repeat(38)}c`]) expect(isValidServerName(ok), ok).toBe(true);
-    for (const bad of ['ab', 'Demo', 'de_mo', '-demo', 'demo-', '1demo', `a${'b'.repeat(39)}c`, 42, undefined]) {
+    for (const bad of [
+      'ab',
+      'Demo',
+      'de_mo',
+      'my--server',
+      '-demo',
+      'demo-',
+      '1demo',
+      `a${'b'.repeat(39)}c`,
+      42,
+      undefined,
+    ]) {
       expect(isValidServerName(bad), String(bad)).toBe(false);
     }
   });

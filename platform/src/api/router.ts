@@ -1,12 +1,15 @@
+import type { ChangeRequest, Server } from '@bmms/prisma';
 import express, { type Request, type Response, Router } from 'express';
 import type { Principal } from '../accounts/principal.ts';
 import { audit } from '../audit.ts';
+import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
 import { invalidRequest, notFound } from '../errors.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
+import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
 import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
-import { changeView, serverView } from '../services/views.ts';
+import { changeView, mcpUrl, serverView } from '../services/views.ts';
 
 const HISTORY_LIMIT = 50;
 
@@ -25,6 +28,12 @@ export function apiRouter(ctx: PlatformContext): Router {
     }
     return req.body as Record<string, unknown>;
   };
+  /** A change with its checks and preview, as every change endpoint answers. */
+  const showChange = async (req: Request, server: Server, change: ChangeRequest, suite?: SuiteWithRuns | null) =>
+    changeView(change, suite === undefined ? await suiteOfChange(ctx, server, change) : suite, {
+      url: mcpUrl(baseUrlOf(ctx, req), previewName(server.name, change.number)),
+      serving: ctx.previews.isServing(server.name, change.number),
+    });
   const changeNumber = (req: Request) => {
     const n = Number(req.params.number);
     if (!Number.isInteger(n) || n < 1) throw invalidRequest('change numbers are positive integers');
@@ -41,7 +50,9 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.post('/servers', async (req, res) => {
     const b = body(req);
     const { server, change, suite } = await createServer(ctx, principal(res), b as never, requestId(res));
-    res.status(201).json({ server: serverView(server, baseUrlOf(ctx, req)), change: changeView(change, suite) });
+    res
+      .status(201)
+      .json({ server: serverView(server, baseUrlOf(ctx, req)), change: await showChange(req, server, change, suite) });
   });
 
   router.get('/servers/:name', async (req, res) => {
@@ -74,7 +85,7 @@ export function apiRouter(ctx: PlatformContext): Router {
       orderBy: { number: 'desc' },
     });
     const views = [];
-    for (const c of changes) views.push(changeView(c, await suiteOfChange(ctx, server, c)));
+    for (const c of changes) views.push(await showChange(req, server, c));
     res.json({ changes: views });
   });
 
@@ -82,7 +93,7 @@ export function apiRouter(ctx: PlatformContext): Router {
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
     const { change, suite } = await openChange(ctx, p, server, body(req) as never, requestId(res));
-    res.status(201).json(changeView(change, suite));
+    res.status(201).json(await showChange(req, server, change, suite));
   });
 
   router.get('/servers/:name/changes/:number', async (req, res) => {
@@ -90,21 +101,21 @@ export function apiRouter(ctx: PlatformContext): Router {
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
     const change = await findChange(ctx, server, changeNumber(req));
-    res.json(changeView(change, await suiteOfChange(ctx, server, change)));
+    res.json(await showChange(req, server, change));
   });
 
   router.post('/servers/:name/changes/:number/merge', async (req, res) => {
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
     const { sha, change } = await mergeChange(ctx, p, server, changeNumber(req), requestId(res));
-    res.json({ sha, change: changeView(change, await suiteOfChange(ctx, server, change)) });
+    res.json({ sha, change: await showChange(req, server, change) });
   });
 
   router.post('/servers/:name/changes/:number/close', async (req, res) => {
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
     const change = await closeChange(ctx, p, server, changeNumber(req), requestId(res));
-    res.json(changeView(change, await suiteOfChange(ctx, server, change)));
+    res.json(await showChange(req, server, change));
   });
 
   router.post('/servers/:name/revert', async (req, res) => {
@@ -112,6 +123,49 @@ export function apiRouter(ctx: PlatformContext): Router {
     const server = await findServer(ctx, p, req.params.name);
     const result = await revertCommit(ctx, p, server, body(req), requestId(res));
     res.status(201).json(result);
+  });
+
+  router.get('/servers/:name/changes/:number/checks/:check', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name);
+    const change = await findChange(ctx, server, changeNumber(req));
+    const suite = await suiteOfChange(ctx, server, change);
+    const run = suite?.runs.find((r) => r.name === req.params.check);
+    if (!run) throw notFound(`check "${req.params.check}" of change #${change.number}`);
+    res.json({
+      name: run.name,
+      status: run.status,
+      conclusion: run.conclusion,
+      summary: run.summary,
+      log: run.log,
+      durationMs: run.durationMs,
+      startedAt: run.startedAt?.toISOString() ?? null,
+      completedAt: run.completedAt?.toISOString() ?? null,
+      tree: suite?.treeSha ?? null,
+    });
+  });
+
+  router.post('/servers/:name/changes/:number/checks/:check/rerun', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'write');
+    const server = await findServer(ctx, p, req.params.name);
+    const change = await findChange(ctx, server, changeNumber(req));
+    if (!ctx.checks.checkNames.includes(req.params.check)) {
+      throw notFound(`check "${req.params.check}" (checks: ${ctx.checks.checkNames.join(', ')})`);
+    }
+    const suite = await suiteOfChange(ctx, server, change);
+    if (!suite) throw notFound(`checks of change #${change.number}`);
+    const rerun = await ctx.checks.rerun(server, suite.id, req.params.check);
+    await audit(
+      ctx.db,
+      p,
+      'check.rerun',
+      { type: 'change', id: change.id },
+      { server: server.name, number: change.number, check: req.params.check },
+      requestId(res),
+    );
+    res.status(202).json(await showChange(req, server, change, rerun));
   });
 
   router.post('/servers/:name/retry', async (req, res) => {

@@ -1,4 +1,10 @@
+import type { PreviewManager } from '../previews.ts';
+import { dependenciesCheck } from './dependencies.ts';
 import { manifestCheck } from './manifest.ts';
+import { previewCheck } from './preview.ts';
+import { secretsCheck } from './secrets.ts';
+import { securityCheck } from './security/index.ts';
+import { surfaceCheck } from './surface.ts';
 import { typecheckCheck } from './typecheck.ts';
 import type { Check } from './types.ts';
 
@@ -6,10 +12,10 @@ export { type Check, type CheckInput, type CheckOutcome, type Finding, formatFin
 
 /** The checks that read the tree only (no compiler process): fast, and what the corpus runs. */
 export function staticChecks(): Check[] {
-  return [manifestCheck];
+  return [manifestCheck, surfaceCheck, securityCheck, secretsCheck, dependenciesCheck];
 }
 
-/** Every check of a suite, in the order a reviewer reads them. */
-export function allChecks(): Check[] {
-  return [...staticChecks(), typecheckCheck()];
+/** Every check of a suite, in the order a reviewer reads them; `preview` runs once the others passed. */
+export function allChecks(previews?: PreviewManager): Check[] {
+  return [...staticChecks(), typecheckCheck(), ...(previews ? [previewCheck(previews)] : [])];
 }

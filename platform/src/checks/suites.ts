@@ -5,7 +5,7 @@ import type { CheckRun, CheckSuite, PrismaClient } from '@bmms/prisma';
 import type { GateVerdict, RevisionGate } from '@bmms/reconciler';
 import type { Logger } from '../logger.ts';
 import { Limiter } from './limiter.ts';
-import type { Check, CheckOutcome } from './types.ts';
+import { type Check, type CheckOutcome, PASSING_CONCLUSIONS } from './types.ts';
 
 export interface CheckServiceDeps {
   db: PrismaClient;
@@ -185,40 +185,52 @@ export class CheckService implements RevisionGate {
       } catch (err) {
         checkoutError = `could not check out ${suite.commitSha.slice(0, 7)}: ${err instanceof Error ? err.message : String(err)}`;
       }
-      await Promise.all(
-        checks.map(async (check) => {
-          const runRow = suite.runs.find((r) => r.name === check.name);
-          if (!runRow) return;
-          const started = new Date();
-          await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
-          const outcome: CheckOutcome = checkoutError
-            ? { conclusion: 'failure', summary: checkoutError, log: checkoutError }
-            : await this.#runOne(check, {
-                dir,
-                workDir,
-                serverName: server.name,
-                commitSha: suite.commitSha,
-                baseSha: suite.baseSha,
-                git,
-              });
-          if (this.#abort.signal.aborted) return;
-          const completedAt = new Date();
-          await db.checkRun.update({
-            where: { id: runRow.id },
-            data: {
-              status: 'completed',
-              conclusion: outcome.conclusion,
-              summary: outcome.summary.slice(0, 8000),
-              log: outcome.log.slice(0, 200_000),
-              completedAt,
-              durationMs: completedAt.getTime() - started.getTime(),
-            },
-          });
-        }),
-      );
+      const input = { dir, workDir, serverName: server.name, commitSha: suite.commitSha, baseSha: suite.baseSha, git };
+      const runCheck = async (check: Check, skipReason?: string) => {
+        const runRow = suite.runs.find((r) => r.name === check.name);
+        if (!runRow) return;
+        const started = new Date();
+        await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
+        let outcome: CheckOutcome;
+        if (checkoutError) outcome = { conclusion: 'failure', summary: checkoutError, log: checkoutError };
+        else if (skipReason) outcome = { conclusion: 'skipped', summary: skipReason, log: skipReason };
+        else {
+          outcome = await this.#runOne(check, input);
+        }
+        if (this.#abort.signal.aborted) return;
+        const completedAt = new Date();
+        await db.checkRun.update({
+          where: { id: runRow.id },
+          data: {
+            status: 'completed',
+            conclusion: outcome.conclusion,
+            summary: outcome.summary.slice(0, 8000),
+            log: outcome.log.slice(0, 200_000),
+            completedAt,
+            durationMs: completedAt.getTime() - started.getTime(),
+          },
+        });
+      };
+      const later = checks.filter((c) => c.afterOthers);
+      // Preparation (e.g. a preview's bundle) overlaps the other checks; a failure shows when the check runs.
+      const prepared = checkoutError
+        ? []
+        : later.map((c) => c.prepare?.({ ...input, signal: this.#abort.signal }).catch(() => {}));
+      await Promise.all(checks.filter((c) => !c.afterOthers).map((c) => runCheck(c)));
+      await Promise.all(prepared);
+      if (later.length > 0 && !this.#abort.signal.aborted) {
+        const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
+        const failed = runs
+          .filter((r) => !later.some((c) => c.name === r.name) && !PASSING_CONCLUSIONS.has(r.conclusion ?? ''))
+          .map((r) => r.name);
+        const skip = failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined;
+        await Promise.all(later.map((c) => runCheck(c, skip)));
+      }
       if (this.#abort.signal.aborted) return;
       const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
-      const allPassed = this.checkNames.every((n) => runs.find((r) => r.name === n)?.conclusion === 'success');
+      const allPassed = this.checkNames.every((n) =>
+        PASSING_CONCLUSIONS.has(runs.find((r) => r.name === n)?.conclusion ?? ''),
+      );
       const done = await db.checkSuite.update({
         where: { id: suite.id },
         data: { status: 'completed', conclusion: allPassed ? 'success' : 'failure', completedAt: new Date() },
@@ -264,6 +276,6 @@ export class CheckService implements RevisionGate {
 /** A suite's verdict for the merge gate and the reconciler. */
 export function suiteVerdict(suite: SuiteWithRuns): GateVerdict {
   if (suite.status !== 'completed') return 'pending';
-  const green = suite.conclusion === 'success' && suite.runs.every((r) => r.conclusion === 'success');
+  const green = suite.conclusion === 'success' && suite.runs.every((r) => PASSING_CONCLUSIONS.has(r.conclusion ?? ''));
   return green ? 'success' : 'failure';
 }

@@ -16,7 +16,8 @@ export interface Finding {
 
 /** What one check concluded about a checked-out tree. */
 export interface CheckOutcome {
-  conclusion: 'success' | 'failure';
+  /** `skipped` and `neutral` do not block a merge: nothing was wrong with the tree. */
+  conclusion: 'success' | 'failure' | 'neutral' | 'skipped';
   /** What a reviewer reads first: for failures, `file:line: [rule] message — fix` lines. */
   summary: string;
   /** The full output. */
@@ -47,8 +48,18 @@ export interface Check {
   name: string;
   /** Upper bound on one run; the suite reports `failure` ("timed out after N s") past it. */
   timeoutMs?: number;
+  /**
+   * Runs only after every other check of the suite succeeded (it runs the code: a preview must never
+   * start a tree the static checks refused); otherwise it is `skipped`.
+   */
+  afterOthers?: boolean;
+  /** Work that is safe before the other checks pass (building, never running), started alongside them. */
+  prepare?(input: CheckInput): Promise<void>;
   run(input: CheckInput): Promise<CheckOutcome>;
 }
+
+/** Conclusions that do not block a merge. */
+export const PASSING_CONCLUSIONS: ReadonlySet<string> = new Set(['success', 'neutral', 'skipped']);
 
 /** Renders findings as `file:line: [rule] message — fix` lines. */
 export function formatFinding(f: Finding): string {

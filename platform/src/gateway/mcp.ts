@@ -4,6 +4,7 @@ import { bearerToken, principalForKey } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, notFound, serverUnavailable } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
+import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded. */
@@ -45,9 +46,25 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
       );
     }
     checkOrigin(req);
-    const server = isValidServerName(name) ? await ctx.db.server.findUnique({ where: { name } }) : null;
+    const preview = parsePreviewName(name);
+    const serverName = preview?.server ?? name;
+    const server = isValidServerName(serverName)
+      ? await ctx.db.server.findUnique({ where: { name: serverName } })
+      : null;
     if (!server || server.orgId !== principal.orgId) throw notFound(`MCP server "${name}"`);
     const lease = ctx.routes.acquire(name);
+    if (!lease && preview) {
+      const change = await ctx.db.changeRequest.findUnique({
+        where: { serverId_number: { serverId: server.id, number: preview.number } },
+      });
+      if (change?.state === 'open') {
+        throw serverUnavailable(
+          `the preview of change #${preview.number} is not serving: it starts once every other check of the change passed`,
+          5,
+        );
+      }
+      throw notFound(`a preview of change #${preview.number} (only open changes have one)`);
+    }
     if (!lease) {
       ctx.reconciler.wake(name);
       const deployed = server.observedRevision !== null || server.lastAttemptedRevision !== null;

@@ -3,6 +3,7 @@ import type { ChangeRequest, Server } from '@bmms/prisma';
 import type { Principal } from '../accounts/principal.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
+import { PASSING_CONCLUSIONS } from '../checks/types.ts';
 import type { PlatformContext } from '../context.ts';
 import {
   ApiError,
@@ -152,7 +153,7 @@ export async function mergeChange(
     throw checksNotPassed(`checks are still running on ${change.headSha.slice(0, 7)}; merge when they are green`);
   }
   if (verdict === 'failure') {
-    const failed = suite.runs.filter((r) => r.conclusion !== 'success').map((r) => r.name);
+    const failed = suite.runs.filter((r) => !PASSING_CONCLUSIONS.has(r.conclusion ?? '')).map((r) => r.name);
     throw checksNotPassed(
       `checks failed on ${change.headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`,
     );
@@ -175,6 +176,7 @@ export async function mergeChange(
     data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date() },
   });
   await mainMoved(ctx, server, merged.sha);
+  await ctx.previews.sync(server.name);
   await audit(
     ctx.db,
     principal,
@@ -201,6 +203,7 @@ export async function closeChange(
     where: { id: change.id },
     data: { state: 'closed', closedAt: new Date() },
   });
+  await ctx.previews.sync(server.name);
   await audit(
     ctx.db,
     principal,
@@ -294,5 +297,7 @@ export async function handlePush(
       await ctx.db.changeRequest.update({ where: { id: change.id }, data: { headSha: u.newSha } });
       await ctx.checks.ensureSuite(server, u.newSha);
     }
+    // A change that moved or closed no longer shows its old preview.
+    if (open.length > 0) await ctx.previews.sync(server.name);
   }
 }

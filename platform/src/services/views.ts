@@ -34,8 +34,40 @@ export function serverView(server: Server, baseUrl: string, history: Deployment[
   };
 }
 
-/** A change request as the API shows it, with the check runs of its head's tree. */
-export function changeView(change: ChangeRequest, suite: SuiteWithRuns | null) {
+/** Where a change's preview is, and whether it serves now. */
+export interface PreviewInfo {
+  url: string;
+  serving: boolean;
+}
+
+/** A change's preview as the API shows it: its URL and how to connect a client to it. */
+function previewView(change: ChangeRequest, suite: SuiteWithRuns | null, preview: PreviewInfo | undefined) {
+  if (!preview) return null;
+  const run = suite?.runs.find((r) => r.name === 'preview');
+  const status =
+    change.state !== 'open'
+      ? 'removed'
+      : preview.serving
+        ? 'ready'
+        : run?.status !== 'completed'
+          ? 'pending'
+          : run.conclusion === 'success'
+            ? 'stopped'
+            : 'unavailable';
+  const name = new URL(preview.url).pathname.split('/')[2] ?? 'preview';
+  return {
+    url: preview.url,
+    status,
+    install: {
+      claudeCode: `claude mcp add --transport http ${name} ${preview.url} --header "Authorization: Bearer $KEY"`,
+      cursor: { mcpServers: { [name]: { url: preview.url, headers: { Authorization: 'Bearer <api key>' } } } },
+      inspector: `npx @modelcontextprotocol/inspector --cli ${preview.url} --transport http --method tools/list --header "Authorization: Bearer $KEY"`,
+    },
+  };
+}
+
+/** A change request as the API shows it, with the check runs of its head's tree and its preview. */
+export function changeView(change: ChangeRequest, suite: SuiteWithRuns | null, preview?: PreviewInfo) {
   return {
     number: change.number,
     title: change.title,
@@ -57,6 +89,7 @@ export function changeView(change: ChangeRequest, suite: SuiteWithRuns | null) {
       startedAt: r.startedAt?.toISOString() ?? null,
       completedAt: r.completedAt?.toISOString() ?? null,
     })),
+    preview: previewView(change, suite, preview),
     createdAt: change.createdAt.toISOString(),
     updatedAt: change.updatedAt.toISOString(),
     mergedAt: change.mergedAt?.toISOString() ?? null,
