@@ -194,6 +194,28 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     expect(back.url).toBe(deployed.url);
   });
 
+  it('shows a check with its full log, and re-runs it on request', async () => {
+    const check = await stack.api<{ name: string; conclusion: string; log: string; durationMs: number }>(
+      'GET',
+      '/api/v1/servers/base/changes/1/checks/manifest',
+    );
+    expect(check.status).toBe(200);
+    expect(check.body).toMatchObject({ name: 'manifest', conclusion: 'success' });
+    expect(check.body.log).toMatch(/mcp\.json is valid/);
+    expect(check.body.durationMs).toBeGreaterThanOrEqual(0);
+    expect((await stack.api('GET', '/api/v1/servers/base/changes/1/checks/nope')).status).toBe(404);
+
+    const rerun = await stack.api<{ checks: { name: string; status: string }[] }>(
+      'POST',
+      '/api/v1/servers/base/changes/1/checks/typecheck/rerun',
+    );
+    expect(rerun.status).toBe(202);
+    expect(rerun.body.checks.find((c) => c.name === 'typecheck')?.status).not.toBe('completed');
+    const done = await stack.waitChecks('base', 1);
+    expect(done.checks.find((c) => c.name === 'typecheck')?.conclusion).toBe('success');
+    expect((await stack.api('POST', '/api/v1/servers/base/changes/1/checks/nope/rerun')).status).toBe(404);
+  });
+
   it('takes a retry request for a server', async () => {
     const r = await stack.api<{ retrying: string }>('POST', '/api/v1/servers/base/retry');
     expect(r.status).toBe(202);

@@ -253,16 +253,24 @@ export class CheckService implements RevisionGate {
     const stop = () => abort.abort();
     this.#abort.signal.addEventListener('abort', stop);
     let timer: NodeJS.Timeout | undefined;
+    const timeout: CheckOutcome = {
+      conclusion: 'failure',
+      summary: `the ${check.name} check timed out after ${timeoutMs / 1000} s`,
+      log: `the ${check.name} check timed out after ${timeoutMs / 1000} s\n`,
+    };
+    let expired = false;
     const timedOut = new Promise<CheckOutcome>((resolve) => {
       timer = setTimeout(() => {
+        expired = true;
+        resolve(timeout);
         abort.abort();
-        const summary = `the ${check.name} check timed out after ${Math.round(timeoutMs / 1000)} s`;
-        resolve({ conclusion: 'failure', summary, log: summary });
       }, timeoutMs);
     });
     try {
       return await Promise.race([check.run({ ...input, signal: abort.signal }), timedOut]);
     } catch (err) {
+      // A check that gives up because its time ran out reports the timeout, not its own abort error.
+      if (expired) return timeout;
       const summary = `the ${check.name} check crashed: ${err instanceof Error ? err.message : String(err)}`;
       this.#deps.log.error('check crashed', { server: input.serverName, check: check.name, err });
       return { conclusion: 'failure', summary, log: err instanceof Error ? (err.stack ?? summary) : summary };

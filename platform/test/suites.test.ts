@@ -1,0 +1,123 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { InternalGitProvider } from '@bmms/gitserver';
+import { type Database, openDatabase } from '@bmms/prisma';
+import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckService, type SuiteWithRuns, suiteVerdict } from '../src/checks/suites.ts';
+import type { Check } from '../src/checks/types.ts';
+import { silentLogger } from '../src/logger.ts';
+
+const author = { name: 't', email: 't@example.com' };
+
+/** Checks with known behaviour: the subject here is the suite runner, not a check. */
+let flaky = true;
+const checks: Check[] = [
+  { name: 'quick', run: async () => ({ conclusion: 'success', summary: 'fine', log: 'fine\n' }) },
+  {
+    name: 'crashes',
+    run: async () => {
+      if (flaky) throw new Error('the scanner fell over');
+      return { conclusion: 'success', summary: 'recovered', log: '' };
+    },
+  },
+  {
+    name: 'hangs',
+    timeoutMs: 300,
+    run: ({ signal }) =>
+      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+  },
+  {
+    name: 'runs-code',
+    afterOthers: true,
+    run: async () => ({ conclusion: 'success', summary: 'ran', log: '' }),
+  },
+];
+
+describe('the check suite runner', () => {
+  let tdb: TestDatabase;
+  let database: Database;
+  let dir: string;
+  let git: InternalGitProvider;
+  let service: CheckService;
+  let server: { id: string; name: string };
+  let sha: string;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    database = await openDatabase({ dataDir: tdb.dataDir, databaseUrl: tdb.url });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'bmms-suites-'));
+    git = new InternalGitProvider({ root: path.join(dir, 'repos') });
+    service = new CheckService({ db: database.db, git, log: silentLogger, checks, workDir: dir });
+    const org = await database.db.org.create({ data: { slug: 'o', name: 'O' } });
+    server = await database.db.server.create({ data: { name: 'suite', orgId: org.id } });
+    await git.createRepo('suite');
+    sha = (
+      await git.commitFiles('suite', { branch: 'main', parent: null, files: { 'a.txt': 'a' }, message: 'a', author })
+    ).sha;
+  });
+  afterAll(async () => {
+    await service?.close();
+    await database?.close();
+    await tdb?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const settled = async (): Promise<SuiteWithRuns> => {
+    await service.idle();
+    const tree = await git.treeOf('suite', sha);
+    return (await service.suiteForTree(server.id, tree)) as SuiteWithRuns;
+  };
+  const run = (suite: SuiteWithRuns, name: string) => suite.runs.find((r) => r.name === name);
+
+  it('reports a crash and a timeout as failures with the reason, never hanging, and skips code-running checks', async () => {
+    const started = Date.now();
+    await service.ensureSuite(server, sha);
+    const suite = await settled();
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(suite.status).toBe('completed');
+    expect(run(suite, 'quick')).toMatchObject({ conclusion: 'success', summary: 'fine' });
+    expect(run(suite, 'crashes')).toMatchObject({
+      conclusion: 'failure',
+      summary: 'the crashes check crashed: the scanner fell over',
+    });
+    expect(run(suite, 'hangs')).toMatchObject({
+      conclusion: 'failure',
+      summary: 'the hangs check timed out after 0.3 s',
+    });
+    expect(run(suite, 'runs-code')).toMatchObject({ conclusion: 'skipped' });
+    expect(run(suite, 'runs-code')?.summary).toMatch(/crashes, hangs must pass first/);
+    expect(run(suite, 'hangs')?.durationMs).toBeGreaterThanOrEqual(250);
+    expect(suiteVerdict(suite)).toBe('failure');
+  });
+
+  it('never checks the same tree twice', async () => {
+    const again = await git.commitFiles('suite', {
+      branch: 'copy',
+      parent: null,
+      files: { 'a.txt': 'a' },
+      message: 'same tree',
+      author,
+    });
+    const before = await settled();
+    const suite = await service.ensureSuite(server, again.sha);
+    expect(suite.id).toBe(before.id);
+    expect(await database.db.checkSuite.count()).toBe(1);
+  });
+
+  it('re-runs one check and recomputes the suite', async () => {
+    flaky = false;
+    const before = await settled();
+    const queued = await service.rerun(server, before.id, 'crashes');
+    expect(run(queued, 'crashes')).toMatchObject({ status: 'queued', conclusion: null });
+    let suite = await settled();
+    expect(run(suite, 'crashes')).toMatchObject({ status: 'completed', conclusion: 'success', summary: 'recovered' });
+    expect(suite.conclusion).toBe('failure'); // `hangs` still fails
+    expect(run(suite, 'quick')?.completedAt?.getTime()).toBe(run(before, 'quick')?.completedAt?.getTime());
+
+    await expect(service.rerun(server, before.id, 'no-such-check')).rejects.toThrow(/unknown check/);
+    suite = await settled();
+    expect(suite.runs).toHaveLength(checks.length);
+  });
+});
