@@ -85,7 +85,17 @@ async function api<T>(method: string, pathname: string, body?: unknown): Promise
   });
   return (await res.json()) as T;
 }
-type Change = { number: number; checks: { name: string; status: string; conclusion: string; durationMs: number }[] };
+type Change = {
+  number: number;
+  checks: {
+    name: string;
+    status: string;
+    conclusion: string;
+    durationMs: number;
+    startedAt: string;
+    completedAt: string;
+  }[];
+};
 async function checked(n: number): Promise<Change> {
   for (;;) {
     const c = await api<Change>('GET', `/servers/bench/changes/${n}`);
@@ -170,6 +180,14 @@ try {
     const a = await api<{ number: number }>('POST', '/servers/bench/changes', { branch: `cold-${i}`, title: 'cold' });
     const done = await checked(a.number);
     cold.push(performance.now() - t0);
+    if (process.env.BENCH_TRACE) {
+      const wall = Date.now() - (performance.now() - t0);
+      console.log(
+        done.checks
+          .map((c) => `${c.name} ${Date.parse(c.startedAt) - wall}→${Date.parse(c.completedAt) - wall}`)
+          .join(', '),
+      );
+    }
     slowest = done;
 
     t0 = performance.now();

@@ -30,7 +30,7 @@ const checks: Check[] = [
   },
   {
     name: 'runs-code',
-    afterOthers: true,
+    after: 'all',
     run: async () => ({ conclusion: 'success', summary: 'ran', log: '' }),
   },
 ];

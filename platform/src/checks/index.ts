@@ -15,7 +15,19 @@ export function staticChecks(): Check[] {
   return [manifestCheck, surfaceCheck, securityCheck, secretsCheck, dependenciesCheck];
 }
 
-/** Every check of a suite, in the order a reviewer reads them; `preview` runs once the others passed. */
+/** Every check of a suite, in the order a reviewer reads them; `preview` runs once the static checks passed. */
 export function allChecks(previews?: PreviewManager): Check[] {
-  return [...staticChecks(), typecheckCheck(), ...(previews ? [previewCheck(previews)] : [])];
+  const fast = staticChecks();
+  return [
+    ...fast,
+    typecheckCheck(),
+    ...(previews
+      ? [
+          previewCheck(
+            previews,
+            fast.map((c) => c.name),
+          ),
+        ]
+      : []),
+  ];
 }

@@ -186,9 +186,9 @@ export class CheckService implements RevisionGate {
         checkoutError = `could not check out ${suite.commitSha.slice(0, 7)}: ${err instanceof Error ? err.message : String(err)}`;
       }
       const input = { dir, workDir, serverName: server.name, commitSha: suite.commitSha, baseSha: suite.baseSha, git };
-      const runCheck = async (check: Check, skipReason?: string) => {
+      const runCheck = async (check: Check, skipReason?: string): Promise<string | null> => {
         const runRow = suite.runs.find((r) => r.name === check.name);
-        if (!runRow) return;
+        if (!runRow) return null;
         const started = new Date();
         await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
         let outcome: CheckOutcome;
@@ -197,7 +197,7 @@ export class CheckService implements RevisionGate {
         else {
           outcome = await this.#runOne(check, input);
         }
-        if (this.#abort.signal.aborted) return;
+        if (this.#abort.signal.aborted) return null;
         const completedAt = new Date();
         await db.checkRun.update({
           where: { id: runRow.id },
@@ -210,22 +210,32 @@ export class CheckService implements RevisionGate {
             durationMs: completedAt.getTime() - started.getTime(),
           },
         });
+        return outcome.conclusion;
       };
-      const later = checks.filter((c) => c.afterOthers);
-      // Preparation (e.g. a preview's bundle) overlaps the other checks; a failure shows when the check runs.
-      const prepared = checkoutError
-        ? []
-        : later.map((c) => c.prepare?.({ ...input, signal: this.#abort.signal }).catch(() => {}));
-      await Promise.all(checks.filter((c) => !c.afterOthers).map((c) => runCheck(c)));
-      await Promise.all(prepared);
-      if (later.length > 0 && !this.#abort.signal.aborted) {
-        const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
-        const failed = runs
-          .filter((r) => !later.some((c) => c.name === r.name) && !PASSING_CONCLUSIONS.has(r.conclusion ?? ''))
-          .map((r) => r.name);
-        const skip = failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined;
-        await Promise.all(later.map((c) => runCheck(c, skip)));
+      // Checks with prerequisites (a preview runs the code) wait for those to pass, else they are skipped;
+      // their preparation (building a bundle, never running it) starts at once, alongside.
+      const conclusions = new Map<string, Promise<string | null>>();
+      const stored = async (name: string) =>
+        (await db.checkRun.findFirst({ where: { suiteId: suite.id, name } }))?.conclusion ?? null;
+      for (const check of checks)
+        if (this.#prerequisites(check).length === 0) conclusions.set(check.name, runCheck(check));
+      for (const check of checks) {
+        const needs = this.#prerequisites(check);
+        if (needs.length === 0) continue;
+        const prepared = checkoutError
+          ? undefined
+          : check.prepare?.({ ...input, signal: this.#abort.signal }).catch(() => {});
+        conclusions.set(
+          check.name,
+          (async () => {
+            const got = await Promise.all(needs.map((n) => conclusions.get(n) ?? stored(n)));
+            await prepared;
+            const failed = needs.filter((_, i) => !PASSING_CONCLUSIONS.has(got[i] ?? ''));
+            return runCheck(check, failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined);
+          })(),
+        );
       }
+      await Promise.all(conclusions.values());
       if (this.#abort.signal.aborted) return;
       const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
       const allPassed = this.checkNames.every((n) =>
@@ -244,6 +254,13 @@ export class CheckService implements RevisionGate {
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }
+  }
+
+  /** The checks `check` waits for: its `after` list, or every check without prerequisites for `'all'`. */
+  #prerequisites(check: Check): string[] {
+    if (!check.after) return [];
+    if (check.after !== 'all') return check.after.filter((n) => n !== check.name);
+    return this.#deps.checks.filter((c) => c !== check && !c.after).map((c) => c.name);
   }
 
   /** One check, bounded in time; a crash or a timeout is a failure that says so. */

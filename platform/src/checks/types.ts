@@ -49,10 +49,10 @@ export interface Check {
   /** Upper bound on one run; the suite reports `failure` ("timed out after N s") past it. */
   timeoutMs?: number;
   /**
-   * Runs only after every other check of the suite succeeded (it runs the code: a preview must never
-   * start a tree the static checks refused); otherwise it is `skipped`.
+   * Runs only once these checks passed (`'all'`: every check without prerequisites), else it is
+   * `skipped`: a preview runs the code, so it never starts a tree the static checks refused.
    */
-  afterOthers?: boolean;
+  after?: 'all' | string[];
   /** Work that is safe before the other checks pass (building, never running), started alongside them. */
   prepare?(input: CheckInput): Promise<void>;
   run(input: CheckInput): Promise<CheckOutcome>;
