@@ -144,6 +144,12 @@ export class PreviewManager {
     }
   }
 
+  /** Whether `instanceId` is a preview (not a production instance). */
+  isPreviewInstance(instanceId: string): boolean {
+    for (const p of this.#instances.values()) if (p.instance.id === instanceId) return true;
+    return false;
+  }
+
   /** Whether change `number` of `serverName` has a preview serving now. */
   isServing(serverName: string, number: number): boolean {
     const route = this.#deps.routes.get(previewName(serverName, number));

@@ -341,8 +341,11 @@ describe('the whole loop on the embedded stack', () => {
     await stack.boot();
     const after = await stack.waitReady('demo', before.observedRevision ?? undefined);
     expect(after.observedRevision).toBe(before.observedRevision);
-    const instances = runtimeInstances(stack);
-    expect(instances.filter((i) => i.serverName === 'demo')).toHaveLength(1);
+    const production = runtimeInstances(stack).filter(
+      (i) => i.serverName === 'demo' && !stack.platform.ctx.previews.isPreviewInstance(i.id),
+    );
+    expect(production).toHaveLength(1);
+    expect(production[0]?.id).toBe(stack.platform.ctx.routes.get('demo')?.instanceId);
     const client = await stack.mcpClient(after.url);
     expect(textOf(await client.callTool({ name: 'add', arguments: { a: 20, b: 22 } }))).toBe('42');
     await client.close();
