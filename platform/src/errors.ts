@@ -41,7 +41,11 @@ export const nameTaken = (name: string) =>
   new ApiError('name_taken', 409, `a server named "${name}" already exists; choose another name`);
 export const checksNotPassed = (message: string) => new ApiError('checks_not_passed', 409, message);
 export const changeNotOpen = (number: number, state: string) =>
-  new ApiError('change_not_open', 409, `change #${number} is ${state}; only open changes can be merged or closed`);
+  new ApiError(
+    'change_not_open',
+    409,
+    `change #${number} is ${state}; only open changes can be merged, closed or re-checked`,
+  );
 export const changeExists = (branch: string, number: number) =>
   new ApiError('change_exists', 409, `branch "${branch}" already has open change #${number}`);
 export const mergeConflict = (paths: string[]) =>

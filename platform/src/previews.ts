@@ -70,7 +70,7 @@ export class PreviewManager {
       const key = `${serverName}\0${tree}`;
       const existing = this.#instances.get(key);
       if (existing && runtime.list().some((i) => i.id === existing.instance.id)) {
-        await this.sync(serverName);
+        await this.#sync(serverName);
         return ok(existing.manifest, 'reused the running preview of this tree');
       }
       const text = await git.readFile(serverName, commitSha, 'mcp.json');
@@ -94,7 +94,7 @@ export class PreviewManager {
         });
         const report = await smokeTest(instance.socketPath, manifest);
         this.#instances.set(key, { instance, manifest });
-        await this.sync(serverName);
+        await this.#sync(serverName);
         return ok(manifest, report.join('; '));
       } catch (err) {
         if (instance) await runtime.stop(instance.id, { graceMs: 500 }).catch(() => {});
@@ -109,9 +109,15 @@ export class PreviewManager {
 
   /**
    * Points each open change of `serverName` at the preview of its head tree, removes the routes of
-   * changes that are no longer open, and stops previews no open change needs.
+   * changes that are no longer open, and stops previews no open change needs. Serialized with deploys
+   * of the same server, so a sync never undoes a preview that is being routed.
    */
-  async sync(serverName: string): Promise<void> {
+  sync(serverName: string): Promise<void> {
+    return this.#serialized(serverName, () => this.#sync(serverName));
+  }
+
+  /** sync() under the server's lock (deploy holds it already). */
+  async #sync(serverName: string): Promise<void> {
     const { db, git, routes, runtime } = this.#deps;
     const server = await db.server.findUnique({ where: { name: serverName } });
     const changes = server ? await db.changeRequest.findMany({ where: { serverId: server.id } }) : [];

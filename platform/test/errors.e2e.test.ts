@@ -144,13 +144,17 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
       { headers: { accept: 'application/json, text/event-stream' } },
     );
     expect(before.status).toBe(200);
-    const previewInstances = () => stack.platform.runtime.list().filter((i) => i.treeSha !== undefined).length;
-    const running = previewInstances();
+    const previewInstance = stack.platform.ctx.routes.get(`base--pr-${two.body.number}`)?.instanceId;
+    expect(previewInstance).toBeDefined();
     expect((await stack.api('POST', `/api/v1/servers/base/changes/${two.body.number}/close`)).status).toBe(200);
     // Closing removes the preview: its route answers 404 and its instance stops.
     const after = await stack.api<ErrorBody>('POST', previewUrl, { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(after.status).toBe(404);
-    await poll(async () => (previewInstances() < running ? true : undefined), 10_000, 'the preview instance to stop');
+    await poll(
+      async () => (stack.platform.runtime.list().some((i) => i.id === previewInstance) ? undefined : true),
+      10_000,
+      'the preview instance to stop',
+    );
     const closed = await stack.api<ErrorBody>('POST', `/api/v1/servers/base/changes/${two.body.number}/merge`);
     expect(closed.status).toBe(409);
     expect(closed.body.error.code).toBe('change_not_open');
@@ -195,25 +199,29 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
   });
 
   it('shows a check with its full log, and re-runs it on request', async () => {
+    await stack.waitChecks('pending', 1);
     const check = await stack.api<{ name: string; conclusion: string; log: string; durationMs: number }>(
       'GET',
-      '/api/v1/servers/base/changes/1/checks/manifest',
+      '/api/v1/servers/pending/changes/1/checks/manifest',
     );
     expect(check.status).toBe(200);
     expect(check.body).toMatchObject({ name: 'manifest', conclusion: 'success' });
     expect(check.body.log).toMatch(/mcp\.json is valid/);
     expect(check.body.durationMs).toBeGreaterThanOrEqual(0);
-    expect((await stack.api('GET', '/api/v1/servers/base/changes/1/checks/nope')).status).toBe(404);
+    expect((await stack.api('GET', '/api/v1/servers/pending/changes/1/checks/nope')).status).toBe(404);
 
     const rerun = await stack.api<{ checks: { name: string; status: string }[] }>(
       'POST',
-      '/api/v1/servers/base/changes/1/checks/typecheck/rerun',
+      '/api/v1/servers/pending/changes/1/checks/typecheck/rerun',
     );
     expect(rerun.status).toBe(202);
     expect(rerun.body.checks.find((c) => c.name === 'typecheck')?.status).not.toBe('completed');
-    const done = await stack.waitChecks('base', 1);
+    const done = await stack.waitChecks('pending', 1);
     expect(done.checks.find((c) => c.name === 'typecheck')?.conclusion).toBe('success');
-    expect((await stack.api('POST', '/api/v1/servers/base/changes/1/checks/nope/rerun')).status).toBe(404);
+    expect((await stack.api('POST', '/api/v1/servers/pending/changes/1/checks/nope/rerun')).status).toBe(404);
+    const merged = await stack.api<ErrorBody>('POST', '/api/v1/servers/base/changes/1/checks/typecheck/rerun');
+    expect(merged.status).toBe(409);
+    expect(merged.body.error.code).toBe('change_not_open');
   });
 
   it('takes a retry request for a server', async () => {

@@ -13,6 +13,7 @@ const author = { name: 't', email: 't@example.com' };
 
 /** Checks with known behaviour: the subject here is the suite runner, not a check. */
 let flaky = true;
+let hang = true;
 const checks: Check[] = [
   { name: 'quick', run: async () => ({ conclusion: 'success', summary: 'fine', log: 'fine\n' }) },
   {
@@ -26,7 +27,9 @@ const checks: Check[] = [
     name: 'hangs',
     timeoutMs: 300,
     run: ({ signal }) =>
-      new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+      hang
+        ? new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))))
+        : Promise.resolve({ conclusion: 'success', summary: 'answered', log: '' }),
   },
   {
     name: 'runs-code',
@@ -115,6 +118,15 @@ describe('the check suite runner', () => {
     expect(run(suite, 'crashes')).toMatchObject({ status: 'completed', conclusion: 'success', summary: 'recovered' });
     expect(suite.conclusion).toBe('failure'); // `hangs` still fails
     expect(run(suite, 'quick')?.completedAt?.getTime()).toBe(run(before, 'quick')?.completedAt?.getTime());
+
+    // Re-running the last failing check also runs the check that was skipped because of it.
+    hang = false;
+    await service.rerun(server, before.id, 'hangs');
+    suite = await settled();
+    expect(run(suite, 'hangs')).toMatchObject({ conclusion: 'success' });
+    expect(run(suite, 'runs-code')).toMatchObject({ conclusion: 'success', summary: 'ran' });
+    expect(suite.conclusion).toBe('success');
+    expect(suiteVerdict(suite)).toBe('success');
 
     await expect(service.rerun(server, before.id, 'no-such-check')).rejects.toThrow(/unknown check/);
     suite = await settled();

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Message } from 'esbuild';
+import { build, type Message, type Plugin } from 'esbuild';
 import { BundleError, InvalidTreeShaError } from './errors.ts';
 
 // ESM output cannot `require`; CJS deps bundled into it still call require() for node builtins.
@@ -23,6 +25,43 @@ function fallbackNodePaths(): string[] {
 }
 
 const NODE_PATHS = fallbackNodePaths();
+/** Where packages a server imports are resolved from: the platform's vetted node_modules, never the repo's. */
+const PLATFORM_RESOLVE_DIR = dirname(fileURLToPath(import.meta.url));
+const SKIP = Symbol('resolved by bmms');
+
+/**
+ * The modules every server shares (the base runtime and zod), bundled once into `vendor/` beside
+ * each server bundle: a tree's own code then bundles in milliseconds, and both sides use one zod.
+ */
+export const VENDOR_MODULES: Record<string, string> = {
+  '@bmms/runner-template/runtime': 'runtime.mjs',
+  zod: 'zod.mjs',
+};
+
+/**
+ * Resolves the bare imports of the repo's own files from the platform's node_modules (a committed
+ * `node_modules/` in a repo is never bundled: the checks do not read it), and the vendor modules to
+ * `./vendor/*.mjs`.
+ */
+function platformResolution(sourceDir: string, vendored: boolean): Plugin {
+  return {
+    name: 'bmms-resolution',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.pluginData === SKIP || !args.importer.startsWith(`${sourceDir}/`)) return undefined;
+        if (args.path.startsWith('node:') || builtinModules.includes(args.path)) return undefined;
+        const vendor = vendored ? VENDOR_MODULES[args.path] : undefined;
+        if (vendor) return { path: `./vendor/${vendor}`, external: true };
+        const resolved = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: PLATFORM_RESOLVE_DIR,
+          pluginData: SKIP,
+        });
+        return resolved.errors.length > 0 ? { errors: resolved.errors } : resolved;
+      });
+    },
+  };
+}
 
 function formatMessage(sourceDir: string, message: Message): string {
   const loc = message.location;
@@ -35,8 +74,11 @@ function isBuildFailure(err: unknown): err is { errors: Message[] } {
   return typeof err === 'object' && err !== null && Array.isArray((err as { errors?: unknown }).errors);
 }
 
-/** Bundle `<sourceDir>/src/server.ts` (with every dependency) into one ESM file for Node 24 at `outFile`. */
-export async function buildBundle(opts: { sourceDir: string; outFile: string }): Promise<void> {
+/**
+ * Bundle `<sourceDir>/src/server.ts` into one ESM file for Node 24 at `outFile`: with every dependency,
+ * or (`vendored`) importing the shared runtime and zod from `./vendor/` beside it.
+ */
+export async function buildBundle(opts: { sourceDir: string; outFile: string; vendored?: boolean }): Promise<void> {
   const entry = join(opts.sourceDir, 'src', 'server.ts');
   if (!existsSync(entry)) throw new BundleError(['src/server.ts: entry file not found']);
   try {
@@ -49,8 +91,8 @@ export async function buildBundle(opts: { sourceDir: string; outFile: string }):
       format: 'esm',
       target: 'node24',
       banner: { js: CJS_BANNER },
-      // esbuild looks in the repo's own node_modules first; these are only the fallback.
       nodePaths: NODE_PATHS,
+      plugins: [platformResolution(opts.sourceDir, opts.vendored ?? false)],
       sourcemap: false,
       logLevel: 'silent',
       write: true,
@@ -65,15 +107,74 @@ export async function buildBundle(opts: { sourceDir: string; outFile: string }):
   }
 }
 
+/** Bundles the vendor modules (code-split, so they share one zod) into `outDir`. */
+export async function buildVendor(outDir: string): Promise<void> {
+  await build({
+    absWorkingDir: PLATFORM_RESOLVE_DIR,
+    stdin: undefined,
+    entryPoints: Object.entries(VENDOR_MODULES).map(([spec, file]) => ({ in: spec, out: file.replace(/\.mjs$/, '') })),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunk-[hash]',
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    banner: { js: CJS_BANNER },
+    nodePaths: NODE_PATHS,
+    logLevel: 'silent',
+  });
+}
+
+/** A key of what the vendor modules are built from: the runtime's sources and the packages' versions. */
+async function vendorKey(): Promise<string> {
+  const hash = createHash('sha256');
+  const runtimeDir = join(dirname(fileURLToPath(import.meta.resolve('@bmms/runner-template/runtime'))));
+  for (const f of (await readdir(runtimeDir)).sort()) hash.update(f).update(await readFile(join(runtimeDir, f)));
+  for (const pkg of ['zod/package.json', '@modelcontextprotocol/sdk/package.json']) {
+    hash.update(await readFile(fileURLToPath(import.meta.resolve(pkg))));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
 const TREE_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /** Bundles on disk keyed by Git tree SHA: `<dir>/<treeSha>/server.mjs`; same tree, same bundle, built once. */
 export class BundleCache {
   readonly dir: string;
+  readonly #vendored: boolean;
   readonly #inflight = new Map<string, Promise<{ path: string; cached: boolean; ms: number }>>();
+  #vendor: Promise<string> | undefined;
 
-  constructor(opts: { dir: string }) {
+  /** `vendored` (default true): servers share one build of the runtime and zod instead of each bundling it. */
+  constructor(opts: { dir: string; vendored?: boolean }) {
     this.dir = opts.dir;
+    this.#vendored = opts.vendored ?? true;
+  }
+
+  /** The folder of the vendor modules of this platform build, built on first use. */
+  #vendorDir(): Promise<string> {
+    this.#vendor ??= (async () => {
+      const dir = join(this.dir, `.vendor-${await vendorKey()}`);
+      if (existsSync(join(dir, 'runtime.mjs'))) return dir;
+      const tmp = await mkdtemp(join(this.dir, '.vendor-tmp-'));
+      try {
+        await buildVendor(tmp);
+        await chmod(tmp, 0o755);
+        for (const f of await readdir(tmp)) await chmod(join(tmp, f), 0o644);
+        await rename(tmp, dir).catch(async (err) => {
+          if (!existsSync(join(dir, 'runtime.mjs'))) throw err;
+        });
+        return dir;
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    })();
+    this.#vendor.catch(() => {
+      this.#vendor = undefined;
+    });
+    return this.#vendor;
   }
 
   /** Path the bundle of `treeSha` has (or will have). */
@@ -114,8 +215,20 @@ export class BundleCache {
       const sourceDir = join(tmp, 'src');
       const outDir = join(tmp, 'out');
       await mkdir(sourceDir);
+      const vendor = this.#vendored ? this.#vendorDir() : undefined;
       await materialize(sourceDir);
-      await buildBundle({ sourceDir, outFile: join(outDir, 'server.mjs') });
+      await buildBundle({ sourceDir, outFile: join(outDir, 'server.mjs'), vendored: this.#vendored });
+      if (vendor) {
+        // Each bundle folder is self-contained (the sandbox mounts only it): link the vendor files in.
+        const from = await vendor;
+        await mkdir(join(outDir, 'vendor'));
+        for (const f of await readdir(from)) {
+          await link(join(from, f), join(outDir, 'vendor', f)).catch(() =>
+            copyFile(join(from, f), join(outDir, 'vendor', f)),
+          );
+        }
+        await chmod(join(outDir, 'vendor'), 0o755);
+      }
       // Sandboxed instances run as an unprivileged uid and must read the bundle.
       await chmod(outDir, 0o755);
       await chmod(join(outDir, 'server.mjs'), 0o644);

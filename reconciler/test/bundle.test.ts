@@ -103,3 +103,44 @@ describe('BundleCache', () => {
     expect(() => cache.ensure('../../etc', materializeFixture)).toThrow(InvalidTreeShaError);
   });
 });
+
+describe('vendored bundles of a rendered server', () => {
+  it('share one build of the runtime and zod, and never bundle a node_modules folder the repo commits', async () => {
+    const { renderTemplate } = await import('@bmms/runner-template');
+    const cache = new BundleCache({ dir: join(tmp, 'vendored') });
+    const tree = 'c'.repeat(40);
+    const built = await cache.ensure(tree, async (dir) => {
+      for (const [file, text] of Object.entries(renderTemplate('echo', 'echo-server'))) {
+        await mkdir(join(dir, file, '..'), { recursive: true });
+        await writeFile(join(dir, file), text);
+      }
+      // A hostile repo ships its own "zod": the checks never read node_modules, so it must never run.
+      await mkdir(join(dir, 'node_modules', 'zod'), { recursive: true });
+      await writeFile(join(dir, 'node_modules', 'zod', 'package.json'), '{"name":"zod","main":"index.js"}');
+      await writeFile(join(dir, 'node_modules', 'zod', 'index.js'), 'throw new Error("HOSTILE ZOD RAN");\n');
+    });
+    const code = await readFile(built.path, 'utf8');
+    expect(code).not.toContain('HOSTILE ZOD RAN');
+    expect(code).toContain('./vendor/runtime.mjs');
+    expect(code.length).toBeLessThan(20_000);
+    const vendorDir = join(built.path, '..', 'vendor');
+    expect(existsSync(join(vendorDir, 'runtime.mjs'))).toBe(true);
+    expect(existsSync(join(vendorDir, 'zod.mjs'))).toBe(true);
+    // Without BMMS_SOCKET and PORT the runtime listens on the default port; a syntax check is enough here.
+    const check = spawnSync(NODE_BIN, ['--check', built.path], { encoding: 'utf8' });
+    expect(check.status).toBe(0);
+
+    // A second tree reuses the same vendor build.
+    const other = await cache.ensure('d'.repeat(40), async (dir) => {
+      for (const [file, text] of Object.entries(renderTemplate('echo', 'other-server'))) {
+        await mkdir(join(dir, file, '..'), { recursive: true });
+        await writeFile(join(dir, file), text);
+      }
+    });
+    expect(other.cached).toBe(false);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(other.path, '..', 'vendor', 'runtime.mjs')).ino).toBe(
+      statSync(join(vendorDir, 'runtime.mjs')).ino,
+    );
+  });
+});

@@ -4,7 +4,7 @@ import type { Principal } from '../accounts/principal.ts';
 import { audit } from '../audit.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
-import { invalidRequest, notFound } from '../errors.ts';
+import { changeNotOpen, invalidRequest, notFound } from '../errors.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
@@ -151,6 +151,7 @@ export function apiRouter(ctx: PlatformContext): Router {
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
     const change = await findChange(ctx, server, changeNumber(req));
+    if (change.state !== 'open') throw changeNotOpen(change.number, change.state);
     if (!ctx.checks.checkNames.includes(req.params.check)) {
       throw notFound(`check "${req.params.check}" (checks: ${ctx.checks.checkNames.join(', ')})`);
     }

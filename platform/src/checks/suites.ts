@@ -106,8 +106,8 @@ export class CheckService implements RevisionGate {
   }
 
   /**
-   * Runs one check of a suite again (a flaky or crashed run, or after a platform fix). Returns the
-   * suite with that run queued; the result arrives like any other run's.
+   * Runs one check of a suite again (a flaky or crashed run, or after a platform fix), and the checks
+   * that wait for it. Returns the suite with those runs queued; results arrive like any other run's.
    */
   async rerun(server: ServerRef, suiteId: string, checkName: string): Promise<SuiteWithRuns> {
     const check = this.#deps.checks.find((c) => c.name === checkName);
@@ -132,8 +132,14 @@ export class CheckService implements RevisionGate {
       where: { id: suite.id },
       data: { status: 'queued', conclusion: null, completedAt: null },
     });
+    // Checks that wait for this one (a preview) run again too: a skip must not outlive its reason.
+    const dependents = this.#deps.checks.filter((c) => c !== check && this.#prerequisites(c).includes(check.name));
+    for (const d of dependents) {
+      const row = suite.runs.find((r) => r.name === d.name);
+      if (row) await db.checkRun.update({ where: { id: row.id }, data: reset });
+    }
     const fresh = (await this.suiteForTree(suite.serverId, suite.treeSha)) as SuiteWithRuns;
-    this.#start(server, fresh, [check]);
+    this.#start(server, fresh, [check, ...dependents]);
     return fresh;
   }
 

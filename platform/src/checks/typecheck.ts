@@ -75,7 +75,7 @@ function tsconfig() {
       types: ['node'],
       pretty: false,
     },
-    include: ['repo/src/**/*.ts', 'repo/src/**/*.mts'],
+    include: ['repo/src/**/*.ts', 'repo/src/**/*.mts', 'repo/src/**/*.cts'],
   };
 }
 

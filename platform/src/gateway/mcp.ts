@@ -59,7 +59,7 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
       });
       if (change?.state === 'open') {
         throw serverUnavailable(
-          `the preview of change #${preview.number} is not serving: it starts once every other check of the change passed`,
+          `the preview of change #${preview.number} is not serving: it starts once the change's static checks passed, and stays down when its own smoke test failed (see the change's checks)`,
           5,
         );
       }
