@@ -137,6 +137,11 @@ export class InternalGitProvider implements GitProvider {
     return result.stdout.split('\n').filter(Boolean);
   }
 
+  async parentsOf(name: string, ref: string): Promise<string[]> {
+    const gitdir = await this.#existing(name);
+    return (await git.readCommit({ fs, gitdir, oid: await mustResolve(gitdir, ref) })).commit.parent;
+  }
+
   async commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult> {
     assertBranchName(input.branch);
     const files = Object.entries(input.files).map(([p, content]) => [normalizePath(p), content] as const);

@@ -68,6 +68,8 @@ export interface GitProvider {
   isAncestor(name: string, ancestor: string, descendant: string): Promise<boolean>;
   /** Commits reachable from `head` but not from `base` (null: all of head's history), newest first. */
   commitsBetween(name: string, base: string | null, head: string): Promise<string[]>;
+  /** The parents of a commit (first parent first; none for a root commit). */
+  parentsOf(name: string, ref: string): Promise<string[]>;
   /** Write a commit of `files` on top of `parent` and move `branch` to it (compare-and-swap; RefConflictError). */
   commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult>;
   /** Merge `from` into a branch: fast-forward when possible, else a merge commit; MergeConflictError writes nothing. */

@@ -112,6 +112,22 @@ describe('history', () => {
     expect(await git.commitsBetween('demo', two.sha, base.sha)).toEqual([]);
     await expect(git.commitsBetween('demo', base.sha, 'nope')).rejects.toBeInstanceOf(InvalidRefError);
   });
+
+  it('tells the parents of a commit, first parent first', async () => {
+    const base = await commit('main', null, { 'a.txt': 'a\n' });
+    const side = await commit('side', base.sha, { 'b.txt': 'b\n' });
+    const next = await commit('main', base.sha, { 'c.txt': 'c\n' });
+    const merged = await git.merge('demo', {
+      into: 'main',
+      from: 'side',
+      message: 'merge',
+      author: { name: 't', email: 't@example.com' },
+    });
+    expect(await git.parentsOf('demo', base.sha)).toEqual([]);
+    expect(await git.parentsOf('demo', next.sha)).toEqual([base.sha]);
+    expect(await git.parentsOf('demo', merged.sha)).toEqual([next.sha, side.sha]);
+    expect(await git.parentsOf('demo', 'main')).toEqual([next.sha, side.sha]);
+  });
 });
 
 describe('merge', () => {

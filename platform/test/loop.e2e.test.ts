@@ -228,6 +228,14 @@ describe('the whole loop on the embedded stack', () => {
     );
     expect(stalled.desiredRevision).toBe(bad);
     expect(stalled.observedRevision).toBe(serving);
+    // A commit on main is compared with its parent: its tool surface did not change.
+    const server = await stack.platform.ctx.db.server.findUniqueOrThrow({ where: { name: 'demo' } });
+    const suite = await stack.platform.ctx.checks.suiteForTree(
+      server.id,
+      await stack.platform.ctx.git.treeOf('demo', bad),
+    );
+    expect(suite?.baseSha).toBe(await wd.git('rev-parse', 'HEAD^'));
+    expect(suite?.runs.find((r) => r.name === 'surface')?.summary).toMatch(/0 added, 0 removed, 0 changed/);
 
     // Fix it on main: the green tree deploys.
     await wd.git('rm', '-q', 'src/oops.ts');

@@ -63,7 +63,8 @@ export class CheckService implements RevisionGate {
     const existing = await this.suiteForTree(server.id, tree);
     if (existing) return existing;
     let base = baseSha === undefined ? await git.resolveRef(server.name, 'refs/heads/main') : baseSha;
-    if (base === commitSha) base = null;
+    // A commit on main itself (a merge, a revert, a direct push) is compared with its first parent.
+    if (base === commitSha) base = (await git.parentsOf(server.name, commitSha))[0] ?? null;
     try {
       await db.checkSuite.create({
         data: {
