@@ -50,6 +50,8 @@ export class PreviewManager {
   readonly #deps: PreviewDeps;
   readonly #instances = new Map<string, PreviewInstance>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Preview instances started but not yet smoke-tested. */
+  readonly #starting = new Set<string>();
 
   constructor(deps: PreviewDeps) {
     this.#deps = deps;
@@ -92,7 +94,9 @@ export class PreviewManager {
             timeoutMs: manifest.limits.timeoutMs,
           },
         });
-        const report = await smokeTest(instance.socketPath, manifest);
+        const started = instance.id;
+        this.#starting.add(started);
+        const report = await smokeTest(instance.socketPath, manifest).finally(() => this.#starting.delete(started));
         this.#instances.set(key, { instance, manifest });
         await this.#sync(serverName);
         return ok(manifest, report.join('; '));
@@ -152,6 +156,7 @@ export class PreviewManager {
 
   /** Whether `instanceId` is a preview (not a production instance). */
   isPreviewInstance(instanceId: string): boolean {
+    if (this.#starting.has(instanceId)) return true;
     for (const p of this.#instances.values()) if (p.instance.id === instanceId) return true;
     return false;
   }

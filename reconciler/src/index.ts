@@ -16,7 +16,15 @@ export {
   SandboxUnavailableError,
   UnixRequestError,
 } from './errors.ts';
-export { type GateVerdict, Reconciler, type ReconcilerDeps, type ReconcilerLog, type RevisionGate } from './loop.ts';
+export {
+  type GateVerdict,
+  type InstanceProvisioner,
+  type InstanceSetup,
+  Reconciler,
+  type ReconcilerDeps,
+  type ReconcilerLog,
+  type RevisionGate,
+} from './loop.ts';
 export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { GitProvider } from '@bmms/gitserver';
 import type { Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
@@ -14,6 +15,23 @@ export type GateVerdict = 'success' | 'failure' | 'pending';
 /** The checks, as the reconciler sees them: a verdict per tree, starting a check suite when none exists. */
 export interface RevisionGate {
   verdict(server: { id: string; name: string }, commitSha: string, treeSha: string): Promise<GateVerdict>;
+}
+
+/** What an instance gets besides its bundle: environment (secrets, egress socket), binds, cleanup. */
+export interface InstanceSetup {
+  /** Extra environment. Never logged. */
+  env: Record<string, string>;
+  /** Host folders to bind into the sandbox. */
+  binds?: { host: string; sandbox: string }[];
+  /** Called once the instance is gone (or never started). */
+  release(): Promise<void>;
+}
+
+/** Prepares what production instances of a server get; `fingerprint` changes when that changes. */
+export interface InstanceProvisioner {
+  /** A stable digest of what setup() would give now (e.g. secret names and versions): a change rolls the server. */
+  fingerprint(server: { id: string; name: string }, manifest: Manifest): Promise<string>;
+  setup(server: { id: string; name: string }, manifest: Manifest, instanceId: string): Promise<InstanceSetup>;
 }
 
 /** The minimal structured logger the reconciler needs. */
@@ -41,6 +59,8 @@ export interface ReconcilerDeps {
   retryBaseMs?: number;
   /** How long a superseded instance stays warm for a rollback to its tree (0 stops it at once). */
   standbyMs?: number;
+  /** Secrets, egress and the like for production instances; none when absent. */
+  provisioner?: InstanceProvisioner;
 }
 
 interface Failure {
@@ -62,7 +82,8 @@ export class Reconciler {
   readonly #running = new Map<string, Promise<void>>();
   readonly #failures = new Map<string, Failure>();
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
-  readonly #standby = new Map<string, { instance: Instance; timer: NodeJS.Timeout }>();
+  readonly #standby = new Map<string, { instance: Instance; fingerprint: string; timer: NodeJS.Timeout }>();
+  readonly #releases = new Map<string, () => Promise<void>>();
   #resyncTimer: NodeJS.Timeout | undefined;
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
@@ -92,10 +113,10 @@ export class Reconciler {
     for (const s of this.#standby.values()) clearTimeout(s.timer);
     this.#standby.clear();
     await Promise.allSettled([...this.#running.values()]);
-    this.#unsubscribeExit?.();
     const instances = this.#deps.runtime.list();
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
+    this.#unsubscribeExit?.();
   }
 
   /** At start nothing of ours runs yet: a server stored as Ready is not, until its instance is back. */
@@ -190,7 +211,8 @@ export class Reconciler {
       return;
     }
     const alive = current && runtime.list().some((i) => i.id === current.instanceId);
-    if (current && alive && current.revision === head) {
+    const fingerprint = await this.#fingerprint(server, manifestText);
+    if (current && alive && current.revision === head && (current.fingerprint ?? '') === fingerprint) {
       this.#failures.delete(name);
       if (server.observedRevision !== head || !isReady(server.conditions)) {
         await this.#status(server.id, head, serving(head));
@@ -226,8 +248,9 @@ export class Reconciler {
       });
       return;
     }
+    const attempt = `${head}:${fingerprint}`;
     const failure = this.#failures.get(name);
-    if (failure && failure.revision === head) {
+    if (failure && failure.revision === attempt) {
       if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
       const wait = failure.nextAt - Date.now();
       if (wait > 0) {
@@ -235,7 +258,19 @@ export class Reconciler {
         return;
       }
     }
-    await this.#deploy(server, head, tree, manifestText, current?.instanceId);
+    const reason = current && current.revision === head ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
+    await this.#deploy(server, head, tree, manifestText, fingerprint, reason);
+  }
+
+  /** The provisioner's fingerprint for this manifest ('' without a provisioner or a valid manifest). */
+  async #fingerprint(server: { id: string; name: string }, manifestText: string): Promise<string> {
+    const provisioner = this.#deps.provisioner;
+    if (!provisioner) return '';
+    try {
+      return await provisioner.fingerprint(server, parseManifest(manifestText));
+    } catch {
+      return '';
+    }
   }
 
   async #deploy(
@@ -243,7 +278,8 @@ export class Reconciler {
     head: string,
     tree: string,
     manifestText: string,
-    previousInstance: string | undefined,
+    fingerprint: string,
+    reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged',
   ): Promise<void> {
     const { db, git, runtime, routes, bundles, log } = this.#deps;
     const name = server.name;
@@ -256,8 +292,9 @@ export class Reconciler {
           revision: head,
           treeSha: tree,
           state: 'progressing',
-          reason: previousInstance ? 'RollingUpdate' : 'Deploying',
-          message: `deploying ${short(head)}`,
+          reason,
+          message:
+            reason === 'ConfigChanged' ? `restarting ${short(head)} with new settings` : `deploying ${short(head)}`,
         },
       });
       await db.server.update({ where: { id: server.id }, data: { lastAttemptedRevision: head } });
@@ -273,7 +310,7 @@ export class Reconciler {
     try {
       const manifest: Manifest = parseManifest(manifestText);
       let how: string;
-      const warm = this.#takeStandby(name, tree);
+      const warm = this.#takeStandby(name, tree, fingerprint);
       if (warm) {
         stage = 'ProbeFailed';
         instance = warm;
@@ -283,18 +320,26 @@ export class Reconciler {
         stage = 'BundleFailed';
         const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
         stage = 'StartFailed';
-        instance = await runtime.start({
-          serverName: name,
-          revision: head,
-          treeSha: tree,
-          bundlePath: bundle.path,
-          env: {},
-          limits: {
-            memoryMb: manifest.limits.memoryMb,
-            cpu: manifest.limits.cpu,
-            timeoutMs: manifest.limits.timeoutMs,
-          },
-        });
+        const setup = await this.#deps.provisioner?.setup(server, manifest, `${name}-${randomUUID()}`);
+        instance = await runtime
+          .start({
+            serverName: name,
+            revision: head,
+            treeSha: tree,
+            bundlePath: bundle.path,
+            env: setup?.env ?? {},
+            ...(setup?.binds ? { binds: setup.binds } : {}),
+            limits: {
+              memoryMb: manifest.limits.memoryMb,
+              cpu: manifest.limits.cpu,
+              timeoutMs: manifest.limits.timeoutMs,
+            },
+          })
+          .catch(async (err: unknown) => {
+            await setup?.release().catch(() => {});
+            throw err;
+          });
+        if (setup) this.#releases.set(instance.id, setup.release);
         stage = 'ProbeFailed';
         await probeInstance(instance.socketPath, manifest);
         how = bundle.cached ? 'cached bundle' : 'bundle built';
@@ -305,6 +350,7 @@ export class Reconciler {
         revision: head,
         treeSha: tree,
         socketPath: instance.socketPath,
+        fingerprint,
       });
       const ms = Math.round(performance.now() - t0);
       this.#failures.delete(name);
@@ -327,9 +373,10 @@ export class Reconciler {
       if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
       const message = err instanceof Error ? err.message : String(err);
       const prior = this.#failures.get(name);
-      const attempts = prior && prior.revision === head ? prior.attempts + 1 : 1;
+      const attempt = `${head}:${fingerprint}`;
+      const attempts = prior && prior.revision === attempt ? prior.attempts + 1 : 1;
       const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
-      this.#failures.set(name, { revision: head, attempts, nextAt: Date.now() + delay });
+      this.#failures.set(name, { revision: attempt, attempts, nextAt: Date.now() + delay });
       const maxAttempts = this.#deps.maxAttempts ?? 5;
       // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
       if (err instanceof SandboxUnavailableError) stage = 'SandboxUnavailable';
@@ -397,15 +444,15 @@ export class Reconciler {
     this.#dropStandby(server);
     const timer = setTimeout(() => this.#dropStandby(server), standbyMs);
     timer.unref();
-    this.#standby.set(server, { instance, timer });
+    this.#standby.set(server, { instance, fingerprint: previous.fingerprint ?? '', timer });
   }
 
-  /** Takes the warm instance of `server` if it runs `tree`; any other standby is stopped. */
-  #takeStandby(server: string, tree: string): Instance | undefined {
+  /** Takes the warm instance of `server` if it runs `tree` with the same settings. */
+  #takeStandby(server: string, tree: string, fingerprint: string): Instance | undefined {
     const standby = this.#standby.get(server);
     if (!standby) return undefined;
     const alive = this.#deps.runtime.list().some((i) => i.id === standby.instance.id);
-    if (!alive || standby.instance.treeSha !== tree) return undefined;
+    if (!alive || standby.instance.treeSha !== tree || standby.fingerprint !== fingerprint) return undefined;
     clearTimeout(standby.timer);
     this.#standby.delete(server);
     return standby.instance;
@@ -432,6 +479,10 @@ export class Reconciler {
 
   #onExit(): () => void {
     return this.#deps.runtime.onExit((instance, exit) => {
+      // Whatever ended it, what the instance was given (egress socket…) goes with it.
+      const release = this.#releases.get(instance.id);
+      this.#releases.delete(instance.id);
+      release?.().catch((err) => this.#deps.log.warn('instance cleanup failed', { instance: instance.id, err }));
       if (exit.expected || this.#stopped) return;
       const removed = this.#deps.routes.remove(instance.serverName, instance.id);
       if (!removed) return;

@@ -4,6 +4,8 @@ export interface RouteTarget {
   revision: string;
   treeSha: string;
   socketPath: string;
+  /** What the instance's environment was made of (secret versions…): a different one rolls the server. */
+  fingerprint?: string;
 }
 
 interface Entry {

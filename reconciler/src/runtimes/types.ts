@@ -37,6 +37,8 @@ export type StartOptions = {
   /** Extra environment for the server (decrypted secrets included); nothing else from the platform leaks in. */
   env: Record<string, string>;
   limits: Limits;
+  /** Host folders bound into the sandbox read-write at `sandbox` (e.g. the egress proxy's socket folder). */
+  binds?: { host: string; sandbox: string }[];
 };
 
 /** How an instance ended. */
