@@ -10,8 +10,13 @@ import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
+import { EgressProxy, egressProvisioner } from './egress/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
+import { combineProvisioners } from './provisioners.ts';
+import { loadKeyring } from './secrets/keyring.ts';
+import { secretsProvisioner } from './secrets/provisioner.ts';
+import { SecretStore } from './secrets/store.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
@@ -33,6 +38,8 @@ export interface Platform {
 /** Parts a caller may supply instead of the ones the configuration selects (tests, embedding). */
 export interface PlatformParts {
   runtime?: Runtime;
+  /** The master key(s), as BMMS_MASTER_KEY would give them (default: that variable, else the data dir's key file). */
+  masterKey?: string;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -53,6 +60,21 @@ export async function startPlatform(
   const { db } = database;
   const ownerKeyFile = await ensureOwner(db, dataDir);
 
+  const keys = await loadKeyring(parts.masterKey ?? process.env.BMMS_MASTER_KEY, dataDir);
+  if (keys.source === 'file' && config.databaseUrl) {
+    log.warn('BMMS_MASTER_KEY is not set: secrets are encrypted with the key file in the data dir', {
+      file: keys.file,
+    });
+  }
+  const secrets = new SecretStore({ db, keyring: keys.keyring });
+  // Instances reach the outside only through the egress proxy: one unix socket per instance.
+  const egressRoot = path.join(dataDir, 'egress');
+  await rm(egressRoot, { recursive: true, force: true });
+  const egressLog = log.child({ component: 'egress' });
+  const egress = new EgressProxy({
+    root: egressRoot,
+    log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
+  });
   const git = new InternalGitProvider({ root: reposRoot });
   const runtime = parts.runtime ?? new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
@@ -88,6 +110,7 @@ export async function startPlatform(
     log: log.child({ component: 'reconciler' }),
     resyncMs: config.resyncMs,
     standbyMs: config.rollbackWindowMs,
+    provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
   });
   const ctx: PlatformContext = {
     db,
@@ -96,6 +119,7 @@ export async function startPlatform(
     reconciler,
     routes,
     previews,
+    secrets,
     log,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
@@ -133,6 +157,7 @@ export async function startPlatform(
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
         await reconciler.stop();
+        await egress.closeAll();
         await checks.close();
         await stopped;
         await database.close();

@@ -4,6 +4,7 @@ import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import type { CheckService } from './checks/suites.ts';
 import type { Logger } from './logger.ts';
 import type { PreviewManager } from './previews.ts';
+import type { SecretStore } from './secrets/store.ts';
 
 /** Everything a request handler may use, passed in (tests build it from real parts). */
 export interface PlatformContext {
@@ -13,6 +14,8 @@ export interface PlatformContext {
   reconciler: Reconciler;
   routes: RouteTable;
   previews: PreviewManager;
+  /** Per-server encrypted secrets. */
+  secrets: SecretStore;
   log: Logger;
   /** Absolute base URL of the platform when configured; otherwise derived from each request. */
   publicUrl: string | undefined;

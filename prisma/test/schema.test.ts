@@ -30,6 +30,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'deployments',
       'memberships',
       'orgs',
+      'secrets',
       'servers',
       'users',
     ]);

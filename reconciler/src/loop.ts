@@ -361,7 +361,10 @@ export class Reconciler {
             instanceId: instance.id,
             state: 'succeeded',
             reason: 'Serving',
-            message: `serving ${short(head)} (${how}, ready in ${ms} ms)`,
+            message:
+              reason === 'ConfigChanged'
+                ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
+                : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
             finishedAt: new Date(),
           },
         }),

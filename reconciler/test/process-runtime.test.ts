@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -286,5 +287,77 @@ describe('bubblewrap sandbox', () => {
     }
     console.log(`spawn → /healthz 200:\n${rows.join('\n')}`);
     expect(rows).toHaveLength(4);
+  });
+});
+
+describe('binds (the egress proxy socket folder)', () => {
+  let proxyDir: string;
+  let proxy: HttpServer;
+  let tcp: Server;
+  let port: number;
+  const targets: string[] = [];
+  beforeAll(async () => {
+    proxyDir = join(tmp, 'egress-bind');
+    await mkdir(proxyDir, { mode: 0o711 });
+    await chmod(proxyDir, 0o711);
+    proxy = createHttpServer((req, res) => {
+      targets.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }).end('proxied');
+    });
+    await new Promise<void>((resolve) => proxy.listen(join(proxyDir, 'egress.sock'), resolve));
+    await chmod(join(proxyDir, 'egress.sock'), 0o666);
+    tcp = createServer((s) => s.end('hello'));
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    port = (tcp.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  });
+
+  const send = 'GET https://api.example.com/v1 HTTP/1.1\r\nhost: api.example.com\r\nconnection: close\r\n\r\n';
+  const withBind = () =>
+    startOpts({
+      env: { BMMS_EGRESS_SOCKET: '/run/bmms-egress/egress.sock' },
+      binds: [{ host: proxyDir, sandbox: '/run/bmms-egress' }],
+    });
+
+  it('binds the folder into the sandbox: the socket answers while direct TCP still fails', async () => {
+    const rt = runtime();
+    expect(rt.sandbox).toBe('bubblewrap');
+    const instance = await rt.start(withBind());
+    const reply = (await callTool(instance.socketPath, 'net_probe', { socketEnv: 'BMMS_EGRESS_SOCKET', send })) as {
+      path: string;
+      reply: string;
+    };
+    expect(reply.path).toBe('/run/bmms-egress/egress.sock');
+    expect(reply.reply).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(reply.reply).toContain('proxied');
+    expect(targets.at(-1)).toBe('https://api.example.com/v1');
+    expect(await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port })).toEqual({
+      connected: false,
+      error: 'ECONNREFUSED',
+    });
+  });
+
+  it('refuses a bind that would shadow the bundle, the server socket or a system folder', async () => {
+    const rt = runtime();
+    for (const sandbox of ['/app', '/run/bmms', '/usr/lib/x', 'relative', '/run/../app', '/']) {
+      await expect(rt.start(startOpts({ binds: [{ host: proxyDir, sandbox }] }))).rejects.toMatchObject({
+        code: 'INSTANCE_START_FAILED',
+      });
+    }
+    expect(rt.list()).toEqual([]);
+  });
+
+  it('without a sandbox, rewrites env paths under a bind to the host folder', async () => {
+    const rt = insecureRuntime();
+    const instance = await rt.start(withBind());
+    const reply = (await callTool(instance.socketPath, 'net_probe', { socketEnv: 'BMMS_EGRESS_SOCKET', send })) as {
+      path: string;
+      reply: string;
+    };
+    expect(reply.path).toBe(join(proxyDir, 'egress.sock'));
+    expect(reply.reply).toContain('proxied');
   });
 });

@@ -10,6 +10,7 @@ import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
 import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
+import { secretsRouter } from './secrets.ts';
 
 const HISTORY_LIMIT = 50;
 
@@ -177,6 +178,8 @@ export function apiRouter(ctx: PlatformContext): Router {
     await audit(ctx.db, p, 'server.retry', { type: 'server', id: server.id }, { server: server.name }, requestId(res));
     res.status(202).json({ retrying: server.desiredRevision });
   });
+
+  router.use(secretsRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

@@ -96,6 +96,19 @@ function kill(pid: number | null, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Without a sandbox the bound folders are not moved: env values naming a path under a bind's `sandbox` path
+ * (e.g. BMMS_EGRESS_SOCKET=/run/bmms-egress/egress.sock) are rewritten to the same path under its `host` folder.
+ */
+function hostPaths(env: Record<string, string>, binds: NonNullable<StartOptions['binds']>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    const bind = binds.find((b) => value === b.sandbox || value.startsWith(`${b.sandbox}/`));
+    out[name] = bind ? `${bind.host}${value.slice(bind.sandbox.length)}` : value;
+  }
+  return out;
+}
+
 const SANDBOX_SOCKET_DIR = '/run/bmms';
 const SANDBOX_APP_DIR = '/app';
 const SANDBOX_BIN_DIR = '/opt/bmms/bin';
@@ -161,6 +174,16 @@ export class ProcessRuntime implements Runtime {
   /** Start one instance of a bundle and wait for its /healthz. */
   async start(opts: StartOptions): Promise<Instance> {
     if (this.unavailable) throw this.unavailable;
+    // A bind may add a folder, never shadow the bundle, the server's socket or the system dirs.
+    const reserved = [SANDBOX_SOCKET_DIR, SANDBOX_APP_DIR, SANDBOX_BIN_DIR, SANDBOX_CACHE_DIR, '/proc', '/dev', '/tmp'];
+    for (const b of opts.binds ?? []) {
+      const ok =
+        /^\/[A-Za-z0-9._/-]+$/.test(b.sandbox) &&
+        !b.sandbox.split('/').includes('..') &&
+        !reserved.some((r) => b.sandbox === r || b.sandbox.startsWith(`${r}/`) || r.startsWith(`${b.sandbox}/`)) &&
+        !LIB_DIRS.some((d) => b.sandbox === d || b.sandbox.startsWith(`${d}/`));
+      if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
+    }
     const slug =
       opts.serverName
         .toLowerCase()
@@ -186,8 +209,9 @@ export class ProcessRuntime implements Runtime {
       if (sandboxed && this.#isRoot()) await chown(cacheDir, this.#uid, this.#gid);
     }
 
+    const binds = opts.binds ?? [];
     const env: Record<string, string> = {
-      ...opts.env,
+      ...(sandboxed ? opts.env : hostPaths(opts.env, binds)),
       BMMS_SOCKET: sandboxed ? `${SANDBOX_SOCKET_DIR}/mcp.sock` : socketPath,
       BMMS_REVISION: opts.revision,
       BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
@@ -196,7 +220,7 @@ export class ProcessRuntime implements Runtime {
     const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(opts.limits.memoryMb))}`];
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
     const child = sandboxed
-      ? spawn(this.#bwrapPath, this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs), {
+      ? spawn(this.#bwrapPath, this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs, binds), {
           env,
           stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
         })
@@ -268,7 +292,13 @@ export class ProcessRuntime implements Runtime {
     return { ...instance };
   }
 
-  #bwrapArgs(bundlePath: string, sockDir: string, cacheDir: string | null, nodeArgs: string[]): string[] {
+  #bwrapArgs(
+    bundlePath: string,
+    sockDir: string,
+    cacheDir: string | null,
+    nodeArgs: string[],
+    binds: NonNullable<StartOptions['binds']>,
+  ): string[] {
     const args = [
       '--unshare-ipc',
       '--unshare-pid',
@@ -309,6 +339,7 @@ export class ProcessRuntime implements Runtime {
     bind('--ro-bind', dirname(bundlePath), SANDBOX_APP_DIR);
     bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
     if (cacheDir) bind('--bind', cacheDir, SANDBOX_CACHE_DIR);
+    for (const extra of binds) bind('--bind', extra.host, extra.sandbox);
     args.push(
       '--proc',
       '/proc',

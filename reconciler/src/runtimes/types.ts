@@ -37,7 +37,11 @@ export type StartOptions = {
   /** Extra environment for the server (decrypted secrets included); nothing else from the platform leaks in. */
   env: Record<string, string>;
   limits: Limits;
-  /** Host folders bound into the sandbox read-write at `sandbox` (e.g. the egress proxy's socket folder). */
+  /**
+   * Host folders bound into the sandbox read-write at `sandbox` (e.g. the egress proxy's socket folder). Give env
+   * paths as seen inside the sandbox: a runtime that cannot bind (insecure process mode) rewrites env values under
+   * a `sandbox` path to the `host` path, so one env works in both modes.
+   */
   binds?: { host: string; sandbox: string }[];
 };
 

@@ -1,5 +1,6 @@
 import { EgressDeniedError, SecretMissingError, SecretNotDeclaredError } from '../errors.ts';
 import type { Manifest } from '../spec.ts';
+import type { FetchHop } from './egress-socket.ts';
 
 const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 const MAX_REDIRECTS = 5;
@@ -24,11 +25,14 @@ export function assertEgressAllowed(url: URL, egress: readonly string[]): void {
   if (!allowed) throw new EgressDeniedError(url.host);
 }
 
-/** A fetch limited to the manifest's egress allowlist; redirects are followed only to allowed hosts. */
+/**
+ * A fetch limited to the manifest's egress allowlist; redirects are followed only to allowed hosts. `baseFetch`
+ * sends one hop: the global fetch, or the egress proxy's socket when the platform provides one.
+ */
 export function createEgressFetch(
   egress: readonly string[],
   signal: AbortSignal,
-  baseFetch: typeof fetch = fetch,
+  baseFetch: FetchHop = fetch,
 ): (input: string | URL, init?: RequestInit) => Promise<Response> {
   return async (input, init = {}) => {
     let url = new URL(input);

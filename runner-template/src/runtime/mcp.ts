@@ -12,6 +12,7 @@ import {
 import { ToolTimeoutError } from '../errors.ts';
 import { formatPath, type Manifest } from '../spec.ts';
 import { createEgressFetch } from './context.ts';
+import { createSocketFetch } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
 
@@ -21,6 +22,8 @@ export interface McpDeps {
   tools: ReadonlyMap<string, ToolDefinition>;
   secret(name: string): string;
   redact(text: string): string;
+  /** The platform's egress proxy socket (`BMMS_EGRESS_SOCKET`); without it ctx.fetch connects directly. */
+  egressSocket?: string;
 }
 
 /** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
@@ -60,7 +63,11 @@ export async function callTool(
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new ToolTimeoutError(name, timeoutMs)), timeoutMs);
   const ctx: ToolContext = {
-    fetch: createEgressFetch(deps.manifest.egress, controller.signal),
+    fetch: createEgressFetch(
+      deps.manifest.egress,
+      controller.signal,
+      deps.egressSocket ? createSocketFetch(deps.egressSocket) : fetch,
+    ),
     secret: deps.secret,
     log: toolLog.log,
     signal: controller.signal,

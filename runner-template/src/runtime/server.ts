@@ -158,6 +158,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const manifest = validateManifest(options.manifest);
     const tools = checkTools(manifest, options.tools);
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
+    if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
     server = createHttpServer(deps, logger, env.BMMS_REVISION);
     address = await listen(server, env);
     logger.log('info', 'listening', {

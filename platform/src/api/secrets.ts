@@ -1,0 +1,97 @@
+import { parseManifest } from '@bmms/runner-template';
+import { type Request, type Response, Router } from 'express';
+import type { Principal } from '../accounts/principal.ts';
+import { audit } from '../audit.ts';
+import type { PlatformContext } from '../context.ts';
+import { invalidRequest } from '../errors.ts';
+import { type SecretInfo, validateName } from '../secrets/store.ts';
+import { findServer, requirePermission } from '../services/servers.ts';
+
+/** The secret names main's mcp.json declares ([] without a readable manifest). */
+async function declaredSecrets(ctx: PlatformContext, serverName: string): Promise<string[]> {
+  try {
+    const text = await ctx.git.readFile(serverName, 'main', 'mcp.json');
+    return text === null ? [] : parseManifest(text).secrets;
+  } catch {
+    return [];
+  }
+}
+
+const view = (s: SecretInfo, declared: string[]) => ({
+  name: s.name,
+  declared: declared.includes(s.name),
+  keyVersion: s.keyVersion,
+  createdAt: s.createdAt.toISOString(),
+  updatedAt: s.updatedAt.toISOString(),
+});
+
+/** Secrets of a server (names and dates only, never values) and master-key rotation; mounted inside /api/v1. */
+export function secretsRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  const principal = (res: Response) => res.locals.principal as Principal;
+  const requestId = (res: Response) => res.locals.requestId as string;
+  const bodyValue = (req: Request): unknown => {
+    const b: unknown = req.body;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) {
+      throw invalidRequest('the request body must be a JSON object: {"value": "…"}');
+    }
+    return (b as Record<string, unknown>).value;
+  };
+
+  router.get('/servers/:name/secrets', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name);
+    const [secrets, declared] = await Promise.all([ctx.secrets.list(server.id), declaredSecrets(ctx, server.name)]);
+    const set = new Set(secrets.map((s) => s.name));
+    res.json({
+      secrets: secrets.map((s) => view(s, declared)),
+      missing: declared.filter((n) => !set.has(n)),
+    });
+  });
+
+  router.put('/servers/:name/secrets/:secret', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'write');
+    const server = await findServer(ctx, p, req.params.name);
+    validateName(req.params.secret);
+    const { created, info } = await ctx.secrets.set(server.id, req.params.secret, bodyValue(req));
+    await audit(
+      ctx.db,
+      p,
+      created ? 'secret.create' : 'secret.update',
+      { type: 'server', id: server.id },
+      { server: server.name, secret: info.name, keyVersion: info.keyVersion },
+      requestId(res),
+    );
+    ctx.reconciler.wake(server.name);
+    res.status(created ? 201 : 200).json(view(info, await declaredSecrets(ctx, server.name)));
+  });
+
+  router.delete('/servers/:name/secrets/:secret', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'write');
+    const server = await findServer(ctx, p, req.params.name);
+    await ctx.secrets.delete(server.id, req.params.secret, server.name);
+    await audit(
+      ctx.db,
+      p,
+      'secret.delete',
+      { type: 'server', id: server.id },
+      { server: server.name, secret: req.params.secret },
+      requestId(res),
+    );
+    ctx.reconciler.wake(server.name);
+    res.status(204).end();
+  });
+
+  router.post('/admin/rotate-master-key', async (_req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'admin');
+    const result = await ctx.secrets.rotate();
+    await audit(ctx.db, p, 'secrets.rotate', { type: 'org' }, result, requestId(res));
+    res.json(result);
+  });
+
+  return router;
+}

@@ -1,0 +1,306 @@
+import { createHash } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import {
+  type ClientRequest,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { join } from 'node:path';
+import { isPublicAddress } from './addresses.ts';
+import {
+  addressRefused,
+  badProxyRequest,
+  type EgressRefusedError,
+  hostNotAllowed,
+  portNotAllowed,
+  resolveFailed,
+  schemeNotAllowed,
+  upstreamFailed,
+} from './errors.ts';
+
+/** Resolves a host name to every address it has (dns.lookup with `all: true` by default). */
+export type ResolveAll = (hostname: string) => Promise<LookupAddress[]>;
+
+export type EgressProxyOptions = {
+  /** Folder under which each listener gets its own folder holding `egress.sock`. */
+  root: string;
+  /** Name resolution; tests inject a fake one. */
+  lookup?: ResolveAll;
+  /** Test-only escape hatch: addresses it returns true for are allowed although not public. Default: none. */
+  allowPrivate?: (address: string) => boolean;
+  /** Extra CA certificates trusted for upstream TLS (tests with a self-signed upstream). */
+  ca?: string | Buffer;
+  /** Idle timeout of an upstream connection (default 30 s). */
+  timeoutMs?: number;
+  /** Structured log sink; gets one line per request (never headers, paths or bodies). */
+  log?: (entry: Record<string, unknown>) => void;
+};
+
+/** Per-server traffic counters since the proxy started. */
+export type EgressStats = {
+  requests: number;
+  refused: number;
+  failed: number;
+  bytesIn: number;
+  bytesOut: number;
+};
+
+type Listener = { server: Server; dir: string; socketPath: string };
+
+const SOCKET_NAME = 'egress.sock';
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+const defaultResolve: ResolveAll = (hostname) =>
+  new Promise((resolve, reject) => {
+    dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses)));
+  });
+
+/** Headers minus hop-by-hop ones (the fixed list plus whatever `Connection` names). */
+function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = new Set(
+    String(headers.connection ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Which allowlist rule `url` breaks, if any: scheme, host, then port. */
+export function checkAllowed(url: URL, allow: readonly string[]): EgressRefusedError | null {
+  const defaultPort = DEFAULT_PORTS[url.protocol];
+  if (defaultPort === undefined) return schemeNotAllowed(url.protocol.replace(/:$/, ''));
+  const host = url.hostname.toLowerCase();
+  const port = url.port === '' ? defaultPort : url.port;
+  let hostListed = false;
+  for (const entry of allow) {
+    const colon = entry.lastIndexOf(':');
+    const entryHost = (colon === -1 ? entry : entry.slice(0, colon)).toLowerCase();
+    if (entryHost !== host) continue;
+    hostListed = true;
+    if (colon === -1 ? port === '80' || port === '443' : entry.slice(colon + 1) === port) return null;
+  }
+  return hostListed ? portNotAllowed(host, port) : hostNotAllowed(host);
+}
+
+/**
+ * The platform's egress proxy: one unix-socket listener per instance, taking absolute-form HTTP requests
+ * (`GET https://host/path`), allowing only the instance's allowlisted hosts and ports, resolving names itself
+ * and connecting only to the public address it validated (DNS-rebinding safe). Logs and meters every request.
+ */
+export class EgressProxy {
+  readonly #root: string;
+  readonly #resolve: ResolveAll;
+  readonly #allowPrivate: (address: string) => boolean;
+  readonly #ca: string | Buffer | undefined;
+  readonly #timeoutMs: number;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #listeners = new Map<string, Listener>();
+  readonly #stats = new Map<string, EgressStats>();
+
+  constructor(opts: EgressProxyOptions) {
+    this.#root = opts.root;
+    this.#resolve = opts.lookup ?? defaultResolve;
+    this.#allowPrivate = opts.allowPrivate ?? (() => false);
+    this.#ca = opts.ca;
+    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#log = opts.log ?? ((entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
+  }
+
+  /** Opens a listener for `key` (an instance id) allowing `allow`; returns its folder (to bind) and socket path. */
+  async open(
+    key: string,
+    opts: { allow: readonly string[]; server: string },
+  ): Promise<{ dir: string; socketPath: string }> {
+    await this.close(key);
+    // A short hashed folder name keeps the socket path under the 107-byte unix limit.
+    const dir = join(this.#root, createHash('sha256').update(key).digest('hex').slice(0, 16));
+    const socketPath = join(dir, SOCKET_NAME);
+    await mkdir(this.#root, { recursive: true, mode: 0o711 });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o711 });
+    await chmod(dir, 0o711);
+    const allow = [...opts.allow];
+    const server = createServer((req, res) => void this.#handle(opts.server, allow, req, res));
+    server.on('connect', (_req, socket) => {
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // The sandboxed server runs as another uid (65534): it must be able to connect.
+    await chmod(socketPath, 0o666);
+    this.#listeners.set(key, { server, dir, socketPath });
+    return { dir, socketPath };
+  }
+
+  /** Closes the listener of `key` (open requests are cut) and removes its folder; a no-op when unknown. */
+  async close(key: string): Promise<void> {
+    const listener = this.#listeners.get(key);
+    if (!listener) return;
+    this.#listeners.delete(key);
+    await new Promise<void>((resolve) => {
+      listener.server.close(() => resolve());
+      listener.server.closeAllConnections();
+    });
+    await rm(listener.dir, { recursive: true, force: true });
+  }
+
+  /** Closes every listener. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#listeners.keys()].map((key) => this.close(key)));
+  }
+
+  /** Counters for one server (zeros when it never sent anything). */
+  stats(server: string): EgressStats {
+    return { ...(this.#stats.get(server) ?? { requests: 0, refused: 0, failed: 0, bytesIn: 0, bytesOut: 0 }) };
+  }
+
+  #meter(server: string): EgressStats {
+    let s = this.#stats.get(server);
+    if (!s) {
+      s = { requests: 0, refused: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
+      this.#stats.set(server, s);
+    }
+    return s;
+  }
+
+  async #handle(server: string, allow: readonly string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const meter = this.#meter(server);
+    meter.requests++;
+    let host = '';
+    let bytesOut = 0;
+    let bytesIn = 0;
+    let outcome: 'ok' | 'refused' | 'failed' = 'ok';
+    let rule: string | undefined;
+    res.once('close', () => {
+      meter.bytesIn += bytesIn;
+      meter.bytesOut += bytesOut;
+      this.#log({
+        level: outcome === 'ok' ? 'info' : 'warn',
+        msg: 'egress',
+        server,
+        host,
+        method: req.method,
+        status: res.statusCode,
+        bytesIn,
+        bytesOut,
+        ms: Math.round(performance.now() - started),
+        ...(rule ? { rule } : {}),
+      });
+    });
+    const fail = (error: EgressRefusedError): void => {
+      outcome = error.status === 403 || error.status === 400 ? 'refused' : 'failed';
+      if (outcome === 'refused') meter.refused++;
+      else meter.failed++;
+      rule = error.code;
+      req.resume();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(error.status, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+    };
+
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      fail(badProxyRequest('Send absolute-form requests: "GET https://host/path HTTP/1.1".'));
+      return;
+    }
+    host = url.hostname;
+    const refusal = checkAllowed(url, allow);
+    if (refusal) {
+      fail(refusal);
+      return;
+    }
+    const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+    let address: LookupAddress;
+    try {
+      const all = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await this.#resolve(bare);
+      if (all.length === 0) throw new Error('no address');
+      // Every address must be acceptable: a mixed answer is how rebinding attacks start.
+      if (all.some((a) => !isPublicAddress(a.address) && !this.#allowPrivate(a.address))) {
+        fail(addressRefused(host));
+        return;
+      }
+      address = all[0] as LookupAddress;
+    } catch {
+      fail(resolveFailed(host));
+      return;
+    }
+
+    // Connect to exactly the validated address: the name is never resolved again.
+    const pinned: LookupFunction = (_hostname, options, callback) => {
+      if (options.all) callback(null, [address]);
+      else callback(null, address.address, address.family);
+    };
+    const isHttps = url.protocol === 'https:';
+    const port = Number(url.port === '' ? DEFAULT_PORTS[url.protocol] : url.port);
+    const headers = endToEnd(req.headers);
+    headers.host = url.host;
+    const options = {
+      host: bare,
+      port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      lookup: pinned,
+      agent: false,
+      timeout: this.#timeoutMs,
+    };
+    const upstream: ClientRequest = isHttps
+      ? httpsRequest({ ...options, ...(isIP(bare) ? {} : { servername: bare }), ...(this.#ca ? { ca: this.#ca } : {}) })
+      : httpRequest(options);
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timeout')));
+    upstream.on('error', () => fail(upstreamFailed(host)));
+    upstream.on('response', (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEnd(answer.headers));
+      answer.on('data', (chunk: Buffer) => {
+        bytesIn += chunk.length;
+      });
+      answer.on('error', () => res.destroy());
+      answer.pipe(res);
+    });
+    req.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+    });
+    req.on('aborted', () => upstream.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+}
