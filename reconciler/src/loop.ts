@@ -61,6 +61,9 @@ export interface ReconcilerDeps {
   standbyMs?: number;
   /** Secrets, egress and the like for production instances; none when absent. */
   provisioner?: InstanceProvisioner;
+  /** Unexpected exits of one revision within `crashLoopWindowMs` that make it a crash loop (default 3 in 5 min). */
+  crashLoopThreshold?: number;
+  crashLoopWindowMs?: number;
 }
 
 interface Failure {
@@ -84,6 +87,10 @@ export class Reconciler {
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #standby = new Map<string, { instance: Instance; fingerprint: string; timer: NodeJS.Timeout }>();
   readonly #releases = new Map<string, () => Promise<void>>();
+  readonly #crashes = new Map<string, { revision: string; times: number[] }>();
+  readonly #pins = new Map<string, { revision: string; bad: string }>();
+  /** After repeated exits, no restart before this time (a resync must not skip the backoff). */
+  readonly #restartAt = new Map<string, number>();
   #resyncTimer: NodeJS.Timeout | undefined;
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
@@ -191,7 +198,13 @@ export class Reconciler {
     if (server.desiredRevision !== head) {
       await db.server.update({ where: { id: server.id }, data: { desiredRevision: head } });
     }
-    const manifestText = await git.readFile(name, head, 'mcp.json');
+    // A revision that crash-looped is pinned back to the last healthy one until main moves on.
+    const pin = this.#pins.get(name);
+    if (pin && pin.bad !== head) this.#pins.delete(name);
+    const pinned = this.#pins.get(name);
+    const target = pinned?.revision ?? head;
+    const servingPatch = pinned ? rolledBack(pinned.revision, head) : serving(head);
+    const manifestText = await git.readFile(name, target, 'mcp.json');
     if (manifestText === null) {
       // main without a manifest (never deployed, or reverted to before change #1): nothing may run.
       if (current) {
@@ -211,16 +224,16 @@ export class Reconciler {
       return;
     }
     const alive = current && runtime.list().some((i) => i.id === current.instanceId);
-    const fingerprint = await this.#fingerprint(server, manifestText);
-    if (current && alive && current.revision === head && (current.fingerprint ?? '') === fingerprint) {
+    const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
+    if (current && alive && current.revision === target && (current.fingerprint ?? '') === fingerprint) {
       this.#failures.delete(name);
-      if (server.observedRevision !== head || !isReady(server.conditions)) {
-        await this.#status(server.id, head, serving(head));
+      if (server.observedRevision !== target || !isReady(server.conditions)) {
+        await this.#status(server.id, target, servingPatch);
       }
       return;
     }
-    const tree = await git.treeOf(name, head);
-    const verdict = await this.#deps.gate.verdict(server, head, tree);
+    const tree = await git.treeOf(name, target);
+    const verdict = await this.#deps.gate.verdict(server, target, tree);
     if (verdict === 'pending') {
       await this.#status(server.id, undefined, {
         Progressing: { status: true, reason: 'CheckingRevision', message: `checks are running on ${short(head)}` },
@@ -248,7 +261,12 @@ export class Reconciler {
       });
       return;
     }
-    const attempt = `${head}:${fingerprint}`;
+    const restartAt = this.#restartAt.get(name) ?? 0;
+    if (!current && restartAt > Date.now()) {
+      this.#scheduleRetry(name, restartAt - Date.now());
+      return;
+    }
+    const attempt = `${target}:${fingerprint}`;
     const failure = this.#failures.get(name);
     if (failure && failure.revision === attempt) {
       if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
@@ -258,18 +276,35 @@ export class Reconciler {
         return;
       }
     }
-    const reason = current && current.revision === head ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
-    await this.#deploy(server, head, tree, manifestText, fingerprint, reason);
+    const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
+    await this.#deploy(server, target, tree, manifestText, fingerprint, reason, servingPatch);
   }
 
-  /** The provisioner's fingerprint for this manifest ('' without a provisioner or a valid manifest). */
-  async #fingerprint(server: { id: string; name: string }, manifestText: string): Promise<string> {
+  /**
+   * The provisioner's fingerprint for this manifest ('' without a provisioner or a valid manifest). When
+   * it cannot be read (a passing database error) the running one is kept: an error is no config change.
+   */
+  async #fingerprint(
+    server: { id: string; name: string },
+    manifestText: string,
+    running: string | undefined,
+  ): Promise<string> {
     const provisioner = this.#deps.provisioner;
     if (!provisioner) return '';
+    let manifest: Manifest;
     try {
-      return await provisioner.fingerprint(server, parseManifest(manifestText));
+      manifest = parseManifest(manifestText);
     } catch {
       return '';
+    }
+    try {
+      return await provisioner.fingerprint(server, manifest);
+    } catch (err) {
+      this.#deps.log.warn('could not read the instance settings; keeping the running ones', {
+        server: server.name,
+        err,
+      });
+      return running ?? '';
     }
   }
 
@@ -280,6 +315,7 @@ export class Reconciler {
     manifestText: string,
     fingerprint: string,
     reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged',
+    servingPatch: ConditionPatch,
   ): Promise<void> {
     const { db, git, runtime, routes, bundles, log } = this.#deps;
     const name = server.name;
@@ -368,7 +404,7 @@ export class Reconciler {
             finishedAt: new Date(),
           },
         }),
-        this.#status(server.id, head, serving(head)),
+        this.#status(server.id, head, servingPatch),
       ]);
       log.info('deployed', { server: name, revision: head, instance: instance.id, ms, how });
       if (previous) await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
@@ -489,44 +525,89 @@ export class Reconciler {
       if (exit.expected || this.#stopped) return;
       const removed = this.#deps.routes.remove(instance.serverName, instance.id);
       if (!removed) return;
-      void this.#recordExit(instance, exit).finally(() => this.wake(instance.serverName));
+      void this.#recordExit(instance, removed.revision, exit)
+        .then((delayMs) => {
+          if (delayMs <= 0) return this.wake(instance.serverName);
+          this.#restartAt.set(instance.serverName, Date.now() + delayMs);
+          this.#scheduleRetry(instance.serverName, delayMs);
+        })
+        .catch(() => this.wake(instance.serverName));
     });
   }
 
-  async #recordExit(instance: Instance, exit: { code: number | null; signal: string | null }): Promise<void> {
+  /**
+   * Records an unexpected exit and decides when to start again: at once the first time, with a
+   * doubling delay when the same revision keeps dying, and — past the crash-loop threshold — pinned
+   * back to the last revision that served without dying (Git unchanged; the status says so).
+   * Returns the delay before the next reconcile.
+   */
+  async #recordExit(
+    instance: Instance,
+    revision: string,
+    exit: { code: number | null; signal: string | null },
+  ): Promise<number> {
     const { db, log } = this.#deps;
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-    log.warn('instance exited unexpectedly', { server: instance.serverName, instance: instance.id, how });
-    try {
-      const server = await db.server.findUnique({ where: { name: instance.serverName } });
-      if (!server) return;
-      await db.deployment.updateMany({
-        where: { serverId: server.id, instanceId: instance.id, state: 'succeeded' },
-        data: {
-          state: 'exited',
-          reason: 'InstanceExited',
-          message: `instance exited (${how})`,
-          finishedAt: new Date(),
-        },
+    const name = instance.serverName;
+    const now = Date.now();
+    const windowMs = this.#deps.crashLoopWindowMs ?? 300_000;
+    const previous = this.#crashes.get(name);
+    const times = (previous?.revision === revision ? previous.times : []).filter((t) => now - t < windowMs);
+    times.push(now);
+    this.#crashes.set(name, { revision, times });
+    log.warn('instance exited unexpectedly', { server: name, instance: instance.id, how, crashes: times.length });
+    const server = await db.server.findUnique({ where: { name } });
+    if (!server) return 0;
+    await db.deployment.updateMany({
+      where: { serverId: server.id, instanceId: instance.id, state: 'succeeded' },
+      data: { state: 'exited', reason: 'InstanceExited', message: `instance exited (${how})`, finishedAt: new Date() },
+    });
+    const threshold = this.#deps.crashLoopThreshold ?? 3;
+    if (times.length >= threshold) {
+      const healthy = await db.deployment.findFirst({
+        where: { serverId: server.id, revision: { not: revision }, state: { in: ['succeeded', 'superseded'] } },
+        orderBy: { startedAt: 'desc' },
       });
-      await db.deployment.create({
-        data: {
-          serverId: server.id,
-          revision: instance.revision,
-          treeSha: instance.treeSha,
-          state: 'progressing',
-          reason: 'InstanceCrashed',
-          message: `instance ${instance.id} exited unexpectedly (${how}); restarting ${short(instance.revision)}`,
-          finishedAt: new Date(),
-        },
-      });
-      await this.#status(server.id, undefined, {
-        Ready: { status: false, reason: 'InstanceCrashed', message: `the instance exited (${how}); restarting` },
-        Progressing: { status: true, reason: 'Restarting', message: `restarting ${short(instance.revision)}` },
-      });
-    } catch (err) {
-      log.error('could not record instance exit', { err });
+      if (healthy) {
+        this.#pins.set(name, { revision: healthy.revision, bad: revision });
+        this.#crashes.delete(name);
+        const message = `${short(revision)} exited ${times.length} times within ${Math.round(windowMs / 1000)} s (${how}): rolling back to ${short(healthy.revision)}; main is unchanged — push a fix or revert`;
+        await db.deployment.create({
+          data: {
+            serverId: server.id,
+            revision,
+            treeSha: instance.treeSha,
+            state: 'failed',
+            reason: 'CrashLoopRollback',
+            message,
+            finishedAt: new Date(),
+          },
+        });
+        await this.#status(server.id, undefined, {
+          Degraded: { status: true, reason: 'CrashLoopRollback', message },
+          Ready: { status: false, reason: 'CrashLoopRollback', message: `rolling back to ${short(healthy.revision)}` },
+          Progressing: { status: true, reason: 'RollingBack', message: `starting ${short(healthy.revision)}` },
+        });
+        return 0;
+      }
     }
+    const delayMs = times.length <= 1 ? 0 : Math.min(1000 * 2 ** (times.length - 2), 60_000);
+    await db.deployment.create({
+      data: {
+        serverId: server.id,
+        revision,
+        treeSha: instance.treeSha,
+        state: 'progressing',
+        reason: 'InstanceCrashed',
+        message: `instance ${instance.id} exited unexpectedly (${how}); restarting ${short(revision)}${delayMs > 0 ? ` in ${Math.round(delayMs / 1000)} s (exit ${times.length} in a row)` : ''}`,
+        finishedAt: new Date(),
+      },
+    });
+    await this.#status(server.id, undefined, {
+      Ready: { status: false, reason: 'InstanceCrashed', message: `the instance exited (${how}); restarting` },
+      Progressing: { status: true, reason: 'Restarting', message: `restarting ${short(revision)}` },
+    });
+    return delayMs;
   }
 
   #scheduleRetry(name: string, delayMs: number): void {
@@ -557,6 +638,20 @@ function serving(head: string): ConditionPatch {
     Progressing: { status: false, reason: 'Serving', message: 'up to date with main' },
     Degraded: { status: false, reason: 'Serving', message: 'healthy' },
     Stalled: { status: false, reason: 'Serving', message: 'healthy' },
+  };
+}
+
+/** Serving an earlier revision because `bad` (main's head) crash-looped. */
+function rolledBack(revision: string, bad: string): ConditionPatch {
+  return {
+    Ready: { status: true, reason: 'RolledBack', message: `serving ${short(revision)}: ${short(bad)} crash-looped` },
+    Progressing: { status: false, reason: 'RolledBack', message: `waiting for a new revision on main` },
+    Degraded: {
+      status: true,
+      reason: 'CrashLoopRollback',
+      message: `${short(bad)} kept exiting; serving ${short(revision)} until main moves on (main is unchanged)`,
+    },
+    Stalled: { status: false, reason: 'RolledBack', message: 'serving an earlier revision' },
   };
 }
 

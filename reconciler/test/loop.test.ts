@@ -134,3 +134,121 @@ describe('Reconciler on a revision that fails to deploy', () => {
     expect(runtime.list().filter((i) => i.serverName === 'flaky')).toHaveLength(1);
   });
 });
+
+describe('Reconciler on a revision that crash-loops after it started', () => {
+  let tdb: TestDatabase;
+  let database: Database;
+  let dir: string;
+  let git: InternalGitProvider;
+  let routes: RouteTable;
+  let reconciler: Reconciler;
+  let serverId: string;
+  let good: string;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    database = await openDatabase({ dataDir: tdb.dataDir, databaseUrl: tdb.url });
+    dir = await mkdtemp(join(tmpdir(), 'bmms-crashloop-'));
+    git = new InternalGitProvider({ root: join(dir, 'repos') });
+    const runtime = new ProcessRuntime({
+      dataDir: join(dir, 'data'),
+      insecure: !existsSync('/usr/bin/bwrap'),
+      log: () => {},
+    });
+    routes = new RouteTable();
+    reconciler = new Reconciler({
+      db: database.db,
+      git,
+      runtime,
+      bundles: new BundleCache({ dir: join(dir, 'bundles') }),
+      routes,
+      gate: { verdict: async () => 'success' },
+      log: quiet,
+      resyncMs: 60_000,
+      standbyMs: 0,
+      crashLoopThreshold: 3,
+    });
+    const org = await database.db.org.create({ data: { slug: 'o', name: 'O' } });
+    serverId = (await database.db.server.create({ data: { name: 'loopy', orgId: org.id } })).id;
+    await git.createRepo('loopy');
+    good = (
+      await git.commitFiles('loopy', {
+        branch: 'main',
+        parent: null,
+        files: renderTemplate('echo', 'loopy'),
+        message: 'good',
+        author,
+      })
+    ).sha;
+    await reconciler.start();
+  });
+
+  afterAll(async () => {
+    await reconciler?.stop();
+    await database?.close();
+    await tdb?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const server = () =>
+    database.db.server.findUniqueOrThrow({
+      where: { id: serverId },
+      include: { deployments: { orderBy: { startedAt: 'desc' } } },
+    });
+  const until = async (what: string, ok: () => Promise<boolean>, ms = 45_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('restarts with a growing delay, then rolls back to the last healthy revision without touching git', async () => {
+    await until('the good revision serves', async () => routes.get('loopy')?.revision === good);
+    const source = renderTemplate('echo', 'loopy')['src/server.ts'];
+    const bad = (
+      await git.commitFiles('loopy', {
+        branch: 'main',
+        parent: good,
+        // Starts, passes its probe, then dies a moment later: what a check cannot see.
+        files: { 'src/server.ts': `${source}\nsetTimeout(() => { throw new Error('boom later'); }, 1200);\n` },
+        message: 'crashes after start',
+        author,
+      })
+    ).sha;
+    reconciler.wake('loopy');
+    await until('serving the bad revision once', async () => routes.get('loopy')?.revision === bad);
+    await until('rolled back to the good revision', async () => {
+      const s = await server();
+      return routes.get('loopy')?.revision === good && s.observedRevision === good;
+    });
+    const s = await server();
+    const conditions = s.conditions as { type: string; status: string; reason: string; message: string }[];
+    expect(conditions.find((c) => c.type === 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'CrashLoopRollback',
+    });
+    expect(conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'RolledBack' });
+    expect(s.desiredRevision).toBe(bad);
+    expect(await git.resolveRef('loopy', 'main')).toBe(bad);
+    const crashes = s.deployments.filter((d) => d.reason === 'InstanceCrashed');
+    expect(crashes.length).toBe(2);
+    expect(crashes.some((d) => /in 1 s/.test(d.message))).toBe(true);
+    expect(s.deployments.find((d) => d.reason === 'CrashLoopRollback')?.message).toMatch(
+      /exited 3 times[\s\S]*main is unchanged/,
+    );
+
+    // A fix on main clears the pin.
+    const fixed = (
+      await git.commitFiles('loopy', {
+        branch: 'main',
+        parent: bad,
+        files: renderTemplate('echo', 'loopy'),
+        message: 'fix',
+        author,
+      })
+    ).sha;
+    reconciler.wake('loopy');
+    await until('the fix serves', async () => routes.get('loopy')?.revision === fixed);
+  });
+});

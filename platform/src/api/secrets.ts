@@ -3,7 +3,7 @@ import { type Request, type Response, Router } from 'express';
 import type { Principal } from '../accounts/principal.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { invalidRequest } from '../errors.ts';
+import { forbidden, invalidRequest } from '../errors.ts';
 import { type SecretInfo, validateName } from '../secrets/store.ts';
 import { findServer, requirePermission } from '../services/servers.ts';
 
@@ -87,9 +87,15 @@ export function secretsRouter(ctx: PlatformContext): Router {
 
   router.post('/admin/rotate-master-key', async (_req, res) => {
     const p = principal(res);
-    requirePermission(p, 'admin');
+    // Rotation re-encrypts every org's secrets: only the owner of the operator's org (the first one) may.
+    const operator = await ctx.db.org.findFirst({ orderBy: { createdAt: 'asc' } });
+    if (p.role !== 'owner' || p.orgId !== operator?.id) {
+      throw forbidden(
+        "rotating the master key re-encrypts every org's secrets: only the platform operator's owner may",
+      );
+    }
     const result = await ctx.secrets.rotate();
-    await audit(ctx.db, p, 'secrets.rotate', { type: 'org' }, result, requestId(res));
+    await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestId(res));
     res.json(result);
   });
 
