@@ -73,6 +73,7 @@ const platform = await startPlatform(
     insecureNoSandbox: !existsSync('/usr/bin/bwrap'),
     resyncMs: 60_000,
     rollbackWindowMs: 0,
+    idleMs: 0,
   },
   silentLogger,
 );

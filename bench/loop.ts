@@ -53,6 +53,7 @@ async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; r
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 30_000,
       rollbackWindowMs,
+      idleMs: 0,
     },
     process.env.BENCH_LOG ? createLogger({}) : silentLogger,
   );

@@ -110,6 +110,7 @@ export async function startPlatform(
     log: log.child({ component: 'reconciler' }),
     resyncMs: config.resyncMs,
     standbyMs: config.rollbackWindowMs,
+    idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
   });
   const ctx: PlatformContext = {

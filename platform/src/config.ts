@@ -11,6 +11,7 @@ const Env = z.object({
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
+  BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
 });
 
 export interface Config {
@@ -24,6 +25,8 @@ export interface Config {
   resyncMs: number;
   /** How long a superseded instance stays warm so a revert to its tree needs no cold start. */
   rollbackWindowMs: number;
+  /** Servers with no call for this long are stopped until their next call (0: never). */
+  idleMs: number;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -44,5 +47,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
+    idleMs: e.BMMS_IDLE_MINUTES * 60_000,
   };
 }

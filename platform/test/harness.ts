@@ -64,6 +64,7 @@ export class TestStack {
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 2000,
       rollbackWindowMs: 300_000,
+      idleMs: 0,
       ...overrides,
     };
     this.platform = await startPlatform(config, this.log, parts);

@@ -61,6 +61,8 @@ export interface ReconcilerDeps {
   standbyMs?: number;
   /** Secrets, egress and the like for production instances; none when absent. */
   provisioner?: InstanceProvisioner;
+  /** Servers with no call for this long are stopped and started again by their next call (0: never). */
+  idleMs?: number;
   /** Unexpected exits of one revision within `crashLoopWindowMs` that make it a crash loop (default 3 in 5 min). */
   crashLoopThreshold?: number;
   crashLoopWindowMs?: number;
@@ -92,6 +94,9 @@ export class Reconciler {
   /** After repeated exits, no restart before this time (a resync must not skip the backoff). */
   readonly #restartAt = new Map<string, number>();
   #resyncTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  /** Servers scaled to zero: not restarted until a call wakes them (or main moves on). */
+  readonly #sleeping = new Map<string, string>();
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
 
@@ -109,12 +114,18 @@ export class Reconciler {
     await this.resync();
     this.#resyncTimer = setInterval(() => void this.resync(), this.#deps.resyncMs);
     this.#resyncTimer.unref();
+    const idleMs = this.#deps.idleMs ?? 0;
+    if (idleMs > 0) {
+      this.#idleTimer = setInterval(() => void this.#sweepIdle(idleMs), Math.min(Math.max(idleMs / 4, 50), 30_000));
+      this.#idleTimer.unref();
+    }
   }
 
   /** Stops the loop, waits for reconciles under way, and stops every instance gracefully. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#resyncTimer);
+    clearInterval(this.#idleTimer);
     for (const t of this.#retryTimers.values()) clearTimeout(t);
     this.#retryTimers.clear();
     for (const s of this.#standby.values()) clearTimeout(s.timer);
@@ -173,6 +184,55 @@ export class Reconciler {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running.values()]);
   }
 
+  /** Whether `server` is scaled to zero (its next call must wake it). */
+  isSleeping(server: string): boolean {
+    return this.#sleeping.has(server);
+  }
+
+  /** A call arrived for a server scaled to zero: start it again. */
+  wakeForCall(server: string): void {
+    if (!this.#sleeping.delete(server)) return;
+    this.#deps.log.info('waking an idle server', { server });
+    this.wake(server);
+  }
+
+  /** Stops the instances of servers that had no call for `idleMs` (previews are not touched). */
+  async #sweepIdle(idleMs: number): Promise<void> {
+    const { routes, db } = this.#deps;
+    for (const name of routes.servers()) {
+      if (name.includes('--pr-') || this.#stopped || this.#running.has(name)) continue;
+      const idle = routes.idleFor(name);
+      if (idle === undefined || idle < idleMs) continue;
+      const target = routes.remove(name);
+      if (!target) continue;
+      this.#sleeping.set(name, target.revision);
+      try {
+        const server = await db.server.findUnique({ where: { name } });
+        if (!server) continue;
+        const minutes = Math.round(idle / 60_000);
+        const message = `no call for ${minutes >= 1 ? `${minutes} min` : `${Math.round(idle / 1000)} s`}: the instance was stopped; the next call starts it`;
+        await this.#retireInstance(server.id, target, 'scaled to zero', false);
+        await db.deployment.create({
+          data: {
+            serverId: server.id,
+            revision: target.revision,
+            treeSha: target.treeSha,
+            state: 'superseded',
+            reason: 'ScaledToZero',
+            message,
+            finishedAt: new Date(),
+          },
+        });
+        await this.#status(server.id, undefined, {
+          Ready: { status: true, reason: 'ScaledToZero', message },
+          Progressing: { status: false, reason: 'ScaledToZero', message: 'idle' },
+        });
+      } catch (err) {
+        this.#deps.log.error('scale to zero failed', { server: name, err });
+      }
+    }
+  }
+
   /** Clears the backoff of `server` so its current revision is attempted again now. */
   retry(server: string): void {
     this.#failures.delete(server);
@@ -222,6 +282,12 @@ export class Reconciler {
         Progressing: { status: false, reason: 'NoManifest', message: 'nothing to deploy' },
       });
       return;
+    }
+    const sleeping = this.#sleeping.get(name);
+    if (sleeping !== undefined && !current) {
+      // Scaled to zero: a call wakes it; a new revision on main is deployed (and then idles again).
+      if (sleeping === target) return;
+      this.#sleeping.delete(name);
     }
     const alive = current && runtime.list().some((i) => i.id === current.instanceId);
     const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
@@ -466,7 +532,7 @@ export class Reconciler {
    * Drains an instance that is no longer routed and closes its history entry. It then stays warm
    * (unrouted) for the rollback window, so a revert to its tree switches back without a cold start.
    */
-  async #retireInstance(serverId: string, previous: RouteTarget, message: string): Promise<void> {
+  async #retireInstance(serverId: string, previous: RouteTarget, message: string, keepWarm = true): Promise<void> {
     const { routes, runtime, db } = this.#deps;
     await routes.drain(previous.instanceId, this.#deps.drainMs ?? 10_000);
     await db.deployment.updateMany({
@@ -475,7 +541,7 @@ export class Reconciler {
     });
     const instance = runtime.list().find((i) => i.id === previous.instanceId);
     const standbyMs = this.#deps.standbyMs ?? 300_000;
-    if (!instance || standbyMs <= 0 || this.#stopped) {
+    if (!instance || standbyMs <= 0 || this.#stopped || !keepWarm) {
       await runtime.stop(previous.instanceId, { graceMs: 5000 }).catch(() => {});
       return;
     }

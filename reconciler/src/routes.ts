@@ -12,6 +12,8 @@ interface Entry {
   target: RouteTarget;
   inFlight: number;
   idle: Array<() => void>;
+  /** When a call last started or ended here (ms since epoch). */
+  lastUsed: number;
 }
 
 /** A lease on a route: the caller must `release()` it once the proxied call finished. */
@@ -27,6 +29,7 @@ export interface RouteLease {
 export class RouteTable {
   readonly #routes = new Map<string, Entry>();
   readonly #byInstance = new Map<string, Entry>();
+  readonly #waiters = new Map<string, Array<(ok: boolean) => void>>();
 
   /** The current target of `server`, if any. */
   get(server: string): RouteTarget | undefined {
@@ -38,6 +41,7 @@ export class RouteTable {
     const entry = this.#routes.get(server);
     if (!entry) return undefined;
     entry.inFlight++;
+    entry.lastUsed = Date.now();
     let released = false;
     return {
       target: entry.target,
@@ -45,6 +49,7 @@ export class RouteTable {
         if (released) return;
         released = true;
         entry.inFlight--;
+        entry.lastUsed = Date.now();
         if (entry.inFlight === 0) for (const wake of entry.idle.splice(0)) wake();
       },
     };
@@ -53,10 +58,35 @@ export class RouteTable {
   /** Points `server` at `target`; returns the previous target (still drainable). */
   set(server: string, target: RouteTarget): RouteTarget | undefined {
     const previous = this.#routes.get(server);
-    const entry: Entry = { target, inFlight: 0, idle: [] };
+    const entry: Entry = { target, inFlight: 0, idle: [], lastUsed: previous?.lastUsed ?? Date.now() };
     this.#routes.set(server, entry);
     this.#byInstance.set(target.instanceId, entry);
+    for (const resolve of this.#waiters.get(server)?.splice(0) ?? []) resolve(true);
     return previous?.target;
+  }
+
+  /** How long `server`'s route has had no call in flight and none started, in ms (undefined without a route). */
+  idleFor(server: string): number | undefined {
+    const entry = this.#routes.get(server);
+    if (!entry) return undefined;
+    return entry.inFlight > 0 ? 0 : Date.now() - entry.lastUsed;
+  }
+
+  /** Resolves true once `server` has a route (at once if it has one), false after `timeoutMs`. */
+  waitFor(server: string, timeoutMs: number): Promise<boolean> {
+    if (this.#routes.has(server)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(server) ?? [];
+      this.#waiters.set(server, list);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      list.push(done);
+    });
   }
 
   /** Removes the route of `server` (new calls get 503) if it still points at `instanceId`. */

@@ -23,6 +23,8 @@ const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'mcp-sessio
 
 /** The instance enforces each tool's own timeout (manifest limits.timeoutMs ≤ 900 s); this only bounds a hung socket. */
 const UPSTREAM_TIMEOUT_MS = 905_000;
+/** How long a call to a server scaled to zero waits for it to start. */
+const WAKE_TIMEOUT_MS = 30_000;
 
 /**
  * The MCP gateway at /s/<name>/mcp: authenticates the caller (bearer API key of the server's org),
@@ -52,7 +54,12 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
       ? await ctx.db.server.findUnique({ where: { name: serverName } })
       : null;
     if (!server || server.orgId !== principal.orgId) throw notFound(`MCP server "${name}"`);
-    const lease = ctx.routes.acquire(name);
+    let lease = ctx.routes.acquire(name);
+    if (!lease && !preview && ctx.reconciler.isSleeping(name)) {
+      // Scaled to zero: this call starts the server again and waits for it (bounded).
+      ctx.reconciler.wakeForCall(name);
+      if (await ctx.routes.waitFor(name, WAKE_TIMEOUT_MS)) lease = ctx.routes.acquire(name);
+    }
     if (!lease && preview) {
       const change = await ctx.db.changeRequest.findUnique({
         where: { serverId_number: { serverId: server.id, number: preview.number } },
