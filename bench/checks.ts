@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { render } from '@bmms/runner-template';
 import { startPlatform } from '../platform/src/boot.ts';
-import { PROJECT_NODE_MODULES } from '../platform/src/checks/typecheck.ts';
+import { PROJECT_NODE_MODULES, tsconfig } from '../platform/src/checks/typecheck.ts';
 import { silentLogger } from '../platform/src/logger.ts';
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
@@ -105,7 +105,7 @@ async function checked(n: number): Promise<Change> {
   }
 }
 
-/** tsc --noEmit alone, with the typecheck check's options, on a checked-out tree. */
+/** tsc --noEmit alone, with the typecheck check's own options, on a checked-out tree. */
 async function tscAlone(files: Record<string, string>): Promise<number> {
   const dir = await mkdtemp(path.join(scratch, 'tsc-'));
   for (const [file, text] of Object.entries(files)) {
@@ -115,24 +115,7 @@ async function tscAlone(files: Record<string, string>): Promise<number> {
     await writeFile(path.join(dir, 'repo', file), text);
   }
   await symlink(PROJECT_NODE_MODULES, path.join(dir, 'node_modules'));
-  await writeFile(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        target: 'es2024',
-        lib: ['es2024'],
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        strict: true,
-        noEmit: true,
-        skipLibCheck: true,
-        resolveJsonModule: true,
-        allowImportingTsExtensions: true,
-        types: ['node'],
-      },
-      include: ['repo/src/**/*.ts'],
-    }),
-  );
+  await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig()));
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn(

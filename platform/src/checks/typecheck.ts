@@ -59,7 +59,8 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
   };
 }
 
-function tsconfig() {
+/** The compiler options every tree is checked with (the repo's own tsconfig.json is never read). */
+export function tsconfig() {
   return {
     compilerOptions: {
       target: 'es2024',
