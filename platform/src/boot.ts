@@ -10,6 +10,7 @@ import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
+import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, egressProvisioner } from './egress/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
@@ -49,10 +50,22 @@ export async function startPlatform(
   parts: PlatformParts = {},
 ): Promise<Platform> {
   const dataDir = config.dataDir;
-  const reposRoot = path.join(dataDir, 'repos');
-  const workDir = path.join(dataDir, 'tmp');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await chmod(dataDir, 0o700);
+  // Before anything in the data dir is touched: two platforms on one data dir would break each other.
+  const unlock = await lockDataDir(dataDir);
+  try {
+    return await boot(config, log, parts, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: () => Promise<void>): Promise<Platform> {
+  const dataDir = config.dataDir;
+  const reposRoot = path.join(dataDir, 'repos');
+  const workDir = path.join(dataDir, 'tmp');
   await rm(workDir, { recursive: true, force: true });
   await Promise.all([reposRoot, workDir, path.join(dataDir, 'bundles')].map((d) => mkdir(d, { recursive: true })));
 
@@ -162,6 +175,7 @@ export async function startPlatform(
         await checks.close();
         await stopped;
         await database.close();
+        await unlock();
       })();
       return closing;
     },

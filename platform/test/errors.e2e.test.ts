@@ -137,13 +137,24 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     expect(dup.body.error.code).toBe('change_exists');
 
     const previewUrl = `/s/base--pr-${two.body.number}/mcp`;
-    const before = await stack.api(
-      'POST',
-      previewUrl,
-      { jsonrpc: '2.0', id: 1, method: 'ping' },
-      { headers: { accept: 'application/json, text/event-stream' } },
+    // The preview serves once its check completed (it is routed before the check reports).
+    await poll(
+      async () =>
+        (
+          await stack.api(
+            'POST',
+            previewUrl,
+            { jsonrpc: '2.0', id: 1, method: 'ping' },
+            {
+              headers: { accept: 'application/json, text/event-stream' },
+            },
+          )
+        ).status === 200
+          ? true
+          : undefined,
+      10_000,
+      `the preview of change #${two.body.number} to serve (routes: ${stack.platform.ctx.routes.servers()})`,
     );
-    expect(before.status).toBe(200);
     const previewInstance = stack.platform.ctx.routes.get(`base--pr-${two.body.number}`)?.instanceId;
     expect(previewInstance).toBeDefined();
     expect((await stack.api('POST', `/api/v1/servers/base/changes/${two.body.number}/close`)).status).toBe(200);
@@ -263,5 +274,39 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     await stack.boot();
     expect(await stack.platform.ctx.git.repoExists('orphan')).toBe(false);
     expect(await stack.platform.ctx.git.repoExists('base')).toBe(true);
+  });
+});
+
+describe('one data dir, one platform', () => {
+  it('refuses a second platform on a data dir in use, and leaves the first one working', async () => {
+    const first = await TestStack.start();
+    try {
+      const { startPlatform } = await import('../src/boot.ts');
+      const { silentLogger } = await import('../src/logger.ts');
+      await expect(
+        startPlatform(
+          {
+            port: 0,
+            host: '127.0.0.1',
+            dataDir: first.dataDir,
+            databaseUrl: first.db.url,
+            publicUrl: undefined,
+            runtime: 'process',
+            insecureNoSandbox: true,
+            resyncMs: 60_000,
+            rollbackWindowMs: 0,
+            idleMs: 0,
+          },
+          silentLogger,
+        ),
+      ).rejects.toThrow(/in use by another BuildMyMCPServer process/);
+      expect((await first.api('GET', '/api/v1/servers')).status).toBe(200);
+      // After a clean stop the data dir is free again.
+      await first.stop();
+      await first.boot();
+      expect((await first.api('GET', '/api/v1/servers')).status).toBe(200);
+    } finally {
+      await first.destroy();
+    }
   });
 });
