@@ -111,6 +111,9 @@ describe('the whole loop on the embedded stack', () => {
     // The change's preview serves the new tool before anything is merged; production does not.
     expect(change.preview).toMatchObject({ url: `${stack.url}/s/demo--pr-${n}/mcp`, status: 'ready' });
     expect(change.preview?.install.claudeCode).toContain(`/s/demo--pr-${n}/mcp`);
+    // The reconciler's periodic resync leaves previews alone.
+    await stack.platform.ctx.reconciler.resync();
+    await stack.platform.ctx.reconciler.idle();
     const preview = await stack.mcpClient(change.preview?.url ?? '');
     expect(textOf(await preview.callTool({ name: 'multiply', arguments: { a: 3, b: 4 } }))).toBe('12');
     await preview.close();

@@ -155,7 +155,8 @@ export class Reconciler {
     try {
       const servers = await this.#deps.db.server.findMany({ select: { name: true } });
       for (const s of servers) this.wake(s.name);
-      for (const name of this.#deps.routes.servers()) this.wake(name);
+      // Routes of deleted servers are retired; preview routes (`<server>--pr-<N>`) belong to the previews.
+      for (const name of this.#deps.routes.servers()) if (!name.includes('--')) this.wake(name);
     } catch (err) {
       this.#deps.log.error('resync failed', { err });
     }
@@ -200,7 +201,7 @@ export class Reconciler {
   async #sweepIdle(idleMs: number): Promise<void> {
     const { routes, db } = this.#deps;
     for (const name of routes.servers()) {
-      if (name.includes('--pr-') || this.#stopped || this.#running.has(name)) continue;
+      if (name.includes('--') || this.#stopped || this.#running.has(name)) continue;
       const idle = routes.idleFor(name);
       if (idle === undefined || idle < idleMs) continue;
       const target = routes.remove(name);
