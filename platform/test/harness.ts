@@ -141,6 +141,27 @@ export class TestStack {
     );
   }
 
+  /** Waits until condition `type` of `server` is True with `reason`; returns the server. */
+  async waitCondition(server: string, type: string, reason: string, timeoutMs = 60_000): Promise<ServerBody> {
+    return poll(
+      async () => {
+        const r = await this.api<ServerBody>('GET', `/api/v1/servers/${server}`);
+        return r.body.conditions?.some((c) => c.type === type && c.status === 'True' && c.reason === reason)
+          ? r.body
+          : undefined;
+      },
+      timeoutMs,
+      `${server}: ${type}=True (${reason})`,
+    );
+  }
+
+  /** The check suite of `sha`'s tree of `server`, straight from the platform. */
+  async suiteOf(server: string, sha: string) {
+    const { db, checks, git } = this.platform.ctx;
+    const row = await db.server.findUniqueOrThrow({ where: { name: server } });
+    return checks.suiteForTree(row.id, await git.treeOf(server, sha));
+  }
+
   /** Creates a server from a template, merges change #1 and waits until it serves. */
   async createAndDeploy(name: string, template = 'echo'): Promise<ServerBody> {
     const created = await this.api('POST', '/api/v1/servers', { name, template });

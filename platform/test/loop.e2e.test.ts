@@ -219,24 +219,11 @@ describe('the whole loop on the embedded stack', () => {
     await wd.git('commit', '-qm', 'a type error straight to main');
     await wd.git('push', '-q', 'origin', 'HEAD:main');
     const bad = await wd.git('rev-parse', 'HEAD');
-    const stalled = await poll(
-      async () => {
-        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
-        return r.body.conditions.some((c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'ChecksFailed')
-          ? r.body
-          : undefined;
-      },
-      60_000,
-      'Stalled ChecksFailed',
-    );
+    const stalled = await stack.waitCondition('demo', 'Stalled', 'ChecksFailed');
     expect(stalled.desiredRevision).toBe(bad);
     expect(stalled.observedRevision).toBe(serving);
     // A commit on main is compared with its parent: its tool surface did not change.
-    const server = await stack.platform.ctx.db.server.findUniqueOrThrow({ where: { name: 'demo' } });
-    const suite = await stack.platform.ctx.checks.suiteForTree(
-      server.id,
-      await stack.platform.ctx.git.treeOf('demo', bad),
-    );
+    const suite = await stack.suiteOf('demo', bad);
     expect(suite?.baseSha).toBe(await wd.git('rev-parse', 'HEAD^'));
     expect(suite?.runs.find((r) => r.name === 'surface')?.summary).toMatch(/0 added, 0 removed, 0 changed/);
 
@@ -257,21 +244,10 @@ describe('the whole loop on the embedded stack', () => {
     await wd.git('commit', '-qam', 'crash at start');
     await wd.git('push', '-q', 'origin', 'HEAD:main');
     const bad = await wd.git('rev-parse', 'HEAD');
-    const stalled = await poll(
-      async () => {
-        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/demo');
-        return r.body.conditions.some((c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'ChecksFailed')
-          ? r.body
-          : undefined;
-      },
-      60_000,
-      'Stalled ChecksFailed',
-    );
+    const stalled = await stack.waitCondition('demo', 'Stalled', 'ChecksFailed');
     expect(stalled.desiredRevision).toBe(bad);
     expect(stalled.observedRevision).toBe(serving);
-    const tree = await stack.platform.ctx.git.treeOf('demo', bad);
-    const server = await stack.platform.ctx.db.server.findUniqueOrThrow({ where: { name: 'demo' } });
-    const suite = await stack.platform.ctx.checks.suiteForTree(server.id, tree);
+    const suite = await stack.suiteOf('demo', bad);
     const preview = suite?.runs.find((r) => r.name === 'preview');
     expect(preview?.conclusion).toBe('failure');
     expect(preview?.summary).toMatch(/boom at start/);
