@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ProcessRuntime } from '@bmms/reconciler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { welcome } from '../src/boot.ts';
-import { poll, type ServerBody, TestStack } from './harness.ts';
+import { TestStack } from './harness.ts';
 
 describe('without bubblewrap (and without insecure mode)', () => {
   let stack: TestStack;
@@ -25,18 +25,7 @@ describe('without bubblewrap (and without insecure mode)', () => {
     expect((await stack.api('POST', '/api/v1/servers', { name: 'nobox', template: 'echo' })).status).toBe(201);
     await stack.waitChecks('nobox', 1);
     expect((await stack.api('POST', '/api/v1/servers/nobox/changes/1/merge')).status).toBe(200);
-    const stalled = await poll(
-      async () => {
-        const r = await stack.api<ServerBody>('GET', '/api/v1/servers/nobox');
-        return r.body.conditions.some(
-          (c) => c.type === 'Stalled' && c.status === 'True' && c.reason === 'SandboxUnavailable',
-        )
-          ? r.body
-          : undefined;
-      },
-      30_000,
-      'Stalled SandboxUnavailable',
-    );
+    const stalled = await stack.waitCondition('nobox', 'Stalled', 'SandboxUnavailable', 30_000);
     expect(stalled.conditions.find((c) => c.type === 'Stalled')?.message).toMatch(/bubblewrap/);
     expect(stalled.observedRevision).toBeNull();
     expect(stack.platform.runtime.list()).toEqual([]);
