@@ -141,6 +141,13 @@ export class TestStack {
     );
   }
 
+  /** Opens a change for a pushed branch (expects 201) and returns its number. */
+  async openChange(server: string, branch: string, title = branch): Promise<number> {
+    const opened = await this.api<{ number: number }>('POST', `/api/v1/servers/${server}/changes`, { branch, title });
+    if (opened.status !== 201) throw new Error(`open ${branch}: ${opened.status} ${JSON.stringify(opened.body)}`);
+    return opened.body.number;
+  }
+
   /** Waits until condition `type` of `server` is True with `reason`; returns the server. */
   async waitCondition(server: string, type: string, reason: string, timeoutMs = 60_000): Promise<ServerBody> {
     return poll(
@@ -204,6 +211,14 @@ export class GitWorkdir {
   constructor(dir: string, home: string) {
     this.dir = dir;
     this.#home = home;
+  }
+
+  /** Commits everything in the working copy and pushes it to `ref` on the platform; returns the commit. */
+  async commitAndPush(message: string, ref: string): Promise<string> {
+    await this.git('add', '-A');
+    await this.git('commit', '-qm', message);
+    await this.git('push', '-q', 'origin', `HEAD:${ref}`);
+    return this.git('rev-parse', 'HEAD');
   }
 
   /** Runs git in the working copy; rejects with its stderr on failure. */

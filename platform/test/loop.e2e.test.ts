@@ -95,16 +95,9 @@ describe('the whole loop on the embedded stack', () => {
     const wd = await stack.clone('demo');
     await wd.git('checkout', '-q', '-b', 'add-multiply');
     await addMultiplyTool(wd);
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'Add multiply');
-    await wd.git('push', '-q', 'origin', 'add-multiply');
+    await wd.commitAndPush('Add multiply', 'add-multiply');
 
-    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
-      branch: 'add-multiply',
-      title: 'Add multiply',
-    });
-    expect(opened.status).toBe(201);
-    const n = opened.body.number;
+    const n = await stack.openChange('demo', 'add-multiply', 'Add multiply');
     const change = await stack.waitChecks('demo', n);
     expect(change.checks.every((c) => c.conclusion === 'success')).toBe(true);
 
@@ -173,22 +166,13 @@ describe('the whole loop on the embedded stack', () => {
     const wd = await stack.clone('demo');
     await wd.git('checkout', '-q', '-b', 'broken');
     await writeFile(path.join(wd.dir, 'src/broken.ts'), 'export const n: number = "not a number";\n');
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'a type error');
-    await wd.git('push', '-q', 'origin', 'broken');
-    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
-      branch: 'broken',
-      title: 'broken',
-    });
-    expect(opened.status).toBe(201);
-    const change = await stack.waitChecks('demo', opened.body.number);
+    await wd.commitAndPush('a type error', 'broken');
+    const n = await stack.openChange('demo', 'broken');
+    const change = await stack.waitChecks('demo', n);
     const typecheck = change.checks.find((c) => c.name === 'typecheck');
     expect(typecheck?.conclusion).toBe('failure');
     expect(typecheck?.summary).toMatch(/src\/broken\.ts:1: TS2322/);
-    const merge = await stack.api<{ error: { code: string } }>(
-      'POST',
-      `/api/v1/servers/demo/changes/${opened.body.number}/merge`,
-    );
+    const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merge.status).toBe(409);
     expect(merge.body.error.code).toBe('checks_not_passed');
   });
@@ -215,9 +199,7 @@ describe('the whole loop on the embedded stack', () => {
     const wd = await stack.clone('demo');
     const serving = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body.observedRevision;
     await writeFile(path.join(wd.dir, 'src/oops.ts'), 'export const s: string = 42;\n');
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'a type error straight to main');
-    await wd.git('push', '-q', 'origin', 'HEAD:main');
+    await wd.commitAndPush('a type error straight to main', 'main');
     const bad = await wd.git('rev-parse', 'HEAD');
     const stalled = await stack.waitCondition('demo', 'Stalled', 'ChecksFailed');
     expect(stalled.desiredRevision).toBe(bad);
@@ -265,27 +247,17 @@ describe('the whole loop on the embedded stack', () => {
     const wd = await stack.clone('demo');
     await wd.git('checkout', '-q', '-b', 'docs-a');
     await writeFile(path.join(wd.dir, 'NOTES.md'), 'a\n');
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'docs a');
-    await wd.git('push', '-q', 'origin', 'docs-a');
+    await wd.commitAndPush('docs a', 'docs-a');
     await wd.git('checkout', '-q', 'main');
     await wd.git('checkout', '-q', '-b', 'docs-b');
     await writeFile(path.join(wd.dir, 'OTHER.md'), 'b\n');
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'docs b');
-    await wd.git('push', '-q', 'origin', 'docs-b');
-    const a = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
-      branch: 'docs-a',
-      title: 'a',
-    });
-    const b = await stack.api<{ number: number }>('POST', '/api/v1/servers/demo/changes', {
-      branch: 'docs-b',
-      title: 'b',
-    });
-    await stack.waitChecks('demo', a.body.number);
-    await stack.waitChecks('demo', b.body.number);
-    expect((await stack.api('POST', `/api/v1/servers/demo/changes/${a.body.number}/merge`)).status).toBe(200);
-    const mb = await stack.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${b.body.number}/merge`);
+    await wd.commitAndPush('docs b', 'docs-b');
+    const a = await stack.openChange('demo', 'docs-a', 'a');
+    const b = await stack.openChange('demo', 'docs-b', 'b');
+    await stack.waitChecks('demo', a);
+    await stack.waitChecks('demo', b);
+    expect((await stack.api('POST', `/api/v1/servers/demo/changes/${a}/merge`)).status).toBe(200);
+    const mb = await stack.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${b}/merge`);
     expect(mb.status).toBe(200);
     await stack.waitReady('demo', mb.body.sha);
     // The merged tree (a + b) is a tree neither change had: it has a suite of its own, and it is green.
@@ -364,15 +336,10 @@ describe('a revert outside the rollback window', () => {
     const wd = await stack.clone('cold');
     await wd.git('checkout', '-q', '-b', 'notes');
     await writeFile(path.join(wd.dir, 'NOTES.md'), 'notes\n');
-    await wd.git('add', '-A');
-    await wd.git('commit', '-qm', 'notes');
-    await wd.git('push', '-q', 'origin', 'notes');
-    const opened = await stack.api<{ number: number }>('POST', '/api/v1/servers/cold/changes', {
-      branch: 'notes',
-      title: 'notes',
-    });
-    await stack.waitChecks('cold', opened.body.number);
-    const merged = await stack.api<{ sha: string }>('POST', `/api/v1/servers/cold/changes/${opened.body.number}/merge`);
+    await wd.commitAndPush('notes', 'notes');
+    const n = await stack.openChange('cold', 'notes');
+    await stack.waitChecks('cold', n);
+    const merged = await stack.api<{ sha: string }>('POST', `/api/v1/servers/cold/changes/${n}/merge`);
     await stack.waitReady('cold', merged.body.sha);
     // The old instance drains and stops: no rollback window keeps it.
     await poll(
