@@ -50,6 +50,8 @@ async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; r
       databaseUrl: undefined,
       publicUrl: undefined,
       runtime: 'process',
+      dockerImage: undefined,
+      swarmConstraints: [],
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 30_000,
       rollbackWindowMs,

@@ -3,7 +3,15 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import { openDatabase } from '@bmms/prisma';
-import { BundleCache, ProcessRuntime, Reconciler, RouteTable, type Runtime } from '@bmms/reconciler';
+import {
+  BundleCache,
+  DockerRuntime,
+  ProcessRuntime,
+  Reconciler,
+  RouteTable,
+  type Runtime,
+  SwarmRuntime,
+} from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { createApp } from './app.ts';
 import { allChecks } from './checks/index.ts';
@@ -15,6 +23,7 @@ import { EgressProxy, egressProvisioner } from './egress/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
+import { createRuntime } from './runtime.ts';
 import { loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
@@ -89,9 +98,13 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });
   const git = new InternalGitProvider({ root: reposRoot });
-  const runtime = parts.runtime ?? new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
+  const runtime = parts.runtime ?? createRuntime(config, dataDir, log);
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
+  }
+  if (runtime instanceof DockerRuntime || runtime instanceof SwarmRuntime) {
+    // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
+    runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
   }
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();

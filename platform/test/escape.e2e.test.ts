@@ -14,6 +14,7 @@ import {
   ProcessRuntime,
   type Runtime,
   type StartOptions,
+  SwarmRuntime,
 } from '@bmms/reconciler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callTool, materializeFixture, NODE_BIN } from '../../reconciler/test/helpers.ts';
@@ -33,6 +34,13 @@ const cases: RuntimeCase[] = [
     make: async (dataDir) => {
       const docker = await dockerForTests();
       return docker ? new DockerRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
+    },
+  },
+  {
+    name: 'swarm',
+    make: async (dataDir) => {
+      const docker = await dockerForTests({ swarm: true });
+      return docker ? new SwarmRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
     },
   },
 ];

@@ -31,6 +31,7 @@ export { Cgroups } from './runtimes/cgroups.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
+export { SwarmRuntime, type SwarmRuntimeOptions } from './runtimes/swarm.ts';
 export {
   DEFAULT_PIDS,
   type ExitInfo,
