@@ -138,6 +138,15 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     standbyMs: config.rollbackWindowMs,
     idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
+    ...(config.testKillAt
+      ? {
+          onStep: (step: string, server: string) => {
+            if (step !== config.testKillAt) return;
+            log.warn('BMMS_TEST_KILL_AT: killing the platform', { step, server });
+            process.kill(process.pid, 'SIGKILL');
+          },
+        }
+      : {}),
   });
   const ctx: PlatformContext = {
     db,
@@ -156,6 +165,11 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const swept = await sweepOrphanRepos(ctx, repoNames);
   if (swept.length > 0) log.warn('removed repositories that no server owns', { repos: swept });
 
+  // Before listening: the API never reports what a previous process left (stale Ready, half-done deploys).
+  const servers = await db.server.findMany({ select: { id: true, name: true } });
+  await checks.resume(new Map(servers.map((s) => [s.id, s])));
+  await reconciler.start();
+
   const app = createApp(ctx, reposRoot);
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -166,9 +180,6 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-  const servers = await db.server.findMany({ select: { id: true, name: true } });
-  await checks.resume(new Map(servers.map((s) => [s.id, s])));
-  await reconciler.start();
   previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
   let closing: Promise<void> | undefined;

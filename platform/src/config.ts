@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
 
 const Env = z.object({
@@ -14,6 +15,7 @@ const Env = z.object({
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
+  BMMS_TEST_KILL_AT: z.enum(DEPLOY_STEPS).optional(),
 });
 
 export interface Config {
@@ -33,6 +35,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** Fault-injection tests only: the platform SIGKILLs itself when a deploy reaches this step. */
+  testKillAt?: DeployStep;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -59,5 +63,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
   };
 }

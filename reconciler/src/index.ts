@@ -17,6 +17,8 @@ export {
   UnixRequestError,
 } from './errors.ts';
 export {
+  DEPLOY_STEPS,
+  type DeployStep,
   type GateVerdict,
   type InstanceProvisioner,
   type InstanceSetup,
