@@ -4,13 +4,16 @@ import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import { openDatabase } from '@bmms/prisma';
 import {
+  AdvisoryLockLeadership,
   BundleCache,
   DockerRuntime,
   ProcessRuntime,
   Reconciler,
   RouteTable,
   type Runtime,
+  SoloLeadership,
   SwarmRuntime,
+  whileLeading,
 } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { createApp } from './app.ts';
@@ -168,7 +171,16 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   // Before listening: the API never reports what a previous process left (stale Ready, half-done deploys).
   const servers = await db.server.findMany({ select: { id: true, name: true } });
   await checks.resume(new Map(servers.map((s) => [s.id, s])));
-  await reconciler.start();
+  // With Postgres several platform processes may share the database: exactly one reconciler acts.
+  const leadership = config.databaseUrl
+    ? new AdvisoryLockLeadership({ connectionString: config.databaseUrl })
+    : new SoloLeadership();
+  const leader = whileLeading(leadership, {
+    start: () => reconciler.start(),
+    stop: () => reconciler.stop(),
+    log: (msg, fields) => log.info(msg, fields),
+  });
+  await leader.settled;
 
   const app = createApp(ctx, reposRoot);
   const server = app.listen(config.port, config.host);
@@ -194,7 +206,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         server.closeIdleConnections();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
-        await reconciler.stop();
+        await leader.close();
         await egress.closeAll();
         await checks.close();
         await stopped;

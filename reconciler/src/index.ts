@@ -17,6 +17,13 @@ export {
   UnixRequestError,
 } from './errors.ts';
 export {
+  AdvisoryLockLeadership,
+  type Leadership,
+  RECONCILER_LOCK_KEY,
+  SoloLeadership,
+  whileLeading,
+} from './leadership.ts';
+export {
   DEPLOY_STEPS,
   type DeployStep,
   type GateVerdict,
