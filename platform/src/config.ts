@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -27,6 +28,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
+  generation?: GenerationConfig;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -48,5 +51,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    generation: generationConfigFromEnv(env),
   };
 }
