@@ -370,6 +370,15 @@ describe('bad input: a clear error and nothing half-created', () => {
     expect((await generation(started.body.id)).status).toBe('awaiting_confirmation');
   });
 
+  it('refuses to iterate on a server with nothing merged yet', async () => {
+    expect((await stack.api('POST', '/api/v1/servers', { name: 'fresh', template: 'echo' })).status).toBe(201);
+    const before = await counts();
+    const r = await stack.api<ErrorBody>('POST', '/api/v1/generations', { prompt: 'add a tool', server: 'fresh' });
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe('server_not_merged');
+    expect(await counts()).toEqual(before);
+  });
+
   it('answers 404 for a generation of another id', async () => {
     const r = await stack.api<ErrorBody>('GET', '/api/v1/generations/00000000-0000-0000-0000-000000000000');
     expect(r.status).toBe(404);

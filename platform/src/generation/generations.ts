@@ -162,7 +162,8 @@ export async function startGeneration(
   let server: Server | undefined;
   if (typeof body.server === 'string') {
     server = await findServer(ctx, principal, body.server);
-    if (!(await ctx.git.resolveRef(server.name, 'refs/heads/main'))) throw nothingToIterate(server.name);
+    const manifest = await ctx.git.readFile(server.name, 'refs/heads/main', 'mcp.json').catch(() => null);
+    if (manifest === null) throw nothingToIterate(server.name);
   }
   const row = await ctx.db.generation.create({
     data: {
