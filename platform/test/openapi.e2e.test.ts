@@ -145,14 +145,23 @@ afterAll(async () => {
 
 describe('import of GitHub’s OpenAPI document', () => {
   it('lists the operations to select from (GET with a URL)', async () => {
-    const r = await stack.api<{ count: number; maxTools: number; operations: { id: string; method: string }[] }>(
-      'GET',
-      `/api/v1/openapi/operations?url=${encodeURIComponent(`http://${docsHost}/github.json`)}`,
-    );
+    const r = await stack.api<{
+      title: string;
+      count: number;
+      maxTools: number;
+      operations: { id: string; method: string }[];
+    }>('GET', `/api/v1/openapi/operations?url=${encodeURIComponent(`http://${docsHost}/github.json`)}`);
     expect(r.status).toBe(200);
     expect(r.body.count).toBeGreaterThan(1000);
     expect(r.body.maxTools).toBe(20);
     expect(r.body.operations).toContainEqual(expect.objectContaining({ id: 'issues/create', method: 'POST' }));
+
+    // The same document sent inline: 13 MB of JSON in the request body.
+    const inline = await stack.api<{ title: string; count: number }>('POST', '/api/v1/openapi/operations', {
+      openapi: JSON.parse(await readFile(GITHUB_DOC, 'utf8')),
+    });
+    expect(inline.status).toBe(200);
+    expect(inline.body).toMatchObject({ title: r.body.title, count: r.body.count });
   }, 60_000);
 
   it('asks for a selection when the document has more operations than a server may have tools', async () => {
