@@ -55,6 +55,8 @@ const specInvalid = (error: ManifestError | { issues: { path: PropertyKey[]; mes
         : error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
     }`,
   );
+const nothingChanged = () =>
+  new ApiError('nothing_changed', 422, 'the edit changes no file; describe the change more precisely');
 const nothingToIterate = (server: string) =>
   new ApiError(
     'server_not_merged',
@@ -408,7 +410,7 @@ async function iterate(
   }
   const remove = edit.remove.map((n) => `src/tools/${n}.ts`).filter((p) => p in before && !(p in rendered));
   if (Object.keys(write).length === 0 && remove.length === 0) {
-    throw new ApiError('nothing_changed', 422, 'the edit changes no file; describe the change more precisely');
+    throw nothingChanged();
   }
   await recorder.emit('files_rendered', { files: Object.keys(write), removed: remove });
   const branch = `gen/${row.id.slice(0, 8)}-${randomBytes(2).toString('hex')}`;
