@@ -119,8 +119,12 @@ class Recorder {
 
   /** Model progress as events. */
   modelEvent = (e: ModelEvent): void => {
-    if (e.type === 'model_retry') void this.emit('model_retry', { reason: e.reason });
-    else void this.emit('output_invalid', { attempt: e.attempt, problems: e.problems.slice(0, 20) });
+    // A failed write is logged by the chain; progress events never fail the run.
+    const stored =
+      e.type === 'model_retry'
+        ? this.emit('model_retry', { reason: e.reason })
+        : this.emit('output_invalid', { attempt: e.attempt, problems: e.problems.slice(0, 20) });
+    stored.catch(() => {});
   };
 
   /** Records a failure as the final event. */

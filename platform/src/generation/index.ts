@@ -44,7 +44,8 @@ export class Generation {
 
   /** Runs `work` in the background, remembered until it settles. */
   track(work: Promise<unknown>): void {
-    const p = work.finally(() => this.#running.delete(p));
+    // The run records its own failure; a failure to record it (database gone at shutdown) ends here.
+    const p = work.catch(() => {}).finally(() => this.#running.delete(p));
     this.#running.add(p);
   }
 
