@@ -367,6 +367,18 @@ describe('bad input: a clear error and nothing half-created', () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.error.code).toBe('spec_invalid');
     expect(invalid.body.error.message).toContain('tools');
+    const token = [
+      'sk',
+      'ant',
+      'api03',
+      'Zx8Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz0Xc2Vb4Nm6Qw8Er0Ty2Ui4Op6As8Df0Gh2Jk4Lz6Xc8Vb0NmAA',
+    ].join('-');
+    const leaking = await stack.api<ErrorBody>('POST', `/api/v1/generations/${started.body.id}/confirm`, {
+      spec: { ...SPEC, name: 'units-2', description: `Converts units. Key: ${token}` },
+    });
+    expect(leaking.status).toBe(400);
+    expect(leaking.body.error.code).toBe('prompt_contains_secret');
+    expect(JSON.stringify(await generation(started.body.id))).not.toContain(token);
     expect((await generation(started.body.id)).status).toBe('awaiting_confirmation');
   });
 

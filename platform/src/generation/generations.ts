@@ -33,11 +33,11 @@ const CHECKS_TIMEOUT_MS = 15 * 60_000;
 const promptEmpty = () => new ApiError('prompt_empty', 400, '"prompt" is required: describe the server or the change');
 const promptTooLong = (n: number) =>
   new ApiError('prompt_too_long', 400, `"prompt" has ${n} characters; the limit is ${MAX_PROMPT}: say it shorter`);
-const promptHasSecret = (kinds: string[]) =>
+const promptHasSecret = (kinds: string[], what: 'prompt' | 'spec' = 'prompt') =>
   new ApiError(
     'prompt_contains_secret',
     400,
-    `the prompt contains a credential (${kinds.join(', ')}); it was not sent or stored. Remove it, describe the secret by name (e.g. "uses the API key WEATHER_API_KEY"), and set its value as a named secret: PUT /api/v1/servers/<server>/secrets/<NAME>`,
+    `the ${what} contains a credential (${kinds.join(', ')}); it was not sent or stored. Remove it, describe the secret by name (e.g. "uses the API key WEATHER_API_KEY"), and set its value as a named secret: PUT /api/v1/servers/<server>/secrets/<NAME>`,
   );
 const notAwaiting = (status: string) =>
   new ApiError(
@@ -226,6 +226,8 @@ export async function confirmGeneration(
   const parsed = specDraftSchema.safeParse(body.spec === undefined ? row.spec : body.spec);
   if (!parsed.success) throw specInvalid(parsed.error);
   const spec = parsed.data;
+  const leaked = scanText('spec', JSON.stringify(spec, null, 1));
+  if (leaked.length > 0) throw promptHasSecret([...new Set(leaked.map((f) => f.kind))], 'spec');
   if (await ctx.db.server.findUnique({ where: { name: spec.name } })) throw nameTaken(spec.name);
   // Compare-and-set on the status: two confirms cannot both start step 2.
   const { count } = await ctx.db.generation.updateMany({

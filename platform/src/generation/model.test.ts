@@ -136,6 +136,18 @@ describe('a scripted multi-turn session through the real SDK', () => {
     expect(err.message).toContain('timed out');
   });
 
+  it('turns an unreachable endpoint into model_unavailable', async () => {
+    const err = await rejection(
+      new AnthropicModel(config({ anthropicBaseUrl: 'http://127.0.0.1:1', maxRetries: 1 })).call({
+        system: '',
+        messages: [{ role: 'user', content: 'x' }],
+        tool: proposeServerTool,
+      }),
+    );
+    expect(err.code).toBe('model_unavailable');
+    expect(err.message).toContain('cannot connect');
+  });
+
   it('refuses to run without an API key, saying what to set', async () => {
     const err = await rejection(
       new AnthropicModel(config({ anthropicApiKey: undefined })).call({
