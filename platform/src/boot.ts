@@ -22,7 +22,10 @@ import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
-import { EgressProxy, egressProvisioner } from './egress/index.ts';
+import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
+import { generationConfigFromEnv } from './generation/config.ts';
+import { Generation } from './generation/index.ts';
+import type { Model } from './generation/model.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
@@ -53,6 +56,10 @@ export interface PlatformParts {
   runtime?: Runtime;
   /** The master key(s), as BMMS_MASTER_KEY would give them (default: that variable, else the data dir's key file). */
   masterKey?: string;
+  /** Test-only egress overrides (name resolution, private addresses, upstream CA and port) to reach local fakes. */
+  egress?: Pick<EgressProxyOptions, 'lookup' | 'allowPrivate' | 'ca' | 'upstreamPort'>;
+  /** The model behind generation from a prompt (default: the Anthropic API as configured). */
+  model?: Model;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -97,6 +104,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   await rm(egressRoot, { recursive: true, force: true });
   const egressLog = log.child({ component: 'egress' });
   const egress = new EgressProxy({
+    ...parts.egress,
     root: egressRoot,
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });
@@ -151,6 +159,9 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         }
       : {}),
   });
+  const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
+  const interrupted = await generation.resume(db);
+  if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const ctx: PlatformContext = {
     db,
     git,
@@ -160,6 +171,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     previews,
     secrets,
     log,
+    generation,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
   };
@@ -206,6 +218,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         server.closeIdleConnections();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
+        await generation.drain();
         await leader.close();
         await egress.closeAll();
         await checks.close();

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
+import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -37,6 +38,8 @@ export interface Config {
   idleMs: number;
   /** Fault-injection tests only: the platform SIGKILLs itself when a deploy reaches this step. */
   testKillAt?: DeployStep;
+  /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
+  generation?: GenerationConfig;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -64,5 +67,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
     ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
+    generation: generationConfigFromEnv(env),
   };
 }

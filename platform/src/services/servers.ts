@@ -51,11 +51,52 @@ export async function createServer(
     throw err;
   }
   const description = (input.description as string | undefined) ?? templates[template]?.description ?? '';
+  return provisionServer(
+    ctx,
+    principal,
+    {
+      name,
+      files,
+      source: template,
+      description,
+      title: `Create ${name} from the ${template} template`,
+      body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
+    },
+    requestId,
+  );
+}
+
+/** What a new server starts from: its files (change #1) and how to describe where they came from. */
+export interface NewServer {
+  name: string;
+  files: Record<string, string>;
+  /** Stored as the server's `template` (e.g. "echo", "openapi", "prompt"). */
+  source: string;
+  description: string;
+  /** Title and body of change #1 (the title is also the commit message). */
+  title: string;
+  body: string;
+}
+
+/**
+ * Creates a server from rendered files: its row, its repo with an empty first commit on main, the
+ * files on a branch, and change #1. On any failure everything created is removed.
+ */
+export async function provisionServer(
+  ctx: PlatformContext,
+  principal: Principal,
+  input: NewServer,
+  requestId?: string,
+) {
+  requirePermission(principal, 'write');
+  const { name, files } = input;
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
 
   let server: Awaited<ReturnType<typeof ctx.db.server.create>>;
   try {
-    server = await ctx.db.server.create({ data: { name, orgId: principal.orgId, template, description } });
+    server = await ctx.db.server.create({
+      data: { name, orgId: principal.orgId, template: input.source, description: input.description },
+    });
   } catch (err) {
     if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
     throw err;
@@ -83,7 +124,7 @@ export async function createServer(
       branch: INIT_BRANCH,
       parent: root.sha,
       files,
-      message: `Create ${name} from the ${template} template`,
+      message: input.title,
       author,
     });
     const number = await allocateChangeNumber(ctx, server.id);
@@ -91,15 +132,22 @@ export async function createServer(
       data: {
         serverId: server.id,
         number,
-        title: `Create ${name} from the ${template} template`,
-        body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
+        title: input.title,
+        body: input.body,
         branch: INIT_BRANCH,
         headSha: head.sha,
         baseSha: root.sha,
         authorId: principal.userId,
       },
     });
-    await audit(ctx.db, principal, 'server.create', { type: 'server', id: server.id }, { name, template }, requestId);
+    await audit(
+      ctx.db,
+      principal,
+      'server.create',
+      { type: 'server', id: server.id },
+      { name, template: input.source },
+      requestId,
+    );
     await audit(
       ctx.db,
       principal,
