@@ -226,6 +226,7 @@ describe('bubblewrap sandbox', () => {
       'BMMS_REVISION',
       'BMMS_SOCKET',
       'BMMS_TIMEOUT_MS',
+      'MALLOC_ARENA_MAX',
       'NODE_COMPILE_CACHE',
       'PWD', // set by bwrap's --chdir
     ]);

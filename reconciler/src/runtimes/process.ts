@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
-import { instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
 
 export type ProcessRuntimeOptions = {
@@ -222,6 +222,7 @@ export class ProcessRuntime implements Runtime {
     const binds = opts.binds ?? [];
     const env: Record<string, string> = {
       ...(sandboxed ? opts.env : hostPaths(opts.env, binds)),
+      ...INSTANCE_ENV,
       BMMS_SOCKET: sandboxed ? `${SANDBOX_SOCKET_DIR}/mcp.sock` : socketPath,
       BMMS_REVISION: opts.revision,
       BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
@@ -229,7 +230,7 @@ export class ProcessRuntime implements Runtime {
     if (cacheDir) env.NODE_COMPILE_CACHE = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
     // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
     const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
-    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`];
+    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
     const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits) : null;
     let child: ChildProcess;
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
