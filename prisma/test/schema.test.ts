@@ -28,11 +28,16 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'check_runs',
       'check_suites',
       'deployments',
+      'external_identities',
+      'invitations',
       'memberships',
+      'oauth_payloads',
+      'oauth_signing_keys',
       'orgs',
       'secrets',
       'servers',
       'users',
+      'web_sessions',
     ]);
     expect(await liveShape(raw.conn)).toEqual(expected);
   });
