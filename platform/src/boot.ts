@@ -5,6 +5,7 @@ import { InternalGitProvider } from '@bmms/gitserver';
 import { openDatabase } from '@bmms/prisma';
 import { BundleCache, ProcessRuntime, Reconciler, RouteTable, type Runtime } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
+import { WebSessions } from './accounts/sessions.ts';
 import { createApp } from './app.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
@@ -12,7 +13,9 @@ import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, egressProvisioner } from './egress/index.ts';
+import { GatewayCredentials } from './gateway/credentials.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
 import { loadKeyring } from './secrets/keyring.ts';
@@ -41,6 +44,8 @@ export interface PlatformParts {
   runtime?: Runtime;
   /** The master key(s), as BMMS_MASTER_KEY would give them (default: that variable, else the data dir's key file). */
   masterKey?: string;
+  /** Authorization server limits and guards (tests lower the rate limits). */
+  oauth?: Partial<Pick<AuthorizationServerDeps, 'registrationLimit' | 'loginFailureLimit' | 'allowMetadataFetch'>>;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -93,6 +98,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }
+  const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
   const previews = new PreviewManager({ db, git, runtime, bundles, routes, log: log.child({ component: 'previews' }) });
@@ -124,7 +130,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     resyncMs: config.resyncMs,
     standbyMs: config.rollbackWindowMs,
     idleMs: config.idleMs,
-    provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
+    provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
+    probeHeaders: (server) => credentials.probeHeaders(server),
   });
   const ctx: PlatformContext = {
     db,
@@ -137,6 +144,17 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     log,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
+    oauth: new AuthorizationServer({
+      db,
+      git,
+      sealer: secrets,
+      keyring: keys.keyring,
+      log: log.child({ component: 'oauth' }),
+      ...parts.oauth,
+    }),
+    credentials,
+    signup: config.signup ?? 'invite',
+    sessions: new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer }),
   };
 
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
@@ -152,6 +170,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await ctx.oauth.start(config.publicUrl ?? url);
 
   const servers = await db.server.findMany({ select: { id: true, name: true } });
   await checks.resume(new Map(servers.map((s) => [s.id, s])));

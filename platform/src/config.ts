@@ -12,6 +12,7 @@ const Env = z.object({
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
+  BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
 });
 
 export interface Config {
@@ -27,6 +28,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** `open`: anyone may sign up (and gets an org); `invite`: only with an invitation. */
+  signup?: 'open' | 'invite';
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -48,5 +51,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    signup: e.BMMS_SIGNUP,
   };
 }
