@@ -4,6 +4,7 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
+import * as oidc from 'openid-client';
 
 /** A browser stand-in: fetch with a cookie jar (name, path) and no automatic redirects. */
 export class Browser {
@@ -166,4 +167,85 @@ export class MemoryOAuthProvider implements OAuthClientProvider {
   codeVerifier(): string {
     return this.#verifier;
   }
+}
+
+/** Tokens from the second client library (openid-client), for tests that need a real grant. */
+export interface GrantedTokens {
+  clientId: string;
+  accessToken: string;
+  refreshToken: string;
+  config: oidc.Configuration;
+}
+
+/**
+ * openid-client end to end: discovery, dynamic registration, authorization code + PKCE S256 + resource
+ * (the browser signs in and allows), token. Returns the tokens and the client configuration.
+ */
+export async function connectWithOpenidClient(
+  base: string,
+  resource: string,
+  credentials: { email: string; password: string },
+  redirectUri = 'http://127.0.0.1:45123/cb',
+): Promise<GrantedTokens> {
+  const config = await oidc.dynamicClientRegistration(
+    new URL(`${base}/oauth`),
+    { redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', client_name: 'openid-client test' },
+    oidc.None(),
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'mcp:tools',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    resource,
+    state,
+  });
+  const back = await signInAndAllow(new Browser(), url.toString(), base, credentials);
+  const tokens = await oidc.authorizationCodeGrant(
+    config,
+    back,
+    { pkceCodeVerifier: verifier, expectedState: state },
+    { resource },
+  );
+  if (!tokens.refresh_token) throw new Error('no refresh token');
+  return {
+    clientId: config.clientMetadata().client_id,
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token,
+    config,
+  };
+}
+
+/** A token endpoint request (form-encoded). */
+export async function tokenRequest(base: string, fields: Record<string, string>) {
+  const res = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A raw MCP tools/list POST with a bearer token. */
+export async function mcpPost(url: string, token: string, message: Record<string, unknown> = { method: 'tools/list' }) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, ...message }),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // keep text
+  }
+  return { status: res.status, headers: res.headers, body };
 }

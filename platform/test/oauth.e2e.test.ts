@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerBody, TestStack, textOf } from './harness.ts';
-import { Browser, MemoryOAuthProvider, signInAndAllow } from './oauth-helpers.ts';
+import { Browser, MemoryOAuthProvider, mcpPost, signInAndAllow, tokenRequest } from './oauth-helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -98,34 +98,3 @@ describe('OAuth 2.1 for MCP clients (official SDK)', () => {
     expect((await stack.api<{ clients: unknown[] }>('GET', '/api/v1/me/clients')).body.clients).toEqual([]);
   }, 60_000);
 });
-
-/** A token endpoint request (form-encoded). */
-export async function tokenRequest(base: string, fields: Record<string, string>) {
-  const res = await fetch(`${base}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-/** A raw MCP tools/list POST with a bearer token. */
-export async function mcpPost(url: string, token: string, message: Record<string, unknown> = { method: 'tools/list' }) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, ...message }),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // keep text
-  }
-  return { status: res.status, headers: res.headers, body };
-}

@@ -154,7 +154,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         if (key === 'scope') (metadata as Record<string, unknown>).scope = undefined;
         for (const uri of (metadata.redirect_uris as string[] | undefined) ?? []) {
           const problem = redirectUriProblem(uri);
-          if (problem) throw new errors.InvalidRedirectUri(problem);
+          // A description starting with redirect_uris makes the error invalid_redirect_uri (RFC 7591).
+          if (problem) throw new errors.InvalidClientMetadata(`redirect_uris: ${problem}`);
         }
       },
     },
