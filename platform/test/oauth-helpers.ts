@@ -186,6 +186,7 @@ export async function connectWithOpenidClient(
   resource: string,
   credentials: { email: string; password: string },
   redirectUri = 'http://127.0.0.1:45123/cb',
+  scope = 'mcp:tools',
 ): Promise<GrantedTokens> {
   const config = await oidc.dynamicClientRegistration(
     new URL(`${base}/oauth`),
@@ -197,7 +198,7 @@ export async function connectWithOpenidClient(
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri,
-    scope: 'mcp:tools',
+    scope,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
     code_challenge_method: 'S256',
     resource,
