@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type {
   OAuthClientInformationMixed,
@@ -249,4 +251,32 @@ export async function mcpPost(url: string, token: string, message: Record<string
     // keep text
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/** A reverse proxy in front of the platform that adds `Authorization: Bearer <token>` (for tools that cannot). */
+export async function bearerProxy(target: string, token: string): Promise<{ url: string; close(): Promise<void> }> {
+  const to = new URL(target);
+  const server = http.createServer((req, res) => {
+    const up = http.request(
+      {
+        host: to.hostname,
+        port: to.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, authorization: `Bearer ${token}` },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -87,7 +87,7 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
         throw err;
       }
     }
-    checkOrigin(req);
+    checkOrigin(req, base);
     const preview = parsePreviewName(name);
     const serverName = preview?.server ?? name;
     const server = isValidServerName(serverName)
@@ -197,8 +197,17 @@ function calledTools(body: Buffer | undefined): string[] {
     .map((m) => m.params.name);
 }
 
-/** Browsers send Origin: a foreign one is refused (DNS-rebinding protection). */
-function checkOrigin(req: Request): void {
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * DNS-rebinding protection: a platform serving on a loopback address answers only loopback Host names, and
+ * a browser's Origin must be the host it called.
+ */
+function checkOrigin(req: Request, base: string): void {
+  const baseHost = URL.parse(base)?.hostname ?? '';
+  if (LOOPBACK.has(baseHost) && !LOOPBACK.has(req.hostname)) {
+    throw new ApiError('forbidden_origin', 403, `host ${req.host} may not call this server`);
+  }
   const origin = req.get('origin');
   if (!origin) return;
   let host: string;
