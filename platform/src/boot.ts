@@ -133,6 +133,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
     probeHeaders: (server) => credentials.probeHeaders(server),
   });
+  const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
   const ctx: PlatformContext = {
     db,
     git,
@@ -150,11 +151,13 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       sealer: secrets,
       keyring: keys.keyring,
       log: log.child({ component: 'oauth' }),
+      sessions,
+      external: config.oidc,
       ...parts.oauth,
     }),
     credentials,
     signup: config.signup ?? 'invite',
-    sessions: new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer }),
+    sessions,
   };
 
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));

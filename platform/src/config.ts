@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { ExternalIdpConfig } from './accounts/external.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -13,6 +14,10 @@ const Env = z.object({
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
   BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
+  BMMS_OIDC_ISSUER: z.string().url().optional(),
+  BMMS_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  BMMS_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  BMMS_OIDC_NAME: z.string().min(1).max(60).default('your company account'),
 });
 
 export interface Config {
@@ -30,6 +35,8 @@ export interface Config {
   idleMs: number;
   /** `open`: anyone may sign up (and gets an org); `invite`: only with an invitation. */
   signup?: 'open' | 'invite';
+  /** A company OpenID provider people may sign in with (BMMS_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _NAME). */
+  oidc?: ExternalIdpConfig | undefined;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -40,6 +47,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const oidcVars = [e.BMMS_OIDC_ISSUER, e.BMMS_OIDC_CLIENT_ID, e.BMMS_OIDC_CLIENT_SECRET];
+  if (oidcVars.some((v) => v !== undefined) && !oidcVars.every((v) => v !== undefined)) {
+    throw new Error(
+      'invalid configuration:\n  BMMS_OIDC_ISSUER, BMMS_OIDC_CLIENT_ID and BMMS_OIDC_CLIENT_SECRET go together',
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -52,5 +65,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
     signup: e.BMMS_SIGNUP,
+    oidc:
+      e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
+        ? {
+            issuer: e.BMMS_OIDC_ISSUER,
+            clientId: e.BMMS_OIDC_CLIENT_ID,
+            clientSecret: e.BMMS_OIDC_CLIENT_SECRET,
+            name: e.BMMS_OIDC_NAME,
+          }
+        : undefined,
   };
 }

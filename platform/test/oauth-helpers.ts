@@ -8,14 +8,14 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import * as oidc from 'openid-client';
 
-/** A browser stand-in: fetch with a cookie jar (name, path) and no automatic redirects. */
+/** A browser stand-in: fetch with a cookie jar (host, name, path) and no automatic redirects. */
 export class Browser {
-  readonly #cookies = new Map<string, { name: string; value: string; path: string }>();
+  readonly #cookies = new Map<string, { host: string; name: string; value: string; path: string }>();
 
   async fetch(url: string, init: RequestInit = {}): Promise<Response> {
     const u = new URL(url);
     const cookie = [...this.#cookies.values()]
-      .filter((c) => u.pathname.startsWith(c.path))
+      .filter((c) => c.host === u.host && u.pathname.startsWith(c.path))
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
     const headers = new Headers(init.headers);
@@ -32,8 +32,9 @@ export class Browser {
           .find((a) => a.toLowerCase().startsWith('path='))
           ?.slice(5) ?? '/';
       const expired = attrs.some((a) => /^max-age=0$/i.test(a.trim()) || /^expires=Thu, 01 Jan 1970/i.test(a.trim()));
-      if (expired || value === '') this.#cookies.delete(`${name}@${path}`);
-      else this.#cookies.set(`${name}@${path}`, { name, value, path });
+      const id = `${u.host}|${name}@${path}`;
+      if (expired || value === '') this.#cookies.delete(id);
+      else this.#cookies.set(id, { host: u.host, name, value, path });
     }
     return res;
   }

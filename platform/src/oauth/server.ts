@@ -5,8 +5,15 @@ import type { PrismaClient } from '@bmms/prisma';
 import express, { type Request, type Response, Router } from 'express';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import type Provider from 'oidc-provider';
+import {
+  checkSignInProof,
+  type ExternalIdpConfig,
+  ExternalSignIn,
+  ExternalSignInError,
+  signInProof,
+} from '../accounts/external.ts';
 import { DUMMY_HASH, verifyPassword } from '../accounts/passwords.ts';
-import { cookieOf, safeEqual, setCookie } from '../accounts/sessions.ts';
+import { cookieOf, safeEqual, setCookie, type WebSessions } from '../accounts/sessions.ts';
 import { FailureThrottle, RateLimiter } from '../accounts/throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
@@ -55,9 +62,14 @@ export interface AuthorizationServerDeps {
   loginFailureLimit?: number;
   /** Client ID Metadata Document fetch guard (tests replace the DNS check). */
   allowMetadataFetch?: (url: URL) => Promise<boolean>;
+  /** Browser sessions (an external sign-in outside an OAuth flow starts one). */
+  sessions: WebSessions;
+  /** A company OpenID provider people may sign in with. */
+  external?: ExternalIdpConfig | undefined;
 }
 
 const CSRF_COOKIE = 'bmms_csrf';
+const PROOF_COOKIE = 'bmms_ext_proof';
 const LOGIN_WINDOW_MS = 15 * 60_000;
 const KEY_RELOAD_MS = 10_000;
 
@@ -86,6 +98,7 @@ export class AuthorizationServer {
   #keys: SigningKeySet = { privateJwks: [], publicJwks: [] };
   #jwks: LocalJwks | undefined;
   #keysLoadedAt = 0;
+  #external: ExternalSignIn | undefined;
 
   constructor(deps: AuthorizationServerDeps) {
     this.#deps = deps;
@@ -101,6 +114,15 @@ export class AuthorizationServer {
   /** Loads (or creates) the signing keys and starts the provider for the platform at `base`. */
   async start(base: string): Promise<void> {
     this.#base = base;
+    if (this.#deps.external) {
+      this.#external = new ExternalSignIn({
+        config: this.#deps.external,
+        db: this.#deps.db,
+        log: this.#deps.log,
+        key: this.#csrfKey,
+        callbackUrl: () => `${this.#base}/auth/oidc/callback`,
+      });
+    }
     await this.#loadKeys();
   }
 
@@ -293,6 +315,14 @@ export class AuthorizationServer {
     router.post('/oauth/interaction/:uid/login', forms, (req, res) => this.#login(req, res));
     router.post('/oauth/interaction/:uid/confirm', forms, (req, res) => this.#confirm(req, res));
     router.post('/oauth/interaction/:uid/abort', forms, (req, res) => this.#abort(req, res));
+    router.post('/oauth/interaction/:uid/external', forms, (req, res) => this.#externalStart(req, res));
+    router.get('/oauth/interaction/:uid/external', (req, res) => this.#externalDone(req, res));
+    router.get('/auth/oidc/start', async (req, res) => {
+      if (!this.#external)
+        return void this.#send(res, 404, messagePage('Not available', 'No company sign-in is configured.'));
+      await this.#external.start(req, res, undefined);
+    });
+    router.get('/auth/oidc/callback', (req, res) => this.#externalCallback(req, res));
 
     router.use('/oauth', (req, res) => {
       if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
@@ -365,7 +395,13 @@ export class AuthorizationServer {
       this.#send(
         res,
         200,
-        loginPage({ action: `/oauth/interaction/${uid}/login`, csrf, client: about.clientName, server: about.route }),
+        loginPage({
+          action: `/oauth/interaction/${uid}/login`,
+          csrf,
+          client: about.clientName,
+          server: about.route,
+          ...this.#externalButton(uid),
+        }),
       );
       return;
     }
@@ -457,6 +493,7 @@ export class AuthorizationServer {
         server: about.route,
         email,
         error,
+        ...this.#externalButton(uid),
       });
     const ip = `ip:${req.ip ?? 'unknown'}`;
     const wait = Math.max(this.#loginFailures.retryAfter(`email:${email}`), this.#ipFailures.retryAfter(ip));
@@ -530,6 +567,83 @@ export class AuthorizationServer {
       server: about.route,
     });
     await this.provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
+  #externalButton(uid: string): { externalAction?: string; externalName?: string } {
+    return this.#external
+      ? { externalAction: `/oauth/interaction/${uid}/external`, externalName: this.#external.config.name }
+      : {};
+  }
+
+  async #externalStart(req: Request, res: Response): Promise<void> {
+    const details = await this.#details(req, res);
+    if (!details) return;
+    if (!this.#checkCsrf(req, details.uid)) {
+      this.#send(
+        res,
+        403,
+        messagePage(
+          'Request refused',
+          'The form was not sent from this page (CSRF check failed). Reload and try again.',
+        ),
+      );
+      return;
+    }
+    if (!this.#external) {
+      this.#send(res, 404, messagePage('Not available', 'No company sign-in is configured.'));
+      return;
+    }
+    await this.#external.start(req, res, details.uid);
+  }
+
+  async #externalCallback(req: Request, res: Response): Promise<void> {
+    if (!this.#external) {
+      this.#send(res, 404, messagePage('Not available', 'No company sign-in is configured.'));
+      return;
+    }
+    let result: { userId: string; uid: string | undefined };
+    try {
+      result = await this.#external.callback(req, res);
+    } catch (err) {
+      if (!(err instanceof ExternalSignInError)) throw err;
+      this.#send(res, 403, messagePage('Sign-in refused', err.message));
+      return;
+    }
+    if (result.uid === undefined) {
+      await this.#deps.sessions.start(req, res, result.userId);
+      res.redirect(303, '/');
+      return;
+    }
+    // The interaction's own cookie is scoped to its path: finish there, with a proof only that path sees.
+    res.cookie(PROOF_COOKIE, signInProof(this.#csrfKey, result.userId, result.uid), {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: req.secure,
+      path: `/oauth/interaction/${result.uid}`,
+      maxAge: 60_000,
+    });
+    res.redirect(303, `/oauth/interaction/${result.uid}/external`);
+  }
+
+  async #externalDone(req: Request, res: Response): Promise<void> {
+    const details = await this.#details(req, res);
+    if (!details) return;
+    const userId = checkSignInProof(this.#csrfKey, cookieOf(req, PROOF_COOKIE), details.uid);
+    res.clearCookie(PROOF_COOKIE, { path: `/oauth/interaction/${details.uid}` });
+    if (!userId) {
+      this.#send(
+        res,
+        403,
+        messagePage('Sign-in refused', 'The company sign-in could not be confirmed. Start again from your app.'),
+      );
+      return;
+    }
+    await this.provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: userId, amr: ['ext'] } },
+      { mergeWithLastSubmission: false },
+    );
   }
 
   async #abort(req: Request, res: Response): Promise<void> {
