@@ -192,6 +192,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         server.closeIdleConnections();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
+        ctx.oauth.stop();
         await reconciler.stop();
         await egress.closeAll();
         await checks.close();

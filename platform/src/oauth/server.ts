@@ -17,6 +17,7 @@ import { cookieOf, safeEqual, setCookie, type WebSessions } from '../accounts/se
 import { FailureThrottle, RateLimiter } from '../accounts/throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
+import { sweepExpiredPayloads } from './adapter.ts';
 import { loadSigningKeys, rotateSigningKey, type Sealer, type SigningKeySet } from './keys.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './pages.ts';
 import { createProvider, redirectUriProblem } from './provider.ts';
@@ -72,6 +73,7 @@ const CSRF_COOKIE = 'bmms_csrf';
 const PROOF_COOKIE = 'bmms_ext_proof';
 const LOGIN_WINDOW_MS = 15 * 60_000;
 const KEY_RELOAD_MS = 10_000;
+const SWEEP_MS = 10 * 60_000;
 
 /** Derives a 32-byte key for `purpose` from every master key, current first. */
 export function derivedKeys(keyring: Keyring, purpose: string): Buffer[] {
@@ -99,6 +101,7 @@ export class AuthorizationServer {
   #jwks: LocalJwks | undefined;
   #keysLoadedAt = 0;
   #external: ExternalSignIn | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: AuthorizationServerDeps) {
     this.#deps = deps;
@@ -124,6 +127,17 @@ export class AuthorizationServer {
       });
     }
     await this.#loadKeys();
+    this.#sweeper = setInterval(() => {
+      sweepExpiredPayloads(this.#deps.db).catch((err: unknown) =>
+        this.#deps.log.warn('could not remove expired OAuth records', { err }),
+      );
+    }, SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  /** Stops the periodic clean-up. */
+  stop(): void {
+    clearInterval(this.#sweeper);
   }
 
   /** `<base>/oauth`. */
