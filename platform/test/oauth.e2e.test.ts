@@ -1,9 +1,17 @@
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerBody, TestStack, textOf } from './harness.ts';
-import { Browser, MemoryOAuthProvider, mcpPost, signInAndAllow, tokenRequest } from './oauth-helpers.ts';
+import {
+  Browser,
+  connectWithOpenidClient,
+  MemoryOAuthProvider,
+  mcpPost,
+  signInAndAllow,
+  tokenRequest,
+} from './oauth-helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -97,4 +105,28 @@ describe('OAuth 2.1 for MCP clients (official SDK)', () => {
     expect(call.body).toEqual({ error: { code: 'invalid_token', message: 'the access token was revoked' } });
     expect((await stack.api<{ clients: unknown[] }>('GET', '/api/v1/me/clients')).body.clients).toEqual([]);
   }, 60_000);
+
+  it('a second client library (openid-client) completes discovery, registration, code + PKCE + resource, token and refresh', async () => {
+    const granted = await connectWithOpenidClient(stack.url, server.url, {
+      email: 'owner@localhost',
+      password: PASSWORD,
+    });
+    expect(
+      (
+        await mcpPost(server.url, granted.accessToken, {
+          method: 'tools/call',
+          params: { name: 'echo', arguments: { text: 'a' } },
+        })
+      ).status,
+    ).toBe(200);
+    const refreshed = await oidc.refreshTokenGrant(granted.config, granted.refreshToken, { resource: server.url });
+    expect(refreshed.refresh_token).not.toBe(granted.refreshToken);
+    expect(refreshed.scope).toBe('mcp:tools');
+    const res = await mcpPost(server.url, refreshed.access_token, {
+      method: 'tools/call',
+      params: { name: 'add', arguments: { a: 2, b: 3 } },
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.body)).toContain('"text":"5"');
+  }, 30_000);
 });

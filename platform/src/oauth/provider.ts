@@ -106,6 +106,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['ES256'],
     },
     allowOmittingSingleRegisteredRedirectUri: false,
+    // Never `*`: a browser-based public client may call the token endpoint from its redirect URIs' origins only.
+    clientBasedCORS: (_ctx, origin, client) =>
+      origin !== 'null' &&
+      client.clientAuthMethod === 'none' &&
+      client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) === true,
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true, initialAccessToken: false },
