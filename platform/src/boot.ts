@@ -101,7 +101,15 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
-  const previews = new PreviewManager({ db, git, runtime, bundles, routes, log: log.child({ component: 'previews' }) });
+  const previews = new PreviewManager({
+    db,
+    git,
+    runtime,
+    bundles,
+    routes,
+    log: log.child({ component: 'previews' }),
+    credentials,
+  });
   let reconciler: Reconciler | undefined;
   const checks = new CheckService({
     db,

@@ -158,7 +158,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   /** Owners are changed only by owners, and the last owner stays. */
-  const guardOwnerChange = async (p: Principal, userId: string, currentRole: string, newRole: string | null) => {
+  const guardOwnerChange = async (p: Principal, currentRole: string, newRole: string | null): Promise<void> => {
     if ((currentRole === 'owner' || newRole === 'owner') && p.role !== 'owner') {
       throw forbidden('only an owner may make or unmake owners');
     }
@@ -172,7 +172,6 @@ export function accountsRouter(ctx: PlatformContext): Router {
         );
       }
     }
-    return userId;
   };
 
   router.patch('/org/members/:userId', async (req, res) => {
@@ -185,7 +184,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
       ? await ctx.db.membership.findUnique({ where: { orgId_userId: { orgId: p.orgId, userId } } })
       : null;
     if (!member) throw notFound(`member ${userId}`);
-    await guardOwnerChange(p, userId, member.role, role);
+    await guardOwnerChange(p, member.role, role);
     await ctx.db.membership.update({ where: { orgId_userId: { orgId: p.orgId, userId } }, data: { role } });
     await audit(
       ctx.db,
@@ -206,7 +205,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
       ? await ctx.db.membership.findUnique({ where: { orgId_userId: { orgId: p.orgId, userId } } })
       : null;
     if (!member) throw notFound(`member ${userId}`);
-    await guardOwnerChange(p, userId, member.role, null);
+    await guardOwnerChange(p, member.role, null);
     await ctx.db.$transaction([
       ctx.db.membership.delete({ where: { orgId_userId: { orgId: p.orgId, userId } } }),
       // Their keys of this org stop working with the membership.

@@ -61,11 +61,16 @@ export class GatewayCredentials {
     return { authorization: `Bearer ${this.mint({ server, sub: 'platform', scopes: [], client: 'bmms-probe' })}` };
   }
 
+  /** The environment an instance verifies credentials with. */
+  env(): Record<string, string> {
+    return { [GATEWAY_KEY_ENV]: this.publicKeyPem };
+  }
+
   /** Gives every production instance the verification key; a new key (platform restart) rolls them. */
   provisioner(): InstanceProvisioner {
     return {
       fingerprint: async () => `gateway:${this.kid}`,
-      setup: async () => ({ env: { [GATEWAY_KEY_ENV]: this.publicKeyPem }, release: async () => {} }),
+      setup: async () => ({ env: this.env(), release: async () => {} }),
     };
   }
 }
