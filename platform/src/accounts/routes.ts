@@ -4,13 +4,11 @@ import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, forbidden, invalidRequest, unauthorized } from '../errors.ts';
 import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
-import { FailureThrottle } from './throttle.ts';
 
 /** Who may sign up without an invitation: anyone (`open`) or nobody (`invite`, the default). */
 export type SignupMode = 'open' | 'invite';
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-const LOGIN_WINDOW_MS = 15 * 60_000;
 
 /** SHA-256 of an invitation token (only the hash is stored). */
 export const hashInvitation = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -24,12 +22,11 @@ const normalizeEmail = (value: unknown) => (typeof value === 'string' ? value.tr
  * Sign-up, sign-in and sign-out for browsers at /auth (JSON or form posts). A session cookie
  * (HttpOnly, SameSite=Lax) carries the session; API calls with it need the returned X-CSRF-Token.
  */
-export function authRouter(ctx: PlatformContext, options: { signup: SignupMode; loginFailureLimit?: number }): Router {
+export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }): Router {
   const router = Router();
   router.use(express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }));
-  const limit = options.loginFailureLimit ?? 5;
-  const byEmail = new FailureThrottle({ limit, windowMs: LOGIN_WINDOW_MS });
-  const byIp = new FailureThrottle({ limit: limit * 4, windowMs: LOGIN_WINDOW_MS });
+  // One count of failures for this form and the OAuth sign-in page.
+  const logins = ctx.oauth.logins;
   const body = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
   const userView = (u: { id: string; email: string; name: string }) => ({ id: u.id, email: u.email, name: u.name });
 
@@ -94,7 +91,7 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode; 
     const email = normalizeEmail(b.email);
     const password = typeof b.password === 'string' ? b.password : '';
     const ip = `ip:${req.ip ?? 'unknown'}`;
-    const wait = Math.max(byEmail.retryAfter(email), byIp.retryAfter(ip));
+    const wait = logins.retryAfter(email, ip);
     if (wait > 0) {
       throw new ApiError('too_many_attempts', 429, `too many failed sign-ins; retry in ${wait} s`, {
         headers: { 'Retry-After': String(wait) },
@@ -103,11 +100,10 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode; 
     const user = email ? await ctx.db.user.findUnique({ where: { email } }) : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok) {
-      byEmail.fail(email);
-      byIp.fail(ip);
+      logins.fail(email, ip);
       throw unauthorized('wrong email or password');
     }
-    byEmail.reset(email);
+    logins.succeed(email);
     const csrfToken = await ctx.sessions.start(req, res, user.id);
     res.json({ user: userView(user), csrfToken });
   });

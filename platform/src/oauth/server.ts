@@ -14,7 +14,7 @@ import {
 } from '../accounts/external.ts';
 import { DUMMY_HASH, verifyPassword } from '../accounts/passwords.ts';
 import { cookieOf, safeEqual, setCookie, type WebSessions } from '../accounts/sessions.ts';
-import { FailureThrottle, RateLimiter } from '../accounts/throttle.ts';
+import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { sweepExpiredPayloads } from './adapter.ts';
@@ -71,7 +71,6 @@ export interface AuthorizationServerDeps {
 
 const CSRF_COOKIE = 'bmms_csrf';
 const PROOF_COOKIE = 'bmms_ext_proof';
-const LOGIN_WINDOW_MS = 15 * 60_000;
 const KEY_RELOAD_MS = 10_000;
 const SWEEP_MS = 10 * 60_000;
 
@@ -92,8 +91,8 @@ export class AuthorizationServer {
   readonly #deps: AuthorizationServerDeps;
   readonly #csrfKey: Buffer;
   readonly #registrations: RateLimiter;
-  readonly #loginFailures: FailureThrottle;
-  readonly #ipFailures: FailureThrottle;
+  /** Failed sign-ins, shared with POST /auth/login. */
+  readonly logins: LoginThrottle;
   #provider: Provider | undefined;
   #callback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   #base = '';
@@ -109,9 +108,7 @@ export class AuthorizationServer {
     this.#csrfKey = derivedKeys(deps.keyring, 'csrf')[0] as Buffer;
     const reg = deps.registrationLimit ?? { burst: 10, perMinute: 10 };
     this.#registrations = new RateLimiter(reg);
-    const limit = deps.loginFailureLimit ?? 5;
-    this.#loginFailures = new FailureThrottle({ limit, windowMs: LOGIN_WINDOW_MS });
-    this.#ipFailures = new FailureThrottle({ limit: limit * 4, windowMs: LOGIN_WINDOW_MS });
+    this.logins = new LoginThrottle(deps.loginFailureLimit ?? 5);
   }
 
   /** Loads (or creates) the signing keys and starts the provider for the platform at `base`. */
@@ -510,7 +507,7 @@ export class AuthorizationServer {
         ...this.#externalButton(uid),
       });
     const ip = `ip:${req.ip ?? 'unknown'}`;
-    const wait = Math.max(this.#loginFailures.retryAfter(`email:${email}`), this.#ipFailures.retryAfter(ip));
+    const wait = this.logins.retryAfter(email, ip);
     if (wait > 0) {
       res.set('Retry-After', String(wait));
       this.#send(res, 429, form(`Too many failed sign-ins. Try again in ${Math.ceil(wait / 60)} minute(s).`));
@@ -519,13 +516,12 @@ export class AuthorizationServer {
     const user = email ? await this.#deps.db.user.findUnique({ where: { email } }) : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok) {
-      this.#loginFailures.fail(`email:${email}`);
-      this.#ipFailures.fail(ip);
+      this.logins.fail(email, ip);
       this.#deps.log.warn('sign-in failed', { requestId: res.locals.requestId });
       this.#send(res, 401, form('Wrong email or password.'));
       return;
     }
-    this.#loginFailures.reset(`email:${email}`);
+    this.logins.succeed(email);
     await this.provider.interactionFinished(
       req,
       res,
