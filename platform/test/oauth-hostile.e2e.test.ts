@@ -326,6 +326,38 @@ describe('OAuth: hostile input', () => {
     expect(JSON.stringify(keys.map((k) => k.publicJwk))).not.toContain('"d"');
   });
 
+  it('escapes a hostile client name on the sign-in page, which cannot be framed', async () => {
+    const reg = await fetch(`${stack.url}/oauth/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        client_name: '<img src=x onerror=alert(1)>"',
+      }),
+    });
+    const { client_id } = (await reg.json()) as { client_id: string };
+    const url = new URL(`${stack.url}/oauth/auth`);
+    for (const [k, v] of Object.entries({
+      client_id,
+      response_type: 'code',
+      redirect_uri: REDIRECT,
+      scope: 'mcp:tools',
+      resource: alpha.url,
+      code_challenge: createHash('sha256').update('v'.repeat(43)).digest('base64url'),
+      code_challenge_method: 'S256',
+    })) {
+      url.searchParams.set(k, v);
+    }
+    const browser = new Browser();
+    const page = await follow(browser, url.toString(), stack.url);
+    const html = await page.res.text();
+    expect(html).toContain('Sign in to connect &lt;img src=x onerror=alert(1)&gt;&quot;');
+    expect(html).not.toContain('<img');
+    expect(page.res.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  });
+
   it('a registration flood gets 429 with Retry-After', async () => {
     const statuses: number[] = [];
     let limited: Response | undefined;
