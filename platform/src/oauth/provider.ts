@@ -95,6 +95,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     pkce: { required: () => true },
     responseTypes: ['code'],
     clientDefaults: {
+      // Most MCP clients are apps on the user's machine (loopback or private-use scheme redirects, RFC 8252);
+      // a hosted client registers an https redirect, which native clients may use too.
+      application_type: 'native',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'none',

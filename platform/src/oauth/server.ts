@@ -20,7 +20,7 @@ import type { Keyring } from '../secrets/keyring.ts';
 import { sweepExpiredPayloads } from './adapter.ts';
 import { loadSigningKeys, rotateSigningKey, type Sealer, type SigningKeySet } from './keys.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './pages.ts';
-import { createProvider, redirectUriProblem } from './provider.ts';
+import { createProvider } from './provider.ts';
 import {
   DEFAULT_SCOPE,
   ManifestCache,
@@ -300,7 +300,7 @@ export class AuthorizationServer {
       });
     });
 
-    router.post('/oauth/reg', express.json({ limit: '56kb' }), (req, res, next) => {
+    router.post('/oauth/reg', (req, res, next) => {
       const wait = this.#registrations.take(req.ip ?? 'unknown');
       if (wait > 0) {
         res.set('Retry-After', String(wait));
@@ -308,16 +308,6 @@ export class AuthorizationServer {
           error: 'rate_limited',
           error_description: `too many client registrations from this address; retry in ${wait} s`,
         });
-      }
-      const body = req.body as Record<string, unknown> | undefined;
-      const uris = Array.isArray(body?.redirect_uris) ? (body.redirect_uris as unknown[]) : [];
-      // Native apps register private-use schemes (cursor://…) without saying they are native.
-      if (
-        body &&
-        body.application_type === undefined &&
-        uris.some((u) => typeof u === 'string' && !/^https?:/i.test(u) && redirectUriProblem(u) === undefined)
-      ) {
-        body.application_type = 'native';
       }
       next();
     });
