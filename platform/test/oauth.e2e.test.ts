@@ -67,19 +67,18 @@ describe('OAuth 2.1 for MCP clients (official SDK)', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'via oauth' } }))).toBe('via oauth');
     await client.close();
 
-    // 4. Refresh: a new access token and a rotated refresh token, which work.
-    const refreshed = await tokenRequest(stack.url, {
-      grant_type: 'refresh_token',
-      refresh_token: tokens.refresh_token as string,
-      client_id: provider.clientInformation()?.client_id as string,
-    });
-    expect(refreshed.status).toBe(200);
-    expect(refreshed.body.refresh_token).not.toBe(tokens.refresh_token);
-    provider.saveTokens(refreshed.body as never);
+    // 4. Refresh, by the SDK itself: its access token is refused (here: replaced by a stale one), so it
+    //    refreshes — a new access token and a rotated refresh token — and the call goes through.
+    provider.saveTokens({ ...tokens, access_token: 'stale' });
     const again = new Client({ name: 'sdk', version: '1.0.0' });
     await again.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
     expect(textOf(await again.callTool({ name: 'echo', arguments: { text: 'refreshed' } }))).toBe('refreshed');
     await again.close();
+    const rotated = provider.tokens();
+    expect(rotated?.access_token).not.toBe('stale');
+    expect(rotated?.refresh_token).toBeTruthy();
+    expect(rotated?.refresh_token).not.toBe(tokens.refresh_token);
+    const refreshed = { body: rotated as unknown as Record<string, unknown> };
 
     // 5. The user lists and revokes the client: refresh stops at once, and so does the access token.
     const listed = await stack.api<{
