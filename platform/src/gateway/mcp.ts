@@ -198,14 +198,17 @@ function calledTools(body: Buffer | undefined): string[] {
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const isLoopbackAddress = (address: string | undefined) =>
+  address !== undefined && (/^(::ffff:)?127\./.test(address) || address === '::1');
 
 /**
- * DNS-rebinding protection: a platform serving on a loopback address answers only loopback Host names, and
- * a browser's Origin must be the host it called.
+ * DNS-rebinding protection: a call that reached the platform on a loopback address must name a loopback
+ * host (or the platform's own public host, for a proxy on the same machine); a browser's Origin must be
+ * the host it called.
  */
 function checkOrigin(req: Request, base: string): void {
   const baseHost = URL.parse(base)?.hostname ?? '';
-  if (LOOPBACK.has(baseHost) && !LOOPBACK.has(req.hostname)) {
+  if (isLoopbackAddress(req.socket.localAddress) && !LOOPBACK.has(req.hostname) && req.hostname !== baseHost) {
     throw new ApiError('forbidden_origin', 403, `host ${req.host} may not call this server`);
   }
   const origin = req.get('origin');
