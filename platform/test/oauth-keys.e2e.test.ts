@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestStack } from './harness.ts';
-import { connectWithOpenidClient, mcpPost, tokenRequest } from './oauth-helpers.ts';
+import {
+  Browser,
+  connectWithOpenidClient,
+  follow,
+  formAction,
+  hiddenField,
+  mcpPost,
+  tokenRequest,
+} from './oauth-helpers.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const OWNER = { email: 'owner@localhost', password: PASSWORD };
@@ -87,5 +95,46 @@ describe('OAuth signing keys and persistence', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
     expect(await res.text()).toContain('invalid_client');
+  });
+
+  it('offers "Continue as" to a browser already signed in to the platform', async () => {
+    const browser = new Browser();
+    const login = await browser.fetch(`${stack.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(OWNER),
+    });
+    expect(login.status).toBe(200);
+    const reg = await fetch(`${stack.url}/oauth/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:45123/cb'], token_endpoint_auth_method: 'none' }),
+    });
+    const { client_id } = (await reg.json()) as { client_id: string };
+    const url = new URL(`${stack.url}/oauth/auth`);
+    for (const [k, v] of Object.entries({
+      client_id,
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1:45123/cb',
+      scope: 'mcp:tools',
+      resource,
+      code_challenge: createHash('sha256').update('y'.repeat(43)).digest('base64url'),
+      code_challenge_method: 'S256',
+    })) {
+      url.searchParams.set(k, v);
+    }
+    const anonymous = await follow(new Browser(), url.toString(), stack.url);
+    expect(await anonymous.res.text()).not.toContain('Continue as');
+    const page = await follow(browser, url.toString(), stack.url);
+    const html = await page.res.text();
+    expect(html).toContain('Continue as owner@localhost');
+    const continued = await browser.post(formAction(html, stack.url, '/session'), { csrf: hiddenField(html, 'csrf') });
+    expect(continued.status).toBe(303);
+    const consent = await follow(
+      browser,
+      new URL(continued.headers.get('location') as string, stack.url).toString(),
+      stack.url,
+    );
+    expect(await consent.res.text()).toContain('Signed in as owner@localhost.');
   });
 });

@@ -42,18 +42,25 @@ export interface LoginView {
   error?: string;
   externalAction?: string;
   externalName?: string;
+  /** The platform session's user, offered as "Continue as …". */
+  sessionAction?: string;
+  sessionEmail?: string;
 }
 
 export function loginPage(v: LoginView): string {
   const external = v.externalAction
     ? `<form method="post" action="${esc(v.externalAction)}"><input type="hidden" name="csrf" value="${esc(v.csrf)}"><button class="secondary" type="submit">Sign in with ${esc(v.externalName ?? 'your company account')}</button></form>`
     : '';
+  const session =
+    v.sessionAction && v.sessionEmail
+      ? `<form method="post" action="${esc(v.sessionAction)}"><input type="hidden" name="csrf" value="${esc(v.csrf)}"><button type="submit">Continue as ${esc(v.sessionEmail)}</button></form><p class="muted">or sign in with another account:</p>`
+      : '';
   return page(
     'Sign in',
     `<h1>Sign in to connect ${esc(v.client)}</h1>
 ${v.server ? `<p class="muted">to the MCP server <code>${esc(v.server)}</code></p>` : ''}
 ${v.error ? `<p class="error" role="alert">${esc(v.error)}</p>` : ''}
-<form method="post" action="${esc(v.action)}" autocomplete="on">
+${session}<form method="post" action="${esc(v.action)}" autocomplete="on">
 <input type="hidden" name="csrf" value="${esc(v.csrf)}">
 <label for="email">Email</label><input id="email" name="email" type="email" required autofocus value="${esc(v.email ?? '')}">
 <label for="password">Password</label><input id="password" name="password" type="password" required>

@@ -316,6 +316,7 @@ export class AuthorizationServer {
     router.post('/oauth/interaction/:uid/login', forms, (req, res) => this.#login(req, res));
     router.post('/oauth/interaction/:uid/confirm', forms, (req, res) => this.#confirm(req, res));
     router.post('/oauth/interaction/:uid/abort', forms, (req, res) => this.#abort(req, res));
+    router.post('/oauth/interaction/:uid/session', forms, (req, res) => this.#continueSession(req, res));
     router.post('/oauth/interaction/:uid/external', forms, (req, res) => this.#externalStart(req, res));
     router.get('/oauth/interaction/:uid/external', (req, res) => this.#externalDone(req, res));
     router.get('/auth/oidc/start', async (req, res) => {
@@ -393,6 +394,8 @@ export class AuthorizationServer {
     const about = await this.#describe(details);
     const csrf = this.#csrf(req, res, uid);
     if (details.prompt.name === 'login') {
+      const session = await this.#deps.sessions.resolve(req);
+      const user = session ? await this.#deps.db.user.findUnique({ where: { id: session.userId } }) : null;
       this.#send(
         res,
         200,
@@ -402,6 +405,7 @@ export class AuthorizationServer {
           client: about.clientName,
           server: about.route,
           ...this.#externalButton(uid),
+          ...(user ? { sessionAction: `/oauth/interaction/${uid}/session`, sessionEmail: user.email } : {}),
         }),
       );
       return;
@@ -567,6 +571,34 @@ export class AuthorizationServer {
       server: about.route,
     });
     await this.provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+
+  /** Signs in with the browser's platform session ("Continue as …"). */
+  async #continueSession(req: Request, res: Response): Promise<void> {
+    const details = await this.#details(req, res);
+    if (!details) return;
+    if (!this.#checkCsrf(req, details.uid)) {
+      this.#send(
+        res,
+        403,
+        messagePage(
+          'Request refused',
+          'The form was not sent from this page (CSRF check failed). Reload and try again.',
+        ),
+      );
+      return;
+    }
+    const session = await this.#deps.sessions.resolve(req);
+    if (!session) {
+      this.#send(res, 401, messagePage('Not signed in', 'Your session ended. Sign in with your email and password.'));
+      return;
+    }
+    await this.provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: session.userId, amr: ['session'] } },
+      { mergeWithLastSubmission: false },
+    );
   }
 
   #externalButton(uid: string): { externalAction?: string; externalName?: string } {
