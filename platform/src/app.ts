@@ -4,6 +4,7 @@ import { createGitHttpHandler } from '@bmms/gitserver';
 import express, { type Express } from 'express';
 import { basicPassword, bearerToken, type Principal, principalForKey } from './accounts/principal.ts';
 import { can } from './accounts/roles.ts';
+import { authRouter } from './accounts/routes.ts';
 import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
 import { mcpGateway } from './gateway/mcp.ts';
@@ -22,6 +23,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     res.json({ status: 'ok' });
   });
 
+  app.use(ctx.oauth.router());
+  app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'unknown API version: use /api/v1' } });
@@ -32,7 +35,9 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     authenticate: async (req): Promise<(Principal & { id: string }) | null> => {
       const key = basicPassword(req.headers.authorization) ?? bearerToken(req.headers.authorization);
       const principal = key ? await principalForKey(ctx.db, key) : null;
-      return principal ? { ...principal, id: principal.userId } : null;
+      // A key limited to other scopes (api, mcp:…) does not open Git.
+      if (!principal || !(principal.scopes.includes('*') || principal.scopes.includes('git'))) return null;
+      return { ...principal, id: principal.userId };
     },
     authorize: async (principal, { repo, service }) => {
       const server = await ctx.db.server.findUnique({ where: { name: repo } });

@@ -16,6 +16,7 @@ import {
   whileLeading,
 } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
+import { WebSessions } from './accounts/sessions.ts';
 import { createApp } from './app.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
@@ -23,10 +24,12 @@ import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
+import { GatewayCredentials } from './gateway/credentials.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
 import { createRuntime } from './runtime.ts';
@@ -60,6 +63,8 @@ export interface PlatformParts {
   egress?: Pick<EgressProxyOptions, 'lookup' | 'allowPrivate' | 'ca' | 'upstreamPort'>;
   /** The model behind generation from a prompt (default: the Anthropic API as configured). */
   model?: Model;
+  /** Authorization server limits and guards (tests lower the rate limits). */
+  oauth?: Partial<Pick<AuthorizationServerDeps, 'registrationLimit' | 'loginFailureLimit' | 'allowMetadataFetch'>>;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -117,9 +122,18 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
     runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
   }
+  const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
-  const previews = new PreviewManager({ db, git, runtime, bundles, routes, log: log.child({ component: 'previews' }) });
+  const previews = new PreviewManager({
+    db,
+    git,
+    runtime,
+    bundles,
+    routes,
+    log: log.child({ component: 'previews' }),
+    credentials,
+  });
   let reconciler: Reconciler | undefined;
   const checks = new CheckService({
     db,
@@ -148,7 +162,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     resyncMs: config.resyncMs,
     standbyMs: config.rollbackWindowMs,
     idleMs: config.idleMs,
-    provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
+    provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
+    probeHeaders: (server) => credentials.probeHeaders(server),
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -162,6 +177,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
+  const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
   const ctx: PlatformContext = {
     db,
     git,
@@ -174,6 +190,19 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     generation,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
+    oauth: new AuthorizationServer({
+      db,
+      git,
+      sealer: secrets,
+      keyring: keys.keyring,
+      log: log.child({ component: 'oauth' }),
+      sessions,
+      external: config.oidc,
+      ...parts.oauth,
+    }),
+    credentials,
+    signup: config.signup ?? 'invite',
+    sessions,
   };
 
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
@@ -203,6 +232,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await ctx.oauth.start(config.publicUrl ?? url);
 
   previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
@@ -219,6 +249,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
         await generation.drain();
+        ctx.oauth.stop();
         await leader.close();
         await egress.closeAll();
         await checks.close();

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
+import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 
 const Env = z.object({
@@ -17,6 +18,11 @@ const Env = z.object({
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
   BMMS_TEST_KILL_AT: z.enum(DEPLOY_STEPS).optional(),
+  BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
+  BMMS_OIDC_ISSUER: z.string().url().optional(),
+  BMMS_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  BMMS_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  BMMS_OIDC_NAME: z.string().min(1).max(60).default('your company account'),
 });
 
 export interface Config {
@@ -40,6 +46,10 @@ export interface Config {
   testKillAt?: DeployStep;
   /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
   generation?: GenerationConfig;
+  /** `open`: anyone may sign up (and gets an org); `invite`: only with an invitation. */
+  signup?: 'open' | 'invite';
+  /** A company OpenID provider people may sign in with (BMMS_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _NAME). */
+  oidc?: ExternalIdpConfig | undefined;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -50,6 +60,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const oidcVars = [e.BMMS_OIDC_ISSUER, e.BMMS_OIDC_CLIENT_ID, e.BMMS_OIDC_CLIENT_SECRET];
+  if (oidcVars.some((v) => v !== undefined) && !oidcVars.every((v) => v !== undefined)) {
+    throw new Error(
+      'invalid configuration:\n  BMMS_OIDC_ISSUER, BMMS_OIDC_CLIENT_ID and BMMS_OIDC_CLIENT_SECRET go together',
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -68,5 +84,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
     ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
     generation: generationConfigFromEnv(env),
+    signup: e.BMMS_SIGNUP,
+    oidc:
+      e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
+        ? {
+            issuer: e.BMMS_OIDC_ISSUER,
+            clientId: e.BMMS_OIDC_CLIENT_ID,
+            clientSecret: e.BMMS_OIDC_CLIENT_SECRET,
+            name: e.BMMS_OIDC_NAME,
+          }
+        : undefined,
   };
 }

@@ -1,9 +1,13 @@
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
+import type { SignupMode } from './accounts/routes.ts';
+import type { WebSessions } from './accounts/sessions.ts';
 import type { CheckService } from './checks/suites.ts';
+import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { Generation } from './generation/index.ts';
 import type { Logger } from './logger.ts';
+import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
 
@@ -24,4 +28,12 @@ export interface PlatformContext {
   publicUrl: string | undefined;
   /** Where the built site lives (served at /). */
   siteDir: string;
+  /** The OAuth 2.1 authorization server (oidc-provider at /oauth) and access-token verification. */
+  oauth: AuthorizationServer;
+  /** Browser sign-in sessions. */
+  sessions: WebSessions;
+  /** Whether people may sign up without an invitation. */
+  signup: SignupMode;
+  /** The internal credentials the gateway sends to instances instead of the client's token. */
+  credentials: GatewayCredentials;
 }

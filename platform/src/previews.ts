@@ -34,6 +34,8 @@ export interface PreviewDeps {
   bundles: BundleCache;
   routes: RouteTable;
   log: Logger;
+  /** The gateway's internal credentials: previews verify them like production instances. */
+  credentials?: { env(): Record<string, string>; probeHeaders(server: string): Record<string, string> };
 }
 
 interface PreviewInstance {
@@ -87,7 +89,7 @@ export class PreviewManager {
           revision: commitSha,
           treeSha: tree,
           bundlePath: bundle.path,
-          env: { BMMS_PREVIEW: '1' },
+          env: { BMMS_PREVIEW: '1', ...this.#deps.credentials?.env() },
           limits: {
             memoryMb: manifest.limits.memoryMb,
             cpu: manifest.limits.cpu,
@@ -96,7 +98,10 @@ export class PreviewManager {
         });
         const started = instance.id;
         this.#starting.add(started);
-        const report = await smokeTest(instance.socketPath, manifest).finally(() => this.#starting.delete(started));
+        const auth = this.#deps.credentials?.probeHeaders(serverName) ?? {};
+        const report = await smokeTest(instance.socketPath, manifest, auth).finally(() =>
+          this.#starting.delete(started),
+        );
         this.#instances.set(key, { instance, manifest });
         await this.#sync(serverName);
         return ok(manifest, report.join('; '));
@@ -207,13 +212,13 @@ export class PreviewManager {
  * The preview smoke test: health, MCP initialize, tools/list equal to mcp.json, every inputSchema
  * a valid JSON Schema, and a call with invalid arguments answered with a JSON-RPC error (not a crash).
  */
-async function smokeTest(socketPath: string, manifest: Manifest): Promise<string[]> {
-  const probed = await probeInstance(socketPath, manifest);
+async function smokeTest(socketPath: string, manifest: Manifest, auth: Record<string, string>): Promise<string[]> {
+  const probed = await probeInstance(socketPath, manifest, { headers: auth });
   const report = [
     `initialize answered (protocol ${probed.protocolVersion})`,
     `tools/list = mcp.json (${probed.tools.length} tools)`,
   ];
-  const list = await rpc(socketPath, { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
+  const list = await rpc(socketPath, auth, { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
   const tools = (list.result?.tools ?? []) as { name: string; inputSchema?: unknown }[];
   const ajv = new Ajv({ strict: false, allErrors: true });
   for (const tool of tools) {
@@ -226,7 +231,7 @@ async function smokeTest(socketPath: string, manifest: Manifest): Promise<string
   report.push(`${tools.length} input schema(s) valid`);
   const first = tools[0];
   if (first) {
-    const bad = await rpc(socketPath, {
+    const bad = await rpc(socketPath, auth, {
       jsonrpc: '2.0',
       id: 3,
       method: 'tools/call',
@@ -245,11 +250,16 @@ interface RpcReply {
   error?: { code: number; message: string };
 }
 
-async function rpc(socketPath: string, message: Record<string, unknown>): Promise<RpcReply> {
+async function rpc(
+  socketPath: string,
+  auth: Record<string, string>,
+  message: Record<string, unknown>,
+): Promise<RpcReply> {
   const res = await unixRequest(socketPath, {
     method: 'POST',
     path: '/mcp',
     headers: {
+      ...auth,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': '2025-06-18',

@@ -29,11 +29,16 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'check_suites',
       'deployments',
       'generations',
+      'external_identities',
+      'invitations',
       'memberships',
+      'oauth_payloads',
+      'oauth_signing_keys',
       'orgs',
       'secrets',
       'servers',
       'users',
+      'web_sessions',
     ]);
     expect(await liveShape(raw.conn)).toEqual(expected);
   });

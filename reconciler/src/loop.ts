@@ -61,6 +61,8 @@ export interface ReconcilerDeps {
   standbyMs?: number;
   /** Secrets, egress and the like for production instances; none when absent. */
   provisioner?: InstanceProvisioner;
+  /** Headers the deploy probe sends to a server's instance (the gateway's internal credential). */
+  probeHeaders?: (server: string) => Record<string, string>;
   /** Servers with no call for this long are stopped and started again by their next call (0: never). */
   idleMs?: number;
   /** Unexpected exits of one revision within `crashLoopWindowMs` that make it a crash loop (default 3 in 5 min). */
@@ -445,7 +447,7 @@ export class Reconciler {
       if (warm) {
         stage = 'ProbeFailed';
         instance = warm;
-        await probeInstance(warm.socketPath, manifest);
+        await probeInstance(warm.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
         how = 'warm instance of the same tree';
       } else {
         stage = 'BundleFailed';
@@ -475,7 +477,7 @@ export class Reconciler {
         if (setup) this.#releases.set(instance.id, setup.release);
         await step('started');
         stage = 'ProbeFailed';
-        await probeInstance(instance.socketPath, manifest);
+        await probeInstance(instance.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
         how = bundle.cached ? 'cached bundle' : 'bundle built';
       }
       await step('probed');

@@ -73,9 +73,11 @@ function describe(err: unknown): string {
 export async function probeInstance(
   socketPath: string,
   manifest: { tools: { name: string }[] },
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; headers?: Record<string, string> } = {},
 ): Promise<{ protocolVersion: string; tools: string[] }> {
   const timeoutMs = opts.timeoutMs ?? 5000;
+  // Credentials the instance requires on /mcp (the gateway's internal credential), if any.
+  const auth = opts.headers ?? {};
 
   // Stateless servers answer each request on its own: send the three probes at once, judge in order.
   const healthP = unixRequest(socketPath, { method: 'GET', path: '/healthz', timeoutMs });
@@ -90,10 +92,10 @@ export async function probeInstance(
         clientInfo: { name: 'bmms-probe', version: '0.1.0' },
       },
     },
-    {},
+    auth,
     timeoutMs,
   );
-  const firstPageP = listTools(socketPath, 2, undefined, PROBE_PROTOCOL_VERSION, timeoutMs);
+  const firstPageP = listTools(socketPath, 2, undefined, PROBE_PROTOCOL_VERSION, timeoutMs, auth);
   for (const p of [healthP, initP, firstPageP]) p.catch(() => {});
 
   const health = await healthP.catch((err: unknown) => {
@@ -116,7 +118,7 @@ export async function probeInstance(
     const ack = await rpc(
       socketPath,
       { method: 'notifications/initialized' },
-      { 'mcp-protocol-version': version },
+      { ...auth, 'mcp-protocol-version': version },
       timeoutMs,
     );
     if (ack.status >= 300) throw new Error(`notifications/initialized answered HTTP ${ack.status}`);
@@ -131,7 +133,7 @@ export async function probeInstance(
     for (let n = 3; n < 100; n++) {
       names.push(...page.names);
       if (!page.cursor) break;
-      page = await listTools(socketPath, n, page.cursor, protocolVersion, timeoutMs);
+      page = await listTools(socketPath, n, page.cursor, protocolVersion, timeoutMs, auth);
     }
   } catch (err) {
     throw new ProbeError('ToolsMismatch', `tools/list failed: ${describe(err)}`);
@@ -160,11 +162,12 @@ async function listTools(
   cursor: string | undefined,
   protocolVersion: string,
   timeoutMs: number,
+  auth: Record<string, string>,
 ): Promise<{ names: string[]; cursor: string | undefined }> {
   const res = await rpc(
     socketPath,
     { id, method: 'tools/list', params: cursor ? { cursor } : {} },
-    { 'mcp-protocol-version': protocolVersion },
+    { ...auth, 'mcp-protocol-version': protocolVersion },
     timeoutMs,
   );
   if (res.status !== 200) throw new Error(`HTTP ${res.status}`);

@@ -7,6 +7,11 @@ export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 /** A lowercase hostname or IPv4 address, optionally `:port`. */
 export const EGRESS_ENTRY = new RegExp(`^(?=[^:]{1,253}(?::|$))${LABEL}(?:\\.${LABEL})*(?::(\\d{1,5}))?$`);
+/** An OAuth scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`), at most 64 characters. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+const scope = z
+  .string()
+  .regex(SCOPE_TOKEN, 'must be an OAuth scope: 1-64 printable characters without spaces, quotes or backslashes');
 const SEMVER = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 const jsonValue = z.json();
@@ -38,7 +43,7 @@ export const toolSpecSchema = z.strictObject({
   description: z.string().min(1, 'must not be empty'),
   inputSchema: inputSchemaSchema,
   annotations: toolAnnotationsSchema.optional(),
-  scopes: z.array(z.string().min(1)).optional(),
+  scopes: z.array(scope).optional(),
 });
 
 const egressEntry = z
@@ -81,7 +86,7 @@ const manifestShape = {
       timeoutMs: z.int().min(100).max(900_000).default(30_000),
     })
     .prefault({}),
-  auth: z.strictObject({ scopes: z.array(z.string().min(1)).default(['mcp:tools']) }).prefault({}),
+  auth: z.strictObject({ scopes: z.array(scope).default(['mcp:tools']) }).prefault({}),
 };
 
 /** The `mcp.json` schema: the contract the platform, the gateway and the checks read. */

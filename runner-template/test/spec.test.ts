@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestError, manifestOf, parseManifest, templates } from '../src/index.ts';
+import { ManifestError, manifestOf, manifestSchema, parseManifest, templates } from '../src/index.ts';
 
 const good = {
   name: 'weather-api',
@@ -100,5 +100,22 @@ describe('manifestOf', () => {
     expect(manifest.tools.map((t) => t.name)).toEqual(['echo', 'add']);
     expect(manifest.tools.every((t) => !('source' in t))).toBe(true);
     expect(parseManifest(JSON.stringify(manifest))).toEqual(manifest);
+  });
+});
+
+describe('scopes in mcp.json', () => {
+  it('accepts OAuth scope tokens and refuses spaces and quotes', () => {
+    const base = {
+      name: 'demo',
+      version: '1.0.0',
+      description: 'd',
+      tools: [{ name: 't', description: 'd', inputSchema: { type: 'object' }, scopes: ['notes:write'] }],
+    };
+    expect(manifestSchema.safeParse(base).success).toBe(true);
+    for (const bad of ['notes write', 'a"b', '']) {
+      const tools = [{ ...base.tools[0], scopes: [bad] }];
+      expect(manifestSchema.safeParse({ ...base, tools }).success, bad).toBe(false);
+      expect(manifestSchema.safeParse({ ...base, auth: { scopes: [bad] } }).success, bad).toBe(false);
+    }
   });
 });

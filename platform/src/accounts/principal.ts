@@ -1,12 +1,15 @@
 import type { PrismaClient } from '@bmms/prisma';
 import { hashApiKey } from './keys.ts';
 
-/** Who is calling: resolved from an API key. */
+/** Who is calling: resolved from an API key or a browser session. */
 export interface Principal {
   userId: string;
   orgId: string;
-  apiKeyId: string;
+  /** The API key used, or null for a browser session. */
+  apiKeyId: string | null;
   role: string;
+  /** What the credential may do beyond the role: an API key's scopes (`*`: everything the role allows). */
+  scopes: string[];
 }
 
 const LAST_USED_RESOLUTION_MS = 60_000;
@@ -23,7 +26,21 @@ export async function principalForKey(db: PrismaClient, key: string): Promise<Pr
   if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
     await db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
   }
-  return { userId: row.userId, orgId: row.orgId, apiKeyId: row.id, role: membership.role };
+  return { userId: row.userId, orgId: row.orgId, apiKeyId: row.id, role: membership.role, scopes: row.scopes };
+}
+
+/** The principal of a signed-in user in the org with slug `orgSlug` (default: their first org), or null. */
+export async function principalForSession(
+  db: PrismaClient,
+  userId: string,
+  orgSlug: string | undefined,
+): Promise<Principal | null> {
+  const membership = await db.membership.findFirst({
+    where: { userId, ...(orgSlug ? { org: { slug: orgSlug } } : {}) },
+    orderBy: { createdAt: 'asc' },
+  });
+  if (!membership) return null;
+  return { userId, orgId: membership.orgId, apiKeyId: null, role: membership.role, scopes: ['*'] };
 }
 
 /** The bearer token of an `Authorization: Bearer …` header, or undefined. */

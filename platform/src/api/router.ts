@@ -11,6 +11,7 @@ import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
 import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
+import { accountsRouter } from './accounts.ts';
 import { generationsRouter } from './generations.ts';
 import { secretsRouter } from './secrets.ts';
 
@@ -190,6 +191,7 @@ export function apiRouter(ctx: PlatformContext): Router {
 
   router.use(secretsRouter(ctx));
   router.use(generationsRouter(ctx));
+  router.use(accountsRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

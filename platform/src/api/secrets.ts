@@ -4,6 +4,7 @@ import type { Principal } from '../accounts/principal.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest } from '../errors.ts';
+import { resealSigningKeys } from '../oauth/keys.ts';
 import { type SecretInfo, validateName } from '../secrets/store.ts';
 import { findServer, requirePermission } from '../services/servers.ts';
 
@@ -95,6 +96,8 @@ export function secretsRouter(ctx: PlatformContext): Router {
       );
     }
     const result = await ctx.secrets.rotate();
+    // The authorization server's signing keys are sealed under the same keyring.
+    await resealSigningKeys(ctx.db, ctx.secrets, result.keyVersion);
     await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestId(res));
     res.json(result);
   });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { bearerToken, principalForKey } from '../accounts/principal.ts';
+import { bearerToken, principalForKey, principalForSession } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidJson, unauthorized } from '../errors.ts';
+import { ApiError, forbidden, invalidJson, unauthorized } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** Gives every request an id (kept from a sane incoming X-Request-Id) and echoes it. */
@@ -16,13 +16,31 @@ export function requestId(): RequestHandler {
   };
 }
 
-/** Requires `Authorization: Bearer <api key>`; sets res.locals.principal. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Requires `Authorization: Bearer <api key>` (a key with scope `*` or `api`) or a browser session cookie
+ * (unsafe methods also need its `X-CSRF-Token`); sets res.locals.principal.
+ */
 export function requireApiKey(ctx: PlatformContext): RequestHandler {
   return async (req, res, next) => {
     const key = bearerToken(req.get('authorization'));
-    if (!key) throw unauthorized();
-    const principal = await principalForKey(ctx.db, key);
-    if (!principal) throw unauthorized('the API key is unknown or revoked');
+    if (key) {
+      const principal = await principalForKey(ctx.db, key);
+      if (!principal) throw unauthorized('the API key is unknown or revoked');
+      if (!principal.scopes.includes('*') && !principal.scopes.includes('api')) {
+        throw forbidden(`this API key's scopes (${principal.scopes.join(' ')}) do not include "api"`);
+      }
+      res.locals.principal = principal;
+      return next();
+    }
+    const session = await ctx.sessions.resolve(req);
+    if (!session) throw unauthorized();
+    if (!SAFE_METHODS.has(req.method) && !ctx.sessions.checkCsrf(session.token, req.get('x-csrf-token'))) {
+      throw new ApiError('csrf_failed', 403, 'send the X-CSRF-Token your sign-in returned (GET /auth/session)');
+    }
+    const principal = await principalForSession(ctx.db, session.userId, req.get('x-bmms-org'));
+    if (!principal) throw forbidden('your account is not a member of this organization');
     res.locals.principal = principal;
     next();
   };

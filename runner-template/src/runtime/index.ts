@@ -8,6 +8,7 @@ export {
 } from '../errors.ts';
 export type { Manifest } from '../spec.ts';
 export { assertEgressAllowed } from './context.ts';
+export { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
 export { createSocketFetch, type FetchHop } from './egress-socket.ts';
 export type { LogFields, LogLevel } from './log.ts';
 export { checkTools, type RunningServer, type StartServerOptions, startServer } from './server.ts';

@@ -12,6 +12,7 @@ import {
 import { ToolTimeoutError } from '../errors.ts';
 import { formatPath, type Manifest } from '../spec.ts';
 import { createEgressFetch } from './context.ts';
+import type { Caller } from './credential.ts';
 import { createSocketFetch } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
@@ -24,6 +25,8 @@ export interface McpDeps {
   redact(text: string): string;
   /** The platform's egress proxy socket (`BMMS_EGRESS_SOCKET`); without it ctx.fetch connects directly. */
   egressSocket?: string;
+  /** Verifies the gateway's credential (`BMMS_GATEWAY_KEY` set): every call must carry one. */
+  verifyCaller?: (authorization: string | undefined) => Caller;
 }
 
 /** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
@@ -48,9 +51,15 @@ export async function callTool(
   log: Logger,
   name: string,
   args: Record<string, unknown> | undefined,
+  caller?: Caller,
 ): Promise<CallToolResult> {
   const tool = deps.tools.get(name);
   if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+  const needed = deps.manifest.tools.find((t) => t.name === name)?.scopes ?? [];
+  const missing = caller ? needed.filter((s) => !caller.scopes.includes(s) && !caller.scopes.includes('*')) : [];
+  if (missing.length > 0) {
+    throw new McpError(ErrorCode.InvalidRequest, `Tool ${name} requires scope ${missing.join(' ')}`);
+  }
   const prepared = tool.prepare(args);
   if (!prepared.ok) {
     const detail = prepared.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
@@ -101,6 +110,7 @@ export async function handleMcpRequest(
   log: Logger,
   req: IncomingMessage,
   res: ServerResponse,
+  caller?: Caller,
 ): Promise<void> {
   const server = new Server(
     { name: deps.manifest.name, version: deps.manifest.version },
@@ -109,7 +119,7 @@ export async function handleMcpRequest(
   const tools = listedTools(deps.manifest);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, (request) =>
-    callTool(deps, log, request.params.name, request.params.arguments),
+    callTool(deps, log, request.params.name, request.params.arguments, caller),
   );
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   res.on('close', () => {

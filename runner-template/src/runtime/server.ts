@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ManifestError, ToolMismatchError } from '../errors.ts';
 import { type Manifest, validateManifest } from '../spec.ts';
 import { createSecretReader } from './context.ts';
+import { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
 import { createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
@@ -114,7 +115,17 @@ function createHttpServer(deps: McpDeps, logger: Logger, revision: string | unde
         );
         return;
       }
-      handleMcpRequest(deps, log, req, res).catch((error: unknown) => {
+      let caller: Caller | undefined;
+      if (deps.verifyCaller) {
+        try {
+          caller = deps.verifyCaller(req.headers.authorization);
+        } catch (error) {
+          if (!(error instanceof CredentialError)) throw error;
+          sendJson(res, 401, { error: 'unauthorized', message: error.message });
+          return;
+        }
+      }
+      handleMcpRequest(deps, log, req, res, caller).catch((error: unknown) => {
         log.log('error', 'mcp request failed', { error });
         if (!res.headersSent)
           sendJson(res, 500, { jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
@@ -159,6 +170,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const tools = checkTools(manifest, options.tools);
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
+    // Behind the platform's gateway every call carries its internal credential, verified here too.
+    if (env.BMMS_GATEWAY_KEY) deps.verifyCaller = createCredentialVerifier(env.BMMS_GATEWAY_KEY, manifest.name);
     server = createHttpServer(deps, logger, env.BMMS_REVISION);
     address = await listen(server, env);
     logger.log('info', 'listening', {

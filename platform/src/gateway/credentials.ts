@@ -1,0 +1,76 @@
+import { createHash, generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
+import type { InstanceProvisioner } from '@bmms/reconciler';
+
+/** The environment variable an instance reads the gateway's verification key from (PEM, Ed25519 public key). */
+export const GATEWAY_KEY_ENV = 'BMMS_GATEWAY_KEY';
+/** The issuer of internal credentials. */
+export const CREDENTIAL_ISSUER = 'bmms-gateway';
+const TTL_SECONDS = 60;
+
+/** Who the gateway forwards a call for. */
+export interface CallerClaims {
+  /** The server the call is for (the instance checks it against its manifest name). */
+  server: string;
+  /** The user id, or `platform` for the deploy probe. */
+  sub: string;
+  scopes: string[];
+  /** The OAuth client id, or `api-key:<prefix>` for an API key. */
+  client: string;
+}
+
+const b64 = (value: Buffer | string) => Buffer.from(value).toString('base64url');
+
+/**
+ * Internal credentials: the client's token never leaves the gateway; the instance receives a short-lived
+ * EdDSA JWT the gateway signs, bound to that server by `aud`, and verifies it with the public key it gets
+ * in BMMS_GATEWAY_KEY. An instance holds no key that could mint credentials for another server.
+ */
+export class GatewayCredentials {
+  readonly #privateKey: KeyObject;
+  readonly publicKeyPem: string;
+  readonly kid: string;
+
+  constructor() {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    this.#privateKey = privateKey;
+    this.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    this.kid = createHash('sha256').update(this.publicKeyPem).digest('hex').slice(0, 16);
+  }
+
+  /** A credential for one call (valid 60 s). */
+  mint(claims: CallerClaims, now = Math.floor(Date.now() / 1000)): string {
+    const header = b64(JSON.stringify({ alg: 'EdDSA', typ: 'bmms-call+jwt', kid: this.kid }));
+    const payload = b64(
+      JSON.stringify({
+        iss: CREDENTIAL_ISSUER,
+        aud: claims.server,
+        sub: claims.sub,
+        scope: claims.scopes.join(' '),
+        client_id: claims.client,
+        iat: now,
+        exp: now + TTL_SECONDS,
+        jti: randomUUID(),
+      }),
+    );
+    const signature = sign(null, Buffer.from(`${header}.${payload}`), this.#privateKey);
+    return `${header}.${payload}.${b64(signature)}`;
+  }
+
+  /** The headers the deploy probe sends to `server`'s instance. */
+  probeHeaders(server: string): Record<string, string> {
+    return { authorization: `Bearer ${this.mint({ server, sub: 'platform', scopes: [], client: 'bmms-probe' })}` };
+  }
+
+  /** The environment an instance verifies credentials with. */
+  env(): Record<string, string> {
+    return { [GATEWAY_KEY_ENV]: this.publicKeyPem };
+  }
+
+  /** Gives every production instance the verification key; a new key (platform restart) rolls them. */
+  provisioner(): InstanceProvisioner {
+    return {
+      fingerprint: async () => `gateway:${this.kid}`,
+      setup: async () => ({ env: this.env(), release: async () => {} }),
+    };
+  }
+}

@@ -1,0 +1,337 @@
+import { hkdfSync } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GitProvider } from '@bmms/gitserver';
+import type { PrismaClient } from '@bmms/prisma';
+import { type Request, type Response, Router } from 'express';
+import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import type Provider from 'oidc-provider';
+import { type ExternalIdpConfig, ExternalSignIn } from '../accounts/external.ts';
+import type { WebSessions } from '../accounts/sessions.ts';
+import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
+import type { Logger } from '../logger.ts';
+import type { Keyring } from '../secrets/keyring.ts';
+import { sweepExpiredPayloads } from './adapter.ts';
+import { InteractionPages } from './interactions.ts';
+import { loadSigningKeys, rotateSigningKey, type Sealer, type SigningKeySet } from './keys.ts';
+import { createProvider } from './provider.ts';
+import { DEFAULT_SCOPE, ManifestCache, parseResource, resourceUrl, type ServerScopes, scopesOf } from './resources.ts';
+
+type LocalJwks = ReturnType<typeof createLocalJWKSet>;
+
+/** What a verified access token says. */
+export interface AccessTokenClaims {
+  sub: string;
+  clientId: string;
+  scopes: string[];
+  /** The stored hash of the token's grant. */
+  grant: string | undefined;
+  exp: number;
+}
+
+/** An access token the gateway refuses; `message` says why (it reaches the client). */
+export class InvalidTokenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidTokenError';
+  }
+}
+
+export interface AuthorizationServerDeps {
+  db: PrismaClient;
+  git: GitProvider;
+  sealer: Sealer;
+  keyring: Keyring;
+  log: Logger;
+  /** Registrations per client IP: burst and refill per minute (default 10 and 10). */
+  registrationLimit?: { burst: number; perMinute: number };
+  /** Failed sign-ins per email (and per IP, ×4) within 15 minutes before sign-in is refused (default 5). */
+  loginFailureLimit?: number;
+  /** Client ID Metadata Document fetch guard (tests replace the DNS check). */
+  allowMetadataFetch?: (url: URL) => Promise<boolean>;
+  /** Browser sessions (an external sign-in outside an OAuth flow starts one). */
+  sessions: WebSessions;
+  /** A company OpenID provider people may sign in with. */
+  external?: ExternalIdpConfig | undefined;
+}
+
+const KEY_RELOAD_MS = 10_000;
+const SWEEP_MS = 10 * 60_000;
+
+/** Derives a 32-byte key for `purpose` from every master key, current first. */
+export function derivedKeys(keyring: Keyring, purpose: string): Buffer[] {
+  const versions = [keyring.current, ...[...keyring.keys.keys()].filter((v) => v !== keyring.current)];
+  return versions.map((v) =>
+    Buffer.from(hkdfSync('sha256', keyring.keys.get(v) as Buffer, Buffer.alloc(0), `bmms:${purpose}`, 32)),
+  );
+}
+
+/**
+ * The platform's OAuth 2.1 authorization server (oidc-provider at /oauth), its sign-in and consent pages,
+ * the RFC 8414/9728 metadata, and access-token verification for the gateway.
+ */
+export class AuthorizationServer {
+  readonly manifests: ManifestCache;
+  readonly #deps: AuthorizationServerDeps;
+  readonly #registrations: RateLimiter;
+  /** Failed sign-ins, shared with POST /auth/login. */
+  readonly logins: LoginThrottle;
+  #provider: Provider | undefined;
+  #callback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  #base = '';
+  #keys: SigningKeySet = { privateJwks: [], publicJwks: [] };
+  #jwks: LocalJwks | undefined;
+  #keysLoadedAt = 0;
+  readonly #pages: InteractionPages;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(deps: AuthorizationServerDeps) {
+    this.#deps = deps;
+    this.manifests = new ManifestCache(deps.git);
+    const reg = deps.registrationLimit ?? { burst: 10, perMinute: 10 };
+    this.#registrations = new RateLimiter(reg);
+    this.logins = new LoginThrottle(deps.loginFailureLimit ?? 5);
+    const csrfKey = derivedKeys(deps.keyring, 'csrf')[0] as Buffer;
+    this.#pages = new InteractionPages({
+      db: deps.db,
+      log: deps.log,
+      sessions: deps.sessions,
+      logins: this.logins,
+      csrfKey,
+      external: deps.external
+        ? new ExternalSignIn({
+            config: deps.external,
+            db: deps.db,
+            log: deps.log,
+            key: csrfKey,
+            callbackUrl: () => `${this.#base}/auth/oidc/callback`,
+          })
+        : undefined,
+      provider: () => this.provider,
+      base: () => this.#base,
+    });
+  }
+
+  /** Loads (or creates) the signing keys and starts the provider for the platform at `base`. */
+  async start(base: string): Promise<void> {
+    this.#base = base;
+    await this.#loadKeys();
+    this.#sweeper = setInterval(() => {
+      sweepExpiredPayloads(this.#deps.db).catch((err: unknown) =>
+        this.#deps.log.warn('could not remove expired OAuth records', { err }),
+      );
+    }, SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  /** Stops the periodic clean-up. */
+  stop(): void {
+    clearInterval(this.#sweeper);
+  }
+
+  /** `<base>/oauth`. */
+  get issuer(): string {
+    return `${this.#base}/oauth`;
+  }
+
+  /** The platform's base URL the issuer and every resource live under. */
+  get base(): string {
+    return this.#base;
+  }
+
+  /** The running oidc-provider (after start). */
+  get provider(): Provider {
+    if (!this.#provider) throw new Error('the authorization server has not started');
+    return this.#provider;
+  }
+
+  /** A new signing key; tokens signed by the previous one stay valid until they expire. Returns its kid. */
+  async rotateSigningKey(): Promise<string> {
+    const kid = await rotateSigningKey(this.#deps.db, this.#deps.sealer);
+    await this.#loadKeys();
+    return kid;
+  }
+
+  /** The scopes of server `name` (main's manifest), or null when there is no such server. */
+  async serverScopes(name: string): Promise<ServerScopes | null> {
+    const server = await this.#deps.db.server.findUnique({ where: { name } });
+    if (!server) return null;
+    return scopesOf(await this.manifests.at(name, 'main'));
+  }
+
+  /**
+   * Verifies an access token for `audience` (a server's MCP URL): ES256 only, this issuer, that audience,
+   * not expired, typ at+jwt, its grant not revoked. Throws InvalidTokenError saying why.
+   */
+  async verifyAccessToken(token: string, audience: string): Promise<AccessTokenClaims> {
+    const payload = await this.#verify(token, audience);
+    const clientId = payload.client_id;
+    if (typeof payload.sub !== 'string' || typeof clientId !== 'string' || typeof payload.exp !== 'number') {
+      throw new InvalidTokenError('the access token lacks sub, client_id or exp');
+    }
+    const grant = typeof payload.gid === 'string' ? payload.gid : undefined;
+    if (grant !== undefined) {
+      const row = await this.#deps.db.oauthPayload.findFirst({ where: { model: 'Grant', grantId: grant } });
+      if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) {
+        throw new InvalidTokenError('the access token was revoked');
+      }
+    }
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
+    return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp };
+  }
+
+  async #verify(token: string, audience: string): Promise<JWTPayload> {
+    const options = {
+      issuer: this.issuer,
+      audience,
+      algorithms: ['ES256'],
+      typ: 'at+jwt',
+      requiredClaims: ['exp', 'iat', 'sub'],
+      clockTolerance: 5,
+    };
+    try {
+      return (await jwtVerify(token, this.#jwks as LocalJwks, options)).payload;
+    } catch (err) {
+      // A key another replica rotated in: reload once in a while and try again.
+      if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - this.#keysLoadedAt > KEY_RELOAD_MS) {
+        await this.#loadKeys();
+        try {
+          return (await jwtVerify(token, this.#jwks as LocalJwks, options)).payload;
+        } catch (again) {
+          throw tokenError(again);
+        }
+      }
+      throw tokenError(err);
+    }
+  }
+
+  async #loadKeys(): Promise<void> {
+    this.#keys = await loadSigningKeys(this.#deps.db, this.#deps.sealer);
+    this.#keysLoadedAt = Date.now();
+    this.#jwks = createLocalJWKSet({ keys: this.#keys.publicJwks } as JSONWebKeySet);
+    this.#provider = createProvider({
+      db: this.#deps.db,
+      log: this.#deps.log,
+      issuer: this.issuer,
+      base: this.#base,
+      keys: this.#keys,
+      cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
+      serverScopes: (name) => this.serverScopes(name),
+      ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
+    });
+    this.#callback = this.#provider.callback();
+  }
+
+  /** The grants (connected clients) of a user: client, resources, scopes, dates. */
+  async connectedClients(userId: string): Promise<ConnectedClient[]> {
+    const grants = await this.#deps.db.oauthPayload.findMany({
+      where: { model: 'Grant', accountId: userId },
+      orderBy: { createdAt: 'desc' },
+    });
+    const out: ConnectedClient[] = [];
+    for (const row of grants) {
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) continue;
+      const payload = row.payload as { clientId?: string; resources?: Record<string, string>; iat?: number };
+      const clientId = payload.clientId ?? row.clientId ?? '';
+      const client = await this.provider.Client.find(clientId).catch(() => undefined);
+      out.push({
+        clientId,
+        clientName: client?.clientName ?? clientId,
+        resources: Object.entries(payload.resources ?? {}).map(([resource, scope]) => ({
+          resource,
+          scopes: scope.split(' ').filter(Boolean),
+        })),
+        grantedAt: new Date((payload.iat ?? Math.floor(row.createdAt.getTime() / 1000)) * 1000).toISOString(),
+      });
+    }
+    return out;
+  }
+
+  /** Revokes every grant of `userId` to `clientId` with its refresh tokens; returns how many grants. */
+  async revokeClient(userId: string, clientId: string): Promise<number> {
+    const grants = await this.#deps.db.oauthPayload.findMany({
+      where: { model: 'Grant', accountId: userId, clientId },
+      select: { grantId: true },
+    });
+    const keys = grants.map((g) => g.grantId).filter((k): k is string => k !== null);
+    if (keys.length === 0) return 0;
+    await this.#deps.db.oauthPayload.deleteMany({ where: { grantId: { in: keys } } });
+    return keys.length;
+  }
+
+  /** Express routes: well-known metadata, sign-in/consent pages, registration guard, and the provider at /oauth. */
+  router(): Router {
+    const router = Router();
+    const discovery = (req: Request, res: Response) => {
+      if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
+      // As if asked at /oauth/.well-known/openid-configuration: the provider derives its mount path from this.
+      req.url = '/.well-known/openid-configuration';
+      req.originalUrl = '/oauth/.well-known/openid-configuration';
+      this.#callback(req, res);
+    };
+    router.get('/.well-known/oauth-authorization-server', discovery);
+    router.get('/.well-known/oauth-authorization-server/oauth', discovery);
+    router.get('/.well-known/openid-configuration/oauth', discovery);
+
+    router.get('/.well-known/oauth-protected-resource/s/:name/mcp', async (req, res) => {
+      const name = String(req.params.name);
+      const parsed = parseResource(this.#base, resourceUrl(this.#base, name));
+      const scopes = parsed ? await this.serverScopes(parsed.server) : null;
+      if (!parsed || !scopes) {
+        return void res.status(404).json({ error: { code: 'not_found', message: `MCP server "${name}" not found` } });
+      }
+      res.set('Cache-Control', 'public, max-age=300');
+      res.json({
+        resource: resourceUrl(this.#base, name),
+        authorization_servers: [this.issuer],
+        scopes_supported: [...new Set([DEFAULT_SCOPE, ...scopes.all])],
+        bearer_methods_supported: ['header'],
+        resource_name: name,
+      });
+    });
+
+    router.post('/oauth/reg', (req, res, next) => {
+      const wait = this.#registrations.take(req.ip ?? 'unknown');
+      if (wait > 0) {
+        res.set('Retry-After', String(wait));
+        return void res.status(429).json({
+          error: 'rate_limited',
+          error_description: `too many client registrations from this address; retry in ${wait} s`,
+        });
+      }
+      next();
+    });
+
+    router.use(this.#pages.routes());
+
+    router.use('/oauth', (req, res) => {
+      if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
+      this.#callback(req, res);
+    });
+    return router;
+  }
+}
+
+/** A client a user connected, as the API lists it. */
+export interface ConnectedClient {
+  clientId: string;
+  clientName: string;
+  resources: { resource: string; scopes: string[] }[];
+  grantedAt: string;
+}
+
+function tokenError(err: unknown): InvalidTokenError {
+  if (err instanceof joseErrors.JWTExpired) return new InvalidTokenError('the access token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.claim === 'aud') return new InvalidTokenError('the access token was issued for another resource');
+    if (err.claim === 'iss') return new InvalidTokenError('the access token was not issued by this platform');
+    if (err.claim === 'typ') return new InvalidTokenError('the token is not an access token (typ at+jwt)');
+    return new InvalidTokenError(`the access token's "${err.claim}" claim is invalid`);
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) {
+    return new InvalidTokenError('the access token must be signed with ES256');
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed || err instanceof joseErrors.JWKSNoMatchingKey) {
+    return new InvalidTokenError('the access token signature is invalid');
+  }
+  return new InvalidTokenError('the access token is malformed');
+}

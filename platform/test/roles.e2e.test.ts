@@ -1,0 +1,205 @@
+import type { Router } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLES, type Role } from '../src/accounts/roles.ts';
+import { apiRouter } from '../src/api/router.ts';
+import { TestStack } from './harness.ts';
+
+const PASSWORD = 'correct horse battery staple';
+
+/** Every route of the REST API with the weakest role that may use it. */
+const TABLE: { method: string; route: string; path: string; min: Role; body?: unknown }[] = [
+  { method: 'GET', route: '/servers', path: '/servers', min: 'viewer' },
+  { method: 'POST', route: '/servers', path: '/servers', min: 'developer', body: { name: 'newone', template: 'echo' } },
+  { method: 'GET', route: '/servers/:name', path: '/servers/delta', min: 'viewer' },
+  { method: 'DELETE', route: '/servers/:name', path: '/servers/delta', min: 'admin' },
+  { method: 'GET', route: '/servers/:name/changes', path: '/servers/delta/changes', min: 'viewer' },
+  {
+    method: 'POST',
+    route: '/servers/:name/changes',
+    path: '/servers/delta/changes',
+    min: 'developer',
+    body: { branch: 'x', title: 'x' },
+  },
+  { method: 'GET', route: '/servers/:name/changes/:number', path: '/servers/delta/changes/1', min: 'viewer' },
+  {
+    method: 'POST',
+    route: '/servers/:name/changes/:number/merge',
+    path: '/servers/delta/changes/1/merge',
+    min: 'developer',
+  },
+  {
+    method: 'POST',
+    route: '/servers/:name/changes/:number/close',
+    path: '/servers/delta/changes/1/close',
+    min: 'developer',
+  },
+  { method: 'POST', route: '/servers/:name/revert', path: '/servers/delta/revert', min: 'developer', body: {} },
+  {
+    method: 'GET',
+    route: '/servers/:name/changes/:number/checks/:check',
+    path: '/servers/delta/changes/1/checks/manifest',
+    min: 'viewer',
+  },
+  {
+    method: 'POST',
+    route: '/servers/:name/changes/:number/checks/:check/rerun',
+    path: '/servers/delta/changes/1/checks/manifest/rerun',
+    min: 'developer',
+  },
+  { method: 'POST', route: '/servers/:name/retry', path: '/servers/delta/retry', min: 'developer' },
+  { method: 'GET', route: '/servers/:name/secrets', path: '/servers/delta/secrets', min: 'viewer' },
+  {
+    method: 'PUT',
+    route: '/servers/:name/secrets/:secret',
+    path: '/servers/delta/secrets/API_KEY',
+    min: 'developer',
+    body: { value: 'v' },
+  },
+  {
+    method: 'DELETE',
+    route: '/servers/:name/secrets/:secret',
+    path: '/servers/delta/secrets/API_KEY',
+    min: 'developer',
+  },
+  { method: 'POST', route: '/admin/rotate-master-key', path: '/admin/rotate-master-key', min: 'owner' },
+  { method: 'GET', route: '/me', path: '/me', min: 'viewer' },
+  { method: 'PUT', route: '/me/password', path: '/me/password', min: 'viewer', body: { password: 'short' } },
+  { method: 'GET', route: '/me/clients', path: '/me/clients', min: 'viewer' },
+  { method: 'DELETE', route: '/me/clients/:clientId', path: '/me/clients/none', min: 'viewer' },
+  { method: 'GET', route: '/keys', path: '/keys', min: 'viewer' },
+  { method: 'POST', route: '/keys', path: '/keys', min: 'viewer', body: { name: 'k', scopes: ['api'] } },
+  { method: 'DELETE', route: '/keys/:id', path: '/keys/00000000-0000-0000-0000-000000000000', min: 'viewer' },
+  { method: 'GET', route: '/org/members', path: '/org/members', min: 'viewer' },
+  {
+    method: 'PATCH',
+    route: '/org/members/:userId',
+    path: '/org/members/00000000-0000-0000-0000-000000000000',
+    min: 'admin',
+    body: { role: 'viewer' },
+  },
+  {
+    method: 'DELETE',
+    route: '/org/members/:userId',
+    path: '/org/members/00000000-0000-0000-0000-000000000000',
+    min: 'admin',
+  },
+  { method: 'GET', route: '/org/invitations', path: '/org/invitations', min: 'admin' },
+  {
+    method: 'POST',
+    route: '/org/invitations',
+    path: '/org/invitations',
+    min: 'admin',
+    body: { email: 'x@example.com', role: 'viewer' },
+  },
+  {
+    method: 'DELETE',
+    route: '/org/invitations/:id',
+    path: '/org/invitations/00000000-0000-0000-0000-000000000000',
+    min: 'admin',
+  },
+  { method: 'POST', route: '/admin/rotate-signing-key', path: '/admin/rotate-signing-key', min: 'owner' },
+];
+
+/** Every (METHOD route) an express router serves, nested routers included. */
+function routesOf(router: Router): string[] {
+  const out: string[] = [];
+  const walk = (stack: unknown[]) => {
+    for (const layer of stack as {
+      route?: { path: string; methods: Record<string, boolean> };
+      handle?: { stack?: unknown[] };
+    }[]) {
+      if (layer.route) {
+        for (const m of Object.keys(layer.route.methods)) out.push(`${m.toUpperCase()} ${layer.route.path}`);
+      } else if (layer.handle?.stack) walk(layer.handle.stack);
+    }
+  };
+  walk((router as unknown as { stack: unknown[] }).stack);
+  return out.sort();
+}
+
+const rank = (role: Role) => ROLES.length - ROLES.indexOf(role);
+
+/** Acceptance: every API route refuses a member whose role is too low. */
+describe('roles on every API route', () => {
+  let stack: TestStack;
+  const keys: Partial<Record<Role, string>> = {};
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    keys.owner = stack.key;
+    const created = await stack.api('POST', '/api/v1/servers', { name: 'delta', template: 'echo' });
+    expect(created.status).toBe(201);
+    for (const role of ['admin', 'developer', 'viewer'] as const) {
+      const email = `${role}@example.com`;
+      const invite = await stack.api<{ token: string }>('POST', '/api/v1/org/invitations', { email, role });
+      expect(invite.status).toBe(201);
+      // Sign up with the invitation in a browser session, then make a key with it (CSRF header required).
+      const signup = await fetch(`${stack.url}/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: PASSWORD, invitation: invite.body.token }),
+      });
+      expect(signup.status).toBe(201);
+      const { csrfToken } = (await signup.json()) as { csrfToken: string };
+      const cookie = (signup.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      const noCsrf = await stack.api('POST', '/api/v1/keys', { name: role }, { key: null, headers: { cookie } });
+      expect(noCsrf.body).toEqual({
+        error: { code: 'csrf_failed', message: 'send the X-CSRF-Token your sign-in returned (GET /auth/session)' },
+      });
+      const key = await stack.api<{ key: string }>(
+        'POST',
+        '/api/v1/keys',
+        { name: role },
+        {
+          key: null,
+          headers: { cookie, 'x-csrf-token': csrfToken },
+        },
+      );
+      expect(key.status).toBe(201);
+      keys[role] = key.body.key;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.destroy();
+  });
+
+  it('the table covers every route of the API', () => {
+    const served = routesOf(apiRouter(stack.platform.ctx));
+    expect(served).toEqual(TABLE.map((r) => `${r.method} ${r.route}`).sort());
+  });
+
+  const cases = TABLE.flatMap((r) =>
+    ROLES.filter((role) => rank(role) < rank(r.min)).map((role) => [`${r.method} ${r.path}`, role, r] as const),
+  );
+
+  it.each(cases)('%s refuses a %s', async (_name, role, r) => {
+    const res = await stack.api(r.method, `/api/v1${r.path}`, r.body, { key: keys[role] as string });
+    expect(res.status).toBe(403);
+    expect((res.body as { error: { code: string } }).error.code).toBe('forbidden');
+  });
+
+  it('the weakest allowed role is not refused for its role (reads)', async () => {
+    for (const r of TABLE.filter((t) => t.method === 'GET')) {
+      const res = await stack.api(r.method, `/api/v1${r.path}`, undefined, { key: keys[r.min] as string });
+      expect(res.status, `${r.method} ${r.path} as ${r.min}`).not.toBe(403);
+    }
+  });
+
+  it('git: a viewer may clone but not push; a developer may push a branch but not main', async () => {
+    const url = (key: string) => {
+      const u = new URL(`${stack.url}/git/delta.git`);
+      u.username = 'x';
+      u.password = key;
+      return u.toString();
+    };
+    const wd = await stack.clone('delta');
+    await wd.git('remote', 'add', 'viewer', url(keys.viewer as string));
+    await wd.git('remote', 'add', 'developer', url(keys.developer as string));
+    await wd.git('fetch', '-q', 'viewer');
+    await wd.git('commit', '-q', '--allow-empty', '-m', 'touch');
+    await expect(wd.git('push', '-q', 'viewer', 'HEAD:refs/heads/viewer-branch')).rejects.toThrow();
+    await wd.git('push', '-q', 'developer', 'HEAD:refs/heads/dev-branch');
+    await expect(wd.git('push', '-q', 'developer', 'HEAD:main')).rejects.toThrow();
+  });
+});

@@ -1,0 +1,57 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CredentialError, createCredentialVerifier } from '../src/runtime/credential.ts';
+
+const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
+const keys = generateKeyPairSync('ed25519');
+const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+function credential(
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'EdDSA' },
+  key = keys.privateKey,
+) {
+  const now = Math.floor(Date.now() / 1000);
+  const h = b64(JSON.stringify(header));
+  const p = b64(
+    JSON.stringify({
+      iss: 'bmms-gateway',
+      aud: 'demo',
+      sub: 'u1',
+      scope: 'mcp:tools',
+      client_id: 'c',
+      iat: now,
+      exp: now + 60,
+      ...claims,
+    }),
+  );
+  return `Bearer ${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), key))}`;
+}
+
+describe('the gateway credential check of the base runtime', () => {
+  const verify = createCredentialVerifier(pem, 'demo');
+
+  it('accepts a fresh credential for this server and returns the caller', () => {
+    expect(verify(credential({}))).toEqual({ subject: 'u1', client: 'c', scopes: ['mcp:tools'] });
+  });
+
+  it.each([
+    ['no header', undefined, 'missing gateway credential: calls reach this server only through the platform'],
+    ['another server', credential({ aud: 'other' }), 'gateway credential: issued for another server'],
+    ['an expired one', credential({ exp: 1_700_000_000 }), 'gateway credential: expired'],
+    ['another issuer', credential({ iss: 'someone' }), 'gateway credential: wrong issuer'],
+    ['alg none', credential({}, { alg: 'none' }), 'gateway credential: algorithm not allowed'],
+    [
+      'another key',
+      credential({}, { alg: 'EdDSA' }, generateKeyPairSync('ed25519').privateKey),
+      'gateway credential: bad signature',
+    ],
+    [
+      'a client OAuth token',
+      'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',
+      'gateway credential: algorithm not allowed',
+    ],
+  ])('refuses %s', (_what, header, message) => {
+    expect(() => verify(header)).toThrow(new CredentialError(message));
+  });
+});
