@@ -30,8 +30,10 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'deployments',
       'memberships',
       'orgs',
+      'published_templates',
       'secrets',
       'servers',
+      'template_forks',
       'users',
     ]);
     expect(await liveShape(raw.conn)).toEqual(expected);
