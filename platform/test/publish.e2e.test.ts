@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/accounts/keys.ts';
-import { type ServerBody, TestStack, textOf } from './harness.ts';
+import { type ChangeBody, poll, type ServerBody, TestStack, textOf } from './harness.ts';
 
 type ErrorBody = { error: { code: string; message: string } };
 interface TemplateBody {
@@ -249,4 +249,46 @@ describe('publishing a server as a template, forking it, taking it down', () => 
     const republish = await stack.api<ErrorBody>('POST', '/api/v1/servers/calendar/publish', {});
     expect(republish.status).toBe(410);
   });
+
+  it("the platform operator's owner may take down another org's public template; its admins may not", async () => {
+    // Change #1 of the other org's fork: its checks, seen with that org's key.
+    await poll(
+      async () => {
+        const r = await stack.api<ChangeBody>('GET', '/api/v1/servers/their-dates/changes/1', undefined, {
+          key: otherOwner,
+        });
+        return r.body.checkSuite?.status === 'completed' ? r.body : undefined;
+      },
+      120_000,
+      'checks of their-dates change #1',
+    );
+    const merged = await stack.api('POST', '/api/v1/servers/their-dates/changes/1/merge', undefined, {
+      key: otherOwner,
+    });
+    expect(merged.status).toBe(200);
+    const published = await stack.api<TemplateBody>(
+      'POST',
+      '/api/v1/servers/their-dates/publish',
+      { visibility: 'public', description: 'Dates, forked and shared again' },
+      { key: otherOwner },
+    );
+    expect(published.status).toBe(201);
+    const seen = await stack.api<TemplateBody & { forks?: number }>('GET', '/api/v1/templates/their-dates');
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({ name: 'their-dates', visibility: 'public', yours: false });
+    expect('forks' in seen.body).toBe(false); // fork counts are for the publishing org only
+
+    const admin = await keyIn('default', 'admin');
+    const byAdmin = await stack.api<ErrorBody>('POST', '/api/v1/templates/their-dates/takedown', {}, { key: admin });
+    expect(byAdmin.status).toBe(403);
+    const byOperator = await stack.api<TemplateBody>('POST', '/api/v1/templates/their-dates/takedown', {
+      reason: 'reported as abusive',
+    });
+    expect(byOperator.status).toBe(200);
+    expect(byOperator.body.takenDownAt).not.toBeNull();
+    const theirs = await stack.api<TemplateBody>('GET', '/api/v1/templates/their-dates', undefined, {
+      key: otherOwner,
+    });
+    expect(theirs.body.takenDownAt).not.toBeNull();
+  }, 180_000);
 });
