@@ -149,6 +149,7 @@ describe('publishing a server as a template, forking it, taking it down', () => 
       [{ name: 'fork-b', from: 'date-math' }, 400, 'invalid_request', 'is a built-in template'],
       [{ name: 'fork-c', from: template.id, template: 'echo' }, 400, 'invalid_request', 'not both'],
       [{ name: 'fork-d', from: template.id, options: { x: 1 } }, 400, 'invalid_request', 'a fork copies its files'],
+      [{ name: 'fork-f', template: 'calendar' }, 400, 'invalid_request', 'fork it with {"from":"calendar"}'],
       [{ name: 'Fork E', from: template.id }, 400, 'invalid_name'],
       [{ name: 'opts-a', template: 'rss-reader', options: { feed: 'x' } }, 400, 'invalid_template_options', 'feed'],
       [{ name: 'opts-b', template: 'rss-reader', options: { feeds: ['ftp://x'] } }, 400, 'invalid_template_options'],

@@ -145,12 +145,9 @@ function readme(manifest: Manifest, extras: RenderExtras = {}): string {
       ? [
           '## Test',
           '',
-          'The tests in `test/` call each tool with a fake context (recorded `fetch`, fixed secrets) and need',
-          'nothing but Node 24 and the installed dependencies:',
-          '',
-          '```sh',
-          'npm install && npm test',
-          '```',
+          'The tests in `test/` call each tool with a fake context (`test/fake-ctx.ts`: a recorded `fetch` that',
+          'keeps to `egress`, fixed secrets). `npm test` runs them with `node --test`: Node 24, no test framework,',
+          'against the same installed runtime as `npm run typecheck`. They are never part of the deployed server.',
           '',
         ]
       : []),

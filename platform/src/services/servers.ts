@@ -82,7 +82,13 @@ async function originOf(
   try {
     files = renderTemplate(template, name, options as Record<string, unknown> | undefined);
   } catch (err) {
-    if (err instanceof UnknownTemplateError) throw unknownTemplate(template, Object.keys(templates));
+    if (err instanceof UnknownTemplateError) {
+      const published = await ctx.db.publishedTemplate.findUnique({ where: { name: template } });
+      if (published && (published.orgId === principal.orgId || published.visibility === 'public')) {
+        throw invalidRequest(`"${template}" is a published template: fork it with {"from":"${template}"}`);
+      }
+      throw unknownTemplate(template, Object.keys(templates));
+    }
     if (err instanceof TemplateOptionsError) throw invalidTemplateOptions(template, err.issues);
     throw err;
   }
