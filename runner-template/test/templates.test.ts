@@ -97,6 +97,10 @@ describe('the template catalog', () => {
       expect(error).toBeInstanceOf(TemplateOptionsError);
       expect((error as TemplateOptionsError).issues.map((i) => i.path)).toEqual(['endpoint', 'maxRows']);
     }
+    expect(() => renderTemplate('webhook', 'hooks', { url: 'https://ci.example.com:8443/x' })).toThrow(
+      /url: must use port 80 or 443/,
+    );
+    expect(() => renderTemplate('web-page', 'pages', { hosts: ['docs.example.com:8080'] })).toThrow(/without a port/);
     expect(() => renderTemplate('github', 'gh')).toThrow(UnknownTemplateError);
   });
 

@@ -54,6 +54,14 @@ export function configFile(config: Json): string {
   return `// The settings this server was created with; the tools read them from here. Edit them in a pull request.\nexport const config = ${tsLiteral(config)};\n`;
 }
 
+/** Whether a URL's port is one the egress proxy lets tools reach (the scheme's default, 80 or 443). */
+export function webPort(url: string): boolean {
+  const port = new URL(url).port;
+  return port === '' || port === '80' || port === '443';
+}
+
+export const WEB_PORT_MESSAGE = 'must use port 80 or 443: tools reach only the web ports';
+
 /** A tool of a static template: its manifest entry; the source is `src/tools/<name>.ts` of the template's folder. */
 export type StaticTool = ToolSpec;
 

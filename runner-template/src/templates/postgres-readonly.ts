@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SECRET_NAME } from '../spec.ts';
-import { type StaticBuild, staticTemplate } from './define.ts';
+import { type StaticBuild, staticTemplate, WEB_PORT_MESSAGE, webPort } from './define.ts';
 
 const options = z.strictObject({
   endpoint: z
@@ -9,7 +9,8 @@ const options = z.strictObject({
     .refine((url) => {
       const u = new URL(url);
       return u.search === '' && u.hash === '' && u.username === '' && u.password === '';
-    }, 'must have no query, fragment or credentials (the connection string is a secret)'),
+    }, 'must have no query, fragment or credentials (the connection string is a secret)')
+    .refine(webPort, WEB_PORT_MESSAGE),
   secretName: z.string().regex(SECRET_NAME, 'must be UPPER_SNAKE_CASE').default('DATABASE_URL'),
   maxRows: z.int().min(1).max(5000).default(200),
 });

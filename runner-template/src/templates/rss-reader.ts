@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { type StaticBuild, staticTemplate } from './define.ts';
+import { type StaticBuild, staticTemplate, WEB_PORT_MESSAGE, webPort } from './define.ts';
 
 const options = z.strictObject({
   feeds: z
     .array(
       z
         .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-        .refine((url) => new URL(url).username === '' && new URL(url).password === '', 'must not hold credentials'),
+        .refine((url) => new URL(url).username === '' && new URL(url).password === '', 'must not hold credentials')
+        .refine(webPort, WEB_PORT_MESSAGE),
     )
     .min(1, 'list at least one feed URL')
     .max(20)

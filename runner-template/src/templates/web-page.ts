@@ -4,7 +4,12 @@ import { type StaticBuild, staticTemplate } from './define.ts';
 
 const options = z.strictObject({
   hosts: z
-    .array(z.string().regex(EGRESS_ENTRY, 'must be a lowercase host name such as docs.example.com'))
+    .array(
+      z
+        .string()
+        .regex(EGRESS_ENTRY, 'must be a lowercase host name such as docs.example.com')
+        .refine((host) => !host.includes(':'), 'must be a host name without a port: tools reach only the web ports'),
+    )
     .min(1, 'list at least one host')
     .max(20)
     .default(['en.wikipedia.org']),

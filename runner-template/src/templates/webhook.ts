@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { SECRET_NAME } from '../spec.ts';
-import { type StaticBuild, staticTemplate } from './define.ts';
+import { type StaticBuild, staticTemplate, WEB_PORT_MESSAGE, webPort } from './define.ts';
 
 const options = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
     .default('https://hooks.example.com/events')
     .refine((url) => new URL(url).hash === '', 'must not have a fragment')
-    .refine((url) => new URL(url).username === '' && new URL(url).password === '', 'must not hold credentials'),
+    .refine((url) => new URL(url).username === '' && new URL(url).password === '', 'must not hold credentials')
+    .refine(webPort, WEB_PORT_MESSAGE),
   secretName: z.string().regex(SECRET_NAME, 'must be UPPER_SNAKE_CASE').default('WEBHOOK_SECRET'),
   signatureHeader: z
     .string()
