@@ -11,7 +11,7 @@ import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
-import { EgressProxy, egressProvisioner } from './egress/index.ts';
+import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
@@ -41,6 +41,8 @@ export interface PlatformParts {
   runtime?: Runtime;
   /** The master key(s), as BMMS_MASTER_KEY would give them (default: that variable, else the data dir's key file). */
   masterKey?: string;
+  /** Test hooks of the egress proxy: name resolution, private addresses let through, an upstream CA. */
+  egress?: Pick<EgressProxyOptions, 'lookup' | 'allowPrivate' | 'ca'>;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -87,6 +89,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const egress = new EgressProxy({
     root: egressRoot,
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
+    ...parts.egress,
   });
   const git = new InternalGitProvider({ root: reposRoot });
   const runtime = parts.runtime ?? new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
