@@ -104,6 +104,15 @@ describe('the template catalog', () => {
     expect(() => renderTemplate('github', 'gh')).toThrow(UnknownTemplateError);
   });
 
+  it('github-issues with readOnly leaves the write tools and their tests out, and its tests pass', async () => {
+    const files = renderTemplate('github-issues', 'gh-read', { readOnly: true });
+    expect(parseManifest(files['mcp.json'] ?? '').tools.map((t) => t.name)).toEqual(['list_issues', 'get_issue']);
+    expect(Object.keys(files).filter((f) => f.includes('create_issue') || f.includes('-write'))).toEqual([]);
+    const result = await runRenderedTests(files);
+    expect(result.fail, result.output).toBe(0);
+    expect(result.pass).toBeGreaterThan(0);
+  });
+
   it('github-issues pins @octokit/rest in package.json', () => {
     const pkg = JSON.parse(renderTemplate('github-issues', 'gh-demo')['package.json'] ?? '{}') as {
       dependencies: Record<string, string>;

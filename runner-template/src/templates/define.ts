@@ -74,6 +74,8 @@ export interface StaticBuild {
   /** The object `src/config.ts` exports (omitted: the template has no config file). */
   config?: Json;
   notes?: string;
+  /** Files of the template's folder left out of this rendering (tools and tests an option turns off). */
+  omit?: string[];
 }
 
 /**
@@ -97,6 +99,7 @@ export function staticTemplate<S extends z.ZodType<Record<string, unknown>>>(def
   const assemble = (serverName: string, options: Record<string, unknown> | undefined) => {
     const built = def.build(parse(options));
     const files = { ...templateFiles('_shared'), ...templateFiles(def.name) };
+    for (const path of built.omit ?? []) delete files[path];
     const tools = built.tools.map((tool) => {
       const path = `src/tools/${tool.name}.ts`;
       const source = files[path];
