@@ -8,6 +8,7 @@ import type { PlatformContext } from '../context.ts';
 import {
   ApiError,
   checksNotPassed,
+  concurrentUpdate,
   forbidden,
   invalidRequest,
   templateNameTaken,
@@ -211,9 +212,15 @@ export async function publishServer(
         where: { id: existing.id },
         data: { ...data, revision: existing.revision + 1, updatedAt: new Date() },
       })
-    : await ctx.db.publishedTemplate.create({
-        data: { ...data, name: server.name, orgId: server.orgId, sourceServerId: server.id },
-      });
+    : await ctx.db.publishedTemplate
+        .create({ data: { ...data, name: server.name, orgId: server.orgId, sourceServerId: server.id } })
+        .catch(async (err: unknown) => {
+          // Two first publishes at once: the name's unique index lets one through.
+          if (await ctx.db.publishedTemplate.findUnique({ where: { name: server.name } })) {
+            throw concurrentUpdate(`"${server.name}" was published by another request just now; publish again`);
+          }
+          throw err;
+        });
   await audit(
     ctx.db,
     principal,
