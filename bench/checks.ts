@@ -70,6 +70,8 @@ const platform = await startPlatform(
     databaseUrl: undefined,
     publicUrl: undefined,
     runtime: 'process',
+    dockerImage: undefined,
+    swarmConstraints: [],
     insecureNoSandbox: !existsSync('/usr/bin/bwrap'),
     resyncMs: 60_000,
     rollbackWindowMs: 0,

@@ -1,5 +1,6 @@
 /**
- * Benchmark: merge→serving and revert→serving on the embedded stack, against the time a bare
+ * Benchmark: merge→serving and revert→serving on the embedded stack, on each runtime (process; docker and swarm
+ * when DOCKER_HOST answers), against the time a bare
  * `node` takes to start the same bundle and answer MCP `initialize`, measured in the same run.
  * Targets: merge→serving ≤ 2× baseline, revert→serving ≤ 1.3× baseline. Reverts are measured twice:
  * within the rollback window (the superseded instance is still warm) and without it (a cold start
@@ -13,6 +14,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { unixRequest } from '@bmms/reconciler';
+import Docker from 'dockerode';
 import { startPlatform } from '../platform/src/boot.ts';
 import { createLogger, silentLogger } from '../platform/src/logger.ts';
 
@@ -40,7 +42,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 /** Runs the loop RUNS times on a fresh embedded stack; returns the samples and a green bundle. */
-async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; revertMs: number[]; bundle: string }> {
+async function measure(
+  runtime: 'process' | 'docker' | 'swarm',
+  rollbackWindowMs: number,
+): Promise<{ mergeMs: number[]; revertMs: number[]; bundle: string }> {
   const dataDir = await mkdtemp(path.join(scratch, 'data-'));
   const platform = await startPlatform(
     {
@@ -49,7 +54,9 @@ async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; r
       dataDir,
       databaseUrl: undefined,
       publicUrl: undefined,
-      runtime: 'process',
+      runtime,
+      dockerImage: undefined,
+      swarmConstraints: [],
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 30_000,
       rollbackWindowMs,
@@ -138,8 +145,29 @@ async function measure(rollbackWindowMs: number): Promise<{ mergeMs: number[]; r
   return { mergeMs, revertMs, bundle };
 }
 
-const warm = await measure(300_000);
-const cold = await measure(0);
+/** The runtimes to measure: process, plus docker and swarm when DOCKER_HOST answers (BENCH_RUNTIMES to choose). */
+async function available(): Promise<('process' | 'docker' | 'swarm')[]> {
+  const wanted = (process.env.BENCH_RUNTIMES ?? 'process,docker,swarm').split(',');
+  const found: ('process' | 'docker' | 'swarm')[] = ['process'];
+  try {
+    const info = (await new Docker().info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    found.push('docker');
+    if (info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable) found.push('swarm');
+  } catch {
+    // no engine: process only
+  }
+  return found.filter((r) => wanted.includes(r));
+}
+
+const measured: {
+  runtime: string;
+  warm: Awaited<ReturnType<typeof measure>>;
+  cold: Awaited<ReturnType<typeof measure>>;
+}[] = [];
+for (const runtime of await available()) {
+  measured.push({ runtime, warm: await measure(runtime, 300_000), cold: await measure(runtime, 0) });
+}
+const warm = measured[0]?.warm as Awaited<ReturnType<typeof measure>>;
 
 /** Bare node: spawn the same bundle on a unix socket and time the first answered `initialize`. */
 async function bareStart(bundle: string): Promise<number> {
@@ -184,7 +212,15 @@ console.log(`runs: ${RUNS} (medians; sandbox: ${HAS_BWRAP ? 'bubblewrap' : 'none
 console.log(
   `baseline  bare node start → initialize answered: ${fmt(b)}   samples ${baseline.map((x) => x.toFixed(0)).join(' ')}`,
 );
-console.log(line('merge  → serving', warm.mergeMs, 2));
-console.log(line('revert → serving (rollback window: warm instance)', warm.revertMs, 1.3));
-console.log(line('revert → serving (no rollback window: cached bundle, cold start)', cold.revertMs, 1.3));
+for (const m of measured) {
+  console.log(line(`${m.runtime.padEnd(7)} merge  → serving`, m.warm.mergeMs, 2));
+  console.log(line(`${m.runtime.padEnd(7)} revert → serving (rollback window: warm instance)`, m.warm.revertMs, 1.3));
+  console.log(
+    line(
+      `${m.runtime.padEnd(7)} revert → serving (no rollback window: cached bundle, cold start)`,
+      m.cold.revertMs,
+      1.3,
+    ),
+  );
+}
 process.exit(0);

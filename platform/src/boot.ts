@@ -3,7 +3,18 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import { openDatabase } from '@bmms/prisma';
-import { BundleCache, ProcessRuntime, Reconciler, RouteTable, type Runtime } from '@bmms/reconciler';
+import {
+  AdvisoryLockLeadership,
+  BundleCache,
+  DockerRuntime,
+  ProcessRuntime,
+  Reconciler,
+  RouteTable,
+  type Runtime,
+  SoloLeadership,
+  SwarmRuntime,
+  whileLeading,
+} from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { createApp } from './app.ts';
 import { allChecks } from './checks/index.ts';
@@ -12,9 +23,13 @@ import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
+import { generationConfigFromEnv } from './generation/config.ts';
+import { Generation } from './generation/index.ts';
+import type { Model } from './generation/model.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { PreviewManager } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
+import { createRuntime } from './runtime.ts';
 import { loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
@@ -41,8 +56,10 @@ export interface PlatformParts {
   runtime?: Runtime;
   /** The master key(s), as BMMS_MASTER_KEY would give them (default: that variable, else the data dir's key file). */
   masterKey?: string;
-  /** Test hooks of the egress proxy: name resolution, private addresses let through, an upstream CA. */
-  egress?: Pick<EgressProxyOptions, 'lookup' | 'allowPrivate' | 'ca'>;
+  /** Test-only egress overrides (name resolution, private addresses, upstream CA and port) to reach local fakes. */
+  egress?: Pick<EgressProxyOptions, 'lookup' | 'allowPrivate' | 'ca' | 'upstreamPort'>;
+  /** The model behind generation from a prompt (default: the Anthropic API as configured). */
+  model?: Model;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -87,14 +104,18 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   await rm(egressRoot, { recursive: true, force: true });
   const egressLog = log.child({ component: 'egress' });
   const egress = new EgressProxy({
+    ...parts.egress,
     root: egressRoot,
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
-    ...parts.egress,
   });
   const git = new InternalGitProvider({ root: reposRoot });
-  const runtime = parts.runtime ?? new ProcessRuntime({ dataDir, insecure: config.insecureNoSandbox });
+  const runtime = parts.runtime ?? createRuntime(config, dataDir, log);
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
+  }
+  if (runtime instanceof DockerRuntime || runtime instanceof SwarmRuntime) {
+    // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
+    runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
   }
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
@@ -128,7 +149,19 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     standbyMs: config.rollbackWindowMs,
     idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress)),
+    ...(config.testKillAt
+      ? {
+          onStep: (step: string, server: string) => {
+            if (step !== config.testKillAt) return;
+            log.warn('BMMS_TEST_KILL_AT: killing the platform', { step, server });
+            process.kill(process.pid, 'SIGKILL');
+          },
+        }
+      : {}),
   });
+  const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
+  const interrupted = await generation.resume(db);
+  if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const ctx: PlatformContext = {
     db,
     git,
@@ -138,6 +171,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     previews,
     secrets,
     log,
+    generation,
     publicUrl: config.publicUrl,
     siteDir: SITE_DIR,
   };
@@ -145,6 +179,20 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
   const swept = await sweepOrphanRepos(ctx, repoNames);
   if (swept.length > 0) log.warn('removed repositories that no server owns', { repos: swept });
+
+  // Before listening: the API never reports what a previous process left (stale Ready, half-done deploys).
+  const servers = await db.server.findMany({ select: { id: true, name: true } });
+  await checks.resume(new Map(servers.map((s) => [s.id, s])));
+  // With Postgres several platform processes may share the database: exactly one reconciler acts.
+  const leadership = config.databaseUrl
+    ? new AdvisoryLockLeadership({ connectionString: config.databaseUrl })
+    : new SoloLeadership();
+  const leader = whileLeading(leadership, {
+    start: () => reconciler.start(),
+    stop: () => reconciler.stop(),
+    log: (msg, fields) => log.info(msg, fields),
+  });
+  await leader.settled;
 
   const app = createApp(ctx, reposRoot);
   const server = app.listen(config.port, config.host);
@@ -156,9 +204,6 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-  const servers = await db.server.findMany({ select: { id: true, name: true } });
-  await checks.resume(new Map(servers.map((s) => [s.id, s])));
-  await reconciler.start();
   previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
   let closing: Promise<void> | undefined;
@@ -173,7 +218,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         server.closeIdleConnections();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();
-        await reconciler.stop();
+        await generation.drain();
+        await leader.close();
         await egress.closeAll();
         await checks.close();
         await stopped;

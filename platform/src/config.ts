@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
+import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -7,11 +9,14 @@ const Env = z.object({
   BMMS_DATA_DIR: z.string().default('./.data'),
   DATABASE_URL: z.string().url().optional(),
   BMMS_PUBLIC_URL: z.string().url().optional(),
-  BMMS_RUNTIME: z.enum(['process']).default('process'),
+  BMMS_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
+  BMMS_DOCKER_IMAGE: z.string().min(1).optional(),
+  BMMS_SWARM_CONSTRAINTS: z.string().optional(),
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
+  BMMS_TEST_KILL_AT: z.enum(DEPLOY_STEPS).optional(),
 });
 
 export interface Config {
@@ -20,13 +25,21 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   publicUrl: string | undefined;
-  runtime: 'process';
+  runtime: 'process' | 'docker' | 'swarm';
+  /** Instance image for docker/swarm; default: an offline base image built from the platform's node binary. */
+  dockerImage: string | undefined;
+  /** Swarm placement constraints, e.g. `node.labels.bmms==1` (comma-separated). */
+  swarmConstraints: string[];
   insecureNoSandbox: boolean;
   resyncMs: number;
   /** How long a superseded instance stays warm so a revert to its tree needs no cold start. */
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** Fault-injection tests only: the platform SIGKILLs itself when a deploy reaches this step. */
+  testKillAt?: DeployStep;
+  /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
+  generation?: GenerationConfig;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -44,9 +57,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     publicUrl: e.BMMS_PUBLIC_URL?.replace(/\/+$/, ''),
     runtime: e.BMMS_RUNTIME,
+    dockerImage: e.BMMS_DOCKER_IMAGE,
+    swarmConstraints: (e.BMMS_SWARM_CONSTRAINTS ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
+    generation: generationConfigFromEnv(env),
   };
 }

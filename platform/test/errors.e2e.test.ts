@@ -292,6 +292,8 @@ describe('one data dir, one platform', () => {
             databaseUrl: first.db.url,
             publicUrl: undefined,
             runtime: 'process',
+            dockerImage: undefined,
+            swarmConstraints: [],
             insecureNoSandbox: true,
             resyncMs: 60_000,
             rollbackWindowMs: 0,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -61,6 +61,8 @@ export class TestStack {
       databaseUrl: this.db.url,
       publicUrl: undefined,
       runtime: 'process',
+      dockerImage: undefined,
+      swarmConstraints: [],
       insecureNoSandbox: !HAS_BWRAP,
       resyncMs: 2000,
       rollbackWindowMs: 300_000,
@@ -282,4 +284,44 @@ export async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: nu
 export function textOf(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
   return content.find((c) => c.type === 'text')?.text ?? '';
+}
+
+/** Adds a `multiply` tool to a working copy: manifest entry, tool module, registration. */
+export async function addMultiplyTool(wd: GitWorkdir): Promise<void> {
+  const manifestPath = path.join(wd.dir, 'mcp.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  manifest.tools.push({
+    name: 'multiply',
+    title: 'Multiply',
+    description: 'Multiplies two numbers.',
+    inputSchema: {
+      type: 'object',
+      properties: { a: { type: 'number' }, b: { type: 'number' } },
+      required: ['a', 'b'],
+    },
+  });
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(
+    path.join(wd.dir, 'src/tools/multiply.ts'),
+    `import { defineTool } from '@bmms/runner-template/runtime';
+import { z } from 'zod';
+
+export default defineTool({
+  name: 'multiply',
+  input: { a: z.number(), b: z.number() },
+  handler: ({ a, b }) => String(a * b),
+});
+`,
+  );
+  const serverPath = path.join(wd.dir, 'src/server.ts');
+  const server = await readFile(serverPath, 'utf8');
+  await writeFile(
+    serverPath,
+    server
+      .replace(
+        "import add from './tools/add.ts';",
+        "import add from './tools/add.ts';\nimport multiply from './tools/multiply.ts';",
+      )
+      .replace('tools: [echo, add]', 'tools: [echo, add, multiply]'),
+  );
 }

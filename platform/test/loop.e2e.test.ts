@@ -1,47 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ChangeBody, type GitWorkdir, poll, type ServerBody, TestStack, textOf } from './harness.ts';
-
-/** Adds a `multiply` tool to a working copy: manifest entry, tool module, registration. */
-async function addMultiplyTool(wd: GitWorkdir): Promise<void> {
-  const manifestPath = path.join(wd.dir, 'mcp.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-  manifest.tools.push({
-    name: 'multiply',
-    title: 'Multiply',
-    description: 'Multiplies two numbers.',
-    inputSchema: {
-      type: 'object',
-      properties: { a: { type: 'number' }, b: { type: 'number' } },
-      required: ['a', 'b'],
-    },
-  });
-  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-  await writeFile(
-    path.join(wd.dir, 'src/tools/multiply.ts'),
-    `import { defineTool } from '@bmms/runner-template/runtime';
-import { z } from 'zod';
-
-export default defineTool({
-  name: 'multiply',
-  input: { a: z.number(), b: z.number() },
-  handler: ({ a, b }) => String(a * b),
-});
-`,
-  );
-  const serverPath = path.join(wd.dir, 'src/server.ts');
-  const server = await readFile(serverPath, 'utf8');
-  await writeFile(
-    serverPath,
-    server
-      .replace(
-        "import add from './tools/add.ts';",
-        "import add from './tools/add.ts';\nimport multiply from './tools/multiply.ts';",
-      )
-      .replace('tools: [echo, add]', 'tools: [echo, add, multiply]'),
-  );
-}
+import { addMultiplyTool, type ChangeBody, poll, type ServerBody, TestStack, textOf } from './harness.ts';
 
 describe('the whole loop on the embedded stack', () => {
   let stack: TestStack;

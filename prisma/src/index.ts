@@ -5,6 +5,7 @@ export type {
   CheckRun,
   CheckSuite,
   Deployment,
+  Generation,
   Membership,
   Org,
   PrismaClient,

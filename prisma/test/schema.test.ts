@@ -28,6 +28,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'check_runs',
       'check_suites',
       'deployments',
+      'generations',
       'memberships',
       'orgs',
       'published_templates',

@@ -17,6 +17,15 @@ export {
   UnixRequestError,
 } from './errors.ts';
 export {
+  AdvisoryLockLeadership,
+  type Leadership,
+  RECONCILER_LOCK_KEY,
+  SoloLeadership,
+  whileLeading,
+} from './leadership.ts';
+export {
+  DEPLOY_STEPS,
+  type DeployStep,
   type GateVerdict,
   type InstanceProvisioner,
   type InstanceSetup,
@@ -27,5 +36,16 @@ export {
 } from './loop.ts';
 export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
+export { Cgroups } from './runtimes/cgroups.ts';
+export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
+export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
-export type { ExitInfo, Instance, Limits, Runtime, StartOptions } from './runtimes/types.ts';
+export { SwarmRuntime, type SwarmRuntimeOptions } from './runtimes/swarm.ts';
+export {
+  DEFAULT_PIDS,
+  type ExitInfo,
+  type Instance,
+  type Limits,
+  type Runtime,
+  type StartOptions,
+} from './runtimes/types.ts';

@@ -66,7 +66,13 @@ export interface ReconcilerDeps {
   /** Unexpected exits of one revision within `crashLoopWindowMs` that make it a crash loop (default 3 in 5 min). */
   crashLoopThreshold?: number;
   crashLoopWindowMs?: number;
+  /** Called as a deploy passes each step (fault-injection tests kill the process here). */
+  onStep?: (step: DeployStep, server: string) => void | Promise<void>;
 }
+
+/** The steps of a deploy, in order; a crash at any of them must converge on restart. */
+export const DEPLOY_STEPS = ['recorded', 'bundled', 'started', 'probed', 'routed', 'status', 'draining'] as const;
+export type DeployStep = (typeof DEPLOY_STEPS)[number];
 
 interface Failure {
   revision: string;
@@ -109,6 +115,7 @@ export class Reconciler {
     this.#stopped = false;
     const orphans = await this.#deps.runtime.cleanupOrphans();
     if (orphans > 0) this.#deps.log.info('stopped instances left by a previous run', { count: orphans });
+    await this.#closeHistoryOfPreviousRun();
     this.#unsubscribeExit = this.#onExit();
     await this.#markNotServing();
     await this.resync();
@@ -135,6 +142,26 @@ export class Reconciler {
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
     this.#unsubscribeExit?.();
+  }
+
+  /** Deploys a previous process left half-done, or serving, are history now: their instances are gone. */
+  async #closeHistoryOfPreviousRun(): Promise<void> {
+    const { db, runtime } = this.#deps;
+    const live = runtime.list().map((i) => i.id);
+    const now = new Date();
+    await db.deployment.updateMany({
+      where: { state: 'progressing' },
+      data: {
+        state: 'failed',
+        reason: 'Interrupted',
+        message: 'the platform stopped during this deploy; it was retried at the next start',
+        finishedAt: now,
+      },
+    });
+    await db.deployment.updateMany({
+      where: { state: 'succeeded', NOT: { instanceId: { in: live } } },
+      data: { state: 'superseded', reason: 'Restarted', message: 'the platform restarted', finishedAt: now },
+    });
   }
 
   /** At start nothing of ours runs yet: a server stored as Ready is not, until its instance is back. */
@@ -407,6 +434,7 @@ export class Reconciler {
       return row;
     })();
     recorded.catch(() => {});
+    const step = async (at: DeployStep) => this.#deps.onStep?.(at, name);
     let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable' =
       'ManifestInvalid';
     let instance: Instance | undefined;
@@ -421,7 +449,9 @@ export class Reconciler {
         how = 'warm instance of the same tree';
       } else {
         stage = 'BundleFailed';
+        if (this.#deps.onStep) await recorded.then(() => step('recorded'));
         const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
+        await step('bundled');
         stage = 'StartFailed';
         const setup = await this.#deps.provisioner?.setup(server, manifest, `${name}-${randomUUID()}`);
         instance = await runtime
@@ -443,10 +473,12 @@ export class Reconciler {
             throw err;
           });
         if (setup) this.#releases.set(instance.id, setup.release);
+        await step('started');
         stage = 'ProbeFailed';
         await probeInstance(instance.socketPath, manifest);
         how = bundle.cached ? 'cached bundle' : 'bundle built';
       }
+      await step('probed');
       const deployment = await recorded;
       const previous = routes.set(name, {
         instanceId: instance.id,
@@ -455,6 +487,7 @@ export class Reconciler {
         socketPath: instance.socketPath,
         fingerprint,
       });
+      await step('routed');
       const ms = Math.round(performance.now() - t0);
       this.#failures.delete(name);
       await Promise.all([
@@ -474,7 +507,11 @@ export class Reconciler {
         this.#status(server.id, head, servingPatch),
       ]);
       log.info('deployed', { server: name, revision: head, instance: instance.id, ms, how });
-      if (previous) await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
+      await step('status');
+      if (previous) {
+        await step('draining');
+        await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
+      }
     } catch (err) {
       if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
       const message = err instanceof Error ? err.message : String(err);

@@ -11,7 +11,14 @@ export const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/echo-server', impor
 
 /** Tool names the fixture serves, as a manifest would list them. */
 export const FIXTURE_MANIFEST = {
-  tools: [{ name: 'echo' }, { name: 'net_probe' }, { name: 'write_probe' }, { name: 'whoami' }],
+  tools: [
+    { name: 'echo' },
+    { name: 'net_probe' },
+    { name: 'write_probe' },
+    { name: 'fork_bomb' },
+    { name: 'memory_bomb' },
+    { name: 'whoami' },
+  ],
 };
 
 /** A materialize function that copies the fixture repo, as the git store would write a tree. */

@@ -49,7 +49,10 @@ async function brokenMcpServer(path: string, mcpStatus: number): Promise<Server>
 describe('probeInstance', () => {
   it('passes when health, initialize and the tool list match the manifest', async () => {
     const result = await probeInstance(instance.socketPath, FIXTURE_MANIFEST);
-    expect(result).toEqual({ protocolVersion: '2025-06-18', tools: ['echo', 'net_probe', 'whoami', 'write_probe'] });
+    expect(result).toEqual({
+      protocolVersion: '2025-06-18',
+      tools: ['echo', 'fork_bomb', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
+    });
   });
 
   it('names missing and extra tools', async () => {
@@ -59,9 +62,9 @@ describe('probeInstance', () => {
     expect(err.reason).toBe('ToolsMismatch');
     expect(err.code).toBe('PROBE_FAILED');
     expect(err.message).toBe(
-      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: write_probe)',
+      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: fork_bomb, memory_bomb, write_probe)',
     );
-    expect(err.data).toMatchObject({ missing: ['forecast'], extra: ['write_probe'] });
+    expect(err.data).toMatchObject({ missing: ['forecast'], extra: ['fork_bomb', 'memory_bomb', 'write_probe'] });
   });
 
   it('fails with HealthFailed when nothing listens on the socket', async () => {

@@ -93,7 +93,7 @@ describe.each([
 
     await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual({
       protocolVersion: '2025-06-18',
-      tools: ['echo', 'net_probe', 'whoami', 'write_probe'],
+      tools: ['echo', 'fork_bomb', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
     });
     expect(await callTool(instance.socketPath, 'echo', { message: 'hello' })).toEqual({ message: 'hello' });
 
@@ -215,8 +215,10 @@ describe('bubblewrap sandbox', () => {
     expect(uids).toHaveLength(4);
     expect(uids.every((u) => u !== 0)).toBe(true);
     expect(await callTool(instance.socketPath, 'whoami')).toMatchObject({ uid: uids[0] });
-    // Limits: V8 heap from the manifest, and rlimits.
-    expect(readFileSync(`/proc/${instance.pid}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=128');
+    // Limits: a cgroup with the manifest's memory (V8's heap at 3/4 of it), pids and CPU; and rlimits.
+    expect(rt.cgroups).not.toBeNull();
+    expect(readFileSync(`/proc/${instance.pid}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=96');
+    expect(readFileSync(`/proc/${instance.pid}/cgroup`, 'utf8')).toContain(`/${instance.id}`);
     expect(readFileSync(`/proc/${instance.pid}/limits`, 'utf8')).toMatch(/^Max open files\s+1024\s+1024/m);
     // The platform's environment does not leak in.
     const environ = readFileSync(`/proc/${instance.pid}/environ`, 'utf8').split('\0').filter(Boolean);

@@ -5,12 +5,14 @@ import { audit } from '../audit.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
 import { changeNotOpen, invalidRequest, notFound } from '../errors.ts';
+import { importOpenApiServer } from '../generation/openapi/import.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
 import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
 import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
+import { generationsRouter } from './generations.ts';
 import { secretsRouter } from './secrets.ts';
 import { templatesRouter } from './templates.ts';
 
@@ -19,8 +21,12 @@ const HISTORY_LIMIT = 50;
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: PlatformContext): Router {
   const router = Router();
-  router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
   router.use(requireApiKey(ctx));
+  // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more.
+  const takesDocument = (req: Request) =>
+    req.method === 'POST' && ['/servers', '/openapi/operations'].includes(req.path);
+  router.use(express.json({ limit: '32mb', strict: true, type: (req) => takesDocument(req as Request) }));
+  router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
 
   const principal = (res: Response) => res.locals.principal as Principal;
   const requestId = (res: Response) => res.locals.requestId as string;
@@ -52,7 +58,10 @@ export function apiRouter(ctx: PlatformContext): Router {
 
   router.post('/servers', async (req, res) => {
     const b = body(req);
-    const { server, change, suite } = await createServer(ctx, principal(res), b as never, requestId(res));
+    const { server, change, suite } =
+      b.openapi !== undefined
+        ? await importOpenApiServer(ctx, principal(res), b, requestId(res))
+        : await createServer(ctx, principal(res), b as never, requestId(res));
     res
       .status(201)
       .json({ server: serverView(server, baseUrlOf(ctx, req)), change: await showChange(req, server, change, suite) });
@@ -183,6 +192,7 @@ export function apiRouter(ctx: PlatformContext): Router {
 
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
+  router.use(generationsRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

@@ -81,7 +81,7 @@ export const SHADOWED_TOOL_NAMES: ReadonlySet<string> = new Set([
   'send_email',
 ]);
 
-const normalizeToolName = (name: string): string =>
+export const normalizeToolName = (name: string): string =>
   name
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .replace(/-/g, '_')

@@ -36,6 +36,8 @@ export type EgressProxyOptions = {
   lookup?: ResolveAll;
   /** Test-only escape hatch: addresses it returns true for are allowed although not public. Default: none. */
   allowPrivate?: (address: string) => boolean;
+  /** Test-only: the port actually dialled for `host:port` (a local fake listening on a random port). Default: `port`. */
+  upstreamPort?: (host: string, port: number) => number;
   /** Extra CA certificates trusted for upstream TLS (tests with a self-signed upstream). */
   ca?: string | Buffer;
   /** Idle timeout of an upstream connection (default 30 s). */
@@ -117,6 +119,7 @@ export class EgressProxy {
   readonly #root: string;
   readonly #resolve: ResolveAll;
   readonly #allowPrivate: (address: string) => boolean;
+  readonly #upstreamPort: (host: string, port: number) => number;
   readonly #ca: string | Buffer | undefined;
   readonly #timeoutMs: number;
   readonly #log: (entry: Record<string, unknown>) => void;
@@ -127,6 +130,7 @@ export class EgressProxy {
     this.#root = opts.root;
     this.#resolve = opts.lookup ?? defaultResolve;
     this.#allowPrivate = opts.allowPrivate ?? (() => false);
+    this.#upstreamPort = opts.upstreamPort ?? ((_host, port) => port);
     this.#ca = opts.ca;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#log = opts.log ?? ((entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
@@ -273,7 +277,7 @@ export class EgressProxy {
     headers.host = url.host;
     const options = {
       host: bare,
-      port,
+      port: this.#upstreamPort(bare, port),
       method: req.method,
       path: `${url.pathname}${url.search}`,
       headers,

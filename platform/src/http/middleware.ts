@@ -42,7 +42,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     else if (isBodyParserError(err) && err.type === 'entity.parse.failed') {
       apiError = invalidJson(`the request body is not valid JSON: ${err.message}`);
     } else if (isBodyParserError(err) && err.type === 'entity.too.large') {
-      apiError = new ApiError('payload_too_large', 413, 'the request body is larger than 1 MB');
+      const limit = (err as { limit?: unknown }).limit;
+      const mb = typeof limit === 'number' ? Math.round(limit / (1024 * 1024)) : 1;
+      apiError = new ApiError('payload_too_large', 413, `the request body is larger than ${mb} MB`);
     } else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) {
       apiError = new ApiError('invalid_request', err.status, err.message);
     } else {

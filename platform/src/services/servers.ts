@@ -40,6 +40,7 @@ interface Origin {
   description: string;
   rootMessage: string;
   title: string;
+  body: string;
   fork?: { templateId: string; commitSha: string };
 }
 
@@ -64,12 +65,14 @@ async function originOf(
     if (typeof from !== 'string' || from.length === 0) throw invalidRequest('"from" must be a template id or name');
     if (options !== undefined) throw invalidRequest('"options" apply to built-in templates; a fork copies its files');
     const source = await resolveForkSource(ctx, principal, from);
+    const files = forkFiles(source, name);
     return {
-      files: forkFiles(source, name),
+      files,
       template: source.name,
       description: (input.description as string | undefined) ?? source.description,
       rootMessage: forkCommitMessage(source, name),
       title: `Create ${name} from the published template ${source.name}`,
+      body: `Copies the published template \`${source.name}\` (revision ${source.revision}, ${source.commitSha.slice(0, 7)}): ${Object.keys(files).sort().join(', ')}.`,
       fork: { templateId: source.id, commitSha: source.commitSha },
     };
   }
@@ -98,13 +101,13 @@ async function originOf(
     description: (input.description as string | undefined) ?? templates[template]?.description ?? '',
     rootMessage: 'Initialize repository',
     title: `Create ${name} from the ${template} template`,
+    body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
   };
 }
 
 /**
- * Creates a server from a built-in template (with options) or by forking a published one: its row, its
- * repo with a first commit on main (for a fork, recording its origin), the files on a branch, and change
- * #1. Every input is validated before anything is written; on any later failure everything is removed.
+ * Creates a server from a built-in template (with options) or by forking a published one (`from`): every
+ * input is validated before anything is written, then `provisionServer` creates it.
  */
 export async function createServer(
   ctx: PlatformContext,
@@ -116,12 +119,59 @@ export async function createServer(
   const { name } = input;
   if (!isValidServerName(name)) throw invalidName(String(name ?? ''));
   const origin = await originOf(ctx, principal, name, input);
-  const { files, template, description } = origin;
+  return provisionServer(
+    ctx,
+    principal,
+    {
+      name,
+      files: origin.files,
+      source: origin.template,
+      description: origin.description,
+      title: origin.title,
+      body: origin.body,
+      rootMessage: origin.rootMessage,
+      ...(origin.fork ? { fork: origin.fork } : {}),
+    },
+    requestId,
+  );
+}
+
+/** What a new server starts from: its files (change #1) and how to describe where they came from. */
+export interface NewServer {
+  name: string;
+  files: Record<string, string>;
+  /** Stored as the server's `template` (e.g. "echo", "openapi", "prompt"). */
+  source: string;
+  description: string;
+  /** Title and body of change #1 (the title is also the commit message). */
+  title: string;
+  body: string;
+  /** Message of the repo's first commit on main (default "Initialize repository"); a fork's records its origin. */
+  rootMessage?: string;
+  /** The published template a fork starts from, recorded for takedown notices. */
+  fork?: { templateId: string; commitSha: string };
+}
+
+/**
+ * Creates a server from rendered files: its row, its repo with an empty first commit on main, the
+ * files on a branch, and change #1 (and, for a fork, its link to the template). On any failure
+ * everything created is removed.
+ */
+export async function provisionServer(
+  ctx: PlatformContext,
+  principal: Principal,
+  input: NewServer,
+  requestId?: string,
+) {
+  requirePermission(principal, 'write');
+  const { name, files } = input;
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
 
   let server: Awaited<ReturnType<typeof ctx.db.server.create>>;
   try {
-    server = await ctx.db.server.create({ data: { name, orgId: principal.orgId, template, description } });
+    server = await ctx.db.server.create({
+      data: { name, orgId: principal.orgId, template: input.source, description: input.description },
+    });
   } catch (err) {
     if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
     throw err;
@@ -142,26 +192,24 @@ export async function createServer(
       branch: 'main',
       parent: null,
       files: {},
-      message: origin.rootMessage,
+      message: input.rootMessage ?? 'Initialize repository',
       author,
     });
     const head = await ctx.git.commitFiles(name, {
       branch: INIT_BRANCH,
       parent: root.sha,
       files,
-      message: origin.title,
+      message: input.title,
       author,
     });
-    if (origin.fork) {
-      await ctx.db.templateFork.create({ data: { serverId: server.id, ...origin.fork } });
-    }
+    if (input.fork) await ctx.db.templateFork.create({ data: { serverId: server.id, ...input.fork } });
     const number = await allocateChangeNumber(ctx, server.id);
     const change = await ctx.db.changeRequest.create({
       data: {
         serverId: server.id,
         number,
-        title: origin.title,
-        body: `${origin.fork ? `Copies the published template \`${template}\` at ${origin.fork.commitSha.slice(0, 7)}` : `Renders the \`${template}\` template`}: ${Object.keys(files).sort().join(', ')}.`,
+        title: input.title,
+        body: input.body,
         branch: INIT_BRANCH,
         headSha: head.sha,
         baseSha: root.sha,
@@ -173,7 +221,7 @@ export async function createServer(
       principal,
       'server.create',
       { type: 'server', id: server.id },
-      { name, template, ...(origin.fork ? { forkedFrom: origin.fork } : {}) },
+      { name, template: input.source, ...(input.fork ? { forkedFrom: input.fork } : {}) },
       requestId,
     );
     await audit(

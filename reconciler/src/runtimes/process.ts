@@ -8,7 +8,8 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
-import { unixRequest } from '../probe.ts';
+import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
+import { instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
 
 export type ProcessRuntimeOptions = {
@@ -33,6 +34,8 @@ export type ProcessRuntimeOptions = {
   logLines?: number;
   /** Where the runtime's own structured log lines go. */
   log?: (entry: Record<string, unknown>) => void;
+  /** Memory, pids and CPU limits (default: detected; null turns them off). */
+  cgroups?: Cgroups | null;
 };
 
 /** What survives a platform crash on disk: the instance, plus start times so a recycled pid is never killed. */
@@ -54,6 +57,7 @@ type Entry = {
   exited: Promise<ExitInfo>;
   /** Settles after the exit was cleaned up (socket, record removed) and listeners were told. */
   closed: Promise<void>;
+  cgroup: InstanceCgroup | null;
 };
 
 /** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
@@ -135,6 +139,8 @@ export class ProcessRuntime implements Runtime {
   readonly #entries = new Map<string, Entry>();
   readonly #recentLogs = new Map<string, string[]>();
   readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+  /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
+  readonly cgroups: Cgroups | null;
 
   constructor(opts: ProcessRuntimeOptions) {
     this.#dataDir = opts.dataDir;
@@ -152,8 +158,17 @@ export class ProcessRuntime implements Runtime {
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
     const missing = needed.find((p) => !isExecutable(p));
     this.unavailable = undefined;
+    this.cgroups = null;
     if (missing === undefined) {
       this.sandbox = 'bubblewrap';
+      // One parent per data dir: two platforms (or test runs) on one host never collect each other's instances.
+      this.cgroups = opts.cgroups === undefined ? Cgroups.detect(`bmms-${ownerOf(this.#dataDir)}`) : opts.cgroups;
+      if (!this.cgroups) {
+        this.#log({
+          level: 'warn',
+          msg: 'no writable cgroup hierarchy: instance memory, pids and CPU limits are not enforced (only the V8 heap is capped)',
+        });
+      }
     } else if (opts.insecure) {
       this.sandbox = 'none';
       this.#log({
@@ -184,12 +199,7 @@ export class ProcessRuntime implements Runtime {
         !LIB_DIRS.some((d) => b.sandbox === d || b.sandbox.startsWith(`${d}/`));
       if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
     }
-    const slug =
-      opts.serverName
-        .toLowerCase()
-        .replace(/[^a-z0-9-]+/g, '-')
-        .slice(0, 40) || 'server';
-    const id = `${slug}-${randomBytes(4).toString('hex')}`;
+    const id = `${instanceSlug(opts.serverName)}-${randomBytes(4).toString('hex')}`;
     const instanceDir = join(this.#dataDir, 'instances', id);
     const sockDir = join(instanceDir, 'sock');
     const socketPath = join(sockDir, 'mcp.sock');
@@ -217,14 +227,21 @@ export class ProcessRuntime implements Runtime {
       BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
     };
     if (cacheDir) env.NODE_COMPILE_CACHE = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
-    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(opts.limits.memoryMb))}`];
+    // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
+    const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
+    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`];
+    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits) : null;
+    let child: ChildProcess;
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
-    const child = sandboxed
-      ? spawn(this.#bwrapPath, this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs, binds), {
-          env,
-          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        })
-      : spawn(this.#nodePath, [...nodeArgs, opts.bundlePath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (sandboxed) {
+      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs, binds);
+      const cmd = cgroup
+        ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
+        : { file: this.#bwrapPath, args: bwrapArgs };
+      child = spawn(cmd.file, cmd.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    } else {
+      child = spawn(this.#nodePath, [...nodeArgs, opts.bundlePath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    }
     const startedAt = new Date();
 
     const lines: string[] = [];
@@ -241,7 +258,10 @@ export class ProcessRuntime implements Runtime {
     capture(child.stderr);
 
     const exited = new Promise<ExitInfo>((resolve) => {
-      child.once('close', (code, signal) => resolve({ code, signal, expected: entry.stopping }));
+      child.once('close', (code, signal) =>
+        // bwrap's init passes on a killed server's status as 128+n.
+        resolve({ code, signal: signal ?? (sandboxed ? signalFromExitCode(code) : null), expected: entry.stopping }),
+      );
       child.once('error', (err) => {
         lines.push(`spawn failed: ${err.message}`);
         resolve({ code: null, signal: null, expected: entry.stopping });
@@ -267,6 +287,7 @@ export class ProcessRuntime implements Runtime {
       started: false,
       exited,
       closed: exited.then((info) => this.#onClosed(entry, instanceDir, info)),
+      cgroup,
     };
     this.#entries.set(id, entry);
 
@@ -435,33 +456,11 @@ export class ProcessRuntime implements Runtime {
   }
 
   async #waitHealthy(entry: Entry): Promise<void> {
-    const deadline = Date.now() + this.#startTimeoutMs;
     let exit: ExitInfo | null = null;
     void entry.exited.then((info) => {
       exit = info;
     });
-    let lastError = 'no answer yet';
-    while (Date.now() < deadline) {
-      if (exit !== null) {
-        const { code, signal } = exit as ExitInfo;
-        throw new Error(`it exited (${signal ? `signal ${signal}` : `code ${code}`})`);
-      }
-      if (existsSync(entry.instance.socketPath)) {
-        try {
-          const res = await unixRequest(entry.instance.socketPath, {
-            method: 'GET',
-            path: '/healthz',
-            timeoutMs: Math.max(50, Math.min(1000, deadline - Date.now())),
-          });
-          if (res.status === 200) return;
-          lastError = `/healthz answered ${res.status}`;
-        } catch (err) {
-          lastError = err instanceof Error ? err.message : String(err);
-        }
-      }
-      await sleep(3);
-    }
-    throw new Error(`no healthy /healthz within ${this.#startTimeoutMs} ms (${lastError})`);
+    await waitHealthy(entry.instance.socketPath, { timeoutMs: this.#startTimeoutMs, exited: () => exit });
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
@@ -471,6 +470,13 @@ export class ProcessRuntime implements Runtime {
     if (this.#recentLogs.size > 100) {
       const oldest = this.#recentLogs.keys().next().value;
       if (oldest !== undefined) this.#recentLogs.delete(oldest);
+    }
+    if (entry.cgroup && this.cgroups) {
+      if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
+        entry.lines.push('killed: out of memory (the instance hit its memory limit)');
+        entry.logFile.write('killed: out of memory (the instance hit its memory limit)\n');
+      }
+      await this.cgroups.remove(entry.cgroup);
     }
     entry.logFile.end();
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
@@ -557,6 +563,13 @@ export class ProcessRuntime implements Runtime {
       }
       await rm(recordPath, { force: true });
       await rm(join(root, id, 'sock'), { recursive: true, force: true });
+    }
+    // A cgroup outlives a crash of ours with everything still inside it: empty it, whatever the records say.
+    if (this.cgroups) {
+      for (const [id, cg] of await this.cgroups.leftovers()) {
+        if (this.#entries.has(id)) continue;
+        await this.cgroups.remove(cg);
+      }
     }
     return killed;
   }

@@ -15,7 +15,7 @@ export type Instance = {
   /** When the process was spawned. */
   startedAt: Date;
   /** How the instance is isolated. */
-  sandbox: 'bubblewrap' | 'none';
+  sandbox: 'bubblewrap' | 'docker' | 'swarm' | 'none';
 };
 
 /** Resource limits from the manifest. */
@@ -26,7 +26,12 @@ export type Limits = {
   cpu: number;
   /** Per-request timeout in ms, passed to the server as BMMS_TIMEOUT_MS. */
   timeoutMs: number;
+  /** Most processes and threads the instance may have (default 128). */
+  pids?: number;
 };
+
+/** The pids limit when the manifest sets none. */
+export const DEFAULT_PIDS = 128;
 
 export type StartOptions = {
   serverName: string;

@@ -1,0 +1,107 @@
+import { type Request, type Response, Router } from 'express';
+import type { Principal } from '../accounts/principal.ts';
+import type { PlatformContext } from '../context.ts';
+import { invalidRequest } from '../errors.ts';
+import {
+  confirmGeneration,
+  findGeneration,
+  generationView,
+  isTerminal,
+  startGeneration,
+  storedEvents,
+} from '../generation/generations.ts';
+import type { GenerationEvent } from '../generation/index.ts';
+import { describeDocument } from '../generation/openapi/import.ts';
+import { requirePermission } from '../services/servers.ts';
+
+const HEARTBEAT_MS = 15_000;
+
+/** Generation from a prompt (with its event stream) and the OpenAPI selection step; mounted inside /api/v1. */
+export function generationsRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  const principal = (res: Response) => res.locals.principal as Principal;
+  const requestId = (res: Response) => res.locals.requestId as string;
+  const body = (req: Request): Record<string, unknown> => {
+    if (req.body === undefined) return {};
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      throw invalidRequest('the request body must be a JSON object');
+    }
+    return req.body as Record<string, unknown>;
+  };
+  const links = (id: string) => ({
+    self: `/api/v1/generations/${id}`,
+    events: `/api/v1/generations/${id}/events`,
+    confirm: `/api/v1/generations/${id}/confirm`,
+  });
+
+  router.post('/generations', async (req, res) => {
+    const row = await startGeneration(ctx, principal(res), body(req), requestId(res));
+    res
+      .status(202)
+      .location(links(row.id).self)
+      .json({ ...generationView(row), links: links(row.id) });
+  });
+
+  router.get('/generations/:id', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const row = await findGeneration(ctx, p, req.params.id);
+    res.json({ ...generationView(row), links: links(row.id) });
+  });
+
+  router.post('/generations/:id/confirm', async (req, res) => {
+    const row = await confirmGeneration(ctx, principal(res), req.params.id, body(req), requestId(res));
+    res.status(202).json({ ...generationView(row), links: links(row.id) });
+  });
+
+  // Server-sent events: the stored log first (from Last-Event-ID on), then live events until the generation ends.
+  router.get('/generations/:id/events', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const row = await findGeneration(ctx, p, req.params.id);
+    const lastId = Number(req.get('last-event-id') ?? -1);
+    const after = Number.isInteger(lastId) ? lastId : -1;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    let sent = after;
+    const write = (event: GenerationEvent) => {
+      if (event.seq <= sent) return;
+      sent = event.seq;
+      res.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    };
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      clearInterval(heartbeat);
+      res.end();
+    };
+    // Subscribe before reading the log again, so no event falls between the two.
+    const unsubscribe = ctx.generation.subscribe(row.id, (event, status) => {
+      write(event);
+      if (isTerminal(status)) finish();
+    });
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    req.on('close', finish);
+    const fresh = await ctx.db.generation.findUniqueOrThrow({ where: { id: row.id } });
+    for (const event of storedEvents(fresh)) write(event);
+    if (isTerminal(fresh.status)) finish();
+  });
+
+  router.post('/openapi/operations', async (req, res) => {
+    res.json(await describeDocument(ctx, principal(res), body(req).openapi));
+  });
+
+  router.get('/openapi/operations', async (req, res) => {
+    const url = req.query.url;
+    if (typeof url !== 'string') throw invalidRequest('pass the document URL as ?url=, or POST {"openapi": …}');
+    res.json(await describeDocument(ctx, principal(res), url));
+  });
+
+  return router;
+}

@@ -1,0 +1,173 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { parseDocument } from 'yaml';
+import { ApiError } from '../../errors.ts';
+import {
+  type DocumentIssue,
+  openapiHostNotAllowed,
+  openapiInvalid,
+  openapiUnreachable,
+  openapiUnreadable,
+} from '../errors.ts';
+
+/** A validated OpenAPI 3.x or Swagger 2.0 document with every `$ref` resolved (cycles stay as shared objects). */
+export type ApiDocument = Record<string, unknown>;
+
+/** Where documents given by URL may come from, and how they are fetched. */
+export interface DocumentSource {
+  /** Hosts (`host` or `host:port`) a document URL may name. */
+  allowedHosts: readonly string[];
+  fetch?: typeof fetch;
+  /** Largest document accepted, in bytes (default 32 MB). */
+  maxBytes?: number;
+  timeoutMs?: number;
+}
+
+/** A document as given: its parsed value and, for a URL, where it came from. */
+export interface RawDocument {
+  value: Record<string, unknown>;
+  url: URL | undefined;
+}
+
+const MAX_BYTES = 32 * 1024 * 1024;
+
+/** Parses JSON or YAML text; a syntax error names the line and column. */
+export function parseText(text: string): Record<string, unknown> {
+  const trimmed = text.trimStart();
+  let value: unknown;
+  if (trimmed.startsWith('{')) {
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw openapiUnreadable(`invalid JSON: ${(err as Error).message}`);
+    }
+  } else {
+    const doc = parseDocument(text, { uniqueKeys: true });
+    const first = doc.errors[0];
+    if (first) {
+      const at = first.linePos?.[0];
+      throw openapiUnreadable(
+        `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${first.message.split('\n')[0]}`,
+      );
+    }
+    value = doc.toJS({ maxAliasCount: 1000 });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw openapiInvalid([{ path: '#', message: 'must be an object (an OpenAPI or Swagger document)' }]);
+  }
+  return value as Record<string, unknown>;
+}
+
+function hostAllowed(url: URL, allowed: readonly string[]): boolean {
+  return allowed.some((entry) => entry.toLowerCase() === url.host || entry.toLowerCase() === url.hostname);
+}
+
+/** Reads `openapi` as given in a request: a document object, its JSON/YAML text, or an http(s) URL on an allowed host. */
+export async function readDocument(input: unknown, source: DocumentSource): Promise<RawDocument> {
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    return { value: structuredClone(input as Record<string, unknown>), url: undefined };
+  }
+  if (typeof input !== 'string' || input.trim() === '') {
+    throw openapiUnreadable('"openapi" must be the document (an object, or JSON/YAML text) or its http(s) URL');
+  }
+  if (!/^https?:\/\//i.test(input.trim())) return { value: parseText(input), url: undefined };
+  let url: URL;
+  try {
+    url = new URL(input.trim());
+  } catch {
+    throw openapiUnreadable(`"${input.slice(0, 200)}" is not a valid URL`);
+  }
+  if (!hostAllowed(url, source.allowedHosts)) throw openapiHostNotAllowed(url.host, source.allowedHosts);
+  const max = source.maxBytes ?? MAX_BYTES;
+  let text: string;
+  try {
+    const res = await (source.fetch ?? fetch)(url, {
+      redirect: 'error',
+      signal: AbortSignal.timeout(source.timeoutMs ?? 20_000),
+      headers: { accept: 'application/json, application/yaml, text/yaml, */*' },
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const length = Number(res.headers.get('content-length') ?? 0);
+    if (length > max) throw new Error(`larger than ${max} bytes`);
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.length > max) throw new Error(`larger than ${max} bytes`);
+    text = body.toString('utf8');
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw openapiUnreachable(url.href, cause ?? (err as Error).message);
+  }
+  return { value: parseText(text), url };
+}
+
+const pointerKey = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** `$ref`s left after internal resolution: references to other files or URLs, which are never followed. */
+function externalRefs(root: unknown): DocumentIssue[] {
+  const found: DocumentIssue[] = [];
+  const seen = new Set<unknown>();
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value !== 'object' || value === null || seen.has(value) || found.length >= 20) return;
+    seen.add(value);
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${path}/${i}`);
+      return;
+    }
+    for (const [key, item] of Object.entries(value)) {
+      if (key === '$ref' && typeof item === 'string') {
+        found.push({
+          path: `${path}/$ref`,
+          message: `"${item.slice(0, 200)}" points outside the document; external references are not followed: inline it`,
+        });
+      } else walk(item, `${path}/${pointerKey(key)}`);
+    }
+  };
+  walk(root, '#');
+  return found;
+}
+
+/** Renders an Ajv instance path (`/paths/~1a/get`) as a JSON pointer fragment (`#/paths/~1a/get`). */
+const pointer = (instancePath: string): string => `#${instancePath}`;
+
+/**
+ * Validates a document against the OpenAPI 3.0/3.1 or Swagger 2.0 schema and resolves every internal `$ref`
+ * (circular ones too). External references are never followed: a document cannot make the platform read
+ * files or reach other hosts. Throws `openapi_invalid` naming the JSON path of each problem.
+ */
+export async function validateDocument(value: Record<string, unknown>): Promise<ApiDocument> {
+  if (typeof value.openapi !== 'string' && value.swagger !== '2.0') {
+    throw openapiInvalid([
+      { path: '#', message: 'is neither OpenAPI 3.x (no "openapi" version) nor Swagger 2.0 ("swagger": "2.0")' },
+    ]);
+  }
+  if (typeof value.openapi === 'string' && !/^3\.[01]\.\d+$/.test(value.openapi)) {
+    throw openapiInvalid([
+      { path: '#/openapi', message: `version "${value.openapi}" is not supported (3.0.x or 3.1.x)` },
+    ]);
+  }
+  try {
+    const api = await SwaggerParser.validate(value as never, {
+      resolve: { external: false },
+      dereference: { circular: true },
+    });
+    const external = externalRefs(api);
+    if (external.length > 0) throw openapiInvalid(external);
+    return api as unknown as ApiDocument;
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    const details = (err as { details?: unknown }).details;
+    if (Array.isArray(details)) {
+      const seen = new Set<string>();
+      const issues: DocumentIssue[] = [];
+      for (const d of details as { instancePath?: string; message?: string }[]) {
+        const issue = { path: pointer(d.instancePath ?? ''), message: d.message ?? 'is invalid' };
+        const key = `${issue.path} ${issue.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        issues.push(issue);
+      }
+      throw openapiInvalid(issues);
+    }
+    const message = (err as Error).message ?? String(err);
+    const ref = /"(#[^"]*)"/.exec(message)?.[1];
+    throw openapiInvalid([{ path: ref ?? '#', message: message.split('\n')[0] ?? 'is invalid' }]);
+  }
+}

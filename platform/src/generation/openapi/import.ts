@@ -1,0 +1,143 @@
+import { render } from '@bmms/runner-template';
+import { z } from 'zod';
+import type { Principal } from '../../accounts/principal.ts';
+import type { PlatformContext } from '../../context.ts';
+import { invalidName, invalidRequest, nameTaken } from '../../errors.ts';
+import { planFor } from '../../plans.ts';
+import { isValidServerName } from '../../services/names.ts';
+import { provisionServer, requirePermission } from '../../services/servers.ts';
+import { openapiSelectionRequired, openapiTooManyOperations } from '../errors.ts';
+import { type Converted, convertDocument } from './convert.ts';
+import { type ApiDocument, readDocument, validateDocument } from './document.ts';
+import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';
+
+const importSchema = z.strictObject({
+  name: z.unknown(),
+  openapi: z.union([z.string(), z.record(z.string(), z.unknown())]),
+  operations: z.array(z.string().min(1).max(300)).min(1).max(1000).optional(),
+  baseUrl: z.string().max(2000).optional(),
+  description: z.string().min(1).max(2000).optional(),
+  auth: z
+    .strictObject({
+      type: z.enum(['bearer', 'header', 'query']),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,100}$/)
+        .optional(),
+      secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE, e.g. API_TOKEN'),
+    })
+    .optional(),
+});
+
+/** A document read and validated, with its operations. */
+export interface LoadedDocument {
+  doc: ApiDocument;
+  url: URL | undefined;
+  operations: Operation[];
+}
+
+/** Reads (inline or from an allowed URL), validates and dereferences a document, and lists its operations. */
+export async function loadDocument(ctx: PlatformContext, input: unknown): Promise<LoadedDocument> {
+  const raw = await readDocument(input, { allowedHosts: ctx.generation.config.openapiHosts });
+  const doc = await validateDocument(raw.value);
+  return { doc, url: raw.url, operations: listOperations(doc) };
+}
+
+/** The selection step: every operation of a document, to pick `operations` from. */
+export async function describeDocument(ctx: PlatformContext, principal: Principal, input: unknown) {
+  requirePermission(principal, 'read');
+  if (input === undefined) throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
+  const { doc, operations } = await loadDocument(ctx, input);
+  const info = (doc.info ?? {}) as { title?: unknown; version?: unknown };
+  const plan = planFor(principal.orgId);
+  return {
+    title: typeof info.title === 'string' ? info.title : '',
+    version: typeof info.version === 'string' ? info.version : '',
+    count: operations.length,
+    maxTools: plan.maxTools,
+    operations: operationListing(operations),
+  };
+}
+
+/** Parses the request, loads the document and converts the selected operations (no side effect). */
+export async function planImport(
+  ctx: PlatformContext,
+  principal: Principal,
+  body: Record<string, unknown>,
+): Promise<{ name: string; converted: Converted; files: Record<string, string>; title: string }> {
+  const parsed = importSchema.safeParse(body);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw invalidRequest(
+      `${first?.path.join('.') || 'body'}: ${first?.message ?? 'invalid'} (expected {"name", "openapi", "operations"?, "baseUrl"?, "auth"?, "description"?})`,
+    );
+  }
+  const input = parsed.data;
+  if (!isValidServerName(input.name)) throw invalidName(String(input.name ?? ''));
+  const name = input.name;
+  // Before any fetch or parse: a taken name fails fast and cheaply.
+  if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
+  const loaded = await loadDocument(ctx, input.openapi);
+  const plan = planFor(principal.orgId);
+  let selected: Operation[];
+  if (input.operations === undefined) {
+    if (loaded.operations.length > plan.maxTools) {
+      throw openapiSelectionRequired(
+        loaded.operations.length,
+        plan.maxTools,
+        loaded.operations.slice(0, 50).map((o) => o.id),
+      );
+    }
+    selected = loaded.operations;
+  } else {
+    selected = selectOperations(loaded.operations, input.operations);
+  }
+  if (selected.length === 0) throw invalidRequest('the document has no operations to import');
+  if (selected.length > plan.maxTools) throw openapiTooManyOperations(selected.length, plan.maxTools);
+  const converted = convertDocument(
+    loaded.doc,
+    selected,
+    name,
+    plan,
+    { baseUrl: input.baseUrl, auth: input.auth, description: input.description },
+    loaded.url,
+  );
+  const info = (loaded.doc.info ?? {}) as { title?: unknown };
+  const title = typeof info.title === 'string' && info.title.trim() !== '' ? info.title.trim().slice(0, 80) : 'OpenAPI';
+  return { name, converted, files: render(converted.spec), title };
+}
+
+/** Creates a server from an OpenAPI document: one tool per selected operation, change #1 with the rendered repo. */
+export async function importOpenApiServer(
+  ctx: PlatformContext,
+  principal: Principal,
+  body: Record<string, unknown>,
+  requestId?: string,
+) {
+  requirePermission(principal, 'write');
+  const { name, converted, files, title } = await planImport(ctx, principal, body);
+  const lines = converted.tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
+  const secrets = converted.spec.secrets;
+  const created = await provisionServer(
+    ctx,
+    principal,
+    {
+      name,
+      files,
+      source: 'openapi',
+      description: converted.spec.description,
+      title: `Create ${name} from the ${title} OpenAPI document (${converted.tools.length} operations)`,
+      body: [
+        `Imports ${converted.tools.length} operation(s) of ${title} as tools, calling ${converted.baseUrl}.`,
+        '',
+        ...lines,
+        '',
+        secrets.length > 0
+          ? `Set the secret(s) ${secrets.map((s) => `\`${s}\``).join(', ')} before merging (PUT /api/v1/servers/${name}/secrets/<NAME>).`
+          : 'The document declares no credentials.',
+      ].join('\n'),
+    },
+    requestId,
+  );
+  return { ...created, tools: converted.tools, secrets };
+}

@@ -1,0 +1,148 @@
+/** How a request body is sent: JSON, form-encoded, or a string under a given content type. */
+export type BodyKind = 'json' | 'form' | { raw: string };
+
+/** One credential an operation sends: where, under which name, with which prefix, from which secret. */
+export interface Auth {
+  kind: 'header' | 'query' | 'cookie' | 'basic';
+  name: string;
+  prefix: string;
+  secret: string;
+}
+
+/** One input of a tool and where it goes in the request. */
+export interface InputField {
+  /** The key in the tool's input. */
+  key: string;
+  in: 'path' | 'query' | 'header' | 'body';
+  /** The name in the request (parameter name). */
+  name: string;
+  required: boolean;
+  type: string;
+  enum: unknown[] | undefined;
+}
+
+/** What a generated handler needs to know about its operation. */
+export interface HandlerPlan {
+  name: string;
+  method: string;
+  baseUrl: string;
+  path: string;
+  fields: InputField[];
+  auth: Auth[];
+  body: BodyKind | null;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+const at = (key: string): string => `input[${q(key)}]`;
+
+/** The zod expression of one input (first level only; deeper structure is the manifest's JSON Schema). */
+function zodOf(f: InputField): string {
+  let z: string;
+  const strings = f.enum?.filter((v): v is string => typeof v === 'string') ?? [];
+  if (f.type === 'string' && strings.length > 0 && strings.length === f.enum?.length) {
+    z = `z.enum([${strings.map(q).join(', ')}])`;
+  } else if (f.type === 'string') z = 'z.string()';
+  else if (f.type === 'integer') z = 'z.number().int()';
+  else if (f.type === 'number') z = 'z.number()';
+  else if (f.type === 'boolean') z = 'z.boolean()';
+  else if (f.type === 'array') z = 'z.array(z.unknown())';
+  else if (f.type === 'object') z = 'z.record(z.string(), z.unknown())';
+  else z = 'z.unknown()';
+  return f.required ? z : `${z}.optional()`;
+}
+
+/** Splits `/repos/{owner}/{repo}` into a TypeScript expression concatenating literals and encoded inputs. */
+function pathExpression(path: string, fields: InputField[]): string {
+  const byName = new Map(fields.filter((f) => f.in === 'path').map((f) => [f.name, f]));
+  const parts = path.split(/\{([^}]+)\}/);
+  const pieces = parts.map((piece, i) => {
+    if (i % 2 === 0) return piece === '' ? null : q(piece);
+    const f = byName.get(piece);
+    return f ? `encodeURIComponent(String(${at(f.key)}))` : q(`{${piece}}`);
+  });
+  return pieces.filter((p): p is string => p !== null).join(' + ') || q('/');
+}
+
+/**
+ * The TypeScript of `src/tools/<tool>.ts` for one operation: a zod input, and a handler that builds the URL,
+ * query, headers and body from the input, adds the credential from its secret, and calls `ctx.fetch`.
+ */
+export function handlerSource(plan: HandlerPlan): string {
+  const shape = plan.fields.map((f) => `    ${q(f.key)}: ${zodOf(f)},`);
+  const query = plan.fields.filter((f) => f.in === 'query');
+  const headers = plan.fields.filter((f) => f.in === 'header');
+  const body = plan.fields.find((f) => f.in === 'body');
+  const uses = plan.fields.length > 0;
+  const lines: string[] = [
+    "import { defineTool } from '@bmms/runner-template/runtime';",
+    "import { z } from 'zod';",
+    '',
+    `const BASE_URL = ${q(plan.baseUrl)};`,
+    '',
+    '/** Adds a query parameter: arrays repeat the name, objects go as JSON, absent values are skipped. */',
+    'function addQuery(query: URLSearchParams, name: string, value: unknown): void {',
+    '  if (value === undefined || value === null) return;',
+    '  if (Array.isArray(value)) {',
+    '    for (const item of value) addQuery(query, name, item);',
+    '    return;',
+    '  }',
+    "  query.append(name, typeof value === 'object' ? JSON.stringify(value) : String(value));",
+    '}',
+    '',
+    'export default defineTool({',
+    `  name: ${q(plan.name)},`,
+    plan.fields.length > 0 ? `  input: {\n${shape.join('\n')}\n  },` : '  input: {},',
+    `  async handler(${uses ? 'input' : '_input'}, ctx) {`,
+    `    const path = ${pathExpression(plan.path, plan.fields)};`,
+    '    const query = new URLSearchParams();',
+    ...query.map((f) => `    addQuery(query, ${q(f.name)}, ${at(f.key)});`),
+    "    const headers: Record<string, string> = { accept: 'application/json' };",
+    ...headers.map(
+      (f) => `    if (${at(f.key)} !== undefined) headers[${q(f.name.toLowerCase())}] = String(${at(f.key)});`,
+    ),
+  ];
+  for (const a of plan.auth) {
+    const value =
+      a.kind === 'basic'
+        ? `${q(a.prefix)} + btoa(ctx.secret(${q(a.secret)}))`
+        : a.prefix === ''
+          ? `ctx.secret(${q(a.secret)})`
+          : `${q(a.prefix)} + ctx.secret(${q(a.secret)})`;
+    if (a.kind === 'query') lines.push(`    query.set(${q(a.name)}, ${value});`);
+    else if (a.kind === 'cookie') lines.push(`    headers.cookie = ${q(`${a.name}=`)} + encodeURIComponent(${value});`);
+    else lines.push(`    headers[${q(a.name.toLowerCase())}] = ${value};`);
+  }
+  lines.push('    let body: string | undefined;');
+  if (body && plan.body) {
+    const value = at(body.key);
+    lines.push(`    if (${value} !== undefined) {`);
+    if (plan.body === 'json') {
+      lines.push("      headers['content-type'] = 'application/json';", `      body = JSON.stringify(${value});`);
+    } else if (plan.body === 'form') {
+      lines.push(
+        "      headers['content-type'] = 'application/x-www-form-urlencoded';",
+        '      const form = new URLSearchParams();',
+        `      const fields: unknown = ${value};`,
+        "      if (typeof fields === 'object' && fields !== null) {",
+        '        for (const [name, item] of Object.entries(fields)) addQuery(form, name, item);',
+        '      }',
+        '      body = form.toString();',
+      );
+    } else {
+      lines.push(`      headers['content-type'] = ${q(plan.body.raw)};`, `      body = String(${value});`);
+    }
+    lines.push('    }');
+  }
+  lines.push(
+    '    const search = query.toString();',
+    "    const url = BASE_URL + path + (search === '' ? '' : '?' + search);",
+    `    const response = await ctx.fetch(url, { method: ${q(plan.method)}, headers, body });`,
+    '    const text = await response.text();',
+    `    if (!response.ok) throw new Error(${q(`${plan.method} `)} + path + ' failed: HTTP ' + String(response.status) + (text === '' ? '' : ': ' + text.slice(0, 2000)));`,
+    "    return text === '' ? 'HTTP ' + String(response.status) : text;",
+    '  },',
+    '});',
+    '',
+  );
+  return lines.join('\n');
+}

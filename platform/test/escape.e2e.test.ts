@@ -1,0 +1,174 @@
+// Escape attempts: a deliberately hostile bundle started straight on each runtime (no checks in the way), next
+// to a neighbour server whose calls must keep answering through every attempt.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BundleCache,
+  DockerRuntime,
+  type ExitInfo,
+  type Instance,
+  ProcessRuntime,
+  type Runtime,
+  type StartOptions,
+  SwarmRuntime,
+} from '@bmms/reconciler';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callTool, materializeFixture, NODE_BIN } from '../../reconciler/test/helpers.ts';
+import { egressProvisioner } from '../src/egress/provisioner.ts';
+import { EgressProxy } from '../src/egress/proxy.ts';
+import { dockerForTests } from './docker.ts';
+
+const TREE = 'f'.repeat(40);
+const PIDS = 64;
+
+type RuntimeCase = { name: string; make: (dataDir: string) => Promise<Runtime | null> };
+
+const cases: RuntimeCase[] = [
+  { name: 'process', make: async (dataDir) => new ProcessRuntime({ dataDir, nodePath: NODE_BIN, log: () => {} }) },
+  {
+    name: 'docker',
+    make: async (dataDir) => {
+      const docker = await dockerForTests();
+      return docker ? new DockerRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
+    },
+  },
+  {
+    name: 'swarm',
+    make: async (dataDir) => {
+      const docker = await dockerForTests({ swarm: true });
+      return docker ? new SwarmRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
+    },
+  },
+];
+
+describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) => {
+  let tmp: string;
+  let runtime: Runtime | null;
+  let bundlePath: string;
+  let proxy: EgressProxy;
+  let upstream: Server;
+  let upstreamPort: number;
+  let hostile: Instance;
+  let neighbour: Instance;
+  const exits: { instance: Instance; info: ExitInfo }[] = [];
+  const releases: (() => Promise<void>)[] = [];
+
+  const start = async (serverName: string, egress: string[]): Promise<Instance> => {
+    const setup = await egressProvisioner(proxy).setup(
+      { id: serverName, name: serverName },
+      { egress } as never,
+      serverName,
+    );
+    releases.push(setup.release);
+    const opts: StartOptions = {
+      serverName,
+      revision: '1'.repeat(40),
+      treeSha: TREE,
+      bundlePath,
+      env: setup.env,
+      binds: setup.binds,
+      limits: { memoryMb: 256, cpu: 0.5, timeoutMs: 30_000, pids: PIDS },
+    };
+    return (runtime as Runtime).start(opts);
+  };
+  /** The neighbour answers an echo right now. */
+  const neighbourAnswers = async (): Promise<boolean> =>
+    ((await callTool(neighbour.socketPath, 'echo', { message: 'still here' })) as { message: string }).message ===
+    'still here';
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), `bmms-escape-${name}-`));
+    runtime = await make(path.join(tmp, 'data'));
+    if (!runtime) return;
+    runtime.onExit((instance, info) => exits.push({ instance, info }));
+    bundlePath = (await new BundleCache({ dir: path.join(tmp, 'bundles') }).ensure(TREE, materializeFixture)).path;
+    upstream = createServer((_req, res) => res.end('allowed upstream'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    upstreamPort = (upstream.address() as AddressInfo).port;
+    proxy = new EgressProxy({
+      root: path.join(tmp, 'egress'),
+      lookup: async (host) => (host.endsWith('.test') ? [{ address: '127.0.0.1', family: 4 }] : []),
+      allowPrivate: (address) => address === '127.0.0.1',
+      log: () => {},
+    });
+    [hostile, neighbour] = await Promise.all([
+      start('hostile', [`api.allowed.test:${upstreamPort}`]),
+      start('neighbour', []),
+    ]);
+  }, 120_000);
+  afterAll(async () => {
+    if (runtime) await Promise.all(runtime.list().map((i) => (runtime as Runtime).stop(i.id, { graceMs: 500 })));
+    await runtime?.cleanupOrphans();
+    for (const release of releases) await release();
+    upstream?.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('cannot connect to the platform database or any address but the proxy', async (t) => {
+    if (!runtime) return t.skip();
+    for (const target of [
+      { host: '127.0.0.1', port: 5432 },
+      { host: '::1', port: 6379 },
+      { host: '127.0.0.1', port: upstreamPort },
+    ]) {
+      expect(await callTool(hostile.socketPath, 'net_probe', target)).toMatchObject({ connected: false });
+    }
+    expect(await neighbourAnswers()).toBe(true);
+  });
+
+  it('reaches an allowlisted host through the proxy, and nothing else', async (t) => {
+    if (!runtime) return t.skip();
+    const request = (host: string) =>
+      callTool(hostile.socketPath, 'net_probe', {
+        socketEnv: 'BMMS_EGRESS_SOCKET',
+        send: `GET http://${host}:${upstreamPort}/ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      }) as Promise<{ connected: boolean; reply: string }>;
+    const allowed = await request('api.allowed.test');
+    expect(allowed.reply).toMatch(/^HTTP\/1\.1 200/);
+    expect(allowed.reply).toContain('allowed upstream');
+    const refused = await request('evil.test');
+    expect(refused.reply).toMatch(/^HTTP\/1\.1 403/);
+    expect(refused.reply).toContain('egress_host_not_allowed');
+    // The neighbour has no allowlist: it gets no proxy at all.
+    expect(await callTool(neighbour.socketPath, 'net_probe', { socketEnv: 'BMMS_EGRESS_SOCKET' })).toMatchObject({
+      connected: false,
+    });
+  });
+
+  it('cannot write outside tmp', async (t) => {
+    if (!runtime) return t.skip();
+    expect(await callTool(hostile.socketPath, 'write_probe')).toMatchObject({ written: false, error: 'EROFS' });
+  });
+
+  it('a fork bomb is stopped by the pids limit; the neighbour keeps answering', async (t) => {
+    if (!runtime) return t.skip();
+    const bomb = (await callTool(hostile.socketPath, 'fork_bomb', { max: 10 * PIDS })) as {
+      spawned: number;
+      error?: string;
+    };
+    expect(bomb.error).toBe('EAGAIN');
+    expect(bomb.spawned).toBeLessThan(PIDS);
+    expect(await neighbourAnswers()).toBe(true);
+  });
+
+  it('a memory bomb is OOM-killed; the neighbour keeps answering', async (t) => {
+    if (!runtime) return t.skip();
+    const call = callTool(hostile.socketPath, 'memory_bomb').catch((err: Error) => err);
+    let answered = 0;
+    const deadline = Date.now() + 30_000;
+    while (!exits.some((e) => e.instance.id === hostile.id) && Date.now() < deadline) {
+      if (await neighbourAnswers()) answered++;
+      await sleep(50);
+    }
+    expect(await call).toBeInstanceOf(Error);
+    const exit = exits.find((e) => e.instance.id === hostile.id);
+    expect(exit?.info).toMatchObject({ signal: 'SIGKILL', expected: false });
+    expect((runtime as Runtime).logs(hostile.id).join('\n')).toContain('killed: out of memory');
+    expect(answered).toBeGreaterThan(0);
+    expect(await neighbourAnswers()).toBe(true);
+  });
+});

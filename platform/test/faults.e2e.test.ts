@@ -1,0 +1,153 @@
+// Crash safety: the platform (and its reconciler) is SIGKILLed at each step of a deploy, then started again on
+// the same data dir and database; it must converge with exactly one instance, no orphan process or container,
+// no half-written history, and the server answering.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFile, mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
+import { DEPLOY_STEPS, type DeployStep, LABELS } from '@bmms/reconciler';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerOf } from '../../reconciler/src/runtimes/health.ts';
+import { dockerForTests } from './docker.ts';
+import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
+import { PlatformProcess, type ServerBody } from './platform-process.ts';
+
+/** Live instances of one data dir, as the host sees them: bwrap processes or labelled containers. */
+async function liveInstances(runtime: string, dataDir: string): Promise<number> {
+  if (runtime === 'process') {
+    // bwrap and its init inside the pid namespace both show bwrap's arguments: count instance folders bound.
+    const ids = new Set<string>();
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))) continue;
+        if (path.basename(cmd[0] ?? '') !== 'bwrap') continue;
+        for (const a of cmd)
+          if (a.startsWith(`${dataDir}/instances/`)) ids.add(a.split('/instances/')[1]?.split('/')[0] ?? '');
+      } catch {
+        // gone
+      }
+    }
+    return ids.size;
+  }
+  const docker = await dockerForTests({ swarm: runtime === 'swarm' });
+  const containers = await docker?.listContainers({ filters: { label: [`${LABELS.owner}=${ownerOf(dataDir)}`] } });
+  return containers?.length ?? 0;
+}
+
+const runtimes = [{ runtime: 'process' }, { runtime: 'docker' }] as const;
+
+describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime', ({ runtime }) => {
+  let db: TestDatabase;
+  let platform: PlatformProcess | undefined;
+
+  beforeAll(async () => {
+    if (runtime === 'docker' && !(await dockerForTests())) return;
+    db = await createTestDatabase();
+    platform = new PlatformProcess(path.join(db.dataDir, 'platform'), {
+      BMMS_RUNTIME: runtime,
+      BMMS_RESYNC_SECONDS: '1',
+      BMMS_ROLLBACK_WINDOW_SECONDS: '0',
+      ...(db.url ? { DATABASE_URL: db.url } : {}),
+      ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
+    });
+    await platform.start();
+    expect((await platform.api('POST', '/api/v1/servers', { name: 'demo', template: 'echo' })).status).toBe(201);
+    await poll(
+      async () => {
+        const c = await platform?.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/demo/changes/1');
+        return c?.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
+      },
+      120_000,
+      'checks of change #1',
+    );
+    expect((await platform.api('POST', '/api/v1/servers/demo/changes/1/merge')).status).toBe(200);
+    await converged(platform);
+    // A second deployable tree on main, so a revert (in the "draining" case) replaces a running instance.
+    const wd = new GitWorkdir(await mkdtemp(path.join(db.dataDir, 'wd-')), db.dataDir);
+    const url = new URL(`${platform.url}/git/demo.git`);
+    url.username = 'e2e';
+    url.password = platform.key;
+    await wd.git('clone', '-q', url.toString(), '.');
+    await wd.git('config', 'user.email', 'e2e@example.com');
+    await wd.git('config', 'user.name', 'e2e');
+    await appendFile(path.join(wd.dir, 'README.md'), '\nA second revision.\n');
+    await wd.commitAndPush('A second revision', 'main');
+    await converged(platform);
+    await platform.stop();
+  }, 240_000);
+  afterAll(async () => {
+    await platform?.stop();
+    await db?.drop();
+  });
+
+  /** Waits until main's HEAD serves, then checks nothing is left over. */
+  async function converged(p: PlatformProcess): Promise<void> {
+    const server = await poll(
+      async () => {
+        const s = (await p.api<ServerBody>('GET', '/api/v1/servers/demo')).body;
+        const ready = s.conditions.find((c) => c.type === 'Ready')?.status;
+        const serving = s.history.filter((d) => d.state === 'succeeded').length === 1;
+        return ready && serving && s.observedRevision === s.desiredRevision ? s : undefined;
+      },
+      120_000,
+      'the server to be Ready at HEAD',
+    );
+    // Nothing half-written: the killed deploy is closed as Interrupted, not left progressing.
+    expect(server.history.filter((d) => d.state === 'progressing')).toEqual([]);
+    // Exactly one instance runs: whatever the killed process started is gone.
+    await poll(
+      async () => ((await liveInstances(runtime, p.dataDir)) === 1 ? true : undefined),
+      15_000,
+      'one instance',
+    );
+    const sockets = readdirSync(path.join(p.dataDir, 'instances')).filter((id) =>
+      existsSync(path.join(p.dataDir, 'instances', id, 'sock', 'mcp.sock')),
+    );
+    expect(sockets).toHaveLength(1);
+    const mcp = await fetch(`${p.url}/s/demo/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${p.key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(mcp.status).toBe(200);
+    expect(await mcp.text()).toContain('"echo"');
+  }
+
+  it.each(DEPLOY_STEPS.map((step) => ({ step })))(
+    'converges after a kill at "$step"',
+    async ({ step }: { step: DeployStep }) => {
+      if (!platform) return;
+      const p = platform;
+      try {
+        await killedAt(p, step);
+      } finally {
+        await p.stop();
+      }
+      expect(await liveInstances(runtime, p.dataDir)).toBe(0);
+    },
+    180_000,
+  );
+
+  async function killedAt(p: PlatformProcess, step: DeployStep): Promise<void> {
+    await p.start({ BMMS_TEST_KILL_AT: step });
+    if (step === 'draining') {
+      // Only a deploy that replaces an instance drains: wait for the one at start, then revert.
+      await converged(p);
+      await p.api('POST', '/api/v1/servers/demo/revert', {}).catch(() => undefined);
+    }
+    const exit = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('alive'), 60_000))]);
+    expect(exit, p.output.slice(-2000)).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(p.output).toContain('BMMS_TEST_KILL_AT');
+    // What the dead process started may still run (containers do): the next start must collect it.
+    await p.start();
+    await converged(p);
+    const history = (await p.api<ServerBody>('GET', '/api/v1/servers/demo')).body.history;
+    if (step !== 'status' && step !== 'draining') expect(history.map((d) => d.reason)).toContain('Interrupted');
+  }
+});

@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import { pack } from 'tar-fs';
+
+const run = promisify(execFile);
+
+/** Where things live inside the base image (the same paths the process runtime's sandbox uses). */
+export const IMAGE_PATHS = {
+  node: '/opt/bmms/bin/node',
+  app: '/app',
+  socketDir: '/run/bmms',
+  cacheDir: '/var/cache/node',
+} as const;
+
+/** Shared libraries `ldd` lists for a binary, as absolute host paths (the loader included). */
+async function sharedLibraries(binary: string): Promise<string[]> {
+  const { stdout } = await run('ldd', [binary]);
+  const libs = new Set<string>();
+  for (const line of stdout.split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (m?.[1]) libs.add(m[1]);
+  }
+  return [...libs];
+}
+
+/** The tag of the offline base image for one node binary: changes when the binary or its libraries change. */
+export async function baseImageTag(nodePath: string): Promise<{ tag: string; libs: string[] }> {
+  const node = realpathSync(nodePath);
+  const libs = await sharedLibraries(node);
+  const h = createHash('sha256');
+  for (const file of [node, ...libs]) {
+    const st = statSync(file);
+    h.update(`${file}\0${realpathSync(file)}\0${st.size}\0${st.mtimeMs}\n`);
+  }
+  return { tag: `bmms-node:${h.digest('hex').slice(0, 16)}`, libs };
+}
+
+/**
+ * Builds the instance base image without a registry: a root filesystem holding only the node binary, the shared
+ * libraries it links and a passwd entry for `nobody`, imported with `docker import`. Hosts with a registry can
+ * build `reconciler/docker/Dockerfile` instead and set the image by name.
+ */
+export async function ensureBaseImage(docker: Docker, nodePath: string): Promise<string> {
+  const { tag, libs } = await baseImageTag(nodePath);
+  try {
+    await docker.getImage(tag).inspect();
+    return tag;
+  } catch {
+    // not there yet: build it
+  }
+  const root = await mkdtemp(join(tmpdir(), 'bmms-rootfs-'));
+  try {
+    for (const dir of ['etc', 'tmp', 'opt/bmms/bin', 'app', 'run/bmms', 'var/cache/node']) {
+      await mkdir(join(root, dir), { recursive: true });
+    }
+    await copyFile(realpathSync(nodePath), join(root, IMAGE_PATHS.node));
+    for (const lib of libs) {
+      await mkdir(join(root, dirname(lib)), { recursive: true });
+      await copyFile(realpathSync(lib), join(root, lib));
+    }
+    await writeFile(
+      join(root, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    );
+    await writeFile(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+    const [repo, version] = tag.split(':') as [string, string];
+    const tar = pack(root, {
+      map: (header) => {
+        header.uid = 0;
+        header.gid = 0;
+        if (header.name === 'tmp') header.mode = 0o1777;
+        return header;
+      },
+    }) as unknown as NodeJS.ReadableStream;
+    const progress: NodeJS.ReadableStream = await docker.importImage(tar, { repo, tag: version });
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(progress, (err: Error | null, out: { error?: string }[]) => {
+        const failed = out?.find((o) => o.error);
+        if (err || failed) reject(err ?? new Error(failed?.error));
+        else resolve();
+      });
+    });
+    return tag;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,447 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Docker from 'dockerode';
+import { InstanceStartError } from '../errors.ts';
+import { LABELS } from './docker.ts';
+import { ensureBaseImage, IMAGE_PATHS } from './docker-image.ts';
+import { instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+
+export type SwarmRuntimeOptions = {
+  /** Root for `instances/<id>/` and the compile caches: must exist at the same path on every node that runs tasks. */
+  dataDir: string;
+  /** A swarm manager; default: DOCKER_HOST or /var/run/docker.sock. */
+  docker?: Docker;
+  image?: string;
+  nodePath?: string;
+  /** Placement constraints, e.g. `node.labels.bmms==1`. */
+  constraints?: string[];
+  startTimeoutMs?: number;
+  /** How often task states are polled. */
+  pollMs?: number;
+  user?: string;
+  logLines?: number;
+  log?: (entry: Record<string, unknown>) => void;
+};
+
+type Entry = {
+  instance: Instance;
+  serviceId: string;
+  lines: string[];
+  logFile: WriteStream;
+  stopping: boolean;
+  started: boolean;
+  exit: ExitInfo | null;
+  exited: Promise<ExitInfo>;
+  resolveExit: (info: ExitInfo) => void;
+  closed: Promise<void>;
+  lastStatus: string;
+  logStream: NodeJS.ReadableStream | null;
+};
+
+const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
+/** The engine's health check: the same GET /healthz the runtime probes, from inside the task. */
+const HEALTH_SCRIPT = `require('http').get({socketPath:'${IMAGE_PATHS.socketDir}/mcp.sock',path:'/healthz',timeout:900},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+
+type Task = {
+  ServiceID?: string;
+  Status?: {
+    State?: string;
+    Err?: string;
+    Message?: string;
+    ContainerStatus?: { ContainerID?: string; ExitCode?: number };
+  };
+};
+
+/**
+ * Docker Swarm services, one per instance (replicated, 1 replica): the same isolation as the docker runtime
+ * (read-only root, tmpfs, non-root, every capability dropped, CPU/memory/pids limits, no network), an engine health
+ * check, restart policy `none` and placement constraints. Rollouts stay the reconciler's job (start new, probe,
+ * switch, drain), so status, crash-loop rollback and the rollback window behave the same on every runtime.
+ */
+export class SwarmRuntime implements Runtime {
+  readonly name = 'swarm';
+  readonly #dataDir: string;
+  readonly #docker: Docker;
+  readonly #nodePath: string;
+  readonly #constraints: string[];
+  readonly #startTimeoutMs: number;
+  readonly #pollMs: number;
+  readonly #user: string;
+  readonly #logLines: number;
+  readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #entries = new Map<string, Entry>();
+  readonly #recentLogs = new Map<string, string[]>();
+  readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+  #image: Promise<string> | undefined;
+  #poller: NodeJS.Timeout | undefined;
+  #polling = false;
+
+  constructor(opts: SwarmRuntimeOptions) {
+    this.#dataDir = opts.dataDir;
+    this.#docker = opts.docker ?? new Docker();
+    this.#nodePath = opts.nodePath ?? process.execPath;
+    this.#constraints = opts.constraints ?? [];
+    this.#startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+    this.#pollMs = opts.pollMs ?? 200;
+    this.#user = opts.user ?? '65534:65534';
+    this.#logLines = opts.logLines ?? 200;
+    this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+    if (opts.image) this.#image = Promise.resolve(opts.image);
+  }
+
+  /** Checks the engine is a swarm manager and the base image exists (built offline on first use). */
+  prepare(): Promise<string> {
+    this.#image ??= (async () => {
+      let info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+      try {
+        info = await this.#docker.info();
+      } catch (err) {
+        throw new Error(`the Docker engine does not answer (${err instanceof Error ? err.message : String(err)})`);
+      }
+      if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
+        throw new Error('the Docker engine is not a swarm manager (run `docker swarm init` on it, or join it as one)');
+      }
+      return ensureBaseImage(this.#docker, this.#nodePath);
+    })();
+    this.#image.catch(() => {
+      this.#image = undefined;
+    });
+    return this.#image;
+  }
+
+  async start(opts: StartOptions): Promise<Instance> {
+    let image: string;
+    try {
+      image = await this.prepare();
+    } catch (err) {
+      throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
+    }
+    const owner = ownerOf(this.#dataDir);
+    const id = `${instanceSlug(opts.serverName)}-${randomBytes(4).toString('hex')}`;
+    const instanceDir = join(this.#dataDir, 'instances', id);
+    const sockDir = join(instanceDir, 'sock');
+    const socketPath = join(sockDir, 'mcp.sock');
+    const cacheDir = join(
+      this.#dataDir,
+      'compile-cache',
+      createHash('sha256').update(`${opts.serverName}\0${opts.treeSha}`).digest('hex').slice(0, 32),
+    );
+    const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
+    for (const dir of [sockDir, cacheDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (process.getuid?.() === 0) await chown(dir, uid, gid);
+    }
+    const memoryBytes = Math.max(32, Math.floor(opts.limits.memoryMb)) * 1024 * 1024;
+    const heapMb = Math.max(16, Math.floor(opts.limits.memoryMb * 0.75));
+    const labels = {
+      [LABELS.owner]: owner,
+      [LABELS.server]: opts.serverName,
+      [LABELS.revision]: opts.revision,
+      [LABELS.tree]: opts.treeSha,
+      [LABELS.instance]: id,
+    };
+    const bind = (source: string, target: string, readOnly: boolean) => ({
+      Type: 'bind' as const,
+      Source: source,
+      Target: target,
+      ReadOnly: readOnly,
+    });
+    const service = await this.#docker.createService({
+      Name: `bmms-${id}`,
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Command: [
+            IMAGE_PATHS.node,
+            `--max-old-space-size=${heapMb}`,
+            `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
+          ],
+          Env: Object.entries({
+            ...opts.env,
+            BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
+            BMMS_REVISION: opts.revision,
+            BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
+            NODE_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
+          }).map(([k, v]) => `${k}=${v}`),
+          User: this.#user,
+          Dir: '/tmp',
+          ReadOnly: true,
+          Init: true,
+          CapabilityDrop: ['ALL'],
+          Labels: labels,
+          Mounts: [
+            bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
+            bind(sockDir, IMAGE_PATHS.socketDir, false),
+            bind(cacheDir, IMAGE_PATHS.cacheDir, false),
+            ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
+            { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 64 * 1024 * 1024, Mode: 0o1777 } },
+          ],
+          HealthCheck: {
+            Test: ['CMD', IMAGE_PATHS.node, '-e', HEALTH_SCRIPT],
+            Interval: 5e9,
+            Timeout: 2e9,
+            Retries: 3,
+            StartPeriod: 10e9,
+          },
+          StopGracePeriod: 10e9,
+        },
+        Resources: {
+          Limits: {
+            NanoCPUs: Math.round(opts.limits.cpu * 1e9),
+            MemoryBytes: memoryBytes,
+            Pids: opts.limits.pids ?? DEFAULT_PIDS,
+          },
+        },
+        RestartPolicy: { Condition: 'none' },
+        Placement: { Constraints: this.#constraints },
+        LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    } as Docker.CreateServiceOptions);
+    const serviceId = (service as unknown as { id: string }).id;
+
+    const lines: string[] = [];
+    const logFile = createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
+    let resolveExit: (info: ExitInfo) => void = () => {};
+    const exited = new Promise<ExitInfo>((resolve) => {
+      resolveExit = resolve;
+    });
+    const instance: Instance = {
+      id,
+      serverName: opts.serverName,
+      revision: opts.revision,
+      treeSha: opts.treeSha,
+      socketPath,
+      pid: -1,
+      startedAt: new Date(),
+      sandbox: 'swarm',
+    };
+    const entry: Entry = {
+      instance,
+      serviceId,
+      lines,
+      logFile,
+      stopping: false,
+      started: false,
+      exit: null,
+      exited,
+      resolveExit,
+      closed: Promise.resolve(),
+      lastStatus: 'created',
+      logStream: null,
+    };
+    entry.closed = exited.then((info) => this.#onClosed(entry, instanceDir, info));
+    this.#entries.set(id, entry);
+    this.#ensurePolling();
+    void this.#followLogs(entry);
+    try {
+      await waitHealthy(socketPath, { timeoutMs: this.#startTimeoutMs, exited: () => entry.exit, pollMs: 10 });
+    } catch (error) {
+      entry.stopping = true;
+      await this.#docker
+        .getService(serviceId)
+        .remove()
+        .catch(() => {});
+      this.#finish(entry, entry.exit ?? { code: null, signal: null, expected: true });
+      await entry.closed;
+      const why = error instanceof Error ? error.message : String(error);
+      throw new InstanceStartError(
+        `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why} (task: ${entry.lastStatus})`,
+        lines.slice(-20),
+        { instanceId: id },
+      );
+    }
+    entry.started = true;
+    return { ...instance };
+  }
+
+  async #followLogs(entry: Entry): Promise<void> {
+    const capture = (stream: Readable): void => {
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+        entry.lines.push(line);
+        if (entry.lines.length > this.#logLines) entry.lines.shift();
+        entry.logFile.write(`${line}\n`);
+      });
+    };
+    try {
+      const stream = (await this.#docker
+        .getService(entry.serviceId)
+        .logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
+      entry.logStream = stream;
+      const out = new PassThrough();
+      const err = new PassThrough();
+      this.#docker.modem.demuxStream(stream, out, err);
+      stream.on('end', () => {
+        out.end();
+        err.end();
+      });
+      stream.on('error', () => {
+        out.end();
+        err.end();
+      });
+      capture(out);
+      capture(err);
+    } catch {
+      // logs are best effort: the service may already be gone
+    }
+  }
+
+  #ensurePolling(): void {
+    if (this.#poller) return;
+    this.#poller = setInterval(() => void this.#poll(), this.#pollMs);
+    this.#poller.unref();
+  }
+
+  /** One engine call per tick for every instance: task state, exit code, and the container's pid once running. */
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      const live = [...this.#entries.values()].filter((e) => e.exit === null);
+      if (live.length === 0) {
+        clearInterval(this.#poller);
+        this.#poller = undefined;
+        return;
+      }
+      const tasks = (await this.#docker.listTasks({
+        filters: { service: live.map((e) => e.serviceId) },
+      })) as Task[];
+      for (const entry of live) {
+        const mine = tasks.filter((t) => t.ServiceID === entry.serviceId);
+        const task = mine[0];
+        if (!task) {
+          // The service (and its task) is gone: removed by us or by someone else.
+          if (entry.lastStatus !== 'created')
+            this.#finish(entry, { code: null, signal: null, expected: entry.stopping });
+          continue;
+        }
+        const state = task.Status?.State ?? 'unknown';
+        entry.lastStatus = [state, task.Status?.Err].filter(Boolean).join(': ');
+        const containerId = task.Status?.ContainerStatus?.ContainerID;
+        if (state === 'running' && entry.instance.pid === -1 && containerId) {
+          const info = await this.#docker
+            .getContainer(containerId)
+            .inspect()
+            .catch(() => null);
+          if (info?.State.Pid) entry.instance.pid = info.State.Pid;
+        }
+        if (!TERMINAL.has(state)) continue;
+        const code = task.Status?.ContainerStatus?.ExitCode ?? null;
+        const container = containerId
+          ? await this.#docker
+              .getContainer(containerId)
+              .inspect()
+              .catch(() => null)
+          : null;
+        if (container?.State.OOMKilled) entry.lines.push('killed: out of memory (the task hit its memory limit)');
+        this.#finish(entry, {
+          code,
+          signal: container?.State.OOMKilled ? 'SIGKILL' : signalFromExitCode(code),
+          expected: entry.stopping,
+        });
+      }
+    } catch (err) {
+      this.#log({ level: 'warn', msg: 'swarm task poll failed', error: String(err) });
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  #finish(entry: Entry, info: ExitInfo): void {
+    if (entry.exit !== null) return;
+    entry.exit = info;
+    entry.resolveExit(info);
+  }
+
+  async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
+    const { instance } = entry;
+    this.#entries.delete(instance.id);
+    this.#recentLogs.set(instance.id, entry.lines);
+    if (this.#recentLogs.size > 100) {
+      const oldest = this.#recentLogs.keys().next().value;
+      if (oldest !== undefined) this.#recentLogs.delete(oldest);
+    }
+    await this.#docker
+      .getService(entry.serviceId)
+      .remove()
+      .catch(() => {});
+    (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    entry.logFile.end();
+    await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
+    if (!entry.started) return;
+    for (const cb of this.#exitListeners) {
+      try {
+        cb(instance, info);
+      } catch (err) {
+        this.#log({ level: 'error', msg: 'onExit listener threw', error: String(err) });
+      }
+    }
+  }
+
+  /** Removes the service (the engine stops its task: SIGTERM, then SIGKILL); resolves when the task is gone. */
+  async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
+    const entry = this.#entries.get(instanceId);
+    if (!entry) return;
+    entry.stopping = true;
+    await this.#docker
+      .getService(entry.serviceId)
+      .remove()
+      .catch(() => {});
+    const deadline = Date.now() + opts.graceMs + 15_000;
+    while (entry.exit === null && Date.now() < deadline) {
+      this.#ensurePolling();
+      await sleep(this.#pollMs);
+    }
+    this.#finish(entry, { code: null, signal: null, expected: true });
+    await entry.closed;
+  }
+
+  list(): Instance[] {
+    return [...this.#entries.values()].filter((e) => e.started && e.exit === null).map((e) => ({ ...e.instance }));
+  }
+
+  onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
+    this.#exitListeners.add(cb);
+    return () => this.#exitListeners.delete(cb);
+  }
+
+  logs(instanceId: string): string[] {
+    return [...(this.#entries.get(instanceId)?.lines ?? this.#recentLogs.get(instanceId) ?? [])];
+  }
+
+  /** Removes services labelled with this data dir's owner id that this runtime object did not start. */
+  async cleanupOrphans(): Promise<number> {
+    const owner = ownerOf(this.#dataDir);
+    let services: { ID: string; Spec?: { Labels?: Record<string, string> } }[];
+    try {
+      services = await this.#docker.listServices({ filters: { label: [`${LABELS.owner}=${owner}`] } });
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const s of services) {
+      const id = s.Spec?.Labels?.[LABELS.instance];
+      if (id !== undefined && this.#entries.has(id)) continue;
+      await this.#docker
+        .getService(s.ID)
+        .remove()
+        .catch(() => {});
+      if (id !== undefined) await rm(join(this.#dataDir, 'instances', id, 'sock'), { recursive: true, force: true });
+      removed++;
+      this.#log({
+        level: 'info',
+        msg: 'removed orphan service',
+        instanceId: id,
+        serverName: s.Spec?.Labels?.[LABELS.server],
+      });
+    }
+    return removed;
+  }
+}
