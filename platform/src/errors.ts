@@ -62,3 +62,36 @@ export const revertConflict = (paths: string[]) =>
 export const concurrentUpdate = (message: string) => new ApiError('concurrent_update', 409, message);
 export const serverUnavailable = (message: string, retryAfterSeconds: number) =>
   new ApiError('server_unavailable', 503, message, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+export const invalidTemplateOptions = (template: string, issues: { path: string; message: string }[]) =>
+  new ApiError(
+    'invalid_template_options',
+    400,
+    `options for template "${template}" are invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { details: { issues } },
+  );
+export const unknownPublishedTemplate = (ref: string) =>
+  new ApiError(
+    'unknown_template',
+    400,
+    `no published template "${ref}" is visible to you; GET /api/v1/templates lists the templates you can fork`,
+  );
+export const templateNotFound = (ref: string) =>
+  new ApiError('template_not_found', 404, `published template "${ref}" not found`);
+export const templateTakenDown = (name: string) =>
+  new ApiError(
+    'template_taken_down',
+    410,
+    `template "${name}" was taken down by an admin and can no longer be forked; servers forked from it keep running`,
+  );
+export const templateNameTaken = (name: string, why: string) =>
+  new ApiError(
+    'template_name_taken',
+    409,
+    `a template named "${name}" already exists (${why}); rename the server first`,
+  );
+export const templateTooLarge = (bytes: number, max: number) =>
+  new ApiError(
+    'template_too_large',
+    413,
+    `the server's files take ${bytes} bytes; a template may hold at most ${max}: remove large files first`,
+  );

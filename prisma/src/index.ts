@@ -9,7 +9,9 @@ export type {
   Membership,
   Org,
   PrismaClient,
+  PublishedTemplate,
   Server,
+  TemplateFork,
   User,
 } from '../generated/client.ts';
 export { Prisma } from '../generated/client.ts';

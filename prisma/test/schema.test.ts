@@ -35,8 +35,10 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'oauth_payloads',
       'oauth_signing_keys',
       'orgs',
+      'published_templates',
       'secrets',
       'servers',
+      'template_forks',
       'users',
       'web_sessions',
     ]);

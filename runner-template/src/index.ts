@@ -1,5 +1,5 @@
 export * from './errors.ts';
-export { manifestText, PINNED_DEPENDENCIES, render } from './render.ts';
+export { manifestText, PINNED_DEPENDENCIES, type RenderExtras, render } from './render.ts';
 export {
   formatPath,
   type Manifest,
@@ -17,4 +17,12 @@ export {
   toolSpecSchema,
   validateManifest,
 } from './spec.ts';
-export { type HttpJsonOptions, renderTemplate, type Template, templates } from './templates/index.ts';
+export {
+  findTemplate,
+  type HttpJsonOptions,
+  renderTemplate,
+  TEMPLATE_FILES_ROOT,
+  type Template,
+  templateFiles,
+  templates,
+} from './templates/index.ts';

@@ -102,7 +102,7 @@ function describeArgs(tool: ToolSpec): string {
   return args.length > 0 ? args.join(', ') : 'none';
 }
 
-function readme(manifest: Manifest): string {
+function readme(manifest: Manifest, extras: RenderExtras = {}): string {
   const url = `https://<platform-host>/s/${manifest.name}/mcp`;
   const tools = manifest.tools.map(
     (tool) =>
@@ -140,19 +140,42 @@ function readme(manifest: Manifest): string {
     '  `ctx.fetch` (hosts listed in `egress`) and secrets only through `ctx.secret(NAME)` (names listed in `secrets`).',
     '- Open a pull request: the platform type-checks it, runs its checks, and deploys `main` once they pass.',
     '',
+    ...(extras.notes ? ['## Notes', '', extras.notes.trim(), ''] : []),
+    ...(extras.scripts?.test
+      ? [
+          '## Test',
+          '',
+          'The tests in `test/` call each tool with a fake context (`test/fake-ctx.ts`: a recorded `fetch` that',
+          'keeps to `egress`, fixed secrets). `npm test` runs them with `node --test`: Node 24, no test framework,',
+          'against the same installed runtime as `npm run typecheck`. They are never part of the deployed server.',
+          '',
+        ]
+      : []),
   ];
   return lines.join('\n');
 }
 
-function packageJson(manifest: Manifest): string {
+/** What a template adds to a rendered repo besides its spec: helper and test files, scripts, vetted packages. */
+export interface RenderExtras {
+  /** Repo-relative path → text; may not replace `mcp.json`, `package.json`, `src/server.ts` or a tool file. */
+  files?: Record<string, string>;
+  /** `package.json` scripts besides `typecheck`. */
+  scripts?: Record<string, string>;
+  /** Runtime dependencies besides the pinned ones (each must be in the platform's dependency allowlist). */
+  dependencies?: Record<string, string>;
+  /** Markdown for a "Notes" section of the README (set-up steps, limits). */
+  notes?: string;
+}
+
+function packageJson(manifest: Manifest, extras: RenderExtras): string {
   const pkg = {
     name: manifest.name,
     version: manifest.version,
     description: manifest.description,
     private: true,
     type: 'module',
-    scripts: { typecheck: 'tsc -p tsconfig.json' },
-    dependencies: { ...PINNED_DEPENDENCIES },
+    scripts: { typecheck: 'tsc -p tsconfig.json', ...extras.scripts },
+    dependencies: sortedRecord({ ...extras.dependencies, ...PINNED_DEPENDENCIES }),
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
@@ -181,22 +204,32 @@ const TSCONFIG = `${JSON.stringify(
   2,
 )}\n`;
 
+function sortedRecord(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 const GITIGNORE = 'node_modules/\ndist/\n.env\n*.log\n';
 
-/** Renders a ServerSpec into the files of its repository (path → text); same spec, same bytes. */
-export function render(spec: ServerSpecInput): Record<string, string> {
+/** Renders a ServerSpec (plus a template's extras) into the files of its repository (path → text); same input, same bytes. */
+export function render(spec: ServerSpecInput, extras: RenderExtras = {}): Record<string, string> {
   const parsed = parseServerSpec(spec);
   const manifest = manifestOf(parsed);
   const files: Record<string, string> = {
     '.gitignore': GITIGNORE,
-    'README.md': readme(manifest),
+    'README.md': readme(manifest, extras),
     'mcp.json': manifestText(manifest),
-    'package.json': packageJson(manifest),
+    'package.json': packageJson(manifest, extras),
     'src/server.ts': serverTs(manifest),
     'tsconfig.json': TSCONFIG,
   };
   for (const tool of parsed.tools) {
     files[`src/tools/${tool.name}.ts`] = tool.source.endsWith('\n') ? tool.source : `${tool.source}\n`;
+  }
+  for (const [file, text] of Object.entries(extras.files ?? {})) {
+    if (file in files && file !== 'README.md' && file !== '.gitignore') {
+      throw new Error(`render: extra file "${file}" would replace a file rendered from the spec`);
+    }
+    files[file] = text;
   }
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

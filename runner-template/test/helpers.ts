@@ -2,10 +2,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 
-export const ROOT = '/work/main';
+/** The workspace root (whose node_modules rendered repos link to). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 export const NODE = join(ROOT, 'node_modules/.bin/node');
 /** TypeScript 7's compiler entry (node_modules/.bin/tsc may be another TypeScript's). */
 export const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');

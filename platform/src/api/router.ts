@@ -10,10 +10,12 @@ import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
 import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
+import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
 import { generationsRouter } from './generations.ts';
 import { secretsRouter } from './secrets.ts';
+import { templatesRouter } from './templates.ts';
 
 const HISTORY_LIMIT = 50;
 
@@ -75,7 +77,7 @@ export function apiRouter(ctx: PlatformContext): Router {
       orderBy: { startedAt: 'desc' },
       take: HISTORY_LIMIT,
     });
-    res.json(serverView(server, baseUrlOf(ctx, req), history));
+    res.json({ ...serverView(server, baseUrlOf(ctx, req), history), ...(await forkInfo(ctx, server)) });
   });
 
   router.delete('/servers/:name', async (req, res) => {
@@ -190,6 +192,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.use(secretsRouter(ctx));
+  router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));
 

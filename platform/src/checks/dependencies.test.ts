@@ -43,14 +43,34 @@ describe('dependency allowlist', () => {
     const allowlist = dependencyAllowlist();
     expect(allowlist.get('zod')).toEqual({ versions: [ZOD], dev: false });
     expect(allowlist.get('@bmms/runner-template')).toEqual({ versions: [RUNTIME], dev: false });
-    expect([...allowlist.keys()].sort()).toEqual(['@bmms/runner-template', '@types/node', 'typescript', 'zod']);
+    expect([...allowlist.keys()].sort()).toEqual([
+      '@bmms/runner-template',
+      '@octokit/rest',
+      '@types/node',
+      'typescript',
+      'zod',
+    ]);
+  });
+
+  it('vets exactly the @octokit/rest the github-issues template renders', () => {
+    const rendered = JSON.parse(renderTemplate('github-issues', 'demo')['package.json'] ?? '{}') as {
+      dependencies: Record<string, string>;
+    };
+    expect(dependencyAllowlist().get('@octokit/rest')).toEqual({
+      versions: [rendered.dependencies['@octokit/rest']],
+      dev: false,
+    });
   });
 });
 
 describe('dependencies check', () => {
   it.each(Object.keys(templates))('passes the rendered %s template', async (name) => {
-    const outcome = await run(renderTemplate(name, 'demo'));
-    expect(outcome.summary).toBe('1 package.json file(s), 2 dependencies: all vetted and pinned, no install scripts');
+    const files = renderTemplate(name, 'demo');
+    const count = Object.keys(JSON.parse(files['package.json'] ?? '{}').dependencies).length;
+    const outcome = await run(files);
+    expect(outcome.summary).toBe(
+      `1 package.json file(s), ${count} dependencies: all vetted and pinned, no install scripts`,
+    );
     expect(outcome.conclusion).toBe('success');
   });
 

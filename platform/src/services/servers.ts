@@ -1,12 +1,21 @@
 import { RepoExistsError } from '@bmms/gitserver';
-import { renderTemplate, templates, UnknownTemplateError } from '@bmms/runner-template';
+import { renderTemplate, TemplateOptionsError, templates, UnknownTemplateError } from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
 import { can } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { forbidden, invalidName, invalidRequest, nameTaken, notFound, unknownTemplate } from '../errors.ts';
+import {
+  forbidden,
+  invalidName,
+  invalidRequest,
+  invalidTemplateOptions,
+  nameTaken,
+  notFound,
+  unknownTemplate,
+} from '../errors.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
+import { forkCommitMessage, forkFiles, resolveForkSource } from './templates.ts';
 
 const INIT_BRANCH = 'bmms/init';
 
@@ -24,43 +33,104 @@ export function requirePermission(principal: Principal, permission: Parameters<t
   }
 }
 
+/** What a new server starts from: its files, the words of its first commits, and a fork's origin. */
+interface Origin {
+  files: Record<string, string>;
+  template: string;
+  description: string;
+  rootMessage: string;
+  title: string;
+  body: string;
+  fork?: { templateId: string; commitSha: string };
+}
+
+/** Renders a built-in template with its options, or copies a published one; nothing is written yet. */
+async function originOf(
+  ctx: PlatformContext,
+  principal: Principal,
+  name: string,
+  input: { template?: unknown; from?: unknown; options?: unknown; description?: unknown },
+): Promise<Origin> {
+  const { template, from, options } = input;
+  if (input.description !== undefined && typeof input.description !== 'string') {
+    throw invalidRequest('"description" must be a string');
+  }
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+    throw invalidRequest('"options" must be a JSON object');
+  }
+  if (from !== undefined) {
+    if (template !== undefined) {
+      throw invalidRequest('give "template" (a built-in template) or "from" (a published template), not both');
+    }
+    if (typeof from !== 'string' || from.length === 0) throw invalidRequest('"from" must be a template id or name');
+    if (options !== undefined) throw invalidRequest('"options" apply to built-in templates; a fork copies its files');
+    const source = await resolveForkSource(ctx, principal, from);
+    const files = forkFiles(source, name);
+    return {
+      files,
+      template: source.name,
+      description: (input.description as string | undefined) ?? source.description,
+      rootMessage: forkCommitMessage(source, name),
+      title: `Create ${name} from the published template ${source.name}`,
+      body: `Copies the published template \`${source.name}\` (revision ${source.revision}, ${source.commitSha.slice(0, 7)}): ${Object.keys(files).sort().join(', ')}.`,
+      fork: { templateId: source.id, commitSha: source.commitSha },
+    };
+  }
+  if (typeof template !== 'string' || template.length === 0) {
+    throw invalidRequest(
+      `"template" (or "from", a published template) is required; built-in templates: ${Object.keys(templates).join(', ')}`,
+    );
+  }
+  let files: Record<string, string>;
+  try {
+    files = renderTemplate(template, name, options as Record<string, unknown> | undefined);
+  } catch (err) {
+    if (err instanceof UnknownTemplateError) {
+      const published = await ctx.db.publishedTemplate.findUnique({ where: { name: template } });
+      if (published && (published.orgId === principal.orgId || published.visibility === 'public')) {
+        throw invalidRequest(`"${template}" is a published template: fork it with {"from":"${template}"}`);
+      }
+      throw unknownTemplate(template, Object.keys(templates));
+    }
+    if (err instanceof TemplateOptionsError) throw invalidTemplateOptions(template, err.issues);
+    throw err;
+  }
+  return {
+    files,
+    template,
+    description: (input.description as string | undefined) ?? templates[template]?.description ?? '',
+    rootMessage: 'Initialize repository',
+    title: `Create ${name} from the ${template} template`,
+    body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
+  };
+}
+
 /**
- * Creates a server from a template: its row, its repo with an empty first commit on main, the
- * rendered template on a branch, and change #1. On any failure everything created is removed.
+ * Creates a server from a built-in template (with options) or by forking a published one (`from`): every
+ * input is validated before anything is written, then `provisionServer` creates it.
  */
 export async function createServer(
   ctx: PlatformContext,
   principal: Principal,
-  input: { name: unknown; template: unknown; description?: unknown },
+  input: { name: unknown; template?: unknown; from?: unknown; options?: unknown; description?: unknown },
   requestId?: string,
 ) {
   requirePermission(principal, 'write');
-  const { name, template } = input;
+  const { name } = input;
   if (!isValidServerName(name)) throw invalidName(String(name ?? ''));
-  if (typeof template !== 'string' || template.length === 0) {
-    throw invalidRequest(`"template" is required; known templates: ${Object.keys(templates).join(', ')}`);
-  }
-  if (input.description !== undefined && typeof input.description !== 'string') {
-    throw invalidRequest('"description" must be a string');
-  }
-  let files: Record<string, string>;
-  try {
-    files = renderTemplate(template, name);
-  } catch (err) {
-    if (err instanceof UnknownTemplateError) throw unknownTemplate(template, Object.keys(templates));
-    throw err;
-  }
-  const description = (input.description as string | undefined) ?? templates[template]?.description ?? '';
+  const origin = await originOf(ctx, principal, name, input);
   return provisionServer(
     ctx,
     principal,
     {
       name,
-      files,
-      source: template,
-      description,
-      title: `Create ${name} from the ${template} template`,
-      body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
+      files: origin.files,
+      source: origin.template,
+      description: origin.description,
+      title: origin.title,
+      body: origin.body,
+      rootMessage: origin.rootMessage,
+      ...(origin.fork ? { fork: origin.fork } : {}),
     },
     requestId,
   );
@@ -76,11 +146,16 @@ export interface NewServer {
   /** Title and body of change #1 (the title is also the commit message). */
   title: string;
   body: string;
+  /** Message of the repo's first commit on main (default "Initialize repository"); a fork's records its origin. */
+  rootMessage?: string;
+  /** The published template a fork starts from, recorded for takedown notices. */
+  fork?: { templateId: string; commitSha: string };
 }
 
 /**
  * Creates a server from rendered files: its row, its repo with an empty first commit on main, the
- * files on a branch, and change #1. On any failure everything created is removed.
+ * files on a branch, and change #1 (and, for a fork, its link to the template). On any failure
+ * everything created is removed.
  */
 export async function provisionServer(
   ctx: PlatformContext,
@@ -117,7 +192,7 @@ export async function provisionServer(
       branch: 'main',
       parent: null,
       files: {},
-      message: 'Initialize repository',
+      message: input.rootMessage ?? 'Initialize repository',
       author,
     });
     const head = await ctx.git.commitFiles(name, {
@@ -127,6 +202,7 @@ export async function provisionServer(
       message: input.title,
       author,
     });
+    if (input.fork) await ctx.db.templateFork.create({ data: { serverId: server.id, ...input.fork } });
     const number = await allocateChangeNumber(ctx, server.id);
     const change = await ctx.db.changeRequest.create({
       data: {
@@ -145,7 +221,7 @@ export async function provisionServer(
       principal,
       'server.create',
       { type: 'server', id: server.id },
-      { name, template: input.source },
+      { name, template: input.source, ...(input.fork ? { forkedFrom: input.fork } : {}) },
       requestId,
     );
     await audit(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TemplateOptionsError } from '../errors.ts';
 import { parseServerSpec, SECRET_NAME, TOOL_NAME, toIssues } from '../spec.ts';
+import { templateFiles } from './define.ts';
 import type { Template } from './types.ts';
 
 const optionsSchema = z.strictObject({
@@ -60,16 +61,59 @@ export default defineTool({
 `;
 }
 
+/** The rendered `test/<tool>.test.ts`: calls the tool with a fake context and checks URL, header and result. */
+function testSource(o: z.output<typeof optionsSchema>, params: string[]): string {
+  const args = Object.fromEntries(params.map((p) => [p, `${p} 1/2`]));
+  let path = o.path;
+  for (const p of params) path = path.split(`{${p}}`).join(encodeURIComponent(`${p} 1/2`));
+  const url = new URL(o.baseUrl.replace(/\/+$/, '') + path).href;
+  return `import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import tool from '../src/tools/${o.toolName}.ts';
+import { call, fakeContext, json } from './fake-ctx.ts';
+
+const ARGS = ${JSON.stringify(args)};
+const VALUE = 'test-value';
+
+it('GETs the API with the secret in a header and returns the JSON', async () => {
+  const ctx = fakeContext({ secrets: { ${o.secretName}: VALUE }, respond: () => json({ ok: true, items: [1, 2] }) });
+  const text = await call(tool, ARGS, ctx);
+  assert.deepEqual(JSON.parse(String(text)), { ok: true, items: [1, 2] });
+  assert.equal(ctx.requests.length, 1);
+  assert.equal(ctx.requests[0]?.method, 'GET');
+  assert.equal(ctx.requests[0]?.url.href, ${JSON.stringify(url)});
+  assert.equal(ctx.requests[0]?.headers.get(${JSON.stringify(o.headerName)}), ${JSON.stringify(o.headerPrefix)} + VALUE);
+});
+
+it('fails with the HTTP status when the API answers an error', async () => {
+  const ctx = fakeContext({ secrets: { ${o.secretName}: VALUE }, respond: () => json({ error: 'nope' }, 503) });
+  await assert.rejects(call(tool, ARGS, ctx), /HTTP 503/);
+});
+`;
+}
+
+function parseOptions(options: Record<string, unknown>) {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) throw new TemplateOptionsError('http-json', toIssues(parsed.error));
+  const o = parsed.data;
+  return { o, params: [...new Set([...o.path.matchAll(PARAM)].map((m) => m[1] as string))] };
+}
+
 /** `http-json`: one tool that GETs a JSON API with a secret in a header. */
 export const httpJsonTemplate: Template = {
   name: 'http-json',
   title: 'HTTP JSON API',
   description: 'One read-only tool that GETs a JSON API, sending a secret in a header.',
+  options: optionsSchema,
+  extras(_serverName, options = {}) {
+    const { o, params } = parseOptions(options);
+    return {
+      files: { ...templateFiles('_shared'), [`test/${o.toolName}.test.ts`]: testSource(o, params) },
+      scripts: { test: 'node --test' },
+    };
+  },
   spec(serverName, options = {}) {
-    const parsed = optionsSchema.safeParse(options);
-    if (!parsed.success) throw new TemplateOptionsError('http-json', toIssues(parsed.error));
-    const o = parsed.data;
-    const params = [...o.path.matchAll(PARAM)].map((m) => m[1] as string);
+    const { o, params } = parseOptions(options);
     const url = new URL(o.baseUrl);
     return parseServerSpec({
       name: serverName,
@@ -88,7 +132,7 @@ export const httpJsonTemplate: Template = {
             required: params,
           },
           annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-          source: source(o, [...new Set(params)]),
+          source: source(o, params),
         },
       ],
       secrets: [o.secretName],

@@ -4,7 +4,14 @@
  */
 export const SECURITY_ALLOWLIST = {
   /** Bare module specifiers a value import may name. */
-  modules: ['@bmms/runner-template/runtime', 'zod', 'zod/v4', 'zod/mini'],
+  modules: [
+    '@bmms/runner-template/runtime',
+    'zod',
+    'zod/v4',
+    'zod/mini',
+    // Vetted in dependency-allowlist.json; the github-issues template passes ctx.fetch as its request.fetch.
+    '@octokit/rest',
+  ],
   /** Relative imports must stay inside `src/` and name a `.ts` file. */
   relativeExtensions: ['.ts'],
   /** The only JSON a file may import (repo-relative), and only `with { type: 'json' }`. */

@@ -1,0 +1,51 @@
+import { type Request, type Response, Router } from 'express';
+import type { Principal } from '../accounts/principal.ts';
+import type { PlatformContext } from '../context.ts';
+import { invalidRequest } from '../errors.ts';
+import { findServer, requirePermission } from '../services/servers.ts';
+import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
+
+/** The template catalog, publishing a server as a template and takedowns; mounted inside /api/v1. */
+export function templatesRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  const principal = (res: Response) => res.locals.principal as Principal;
+  const requestId = (res: Response) => res.locals.requestId as string;
+  const body = (req: Request): Record<string, unknown> => {
+    if (req.body === undefined) return {};
+    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+      throw invalidRequest('the request body must be a JSON object');
+    }
+    return req.body as Record<string, unknown>;
+  };
+
+  router.get('/templates', async (_req, res) => {
+    res.json({ templates: await listTemplates(ctx, principal(res)) });
+  });
+
+  router.get('/templates/:ref', async (req, res) => {
+    const p = principal(res);
+    requirePermission(p, 'read');
+    const template = await findPublished(ctx, p, req.params.ref);
+    const source = template.sourceServerId
+      ? await ctx.db.server.findUnique({ where: { id: template.sourceServerId }, select: { name: true } })
+      : null;
+    const forks =
+      template.orgId === p.orgId ? await ctx.db.templateFork.count({ where: { templateId: template.id } }) : undefined;
+    res.json({ ...publishedView(template, p, source?.name), ...(forks === undefined ? {} : { forks }) });
+  });
+
+  router.post('/servers/:name/publish', async (req, res) => {
+    const p = principal(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const { template, created } = await publishServer(ctx, p, server, body(req), requestId(res));
+    res.status(created ? 201 : 200).json(publishedView(template, p, server.name));
+  });
+
+  router.post('/templates/:ref/takedown', async (req, res) => {
+    const p = principal(res);
+    const { template, notified } = await takedownTemplate(ctx, p, req.params.ref, body(req), requestId(res));
+    res.json({ ...publishedView(template, p), notified });
+  });
+
+  return router;
+}

@@ -1,0 +1,4 @@
+// The settings this server was created with; the tools read them from here. Edit them in a pull request.
+export const config = {
+  hosts: ['en.wikipedia.org'],
+};
