@@ -5,6 +5,7 @@ import { apiRouter } from '../src/api/router.ts';
 import { TestStack } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
+const NO_ID = '00000000-0000-0000-0000-000000000000';
 
 /** Every route of the REST API with the weakest role that may use it. */
 const TABLE: { method: string; route: string; path: string; min: Role; body?: unknown }[] = [
@@ -98,6 +99,22 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
     min: 'admin',
   },
   { method: 'POST', route: '/admin/rotate-signing-key', path: '/admin/rotate-signing-key', min: 'owner' },
+  { method: 'POST', route: '/generations', path: '/generations', min: 'developer', body: { prompt: 'an echo server' } },
+  { method: 'GET', route: '/generations/:id', path: `/generations/${NO_ID}`, min: 'viewer' },
+  {
+    method: 'POST',
+    route: '/generations/:id/confirm',
+    path: `/generations/${NO_ID}/confirm`,
+    min: 'developer',
+    body: {},
+  },
+  { method: 'GET', route: '/generations/:id/events', path: `/generations/${NO_ID}/events`, min: 'viewer' },
+  { method: 'POST', route: '/openapi/operations', path: '/openapi/operations', min: 'viewer', body: { openapi: {} } },
+  { method: 'GET', route: '/openapi/operations', path: '/openapi/operations', min: 'viewer' },
+  { method: 'GET', route: '/templates', path: '/templates', min: 'viewer' },
+  { method: 'GET', route: '/templates/:ref', path: '/templates/echo', min: 'viewer' },
+  { method: 'POST', route: '/servers/:name/publish', path: '/servers/delta/publish', min: 'admin', body: {} },
+  { method: 'POST', route: '/templates/:ref/takedown', path: '/templates/none/takedown', min: 'admin', body: {} },
 ];
 
 /** Every (METHOD route) an express router serves, nested routers included. */

@@ -244,6 +244,8 @@ export async function takedownTemplate(
   body: Record<string, unknown>,
   requestId?: string,
 ) {
+  // Whoever may take a template down (its org's admins, the operator's owner) holds the admin permission.
+  requirePermission(principal, 'admin');
   if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 500)) {
     throw invalidRequest('"reason" must be a string of at most 500 characters');
   }
