@@ -81,8 +81,14 @@ export function generationsRouter(ctx: PlatformContext): Router {
       clearInterval(heartbeat);
       res.end();
     };
-    // Subscribe before reading the log again, so no event falls between the two.
+    // Subscribe before reading the log again, so no event falls between the two; live events wait until the
+    // stored log is replayed, so the stream stays in order (a live event must not overtake an older stored one).
+    let live: { event: GenerationEvent; status: string }[] | null = [];
     const unsubscribe = ctx.generation.subscribe(row.id, (event, status) => {
+      if (live) {
+        live.push({ event, status });
+        return;
+      }
       write(event);
       if (isTerminal(status)) finish();
     });
@@ -90,7 +96,10 @@ export function generationsRouter(ctx: PlatformContext): Router {
     req.on('close', finish);
     const fresh = await ctx.db.generation.findUniqueOrThrow({ where: { id: row.id } });
     for (const event of storedEvents(fresh)) write(event);
-    if (isTerminal(fresh.status)) finish();
+    const buffered = live;
+    live = null;
+    for (const { event } of buffered.sort((a, b) => a.event.seq - b.event.seq)) write(event);
+    if (isTerminal(fresh.status) || buffered.some((b) => isTerminal(b.status))) finish();
   });
 
   router.post('/openapi/operations', async (req, res) => {
