@@ -6,7 +6,6 @@
  *   node bench/checks.ts        (BENCH_RUNS=5 to change the number of runs)
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { render } from '@bmms/runner-template';
 import { startPlatform } from '../platform/src/boot.ts';
 import { PROJECT_NODE_MODULES, tsconfig } from '../platform/src/checks/typecheck.ts';
 import { silentLogger } from '../platform/src/logger.ts';
+import { benchConfig } from './common.ts';
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,23 +62,7 @@ export default defineTool({
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-checks-'));
 const dataDir = path.join(scratch, 'data');
-const platform = await startPlatform(
-  {
-    port: 0,
-    host: '127.0.0.1',
-    dataDir,
-    databaseUrl: undefined,
-    publicUrl: undefined,
-    runtime: 'process',
-    dockerImage: undefined,
-    swarmConstraints: [],
-    insecureNoSandbox: !existsSync('/usr/bin/bwrap'),
-    resyncMs: 60_000,
-    rollbackWindowMs: 0,
-    idleMs: 0,
-  },
-  silentLogger,
-);
+const platform = await startPlatform(benchConfig(dataDir, { resyncMs: 60_000 }), silentLogger);
 const key = (await readFile(path.join(dataDir, 'owner-api-key'), 'utf8')).trim();
 async function api<T>(method: string, pathname: string, body?: unknown): Promise<T> {
   const res = await fetch(`${platform.url}/api/v1${pathname}`, {

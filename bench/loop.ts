@@ -8,21 +8,16 @@
  *
  *   npm run bench            (BENCH_RUNS=7 to change the number of runs; at least 5)
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { unixRequest } from '@bmms/reconciler';
-import Docker from 'dockerode';
 import { startPlatform } from '../platform/src/boot.ts';
 import { createLogger, silentLogger } from '../platform/src/logger.ts';
+import { availableRuntimes, bareStart, benchConfig, HAS_BWRAP, type RuntimeName, sleep, until } from './common.ts';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 7));
-const POLL_MS = 5;
-const HAS_BWRAP = existsSync('/usr/bin/bwrap');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -31,37 +26,14 @@ const median = (xs: number[]) => {
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-'));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(POLL_MS);
-  }
-  throw new Error(`timed out: ${what}`);
-}
-
 /** Runs the loop RUNS times on a fresh embedded stack; returns the samples and a green bundle. */
 async function measure(
-  runtime: 'process' | 'docker' | 'swarm',
+  runtime: RuntimeName,
   rollbackWindowMs: number,
 ): Promise<{ mergeMs: number[]; revertMs: number[]; bundle: string }> {
   const dataDir = await mkdtemp(path.join(scratch, 'data-'));
   const platform = await startPlatform(
-    {
-      port: 0,
-      host: '127.0.0.1',
-      dataDir,
-      databaseUrl: undefined,
-      publicUrl: undefined,
-      runtime,
-      dockerImage: undefined,
-      swarmConstraints: [],
-      insecureNoSandbox: !HAS_BWRAP,
-      resyncMs: 30_000,
-      rollbackWindowMs,
-      idleMs: 0,
-    },
+    benchConfig(dataDir, { runtime, rollbackWindowMs }),
     process.env.BENCH_LOG ? createLogger({}) : silentLogger,
   );
   const key = (await readFile(path.join(dataDir, 'owner-api-key'), 'utf8')).trim();
@@ -145,63 +117,18 @@ async function measure(
   return { mergeMs, revertMs, bundle };
 }
 
-/** The runtimes to measure: process, plus docker and swarm when DOCKER_HOST answers (BENCH_RUNTIMES to choose). */
-async function available(): Promise<('process' | 'docker' | 'swarm')[]> {
-  const wanted = (process.env.BENCH_RUNTIMES ?? 'process,docker,swarm').split(',');
-  const found: ('process' | 'docker' | 'swarm')[] = ['process'];
-  try {
-    const info = (await new Docker().info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
-    found.push('docker');
-    if (info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable) found.push('swarm');
-  } catch {
-    // no engine: process only
-  }
-  return found.filter((r) => wanted.includes(r));
-}
-
 const measured: {
   runtime: string;
   warm: Awaited<ReturnType<typeof measure>>;
   cold: Awaited<ReturnType<typeof measure>>;
 }[] = [];
-for (const runtime of await available()) {
+for (const runtime of await availableRuntimes()) {
   measured.push({ runtime, warm: await measure(runtime, 300_000), cold: await measure(runtime, 0) });
 }
 const warm = measured[0]?.warm as Awaited<ReturnType<typeof measure>>;
 
-/** Bare node: spawn the same bundle on a unix socket and time the first answered `initialize`. */
-async function bareStart(bundle: string): Promise<number> {
-  const dir = await mkdtemp(path.join(scratch, 'bare-'));
-  const socket = path.join(dir, 'mcp.sock');
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [bundle], { env: { BMMS_SOCKET: socket }, stdio: 'ignore' });
-  try {
-    return await until('bare initialize', async () => {
-      if (!existsSync(socket)) return undefined;
-      try {
-        const res = await unixRequest(socket, {
-          method: 'POST',
-          path: '/mcp',
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'initialize',
-            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
-          }),
-        });
-        return res.status === 200 ? performance.now() - t0 : undefined;
-      } catch {
-        return undefined;
-      }
-    });
-  } finally {
-    child.kill('SIGKILL');
-  }
-}
-
 const baseline: number[] = [];
-for (let i = 0; i < RUNS; i++) baseline.push(await bareStart(warm.bundle));
+for (let i = 0; i < RUNS; i++) baseline.push(await bareStart(warm.bundle, scratch));
 await rm(scratch, { recursive: true, force: true });
 
 const b = median(baseline);

@@ -8,8 +8,7 @@
  *
  *   node bench/runtimes.ts      (BENCH_RUNS=10 cold starts, BENCH_IDLE=20 idle instances, BENCH_RUNTIMES=process,docker)
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,97 +22,34 @@ import {
   unixRequest,
 } from '@bmms/reconciler';
 import { renderTemplate } from '@bmms/runner-template';
-import Docker from 'dockerode';
 import { startPlatform } from '../platform/src/boot.ts';
 import { silentLogger } from '../platform/src/logger.ts';
+import {
+  availableRuntimes,
+  bareStart,
+  benchConfig,
+  HAS_BWRAP,
+  INITIALIZE,
+  type RuntimeName,
+  sleep,
+  until,
+} from './common.ts';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 10));
 const IDLE = Math.max(5, Number(process.env.BENCH_IDLE ?? 20));
-const HAS_BWRAP = existsSync('/usr/bin/bwrap');
 const GIB24 = 24 * 1024 * 1024 * 1024;
-const INITIALIZE = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
-});
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number;
 };
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(5);
-  }
-  throw new Error(`timed out: ${what}`);
-}
-
-async function available(): Promise<string[]> {
-  const wanted = (process.env.BENCH_RUNTIMES ?? 'process,docker,swarm').split(',');
-  const found = ['process'];
-  try {
-    const info = (await new Docker().info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
-    found.push('docker');
-    if (info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable) found.push('swarm');
-  } catch {
-    // no engine: process only
-  }
-  return found.filter((r) => wanted.includes(r));
-}
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-rt-'));
 
-/** Bare node: the same bundle on a unix socket, timed to its first answered `initialize`. */
-async function bareStart(bundle: string): Promise<number> {
-  const dir = await mkdtemp(path.join(scratch, 'bare-'));
-  const socket = path.join(dir, 'mcp.sock');
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [bundle], { env: { BMMS_SOCKET: socket }, stdio: 'ignore' });
-  try {
-    return await until('bare initialize', async () => {
-      if (!existsSync(socket)) return undefined;
-      const res = await unixRequest(socket, {
-        method: 'POST',
-        path: '/mcp',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: INITIALIZE,
-      }).catch(() => null);
-      return res?.status === 200 ? performance.now() - t0 : undefined;
-    });
-  } finally {
-    child.kill('SIGKILL');
-  }
-}
-
 /** Cold starts through the gateway: the server is scaled to zero before every call. */
-async function coldStarts(runtime: 'process' | 'docker' | 'swarm'): Promise<{ samples: number[]; bundle: string }> {
+async function coldStarts(runtime: RuntimeName): Promise<{ samples: number[]; bundle: string }> {
   const dataDir = await mkdtemp(path.join(scratch, `data-${runtime}-`));
-  const platform = await startPlatform(
-    {
-      port: 0,
-      host: '127.0.0.1',
-      dataDir,
-      databaseUrl: undefined,
-      publicUrl: undefined,
-      runtime,
-      dockerImage: undefined,
-      swarmConstraints: [],
-      insecureNoSandbox: !HAS_BWRAP,
-      resyncMs: 30_000,
-      rollbackWindowMs: 0,
-      idleMs: 400,
-    },
-    silentLogger,
-  );
+  const platform = await startPlatform(benchConfig(dataDir, { runtime, idleMs: 400 }), silentLogger);
   const key = (await readFile(path.join(dataDir, 'owner-api-key'), 'utf8')).trim();
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const api = async <T>(method: string, p: string) =>
@@ -229,17 +165,17 @@ async function idleMemory(runtime: string): Promise<number> {
   }
 }
 
-const runtimes = await available();
+const runtimes = await availableRuntimes();
 const results: string[] = [];
 let bundle = '';
 const cold = new Map<string, number[]>();
 for (const r of runtimes) {
-  const { samples, bundle: b } = await coldStarts(r as 'process' | 'docker' | 'swarm');
+  const { samples, bundle: b } = await coldStarts(r);
   cold.set(r, samples);
   bundle ||= b;
 }
 const baseline: number[] = [];
-for (let i = 0; i < RUNS; i++) baseline.push(await bareStart(bundle));
+for (let i = 0; i < RUNS; i++) baseline.push(await bareStart(bundle, scratch));
 const base = quantile(baseline, 0.5);
 results.push(
   `baseline  bare node start → initialize: p50 ${base.toFixed(0)} ms  p95 ${quantile(baseline, 0.95).toFixed(0)} ms  (runs ${RUNS}; sandbox ${HAS_BWRAP ? 'bubblewrap' : 'none'})`,

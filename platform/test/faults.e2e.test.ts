@@ -106,17 +106,9 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
       existsSync(path.join(p.dataDir, 'instances', id, 'sock', 'mcp.sock')),
     );
     expect(sockets).toHaveLength(1);
-    const mcp = await fetch(`${p.url}/s/demo/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${p.key}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const mcp = await p.mcp('demo', 'tools/list');
     expect(mcp.status).toBe(200);
-    expect(await mcp.text()).toContain('"echo"');
+    expect(mcp.text).toContain('"echo"');
   }
 
   it.each(DEPLOY_STEPS.map((step) => ({ step })))(

@@ -325,3 +325,40 @@ export default defineTool({
       .replace('tools: [echo, add]', 'tools: [echo, add, multiply]'),
   );
 }
+
+/**
+ * Calls `add(a, n)` over and over on an MCP client (n counting up), checking every answer, until `stop()`:
+ * a steady load whose failures a deploy must not cause.
+ */
+export class CallingClient {
+  calls = 0;
+  readonly failures: string[] = [];
+  #stopped = false;
+  readonly #loop: Promise<void>;
+
+  constructor(client: Client, a = 1) {
+    this.#loop = (async () => {
+      while (!this.#stopped) {
+        const b = this.calls;
+        try {
+          const r = await client.callTool({ name: 'add', arguments: { a, b } });
+          if (textOf(r) !== String(a + b)) this.failures.push(`wrong answer ${textOf(r)} to ${a}+${b}`);
+        } catch (err) {
+          this.failures.push(String(err));
+        }
+        this.calls = b + 1;
+      }
+    })();
+  }
+
+  /** Waits until `more` further calls answered (so calls kept flowing through whatever just happened). */
+  async flowing(more: number, timeoutMs = 20_000): Promise<void> {
+    const target = this.calls + more;
+    await poll(async () => (this.calls >= target ? true : undefined), timeoutMs, `${more} more calls`);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+}

@@ -3,7 +3,7 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerBody, TestStack, textOf } from './harness.ts';
+import { CallingClient, type ServerBody, TestStack } from './harness.ts';
 
 const CLIENTS = 4;
 const DEPLOYS = 10;
@@ -27,43 +27,24 @@ describe('ten consecutive deploys under load', () => {
     const second = await wd.commitAndPush('Second revision', 'main');
     await stack.waitReady('demo', second);
 
-    let stop = false;
-    const failures: string[] = [];
-    const counts = new Array<number>(CLIENTS).fill(0);
     const clients = await Promise.all(Array.from({ length: CLIENTS }, () => stack.mcpClient(demo.url)));
-    const loops = clients.map(async (client, c) => {
-      while (!stop) {
-        const n = counts[c] ?? 0;
-        try {
-          const r = await client.callTool({ name: 'add', arguments: { a: c, b: n } });
-          if (textOf(r) !== String(c + n)) failures.push(`client ${c}: wrong answer ${textOf(r)}`);
-        } catch (err) {
-          failures.push(`client ${c}: ${String(err)}`);
-        }
-        counts[c] = n + 1;
-      }
-    });
+    const loads = clients.map((client, c) => new CallingClient(client, c));
 
     const instances = new Set<string>();
     for (let i = 0; i < DEPLOYS; i++) {
-      const before = counts.reduce((a, b) => a + b, 0);
       const reverted = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/revert', {});
       expect(reverted.status).toBe(201);
       const server: ServerBody = await stack.waitReady('demo', reverted.body.sha, 60_000);
       instances.add(server.history[0]?.instance ?? '');
       // Calls kept flowing through this deploy.
-      const deadline = Date.now() + 10_000;
-      while (counts.reduce((a, b) => a + b, 0) < before + CLIENTS * 3 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await Promise.all(loads.map((load) => load.flowing(3, 10_000)));
     }
-    stop = true;
-    await Promise.all(loops);
+    await Promise.all(loads.map((load) => load.stop()));
     for (const client of clients) await client.close();
 
-    expect(failures).toEqual([]);
+    expect(loads.flatMap((load) => load.failures)).toEqual([]);
     expect(instances.size).toBe(DEPLOYS);
-    expect(counts.every((n) => n > DEPLOYS * 3)).toBe(true);
+    expect(loads.every((load) => load.calls > DEPLOYS * 3)).toBe(true);
     const history = (await stack.api<ServerBody>('GET', '/api/v1/servers/demo')).body.history;
     // Each deploy replaced the one before it with a new instance.
     expect(history.slice(0, DEPLOYS).map((d) => d.state)).toEqual([

@@ -1,7 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMultiplyTool, type ChangeBody, poll, type ServerBody, TestStack, textOf } from './harness.ts';
+import {
+  addMultiplyTool,
+  CallingClient,
+  type ChangeBody,
+  poll,
+  type ServerBody,
+  TestStack,
+  textOf,
+} from './harness.ts';
 
 describe('the whole loop on the embedded stack', () => {
   let stack: TestStack;
@@ -75,20 +83,7 @@ describe('the whole loop on the embedded stack', () => {
     await production.close();
 
     const client = await stack.mcpClient(demo.url);
-    let calls = 0;
-    const failures: string[] = [];
-    let stop = false;
-    const loop = (async () => {
-      while (!stop) {
-        try {
-          const r = await client.callTool({ name: 'add', arguments: { a: 1, b: calls } });
-          if (textOf(r) !== String(1 + calls)) failures.push(`wrong answer ${textOf(r)}`);
-        } catch (err) {
-          failures.push(String(err));
-        }
-        calls++;
-      }
-    })();
+    const load = new CallingClient(client);
 
     const merged = await stack.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merged.status).toBe(200);
@@ -98,13 +93,11 @@ describe('the whole loop on the embedded stack', () => {
       10_000,
       'multiply',
     );
-    const before = calls;
-    await poll(async () => (calls > before + 5 ? true : undefined), 10_000, 'more calls after the deploy');
-    stop = true;
-    await loop;
+    await load.flowing(5, 10_000);
+    await load.stop();
     await client.close();
-    expect(failures).toEqual([]);
-    expect(calls).toBeGreaterThan(10);
+    expect(load.failures).toEqual([]);
+    expect(load.calls).toBeGreaterThan(10);
 
     const fresh = await stack.mcpClient(demo.url);
     expect(textOf(await fresh.callTool({ name: 'multiply', arguments: { a: 6, b: 7 } }))).toBe('42');

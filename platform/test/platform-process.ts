@@ -76,6 +76,20 @@ export class PlatformProcess {
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
   }
 
+  /** One JSON-RPC request to a server's MCP endpoint with the owner key: the HTTP status and body text. */
+  async mcp(server: string, method: string): Promise<{ status: number; text: string }> {
+    const res = await fetch(`${this.url}/s/${server}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${this.key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method }),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+
   async stop(): Promise<void> {
     this.child?.kill('SIGTERM');
     await this.exited;

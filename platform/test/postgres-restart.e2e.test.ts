@@ -141,16 +141,9 @@ describe.runIf(canRun)('a Postgres restart during a deploy', () => {
 
     const s = await converged();
     expect(s.observedRevision).toBe(reverted.body.sha);
-    const mcp = await fetch(`${platform.url}/s/demo/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${platform.key}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
+    const mcp = await platform.mcp('demo', 'tools/list');
     expect(mcp.status).toBe(200);
+    expect(mcp.text).toContain('"echo"');
     expect(platform.child?.exitCode).toBeNull();
   }, 300_000);
 });

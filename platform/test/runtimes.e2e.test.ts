@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
 import { dockerForTests } from './docker.ts';
-import { addMultiplyTool, poll, type ServerBody, TestStack, textOf } from './harness.ts';
+import { addMultiplyTool, CallingClient, type ServerBody, TestStack, textOf } from './harness.ts';
 
 describe.each([
   { runtime: 'docker', swarm: false },
@@ -37,28 +37,13 @@ describe.each([
     const change = await s.waitChecks('demo', n);
     expect(change.checks.map((c) => [c.name, c.conclusion]).filter(([, c]) => c !== 'success')).toEqual([]);
 
-    let calls = 0;
-    const failures: string[] = [];
-    let stop = false;
-    const loop = (async () => {
-      while (!stop) {
-        try {
-          const r = await client.callTool({ name: 'add', arguments: { a: 1, b: calls } });
-          if (textOf(r) !== String(1 + calls)) failures.push(`wrong answer ${textOf(r)}`);
-        } catch (err) {
-          failures.push(String(err));
-        }
-        calls++;
-      }
-    })();
+    const load = new CallingClient(client);
     const merged = await s.api<{ sha: string }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merged.status).toBe(200);
     await s.waitReady('demo', merged.body.sha, 120_000);
-    const before = calls;
-    await poll(async () => (calls > before + 5 ? true : undefined), 20_000, 'calls after the deploy');
-    stop = true;
-    await loop;
-    expect(failures).toEqual([]);
+    await load.flowing(5);
+    await load.stop();
+    expect(load.failures).toEqual([]);
     expect(textOf(await client.callTool({ name: 'multiply', arguments: { a: 6, b: 7 } }))).toBe('42');
 
     const reverted = await s.api<{ sha: string }>('POST', '/api/v1/servers/demo/revert', {});

@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { pack } from 'tar-fs';
+import { INSTANCE_ENV, INSTANCE_NODE_FLAGS } from './health.ts';
+import type { Limits, StartOptions } from './types.ts';
 
 const run = promisify(execFile);
 
@@ -90,4 +92,53 @@ export async function ensureBaseImage(docker: Docker, nodePath: string): Promise
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** Labels every container and service of ours carries, so a restarted platform finds (and collects) what it owns. */
+export const LABELS = {
+  owner: 'dev.bmms.owner',
+  server: 'dev.bmms.server',
+  revision: 'dev.bmms.revision',
+  tree: 'dev.bmms.tree',
+  instance: 'dev.bmms.instance',
+} as const;
+
+/** The container's memory limit in bytes (at least 32 MiB). */
+export function memoryBytes(limits: Limits): number {
+  return Math.max(32, Math.floor(limits.memoryMb)) * 1024 * 1024;
+}
+
+/** The command a container runs: node with V8's heap under the container's memory limit, then the bundle. */
+export function containerCommand(opts: StartOptions): string[] {
+  // A heap bomb then ends as a V8 error, anything else as an OOM kill.
+  const heapMb = Math.max(16, Math.floor(opts.limits.memoryMb * 0.75));
+  return [
+    IMAGE_PATHS.node,
+    `--max-old-space-size=${heapMb}`,
+    ...INSTANCE_NODE_FLAGS,
+    `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
+  ];
+}
+
+/** The container's environment (`NAME=value`): the instance's own plus the socket, revision and timeout. */
+export function containerEnv(opts: StartOptions): string[] {
+  return Object.entries({
+    ...opts.env,
+    ...INSTANCE_ENV,
+    BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
+    BMMS_REVISION: opts.revision,
+    BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
+    NODE_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
+  }).map(([k, v]) => `${k}=${v}`);
+}
+
+/** The labels of one instance's container or service. */
+export function containerLabels(owner: string, id: string, opts: StartOptions): Record<string, string> {
+  return {
+    [LABELS.owner]: owner,
+    [LABELS.server]: opts.serverName,
+    [LABELS.revision]: opts.revision,
+    [LABELS.tree]: opts.treeSha,
+    [LABELS.instance]: id,
+  };
 }

@@ -1,14 +1,22 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { chown, mkdir, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { PassThrough, type Readable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
-import { ensureBaseImage, IMAGE_PATHS } from './docker-image.ts';
-import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { type BookEntry, InstanceBook } from './book.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  ensureBaseImage,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+} from './docker-image.ts';
+import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+
+export { LABELS } from './docker-image.ts';
 
 export type DockerRuntimeOptions = {
   /** Root for `instances/<id>/` (log, sock/mcp.sock) and the compile caches; bind-mounted into containers. */
@@ -27,25 +35,12 @@ export type DockerRuntimeOptions = {
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type Entry = {
-  instance: Instance;
+type Entry = BookEntry & {
   container: Docker.Container;
-  lines: string[];
-  logFile: WriteStream;
   stopping: boolean;
-  started: boolean;
   exited: Promise<ExitInfo>;
   closed: Promise<void>;
 };
-
-/** Labels every container of ours carries, so a restarted platform finds (and collects) what it owns. */
-export const LABELS = {
-  owner: 'dev.bmms.owner',
-  server: 'dev.bmms.server',
-  revision: 'dev.bmms.revision',
-  tree: 'dev.bmms.tree',
-  instance: 'dev.bmms.instance',
-} as const;
 
 /**
  * One container per instance: read-only root, tmpfs /tmp, a non-root user, every capability dropped,
@@ -59,11 +54,8 @@ export class DockerRuntime implements Runtime {
   readonly #nodePath: string;
   readonly #startTimeoutMs: number;
   readonly #user: string;
-  readonly #logLines: number;
   readonly #log: (entry: Record<string, unknown>) => void;
-  readonly #entries = new Map<string, Entry>();
-  readonly #recentLogs = new Map<string, string[]>();
-  readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+  readonly #book: InstanceBook<Entry>;
   #owner: string | undefined;
   #image: Promise<string> | undefined;
 
@@ -73,8 +65,8 @@ export class DockerRuntime implements Runtime {
     this.#nodePath = opts.nodePath ?? process.execPath;
     this.#startTimeoutMs = opts.startTimeoutMs ?? 20_000;
     this.#user = opts.user ?? '65534:65534';
-    this.#logLines = opts.logLines ?? 200;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
     if (opts.image) this.#image = Promise.resolve(opts.image);
   }
 
@@ -104,44 +96,24 @@ export class DockerRuntime implements Runtime {
     return this.#image;
   }
 
-  /** The container spec of one instance (the swarm runtime reuses its parts). */
-  protected containerSpec(
+  /** The container spec of one instance. */
+  #containerSpec(
     id: string,
     opts: StartOptions,
     image: string,
     owner: string,
     dirs: { sockDir: string; cacheDir: string },
   ): Docker.ContainerCreateOptions {
-    const memoryBytes = Math.max(32, Math.floor(opts.limits.memoryMb)) * 1024 * 1024;
-    // V8's heap stays under the container's limit, so a heap bomb ends as a V8 error and anything else as an OOM kill.
-    const heapMb = Math.max(16, Math.floor(opts.limits.memoryMb * 0.75));
+    const memory = memoryBytes(opts.limits);
     return {
       name: `bmms-${id}`,
       Image: image,
-      Cmd: [
-        IMAGE_PATHS.node,
-        `--max-old-space-size=${heapMb}`,
-        ...INSTANCE_NODE_FLAGS,
-        `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
-      ],
-      Env: Object.entries({
-        ...opts.env,
-        ...INSTANCE_ENV,
-        BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
-        BMMS_REVISION: opts.revision,
-        BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
-        NODE_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
-      }).map(([k, v]) => `${k}=${v}`),
+      Cmd: containerCommand(opts),
+      Env: containerEnv(opts),
       User: this.#user,
       WorkingDir: '/tmp',
       NetworkDisabled: true,
-      Labels: {
-        [LABELS.owner]: owner,
-        [LABELS.server]: opts.serverName,
-        [LABELS.revision]: opts.revision,
-        [LABELS.tree]: opts.treeSha,
-        [LABELS.instance]: id,
-      },
+      Labels: containerLabels(owner, id, opts),
       HostConfig: {
         NetworkMode: 'none',
         ReadonlyRootfs: true,
@@ -149,8 +121,8 @@ export class DockerRuntime implements Runtime {
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         Init: true,
-        Memory: memoryBytes,
-        MemorySwap: memoryBytes,
+        Memory: memory,
+        MemorySwap: memory,
         NanoCpus: Math.round(opts.limits.cpu * 1e9),
         PidsLimit: opts.limits.pids ?? DEFAULT_PIDS,
         Ulimits: [
@@ -178,33 +150,18 @@ export class DockerRuntime implements Runtime {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
     const owner = await this.#ownerId();
-    const id = `${instanceSlug(opts.serverName)}-${randomBytes(4).toString('hex')}`;
-    const instanceDir = join(this.#dataDir, 'instances', id);
-    const sockDir = join(instanceDir, 'sock');
-    const socketPath = join(sockDir, 'mcp.sock');
-    const cacheDir = join(
-      this.#dataDir,
-      'compile-cache',
-      createHash('sha256').update(`${opts.serverName}\0${opts.treeSha}`).digest('hex').slice(0, 32),
-    );
     const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
-    for (const dir of [sockDir, cacheDir]) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (process.getuid?.() === 0) await chown(dir, uid, gid);
-    }
-
+    const { id, instanceDir, sockDir, socketPath, cacheDir } = await this.#book.dirs(
+      this.#dataDir,
+      opts.serverName,
+      opts.treeSha,
+      { owner: { uid, gid } },
+    );
     const container = await this.#docker.createContainer(
-      this.containerSpec(id, opts, image, owner, { sockDir, cacheDir }),
+      this.#containerSpec(id, opts, image, owner, { sockDir, cacheDir }),
     );
     const lines: string[] = [];
-    const logFile = createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
-    const capture = (stream: Readable): void => {
-      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        lines.push(line);
-        if (lines.length > this.#logLines) lines.shift();
-        logFile.write(`${line}\n`);
-      });
-    };
+    const logFile = this.#book.logFile(instanceDir);
     const attached = await container.attach({ stream: true, stdout: true, stderr: true });
     const out = new PassThrough();
     const err = new PassThrough();
@@ -213,8 +170,8 @@ export class DockerRuntime implements Runtime {
       out.end();
       err.end();
     });
-    capture(out);
-    capture(err);
+    this.#book.capture(out, lines, logFile);
+    this.#book.capture(err, lines, logFile);
 
     const instance: Instance = {
       id,
@@ -237,7 +194,7 @@ export class DockerRuntime implements Runtime {
       exited: Promise.resolve({ code: null, signal: null, expected: false }),
       closed: Promise.resolve(),
     };
-    this.#entries.set(id, entry);
+    this.#book.entries.set(id, entry);
     try {
       await container.start();
       entry.exited = container.wait().then(
@@ -267,7 +224,7 @@ export class DockerRuntime implements Runtime {
       entry.stopping = true;
       await container.remove({ force: true }).catch(() => {});
       await entry.closed;
-      this.#entries.delete(id);
+      this.#book.entries.delete(id);
       const why = error instanceof Error ? error.message : String(error);
       throw new InstanceStartError(
         `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why}`,
@@ -280,29 +237,15 @@ export class DockerRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    const { instance } = entry;
-    this.#entries.delete(instance.id);
-    this.#recentLogs.set(instance.id, entry.lines);
-    if (this.#recentLogs.size > 100) {
-      const oldest = this.#recentLogs.keys().next().value;
-      if (oldest !== undefined) this.#recentLogs.delete(oldest);
-    }
-    entry.logFile.end();
+    this.#book.entries.delete(entry.instance.id);
     await entry.container.remove({ force: true }).catch(() => {});
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
-    if (!entry.started) return;
-    for (const cb of this.#exitListeners) {
-      try {
-        cb(instance, info);
-      } catch (err) {
-        this.#log({ level: 'error', msg: 'onExit listener threw', error: String(err) });
-      }
-    }
+    this.#book.closed(entry, info);
   }
 
   /** Stop a container: SIGTERM, SIGKILL after graceMs (the engine's own stop timeout); resolves when removed. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
-    const entry = this.#entries.get(instanceId);
+    const entry = this.#book.entries.get(instanceId);
     if (!entry) return;
     entry.stopping = true;
     await entry.container.stop({ t: Math.max(0, Math.ceil(opts.graceMs / 1000)) }).catch(() => {});
@@ -311,16 +254,15 @@ export class DockerRuntime implements Runtime {
   }
 
   list(): Instance[] {
-    return [...this.#entries.values()].filter((e) => e.started).map((e) => ({ ...e.instance }));
+    return this.#book.list();
   }
 
   onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
-    this.#exitListeners.add(cb);
-    return () => this.#exitListeners.delete(cb);
+    return this.#book.onExit(cb);
   }
 
   logs(instanceId: string): string[] {
-    return [...(this.#entries.get(instanceId)?.lines ?? this.#recentLogs.get(instanceId) ?? [])];
+    return this.#book.logs(instanceId);
   }
 
   /** Removes containers labelled with this data dir's owner id that this runtime object did not start. */
@@ -335,7 +277,7 @@ export class DockerRuntime implements Runtime {
     let removed = 0;
     for (const info of found) {
       const id = info.Labels[LABELS.instance];
-      if (id !== undefined && this.#entries.has(id)) continue;
+      if (id !== undefined && this.#book.entries.has(id)) continue;
       await this.#docker
         .getContainer(info.Id)
         .remove({ force: true })

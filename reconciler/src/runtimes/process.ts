@@ -1,15 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import type { WriteStream } from 'node:fs';
-import { accessSync, constants, createWriteStream, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
+import { type BookEntry, InstanceBook } from './book.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
-import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
 
 export type ProcessRuntimeOptions = {
@@ -46,14 +44,10 @@ type InstanceRecord = Omit<Instance, 'startedAt'> & {
   startedAt: string;
 };
 
-type Entry = {
-  instance: Instance;
+type Entry = BookEntry & {
   child: ChildProcess;
   wrapperPid: number | null;
-  lines: string[];
-  logFile: WriteStream;
   stopping: boolean;
-  started: boolean;
   exited: Promise<ExitInfo>;
   /** Settles after the exit was cleaned up (socket, record removed) and listeners were told. */
   closed: Promise<void>;
@@ -133,12 +127,9 @@ export class ProcessRuntime implements Runtime {
   readonly #prlimitPath: string;
   readonly #uid: number;
   readonly #gid: number;
-  readonly #logLines: number;
   readonly #compileCache: boolean;
   readonly #log: (entry: Record<string, unknown>) => void;
-  readonly #entries = new Map<string, Entry>();
-  readonly #recentLogs = new Map<string, string[]>();
-  readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+  readonly #book: InstanceBook<Entry>;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
   readonly cgroups: Cgroups | null;
 
@@ -151,9 +142,9 @@ export class ProcessRuntime implements Runtime {
     this.#prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
     this.#uid = opts.uid ?? 65534;
     this.#gid = opts.gid ?? 65534;
-    this.#logLines = opts.logLines ?? 200;
     this.#compileCache = opts.compileCache ?? true;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
 
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
     const missing = needed.find((p) => !isExecutable(p));
@@ -199,25 +190,13 @@ export class ProcessRuntime implements Runtime {
         !LIB_DIRS.some((d) => b.sandbox === d || b.sandbox.startsWith(`${d}/`));
       if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
     }
-    const id = `${instanceSlug(opts.serverName)}-${randomBytes(4).toString('hex')}`;
-    const instanceDir = join(this.#dataDir, 'instances', id);
-    const sockDir = join(instanceDir, 'sock');
-    const socketPath = join(sockDir, 'mcp.sock');
-    await mkdir(sockDir, { recursive: true, mode: 0o700 });
     const sandboxed = this.sandbox === 'bubblewrap';
-    if (sandboxed && this.#isRoot()) await chown(sockDir, this.#uid, this.#gid);
-    // Scoped to one server's tree: an instance can only ever feed the cache its own later instances read.
-    const cacheDir = this.#compileCache
-      ? join(
-          this.#dataDir,
-          'compile-cache',
-          createHash('sha256').update(`${opts.serverName}\0${opts.treeSha}`).digest('hex').slice(0, 32),
-        )
-      : null;
-    if (cacheDir) {
-      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
-      if (sandboxed && this.#isRoot()) await chown(cacheDir, this.#uid, this.#gid);
-    }
+    const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
+      cache: this.#compileCache,
+      ...(sandboxed ? { owner: { uid: this.#uid, gid: this.#gid } } : {}),
+    });
+    const { id, instanceDir, sockDir, socketPath } = dirs;
+    const cacheDir = this.#compileCache ? dirs.cacheDir : null;
 
     const binds = opts.binds ?? [];
     const env: Record<string, string> = {
@@ -246,17 +225,9 @@ export class ProcessRuntime implements Runtime {
     const startedAt = new Date();
 
     const lines: string[] = [];
-    const logFile = createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
-    const capture = (stream: Readable | null): void => {
-      if (!stream) return;
-      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        lines.push(line);
-        if (lines.length > this.#logLines) lines.shift();
-        logFile.write(`${line}\n`);
-      });
-    };
-    capture(child.stdout);
-    capture(child.stderr);
+    const logFile = this.#book.logFile(instanceDir);
+    this.#book.capture(child.stdout, lines, logFile);
+    this.#book.capture(child.stderr, lines, logFile);
 
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) =>
@@ -290,7 +261,7 @@ export class ProcessRuntime implements Runtime {
       closed: exited.then((info) => this.#onClosed(entry, instanceDir, info)),
       cgroup,
     };
-    this.#entries.set(id, entry);
+    this.#book.entries.set(id, entry);
 
     try {
       if (sandboxed) {
@@ -465,13 +436,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    const { instance } = entry;
-    this.#entries.delete(instance.id);
-    this.#recentLogs.set(instance.id, entry.lines);
-    if (this.#recentLogs.size > 100) {
-      const oldest = this.#recentLogs.keys().next().value;
-      if (oldest !== undefined) this.#recentLogs.delete(oldest);
-    }
+    this.#book.entries.delete(entry.instance.id);
     if (entry.cgroup && this.cgroups) {
       if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
         entry.lines.push('killed: out of memory (the instance hit its memory limit)');
@@ -479,17 +444,9 @@ export class ProcessRuntime implements Runtime {
       }
       await this.cgroups.remove(entry.cgroup);
     }
-    entry.logFile.end();
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
     await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
-    if (!entry.started) return;
-    for (const cb of this.#exitListeners) {
-      try {
-        cb(instance, info);
-      } catch (err) {
-        this.#log({ level: 'error', msg: 'onExit listener threw', error: String(err) });
-      }
-    }
+    this.#book.closed(entry, info);
   }
 
   /** SIGKILL the server; bwrap then exits on its own (killing bwrap first could leave a zombie), else it goes too. */
@@ -503,7 +460,7 @@ export class ProcessRuntime implements Runtime {
 
   /** Stop an instance gracefully (SIGTERM, then SIGKILL after graceMs); resolves when its process is gone. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
-    const entry = this.#entries.get(instanceId);
+    const entry = this.#book.entries.get(instanceId);
     if (!entry) return;
     entry.stopping = true;
     kill(entry.instance.pid, 'SIGTERM');
@@ -515,18 +472,17 @@ export class ProcessRuntime implements Runtime {
 
   /** Running instances started by this runtime object. */
   list(): Instance[] {
-    return [...this.#entries.values()].filter((e) => e.started).map((e) => ({ ...e.instance }));
+    return this.#book.list();
   }
 
   /** Subscribe to instance exits; returns the unsubscribe function. */
   onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
-    this.#exitListeners.add(cb);
-    return () => this.#exitListeners.delete(cb);
+    return this.#book.onExit(cb);
   }
 
   /** Last captured stdout/stderr lines of an instance. */
   logs(instanceId: string): string[] {
-    return [...(this.#entries.get(instanceId)?.lines ?? this.#recentLogs.get(instanceId) ?? [])];
+    return this.#book.logs(instanceId);
   }
 
   /** Kill processes recorded under `<dataDir>/instances/` that this runtime did not start, checking pid start times. */
@@ -535,7 +491,7 @@ export class ProcessRuntime implements Runtime {
     const ids = await readdir(root).catch(() => [] as string[]);
     let killed = 0;
     for (const id of ids) {
-      if (this.#entries.has(id)) continue;
+      if (this.#book.entries.has(id)) continue;
       const recordPath = join(root, id, 'record.json');
       let record: InstanceRecord;
       try {
@@ -568,7 +524,7 @@ export class ProcessRuntime implements Runtime {
     // A cgroup outlives a crash of ours with everything still inside it: empty it, whatever the records say.
     if (this.cgroups) {
       for (const [id, cg] of await this.cgroups.leftovers()) {
-        if (this.#entries.has(id)) continue;
+        if (this.#book.entries.has(id)) continue;
         await this.cgroups.remove(cg);
       }
     }

@@ -1,15 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { chown, mkdir, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { PassThrough, type Readable } from 'node:stream';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
-import { LABELS } from './docker.ts';
-import { ensureBaseImage, IMAGE_PATHS } from './docker-image.ts';
-import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, instanceSlug, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { type BookEntry, InstanceBook } from './book.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  ensureBaseImage,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+} from './docker-image.ts';
+import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
 
 export type SwarmRuntimeOptions = {
@@ -29,13 +34,9 @@ export type SwarmRuntimeOptions = {
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type Entry = {
-  instance: Instance;
+type Entry = BookEntry & {
   serviceId: string;
-  lines: string[];
-  logFile: WriteStream;
   stopping: boolean;
-  started: boolean;
   exit: ExitInfo | null;
   exited: Promise<ExitInfo>;
   resolveExit: (info: ExitInfo) => void;
@@ -73,11 +74,8 @@ export class SwarmRuntime implements Runtime {
   readonly #startTimeoutMs: number;
   readonly #pollMs: number;
   readonly #user: string;
-  readonly #logLines: number;
   readonly #log: (entry: Record<string, unknown>) => void;
-  readonly #entries = new Map<string, Entry>();
-  readonly #recentLogs = new Map<string, string[]>();
-  readonly #exitListeners = new Set<(instance: Instance, info: ExitInfo) => void>();
+  readonly #book: InstanceBook<Entry>;
   #image: Promise<string> | undefined;
   #poller: NodeJS.Timeout | undefined;
   #polling = false;
@@ -90,8 +88,8 @@ export class SwarmRuntime implements Runtime {
     this.#startTimeoutMs = opts.startTimeoutMs ?? 30_000;
     this.#pollMs = opts.pollMs ?? 200;
     this.#user = opts.user ?? '65534:65534';
-    this.#logLines = opts.logLines ?? 200;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
     if (opts.image) this.#image = Promise.resolve(opts.image);
   }
 
@@ -123,29 +121,14 @@ export class SwarmRuntime implements Runtime {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
     const owner = ownerOf(this.#dataDir);
-    const id = `${instanceSlug(opts.serverName)}-${randomBytes(4).toString('hex')}`;
-    const instanceDir = join(this.#dataDir, 'instances', id);
-    const sockDir = join(instanceDir, 'sock');
-    const socketPath = join(sockDir, 'mcp.sock');
-    const cacheDir = join(
-      this.#dataDir,
-      'compile-cache',
-      createHash('sha256').update(`${opts.serverName}\0${opts.treeSha}`).digest('hex').slice(0, 32),
-    );
     const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
-    for (const dir of [sockDir, cacheDir]) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (process.getuid?.() === 0) await chown(dir, uid, gid);
-    }
-    const memoryBytes = Math.max(32, Math.floor(opts.limits.memoryMb)) * 1024 * 1024;
-    const heapMb = Math.max(16, Math.floor(opts.limits.memoryMb * 0.75));
-    const labels = {
-      [LABELS.owner]: owner,
-      [LABELS.server]: opts.serverName,
-      [LABELS.revision]: opts.revision,
-      [LABELS.tree]: opts.treeSha,
-      [LABELS.instance]: id,
-    };
+    const { id, instanceDir, sockDir, socketPath, cacheDir } = await this.#book.dirs(
+      this.#dataDir,
+      opts.serverName,
+      opts.treeSha,
+      { owner: { uid, gid } },
+    );
+    const labels = containerLabels(owner, id, opts);
     const bind = (source: string, target: string, readOnly: boolean) => ({
       Type: 'bind' as const,
       Source: source,
@@ -158,20 +141,8 @@ export class SwarmRuntime implements Runtime {
       TaskTemplate: {
         ContainerSpec: {
           Image: image,
-          Command: [
-            IMAGE_PATHS.node,
-            `--max-old-space-size=${heapMb}`,
-            ...INSTANCE_NODE_FLAGS,
-            `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
-          ],
-          Env: Object.entries({
-            ...opts.env,
-            ...INSTANCE_ENV,
-            BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
-            BMMS_REVISION: opts.revision,
-            BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
-            NODE_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
-          }).map(([k, v]) => `${k}=${v}`),
+          Command: containerCommand(opts),
+          Env: containerEnv(opts),
           User: this.#user,
           Dir: '/tmp',
           ReadOnly: true,
@@ -197,7 +168,7 @@ export class SwarmRuntime implements Runtime {
         Resources: {
           Limits: {
             NanoCPUs: Math.round(opts.limits.cpu * 1e9),
-            MemoryBytes: memoryBytes,
+            MemoryBytes: memoryBytes(opts.limits),
             Pids: opts.limits.pids ?? DEFAULT_PIDS,
           },
         },
@@ -210,7 +181,7 @@ export class SwarmRuntime implements Runtime {
     const serviceId = (service as unknown as { id: string }).id;
 
     const lines: string[] = [];
-    const logFile = createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
+    const logFile = this.#book.logFile(instanceDir);
     let resolveExit: (info: ExitInfo) => void = () => {};
     const exited = new Promise<ExitInfo>((resolve) => {
       resolveExit = resolve;
@@ -240,7 +211,7 @@ export class SwarmRuntime implements Runtime {
       logStream: null,
     };
     entry.closed = exited.then((info) => this.#onClosed(entry, instanceDir, info));
-    this.#entries.set(id, entry);
+    this.#book.entries.set(id, entry);
     this.#ensurePolling();
     void this.#followLogs(entry);
     try {
@@ -265,13 +236,6 @@ export class SwarmRuntime implements Runtime {
   }
 
   async #followLogs(entry: Entry): Promise<void> {
-    const capture = (stream: Readable): void => {
-      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-        entry.lines.push(line);
-        if (entry.lines.length > this.#logLines) entry.lines.shift();
-        entry.logFile.write(`${line}\n`);
-      });
-    };
     try {
       const stream = (await this.#docker
         .getService(entry.serviceId)
@@ -288,8 +252,8 @@ export class SwarmRuntime implements Runtime {
         out.end();
         err.end();
       });
-      capture(out);
-      capture(err);
+      this.#book.capture(out, entry.lines, entry.logFile);
+      this.#book.capture(err, entry.lines, entry.logFile);
     } catch {
       // logs are best effort: the service may already be gone
     }
@@ -306,7 +270,7 @@ export class SwarmRuntime implements Runtime {
     if (this.#polling) return;
     this.#polling = true;
     try {
-      const live = [...this.#entries.values()].filter((e) => e.exit === null);
+      const live = [...this.#book.entries.values()].filter((e) => e.exit === null);
       if (live.length === 0) {
         clearInterval(this.#poller);
         this.#poller = undefined;
@@ -363,33 +327,19 @@ export class SwarmRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    const { instance } = entry;
-    this.#entries.delete(instance.id);
-    this.#recentLogs.set(instance.id, entry.lines);
-    if (this.#recentLogs.size > 100) {
-      const oldest = this.#recentLogs.keys().next().value;
-      if (oldest !== undefined) this.#recentLogs.delete(oldest);
-    }
+    this.#book.entries.delete(entry.instance.id);
     await this.#docker
       .getService(entry.serviceId)
       .remove()
       .catch(() => {});
     (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
-    entry.logFile.end();
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
-    if (!entry.started) return;
-    for (const cb of this.#exitListeners) {
-      try {
-        cb(instance, info);
-      } catch (err) {
-        this.#log({ level: 'error', msg: 'onExit listener threw', error: String(err) });
-      }
-    }
+    this.#book.closed(entry, info);
   }
 
   /** Removes the service (the engine stops its task: SIGTERM, then SIGKILL); resolves when the task is gone. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
-    const entry = this.#entries.get(instanceId);
+    const entry = this.#book.entries.get(instanceId);
     if (!entry) return;
     entry.stopping = true;
     await this.#docker
@@ -406,16 +356,15 @@ export class SwarmRuntime implements Runtime {
   }
 
   list(): Instance[] {
-    return [...this.#entries.values()].filter((e) => e.started && e.exit === null).map((e) => ({ ...e.instance }));
+    return this.#book.list((e) => e.exit === null);
   }
 
   onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
-    this.#exitListeners.add(cb);
-    return () => this.#exitListeners.delete(cb);
+    return this.#book.onExit(cb);
   }
 
   logs(instanceId: string): string[] {
-    return [...(this.#entries.get(instanceId)?.lines ?? this.#recentLogs.get(instanceId) ?? [])];
+    return this.#book.logs(instanceId);
   }
 
   /** Removes services labelled with this data dir's owner id that this runtime object did not start. */
@@ -430,7 +379,7 @@ export class SwarmRuntime implements Runtime {
     let removed = 0;
     for (const s of services) {
       const id = s.Spec?.Labels?.[LABELS.instance];
-      if (id !== undefined && this.#entries.has(id)) continue;
+      if (id !== undefined && this.#book.entries.has(id)) continue;
       await this.#docker
         .getService(s.ID)
         .remove()
