@@ -196,6 +196,19 @@ describe('bubblewrap sandbox', () => {
   });
   afterAll(() => new Promise<void>((resolve) => tcp.close(() => resolve())));
 
+  it('starts on a whole core, then holds the instance to the manifest CPU quota', async (t) => {
+    const rt = runtime({ cpuBoostMs: 300 });
+    if (!rt.cgroups || rt.cgroups.version !== 1) return t.skip();
+    const instance = await rt.start(startOpts({ limits: { memoryMb: 128, cpu: 0.25, timeoutMs: 10_000 } }));
+    const cpuDir = readFileSync(`/proc/${instance.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /:(cpu|cpu,cpuacct|cpuacct,cpu):/.test(l))
+      ?.split(':')[2];
+    const quota = () => Number(readFileSync(`/sys/fs/cgroup/cpu${cpuDir}/cpu.cfs_quota_us`, 'utf8'));
+    expect(quota()).toBe(-1);
+    await waitFor(() => (quota() === 25_000 ? true : undefined), 5000);
+  });
+
   it('gives the server no network, a read-only bundle dir and an unprivileged host uid', async () => {
     const probeFile = join(dirname(bundlePath), 'probe.txt');
     await rm(probeFile, { force: true });

@@ -30,6 +30,12 @@ export type InstanceDirs = {
 const RECENT_LOGS = 100;
 
 /**
+ * A fresh instance may use a whole core until this long after it became healthy (start, probe, first calls);
+ * then its manifest's CPU quota applies. At half a core, starting would take twice as long.
+ */
+export const CPU_BOOST_MS = 5000;
+
+/**
  * The bookkeeping the runtimes share: live entries, the logs of recently exited instances, exit listeners, and
  * each instance's folders and log file.
  */

@@ -73,11 +73,14 @@ export class Cgroups {
     }
   }
 
-  /** Creates the instance's cgroup(s) with its limits. */
-  async create(instanceId: string, limits: Limits): Promise<InstanceCgroup> {
+  /**
+   * Creates the instance's cgroup(s) with its memory and pids limits. The CPU quota waits for `limitCpu` when
+   * `cpuBoost` is set (a start at a fraction of a core takes that much longer), else applies at once.
+   */
+  async create(instanceId: string, limits: Limits, opts: { cpuBoost?: boolean } = {}): Promise<InstanceCgroup> {
     const memory = Math.max(32, Math.floor(limits.memoryMb)) * 1024 * 1024;
     const pids = limits.pids ?? DEFAULT_PIDS;
-    const quota = Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US));
+    const quota = opts.cpuBoost ? null : cpuQuota(limits.cpu);
     const dirs: string[] = [];
     if (this.version === 2) {
       const parent = this.#parents.get('unified') as string;
@@ -91,7 +94,7 @@ export class Cgroups {
       await writeFile(join(dir, 'memory.max'), String(memory));
       await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {});
       await writeFile(join(dir, 'pids.max'), String(pids));
-      await writeFile(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      await writeFile(join(dir, 'cpu.max'), `${quota ?? 'max'} ${CPU_PERIOD_US}`);
       return { procs: [join(dir, 'cgroup.procs')], dirs };
     }
     for (const c of V1_CONTROLLERS) {
@@ -107,10 +110,38 @@ export class Cgroups {
         await writeFile(join(dir, 'pids.max'), String(pids));
       } else {
         await writeFile(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-        await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota));
+        await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota ?? -1));
       }
     }
     return { procs: dirs.map((d) => join(d, 'cgroup.procs')), dirs };
+  }
+
+  /** Applies the CPU quota (`cpu` cores) to an instance's cgroup; a cgroup that is gone is ignored. */
+  async limitCpu(cg: InstanceCgroup, cpu: number): Promise<void> {
+    const quota = cpuQuota(cpu);
+    for (const dir of cg.dirs) {
+      if (this.version === 2) {
+        await writeFile(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`).catch(() => {});
+      } else if (existsSync(join(dir, 'cpu.cfs_quota_us'))) {
+        await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota)).catch(() => {});
+      }
+    }
+  }
+
+  /** The CPU quota in force, in cores (null: unlimited), as the kernel reports it. */
+  async cpuLimit(cg: InstanceCgroup): Promise<number | null> {
+    for (const dir of cg.dirs) {
+      if (this.version === 2) {
+        const [q, period] = (await readFile(join(dir, 'cpu.max'), 'utf8')).trim().split(' ');
+        return q === 'max' ? null : Number(q) / Number(period);
+      }
+      if (existsSync(join(dir, 'cpu.cfs_quota_us'))) {
+        const q = Number((await readFile(join(dir, 'cpu.cfs_quota_us'), 'utf8')).trim());
+        const period = Number((await readFile(join(dir, 'cpu.cfs_period_us'), 'utf8')).trim());
+        return q < 0 ? null : q / period;
+      }
+    }
+    return null;
   }
 
   /** How many times the kernel's OOM killer struck inside the instance's cgroup. */
@@ -162,6 +193,11 @@ export class Cgroups {
     }
     return found;
   }
+}
+
+/** A CFS quota in µs per period for `cpu` cores (at least 1 ms). */
+function cpuQuota(cpu: number): number {
+  return Math.max(1000, Math.round(cpu * CPU_PERIOD_US));
 }
 
 /**

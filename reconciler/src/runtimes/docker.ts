@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
-import { type BookEntry, InstanceBook } from './book.ts';
+import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
 import {
   containerCommand,
   containerEnv,
@@ -31,6 +31,8 @@ export type DockerRuntimeOptions = {
   startTimeoutMs?: number;
   /** Uid:gid inside the container. */
   user?: string;
+  /** How long an instance may use a whole core after it became healthy, before its CPU quota applies (default 5 s). */
+  cpuBoostMs?: number;
   logLines?: number;
   log?: (entry: Record<string, unknown>) => void;
 };
@@ -56,6 +58,7 @@ export class DockerRuntime implements Runtime {
   readonly #user: string;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
+  readonly #cpuBoostMs: number;
   #owner: string | undefined;
   #image: Promise<string> | undefined;
 
@@ -67,6 +70,7 @@ export class DockerRuntime implements Runtime {
     this.#user = opts.user ?? '65534:65534';
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
     this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
+    this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
     if (opts.image) this.#image = Promise.resolve(opts.image);
   }
 
@@ -123,7 +127,7 @@ export class DockerRuntime implements Runtime {
         Init: true,
         Memory: memory,
         MemorySwap: memory,
-        NanoCpus: Math.round(opts.limits.cpu * 1e9),
+        // No CPU quota yet: it applies CPU_BOOST_MS after the instance is healthy (see start()).
         PidsLimit: opts.limits.pids ?? DEFAULT_PIDS,
         Ulimits: [
           { Name: 'nofile', Soft: 1024, Hard: 1024 },
@@ -233,6 +237,13 @@ export class DockerRuntime implements Runtime {
       );
     }
     entry.started = true;
+    const limit = () =>
+      void container.update({ NanoCpus: Math.round(opts.limits.cpu * 1e9) }).catch((err: Error) => {
+        if (!entry.stopping)
+          this.#log({ level: 'warn', msg: 'could not apply the CPU limit', instanceId: id, error: err.message });
+      });
+    if (this.#cpuBoostMs > 0) setTimeout(limit, this.#cpuBoostMs).unref();
+    else limit();
     return { ...instance };
   }
 

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
-import { type BookEntry, InstanceBook } from './book.ts';
+import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
@@ -34,6 +34,8 @@ export type ProcessRuntimeOptions = {
   log?: (entry: Record<string, unknown>) => void;
   /** Memory, pids and CPU limits (default: detected; null turns them off). */
   cgroups?: Cgroups | null;
+  /** How long an instance may use a whole core after it became healthy, before its CPU quota applies (default 5 s). */
+  cpuBoostMs?: number;
 };
 
 /** What survives a platform crash on disk: the instance, plus start times so a recycled pid is never killed. */
@@ -130,6 +132,7 @@ export class ProcessRuntime implements Runtime {
   readonly #compileCache: boolean;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
+  readonly #cpuBoostMs: number;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
   readonly cgroups: Cgroups | null;
 
@@ -145,6 +148,7 @@ export class ProcessRuntime implements Runtime {
     this.#compileCache = opts.compileCache ?? true;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
     this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
+    this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
 
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
     const missing = needed.find((p) => !isExecutable(p));
@@ -210,7 +214,7 @@ export class ProcessRuntime implements Runtime {
     // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
     const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
     const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
-    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits) : null;
+    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
     let child: ChildProcess;
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
     if (sandboxed) {
@@ -282,6 +286,12 @@ export class ProcessRuntime implements Runtime {
       );
     }
     entry.started = true;
+    if (cgroup && this.cgroups) {
+      const cgroups = this.cgroups;
+      const limit = () => void cgroups.limitCpu(cgroup, opts.limits.cpu);
+      if (this.#cpuBoostMs > 0) setTimeout(limit, this.#cpuBoostMs).unref();
+      else limit();
+    }
     return { ...instance };
   }
 

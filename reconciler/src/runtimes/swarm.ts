@@ -105,7 +105,10 @@ export class SwarmRuntime implements Runtime {
       if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
         throw new Error('the Docker engine is not a swarm manager (run `docker swarm init` on it, or join it as one)');
       }
-      return ensureBaseImage(this.#docker, this.#nodePath);
+      const tag = await ensureBaseImage(this.#docker, this.#nodePath);
+      // By image id: the engine then never tries a registry for an image built here (with none to ask, each task
+      // would wait for that pull to time out). A configured BMMS_DOCKER_IMAGE keeps its name, for multi-host pulls.
+      return (await this.#docker.getImage(tag).inspect()).Id;
     })();
     this.#image.catch(() => {
       this.#image = undefined;
