@@ -279,9 +279,9 @@ export class SwarmRuntime implements Runtime {
         this.#poller = undefined;
         return;
       }
-      const tasks = (await this.#docker.listTasks({
-        filters: { service: live.map((e) => e.serviceId) },
-      })) as Task[];
+      // Not filtered by service: the engine refuses the whole query once one of them was removed, and a removed
+      // service is exactly the exit we are looking for.
+      const tasks = (await this.#docker.listTasks()) as Task[];
       for (const entry of live) {
         const mine = tasks.filter((t) => t.ServiceID === entry.serviceId);
         const task = mine[0];
