@@ -54,6 +54,8 @@ export class PreviewManager {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Preview instances started but not yet smoke-tested. */
   readonly #starting = new Set<string>();
+  /** Previews no change needs any more, on their way down. */
+  readonly #stopping = new Set<string>();
 
   constructor(deps: PreviewDeps) {
     this.#deps = deps;
@@ -155,13 +157,19 @@ export class PreviewManager {
     for (const [key, preview] of this.#instances) {
       if (!key.startsWith(`${serverName}\0`) || needed.has(key)) continue;
       this.#instances.delete(key);
-      await runtime.stop(preview.instance.id, { graceMs: 2000 }).catch(() => {});
+      // Unrouted already: nobody waits for the instance to stop (a swarm task takes about a second).
+      const id = preview.instance.id;
+      this.#stopping.add(id);
+      void runtime
+        .stop(id, { graceMs: 2000 })
+        .catch(() => {})
+        .finally(() => this.#stopping.delete(id));
     }
   }
 
   /** Whether `instanceId` is a preview (not a production instance). */
   isPreviewInstance(instanceId: string): boolean {
-    if (this.#starting.has(instanceId)) return true;
+    if (this.#starting.has(instanceId) || this.#stopping.has(instanceId)) return true;
     for (const p of this.#instances.values()) if (p.instance.id === instanceId) return true;
     return false;
   }
