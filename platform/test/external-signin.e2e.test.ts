@@ -5,7 +5,7 @@ import Provider from 'oidc-provider';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerBody, TestStack } from './harness.ts';
-import { Browser, formAction, hiddenField, mcpPost } from './oauth-helpers.ts';
+import { Browser, formAction, hiddenField, mcpPost, registerPublicClient } from './oauth-helpers.ts';
 
 const REDIRECT = 'http://127.0.0.1:45123/cb';
 const PEOPLE: Record<string, { email: string; name: string }> = {
@@ -82,16 +82,7 @@ describe('sign-in with an external OpenID provider', () => {
 
   /** Starts an MCP client's authorization and signs in with the company button; returns where it ends. */
   async function viaCompany(browser: Browser) {
-    const reg = await fetch(`${stack.url}/oauth/reg`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        token_endpoint_auth_method: 'none',
-        client_name: 'corp client',
-      }),
-    });
-    const { client_id } = (await reg.json()) as { client_id: string };
+    const client_id = await registerPublicClient(stack.url, REDIRECT, 'corp client');
     const verifier = oidc.randomPKCECodeVerifier();
     const auth = new URL(`${stack.url}/oauth/auth`);
     for (const [k, v] of Object.entries({

@@ -2,14 +2,13 @@
 // the same data dir and database; it must converge with exactly one instance, no orphan process or container,
 // no half-written history, and the server answering.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { appendFile, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { DEPLOY_STEPS, type DeployStep, LABELS } from '@bmms/reconciler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownerOf } from '../../reconciler/src/runtimes/health.ts';
 import { dockerForTests } from './docker.ts';
-import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
+import { HAS_BWRAP, poll } from './harness.ts';
 import { PlatformProcess, type ServerBody } from './platform-process.ts';
 
 /** Live instances of one data dir, as the host sees them: bwrap processes or labelled containers. */
@@ -53,28 +52,8 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
       ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
     });
     await platform.start();
-    expect((await platform.api('POST', '/api/v1/servers', { name: 'demo', template: 'echo' })).status).toBe(201);
-    await poll(
-      async () => {
-        const c = await platform?.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/demo/changes/1');
-        return c?.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
-      },
-      120_000,
-      'checks of change #1',
-    );
-    expect((await platform.api('POST', '/api/v1/servers/demo/changes/1/merge')).status).toBe(200);
-    await converged(platform);
-    // A second deployable tree on main, so a revert (in the "draining" case) replaces a running instance.
-    const wd = new GitWorkdir(await mkdtemp(path.join(db.dataDir, 'wd-')), db.dataDir);
-    const url = new URL(`${platform.url}/git/demo.git`);
-    url.username = 'e2e';
-    url.password = platform.key;
-    await wd.git('clone', '-q', url.toString(), '.');
-    await wd.git('config', 'user.email', 'e2e@example.com');
-    await wd.git('config', 'user.name', 'e2e');
-    await appendFile(path.join(wd.dir, 'README.md'), '\nA second revision.\n');
-    await wd.commitAndPush('A second revision', 'main');
-    await converged(platform);
+    const p = platform;
+    await p.deployTwoRevisions('demo', db.dataDir, { onServing: () => converged(p) });
     await platform.stop();
   }, 240_000);
   afterAll(async () => {
@@ -84,16 +63,7 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
 
   /** Waits until main's HEAD serves, then checks nothing is left over. */
   async function converged(p: PlatformProcess): Promise<void> {
-    const server = await poll(
-      async () => {
-        const s = (await p.api<ServerBody>('GET', '/api/v1/servers/demo')).body;
-        const ready = s.conditions.find((c) => c.type === 'Ready')?.status;
-        const serving = s.history.filter((d) => d.state === 'succeeded').length === 1;
-        return ready && serving && s.observedRevision === s.desiredRevision ? s : undefined;
-      },
-      120_000,
-      'the server to be Ready at HEAD',
-    );
+    const server = await p.servingHead('demo');
     // Nothing half-written: the killed deploy is closed as Interrupted, not left progressing.
     expect(server.history.filter((d) => d.state === 'progressing')).toEqual([]);
     // Exactly one instance runs: whatever the killed process started is gone.

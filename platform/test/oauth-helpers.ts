@@ -281,3 +281,20 @@ export async function bearerProxy(target: string, token: string): Promise<{ url:
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** Registers a public client (dynamic client registration) and returns its id; fails on any refusal. */
+export async function registerPublicClient(base: string, redirectUri: string, clientName?: string): Promise<string> {
+  const reg = await fetch(`${base}/oauth/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      redirect_uris: [redirectUri],
+      token_endpoint_auth_method: 'none',
+      ...(clientName === undefined ? {} : { client_name: clientName }),
+    }),
+  });
+  const body = (await reg.json()) as { client_id?: string; error?: string };
+  if (reg.status !== 201 || !body.client_id)
+    throw new Error(`registration refused: ${reg.status} ${JSON.stringify(body)}`);
+  return body.client_id;
+}

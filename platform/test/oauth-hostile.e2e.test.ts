@@ -12,6 +12,7 @@ import {
   type GrantedTokens,
   hiddenField,
   mcpPost,
+  registerPublicClient,
   tokenRequest,
 } from './oauth-helpers.ts';
 
@@ -141,12 +142,7 @@ describe('OAuth: hostile input', () => {
 
   /** An authorization request of a freshly registered client; `params` override or remove (undefined) fields. */
   async function authorize(params: Record<string, string | undefined>, browser?: Browser) {
-    const reg = await fetch(`${stack.url}/oauth/reg`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'hostile' }),
-    });
-    const client = (await reg.json()) as { client_id: string };
+    const client = { client_id: await registerPublicClient(stack.url, REDIRECT, 'hostile') };
     const verifier = oidc.randomPKCECodeVerifier();
     const url = new URL(`${stack.url}/oauth/auth`);
     const all: Record<string, string | undefined> = {
@@ -327,16 +323,7 @@ describe('OAuth: hostile input', () => {
   });
 
   it('escapes a hostile client name on the sign-in page, which cannot be framed', async () => {
-    const reg = await fetch(`${stack.url}/oauth/reg`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        token_endpoint_auth_method: 'none',
-        client_name: '<img src=x onerror=alert(1)>"',
-      }),
-    });
-    const { client_id } = (await reg.json()) as { client_id: string };
+    const client_id = await registerPublicClient(stack.url, REDIRECT, '<img src=x onerror=alert(1)>"');
     const url = new URL(`${stack.url}/oauth/auth`);
     for (const [k, v] of Object.entries({
       client_id,

@@ -8,6 +8,7 @@ import {
   formAction,
   hiddenField,
   mcpPost,
+  registerPublicClient,
   tokenRequest,
 } from './oauth-helpers.ts';
 
@@ -105,12 +106,7 @@ describe('OAuth signing keys and persistence', () => {
       body: JSON.stringify(OWNER),
     });
     expect(login.status).toBe(200);
-    const reg = await fetch(`${stack.url}/oauth/reg`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:45123/cb'], token_endpoint_auth_method: 'none' }),
-    });
-    const { client_id } = (await reg.json()) as { client_id: string };
+    const client_id = await registerPublicClient(stack.url, 'http://127.0.0.1:45123/cb');
     const url = new URL(`${stack.url}/oauth/auth`);
     for (const [k, v] of Object.entries({
       client_id,

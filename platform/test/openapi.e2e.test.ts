@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -10,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generationConfigFromEnv } from '../src/generation/config.ts';
 import { type ChangeBody, type ServerBody, TestStack, textOf } from './harness.ts';
+import { selfSignedCert } from './tls.ts';
 
 // GitHub's published document is imported through the API; the deployed server's ctx.fetch goes through the
 // platform's egress proxy to "api.github.com", which the test resolves to a local HTTPS fake (its own CA).
@@ -58,30 +58,10 @@ const listen = (server: Server): Promise<number> =>
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'bmms-openapi-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      path.join(tmp, 'key.pem'),
-      '-out',
-      path.join(tmp, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=api.github.com',
-      '-addext',
-      'subjectAltName=DNS:api.github.com',
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = await readFile(path.join(tmp, 'cert.pem'), 'utf8');
+  const tls = selfSignedCert(tmp, ['api.github.com']);
+  const cert = tls.cert;
   // A fake of the GitHub endpoints the tools call: it records each request and answers JSON.
-  fake = createHttpsServer({ key: await readFile(path.join(tmp, 'key.pem')), cert }, (req, res) => {
+  fake = createHttpsServer({ key: tls.key, cert }, (req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => {
       body += c.toString('utf8');

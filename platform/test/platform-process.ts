@@ -1,11 +1,11 @@
 // A platform running as its own process (node platform/src/main.ts), so tests can really kill or restart it.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_BIN } from '../../reconciler/test/helpers.ts';
-import { poll } from './harness.ts';
+import { GitWorkdir, poll } from './harness.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -74,6 +74,66 @@ export class PlatformProcess {
     });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+  }
+
+  /** GET /api/v1/servers/<name>. */
+  async server(name: string): Promise<ServerBody> {
+    return (await this.api<ServerBody>('GET', `/api/v1/servers/${name}`)).body;
+  }
+
+  /**
+   * Waits until main's HEAD serves: Ready, one serving history entry, observed = desired (and, with `settled`, no
+   * deploy in progress). Errors while the platform or its database is down count as "not yet".
+   */
+  servingHead(name: string, opts: { settled?: boolean } = {}): Promise<ServerBody> {
+    return poll(
+      async () => {
+        const s = await this.server(name).catch(() => undefined);
+        if (!s?.history) return undefined;
+        const ready = s.conditions.find((c) => c.type === 'Ready')?.status;
+        const serving = s.history.filter((d) => d.state === 'succeeded').length === 1;
+        const settled = !opts.settled || !s.history.some((d) => d.state === 'progressing');
+        return ready && serving && settled && s.observedRevision === s.desiredRevision ? s : undefined;
+      },
+      120_000,
+      `${name} to be Ready at HEAD`,
+    );
+  }
+
+  /**
+   * Creates `name` from the echo template, merges change #1, then pushes a second revision (a README line) to
+   * main: two deployable trees, so a revert replaces a running instance. Resolves once the second one serves.
+   */
+  async deployTwoRevisions(
+    name: string,
+    scratch: string,
+    opts: { settled?: boolean; onServing?: () => Promise<void> } = {},
+  ): Promise<void> {
+    const created = await this.api('POST', '/api/v1/servers', { name, template: 'echo' });
+    if (created.status !== 201) throw new Error(`create ${name}: ${created.status}`);
+    await poll(
+      async () => {
+        const c = await this.api<{ checks: { status: string }[] }>('GET', `/api/v1/servers/${name}/changes/1`);
+        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
+      },
+      120_000,
+      'checks of change #1',
+    );
+    const merged = await this.api('POST', `/api/v1/servers/${name}/changes/1/merge`);
+    if (merged.status !== 200) throw new Error(`merge ${name}: ${merged.status}`);
+    await this.servingHead(name, opts);
+    await opts.onServing?.();
+    const wd = new GitWorkdir(await mkdtemp(path.join(scratch, 'wd-')), scratch);
+    const url = new URL(`${this.url}/git/${name}.git`);
+    url.username = 'e2e';
+    url.password = this.key;
+    await wd.git('clone', '-q', url.toString(), '.');
+    await wd.git('config', 'user.email', 'e2e@example.com');
+    await wd.git('config', 'user.name', 'e2e');
+    await appendFile(path.join(wd.dir, 'README.md'), '\nA second revision.\n');
+    await wd.commitAndPush('A second revision', 'main');
+    await this.servingHead(name, opts);
+    await opts.onServing?.();
   }
 
   /** One JSON-RPC request to a server's MCP endpoint with the owner key: the HTTP status and body text. */

@@ -3,12 +3,12 @@
 // user), so restarting it touches no other test.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
-import { freePort, PlatformProcess, type ServerBody } from './platform-process.ts';
+import { HAS_BWRAP, poll } from './harness.ts';
+import { freePort, PlatformProcess } from './platform-process.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const canRun = process.getuid?.() === 0 && existsSync(`${BIN}/initdb`);
@@ -83,43 +83,11 @@ describe.runIf(canRun)('a Postgres restart during a deploy', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  const server = async () => (await platform.api<ServerBody>('GET', '/api/v1/servers/demo')).body;
-  const converged = () =>
-    poll(
-      async () => {
-        const s = await server().catch(() => undefined);
-        if (!s?.history) return undefined;
-        const ready = s.conditions.find((c) => c.type === 'Ready')?.status;
-        const serving = s.history.filter((d) => d.state === 'succeeded').length === 1;
-        const settled = !s.history.some((d) => d.state === 'progressing');
-        return ready && serving && settled && s.observedRevision === s.desiredRevision ? s : undefined;
-      },
-      120_000,
-      'Ready at HEAD',
-    );
+  const server = () => platform.server('demo');
+  const converged = () => platform.servingHead('demo', { settled: true });
 
   it('converges on HEAD once the database is back', async () => {
-    expect((await platform.api('POST', '/api/v1/servers', { name: 'demo', template: 'echo' })).status).toBe(201);
-    await poll(
-      async () => {
-        const c = await platform.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/demo/changes/1');
-        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
-      },
-      120_000,
-      'checks of change #1',
-    );
-    expect((await platform.api('POST', '/api/v1/servers/demo/changes/1/merge')).status).toBe(200);
-    await converged();
-    const wd = new GitWorkdir(await mkdtemp(path.join(tmp, 'wd-')), tmp);
-    const url = new URL(`${platform.url}/git/demo.git`);
-    url.username = 'e2e';
-    url.password = platform.key;
-    await wd.git('clone', '-q', url.toString(), '.');
-    await wd.git('config', 'user.email', 'e2e@example.com');
-    await wd.git('config', 'user.name', 'e2e');
-    await appendFile(path.join(wd.dir, 'README.md'), '\nA second revision.\n');
-    await wd.commitAndPush('A second revision', 'main');
-    await converged();
+    await platform.deployTwoRevisions('demo', tmp, { settled: true });
 
     // A revert starts a deploy; the database goes down as soon as the deploy is on record.
     const reverted = await platform.api<{ sha: string }>('POST', '/api/v1/servers/demo/revert', {});

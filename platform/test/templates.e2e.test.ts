@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import os from 'node:os';
@@ -8,6 +7,7 @@ import path from 'node:path';
 import { parseManifest, renderTemplate, templates } from '@bmms/runner-template';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChangeBody, HAS_BWRAP, type ServerBody, TestStack, textOf } from './harness.ts';
+import { selfSignedCert } from './tls.ts';
 
 // Every template of the catalog goes the whole way on a real stack: rendered into a new server's repo,
 // every check green (typecheck and preview included), merged, deployed, and called through the gateway.
@@ -164,20 +164,9 @@ let scratch: string;
 /** Starts the stand-in on UPSTREAM_IP:443 with a certificate for every host; undefined when it may not listen there. */
 async function startUpstream(): Promise<string | undefined> {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-tpl-upstream-'));
-  const key = path.join(scratch, 'key.pem');
-  const certFile = path.join(scratch, 'cert.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certFile, '-days', '1'].concat([
-      '-subj',
-      '/CN=bmms-e2e-upstream',
-      '-addext',
-      `subjectAltName=${HOSTS.map((h) => `DNS:${h}`).join(',')}`,
-    ]),
-    { stdio: 'ignore' },
-  );
-  const cert = await readFile(certFile, 'utf8');
-  const server = createServer({ key: await readFile(key), cert }, (req, res) => {
+  const tls = selfSignedCert(scratch, HOSTS);
+  const cert = tls.cert;
+  const server = createServer({ key: tls.key, cert }, (req, res) => {
     readBody(req).then((body) => {
       const { status, type, text } = answer(req, body);
       res.writeHead(status, { 'content-type': type });

@@ -1,4 +1,4 @@
-import { type Request, type Response, Router } from 'express';
+import { Router } from 'express';
 import { generateApiKey } from '../accounts/keys.ts';
 import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.ts';
 import type { Principal } from '../accounts/principal.ts';
@@ -9,6 +9,7 @@ import type { PlatformContext } from '../context.ts';
 import { ApiError, forbidden, invalidRequest, notFound } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { requirePermission } from '../services/servers.ts';
+import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** Scopes an API key may carry: everything its role allows, the REST API, Git, or MCP scopes. */
@@ -23,14 +24,9 @@ const isRole = (role: unknown): role is (typeof ROLES)[number] =>
  */
 export function accountsRouter(ctx: PlatformContext): Router {
   const router = Router();
-  const principal = (res: Response) => res.locals.principal as Principal;
-  const requestId = (res: Response) => res.locals.requestId as string;
-  const body = (req: Request) => {
-    if (req.body !== undefined && (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body))) {
-      throw invalidRequest('the request body must be a JSON object');
-    }
-    return (req.body ?? {}) as Record<string, unknown>;
-  };
+  const principal = principalOf;
+  const requestId = requestIdOf;
+  const body = jsonBody;
 
   router.get('/me', async (_req, res) => {
     const p = principal(res);

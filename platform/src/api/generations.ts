@@ -1,5 +1,4 @@
-import { type Request, type Response, Router } from 'express';
-import type { Principal } from '../accounts/principal.ts';
+import { Router } from 'express';
 import type { PlatformContext } from '../context.ts';
 import { invalidRequest } from '../errors.ts';
 import {
@@ -13,21 +12,16 @@ import {
 import type { GenerationEvent } from '../generation/index.ts';
 import { describeDocument } from '../generation/openapi/import.ts';
 import { requirePermission } from '../services/servers.ts';
+import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 const HEARTBEAT_MS = 15_000;
 
 /** Generation from a prompt (with its event stream) and the OpenAPI selection step; mounted inside /api/v1. */
 export function generationsRouter(ctx: PlatformContext): Router {
   const router = Router();
-  const principal = (res: Response) => res.locals.principal as Principal;
-  const requestId = (res: Response) => res.locals.requestId as string;
-  const body = (req: Request): Record<string, unknown> => {
-    if (req.body === undefined) return {};
-    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      throw invalidRequest('the request body must be a JSON object');
-    }
-    return req.body as Record<string, unknown>;
-  };
+  const principal = principalOf;
+  const requestId = requestIdOf;
+  const body = jsonBody;
   const links = (id: string) => ({
     self: `/api/v1/generations/${id}`,
     events: `/api/v1/generations/${id}/events`,

@@ -1,6 +1,5 @@
 import type { ChangeRequest, Server } from '@bmms/prisma';
-import express, { type Request, type Response, Router } from 'express';
-import type { Principal } from '../accounts/principal.ts';
+import express, { type Request, Router } from 'express';
 import { audit } from '../audit.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
@@ -14,6 +13,7 @@ import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
 import { generationsRouter } from './generations.ts';
+import { jsonBody, principalOf, requestIdOf } from './request.ts';
 import { secretsRouter } from './secrets.ts';
 import { templatesRouter } from './templates.ts';
 
@@ -29,15 +29,9 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(express.json({ limit: '32mb', strict: true, type: (req) => takesDocument(req as Request) }));
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
 
-  const principal = (res: Response) => res.locals.principal as Principal;
-  const requestId = (res: Response) => res.locals.requestId as string;
-  const body = (req: Request): Record<string, unknown> => {
-    if (req.body === undefined) return {};
-    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      throw invalidRequest('the request body must be a JSON object');
-    }
-    return req.body as Record<string, unknown>;
-  };
+  const principal = principalOf;
+  const requestId = requestIdOf;
+  const body = jsonBody;
   /** A change with its checks and preview, as every change endpoint answers. */
   const showChange = async (req: Request, server: Server, change: ChangeRequest, suite?: SuiteWithRuns | null) =>
     changeView(change, suite === undefined ? await suiteOfChange(ctx, server, change) : suite, {

@@ -1,12 +1,12 @@
 import { parseManifest } from '@bmms/runner-template';
-import { type Request, type Response, Router } from 'express';
-import type { Principal } from '../accounts/principal.ts';
+import { type Request, Router } from 'express';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest } from '../errors.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
 import { type SecretInfo, validateName } from '../secrets/store.ts';
 import { findServer, requirePermission } from '../services/servers.ts';
+import { principalOf, requestIdOf } from './request.ts';
 
 /** The secret names main's mcp.json declares ([] without a readable manifest). */
 async function declaredSecrets(ctx: PlatformContext, serverName: string): Promise<string[]> {
@@ -29,8 +29,8 @@ const view = (s: SecretInfo, declared: string[]) => ({
 /** Secrets of a server (names and dates only, never values) and master-key rotation; mounted inside /api/v1. */
 export function secretsRouter(ctx: PlatformContext): Router {
   const router = Router();
-  const principal = (res: Response) => res.locals.principal as Principal;
-  const requestId = (res: Response) => res.locals.requestId as string;
+  const principal = principalOf;
+  const requestId = requestIdOf;
   const bodyValue = (req: Request): unknown => {
     const b: unknown = req.body;
     if (typeof b !== 'object' || b === null || Array.isArray(b)) {

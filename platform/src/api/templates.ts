@@ -1,22 +1,15 @@
-import { type Request, type Response, Router } from 'express';
-import type { Principal } from '../accounts/principal.ts';
+import { Router } from 'express';
 import type { PlatformContext } from '../context.ts';
-import { invalidRequest } from '../errors.ts';
 import { findServer, requirePermission } from '../services/servers.ts';
 import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
+import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 /** The template catalog, publishing a server as a template and takedowns; mounted inside /api/v1. */
 export function templatesRouter(ctx: PlatformContext): Router {
   const router = Router();
-  const principal = (res: Response) => res.locals.principal as Principal;
-  const requestId = (res: Response) => res.locals.requestId as string;
-  const body = (req: Request): Record<string, unknown> => {
-    if (req.body === undefined) return {};
-    if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-      throw invalidRequest('the request body must be a JSON object');
-    }
-    return req.body as Record<string, unknown>;
-  };
+  const principal = principalOf;
+  const requestId = requestIdOf;
+  const body = jsonBody;
 
   router.get('/templates', async (_req, res) => {
     res.json({ templates: await listTemplates(ctx, principal(res)) });

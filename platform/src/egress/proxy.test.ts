@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import type { LookupAddress } from 'node:dns';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -8,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../../test/tls.ts';
 import { egressProvisioner } from './provisioner.ts';
 import { EgressProxy, type EgressProxyOptions } from './proxy.ts';
 
@@ -38,30 +38,10 @@ const listen = (server: Server): Promise<number> =>
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'bmms-egress-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(tmp, 'key.pem'),
-      '-out',
-      join(tmp, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=secure.test',
-      '-addext',
-      'subjectAltName=DNS:secure.test',
-    ],
-    { stdio: 'ignore' },
-  );
-  cert = readFileSync(join(tmp, 'cert.pem'), 'utf8');
+  const tls = selfSignedCert(tmp, ['secure.test']);
+  cert = tls.cert;
   httpUpstream = createServer(upstreamHandler('http'));
-  httpsUpstream = createHttpsServer({ key: readFileSync(join(tmp, 'key.pem')), cert }, upstreamHandler('https'));
+  httpsUpstream = createHttpsServer({ key: tls.key, cert }, upstreamHandler('https'));
   httpPort = await listen(httpUpstream);
   httpsPort = await listen(httpsUpstream);
 });

@@ -4,15 +4,8 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
-import {
-  containerCommand,
-  containerEnv,
-  containerLabels,
-  ensureBaseImage,
-  IMAGE_PATHS,
-  LABELS,
-  memoryBytes,
-} from './docker-image.ts';
+import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
 
@@ -53,25 +46,22 @@ export class DockerRuntime implements Runtime {
   readonly name: string = 'docker';
   readonly #dataDir: string;
   readonly #docker: Docker;
-  readonly #nodePath: string;
   readonly #startTimeoutMs: number;
   readonly #user: string;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #cpuBoostMs: number;
-  #owner: string | undefined;
-  #image: Promise<string> | undefined;
+  readonly #image: EngineImage;
 
   constructor(opts: DockerRuntimeOptions) {
     this.#dataDir = opts.dataDir;
     this.#docker = opts.docker ?? new Docker();
-    this.#nodePath = opts.nodePath ?? process.execPath;
     this.#startTimeoutMs = opts.startTimeoutMs ?? 20_000;
     this.#user = opts.user ?? '65534:65534';
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
     this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
-    if (opts.image) this.#image = Promise.resolve(opts.image);
+    this.#image = new EngineImage(this.#docker, { nodePath: opts.nodePath ?? process.execPath, image: opts.image });
   }
 
   /** The engine this runtime drives. */
@@ -79,25 +69,9 @@ export class DockerRuntime implements Runtime {
     return this.#docker;
   }
 
-  async #ownerId(): Promise<string> {
-    this.#owner ??= ownerOf(this.#dataDir);
-    return this.#owner;
-  }
-
   /** Checks the engine answers and the base image exists (building it offline on first use). */
   prepare(): Promise<string> {
-    this.#image ??= (async () => {
-      try {
-        await this.#docker.ping();
-      } catch (err) {
-        throw new Error(`the Docker engine does not answer (${err instanceof Error ? err.message : String(err)})`);
-      }
-      return ensureBaseImage(this.#docker, this.#nodePath);
-    })();
-    this.#image.catch(() => {
-      this.#image = undefined;
-    });
-    return this.#image;
+    return this.#image.get();
   }
 
   /** The container spec of one instance. */
@@ -153,7 +127,7 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
-    const owner = await this.#ownerId();
+    const owner = ownerOf(this.#dataDir);
     const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
     const { id, instanceDir, sockDir, socketPath, cacheDir } = await this.#book.dirs(
       this.#dataDir,
@@ -278,30 +252,22 @@ export class DockerRuntime implements Runtime {
 
   /** Removes containers labelled with this data dir's owner id that this runtime object did not start. */
   async cleanupOrphans(): Promise<number> {
-    const owner = await this.#ownerId();
+    const owner = ownerOf(this.#dataDir);
     let found: Docker.ContainerInfo[];
     try {
       found = await this.#docker.listContainers({ all: true, filters: { label: [`${LABELS.owner}=${owner}`] } });
     } catch {
       return 0; // no engine: nothing of ours can be running there
     }
-    let removed = 0;
-    for (const info of found) {
-      const id = info.Labels[LABELS.instance];
-      if (id !== undefined && this.#book.entries.has(id)) continue;
-      await this.#docker
-        .getContainer(info.Id)
-        .remove({ force: true })
-        .catch(() => {});
-      if (id !== undefined) await rm(join(this.#dataDir, 'instances', id, 'sock'), { recursive: true, force: true });
-      removed++;
-      this.#log({
-        level: 'info',
-        msg: 'removed orphan container',
-        instanceId: id,
-        serverName: info.Labels[LABELS.server],
-      });
-    }
-    return removed;
+    return removeOrphans(
+      found.map((c) => ({ engineId: c.Id, labels: c.Labels })),
+      {
+        keep: (id) => this.#book.entries.has(id),
+        remove: (engineId) => this.#docker.getContainer(engineId).remove({ force: true }),
+        dataDir: this.#dataDir,
+        what: 'container',
+        log: this.#log,
+      },
+    );
   }
 }

@@ -5,15 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, InstanceBook } from './book.ts';
-import {
-  containerCommand,
-  containerEnv,
-  containerLabels,
-  ensureBaseImage,
-  IMAGE_PATHS,
-  LABELS,
-  memoryBytes,
-} from './docker-image.ts';
+import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
 
@@ -69,51 +62,35 @@ export class SwarmRuntime implements Runtime {
   readonly name = 'swarm';
   readonly #dataDir: string;
   readonly #docker: Docker;
-  readonly #nodePath: string;
   readonly #constraints: string[];
   readonly #startTimeoutMs: number;
   readonly #pollMs: number;
   readonly #user: string;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
-  #image: Promise<string> | undefined;
+  readonly #image: EngineImage;
   #poller: NodeJS.Timeout | undefined;
   #polling = false;
 
   constructor(opts: SwarmRuntimeOptions) {
     this.#dataDir = opts.dataDir;
     this.#docker = opts.docker ?? new Docker();
-    this.#nodePath = opts.nodePath ?? process.execPath;
     this.#constraints = opts.constraints ?? [];
     this.#startTimeoutMs = opts.startTimeoutMs ?? 30_000;
     this.#pollMs = opts.pollMs ?? 200;
     this.#user = opts.user ?? '65534:65534';
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
     this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
-    if (opts.image) this.#image = Promise.resolve(opts.image);
+    this.#image = new EngineImage(this.#docker, {
+      nodePath: opts.nodePath ?? process.execPath,
+      image: opts.image,
+      swarm: true,
+    });
   }
 
   /** Checks the engine is a swarm manager and the base image exists (built offline on first use). */
   prepare(): Promise<string> {
-    this.#image ??= (async () => {
-      let info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
-      try {
-        info = await this.#docker.info();
-      } catch (err) {
-        throw new Error(`the Docker engine does not answer (${err instanceof Error ? err.message : String(err)})`);
-      }
-      if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
-        throw new Error('the Docker engine is not a swarm manager (run `docker swarm init` on it, or join it as one)');
-      }
-      const tag = await ensureBaseImage(this.#docker, this.#nodePath);
-      // By image id: the engine then never tries a registry for an image built here (with none to ask, each task
-      // would wait for that pull to time out). A configured BMMS_DOCKER_IMAGE keeps its name, for multi-host pulls.
-      return (await this.#docker.getImage(tag).inspect()).Id;
-    })();
-    this.#image.catch(() => {
-      this.#image = undefined;
-    });
-    return this.#image;
+    return this.#image.get();
   }
 
   async start(opts: StartOptions): Promise<Instance> {
@@ -379,23 +356,15 @@ export class SwarmRuntime implements Runtime {
     } catch {
       return 0;
     }
-    let removed = 0;
-    for (const s of services) {
-      const id = s.Spec?.Labels?.[LABELS.instance];
-      if (id !== undefined && this.#book.entries.has(id)) continue;
-      await this.#docker
-        .getService(s.ID)
-        .remove()
-        .catch(() => {});
-      if (id !== undefined) await rm(join(this.#dataDir, 'instances', id, 'sock'), { recursive: true, force: true });
-      removed++;
-      this.#log({
-        level: 'info',
-        msg: 'removed orphan service',
-        instanceId: id,
-        serverName: s.Spec?.Labels?.[LABELS.server],
-      });
-    }
-    return removed;
+    return removeOrphans(
+      services.map((svc) => ({ engineId: svc.ID, labels: svc.Spec?.Labels ?? {} })),
+      {
+        keep: (id) => this.#book.entries.has(id),
+        remove: (engineId) => this.#docker.getService(engineId).remove(),
+        dataDir: this.#dataDir,
+        what: 'service',
+        log: this.#log,
+      },
+    );
   }
 }
