@@ -120,8 +120,13 @@ export class TestStack {
     return poll(
       async () => {
         const r = await this.api<ChangeBody>('GET', `/api/v1/servers/${server}/changes/${n}`);
+        // The suite's own conclusion, not just the runs listed so far: `preview` is only listed once the
+        // static checks passed, so "every listed run completed" can hold before the suite is done.
         const done =
-          r.status === 200 && r.body.checks.length > 0 && r.body.checks.every((c) => c.status === 'completed');
+          r.status === 200 &&
+          r.body.checkSuite?.conclusion != null &&
+          r.body.checks.length > 0 &&
+          r.body.checks.every((c) => c.status === 'completed');
         return done ? r.body : undefined;
       },
       timeoutMs,
