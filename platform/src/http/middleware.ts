@@ -46,10 +46,9 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
   };
 }
 
-/** The platform's absolute base URL: configured, or from the request (X-Forwarded-* from a loopback proxy). */
-export function baseUrlOf(ctx: PlatformContext, req: Request): string {
-  if (ctx.publicUrl) return ctx.publicUrl;
-  return `${req.protocol}://${req.host ?? 'localhost'}`;
+/** The platform's absolute base URL for a request: see PublicBase (never from Host or X-Forwarded-Host). */
+export function baseUrlOf(ctx: PlatformContext, _req: Request): string {
+  return ctx.publicBase.url;
 }
 
 /** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */

@@ -266,7 +266,7 @@ export class AuthorizationServer {
       // As if asked at /oauth/.well-known/openid-configuration: the provider derives its mount path from this.
       req.url = '/.well-known/openid-configuration';
       req.originalUrl = '/oauth/.well-known/openid-configuration';
-      this.#callback(req, res);
+      this.#callback(asSeenAt(req, this.#base), res);
     };
     router.get('/.well-known/oauth-authorization-server', discovery);
     router.get('/.well-known/oauth-authorization-server/oauth', discovery);
@@ -305,7 +305,7 @@ export class AuthorizationServer {
 
     router.use('/oauth', (req, res) => {
       if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
-      this.#callback(req, res);
+      this.#callback(asSeenAt(req, this.#base), res);
     });
     return router;
   }
@@ -317,6 +317,21 @@ export interface ConnectedClient {
   clientName: string;
   resources: { resource: string; scopes: string[] }[];
   grantedAt: string;
+}
+
+/**
+ * The request as the provider must see it: oidc-provider builds its endpoint URLs (token, authorization,
+ * jwks, registration…) from the request's scheme and host, so both are pinned to the platform's base here,
+ * whatever Host or X-Forwarded-* the client sent. Its client address is the one express decided (trusted
+ * proxies only).
+ */
+function asSeenAt(req: Request, base: string): Request {
+  const url = new URL(base);
+  req.headers['x-forwarded-host'] = url.host;
+  req.headers['x-forwarded-proto'] = url.protocol.slice(0, -1);
+  if (req.ip) req.headers['x-forwarded-for'] = req.ip;
+  else delete req.headers['x-forwarded-for'];
+  return req;
 }
 
 function tokenError(err: unknown): InvalidTokenError {
