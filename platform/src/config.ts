@@ -3,14 +3,18 @@ import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
-import { parseTrustedProxies } from './http/public-url.ts';
+import { isBaseUrl, parseTrustedProxies } from './http/public-url.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   BMMS_DATA_DIR: z.string().default('./.data'),
   DATABASE_URL: z.string().url().optional(),
-  BMMS_PUBLIC_URL: z.string().url().optional(),
+  BMMS_PUBLIC_URL: z
+    .string()
+    .url()
+    .refine(isBaseUrl, 'must be an http(s) URL with no credentials, query or fragment, such as https://mcp.example.com')
+    .optional(),
   BMMS_TRUSTED_PROXIES: z.string().optional(),
   BMMS_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
   BMMS_DOCKER_IMAGE: z.string().min(1).optional(),

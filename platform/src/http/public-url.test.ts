@@ -34,6 +34,24 @@ describe('the public base URL', () => {
   });
 });
 
+describe('BMMS_PUBLIC_URL', () => {
+  it('drops a trailing slash', () => {
+    expect(loadConfig({ BMMS_PUBLIC_URL: 'https://mcp.example.com/' }).publicUrl).toBe('https://mcp.example.com');
+  });
+
+  it('refuses what cannot start a URL', () => {
+    for (const bad of [
+      'javascript:alert(1)',
+      'ftp://x.example',
+      'https://u:p@x.example',
+      'https://x.example/?a=1',
+      'https://x.example/#f',
+    ]) {
+      expect(() => loadConfig({ BMMS_PUBLIC_URL: bad }), bad).toThrow(/BMMS_PUBLIC_URL: must be an http\(s\) URL/);
+    }
+  });
+});
+
 describe('BMMS_TRUSTED_PROXIES', () => {
   it('trusts nobody by default', () => {
     expect(loadConfig({}).trustedProxies).toEqual([]);

@@ -42,6 +42,21 @@ export function listenUrl(host: string, port: number): string {
   return `http://${isIP(name) === 6 ? `[${name}]` : name}:${port}`;
 }
 
+/** Whether `value` can be BMMS_PUBLIC_URL: http(s), no credentials, query or fragment. */
+export function isBaseUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return (
+    url !== null &&
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    !url.username &&
+    !url.password &&
+    !url.search &&
+    !url.hash &&
+    !value.includes('?') &&
+    !value.includes('#')
+  );
+}
+
 /** The host a request was sent to, from its own `Host` header (never X-Forwarded-Host), lower-cased. */
 export function directHost(req: IncomingMessage): { host: string; hostname: string } | undefined {
   const raw = req.headers.host;
