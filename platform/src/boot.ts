@@ -179,7 +179,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
-  const publicBase = new PublicBase(config.publicUrl);
+  const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const ctx: PlatformContext = {
     db,
     git,
@@ -234,7 +234,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   });
   const port = (server.address() as AddressInfo).port;
   const url = publicBase.listening(config.host, port);
-  await ctx.oauth.start(publicBase.url);
+  await ctx.oauth.start(publicBase);
 
   previews.resume().catch((err) => log.error('previews did not resume', { err }));
 

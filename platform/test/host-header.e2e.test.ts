@@ -1,6 +1,8 @@
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStack } from './harness.ts';
+import { type ServerBody, TestStack } from './harness.ts';
+import { connectWithOpenidClient, mcpPost } from './oauth-helpers.ts';
 
 /** What an attacker puts in the headers that name a host or a client. */
 const FORGED = {
@@ -221,4 +223,72 @@ describe('BMMS_TRUSTED_PROXIES', () => {
     const meta = await raw(stack.url, 'GET', '/.well-known/oauth-authorization-server', FORGED);
     expect(meta.body.token_endpoint).toBe(`${stack.url}/oauth/token`);
   });
+});
+
+/** A port nobody listens on right now (so a test can name `localhost:<port>` before the platform starts). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe('BMMS_ALLOWED_HOSTS', () => {
+  const OWNER = { email: 'owner@localhost', password: 'correct horse battery staple' };
+  let stack: TestStack;
+  let alias: string;
+  let alpha: ServerBody;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    alias = `http://localhost:${port}`;
+    stack = await TestStack.start({ port, allowedHosts: [`localhost:${port}`] });
+    expect((await stack.api('PUT', '/api/v1/me/password', { password: OWNER.password })).status).toBe(204);
+    alpha = await stack.createAndDeploy('alpha');
+  }, 240_000);
+
+  afterAll(async () => {
+    await stack?.destroy();
+  });
+
+  it('builds URLs under an allowed Host, and under the listening address for any other', async () => {
+    expect(stack.url).not.toBe(alias);
+    const key = { authorization: `Bearer ${stack.key}` };
+    const allowed = await raw(stack.url, 'GET', '/api/v1/servers/alpha', { ...key, host: new URL(alias).host });
+    expect(allowed.body.url).toBe(`${alias}/s/alpha/mcp`);
+    expect(allowed.body.gitUrl).toBe(`${alias}/git/alpha.git`);
+    const forged = await raw(stack.url, 'GET', '/api/v1/servers/alpha', { ...key, ...FORGED });
+    expect(forged.body.url).toBe(`${stack.url}/s/alpha/mcp`);
+    // An allowed name in X-Forwarded-Host from a peer that is not a trusted proxy counts for nothing.
+    const smuggled = await raw(stack.url, 'GET', '/api/v1/servers/alpha', {
+      ...key,
+      host: 'evil.example',
+      'x-forwarded-host': new URL(alias).host,
+    });
+    expect(smuggled.body.url).toBe(`${stack.url}/s/alpha/mcp`);
+
+    const meta = await raw(stack.url, 'GET', '/.well-known/oauth-authorization-server', { host: new URL(alias).host });
+    expect(meta.body.issuer).toBe(`${alias}/oauth`);
+    expect(meta.body.token_endpoint).toBe(`${alias}/oauth/token`);
+    const other = await raw(stack.url, 'GET', '/.well-known/oauth-authorization-server', FORGED);
+    expect(other.body.issuer).toBe(`${stack.url}/oauth`);
+  });
+
+  it('runs OAuth under the allowed host; its tokens are good for that address only', async () => {
+    const resource = `${alias}/s/alpha/mcp`;
+    const granted = await connectWithOpenidClient(alias, resource, OWNER);
+    const listed = await mcpPost(resource, granted.accessToken);
+    expect(listed.status).toBe(200);
+    const elsewhere = await mcpPost(alpha.url, granted.accessToken);
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.body).toEqual({
+      error: { code: 'invalid_token', message: 'the access token was not issued by this platform' },
+    });
+    const own = await connectWithOpenidClient(stack.url, alpha.url, OWNER);
+    expect((await mcpPost(alpha.url, own.accessToken)).status).toBe(200);
+  }, 120_000);
 });

@@ -52,7 +52,7 @@ interface Caller {
 export function mcpGateway(ctx: PlatformContext): RequestHandler {
   return async (req, res) => {
     const name = req.params.name as string;
-    const base = ctx.oauth.base || baseUrlOf(ctx, req);
+    const base = baseUrlOf(ctx, req);
     const metadata = resourceMetadataUrl(base, name);
     const challenge = (extra: string) =>
       `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;

@@ -46,9 +46,9 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
   };
 }
 
-/** The platform's absolute base URL for a request: see PublicBase (never from Host or X-Forwarded-Host). */
-export function baseUrlOf(ctx: PlatformContext, _req: Request): string {
-  return ctx.publicBase.url;
+/** The platform's absolute base URL for a request: see PublicBase (Host only when it is an allowed host). */
+export function baseUrlOf(ctx: PlatformContext, req: Request): string {
+  return ctx.publicBase.of(req);
 }
 
 /** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */

@@ -20,6 +20,18 @@ describe('the public base URL', () => {
     expect(base.url).toBe('http://localhost:8080');
   });
 
+  it('follows the request only to a host on the allowlist, and never when BMMS_PUBLIC_URL is set', () => {
+    const base = new PublicBase(undefined, ['mcp.internal', 'localhost:8080']);
+    base.listening('127.0.0.1', 8080);
+    expect(base.of({ host: 'MCP.internal', protocol: 'https' })).toBe('https://mcp.internal');
+    expect(base.of({ host: 'localhost:8080', protocol: 'http' })).toBe('http://localhost:8080');
+    expect(base.of({ host: 'localhost:8081', protocol: 'http' })).toBe('http://127.0.0.1:8080');
+    expect(base.of({ host: 'mcp.internal:444', protocol: 'https' })).toBe('http://127.0.0.1:8080');
+    expect(base.of({ host: 'evil.example', protocol: 'https' })).toBe('http://127.0.0.1:8080');
+    const configured = new PublicBase('https://mcp.example.com', ['mcp.internal']);
+    expect(configured.of({ host: 'mcp.internal', protocol: 'http' })).toBe('https://mcp.example.com');
+  });
+
   it('reads the called host from Host only, refusing what is not a host', () => {
     const req = (headers: Record<string, string>) => ({ headers }) as never;
     expect(directHost(req({ host: 'LocalHost:8080', 'x-forwarded-host': 'evil.example' }))).toEqual({
@@ -48,6 +60,25 @@ describe('BMMS_PUBLIC_URL', () => {
       'https://x.example/#f',
     ]) {
       expect(() => loadConfig({ BMMS_PUBLIC_URL: bad }), bad).toThrow(/BMMS_PUBLIC_URL: must be an http\(s\) URL/);
+    }
+  });
+});
+
+describe('BMMS_ALLOWED_HOSTS', () => {
+  it('takes host names and host:port, lower-cased', () => {
+    expect(loadConfig({ BMMS_ALLOWED_HOSTS: 'MCP.internal, localhost:8080,[::1]:8080' }).allowedHosts).toEqual([
+      'mcp.internal',
+      'localhost:8080',
+      '[::1]:8080',
+    ]);
+    expect(loadConfig({}).allowedHosts).toEqual([]);
+  });
+
+  it('refuses what a Host header cannot be, naming it', () => {
+    for (const bad of ['http://x.example', 'x.example/a', '*.example.com', 'u@x.example', 'x.example:80', 'x:99999']) {
+      expect(() => loadConfig({ BMMS_ALLOWED_HOSTS: bad }), bad).toThrow(
+        `BMMS_ALLOWED_HOSTS: "${bad}" is not a host name or host:port, as clients send it in the Host header`,
+      );
     }
   });
 });
