@@ -15,7 +15,7 @@ import { handlePush } from './services/changes.ts';
 export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   const app = express();
   app.disable('x-powered-by');
-  // X-Forwarded-For/-Proto (req.ip, req.protocol, req.secure) only from the configured proxies; nobody by default.
+  // X-Forwarded-For/-Proto/-Host (req.ip, req.protocol, req.host) only from the configured proxies; nobody by default.
   app.set('trust proxy', ctx.trustedProxies.length > 0 ? ctx.trustedProxies : false);
   app.use(requestId());
   app.use(accessLog(ctx.log));
