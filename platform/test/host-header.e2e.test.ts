@@ -191,7 +191,7 @@ describe('BMMS_TRUSTED_PROXIES', () => {
 
   beforeAll(async () => {
     stack = await TestStack.start(
-      { trustedProxies: ['127.0.0.0/8', '::1'] },
+      { trustedProxies: ['127.0.0.0/8', '::1'], allowedHosts: ['mcp.internal'] },
       { oauth: { registrationLimit: { burst: 1, perMinute: 1 } } },
     );
   }, 120_000);
@@ -222,6 +222,22 @@ describe('BMMS_TRUSTED_PROXIES', () => {
     expect(codes).toEqual([201, 201, 429]);
     const meta = await raw(stack.url, 'GET', '/.well-known/oauth-authorization-server', FORGED);
     expect(meta.body.token_endpoint).toBe(`${stack.url}/oauth/token`);
+  });
+
+  it('builds URLs under an allowed host the proxy forwards, with its scheme', async () => {
+    const viaProxy = { 'x-forwarded-host': 'mcp.internal', 'x-forwarded-proto': 'https' };
+    const invited = await raw(
+      stack.url,
+      'POST',
+      '/api/v1/org/invitations',
+      { ...viaProxy, authorization: `Bearer ${stack.key}` },
+      { email: 'proxied@example.com' },
+    );
+    expect(invited.status).toBe(201);
+    expect(invited.body.signup).toBe('https://mcp.internal/auth/signup');
+    const meta = await raw(stack.url, 'GET', '/.well-known/oauth-authorization-server', viaProxy);
+    expect(meta.body.issuer).toBe('https://mcp.internal/oauth');
+    expect(meta.body.token_endpoint).toBe('https://mcp.internal/oauth/token');
   });
 });
 
