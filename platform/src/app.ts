@@ -15,7 +15,8 @@ import { handlePush } from './services/changes.ts';
 export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // X-Forwarded-For/-Proto/-Host (req.ip, req.protocol, req.host) only from the configured proxies; nobody by default.
+  app.set('trust proxy', ctx.trustedProxies.length > 0 ? ctx.trustedProxies : false);
   app.use(requestId());
   app.use(accessLog(ctx.log));
 

@@ -28,6 +28,7 @@ import { GatewayCredentials } from './gateway/credentials.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
+import { PublicBase } from './http/public-url.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager } from './previews.ts';
@@ -178,6 +179,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
+  const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const ctx: PlatformContext = {
     db,
     git,
@@ -188,7 +190,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     secrets,
     log,
     generation,
-    publicUrl: config.publicUrl,
+    publicBase,
+    trustedProxies: config.trustedProxies ?? [],
     siteDir: SITE_DIR,
     oauth: new AuthorizationServer({
       db,
@@ -230,9 +233,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  await ctx.oauth.start(config.publicUrl ?? url);
+  const url = publicBase.listening(config.host, port);
+  await ctx.oauth.start(publicBase);
 
   previews.resume().catch((err) => log.error('previews did not resume', { err }));
 

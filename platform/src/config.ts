@@ -3,13 +3,20 @@ import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
+import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   BMMS_DATA_DIR: z.string().default('./.data'),
   DATABASE_URL: z.string().url().optional(),
-  BMMS_PUBLIC_URL: z.string().url().optional(),
+  BMMS_PUBLIC_URL: z
+    .string()
+    .url()
+    .refine(isBaseUrl, 'must be an http(s) URL with no credentials, query or fragment, such as https://mcp.example.com')
+    .optional(),
+  BMMS_TRUSTED_PROXIES: z.string().optional(),
+  BMMS_ALLOWED_HOSTS: z.string().optional(),
   BMMS_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
   BMMS_DOCKER_IMAGE: z.string().min(1).optional(),
   BMMS_SWARM_CONSTRAINTS: z.string().optional(),
@@ -31,6 +38,10 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   publicUrl: string | undefined;
+  /** Direct peers (addresses, CIDRs) whose X-Forwarded-For/-Proto are believed (BMMS_TRUSTED_PROXIES); default none. */
+  trustedProxies?: string[];
+  /** Without publicUrl: hosts (`host[:port]`) a request may name to get URLs under its own address (BMMS_ALLOWED_HOSTS). */
+  allowedHosts?: string[];
   runtime: 'process' | 'docker' | 'swarm';
   /** Instance image for docker/swarm; default: an offline base image built from the platform's node binary. */
   dockerImage: string | undefined;
@@ -66,12 +77,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  BMMS_OIDC_ISSUER, BMMS_OIDC_CLIENT_ID and BMMS_OIDC_CLIENT_SECRET go together',
     );
   }
+  const proxies = parseTrustedProxies(e.BMMS_TRUSTED_PROXIES);
+  if ('problem' in proxies) throw new Error(`invalid configuration:\n  BMMS_TRUSTED_PROXIES: ${proxies.problem}`);
+  const hosts = parseAllowedHosts(e.BMMS_ALLOWED_HOSTS);
+  if ('problem' in hosts) throw new Error(`invalid configuration:\n  BMMS_ALLOWED_HOSTS: ${hosts.problem}`);
   return {
     port: e.PORT,
     host: e.HOST,
     dataDir: path.resolve(e.BMMS_DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     publicUrl: e.BMMS_PUBLIC_URL?.replace(/\/+$/, ''),
+    trustedProxies: proxies.entries,
+    allowedHosts: hosts.entries,
     runtime: e.BMMS_RUNTIME,
     dockerImage: e.BMMS_DOCKER_IMAGE,
     swarmConstraints: (e.BMMS_SWARM_CONSTRAINTS ?? '')

@@ -6,6 +6,7 @@ import type { WebSessions } from './accounts/sessions.ts';
 import type { CheckService } from './checks/suites.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { Generation } from './generation/index.ts';
+import type { PublicBase } from './http/public-url.ts';
 import type { Logger } from './logger.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
@@ -24,8 +25,10 @@ export interface PlatformContext {
   log: Logger;
   /** Server generation: from a prompt (model) and from OpenAPI documents. */
   generation: Generation;
-  /** Absolute base URL of the platform when configured; otherwise derived from each request. */
-  publicUrl: string | undefined;
+  /** The platform's public base URL (BMMS_PUBLIC_URL, else the listening address): never from a request header. */
+  publicBase: PublicBase;
+  /** Direct peers whose X-Forwarded-For/-Proto express believes (`trust proxy`); empty: none. */
+  trustedProxies: string[];
   /** Where the built site lives (served at /). */
   siteDir: string;
   /** The OAuth 2.1 authorization server (oidc-provider at /oauth) and access-token verification. */

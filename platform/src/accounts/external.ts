@@ -45,7 +45,7 @@ export class ExternalSignIn {
   readonly #db: PrismaClient;
   readonly #log: Logger;
   readonly #key: Buffer;
-  readonly #callbackUrl: () => string;
+  readonly #callbackUrl: (req: Request) => string;
   #client: Promise<oidc.Configuration> | undefined;
 
   constructor(deps: {
@@ -54,7 +54,7 @@ export class ExternalSignIn {
     log: Logger;
     key: Buffer;
     /** The absolute URL of GET /auth/oidc/callback. */
-    callbackUrl: () => string;
+    callbackUrl: (req: Request) => string;
   }) {
     this.config = deps.config;
     this.#db = deps.db;
@@ -88,7 +88,7 @@ export class ExternalSignIn {
       exp: Date.now() + FLOW_TTL_MS,
     };
     const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: this.#callbackUrl(),
+      redirect_uri: this.#callbackUrl(req),
       scope: 'openid email profile',
       code_challenge: await oidc.calculatePKCECodeChallenge(flow.verifier),
       code_challenge_method: 'S256',
@@ -111,7 +111,7 @@ export class ExternalSignIn {
     res.clearCookie(FLOW_COOKIE, { path: '/auth/oidc' });
     if (!flow) throw new ExternalSignInError('the sign-in took too long or was started elsewhere: start again');
     const config = await this.#configuration();
-    const current = new URL(req.originalUrl, this.#callbackUrl());
+    const current = new URL(req.originalUrl, this.#callbackUrl(req));
     let claims: oidc.IDToken | undefined;
     try {
       const tokens = await oidc.authorizationCodeGrant(config, current, {

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { Principal } from '../accounts/principal.ts';
 import { invalidRequest } from '../errors.ts';
 
@@ -15,4 +15,36 @@ export function jsonBody(req: Request): Record<string, unknown> {
     throw invalidRequest('the request body must be a JSON object');
   }
   return req.body as Record<string, unknown>;
+}
+
+/** Path parameters that hold whole numbers (change numbers); each is checked by `numericPathParams`. */
+export const NUMERIC_PATH_PARAMS = ['number'] as const;
+
+/** The largest number a path may name: the database stores them as 32-bit integers. */
+export const MAX_PATH_NUMBER = 2 ** 31 - 1;
+
+/** Path parameter `name` as a whole number from 1 to 2^31-1; anything else is 400 invalid_request naming it. */
+export function pathNumber(req: Request, name: (typeof NUMERIC_PATH_PARAMS)[number]): number {
+  const raw = String(req.params[name] ?? '');
+  const n = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 1 && n <= MAX_PATH_NUMBER)) {
+    throw invalidRequest(`path parameter "${name}" must be a whole number from 1 to ${MAX_PATH_NUMBER}`, {
+      parameter: name,
+    });
+  }
+  return n;
+}
+
+/** Validates every numeric path parameter of `router`'s routes before any handler runs. */
+export function numericPathParams(router: Router): void {
+  for (const name of NUMERIC_PATH_PARAMS) {
+    router.param(name, (req, _res, next) => {
+      try {
+        pathNumber(req, name);
+        next();
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
 }

@@ -13,7 +13,7 @@ import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
 import { generationsRouter } from './generations.ts';
-import { jsonBody, principalOf, requestIdOf } from './request.ts';
+import { jsonBody, numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
 import { secretsRouter } from './secrets.ts';
 import { templatesRouter } from './templates.ts';
 
@@ -23,6 +23,7 @@ const HISTORY_LIMIT = 50;
 export function apiRouter(ctx: PlatformContext): Router {
   const router = Router();
   router.use(requireApiKey(ctx));
+  numericPathParams(router);
   // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more.
   const takesDocument = (req: Request) =>
     req.method === 'POST' && ['/servers', '/openapi/operations'].includes(req.path);
@@ -38,11 +39,7 @@ export function apiRouter(ctx: PlatformContext): Router {
       url: mcpUrl(baseUrlOf(ctx, req), previewName(server.name, change.number)),
       serving: ctx.previews.isServing(server.name, change.number),
     });
-  const changeNumber = (req: Request) => {
-    const n = Number(req.params.number);
-    if (!Number.isInteger(n) || n < 1) throw invalidRequest('change numbers are positive integers');
-    return n;
-  };
+  const changeNumber = (req: Request) => pathNumber(req, 'number');
 
   router.get('/servers', async (req, res) => {
     const p = principal(res);

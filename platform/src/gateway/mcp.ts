@@ -5,6 +5,7 @@ import { bearerToken, principalForKey } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, notFound, serverUnavailable } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
+import { directHost } from '../http/public-url.ts';
 import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, scopesOf } from '../oauth/resources.ts';
 import { InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
@@ -51,7 +52,7 @@ interface Caller {
 export function mcpGateway(ctx: PlatformContext): RequestHandler {
   return async (req, res) => {
     const name = req.params.name as string;
-    const base = ctx.oauth.base || baseUrlOf(ctx, req);
+    const base = baseUrlOf(ctx, req);
     const metadata = resourceMetadataUrl(base, name);
     const challenge = (extra: string) =>
       `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;
@@ -203,23 +204,23 @@ const isLoopbackAddress = (address: string | undefined) =>
 
 /**
  * DNS-rebinding protection: a call that reached the platform on a loopback address must name a loopback
- * host (or the platform's own public host, for a proxy on the same machine); a browser's Origin must be
- * the host it called.
+ * host (or the platform's own public host, for a proxy on the same machine) in its own `Host` header
+ * (X-Forwarded-Host is anyone's to send); a browser's Origin must be the host it called or the public one.
  */
 function checkOrigin(req: Request, base: string): void {
-  const baseHost = URL.parse(base)?.hostname ?? '';
-  if (isLoopbackAddress(req.socket.localAddress) && !LOOPBACK.has(req.hostname) && req.hostname !== baseHost) {
-    throw new ApiError('forbidden_origin', 403, `host ${req.host} may not call this server`);
+  const called = directHost(req);
+  const publicHost = URL.parse(base);
+  const named = called !== undefined && (LOOPBACK.has(called.hostname) || called.hostname === publicHost?.hostname);
+  if (isLoopbackAddress(req.socket.localAddress) && !named) {
+    throw new ApiError('forbidden_origin', 403, `host ${called?.host ?? '(none)'} may not call this server`);
   }
   const origin = req.get('origin');
   if (!origin) return;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    throw new ApiError('forbidden_origin', 403, 'the Origin header is malformed');
+  const host = URL.parse(origin)?.host;
+  if (!host) throw new ApiError('forbidden_origin', 403, 'the Origin header is malformed');
+  if (host !== called?.host && host !== publicHost?.host) {
+    throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
   }
-  if (host !== req.host) throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
 }
 
 function proxy(

@@ -46,10 +46,9 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
   };
 }
 
-/** The platform's absolute base URL: configured, or from the request (X-Forwarded-* from a loopback proxy). */
+/** The platform's absolute base URL for a request: see PublicBase (Host only when it is an allowed host). */
 export function baseUrlOf(ctx: PlatformContext, req: Request): string {
-  if (ctx.publicUrl) return ctx.publicUrl;
-  return `${req.protocol}://${req.host ?? 'localhost'}`;
+  return ctx.publicBase.of(req);
 }
 
 /** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */

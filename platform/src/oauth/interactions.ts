@@ -22,10 +22,10 @@ export interface InteractionDeps {
   /** Signs CSRF tokens and external sign-in proofs. */
   csrfKey: Buffer;
   external: ExternalSignIn | undefined;
-  /** The running provider (it is rebuilt when the signing key rotates). */
-  provider(): Provider;
-  /** The platform's base URL. */
-  base(): string;
+  /** The running provider of the request's base (it is rebuilt when the signing key rotates). */
+  provider(req: Request): Provider;
+  /** The platform's base URL for the request. */
+  base(req: Request): string;
 }
 
 /**
@@ -46,12 +46,8 @@ export class InteractionPages {
     this.logins = deps.logins;
   }
 
-  get provider(): Provider {
-    return this.#deps.provider();
-  }
-
-  get #base(): string {
-    return this.#deps.base();
+  #provider(req: Request): Provider {
+    return this.#deps.provider(req);
   }
 
   /** The routes of the pages (mounted before the provider's own /oauth routes). */
@@ -107,7 +103,7 @@ export class InteractionPages {
   /** The interaction of the request, or null after answering with an "expired" page. */
   async #details(req: Request, res: Response) {
     try {
-      const details = await this.provider.interactionDetails(req, res);
+      const details = await this.#provider(req).interactionDetails(req, res);
       if (details.uid !== req.params.uid) throw new Error('interaction mismatch');
       return details;
     } catch {
@@ -120,11 +116,13 @@ export class InteractionPages {
     }
   }
 
-  async #describe(details: Awaited<ReturnType<Provider['interactionDetails']>>) {
+  async #describe(req: Request, details: Awaited<ReturnType<Provider['interactionDetails']>>) {
     const params = details.params as Record<string, unknown>;
-    const client = await this.provider.Client.find(String(params.client_id)).catch(() => undefined);
+    const client = await this.#provider(req)
+      .Client.find(String(params.client_id))
+      .catch(() => undefined);
     const resources = [params.resource].flat().filter((r): r is string => typeof r === 'string');
-    const parsed = resources.length === 1 ? parseResource(this.#base, resources[0] as string) : null;
+    const parsed = resources.length === 1 ? parseResource(this.#deps.base(req), resources[0] as string) : null;
     const redirect = URL.parse(String(params.redirect_uri ?? ''));
     return {
       clientName: client?.clientName ?? String(params.client_id),
@@ -140,7 +138,7 @@ export class InteractionPages {
     const details = await this.#details(req, res);
     if (!details) return;
     const uid = details.uid;
-    const about = await this.#describe(details);
+    const about = await this.#describe(req, details);
     const csrf = this.#csrf(req, res, uid);
     if (details.prompt.name === 'login') {
       const session = await this.#deps.sessions.resolve(req);
@@ -228,7 +226,7 @@ export class InteractionPages {
     const body = req.body as Record<string, unknown>;
     const email = typeof body.email === 'string' ? body.email.trim().toLowerCase().slice(0, 320) : '';
     const password = typeof body.password === 'string' ? body.password : '';
-    const about = await this.#describe(details);
+    const about = await this.#describe(req, details);
     const form = (error: string) =>
       loginPage({
         action: `/oauth/interaction/${uid}/login`,
@@ -255,7 +253,7 @@ export class InteractionPages {
       return;
     }
     this.logins.succeed(email);
-    await this.provider.interactionFinished(
+    await this.#provider(req).interactionFinished(
       req,
       res,
       { login: { accountId: user.id, amr: ['pwd'] } },
@@ -272,13 +270,13 @@ export class InteractionPages {
       this.#send(res, 400, messagePage('Cannot continue', 'Sign in first.'));
       return;
     }
-    const about = await this.#describe(details);
+    const about = await this.#describe(req, details);
     const refusal = await this.#refusal(about, accountId);
     if (refusal) {
       this.#send(res, 403, messagePage('Cannot connect', refusal));
       return;
     }
-    const { Grant } = this.provider;
+    const { Grant } = this.#provider(req);
     const params = details.params as Record<string, unknown>;
     const grant = details.grantId
       ? ((await Grant.find(details.grantId)) ?? new Grant({ accountId, clientId: String(params.client_id) }))
@@ -299,7 +297,12 @@ export class InteractionPages {
       client: String(params.client_id),
       server: about.route,
     });
-    await this.provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    await this.#provider(req).interactionFinished(
+      req,
+      res,
+      { consent: { grantId } },
+      { mergeWithLastSubmission: true },
+    );
   }
 
   /** Signs in with the browser's platform session ("Continue as …"). */
@@ -312,7 +315,7 @@ export class InteractionPages {
       this.#send(res, 401, messagePage('Not signed in', 'Your session ended. Sign in with your email and password.'));
       return;
     }
-    await this.provider.interactionFinished(
+    await this.#provider(req).interactionFinished(
       req,
       res,
       { login: { accountId: session.userId, amr: ['session'] } },
@@ -379,7 +382,7 @@ export class InteractionPages {
       );
       return;
     }
-    await this.provider.interactionFinished(
+    await this.#provider(req).interactionFinished(
       req,
       res,
       { login: { accountId: userId, amr: ['ext'] } },
@@ -391,7 +394,7 @@ export class InteractionPages {
     const details = await this.#details(req, res);
     if (!details) return;
     if (!this.#checkCsrf(req, details.uid)) return this.#csrfRefused(res);
-    await this.provider.interactionFinished(
+    await this.#provider(req).interactionFinished(
       req,
       res,
       { error: 'access_denied', error_description: 'the user did not allow access' },

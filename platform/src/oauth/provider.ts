@@ -187,6 +187,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
   const provider = new Provider(deps.issuer, configuration);
+  // The authorization server overwrites X-Forwarded-Host/-Proto/-For on every request it hands over (asSeenAt),
+  // so what the provider believes is the platform's base, never what a client sent.
   provider.proxy = true;
   provider.on('server_error', (_ctx, err) => log.error('authorization server error', { err }));
   provider.on('grant.revoked', (_ctx, grantId) =>

@@ -16,6 +16,12 @@ export function resourceUrl(base: string, name: string): string {
   return `${base}/s/${name}/mcp`;
 }
 
+/** The base a resource URL `<base>/s/<name>/mcp` lives under, or null when it is not one. */
+export function baseOfResource(resource: string): string | null {
+  const m = /^(.+)\/s\/[^/]+\/mcp$/.exec(resource);
+  return m?.[1] ?? null;
+}
+
 /** The RFC 9728 metadata URL of route `name`. */
 export function resourceMetadataUrl(base: string, name: string): string {
   return `${base}/.well-known/oauth-protected-resource/s/${name}/mcp`;

@@ -8,15 +8,25 @@ import type Provider from 'oidc-provider';
 import { type ExternalIdpConfig, ExternalSignIn } from '../accounts/external.ts';
 import type { WebSessions } from '../accounts/sessions.ts';
 import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
+import type { PublicBase } from '../http/public-url.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { sweepExpiredPayloads } from './adapter.ts';
 import { InteractionPages } from './interactions.ts';
 import { loadSigningKeys, rotateSigningKey, type Sealer, type SigningKeySet } from './keys.ts';
 import { createProvider } from './provider.ts';
-import { DEFAULT_SCOPE, ManifestCache, parseResource, resourceUrl, type ServerScopes, scopesOf } from './resources.ts';
+import {
+  baseOfResource,
+  DEFAULT_SCOPE,
+  ManifestCache,
+  parseResource,
+  resourceUrl,
+  type ServerScopes,
+  scopesOf,
+} from './resources.ts';
 
 type LocalJwks = ReturnType<typeof createLocalJWKSet>;
+type ProviderCallback = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What a verified access token says. */
 export interface AccessTokenClaims {
@@ -75,9 +85,9 @@ export class AuthorizationServer {
   readonly #registrations: RateLimiter;
   /** Failed sign-ins, shared with POST /auth/login. */
   readonly logins: LoginThrottle;
-  #provider: Provider | undefined;
-  #callback: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  #base = '';
+  /** One provider per public base (the default, and each allowed host): an issuer is one URL. */
+  readonly #providers = new Map<string, { provider: Provider; callback: ProviderCallback }>();
+  #publicBase: PublicBase | undefined;
   #keys: SigningKeySet = { privateJwks: [], publicJwks: [] };
   #jwks: LocalJwks | undefined;
   #keysLoadedAt = 0;
@@ -103,17 +113,17 @@ export class AuthorizationServer {
             db: deps.db,
             log: deps.log,
             key: csrfKey,
-            callbackUrl: () => `${this.#base}/auth/oidc/callback`,
+            callbackUrl: (req) => `${this.baseOf(req)}/auth/oidc/callback`,
           })
         : undefined,
-      provider: () => this.provider,
-      base: () => this.#base,
+      provider: (req) => this.providerFor(this.baseOf(req)),
+      base: (req) => this.baseOf(req),
     });
   }
 
-  /** Loads (or creates) the signing keys and starts the provider for the platform at `base`. */
-  async start(base: string): Promise<void> {
-    this.#base = base;
+  /** Loads (or creates) the signing keys and starts the provider for the platform's public base. */
+  async start(publicBase: PublicBase): Promise<void> {
+    this.#publicBase = publicBase;
     await this.#loadKeys();
     this.#sweeper = setInterval(() => {
       sweepExpiredPayloads(this.#deps.db).catch((err: unknown) =>
@@ -128,20 +138,49 @@ export class AuthorizationServer {
     clearInterval(this.#sweeper);
   }
 
-  /** `<base>/oauth`. */
+  /** `<base>/oauth` of the default base. */
   get issuer(): string {
-    return `${this.#base}/oauth`;
+    return `${this.base}/oauth`;
   }
 
-  /** The platform's base URL the issuer and every resource live under. */
+  /** The platform's default base URL (BMMS_PUBLIC_URL or the listening address); '' before start. */
   get base(): string {
-    return this.#base;
+    return this.#publicBase?.url ?? '';
   }
 
-  /** The running oidc-provider (after start). */
+  /** The base URL of a request (see PublicBase): its issuer and resources live under it. */
+  baseOf(req: Request): string {
+    return this.#publicBase?.of(req) ?? '';
+  }
+
+  /** The running oidc-provider of the default base (after start). */
   get provider(): Provider {
-    if (!this.#provider) throw new Error('the authorization server has not started');
-    return this.#provider;
+    return this.providerFor(this.base);
+  }
+
+  /** The provider whose issuer is `<base>/oauth`; `base` always comes from PublicBase, so there are few. */
+  providerFor(base: string): Provider {
+    return this.#entry(base).provider;
+  }
+
+  #entry(base: string): { provider: Provider; callback: ProviderCallback } {
+    if (!this.#jwks) throw new Error('the authorization server has not started');
+    let entry = this.#providers.get(base);
+    if (!entry) {
+      const provider = createProvider({
+        db: this.#deps.db,
+        log: this.#deps.log,
+        issuer: `${base}/oauth`,
+        base,
+        keys: this.#keys,
+        cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
+        serverScopes: (name) => this.serverScopes(name),
+        ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
+      });
+      entry = { provider, callback: provider.callback() };
+      this.#providers.set(base, entry);
+    }
+    return entry;
   }
 
   /** A new signing key; tokens signed by the previous one stay valid until they expire. Returns its kid. */
@@ -163,7 +202,9 @@ export class AuthorizationServer {
    * not expired, typ at+jwt, its grant not revoked. Throws InvalidTokenError saying why.
    */
   async verifyAccessToken(token: string, audience: string): Promise<AccessTokenClaims> {
-    const payload = await this.#verify(token, audience);
+    const base = baseOfResource(audience);
+    if (base === null) throw new InvalidTokenError('the access token was issued for another resource');
+    const payload = await this.#verify(token, audience, `${base}/oauth`);
     const clientId = payload.client_id;
     if (typeof payload.sub !== 'string' || typeof clientId !== 'string' || typeof payload.exp !== 'number') {
       throw new InvalidTokenError('the access token lacks sub, client_id or exp');
@@ -179,9 +220,9 @@ export class AuthorizationServer {
     return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp };
   }
 
-  async #verify(token: string, audience: string): Promise<JWTPayload> {
+  async #verify(token: string, audience: string, issuer: string): Promise<JWTPayload> {
     const options = {
-      issuer: this.issuer,
+      issuer,
       audience,
       algorithms: ['ES256'],
       typ: 'at+jwt',
@@ -208,17 +249,9 @@ export class AuthorizationServer {
     this.#keys = await loadSigningKeys(this.#deps.db, this.#deps.sealer);
     this.#keysLoadedAt = Date.now();
     this.#jwks = createLocalJWKSet({ keys: this.#keys.publicJwks } as JSONWebKeySet);
-    this.#provider = createProvider({
-      db: this.#deps.db,
-      log: this.#deps.log,
-      issuer: this.issuer,
-      base: this.#base,
-      keys: this.#keys,
-      cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
-      serverScopes: (name) => this.serverScopes(name),
-      ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
-    });
-    this.#callback = this.#provider.callback();
+    // Providers hold the signing keys: rebuilt (lazily, per base) with the new set.
+    this.#providers.clear();
+    this.#entry(this.base);
   }
 
   /** The grants (connected clients) of a user: client, resources, scopes, dates. */
@@ -261,12 +294,16 @@ export class AuthorizationServer {
   /** Express routes: well-known metadata, sign-in/consent pages, registration guard, and the provider at /oauth. */
   router(): Router {
     const router = Router();
+    const handOver = (req: Request, res: Response) => {
+      if (!this.#jwks) return void res.status(503).json({ error: 'temporarily_unavailable' });
+      const base = this.baseOf(req);
+      this.#entry(base).callback(asSeenAt(req, base), res);
+    };
     const discovery = (req: Request, res: Response) => {
-      if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
       // As if asked at /oauth/.well-known/openid-configuration: the provider derives its mount path from this.
       req.url = '/.well-known/openid-configuration';
       req.originalUrl = '/oauth/.well-known/openid-configuration';
-      this.#callback(req, res);
+      handOver(req, res);
     };
     router.get('/.well-known/oauth-authorization-server', discovery);
     router.get('/.well-known/oauth-authorization-server/oauth', discovery);
@@ -274,15 +311,16 @@ export class AuthorizationServer {
 
     router.get('/.well-known/oauth-protected-resource/s/:name/mcp', async (req, res) => {
       const name = String(req.params.name);
-      const parsed = parseResource(this.#base, resourceUrl(this.#base, name));
+      const base = this.baseOf(req);
+      const parsed = parseResource(base, resourceUrl(base, name));
       const scopes = parsed ? await this.serverScopes(parsed.server) : null;
       if (!parsed || !scopes) {
         return void res.status(404).json({ error: { code: 'not_found', message: `MCP server "${name}" not found` } });
       }
       res.set('Cache-Control', 'public, max-age=300');
       res.json({
-        resource: resourceUrl(this.#base, name),
-        authorization_servers: [this.issuer],
+        resource: resourceUrl(base, name),
+        authorization_servers: [`${base}/oauth`],
         scopes_supported: [...new Set([DEFAULT_SCOPE, ...scopes.all])],
         bearer_methods_supported: ['header'],
         resource_name: name,
@@ -303,10 +341,7 @@ export class AuthorizationServer {
 
     router.use(this.#pages.routes());
 
-    router.use('/oauth', (req, res) => {
-      if (!this.#callback) return void res.status(503).json({ error: 'temporarily_unavailable' });
-      this.#callback(req, res);
-    });
+    router.use('/oauth', handOver);
     return router;
   }
 }
@@ -317,6 +352,21 @@ export interface ConnectedClient {
   clientName: string;
   resources: { resource: string; scopes: string[] }[];
   grantedAt: string;
+}
+
+/**
+ * The request as the provider must see it: oidc-provider builds its endpoint URLs (token, authorization,
+ * jwks, registration…) from the request's scheme and host, so both are pinned to the platform's base here,
+ * whatever Host or X-Forwarded-* the client sent. Its client address is the one express decided (trusted
+ * proxies only).
+ */
+function asSeenAt(req: Request, base: string): Request {
+  const url = new URL(base);
+  req.headers['x-forwarded-host'] = url.host;
+  req.headers['x-forwarded-proto'] = url.protocol.slice(0, -1);
+  if (req.ip) req.headers['x-forwarded-for'] = req.ip;
+  else delete req.headers['x-forwarded-for'];
+  return req;
 }
 
 function tokenError(err: unknown): InvalidTokenError {
