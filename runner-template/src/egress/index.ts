@@ -1,0 +1,19 @@
+export {
+  type AddressClass,
+  addressClassifier,
+  classifyAddress,
+  isPublicAddress,
+  parseTestPublicRanges,
+  TestPublicRangeError,
+} from './addresses.ts';
+export {
+  DEFAULT_PORTS,
+  type EgressEntry,
+  type EgressEntryProblem,
+  type EgressRefusal,
+  egressRefusal,
+  hostMatches,
+  type ParsedEgressEntry,
+  parseEgressEntry,
+  WEB_PORTS,
+} from './policy.ts';
