@@ -6,6 +6,7 @@ import {
   type Manifest,
   ManifestError,
   parseEgressEntry,
+  splitEgressEntry,
   validateManifest,
   WEB_PORTS,
 } from '@bmms/runner-template';
@@ -57,26 +58,6 @@ export function jsonLocator(text: string): (p: JsonPath) => number | undefined {
     }
     return at ? sf.getLineAndCharacterOfPosition(at.getStart(sf)).line + 1 : undefined;
   };
-}
-
-/** The host part of an egress entry (`api.example.com:443` → `api.example.com`, `[::1]:8080` → `::1`). */
-export function egressHost(entry: string): string {
-  return splitEntry(entry).host;
-}
-
-function splitEntry(entry: string): { host: string; port: string | undefined } {
-  const e = entry.trim().toLowerCase();
-  if (e.startsWith('[')) {
-    const close = e.indexOf(']');
-    const rest = close === -1 ? '' : e.slice(close + 1);
-    return {
-      host: e.slice(1, close === -1 ? undefined : close),
-      port: rest.startsWith(':') ? rest.slice(1) : undefined,
-    };
-  }
-  if ((e.match(/:/g) ?? []).length > 1) return { host: e, port: undefined };
-  const colon = e.lastIndexOf(':');
-  return colon === -1 ? { host: e, port: undefined } : { host: e.slice(0, colon), port: e.slice(colon + 1) };
 }
 
 /** Cloud instance-metadata names; their addresses are in the shared address classifier. */
@@ -138,7 +119,7 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
   const at = `egress[${index}]`;
   const base = { file: 'mcp.json', ...(line ? { line } : {}) };
   const out: Finding[] = [];
-  const { host, port } = splitEntry(entry);
+  const { host, port } = splitEgressEntry(entry.trim().toLowerCase());
   const ip = ipOf(host);
   const bareHost = host.startsWith('*.') ? host.slice(2) : host;
   const address = ip ? classifyAddress(ip) : null;

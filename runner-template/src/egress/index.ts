@@ -15,5 +15,6 @@ export {
   hostMatches,
   type ParsedEgressEntry,
   parseEgressEntry,
+  splitEgressEntry,
   WEB_PORTS,
 } from './policy.ts';

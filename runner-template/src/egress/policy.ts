@@ -50,11 +50,31 @@ const wildcardProblem = (message: string): ParsedEgressEntry => ({
 const canonicalIpv4 = (host: string): boolean =>
   /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host) && host.split('.').every((o) => String(Number(o)) === o && Number(o) < 256);
 
+/**
+ * Splits an entry into its host and port text without judging either (`api.example.com:443`, `[::1]:8080` →
+ * `::1` and `8080`, a bare IPv6 address stays whole); `ipv6` tells that the host is written as IPv6.
+ */
+export function splitEgressEntry(text: string): { host: string; port: string | undefined; ipv6: boolean } {
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    const rest = close === -1 ? '' : text.slice(close + 1);
+    return {
+      host: text.slice(1, close === -1 ? undefined : close),
+      port: rest.startsWith(':') ? rest.slice(1) : undefined,
+      ipv6: true,
+    };
+  }
+  if (text.split(':').length > 2) return { host: text, port: undefined, ipv6: true };
+  const colon = text.indexOf(':');
+  return colon === -1
+    ? { host: text, port: undefined, ipv6: false }
+    : { host: text.slice(0, colon), port: text.slice(colon + 1), ipv6: false };
+}
+
 /** Parses one `egress` entry of mcp.json. */
 export function parseEgressEntry(text: string): ParsedEgressEntry {
-  const colons = text.split(':').length - 1;
-  if (colons > 1 || text.startsWith('[')) return syntax(`${SYNTAX}; IPv6 addresses can't be listed`);
-  const [hostPart = '', port] = colons === 1 ? text.split(':') : [text, undefined];
+  const { host: hostPart, port, ipv6 } = splitEgressEntry(text);
+  if (ipv6) return syntax(`${SYNTAX}; IPv6 addresses can't be listed`);
   if (port !== undefined && !(/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535)) {
     return syntax('port must be 1-65535');
   }
