@@ -1,10 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
+import { EgressProxy } from '../src/egress/proxy.ts';
 import { type ChangeBody, type ServerBody, TestStack, textOf } from './harness.ts';
 import { selfSignedCert } from './tls.ts';
 
@@ -23,8 +25,15 @@ const HAS_IP = (() => {
     return false;
   }
 })();
-// As root (CI) the namespace must work; elsewhere `ip netns` is impossible and the test says so.
-const SKIP = !ROOT ? 'needs root to create a network namespace (ip netns)' : !HAS_IP ? 'needs iproute2 (ip)' : '';
+// As root in CI the namespace must work (a missing `ip` fails there); elsewhere the test says why it skips.
+const SKIP =
+  ROOT && process.env.CI
+    ? ''
+    : !ROOT
+      ? 'needs root to create a network namespace (ip netns)'
+      : !HAS_IP
+        ? 'needs iproute2 (ip)'
+        : '';
 
 const id = `${process.pid % 100_000}`;
 const NS = `bmms-eg-${id}`;
@@ -127,6 +136,30 @@ async function startTestHost(): Promise<string> {
   return tls.cert;
 }
 
+/** One GET through a proxy listener for `api.example.com`; the status and the body. */
+async function viaProxy(testPublicRanges: string[], url: string): Promise<{ status: number; body: string }> {
+  const proxy = new EgressProxy({
+    root: path.join(scratch, `proxy-${testPublicRanges.length}`),
+    lookup: async () => [{ address: TEST_HOST, family: 4 }],
+    testPublicRanges,
+    log: () => {},
+  });
+  try {
+    const { socketPath } = await proxy.open('i', { allow: ['api.example.com'], server: 'direct' });
+    return await new Promise((resolve, reject) => {
+      const req = request({ socketPath, path: url, headers: { 'x-api-key': API_KEY } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  } finally {
+    await proxy.closeAll();
+  }
+}
+
 describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? `(skipped: ${SKIP})` : ''}`, () => {
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-egress-public-'));
@@ -175,6 +208,18 @@ describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? 
       /BMMS_TEST_PUBLIC_RANGES: "10.0.0.0\/8" can't be treated as public/,
     );
     expect(() => loadConfig({ BMMS_TEST_PUBLIC_RANGES: '198.51.100.0/24,127.0.0.0/8' })).toThrow(/127\.0\.0\.0\/8/);
+  });
+
+  it('without the setting the proxy refuses the same host, and plain http on 80 works with it', async () => {
+    const before = hits.length;
+    const refused = await viaProxy([], 'http://api.example.com/items/1');
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'egress_address_refused' } });
+    expect(hits.length).toBe(before);
+    const plain = await viaProxy(['198.51.100.0/24'], 'http://api.example.com/items/1');
+    expect(plain.status).toBe(200);
+    expect(JSON.parse(plain.body)).toEqual({ id: '1', name: 'from the namespace', scheme: 'http' });
+    expect(hits.at(-1)).toMatchObject({ scheme: 'http', host: 'api.example.com', remote: HOST_SIDE });
   });
 
   it('http-json passes every check, deploys, and its tool reaches the public host through the proxy', async () => {
