@@ -239,8 +239,7 @@ export class EgressProxy {
       const all = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await this.#resolve(bare);
       if (all.length === 0) throw new Error('no address');
       // Every address must be acceptable: a mixed answer is how rebinding attacks start.
-      const bad = all.find((a) => !this.#classify(a.address).public && !this.#allowPrivate(a.address));
-      if (bad) {
+      if (all.some((a) => !this.#classify(a.address).public && !this.#allowPrivate(a.address))) {
         fail(addressRefused(host));
         return;
       }

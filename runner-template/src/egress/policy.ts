@@ -73,6 +73,7 @@ export function splitEgressEntry(text: string): { host: string; port: string | u
 
 /** Parses one `egress` entry of mcp.json. */
 export function parseEgressEntry(text: string): ParsedEgressEntry {
+  if (text.includes('/')) return syntax(`${SYNTAX}, not a URL: "api.example.com", not "https://api.example.com/v1"`);
   const { host: hostPart, port, ipv6 } = splitEgressEntry(text);
   if (ipv6) return syntax(`${SYNTAX}; IPv6 addresses can't be listed`);
   if (port !== undefined && !(/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535)) {
