@@ -109,8 +109,14 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const egressRoot = path.join(dataDir, 'egress');
   await rm(egressRoot, { recursive: true, force: true });
   const egressLog = log.child({ component: 'egress' });
+  if (config.testPublicRanges) {
+    log.warn('BMMS_TEST_PUBLIC_RANGES: the egress proxy treats these documentation ranges as public (tests only)', {
+      ranges: config.testPublicRanges,
+    });
+  }
   const egress = new EgressProxy({
     ...parts.egress,
+    ...(config.testPublicRanges ? { testPublicRanges: config.testPublicRanges } : {}),
     root: egressRoot,
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });

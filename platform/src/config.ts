@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
+import { parseTestPublicRanges } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
@@ -25,6 +26,7 @@ const Env = z.object({
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
   BMMS_TEST_KILL_AT: z.enum(DEPLOY_STEPS).optional(),
+  BMMS_TEST_PUBLIC_RANGES: z.string().optional(),
   BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
   BMMS_OIDC_ISSUER: z.string().url().optional(),
   BMMS_OIDC_CLIENT_ID: z.string().min(1).optional(),
@@ -55,6 +57,8 @@ export interface Config {
   idleMs: number;
   /** Fault-injection tests only: the platform SIGKILLs itself when a deploy reaches this step. */
   testKillAt?: DeployStep;
+  /** Tests only: parts of documentation ranges the egress proxy treats as public (stand-in hosts in a netns). */
+  testPublicRanges?: string[];
   /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
   generation?: GenerationConfig;
   /** `open`: anyone may sign up (and gets an org); `invite`: only with an invitation. */
@@ -81,6 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ('problem' in proxies) throw new Error(`invalid configuration:\n  BMMS_TRUSTED_PROXIES: ${proxies.problem}`);
   const hosts = parseAllowedHosts(e.BMMS_ALLOWED_HOSTS);
   if ('problem' in hosts) throw new Error(`invalid configuration:\n  BMMS_ALLOWED_HOSTS: ${hosts.problem}`);
+  let testPublicRanges: string[];
+  try {
+    testPublicRanges = parseTestPublicRanges(e.BMMS_TEST_PUBLIC_RANGES);
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  BMMS_TEST_PUBLIC_RANGES: ${(err as Error).message}`);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -100,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
     ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
+    ...(testPublicRanges.length > 0 ? { testPublicRanges } : {}),
     generation: generationConfigFromEnv(env),
     signup: e.BMMS_SIGNUP,
     oidc:

@@ -35,7 +35,7 @@ const BAD_NUMBERS = [
   '%D9%A1', // an Arabic-Indic digit one
   '2147483648',
   '99999999999999999999999',
-  '1' + '0'.repeat(400),
+  `1${'0'.repeat(400)}`,
 ];
 
 /** Acceptance: every numeric path parameter answers 400 naming itself, never 500. */

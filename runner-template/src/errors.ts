@@ -58,13 +58,16 @@ export class ToolMismatchError extends RunnerTemplateError {
 /** `ctx.fetch` was called for a host that is not in the manifest's `egress` allowlist. */
 export class EgressDeniedError extends RunnerTemplateError {
   readonly host: string;
-  constructor(host: string, reason?: string) {
+  /** The egress-policy rule it broke (`egress_host_not_allowed`, `egress_port_not_allowed`, `egress_scheme_not_allowed`). */
+  readonly rule: string;
+  constructor(host: string, reason?: string, rule = 'egress_host_not_allowed') {
     super(
       'egress_denied',
       reason ??
         `Egress to "${host}" is not allowed: add it to "egress" in mcp.json (as "${host}") to let tools reach it.`,
     );
     this.host = host;
+    this.rule = rule;
   }
 }
 

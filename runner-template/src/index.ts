@@ -1,3 +1,4 @@
+export * from './egress/index.ts';
 export * from './errors.ts';
 export { manifestText, PINNED_DEPENDENCIES, type RenderExtras, render } from './render.ts';
 export {

@@ -1,12 +1,10 @@
 import { z } from 'zod';
+import { parseEgressEntry } from './egress/policy.ts';
 import { type Issue, ManifestError } from './errors.ts';
 
 export const TOOL_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
 export const SERVER_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-/** A lowercase hostname or IPv4 address, optionally `:port`. */
-export const EGRESS_ENTRY = new RegExp(`^(?=[^:]{1,253}(?::|$))${LABEL}(?:\\.${LABEL})*(?::(\\d{1,5}))?$`);
 /** An OAuth scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`), at most 64 characters. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
 const scope = z
@@ -46,13 +44,11 @@ export const toolSpecSchema = z.strictObject({
   scopes: z.array(scope).optional(),
 });
 
-const egressEntry = z
-  .string()
-  .regex(EGRESS_ENTRY, 'must be a lowercase hostname, optionally with :port')
-  .refine((entry) => {
-    const port = EGRESS_ENTRY.exec(entry)?.[1];
-    return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-  }, 'port must be 1-65535');
+/** One `egress` entry, judged by the shared egress policy (egress/policy.ts). */
+export const egressEntrySchema = z.string().superRefine((entry, ctx) => {
+  const parsed = parseEgressEntry(entry);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problem.message });
+});
 
 function unique<T extends z.ZodType<string | { name: string }>>(item: T, what: string) {
   return z.array(item).superRefine((items, ctx) => {
@@ -78,7 +74,7 @@ const manifestShape = {
   version: z.string().regex(SEMVER, 'must be a semantic version such as 1.0.0'),
   description: z.string().min(1, 'must not be empty'),
   secrets: unique(z.string().regex(SECRET_NAME, 'must be UPPER_SNAKE_CASE, e.g. API_KEY'), 'secret').default([]),
-  egress: unique(egressEntry, 'egress entry').default([]),
+  egress: unique(egressEntrySchema, 'egress entry').default([]),
   limits: z
     .strictObject({
       cpu: z.number().positive().max(8).default(0.5),

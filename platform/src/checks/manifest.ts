@@ -1,7 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { type Manifest, ManifestError, validateManifest } from '@bmms/runner-template';
+import {
+  classifyAddress,
+  type Manifest,
+  ManifestError,
+  parseEgressEntry,
+  splitEgressEntry,
+  validateManifest,
+  WEB_PORTS,
+} from '@bmms/runner-template';
 import { getPublicSuffix } from 'tldts';
 import ts from 'typescript-api';
 import { type Plan, planFor } from '../plans.ts';
@@ -52,35 +60,8 @@ export function jsonLocator(text: string): (p: JsonPath) => number | undefined {
   };
 }
 
-/** The host part of an egress entry (`api.example.com:443` → `api.example.com`, `[::1]:8080` → `::1`). */
-export function egressHost(entry: string): string {
-  return splitEntry(entry).host;
-}
-
-function splitEntry(entry: string): { host: string; port: string | undefined } {
-  const e = entry.trim().toLowerCase();
-  if (e.startsWith('[')) {
-    const close = e.indexOf(']');
-    const rest = close === -1 ? '' : e.slice(close + 1);
-    return {
-      host: e.slice(1, close === -1 ? undefined : close),
-      port: rest.startsWith(':') ? rest.slice(1) : undefined,
-    };
-  }
-  if ((e.match(/:/g) ?? []).length > 1) return { host: e, port: undefined };
-  const colon = e.lastIndexOf(':');
-  return colon === -1 ? { host: e, port: undefined } : { host: e.slice(0, colon), port: e.slice(colon + 1) };
-}
-
-/** Cloud instance-metadata endpoints: a request there hands out the host's cloud credentials. */
+/** Cloud instance-metadata names; their addresses are in the shared address classifier. */
 const METADATA_HOSTS = new Set([
-  '169.254.169.254', // AWS, Azure, GCP, OpenStack, DigitalOcean
-  '169.254.170.2', // AWS ECS task metadata
-  '169.254.169.123', // AWS time sync
-  '100.100.100.200', // Alibaba Cloud
-  '192.0.0.192', // Oracle Cloud
-  'fd00:ec2::254', // AWS IMDS over IPv6
-  'fd00:ec2::23',
   'metadata.google.internal',
   'metadata.goog',
   'metadata',
@@ -130,39 +111,23 @@ function ipOf(host: string): string | null {
   return null;
 }
 
-function ipv4Range(ip: string): string | null {
-  const [a = 0, b = 0] = ip.split('.').map(Number);
-  if (a === 127) return 'loopback, 127.0.0.0/8';
-  if (a === 10) return 'private, 10.0.0.0/8';
-  if (a === 172 && b >= 16 && b <= 31) return 'private, 172.16.0.0/12';
-  if (a === 192 && b === 168) return 'private, 192.168.0.0/16';
-  if (a === 169 && b === 254) return 'link-local, 169.254.0.0/16';
-  if (a === 100 && b >= 64 && b <= 127) return 'carrier-grade NAT, 100.64.0.0/10';
-  if (a === 0) return 'this network, 0.0.0.0/8';
-  return null;
-}
-
-function ipv6Range(ip: string): string | null {
-  if (ip === '::1') return 'loopback';
-  if (ip === '::') return 'unspecified';
-  if (/^f[cd]/.test(ip)) return 'unique-local, fc00::/7';
-  if (/^fe[89ab]/.test(ip)) return 'link-local, fe80::/10';
-  if (ip.startsWith('::ffff:')) return 'IPv4-mapped';
-  return null;
-}
-
 const WHY_DNS =
   'the allowlist must name what a reviewer can read and what the egress proxy can check, and a server must never reach networks behind the platform';
 
-/** Findings of one egress entry (its index in `egress`). */
+/** Findings of one egress entry (its index in `egress`): the shared policy's syntax plus what may be deployed. */
 function egressEntryFindings(entry: string, index: number, line: number | undefined): Finding[] {
   const at = `egress[${index}]`;
   const base = { file: 'mcp.json', ...(line ? { line } : {}) };
   const out: Finding[] = [];
-  const { host, port } = splitEntry(entry);
+  const { host, port } = splitEgressEntry(entry.trim().toLowerCase());
   const ip = ipOf(host);
   const bareHost = host.startsWith('*.') ? host.slice(2) : host;
-  if (METADATA_HOSTS.has(ip || host) || METADATA_HOSTS.has(bareHost)) {
+  const address = ip ? classifyAddress(ip) : null;
+  const range = address && !address.public ? address.range : null;
+  const parsed = parseEgressEntry(entry);
+  const isRebinding = REBINDING_SUFFIXES.some((s) => endsWithLabel(bareHost, s));
+  const publicSuffix = host.startsWith('*.') && !bareHost.includes('*') && isPublicSuffix(bareHost);
+  if (METADATA_HOSTS.has(bareHost) || range?.startsWith('cloud metadata')) {
     out.push({
       ...base,
       rule: 'egress-metadata',
@@ -170,7 +135,6 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
       fix: 'remove this entry: no tool may reach instance metadata',
     });
   } else if (ip !== null) {
-    const range = ip === '' ? null : ip.includes(':') ? ipv6Range(ip) : ipv4Range(ip);
     const what =
       ip === '' ? 'is numeric, not a DNS name' : `is an IP address (${ip}${range ? `, ${range}` : ''}), not a DNS name`;
     out.push({
@@ -179,19 +143,22 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
       message: `${at}: "${entry}" ${what}; ${WHY_DNS}`,
       fix: 'list the API by its DNS name, e.g. "api.example.com"',
     });
-  } else if (host.includes('*') && !(host.startsWith('*.') && !host.slice(2).includes('*'))) {
+  } else if (publicSuffix) {
     out.push({
       ...base,
       rule: 'egress-wildcard',
-      message: `${at}: "${entry}" uses a wildcard other than one leading label; it would let tools reach hosts nobody reviewed`,
+      message: `${at}: "${entry}" covers every domain under the public suffix "${bareHost}", i.e. hosts owned by anyone`,
+      fix: `name the domain you mean under "${bareHost}", e.g. "*.api.example.${bareHost}"`,
+    });
+  } else if (!parsed.ok && parsed.problem.rule === 'egress-wildcard') {
+    out.push({
+      ...base,
+      rule: 'egress-wildcard',
+      message: `${at}: "${entry}": ${parsed.problem.message}; a wider wildcard would let tools reach hosts nobody reviewed`,
       fix: 'list each host, or at most one leading wildcard label under a domain you control ("*.api.example.com")',
     });
-  } else if (
-    host.split('.').length === 1 ||
-    PRIVATE_SUFFIXES.some((s) => endsWithLabel(bareHost, s)) ||
-    REBINDING_SUFFIXES.some((s) => endsWithLabel(bareHost, s))
-  ) {
-    const why = REBINDING_SUFFIXES.some((s) => endsWithLabel(bareHost, s))
+  } else if (host.split('.').length === 1 || PRIVATE_SUFFIXES.some((s) => endsWithLabel(bareHost, s)) || isRebinding) {
+    const why = isRebinding
       ? 'resolves to whatever address is written in the name (DNS rebinding), including internal ones'
       : host.split('.').length === 1
         ? 'is a single-label name, which resolves only inside a network (search domains, service discovery)'
@@ -202,19 +169,8 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
       message: `${at}: "${entry}" ${why}; a server must never reach networks behind the platform`,
       fix: 'list the public DNS name of the API (e.g. "api.example.com"); internal services can\'t be reached from a hosted server',
     });
-  } else if (host.includes('*')) {
-    const rest = host.slice(2);
-    const suffix = getPublicSuffix(rest, { allowPrivateDomains: true });
-    if (suffix === null || suffix === rest) {
-      out.push({
-        ...base,
-        rule: 'egress-wildcard',
-        message: `${at}: "${entry}" covers every domain under the public suffix "${rest}", i.e. hosts owned by anyone`,
-        fix: `name the domain you mean under "${rest}", e.g. "api.example.${rest}"`,
-      });
-    }
   }
-  if (port !== undefined && /^\d+$/.test(port) && port !== '80' && port !== '443') {
+  if (port !== undefined && /^\d+$/.test(port) && !WEB_PORTS.includes(port)) {
     out.push({
       ...base,
       rule: 'egress-port',
@@ -223,6 +179,12 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
     });
   }
   return out;
+}
+
+/** Whether `domain` is a public suffix (`com`, `co.uk`, `github.io`): a wildcard under it covers anyone's hosts. */
+function isPublicSuffix(domain: string): boolean {
+  const suffix = getPublicSuffix(domain, { allowPrivateDomains: true });
+  return suffix === null || suffix === domain;
 }
 
 /** Where the checked tree's code is scanned for tool definitions. */
@@ -616,14 +578,12 @@ export function createManifestCheck(deps: ManifestCheckDeps = {}): Check {
           return !(m && flagged.has(Number(m[1])));
         });
         for (const issue of issues) {
-          const m = /^egress\[(\d+)\]$/.exec(issue.path);
-          const wildcard = m && String(rawEgress[Number(m[1])]).includes('*');
           findings.push({
             file: 'mcp.json',
             ...at(parsePath(issue.path)),
             rule: 'manifest-invalid',
-            message: `${issue.path}: ${issue.message}${wildcard ? ' (wildcards are not supported by the runtime yet)' : ''}; ${SCHEMA_WHY}`,
-            fix: wildcard ? 'list each host the tools call' : 'edit mcp.json to match the manifest schema',
+            message: `${issue.path}: ${issue.message}; ${SCHEMA_WHY}`,
+            fix: 'edit mcp.json to match the manifest schema',
           });
         }
         if (issues.length === 0) {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
+import { egressRefusal, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
 import { countTokens } from 'gpt-tokenizer';
 import { type Plan, planFor } from '../plans.ts';
-import { egressHost, type JsonPath, jsonLocator, jsonPathText } from './manifest.ts';
+import { type JsonPath, jsonLocator, jsonPathText } from './manifest.ts';
 import { type Check, type CheckInput, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
 
 /**
@@ -366,7 +366,7 @@ function normalise(text: string): string {
 }
 
 /** Links and images in prose: markdown, HTML and bare URLs, with the host each points at. */
-function linksOf(text: string): { url: string; host: string; image: boolean }[] {
+function linksOf(text: string): { url: string; host: string; image: boolean; parsed: URL | null }[] {
   const found = new Map<string, boolean>();
   for (const m of text.matchAll(/!\[[^\]]*\]\(\s*<?([^)\s>]+)/g)) found.set(m[1] as string, true);
   for (const m of text.matchAll(/<img\b[^>]*?\bsrc\s*=\s*["']?([^"'\s>]+)/gi)) found.set(m[1] as string, true);
@@ -379,28 +379,25 @@ function linksOf(text: string): { url: string; host: string; image: boolean }[] 
     const url = m[0].replace(/[.,;:!?]+$/, ''); // sentence punctuation after a bare URL
     if (![...found.keys()].some((u) => u.startsWith(url) || url.startsWith(u))) found.set(url, false);
   }
-  const out: { url: string; host: string; image: boolean }[] = [];
+  const out: { url: string; host: string; image: boolean; parsed: URL | null }[] = [];
   for (const [url, image] of found) {
     const absolute = url.startsWith('//') ? `https:${url}` : url;
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(absolute)) continue; // relative links and anchors point nowhere
-    try {
-      const host = new URL(absolute).hostname
-        .toLowerCase()
-        .replace(/^\[|\]$/g, '')
-        .replace(/\.$/, '');
-      out.push({ url: clip(url, 80), host, image });
-    } catch {
-      out.push({ url: clip(url, 80), host: url, image });
-    }
+    const parsed = URL.parse(absolute);
+    const host = parsed
+      ? parsed.hostname
+          .toLowerCase()
+          .replace(/^\[|\]$/g, '')
+          .replace(/\.$/, '')
+      : url;
+    out.push({ url: clip(url, 80), host, image, parsed });
   }
   return out;
 }
 
-function hostAllowed(host: string, egress: readonly string[]): boolean {
-  return egress.some((entry) => {
-    const h = egressHost(entry);
-    return h === host || (h.startsWith('*.') && host.endsWith(h.slice(1)));
-  });
+/** A link is inside egress exactly when ctx.fetch could fetch it: the shared egress policy decides. */
+function linkAllowed(link: { parsed: URL | null }, egress: readonly string[]): boolean {
+  return link.parsed !== null && egressRefusal(link.parsed, egress) === null;
 }
 
 /** One string the lint reads: where it is, which tool it belongs to, and whether it is prose. */
@@ -496,7 +493,7 @@ function lint(
       break;
     }
     if (f.prose) {
-      const outside = linksOf(f.text).filter((l) => !hostAllowed(l.host, surface.egress));
+      const outside = linksOf(f.text).filter((l) => !linkAllowed(l, surface.egress));
       if (outside.length > 0) {
         const hosts = [...new Set(outside.map((l) => l.host))];
         const images = outside.some((l) => l.image);

@@ -10,29 +10,11 @@ export class EgressRefusedError extends Error {
   }
 }
 
-export const hostNotAllowed = (host: string) =>
-  new EgressRefusedError(
-    'egress_host_not_allowed',
-    403,
-    `"${host}" is not in this server's egress allowlist: add it to "egress" in mcp.json.`,
-  );
-export const portNotAllowed = (host: string, port: string) =>
-  new EgressRefusedError(
-    'egress_port_not_allowed',
-    403,
-    `Port ${port} of "${host}" is not allowed: only 80 and 443, or a port listed as "${host}:${port}" in "egress".`,
-  );
 export const addressRefused = (host: string) =>
   new EgressRefusedError(
     'egress_address_refused',
     403,
     `"${host}" resolves to a private, loopback, link-local or otherwise reserved address; the proxy does not connect there.`,
-  );
-export const schemeNotAllowed = (scheme: string) =>
-  new EgressRefusedError(
-    'egress_scheme_not_allowed',
-    403,
-    `Egress over "${scheme}" is not allowed: use http or https.`,
   );
 export const badProxyRequest = (why: string) => new EgressRefusedError('egress_bad_request', 400, why);
 export const resolveFailed = (host: string) =>

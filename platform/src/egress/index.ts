@@ -1,4 +1,3 @@
-export { isPublicAddress } from './addresses.ts';
 export { EgressRefusedError } from './errors.ts';
 export { EGRESS_SANDBOX_DIR, EGRESS_SANDBOX_SOCKET, egressProvisioner } from './provisioner.ts';
 export { checkAllowed, EgressProxy, type EgressProxyOptions, type EgressStats, type ResolveAll } from './proxy.ts';

@@ -176,6 +176,13 @@ describe('EgressProxy', () => {
     ['::ffff:127.0.0.1'],
     ['0.0.0.0'],
     ['255.255.255.255'],
+    ['::ffff:10.0.0.1'],
+    ['64:ff9b::a9fe:a9fe'], // NAT64 of 169.254.169.254
+    ['64:ff9b:1::a00:1'],
+    ['2002:a00:1::1'], // 6to4 of 10.0.0.1
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2'], // Teredo
+    ['fec0::1'], // site-local
+    ['198.51.100.2'], // documentation: public only with BMMS_TEST_PUBLIC_RANGES
   ])('refuses a name that resolves to %s (production default)', async (address) => {
     const p = proxy({ allowPrivate: undefined, lookup: fakeDns({ 'api.test': address }) });
     const { socketPath } = await p.open('i-1', { allow: [`api.test:${httpPort}`], server: 'weather' });

@@ -14,17 +14,8 @@ import {
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { join } from 'node:path';
-import { isPublicAddress } from './addresses.ts';
-import {
-  addressRefused,
-  badProxyRequest,
-  type EgressRefusedError,
-  hostNotAllowed,
-  portNotAllowed,
-  resolveFailed,
-  schemeNotAllowed,
-  upstreamFailed,
-} from './errors.ts';
+import { type AddressClass, addressClassifier, DEFAULT_PORTS, egressRefusal } from '@bmms/runner-template';
+import { addressRefused, badProxyRequest, EgressRefusedError, resolveFailed, upstreamFailed } from './errors.ts';
 
 /** Resolves a host name to every address it has (dns.lookup with `all: true` by default). */
 export type ResolveAll = (hostname: string) => Promise<LookupAddress[]>;
@@ -36,6 +27,8 @@ export type EgressProxyOptions = {
   lookup?: ResolveAll;
   /** Test-only escape hatch: addresses it returns true for are allowed although not public. Default: none. */
   allowPrivate?: (address: string) => boolean;
+  /** Test-only: parts of documentation ranges that count as public (BMMS_TEST_PUBLIC_RANGES). Default: none. */
+  testPublicRanges?: readonly string[];
   /** Test-only: the port actually dialled for `host:port` (a local fake listening on a random port). Default: `port`. */
   upstreamPort?: (host: string, port: number) => number;
   /** Extra CA certificates trusted for upstream TLS (tests with a self-signed upstream). */
@@ -70,7 +63,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'host',
 ]);
-const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 const defaultResolve: ResolveAll = (hostname) =>
   new Promise((resolve, reject) => {
@@ -93,21 +85,10 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-/** Which allowlist rule `url` breaks, if any: scheme, host, then port. */
+/** Which rule of the shared egress policy `url` breaks against `allow`, as the proxy's 403; null when allowed. */
 export function checkAllowed(url: URL, allow: readonly string[]): EgressRefusedError | null {
-  const defaultPort = DEFAULT_PORTS[url.protocol];
-  if (defaultPort === undefined) return schemeNotAllowed(url.protocol.replace(/:$/, ''));
-  const host = url.hostname.toLowerCase();
-  const port = url.port === '' ? defaultPort : url.port;
-  let hostListed = false;
-  for (const entry of allow) {
-    const colon = entry.lastIndexOf(':');
-    const entryHost = (colon === -1 ? entry : entry.slice(0, colon)).toLowerCase();
-    if (entryHost !== host) continue;
-    hostListed = true;
-    if (colon === -1 ? port === '80' || port === '443' : entry.slice(colon + 1) === port) return null;
-  }
-  return hostListed ? portNotAllowed(host, port) : hostNotAllowed(host);
+  const refusal = egressRefusal(url, allow);
+  return refusal ? new EgressRefusedError(refusal.code, 403, refusal.message) : null;
 }
 
 /**
@@ -119,6 +100,7 @@ export class EgressProxy {
   readonly #root: string;
   readonly #resolve: ResolveAll;
   readonly #allowPrivate: (address: string) => boolean;
+  readonly #classify: (address: string) => AddressClass;
   readonly #upstreamPort: (host: string, port: number) => number;
   readonly #ca: string | Buffer | undefined;
   readonly #timeoutMs: number;
@@ -130,6 +112,7 @@ export class EgressProxy {
     this.#root = opts.root;
     this.#resolve = opts.lookup ?? defaultResolve;
     this.#allowPrivate = opts.allowPrivate ?? (() => false);
+    this.#classify = addressClassifier(opts.testPublicRanges);
     this.#upstreamPort = opts.upstreamPort ?? ((_host, port) => port);
     this.#ca = opts.ca;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
@@ -256,7 +239,7 @@ export class EgressProxy {
       const all = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await this.#resolve(bare);
       if (all.length === 0) throw new Error('no address');
       // Every address must be acceptable: a mixed answer is how rebinding attacks start.
-      if (all.some((a) => !isPublicAddress(a.address) && !this.#allowPrivate(a.address))) {
+      if (all.some((a) => !this.#classify(a.address).public && !this.#allowPrivate(a.address))) {
         fail(addressRefused(host));
         return;
       }

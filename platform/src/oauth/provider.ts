@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import type { PrismaClient } from '@bmms/prisma';
+import { isPublicAddress } from '@bmms/runner-template';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { isPublicAddress } from '../egress/addresses.ts';
 import type { Logger } from '../logger.ts';
 import { PrismaAdapter, payloadKey } from './adapter.ts';
 import type { SigningKeySet } from './keys.ts';

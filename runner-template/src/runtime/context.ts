@@ -1,28 +1,14 @@
+import { egressRefusal } from '../egress/policy.ts';
 import { EgressDeniedError, SecretMissingError, SecretNotDeclaredError } from '../errors.ts';
 import type { Manifest } from '../spec.ts';
 import type { FetchHop } from './egress-socket.ts';
 
-const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 const MAX_REDIRECTS = 5;
 
-/**
- * Throws EgressDeniedError unless `url` is http(s) to a host in `egress`. An entry `host` allows the
- * scheme's default port only; `host:port` allows exactly that port.
- */
+/** Throws EgressDeniedError unless the shared egress policy lets `url` through `egress` (see egress/policy.ts). */
 export function assertEgressAllowed(url: URL, egress: readonly string[]): void {
-  if (!(url.protocol in DEFAULT_PORT)) {
-    throw new EgressDeniedError(
-      url.host,
-      `Egress over "${url.protocol}" is not allowed: tools may use http and https only.`,
-    );
-  }
-  const port = url.port === '' ? DEFAULT_PORT[url.protocol] : url.port;
-  const allowed = egress.some((entry) => {
-    const colon = entry.lastIndexOf(':');
-    if (colon === -1) return entry === url.hostname && url.port === '';
-    return entry.slice(0, colon) === url.hostname && entry.slice(colon + 1) === port;
-  });
-  if (!allowed) throw new EgressDeniedError(url.host);
+  const refusal = egressRefusal(url, egress);
+  if (refusal) throw new EgressDeniedError(url.host, refusal.message, refusal.code);
 }
 
 /**

@@ -7,7 +7,7 @@ export {
   ToolTimeoutError,
 } from '../errors.ts';
 export type { Manifest } from '../spec.ts';
-export { assertEgressAllowed } from './context.ts';
+export { assertEgressAllowed, createEgressFetch } from './context.ts';
 export { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
 export { createSocketFetch, type FetchHop } from './egress-socket.ts';
 export type { LogFields, LogLevel } from './log.ts';

@@ -1,14 +1,13 @@
 import { z } from 'zod';
-import { EGRESS_ENTRY } from '../spec.ts';
+import { egressEntrySchema } from '../spec.ts';
 import { type StaticBuild, staticTemplate } from './define.ts';
 
 const options = z.strictObject({
   hosts: z
     .array(
-      z
-        .string()
-        .regex(EGRESS_ENTRY, 'must be a lowercase host name such as docs.example.com')
-        .refine((host) => !host.includes(':'), 'must be a host name without a port: tools reach only the web ports'),
+      egressEntrySchema
+        .refine((host) => !host.includes(':'), 'must be a host name without a port: tools reach only the web ports')
+        .refine((host) => !host.includes('*'), 'must be a host name such as docs.example.com, not a wildcard'),
     )
     .min(1, 'list at least one host')
     .max(20)
