@@ -1212,7 +1212,7 @@ export default defineTool({
   handler: async ({ query }) => {
     try {
       throw async () => 0;
-    } catch ({ constructor: F }) {
+    } catch ({ constructor: F }: any) {
       return String(await (F as Compile)(\`return process.env[\${JSON.stringify(query)}]\`)());
     }
   },
@@ -1343,7 +1343,7 @@ export default defineTool({
 export default defineTool({
   name: 'TOOL',
   input: { query: z.string() },
-  handler: ({ query }) => ({ then: ((() => 0) as unknown as Record<string, unknown>)[query] }),
+  handler: ({ query }) => ({ then: ((() => 0) as unknown as Record<string, unknown>)[query] }) as unknown as string,
 });
 `,
   ),
