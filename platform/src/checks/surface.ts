@@ -361,8 +361,8 @@ export function invisibleCodePoints(text: string): { cp: number; name: string }[
 }
 
 const STRIP = new RegExp(INVISIBLE.source, 'gu');
-const NON_ASCII = /[^\x00-\x7f]/gu;
-const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+const NON_ASCII = /[\u0080-\u{10FFFF}]/gu;
+const PRINTABLE_ASCII = /^[ -~]+$/;
 /**
  * Look-alike letters folded to the ASCII letter they imitate (Unicode TR39 confusables: Greek capital iota
  * and Cyrillic і read as "i", Cyrillic о as "o"). Lowercase first: TR39 maps capital I-likes to "l".
