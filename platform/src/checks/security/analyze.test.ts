@@ -65,7 +65,10 @@ describe('security rules: no false positives on ordinary code', () => {
       'a computed read returned from a tool handler (the runtime serialises it)',
       'const NAMES: Record<string, string> = { a: "A" };\nexport default defineTool({ name: "t", input: { k: z.string() }, handler: ({ k }) => { const name = NAMES[k] ?? "?"; return { name }; } });',
     ],
-    ['an array callback index', 'export const pair = (xs: string[], ys: string[]) => xs.map((x, i) => [x, ys[i]]);'],
+    [
+      'an array callback index on a visible array',
+      'export const pair = (csv: string, ys: Record<string, string>) => { const [head = [], ...rows] = [csv.split(",")]; return [...head.map((x, i) => [x, ys[i]]), ...Object.keys(ys).map((k, i) => [k, rows[i]])]; };',
+    ],
     ['ordinary destructuring', 'export const f = ({ a, b: { c = 1 } }: { a: number; b: { c?: number } }) => a + c;'],
     [
       'error subclasses reading constructor.name',
@@ -275,6 +278,21 @@ const ATTACKS: [string, string, string][] = [
     'no-dynamic-read',
   ],
   [
+    'an "index" passed by the map method of a parameter',
+    'function g(o: { map: (f: (x: unknown, i: string) => unknown) => unknown[] }) { return o.map((_, i) => ((() => 0) as unknown as Record<string, C>)[i]); }\nexport const F = g({ map: (f) => [f(0, "constructor")] })[0];',
+    'no-dynamic-read',
+  ],
+  [
+    'an exported let assigned a run-time read',
+    'export let F: unknown;\nexport function set(o: Record<string, unknown>, k: string) { F = o[k]; }',
+    'no-dynamic-read',
+  ],
+  [
+    'a table lookup that reaches the code through "constructor"',
+    'type R = Record<string, unknown>;\nexport const f = (o: R, k: string) => BANNED[k];\nconst BANNED: R = {};',
+    'no-dynamic-read',
+  ],
+  [
     'a guard on another key',
     'export const f = (o: Record<string, unknown>, k: string, j: string) => (Object.hasOwn(o, j) ? o[k] : null);',
     'no-dynamic-read',
@@ -284,6 +302,16 @@ const ATTACKS: [string, string, string][] = [
 describe('security rules: ways to the code constructors without naming them (issue #11)', () => {
   it.each(ATTACKS)('%s', (_name, body, rule) => {
     expect(rules(`type C = (...s: string[]) => () => unknown;\n${body}`)).toContain(rule);
+  });
+});
+
+describe('security rules: names chosen by the checked code', () => {
+  it('a global or module named "constructor" is a finding, not a crash of the check', () => {
+    const found = rules(
+      "import x from 'constructor';\nexport const f = () => [constructor, x, hasOwnProperty];\nexport const g = (o: { constructor: { has: unknown } }) => o.map((_: unknown, i: number) => i);",
+    );
+    expect(found).toContain('import-not-allowlisted');
+    expect(found).toContain('global-not-allowlisted');
   });
 });
 

@@ -110,6 +110,10 @@ interface Binding {
   isConst: boolean;
   /** `module#name` for an import binding. */
   imported?: string;
+  /** Declared by `export const/let/var`: code of other files (and callers) can read it. */
+  exported?: boolean;
+  /** An element of an array pattern (`const [a, ...rest] = …`). */
+  arrayElement?: boolean;
 }
 type Scopes = Map<ts.Node, Map<string, Binding>>;
 
@@ -322,14 +326,14 @@ export function analyzeSource(file: string, text: string): Finding[] {
       if (!ts.isCallExpression(call) || call.arguments[0] !== climbWrappers(fn)) break;
       const callee = unwrap(call.expression);
       if (!ts.isPropertyAccessExpression(callee)) break;
-      const at = INDEX_POSITION[callee.name.text];
+      const at = own(INDEX_POSITION, callee.name.text);
       const param = fn.parameters[at ?? -1];
       // A receiver that is an object literal of the file could pass anything as the "index".
       const receiver = unwrap(callee.expression);
-      const own =
-        ts.isObjectLiteralExpression(receiver) ||
-        (ts.isIdentifier(receiver) && resolve(receiver)?.init !== undefined && !isArrayish(resolve(receiver)?.init));
-      found = param !== undefined && ts.isIdentifier(param.name) && param.name.text === name && !own;
+      // The receiver must visibly be an array: an object of the code's own (or a parameter) could pass any "index".
+      const r = ts.isIdentifier(receiver) ? resolve(receiver) : undefined;
+      const array = isArrayish(receiver) || (r !== undefined && (isArrayish(r.init) || r.arrayElement === true));
+      found = param !== undefined && ts.isIdentifier(param.name) && param.name.text === name && array;
     }
     indexParams.set(binding, found);
     return found;
@@ -454,7 +458,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
         ts.isPropertyAccessExpression(callee) &&
         ts.isIdentifier(callee.expression) &&
         resolve(callee.expression) === undefined &&
-        (PURE_SINK_MEMBERS[callee.expression.text]?.has(callee.name.text) ?? false)
+        (own(PURE_SINK_MEMBERS, callee.expression.text)?.has(callee.name.text) ?? false)
       );
     }
     if (ts.isVariableDeclaration(p) && p.initializer === at) {
@@ -482,7 +486,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
   /** Every read of a variable holding a value is contained (a `let` may be read after any assignment). */
   const variableContained = (name: ts.Identifier, seen: Set<Binding>, depth: number): boolean => {
     const binding = resolveDeclared(name);
-    if (!binding) return false;
+    if (!binding || binding.exported) return false;
     if (seen.has(binding)) return true;
     seen.add(binding);
     return refsOf(name.text, binding).every((ref) => {
@@ -592,7 +596,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
       return;
     }
     const bare = name.startsWith('node:') ? name.slice(5) : name;
-    const rule = BANNED_MODULES[bare];
+    const rule = own(BANNED_MODULES, bare);
     if (rule) report(node, rule, `${how} "${name}"`);
     else if (!ALLOWED_MODULES.has(name) || json) report(node, 'import-not-allowlisted', `${how} "${name}"`);
   };
@@ -688,7 +692,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
       } else report(id, 'no-process', member ? `uses process.${member}` : 'uses process');
       return;
     }
-    const rule = BANNED_GLOBALS[name];
+    const rule = own(BANNED_GLOBALS, name);
     if (rule === 'no-function-constructor') report(id, rule, 'uses the Function constructor');
     else if (rule === 'no-global-fetch' && name === 'fetch') report(id, rule, 'calls the global fetch');
     else if (rule) report(id, rule, `uses ${name}`);
@@ -852,6 +856,11 @@ export function analyzeSource(file: string, text: string): Finding[] {
   return findings;
 }
 
+/** A table entry by a name taken from the checked code: own properties only (a name may be "constructor"). */
+function own<T>(table: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
 /** Where the element index sits among an array callback's parameters. */
 const INDEX_POSITION: Readonly<Record<string, number>> = {
   map: 1,
@@ -875,8 +884,25 @@ function isArrayish(init: ts.Expression | undefined): boolean {
   if (ts.isArrayLiteralExpression(e)) return true;
   if (!ts.isCallExpression(e)) return false;
   const callee = unwrap(e.expression);
-  return ts.isPropertyAccessExpression(callee);
+  if (!ts.isPropertyAccessExpression(callee)) return false;
+  const base = unwrap(callee.expression);
+  // Array.from(…), Object.keys(…): built-ins, which the rules keep from being replaced.
+  if (ts.isIdentifier(base) && (base.text === 'Array' || base.text === 'Object'))
+    return ['from', 'of', 'keys', 'values', 'entries'].includes(callee.name.text);
+  return ARRAY_METHODS.has(callee.name.text) && (ts.isStringLiteralLike(base) || isArrayish(base));
 }
+/** Methods that return a new array when called on an array (or, for split, on a string). */
+const ARRAY_METHODS = new Set([
+  'map',
+  'filter',
+  'slice',
+  'concat',
+  'flat',
+  'flatMap',
+  'toSorted',
+  'toReversed',
+  'split',
+]);
 
 /** An identifier a guard and a read can both name (`o` in `Object.hasOwn(o, k)` and `o[k]`); getters rule out anything longer. */
 function simpleRef(e: ts.Expression): string | undefined {
@@ -971,17 +997,34 @@ function usesObfuscator(e: ts.Node): boolean {
 
 function collectScopes(sf: ts.SourceFile): Scopes {
   const scopes: Scopes = new Map();
-  const declare = (scope: ts.Node, name: string, init?: ts.Expression, isConst = false, imported?: string): void => {
+  const declare = (
+    scope: ts.Node,
+    name: string,
+    init?: ts.Expression,
+    isConst = false,
+    extra?: Partial<Binding>,
+  ): void => {
     let names = scopes.get(scope);
     if (!names) {
       names = new Map();
       scopes.set(scope, names);
     }
-    names.set(name, imported === undefined ? { init, isConst } : { init, isConst, imported });
+    names.set(name, { init, isConst, ...extra });
   };
-  const declareBinding = (scope: ts.Node, name: ts.BindingName, init?: ts.Expression, isConst = false): void => {
-    if (ts.isIdentifier(name)) declare(scope, name.text, init, isConst);
-    else for (const el of name.elements) if (!ts.isOmittedExpression(el)) declareBinding(scope, el.name);
+  const declareBinding = (
+    scope: ts.Node,
+    name: ts.BindingName,
+    init?: ts.Expression,
+    isConst = false,
+    extra?: Partial<Binding>,
+  ): void => {
+    if (ts.isIdentifier(name)) declare(scope, name.text, init, isConst, extra);
+    else {
+      const arrayElement = ts.isArrayBindingPattern(name);
+      for (const el of name.elements) {
+        if (!ts.isOmittedExpression(el)) declareBinding(scope, el.name, undefined, false, { ...extra, arrayElement });
+      }
+    }
   };
   const visit = (node: ts.Node): void => {
     if (isAmbientStatement(node)) return;
@@ -991,7 +1034,11 @@ function collectScopes(sf: ts.SourceFile): Scopes {
         const blockScoped = (list.flags & ts.NodeFlags.BlockScoped) !== 0;
         const isConst = (list.flags & ts.NodeFlags.Const) !== 0;
         const scope = blockScoped ? blockScope(list.parent) : functionScope(list);
-        declareBinding(scope, node.name, node.initializer, isConst);
+        const statement = list.parent;
+        const exported =
+          ts.isVariableStatement(statement) &&
+          (ts.getModifiers(statement)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false);
+        declareBinding(scope, node.name, node.initializer, isConst, exported ? { exported } : undefined);
       } else if (ts.isCatchClause(list)) declareBinding(list, node.name);
     } else if (ts.isParameter(node)) {
       declareBinding(node.parent, node.name);
@@ -1011,7 +1058,8 @@ function collectScopes(sf: ts.SourceFile): Scopes {
       else if (bindings) {
         const from = ts.isStringLiteral(node.parent.moduleSpecifier) ? node.parent.moduleSpecifier.text : '';
         for (const s of bindings.elements) {
-          if (!s.isTypeOnly) declare(sf, s.name.text, undefined, false, `${from}#${(s.propertyName ?? s.name).text}`);
+          if (!s.isTypeOnly)
+            declare(sf, s.name.text, undefined, false, { imported: `${from}#${(s.propertyName ?? s.name).text}` });
         }
       }
     } else if (ts.isImportEqualsDeclaration(node) && !node.isTypeOnly) {
