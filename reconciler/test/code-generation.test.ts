@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { render } from '@bmms/runner-template';
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundleCache, ProcessRuntime, type ProcessRuntimeOptions, probeInstance } from '../src/index.ts';
+import { BundleCache, DockerRuntime, ProcessRuntime, probeInstance, type Runtime } from '../src/index.ts';
 import { containerCommand } from '../src/runtimes/docker-image.ts';
 import { INSTANCE_NODE_FLAGS } from '../src/runtimes/health.ts';
 import { callTool, NODE_BIN } from './helpers.ts';
@@ -69,7 +70,7 @@ const TREE = 'c'.repeat(40);
 const MANIFEST = { tools: [{ name: 'escape' }, { name: 'price' }] };
 let tmp: string;
 let bundlePath: string;
-const runtimes: ProcessRuntime[] = [];
+const runtimes: Runtime[] = [];
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'bmms-codegen-'));
@@ -109,7 +110,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const rt of runtimes.splice(0)) await Promise.all(rt.list().map((i) => rt.stop(i.id, { graceMs: 1000 })));
+  for (const rt of runtimes.splice(0)) {
+    await Promise.all(rt.list().map((i) => rt.stop(i.id, { graceMs: 1000 })));
+    await rt.cleanupOrphans();
+  }
   await rm(tmp, { recursive: true, force: true });
 });
 
@@ -155,35 +159,54 @@ describe('instances run without code generation from strings', () => {
     }
   }, 30_000);
 
-  describe.each([
-    ['bubblewrap', { insecure: false }],
-    ['no sandbox (insecure)', { insecure: true, bwrapPath: '/nonexistent/bwrap' }],
-  ] as [string, Partial<ProcessRuntimeOptions>][])('process runtime, %s', (sandbox, opts) => {
-    it.runIf(sandbox !== 'bubblewrap' || existsSync('/usr/bin/bwrap'))(
-      'eval, Function, AsyncFunction and GeneratorFunction throw EvalError; a normal zod tool still serves',
-      async () => {
-        const rt = new ProcessRuntime({ dataDir: join(tmp, `data-${runtimes.length}`), log: () => {}, ...opts });
-        runtimes.push(rt);
-        const instance = await rt.start({
-          serverName: 'codegen-probe',
-          revision: 'f'.repeat(40),
-          treeSha: TREE,
-          bundlePath,
-          env: {},
-          limits: { memoryMb: 128, cpu: 0.5, timeoutMs: 10_000 },
-        });
-        await expect(probeInstance(instance.socketPath, MANIFEST)).resolves.toMatchObject({
-          tools: ['escape', 'price'],
-        });
-        expect(await callTool(instance.socketPath, 'escape')).toEqual(refusedEverywhere);
-        expect(await callTool(instance.socketPath, 'price', { order: { sku: 'ABC-12', qty: 4 } })).toEqual({
-          sku: 'ABC-12',
-          total: 10,
-          note: null,
-        });
-        await rt.stop(instance.id, { graceMs: 2000 });
-      },
-      30_000,
+  /** The Docker engine of DOCKER_HOST, or null when none answers. */
+  const docker = async (): Promise<Docker | null> => {
+    const client = new Docker();
+    return client.info().then(
+      () => client,
+      () => null,
     );
+  };
+  const cases: [string, (dataDir: string) => Promise<Runtime | null>][] = [
+    [
+      'process, bubblewrap',
+      async (dataDir) => (existsSync('/usr/bin/bwrap') ? new ProcessRuntime({ dataDir, log: () => {} }) : null),
+    ],
+    [
+      'process, no sandbox (insecure)',
+      async (dataDir) =>
+        new ProcessRuntime({ dataDir, insecure: true, bwrapPath: '/nonexistent/bwrap', log: () => {} }),
+    ],
+    [
+      'docker',
+      async (dataDir) => {
+        const client = await docker();
+        return client ? new DockerRuntime({ dataDir, docker: client, nodePath: NODE_BIN, log: () => {} }) : null;
+      },
+    ],
+  ];
+
+  describe.each(cases)('%s runtime', (_name, make) => {
+    it('eval, Function, AsyncFunction and GeneratorFunction throw EvalError; a normal zod tool still serves', async (t) => {
+      const rt = await make(join(tmp, `data-${runtimes.length}`));
+      if (!rt) return t.skip();
+      runtimes.push(rt);
+      const instance = await rt.start({
+        serverName: 'codegen-probe',
+        revision: 'f'.repeat(40),
+        treeSha: TREE,
+        bundlePath,
+        env: {},
+        limits: { memoryMb: 128, cpu: 0.5, timeoutMs: 10_000 },
+      });
+      await expect(probeInstance(instance.socketPath, MANIFEST)).resolves.toMatchObject({ tools: ['escape', 'price'] });
+      expect(await callTool(instance.socketPath, 'escape')).toEqual(refusedEverywhere);
+      expect(await callTool(instance.socketPath, 'price', { order: { sku: 'ABC-12', qty: 4 } })).toEqual({
+        sku: 'ABC-12',
+        total: 10,
+        note: null,
+      });
+      await rt.stop(instance.id, { graceMs: 2000 });
+    }, 120_000);
   });
 });
