@@ -836,7 +836,9 @@ export function analyzeSource(file: string, text: string): Finding[] {
     } else if (ts.isBindingElement(node) && ts.isObjectBindingPattern(node.parent)) {
       const name = node.propertyName;
       if (!name) checkDestructuredKey(node, ts.isIdentifier(node.name) ? node.name.text : undefined);
-      else if (ts.isComputedPropertyName(name)) checkDestructuredKey(node, constValue(name.expression));
+      else if (ts.isComputedPropertyName(name)) {
+        if (!isWellKnownSymbol(unwrap(name.expression))) checkDestructuredKey(node, constValue(name.expression));
+      }
       else checkDestructuredKey(node, propertyNameText(name));
     } else if (
       ts.isPropertyAssignment(node) ||
@@ -845,7 +847,8 @@ export function analyzeSource(file: string, text: string): Finding[] {
     ) {
       const key = ts.isComputedPropertyName(node.name) ? constValue(node.name.expression) : propertyNameText(node.name);
       if (ts.isObjectLiteralExpression(node.parent) && isDestructuringTarget(node.parent)) {
-        checkDestructuredKey(node, key);
+        const symbol = ts.isComputedPropertyName(node.name) && isWellKnownSymbol(unwrap(node.name.expression));
+        if (!symbol) checkDestructuredKey(node, key);
       } else if (key !== undefined && PROTO_NAMES.has(key) && ts.isObjectLiteralExpression(node.parent)) {
         report(node, 'no-proto', `sets ${key} in an object literal`);
       }
