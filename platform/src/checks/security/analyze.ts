@@ -838,8 +838,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
       if (!name) checkDestructuredKey(node, ts.isIdentifier(node.name) ? node.name.text : undefined);
       else if (ts.isComputedPropertyName(name)) {
         if (!isWellKnownSymbol(unwrap(name.expression))) checkDestructuredKey(node, constValue(name.expression));
-      }
-      else checkDestructuredKey(node, propertyNameText(name));
+      } else checkDestructuredKey(node, propertyNameText(name));
     } else if (
       ts.isPropertyAssignment(node) ||
       ts.isShorthandPropertyAssignment(node) ||
