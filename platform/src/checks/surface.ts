@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { egressRefusal, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
 import { countTokens } from 'gpt-tokenizer';
+import unhomoglyph from 'unhomoglyph';
 import { type Plan, planFor } from '../plans.ts';
 import { type JsonPath, jsonLocator, jsonPathText } from './manifest.ts';
 import { type Check, type CheckInput, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
@@ -360,9 +361,23 @@ export function invisibleCodePoints(text: string): { cp: number; name: string }[
 }
 
 const STRIP = new RegExp(INVISIBLE.source, 'gu');
-/** Text as the injection patterns read it: invisible code points removed, NFKC, lowercase, single spaces. */
+const NON_ASCII = /[\u0080-\u{10FFFF}]/gu;
+const PRINTABLE_ASCII = /^[ -~]+$/;
+/**
+ * Look-alike letters folded to the ASCII letter they imitate (Unicode TR39 confusables: Greek capital iota
+ * and Cyrillic і read as "i", Cyrillic о as "o"). Lowercase first: TR39 maps capital I-likes to "l".
+ * ASCII stays as it is, so "rn" is never read as "m".
+ */
+function foldConfusables(lower: string): string {
+  return lower.replace(NON_ASCII, (ch) => {
+    const folded = unhomoglyph(ch).toLowerCase();
+    return PRINTABLE_ASCII.test(folded) ? folded : ch;
+  });
+}
+
+/** Text as the injection patterns read it: invisible code points removed, NFKC, lowercase, look-alikes folded, single spaces. */
 function normalise(text: string): string {
-  return text.replace(STRIP, '').normalize('NFKC').toLowerCase().replace(/\s+/g, ' ');
+  return foldConfusables(text.replace(STRIP, '').normalize('NFKC').toLowerCase()).replace(/\s+/g, ' ');
 }
 
 /** Links and images in prose: markdown, HTML and bare URLs, with the host each points at. */

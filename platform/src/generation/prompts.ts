@@ -86,6 +86,7 @@ Rules the checks enforce (a change that breaks one is not deployed):
 - import only '${RUNTIME}' and 'zod'; no other module, no node: builtins, no require, no dynamic import;
 - no process, process.env, eval, Function, child processes, sockets, file system, timers that outlive the call;
 - no console: use ctx.log; no credentials or tokens in the code: use ctx.secret;
+- no .constructor, __proto__ or prototype, also not destructured; obj[key] with a key known only at run time only as data, or after Object.hasOwn(obj, key) (or use a Map);
 - strict TypeScript (erasable syntax only: no enums, namespaces or parameter properties).`;
 
 /** Step 1 system prompt: from a request to a ServerSpec draft. */

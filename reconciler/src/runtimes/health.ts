@@ -65,9 +65,11 @@ export function signalFromExitCode(code: number | null): NodeJS.Signals | null {
 }
 
 /**
- * Node flags and environment every instance gets, to keep an idle instance small: a 1 MiB young generation
- * (an idle server allocates little; measured ~6 MiB less per instance) and two malloc arenas instead of one per
- * thread.
+ * Node flags and environment every instance gets (process, docker and swarm runtimes, previews included).
+ * No code generation from strings: `eval`, `new Function` and the AsyncFunction/GeneratorFunction constructors
+ * throw EvalError, so code that slips past the security check still cannot compile a string into code.
+ * A 1 MiB young generation keeps an idle instance small (it allocates little; measured ~6 MiB less per
+ * instance), and two malloc arenas instead of one per thread.
  */
-export const INSTANCE_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
+export const INSTANCE_NODE_FLAGS = ['--disallow-code-generation-from-strings', '--max-semi-space-size=1'] as const;
 export const INSTANCE_ENV = { MALLOC_ARENA_MAX: '2' } as const;

@@ -108,6 +108,12 @@ const OBFUSCATORS = new Set([
 interface Binding {
   init: ts.Expression | undefined;
   isConst: boolean;
+  /** `module#name` for an import binding. */
+  imported?: string;
+  /** Declared by `export const/let/var`: code of other files (and callers) can read it. */
+  exported?: boolean;
+  /** An element of an array pattern (`const [a, ...rest] = …`). */
+  arrayElement?: boolean;
 }
 type Scopes = Map<ts.Node, Map<string, Binding>>;
 
@@ -271,24 +277,298 @@ export function analyzeSource(file: string, text: string): Finding[] {
   const isNumericish = (e: ts.Expression, depth = 0): boolean => {
     e = unwrap(e);
     if (depth > 6) return false;
-    if (ts.isNumericLiteral(e)) return true;
-    if (ts.isPrefixUnaryExpression(e) || ts.isPostfixUnaryExpression(e)) return isNumericish(e.operand, depth + 1);
+    if (ts.isNumericLiteral(e) || ts.isBigIntLiteral(e)) return true;
+    // +x, -x, ~x, !x, x++ and --x always give a number, bigint or boolean, whatever x is.
+    if (ts.isPrefixUnaryExpression(e) || ts.isPostfixUnaryExpression(e)) return true;
     if (ts.isBinaryExpression(e)) {
       const op = e.operatorToken.kind;
+      // A number glued to a string gives digits, and no dangerous name has one.
       if (op === ts.SyntaxKind.PlusToken) return isNumericish(e.left, depth + 1) || isNumericish(e.right, depth + 1);
-      return op !== ts.SyntaxKind.CommaToken && op !== ts.SyntaxKind.QuestionQuestionToken && !isAssignment(op);
+      if (op === ts.SyntaxKind.CommaToken) return isNumericish(e.right, depth + 1);
+      if (
+        op === ts.SyntaxKind.QuestionQuestionToken ||
+        op === ts.SyntaxKind.BarBarToken ||
+        op === ts.SyntaxKind.AmpersandAmpersandToken
+      ) {
+        return isNumericish(e.left, depth + 1) && isNumericish(e.right, depth + 1);
+      }
+      return !isAssignment(op);
     }
-    if (ts.isPropertyAccessExpression(e)) return e.name.text === 'length';
+    if (ts.isConditionalExpression(e))
+      return isNumericish(e.whenTrue, depth + 1) && isNumericish(e.whenFalse, depth + 1);
+    // Not `.length`: an object of the code's own (or parsed JSON) can hold a string there.
     if (ts.isCallExpression(e)) {
       const c = unwrap(e.expression);
       return (
-        (ts.isPropertyAccessExpression(c) && isGlobal(c.expression, new Set(['Math']))) ||
+        (ts.isPropertyAccessExpression(c) && isGlobal(c.expression, new Set(['Math', 'Number']))) ||
         isGlobal(c, new Set(['Number', 'parseInt', 'parseFloat']))
       );
     }
     if (ts.isIdentifier(e)) {
       const b = resolve(e);
-      return b?.init !== undefined && isNumericish(b.init, depth + 1);
+      if (b && !b.isConst && isIndexParameter(e.text, b)) return writesOf(e.text, b).length === 0;
+      if (b?.init === undefined || !isNumericish(b.init, depth + 1)) return false;
+      // A `let` stays numeric only while every assignment to it is numeric too.
+      return b.isConst || writesOf(e.text, b).every((w) => w === null || (w !== false && isNumericish(w, depth + 1)));
+    }
+    return false;
+  };
+
+  /** The index parameter of an array callback written in place: `xs.map((x, i) => …)`, `xs.reduce((a, x, i) => …)`. */
+  const isIndexParameter = (name: string, binding: Binding): boolean => {
+    const decl = indexParams.get(binding);
+    if (decl !== undefined) return decl;
+    let found = false;
+    for (const ref of refsOf(name, binding).slice(0, 1)) {
+      const fn = ts.findAncestor(ref, (n) => ts.isFunctionLike(n) && scopes.get(n)?.get(name) === binding);
+      if (!fn || !(ts.isArrowFunction(fn) || ts.isFunctionExpression(fn))) break;
+      const call = climbWrappers(fn).parent;
+      if (!ts.isCallExpression(call) || call.arguments[0] !== climbWrappers(fn)) break;
+      const callee = unwrap(call.expression);
+      if (!ts.isPropertyAccessExpression(callee)) break;
+      const at = own(INDEX_POSITION, callee.name.text);
+      const param = fn.parameters[at ?? -1];
+      // A receiver that is an object literal of the file could pass anything as the "index".
+      const receiver = unwrap(callee.expression);
+      // The receiver must visibly be an array: an object of the code's own (or a parameter) could pass any "index".
+      const r = ts.isIdentifier(receiver) ? resolve(receiver) : undefined;
+      const array = isArrayish(receiver) || (r !== undefined && (isArrayish(r.init) || r.arrayElement === true));
+      found = param !== undefined && ts.isIdentifier(param.name) && param.name.text === name && array;
+    }
+    indexParams.set(binding, found);
+    return found;
+  };
+  const indexParams = new Map<Binding, boolean>();
+
+  // ---- references and data flow (one file, no type checker) ----------------------------------------
+  let identifiers: Map<string, ts.Identifier[]> | undefined;
+  /** Every identifier of the file that reads or writes the variable `binding` (declared as `name`). */
+  const refsOf = (name: string, binding: Binding): ts.Identifier[] => {
+    if (!identifiers) {
+      const index = new Map<string, ts.Identifier[]>();
+      const walk = (n: ts.Node): void => {
+        if (ts.isIdentifier(n) && isValueReference(n)) {
+          const list = index.get(n.text);
+          if (list) list.push(n);
+          else index.set(n.text, [n]);
+        }
+        ts.forEachChild(n, walk);
+      };
+      walk(sf);
+      identifiers = index;
+    }
+    return (identifiers.get(name) ?? []).filter((id) => resolve(id) === binding);
+  };
+  /** What is written to a variable: the assigned expression, `null` for a numeric update (`i++`, `i += n`), `false` when unknown. */
+  const writesOf = (name: string, binding: Binding): (ts.Expression | null | false)[] =>
+    refsOf(name, binding).flatMap((id): (ts.Expression | null | false)[] => {
+      const at = climbWrappers(id);
+      const p = at.parent;
+      if ((ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p)) && isUpdate(p.operator)) return [null];
+      if (ts.isBinaryExpression(p) && p.left === at && isAssignment(p.operatorToken.kind)) {
+        const op = p.operatorToken.kind;
+        if (op === ts.SyntaxKind.EqualsToken || isLogicalAssignment(op)) return [p.right];
+        return [null]; // +=, -=, … on a number keep digits in the result
+      }
+      return isDestructuringTarget(at) ? [false] : [];
+    });
+
+  const PURE_SINKS = new Set(['String', 'Number', 'Boolean', 'isNaN', 'isFinite', 'parseInt', 'parseFloat']);
+  const PURE_SINK_MEMBERS: Record<string, ReadonlySet<string>> = {
+    JSON: new Set(['stringify']),
+    Number: new Set(['isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'parseInt', 'parseFloat']),
+    Array: new Set(['isArray']),
+    Math: new Set(Object.getOwnPropertyNames(Math)),
+  };
+  /** Member names that, called on a value, call the value itself: `f.call(…)` is `f(…)`. */
+  const INVOKERS = new Set(['call', 'apply', 'bind']);
+  /** Keys that make an object's member run when the runtime serialises or awaits the object. */
+  const HOOK_KEYS = new Set(['then', 'toJSON', 'toString', 'valueOf', 'get', 'set']);
+
+  const isHandler = (fn: ts.Node): boolean => {
+    const p = fn.parent;
+    const named =
+      (ts.isPropertyAssignment(p) && p.initializer === fn && propertyNameText(p.name) === 'handler') ||
+      (ts.isMethodDeclaration(fn) && propertyNameText(fn.name) === 'handler');
+    const literal = ts.isMethodDeclaration(fn) ? fn.parent : p.parent;
+    if (!named || !literal || !ts.isObjectLiteralExpression(literal)) return false;
+    const call = climbWrappers(literal).parent;
+    if (!ts.isCallExpression(call) || call.arguments[0] !== climbWrappers(literal)) return false;
+    const callee = unwrap(call.expression);
+    return ts.isIdentifier(callee) && resolve(callee)?.imported === '@bmms/runner-template/runtime#defineTool';
+  };
+
+  /**
+   * Whether a value (the result of a computed read) can only be used as data: compared, counted, formatted,
+   * serialised by the runtime, never called, stored where code can reach it again, or written through.
+   */
+  const isContained = (e: ts.Node, member: string | undefined, seen: Set<Binding>, depth = 0): boolean => {
+    if (depth > 24) return false;
+    const at = climbWrappers(e);
+    const p = at.parent;
+    const next = (n: ts.Node, m?: string): boolean => isContained(n, m, seen, depth + 1);
+    if (ts.isExpressionStatement(p) || ts.isTemplateSpan(p)) {
+      return !(ts.isTemplateSpan(p) && ts.isTaggedTemplateExpression(p.parent.parent));
+    }
+    if (
+      ts.isTypeOfExpression(p) ||
+      ts.isVoidExpression(p) ||
+      ts.isDeleteExpression(p) ||
+      ts.isPrefixUnaryExpression(p) ||
+      ts.isPostfixUnaryExpression(p)
+    ) {
+      return !(ts.isDeleteExpression(p) && member !== undefined);
+    }
+    if ((ts.isIfStatement(p) || ts.isWhileStatement(p) || ts.isDoStatement(p)) && p.expression === at) return true;
+    if (ts.isForStatement(p) && p.condition === at) return true;
+    if (ts.isSwitchStatement(p) || ts.isCaseClause(p) || ts.isForInStatement(p)) return true;
+    if (ts.isConditionalExpression(p)) return p.condition === at || next(p);
+    if (ts.isAwaitExpression(p)) return next(p);
+    if (ts.isBinaryExpression(p)) {
+      const op = p.operatorToken.kind;
+      if (p.left === at && isAssignment(op)) {
+        if (member !== undefined) return false; // writes through the value: o[k].x = …
+        return op === ts.SyntaxKind.EqualsToken || !isLogicalAssignment(op) || next(p);
+      }
+      if (op === ts.SyntaxKind.EqualsToken || isLogicalAssignment(op)) {
+        const target = unwrap(p.left);
+        return ts.isIdentifier(target) && variableContained(target, seen, depth) && next(p);
+      }
+      if (op === ts.SyntaxKind.CommaToken) return p.left === at || next(p);
+      if (
+        op === ts.SyntaxKind.QuestionQuestionToken ||
+        op === ts.SyntaxKind.BarBarToken ||
+        op === ts.SyntaxKind.AmpersandAmpersandToken
+      ) {
+        return next(p);
+      }
+      return true; // arithmetic, comparison, in, instanceof
+    }
+    if (ts.isPropertyAccessExpression(p) && p.expression === at) return next(p, p.name.text);
+    if (ts.isElementAccessExpression(p)) {
+      if (p.argumentExpression === at) return true;
+      const key = constValue(p.argumentExpression);
+      return next(p, key ?? '');
+    }
+    if (ts.isCallExpression(p)) {
+      if (p.expression === at) return member !== undefined && !INVOKERS.has(member) && next(p);
+      const callee = unwrap(p.expression);
+      if (ts.isIdentifier(callee)) return PURE_SINKS.has(callee.text) && resolve(callee) === undefined;
+      return (
+        ts.isPropertyAccessExpression(callee) &&
+        ts.isIdentifier(callee.expression) &&
+        resolve(callee.expression) === undefined &&
+        (own(PURE_SINK_MEMBERS, callee.expression.text)?.has(callee.name.text) ?? false)
+      );
+    }
+    if (ts.isVariableDeclaration(p) && p.initializer === at) {
+      const statement = p.parent.parent;
+      const exported =
+        ts.isVariableStatement(statement) &&
+        (ts.getModifiers(statement)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false);
+      return !exported && ts.isIdentifier(p.name) && variableContained(p.name, seen, depth);
+    }
+    if (ts.isPropertyAssignment(p) && p.initializer === at && ts.isObjectLiteralExpression(p.parent)) {
+      const key = ts.isComputedPropertyName(p.name) ? undefined : propertyNameText(p.name);
+      return key !== undefined && !HOOK_KEYS.has(key) && next(p.parent);
+    }
+    if (ts.isShorthandPropertyAssignment(p) && ts.isObjectLiteralExpression(p.parent)) {
+      return !HOOK_KEYS.has(p.name.text) && next(p.parent);
+    }
+    if (ts.isArrayLiteralExpression(p) || ts.isSpreadElement(p)) return next(ts.isSpreadElement(p) ? p.parent : p);
+    if (ts.isSpreadAssignment(p)) return next(p.parent);
+    if (ts.isReturnStatement(p) || (ts.isArrowFunction(p) && p.body === at)) {
+      const fn = ts.isArrowFunction(p) ? p : ts.findAncestor(p, ts.isFunctionLike);
+      return fn !== undefined && isHandler(fn);
+    }
+    return false;
+  };
+  /** Every read of a variable holding a value is contained (a `let` may be read after any assignment). */
+  const variableContained = (name: ts.Identifier, seen: Set<Binding>, depth: number): boolean => {
+    const binding = resolveDeclared(name);
+    if (!binding || binding.exported) return false;
+    if (seen.has(binding)) return true;
+    seen.add(binding);
+    return refsOf(name.text, binding).every((ref) => {
+      if (ref === name) return true;
+      const at = climbWrappers(ref);
+      const p = at.parent;
+      if (ts.isBinaryExpression(p) && p.left === at && p.operatorToken.kind === ts.SyntaxKind.EqualsToken) return true;
+      return isContained(ref, undefined, seen, depth + 1);
+    });
+  };
+  /** The binding a declaration name creates. */
+  const resolveDeclared = (name: ts.Identifier): Binding | undefined => {
+    for (let n: ts.Node | undefined = name.parent; n; n = n.parent) {
+      const found = scopes.get(n)?.get(name.text);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
+  /**
+   * Whether `read` (`o[k]`) sits where `Object.hasOwn(o, k)` holds, so it can only return an own property:
+   * the then-branch of a check, the else-branch or the rest of a block after `if (!Object.hasOwn(o, k)) return`,
+   * with nothing evaluated in between that could delete the property.
+   */
+  const isOwnGuarded = (read: ts.ElementAccessExpression): boolean => {
+    const object = simpleRef(read.expression);
+    const key = simpleRef(read.argumentExpression);
+    if (object === undefined || key === undefined) return false;
+    const isCheck = (c: ts.Expression): ts.CallExpression | undefined => {
+      c = unwrap(c);
+      if (!ts.isCallExpression(c) || c.arguments.length !== 2) return undefined;
+      const [o, k] = c.arguments as unknown as [ts.Expression, ts.Expression];
+      if (simpleRef(o) !== object || simpleRef(k) !== key) return undefined;
+      const callee = unwrap(c.expression);
+      if (!ts.isPropertyAccessExpression(callee)) return undefined;
+      if (callee.name.text === 'hasOwn' && isGlobal(callee.expression, new Set(['Object']))) return c;
+      // Object.prototype.hasOwnProperty.call(o, k)
+      const inner = callee.expression;
+      return callee.name.text === 'call' &&
+        ts.isPropertyAccessExpression(inner) &&
+        inner.name.text === 'hasOwnProperty' &&
+        ts.isPropertyAccessExpression(inner.expression) &&
+        inner.expression.name.text === 'prototype' &&
+        isGlobal(inner.expression.expression, new Set(['Object']))
+        ? c
+        : undefined;
+    };
+    const holds = (c: ts.Expression): ts.CallExpression | undefined => {
+      c = unwrap(c);
+      if (ts.isBinaryExpression(c) && c.operatorToken.kind === ts.SyntaxKind.AmpersandAmpersandToken)
+        return holds(c.left) ?? holds(c.right);
+      return isCheck(c);
+    };
+    const fails = (c: ts.Expression): ts.CallExpression | undefined => {
+      c = unwrap(c);
+      if (ts.isBinaryExpression(c) && c.operatorToken.kind === ts.SyntaxKind.BarBarToken)
+        return fails(c.left) ?? fails(c.right);
+      return ts.isPrefixUnaryExpression(c) && c.operator === ts.SyntaxKind.ExclamationToken
+        ? isCheck(c.operand)
+        : undefined;
+    };
+    const clean = (guard: ts.Node | undefined): boolean => guard !== undefined && nothingRunsBetween(guard, read);
+    for (let child: ts.Node = read, n = read.parent; n && !ts.isFunctionLike(child); child = n, n = n.parent) {
+      if (ts.isConditionalExpression(n)) {
+        if (child === n.whenTrue && clean(holds(n.condition))) return true;
+        if (child === n.whenFalse && clean(fails(n.condition))) return true;
+      } else if (ts.isBinaryExpression(n) && n.right === child) {
+        const op = n.operatorToken.kind;
+        if (op === ts.SyntaxKind.AmpersandAmpersandToken && clean(holds(n.left))) return true;
+        if (op === ts.SyntaxKind.BarBarToken && clean(fails(n.left))) return true;
+      } else if (ts.isIfStatement(n)) {
+        if (child === n.thenStatement && clean(holds(n.expression))) return true;
+        if (child === n.elseStatement && clean(fails(n.expression))) return true;
+      } else if (ts.isBlock(n) || ts.isSourceFile(n) || ts.isCaseClause(n)) {
+        const statements = n.statements;
+        for (let i = statements.indexOf(child as ts.Statement) - 1; i >= 0; i--) {
+          const s = statements[i] as ts.Statement;
+          if (ts.isIfStatement(s) && !s.elseStatement && alwaysExits(s.thenStatement)) {
+            if (clean(fails(s.expression))) return true;
+          }
+        }
+      }
     }
     return false;
   };
@@ -316,7 +596,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
       return;
     }
     const bare = name.startsWith('node:') ? name.slice(5) : name;
-    const rule = BANNED_MODULES[bare];
+    const rule = own(BANNED_MODULES, bare);
     if (rule) report(node, rule, `${how} "${name}"`);
     else if (!ALLOWED_MODULES.has(name) || json) report(node, 'import-not-allowlisted', `${how} "${name}"`);
   };
@@ -412,7 +692,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
       } else report(id, 'no-process', member ? `uses process.${member}` : 'uses process');
       return;
     }
-    const rule = BANNED_GLOBALS[name];
+    const rule = own(BANNED_GLOBALS, name);
     if (rule === 'no-function-constructor') report(id, rule, 'uses the Function constructor');
     else if (rule === 'no-global-fetch' && name === 'fetch') report(id, rule, 'calls the global fetch');
     else if (rule) report(id, rule, `uses ${name}`);
@@ -451,6 +731,30 @@ export function analyzeSource(file: string, text: string): Finding[] {
     const called = ts.isCallExpression(p) && p.expression === node;
     const assigned = ts.isBinaryExpression(p) && p.left === node && isAssignment(p.operatorToken.kind);
     if (called || assigned) report(node, 'no-computed-chain', `${called ? 'calls' : 'assigns to'} ${describe(node)}`);
+  };
+
+  /** `o[k]` with a key known only at run time: allowed when the value stays data or the read is own-only. */
+  const checkDynamicRead = (node: ts.ElementAccessExpression): void => {
+    const arg = unwrap(node.argumentExpression);
+    if (isNumericish(arg) || isWellKnownSymbol(arg)) return;
+    if (isBuiltin(unwrap(node.expression))) return; // no-computed-global-access names it
+    const at = climbWrappers(node);
+    const p = at.parent;
+    if (ts.isBinaryExpression(p) && p.left === at && p.operatorToken.kind === ts.SyntaxKind.EqualsToken) return;
+    if (isDestructuringTarget(at)) return;
+    if (isContained(node, undefined, new Set()) || isOwnGuarded(node)) return;
+    report(node, 'no-dynamic-read', `reads ${describe(node)} with a key known only at run time and lets the value out`);
+  };
+  const isWellKnownSymbol = (e: ts.Expression): boolean =>
+    ts.isPropertyAccessExpression(e) && isGlobal(e.expression, new Set(['Symbol'])) && !PROTO_NAMES.has(e.name.text);
+
+  /** A destructured key (`const { constructor: F } = x`, `({ constructor }) =>`, `({ a: x } = o)`): as a member read. */
+  const checkDestructuredKey = (node: ts.Node, key: string | undefined): void => {
+    if (key === undefined) report(node, 'no-dynamic-read', 'destructures with a key known only at run time');
+    else if (key === 'constructor') report(node, 'no-constructor-access', 'destructures "constructor"');
+    else if (PROTO_NAMES.has(key)) report(node, 'no-proto', `destructures "${key}"`);
+    else if (key === 'prototype' || key === 'getPrototypeOf' || key === 'setPrototypeOf')
+      report(node, 'no-prototype-access', `destructures "${key}"`);
   };
 
   // ---- the walk ------------------------------------------------------------------------------------
@@ -507,6 +811,7 @@ export function analyzeSource(file: string, text: string): Finding[] {
         report(node, 'no-built-member-name', what);
       }
       checkComputedChain(node);
+      if (key === undefined) checkDynamicRead(node);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const spec = node.arguments[0];
       if (spec) checkModule(node, spec, hasJsonAttributeArg(node.arguments[1]), 'import()s');
@@ -528,13 +833,22 @@ export function analyzeSource(file: string, text: string): Finding[] {
       report(node, 'no-with', 'uses a with statement');
     } else if (node.kind === ts.SyntaxKind.DebuggerStatement) {
       report(node, 'no-debugger', 'has a debugger statement');
+    } else if (ts.isBindingElement(node) && ts.isObjectBindingPattern(node.parent)) {
+      const name = node.propertyName;
+      if (!name) checkDestructuredKey(node, ts.isIdentifier(node.name) ? node.name.text : undefined);
+      else if (ts.isComputedPropertyName(name)) {
+        if (!isWellKnownSymbol(unwrap(name.expression))) checkDestructuredKey(node, constValue(name.expression));
+      } else checkDestructuredKey(node, propertyNameText(name));
     } else if (
       ts.isPropertyAssignment(node) ||
       ts.isShorthandPropertyAssignment(node) ||
       ts.isMethodDeclaration(node)
     ) {
       const key = ts.isComputedPropertyName(node.name) ? constValue(node.name.expression) : propertyNameText(node.name);
-      if (key !== undefined && PROTO_NAMES.has(key) && ts.isObjectLiteralExpression(node.parent)) {
+      if (ts.isObjectLiteralExpression(node.parent) && isDestructuringTarget(node.parent)) {
+        const symbol = ts.isComputedPropertyName(node.name) && isWellKnownSymbol(unwrap(node.name.expression));
+        if (!symbol) checkDestructuredKey(node, key);
+      } else if (key !== undefined && PROTO_NAMES.has(key) && ts.isObjectLiteralExpression(node.parent)) {
         report(node, 'no-proto', `sets ${key} in an object literal`);
       }
     }
@@ -542,6 +856,139 @@ export function analyzeSource(file: string, text: string): Finding[] {
   };
   visit(sf);
   return findings;
+}
+
+/** A table entry by a name taken from the checked code: own properties only (a name may be "constructor"). */
+function own<T>(table: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
+/** Where the element index sits among an array callback's parameters. */
+const INDEX_POSITION: Readonly<Record<string, number>> = {
+  map: 1,
+  forEach: 1,
+  filter: 1,
+  flatMap: 1,
+  some: 1,
+  every: 1,
+  find: 1,
+  findIndex: 1,
+  findLast: 1,
+  findLastIndex: 1,
+  reduce: 2,
+  reduceRight: 2,
+};
+
+/** Whether an initializer visibly builds an array (not an object of the code's own with a `map` method). */
+function isArrayish(init: ts.Expression | undefined): boolean {
+  if (!init) return false;
+  const e = unwrap(init);
+  if (ts.isArrayLiteralExpression(e)) return true;
+  if (!ts.isCallExpression(e)) return false;
+  const callee = unwrap(e.expression);
+  if (!ts.isPropertyAccessExpression(callee)) return false;
+  const base = unwrap(callee.expression);
+  // Array.from(…), Object.keys(…): built-ins, which the rules keep from being replaced.
+  if (ts.isIdentifier(base) && (base.text === 'Array' || base.text === 'Object'))
+    return ['from', 'of', 'keys', 'values', 'entries'].includes(callee.name.text);
+  return ARRAY_METHODS.has(callee.name.text) && (ts.isStringLiteralLike(base) || isArrayish(base));
+}
+/** Methods that return a new array when called on an array (or, for split, on a string). */
+const ARRAY_METHODS = new Set([
+  'map',
+  'filter',
+  'slice',
+  'concat',
+  'flat',
+  'flatMap',
+  'toSorted',
+  'toReversed',
+  'split',
+]);
+
+/** An identifier a guard and a read can both name (`o` in `Object.hasOwn(o, k)` and `o[k]`); getters rule out anything longer. */
+function simpleRef(e: ts.Expression): string | undefined {
+  e = unwrap(e);
+  return ts.isIdentifier(e) ? e.text : undefined;
+}
+
+/**
+ * Whether nothing that can run code (a call, a member read that may hit a getter, an assignment, a delete) is
+ * evaluated between a guard and the read it guards, counting a whole loop that holds the read but not the guard.
+ */
+function nothingRunsBetween(guard: ts.Node, read: ts.Node): boolean {
+  const from = guard.getEnd();
+  let to = read.getStart();
+  for (let n: ts.Node | undefined = read.parent; n && n.pos > from; n = n.parent) {
+    if (ts.isIterationStatement(n, false)) to = Math.max(to, n.getEnd());
+  }
+  let ok = true;
+  const walk = (n: ts.Node): void => {
+    if (!ok || n.getEnd() <= from || n.pos >= to) return;
+    const inside = n.getStart() >= from && n.getEnd() <= to;
+    if (inside && n !== read && runsCode(n)) {
+      ok = false;
+      return;
+    }
+    ts.forEachChild(n, walk);
+  };
+  walk(read.getSourceFile());
+  return ok;
+}
+
+function runsCode(n: ts.Node): boolean {
+  return (
+    ts.isCallExpression(n) ||
+    ts.isNewExpression(n) ||
+    ts.isTaggedTemplateExpression(n) ||
+    ts.isPropertyAccessExpression(n) ||
+    ts.isElementAccessExpression(n) ||
+    ts.isDeleteExpression(n) ||
+    ts.isAwaitExpression(n) ||
+    ts.isYieldExpression(n) ||
+    (ts.isBinaryExpression(n) && isAssignment(n.operatorToken.kind)) ||
+    ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && isUpdate(n.operator))
+  );
+}
+
+function alwaysExits(s: ts.Statement): boolean {
+  if (ts.isReturnStatement(s) || ts.isThrowStatement(s) || ts.isContinueStatement(s) || ts.isBreakStatement(s))
+    return true;
+  const last = ts.isBlock(s) ? s.statements.at(-1) : undefined;
+  return last !== undefined && alwaysExits(last);
+}
+
+function isUpdate(op: ts.SyntaxKind): boolean {
+  return op === ts.SyntaxKind.PlusPlusToken || op === ts.SyntaxKind.MinusMinusToken;
+}
+
+function isLogicalAssignment(op: ts.SyntaxKind): boolean {
+  return (
+    op === ts.SyntaxKind.QuestionQuestionEqualsToken ||
+    op === ts.SyntaxKind.BarBarEqualsToken ||
+    op === ts.SyntaxKind.AmpersandAmpersandEqualsToken
+  );
+}
+
+/** Whether an expression is (part of) the left side of a destructuring assignment: `({ a: x } = o)`, `for ([k] of xs)`. */
+function isDestructuringTarget(node: ts.Node): boolean {
+  const at = climbWrappers(node);
+  const p = at.parent;
+  if (ts.isBinaryExpression(p) && p.left === at && p.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
+    // `x = 1` as a default inside a pattern is a target only when the pattern is.
+    const q = climbWrappers(p).parent;
+    const inPattern =
+      ts.isArrayLiteralExpression(q) ||
+      (ts.isPropertyAssignment(q) && q.initializer === climbWrappers(p)) ||
+      ts.isShorthandPropertyAssignment(q);
+    return inPattern ? isDestructuringTarget(ts.isArrayLiteralExpression(q) ? q : q.parent) : true;
+  }
+  if ((ts.isForOfStatement(p) || ts.isForInStatement(p)) && p.initializer === at) return true;
+  if (ts.isArrayLiteralExpression(p)) return isDestructuringTarget(p);
+  if (ts.isSpreadElement(p)) return isDestructuringTarget(p.parent);
+  if (ts.isPropertyAssignment(p) && p.initializer === at) return isDestructuringTarget(p.parent);
+  if (ts.isSpreadAssignment(p)) return isDestructuringTarget(p.parent);
+  return false;
 }
 
 /** Whether an expression calls something that hides text: char codes, base64, URI decoding, reversing. */
@@ -552,17 +999,34 @@ function usesObfuscator(e: ts.Node): boolean {
 
 function collectScopes(sf: ts.SourceFile): Scopes {
   const scopes: Scopes = new Map();
-  const declare = (scope: ts.Node, name: string, init?: ts.Expression, isConst = false): void => {
+  const declare = (
+    scope: ts.Node,
+    name: string,
+    init?: ts.Expression,
+    isConst = false,
+    extra?: Partial<Binding>,
+  ): void => {
     let names = scopes.get(scope);
     if (!names) {
       names = new Map();
       scopes.set(scope, names);
     }
-    names.set(name, { init, isConst });
+    names.set(name, { init, isConst, ...extra });
   };
-  const declareBinding = (scope: ts.Node, name: ts.BindingName, init?: ts.Expression, isConst = false): void => {
-    if (ts.isIdentifier(name)) declare(scope, name.text, init, isConst);
-    else for (const el of name.elements) if (!ts.isOmittedExpression(el)) declareBinding(scope, el.name);
+  const declareBinding = (
+    scope: ts.Node,
+    name: ts.BindingName,
+    init?: ts.Expression,
+    isConst = false,
+    extra?: Partial<Binding>,
+  ): void => {
+    if (ts.isIdentifier(name)) declare(scope, name.text, init, isConst, extra);
+    else {
+      const arrayElement = ts.isArrayBindingPattern(name);
+      for (const el of name.elements) {
+        if (!ts.isOmittedExpression(el)) declareBinding(scope, el.name, undefined, false, { ...extra, arrayElement });
+      }
+    }
   };
   const visit = (node: ts.Node): void => {
     if (isAmbientStatement(node)) return;
@@ -572,7 +1036,11 @@ function collectScopes(sf: ts.SourceFile): Scopes {
         const blockScoped = (list.flags & ts.NodeFlags.BlockScoped) !== 0;
         const isConst = (list.flags & ts.NodeFlags.Const) !== 0;
         const scope = blockScoped ? blockScope(list.parent) : functionScope(list);
-        declareBinding(scope, node.name, node.initializer, isConst);
+        const statement = list.parent;
+        const exported =
+          ts.isVariableStatement(statement) &&
+          (ts.getModifiers(statement)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false);
+        declareBinding(scope, node.name, node.initializer, isConst, exported ? { exported } : undefined);
       } else if (ts.isCatchClause(list)) declareBinding(list, node.name);
     } else if (ts.isParameter(node)) {
       declareBinding(node.parent, node.name);
@@ -589,7 +1057,13 @@ function collectScopes(sf: ts.SourceFile): Scopes {
       if (node.name) declare(sf, node.name.text);
       const bindings = node.namedBindings;
       if (bindings && ts.isNamespaceImport(bindings)) declare(sf, bindings.name.text);
-      else if (bindings) for (const s of bindings.elements) if (!s.isTypeOnly) declare(sf, s.name.text);
+      else if (bindings) {
+        const from = ts.isStringLiteral(node.parent.moduleSpecifier) ? node.parent.moduleSpecifier.text : '';
+        for (const s of bindings.elements) {
+          if (!s.isTypeOnly)
+            declare(sf, s.name.text, undefined, false, { imported: `${from}#${(s.propertyName ?? s.name).text}` });
+        }
+      }
     } else if (ts.isImportEqualsDeclaration(node) && !node.isTypeOnly) {
       declare(sf, node.name.text);
     }

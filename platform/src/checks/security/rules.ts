@@ -76,6 +76,10 @@ export const SECURITY_RULES = {
     why: 'a member name assembled from pieces or char codes hides what is accessed (e.g. "constr" + "uctor")',
     fix: 'use a literal member name, or look the key up in a Map you control',
   },
+  'no-dynamic-read': {
+    why: 'a key known only at run time can name "constructor" or "__proto__", and a value read that way reaches the Function constructor or a prototype',
+    fix: 'use the value only as data (compare, format, count), guard the read with Object.hasOwn(obj, key), or use a Map',
+  },
   'no-computed-chain': {
     why: 'two computed keys in a row (a[x][y]) can reach "constructor" or "__proto__" from run-time strings',
     fix: 'validate the keys against a fixed list (a Map or a zod enum) before indexing',
