@@ -159,7 +159,15 @@ async function objectViolations(updates: Update[]): Promise<PushViolation[]> {
 async function messageViolations(object: BatchObject): Promise<PushViolation[]> {
   const text = object.content.toString('utf8');
   const body = text.indexOf('\n\n');
-  const tagName = object.type === 'tag' ? /^tag (.+)$/m.exec(text.slice(0, body === -1 ? undefined : body))?.[1] : null;
+  const header = text.slice(0, body === -1 ? undefined : body);
+  // The tag object's own name is free text: keep it printable in the pusher's terminal.
+  const tagName =
+    object.type === 'tag'
+      ? /^tag (.+)$/m
+          .exec(header)?.[1]
+          ?.replace(/[^\x20-\x7e]/g, '?')
+          .slice(0, 100)
+      : null;
   const label = tagName ? `tag ${tagName} message` : `${object.type} ${object.sha.slice(0, 7)} message`;
   const out: PushViolation[] = [];
   for (const f of await scanSource(label, body === -1 ? '' : text.slice(body + 2))) {

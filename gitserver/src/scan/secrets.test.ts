@@ -184,6 +184,8 @@ describe('every common credential format, one realistic sample each', () => {
   it('a password in a URL shows scheme and user, none of the password', () => {
     const s = CREDENTIAL_SAMPLES.find((c) => c.rule === 'secret-url-password') as (typeof CREDENTIAL_SAMPLES)[number];
     expect(scanText('a.ts', s.line).map((f) => f.masked)).toEqual(['postgres://orders_app:…@']);
+    const redis = `const url = 'redis://:${s.value}@cache.prod.internal:6379';`;
+    expect(scanText('a.ts', redis).map((f) => f.masked)).toEqual(['redis://:…@']);
   });
 
   it('leaves documentation-style URLs and unsigned tokens alone', () => {

@@ -162,7 +162,7 @@ const PREFIX_RULES: PrefixRule[] = [
     rule: 'secret-url-password',
     kind: 'password in a URL',
     // scheme://user:password@host — group 1 is the password; the user and scheme stay visible.
-    re: /(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{1,20}:\/\/[^\s:/@"'`<>{}]{1,64}:)([^\s/@"'`<>]{3,128})(?=@([A-Za-z0-9[][A-Za-z0-9.:[\]-]*))/gi,
+    re: /(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{1,20}:\/\/[^\s:/@"'`<>{}]{0,64}:)([^\s/@"'`<>]{3,128})(?=@([A-Za-z0-9[][A-Za-z0-9.:[\]-]*))/gi,
     prefixes: [],
     accept: isUrlPassword,
   },
