@@ -114,3 +114,21 @@ export class GitCommandError extends GitServerError {
     this.stderr = stderr;
   }
 }
+
+/** A tree holds symlinks or submodules: they are never checked out, so checking the rest would pass blind. */
+export class UnsupportedTreeEntryError extends GitServerError {
+  readonly paths: string[];
+  constructor(entries: { path: string; kind: 'symlink' | 'submodule' }[]) {
+    const listed = entries
+      .slice(0, 10)
+      .map((e) => `${e.path} (${e.kind})`)
+      .join(', ');
+    const more = entries.length > 10 ? ` and ${entries.length - 10} more` : '';
+    super(
+      'unsupported_tree_entry',
+      422,
+      `The tree holds entries that are never checked out, built or checked: ${listed}${more}. Replace symlinks and submodules with regular files.`,
+    );
+    this.paths = entries.map((e) => e.path);
+  }
+}

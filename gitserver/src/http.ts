@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gitEnv } from './cli.ts';
 import { assertRepoName } from './names.ts';
+import { type PushLimits, pushLimitsFromEnv } from './push-limits.ts';
 
 /** The two smart-HTTP services. */
 export type GitService = 'upload-pack' | 'receive-pack';
@@ -38,6 +39,8 @@ export interface GitHttpDeps<P extends GitPrincipal> {
   onPush?(repo: string, updates: RefUpdate[], principal: P): Promise<void> | void;
   /** Unexpected failures (backend crash, onPush throwing); defaults to console.error. */
   onError?(err: unknown): void;
+  /** Push and repository size limits; defaults to BMMS_MAX_PUSH_BYTES / BMMS_MAX_REPO_BYTES or their defaults. */
+  limits?: PushLimits;
 }
 
 const ROUTE = /^\/([a-z0-9][a-z0-9._-]*?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/;
@@ -50,8 +53,9 @@ export function createGitHttpHandler<P extends GitPrincipal>(
   deps: GitHttpDeps<P>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const onError = deps.onError ?? ((err: unknown) => console.error(err));
+  const limits = deps.limits ?? pushLimitsFromEnv(process.env);
   return (req, res) => {
-    handle(deps, onError, req, res).catch((err: unknown) => {
+    handle(deps, limits, onError, req, res).catch((err: unknown) => {
       onError(err);
       if (!res.headersSent) send(res, 500, 'Internal error while serving git.\n');
       else res.destroy();
@@ -61,6 +65,7 @@ export function createGitHttpHandler<P extends GitPrincipal>(
 
 async function handle<P extends GitPrincipal>(
   deps: GitHttpDeps<P>,
+  limits: PushLimits,
   onError: (err: unknown) => void,
   req: IncomingMessage,
   res: ServerResponse,
@@ -106,6 +111,13 @@ async function handle<P extends GitPrincipal>(
       BMMS_CAN_PUSH_MAIN: access.canPushMain ? '1' : '0',
       BMMS_NODE: process.execPath,
       BMMS_PUSH_SCAN: PUSH_SCAN,
+      BMMS_MAX_PUSH_BYTES: String(limits.maxPushBytes),
+      BMMS_MAX_REPO_BYTES: String(limits.maxRepoBytes),
+      // A backstop for floods: receive-pack stops reading a pack this large before the hook even runs
+      // (the hook refuses anything over the limit itself, with its own message).
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'receive.maxInputSize',
+      GIT_CONFIG_VALUE_0: String(limits.maxPushBytes * 2),
     });
     const length = header(req, 'content-length');
     if (length && /^\d+$/.test(length)) env.CONTENT_LENGTH = length;

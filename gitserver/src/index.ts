@@ -5,6 +5,8 @@ export type { InternalGitProviderOptions } from './internal.ts';
 export { InternalGitProvider } from './internal.ts';
 export { assertBranchName, assertRepoName, normalizePath } from './names.ts';
 export type * from './provider.ts';
+export { type PushLimits, pushLimitsFromEnv } from './push-limits.ts';
+export { scanFile, scanSource } from './scan/preset.ts';
 export {
   isBinaryPath,
   looksBinary,

@@ -11,6 +11,7 @@ import {
   RepoExistsError,
   RepoNotFoundError,
   RevertConflictError,
+  UnsupportedTreeEntryError,
 } from './errors.ts';
 import { assertBranchName, assertRepoName, hasControlChar, normalizePath } from './names.ts';
 import type {
@@ -260,11 +261,16 @@ export class InternalGitProvider implements GitProvider {
     const gitdir = await this.#existing(name);
     const entries = new Map<string, FileEntry>();
     await flatten(gitdir, await commitTree(gitdir, await mustResolve(gitdir, ref)), '', entries);
+    // A symlink could point a bundler at host files and a submodule is empty here: dropping either
+    // silently would let the checks pass on a tree that is not what the repo says, so refuse the tree.
+    const unsupported = [...entries]
+      .filter(([, e]) => e.mode === '120000' || e.type === 'commit')
+      .map(([p, e]) => ({ path: p, kind: e.mode === '120000' ? ('symlink' as const) : ('submodule' as const) }));
+    if (unsupported.length > 0) throw new UnsupportedTreeEntryError(unsupported);
     const cache = {};
     await mkdir(dir, { recursive: true });
     for (const [p, entry] of entries) {
-      // Symlinks (120000) and submodules are skipped: a link could point a bundler at host files.
-      if (entry.type !== 'blob' || entry.mode === '120000') continue;
+      if (entry.type !== 'blob') continue;
       const target = path.join(dir, normalizePath(p));
       await mkdir(path.dirname(target), { recursive: true });
       const { blob } = await git.readBlob({ fs, gitdir, oid: entry.oid, cache });

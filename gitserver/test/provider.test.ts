@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +11,7 @@ import {
   RepoExistsError,
   RepoNotFoundError,
   RevertConflictError,
+  UnsupportedTreeEntryError,
 } from '../src/index.ts';
 import { author, gitOk, tempDir } from './helpers.ts';
 
@@ -233,5 +235,33 @@ describe('compare-and-swap', () => {
     await expect(commit('main', base.sha, { 'c.txt': 'c\n' })).rejects.toBeInstanceOf(RefConflictError);
     await expect(commit('main', null, { 'c.txt': 'c\n' })).rejects.toBeInstanceOf(RefConflictError);
     expect(await git.resolveRef('demo', 'main')).toBe(other.sha);
+  });
+});
+
+describe('trees that arrive by another route than a checked push', () => {
+  it('refuses to check out a tree with a symlink or a submodule, naming them, instead of dropping them', async () => {
+    const first = await commit('main', null, { 'src/server.ts': 'export {};\n' });
+    // Written with git plumbing straight into the bare repo: no hook sees it.
+    await writeFile(path.join(root, 'target'), '/etc/passwd');
+    const link = await cli('hash-object', '-w', path.join(root, 'target'));
+    const entries = `120000 blob ${link}\tpasswd\n160000 commit ${first.sha}\tvendor\n`;
+    const odd = await new Promise<string>((resolve, reject) => {
+      const child = spawn('git', [`--git-dir=${git.gitdir('demo')}`, 'mktree'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`mktree exited ${code}`))));
+      child.stdin.end(entries);
+    });
+    const sha = await cli('commit-tree', odd, '-p', first.sha, '-m', 'odd tree');
+    await cli('update-ref', 'refs/heads/odd', sha);
+    const out = path.join(root, 'odd-checkout');
+    const err = await git.checkout('demo', 'odd', out).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedTreeEntryError);
+    expect((err as UnsupportedTreeEntryError).code).toBe('unsupported_tree_entry');
+    expect((err as Error).message).toBe(
+      'The tree holds entries that are never checked out, built or checked: passwd (symlink), vendor (submodule). Replace symlinks and submodules with regular files.',
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,5 +132,26 @@ describe('the check suite runner', () => {
     await expect(service.rerun(server, before.id, 'no-such-check')).rejects.toThrow(/unknown check/);
     suite = await settled();
     expect(suite.runs).toHaveLength(checks.length);
+  });
+
+  it('fails every check of a tree holding a symlink, naming it, instead of checking the tree without it', async () => {
+    // Written with plumbing straight into the bare repo, as a route other than a checked push would.
+    const gitdir = git.gitdir('suite');
+    const plumb = (args: string[], input?: string) =>
+      execFileSync('git', [`--git-dir=${gitdir}`, ...args], { input, encoding: 'utf8' }).trim();
+    const file = plumb(['hash-object', '-w', '--stdin'], 'a');
+    const link = plumb(['hash-object', '-w', '--stdin'], '/etc/passwd');
+    const tree = plumb(['mktree'], `100644 blob ${file}\ta.txt\n120000 blob ${link}\tsecrets.txt\n`);
+    const linked = plumb(['commit-tree', tree, '-m', 'a link'], '');
+    await service.ensureSuite(server, linked);
+    await service.idle();
+    const suite = (await service.suiteForTree(server.id, tree)) as SuiteWithRuns;
+    for (const name of ['quick', 'crashes', 'hangs', 'runs-code']) {
+      expect(run(suite, name)).toMatchObject({
+        conclusion: 'failure',
+        summary: `could not check out ${linked.slice(0, 7)}: The tree holds entries that are never checked out, built or checked: secrets.txt (symlink). Replace symlinks and submodules with regular files.`,
+      });
+    }
+    expect(suiteVerdict(suite)).toBe('failure');
   });
 });

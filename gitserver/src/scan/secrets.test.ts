@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CREDENTIAL_SAMPLES } from '../../test/credentials.ts';
+import { scanSource } from './preset.ts';
 import { isBinaryPath, mask, scanBytes, scanText } from './secrets.ts';
 
 // Token-shaped samples are assembled at run time so this file holds no literal credential.
@@ -159,5 +161,42 @@ describe('binary files', () => {
     expect(isBinaryPath('dist/app.wasm')).toBe(true);
     expect(isBinaryPath('src/tools/png.ts')).toBe(false);
     expect(isBinaryPath('Makefile')).toBe(false);
+  });
+});
+
+describe('every common credential format, one realistic sample each', () => {
+  it.each(CREDENTIAL_SAMPLES.map((s) => [s.format, s] as const))('%s is found, named and masked', async (_, s) => {
+    const text = `// service client\n${s.line}\n`;
+    const own = scanText('src/tools/client.ts', text);
+    expect(own.map((f) => f.rule)).toContain(s.rule);
+    const full = await scanSource('src/tools/client.ts', text);
+    expect(full.map((f) => f.rule)).toContain(s.rule);
+    // The value, and any 8-character piece of it past its public prefix, appear in no finding.
+    for (const f of full) {
+      const json = JSON.stringify(f);
+      expect(json).not.toContain(s.value);
+      const shown = f.masked.split('…')[0] as string;
+      const secret = (s.value.startsWith(shown) ? s.value.slice(shown.length) : s.value).replace(/-----END .*/, '');
+      for (let i = 0; i + 8 <= secret.length; i += 4) expect(json).not.toContain(secret.slice(i, i + 8));
+    }
+  });
+
+  it('a password in a URL shows scheme and user, none of the password', () => {
+    const s = CREDENTIAL_SAMPLES.find((c) => c.rule === 'secret-url-password') as (typeof CREDENTIAL_SAMPLES)[number];
+    expect(scanText('a.ts', s.line).map((f) => f.masked)).toEqual(['postgres://orders_app:…@']);
+    const redis = `const url = 'redis://:${s.value}@cache.prod.internal:6379';`;
+    expect(scanText('a.ts', redis).map((f) => f.masked)).toEqual(['redis://:…@']);
+  });
+
+  it('leaves documentation-style URLs and unsigned tokens alone', () => {
+    const D = '$'; // template placeholders as they appear in code, not in this test's own strings
+    const text = [
+      "const url = 'postgres://user:password@localhost:5432/db';",
+      `const tpl = \`https://${D}{user}:${D}{pass}@api.example.com\`;`,
+      `const ok = 'https://x-access-token:${D}{TOKEN}@github.com/org/repo.git';`,
+      "const hook = 'https://hooks.slack.com/services/XXX/YYY/ZZZ';",
+      `const unsigned = '${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"1234567890"}').toString('base64url')}.';`,
+    ].join('\n');
+    expect(scanText('docs.ts', text)).toEqual([]);
   });
 });

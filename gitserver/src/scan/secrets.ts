@@ -11,8 +11,19 @@ export type SecretRule =
   | 'secret-github-token'
   | 'secret-slack-token'
   | 'secret-aws-key'
+  | 'secret-npm-token'
+  | 'secret-google-api-key'
+  | 'secret-sendgrid-key'
+  | 'secret-slack-webhook'
+  | 'secret-shopify-token'
+  | 'secret-linear-key'
+  | 'secret-gitlab-token'
+  | 'secret-twilio-key'
+  | 'secret-url-password'
+  | 'secret-jwt'
   | 'secret-private-key'
-  | 'secret-high-entropy';
+  | 'secret-high-entropy'
+  | 'secret-secretlint';
 
 /** One leaked credential: where it is, which rule, and the masked value (never the raw one). */
 export interface SecretFinding {
@@ -81,7 +92,111 @@ const PREFIX_RULES: PrefixRule[] = [
     re: /(?<![A-Za-z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])/g,
     prefixes: ['AKIA', 'ASIA'],
   },
+  {
+    rule: 'secret-npm-token',
+    kind: 'npm access token',
+    re: new RegExp(`${B}(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])`, 'g'),
+    prefixes: ['npm_'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-google-api-key',
+    kind: 'Google API key',
+    re: new RegExp(`${B}(AIza[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])`, 'g'),
+    prefixes: ['AIza'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-sendgrid-key',
+    kind: 'SendGrid API key',
+    re: new RegExp(`${B}(SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])`, 'g'),
+    prefixes: ['SG.'],
+  },
+  {
+    rule: 'secret-slack-webhook',
+    kind: 'Slack webhook URL',
+    re: /(https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{20,})/g,
+    prefixes: [
+      'https://hooks.slack.com/services/',
+      'https://hooks.slack.com/workflows/',
+      'https://hooks.slack.com/triggers/',
+    ],
+    accept: (v) => /[0-9]/.test(v) && /\/[A-Za-z0-9_-]{8,}$/.test(v),
+  },
+  {
+    rule: 'secret-shopify-token',
+    kind: 'Shopify access token',
+    re: new RegExp(`${B}(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})(?![A-Za-z0-9])`, 'g'),
+    prefixes: ['shpat_', 'shpca_', 'shppa_', 'shpss_'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-linear-key',
+    kind: 'Linear API key',
+    re: new RegExp(`${B}(lin_(?:api|oauth)_[A-Za-z0-9]{40})(?![A-Za-z0-9])`, 'g'),
+    prefixes: ['lin_api_', 'lin_oauth_'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-gitlab-token',
+    kind: 'GitLab token',
+    re: new RegExp(`${B}(gl(?:pat|dt|ptt|rt|soat|ft|imt|cbt|oas|agent)-[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])`, 'g'),
+    prefixes: ['glpat-', 'gldt-', 'glptt-', 'glrt-', 'glsoat-', 'glft-', 'glimt-', 'glcbt-', 'gloas-', 'glagent-'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-twilio-key',
+    kind: 'Twilio API key',
+    re: new RegExp(`${B}(SK[0-9a-fA-F]{32})(?![A-Za-z0-9])`, 'g'),
+    prefixes: ['SK'],
+    accept: mixed,
+  },
+  {
+    rule: 'secret-jwt',
+    kind: 'signed token (JWT)',
+    re: new RegExp(`${B}(eyJ[A-Za-z0-9_-]{10,}\\.eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]{16,})`, 'g'),
+    prefixes: ['eyJ'],
+    accept: isSignedJwt,
+  },
+  {
+    rule: 'secret-url-password',
+    kind: 'password in a URL',
+    // scheme://user:password@host — group 1 is the password; the user and scheme stay visible.
+    re: /(?<![A-Za-z0-9+.-])([a-z][a-z0-9+.-]{1,20}:\/\/[^\s:/@"'`<>{}]{0,64}:)([^\s/@"'`<>]{3,128})(?=@([A-Za-z0-9[][A-Za-z0-9.:[\]-]*))/gi,
+    prefixes: [],
+    accept: isUrlPassword,
+  },
 ];
+
+/** A JWT whose header decodes to JSON naming a signing algorithm (an unsigned `alg: none` token carries nothing). */
+function isSignedJwt(value: string): boolean {
+  try {
+    const header = JSON.parse(Buffer.from(value.split('.')[0] as string, 'base64url').toString('utf8')) as unknown;
+    const alg = typeof header === 'object' && header !== null ? (header as { alg?: unknown }).alg : undefined;
+    return typeof alg === 'string' && alg.toLowerCase() !== 'none';
+  } catch {
+    return false;
+  }
+}
+
+// Words that docs and examples put where a password goes: `postgres://user:password@localhost`.
+const URL_PASSWORD_PLACEHOLDER =
+  /^(?:pass(?:word|wd)?|pwd|secret|token|changeme|change[-_]?me|example|test|dummy|placeholder|admin|root|user|guest|xxx+|\*+|\.+)$|^[$%:{<[]|\$\{|\{\{|%[sd(]/i;
+
+// RFC 2606/6761 names no real database lives at: `db.invalid`, `api.example.com`, `host.test`.
+const RESERVED_HOST = /(?:^|\.)(?:invalid|test|example|localhost|example\.(?:com|org|net))(?::\d+)?$/i;
+
+/** Whether a URL's host is a reserved name (`.invalid`, `.test`, `example.com`, localhost): no real credential goes there. */
+export function isReservedHost(host: string): boolean {
+  return RESERVED_HOST.test(host);
+}
+
+/** Whether the text between `user:` and `@` in a URL is a real password, not a placeholder or a port. */
+function isUrlPassword(value: string): boolean {
+  if (/^\d+$/.test(value)) return false; // host:port@… in odd strings
+  if (URL_PASSWORD_PLACEHOLDER.test(value) || isRun(value)) return false;
+  return !PLACEHOLDER.test(value);
+}
 
 const ALL_PREFIXES = PREFIX_RULES.flatMap((r) => r.prefixes).sort((a, b) => b.length - a.length);
 
@@ -95,6 +210,14 @@ export function mask(value: string): string {
   const prefix = ALL_PREFIXES.find((p) => value.startsWith(p)) ?? value.slice(0, 2);
   const rest = value.length - prefix.length;
   return rest >= 16 ? `${prefix}…${value.slice(-2)}` : `${prefix}…`;
+}
+
+/** `scheme://user:` of a URL with a password, the user masked too when it could be a token itself. */
+function maskUrlUser(head: string): string {
+  const at = head.indexOf('://') + 3;
+  const user = head.slice(at, -1);
+  const shown = user.length <= 16 && !ALL_PREFIXES.some((p) => p.length > 2 && user.startsWith(p)) ? user : mask(user);
+  return `${head.slice(0, at)}${shown}:…@`;
 }
 
 /** Whether bytes look binary: a NUL byte in the first 8000 bytes (git's own heuristic). */
@@ -135,11 +258,15 @@ export function scanText(path: string, text: string): SecretFinding[] {
     const spans: [number, number][] = [];
     for (const rule of PREFIX_RULES) {
       for (const m of line.matchAll(rule.re)) {
-        const value = m[1] ?? m[0];
+        const password = rule.rule === 'secret-url-password';
+        const value = (password ? m[2] : m[1]) ?? m[0];
         if (isRun(value) || (rule.accept && !rule.accept(value))) continue;
-        const start = (m.index ?? 0) + m[0].indexOf(value);
+        if (password && RESERVED_HOST.test(m[3] ?? '')) continue; // a test fixture or a doc example
+        const start = (m.index ?? 0) + m[0].lastIndexOf(value);
         spans.push([start, start + value.length]);
-        findings.push({ path, line: i + 1, rule: rule.rule, kind: rule.kind, masked: mask(value) });
+        // A URL's password shows none of its characters: `postgres://app:…@`.
+        const masked = password ? maskUrlUser(m[1] as string) : mask(value);
+        findings.push({ path, line: i + 1, rule: rule.rule, kind: rule.kind, masked });
       }
     }
     for (const hit of credentialAssignments(line, config)) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import { renderTemplate, templates } from '@bmms/runner-template';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CREDENTIAL_SAMPLES } from '../../../gitserver/test/credentials.ts';
 import { secretsCheck } from './secrets.ts';
 import type { CheckInput } from './types.ts';
 
@@ -119,4 +120,16 @@ describe('secrets check', () => {
     const clean = await secretsCheck.run({ ...base, commitSha: head.sha, baseSha: null });
     expect(clean.conclusion).toBe('success');
   });
+
+  it.each(CREDENTIAL_SAMPLES.map((c) => [c.format, c] as const))(
+    'fails on a committed %s, named by its rule and masked',
+    async (_, c) => {
+      const outcome = await secretsCheck.run(await input({ 'src/tools/client.ts': `// client\n${c.line}\n` }));
+      expect(outcome.conclusion).toBe('failure');
+      expect(outcome.findings?.map((f) => `${f.file}:${f.line} ${f.rule}`)).toContain(
+        `src/tools/client.ts:2 ${c.rule}`,
+      );
+      expect(JSON.stringify(outcome)).not.toContain(c.value);
+    },
+  );
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { looksBinary, type SecretFinding, scanBytes } from '@bmms/gitserver';
+import { looksBinary, type SecretFinding, scanFile } from '@bmms/gitserver';
 import { type Check, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
 
 /** How to fix any leaked credential. */
@@ -51,7 +51,7 @@ export const secretsCheck: Check = {
       files++;
       if (looksBinary(bytes)) binaries++;
       scanned.add(digest(file, bytes));
-      for (const f of scanBytes(file, bytes)) {
+      for (const f of await scanFile(file, bytes)) {
         reported.add(`${f.path}\0${f.rule}\0${f.masked}`);
         findings.push(toFinding(f));
       }
@@ -66,7 +66,7 @@ export const secretsCheck: Check = {
           const key = digest(file, bytes);
           if (scanned.has(key)) continue;
           scanned.add(key);
-          for (const f of scanBytes(file, bytes)) {
+          for (const f of await scanFile(file, bytes)) {
             const id = `${f.path}\0${f.rule}\0${f.masked}`;
             if (reported.has(id)) continue;
             reported.add(id);

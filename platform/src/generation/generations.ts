@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { scanText } from '@bmms/gitserver';
+import { scanSource } from '@bmms/gitserver';
 import type { Generation as GenerationRow, Prisma, Server } from '@bmms/prisma';
 import { ManifestError, parseManifest, parseServerSpec, render, type ServerSpec } from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
@@ -143,11 +143,11 @@ class Recorder {
 }
 
 /** Validates a prompt: present, bounded, and free of credentials (refused before it is sent or stored). */
-export function checkPrompt(value: unknown): string {
+export async function checkPrompt(value: unknown): Promise<string> {
   if (typeof value !== 'string' || value.trim() === '') throw promptEmpty();
   const prompt = value.trim();
   if (prompt.length > MAX_PROMPT) throw promptTooLong(prompt.length);
-  const found = scanText('prompt', prompt);
+  const found = await scanSource('prompt', prompt);
   if (found.length > 0) throw promptHasSecret([...new Set(found.map((f) => f.kind))]);
   return prompt;
 }
@@ -160,7 +160,7 @@ export async function startGeneration(
   requestId?: string,
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');
-  const prompt = checkPrompt(body.prompt);
+  const prompt = await checkPrompt(body.prompt);
   if (body.server !== undefined && typeof body.server !== 'string') {
     throw invalidRequest('"server" must be the name of one of your servers');
   }
@@ -226,7 +226,7 @@ export async function confirmGeneration(
   const parsed = specDraftSchema.safeParse(body.spec === undefined ? row.spec : body.spec);
   if (!parsed.success) throw specInvalid(parsed.error);
   const spec = parsed.data;
-  const leaked = scanText('spec', JSON.stringify(spec, null, 1));
+  const leaked = await scanSource('spec', JSON.stringify(spec, null, 1));
   if (leaked.length > 0) throw promptHasSecret([...new Set(leaked.map((f) => f.kind))], 'spec');
   if (await ctx.db.server.findUnique({ where: { name: spec.name } })) throw nameTaken(spec.name);
   // Compare-and-set on the status: two confirms cannot both start step 2.
