@@ -36,6 +36,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'oauth_signing_keys',
       'orgs',
       'published_templates',
+      'reconciler_states',
       'secrets',
       'servers',
       'template_forks',

@@ -8,6 +8,7 @@ import { SandboxUnavailableError } from './errors.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
+import { ReconcilerStateStore } from './state.ts';
 
 /** What the checks say about a revision: deploy only on `success`. */
 export type GateVerdict = 'success' | 'failure' | 'pending';
@@ -76,12 +77,6 @@ export interface ReconcilerDeps {
 export const DEPLOY_STEPS = ['recorded', 'bundled', 'started', 'probed', 'routed', 'status', 'draining'] as const;
 export type DeployStep = (typeof DEPLOY_STEPS)[number];
 
-interface Failure {
-  revision: string;
-  attempts: number;
-  nextAt: number;
-}
-
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : 'none');
 
 /**
@@ -93,28 +88,25 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #dirty = new Set<string>();
   readonly #running = new Map<string, Promise<void>>();
-  readonly #failures = new Map<string, Failure>();
+  /** Backoff, crash history, pins and sleeping servers: in the database, so a restart or a new leader continues. */
+  readonly #state: ReconcilerStateStore;
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #standby = new Map<string, { instance: Instance; fingerprint: string; timer: NodeJS.Timeout }>();
   readonly #releases = new Map<string, () => Promise<void>>();
-  readonly #crashes = new Map<string, { revision: string; times: number[] }>();
-  readonly #pins = new Map<string, { revision: string; bad: string }>();
-  /** After repeated exits, no restart before this time (a resync must not skip the backoff). */
-  readonly #restartAt = new Map<string, number>();
   #resyncTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  /** Servers scaled to zero: not restarted until a call wakes them (or main moves on). */
-  readonly #sleeping = new Map<string, string>();
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#state = new ReconcilerStateStore(deps.db);
   }
 
   /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
   async start(): Promise<void> {
     this.#stopped = false;
+    await this.#state.load();
     const orphans = await this.#deps.runtime.cleanupOrphans();
     if (orphans > 0) this.#deps.log.info('stopped instances left by a previous run', { count: orphans });
     await this.#closeHistoryOfPreviousRun();
@@ -140,6 +132,7 @@ export class Reconciler {
     for (const s of this.#standby.values()) clearTimeout(s.timer);
     this.#standby.clear();
     await Promise.allSettled([...this.#running.values()]);
+    await this.#state.flushed();
     const instances = this.#deps.runtime.list();
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
@@ -170,7 +163,8 @@ export class Reconciler {
   async #markNotServing(): Promise<void> {
     const servers = await this.#deps.db.server.findMany({ select: { id: true, name: true, conditions: true } });
     for (const s of servers) {
-      if (!isReady(s.conditions) || this.#deps.routes.get(s.name)) continue;
+      // A server scaled to zero stays Ready: its next call starts it, as before the restart.
+      if (!isReady(s.conditions) || this.#deps.routes.get(s.name) || this.isSleeping(s.name)) continue;
       await this.#status(s.id, undefined, {
         Ready: { status: false, reason: 'Restarting', message: 'the platform restarted; starting the instance again' },
         Progressing: { status: true, reason: 'Restarting', message: 'starting the instance again' },
@@ -216,12 +210,15 @@ export class Reconciler {
 
   /** Whether `server` is scaled to zero (its next call must wake it). */
   isSleeping(server: string): boolean {
-    return this.#sleeping.has(server);
+    return this.#state.get(server).sleeping !== undefined;
   }
 
   /** A call arrived for a server scaled to zero: start it again. */
   wakeForCall(server: string): void {
-    if (!this.#sleeping.delete(server)) return;
+    if (!this.isSleeping(server)) return;
+    this.#state
+      .update(server, { sleeping: undefined })
+      .catch((err) => this.#deps.log.warn('could not record a wake-up', { server, err }));
     this.#deps.log.info('waking an idle server', { server });
     this.wake(server);
   }
@@ -235,10 +232,10 @@ export class Reconciler {
       if (idle === undefined || idle < idleMs) continue;
       const target = routes.remove(name);
       if (!target) continue;
-      this.#sleeping.set(name, target.revision);
       try {
         const server = await db.server.findUnique({ where: { name } });
         if (!server) continue;
+        await this.#state.update(name, { sleeping: target.revision }, server.id);
         const minutes = Math.round(idle / 60_000);
         const message = `no call for ${minutes >= 1 ? `${minutes} min` : `${Math.round(idle / 1000)} s`}: the instance was stopped; the next call starts it`;
         await this.#retireInstance(server.id, target, 'scaled to zero', false);
@@ -265,8 +262,10 @@ export class Reconciler {
 
   /** Clears the backoff of `server` so its current revision is attempted again now. */
   retry(server: string): void {
-    this.#failures.delete(server);
-    this.wake(server);
+    void this.#state
+      .update(server, { failure: undefined })
+      .catch((err) => this.#deps.log.warn('could not clear a backoff', { server, err }))
+      .finally(() => this.wake(server));
   }
 
   /** One level-triggered pass for one server. */
@@ -289,9 +288,9 @@ export class Reconciler {
       await db.server.update({ where: { id: server.id }, data: { desiredRevision: head } });
     }
     // A revision that crash-looped is pinned back to the last healthy one until main moves on.
-    const pin = this.#pins.get(name);
-    if (pin && pin.bad !== head) this.#pins.delete(name);
-    const pinned = this.#pins.get(name);
+    const pin = this.#state.get(name).pin;
+    if (pin && pin.bad !== head) await this.#state.update(name, { pin: undefined }, server.id);
+    const pinned = this.#state.get(name).pin;
     const target = pinned?.revision ?? head;
     const servingPatch = pinned ? rolledBack(pinned.revision, head) : serving(head);
     const manifestText = await git.readFile(name, target, 'mcp.json');
@@ -313,16 +312,16 @@ export class Reconciler {
       });
       return;
     }
-    const sleeping = this.#sleeping.get(name);
+    const sleeping = this.#state.get(name).sleeping;
     if (sleeping !== undefined && !current) {
       // Scaled to zero: a call wakes it; a new revision on main is deployed (and then idles again).
       if (sleeping === target) return;
-      this.#sleeping.delete(name);
+      await this.#state.update(name, { sleeping: undefined }, server.id);
     }
     const alive = current && runtime.list().some((i) => i.id === current.instanceId);
     const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
     if (current && alive && current.revision === target && (current.fingerprint ?? '') === fingerprint) {
-      this.#failures.delete(name);
+      if (this.#state.get(name).failure) await this.#state.update(name, { failure: undefined }, server.id);
       if (server.observedRevision !== target || !isReady(server.conditions)) {
         await this.#status(server.id, target, servingPatch);
       }
@@ -357,14 +356,14 @@ export class Reconciler {
       });
       return;
     }
-    const restartAt = this.#restartAt.get(name) ?? 0;
+    const restartAt = this.#state.get(name).restartAt ?? 0;
     if (!current && restartAt > Date.now()) {
       this.#scheduleRetry(name, restartAt - Date.now());
       return;
     }
     const attempt = `${target}:${fingerprint}`;
-    const failure = this.#failures.get(name);
-    if (failure && failure.revision === attempt) {
+    const failure = this.#state.get(name).failure;
+    if (failure && failure.attempt === attempt) {
       if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
       const wait = failure.nextAt - Date.now();
       if (wait > 0) {
@@ -491,7 +490,8 @@ export class Reconciler {
       });
       await step('routed');
       const ms = Math.round(performance.now() - t0);
-      this.#failures.delete(name);
+      const { failure, restartAt } = this.#state.get(name);
+      if (failure || restartAt) await this.#state.update(name, { failure: undefined, restartAt: undefined }, server.id);
       await Promise.all([
         db.deployment.update({
           where: { id: deployment.id },
@@ -517,11 +517,11 @@ export class Reconciler {
     } catch (err) {
       if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
       const message = err instanceof Error ? err.message : String(err);
-      const prior = this.#failures.get(name);
+      const prior = this.#state.get(name).failure;
       const attempt = `${head}:${fingerprint}`;
-      const attempts = prior && prior.revision === attempt ? prior.attempts + 1 : 1;
+      const attempts = prior && prior.attempt === attempt ? prior.attempts + 1 : 1;
       const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
-      this.#failures.set(name, { revision: attempt, attempts, nextAt: Date.now() + delay });
+      await this.#state.update(name, { failure: { attempt, attempts, nextAt: Date.now() + delay } }, server.id);
       const maxAttempts = this.#deps.maxAttempts ?? 5;
       // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
       if (err instanceof SandboxUnavailableError) stage = 'SandboxUnavailable';
@@ -617,7 +617,7 @@ export class Reconciler {
     const { routes, runtime } = this.#deps;
     routes.remove(name);
     this.#dropStandby(name);
-    this.#failures.delete(name);
+    await this.#state.forget(name);
     const mine = runtime.list().filter((i) => i.serverName === name);
     await Promise.allSettled(mine.map((i) => runtime.stop(i.id, { graceMs: 2000 })));
   }
@@ -634,7 +634,6 @@ export class Reconciler {
       void this.#recordExit(instance, removed.revision, exit)
         .then((delayMs) => {
           if (delayMs <= 0) return this.wake(instance.serverName);
-          this.#restartAt.set(instance.serverName, Date.now() + delayMs);
           this.#scheduleRetry(instance.serverName, delayMs);
         })
         .catch(() => this.wake(instance.serverName));
@@ -657,13 +656,13 @@ export class Reconciler {
     const name = instance.serverName;
     const now = Date.now();
     const windowMs = this.#deps.crashLoopWindowMs ?? 300_000;
-    const previous = this.#crashes.get(name);
+    const previous = this.#state.get(name).crashes;
     const times = (previous?.revision === revision ? previous.times : []).filter((t) => now - t < windowMs);
     times.push(now);
-    this.#crashes.set(name, { revision, times });
     log.warn('instance exited unexpectedly', { server: name, instance: instance.id, how, crashes: times.length });
     const server = await db.server.findUnique({ where: { name } });
     if (!server) return 0;
+    await this.#state.update(name, { crashes: { revision, times } }, server.id);
     await db.deployment.updateMany({
       where: { serverId: server.id, instanceId: instance.id, state: 'succeeded' },
       data: { state: 'exited', reason: 'InstanceExited', message: `instance exited (${how})`, finishedAt: new Date() },
@@ -675,8 +674,7 @@ export class Reconciler {
         orderBy: { startedAt: 'desc' },
       });
       if (healthy) {
-        this.#pins.set(name, { revision: healthy.revision, bad: revision });
-        this.#crashes.delete(name);
+        await this.#state.update(name, { pin: { revision: healthy.revision, bad: revision }, crashes: undefined });
         const message = `${short(revision)} exited ${times.length} times within ${Math.round(windowMs / 1000)} s (${how}): rolling back to ${short(healthy.revision)}; main is unchanged — push a fix or revert`;
         await db.deployment.create({
           data: {
@@ -698,6 +696,8 @@ export class Reconciler {
       }
     }
     const delayMs = times.length <= 1 ? 0 : Math.min(1000 * 2 ** (times.length - 2), 60_000);
+    // Stored before anything else happens: a resync, a restart or a new leader must not skip the backoff.
+    if (delayMs > 0) await this.#state.update(name, { restartAt: now + delayMs });
     await db.deployment.create({
       data: {
         serverId: server.id,
