@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { GitProvider } from '@bmms/gitserver';
-import type { Prisma, PrismaClient } from '@bmms/prisma';
+import type { Deployment, Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
@@ -76,6 +76,30 @@ export interface ReconcilerDeps {
 /** The steps of a deploy, in order; a crash at any of them must converge on restart. */
 export const DEPLOY_STEPS = ['recorded', 'bundled', 'started', 'probed', 'routed', 'status', 'draining'] as const;
 export type DeployStep = (typeof DEPLOY_STEPS)[number];
+
+type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
+
+/** What one deploy is asked to do: run `head` (tree `tree`) of `server` with the settings of `fingerprint`. */
+interface DeployAttempt {
+  server: { id: string; name: string };
+  head: string;
+  tree: string;
+  manifestText: string;
+  fingerprint: string;
+  reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged';
+  /** The conditions once it serves (a pinned rollback reads differently from an up-to-date server). */
+  servingPatch: ConditionPatch;
+}
+
+/** A deploy under way: the steps fill it in as they pass. */
+interface DeployRun extends DeployAttempt {
+  t0: number;
+  /** The history entry, written while the instance starts. */
+  recorded: Promise<Deployment>;
+  /** What a failure now is called. */
+  stage: FailureStage;
+  instance?: Instance;
+}
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : 'none');
 
@@ -372,7 +396,7 @@ export class Reconciler {
       }
     }
     const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
-    await this.#deploy(server, target, tree, manifestText, fingerprint, reason, servingPatch);
+    await this.#deploy({ server, head: target, tree, manifestText, fingerprint, reason, servingPatch });
   }
 
   /**
@@ -403,19 +427,41 @@ export class Reconciler {
     }
   }
 
-  async #deploy(
-    server: { id: string; name: string },
-    head: string,
-    tree: string,
-    manifestText: string,
-    fingerprint: string,
-    reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged',
-    servingPatch: ConditionPatch,
-  ): Promise<void> {
-    const { db, git, runtime, routes, bundles, log } = this.#deps;
-    const name = server.name;
-    const t0 = performance.now();
-    // The record is written while the instance starts: bookkeeping must not delay serving.
+  /**
+   * One deploy of `attempt.head`: record it, bring an instance up (a warm one of the same tree, else bundle,
+   * start and probe a new one), switch the route, record it serving, drain the one it replaced. A failure at
+   * any step keeps the old instance serving and schedules a retry.
+   */
+  async #deploy(attempt: DeployAttempt): Promise<void> {
+    const run: DeployRun = {
+      ...attempt,
+      t0: performance.now(),
+      stage: 'ManifestInvalid',
+      recorded: this.#record(attempt),
+    };
+    try {
+      const { instance, how } = await this.#bringUp(run, parseManifest(attempt.manifestText));
+      await this.#step('probed', run);
+      const previous = await this.#switchRoute(run, instance);
+      await this.#recordServing(run, instance, how);
+      if (previous) {
+        await this.#step('draining', run);
+        await this.#retireInstance(attempt.server.id, previous, `replaced by ${short(attempt.head)}`);
+      }
+    } catch (err) {
+      if (run.instance) await this.#deps.runtime.stop(run.instance.id, { graceMs: 1000 }).catch(() => {});
+      await this.#recordFailure(run, err);
+    }
+  }
+
+  /** Tells the fault-injection hook that a deploy passed `step`. */
+  async #step(step: DeployStep, run: DeployRun): Promise<void> {
+    await this.#deps.onStep?.(step, run.server.name);
+  }
+
+  /** Writes the history entry and Progressing while the instance starts: bookkeeping must not delay serving. */
+  #record({ server, head, tree, reason }: DeployAttempt): Promise<Deployment> {
+    const { db } = this.#deps;
     const recorded = (async () => {
       const row = await db.deployment.create({
         data: {
@@ -435,137 +481,158 @@ export class Reconciler {
       return row;
     })();
     recorded.catch(() => {});
-    const step = async (at: DeployStep) => this.#deps.onStep?.(at, name);
-    let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable' =
-      'ManifestInvalid';
-    let instance: Instance | undefined;
-    try {
-      const manifest: Manifest = parseManifest(manifestText);
-      let how: string;
-      const warm = this.#takeStandby(name, tree, fingerprint);
-      if (warm) {
-        stage = 'ProbeFailed';
-        instance = warm;
-        await probeInstance(warm.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
-        how = 'warm instance of the same tree';
-      } else {
-        stage = 'BundleFailed';
-        if (this.#deps.onStep) await recorded.then(() => step('recorded'));
-        const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
-        await step('bundled');
-        stage = 'StartFailed';
-        const setup = await this.#deps.provisioner?.setup(server, manifest, `${name}-${randomUUID()}`);
-        instance = await runtime
-          .start({
-            serverName: name,
-            revision: head,
-            treeSha: tree,
-            bundlePath: bundle.path,
-            env: setup?.env ?? {},
-            ...(setup?.binds ? { binds: setup.binds } : {}),
-            limits: {
-              memoryMb: manifest.limits.memoryMb,
-              cpu: manifest.limits.cpu,
-              timeoutMs: manifest.limits.timeoutMs,
-            },
-          })
-          .catch(async (err: unknown) => {
-            await setup?.release().catch(() => {});
-            throw err;
-          });
-        if (setup) this.#releases.set(instance.id, setup.release);
-        await step('started');
-        stage = 'ProbeFailed';
-        await probeInstance(instance.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
-        how = bundle.cached ? 'cached bundle' : 'bundle built';
-      }
-      await step('probed');
-      const deployment = await recorded;
-      const previous = routes.set(name, {
-        instanceId: instance.id,
-        revision: head,
-        treeSha: tree,
-        socketPath: instance.socketPath,
-        fingerprint,
-      });
-      await step('routed');
-      const ms = Math.round(performance.now() - t0);
-      const { failure, restartAt } = this.#state.get(name);
-      if (failure || restartAt) await this.#state.update(name, { failure: undefined, restartAt: undefined }, server.id);
-      await Promise.all([
-        db.deployment.update({
-          where: { id: deployment.id },
-          data: {
-            instanceId: instance.id,
-            state: 'succeeded',
-            reason: 'Serving',
-            message:
-              reason === 'ConfigChanged'
-                ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
-                : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
-            finishedAt: new Date(),
-          },
-        }),
-        this.#status(server.id, head, servingPatch),
-      ]);
-      log.info('deployed', { server: name, revision: head, instance: instance.id, ms, how });
-      await step('status');
-      if (previous) {
-        await step('draining');
-        await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
-      }
-    } catch (err) {
-      if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
-      const message = err instanceof Error ? err.message : String(err);
-      const prior = this.#state.get(name).failure;
-      const attempt = `${head}:${fingerprint}`;
-      const attempts = prior && prior.attempt === attempt ? prior.attempts + 1 : 1;
-      const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
-      await this.#state.update(name, { failure: { attempt, attempts, nextAt: Date.now() + delay } }, server.id);
-      const maxAttempts = this.#deps.maxAttempts ?? 5;
-      // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
-      if (err instanceof SandboxUnavailableError) stage = 'SandboxUnavailable';
-      const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
-      const deployment = await recorded.catch(() => undefined);
-      if (deployment) {
-        await db.deployment.update({
-          where: { id: deployment.id },
-          data: {
-            instanceId: instance?.id ?? null,
-            state: 'failed',
-            reason: stage,
-            message: message.slice(0, 4000),
-            finishedAt: new Date(),
-          },
-        });
-      }
-      const stillServing = routes.get(name);
-      await this.#status(server.id, undefined, {
-        Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
-        Progressing: {
-          status: !stalled,
-          reason: stalled ? stage : 'RetryScheduled',
-          message: stalled
-            ? 'gave up'
-            : `attempt ${attempts} of ${maxAttempts} failed; retrying in ${Math.round(delay / 1000)} s`,
-        },
-        Stalled: stalled
-          ? {
-              status: true,
-              reason: stage,
-              message:
-                stage === 'SandboxUnavailable'
-                  ? message
-                  : `${short(head)} failed ${attempts} times; push a new revision, or retry (POST /api/v1/servers/${name}/retry)`,
-            }
-          : { status: false, reason: stage, message: 'retrying' },
-        Ready: stillServing
-          ? { status: false, reason: stage, message: `still serving ${short(stillServing.revision)}` }
-          : { status: false, reason: stage, message: `nothing is serving: ${message.slice(0, 200)}` },
-      });
-      log.warn('deploy failed', { server: name, revision: head, stage, attempts, err });
-      if (!stalled) this.#scheduleRetry(name, delay);
+    return recorded;
+  }
+
+  /** A probed instance of the attempt's tree (also kept in `run.instance`), and how it came up, for the history. */
+  async #bringUp(run: DeployRun, manifest: Manifest): Promise<{ instance: Instance; how: string }> {
+    const { name } = run.server;
+    const headers = this.#deps.probeHeaders?.(name) ?? {};
+    const warm = this.#takeStandby(name, run.tree, run.fingerprint);
+    if (warm) {
+      run.stage = 'ProbeFailed';
+      run.instance = warm;
+      await probeInstance(warm.socketPath, manifest, { headers });
+      return { instance: warm, how: 'warm instance of the same tree' };
     }
+    run.stage = 'BundleFailed';
+    if (this.#deps.onStep) await run.recorded.then(() => this.#step('recorded', run));
+    const bundle = await this.#deps.bundles.ensure(run.tree, (dir) => this.#deps.git.checkout(name, run.head, dir));
+    await this.#step('bundled', run);
+    run.stage = 'StartFailed';
+    const instance = await this.#start(run, manifest, bundle.path);
+    run.instance = instance;
+    await this.#step('started', run);
+    run.stage = 'ProbeFailed';
+    await probeInstance(instance.socketPath, manifest, { headers });
+    return { instance, how: bundle.cached ? 'cached bundle' : 'bundle built' };
+  }
+
+  /** Starts an instance of the bundle with what the provisioner gives it (released when the instance goes). */
+  async #start(run: DeployRun, manifest: Manifest, bundlePath: string): Promise<Instance> {
+    const { name } = run.server;
+    const setup = await this.#deps.provisioner?.setup(run.server, manifest, `${name}-${randomUUID()}`);
+    const instance = await this.#deps.runtime
+      .start({
+        serverName: name,
+        revision: run.head,
+        treeSha: run.tree,
+        bundlePath,
+        env: setup?.env ?? {},
+        ...(setup?.binds ? { binds: setup.binds } : {}),
+        limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
+      })
+      .catch(async (err: unknown) => {
+        await setup?.release().catch(() => {});
+        throw err;
+      });
+    if (setup) this.#releases.set(instance.id, setup.release);
+    return instance;
+  }
+
+  /** Points the server's route at the new instance; returns the target it replaced. */
+  async #switchRoute(run: DeployRun, instance: Instance): Promise<RouteTarget | undefined> {
+    const previous = this.#deps.routes.set(run.server.name, {
+      instanceId: instance.id,
+      revision: run.head,
+      treeSha: run.tree,
+      socketPath: instance.socketPath,
+      fingerprint: run.fingerprint,
+    });
+    await this.#step('routed', run);
+    return previous;
+  }
+
+  /** Clears the backoff, closes the history entry as serving and marks the server Ready. */
+  async #recordServing(run: DeployRun, instance: Instance, how: string): Promise<void> {
+    const { db, log } = this.#deps;
+    const { server, head, reason } = run;
+    const deployment = await run.recorded;
+    const ms = Math.round(performance.now() - run.t0);
+    const { failure, restartAt } = this.#state.get(server.name);
+    if (failure || restartAt) {
+      await this.#state.update(server.name, { failure: undefined, restartAt: undefined }, server.id);
+    }
+    await Promise.all([
+      db.deployment.update({
+        where: { id: deployment.id },
+        data: {
+          instanceId: instance.id,
+          state: 'succeeded',
+          reason: 'Serving',
+          message:
+            reason === 'ConfigChanged'
+              ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
+              : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
+          finishedAt: new Date(),
+        },
+      }),
+      this.#status(server.id, head, run.servingPatch),
+    ]);
+    log.info('deployed', { server: server.name, revision: head, instance: instance.id, ms, how });
+    await this.#step('status', run);
+  }
+
+  /** Records a failed deploy (history, backoff, conditions) and schedules the retry unless it stalled. */
+  async #recordFailure(run: DeployRun, err: unknown): Promise<void> {
+    const { db, log } = this.#deps;
+    const { server, head } = run;
+    const message = err instanceof Error ? err.message : String(err);
+    // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
+    const stage: FailureStage = err instanceof SandboxUnavailableError ? 'SandboxUnavailable' : run.stage;
+    const { attempts, delay } = await this.#backOff(run);
+    const maxAttempts = this.#deps.maxAttempts ?? 5;
+    const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
+    const deployment = await run.recorded.catch(() => undefined);
+    if (deployment) {
+      await db.deployment.update({
+        where: { id: deployment.id },
+        data: {
+          instanceId: run.instance?.id ?? null,
+          state: 'failed',
+          reason: stage,
+          message: message.slice(0, 4000),
+          finishedAt: new Date(),
+        },
+      });
+    }
+    const still = this.#deps.routes.get(server.name);
+    await this.#status(server.id, undefined, {
+      Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
+      Progressing: {
+        status: !stalled,
+        reason: stalled ? stage : 'RetryScheduled',
+        message: stalled
+          ? 'gave up'
+          : `attempt ${attempts} of ${maxAttempts} failed; retrying in ${Math.round(delay / 1000)} s`,
+      },
+      Stalled: stalled
+        ? {
+            status: true,
+            reason: stage,
+            message:
+              stage === 'SandboxUnavailable'
+                ? message
+                : `${short(head)} failed ${attempts} times; push a new revision, or retry (POST /api/v1/servers/${server.name}/retry)`,
+          }
+        : { status: false, reason: stage, message: 'retrying' },
+      Ready: still
+        ? { status: false, reason: stage, message: `still serving ${short(still.revision)}` }
+        : { status: false, reason: stage, message: `nothing is serving: ${message.slice(0, 200)}` },
+    });
+    log.warn('deploy failed', { server: server.name, revision: head, stage, attempts, err });
+    if (!stalled) this.#scheduleRetry(server.name, delay);
+  }
+
+  /** Counts one more failure of this revision and settings, and stores when the next attempt may start. */
+  async #backOff(run: DeployRun): Promise<{ attempts: number; delay: number }> {
+    const { server } = run;
+    const prior = this.#state.get(server.name).failure;
+    const attempt = `${run.head}:${run.fingerprint}`;
+    const attempts = prior && prior.attempt === attempt ? prior.attempts + 1 : 1;
+    const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
+    await this.#state.update(server.name, { failure: { attempt, attempts, nextAt: Date.now() + delay } }, server.id);
+    return { attempts, delay };
   }
 
   /**
