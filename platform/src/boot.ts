@@ -30,7 +30,7 @@ import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
-import { PreviewManager } from './previews.ts';
+import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
 import { createRuntime } from './runtime.ts';
 import { loadKeyring } from './secrets/keyring.ts';
@@ -125,16 +125,18 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
+  let reconciler: Reconciler | undefined;
   const previews = new PreviewManager({
     db,
     git,
     runtime,
     bundles,
     routes,
-    log: log.child({ component: 'previews' }),
-    credentials,
+    reconciler: () => {
+      if (!reconciler) throw new Error('the reconciler is not set up yet');
+      return reconciler;
+    },
   });
-  let reconciler: Reconciler | undefined;
   const checks = new CheckService({
     db,
     git,
@@ -164,6 +166,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
     probeHeaders: (server) => credentials.probeHeaders(server),
+    // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
+    previews: { env: () => credentials.env(), test: smokeTest },
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -233,8 +237,6 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   await ctx.oauth.start(config.publicUrl ?? url);
-
-  previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
   let closing: Promise<void> | undefined;
   return {

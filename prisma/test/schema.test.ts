@@ -35,6 +35,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'oauth_payloads',
       'oauth_signing_keys',
       'orgs',
+      'preview_targets',
       'published_templates',
       'reconciler_states',
       'secrets',

@@ -5,10 +5,12 @@ import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
 import { SandboxUnavailableError } from './errors.ts';
+import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
 import { ReconcilerStateStore } from './state.ts';
+import { isPreviewTarget } from './targets.ts';
 
 /** What the checks say about a revision: deploy only on `success`. */
 export type GateVerdict = 'success' | 'failure' | 'pending';
@@ -71,6 +73,8 @@ export interface ReconcilerDeps {
   crashLoopWindowMs?: number;
   /** Called as a deploy passes each step (fault-injection tests kill the process here). */
   onStep?: (step: DeployStep, server: string) => void | Promise<void>;
+  /** What preview instances get (environment) and must pass besides the probe before they are routed. */
+  previews?: { env?: () => Record<string, string>; test?: PreviewTest };
 }
 
 /** The steps of a deploy, in order; a crash at any of them must converge on restart. */
@@ -114,6 +118,8 @@ export class Reconciler {
   readonly #running = new Map<string, Promise<void>>();
   /** Backoff, crash history, pins and sleeping servers: in the database, so a restart or a new leader continues. */
   readonly #state: ReconcilerStateStore;
+  /** The preview targets: deployed, routed and removed through the same loop as production. */
+  readonly #previews: PreviewTargets;
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #standby = new Map<string, { instance: Instance; fingerprint: string; timer: NodeJS.Timeout }>();
   readonly #releases = new Map<string, () => Promise<void>>();
@@ -125,6 +131,17 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#state = new ReconcilerStateStore(deps.db);
+    this.#previews = new PreviewTargets({
+      db: deps.db,
+      git: deps.git,
+      runtime: deps.runtime,
+      bundles: deps.bundles,
+      routes: deps.routes,
+      log: deps.log,
+      ...deps.previews,
+      ...(deps.probeHeaders ? { probeHeaders: deps.probeHeaders } : {}),
+      ...(deps.onStep ? { onStep: deps.onStep } : {}),
+    });
   }
 
   /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
@@ -157,6 +174,7 @@ export class Reconciler {
     this.#standby.clear();
     await Promise.allSettled([...this.#running.values()]);
     await this.#state.flushed();
+    this.#previews.clear();
     const instances = this.#deps.runtime.list();
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
@@ -202,8 +220,9 @@ export class Reconciler {
     try {
       const servers = await this.#deps.db.server.findMany({ select: { name: true } });
       for (const s of servers) this.wake(s.name);
-      // Routes of deleted servers are retired; preview routes (`<server>--pr-<N>`) belong to the previews.
-      for (const name of this.#deps.routes.servers()) if (!name.includes('--')) this.wake(name);
+      // Routes of deleted servers and previews of closed changes are retired; stored previews come back.
+      for (const name of this.#deps.routes.servers()) this.wake(name);
+      for (const name of await this.#previews.names()) this.wake(name);
     } catch (err) {
       this.#deps.log.error('resync failed', { err });
     }
@@ -251,7 +270,7 @@ export class Reconciler {
   async #sweepIdle(idleMs: number): Promise<void> {
     const { routes, db } = this.#deps;
     for (const name of routes.servers()) {
-      if (name.includes('--') || this.#stopped || this.#running.has(name)) continue;
+      if (isPreviewTarget(name) || this.#stopped || this.#running.has(name)) continue;
       const idle = routes.idleFor(name);
       if (idle === undefined || idle < idleMs) continue;
       const target = routes.remove(name);
@@ -292,8 +311,47 @@ export class Reconciler {
       .finally(() => this.wake(server));
   }
 
-  /** One level-triggered pass for one server. */
+  /**
+   * main moved (merge, revert, push): records it as the server's desired revision and reconciles. The
+   * reconciler is the only writer of deployment state; its gate checks a tree no check has seen first.
+   */
+  async mainMoved(server: { id: string; name: string }, sha: string): Promise<void> {
+    await this.#deps.db.server.update({ where: { id: server.id }, data: { desiredRevision: sha } });
+    this.wake(server.name);
+  }
+
+  /** Asks for change `number`'s preview at `ref`; returns the target's name (its route). */
+  async requestPreview(server: { id: string; name: string }, number: number, ref: string): Promise<string> {
+    const target = await this.#previews.request(server, number, ref);
+    this.wake(target);
+    return target;
+  }
+
+  /** The settled outcome of preview `target` at `ref`, or undefined while the reconciler works on it. */
+  previewOutcome(target: string, ref: string): Promise<PreviewOutcome | undefined> {
+    return this.#previews.outcome(target, ref);
+  }
+
+  /** A preview of `ref` that no open change asked for (main's own suite): started, tested, stopped. */
+  trialPreview(server: string, ref: string): Promise<PreviewOutcome> {
+    return this.#previews.trial(server, ref);
+  }
+
+  /** Changes of `server` closed, merged or moved: their previews are brought in line (removed, re-pointed). */
+  async previewsChanged(server: string): Promise<void> {
+    const names = await this.#previews.namesOf(server);
+    for (const name of names) this.wake(name);
+    await Promise.allSettled(names.map((name) => this.#running.get(name)));
+  }
+
+  /** Whether `instanceId` runs a preview (not a production instance). */
+  isPreviewInstance(instanceId: string): boolean {
+    return this.#previews.isPreviewInstance(instanceId);
+  }
+
+  /** One level-triggered pass for one target (a server's production instance, or a preview). */
   async reconcile(name: string): Promise<void> {
+    if (isPreviewTarget(name)) return this.#previews.reconcile(name);
     const { db, git, routes, runtime } = this.#deps;
     const server = await db.server.findUnique({ where: { name } });
     if (!server) {
