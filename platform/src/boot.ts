@@ -7,6 +7,7 @@ import {
   AdvisoryLockLeadership,
   BundleCache,
   DockerRuntime,
+  isPreviewTarget,
   ProcessRuntime,
   Reconciler,
   RouteTable,
@@ -171,7 +172,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
-            if (step !== config.testKillAt) return;
+            const kill = config.testKillAt;
+            if (step !== kill?.step || isPreviewTarget(server) !== kill.preview) return;
             log.warn('BMMS_TEST_KILL_AT: killing the platform', { step, server });
             process.kill(process.pid, 'SIGKILL');
           },
