@@ -68,6 +68,7 @@ async function startRig(name: string, options: Partial<ReconcilerDeps>) {
     });
   return {
     git,
+    db: database.db,
     runtime,
     get routes() {
       return routes;
@@ -269,5 +270,65 @@ describe('Reconciler restarted during a crash loop', () => {
     expect(
       s.deployments.filter((d) => d.revision === bad && d.startedAt > (rollback?.startedAt ?? new Date())),
     ).toEqual([]);
+  });
+});
+
+describe('Reconciler with a preview target', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig('prev', {});
+  });
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it('deploys the change head it is asked for beside production, brings it back after a restart, and removes it when the change closes', async () => {
+    await rig.until('the good revision serves', async () => rig.routes.get('prev')?.revision === rig.good);
+    const production = rig.routes.get('prev')?.instanceId;
+    const head = (
+      await rig.git.commitFiles('prev', {
+        branch: 'feature',
+        parent: rig.good,
+        files: { 'README.md': 'A change.\n' },
+        message: 'a change',
+        author,
+      })
+    ).sha;
+    const server = await rig.server();
+    await rig.db.changeRequest.create({
+      data: { serverId: server.id, number: 1, title: 'a change', branch: 'feature', headSha: head },
+    });
+
+    const target = await rig.reconciler.requestPreview(server, 1, head);
+    expect(target).toBe('prev--pr-1');
+    let outcome: Awaited<ReturnType<typeof rig.reconciler.previewOutcome>>;
+    await rig.until('the preview settles', async () => {
+      outcome = await rig.reconciler.previewOutcome(target, head);
+      return outcome !== undefined;
+    });
+    expect(outcome).toMatchObject({ conclusion: 'success', detail: expect.stringMatching(/tools\/list = mcp.json/) });
+    const preview = rig.routes.get(target);
+    expect(preview?.revision).toBe(head);
+    expect(preview?.instanceId).not.toBe(production);
+    expect(rig.reconciler.isPreviewInstance(preview?.instanceId ?? '')).toBe(true);
+    expect(rig.reconciler.isPreviewInstance(production ?? '')).toBe(false);
+    expect(rig.routes.get('prev')?.instanceId).toBe(production);
+    expect((await rig.server()).observedRevision).toBe(rig.good);
+
+    // A new process: the preview is desired state in the database, so it serves again.
+    await rig.restart();
+    await rig.until('the preview serves again', async () => rig.routes.get(target)?.revision === head);
+    await rig.until('production serves again', async () => rig.routes.get('prev')?.revision === rig.good);
+
+    // Closed: the route goes with the answer, the instance right after.
+    await rig.db.changeRequest.updateMany({ where: { serverId: server.id, number: 1 }, data: { state: 'closed' } });
+    await rig.reconciler.previewsChanged('prev');
+    expect(rig.routes.get(target)).toBeUndefined();
+    expect(await rig.reconciler.previewOutcome(target, head)).toMatchObject({ conclusion: 'failure' });
+    await rig.until(
+      'only production runs',
+      async () => rig.runtime.list().filter((i) => i.serverName === 'prev').length === 1,
+    );
+    expect(rig.routes.get('prev')?.revision).toBe(rig.good);
   });
 });
