@@ -26,8 +26,6 @@ export interface PreviewDeps {
   routes: RouteTable;
   /** The reconciler, which owns every instance: previews are its targets. */
   reconciler: () => Reconciler;
-  /** How often the preview check looks at its target's conditions. */
-  pollMs?: number;
 }
 
 /**
@@ -79,13 +77,8 @@ export class PreviewManager {
 
   /** Waits until the reconciler settled preview `target` at `ref` (or the check is cancelled). */
   async #settled(target: string, ref: string, signal?: AbortSignal): Promise<PreviewOutcome> {
-    const pollMs = this.#deps.pollMs ?? 100;
-    for (;;) {
-      const outcome = await this.#deps.reconciler().previewOutcome(target, ref);
-      if (outcome) return outcome;
-      if (signal?.aborted) return { conclusion: 'failure', detail: 'cancelled' };
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
+    const outcome = await this.#deps.reconciler().previewSettled(target, ref, signal);
+    return outcome ?? { conclusion: 'failure', detail: 'cancelled' };
   }
 
   /** Changes of `serverName` closed, merged or moved: the reconciler removes or re-points their previews. */

@@ -332,6 +332,11 @@ export class Reconciler {
     return this.#previews.outcome(target, ref);
   }
 
+  /** Waits until preview `target` at `ref` settled (undefined when `signal` aborted first). */
+  previewSettled(target: string, ref: string, signal?: AbortSignal): Promise<PreviewOutcome | undefined> {
+    return this.#previews.settled(target, ref, signal);
+  }
+
   /** A preview of `ref` that no open change asked for (main's own suite): started, tested, stopped. */
   trialPreview(server: string, ref: string): Promise<PreviewOutcome> {
     return this.#previews.trial(server, ref);

@@ -56,6 +56,8 @@ export class PreviewTargets {
   readonly #starting = new Set<string>();
   readonly #stopping = new Set<string>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Callers waiting for a target's conditions to change (in this process; others poll). */
+  readonly #waiters = new Map<string, Set<() => void>>();
 
   constructor(deps: PreviewDeps) {
     this.#deps = deps;
@@ -91,6 +93,35 @@ export class PreviewTargets {
     if (ready?.status === 'True') return { conclusion: 'success', detail: ready.message };
     if (ready?.reason === 'SandboxUnavailable') return { conclusion: 'skipped', detail: ready.message };
     return { conclusion: 'failure', detail: ready?.message ?? 'the preview did not start' };
+  }
+
+  /**
+   * Waits until `target` at `ref` settled, or `signal` aborts (undefined then). Wakes when this process settles
+   * it, and otherwise looks every `pollMs` (another replica may be the leader that deploys it).
+   */
+  async settled(target: string, ref: string, signal?: AbortSignal, pollMs = 500): Promise<PreviewOutcome | undefined> {
+    for (;;) {
+      let wake = () => {};
+      const changed = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      const waiters = this.#waiters.get(target) ?? new Set();
+      this.#waiters.set(target, waiters);
+      waiters.add(wake);
+      try {
+        const outcome = await this.outcome(target, ref);
+        if (outcome || signal?.aborted) return outcome;
+        let timer: NodeJS.Timeout | undefined;
+        const onAbort = () => wake();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        await Promise.race([changed, new Promise<void>((resolve) => (timer = setTimeout(resolve, pollMs)))]);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      } finally {
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.#waiters.get(target) === waiters) this.#waiters.delete(target);
+      }
+    }
   }
 
   /** Names of stored preview targets (resync wakes each). */
@@ -260,6 +291,7 @@ export class PreviewTargets {
       where: { target },
       data: { conditions: toJson(conditions), updatedAt: new Date() },
     });
+    for (const wake of this.#waiters.get(target) ?? []) wake();
   }
 
   /** Stops the previews of `server` that no route points at any more (nobody waits: they are unrouted). */
