@@ -7,6 +7,7 @@ import {
   AdvisoryLockLeadership,
   BundleCache,
   DockerRuntime,
+  isPreviewTarget,
   ProcessRuntime,
   Reconciler,
   RouteTable,
@@ -31,7 +32,7 @@ import type { Model } from './generation/model.ts';
 import { PublicBase } from './http/public-url.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
-import { PreviewManager } from './previews.ts';
+import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
 import { createRuntime } from './runtime.ts';
 import { loadKeyring } from './secrets/keyring.ts';
@@ -132,16 +133,18 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
   const routes = new RouteTable();
+  let reconciler: Reconciler | undefined;
   const previews = new PreviewManager({
     db,
     git,
     runtime,
     bundles,
     routes,
-    log: log.child({ component: 'previews' }),
-    credentials,
+    reconciler: () => {
+      if (!reconciler) throw new Error('the reconciler is not set up yet');
+      return reconciler;
+    },
   });
-  let reconciler: Reconciler | undefined;
   const checks = new CheckService({
     db,
     git,
@@ -171,10 +174,13 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
     probeHeaders: (server) => credentials.probeHeaders(server),
+    // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
+    previews: { env: () => credentials.env(), test: smokeTest },
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
-            if (step !== config.testKillAt) return;
+            const kill = config.testKillAt;
+            if (step !== kill?.step || isPreviewTarget(server) !== kill.preview) return;
             log.warn('BMMS_TEST_KILL_AT: killing the platform', { step, server });
             process.kill(process.pid, 'SIGKILL');
           },
@@ -241,8 +247,6 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const port = (server.address() as AddressInfo).port;
   const url = publicBase.listening(config.host, port);
   await ctx.oauth.start(publicBase);
-
-  previews.resume().catch((err) => log.error('previews did not resume', { err }));
 
   let closing: Promise<void> | undefined;
   return {

@@ -25,7 +25,8 @@ const Env = z.object({
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
-  BMMS_TEST_KILL_AT: z.enum(DEPLOY_STEPS).optional(),
+  // `<step>`: a production deploy's step; `preview:<step>`: a preview deploy's.
+  BMMS_TEST_KILL_AT: z.enum([...DEPLOY_STEPS, ...DEPLOY_STEPS.map((s) => `preview:${s}` as const)]).optional(),
   BMMS_TEST_PUBLIC_RANGES: z.string().optional(),
   BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
   BMMS_OIDC_ISSUER: z.string().url().optional(),
@@ -55,8 +56,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
-  /** Fault-injection tests only: the platform SIGKILLs itself when a deploy reaches this step. */
-  testKillAt?: DeployStep;
+  /** Fault-injection tests only: the platform SIGKILLs itself when a deploy (production or preview) reaches this step. */
+  testKillAt?: { step: DeployStep; preview: boolean };
   /** Tests only: parts of documentation ranges the egress proxy treats as public (stand-in hosts in a netns). */
   testPublicRanges?: string[];
   /** Generation settings (model, OpenAPI hosts); default: read from the environment at boot. */
@@ -109,7 +110,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
-    ...(e.BMMS_TEST_KILL_AT ? { testKillAt: e.BMMS_TEST_KILL_AT } : {}),
+    ...(e.BMMS_TEST_KILL_AT
+      ? {
+          testKillAt: {
+            step: e.BMMS_TEST_KILL_AT.replace(/^preview:/, '') as DeployStep,
+            preview: e.BMMS_TEST_KILL_AT.startsWith('preview:'),
+          },
+        }
+      : {}),
     ...(testPublicRanges.length > 0 ? { testPublicRanges } : {}),
     generation: generationConfigFromEnv(env),
     signup: e.BMMS_SIGNUP,

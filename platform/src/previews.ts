@@ -2,30 +2,21 @@ import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import {
   type BundleCache,
-  type Instance,
+  type PreviewOutcome,
+  parsePreviewName,
+  previewName,
   probeInstance,
+  type Reconciler,
   type RouteTable,
   type Runtime,
-  SandboxUnavailableError,
   unixRequest,
 } from '@bmms/reconciler';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import { Ajv } from 'ajv';
 import type { CheckOutcome } from './checks/types.ts';
-import type { Logger } from './logger.ts';
 
-const PREVIEW = /^([a-z][a-z0-9-]*[a-z0-9])--pr-([1-9][0-9]{0,8})$/;
-
-/** The route (and URL segment) of change `number`'s preview: `/s/<server>--pr-<number>/mcp`. */
-export function previewName(server: string, number: number): string {
-  return `${server}--pr-${number}`;
-}
-
-/** Splits a preview name into its server and change number, or null for a plain server name. */
-export function parsePreviewName(name: string): { server: string; number: number } | null {
-  const m = PREVIEW.exec(name);
-  return m?.[1] && m[2] ? { server: m[1], number: Number(m[2]) } : null;
-}
+// The naming rule lives with the reconciler's targets; the gateway and the API read it through here.
+export { parsePreviewName, previewName };
 
 export interface PreviewDeps {
   db: PrismaClient;
@@ -33,29 +24,17 @@ export interface PreviewDeps {
   runtime: Runtime;
   bundles: BundleCache;
   routes: RouteTable;
-  log: Logger;
-  /** The gateway's internal credentials: previews verify them like production instances. */
-  credentials?: { env(): Record<string, string>; probeHeaders(server: string): Record<string, string> };
-}
-
-interface PreviewInstance {
-  instance: Instance;
-  manifest: Manifest;
+  /** The reconciler, which owns every instance: previews are its targets. */
+  reconciler: () => Reconciler;
 }
 
 /**
- * Preview deployments: a change's head tree runs in a throw-away instance (never the production
- * one), smoke-tested, and routed at `/s/<server>--pr-<N>/mcp` for every open change whose head has
- * that tree. Instances no open change needs are stopped.
+ * The platform's side of previews: the `preview` check asks the reconciler for a preview target per open change
+ * whose head has the checked tree, and waits on that target's conditions. Nothing here starts or routes an
+ * instance; closing, merging or moving a change tells the reconciler, which removes or re-points the target.
  */
 export class PreviewManager {
   readonly #deps: PreviewDeps;
-  readonly #instances = new Map<string, PreviewInstance>();
-  readonly #locks = new Map<string, Promise<unknown>>();
-  /** Preview instances started but not yet smoke-tested. */
-  readonly #starting = new Set<string>();
-  /** Previews no change needs any more, on their way down. */
-  readonly #stopping = new Set<string>();
 
   constructor(deps: PreviewDeps) {
     this.#deps = deps;
@@ -68,110 +47,48 @@ export class PreviewManager {
     await bundles.ensure(tree, (dir) => git.checkout(serverName, commitSha, dir));
   }
 
-  /** Deploys `commitSha`'s tree to a preview instance and smoke-tests it; the `preview` check's result. */
+  /** The `preview` check: the reconciler deploys `commitSha`'s tree as a preview; its conditions are the result. */
   async deploy(serverName: string, commitSha: string, signal?: AbortSignal): Promise<CheckOutcome> {
-    return this.#serialized(serverName, async () => {
-      const { git, runtime, bundles } = this.#deps;
-      const tree = await git.treeOf(serverName, commitSha);
-      const key = `${serverName}\0${tree}`;
-      const existing = this.#instances.get(key);
-      if (existing && runtime.list().some((i) => i.id === existing.instance.id)) {
-        await this.#sync(serverName);
-        return ok(existing.manifest, 'reused the running preview of this tree');
-      }
-      const text = await git.readFile(serverName, commitSha, 'mcp.json');
-      if (text === null) return fail('mcp.json is missing: there is nothing to preview');
-      const manifest = parseManifest(text);
-      let instance: Instance | undefined;
-      try {
-        const bundle = await bundles.ensure(tree, (dir) => git.checkout(serverName, commitSha, dir));
-        if (signal?.aborted) return fail('cancelled');
-        instance = await runtime.start({
-          serverName,
-          revision: commitSha,
-          treeSha: tree,
-          bundlePath: bundle.path,
-          env: { BMMS_PREVIEW: '1', ...this.#deps.credentials?.env() },
-          limits: {
-            memoryMb: manifest.limits.memoryMb,
-            cpu: manifest.limits.cpu,
-            timeoutMs: manifest.limits.timeoutMs,
-          },
-        });
-        const started = instance.id;
-        this.#starting.add(started);
-        const auth = this.#deps.credentials?.probeHeaders(serverName) ?? {};
-        const report = await smokeTest(instance.socketPath, manifest, auth).finally(() =>
-          this.#starting.delete(started),
-        );
-        this.#instances.set(key, { instance, manifest });
-        await this.#sync(serverName);
-        return ok(manifest, report.join('; '));
-      } catch (err) {
-        if (instance) await runtime.stop(instance.id, { graceMs: 500 }).catch(() => {});
-        const message = err instanceof Error ? err.message : String(err);
-        if (err instanceof SandboxUnavailableError) {
-          return { conclusion: 'skipped', summary: `no preview: ${message}`, log: message };
-        }
-        return fail(`the preview did not pass its smoke test: ${message}`);
-      }
-    });
-  }
-
-  /**
-   * Points each open change of `serverName` at the preview of its head tree, removes the routes of
-   * changes that are no longer open, and stops previews no open change needs. Serialized with deploys
-   * of the same server, so a sync never undoes a preview that is being routed.
-   */
-  sync(serverName: string): Promise<void> {
-    return this.#serialized(serverName, () => this.#sync(serverName));
-  }
-
-  /** sync() under the server's lock (deploy holds it already). */
-  async #sync(serverName: string): Promise<void> {
-    const { db, git, routes, runtime } = this.#deps;
+    const { db, git } = this.#deps;
+    const reconciler = this.#deps.reconciler();
     const server = await db.server.findUnique({ where: { name: serverName } });
-    const changes = server ? await db.changeRequest.findMany({ where: { serverId: server.id } }) : [];
-    const needed = new Set<string>();
-    for (const change of changes) {
-      const route = previewName(serverName, change.number);
-      const tree = change.state === 'open' ? await git.treeOf(serverName, change.headSha).catch(() => null) : null;
-      const preview = tree ? this.#instances.get(`${serverName}\0${tree}`) : undefined;
-      if (preview && tree) {
-        needed.add(`${serverName}\0${tree}`);
-        if (routes.get(route)?.instanceId !== preview.instance.id) {
-          routes.set(route, {
-            instanceId: preview.instance.id,
-            revision: change.headSha,
-            treeSha: tree,
-            socketPath: preview.instance.socketPath,
-          });
-        }
-      } else routes.remove(route);
+    if (!server) return fail('the server was deleted');
+    const text = await git.readFile(serverName, commitSha, 'mcp.json');
+    if (text === null) return fail('mcp.json is missing: there is nothing to preview');
+    const manifest = parseManifest(text);
+    const tree = await git.treeOf(serverName, commitSha);
+    const open = await db.changeRequest.findMany({ where: { serverId: server.id, state: 'open' } });
+    const changes = [];
+    for (const change of open) {
+      const head = change.headSha === commitSha ? tree : await git.treeOf(serverName, change.headSha).catch(() => null);
+      if (head === tree) changes.push(change);
     }
-    for (const name of routes.servers()) {
-      if (name.startsWith(`${serverName}--pr-`) && !changes.some((c) => previewName(serverName, c.number) === name)) {
-        routes.remove(name);
-      }
-    }
-    for (const [key, preview] of this.#instances) {
-      if (!key.startsWith(`${serverName}\0`) || needed.has(key)) continue;
-      this.#instances.delete(key);
-      // Unrouted already: nobody waits for the instance to stop (a swarm task takes about a second).
-      const id = preview.instance.id;
-      this.#stopping.add(id);
-      void runtime
-        .stop(id, { graceMs: 2000 })
-        .catch(() => {})
-        .finally(() => this.#stopping.delete(id));
-    }
+    if (changes.length === 0) return toOutcome(await reconciler.trialPreview(serverName, commitSha), manifest);
+    const targets = await Promise.all(
+      changes.map(async (c) => ({
+        ref: c.headSha,
+        name: await reconciler.requestPreview(server, c.number, c.headSha),
+      })),
+    );
+    const outcomes = await Promise.all(targets.map((t) => this.#settled(t.name, t.ref, signal)));
+    const outcome = outcomes.find((o) => o.conclusion !== 'success') ?? outcomes[0];
+    return outcome ? toOutcome(outcome, manifest) : fail('cancelled');
+  }
+
+  /** Waits until the reconciler settled preview `target` at `ref` (or the check is cancelled). */
+  async #settled(target: string, ref: string, signal?: AbortSignal): Promise<PreviewOutcome> {
+    const outcome = await this.#deps.reconciler().previewSettled(target, ref, signal);
+    return outcome ?? { conclusion: 'failure', detail: 'cancelled' };
+  }
+
+  /** Changes of `serverName` closed, merged or moved: the reconciler removes or re-points their previews. */
+  sync(serverName: string): Promise<void> {
+    return this.#deps.reconciler().previewsChanged(serverName);
   }
 
   /** Whether `instanceId` is a preview (not a production instance). */
   isPreviewInstance(instanceId: string): boolean {
-    if (this.#starting.has(instanceId) || this.#stopping.has(instanceId)) return true;
-    for (const p of this.#instances.values()) if (p.instance.id === instanceId) return true;
-    return false;
+    return this.#deps.reconciler().isPreviewInstance(instanceId);
   }
 
   /** Whether change `number` of `serverName` has a preview serving now. */
@@ -179,48 +96,23 @@ export class PreviewManager {
     const route = this.#deps.routes.get(previewName(serverName, number));
     return route !== undefined && this.#deps.runtime.list().some((i) => i.id === route.instanceId);
   }
+}
 
-  /** After a restart: previews of open changes whose checks passed come back. */
-  async resume(): Promise<void> {
-    const { db, git, log } = this.#deps;
-    const open = await db.changeRequest.findMany({ where: { state: 'open' }, include: { server: true } });
-    for (const change of open) {
-      const tree = await git.treeOf(change.server.name, change.headSha).catch(() => null);
-      if (!tree) continue;
-      const suite = await db.checkSuite.findUnique({
-        where: { serverId_treeSha: { serverId: change.serverId, treeSha: tree } },
-        include: { runs: true },
-      });
-      const preview = suite?.runs.find((r) => r.name === 'preview');
-      if (preview?.conclusion !== 'success') continue;
-      const outcome = await this.deploy(change.server.name, change.headSha);
-      if (outcome.conclusion !== 'success') {
-        log.warn('preview did not come back', {
-          server: change.server.name,
-          change: change.number,
-          why: outcome.summary,
-        });
-      }
-    }
-  }
-
-  async #serialized<T>(serverName: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(serverName) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(task);
-    this.#locks.set(serverName, run);
-    try {
-      return await run;
-    } finally {
-      if (this.#locks.get(serverName) === run) this.#locks.delete(serverName);
-    }
-  }
+function toOutcome(outcome: PreviewOutcome, manifest: Manifest): CheckOutcome {
+  if (outcome.conclusion === 'success') return ok(manifest, outcome.detail);
+  if (outcome.conclusion === 'skipped') return { conclusion: 'skipped', summary: outcome.detail, log: outcome.detail };
+  return fail(outcome.detail);
 }
 
 /**
  * The preview smoke test: health, MCP initialize, tools/list equal to mcp.json, every inputSchema
  * a valid JSON Schema, and a call with invalid arguments answered with a JSON-RPC error (not a crash).
  */
-async function smokeTest(socketPath: string, manifest: Manifest, auth: Record<string, string>): Promise<string[]> {
+export async function smokeTest(
+  socketPath: string,
+  manifest: Manifest,
+  auth: Record<string, string>,
+): Promise<string[]> {
   const probed = await probeInstance(socketPath, manifest, { headers: auth });
   const report = [
     `initialize answered (protocol ${probed.protocolVersion})`,

@@ -2,14 +2,21 @@
 // the same data dir and database; it must converge with exactly one instance, no orphan process or container,
 // no half-written history, and the server answering.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFile, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { DEPLOY_STEPS, type DeployStep, LABELS } from '@bmms/reconciler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownerOf } from '../../reconciler/src/runtimes/health.ts';
 import { dockerForTests } from './docker.ts';
-import { HAS_BWRAP, poll } from './harness.ts';
+import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
 import { PlatformProcess, type ServerBody } from './platform-process.ts';
+
+type ChangeBody = {
+  number: number;
+  checks: { name: string; status: string; conclusion: string | null }[];
+  preview: { status: string } | null;
+};
 
 /** Live instances of one data dir, as the host sees them: bwrap processes or labelled containers. */
 async function liveInstances(runtime: string, dataDir: string): Promise<number> {
@@ -95,6 +102,65 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
     },
     180_000,
   );
+
+  it('converges after a kill while a preview deploys, like a production deploy', async () => {
+    if (!platform) return;
+    const p = platform;
+    try {
+      await p.start({ BMMS_TEST_KILL_AT: 'preview:started' });
+      await p.servingHead('demo');
+      const wd = new GitWorkdir(await mkdtemp(path.join(db.dataDir, 'wd-')), db.dataDir);
+      const url = new URL(`${p.url}/git/demo.git`);
+      url.username = 'e2e';
+      url.password = p.key;
+      await wd.git('clone', '-q', url.toString(), '.');
+      await wd.git('config', 'user.email', 'e2e@example.com');
+      await wd.git('config', 'user.name', 'e2e');
+      await appendFile(path.join(wd.dir, 'README.md'), '\nA change with a preview.\n');
+      await wd.commitAndPush('A change with a preview', 'feature');
+      const opened = await p.api<ChangeBody>('POST', '/api/v1/servers/demo/changes', {
+        title: 'A change with a preview',
+        branch: 'feature',
+      });
+      expect(opened.status).toBe(201);
+      const n = opened.body.number;
+      // The preview's instance started: the platform dies there.
+      const exit = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('alive'), 120_000))]);
+      expect(exit, p.output.slice(-2000)).toEqual({ code: null, signal: 'SIGKILL' });
+      expect(p.output).toContain('BMMS_TEST_KILL_AT');
+
+      await p.start();
+      const change = await poll(
+        async () => {
+          const c = await p.api<ChangeBody>('GET', `/api/v1/servers/demo/changes/${n}`).catch(() => undefined);
+          const done = c?.body.checks.length && c.body.checks.every((k) => k.status === 'completed');
+          return done && c.body.preview?.status === 'ready' ? c.body : undefined;
+        },
+        120_000,
+        'the preview to serve after the restart',
+      );
+      expect(change.checks.find((k) => k.name === 'preview')).toMatchObject({ conclusion: 'success' });
+      const preview = await p.mcp(`demo--pr-${n}`, 'tools/list');
+      expect(preview.status).toBe(200);
+      expect(preview.text).toContain('"echo"');
+      // Production and the preview, nothing the killed process left.
+      await poll(
+        async () => ((await liveInstances(runtime, p.dataDir)) === 2 ? true : undefined),
+        30_000,
+        'two instances',
+      );
+      // Closing the change removes the preview target: production alone runs.
+      expect((await p.api('POST', `/api/v1/servers/demo/changes/${n}/close`)).status).toBe(200);
+      expect((await p.mcp(`demo--pr-${n}`, 'tools/list')).status).toBe(404);
+      await poll(
+        async () => ((await liveInstances(runtime, p.dataDir)) === 1 ? true : undefined),
+        30_000,
+        'the preview instance to stop',
+      );
+    } finally {
+      await p.stop();
+    }
+  }, 300_000);
 
   async function killedAt(p: PlatformProcess, step: DeployStep): Promise<void> {
     await p.start({ BMMS_TEST_KILL_AT: step });

@@ -34,6 +34,7 @@ export {
   type ReconcilerLog,
   type RevisionGate,
 } from './loop.ts';
+export type { PreviewOutcome, PreviewTest } from './previews.ts';
 export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
@@ -49,3 +50,4 @@ export {
   type Runtime,
   type StartOptions,
 } from './runtimes/types.ts';
+export { isPreviewTarget, parsePreviewName, previewName, type Target, type TargetKind } from './targets.ts';

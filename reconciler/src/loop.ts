@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { GitProvider } from '@bmms/gitserver';
-import type { Prisma, PrismaClient } from '@bmms/prisma';
+import type { Deployment, Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
 import { SandboxUnavailableError } from './errors.ts';
+import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
+import { ReconcilerStateStore } from './state.ts';
+import { isPreviewTarget } from './targets.ts';
 
 /** What the checks say about a revision: deploy only on `success`. */
 export type GateVerdict = 'success' | 'failure' | 'pending';
@@ -70,16 +73,36 @@ export interface ReconcilerDeps {
   crashLoopWindowMs?: number;
   /** Called as a deploy passes each step (fault-injection tests kill the process here). */
   onStep?: (step: DeployStep, server: string) => void | Promise<void>;
+  /** What preview instances get (environment) and must pass besides the probe before they are routed. */
+  previews?: { env?: () => Record<string, string>; test?: PreviewTest };
 }
 
 /** The steps of a deploy, in order; a crash at any of them must converge on restart. */
 export const DEPLOY_STEPS = ['recorded', 'bundled', 'started', 'probed', 'routed', 'status', 'draining'] as const;
 export type DeployStep = (typeof DEPLOY_STEPS)[number];
 
-interface Failure {
-  revision: string;
-  attempts: number;
-  nextAt: number;
+type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
+
+/** What one deploy is asked to do: run `head` (tree `tree`) of `server` with the settings of `fingerprint`. */
+interface DeployAttempt {
+  server: { id: string; name: string };
+  head: string;
+  tree: string;
+  manifestText: string;
+  fingerprint: string;
+  reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged';
+  /** The conditions once it serves (a pinned rollback reads differently from an up-to-date server). */
+  servingPatch: ConditionPatch;
+}
+
+/** A deploy under way: the steps fill it in as they pass. */
+interface DeployRun extends DeployAttempt {
+  t0: number;
+  /** The history entry, written while the instance starts. */
+  recorded: Promise<Deployment>;
+  /** What a failure now is called. */
+  stage: FailureStage;
+  instance?: Instance;
 }
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : 'none');
@@ -93,28 +116,38 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   readonly #dirty = new Set<string>();
   readonly #running = new Map<string, Promise<void>>();
-  readonly #failures = new Map<string, Failure>();
+  /** Backoff, crash history, pins and sleeping servers: in the database, so a restart or a new leader continues. */
+  readonly #state: ReconcilerStateStore;
+  /** The preview targets: deployed, routed and removed through the same loop as production. */
+  readonly #previews: PreviewTargets;
   readonly #retryTimers = new Map<string, NodeJS.Timeout>();
   readonly #standby = new Map<string, { instance: Instance; fingerprint: string; timer: NodeJS.Timeout }>();
   readonly #releases = new Map<string, () => Promise<void>>();
-  readonly #crashes = new Map<string, { revision: string; times: number[] }>();
-  readonly #pins = new Map<string, { revision: string; bad: string }>();
-  /** After repeated exits, no restart before this time (a resync must not skip the backoff). */
-  readonly #restartAt = new Map<string, number>();
   #resyncTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
-  /** Servers scaled to zero: not restarted until a call wakes them (or main moves on). */
-  readonly #sleeping = new Map<string, string>();
   #stopped = true;
   #unsubscribeExit: (() => void) | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#state = new ReconcilerStateStore(deps.db);
+    this.#previews = new PreviewTargets({
+      db: deps.db,
+      git: deps.git,
+      runtime: deps.runtime,
+      bundles: deps.bundles,
+      routes: deps.routes,
+      log: deps.log,
+      ...deps.previews,
+      ...(deps.probeHeaders ? { probeHeaders: deps.probeHeaders } : {}),
+      ...(deps.onStep ? { onStep: deps.onStep } : {}),
+    });
   }
 
   /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
   async start(): Promise<void> {
     this.#stopped = false;
+    await this.#state.load();
     const orphans = await this.#deps.runtime.cleanupOrphans();
     if (orphans > 0) this.#deps.log.info('stopped instances left by a previous run', { count: orphans });
     await this.#closeHistoryOfPreviousRun();
@@ -140,6 +173,8 @@ export class Reconciler {
     for (const s of this.#standby.values()) clearTimeout(s.timer);
     this.#standby.clear();
     await Promise.allSettled([...this.#running.values()]);
+    await this.#state.flushed();
+    this.#previews.clear();
     const instances = this.#deps.runtime.list();
     for (const name of this.#deps.routes.servers()) this.#deps.routes.remove(name);
     await Promise.allSettled(instances.map((i) => this.#deps.runtime.stop(i.id, { graceMs: 5000 })));
@@ -170,7 +205,8 @@ export class Reconciler {
   async #markNotServing(): Promise<void> {
     const servers = await this.#deps.db.server.findMany({ select: { id: true, name: true, conditions: true } });
     for (const s of servers) {
-      if (!isReady(s.conditions) || this.#deps.routes.get(s.name)) continue;
+      // A server scaled to zero stays Ready: its next call starts it, as before the restart.
+      if (!isReady(s.conditions) || this.#deps.routes.get(s.name) || this.isSleeping(s.name)) continue;
       await this.#status(s.id, undefined, {
         Ready: { status: false, reason: 'Restarting', message: 'the platform restarted; starting the instance again' },
         Progressing: { status: true, reason: 'Restarting', message: 'starting the instance again' },
@@ -184,8 +220,9 @@ export class Reconciler {
     try {
       const servers = await this.#deps.db.server.findMany({ select: { name: true } });
       for (const s of servers) this.wake(s.name);
-      // Routes of deleted servers are retired; preview routes (`<server>--pr-<N>`) belong to the previews.
-      for (const name of this.#deps.routes.servers()) if (!name.includes('--')) this.wake(name);
+      // Routes of deleted servers and previews of closed changes are retired; stored previews come back.
+      for (const name of this.#deps.routes.servers()) this.wake(name);
+      for (const name of await this.#previews.names()) this.wake(name);
     } catch (err) {
       this.#deps.log.error('resync failed', { err });
     }
@@ -216,12 +253,15 @@ export class Reconciler {
 
   /** Whether `server` is scaled to zero (its next call must wake it). */
   isSleeping(server: string): boolean {
-    return this.#sleeping.has(server);
+    return this.#state.get(server).sleeping !== undefined;
   }
 
   /** A call arrived for a server scaled to zero: start it again. */
   wakeForCall(server: string): void {
-    if (!this.#sleeping.delete(server)) return;
+    if (!this.isSleeping(server)) return;
+    this.#state
+      .update(server, { sleeping: undefined })
+      .catch((err) => this.#deps.log.warn('could not record a wake-up', { server, err }));
     this.#deps.log.info('waking an idle server', { server });
     this.wake(server);
   }
@@ -230,15 +270,15 @@ export class Reconciler {
   async #sweepIdle(idleMs: number): Promise<void> {
     const { routes, db } = this.#deps;
     for (const name of routes.servers()) {
-      if (name.includes('--') || this.#stopped || this.#running.has(name)) continue;
+      if (isPreviewTarget(name) || this.#stopped || this.#running.has(name)) continue;
       const idle = routes.idleFor(name);
       if (idle === undefined || idle < idleMs) continue;
       const target = routes.remove(name);
       if (!target) continue;
-      this.#sleeping.set(name, target.revision);
       try {
         const server = await db.server.findUnique({ where: { name } });
         if (!server) continue;
+        await this.#state.update(name, { sleeping: target.revision }, server.id);
         const minutes = Math.round(idle / 60_000);
         const message = `no call for ${minutes >= 1 ? `${minutes} min` : `${Math.round(idle / 1000)} s`}: the instance was stopped; the next call starts it`;
         await this.#retireInstance(server.id, target, 'scaled to zero', false);
@@ -265,12 +305,58 @@ export class Reconciler {
 
   /** Clears the backoff of `server` so its current revision is attempted again now. */
   retry(server: string): void {
-    this.#failures.delete(server);
-    this.wake(server);
+    void this.#state
+      .update(server, { failure: undefined })
+      .catch((err) => this.#deps.log.warn('could not clear a backoff', { server, err }))
+      .finally(() => this.wake(server));
   }
 
-  /** One level-triggered pass for one server. */
+  /**
+   * main moved (merge, revert, push): records it as the server's desired revision and reconciles. The
+   * reconciler is the only writer of deployment state; its gate checks a tree no check has seen first.
+   */
+  async mainMoved(server: { id: string; name: string }, sha: string): Promise<void> {
+    await this.#deps.db.server.update({ where: { id: server.id }, data: { desiredRevision: sha } });
+    this.wake(server.name);
+  }
+
+  /** Asks for change `number`'s preview at `ref`; returns the target's name (its route). */
+  async requestPreview(server: { id: string; name: string }, number: number, ref: string): Promise<string> {
+    const target = await this.#previews.request(server, number, ref);
+    this.wake(target);
+    return target;
+  }
+
+  /** The settled outcome of preview `target` at `ref`, or undefined while the reconciler works on it. */
+  previewOutcome(target: string, ref: string): Promise<PreviewOutcome | undefined> {
+    return this.#previews.outcome(target, ref);
+  }
+
+  /** Waits until preview `target` at `ref` settled (undefined when `signal` aborted first). */
+  previewSettled(target: string, ref: string, signal?: AbortSignal): Promise<PreviewOutcome | undefined> {
+    return this.#previews.settled(target, ref, signal);
+  }
+
+  /** A preview of `ref` that no open change asked for (main's own suite): started, tested, stopped. */
+  trialPreview(server: string, ref: string): Promise<PreviewOutcome> {
+    return this.#previews.trial(server, ref);
+  }
+
+  /** Changes of `server` closed, merged or moved: their previews are brought in line (removed, re-pointed). */
+  async previewsChanged(server: string): Promise<void> {
+    const names = await this.#previews.namesOf(server);
+    for (const name of names) this.wake(name);
+    await Promise.allSettled(names.map((name) => this.#running.get(name)));
+  }
+
+  /** Whether `instanceId` runs a preview (not a production instance). */
+  isPreviewInstance(instanceId: string): boolean {
+    return this.#previews.isPreviewInstance(instanceId);
+  }
+
+  /** One level-triggered pass for one target (a server's production instance, or a preview). */
   async reconcile(name: string): Promise<void> {
+    if (isPreviewTarget(name)) return this.#previews.reconcile(name);
     const { db, git, routes, runtime } = this.#deps;
     const server = await db.server.findUnique({ where: { name } });
     if (!server) {
@@ -289,9 +375,9 @@ export class Reconciler {
       await db.server.update({ where: { id: server.id }, data: { desiredRevision: head } });
     }
     // A revision that crash-looped is pinned back to the last healthy one until main moves on.
-    const pin = this.#pins.get(name);
-    if (pin && pin.bad !== head) this.#pins.delete(name);
-    const pinned = this.#pins.get(name);
+    const pin = this.#state.get(name).pin;
+    if (pin && pin.bad !== head) await this.#state.update(name, { pin: undefined }, server.id);
+    const pinned = this.#state.get(name).pin;
     const target = pinned?.revision ?? head;
     const servingPatch = pinned ? rolledBack(pinned.revision, head) : serving(head);
     const manifestText = await git.readFile(name, target, 'mcp.json');
@@ -313,16 +399,16 @@ export class Reconciler {
       });
       return;
     }
-    const sleeping = this.#sleeping.get(name);
+    const sleeping = this.#state.get(name).sleeping;
     if (sleeping !== undefined && !current) {
       // Scaled to zero: a call wakes it; a new revision on main is deployed (and then idles again).
       if (sleeping === target) return;
-      this.#sleeping.delete(name);
+      await this.#state.update(name, { sleeping: undefined }, server.id);
     }
     const alive = current && runtime.list().some((i) => i.id === current.instanceId);
     const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
     if (current && alive && current.revision === target && (current.fingerprint ?? '') === fingerprint) {
-      this.#failures.delete(name);
+      if (this.#state.get(name).failure) await this.#state.update(name, { failure: undefined }, server.id);
       if (server.observedRevision !== target || !isReady(server.conditions)) {
         await this.#status(server.id, target, servingPatch);
       }
@@ -357,14 +443,14 @@ export class Reconciler {
       });
       return;
     }
-    const restartAt = this.#restartAt.get(name) ?? 0;
+    const restartAt = this.#state.get(name).restartAt ?? 0;
     if (!current && restartAt > Date.now()) {
       this.#scheduleRetry(name, restartAt - Date.now());
       return;
     }
     const attempt = `${target}:${fingerprint}`;
-    const failure = this.#failures.get(name);
-    if (failure && failure.revision === attempt) {
+    const failure = this.#state.get(name).failure;
+    if (failure && failure.attempt === attempt) {
       if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
       const wait = failure.nextAt - Date.now();
       if (wait > 0) {
@@ -373,7 +459,7 @@ export class Reconciler {
       }
     }
     const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
-    await this.#deploy(server, target, tree, manifestText, fingerprint, reason, servingPatch);
+    await this.#deploy({ server, head: target, tree, manifestText, fingerprint, reason, servingPatch });
   }
 
   /**
@@ -404,19 +490,41 @@ export class Reconciler {
     }
   }
 
-  async #deploy(
-    server: { id: string; name: string },
-    head: string,
-    tree: string,
-    manifestText: string,
-    fingerprint: string,
-    reason: 'Deploying' | 'RollingUpdate' | 'ConfigChanged',
-    servingPatch: ConditionPatch,
-  ): Promise<void> {
-    const { db, git, runtime, routes, bundles, log } = this.#deps;
-    const name = server.name;
-    const t0 = performance.now();
-    // The record is written while the instance starts: bookkeeping must not delay serving.
+  /**
+   * One deploy of `attempt.head`: record it, bring an instance up (a warm one of the same tree, else bundle,
+   * start and probe a new one), switch the route, record it serving, drain the one it replaced. A failure at
+   * any step keeps the old instance serving and schedules a retry.
+   */
+  async #deploy(attempt: DeployAttempt): Promise<void> {
+    const run: DeployRun = {
+      ...attempt,
+      t0: performance.now(),
+      stage: 'ManifestInvalid',
+      recorded: this.#record(attempt),
+    };
+    try {
+      const { instance, how } = await this.#bringUp(run, parseManifest(attempt.manifestText));
+      await this.#step('probed', run);
+      const previous = await this.#switchRoute(run, instance);
+      await this.#recordServing(run, instance, how);
+      if (previous) {
+        await this.#step('draining', run);
+        await this.#retireInstance(attempt.server.id, previous, `replaced by ${short(attempt.head)}`);
+      }
+    } catch (err) {
+      if (run.instance) await this.#deps.runtime.stop(run.instance.id, { graceMs: 1000 }).catch(() => {});
+      await this.#recordFailure(run, err);
+    }
+  }
+
+  /** Tells the fault-injection hook that a deploy passed `step`. */
+  async #step(step: DeployStep, run: DeployRun): Promise<void> {
+    await this.#deps.onStep?.(step, run.server.name);
+  }
+
+  /** Writes the history entry and Progressing while the instance starts: bookkeeping must not delay serving. */
+  #record({ server, head, tree, reason }: DeployAttempt): Promise<Deployment> {
+    const { db } = this.#deps;
     const recorded = (async () => {
       const row = await db.deployment.create({
         data: {
@@ -436,136 +544,158 @@ export class Reconciler {
       return row;
     })();
     recorded.catch(() => {});
-    const step = async (at: DeployStep) => this.#deps.onStep?.(at, name);
-    let stage: 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable' =
-      'ManifestInvalid';
-    let instance: Instance | undefined;
-    try {
-      const manifest: Manifest = parseManifest(manifestText);
-      let how: string;
-      const warm = this.#takeStandby(name, tree, fingerprint);
-      if (warm) {
-        stage = 'ProbeFailed';
-        instance = warm;
-        await probeInstance(warm.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
-        how = 'warm instance of the same tree';
-      } else {
-        stage = 'BundleFailed';
-        if (this.#deps.onStep) await recorded.then(() => step('recorded'));
-        const bundle = await bundles.ensure(tree, (dir) => git.checkout(name, head, dir));
-        await step('bundled');
-        stage = 'StartFailed';
-        const setup = await this.#deps.provisioner?.setup(server, manifest, `${name}-${randomUUID()}`);
-        instance = await runtime
-          .start({
-            serverName: name,
-            revision: head,
-            treeSha: tree,
-            bundlePath: bundle.path,
-            env: setup?.env ?? {},
-            ...(setup?.binds ? { binds: setup.binds } : {}),
-            limits: {
-              memoryMb: manifest.limits.memoryMb,
-              cpu: manifest.limits.cpu,
-              timeoutMs: manifest.limits.timeoutMs,
-            },
-          })
-          .catch(async (err: unknown) => {
-            await setup?.release().catch(() => {});
-            throw err;
-          });
-        if (setup) this.#releases.set(instance.id, setup.release);
-        await step('started');
-        stage = 'ProbeFailed';
-        await probeInstance(instance.socketPath, manifest, { headers: this.#deps.probeHeaders?.(name) ?? {} });
-        how = bundle.cached ? 'cached bundle' : 'bundle built';
-      }
-      await step('probed');
-      const deployment = await recorded;
-      const previous = routes.set(name, {
-        instanceId: instance.id,
-        revision: head,
-        treeSha: tree,
-        socketPath: instance.socketPath,
-        fingerprint,
-      });
-      await step('routed');
-      const ms = Math.round(performance.now() - t0);
-      this.#failures.delete(name);
-      await Promise.all([
-        db.deployment.update({
-          where: { id: deployment.id },
-          data: {
-            instanceId: instance.id,
-            state: 'succeeded',
-            reason: 'Serving',
-            message:
-              reason === 'ConfigChanged'
-                ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
-                : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
-            finishedAt: new Date(),
-          },
-        }),
-        this.#status(server.id, head, servingPatch),
-      ]);
-      log.info('deployed', { server: name, revision: head, instance: instance.id, ms, how });
-      await step('status');
-      if (previous) {
-        await step('draining');
-        await this.#retireInstance(server.id, previous, `replaced by ${short(head)}`);
-      }
-    } catch (err) {
-      if (instance) await runtime.stop(instance.id, { graceMs: 1000 }).catch(() => {});
-      const message = err instanceof Error ? err.message : String(err);
-      const prior = this.#failures.get(name);
-      const attempt = `${head}:${fingerprint}`;
-      const attempts = prior && prior.revision === attempt ? prior.attempts + 1 : 1;
-      const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
-      this.#failures.set(name, { revision: attempt, attempts, nextAt: Date.now() + delay });
-      const maxAttempts = this.#deps.maxAttempts ?? 5;
-      // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
-      if (err instanceof SandboxUnavailableError) stage = 'SandboxUnavailable';
-      const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
-      const deployment = await recorded.catch(() => undefined);
-      if (deployment) {
-        await db.deployment.update({
-          where: { id: deployment.id },
-          data: {
-            instanceId: instance?.id ?? null,
-            state: 'failed',
-            reason: stage,
-            message: message.slice(0, 4000),
-            finishedAt: new Date(),
-          },
-        });
-      }
-      const stillServing = routes.get(name);
-      await this.#status(server.id, undefined, {
-        Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
-        Progressing: {
-          status: !stalled,
-          reason: stalled ? stage : 'RetryScheduled',
-          message: stalled
-            ? 'gave up'
-            : `attempt ${attempts} of ${maxAttempts} failed; retrying in ${Math.round(delay / 1000)} s`,
-        },
-        Stalled: stalled
-          ? {
-              status: true,
-              reason: stage,
-              message:
-                stage === 'SandboxUnavailable'
-                  ? message
-                  : `${short(head)} failed ${attempts} times; push a new revision, or retry (POST /api/v1/servers/${name}/retry)`,
-            }
-          : { status: false, reason: stage, message: 'retrying' },
-        Ready: stillServing
-          ? { status: false, reason: stage, message: `still serving ${short(stillServing.revision)}` }
-          : { status: false, reason: stage, message: `nothing is serving: ${message.slice(0, 200)}` },
-      });
-      log.warn('deploy failed', { server: name, revision: head, stage, attempts, err });
-      if (!stalled) this.#scheduleRetry(name, delay);
+    return recorded;
+  }
+
+  /** A probed instance of the attempt's tree (also kept in `run.instance`), and how it came up, for the history. */
+  async #bringUp(run: DeployRun, manifest: Manifest): Promise<{ instance: Instance; how: string }> {
+    const { name } = run.server;
+    const headers = this.#deps.probeHeaders?.(name) ?? {};
+    const warm = this.#takeStandby(name, run.tree, run.fingerprint);
+    if (warm) {
+      run.stage = 'ProbeFailed';
+      run.instance = warm;
+      await probeInstance(warm.socketPath, manifest, { headers });
+      return { instance: warm, how: 'warm instance of the same tree' };
     }
+    run.stage = 'BundleFailed';
+    if (this.#deps.onStep) await run.recorded.then(() => this.#step('recorded', run));
+    const bundle = await this.#deps.bundles.ensure(run.tree, (dir) => this.#deps.git.checkout(name, run.head, dir));
+    await this.#step('bundled', run);
+    run.stage = 'StartFailed';
+    const instance = await this.#start(run, manifest, bundle.path);
+    run.instance = instance;
+    await this.#step('started', run);
+    run.stage = 'ProbeFailed';
+    await probeInstance(instance.socketPath, manifest, { headers });
+    return { instance, how: bundle.cached ? 'cached bundle' : 'bundle built' };
+  }
+
+  /** Starts an instance of the bundle with what the provisioner gives it (released when the instance goes). */
+  async #start(run: DeployRun, manifest: Manifest, bundlePath: string): Promise<Instance> {
+    const { name } = run.server;
+    const setup = await this.#deps.provisioner?.setup(run.server, manifest, `${name}-${randomUUID()}`);
+    const instance = await this.#deps.runtime
+      .start({
+        serverName: name,
+        revision: run.head,
+        treeSha: run.tree,
+        bundlePath,
+        env: setup?.env ?? {},
+        ...(setup?.binds ? { binds: setup.binds } : {}),
+        limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
+      })
+      .catch(async (err: unknown) => {
+        await setup?.release().catch(() => {});
+        throw err;
+      });
+    if (setup) this.#releases.set(instance.id, setup.release);
+    return instance;
+  }
+
+  /** Points the server's route at the new instance; returns the target it replaced. */
+  async #switchRoute(run: DeployRun, instance: Instance): Promise<RouteTarget | undefined> {
+    const previous = this.#deps.routes.set(run.server.name, {
+      instanceId: instance.id,
+      revision: run.head,
+      treeSha: run.tree,
+      socketPath: instance.socketPath,
+      fingerprint: run.fingerprint,
+    });
+    await this.#step('routed', run);
+    return previous;
+  }
+
+  /** Clears the backoff, closes the history entry as serving and marks the server Ready. */
+  async #recordServing(run: DeployRun, instance: Instance, how: string): Promise<void> {
+    const { db, log } = this.#deps;
+    const { server, head, reason } = run;
+    const deployment = await run.recorded;
+    const ms = Math.round(performance.now() - run.t0);
+    const { failure, restartAt } = this.#state.get(server.name);
+    if (failure || restartAt) {
+      await this.#state.update(server.name, { failure: undefined, restartAt: undefined }, server.id);
+    }
+    await Promise.all([
+      db.deployment.update({
+        where: { id: deployment.id },
+        data: {
+          instanceId: instance.id,
+          state: 'succeeded',
+          reason: 'Serving',
+          message:
+            reason === 'ConfigChanged'
+              ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
+              : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
+          finishedAt: new Date(),
+        },
+      }),
+      this.#status(server.id, head, run.servingPatch),
+    ]);
+    log.info('deployed', { server: server.name, revision: head, instance: instance.id, ms, how });
+    await this.#step('status', run);
+  }
+
+  /** Records a failed deploy (history, backoff, conditions) and schedules the retry unless it stalled. */
+  async #recordFailure(run: DeployRun, err: unknown): Promise<void> {
+    const { db, log } = this.#deps;
+    const { server, head } = run;
+    const message = err instanceof Error ? err.message : String(err);
+    // Without a sandbox no retry can succeed: say so once, until the platform restarts with one.
+    const stage: FailureStage = err instanceof SandboxUnavailableError ? 'SandboxUnavailable' : run.stage;
+    const { attempts, delay } = await this.#backOff(run);
+    const maxAttempts = this.#deps.maxAttempts ?? 5;
+    const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
+    const deployment = await run.recorded.catch(() => undefined);
+    if (deployment) {
+      await db.deployment.update({
+        where: { id: deployment.id },
+        data: {
+          instanceId: run.instance?.id ?? null,
+          state: 'failed',
+          reason: stage,
+          message: message.slice(0, 4000),
+          finishedAt: new Date(),
+        },
+      });
+    }
+    const still = this.#deps.routes.get(server.name);
+    await this.#status(server.id, undefined, {
+      Degraded: { status: true, reason: stage, message: `deploy of ${short(head)} failed: ${message.slice(0, 500)}` },
+      Progressing: {
+        status: !stalled,
+        reason: stalled ? stage : 'RetryScheduled',
+        message: stalled
+          ? 'gave up'
+          : `attempt ${attempts} of ${maxAttempts} failed; retrying in ${Math.round(delay / 1000)} s`,
+      },
+      Stalled: stalled
+        ? {
+            status: true,
+            reason: stage,
+            message:
+              stage === 'SandboxUnavailable'
+                ? message
+                : `${short(head)} failed ${attempts} times; push a new revision, or retry (POST /api/v1/servers/${server.name}/retry)`,
+          }
+        : { status: false, reason: stage, message: 'retrying' },
+      Ready: still
+        ? { status: false, reason: stage, message: `still serving ${short(still.revision)}` }
+        : { status: false, reason: stage, message: `nothing is serving: ${message.slice(0, 200)}` },
+    });
+    log.warn('deploy failed', { server: server.name, revision: head, stage, attempts, err });
+    if (!stalled) this.#scheduleRetry(server.name, delay);
+  }
+
+  /** Counts one more failure of this revision and settings, and stores when the next attempt may start. */
+  async #backOff(run: DeployRun): Promise<{ attempts: number; delay: number }> {
+    const { server } = run;
+    const prior = this.#state.get(server.name).failure;
+    const attempt = `${run.head}:${run.fingerprint}`;
+    const attempts = prior && prior.attempt === attempt ? prior.attempts + 1 : 1;
+    const delay = Math.min((this.#deps.retryBaseMs ?? 5000) * 2 ** (attempts - 1), 300_000);
+    await this.#state.update(server.name, { failure: { attempt, attempts, nextAt: Date.now() + delay } }, server.id);
+    return { attempts, delay };
   }
 
   /**
@@ -617,7 +747,7 @@ export class Reconciler {
     const { routes, runtime } = this.#deps;
     routes.remove(name);
     this.#dropStandby(name);
-    this.#failures.delete(name);
+    await this.#state.forget(name);
     const mine = runtime.list().filter((i) => i.serverName === name);
     await Promise.allSettled(mine.map((i) => runtime.stop(i.id, { graceMs: 2000 })));
   }
@@ -634,7 +764,6 @@ export class Reconciler {
       void this.#recordExit(instance, removed.revision, exit)
         .then((delayMs) => {
           if (delayMs <= 0) return this.wake(instance.serverName);
-          this.#restartAt.set(instance.serverName, Date.now() + delayMs);
           this.#scheduleRetry(instance.serverName, delayMs);
         })
         .catch(() => this.wake(instance.serverName));
@@ -657,13 +786,13 @@ export class Reconciler {
     const name = instance.serverName;
     const now = Date.now();
     const windowMs = this.#deps.crashLoopWindowMs ?? 300_000;
-    const previous = this.#crashes.get(name);
+    const previous = this.#state.get(name).crashes;
     const times = (previous?.revision === revision ? previous.times : []).filter((t) => now - t < windowMs);
     times.push(now);
-    this.#crashes.set(name, { revision, times });
     log.warn('instance exited unexpectedly', { server: name, instance: instance.id, how, crashes: times.length });
     const server = await db.server.findUnique({ where: { name } });
     if (!server) return 0;
+    await this.#state.update(name, { crashes: { revision, times } }, server.id);
     await db.deployment.updateMany({
       where: { serverId: server.id, instanceId: instance.id, state: 'succeeded' },
       data: { state: 'exited', reason: 'InstanceExited', message: `instance exited (${how})`, finishedAt: new Date() },
@@ -675,8 +804,7 @@ export class Reconciler {
         orderBy: { startedAt: 'desc' },
       });
       if (healthy) {
-        this.#pins.set(name, { revision: healthy.revision, bad: revision });
-        this.#crashes.delete(name);
+        await this.#state.update(name, { pin: { revision: healthy.revision, bad: revision }, crashes: undefined });
         const message = `${short(revision)} exited ${times.length} times within ${Math.round(windowMs / 1000)} s (${how}): rolling back to ${short(healthy.revision)}; main is unchanged — push a fix or revert`;
         await db.deployment.create({
           data: {
@@ -698,6 +826,8 @@ export class Reconciler {
       }
     }
     const delayMs = times.length <= 1 ? 0 : Math.min(1000 * 2 ** (times.length - 2), 60_000);
+    // Stored before anything else happens: a resync, a restart or a new leader must not skip the backoff.
+    if (delayMs > 0) await this.#state.update(name, { restartAt: now + delayMs });
     await db.deployment.create({
       data: {
         serverId: server.id,

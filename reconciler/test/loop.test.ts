@@ -29,19 +29,25 @@ async function startRig(name: string, options: Partial<ReconcilerDeps>) {
     insecure: !existsSync('/usr/bin/bwrap'),
     log: () => {},
   });
-  const routes = new RouteTable();
-  const reconciler = new Reconciler({
-    db: database.db,
-    git,
-    runtime,
-    bundles: new BundleCache({ dir: join(dir, 'bundles') }),
-    routes,
-    gate: { verdict: async () => 'success' },
-    log: quiet,
-    resyncMs: 60_000,
-    standbyMs: 0,
-    ...options,
-  });
+  const bundles = new BundleCache({ dir: join(dir, 'bundles') });
+  // A reconciler as a new platform process (or a new leader) gets it: nothing but the database and git in common.
+  const boot = () => {
+    const routes = new RouteTable();
+    const reconciler = new Reconciler({
+      db: database.db,
+      git,
+      runtime,
+      bundles,
+      routes,
+      gate: { verdict: async () => 'success' },
+      log: quiet,
+      resyncMs: 60_000,
+      standbyMs: 0,
+      ...options,
+    });
+    return { routes, reconciler };
+  };
+  let { routes, reconciler } = boot();
   const org = await database.db.org.create({ data: { slug: 'o', name: 'O' } });
   const serverId = (await database.db.server.create({ data: { name, orgId: org.id } })).id;
   await git.createRepo(name);
@@ -62,9 +68,20 @@ async function startRig(name: string, options: Partial<ReconcilerDeps>) {
     });
   return {
     git,
+    db: database.db,
     runtime,
-    routes,
-    reconciler,
+    get routes() {
+      return routes;
+    },
+    get reconciler() {
+      return reconciler;
+    },
+    /** The platform stops and another one takes over on the same database (none of the old one's memory). */
+    restart: async () => {
+      await reconciler.stop();
+      ({ routes, reconciler } = boot());
+      await reconciler.start();
+    },
     good,
     server,
     condition: async (type: string) => ((await server()).conditions as Condition[]).find((c) => c.type === type),
@@ -191,5 +208,127 @@ describe('Reconciler on a revision that crash-loops after it started', () => {
     ).sha;
     rig.reconciler.wake('loopy');
     await rig.until('the fix serves', async () => rig.routes.get('loopy')?.revision === fixed);
+  });
+});
+
+describe('Reconciler restarted during a crash loop', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig('phoenix', { crashLoopThreshold: 4 });
+  });
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it('keeps the remaining restart backoff, the crash count and then the rollback pin across restarts', async () => {
+    await rig.until('the good revision serves', async () => rig.routes.get('phoenix')?.revision === rig.good);
+    const source = renderTemplate('echo', 'phoenix')['src/server.ts'];
+    const bad = (
+      await rig.git.commitFiles('phoenix', {
+        branch: 'main',
+        parent: rig.good,
+        files: { 'src/server.ts': `${source}\nsetTimeout(() => { throw new Error('boom later'); }, 1200);\n` },
+        message: 'crashes after start',
+        author,
+      })
+    ).sha;
+    rig.reconciler.wake('phoenix');
+    // The third exit in a row waits 2 s before the next start: the platform dies in that wait.
+    await rig.until('the third exit, restarting in 2 s', async () =>
+      (await rig.server()).deployments.some((d) => d.reason === 'InstanceCrashed' && /in 2 s/.test(d.message)),
+    );
+    const crashed = (await rig.server()).deployments.find((d) => /in 2 s/.test(d.message));
+    await rig.restart();
+
+    await rig.until('the bad revision starts again', async () =>
+      (await rig.server()).deployments.some(
+        (d) => d.revision === bad && d.reason === 'Deploying' && d.startedAt > (crashed?.startedAt ?? new Date()),
+      ),
+    );
+    const again = (await rig.server()).deployments.find((d) => d.revision === bad && d.reason === 'Deploying');
+    // Not at once: the backoff the old process started was waited out by the new one.
+    expect((again?.startedAt.getTime() ?? 0) - (crashed?.startedAt.getTime() ?? 0)).toBeGreaterThanOrEqual(1900);
+
+    // Its fourth exit makes it a crash loop only because the first three were remembered.
+    await rig.until('rolled back to the good revision', async () => {
+      const s = await rig.server();
+      return rig.routes.get('phoenix')?.revision === rig.good && s.observedRevision === rig.good;
+    });
+    expect((await rig.server()).deployments.find((d) => d.reason === 'CrashLoopRollback')?.message).toMatch(
+      /exited 4 times/,
+    );
+
+    // A new leader keeps the pin: it starts the good revision, not main's crashing head.
+    await rig.restart();
+    await rig.until('the good revision serves again', async () => rig.routes.get('phoenix')?.revision === rig.good);
+    expect(await rig.condition('Ready')).toMatchObject({ status: 'True', reason: 'RolledBack' });
+    expect(await rig.condition('Degraded')).toMatchObject({ status: 'True', reason: 'CrashLoopRollback' });
+    const s = await rig.server();
+    expect(s.observedRevision).toBe(rig.good);
+    expect(s.desiredRevision).toBe(bad);
+    const rollback = s.deployments.find((d) => d.reason === 'CrashLoopRollback');
+    expect(
+      s.deployments.filter((d) => d.revision === bad && d.startedAt > (rollback?.startedAt ?? new Date())),
+    ).toEqual([]);
+  });
+});
+
+describe('Reconciler with a preview target', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    rig = await startRig('prev', {});
+  });
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it('deploys the change head it is asked for beside production, brings it back after a restart, and removes it when the change closes', async () => {
+    await rig.until('the good revision serves', async () => rig.routes.get('prev')?.revision === rig.good);
+    const production = rig.routes.get('prev')?.instanceId;
+    const head = (
+      await rig.git.commitFiles('prev', {
+        branch: 'feature',
+        parent: rig.good,
+        files: { 'README.md': 'A change.\n' },
+        message: 'a change',
+        author,
+      })
+    ).sha;
+    const server = await rig.server();
+    await rig.db.changeRequest.create({
+      data: { serverId: server.id, number: 1, title: 'a change', branch: 'feature', headSha: head },
+    });
+
+    const target = await rig.reconciler.requestPreview(server, 1, head);
+    expect(target).toBe('prev--pr-1');
+    let outcome: Awaited<ReturnType<typeof rig.reconciler.previewOutcome>>;
+    await rig.until('the preview settles', async () => {
+      outcome = await rig.reconciler.previewOutcome(target, head);
+      return outcome !== undefined;
+    });
+    expect(outcome).toMatchObject({ conclusion: 'success', detail: expect.stringMatching(/tools\/list = mcp.json/) });
+    const preview = rig.routes.get(target);
+    expect(preview?.revision).toBe(head);
+    expect(preview?.instanceId).not.toBe(production);
+    expect(rig.reconciler.isPreviewInstance(preview?.instanceId ?? '')).toBe(true);
+    expect(rig.reconciler.isPreviewInstance(production ?? '')).toBe(false);
+    expect(rig.routes.get('prev')?.instanceId).toBe(production);
+    expect((await rig.server()).observedRevision).toBe(rig.good);
+
+    // A new process: the preview is desired state in the database, so it serves again.
+    await rig.restart();
+    await rig.until('the preview serves again', async () => rig.routes.get(target)?.revision === head);
+    await rig.until('production serves again', async () => rig.routes.get('prev')?.revision === rig.good);
+
+    // Closed: the route goes with the answer, the instance right after.
+    await rig.db.changeRequest.updateMany({ where: { serverId: server.id, number: 1 }, data: { state: 'closed' } });
+    await rig.reconciler.previewsChanged('prev');
+    expect(rig.routes.get(target)).toBeUndefined();
+    expect(await rig.reconciler.previewOutcome(target, head)).toMatchObject({ conclusion: 'failure' });
+    await rig.until(
+      'only production runs',
+      async () => rig.runtime.list().filter((i) => i.serverName === 'prev').length === 1,
+    );
+    expect(rig.routes.get('prev')?.revision).toBe(rig.good);
   });
 });

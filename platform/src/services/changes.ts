@@ -38,8 +38,7 @@ async function writeMain<T>(what: string, write: () => Promise<T>): Promise<T> {
  * tree no check has seen (e.g. a merge after main moved on) before deploying it.
  */
 async function mainMoved(ctx: PlatformContext, server: Server, sha: string): Promise<void> {
-  await ctx.db.server.update({ where: { id: server.id }, data: { desiredRevision: sha } });
-  ctx.reconciler.wake(server.name);
+  await ctx.reconciler.mainMoved(server, sha);
 }
 
 /** Takes the next change number of a server atomically (one UPDATE … RETURNING). */
