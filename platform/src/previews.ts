@@ -92,6 +92,7 @@ export class PreviewManager {
           treeSha: tree,
           bundlePath: bundle.path,
           env: { BMMS_PREVIEW: '1', ...this.#deps.credentials?.env() },
+          kind: 'preview',
           limits: {
             memoryMb: manifest.limits.memoryMb,
             cpu: manifest.limits.cpu,

@@ -39,7 +39,9 @@ export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
+export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
+export { DEFAULT_DISK_MB, isMountPoint } from './runtimes/quota.ts';
 export { SwarmRuntime, type SwarmRuntimeOptions } from './runtimes/swarm.ts';
 export {
   DEFAULT_PIDS,
@@ -49,3 +51,12 @@ export {
   type Runtime,
   type StartOptions,
 } from './runtimes/types.ts';
+export {
+  DEFAULT_UID_RANGE,
+  MemoryUidPool,
+  PrismaUidPool,
+  parseUidRange,
+  type UidPool,
+  type UidRange,
+  UidRangeExhaustedError,
+} from './runtimes/uids.ts';
