@@ -16,7 +16,14 @@ const Env = z.object({
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
   BMMS_INSTANCE_UID_RANGE: z
     .string()
-    .regex(/^\d+-\d+$/, 'first-last, e.g. 200000-299999')
+    .transform((text, ctx) => {
+      try {
+        return parseUidRange(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
     .optional(),
   BMMS_INSTANCE_DISK_MB: z.coerce.number().int().min(1).optional(),
   BMMS_INSTANCE_LOG_LINES_PER_SECOND: z.coerce.number().positive().optional(),
@@ -96,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((c) => c.trim())
       .filter(Boolean),
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
-    ...(e.BMMS_INSTANCE_UID_RANGE ? { instanceUids: parseUidRange(e.BMMS_INSTANCE_UID_RANGE) } : {}),
+    ...(e.BMMS_INSTANCE_UID_RANGE ? { instanceUids: e.BMMS_INSTANCE_UID_RANGE } : {}),
     ...(e.BMMS_INSTANCE_DISK_MB ? { instanceDiskMb: e.BMMS_INSTANCE_DISK_MB } : {}),
     instanceLogs: Object.fromEntries(
       Object.entries({
