@@ -551,6 +551,8 @@ export class ProcessRuntime implements Runtime {
       try {
         record = JSON.parse(await readFile(recordPath, 'utf8')) as InstanceRecord;
       } catch {
+        // Died before its record was written: nothing to kill (its cgroup is emptied below), only its mounts.
+        for (const dir of ['sock', 'cache', 'tmp']) await unmountQuota(join(root, id, dir));
         continue;
       }
       // A pid whose start time differs is a recycled pid owned by someone else: never touch it.
