@@ -1,5 +1,6 @@
 // Escape attempts: a deliberately hostile bundle started straight on each runtime (no checks in the way), next
 // to a neighbour server whose calls must keep answering through every attempt.
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -7,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import {
   BundleCache,
   DEFAULT_LOG_BOUNDS,
@@ -27,6 +29,7 @@ import { egressProvisioner } from '../src/egress/provisioner.ts';
 import { EgressProxy } from '../src/egress/proxy.ts';
 import { dockerForTests } from './docker.ts';
 
+const run = promisify(execFile);
 const TREE = 'f'.repeat(40);
 const PIDS = 64;
 const MiB = 1024 * 1024;
@@ -173,7 +176,7 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     expect(await neighbourAnswers()).toBe(true);
   });
 
-  it("runs as a uid of its own, not the neighbour's", async (t) => {
+  it("runs as a uid of its own, not the neighbour's, that cannot read its environment or memory", async (t) => {
     if (!runtime) return t.skip();
     const [mine, theirs] = (await Promise.all([
       callTool(hostile.socketPath, 'whoami'),
@@ -181,6 +184,37 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     ])) as { uid: number }[];
     expect(mine?.uid).not.toBe(theirs?.uid);
     expect(mine?.uid).toBeGreaterThanOrEqual(232_000);
+    if (process.getuid?.() !== 0) return;
+    // The server process on the host (under the engine's init, or bwrap's): the one running as that uid.
+    const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const children = (pid: number): number[] =>
+      readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    let pid = hostile.pid;
+    if (pid === -1) {
+      // A swarm task: its container's pid, from the engine.
+      const docker = await dockerForTests({ swarm: true });
+      const [task] = (await docker?.listContainers({ filters: { label: [`dev.bmms.instance=${hostile.id}`] } })) ?? [];
+      pid = task ? ((await docker?.getContainer(task.Id).inspect())?.State.Pid ?? -1) : -1;
+    }
+    for (let depth = 0; depth < 3 && uidOf(pid) !== mine?.uid; depth++) pid = children(pid)[0] ?? pid;
+    expect(uidOf(pid)).toBe(mine?.uid);
+    for (const uid of [mine?.uid, theirs?.uid]) {
+      for (const file of ['environ', 'mem']) {
+        const read = await run('setpriv', [
+          `--reuid=${uid}`,
+          `--regid=${uid}`,
+          '--clear-groups',
+          'head',
+          '-c',
+          '1',
+          `/proc/${pid}/${file}`,
+        ]).then(
+          () => 'read',
+          (err: { stderr?: string }) => err.stderr ?? 'failed',
+        );
+        expect(read, `uid ${uid} reading ${file}`).toMatch(/Permission denied/);
+      }
+    }
   });
 
   it('a log flood stays within the log bounds (disk and memory); the neighbour keeps answering', async (t) => {

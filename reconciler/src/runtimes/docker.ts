@@ -4,7 +4,16 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
-import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  DROP_PRIVILEGES,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+  SWITCH_CAPS,
+} from './docker-image.ts';
 import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
@@ -45,7 +54,8 @@ type Entry = BookEntry &
   };
 
 /**
- * One container per instance: read-only root, tmpfs /tmp, a non-root user, every capability dropped,
+ * One container per instance: read-only root, quota-bound writable paths, the server's own uid (switched to by
+ * node itself before the bundle loads, so non-dumpable), every capability dropped,
  * no-new-privileges, CPU, memory and pids limits, no network at all. The bundle folder is mounted read-only and
  * the instance serves on a unix socket in a bind-mounted folder, like the process runtime.
  */
@@ -90,15 +100,16 @@ export class DockerRuntime implements Runtime {
     opts: StartOptions,
     image: string,
     owner: string,
-    dirs: { sockDir: string; cacheDir: string; tmpDir: string | null; user: string },
+    dirs: { sockDir: string; cacheDir: string; tmpDir: string | null; uid: number },
   ): Docker.ContainerCreateOptions {
     const memory = memoryBytes(opts.limits);
     return {
       name: `bmms-${id}`,
       Image: image,
       Cmd: containerCommand(opts),
-      Env: containerEnv(opts),
-      User: dirs.user,
+      Env: containerEnv(opts, dirs.uid),
+      // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid (non-dumpable then).
+      User: '0:0',
       WorkingDir: '/tmp',
       NetworkDisabled: true,
       Labels: containerLabels(owner, id, opts),
@@ -108,6 +119,7 @@ export class DockerRuntime implements Runtime {
         // A host quota mount when the platform could make one (bounds files too), else the engine's sized tmpfs.
         ...(dirs.tmpDir ? {} : { Tmpfs: { '/tmp': `rw,nosuid,nodev,noexec,size=${diskQuota(this.#diskMb).bytes}` } }),
         CapDrop: ['ALL'],
+        CapAdd: [...SWITCH_CAPS],
         SecurityOpt: ['no-new-privileges'],
         Init: true,
         Memory: memory,
@@ -120,6 +132,7 @@ export class DockerRuntime implements Runtime {
         ],
         Binds: [
           `${dirname(opts.bundlePath)}:${IMAGE_PATHS.app}:ro`,
+          `${DROP_PRIVILEGES}:${IMAGE_PATHS.dropPrivileges}:ro`,
           `${dirs.sockDir}:${IMAGE_PATHS.socketDir}:rw`,
           `${dirs.cacheDir}:${IMAGE_PATHS.cacheDir}:rw`,
           ...(dirs.tmpDir ? [`${dirs.tmpDir}:/tmp:rw`] : []),
@@ -145,10 +158,10 @@ export class DockerRuntime implements Runtime {
     });
     const { id, instanceDir, sockDir, socketPath } = dirs;
     const confined = await this.#confine(opts, dirs);
-    const { user, cacheDir } = confined;
+    const { cacheDir } = confined;
     const container = await this.#docker
       .createContainer(
-        this.#containerSpec(id, opts, image, owner, { sockDir, cacheDir, tmpDir: confined.tmpDir, user }),
+        this.#containerSpec(id, opts, image, owner, { sockDir, cacheDir, tmpDir: confined.tmpDir, uid: confined.uid }),
       )
       .catch(async (err: unknown) => {
         await releaseWritable(confined);
@@ -253,7 +266,7 @@ export class DockerRuntime implements Runtime {
   async #confine(
     opts: StartOptions,
     dirs: { instanceDir: string; sockDir: string; cacheDir: string },
-  ): Promise<{ user: string; tmpDir: string | null } & Writable & { cacheDir: string }> {
+  ): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
     const owner = { uid, gid: uid };
     const writable = await prepareWritable(dirs, process.getuid?.() === 0 ? owner : null, {
@@ -269,7 +282,7 @@ export class DockerRuntime implements Runtime {
         });
       },
     });
-    return { user: `${uid}:${uid}`, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
+    return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
   }
 
   /** Stop a container: SIGTERM, SIGKILL after graceMs (the engine's own stop timeout); resolves when removed. */

@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, InstanceBook } from './book.ts';
-import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  DROP_PRIVILEGES,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+  SWITCH_CAPS,
+} from './docker-image.ts';
 import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
@@ -117,7 +126,7 @@ export class SwarmRuntime implements Runtime {
     });
     const { id, instanceDir, sockDir, socketPath } = dirs;
     const confined = await this.#confine(opts, dirs);
-    const { user, cacheDir } = confined;
+    const { cacheDir } = confined;
     const labels = containerLabels(owner, id, opts);
     const bind = (source: string, target: string, readOnly: boolean) => ({
       Type: 'bind' as const,
@@ -133,15 +142,18 @@ export class SwarmRuntime implements Runtime {
           ContainerSpec: {
             Image: image,
             Command: containerCommand(opts),
-            Env: containerEnv(opts),
-            User: user,
+            Env: containerEnv(opts, confined.uid),
+            // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid.
+            User: '0:0',
             Dir: '/tmp',
             ReadOnly: true,
             Init: true,
             CapabilityDrop: ['ALL'],
+            CapabilityAdd: SWITCH_CAPS.map((c) => `CAP_${c}`),
             Labels: labels,
             Mounts: [
               bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
+              bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
               bind(sockDir, IMAGE_PATHS.socketDir, false),
               bind(cacheDir, IMAGE_PATHS.cacheDir, false),
               ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
@@ -347,7 +359,7 @@ export class SwarmRuntime implements Runtime {
   async #confine(
     opts: StartOptions,
     dirs: { instanceDir: string; sockDir: string; cacheDir: string },
-  ): Promise<{ user: string; tmpDir: string | null } & Writable & { cacheDir: string }> {
+  ): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
     const owner = { uid, gid: uid };
     const writable = await prepareWritable(dirs, process.getuid?.() === 0 ? owner : null, {
@@ -363,7 +375,7 @@ export class SwarmRuntime implements Runtime {
         });
       },
     });
-    return { user: `${uid}:${uid}`, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
+    return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
   }
 
   /** Removes the service (the engine stops its task: SIGTERM, then SIGKILL); resolves when the task is gone. */
