@@ -56,7 +56,12 @@ type Entry = BookEntry &
   };
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
-/** The engine's health check: the same GET /healthz the runtime probes, from inside the task. */
+/**
+ * The engine's health check: the same GET /healthz the runtime probes, from inside the task, as the server's uid
+ * (it starts as the container's user, root without CAP_DAC_OVERRIDE, which may not enter the socket folder).
+ */
+const healthScript = (uid: number): string =>
+  `process.setgroups([]);process.setgid(${uid});process.setuid(${uid});${HEALTH_SCRIPT}`;
 const HEALTH_SCRIPT = `require('http').get({socketPath:'${IMAGE_PATHS.socketDir}/mcp.sock',path:'/healthz',timeout:900},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
 
 type Task = {
@@ -166,7 +171,7 @@ export class SwarmRuntime implements Runtime {
                   },
             ],
             HealthCheck: {
-              Test: ['CMD', IMAGE_PATHS.node, '-e', HEALTH_SCRIPT],
+              Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid)],
               Interval: 5e9,
               Timeout: 2e9,
               Retries: 3,
