@@ -122,7 +122,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });
   const git = new InternalGitProvider({ root: reposRoot });
-  const runtime = parts.runtime ?? createRuntime(config, dataDir, log);
+  const runtime = parts.runtime ?? createRuntime(config, dataDir, log, db);
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }

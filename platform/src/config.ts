@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DEPLOY_STEPS, type DeployStep } from '@bmms/reconciler';
+import { DEPLOY_STEPS, type DeployStep, type LogBounds, parseUidRange, type UidRange } from '@bmms/reconciler';
 import { parseTestPublicRanges } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
@@ -22,6 +22,24 @@ const Env = z.object({
   BMMS_DOCKER_IMAGE: z.string().min(1).optional(),
   BMMS_SWARM_CONSTRAINTS: z.string().optional(),
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
+  BMMS_INSTANCE_UID_RANGE: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseUidRange(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  BMMS_INSTANCE_DISK_MB: z.coerce.number().int().min(1).optional(),
+  BMMS_INSTANCE_LOG_LINES_PER_SECOND: z.coerce.number().positive().optional(),
+  BMMS_INSTANCE_LOG_BYTES_PER_SECOND: z.coerce.number().int().positive().optional(),
+  BMMS_INSTANCE_LOG_LINE_BYTES: z.coerce.number().int().min(80).optional(),
+  BMMS_INSTANCE_LOG_FILE_BYTES: z.coerce.number().int().min(4096).optional(),
+  BMMS_INSTANCE_LOG_FILES: z.coerce.number().int().min(0).max(100).optional(),
+  BMMS_INSTANCE_LOG_MEMORY_BYTES: z.coerce.number().int().min(65536).optional(),
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
@@ -51,6 +69,12 @@ export interface Config {
   /** Swarm placement constraints, e.g. `node.labels.bmms==1` (comma-separated). */
   swarmConstraints: string[];
   insecureNoSandbox: boolean;
+  /** Host uids instances run as (BMMS_INSTANCE_UID_RANGE), one per server; default 200000-299999. */
+  instanceUids?: UidRange;
+  /** Size in MiB of every writable path of an instance (BMMS_INSTANCE_DISK_MB). */
+  instanceDiskMb?: number;
+  /** Bounds on instance logs (BMMS_INSTANCE_LOG_*); unset ones keep their defaults. */
+  instanceLogs?: Partial<LogBounds>;
   resyncMs: number;
   /** How long a superseded instance stays warm so a revert to its tree needs no cold start. */
   rollbackWindowMs: number;
@@ -107,6 +131,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .map((c) => c.trim())
       .filter(Boolean),
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
+    ...(e.BMMS_INSTANCE_UID_RANGE ? { instanceUids: e.BMMS_INSTANCE_UID_RANGE } : {}),
+    ...(e.BMMS_INSTANCE_DISK_MB ? { instanceDiskMb: e.BMMS_INSTANCE_DISK_MB } : {}),
+    instanceLogs: Object.fromEntries(
+      Object.entries({
+        linesPerSecond: e.BMMS_INSTANCE_LOG_LINES_PER_SECOND,
+        bytesPerSecond: e.BMMS_INSTANCE_LOG_BYTES_PER_SECOND,
+        lineBytes: e.BMMS_INSTANCE_LOG_LINE_BYTES,
+        fileBytes: e.BMMS_INSTANCE_LOG_FILE_BYTES,
+        rotatedFiles: e.BMMS_INSTANCE_LOG_FILES,
+        totalMemoryBytes: e.BMMS_INSTANCE_LOG_MEMORY_BYTES,
+      }).filter(([, v]) => v !== undefined),
+    ),
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,

@@ -1,16 +1,23 @@
 // Escape attempts: a deliberately hostile bundle started straight on each runtime (no checks in the way), next
 // to a neighbour server whose calls must keep answering through every attempt.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import {
   BundleCache,
+  DEFAULT_LOG_BOUNDS,
   DockerRuntime,
   type ExitInfo,
   type Instance,
+  type LogBounds,
+  logDiskBound,
+  MemoryUidPool,
   ProcessRuntime,
   type Runtime,
   type StartOptions,
@@ -22,25 +29,39 @@ import { egressProvisioner } from '../src/egress/provisioner.ts';
 import { EgressProxy } from '../src/egress/proxy.ts';
 import { dockerForTests } from './docker.ts';
 
+const run = promisify(execFile);
 const TREE = 'f'.repeat(40);
 const PIDS = 64;
+const MiB = 1024 * 1024;
+const DISK_MB = 16;
+/** Small files, so a flood of a few seconds rotates them. */
+const LOG_BOUNDS: LogBounds = { ...DEFAULT_LOG_BOUNDS, fileBytes: 256 * 1024, rotatedFiles: 2 };
 
 type RuntimeCase = { name: string; make: (dataDir: string) => Promise<Runtime | null> };
 
+/** What every runtime gets: quotas, log bounds, and uids of its own (other test files use the default range). */
+const confinement = (first: number) => ({
+  nodePath: NODE_BIN,
+  log: () => {},
+  diskMb: DISK_MB,
+  logBounds: LOG_BOUNDS,
+  uids: new MemoryUidPool({ first, last: first + 99 }),
+});
+
 const cases: RuntimeCase[] = [
-  { name: 'process', make: async (dataDir) => new ProcessRuntime({ dataDir, nodePath: NODE_BIN, log: () => {} }) },
+  { name: 'process', make: async (dataDir) => new ProcessRuntime({ dataDir, ...confinement(232_000) }) },
   {
     name: 'docker',
     make: async (dataDir) => {
       const docker = await dockerForTests();
-      return docker ? new DockerRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
+      return docker ? new DockerRuntime({ dataDir, docker, ...confinement(232_100) }) : null;
     },
   },
   {
     name: 'swarm',
     make: async (dataDir) => {
       const docker = await dockerForTests({ swarm: true });
-      return docker ? new SwarmRuntime({ dataDir, docker, nodePath: NODE_BIN, log: () => {} }) : null;
+      return docker ? new SwarmRuntime({ dataDir, docker, ...confinement(232_200) }) : null;
     },
   },
 ];
@@ -154,6 +175,105 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     expect(bomb.spawned).toBeLessThan(PIDS);
     expect(await neighbourAnswers()).toBe(true);
   });
+
+  it("runs as a uid of its own, not the neighbour's, that cannot read its environment or memory", async (t) => {
+    if (!runtime) return t.skip();
+    const [mine, theirs] = (await Promise.all([
+      callTool(hostile.socketPath, 'whoami'),
+      callTool(neighbour.socketPath, 'whoami'),
+    ])) as { uid: number }[];
+    expect(mine?.uid).not.toBe(theirs?.uid);
+    expect(mine?.uid).toBeGreaterThanOrEqual(232_000);
+    if (process.getuid?.() !== 0) return;
+    // The server process on the host (under the engine's init, or bwrap's): the one running as that uid.
+    const uidOf = (pid: number) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const children = (pid: number): number[] =>
+      readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    let pid = hostile.pid;
+    if (pid === -1) {
+      // A swarm task: its container's pid, from the engine.
+      const docker = await dockerForTests({ swarm: true });
+      const [task] = (await docker?.listContainers({ filters: { label: [`dev.bmms.instance=${hostile.id}`] } })) ?? [];
+      pid = task ? ((await docker?.getContainer(task.Id).inspect())?.State.Pid ?? -1) : -1;
+    }
+    for (let depth = 0; depth < 3 && uidOf(pid) !== mine?.uid; depth++) pid = children(pid)[0] ?? pid;
+    expect(uidOf(pid)).toBe(mine?.uid);
+    for (const uid of [mine?.uid, theirs?.uid]) {
+      for (const file of ['environ', 'mem']) {
+        const read = await run('setpriv', [
+          `--reuid=${uid}`,
+          `--regid=${uid}`,
+          '--clear-groups',
+          'head',
+          '-c',
+          '1',
+          `/proc/${pid}/${file}`,
+        ]).then(
+          () => 'read',
+          (err: { stderr?: string }) => err.stderr ?? 'failed',
+        );
+        expect(read, `uid ${uid} reading ${file}`).toMatch(/Permission denied/);
+      }
+    }
+  });
+
+  it('a log flood stays within the log bounds (disk and memory); the neighbour keeps answering', async (t) => {
+    if (!runtime) return t.skip();
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    }, 20);
+    let done = false;
+    const flood = (async () => {
+      let bytes = 0;
+      for (const [seconds, lineBytes] of [
+        [3, 1000],
+        [3, 1000],
+        [2, 10_000_000],
+      ] as const) {
+        bytes += ((await callTool(hostile.socketPath, 'log_flood', { seconds, lineBytes })) as { bytes: number }).bytes;
+      }
+      return bytes;
+    })().finally(() => {
+      done = true;
+    });
+    let answered = 0;
+    while (!done) {
+      if (await neighbourAnswers()) answered++;
+      await sleep(50);
+    }
+    const written = await flood;
+    clearInterval(sampler);
+    expect(written).toBeGreaterThan(32 * MiB);
+    const dir = path.join(tmp, 'data', 'instances', hostile.id);
+    const files = readdirSync(dir).filter((f) => /^log(\.\d+)?$/.test(f));
+    expect(files.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0)).toBeLessThanOrEqual(
+      logDiskBound(LOG_BOUNDS),
+    );
+    expect(rssPeak - rssBefore).toBeLessThan(96 * MiB);
+    const kept = (runtime as Runtime).logs(hostile.id);
+    expect(kept.length).toBeLessThanOrEqual(LOG_BOUNDS.memoryLines);
+    expect(kept.every((l) => l.length <= LOG_BOUNDS.lineBytes + 40)).toBe(true);
+    await sleep(1200); // the summary of the last dropped lines
+    const onDisk = files.map((f) => readFileSync(path.join(dir, f), 'utf8')).join('');
+    expect(onDisk).toMatch(/^\[bmms\] \d+ lines \(\d+ bytes\) dropped: over the log rate limit/m);
+    expect(answered).toBeGreaterThan(5);
+  }, 60_000);
+
+  it('filling the disk hits the quota on every writable path; the neighbour keeps answering', async (t) => {
+    if (!runtime) return t.skip();
+    for (const dir of ['/tmp', '/var/cache/node', '/run/bmms']) {
+      const fill = (await callTool(hostile.socketPath, 'disk_fill', { dir, maxMb: 1024 })) as {
+        bytes: number;
+        error?: string;
+      };
+      expect(fill.error, dir).toBe('ENOSPC');
+      expect(fill.bytes, dir).toBeLessThanOrEqual(DISK_MB * MiB);
+      expect(await neighbourAnswers()).toBe(true);
+    }
+    expect(await callTool(hostile.socketPath, 'echo', { message: 'alive' })).toEqual({ message: 'alive' });
+  }, 60_000);
 
   it('a memory bomb is OOM-killed; the neighbour keeps answering', async (t) => {
     if (!runtime) return t.skip();

@@ -57,6 +57,22 @@ describe('configuration', () => {
     expect(c.rollbackWindowMs).toBe(300_000);
   });
 
+  it('reads the instance bounds: uid range, disk quota and log limits', () => {
+    const c = loadConfig({
+      BMMS_INSTANCE_UID_RANGE: '300000-300999',
+      BMMS_INSTANCE_DISK_MB: '32',
+      BMMS_INSTANCE_LOG_LINES_PER_SECOND: '50',
+      BMMS_INSTANCE_LOG_FILE_BYTES: '1048576',
+      BMMS_INSTANCE_LOG_FILES: '0',
+    });
+    expect(c.instanceUids).toEqual({ first: 300_000, last: 300_999 });
+    expect(c.instanceDiskMb).toBe(32);
+    expect(c.instanceLogs).toEqual({ linesPerSecond: 50, fileBytes: 1_048_576, rotatedFiles: 0 });
+    expect(loadConfig({}).instanceLogs).toEqual({});
+    expect(() => loadConfig({ BMMS_INSTANCE_UID_RANGE: '0-10' })).toThrow(/BMMS_INSTANCE_UID_RANGE: uid range "0-10"/);
+    expect(() => loadConfig({ BMMS_INSTANCE_UID_RANGE: 'nobody' })).toThrow(/BMMS_INSTANCE_UID_RANGE/);
+  });
+
   it('names every bad variable', () => {
     expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'nope' })).toThrow(
       /PORT[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*PORT/,

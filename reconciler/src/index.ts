@@ -40,7 +40,9 @@ export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
+export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
+export { DEFAULT_DISK_MB, isMountPoint } from './runtimes/quota.ts';
 export { SwarmRuntime, type SwarmRuntimeOptions } from './runtimes/swarm.ts';
 export {
   DEFAULT_PIDS,
@@ -51,3 +53,12 @@ export {
   type StartOptions,
 } from './runtimes/types.ts';
 export { isPreviewTarget, parsePreviewName, previewName, type Target, type TargetKind } from './targets.ts';
+export {
+  DEFAULT_UID_RANGE,
+  MemoryUidPool,
+  PrismaUidPool,
+  parseUidRange,
+  type UidPool,
+  type UidRange,
+  UidRangeExhaustedError,
+} from './runtimes/uids.ts';

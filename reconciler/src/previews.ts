@@ -247,6 +247,7 @@ export class PreviewTargets {
       treeSha: tree,
       bundlePath: bundle.path,
       env: { BMMS_PREVIEW: '1', ...this.#deps.env?.() },
+      kind: 'preview',
       limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
     });
     this.#starting.add(instance.id);

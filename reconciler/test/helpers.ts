@@ -18,6 +18,8 @@ export const FIXTURE_MANIFEST = {
     { name: 'fork_bomb' },
     { name: 'memory_bomb' },
     { name: 'whoami' },
+    { name: 'log_flood' },
+    { name: 'disk_fill' },
   ],
 };
 

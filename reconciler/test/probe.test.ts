@@ -51,7 +51,7 @@ describe('probeInstance', () => {
     const result = await probeInstance(instance.socketPath, FIXTURE_MANIFEST);
     expect(result).toEqual({
       protocolVersion: '2025-06-18',
-      tools: ['echo', 'fork_bomb', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
+      tools: ['disk_fill', 'echo', 'fork_bomb', 'log_flood', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
     });
   });
 
@@ -62,9 +62,12 @@ describe('probeInstance', () => {
     expect(err.reason).toBe('ToolsMismatch');
     expect(err.code).toBe('PROBE_FAILED');
     expect(err.message).toBe(
-      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: fork_bomb, memory_bomb, write_probe)',
+      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, fork_bomb, log_flood, memory_bomb, write_probe)',
     );
-    expect(err.data).toMatchObject({ missing: ['forecast'], extra: ['fork_bomb', 'memory_bomb', 'write_probe'] });
+    expect(err.data).toMatchObject({
+      missing: ['forecast'],
+      extra: ['disk_fill', 'fork_bomb', 'log_flood', 'memory_bomb', 'write_probe'],
+    });
   });
 
   it('fails with HealthFailed when nothing listens on the socket', async () => {

@@ -93,7 +93,7 @@ describe.each([
 
     await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual({
       protocolVersion: '2025-06-18',
-      tools: ['echo', 'fork_bomb', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
+      tools: ['disk_fill', 'echo', 'fork_bomb', 'log_flood', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
     });
     expect(await callTool(instance.socketPath, 'echo', { message: 'hello' })).toEqual({ message: 'hello' });
 
@@ -236,11 +236,13 @@ describe('bubblewrap sandbox', () => {
     // The platform's environment does not leak in.
     const environ = readFileSync(`/proc/${instance.pid}/environ`, 'utf8').split('\0').filter(Boolean);
     expect(environ.map((kv) => kv.split('=')[0]).sort()).toEqual([
+      'BMMS_COMPILE_CACHE', // enabled by drop-privileges.cjs once the server runs as its own uid
       'BMMS_REVISION',
+      'BMMS_RUN_AS', // the uid drop-privileges.cjs switches to
+
       'BMMS_SOCKET',
       'BMMS_TIMEOUT_MS',
       'MALLOC_ARENA_MAX',
-      'NODE_COMPILE_CACHE',
       'PWD', // set by bwrap's --chdir
     ]);
   });

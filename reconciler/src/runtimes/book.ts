@@ -1,18 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import { instanceSlug } from './health.ts';
+import { DEFAULT_LOG_BOUNDS, type LogBounds, LogBudget, LogCapture, LogRing, RotatingLogFile } from './logs.ts';
 import type { ExitInfo, Instance } from './types.ts';
 
 /** What every runtime keeps per instance it started. */
 export type BookEntry = {
   instance: Instance;
-  /** The last log lines, kept in memory. */
-  lines: string[];
-  logFile: WriteStream;
+  /** The last log lines, kept in memory (bounded). */
+  lines: LogRing;
+  logFile: RotatingLogFile;
+  /** Reads the instance's output into `lines` and `logFile` within the log bounds. */
+  capture: LogCapture;
   /** True once start() returned it: only started instances are listed and reported on exit. */
   started: boolean;
 };
@@ -41,14 +41,37 @@ export const CPU_BOOST_MS = 5000;
  */
 export class InstanceBook<E extends BookEntry> {
   readonly entries = new Map<string, E>();
-  readonly #recent = new Map<string, string[]>();
+  readonly #recent = new Map<string, LogRing>();
   readonly #listeners = new Set<(instance: Instance, info: ExitInfo) => void>();
-  readonly #logLines: number;
+  readonly #bounds: LogBounds;
+  readonly #budget: LogBudget;
   readonly #log: (entry: Record<string, unknown>) => void;
 
-  constructor(opts: { logLines: number; log: (entry: Record<string, unknown>) => void }) {
-    this.#logLines = opts.logLines;
+  constructor(opts: { logBounds?: Partial<LogBounds> | undefined; log: (entry: Record<string, unknown>) => void }) {
+    this.#bounds = { ...DEFAULT_LOG_BOUNDS, ...opts.logBounds };
+    this.#budget = new LogBudget(this.#bounds.totalMemoryBytes);
+    // Over the total, the logs of exited instances go first, oldest first.
+    this.#budget.reclaim = () => {
+      let freed = 0;
+      for (const [id, ring] of this.#recent) {
+        if (this.#budget.used <= this.#budget.limit) break;
+        freed += ring.bytes;
+        ring.release();
+        this.#recent.delete(id);
+      }
+      return freed;
+    };
     this.#log = opts.log;
+  }
+
+  /** The log bounds in force. */
+  get logBounds(): LogBounds {
+    return { ...this.#bounds };
+  }
+
+  /** Bytes of log lines held in memory across all instances. */
+  get logMemoryBytes(): number {
+    return this.#budget.used;
   }
 
   /** A new instance id and its folders, created (and handed to `owner` when running as root). */
@@ -56,7 +79,7 @@ export class InstanceBook<E extends BookEntry> {
     dataDir: string,
     serverName: string,
     treeSha: string,
-    opts: { owner?: { uid: number; gid: number }; cache?: boolean } = {},
+    opts: { owner?: { uid: number; gid: number }; cache?: boolean; cacheScope?: string } = {},
   ): Promise<InstanceDirs> {
     const id = `${instanceSlug(serverName)}-${randomBytes(4).toString('hex')}`;
     const instanceDir = join(dataDir, 'instances', id);
@@ -64,7 +87,11 @@ export class InstanceBook<E extends BookEntry> {
     const cacheDir = join(
       dataDir,
       'compile-cache',
-      createHash('sha256').update(`${serverName}\0${treeSha}`).digest('hex').slice(0, 32),
+      // A preview (unchecked code) never seeds the cache production reads: the scope is the uid key.
+      createHash('sha256')
+        .update(`${opts.cacheScope ?? serverName}\0${treeSha}`)
+        .digest('hex')
+        .slice(0, 32),
     );
     for (const dir of opts.cache === false ? [sockDir] : [sockDir, cacheDir]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -73,19 +100,12 @@ export class InstanceBook<E extends BookEntry> {
     return { id, instanceDir, sockDir, socketPath: join(sockDir, 'mcp.sock'), cacheDir };
   }
 
-  /** The instance's log file (appended to across restarts of the platform). */
-  logFile(instanceDir: string): WriteStream {
-    return createWriteStream(join(instanceDir, 'log'), { flags: 'a', mode: 0o600 });
-  }
-
-  /** Keeps the last lines of `stream` in `lines` and appends every line to `file`. */
-  capture(stream: Readable | null, lines: string[], file: WriteStream): void {
-    if (!stream) return;
-    createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-      lines.push(line);
-      if (lines.length > this.#logLines) lines.shift();
-      file.write(`${line}\n`);
-    });
+  /** The bounded log of a new instance: its in-memory ring, its rotating file `<instanceDir>/log` and the reader. */
+  newLog(instanceDir: string): Pick<BookEntry, 'lines' | 'logFile' | 'capture'> {
+    const b = this.#bounds;
+    const lines = new LogRing({ maxLines: b.memoryLines, maxBytes: b.memoryBytes, budget: this.#budget });
+    const logFile = new RotatingLogFile(join(instanceDir, 'log'), b);
+    return { lines, logFile, capture: new LogCapture({ ring: lines, file: logFile }, b) };
   }
 
   /** Forgets an entry that is gone, keeps its last lines, and tells the listeners when it had started. */
@@ -93,7 +113,8 @@ export class InstanceBook<E extends BookEntry> {
     this.entries.delete(entry.instance.id);
     this.#recent.set(entry.instance.id, entry.lines);
     if (this.#recent.size > RECENT_LOGS) {
-      const oldest = this.#recent.keys().next().value;
+      const [oldest, ring] = this.#recent.entries().next().value ?? [];
+      ring?.release();
       if (oldest !== undefined) this.#recent.delete(oldest);
     }
     entry.logFile.end();
@@ -112,12 +133,13 @@ export class InstanceBook<E extends BookEntry> {
     return [...this.entries.values()].filter((e) => e.started && filter(e)).map((e) => ({ ...e.instance }));
   }
 
+  /** The last lines of an instance (running or recently exited); empty if unknown. */
+  logs(instanceId: string): string[] {
+    return (this.entries.get(instanceId)?.lines ?? this.#recent.get(instanceId))?.tail() ?? [];
+  }
+
   onExit(cb: (instance: Instance, info: ExitInfo) => void): () => void {
     this.#listeners.add(cb);
     return () => this.#listeners.delete(cb);
-  }
-
-  logs(instanceId: string): string[] {
-    return [...(this.entries.get(instanceId)?.lines ?? this.#recent.get(instanceId) ?? [])];
   }
 }

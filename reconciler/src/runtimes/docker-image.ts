@@ -4,6 +4,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { pack } from 'tar-fs';
@@ -18,7 +19,14 @@ export const IMAGE_PATHS = {
   app: '/app',
   socketDir: '/run/bmms',
   cacheDir: '/var/cache/node',
+  dropPrivileges: '/opt/bmms/bin/drop-privileges.cjs',
 } as const;
+
+/** The preload that switches an instance to its uid (see the file): bound read-only into every container. */
+export const DROP_PRIVILEGES = fileURLToPath(new URL('./drop-privileges.cjs', import.meta.url));
+
+/** Capabilities a container keeps until its node switches to the instance's uid, and then loses. */
+export const SWITCH_CAPS = ['SETUID', 'SETGID'] as const;
 
 /** Shared libraries `ldd` lists for a binary, as absolute host paths (the loader included). */
 async function sharedLibraries(binary: string): Promise<string[]> {
@@ -108,7 +116,10 @@ export function memoryBytes(limits: Limits): number {
   return Math.max(32, Math.floor(limits.memoryMb)) * 1024 * 1024;
 }
 
-/** The command a container runs: node with V8's heap under the container's memory limit, then the bundle. */
+/**
+ * The command a container runs: node with V8's heap under the container's memory limit, the preload that switches
+ * it to the instance's uid (so it is non-dumpable, as in the process runtime), then the bundle.
+ */
 export function containerCommand(opts: StartOptions): string[] {
   // A heap bomb then ends as a V8 error, anything else as an OOM kill.
   const heapMb = Math.max(16, Math.floor(opts.limits.memoryMb * 0.75));
@@ -116,19 +127,25 @@ export function containerCommand(opts: StartOptions): string[] {
     IMAGE_PATHS.node,
     `--max-old-space-size=${heapMb}`,
     ...INSTANCE_NODE_FLAGS,
+    '--require',
+    IMAGE_PATHS.dropPrivileges,
     `${IMAGE_PATHS.app}/${basename(opts.bundlePath)}`,
   ];
 }
 
-/** The container's environment (`NAME=value`): the instance's own plus the socket, revision and timeout. */
-export function containerEnv(opts: StartOptions): string[] {
+/**
+ * The container's environment (`NAME=value`): the instance's own plus the socket, revision, timeout, the uid the
+ * preload switches to, and the compile cache it enables after the switch.
+ */
+export function containerEnv(opts: StartOptions, uid: number): string[] {
   return Object.entries({
     ...opts.env,
     ...INSTANCE_ENV,
     BMMS_SOCKET: `${IMAGE_PATHS.socketDir}/mcp.sock`,
     BMMS_REVISION: opts.revision,
     BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
-    NODE_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
+    BMMS_COMPILE_CACHE: IMAGE_PATHS.cacheDir,
+    BMMS_RUN_AS: `${uid}:${uid}`,
   }).map(([k, v]) => `${k}=${v}`);
 }
 

@@ -4,10 +4,22 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
-import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  DROP_PRIVILEGES,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+  SWITCH_CAPS,
+} from './docker-image.ts';
 import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import type { LogBounds } from './logs.ts';
+import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, type Writable } from './quota.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 export { LABELS } from './docker-image.ts';
 
@@ -22,23 +34,28 @@ export type DockerRuntimeOptions = {
   nodePath?: string;
   /** How long start() waits for /healthz. */
   startTimeoutMs?: number;
-  /** Uid:gid inside the container. */
-  user?: string;
+  /** Where each server's own host uid comes from (default: held in memory). */
+  uids?: UidPool;
+  /** Size in MiB of every writable path of an instance: /tmp and the compile cache (default 64). */
+  diskMb?: number;
   /** How long an instance may use a whole core after it became healthy, before its CPU quota applies (default 5 s). */
   cpuBoostMs?: number;
-  logLines?: number;
+  /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
+  logBounds?: Partial<LogBounds>;
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type Entry = BookEntry & {
-  container: Docker.Container;
-  stopping: boolean;
-  exited: Promise<ExitInfo>;
-  closed: Promise<void>;
-};
+type Entry = BookEntry &
+  Writable & {
+    container: Docker.Container;
+    stopping: boolean;
+    exited: Promise<ExitInfo>;
+    closed: Promise<void>;
+  };
 
 /**
- * One container per instance: read-only root, tmpfs /tmp, a non-root user, every capability dropped,
+ * One container per instance: read-only root, quota-bound writable paths, the server's own uid (switched to by
+ * node itself before the bundle loads, so non-dumpable), every capability dropped,
  * no-new-privileges, CPU, memory and pids limits, no network at all. The bundle folder is mounted read-only and
  * the instance serves on a unix socket in a bind-mounted folder, like the process runtime.
  */
@@ -47,7 +64,9 @@ export class DockerRuntime implements Runtime {
   readonly #dataDir: string;
   readonly #docker: Docker;
   readonly #startTimeoutMs: number;
-  readonly #user: string;
+  readonly #uids: UidPool;
+  readonly #diskMb: number;
+  #quotaWarned = false;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #cpuBoostMs: number;
@@ -57,9 +76,10 @@ export class DockerRuntime implements Runtime {
     this.#dataDir = opts.dataDir;
     this.#docker = opts.docker ?? new Docker();
     this.#startTimeoutMs = opts.startTimeoutMs ?? 20_000;
-    this.#user = opts.user ?? '65534:65534';
+    this.#uids = opts.uids ?? new MemoryUidPool();
+    this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
     this.#image = new EngineImage(this.#docker, { nodePath: opts.nodePath ?? process.execPath, image: opts.image });
   }
@@ -80,23 +100,26 @@ export class DockerRuntime implements Runtime {
     opts: StartOptions,
     image: string,
     owner: string,
-    dirs: { sockDir: string; cacheDir: string },
+    dirs: { sockDir: string; cacheDir: string; tmpDir: string | null; uid: number },
   ): Docker.ContainerCreateOptions {
     const memory = memoryBytes(opts.limits);
     return {
       name: `bmms-${id}`,
       Image: image,
       Cmd: containerCommand(opts),
-      Env: containerEnv(opts),
-      User: this.#user,
+      Env: containerEnv(opts, dirs.uid),
+      // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid (non-dumpable then).
+      User: '0:0',
       WorkingDir: '/tmp',
       NetworkDisabled: true,
       Labels: containerLabels(owner, id, opts),
       HostConfig: {
         NetworkMode: 'none',
         ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': 'rw,nosuid,nodev,noexec,size=64m' },
+        // A host quota mount when the platform could make one (bounds files too), else the engine's sized tmpfs.
+        ...(dirs.tmpDir ? {} : { Tmpfs: { '/tmp': `rw,nosuid,nodev,noexec,size=${diskQuota(this.#diskMb).bytes}` } }),
         CapDrop: ['ALL'],
+        CapAdd: [...SWITCH_CAPS],
         SecurityOpt: ['no-new-privileges'],
         Init: true,
         Memory: memory,
@@ -109,8 +132,10 @@ export class DockerRuntime implements Runtime {
         ],
         Binds: [
           `${dirname(opts.bundlePath)}:${IMAGE_PATHS.app}:ro`,
+          `${DROP_PRIVILEGES}:${IMAGE_PATHS.dropPrivileges}:ro`,
           `${dirs.sockDir}:${IMAGE_PATHS.socketDir}:rw`,
           `${dirs.cacheDir}:${IMAGE_PATHS.cacheDir}:rw`,
+          ...(dirs.tmpDir ? [`${dirs.tmpDir}:/tmp:rw`] : []),
           ...(opts.binds ?? []).map((b) => `${b.host}:${b.sandbox}:rw`),
         ],
         RestartPolicy: { Name: 'no' },
@@ -128,18 +153,21 @@ export class DockerRuntime implements Runtime {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
     const owner = ownerOf(this.#dataDir);
-    const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
-    const { id, instanceDir, sockDir, socketPath, cacheDir } = await this.#book.dirs(
-      this.#dataDir,
-      opts.serverName,
-      opts.treeSha,
-      { owner: { uid, gid } },
-    );
-    const container = await this.#docker.createContainer(
-      this.#containerSpec(id, opts, image, owner, { sockDir, cacheDir }),
-    );
-    const lines: string[] = [];
-    const logFile = this.#book.logFile(instanceDir);
+    const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
+      cacheScope: uidKey(opts.serverName, opts.kind),
+    });
+    const { id, instanceDir, sockDir, socketPath } = dirs;
+    const confined = await this.#confine(opts, dirs);
+    const { cacheDir } = confined;
+    const container = await this.#docker
+      .createContainer(
+        this.#containerSpec(id, opts, image, owner, { sockDir, cacheDir, tmpDir: confined.tmpDir, uid: confined.uid }),
+      )
+      .catch(async (err: unknown) => {
+        await releaseWritable(confined);
+        throw err;
+      });
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
     const attached = await container.attach({ stream: true, stdout: true, stderr: true });
     const out = new PassThrough();
     const err = new PassThrough();
@@ -148,8 +176,8 @@ export class DockerRuntime implements Runtime {
       out.end();
       err.end();
     });
-    this.#book.capture(out, lines, logFile);
-    this.#book.capture(err, lines, logFile);
+    capture.follow(out);
+    capture.follow(err);
 
     const instance: Instance = {
       id,
@@ -167,6 +195,9 @@ export class DockerRuntime implements Runtime {
       container,
       lines,
       logFile,
+      capture,
+      mounts: confined.mounts,
+      ownCache: confined.ownCache,
       stopping: false,
       started: false,
       exited: Promise.resolve({ code: null, signal: null, expected: false }),
@@ -181,7 +212,7 @@ export class DockerRuntime implements Runtime {
             (i) => i.State,
             () => undefined,
           );
-          if (state?.OOMKilled) lines.push('killed: out of memory (the container hit its memory limit)');
+          if (state?.OOMKilled) capture.note('killed: out of memory (the container hit its memory limit)');
           const info = {
             code: res.StatusCode,
             signal: state?.OOMKilled ? ('SIGKILL' as const) : signalFromExitCode(res.StatusCode),
@@ -206,7 +237,7 @@ export class DockerRuntime implements Runtime {
       const why = error instanceof Error ? error.message : String(error);
       throw new InstanceStartError(
         `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why}`,
-        lines.slice(-20),
+        lines.tail(20),
         { instanceId: id, exitCode: (exit as ExitInfo | null)?.code ?? null },
       );
     }
@@ -224,8 +255,34 @@ export class DockerRuntime implements Runtime {
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
     this.#book.entries.delete(entry.instance.id);
     await entry.container.remove({ force: true }).catch(() => {});
+    await releaseWritable(entry);
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
+    for (const dir of ['cache', 'tmp'])
+      await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
     this.#book.closed(entry, info);
+  }
+
+  /** The server's host uid, and its writable folders as quota mounts owned by it (when the platform is root). */
+  async #confine(
+    opts: StartOptions,
+    dirs: { instanceDir: string; sockDir: string; cacheDir: string },
+  ): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
+    const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
+    const owner = { uid, gid: uid };
+    const writable = await prepareWritable(dirs, process.getuid?.() === 0 ? owner : null, {
+      diskMb: this.#diskMb,
+      compileCache: true,
+      onUnbounded: (err) => {
+        if (this.#quotaWarned) return;
+        this.#quotaWarned = true;
+        this.#log({
+          level: 'warn',
+          msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
+          error: err.message,
+        });
+      },
+    });
+    return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
   }
 
   /** Stop a container: SIGTERM, SIGKILL after graceMs (the engine's own stop timeout); resolves when removed. */

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { ensureBaseImage, LABELS } from './docker-image.ts';
+import { unmountQuota } from './quota.ts';
 
 /**
  * The image the docker and swarm runtimes run, made ready once: the engine answers (as a swarm manager for
@@ -66,7 +67,12 @@ export async function removeOrphans(
     const id = labels[LABELS.instance];
     if (id !== undefined && opts.keep(id)) continue;
     await opts.remove(engineId).catch(() => {});
-    if (id !== undefined) await rm(join(opts.dataDir, 'instances', id, 'sock'), { recursive: true, force: true });
+    if (id !== undefined) {
+      for (const dir of ['sock', 'cache', 'tmp']) {
+        await unmountQuota(join(opts.dataDir, 'instances', id, dir));
+        await rm(join(opts.dataDir, 'instances', id, dir), { recursive: true, force: true });
+      }
+    }
     removed++;
     opts.log({ level: 'info', msg: `removed orphan ${opts.what}`, instanceId: id, serverName: labels[LABELS.server] });
   }

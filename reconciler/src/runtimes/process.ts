@@ -4,11 +4,18 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import type { LogBounds } from './logs.ts';
+import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, unmountQuota, type Writable } from './quota.ts';
 import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
+import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
+
+/** Preloaded before the bundle when running as root: the instance switches to its uid itself (see the file). */
+const DROP_PRIVILEGES = fileURLToPath(new URL('./drop-privileges.cjs', import.meta.url));
 
 export type ProcessRuntimeOptions = {
   /** Root for `instances/<id>/` (record.json, log, sock/mcp.sock). */
@@ -23,13 +30,14 @@ export type ProcessRuntimeOptions = {
   bwrapPath?: string;
   setprivPath?: string;
   prlimitPath?: string;
-  /** Unprivileged uid/gid sandboxed servers run as when the platform runs as root. */
-  uid?: number;
-  gid?: number;
+  /** Where each server's own host uid comes from when the platform runs as root (default: held in memory). */
+  uids?: UidPool;
+  /** Size in MiB of every writable path of an instance: /tmp and the compile cache (default 64). */
+  diskMb?: number;
   /** Keep V8's compile cache per (server, tree) under `<dataDir>/compile-cache/` to start faster (default true). */
   compileCache?: boolean;
-  /** Log lines kept in memory per instance. */
-  logLines?: number;
+  /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
+  logBounds?: Partial<LogBounds>;
   /** Where the runtime's own structured log lines go. */
   log?: (entry: Record<string, unknown>) => void;
   /** Memory, pids and CPU limits (default: detected; null turns them off). */
@@ -54,7 +62,7 @@ type Entry = BookEntry & {
   /** Settles after the exit was cleaned up (socket, record removed) and listeners were told. */
   closed: Promise<void>;
   cgroup: InstanceCgroup | null;
-};
+} & Writable;
 
 /** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
 function procStartTime(pid: number): string | null {
@@ -127,8 +135,9 @@ export class ProcessRuntime implements Runtime {
   readonly #bwrapPath: string;
   readonly #setprivPath: string;
   readonly #prlimitPath: string;
-  readonly #uid: number;
-  readonly #gid: number;
+  readonly #uids: UidPool;
+  readonly #diskMb: number;
+  #quotaWarned = false;
   readonly #compileCache: boolean;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
@@ -143,11 +152,11 @@ export class ProcessRuntime implements Runtime {
     this.#bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
     this.#setprivPath = opts.setprivPath ?? '/usr/bin/setpriv';
     this.#prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
-    this.#uid = opts.uid ?? 65534;
-    this.#gid = opts.gid ?? 65534;
+    this.#uids = opts.uids ?? new MemoryUidPool();
+    this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#compileCache = opts.compileCache ?? true;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
 
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
@@ -195,12 +204,18 @@ export class ProcessRuntime implements Runtime {
       if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
     }
     const sandboxed = this.sandbox === 'bubblewrap';
+    // As root every server runs as its own host uid; without root bwrap's user namespace maps the platform's.
+    const owner = sandboxed && this.#isRoot() ? await this.#ownerOf(opts) : null;
     const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
       cache: this.#compileCache,
-      ...(sandboxed ? { owner: { uid: this.#uid, gid: this.#gid } } : {}),
+      cacheScope: uidKey(opts.serverName, opts.kind),
     });
     const { id, instanceDir, sockDir, socketPath } = dirs;
-    const cacheDir = this.#compileCache ? dirs.cacheDir : null;
+    const { cacheDir, tmpDir, mounts, ownCache } = await prepareWritable(dirs, owner, {
+      diskMb: this.#diskMb,
+      compileCache: this.#compileCache,
+      onUnbounded: (err) => this.#warnUnbounded(err),
+    });
 
     const binds = opts.binds ?? [];
     const env: Record<string, string> = {
@@ -210,15 +225,20 @@ export class ProcessRuntime implements Runtime {
       BMMS_REVISION: opts.revision,
       BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
     };
-    if (cacheDir) env.NODE_COMPILE_CACHE = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
+    // As root the cache is enabled after the uid switch (drop-privileges.cjs): node would create it as uid 0.
+    if (cacheDir) env[owner ? 'BMMS_COMPILE_CACHE' : 'NODE_COMPILE_CACHE'] = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
     // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
     const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
     const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
+    if (owner) {
+      nodeArgs.push('--require', `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
+      env.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
+    }
     const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
     let child: ChildProcess;
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
     if (sandboxed) {
-      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, sockDir, cacheDir, nodeArgs, binds);
+      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, { sockDir, cacheDir, tmpDir }, nodeArgs, binds);
       const cmd = cgroup
         ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
         : { file: this.#bwrapPath, args: bwrapArgs };
@@ -228,10 +248,9 @@ export class ProcessRuntime implements Runtime {
     }
     const startedAt = new Date();
 
-    const lines: string[] = [];
-    const logFile = this.#book.logFile(instanceDir);
-    this.#book.capture(child.stdout, lines, logFile);
-    this.#book.capture(child.stderr, lines, logFile);
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
+    capture.follow(child.stdout);
+    capture.follow(child.stderr);
 
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) =>
@@ -239,7 +258,7 @@ export class ProcessRuntime implements Runtime {
         resolve({ code, signal: signal ?? (sandboxed ? signalFromExitCode(code) : null), expected: entry.stopping }),
       );
       child.once('error', (err) => {
-        lines.push(`spawn failed: ${err.message}`);
+        capture.note(`spawn failed: ${err.message}`);
         resolve({ code: null, signal: null, expected: entry.stopping });
       });
     });
@@ -259,11 +278,14 @@ export class ProcessRuntime implements Runtime {
       wrapperPid: null,
       lines,
       logFile,
+      capture,
       stopping: false,
       started: false,
       exited,
       closed: exited.then((info) => this.#onClosed(entry, instanceDir, info)),
       cgroup,
+      mounts,
+      ownCache,
     };
     this.#book.entries.set(id, entry);
 
@@ -281,7 +303,7 @@ export class ProcessRuntime implements Runtime {
       const why = err instanceof Error ? err.message : String(err);
       throw new InstanceStartError(
         `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why}`,
-        lines.slice(-20),
+        lines.tail(20),
         { instanceId: id, exitCode: info.code, signal: info.signal },
       );
     }
@@ -295,10 +317,25 @@ export class ProcessRuntime implements Runtime {
     return { ...instance };
   }
 
+  #warnUnbounded(err: Error): void {
+    if (this.#quotaWarned) return;
+    this.#quotaWarned = true;
+    this.#log({
+      level: 'warn',
+      msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
+      error: err.message,
+    });
+  }
+
+  /** The host uid (and same-numbered gid) of this server's instances, from the pool. */
+  async #ownerOf(opts: StartOptions): Promise<{ uid: number; gid: number }> {
+    const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
+    return { uid, gid: uid };
+  }
+
   #bwrapArgs(
     bundlePath: string,
-    sockDir: string,
-    cacheDir: string | null,
+    { sockDir, cacheDir, tmpDir }: { sockDir: string; cacheDir: string | null; tmpDir: string | null },
     nodeArgs: string[],
     binds: NonNullable<StartOptions['binds']>,
   ): string[] {
@@ -338,18 +375,22 @@ export class ProcessRuntime implements Runtime {
     const setpriv = `${SANDBOX_BIN_DIR}/setpriv`;
     bind('--ro-bind', this.#nodePath, node);
     bind('--ro-bind', this.#prlimitPath, prlimit);
-    if (this.#isRoot()) bind('--ro-bind', this.#setprivPath, setpriv);
+    if (this.#isRoot()) {
+      bind('--ro-bind', this.#setprivPath, setpriv);
+      bind('--ro-bind', DROP_PRIVILEGES, `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
+    }
     bind('--ro-bind', dirname(bundlePath), SANDBOX_APP_DIR);
     bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
     if (cacheDir) bind('--bind', cacheDir, SANDBOX_CACHE_DIR);
+    if (tmpDir) bind('--bind', tmpDir, '/tmp');
     for (const extra of binds) bind('--bind', extra.host, extra.sandbox);
     args.push(
       '--proc',
       '/proc',
       '--dev',
       '/dev',
-      '--tmpfs',
-      '/tmp',
+      // Without a host quota mount (not root) /tmp is bubblewrap's own tmpfs, bounded in size only.
+      ...(tmpDir ? [] : ['--perms', '01777', '--size', String(diskQuota(this.#diskMb).bytes), '--tmpfs', '/tmp']),
       '--chdir',
       '/tmp',
       '--',
@@ -360,13 +401,14 @@ export class ProcessRuntime implements Runtime {
       '--',
     );
     if (this.#isRoot()) {
+      // Node starts as uid 0 with nothing but CAP_SETUID/CAP_SETGID and switches to the server's uid before the
+      // bundle loads (drop-privileges.cjs): a process that switches itself is non-dumpable, one exec'd after
+      // setpriv's switch is not. no_new_privs keeps it from ever regaining anything.
       args.push(
         setpriv,
-        `--reuid=${this.#uid}`,
-        `--regid=${this.#gid}`,
         '--clear-groups',
         '--inh-caps=-all',
-        '--bounding-set=-all',
+        '--bounding-set=-all,+setuid,+setgid',
         '--no-new-privs',
         '--',
       );
@@ -449,12 +491,14 @@ export class ProcessRuntime implements Runtime {
     this.#book.entries.delete(entry.instance.id);
     if (entry.cgroup && this.cgroups) {
       if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
-        entry.lines.push('killed: out of memory (the instance hit its memory limit)');
-        entry.logFile.write('killed: out of memory (the instance hit its memory limit)\n');
+        entry.capture.note('killed: out of memory (the instance hit its memory limit)');
       }
       await this.cgroups.remove(entry.cgroup);
     }
+    await releaseWritable(entry);
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
+    for (const dir of ['cache', 'tmp'])
+      await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
     await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
     this.#book.closed(entry, info);
   }
@@ -507,6 +551,8 @@ export class ProcessRuntime implements Runtime {
       try {
         record = JSON.parse(await readFile(recordPath, 'utf8')) as InstanceRecord;
       } catch {
+        // Died before its record was written: nothing to kill (its cgroup is emptied below), only its mounts.
+        for (const dir of ['sock', 'cache', 'tmp']) await unmountQuota(join(root, id, dir));
         continue;
       }
       // A pid whose start time differs is a recycled pid owned by someone else: never touch it.
@@ -529,7 +575,10 @@ export class ProcessRuntime implements Runtime {
         this.#log({ level: 'info', msg: 'killed orphan instance', instanceId: id, serverName: record.serverName });
       }
       await rm(recordPath, { force: true });
-      await rm(join(root, id, 'sock'), { recursive: true, force: true });
+      for (const dir of ['sock', 'cache', 'tmp']) {
+        await unmountQuota(join(root, id, dir));
+        await rm(join(root, id, dir), { recursive: true, force: true });
+      }
     }
     // A cgroup outlives a crash of ours with everything still inside it: empty it, whatever the records say.
     if (this.cgroups) {

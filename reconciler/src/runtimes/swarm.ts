@@ -5,10 +5,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, InstanceBook } from './book.ts';
-import { containerCommand, containerEnv, containerLabels, IMAGE_PATHS, LABELS, memoryBytes } from './docker-image.ts';
+import {
+  containerCommand,
+  containerEnv,
+  containerLabels,
+  DROP_PRIVILEGES,
+  IMAGE_PATHS,
+  LABELS,
+  memoryBytes,
+  SWITCH_CAPS,
+} from './docker-image.ts';
 import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import type { LogBounds } from './logs.ts';
+import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, type Writable } from './quota.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 export type SwarmRuntimeOptions = {
   /** Root for `instances/<id>/` and the compile caches: must exist at the same path on every node that runs tasks. */
@@ -22,24 +34,34 @@ export type SwarmRuntimeOptions = {
   startTimeoutMs?: number;
   /** How often task states are polled. */
   pollMs?: number;
-  user?: string;
-  logLines?: number;
+  /** Where each server's own host uid comes from (default: held in memory). */
+  uids?: UidPool;
+  /** Size in MiB of every writable path of an instance: /tmp and the compile cache (default 64). */
+  diskMb?: number;
+  /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
+  logBounds?: Partial<LogBounds>;
   log?: (entry: Record<string, unknown>) => void;
 };
 
-type Entry = BookEntry & {
-  serviceId: string;
-  stopping: boolean;
-  exit: ExitInfo | null;
-  exited: Promise<ExitInfo>;
-  resolveExit: (info: ExitInfo) => void;
-  closed: Promise<void>;
-  lastStatus: string;
-  logStream: NodeJS.ReadableStream | null;
-};
+type Entry = BookEntry &
+  Writable & {
+    serviceId: string;
+    stopping: boolean;
+    exit: ExitInfo | null;
+    exited: Promise<ExitInfo>;
+    resolveExit: (info: ExitInfo) => void;
+    closed: Promise<void>;
+    lastStatus: string;
+    logStream: NodeJS.ReadableStream | null;
+  };
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
-/** The engine's health check: the same GET /healthz the runtime probes, from inside the task. */
+/**
+ * The engine's health check: the same GET /healthz the runtime probes, from inside the task, as the server's uid
+ * (it starts as the container's user, root without CAP_DAC_OVERRIDE, which may not enter the socket folder).
+ */
+const healthScript = (uid: number): string =>
+  `process.setgroups([]);process.setgid(${uid});process.setuid(${uid});${HEALTH_SCRIPT}`;
 const HEALTH_SCRIPT = `require('http').get({socketPath:'${IMAGE_PATHS.socketDir}/mcp.sock',path:'/healthz',timeout:900},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
 
 type Task = {
@@ -54,7 +76,7 @@ type Task = {
 
 /**
  * Docker Swarm services, one per instance (replicated, 1 replica): the same isolation as the docker runtime
- * (read-only root, tmpfs, non-root, every capability dropped, CPU/memory/pids limits, no network), an engine health
+ * (read-only root, quota-bound writable paths, its own non-root uid, every capability dropped, CPU/memory/pids limits, no network), an engine health
  * check, restart policy `none` and placement constraints. Rollouts stay the reconciler's job (start new, probe,
  * switch, drain), so status, crash-loop rollback and the rollback window behave the same on every runtime.
  */
@@ -65,7 +87,9 @@ export class SwarmRuntime implements Runtime {
   readonly #constraints: string[];
   readonly #startTimeoutMs: number;
   readonly #pollMs: number;
-  readonly #user: string;
+  readonly #uids: UidPool;
+  readonly #diskMb: number;
+  #quotaWarned = false;
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #image: EngineImage;
@@ -78,9 +102,10 @@ export class SwarmRuntime implements Runtime {
     this.#constraints = opts.constraints ?? [];
     this.#startTimeoutMs = opts.startTimeoutMs ?? 30_000;
     this.#pollMs = opts.pollMs ?? 200;
-    this.#user = opts.user ?? '65534:65534';
+    this.#uids = opts.uids ?? new MemoryUidPool();
+    this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logLines: opts.logLines ?? 200, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
     this.#image = new EngineImage(this.#docker, {
       nodePath: opts.nodePath ?? process.execPath,
       image: opts.image,
@@ -101,13 +126,12 @@ export class SwarmRuntime implements Runtime {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
     const owner = ownerOf(this.#dataDir);
-    const [uid, gid] = this.#user.split(':').map(Number) as [number, number];
-    const { id, instanceDir, sockDir, socketPath, cacheDir } = await this.#book.dirs(
-      this.#dataDir,
-      opts.serverName,
-      opts.treeSha,
-      { owner: { uid, gid } },
-    );
+    const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
+      cacheScope: uidKey(opts.serverName, opts.kind),
+    });
+    const { id, instanceDir, sockDir, socketPath } = dirs;
+    const confined = await this.#confine(opts, dirs);
+    const { cacheDir } = confined;
     const labels = containerLabels(owner, id, opts);
     const bind = (source: string, target: string, readOnly: boolean) => ({
       Type: 'bind' as const,
@@ -115,53 +139,66 @@ export class SwarmRuntime implements Runtime {
       Target: target,
       ReadOnly: readOnly,
     });
-    const service = await this.#docker.createService({
-      Name: `bmms-${id}`,
-      Labels: labels,
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: image,
-          Command: containerCommand(opts),
-          Env: containerEnv(opts),
-          User: this.#user,
-          Dir: '/tmp',
-          ReadOnly: true,
-          Init: true,
-          CapabilityDrop: ['ALL'],
-          Labels: labels,
-          Mounts: [
-            bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
-            bind(sockDir, IMAGE_PATHS.socketDir, false),
-            bind(cacheDir, IMAGE_PATHS.cacheDir, false),
-            ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
-            { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: 64 * 1024 * 1024, Mode: 0o1777 } },
-          ],
-          HealthCheck: {
-            Test: ['CMD', IMAGE_PATHS.node, '-e', HEALTH_SCRIPT],
-            Interval: 5e9,
-            Timeout: 2e9,
-            Retries: 3,
-            StartPeriod: 10e9,
+    const service = await this.#docker
+      .createService({
+        Name: `bmms-${id}`,
+        Labels: labels,
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: image,
+            Command: containerCommand(opts),
+            Env: containerEnv(opts, confined.uid),
+            // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid.
+            User: '0:0',
+            Dir: '/tmp',
+            ReadOnly: true,
+            Init: true,
+            CapabilityDrop: ['ALL'],
+            CapabilityAdd: SWITCH_CAPS.map((c) => `CAP_${c}`),
+            Labels: labels,
+            Mounts: [
+              bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
+              bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
+              bind(sockDir, IMAGE_PATHS.socketDir, false),
+              bind(cacheDir, IMAGE_PATHS.cacheDir, false),
+              ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
+              confined.tmpDir
+                ? bind(confined.tmpDir, '/tmp', false)
+                : {
+                    Type: 'tmpfs' as const,
+                    Target: '/tmp',
+                    TmpfsOptions: { SizeBytes: diskQuota(this.#diskMb).bytes, Mode: 0o1777 },
+                  },
+            ],
+            HealthCheck: {
+              Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid)],
+              Interval: 5e9,
+              Timeout: 2e9,
+              Retries: 3,
+              StartPeriod: 10e9,
+            },
+            StopGracePeriod: 10e9,
           },
-          StopGracePeriod: 10e9,
-        },
-        Resources: {
-          Limits: {
-            NanoCPUs: Math.round(opts.limits.cpu * 1e9),
-            MemoryBytes: memoryBytes(opts.limits),
-            Pids: opts.limits.pids ?? DEFAULT_PIDS,
+          Resources: {
+            Limits: {
+              NanoCPUs: Math.round(opts.limits.cpu * 1e9),
+              MemoryBytes: memoryBytes(opts.limits),
+              Pids: opts.limits.pids ?? DEFAULT_PIDS,
+            },
           },
+          RestartPolicy: { Condition: 'none' },
+          Placement: { Constraints: this.#constraints },
+          LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
         },
-        RestartPolicy: { Condition: 'none' },
-        Placement: { Constraints: this.#constraints },
-        LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
-      },
-      Mode: { Replicated: { Replicas: 1 } },
-    } as Docker.CreateServiceOptions);
+        Mode: { Replicated: { Replicas: 1 } },
+      } as Docker.CreateServiceOptions)
+      .catch(async (err: unknown) => {
+        await releaseWritable(confined);
+        throw err;
+      });
     const serviceId = (service as unknown as { id: string }).id;
 
-    const lines: string[] = [];
-    const logFile = this.#book.logFile(instanceDir);
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
     let resolveExit: (info: ExitInfo) => void = () => {};
     const exited = new Promise<ExitInfo>((resolve) => {
       resolveExit = resolve;
@@ -181,6 +218,9 @@ export class SwarmRuntime implements Runtime {
       serviceId,
       lines,
       logFile,
+      capture,
+      mounts: confined.mounts,
+      ownCache: confined.ownCache,
       stopping: false,
       started: false,
       exit: null,
@@ -207,7 +247,7 @@ export class SwarmRuntime implements Runtime {
       const why = error instanceof Error ? error.message : String(error);
       throw new InstanceStartError(
         `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why} (task: ${entry.lastStatus})`,
-        lines.slice(-20),
+        lines.tail(20),
         { instanceId: id },
       );
     }
@@ -232,8 +272,8 @@ export class SwarmRuntime implements Runtime {
         out.end();
         err.end();
       });
-      this.#book.capture(out, entry.lines, entry.logFile);
-      this.#book.capture(err, entry.lines, entry.logFile);
+      entry.capture.follow(out);
+      entry.capture.follow(err);
     } catch {
       // logs are best effort: the service may already be gone
     }
@@ -286,7 +326,7 @@ export class SwarmRuntime implements Runtime {
               .inspect()
               .catch(() => null)
           : null;
-        if (container?.State.OOMKilled) entry.lines.push('killed: out of memory (the task hit its memory limit)');
+        if (container?.State.OOMKilled) entry.capture.note('killed: out of memory (the task hit its memory limit)');
         this.#finish(entry, {
           code,
           signal: container?.State.OOMKilled ? 'SIGKILL' : signalFromExitCode(code),
@@ -313,8 +353,34 @@ export class SwarmRuntime implements Runtime {
       .remove()
       .catch(() => {});
     (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    await releaseWritable(entry);
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
+    for (const dir of ['cache', 'tmp'])
+      await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
     this.#book.closed(entry, info);
+  }
+
+  /** The server's host uid, and its writable folders as quota mounts owned by it (when the platform is root). */
+  async #confine(
+    opts: StartOptions,
+    dirs: { instanceDir: string; sockDir: string; cacheDir: string },
+  ): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
+    const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
+    const owner = { uid, gid: uid };
+    const writable = await prepareWritable(dirs, process.getuid?.() === 0 ? owner : null, {
+      diskMb: this.#diskMb,
+      compileCache: true,
+      onUnbounded: (err) => {
+        if (this.#quotaWarned) return;
+        this.#quotaWarned = true;
+        this.#log({
+          level: 'warn',
+          msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
+          error: err.message,
+        });
+      },
+    });
+    return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
   }
 
   /** Removes the service (the engine stops its task: SIGTERM, then SIGKILL); resolves when the task is gone. */

@@ -48,6 +48,8 @@ export type StartOptions = {
    * a `sandbox` path to the `host` path, so one env works in both modes.
    */
   binds?: { host: string; sandbox: string }[];
+  /** A preview runs code no check has passed yet: it never shares a host uid with its server's production. */
+  kind?: 'production' | 'preview';
 };
 
 /** How an instance ended. */
