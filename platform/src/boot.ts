@@ -25,9 +25,11 @@ import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
+import { GatewayDirectory } from './gateway/directory.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
+import { type InvalidationBus, LocalInvalidationBus, PostgresInvalidationBus } from './invalidation.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager } from './previews.ts';
@@ -177,6 +179,19 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
+  // With Postgres several platform processes may share the database: a revocation in one reaches all of them.
+  let invalidations: InvalidationBus;
+  if (config.databaseUrl) {
+    const bus = new PostgresInvalidationBus({
+      connectionString: config.databaseUrl,
+      log: log.child({ component: 'invalidations' }),
+    });
+    await bus.start();
+    invalidations = bus;
+  } else {
+    invalidations = new LocalInvalidationBus();
+  }
+  const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
   const ctx: PlatformContext = {
     db,
@@ -198,9 +213,12 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       log: log.child({ component: 'oauth' }),
       sessions,
       external: config.oidc,
+      invalidations,
       ...parts.oauth,
     }),
     credentials,
+    invalidations,
+    directory,
     signup: config.signup ?? 'invite',
     sessions,
   };
@@ -254,6 +272,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         await egress.closeAll();
         await checks.close();
         await stopped;
+        await directory.close();
+        await invalidations.close();
         await database.close();
         await unlock();
       })();

@@ -8,6 +8,8 @@ import type Provider from 'oidc-provider';
 import { type ExternalIdpConfig, ExternalSignIn } from '../accounts/external.ts';
 import type { WebSessions } from '../accounts/sessions.ts';
 import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
+import { FactCache } from '../gateway/cache.ts';
+import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { sweepExpiredPayloads } from './adapter.ts';
@@ -52,6 +54,8 @@ export interface AuthorizationServerDeps {
   sessions: WebSessions;
   /** A company OpenID provider people may sign in with. */
   external?: ExternalIdpConfig | undefined;
+  /** Where grant revocations are announced to every process (the gateway caches which grants exist). */
+  invalidations?: InvalidationBus;
 }
 
 const KEY_RELOAD_MS = 10_000;
@@ -83,9 +87,20 @@ export class AuthorizationServer {
   #keysLoadedAt = 0;
   readonly #pages: InteractionPages;
   #sweeper: NodeJS.Timeout | undefined;
+  /** Grant id → when it expires (null: never, 0: unknown or revoked), so verifying a token reads no database. */
+  readonly #grants: FactCache<number | null>;
 
   constructor(deps: AuthorizationServerDeps) {
     this.#deps = deps;
+    this.#grants = new FactCache({
+      ttlMs: 30_000,
+      negativeTtlMs: 2_000,
+      isAbsent: (v) => v === 0,
+      maxStaleMs: () => deps.invalidations?.maxStaleMs() ?? Number.POSITIVE_INFINITY,
+    });
+    deps.invalidations?.subscribe((event) => {
+      if (event.kind === 'grant' || event.kind === 'all') this.#grants.clear();
+    });
     this.manifests = new ManifestCache(deps.git);
     const reg = deps.registrationLimit ?? { burst: 10, perMinute: 10 };
     this.#registrations = new RateLimiter(reg);
@@ -170,8 +185,11 @@ export class AuthorizationServer {
     }
     const grant = typeof payload.gid === 'string' ? payload.gid : undefined;
     if (grant !== undefined) {
-      const row = await this.#deps.db.oauthPayload.findFirst({ where: { model: 'Grant', grantId: grant } });
-      if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) {
+      const expiresAt = await this.#grants.get(grant, async () => {
+        const row = await this.#deps.db.oauthPayload.findFirst({ where: { model: 'Grant', grantId: grant } });
+        return row ? (row.expiresAt?.getTime() ?? null) : 0;
+      });
+      if (expiresAt === 0 || (expiresAt !== null && expiresAt <= Date.now())) {
         throw new InvalidTokenError('the access token was revoked');
       }
     }
@@ -216,6 +234,7 @@ export class AuthorizationServer {
       keys: this.#keys,
       cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
       serverScopes: (name) => this.serverScopes(name),
+      onGrantRevoked: () => this.#grantRevoked(),
       ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
     });
     this.#callback = this.#provider.callback();
@@ -255,7 +274,14 @@ export class AuthorizationServer {
     const keys = grants.map((g) => g.grantId).filter((k): k is string => k !== null);
     if (keys.length === 0) return 0;
     await this.#deps.db.oauthPayload.deleteMany({ where: { grantId: { in: keys } } });
+    await this.#grantRevoked();
     return keys.length;
+  }
+
+  /** Every process forgets which grants it saw (revocations are rare; one database read per grant after). */
+  async #grantRevoked(): Promise<void> {
+    if (this.#deps.invalidations) await this.#deps.invalidations.publish({ kind: 'grant' });
+    else this.#grants.clear();
   }
 
   /** Express routes: well-known metadata, sign-in/consent pages, registration guard, and the provider at /oauth. */
