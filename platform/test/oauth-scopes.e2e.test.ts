@@ -85,7 +85,7 @@ describe('OAuth scopes and the internal credential', () => {
           'content-type': contentType,
           accept: 'application/json, text/event-stream',
         },
-        body,
+        body: new Uint8Array(body),
       });
       return { status: res.status, body: (await res.json()) as unknown };
     };
