@@ -5,6 +5,9 @@
  * (bench/load.ts) over keep-alive connections. Targets: at 1 connection the gateway's p50 ≤ 1.15 × the bare p50
  * + 1 ms; at 16 connections ≥ 85 % of the bare throughput.
  *
+ * With BENCH_FLOOD_SECONDS=60 it also floods one server (16 connections) and measures another one's p95 at one
+ * connection with and without the flood (target: within 2×).
+ *
  *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_DATABASES=pglite,postgres,
  *                            BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to create a database on)
  */
@@ -23,6 +26,7 @@ import { benchConfig, HAS_BWRAP, until } from './common.ts';
 
 const SECONDS = Math.max(2, Number(process.env.BENCH_SECONDS ?? 10));
 const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
+const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 0);
 const PG_SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PASSWORD = 'bench password, not a secret';
 const CALL = JSON.stringify({
@@ -96,6 +100,15 @@ async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> 
   };
 }
 
+/** Another server's p95 at one connection, alone and while `bench` is flooded. */
+interface Flood {
+  database: string;
+  alone: LoadResult;
+  flooded: LoadResult;
+  flood: LoadResult;
+}
+const floods: Flood[] = [];
+
 interface Row {
   database: string;
   auth: string;
@@ -125,18 +138,21 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
       const text = await res.text();
       return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
     };
+    const deploy = async (name: string) => {
+      const created = await api('POST', '/servers', { name, template: 'echo' });
+      if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
+      await until('checks', async () => {
+        const c = await api<{ checkSuite?: { conclusion: string | null } }>('GET', `/servers/${name}/changes/1`);
+        return c.body.checkSuite?.conclusion ? true : undefined;
+      });
+      await api('POST', `/servers/${name}/changes/1/merge`);
+      await until('serving', async () => {
+        const s = await api<{ conditions: { type: string; status: string }[] }>('GET', `/servers/${name}`);
+        return s.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      });
+    };
     await api('PUT', '/me/password', { password: PASSWORD });
-    const created = await api('POST', '/servers', { name: 'bench', template: 'echo' });
-    if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
-    await until('checks', async () => {
-      const c = await api<{ checkSuite?: { conclusion: string | null } }>('GET', '/servers/bench/changes/1');
-      return c.body.checkSuite?.conclusion ? true : undefined;
-    });
-    await api('POST', '/servers/bench/changes/1/merge');
-    await until('serving', async () => {
-      const s = await api<{ conditions: { type: string; status: string }[] }>('GET', '/servers/bench');
-      return s.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
-    });
+    await deploy('bench');
     const mcpUrl = `${platform.url}/s/bench/mcp`;
     const { accessToken } = await connectWithOpenidClient(platform.url, mcpUrl, {
       email: 'owner@localhost',
@@ -155,6 +171,17 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
         const gateway = await load(mcpUrl, a.headers, connections);
         rows.push({ database, auth: a.auth, connections, gateway, bare });
       }
+    }
+    if (FLOOD_SECONDS > 0) {
+      await deploy('other');
+      const otherUrl = `${platform.url}/s/other/mcp`;
+      const auth = { authorization: `Bearer ${key}` };
+      await load(otherUrl, auth, 1, 2);
+      const alone = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS, 20));
+      const flooding = load(mcpUrl, auth, 16, FLOOD_SECONDS);
+      await new Promise((r) => setTimeout(r, 2000));
+      const flooded = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS - 4, 20));
+      floods.push({ database, alone, flooded, flood: await flooding });
     }
   } finally {
     await platform.close();
@@ -206,5 +233,11 @@ for (const r of rows) {
       `${base} | throughput ${(share * 100).toFixed(0)}% of bare (target ≥ 85%: ${share >= 0.85 ? 'met' : 'MISSED'})${errors}`,
     );
   }
+}
+for (const f of floods) {
+  const ratio = f.flooded.p95Ms / f.alone.p95Ms;
+  console.log(
+    `${f.database.padEnd(8)} flood of another server (16 conn, ${f.flood.rps.toFixed(0)} req/s): p95 ${ms(f.flooded.p95Ms)} vs ${ms(f.alone.p95Ms)} alone = ${ratio.toFixed(2)}× (target ≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})`,
+  );
 }
 process.exit(0);

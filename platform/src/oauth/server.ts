@@ -59,6 +59,8 @@ export interface AuthorizationServerDeps {
 }
 
 const KEY_RELOAD_MS = 10_000;
+const CLOCK_TOLERANCE_S = 5;
+const MAX_VERIFIED_TOKENS = 10_000;
 const SWEEP_MS = 10 * 60_000;
 
 /** Derives a 32-byte key for `purpose` from every master key, current first. */
@@ -89,6 +91,8 @@ export class AuthorizationServer {
   #sweeper: NodeJS.Timeout | undefined;
   /** Grant id → when it expires (null: never, 0: unknown or revoked), so verifying a token reads no database. */
   readonly #grants: FactCache<number | null>;
+  /** Access tokens whose signature and claims were verified, by token: only expiry and grant are checked again. */
+  readonly #verified = new Map<string, { audience: string; payload: JWTPayload }>();
 
   constructor(deps: AuthorizationServerDeps) {
     this.#deps = deps;
@@ -178,7 +182,7 @@ export class AuthorizationServer {
    * not expired, typ at+jwt, its grant not revoked. Throws InvalidTokenError saying why.
    */
   async verifyAccessToken(token: string, audience: string): Promise<AccessTokenClaims> {
-    const payload = await this.#verify(token, audience);
+    const payload = await this.#verifiedPayload(token, audience);
     const clientId = payload.client_id;
     if (typeof payload.sub !== 'string' || typeof clientId !== 'string' || typeof payload.exp !== 'number') {
       throw new InvalidTokenError('the access token lacks sub, client_id or exp');
@@ -197,6 +201,18 @@ export class AuthorizationServer {
     return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp };
   }
 
+  /** The payload of a token verified before for `audience` (still unexpired), else verifies it now. */
+  async #verifiedPayload(token: string, audience: string): Promise<JWTPayload> {
+    const known = this.#verified.get(token);
+    if (known && known.audience === audience && (known.payload.exp ?? 0) + CLOCK_TOLERANCE_S > Date.now() / 1000) {
+      return known.payload;
+    }
+    const payload = await this.#verify(token, audience);
+    if (this.#verified.size >= MAX_VERIFIED_TOKENS) this.#verified.clear();
+    this.#verified.set(token, { audience, payload });
+    return payload;
+  }
+
   async #verify(token: string, audience: string): Promise<JWTPayload> {
     const options = {
       issuer: this.issuer,
@@ -204,7 +220,7 @@ export class AuthorizationServer {
       algorithms: ['ES256'],
       typ: 'at+jwt',
       requiredClaims: ['exp', 'iat', 'sub'],
-      clockTolerance: 5,
+      clockTolerance: CLOCK_TOLERANCE_S,
     };
     try {
       return (await jwtVerify(token, this.#jwks as LocalJwks, options)).payload;
