@@ -115,6 +115,10 @@ describe('OAuth scopes and the internal credential', () => {
     const ok = await post(echo);
     expect(ok.status).toBe(200);
     expect(JSON.stringify(ok.body)).toContain('"text":"hi"');
+    // The key's last use is written off the call path, in a batch.
+    await stack.platform.ctx.directory.flush();
+    const keys = await stack.api<{ keys: { name: string; lastUsedAt: string | null }[] }>('GET', '/api/v1/keys');
+    expect(keys.body.keys.find((k) => k.name === 'bom')?.lastUsedAt).toEqual(expect.any(String));
   });
 
   it('the instance refuses calls that do not carry the gateway credential', async () => {

@@ -98,7 +98,7 @@ export class GatewayDirectory {
       if (this.#used.size === 0) return;
       const batch = [...this.#used];
       this.#used.clear();
-      const latest = new Date(Math.max(...batch.map(([, at]) => at.getTime())));
+      const latest = new Date(batch.reduce((max, [, at]) => Math.max(max, at.getTime()), 0));
       try {
         await this.#db.apiKey.updateMany({
           where: { id: { in: batch.map(([id]) => id) } },
