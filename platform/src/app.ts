@@ -24,6 +24,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     res.json({ status: 'ok' });
   });
 
+  // First after the request id and access log: MCP calls are the hot path and need no other middleware.
+  app.all('/s/:name/mcp', mcpGateway(ctx));
   app.use(ctx.oauth.router());
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
   app.use('/api/v1', apiRouter(ctx));
@@ -51,8 +53,6 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     onError: (err) => ctx.log.error('git http failed', { err }),
   });
   app.use('/git', (req, res) => git(req, res));
-
-  app.all('/s/:name/mcp', mcpGateway(ctx));
 
   if (existsSync(ctx.siteDir)) {
     app.use(express.static(ctx.siteDir, { extensions: ['html'], index: 'index.html' }));

@@ -26,10 +26,12 @@ import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
+import { GatewayDirectory } from './gateway/directory.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
 import { PublicBase } from './http/public-url.ts';
+import { type InvalidationBus, LocalInvalidationBus, PostgresInvalidationBus } from './invalidation.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
@@ -190,6 +192,19 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
+  // With Postgres several platform processes may share the database: a revocation in one reaches all of them.
+  let invalidations: InvalidationBus;
+  if (config.databaseUrl) {
+    const bus = new PostgresInvalidationBus({
+      connectionString: config.databaseUrl,
+      log: log.child({ component: 'invalidations' }),
+    });
+    await bus.start();
+    invalidations = bus;
+  } else {
+    invalidations = new LocalInvalidationBus();
+  }
+  const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const ctx: PlatformContext = {
@@ -213,9 +228,12 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       log: log.child({ component: 'oauth' }),
       sessions,
       external: config.oidc,
+      invalidations,
       ...parts.oauth,
     }),
     credentials,
+    invalidations,
+    directory,
     signup: config.signup ?? 'invite',
     sessions,
   };
@@ -266,6 +284,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         await egress.closeAll();
         await checks.close();
         await stopped;
+        await directory.close();
+        await invalidations.close();
         await database.close();
         await unlock();
       })();

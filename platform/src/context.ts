@@ -5,8 +5,10 @@ import type { SignupMode } from './accounts/routes.ts';
 import type { WebSessions } from './accounts/sessions.ts';
 import type { CheckService } from './checks/suites.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
+import type { GatewayDirectory } from './gateway/directory.ts';
 import type { Generation } from './generation/index.ts';
 import type { PublicBase } from './http/public-url.ts';
+import type { InvalidationBus } from './invalidation.ts';
 import type { Logger } from './logger.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
@@ -39,4 +41,8 @@ export interface PlatformContext {
   signup: SignupMode;
   /** The internal credentials the gateway sends to instances instead of the client's token. */
   credentials: GatewayCredentials;
+  /** Tells every platform process sharing the database that a cached fact changed (key revoked, member removed…). */
+  invalidations: InvalidationBus;
+  /** The gateway's cached view of keys, memberships and servers (no database on the call path). */
+  directory: GatewayDirectory;
 }

@@ -74,6 +74,53 @@ describe('OAuth scopes and the internal credential', () => {
     });
   });
 
+  it('a body the gateway and the instance could read differently never skips the per-tool scope check', async () => {
+    const key = (await stack.api<{ key: string }>('POST', '/api/v1/keys', { name: 'bom', scopes: ['mcp:tools'] })).body
+      .key;
+    const post = async (body: Buffer, contentType = 'application/json') => {
+      const res = await fetch(gamma.url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': contentType,
+          accept: 'application/json, text/event-stream',
+        },
+        body: new Uint8Array(body),
+      });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    const addCall = JSON.stringify({ jsonrpc: '2.0', id: 7, ...CALL_ADD });
+    const refused = { error: { code: 'insufficient_scope', message: 'this call needs scope math:add' } };
+    // A UTF-8 byte-order mark: the instance's decoder drops it, so the gateway must too.
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(addCall)]);
+    expect(await post(bom)).toEqual({ status: 403, body: refused });
+    // …in a batch, and with the tool name spelled with a JSON escape.
+    const batch = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(`[${addCall.replace('"add"', '"\\u0061dd"')}]`),
+    ]);
+    expect(await post(batch)).toEqual({ status: 403, body: refused });
+    // UTF-16 (whatever the charset says, the instance reads UTF-8): not JSON to either, refused before forwarding.
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(addCall, 'utf16le')]);
+    expect(await post(utf16, 'application/json; charset=utf-16le')).toEqual({
+      status: 400,
+      body: { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error: Invalid JSON' }, id: null },
+    });
+    // The same call without tricks is refused the same way, and an allowed one still passes with a BOM.
+    expect(await post(Buffer.from(addCall))).toEqual({ status: 403, body: refused });
+    const echo = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 8, ...CALL_ECHO })),
+    ]);
+    const ok = await post(echo);
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(ok.body)).toContain('"text":"hi"');
+    // The key's last use is written off the call path, in a batch.
+    await stack.platform.ctx.directory.flush();
+    const keys = await stack.api<{ keys: { name: string; lastUsedAt: string | null }[] }>('GET', '/api/v1/keys');
+    expect(keys.body.keys.find((k) => k.name === 'bom')?.lastUsedAt).toEqual(expect.any(String));
+  });
+
   it('the instance refuses calls that do not carry the gateway credential', async () => {
     const route = stack.platform.ctx.routes.get('gamma');
     if (!route) throw new Error('gamma has no route');

@@ -30,6 +30,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'deployments',
       'external_identities',
       'generations',
+      'instance_uids',
       'invitations',
       'memberships',
       'oauth_payloads',

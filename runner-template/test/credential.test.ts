@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CredentialError, createCredentialVerifier } from '../src/runtime/credential.ts';
 
 const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
@@ -53,5 +53,25 @@ describe('the gateway credential check of the base runtime', () => {
     ],
   ])('refuses %s', (_what, header, message) => {
     expect(() => verify(header)).toThrow(new CredentialError(message));
+  });
+
+  describe('verified once, checked for expiry on every use', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('refuses a reused credential once it expired, and a tampered copy of an accepted one', () => {
+      const once = createCredentialVerifier(pem, 'demo');
+      const header = credential({});
+      expect(once(header)).toEqual({ subject: 'u1', client: 'c', scopes: ['mcp:tools'] });
+      expect(once(header)).toEqual({ subject: 'u1', client: 'c', scopes: ['mcp:tools'] });
+      const [h, p, s] = header.slice('Bearer '.length).split('.') as [string, string, string];
+      const elevated = b64(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: '*' }));
+      expect(() => once(`Bearer ${h}.${elevated}.${s}`)).toThrow(
+        new CredentialError('gateway credential: bad signature'),
+      );
+      vi.useFakeTimers({ now: Date.now() + 66_000 });
+      expect(() => once(header)).toThrow(new CredentialError('gateway credential: expired'));
+    });
   });
 });

@@ -12,21 +12,45 @@ export interface Principal {
   scopes: string[];
 }
 
-const LAST_USED_RESOLUTION_MS = 60_000;
+/** How precisely `lastUsedAt` is kept: a key used again within this window is not written again. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** Resolves an API key to its principal, or null when unknown or revoked. */
-export async function principalForKey(db: PrismaClient, key: string): Promise<Principal | null> {
-  if (!key || key.length > 200) return null;
-  const row = await db.apiKey.findUnique({ where: { hash: hashApiKey(key) } });
+/** The principal of an API key, by the key's hash, or null when unknown, revoked or its member left the org. */
+export async function principalForKeyHash(
+  db: PrismaClient,
+  hash: string,
+): Promise<(Principal & { lastUsedAt: Date | null }) | null> {
+  const row = await db.apiKey.findUnique({ where: { hash } });
   if (!row || row.revokedAt) return null;
   const membership = await db.membership.findUnique({
     where: { orgId_userId: { orgId: row.orgId, userId: row.userId } },
   });
   if (!membership) return null;
-  if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-    await db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } });
+  return {
+    userId: row.userId,
+    orgId: row.orgId,
+    apiKeyId: row.id,
+    role: membership.role,
+    scopes: row.scopes,
+    lastUsedAt: row.lastUsedAt,
+  };
+}
+
+/** Resolves an API key to its principal, or null when unknown or revoked. */
+export async function principalForKey(db: PrismaClient, key: string): Promise<Principal | null> {
+  if (!isPlausibleKey(key)) return null;
+  const found = await principalForKeyHash(db, hashApiKey(key));
+  if (!found) return null;
+  const { lastUsedAt, ...principal } = found;
+  if (!lastUsedAt || Date.now() - lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await db.apiKey.update({ where: { id: principal.apiKeyId as string }, data: { lastUsedAt: new Date() } });
   }
-  return { userId: row.userId, orgId: row.orgId, apiKeyId: row.id, role: membership.role, scopes: row.scopes };
+  return principal;
+}
+
+/** Whether `key` could be an API key at all (not empty, not absurdly long): anything else is not looked up. */
+export function isPlausibleKey(key: string): boolean {
+  return key.length > 0 && key.length <= 200;
 }
 
 /** The principal of a signed-in user in the org with slug `orgSlug` (default: their first org), or null. */

@@ -130,6 +130,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
     if (!key || key.orgId !== p.orgId || key.revokedAt) throw notFound(`API key ${id}`);
     if (key.userId !== p.userId) requirePermission(p, 'admin');
     await ctx.db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+    await ctx.invalidations.publish({ kind: 'api_key', hash: key.hash });
     await audit(ctx.db, p, 'apikey.revoke', { type: 'api_key', id }, { name: key.name }, requestId(res));
     res.status(204).end();
   });
@@ -182,6 +183,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
     if (!member) throw notFound(`member ${userId}`);
     await guardOwnerChange(p, member.role, role);
     await ctx.db.membership.update({ where: { orgId_userId: { orgId: p.orgId, userId } }, data: { role } });
+    await ctx.invalidations.publish({ kind: 'member', orgId: p.orgId, userId });
     await audit(
       ctx.db,
       p,
@@ -207,6 +209,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
       // Their keys of this org stop working with the membership.
       ctx.db.apiKey.updateMany({ where: { orgId: p.orgId, userId, revokedAt: null }, data: { revokedAt: new Date() } }),
     ]);
+    await ctx.invalidations.publish({ kind: 'member', orgId: p.orgId, userId });
     await audit(ctx.db, p, 'member.remove', { type: 'user', id: userId }, { role: member.role }, requestId(res));
     res.status(204).end();
   });

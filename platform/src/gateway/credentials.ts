@@ -6,6 +6,9 @@ export const GATEWAY_KEY_ENV = 'BMMS_GATEWAY_KEY';
 /** The issuer of internal credentials. */
 export const CREDENTIAL_ISSUER = 'bmms-gateway';
 const TTL_SECONDS = 60;
+/** How long one minted credential is reused for the same caller and server (its remaining life stays ≥ 50 s). */
+const REUSE_SECONDS = 10;
+const MAX_REUSED = 10_000;
 
 /** Who the gateway forwards a call for. */
 export interface CallerClaims {
@@ -29,6 +32,8 @@ export class GatewayCredentials {
   readonly #privateKey: KeyObject;
   readonly publicKeyPem: string;
   readonly kid: string;
+  /** Caller and server → a credential minted less than REUSE_SECONDS ago. */
+  readonly #recent = new Map<string, { token: string; iat: number }>();
 
   constructor() {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -54,6 +59,20 @@ export class GatewayCredentials {
     );
     const signature = sign(null, Buffer.from(`${header}.${payload}`), this.#privateKey);
     return `${header}.${payload}.${b64(signature)}`;
+  }
+
+  /**
+   * The credential for a call: one minted for the same caller and server within the last 10 s is reused (signing
+   * per call is the gateway's largest fixed cost), so each is still valid ≥ 50 s when sent.
+   */
+  forCall(claims: CallerClaims, now = Math.floor(Date.now() / 1000)): string {
+    const key = `${claims.server}\n${claims.sub}\n${claims.client}\n${claims.scopes.join(' ')}`;
+    const recent = this.#recent.get(key);
+    if (recent && now - recent.iat < REUSE_SECONDS && recent.iat <= now) return recent.token;
+    const token = this.mint(claims, now);
+    if (this.#recent.size >= MAX_REUSED) this.#recent.clear();
+    this.#recent.set(key, { token, iat: now });
+    return token;
   }
 
   /** The headers the deploy probe sends to `server`'s instance. */

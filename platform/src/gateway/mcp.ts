@@ -1,12 +1,15 @@
+import { isAscii } from 'node:buffer';
 import http from 'node:http';
+import type { RouteLease } from '@bmms/reconciler';
+import type { Manifest } from '@bmms/runner-template';
 import type { Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from '../accounts/keys.ts';
-import { bearerToken, principalForKey } from '../accounts/principal.ts';
+import { bearerToken } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, notFound, serverUnavailable } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { directHost } from '../http/public-url.ts';
-import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, scopesOf } from '../oauth/resources.ts';
+import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, scopesOf } from '../oauth/resources.ts';
 import { InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
@@ -47,125 +50,176 @@ interface Caller {
  * this server's URL, or an API key of the server's org), checks the scopes the server and the called tool
  * require, takes a lease on the server's current route and proxies the call to its instance over the unix
  * socket with an internal credential (the client's token never goes further), so a rolling deploy drains
- * in-flight calls before the old instance stops.
+ * in-flight calls before the old instance stops. Keys, memberships, servers and routes come from memory
+ * (ctx.directory, ctx.routes): a call reads the database only when a cached fact expired or was invalidated.
  */
 export function mcpGateway(ctx: PlatformContext): RequestHandler {
   return async (req, res) => {
     const name = req.params.name as string;
     const base = baseUrlOf(ctx, req);
     const metadata = resourceMetadataUrl(base, name);
-    const challenge = (extra: string) =>
-      `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;
-    const token = bearerToken(req.get('authorization'));
-    if (!token) {
-      throw new ApiError(
-        'unauthorized',
-        401,
-        'send "Authorization: Bearer <access token>" (OAuth; discover it from the resource metadata) or an API key',
-        { headers: { 'WWW-Authenticate': challenge('') } },
-      );
-    }
-    const invalid = (message: string) =>
-      new ApiError('invalid_token', 401, message, {
-        headers: { 'WWW-Authenticate': challenge(`error="invalid_token", error_description="${message}"`) },
-      });
-    let caller: Caller;
-    if (token.startsWith(API_KEY_PREFIX)) {
-      const principal = await principalForKey(ctx.db, token);
-      if (!principal) throw invalid('the API key is unknown or revoked');
-      caller = {
-        userId: principal.userId,
-        orgId: principal.orgId,
-        scopes: principal.scopes,
-        client: `api-key:${principal.apiKeyId ?? ''}`,
-      };
-    } else {
-      try {
-        const claims = await ctx.oauth.verifyAccessToken(token, resourceUrl(base, name));
-        caller = { userId: claims.sub, orgId: undefined, scopes: claims.scopes, client: claims.clientId };
-      } catch (err) {
-        if (err instanceof InvalidTokenError) throw invalid(err.message);
-        throw err;
-      }
-    }
+    const caller = await authenticate(ctx, req, base, name, metadata);
     checkOrigin(req, base);
     const preview = parsePreviewName(name);
     const serverName = preview?.server ?? name;
-    const server = isValidServerName(serverName)
-      ? await ctx.db.server.findUnique({ where: { name: serverName } })
-      : null;
+    const server = isValidServerName(serverName) ? await ctx.directory.server(serverName) : null;
     if (!server || (caller.orgId !== undefined && server.orgId !== caller.orgId)) {
       throw notFound(`MCP server "${name}"`);
     }
-    if (caller.orgId === undefined) {
-      const member = await ctx.db.membership.findUnique({
-        where: { orgId_userId: { orgId: server.orgId, userId: caller.userId } },
-      });
-      if (!member) {
-        throw new ApiError(
-          'forbidden',
-          403,
-          `your account is no longer a member of the organization that owns "${name}"`,
-        );
-      }
-    }
-    const body = await readBody(req);
-    let lease = ctx.routes.acquire(name);
-    if (!lease && !preview && ctx.reconciler.isSleeping(name)) {
-      // Scaled to zero: this call starts the server again and waits for it (bounded).
-      ctx.reconciler.wakeForCall(name);
-      if (await ctx.routes.waitFor(name, WAKE_TIMEOUT_MS)) lease = ctx.routes.acquire(name);
-    }
-    if (!lease && preview) {
-      const change = await ctx.db.changeRequest.findUnique({
-        where: { serverId_number: { serverId: server.id, number: preview.number } },
-      });
-      if (change?.state === 'open') {
-        throw serverUnavailable(
-          `the preview of change #${preview.number} is not serving: it starts once the change's static checks passed, and stays down when its own smoke test failed (see the change's checks)`,
-          5,
-        );
-      }
-      throw notFound(`a preview of change #${preview.number} (only open changes have one)`);
-    }
-    if (!lease) {
-      ctx.reconciler.wake(name);
-      const deployed = server.observedRevision !== null || server.lastAttemptedRevision !== null;
-      throw serverUnavailable(
-        deployed
-          ? `"${name}" is starting; retry in a moment`
-          : `"${name}" has no deployed revision yet: merge a change with green checks to deploy it`,
-        deployed ? 1 : 5,
+    if (caller.orgId === undefined && !(await ctx.directory.isMember(server.orgId, caller.userId))) {
+      throw new ApiError(
+        'forbidden',
+        403,
+        `your account is no longer a member of the organization that owns "${name}"`,
       );
     }
+    const body = await readBody(req);
+    if (body === UNPARSABLE) {
+      // What the instance answers to a body it cannot parse; it never reaches the instance.
+      res.status(400).json({ jsonrpc: '2.0', error: { code: -32700, message: 'Parse error: Invalid JSON' }, id: null });
+      return;
+    }
+    const lease = await leaseRoute(ctx, name, server.id, preview?.number);
     try {
-      const scopes = scopesOf(await ctx.oauth.manifests.at(serverName, lease.target.revision));
-      const needed = [...scopes.required, ...calledTools(body).flatMap((tool) => scopes.tools.get(tool) ?? [])];
-      const missing = needed.filter((s) => !caller.scopes.includes(s) && !caller.scopes.includes('*'));
-      if (missing.length > 0) {
-        const wanted = [...new Set([...scopes.required, ...needed, ...caller.scopes.filter((s) => s !== '*')])];
-        const message = `this call needs scope ${[...new Set(missing)].join(' ')}`;
-        throw new ApiError('insufficient_scope', 403, message, {
-          headers: {
-            'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${wanted.join(' ')}", resource_metadata="${metadata}", error_description="${message}"`,
-          },
-        });
-      }
-      const credential = ctx.credentials.mint({
+      const scopes = scopesOfManifest(await ctx.oauth.manifests.at(serverName, lease.target.revision));
+      checkScopes(scopes, calledTools(body?.messages), caller, metadata);
+      const credential = ctx.credentials.forCall({
         server: serverName,
         sub: caller.userId,
         scopes: caller.scopes,
         client: caller.client,
       });
-      await proxy(req, res, lease.target.socketPath, res.locals.requestId as string, credential, body);
+      await proxy(req, res, lease.target.socketPath, res.locals.requestId as string, credential, body?.bytes);
     } finally {
       lease.release();
     }
   };
 }
 
-/** Reads a POST body (bounded); undefined for other methods. */
-async function readBody(req: Request): Promise<Buffer | undefined> {
+/** Who calls: an API key of the server's org, or an OAuth access token issued for exactly this server's URL. */
+async function authenticate(
+  ctx: PlatformContext,
+  req: Request,
+  base: string,
+  name: string,
+  metadata: string,
+): Promise<Caller> {
+  const challenge = (extra: string) =>
+    `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;
+  const token = bearerToken(req.get('authorization'));
+  if (!token) {
+    throw new ApiError(
+      'unauthorized',
+      401,
+      'send "Authorization: Bearer <access token>" (OAuth; discover it from the resource metadata) or an API key',
+      { headers: { 'WWW-Authenticate': challenge('') } },
+    );
+  }
+  const invalid = (message: string) =>
+    new ApiError('invalid_token', 401, message, {
+      headers: { 'WWW-Authenticate': challenge(`error="invalid_token", error_description="${message}"`) },
+    });
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const principal = await ctx.directory.keyPrincipal(token);
+    if (!principal) throw invalid('the API key is unknown or revoked');
+    return {
+      userId: principal.userId,
+      orgId: principal.orgId,
+      scopes: principal.scopes,
+      client: `api-key:${principal.apiKeyId ?? ''}`,
+    };
+  }
+  try {
+    const claims = await ctx.oauth.verifyAccessToken(token, resourceUrl(base, name));
+    return { userId: claims.sub, orgId: undefined, scopes: claims.scopes, client: claims.clientId };
+  } catch (err) {
+    if (err instanceof InvalidTokenError) throw invalid(err.message);
+    throw err;
+  }
+}
+
+/** A lease on the route of `name`: waking a server scaled to zero, or saying why there is none (503/404). */
+async function leaseRoute(
+  ctx: PlatformContext,
+  name: string,
+  serverId: string,
+  previewNumber: number | undefined,
+): Promise<RouteLease> {
+  let lease = ctx.routes.acquire(name);
+  if (lease) return lease;
+  if (previewNumber === undefined && ctx.reconciler.isSleeping(name)) {
+    // Scaled to zero: this call starts the server again and waits for it (bounded).
+    ctx.reconciler.wakeForCall(name);
+    if (await ctx.routes.waitFor(name, WAKE_TIMEOUT_MS)) lease = ctx.routes.acquire(name);
+    if (lease) return lease;
+  }
+  if (previewNumber !== undefined) {
+    const change = await ctx.db.changeRequest.findUnique({
+      where: { serverId_number: { serverId, number: previewNumber } },
+    });
+    if (change?.state === 'open') {
+      throw serverUnavailable(
+        `the preview of change #${previewNumber} is not serving: it starts once the change's static checks passed, and stays down when its own smoke test failed (see the change's checks)`,
+        5,
+      );
+    }
+    throw notFound(`a preview of change #${previewNumber} (only open changes have one)`);
+  }
+  ctx.reconciler.wake(name);
+  const server = await ctx.db.server.findUnique({
+    where: { id: serverId },
+    select: { observedRevision: true, lastAttemptedRevision: true },
+  });
+  const deployed = server !== null && (server.observedRevision !== null || server.lastAttemptedRevision !== null);
+  throw serverUnavailable(
+    deployed
+      ? `"${name}" is starting; retry in a moment`
+      : `"${name}" has no deployed revision yet: merge a change with green checks to deploy it`,
+    deployed ? 1 : 5,
+  );
+}
+
+/** Scopes per manifest, computed once (manifests are cached by revision, so the object is stable). */
+const scopesByManifest = new WeakMap<object, ServerScopes>();
+const DEFAULT_SCOPES = scopesOf(null);
+function scopesOfManifest(manifest: Manifest | null): ServerScopes {
+  if (!manifest) return DEFAULT_SCOPES;
+  let scopes = scopesByManifest.get(manifest);
+  if (!scopes) {
+    scopes = scopesOf(manifest);
+    scopesByManifest.set(manifest, scopes);
+  }
+  return scopes;
+}
+
+/** Refuses (403 insufficient_scope) a call that needs a scope the caller lacks: the server's or a called tool's. */
+function checkScopes(scopes: ServerScopes, tools: string[], caller: Caller, metadata: string): void {
+  const needed = [...scopes.required, ...tools.flatMap((tool) => scopes.tools.get(tool) ?? [])];
+  const missing = needed.filter((s) => !caller.scopes.includes(s) && !caller.scopes.includes('*'));
+  if (missing.length === 0) return;
+  const wanted = [...new Set([...scopes.required, ...needed, ...caller.scopes.filter((s) => s !== '*')])];
+  const message = `this call needs scope ${[...new Set(missing)].join(' ')}`;
+  throw new ApiError('insufficient_scope', 403, message, {
+    headers: {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${wanted.join(' ')}", resource_metadata="${metadata}", error_description="${message}"`,
+    },
+  });
+}
+
+/** A POST body as the gateway read it: the JSON it parsed, and the bytes it forwards (exactly that JSON). */
+interface ParsedBody {
+  messages: unknown;
+  bytes: Buffer;
+}
+
+/**
+ * Reads a POST body (bounded) and parses it the way the instance does (the MCP SDK decodes UTF-8 with
+ * TextDecoder, which drops a byte-order mark and replaces invalid sequences, then JSON.parse). What cannot be
+ * parsed is refused here with the instance's own JSON-RPC parse error, and what is forwarded is the text the
+ * gateway parsed, re-encoded: the instance can never see a different message than the one whose scopes were
+ * checked. Undefined for other methods.
+ */
+async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | undefined> {
   if (req.method !== 'POST') return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -174,19 +228,27 @@ async function readBody(req: Request): Promise<Buffer | undefined> {
     if (size > MAX_BODY_BYTES) throw new ApiError('payload_too_large', 413, 'the request body is larger than 4 MB');
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  const text = utf8.decode(raw);
+  let messages: unknown;
+  try {
+    messages = JSON.parse(text);
+  } catch {
+    return UNPARSABLE;
+  }
+  // ASCII decodes to itself; anything else (a byte-order mark, other encodings' bytes) is forwarded as parsed.
+  return { messages, bytes: isAscii(raw) ? raw : Buffer.from(text, 'utf8') };
 }
 
-/** The tools a JSON-RPC body calls (one message or a batch); [] when it is not JSON. */
-function calledTools(body: Buffer | undefined): string[] {
-  if (!body || body.length === 0) return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return [];
-  }
-  return [parsed]
+const UNPARSABLE = Symbol('unparsable');
+
+/** The instance's decoder: UTF-8, byte-order mark dropped, invalid sequences replaced (never throws). */
+const utf8 = new TextDecoder('utf-8');
+
+/** The tools a JSON-RPC message (or batch) calls. */
+function calledTools(messages: unknown): string[] {
+  if (messages === undefined) return [];
+  return [messages]
     .flat()
     .filter(
       (m): m is { method: string; params: { name: string } } =>
@@ -223,6 +285,13 @@ function checkOrigin(req: Request, base: string): void {
   }
 }
 
+/**
+ * Keep-alive connections to every instance's socket (pooled per socket path): a call does not pay for a new
+ * connection. An instance that stops closes its idle connections; a call that finds one closed under it is
+ * retried once on a new connection (see `proxy`).
+ */
+const upstreamAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' });
+
 function proxy(
   req: Request,
   res: Response,
@@ -238,13 +307,6 @@ function proxy(
       if (v !== undefined) headers[h] = v;
     }
     if (body !== undefined) headers['content-length'] = String(body.length);
-    const upstream = http.request({
-      socketPath,
-      path: '/mcp',
-      method: req.method,
-      headers,
-      timeout: UPSTREAM_TIMEOUT_MS,
-    });
     let settled = false;
     const done = () => {
       if (!settled) {
@@ -252,33 +314,55 @@ function proxy(
         resolve();
       }
     };
-    upstream.on('response', (up) => {
-      res.status(up.statusCode ?? 502);
-      for (const h of FORWARDED_RESPONSE_HEADERS) {
-        const v = up.headers[h];
-        if (v !== undefined) res.setHeader(h, v);
-      }
-      up.pipe(res);
-      up.on('end', done);
-      up.on('error', () => {
-        res.destroy();
+    let current: http.ClientRequest | undefined;
+    res.on('close', () => {
+      if (!res.writableFinished) current?.destroy();
+      done();
+    });
+    const send = (retry: boolean) => {
+      const upstream = http.request({
+        socketPath,
+        path: '/mcp',
+        method: req.method,
+        headers,
+        timeout: UPSTREAM_TIMEOUT_MS,
+        agent: upstreamAgent,
+      });
+      current = upstream;
+      let answered = false;
+      upstream.on('response', (up) => {
+        answered = true;
+        res.status(up.statusCode ?? 502);
+        for (const h of FORWARDED_RESPONSE_HEADERS) {
+          const v = up.headers[h];
+          if (v !== undefined) res.setHeader(h, v);
+        }
+        up.pipe(res);
+        up.on('end', done);
+        up.on('error', () => {
+          res.destroy();
+          done();
+        });
+      });
+      upstream.on('timeout', () => upstream.destroy(new Error('the server did not answer in time')));
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        // A pooled connection the instance closed while it sat idle: nothing was processed, send it again.
+        if (retry && upstream.reusedSocket && !answered && body !== undefined && isConnectionReset(err)) {
+          send(false);
+          return;
+        }
+        if (!res.headersSent) {
+          res
+            .status(502)
+            .json({ error: { code: 'bad_gateway', message: `the server's instance failed: ${err.message}` } });
+        } else res.destroy();
         done();
       });
-    });
-    upstream.on('timeout', () => upstream.destroy(new Error('the server did not answer in time')));
-    upstream.on('error', (err) => {
-      if (!res.headersSent) {
-        res
-          .status(502)
-          .json({ error: { code: 'bad_gateway', message: `the server's instance failed: ${err.message}` } });
-      } else res.destroy();
-      done();
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-      done();
-    });
-    if (body !== undefined) upstream.end(body);
-    else req.pipe(upstream);
+      if (body !== undefined) upstream.end(body);
+      else req.pipe(upstream);
+    };
+    send(true);
   });
 }
+
+const isConnectionReset = (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || err.code === 'EPIPE';

@@ -17,10 +17,13 @@ const grantKey = (grantId: string) => payloadKey('grant', grantId);
 export class PrismaAdapter implements Adapter {
   readonly #db: PrismaClient;
   readonly #model: string;
+  readonly #onGrantRevoked: (() => Promise<void>) | undefined;
 
-  constructor(model: string, db: PrismaClient) {
+  /** `onGrantRevoked` runs after a grant (or every record of one) was removed: caches of grants forget it. */
+  constructor(model: string, db: PrismaClient, onGrantRevoked?: () => Promise<void>) {
     this.#model = model;
     this.#db = db;
+    this.#onGrantRevoked = onGrantRevoked;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -75,10 +78,12 @@ export class PrismaAdapter implements Adapter {
 
   async destroy(id: string): Promise<void> {
     await this.#db.oauthPayload.deleteMany({ where: { id: payloadKey(this.#model, id) } });
+    if (this.#model === 'Grant') await this.#onGrantRevoked?.();
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.#db.oauthPayload.deleteMany({ where: { grantId: grantKey(grantId) } });
+    await this.#onGrantRevoked?.();
   }
 
   #revive(

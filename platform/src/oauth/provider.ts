@@ -27,6 +27,8 @@ export interface ProviderDeps {
   serverScopes(server: string): Promise<ServerScopes | null>;
   /** Guards Client ID Metadata Document fetches (SSRF); default: the host must resolve to public addresses only. */
   allowMetadataFetch?: (url: URL) => Promise<boolean>;
+  /** Called after a grant was revoked or removed, so caches of grants forget it. */
+  onGrantRevoked?: () => Promise<void>;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -77,7 +79,7 @@ export async function resolvesToPublicOnly(url: URL): Promise<boolean> {
 export function createProvider(deps: ProviderDeps): Provider {
   const { db, log } = deps;
   const configuration: Configuration = {
-    adapter: (name: string) => new PrismaAdapter(name, db),
+    adapter: (name: string) => new PrismaAdapter(name, db, deps.onGrantRevoked),
     clients: [],
     async findAccount(_ctx, sub) {
       const user = await db.user.findUnique({ where: { id: sub } }).catch(() => null);

@@ -9,6 +9,8 @@ import { type ExternalIdpConfig, ExternalSignIn } from '../accounts/external.ts'
 import type { WebSessions } from '../accounts/sessions.ts';
 import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
 import type { PublicBase } from '../http/public-url.ts';
+import { FactCache } from '../gateway/cache.ts';
+import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { sweepExpiredPayloads } from './adapter.ts';
@@ -62,9 +64,13 @@ export interface AuthorizationServerDeps {
   sessions: WebSessions;
   /** A company OpenID provider people may sign in with. */
   external?: ExternalIdpConfig | undefined;
+  /** Where grant revocations are announced to every process (the gateway caches which grants exist). */
+  invalidations?: InvalidationBus;
 }
 
 const KEY_RELOAD_MS = 10_000;
+const CLOCK_TOLERANCE_S = 5;
+const MAX_VERIFIED_TOKENS = 10_000;
 const SWEEP_MS = 10 * 60_000;
 
 /** Derives a 32-byte key for `purpose` from every master key, current first. */
@@ -93,9 +99,22 @@ export class AuthorizationServer {
   #keysLoadedAt = 0;
   readonly #pages: InteractionPages;
   #sweeper: NodeJS.Timeout | undefined;
+  /** Grant id → when it expires (null: never, 0: unknown or revoked), so verifying a token reads no database. */
+  readonly #grants: FactCache<number | null>;
+  /** Access tokens whose signature and claims were verified, by token: only expiry and grant are checked again. */
+  readonly #verified = new Map<string, { audience: string; payload: JWTPayload }>();
 
   constructor(deps: AuthorizationServerDeps) {
     this.#deps = deps;
+    this.#grants = new FactCache({
+      ttlMs: 30_000,
+      negativeTtlMs: 2_000,
+      isAbsent: (v) => v === 0,
+      maxStaleMs: () => deps.invalidations?.maxStaleMs() ?? Number.POSITIVE_INFINITY,
+    });
+    deps.invalidations?.subscribe((event) => {
+      if (event.kind === 'grant' || event.kind === 'all') this.#grants.clear();
+    });
     this.manifests = new ManifestCache(deps.git);
     const reg = deps.registrationLimit ?? { burst: 10, perMinute: 10 };
     this.#registrations = new RateLimiter(reg);
@@ -175,6 +194,7 @@ export class AuthorizationServer {
         keys: this.#keys,
         cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
         serverScopes: (name) => this.serverScopes(name),
+        onGrantRevoked: () => this.#grantRevoked(),
         ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
       });
       entry = { provider, callback: provider.callback() };
@@ -204,20 +224,35 @@ export class AuthorizationServer {
   async verifyAccessToken(token: string, audience: string): Promise<AccessTokenClaims> {
     const base = baseOfResource(audience);
     if (base === null) throw new InvalidTokenError('the access token was issued for another resource');
-    const payload = await this.#verify(token, audience, `${base}/oauth`);
+    const payload = await this.#verifiedPayload(token, audience, `${base}/oauth`);
     const clientId = payload.client_id;
     if (typeof payload.sub !== 'string' || typeof clientId !== 'string' || typeof payload.exp !== 'number') {
       throw new InvalidTokenError('the access token lacks sub, client_id or exp');
     }
     const grant = typeof payload.gid === 'string' ? payload.gid : undefined;
     if (grant !== undefined) {
-      const row = await this.#deps.db.oauthPayload.findFirst({ where: { model: 'Grant', grantId: grant } });
-      if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) {
+      const expiresAt = await this.#grants.get(grant, async () => {
+        const row = await this.#deps.db.oauthPayload.findFirst({ where: { model: 'Grant', grantId: grant } });
+        return row ? (row.expiresAt?.getTime() ?? null) : 0;
+      });
+      if (expiresAt === 0 || (expiresAt !== null && expiresAt <= Date.now())) {
         throw new InvalidTokenError('the access token was revoked');
       }
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp };
+  }
+
+  /** The payload of a token verified before for `audience` (still unexpired), else verifies it now. */
+  async #verifiedPayload(token: string, audience: string, issuer: string): Promise<JWTPayload> {
+    const known = this.#verified.get(token);
+    if (known && known.audience === audience && (known.payload.exp ?? 0) + CLOCK_TOLERANCE_S > Date.now() / 1000) {
+      return known.payload;
+    }
+    const payload = await this.#verify(token, audience, issuer);
+    if (this.#verified.size >= MAX_VERIFIED_TOKENS) this.#verified.clear();
+    this.#verified.set(token, { audience, payload });
+    return payload;
   }
 
   async #verify(token: string, audience: string, issuer: string): Promise<JWTPayload> {
@@ -227,7 +262,7 @@ export class AuthorizationServer {
       algorithms: ['ES256'],
       typ: 'at+jwt',
       requiredClaims: ['exp', 'iat', 'sub'],
-      clockTolerance: 5,
+      clockTolerance: CLOCK_TOLERANCE_S,
     };
     try {
       return (await jwtVerify(token, this.#jwks as LocalJwks, options)).payload;
@@ -288,7 +323,14 @@ export class AuthorizationServer {
     const keys = grants.map((g) => g.grantId).filter((k): k is string => k !== null);
     if (keys.length === 0) return 0;
     await this.#deps.db.oauthPayload.deleteMany({ where: { grantId: { in: keys } } });
+    await this.#grantRevoked();
     return keys.length;
+  }
+
+  /** Every process forgets which grants it saw (revocations are rare; one database read per grant after). */
+  async #grantRevoked(): Promise<void> {
+    if (this.#deps.invalidations) await this.#deps.invalidations.publish({ kind: 'grant' });
+    else this.#grants.clear();
   }
 
   /** Express routes: well-known metadata, sign-in/consent pages, registration guard, and the provider at /oauth. */

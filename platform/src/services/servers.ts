@@ -176,6 +176,8 @@ export async function provisionServer(
     if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
     throw err;
   }
+  // A gateway that cached "no such server" (someone called the name before) learns it exists.
+  await ctx.invalidations.publish({ kind: 'server', name });
   let repoCreated = false;
   try {
     try {
@@ -238,6 +240,7 @@ export async function provisionServer(
     ctx.log.warn('server creation failed; rolling back', { server: name, err });
     if (repoCreated) await ctx.git.deleteRepo(name).catch(() => {});
     await ctx.db.server.delete({ where: { id: server.id } }).catch(() => {});
+    await ctx.invalidations.publish({ kind: 'server', name });
     throw err;
   }
 }
@@ -247,6 +250,8 @@ export async function deleteServer(ctx: PlatformContext, principal: Principal, n
   const server = await findServer(ctx, principal, name);
   requirePermission(principal, 'admin');
   await ctx.db.server.delete({ where: { id: server.id } });
+  // Calls in flight elsewhere are refused from now on, on every platform process.
+  await ctx.invalidations.publish({ kind: 'server', name });
   await audit(ctx.db, principal, 'server.delete', { type: 'server', id: server.id }, { name }, requestId);
   await ctx.git.deleteRepo(name).catch((err) => ctx.log.warn('repo removal failed', { server: name, err }));
   ctx.reconciler.wake(name);

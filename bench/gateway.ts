@@ -1,0 +1,243 @@
+/**
+ * Benchmark: the call path. `tools/call add` on the echo template through the gateway (with an API key and with an
+ * OAuth access token) against a bare MCP SDK server built from the same tools (bench/bare-server.ts), in one run, at
+ * 1 and 16 connections, on the embedded database (PGlite) and on Postgres. Load comes from a separate process
+ * (bench/load.ts) over keep-alive connections. Targets: at 1 connection the gateway's p50 ≤ 1.15 × the bare p50
+ * + 1 ms; at 16 connections ≥ 85 % of the bare throughput.
+ *
+ * With BENCH_FLOOD_SECONDS=60 it also floods one server (16 connections) and measures another one's p95 at one
+ * connection with and without the flood (target: within 2×).
+ *
+ *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_DATABASES=pglite,postgres,
+ *                            BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to create a database on)
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { startPlatform } from '../platform/src/boot.ts';
+import { createLogger } from '../platform/src/logger.ts';
+import { connectWithOpenidClient } from '../platform/test/oauth-helpers.ts';
+import { benchConfig, HAS_BWRAP, until } from './common.ts';
+
+const SECONDS = Math.max(2, Number(process.env.BENCH_SECONDS ?? 10));
+const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
+const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 0);
+const PG_SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PASSWORD = 'bench password, not a secret';
+const CALL = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'add', arguments: { a: 2, b: 3 } },
+});
+const MCP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2025-06-18',
+};
+const run = promisify(execFile);
+const here = import.meta.dirname;
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  statuses: Record<string, number>;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  rps: number;
+}
+
+/** Runs bench/load.ts against `url` and returns what it measured. */
+async function load(
+  url: string,
+  headers: Record<string, string>,
+  connections: number,
+  seconds = SECONDS,
+): Promise<LoadResult> {
+  const spec = JSON.stringify({ url, headers: { ...MCP_HEADERS, ...headers }, body: CALL, connections, seconds });
+  const { stdout } = await run(process.execPath, [path.join(here, 'load.ts'), spec], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** The bare SDK server in its own process; resolves with its URL. */
+async function startBare(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.join(here, 'bare-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the bare server exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}/mcp`, child };
+}
+
+/** A fresh Postgres database for one run, or undefined when the server does not answer. */
+async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const name = `bmms_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_SERVER });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } catch {
+    return undefined;
+  } finally {
+    await admin.end().catch(() => {});
+  }
+  const url = new URL(PG_SERVER);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_SERVER });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** Another server's p95 at one connection, alone and while `bench` is flooded. */
+interface Flood {
+  database: string;
+  alone: LoadResult;
+  flooded: LoadResult;
+  flood: LoadResult;
+}
+const floods: Flood[] = [];
+
+interface Row {
+  database: string;
+  auth: string;
+  connections: number;
+  gateway: LoadResult;
+  bare: LoadResult;
+}
+
+/** One platform on `databaseUrl` (undefined: PGlite): deploys the echo template and measures every case. */
+async function measure(database: string, databaseUrl: string | undefined, bareUrl: string): Promise<Row[]> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-gw-'));
+  // Logs are written as in production (one access line per call), to /dev/null.
+  const devnull = createWriteStream('/dev/null');
+  const platform = await startPlatform(
+    benchConfig(path.join(scratch, 'data'), { databaseUrl }),
+    createLogger({ svc: 'platform' }, (line) => devnull.write(line)),
+  );
+  const rows: Row[] = [];
+  try {
+    const key = (await readFile(path.join(scratch, 'data', 'owner-api-key'), 'utf8')).trim();
+    const api = async <T>(method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${platform.url}/api/v1${p}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+    };
+    const deploy = async (name: string) => {
+      const created = await api('POST', '/servers', { name, template: 'echo' });
+      if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
+      await until('checks', async () => {
+        const c = await api<{ checkSuite?: { conclusion: string | null } }>('GET', `/servers/${name}/changes/1`);
+        return c.body.checkSuite?.conclusion ? true : undefined;
+      });
+      await api('POST', `/servers/${name}/changes/1/merge`);
+      await until('serving', async () => {
+        const s = await api<{ conditions: { type: string; status: string }[] }>('GET', `/servers/${name}`);
+        return s.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      });
+    };
+    await api('PUT', '/me/password', { password: PASSWORD });
+    await deploy('bench');
+    const mcpUrl = `${platform.url}/s/bench/mcp`;
+    const { accessToken } = await connectWithOpenidClient(platform.url, mcpUrl, {
+      email: 'owner@localhost',
+      password: PASSWORD,
+    });
+    const auths = [
+      { auth: 'api key', headers: { authorization: `Bearer ${key}` } },
+      { auth: 'oauth token', headers: { authorization: `Bearer ${accessToken}` } },
+    ];
+    // Warm up both paths (JIT, caches, pooled connections).
+    await load(bareUrl, {}, 4, 2);
+    for (const a of auths) await load(mcpUrl, a.headers, 4, 2);
+    for (const connections of [1, 16]) {
+      const bare = await load(bareUrl, {}, connections);
+      for (const a of auths) {
+        const gateway = await load(mcpUrl, a.headers, connections);
+        rows.push({ database, auth: a.auth, connections, gateway, bare });
+      }
+    }
+    if (FLOOD_SECONDS > 0) {
+      await deploy('other');
+      const otherUrl = `${platform.url}/s/other/mcp`;
+      const auth = { authorization: `Bearer ${key}` };
+      await load(otherUrl, auth, 1, 2);
+      const alone = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS, 20));
+      const flooding = load(mcpUrl, auth, 16, FLOOD_SECONDS);
+      await new Promise((r) => setTimeout(r, 2000));
+      const flooded = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS - 4, 20));
+      floods.push({ database, alone, flooded, flood: await flooding });
+    }
+  } finally {
+    await platform.close();
+    devnull.end();
+    await rm(scratch, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+const bare = await startBare();
+const rows: Row[] = [];
+try {
+  for (const database of DATABASES) {
+    if (database === 'pglite') rows.push(...(await measure('pglite', undefined, bare.url)));
+    if (database === 'postgres') {
+      const db = await postgresDatabase();
+      if (!db) {
+        console.log(`postgres: skipped (${PG_SERVER} does not answer)`);
+        continue;
+      }
+      try {
+        rows.push(...(await measure('postgres', db.url, bare.url)));
+      } finally {
+        await db.drop().catch(() => {});
+      }
+    }
+  }
+} finally {
+  bare.child.kill();
+}
+
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+console.log(
+  `tools/call add (echo template), ${SECONDS} s per measurement, load from a separate process (sandbox: ${HAS_BWRAP ? 'bubblewrap' : 'none'}, ${os.cpus().length} CPUs)`,
+);
+for (const r of rows) {
+  const g = r.gateway;
+  const b = r.bare;
+  const base = `${r.database.padEnd(8)} ${r.auth.padEnd(11)} ${String(r.connections).padStart(2)} conn: gateway p50 ${ms(g.p50Ms)} p99 ${ms(g.p99Ms)} ${g.rps.toFixed(0)} req/s | bare p50 ${ms(b.p50Ms)} p99 ${ms(b.p99Ms)} ${b.rps.toFixed(0)} req/s`;
+  const errors = g.errors > 0 ? `  (${g.errors} non-200: ${JSON.stringify(g.statuses)})` : '';
+  if (r.connections === 1) {
+    const limit = 1.15 * b.p50Ms + 1;
+    console.log(
+      `${base} | p50 ${(g.p50Ms / b.p50Ms).toFixed(2)}× (target ≤ ${ms(limit)}: ${g.p50Ms <= limit ? 'met' : 'MISSED'})${errors}`,
+    );
+  } else {
+    const share = g.rps / b.rps;
+    console.log(
+      `${base} | throughput ${(share * 100).toFixed(0)}% of bare (target ≥ 85%: ${share >= 0.85 ? 'met' : 'MISSED'})${errors}`,
+    );
+  }
+}
+for (const f of floods) {
+  const ratio = f.flooded.p95Ms / f.alone.p95Ms;
+  console.log(
+    `${f.database.padEnd(8)} flood of another server (16 conn, ${f.flood.rps.toFixed(0)} req/s): p95 ${ms(f.flooded.p95Ms)} vs ${ms(f.alone.p95Ms)} alone = ${ratio.toFixed(2)}× (target ≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})`,
+  );
+}
+process.exit(0);
