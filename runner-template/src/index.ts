@@ -28,3 +28,4 @@ export {
   templateFiles,
   templates,
 } from './templates/index.ts';
+export { COMPILER_OPTIONS, tsconfigText } from './tsconfig.ts';
