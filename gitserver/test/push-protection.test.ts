@@ -7,7 +7,7 @@ import path from 'node:path';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGitHttpHandler, InternalGitProvider } from '../src/index.ts';
-import { CREDENTIAL_SAMPLES } from './credentials.ts';
+import { CREDENTIAL_SAMPLES } from '../src/testing.ts';
 import { author, gitCli, gitOk, tempDir } from './helpers.ts';
 
 // Built at run time so this file itself never holds a token-shaped literal.

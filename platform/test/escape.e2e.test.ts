@@ -23,8 +23,8 @@ import {
   type StartOptions,
   SwarmRuntime,
 } from '@bmms/reconciler';
+import { callTool, materializeFixture, NODE_BIN } from '@bmms/reconciler/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callTool, materializeFixture, NODE_BIN } from '../../reconciler/test/helpers.ts';
 import { egressProvisioner } from '../src/egress/provisioner.ts';
 import { EgressProxy } from '../src/egress/proxy.ts';
 import { dockerForTests } from './docker.ts';

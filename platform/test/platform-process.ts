@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NODE_BIN } from '../../reconciler/test/helpers.ts';
+import { NODE_BIN } from '@bmms/reconciler/testing';
 import { GitWorkdir, poll } from './harness.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));

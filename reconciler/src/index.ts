@@ -6,6 +6,7 @@ export {
   type ConditionType,
   readConditions,
 } from './conditions.ts';
+export { DEPLOY_STEPS, type DeployStep, type ReconcilerLog } from './deploy-steps.ts';
 export {
   BundleError,
   InstanceStartError,
@@ -24,14 +25,11 @@ export {
   whileLeading,
 } from './leadership.ts';
 export {
-  DEPLOY_STEPS,
-  type DeployStep,
   type GateVerdict,
   type InstanceProvisioner,
   type InstanceSetup,
   Reconciler,
   type ReconcilerDeps,
-  type ReconcilerLog,
   type RevisionGate,
 } from './loop.ts';
 export type { PreviewOutcome, PreviewTest } from './previews.ts';
@@ -52,7 +50,6 @@ export {
   type Runtime,
   type StartOptions,
 } from './runtimes/types.ts';
-export { isPreviewTarget, parsePreviewName, previewName, type Target, type TargetKind } from './targets.ts';
 export {
   DEFAULT_UID_RANGE,
   MemoryUidPool,
@@ -62,3 +59,4 @@ export {
   type UidRange,
   UidRangeExhaustedError,
 } from './runtimes/uids.ts';
+export { isPreviewTarget, parsePreviewName, previewName, type Target, type TargetKind } from './targets.ts';

@@ -4,6 +4,7 @@ import type { Deployment, Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
+import type { DeployStep, ReconcilerLog } from './deploy-steps.ts';
 import { SandboxUnavailableError } from './errors.ts';
 import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
@@ -35,13 +36,6 @@ export interface InstanceProvisioner {
   /** A stable digest of what setup() would give now (e.g. secret names and versions): a change rolls the server. */
   fingerprint(server: { id: string; name: string }, manifest: Manifest): Promise<string>;
   setup(server: { id: string; name: string }, manifest: Manifest, instanceId: string): Promise<InstanceSetup>;
-}
-
-/** The minimal structured logger the reconciler needs. */
-export interface ReconcilerLog {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
 }
 
 export interface ReconcilerDeps {
@@ -76,10 +70,6 @@ export interface ReconcilerDeps {
   /** What preview instances get (environment) and must pass besides the probe before they are routed. */
   previews?: { env?: () => Record<string, string>; test?: PreviewTest };
 }
-
-/** The steps of a deploy, in order; a crash at any of them must converge on restart. */
-export const DEPLOY_STEPS = ['recorded', 'bundled', 'started', 'probed', 'routed', 'status', 'draining'] as const;
-export type DeployStep = (typeof DEPLOY_STEPS)[number];
 
 type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
 

@@ -4,6 +4,8 @@
  * occurs in a server name, so the two never collide).
  */
 
+import { isServerName, PREVIEW_SEPARATOR } from '@bmms/runner-template';
+
 /** What a target runs for: main's HEAD of its server, or the head of one open change. */
 export type TargetKind = 'production' | 'preview';
 
@@ -18,17 +20,17 @@ export interface Target {
   tree: string;
 }
 
-const PREVIEW = /^([a-z][a-z0-9-]*[a-z0-9])--pr-([1-9][0-9]{0,8})$/;
+const PREVIEW = new RegExp(`^(.+)${PREVIEW_SEPARATOR}pr-([1-9][0-9]{0,8})$`);
 
 /** The route (and URL segment) of change `number`'s preview: `/s/<server>--pr-<number>/mcp`. */
 export function previewName(server: string, number: number): string {
-  return `${server}--pr-${number}`;
+  return `${server}${PREVIEW_SEPARATOR}pr-${number}`;
 }
 
-/** Splits a preview name into its server and change number, or null for a plain server name. */
+/** Splits a preview name into its (valid) server name and change number, or null for anything else. */
 export function parsePreviewName(name: string): { server: string; number: number } | null {
   const m = PREVIEW.exec(name);
-  return m?.[1] && m[2] ? { server: m[1], number: Number(m[2]) } : null;
+  return m?.[1] && m[2] && isServerName(m[1]) ? { server: m[1], number: Number(m[2]) } : null;
 }
 
 /** Whether a route name is a preview's (and not a server's production route). */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleCache, BundleError, buildBundle, InvalidTreeShaError } from '../src/index.ts';
-import { FIXTURE_DIR, materializeFixture, NODE_BIN } from './helpers.ts';
+import { FIXTURE_DIR, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 const TREE_A = 'a'.repeat(40);
 const TREE_B = 'b'.repeat(40);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleCache, DockerRuntime, ProcessRuntime, probeInstance, type Runtime } from '../src/index.ts';
 import { containerCommand } from '../src/runtimes/docker-image.ts';
 import { INSTANCE_NODE_FLAGS } from '../src/runtimes/health.ts';
-import { callTool, NODE_BIN } from './helpers.ts';
+import { callTool, NODE_BIN } from '../src/testing.ts';
 
 // Defence in depth: a generated server that the security check would refuse (it is bundled here without
 // running the check, as if the check had missed it) must still not compile strings into code at run time.

@@ -23,7 +23,7 @@ import {
   type StartOptions,
   UidRangeExhaustedError,
 } from '../src/index.ts';
-import { callTool, materializeFixture, NODE_BIN } from './helpers.ts';
+import { callTool, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 const run = promisify(execFile);
 const TREE = 'c'.repeat(40);

@@ -12,7 +12,7 @@ import {
   UnixRequestError,
   unixRequest,
 } from '../src/index.ts';
-import { FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from './helpers.ts';
+import { FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 let tmp: string;
 let rt: ProcessRuntime;

@@ -18,7 +18,7 @@ import {
   SandboxUnavailableError,
   type StartOptions,
 } from '../src/index.ts';
-import { callTool, FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from './helpers.ts';
+import { callTool, FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 const TREE = 'e'.repeat(40);
 let tmp: string;

@@ -1,5 +1,6 @@
 export * from './egress/index.ts';
 export * from './errors.ts';
+export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
 export { manifestText, PINNED_DEPENDENCIES, type RenderExtras, render } from './render.ts';
 export {
   formatPath,
@@ -27,3 +28,4 @@ export {
   templateFiles,
   templates,
 } from './templates/index.ts';
+export { COMPILER_OPTIONS, tsconfigText } from './tsconfig.ts';

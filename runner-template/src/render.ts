@@ -1,5 +1,6 @@
 import ownPackage from '../package.json' with { type: 'json' };
 import { type Manifest, manifestOf, parseServerSpec, type ServerSpecInput, type ToolSpec } from './spec.ts';
+import { tsconfigText } from './tsconfig.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -180,30 +181,6 @@ function packageJson(manifest: Manifest, extras: RenderExtras): string {
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
 
-const TSCONFIG = `${JSON.stringify(
-  {
-    compilerOptions: {
-      target: 'es2024',
-      lib: ['es2024'],
-      module: 'nodenext',
-      moduleResolution: 'nodenext',
-      strict: true,
-      noEmit: true,
-      resolveJsonModule: true,
-      allowImportingTsExtensions: true,
-      verbatimModuleSyntax: true,
-      erasableSyntaxOnly: true,
-      isolatedModules: true,
-      skipLibCheck: true,
-      noFallthroughCasesInSwitch: true,
-      types: ['node'],
-    },
-    include: ['src/**/*.ts'],
-  },
-  null,
-  2,
-)}\n`;
-
 function sortedRecord(record: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -220,7 +197,7 @@ export function render(spec: ServerSpecInput, extras: RenderExtras = {}): Record
     'mcp.json': manifestText(manifest),
     'package.json': packageJson(manifest, extras),
     'src/server.ts': serverTs(manifest),
-    'tsconfig.json': TSCONFIG,
+    'tsconfig.json': tsconfigText(),
   };
   for (const tool of parsed.tools) {
     files[`src/tools/${tool.name}.ts`] = tool.source.endsWith('\n') ? tool.source : `${tool.source}\n`;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { parseEgressEntry } from './egress/policy.ts';
 import { type Issue, ManifestError } from './errors.ts';
+import { isServerName, SERVER_NAME_MESSAGE } from './names.ts';
 
 export const TOOL_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
-export const SERVER_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
 /** An OAuth scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`), at most 64 characters. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
@@ -68,9 +68,7 @@ function unique<T extends z.ZodType<string | { name: string }>>(item: T, what: s
 }
 
 const manifestShape = {
-  name: z
-    .string()
-    .regex(SERVER_NAME, 'must be a DNS label: 3-40 chars, lowercase letters, digits and -, start with a letter'),
+  name: z.string().refine(isServerName, SERVER_NAME_MESSAGE),
   version: z.string().regex(SEMVER, 'must be a semantic version such as 1.0.0'),
   description: z.string().min(1, 'must not be empty'),
   secrets: unique(z.string().regex(SECRET_NAME, 'must be UPPER_SNAKE_CASE, e.g. API_KEY'), 'secret').default([]),

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestError, manifestOf, manifestSchema, parseManifest, templates } from '../src/index.ts';
+import {
+  isServerName,
+  ManifestError,
+  manifestOf,
+  manifestSchema,
+  parseManifest,
+  SERVER_NAME_MESSAGE,
+  templates,
+} from '../src/index.ts';
 
 const good = {
   name: 'weather-api',
@@ -116,6 +124,19 @@ describe('scopes in mcp.json', () => {
       const tools = [{ ...base.tools[0], scopes: [bad] }];
       expect(manifestSchema.safeParse({ ...base, tools }).success, bad).toBe(false);
       expect(manifestSchema.safeParse({ ...base, auth: { scopes: [bad] } }).success, bad).toBe(false);
+    }
+  });
+});
+
+describe('server name in mcp.json', () => {
+  it('follows the one server-name rule: a DNS label that never holds the preview separator', () => {
+    for (const ok of ['demo', 'a1b', 'my-server', `a${'b'.repeat(38)}c`]) {
+      expect(manifestSchema.safeParse({ ...good, name: ok }).success, ok).toBe(true);
+      expect(isServerName(ok), ok).toBe(true);
+    }
+    for (const bad of ['ab', 'Demo', 'my--server', 'demo--pr-1', '-demo', 'demo-', '1demo', `a${'b'.repeat(39)}c`]) {
+      expect(issuesOf(JSON.stringify({ ...good, name: bad })), bad).toEqual([`name: ${SERVER_NAME_MESSAGE}`]);
+      expect(isServerName(bad), bad).toBe(false);
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CREDENTIAL_SAMPLES } from '../../test/credentials.ts';
+import { CREDENTIAL_SAMPLES } from '../testing.ts';
 import { scanSource } from './preset.ts';
 import { isBinaryPath, mask, scanBytes, scanText } from './secrets.ts';
 

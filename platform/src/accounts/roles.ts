@@ -1,3 +1,5 @@
+import { forbidden } from '../errors.ts';
+
 /** Org roles, strongest first. */
 export const ROLES = ['owner', 'admin', 'developer', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -15,4 +17,11 @@ const GRANTS: Record<Role, Permission[]> = {
 /** Whether `role` grants `permission`; unknown roles grant nothing. */
 export function can(role: string, permission: Permission): boolean {
   return (GRANTS as Record<string, Permission[] | undefined>)[role]?.includes(permission) ?? false;
+}
+
+/** Throws 403 unless the caller's role grants `permission`. */
+export function requirePermission(principal: { role: string }, permission: Permission): void {
+  if (!can(principal.role, permission)) {
+    throw forbidden(`your role "${principal.role}" may not do this (needs ${permission} permission)`);
+  }
 }

@@ -4,9 +4,7 @@ import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, forbidden, invalidRequest, unauthorized } from '../errors.ts';
 import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
-
-/** Who may sign up without an invitation: anyone (`open`) or nobody (`invite`, the default). */
-export type SignupMode = 'open' | 'invite';
+import type { SignupMode } from './signup.ts';
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 

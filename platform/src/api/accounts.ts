@@ -2,13 +2,12 @@ import { Router } from 'express';
 import { generateApiKey } from '../accounts/keys.ts';
 import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.ts';
 import type { Principal } from '../accounts/principal.ts';
-import { ROLES } from '../accounts/roles.ts';
+import { ROLES, requirePermission } from '../accounts/roles.ts';
 import { hashInvitation, newInvitationToken } from '../accounts/routes.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, forbidden, invalidRequest, notFound } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
-import { requirePermission } from '../services/servers.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;

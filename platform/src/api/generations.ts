@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
 import { invalidRequest } from '../errors.ts';
 import {
@@ -11,7 +12,6 @@ import {
 } from '../generation/generations.ts';
 import type { GenerationEvent } from '../generation/index.ts';
 import { describeDocument } from '../generation/openapi/import.ts';
-import { requirePermission } from '../services/servers.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 const HEARTBEAT_MS = 15_000;

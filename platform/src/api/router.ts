@@ -1,5 +1,6 @@
 import type { ChangeRequest, Server } from '@bmms/prisma';
 import express, { type Request, Router } from 'express';
+import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
@@ -8,7 +9,7 @@ import { importOpenApiServer } from '../generation/openapi/import.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { previewName } from '../previews.ts';
 import { closeChange, findChange, mergeChange, openChange, revertCommit, suiteOfChange } from '../services/changes.ts';
-import { createServer, deleteServer, findServer, requirePermission } from '../services/servers.ts';
+import { createServer, deleteServer, findServer } from '../services/servers.ts';
 import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';

@@ -1,11 +1,12 @@
 import { parseManifest } from '@bmms/runner-template';
 import { type Request, Router } from 'express';
+import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest } from '../errors.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
 import { type SecretInfo, validateName } from '../secrets/store.ts';
-import { findServer, requirePermission } from '../services/servers.ts';
+import { findServer } from '../services/servers.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
 /** The secret names main's mcp.json declares ([] without a readable manifest). */

@@ -1,6 +1,7 @@
 import { Router } from 'express';
+import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
-import { findServer, requirePermission } from '../services/servers.ts';
+import { findServer } from '../services/servers.ts';
 import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
+import { CREDENTIAL_SAMPLES } from '@bmms/gitserver/testing';
 import { renderTemplate, templates } from '@bmms/runner-template';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CREDENTIAL_SAMPLES } from '../../../gitserver/test/credentials.ts';
 import { secretsCheck } from './secrets.ts';
 import type { CheckInput } from './types.ts';
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { COMPILER_OPTIONS } from '@bmms/runner-template';
 import type { Check, CheckOutcome } from './types.ts';
 
 /** The project's node_modules: the base runtime, zod and the SDK the generated code type-checks against. */
@@ -18,7 +19,8 @@ export interface TypecheckOptions {
 
 /**
  * `typecheck`: tsc (strict, noEmit) over every `src/**` file of the tree against the base runtime's
- * types. Our own compiler options are used, never the repo's, so a change cannot switch checking off.
+ * types. The options are the rendered repo's (`COMPILER_OPTIONS` of `@bmms/runner-template`), written by us and
+ * never read from the repo, so a change cannot switch checking off.
  * The tree is at `<workDir>/repo`; the compiler's config and module links are written beside it.
  */
 export function typecheckCheck(options: TypecheckOptions = {}): Check {
@@ -59,23 +61,10 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
   };
 }
 
-/** The compiler options every tree is checked with (the repo's own tsconfig.json is never read). */
+/** The config every tree is checked with: the rendered repo's options (plus plain output for parsing); the repo's own tsconfig.json is never read. */
 export function tsconfig() {
   return {
-    compilerOptions: {
-      target: 'es2024',
-      lib: ['es2024'],
-      module: 'nodenext',
-      moduleResolution: 'nodenext',
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      resolveJsonModule: true,
-      allowImportingTsExtensions: true,
-      isolatedModules: true,
-      types: ['node'],
-      pretty: false,
-    },
+    compilerOptions: { ...COMPILER_OPTIONS, pretty: false },
     include: ['repo/src/**/*.ts', 'repo/src/**/*.mts', 'repo/src/**/*.cts'],
   };
 }

@@ -3,12 +3,13 @@ import { scanSource } from '@bmms/gitserver';
 import type { Generation as GenerationRow, Prisma, Server } from '@bmms/prisma';
 import { ManifestError, parseManifest, parseServerSpec, render, type ServerSpec } from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
+import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
 import { ApiError, invalidRequest, nameTaken, notFound } from '../errors.ts';
 import { authorOf, findChange, openChange, suiteOfChange } from '../services/changes.ts';
-import { findServer, provisionServer, requirePermission } from '../services/servers.ts';
+import { findServer, provisionServer } from '../services/servers.ts';
 import { type GenerationEvent, TERMINAL } from './index.ts';
 import { type ModelEvent, modelNotConfigured } from './model.ts';
 import {

@@ -1,5 +1,5 @@
+import { CREDENTIAL_SAMPLES } from '@bmms/gitserver/testing';
 import { describe, expect, it } from 'vitest';
-import { CREDENTIAL_SAMPLES } from '../../../gitserver/test/credentials.ts';
 import { ApiError } from '../errors.ts';
 import { checkPrompt } from './generations.ts';
 

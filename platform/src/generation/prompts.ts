@@ -1,10 +1,9 @@
 import { scanText } from '@bmms/gitserver';
-import { manifestSchema, type ServerSpec, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
+import { manifestSchema, SERVER_NAME, type ServerSpec, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
 import { z } from 'zod';
 import { analyzeSource } from '../checks/security/index.ts';
 import type { ToolCall } from './model.ts';
 
-const SERVER_NAME_PATTERN = '^[a-z][a-z0-9-]{1,38}[a-z0-9]$';
 const TOOL_NAME_PATTERN = '^[a-zA-Z][a-zA-Z0-9_-]{0,63}$';
 const SECRET_NAME_PATTERN = '^[A-Z][A-Z0-9_]*$';
 const RUNTIME = '@bmms/runner-template/runtime';
@@ -42,7 +41,7 @@ const specJsonSchema = {
   type: 'object',
   required: ['name', 'description', 'tools', 'secrets', 'egress'],
   properties: {
-    name: { type: 'string', pattern: SERVER_NAME_PATTERN, description: 'DNS label, e.g. weather-alerts' },
+    name: { type: 'string', pattern: SERVER_NAME.source, description: 'DNS label, e.g. weather-alerts' },
     description: { type: 'string', description: 'One sentence: what the server is for.' },
     tools: { type: 'array', minItems: 1, maxItems: 20, items: toolJsonSchema },
     secrets: {

@@ -1,6 +1,7 @@
 import { InvalidRefError, MergeConflictError, RefConflictError, RevertConflictError } from '@bmms/gitserver';
 import type { ChangeRequest, Server } from '@bmms/prisma';
 import type { Principal } from '../accounts/principal.ts';
+import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
 import { PASSING_CONCLUSIONS } from '../checks/types.ts';
@@ -17,7 +18,6 @@ import {
   revertConflict,
 } from '../errors.ts';
 import { isValidBranch } from './names.ts';
-import { requirePermission } from './servers.ts';
 
 const ZERO_SHA = /^0{40}$/;
 

@@ -1,11 +1,10 @@
 import { RepoExistsError } from '@bmms/gitserver';
 import { renderTemplate, TemplateOptionsError, templates, UnknownTemplateError } from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
-import { can } from '../accounts/roles.ts';
+import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import {
-  forbidden,
   invalidName,
   invalidRequest,
   invalidTemplateOptions,
@@ -24,13 +23,6 @@ export async function findServer(ctx: PlatformContext, principal: Principal, nam
   const server = isValidServerName(name) ? await ctx.db.server.findUnique({ where: { name } }) : null;
   if (!server || server.orgId !== principal.orgId) throw notFound(`server "${name}"`);
   return server;
-}
-
-/** Throws 403 unless the caller's role grants `permission`. */
-export function requirePermission(principal: Principal, permission: Parameters<typeof can>[1]): void {
-  if (!can(principal.role, permission)) {
-    throw forbidden(`your role "${principal.role}" may not do this (needs ${permission} permission)`);
-  }
 }
 
 /** What a new server starts from: its files, the words of its first commits, and a fork's origin. */

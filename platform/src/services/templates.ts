@@ -2,7 +2,7 @@ import type { PublishedTemplate, Server } from '@bmms/prisma';
 import { findTemplate, manifestText, parseManifest, templates } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { Principal } from '../accounts/principal.ts';
-import { can } from '../accounts/roles.ts';
+import { can, requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import {
@@ -17,7 +17,6 @@ import {
   templateTooLarge,
   unknownPublishedTemplate,
 } from '../errors.ts';
-import { requirePermission } from './servers.ts';
 
 /** The most a published template's files may weigh (they are stored as a snapshot). */
 export const MAX_TEMPLATE_BYTES = 2 * 1024 * 1024;

@@ -1,13 +1,14 @@
+/** Test support, exported as `@bmms/reconciler/testing` for other workspaces' tests (never imported by `src`). */
 import { realpathSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { unixRequest } from '../src/probe.ts';
+import { unixRequest } from './probe.ts';
 
 /** The project's Node 24 (vitest may itself run under another node). */
 export const NODE_BIN = realpathSync(fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url)));
 
 /** The fixture repo (src/server.ts) every runtime test bundles. */
-export const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/echo-server', import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL('../test/fixtures/echo-server', import.meta.url));
 
 /** Tool names the fixture serves, as a manifest would list them. */
 export const FIXTURE_MANIFEST = {

@@ -1,4 +1,5 @@
 /**
+ * Test support, exported as `@bmms/gitserver/testing` for other workspaces' tests (never imported by `src`).
  * One realistic fake sample per credential format the scanner must catch, assembled at run time
  * from a seeded generator so no source file holds a token-shaped literal. Shared by the scanner,
  * push-protection, `secrets` check and prompt-guard tests.
