@@ -9,6 +9,7 @@ import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
 import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
+import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
 
 /** The platform's HTTP app: REST API, git smart HTTP, MCP gateway and the site. */
@@ -18,6 +19,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.set('trust proxy', 'loopback');
   app.use(requestId());
   app.use(accessLog(ctx.log));
+  app.use(baseSecurityHeaders());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -54,6 +56,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.all('/s/:name/mcp', mcpGateway(ctx));
 
   if (existsSync(ctx.siteDir)) {
+    app.use(sitePages({ siteDir: ctx.siteDir, signedIn: async (req) => (await ctx.sessions.resolve(req)) !== null }));
     app.use(express.static(ctx.siteDir, { extensions: ['html'], index: 'index.html' }));
     app.use((req, res, next) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return next();
