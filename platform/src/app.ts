@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import { basicPassword, bearerToken, type Principal, principalForKey } from './accounts/principal.ts';
 import { can } from './accounts/roles.ts';
 import { authRouter } from './accounts/routes.ts';
+import { setupRouter } from './accounts/setup.ts';
 import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
 import { mcpGateway } from './gateway/mcp.ts';
@@ -26,6 +27,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   });
 
   app.use(ctx.oauth.router());
+  app.use('/auth', setupRouter(ctx));
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (_req, res) => {

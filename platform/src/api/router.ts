@@ -12,6 +12,7 @@ import { createServer, deleteServer, findServer, requirePermission } from '../se
 import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
+import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 import { secretsRouter } from './secrets.ts';
@@ -189,6 +190,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));
+  router.use(dashboardRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

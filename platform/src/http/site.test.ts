@@ -21,14 +21,14 @@ describe('site pages and their security headers', () => {
     const page = (title: string) =>
       `<!doctype html><title>${title}</title><style>${STYLE}</style><script type="module" src="/_astro/a.js"></script><script>${SCRIPT}</script>`;
     await mkdir(path.join(dir, 'docs'), { recursive: true });
-    await mkdir(path.join(dir, 'servers/_/changes/_'), { recursive: true });
+    await mkdir(path.join(dir, 'servers/-/changes/-'), { recursive: true });
     await mkdir(path.join(dir, 'servers/new'), { recursive: true });
     await mkdir(path.join(dir, '_astro'), { recursive: true });
     await writeFile(path.join(dir, 'index.html'), page('home'));
     await writeFile(path.join(dir, 'docs/index.html'), page('docs'));
     await writeFile(path.join(dir, '404.html'), page('missing'));
-    await writeFile(path.join(dir, 'servers/_/index.html'), page('server shell'));
-    await writeFile(path.join(dir, 'servers/_/changes/_/index.html'), page('change shell'));
+    await writeFile(path.join(dir, 'servers/-/index.html'), page('server shell'));
+    await writeFile(path.join(dir, 'servers/-/changes/-/index.html'), page('change shell'));
     await writeFile(path.join(dir, 'servers/new/index.html'), page('wizard'));
     await writeFile(path.join(dir, '_astro/a.js'), 'export {}');
     const app = express();

@@ -7,12 +7,12 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 export const DASHBOARD_PREFIXES = ['/dashboard', '/servers', '/settings'];
 
 /**
- * Dashboard pages whose path carries a name: the site builds one shell per shape (the `_` segments) and
+ * Dashboard pages whose path carries a name: the site builds one shell per shape (the `-` segments, never a valid name) and
  * its script reads the names from the address bar. Static files win over these shapes (`/servers/new/`).
  */
 const SHELLS: { pattern: RegExp; file: string }[] = [
-  { pattern: /^\/servers\/[^/]+\/changes\/[^/]+\/$/, file: 'servers/_/changes/_/index.html' },
-  { pattern: /^\/servers\/[^/]+\/$/, file: 'servers/_/index.html' },
+  { pattern: /^\/servers\/[^/]+\/changes\/[^/]+\/$/, file: 'servers/-/changes/-/index.html' },
+  { pattern: /^\/servers\/[^/]+\/$/, file: 'servers/-/index.html' },
 ];
 
 /** Headers every response carries (API, Git, MCP and pages alike): no sniffing, no leaking paths, HSTS on https. */
