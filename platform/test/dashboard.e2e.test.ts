@@ -108,10 +108,11 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
     await page.click('#template-form button[type=submit]');
     await page.waitForURL(/\/servers\/demo\/changes\/1\/$/);
     await page.locator('details.check').first().waitFor();
-    await page.locator('.diff-file').first().waitFor();
+    // The first diff waits on the checks for CPU on a busy machine.
+    await page.locator('.diff-file').first().waitFor({ timeout: 90_000 });
     await screenshot(page, '06-change-review-loading');
     expect(pageErrors).toEqual([]);
-    await page.locator('.diff-file[data-path="mcp.json"] .d2h-file-wrapper').waitFor();
+    await page.locator('.diff-file[data-path="mcp.json"] .d2h-file-wrapper').waitFor({ timeout: 60_000 });
     await step('06-change-review');
     expect(await page.isDisabled('#merge-change')).toBe(true);
   }, 120_000);
@@ -181,7 +182,7 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
 
     await page.reload();
     const row = page.locator(`#history tr[data-revision="${first}"]`);
-    await row.locator('button', { hasText: 'Roll back to this' }).click();
+    await row.locator('button', { hasText: 'Roll back to this' }).click({ timeout: 60_000 });
     await step('10-rolling-back');
     const rolled = await poll(
       async () => {

@@ -115,8 +115,10 @@ async function overview(s: ServerView): Promise<void> {
                   'tbody',
                   {},
                   s.history.map((d) => {
-                    const earlier = d.state === 'succeeded' && d.revision !== current && !seen.has(d.tree);
-                    if (d.state === 'succeeded') seen.add(d.tree);
+                    // Every revision that once served (and is not what serves now) can be rolled back to.
+                    const served = d.state === 'succeeded' || d.state === 'superseded';
+                    const earlier = served && d.revision !== current && !seen.has(d.revision);
+                    if (served) seen.add(d.revision);
                     const button = h('button', { type: 'button', class: 'small' }, 'Roll back to this');
                     button.addEventListener('click', () => void rollback(d.revision, button));
                     return h(
