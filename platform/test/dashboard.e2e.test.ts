@@ -108,14 +108,16 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
     await page.click('#template-form button[type=submit]');
     await page.waitForURL(/\/servers\/demo\/changes\/1\/$/);
     await page.locator('details.check').first().waitFor();
-    // The first diff waits on the checks for CPU on a busy machine.
-    await page.locator('.diff-file').first().waitFor({ timeout: 90_000 });
+    // While the checks run, Merge is disabled and says why.
+    expect(await page.isDisabled('#merge-change')).toBe(true);
+    expect(await page.textContent('#merge-reason')).toBe('Waiting for the checks to pass.');
+    // The checks run in the platform's process: on a busy machine the first diff waits for them.
+    await page.locator('.diff-file').first().waitFor({ timeout: 180_000 });
     await screenshot(page, '06-change-review-loading');
     expect(pageErrors).toEqual([]);
     await page.locator('.diff-file[data-path="mcp.json"] .d2h-file-wrapper').waitFor({ timeout: 60_000 });
     await step('06-change-review');
-    expect(await page.isDisabled('#merge-change')).toBe(true);
-  }, 120_000);
+  }, 300_000);
 
   it('shows a check’s log, waits for green checks and tries a tool on the preview', async () => {
     await page.click('details.check[data-check="manifest"] summary');

@@ -14,6 +14,7 @@ export interface GenerationView {
 
 const WORDS: Record<string, string> = {
   planning: 'Planning the server',
+  spec_ready: 'Draft ready: check it below',
   model_retry: 'The model is busy; retrying',
   output_invalid: 'The draft was invalid; asking again',
   confirmed: 'Confirmed',

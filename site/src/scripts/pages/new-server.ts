@@ -325,7 +325,7 @@ async function fromOpenApi(): Promise<void> {
   const text = h('textarea', { id: 'oa-text', rows: 8, placeholder: '{"openapi": "3.1.0", …}' });
   const url = h('input', { id: 'oa-url', type: 'url', placeholder: 'https://…/openapi.json' });
   const picker = h('div', { id: 'oa-picker' });
-  const errorAt = h('p', { class: 'error', id: 'oa-error', role: 'alert' });
+  const errorAt = h('div', { class: 'error', id: 'oa-error', role: 'alert' });
   let document: unknown;
   let limit = 0;
   let operations: Operation[] = [];
@@ -386,20 +386,32 @@ async function fromOpenApi(): Promise<void> {
       else if (text.value.trim()) document = text.value;
       else document = url.value.trim();
       if (typeof document === 'string' && document.trim().startsWith('{')) document = JSON.parse(document);
-      const r = await api<{ operations: Operation[]; limit?: number; maxOperations?: number }>(
-        'POST',
-        '/openapi/operations',
-        { openapi: document },
-      );
+      const r = await api<{ operations: Operation[]; maxTools: number }>('POST', '/openapi/operations', {
+        openapi: document,
+      });
       operations = r.operations;
-      limit = r.limit ?? r.maxOperations ?? 25;
+      limit = r.maxTools;
       selected.clear();
       for (const o of operations.slice(0, Math.min(limit, operations.length)))
         if (operations.length <= limit) selected.add(o.id);
       renderPicker();
     } catch (err) {
-      const at = err instanceof ApiError && typeof err.details?.path === 'string' ? ` (at ${err.details.path})` : '';
-      errorAt.textContent = `${(err as Error).message}${at}`;
+      const issues =
+        err instanceof ApiError && Array.isArray(err.details?.issues)
+          ? (err.details.issues as { path: string; message: string }[])
+          : [];
+      // Each problem with the JSON path it is at, so the document can be fixed where it is wrong.
+      mount(
+        errorAt,
+        (err as Error).message,
+        issues.length
+          ? h(
+              'ul',
+              { id: 'oa-issues' },
+              issues.map((x) => h('li', {}, h('code', {}, x.path), ` ${x.message}`)),
+            )
+          : null,
+      );
     }
   };
   const form = h(
