@@ -129,3 +129,82 @@ export async function screenshot(page: Page, step: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOTS, `${step}.png`), fullPage: true });
 }
+
+/** Lighthouse's four category scores of one page, 0–100. */
+export interface LighthouseScores {
+  url: string;
+  performance: number;
+  accessibility: number;
+  bestPractices: number;
+  seo: number;
+}
+
+/**
+ * Runs Lighthouse (desktop) on each URL in Debian's Chromium; `cookie` signs the dashboard pages in.
+ * One Chromium for all pages, with a fresh profile.
+ */
+export async function lighthouseScores(urls: string[], cookie?: string): Promise<LighthouseScores[]> {
+  const { launch: launchChrome } = await import('chrome-launcher');
+  const { default: lighthouse } = await import('lighthouse');
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'bmms-lighthouse-'));
+  const chrome = await launchChrome({
+    chromePath: CHROMIUM,
+    userDataDir: profile,
+    chromeFlags: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  try {
+    const out: LighthouseScores[] = [];
+    for (const url of urls) {
+      const result = await lighthouse(
+        url,
+        {
+          port: chrome.port,
+          output: 'json',
+          logLevel: 'error',
+          onlyCategories: ['performance', 'accessibility', 'best-practices', 'seo'],
+          ...(cookie ? { extraHeaders: { Cookie: cookie } } : {}),
+        },
+        {
+          extends: 'lighthouse:default',
+          settings: {
+            formFactor: 'desktop',
+            screenEmulation: { mobile: false, width: 1350, height: 940, deviceScaleFactor: 1, disabled: false },
+            // Measured on the machine as it is (a shared CI box): no simulated slow network or CPU on top.
+            throttlingMethod: 'provided',
+          },
+        },
+      );
+      const c = result?.lhr.categories;
+      const score = (k: string) => Math.round((c?.[k]?.score ?? 0) * 100);
+      out.push({
+        url,
+        performance: score('performance'),
+        accessibility: score('accessibility'),
+        bestPractices: score('best-practices'),
+        seo: score('seo'),
+      });
+    }
+    return out;
+  } finally {
+    chrome.kill();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+/** The thresholds of the issue: performance, accessibility and best practices ≥ 95 everywhere, SEO ≥ 90 on public pages. */
+export function belowThreshold(s: LighthouseScores, isPublic: boolean): string[] {
+  const low: string[] = [];
+  for (const k of ['performance', 'accessibility', 'bestPractices'] as const)
+    if (s[k] < 95) low.push(`${k} ${s[k]} < 95`);
+  if (isPublic && s.seo < 90) low.push(`seo ${s.seo} < 90`);
+  return low;
+}
