@@ -6,6 +6,7 @@ import bash from 'highlight.js/lib/languages/bash';
 import javascript from 'highlight.js/lib/languages/javascript';
 import json from 'highlight.js/lib/languages/json';
 import markdown from 'highlight.js/lib/languages/markdown';
+import plaintext from 'highlight.js/lib/languages/plaintext';
 import typescript from 'highlight.js/lib/languages/typescript';
 import yaml from 'highlight.js/lib/languages/yaml';
 import { h } from './dom.ts';
@@ -16,6 +17,8 @@ hljs.registerLanguage('json', json);
 hljs.registerLanguage('markdown', markdown);
 hljs.registerLanguage('yaml', yaml);
 hljs.registerLanguage('bash', bash);
+// diff2html asks for `plaintext` for files it has no language for (.gitignore, LICENSE…).
+hljs.registerLanguage('plaintext', plaintext);
 
 export interface FileDiff {
   path: string;
@@ -48,7 +51,12 @@ function renderInto(target: HTMLElement, file: FileDiff, layout: 'line-by-line' 
   };
   const ui = new Diff2HtmlUI(target, file.patch, config, hljs);
   ui.draw();
-  ui.highlightCode();
+  try {
+    ui.highlightCode();
+  } catch {
+    // A language highlight.js lacks: the diff stays readable without colours.
+    new Diff2HtmlUI(target, file.patch, { ...config, highlight: false }).draw();
+  }
 }
 
 /** Yields to the browser between chunks of work so input stays responsive. */
@@ -68,7 +76,11 @@ export async function renderFiles(
     const draw = () => {
       if (drawn) return;
       drawn = true;
-      renderInto(body, file, layout);
+      try {
+        renderInto(body, file, layout);
+      } catch (err) {
+        body.replaceChildren(h('p', { class: 'error' }, `This file cannot be shown: ${(err as Error).message}`));
+      }
     };
     const details = h(
       'details',
