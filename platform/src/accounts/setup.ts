@@ -3,7 +3,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import express, { Router } from 'express';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest } from '../errors.ts';
+import { ApiError, invalidRequest, invalidSetupLink } from '../errors.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
 
 /** How long a set-password link works. */
@@ -39,12 +39,7 @@ export async function ownerWithoutPassword(db: PrismaClient): Promise<{ id: stri
   return owner ? { id: owner.userId } : null;
 }
 
-const invalidLink = () =>
-  new ApiError(
-    'invalid_setup_link',
-    400,
-    'this link is unknown, used or expired: get a new one with POST /api/v1/me/setup-link and your API key',
-  );
+const invalidLink = invalidSetupLink;
 
 /**
  * POST /auth/setup {token, password, email?}: uses a set-password link once, sets the password (and the

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
 import { diffSurface } from '../checks/surface.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest, serverUnavailable } from '../errors.ts';
+import { ApiError, invalidRequest, serverUnavailable, toolCallFailed } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { scopesOf } from '../oauth/resources.ts';
 import { previewName } from '../previews.ts';
@@ -218,7 +218,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
         });
         res.json({ revision: lease.target.revision, durationMs: Math.round(performance.now() - started), result });
       } catch (err) {
-        throw new ApiError('tool_call_failed', 502, `the call failed: ${(err as Error).message}`);
+        throw toolCallFailed((err as Error).message);
       } finally {
         await client.close().catch(() => {});
       }
