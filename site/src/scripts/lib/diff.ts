@@ -78,6 +78,12 @@ export async function renderFiles(
       drawn = true;
       try {
         renderInto(body, file, layout);
+        // Wide code scrolls sideways: keyboard users reach it too.
+        for (const region of body.querySelectorAll('.d2h-file-diff, .d2h-file-side-diff')) {
+          region.setAttribute('tabindex', '0');
+          region.setAttribute('role', 'region');
+          region.setAttribute('aria-label', `Changes of ${file.path}`);
+        }
       } catch (err) {
         body.replaceChildren(h('p', { class: 'error' }, `This file cannot be shown: ${(err as Error).message}`));
       }
