@@ -61,3 +61,16 @@ form.addEventListener('submit', async (e) => {
     submit.disabled = false;
   }
 });
+
+// The company provider's button, only where one is configured (the route answers 404 otherwise).
+void fetch('/auth/oidc/start', { method: 'HEAD', redirect: 'manual', credentials: 'same-origin' }).then((r) => {
+  if (r.status === 404) return;
+  const p = byId('company-signin');
+  p.append(
+    Object.assign(document.createElement('a'), {
+      href: '/auth/oidc/start',
+      textContent: 'Sign in with your company provider',
+    }),
+  );
+  p.hidden = false;
+});
