@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +12,7 @@ import {
   screenshot,
 } from './browser.ts';
 import { addMultiplyTool, poll, type ServerBody, TestStack, textOf } from './harness.ts';
+import { registerPublicClient } from './oauth-helpers.ts';
 
 const EMAIL = 'ada@example.com';
 const PASSWORD = 'correct horse battery';
@@ -149,6 +151,36 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'sdk' } }))).toBe('sdk');
     await client.close();
   }, 180_000);
+
+  it('shows the OAuth sign-in and consent pages in the site’s look and sends the client back with a code', async () => {
+    const redirect = 'http://127.0.0.1:9/callback';
+    const clientId = await registerPublicClient(stack.url, redirect, 'Inspector');
+    const server = await serverApi('demo');
+    const auth = new URL(`${stack.url}/oauth/auth`);
+    for (const [k, v] of Object.entries({
+      client_id: clientId,
+      response_type: 'code',
+      redirect_uri: redirect,
+      scope: 'mcp:tools',
+      resource: server.body.url,
+      state: 'st',
+      code_challenge: createHash('sha256')
+        .update('a-verifier-long-enough-for-pkce-0123456789abcdef')
+        .digest('base64url'),
+      code_challenge_method: 'S256',
+    })) {
+      auth.searchParams.set(k, v);
+    }
+    await page.goto(auth.toString());
+    await step('oauth-1-sign-in');
+    await page.click('button:has-text("Continue as")');
+    await page.locator('h1', { hasText: 'Allow Inspector' }).waitFor();
+    await step('oauth-2-consent');
+    const back = page.waitForRequest((r) => r.url().startsWith(redirect));
+    await page.click('button:has-text("Allow")');
+    const code = new URL((await back).url()).searchParams.get('code');
+    expect(code).toBeTruthy();
+  }, 120_000);
 
   it('reviews and merges a change pushed with git, then rolls back from the history', async () => {
     const before = await serverApi('demo');
