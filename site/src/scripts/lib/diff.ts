@@ -1,6 +1,7 @@
 /** File diffs with diff2html (rendering) and highlight.js (syntax), one collapsible block per file, rendered lazily. */
 import { ColorSchemeType } from 'diff2html/lib-esm/types.js';
 import { Diff2HtmlUI } from 'diff2html/lib-esm/ui/js/diff2html-ui-base.js';
+import 'diff2html/bundles/css/diff2html.min.css';
 import hljs from 'highlight.js/lib/core';
 import bash from 'highlight.js/lib/languages/bash';
 import javascript from 'highlight.js/lib/languages/javascript';
@@ -30,7 +31,7 @@ export interface FileDiff {
 }
 
 /** Files open at first; the rest render when opened, so a 200-file change does not block the page. */
-const OPEN_AT_FIRST = 10;
+const OPEN_AT_FIRST = 5;
 /** Files above this many changed lines start closed. */
 const LARGE = 400;
 

@@ -1,6 +1,6 @@
 /** /servers/<name>/changes/<n>/: the review page: diff, tool surface, checks with live logs, preview, try-it, merge. */
 import { api, type ChangeView, type CheckView, changeStatus, type ToolView } from '../lib/api.ts';
-import { type FileDiff, renderFiles } from '../lib/diff.ts';
+import type { FileDiff } from '../lib/diff.ts';
 import { announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 import { tryPanel } from '../lib/tryit.ts';
 
@@ -169,6 +169,12 @@ async function renderDiff(): Promise<void> {
           ),
         ),
   );
+  await drawFiles();
+}
+
+/** The diff renderer (diff2html, highlight.js and their CSS) loads after the page, so the page shows at once. */
+async function drawFiles(): Promise<void> {
+  const { renderFiles } = await import('../lib/diff.ts');
   await renderFiles(byId('files'), files, layout);
 }
 
@@ -223,7 +229,7 @@ for (const [id, value] of [
     layout = value;
     byId('view-unified').setAttribute('aria-pressed', String(value === 'line-by-line'));
     byId('view-split').setAttribute('aria-pressed', String(value === 'side-by-side'));
-    void renderFiles(byId('files'), files, layout);
+    void drawFiles();
   });
 }
 
