@@ -31,7 +31,7 @@ export interface FileDiff {
 }
 
 /** Files open at first; the rest render when opened, so a 200-file change does not block the page. */
-const OPEN_AT_FIRST = 5;
+const OPEN_AT_FIRST = 3;
 /** Files above this many changed lines start closed. */
 const LARGE = 400;
 
