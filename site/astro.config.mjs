@@ -9,7 +9,8 @@ export default defineConfig({
   devToolbar: { enabled: false },
   markdown: {
     shikiConfig: {
-      themes: { light: 'github-light', dark: 'github-dark' },
+      // High-contrast themes: every token colour meets AA contrast on the code background.
+      themes: { light: 'github-light-high-contrast', dark: 'github-dark-high-contrast' },
       defaultColor: false,
     },
   },

@@ -5,10 +5,12 @@ import express, { type Express } from 'express';
 import { basicPassword, bearerToken, type Principal, principalForKey } from './accounts/principal.ts';
 import { can } from './accounts/roles.ts';
 import { authRouter } from './accounts/routes.ts';
+import { setupRouter } from './accounts/setup.ts';
 import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
 import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
+import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
 
 /** The platform's HTTP app: REST API, git smart HTTP, MCP gateway and the site. */
@@ -19,6 +21,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.set('trust proxy', ctx.trustedProxies.length > 0 ? ctx.trustedProxies : false);
   app.use(requestId());
   app.use(accessLog(ctx.log));
+  app.use(baseSecurityHeaders());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -27,6 +30,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   // First after the request id and access log: MCP calls are the hot path and need no other middleware.
   app.all('/s/:name/mcp', mcpGateway(ctx));
   app.use(ctx.oauth.router());
+  app.use('/auth', setupRouter(ctx));
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (_req, res) => {
@@ -55,6 +59,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.use('/git', (req, res) => git(req, res));
 
   if (existsSync(ctx.siteDir)) {
+    app.use(sitePages({ siteDir: ctx.siteDir, signedIn: async (req) => (await ctx.sessions.resolve(req)) !== null }));
     app.use(express.static(ctx.siteDir, { extensions: ['html'], index: 'index.html' }));
     app.use((req, res, next) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return next();

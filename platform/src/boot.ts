@@ -18,6 +18,7 @@ import {
 } from '@bmms/reconciler';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { WebSessions } from './accounts/sessions.ts';
+import { issueSetupToken, ownerWithoutPassword, setupPath } from './accounts/setup.ts';
 import { createApp } from './app.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
@@ -54,6 +55,8 @@ export interface Platform {
   runtime: Runtime;
   /** The owner key file, when this start created it. */
   ownerKeyFile: string | undefined;
+  /** A one-time set-password link token for the owner, while the owner has no password. */
+  setupToken: string | undefined;
   /** Stops serving, stops the loop and every instance, closes the database. */
   close(): Promise<void>;
 }
@@ -69,6 +72,8 @@ export interface PlatformParts {
   model?: Model;
   /** Authorization server limits and guards (tests lower the rate limits). */
   oauth?: Partial<Pick<AuthorizationServerDeps, 'registrationLimit' | 'loginFailureLimit' | 'allowMetadataFetch'>>;
+  /** The built site to serve (default: site/dist; browser tests build a fresh one elsewhere). */
+  siteDir?: string;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -100,6 +105,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const database = await openDatabase({ dataDir, databaseUrl: config.databaseUrl });
   const { db } = database;
   const ownerKeyFile = await ensureOwner(db, dataDir);
+  const owner = await ownerWithoutPassword(db);
+  const setupToken = owner ? (await issueSetupToken(db, owner.id)).token : undefined;
 
   const keys = await loadKeyring(parts.masterKey ?? process.env.BMMS_MASTER_KEY, dataDir);
   if (keys.source === 'file' && config.databaseUrl) {
@@ -219,7 +226,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     generation,
     publicBase,
     trustedProxies: config.trustedProxies ?? [],
-    siteDir: SITE_DIR,
+    siteDir: parts.siteDir ?? SITE_DIR,
     oauth: new AuthorizationServer({
       db,
       git,
@@ -273,6 +280,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     ctx,
     runtime,
     ownerKeyFile,
+    setupToken,
     close: () => {
       closing ??= (async () => {
         server.closeIdleConnections();
@@ -305,6 +313,14 @@ export function welcome(platform: Platform, dataDir: string): string {
     `  export KEY=$(cat ${keyFile})`,
     `  curl -s -X POST ${platform.url}/api/v1/servers -H "Authorization: Bearer $KEY" -d '{"name":"demo","template":"echo"}'`,
   ];
+  if (platform.setupToken) {
+    lines.push(
+      '',
+      'Sign in to the dashboard: open this link once (within 30 minutes) to set the owner password:',
+      `  ${platform.url}${setupPath(platform.setupToken)}`,
+      `A new link: curl -s -X POST ${platform.url}/api/v1/me/setup-link -H "Authorization: Bearer $KEY"`,
+    );
+  }
   const { runtime } = platform;
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     lines.push(

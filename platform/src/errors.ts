@@ -95,3 +95,10 @@ export const templateTooLarge = (bytes: number, max: number) =>
     413,
     `the server's files take ${bytes} bytes; a template may hold at most ${max}: remove large files first`,
   );
+export const invalidSetupLink = () =>
+  new ApiError(
+    'invalid_setup_link',
+    400,
+    'this link is unknown, used or expired: get a new one with POST /api/v1/me/setup-link and your API key',
+  );
+export const toolCallFailed = (why: string) => new ApiError('tool_call_failed', 502, `the call failed: ${why}`);

@@ -13,6 +13,7 @@ import { createServer, deleteServer, findServer } from '../services/servers.ts';
 import { forkInfo } from '../services/templates.ts';
 import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
+import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
 import { jsonBody, numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
 import { secretsRouter } from './secrets.ts';
@@ -187,6 +188,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));
+  router.use(dashboardRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

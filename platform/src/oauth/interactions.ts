@@ -355,7 +355,7 @@ export class InteractionPages {
     }
     if (result.uid === undefined) {
       await this.#deps.sessions.start(req, res, result.userId);
-      res.redirect(303, '/');
+      res.redirect(303, '/dashboard/');
       return;
     }
     // The interaction's own cookie is scoped to its path: finish there, with a proof only that path sees.

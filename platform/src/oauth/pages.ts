@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** Server-rendered pages of the authorization server: plain HTML, no script, quiet styling. */
 
 /** Escapes text for HTML element content and attribute values. */
@@ -10,14 +12,18 @@ export function esc(text: string): string {
     .replaceAll("'", '&#39;');
 }
 
+/** The site's look (dark by default, light with the system setting; one indigo accent), inline: no script. */
 const STYLE = `
-*{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;color:#111;background:#fafafa}
-main{max-width:26rem;margin:10vh auto;padding:2rem;background:#fff;border:1px solid #e5e5e5;border-radius:8px}
-h1{font-size:1.15rem;margin:0 0 1rem}p{margin:.5rem 0}.muted{color:#666;font-size:.9rem}
-label{display:block;margin:.75rem 0 .25rem;font-size:.9rem}input[type=email],input[type=password]{width:100%;padding:.5rem;border:1px solid #ccc;border-radius:6px;font:inherit}
-button{margin-top:1rem;padding:.5rem 1rem;border-radius:6px;border:1px solid #111;background:#111;color:#fff;font:inherit;cursor:pointer}
-button.secondary{background:#fff;color:#111;border-color:#ccc}.row{display:flex;gap:.5rem}.error{color:#b00020}
-ul{padding-left:1.2rem}code{font:13px ui-monospace,monospace;background:#f3f3f3;padding:0 .25rem;border-radius:4px}
+:root{color-scheme:dark light;--bg:#0a0a0b;--card:#111113;--fg:#fafafa;--muted:#a1a1aa;--border:#1f1f22;--strong:#34343a;--accent:#4f46e5;--focus:#818cf8;--error:#f87171}
+@media (prefers-color-scheme:light){:root{--bg:#fafafa;--card:#fff;--fg:#0a0a0b;--muted:#55555d;--border:#e5e5e8;--strong:#d0d0d6;--focus:#4f46e5;--error:#b91c1c}}
+*{box-sizing:border-box}body{margin:0;font:14px/1.5 "Geist Variable",ui-sans-serif,system-ui,-apple-system,Segoe UI,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:26rem;margin:10vh auto;padding:16px;background:var(--card);border:1px solid var(--border);border-radius:8px}
+h1{font-size:1.15rem;margin:0 0 12px;letter-spacing:-.01em}p{margin:.5rem 0}.muted{color:var(--muted);font-size:13px}
+label{display:block;margin:12px 0 4px;font-weight:500}input[type=email],input[type=password]{width:100%;padding:7px 10px;border:1px solid var(--strong);border-radius:6px;font:inherit;color:inherit;background:var(--bg)}
+button{margin-top:12px;padding:6px 12px;min-height:32px;border-radius:6px;border:1px solid var(--accent);background:var(--accent);color:#fff;font:inherit;font-weight:500;cursor:pointer}
+button.secondary{background:transparent;color:var(--fg);border-color:var(--strong)}.row{display:flex;gap:8px}.error{color:var(--error)}
+:focus-visible{outline:2px solid var(--focus);outline-offset:2px}
+ul{padding-left:1.2rem}code{font:13px "Geist Mono Variable",ui-monospace,monospace;background:var(--bg);border:1px solid var(--border);padding:0 .25rem;border-radius:4px}
 `;
 
 /** A whole page around `body` (already escaped HTML). */
@@ -27,7 +33,8 @@ export function page(title: string, body: string): string {
 
 /** Security headers every page of the authorization server carries (no framing: consent must not be clickjacked). */
 export const PAGE_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  // The one inline stylesheet by its hash: nothing else may style, script or frame these pages.
+  'Content-Security-Policy': `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; frame-ancestors 'none'; base-uri 'none'`,
   'X-Frame-Options': 'DENY',
   'Cache-Control': 'no-store',
   'Referrer-Policy': 'no-referrer',

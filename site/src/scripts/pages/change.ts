@@ -1,0 +1,238 @@
+/** /servers/<name>/changes/<n>/: the review page: diff, tool surface, checks with live logs, preview, try-it, merge. */
+import { api, type ChangeView, type CheckView, changeStatus, type ToolView } from '../lib/api.ts';
+import type { FileDiff } from '../lib/diff.ts';
+import { announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
+import { tryPanel } from '../lib/tryit.ts';
+
+const [, , server = '', , num = ''] = location.pathname.split('/');
+const number = Number(num);
+const base = `/servers/${server}/changes/${number}`;
+let change: ChangeView | undefined;
+let files: FileDiff[] = [];
+let layout: 'line-by-line' | 'side-by-side' = 'line-by-line';
+let tried = false;
+
+byId<HTMLAnchorElement>('server-link').href = `/servers/${server}/?tab=changes`;
+byId('server-link').textContent = server;
+document.title = `${server} #${number} · BuildMyMCPServer`;
+
+function conclusionOf(c: CheckView): string {
+  if (c.status !== 'completed') return c.status === 'queued' ? 'queued' : 'building';
+  return c.conclusion === 'success' ? 'success' : c.conclusion === 'skipped' ? 'draft' : 'failed';
+}
+
+const checkNodes = new Map<string, { root: HTMLDetailsElement; head: HTMLElement; log: HTMLElement }>();
+
+async function loadLog(name: string): Promise<void> {
+  const node = checkNodes.get(name);
+  if (!node) return;
+  try {
+    const r = await api<{ log: string | null; summary: string | null }>('GET', `${base}/checks/${name}`);
+    const text = r.log || r.summary || '(no output yet)';
+    // Big logs: set text once (no per-line nodes), so 20,000 lines stay one cheap text node.
+    if (node.log.textContent !== text) node.log.textContent = text;
+  } catch (err) {
+    node.log.textContent = (err as Error).message;
+  }
+}
+
+function renderChecks(checks: CheckView[]): void {
+  const container = byId('checks');
+  if (checks.length === 0 && checkNodes.size === 0) {
+    mount(container, h('p', { class: 'muted' }, 'Checks are queued.'));
+    return;
+  }
+  if (checkNodes.size === 0) container.replaceChildren();
+  for (const c of checks) {
+    let node = checkNodes.get(c.name);
+    if (!node) {
+      const head = h('span');
+      const log = h('pre', { class: 'log', tabindex: 0, 'aria-label': `${c.name} log` });
+      const root = h('details', { class: 'check', 'data-check': c.name }, h('summary', {}, head), log);
+      root.addEventListener('toggle', () => {
+        if (root.open) void loadLog(c.name);
+      });
+      node = { root, head, log };
+      checkNodes.set(c.name, node);
+      container.append(root);
+    }
+    const status = conclusionOf(c);
+    node.root.dataset.status = status;
+    mount(
+      node.head,
+      h(
+        'span',
+        { class: 'row' },
+        pill(status),
+        h('strong', {}, c.name),
+        h('span', { class: 'muted small' }, c.durationMs !== null ? `${(c.durationMs / 1000).toFixed(1)} s` : ''),
+        c.summary ? h('span', { class: 'muted small' }, c.summary.split('\n')[0]) : '',
+      ),
+    );
+    if (node.root.open && (c.status !== 'completed' || node.log.textContent === '')) void loadLog(c.name);
+  }
+}
+
+function renderActions(c: ChangeView): void {
+  const merge = byId<HTMLButtonElement>('merge-change');
+  const close = byId<HTMLButtonElement>('close-change');
+  const reason = byId('merge-reason');
+  const failed = c.checks.filter(
+    (r) => r.status === 'completed' && r.conclusion !== 'success' && r.conclusion !== 'skipped',
+  );
+  let why = '';
+  if (c.state !== 'open') why = `This change is ${c.state}.`;
+  else if (failed.length > 0) why = `Checks failed: ${failed.map((r) => r.name).join(', ')}.`;
+  else if (c.checkSuite.conclusion !== 'success') why = 'Waiting for the checks to pass.';
+  merge.disabled = why !== '';
+  reason.textContent = why;
+  merge.setAttribute('aria-describedby', 'merge-reason');
+  close.disabled = c.state !== 'open';
+}
+
+async function renderPreview(c: ChangeView): Promise<void> {
+  if (!c.preview) return mount(byId('preview'), h('p', { class: 'muted' }, 'No preview.'));
+  mount(
+    byId('preview'),
+    h(
+      'p',
+      { class: 'row' },
+      pill(
+        c.preview.status === 'ready'
+          ? 'live'
+          : c.preview.status === 'pending'
+            ? 'building'
+            : c.preview.status === 'unavailable'
+              ? 'failed'
+              : 'draft',
+      ),
+      h('span', {}, c.preview.status),
+    ),
+    codeBlock(c.preview.url, 'preview URL'),
+    codeBlock(c.preview.install.claudeCode, 'Claude Code install for the preview'),
+  );
+  if (c.preview.status === 'ready' && !tried) {
+    tried = true;
+    const r = await api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`);
+    mount(
+      byId('try'),
+      r.tools.length ? tryPanel(server, r.tools, number) : h('p', { class: 'muted' }, 'This change has no tools.'),
+    );
+  } else if (c.preview.status !== 'ready') {
+    tried = false;
+    mount(byId('try'), h('p', { class: 'muted' }, 'Try the tools once the preview is ready.'));
+  }
+}
+
+async function renderDiff(): Promise<void> {
+  mount(byId('files'), skeleton(6));
+  const d = await api<{
+    files: FileDiff[];
+    surface: {
+      added: { name: string; description: string }[];
+      removed: { name: string }[];
+      changed: { name: string; changes: string[] }[];
+      unchanged: string[];
+    };
+  }>('GET', `${base}/diff`);
+  files = d.files;
+  const s = d.surface;
+  mount(
+    byId('surface'),
+    s.added.length + s.removed.length + s.changed.length === 0
+      ? h('p', { class: 'muted' }, `No tool changes (${s.unchanged.length} unchanged).`)
+      : h(
+          'ul',
+          { class: 'plain stack', id: 'surface-list' },
+          s.added.map((t) =>
+            h(
+              'li',
+              {},
+              h('span', { class: 'add' }, '+ added '),
+              h('code', {}, t.name),
+              h('span', { class: 'muted' }, ` ${t.description}`),
+            ),
+          ),
+          s.removed.map((t) => h('li', {}, h('span', { class: 'del' }, '− removed '), h('code', {}, t.name))),
+          s.changed.map((t) =>
+            h(
+              'li',
+              {},
+              '~ changed ',
+              h('code', {}, t.name),
+              h(
+                'ul',
+                {},
+                t.changes.map((x) => h('li', { class: 'muted small' }, x)),
+              ),
+            ),
+          ),
+        ),
+  );
+  await drawFiles();
+}
+
+/** The diff renderer (diff2html, highlight.js and their CSS) loads after the page, so the page shows at once. */
+async function drawFiles(): Promise<void> {
+  const { renderFiles } = await import('../lib/diff.ts');
+  await renderFiles(byId('files'), files, layout);
+}
+
+let timer: ReturnType<typeof setTimeout> | undefined;
+async function refresh(): Promise<void> {
+  clearTimeout(timer);
+  try {
+    change = await api<ChangeView>('GET', base);
+    byId('change-title').replaceChildren(`#${change.number} ${change.title}`);
+    mount(
+      byId('change-meta'),
+      pill(changeStatus(change)),
+      ' ',
+      h('code', {}, change.branch),
+      ` · head ${short(change.head)}`,
+    );
+    renderChecks(change.checks);
+    renderActions(change);
+    await renderPreview(change);
+    const moving =
+      change.state === 'open' && (change.checkSuite.conclusion === null || change.preview?.status === 'pending');
+    if (moving) timer = setTimeout(() => void refresh(), 2000);
+  } catch (err) {
+    mount(byId('checks'), errorBox((err as Error).message));
+  }
+}
+
+async function act(what: 'merge' | 'close'): Promise<void> {
+  const button = byId<HTMLButtonElement>(what === 'merge' ? 'merge-change' : 'close-change');
+  byId('action-error').textContent = '';
+  button.disabled = true;
+  try {
+    await api('POST', `${base}/${what}`);
+    announce(what === 'merge' ? 'Merged: deploying' : 'Closed');
+    if (what === 'merge') location.assign(`/servers/${server}/`);
+    else await refresh();
+  } catch (err) {
+    byId('action-error').textContent = (err as Error).message;
+    await refresh();
+  }
+}
+
+byId('merge-change').addEventListener('click', () => void act('merge'));
+byId('close-change').addEventListener('click', () => {
+  if (confirm(`Close change #${number} without merging?`)) void act('close');
+});
+for (const [id, value] of [
+  ['view-unified', 'line-by-line'],
+  ['view-split', 'side-by-side'],
+] as const) {
+  byId(id).addEventListener('click', () => {
+    layout = value;
+    byId('view-unified').setAttribute('aria-pressed', String(value === 'line-by-line'));
+    byId('view-split').setAttribute('aria-pressed', String(value === 'side-by-side'));
+    void drawFiles();
+  });
+}
+
+mount(byId('checks'), skeleton(4));
+void refresh();
+void renderDiff().catch((err) => mount(byId('files'), errorBox((err as Error).message)));
