@@ -254,6 +254,9 @@ export class DockerRuntime implements Runtime {
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
     this.#book.entries.delete(entry.instance.id);
+    // The socket first: once the container is gone nothing may still look like a live endpoint, while the
+    // quota mounts below take a moment to release.
+    await rm(join(instanceDir, 'sock', 'mcp.sock'), { force: true }).catch(() => {});
     await entry.container.remove({ force: true }).catch(() => {});
     await releaseWritable(entry);
     await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
