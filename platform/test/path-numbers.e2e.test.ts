@@ -5,7 +5,7 @@ import { apiRouter } from '../src/api/router.ts';
 import { TestStack } from './harness.ts';
 
 /** Path parameters that are names or ids, not numbers: a new parameter must be added here or to NUMERIC_PATH_PARAMS. */
-const TEXT_PATH_PARAMS = ['name', 'check', 'secret', 'ref', 'id', 'clientId', 'userId'];
+const TEXT_PATH_PARAMS = ['name', 'check', 'secret', 'ref', 'id', 'clientId', 'userId', 'tool'];
 
 interface RouteLayer {
   route?: { path: string; methods: Record<string, boolean> };

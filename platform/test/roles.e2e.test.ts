@@ -115,6 +115,28 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
   { method: 'GET', route: '/templates/:ref', path: '/templates/echo', min: 'viewer' },
   { method: 'POST', route: '/servers/:name/publish', path: '/servers/delta/publish', min: 'admin', body: {} },
   { method: 'POST', route: '/templates/:ref/takedown', path: '/templates/none/takedown', min: 'admin', body: {} },
+  {
+    method: 'GET',
+    route: '/servers/:name/changes/:number/diff',
+    path: '/servers/delta/changes/1/diff',
+    min: 'viewer',
+  },
+  { method: 'POST', route: '/me/setup-link', path: '/me/setup-link', min: 'viewer' },
+  { method: 'GET', route: '/servers/:name/tools', path: '/servers/delta/tools', min: 'viewer' },
+  {
+    method: 'POST',
+    route: '/servers/:name/tools/:tool/call',
+    path: '/servers/delta/tools/echo/call',
+    min: 'viewer',
+    body: { arguments: { text: 'x' } },
+  },
+  {
+    method: 'POST',
+    route: '/servers/:name/rollback',
+    path: '/servers/delta/rollback',
+    min: 'developer',
+    body: { revision: '0000000000000000000000000000000000000000' },
+  },
 ];
 
 /** Every (METHOD route) an express router serves, nested routers included. */

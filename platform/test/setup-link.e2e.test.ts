@@ -88,6 +88,34 @@ describe('the first-run set-password link', () => {
     expect(used.status).toBe(200);
   });
 
+  it('is refused to a member other than an owner once their account has a password', async () => {
+    const invite = await stack.api<{ token: string }>('POST', '/api/v1/org/invitations', {
+      email: 'dev@example.com',
+      role: 'developer',
+    });
+    expect(invite.status).toBe(201);
+    const signup = await fetch(`${stack.url}/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'dev@example.com', password: PASSWORD, invitation: invite.body.token }),
+    });
+    expect(signup.status).toBe(201);
+    const { csrfToken } = (await signup.json()) as { csrfToken: string };
+    const cookie = (signup.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    const key = await stack.api<{ key: string }>(
+      'POST',
+      '/api/v1/keys',
+      { name: 'dev' },
+      { key: null, headers: { cookie, 'x-csrf-token': csrfToken } },
+    );
+    expect(key.status).toBe(201);
+    const refused = await stack.api<{ error: { code: string } }>('POST', '/api/v1/me/setup-link', undefined, {
+      key: key.body.key,
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('forbidden');
+  });
+
   it('expires', async () => {
     const issued = await stack.api<{ url: string }>('POST', '/api/v1/me/setup-link');
     const token = issued.body.url.split('#')[1] ?? '';

@@ -11,13 +11,13 @@ import { requirePermission } from '../accounts/roles.ts';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
 import { diffSurface } from '../checks/surface.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest, serverUnavailable, toolCallFailed } from '../errors.ts';
+import { ApiError, forbidden, invalidRequest, serverUnavailable, toolCallFailed } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { scopesOf } from '../oauth/resources.ts';
 import { previewName } from '../previews.ts';
 import { findChange, revertCommit } from '../services/changes.ts';
 import { findServer } from '../services/servers.ts';
-import { principalOf, requestIdOf } from './request.ts';
+import { numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
 
 /** Files larger than this are listed in a diff but not shown line by line. */
 const MAX_DIFF_FILE_BYTES = 512 * 1024;
@@ -61,9 +61,18 @@ function toolsOf(text: string | null | undefined): ToolSpec[] {
  */
 export function dashboardRouter(ctx: PlatformContext): Router {
   const router = Router();
+  numericPathParams(router);
 
   router.post('/me/setup-link', async (req, res) => {
     const p = principalOf(res);
+    // A link replaces a password without knowing it: for an account that has none yet, or for an owner who forgot
+    // theirs (recovery with the owner's key). Any other key must never become a way to take over its account.
+    const user = await ctx.db.user.findUnique({ where: { id: p.userId }, select: { passwordHash: true } });
+    if (user?.passwordHash && p.role !== 'owner') {
+      throw forbidden(
+        'this account has a password already: sign in with it, or change it with PUT /api/v1/me/password',
+      );
+    }
     const { token, expiresAt } = await issueSetupToken(ctx.db, p.userId);
     res.status(201).json({ url: `${baseUrlOf(ctx, req)}${setupPath(token)}`, expiresAt: expiresAt.toISOString() });
   });
@@ -72,7 +81,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
     const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name as string);
-    const change = await findChange(ctx, server, Number(req.params.number));
+    const change = await findChange(ctx, server, pathNumber(req, 'number'));
     const [base, head] = await Promise.all([
       change.baseSha ? ctx.git.readTree(server.name, change.baseSha) : Promise.resolve({}),
       ctx.git.readTree(server.name, change.headSha),

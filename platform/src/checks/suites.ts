@@ -237,6 +237,7 @@ export class CheckService implements RevisionGate {
           (async () => {
             const got = await Promise.all(needs.map((n) => conclusions.get(n) ?? stored(n)));
             await prepared;
+            if (this.#abort.signal.aborted) return null;
             const failed = needs.filter((_, i) => !PASSING_CONCLUSIONS.has(got[i] ?? ''));
             return runCheck(check, failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined);
           })(),
@@ -290,8 +291,15 @@ export class CheckService implements RevisionGate {
         abort.abort();
       }, timeoutMs);
     });
+    // Shutdown does not wait for a check that is slow to notice its signal: its result is not recorded anyway.
+    let onCancel = () => {};
+    const cancelled = new Promise<CheckOutcome>((resolve) => {
+      onCancel = () => resolve({ conclusion: 'failure', summary: 'cancelled', log: 'cancelled\n' });
+      if (this.#abort.signal.aborted) onCancel();
+      else this.#abort.signal.addEventListener('abort', onCancel, { once: true });
+    });
     try {
-      return await Promise.race([check.run({ ...input, signal: abort.signal }), timedOut]);
+      return await Promise.race([check.run({ ...input, signal: abort.signal }), timedOut, cancelled]);
     } catch (err) {
       // A check that gives up because its time ran out reports the timeout, not its own abort error.
       if (expired) return timeout;
@@ -301,6 +309,7 @@ export class CheckService implements RevisionGate {
     } finally {
       clearTimeout(timer);
       this.#abort.signal.removeEventListener('abort', stop);
+      this.#abort.signal.removeEventListener('abort', onCancel);
     }
   }
 }
