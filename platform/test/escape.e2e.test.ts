@@ -251,7 +251,10 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     expect(files.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0)).toBeLessThanOrEqual(
       logDiskBound(LOG_BOUNDS),
     );
-    expect(rssPeak - rssBefore).toBeLessThan(96 * MiB);
+    // Node reads the pipes in 64 KiB chunks that are garbage at once; V8 collects them when external memory has
+    // grown by tens of MiB, later on a busy machine (a peak of 124 MiB was seen at load 10), so the peak is GC
+    // timing; kept lines are bounded by the ring (asserted below), whatever goes through.
+    expect(rssPeak - rssBefore).toBeLessThan(160 * MiB);
     const kept = (runtime as Runtime).logs(hostile.id);
     expect(kept.length).toBeLessThanOrEqual(LOG_BOUNDS.memoryLines);
     expect(kept.every((l) => l.length <= LOG_BOUNDS.lineBytes + 40)).toBe(true);
