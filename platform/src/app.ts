@@ -8,6 +8,7 @@ import { authRouter } from './accounts/routes.ts';
 import { setupRouter } from './accounts/setup.ts';
 import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
+import { notFound } from './errors.ts';
 import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
 import { baseSecurityHeaders, sitePages } from './http/site.ts';
@@ -33,8 +34,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.use('/auth', setupRouter(ctx));
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
   app.use('/api/v1', apiRouter(ctx));
-  app.use('/api', (_req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: 'unknown API version: use /api/v1' } });
+  app.use('/api', (req) => {
+    throw notFound(`${req.method} ${req.originalUrl.split('?')[0]}`, 'unknown API version, use /api/v1');
   });
 
   const git = createGitHttpHandler({
@@ -70,8 +71,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
       res.type('text/plain').send('BuildMyMCPServer is running. The site is not built: run `npm run build -w site`.\n');
     });
   }
-  app.use((req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: `${req.method} ${req.path} not found` } });
+  app.use((req) => {
+    throw notFound(`${req.method} ${req.path}`);
   });
   app.use(errorHandler(ctx.log));
   return app;

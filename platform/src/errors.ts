@@ -1,104 +1,437 @@
 /**
- * Every failure a user can see, with its wire code and HTTP status. Handlers throw these; the
- * error middleware renders `{"error":{"code","message"}}` in one place.
+ * Every failure a user can see, in one table: its wire code (snake_case), its HTTP status and how the arguments
+ * of a call become its message (and `details`, headers). Handlers throw an ApiError made from this table; the
+ * error middleware renders `{"error":{"code","message","details"?}}` in one place. The REST API's error table
+ * (site/src/content/docs/api.md) documents every code, and test/error-table.test.ts holds the two together.
  */
-export class ApiError extends Error {
-  readonly code: string;
+
+/** What one entry makes of a call's arguments: the message, and optionally `details` and response headers. */
+export interface RenderedError {
+  message: string;
+  details?: Record<string, unknown> | undefined;
+  headers?: Record<string, string> | undefined;
+}
+
+/** One wire error: the HTTP status it answers with, and how its message is made. */
+interface ErrorEntry {
+  status: number;
+  render: (...args: never) => string | RenderedError;
+}
+
+/** One problem in an input: a path (`tools[0].name`, `#/paths/~1pets/get`) and what is wrong there. */
+export interface ErrorIssue {
+  path: string;
+  message: string;
+}
+
+/** One problem in an imported OpenAPI document: a JSON path (`#/paths/~1pets/get`) and what is wrong there. */
+export type DocumentIssue = ErrorIssue;
+
+const listIssues = (issues: ErrorIssue[], max = issues.length) =>
+  issues
+    .slice(0, max)
+    .map((i) => `${i.path}: ${i.message}`)
+    .join('; ') + (issues.length > max ? `; and ${issues.length - max} more` : '');
+
+/** `Retry-After` in whole seconds. */
+const retryAfter = (seconds: number) => ({ 'Retry-After': String(seconds) });
+
+/** The table. Keep it grouped by status and in step with the error table of the REST API docs. */
+export const ERRORS = {
+  // 400: the request is wrong; the message names what to change.
+  invalid_request: {
+    status: 400,
+    render: (message: string, details?: Record<string, unknown>) => ({ message, details }),
+  },
+  invalid_json: { status: 400, render: (message: string) => message },
+  invalid_name: {
+    status: 400,
+    render: (name: string) =>
+      `"${name}" is not a valid server name: use 3–40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen`,
+  },
+  unknown_template: {
+    status: 400,
+    render: (template: { name: string; known: string[] } | { published: string }) =>
+      'published' in template
+        ? `no published template "${template.published}" is visible to you; GET /api/v1/templates lists the templates you can fork`
+        : `unknown template "${template.name}"; known templates: ${template.known.join(', ')}`,
+  },
+  invalid_template_options: {
+    status: 400,
+    render: (template: string, issues: ErrorIssue[]) => ({
+      message: `options for template "${template}" are invalid: ${listIssues(issues)}`,
+      details: { issues },
+    }),
+  },
+  branch_not_found: {
+    status: 400,
+    render: (server: string, branch: string) =>
+      `branch "${branch}" does not exist in ${server}.git: push it first (git push origin ${branch})`,
+  },
+  unknown_revision: { status: 400, render: (revision: string, why: string) => `${revision} ${why}` },
+  invalid_secret_name: {
+    status: 400,
+    render: (name: string) =>
+      `"${name.slice(0, 80)}" is not a valid secret name: use 1–64 of A-Z, 0-9 and _, starting with a letter (e.g. API_KEY)`,
+  },
+  invalid_secret_value: {
+    status: 400,
+    render: (reason: string) => `invalid secret value: ${reason}; send {"value": "<1 byte to 64 KiB>"}`,
+  },
+  invalid_invitation: {
+    status: 400,
+    render: (forEmail?: string) =>
+      forEmail === undefined
+        ? 'the invitation is unknown, used or expired: ask for a new one'
+        : `this invitation is for ${forEmail}`,
+  },
+  invalid_setup_link: {
+    status: 400,
+    render: () =>
+      'this link is unknown, used or expired: get a new one with POST /api/v1/me/setup-link and your API key',
+  },
+  openapi_invalid: {
+    status: 400,
+    render: (issues: DocumentIssue[]) => ({
+      message: `the OpenAPI document is invalid: ${listIssues(issues, 10)}`,
+      details: { issues: issues.slice(0, 50) },
+    }),
+  },
+  openapi_unreadable: {
+    status: 400,
+    render: (why: string) => `the OpenAPI document cannot be read: ${why}`,
+  },
+  openapi_host_not_allowed: {
+    status: 400,
+    render: (host: string, allowed: readonly string[]) =>
+      `"${host}" is not an allowed host for OpenAPI documents (${allowed.length > 0 ? `allowed: ${allowed.join(', ')}` : 'none are configured'}); paste the document itself as "openapi", or ask an operator to add the host to BMMS_OPENAPI_HOSTS`,
+  },
+  openapi_selection_required: {
+    status: 400,
+    render: (count: number, max: number, sample: string[]) => ({
+      message: `the document has ${count} operations, more than the ${max} tools a server may have: pass "operations" with up to ${max} operation ids (or "METHOD /path"); list them with POST /api/v1/openapi/operations {"openapi": …}`,
+      details: { count, max, operations: sample },
+    }),
+  },
+  openapi_too_many_operations: {
+    status: 400,
+    render: (count: number, max: number) =>
+      `${count} operations selected, but a server may have at most ${max} tools on your plan: select fewer`,
+  },
+  openapi_unknown_operations: {
+    status: 400,
+    render: (unknown: string[]) => ({
+      message: `no operation matches ${unknown.map((u) => `"${u}"`).join(', ')}: use an operationId or "METHOD /path" as listed by POST /api/v1/openapi/operations`,
+      details: { unknown },
+    }),
+  },
+  openapi_no_server: {
+    status: 400,
+    render: () => 'the document names no absolute server URL: pass "baseUrl" (e.g. "https://api.example.com/v1")',
+  },
+  openapi_bad_base_url: {
+    status: 400,
+    render: (url: string, why: string) => `the API base URL "${url}" cannot be used: ${why}`,
+  },
+  openapi_over_budget: {
+    status: 400,
+    render: (tokens: number, budget: number) =>
+      `the selected operations need ${tokens} description tokens even when trimmed, over the budget of ${budget}: select fewer operations`,
+  },
+  prompt_empty: { status: 400, render: () => '"prompt" is required: describe the server or the change' },
+  prompt_too_long: {
+    status: 400,
+    render: (length: number, max: number) => `"prompt" has ${length} characters; the limit is ${max}: say it shorter`,
+  },
+  prompt_contains_secret: {
+    status: 400,
+    render: (kinds: string[], what: 'prompt' | 'spec') =>
+      `the ${what} contains a credential (${kinds.join(', ')}); it was not sent or stored. Remove it, describe the secret by name (e.g. "uses the API key WEATHER_API_KEY"), and set its value as a named secret: PUT /api/v1/servers/<server>/secrets/<NAME>`,
+  },
+  spec_invalid: { status: 400, render: (problems: string[]) => `"spec" is invalid: ${problems.join('; ')}` },
+
+  // 401: who is calling is unknown; the challenge says how to authenticate.
+  unauthorized: {
+    status: 401,
+    render: (
+      message = 'missing or invalid API key: send "Authorization: Bearer <key>"',
+      challenge = 'Bearer realm="BuildMyMCPServer"',
+    ) => ({ message, headers: { 'WWW-Authenticate': challenge } }),
+  },
+  invalid_token: {
+    status: 401,
+    render: (message: string, challenge: string) => ({ message, headers: { 'WWW-Authenticate': challenge } }),
+  },
+
+  // 403: known caller, not allowed.
+  forbidden: { status: 403, render: (message: string) => message },
+  csrf_failed: {
+    status: 403,
+    render: () => 'send the X-CSRF-Token your sign-in returned (GET /auth/session)',
+  },
+  insufficient_scope: {
+    status: 403,
+    render: (missing: string[], challenge?: (message: string) => string) => {
+      const message = `this call needs scope ${[...new Set(missing)].join(' ')}`;
+      return { message, headers: challenge ? { 'WWW-Authenticate': challenge(message) } : undefined };
+    },
+  },
+  forbidden_origin: { status: 403, render: (message: string) => message },
+
+  // 404
+  not_found: {
+    status: 404,
+    render: (what: string, hint?: string) => (hint ? `${what} not found: ${hint}` : `${what} not found`),
+  },
+  secret_not_found: {
+    status: 404,
+    render: (server: string, name: string) => `server "${server}" has no secret "${name}"`,
+  },
+  template_not_found: { status: 404, render: (ref: string) => `published template "${ref}" not found` },
+
+  // 409: the request conflicts with the current state; the message says what to do first.
+  name_taken: {
+    status: 409,
+    render: (name: string) => `a server named "${name}" already exists; choose another name`,
+  },
+  email_taken: {
+    status: 409,
+    render: (where: 'signup' | 'setup') =>
+      where === 'signup'
+        ? 'an account with this email exists: sign in instead'
+        : { message: 'another account uses this email: choose another', details: { field: 'email' } },
+  },
+  last_owner: {
+    status: 409,
+    render: () => 'an organization keeps at least one owner: make someone else owner first',
+  },
+  change_exists: {
+    status: 409,
+    render: (branch: string, number: number) => `branch "${branch}" already has open change #${number}`,
+  },
+  checks_not_passed: { status: 409, render: (message: string) => message },
+  change_not_open: {
+    status: 409,
+    render: (number: number, state: string) =>
+      `change #${number} is ${state}; only open changes can be merged, closed or re-checked`,
+  },
+  merge_conflict: {
+    status: 409,
+    render: (paths: string[]) => ({
+      message: `the change conflicts with main in: ${paths.join(', ') || 'unknown paths'}`,
+      details: { paths },
+    }),
+  },
+  revert_conflict: {
+    status: 409,
+    render: (paths: string[]) => ({
+      message: `the revert conflicts with later commits in: ${paths.join(', ') || 'unknown paths'}; revert those first or edit by hand`,
+      details: { paths },
+    }),
+  },
+  nothing_to_revert: {
+    status: 409,
+    render: (mainAt: string | null) => (mainAt === null ? 'main has no commits yet' : `main is already at ${mainAt}`),
+  },
+  concurrent_update: { status: 409, render: (message: string) => message },
+  template_name_taken: {
+    status: 409,
+    render: (name: string, why: string) =>
+      `a template named "${name}" already exists (${why}); rename the server first`,
+  },
+  server_not_merged: {
+    status: 409,
+    render: (server: string) =>
+      `"${server}" has nothing on main yet: merge its first change, then describe what to change`,
+  },
+  generation_not_awaiting_confirmation: {
+    status: 409,
+    render: (status: string) =>
+      `this generation is ${status}; only a generation whose spec is ready (awaiting_confirmation) can be confirmed`,
+  },
+
+  // 410, 413, 422, 429
+  template_taken_down: {
+    status: 410,
+    render: (name: string) =>
+      `template "${name}" was taken down by an admin and can no longer be forked; servers forked from it keep running`,
+  },
+  payload_too_large: { status: 413, render: (limit: string) => `the request body is larger than ${limit}` },
+  template_too_large: {
+    status: 413,
+    render: (bytes: number, max: number) =>
+      `the server's files take ${bytes} bytes; a template may hold at most ${max}: remove large files first`,
+  },
+  nothing_changed: {
+    status: 422,
+    render: () => 'the edit changes no file; describe the change more precisely',
+  },
+  too_many_attempts: {
+    status: 429,
+    render: (waitSeconds: number) => ({
+      message: `too many failed sign-ins; retry in ${waitSeconds} s`,
+      headers: retryAfter(waitSeconds),
+    }),
+  },
+
+  // 500: the platform's side. A generation's record carries the two generation_* codes as its `error`.
+  internal_error: {
+    status: 500,
+    render: (requestId: string) => `something went wrong on our side; quote request id ${requestId} when reporting it`,
+  },
+  unknown_key_version: {
+    status: 500,
+    render: (version: string, known: string[]) =>
+      `a secret is encrypted under master key "${version}", which is not configured (known: ${known.join(', ')}); add it to BMMS_MASTER_KEY`,
+  },
+  secret_tampered: {
+    status: 500,
+    render: (name: string) =>
+      `secret "${name}" failed authentication: its stored ciphertext was altered or does not belong here`,
+  },
+  generation_failed: { status: 500, render: () => 'the generation failed unexpectedly; try again' },
+  generation_interrupted: {
+    status: 500,
+    render: () => 'the platform restarted during this generation; start it again',
+  },
+
+  // 502: something the platform called failed.
+  bad_gateway: { status: 502, render: (why: string) => `the server's instance failed: ${why}` },
+  tool_call_failed: { status: 502, render: (why: string) => `the call failed: ${why}` },
+  openapi_unreachable: {
+    status: 502,
+    render: (url: string, why: string) => `the OpenAPI document at ${url} could not be fetched: ${why}`,
+  },
+  model_rejected: { status: 502, render: (why: string) => `the model request was refused: ${why}` },
+  model_output_invalid: {
+    status: 502,
+    render: (attempts: number, problems: string[]) => ({
+      message: `the model's answer was still invalid after ${attempts} attempt(s): ${problems.slice(0, 5).join('; ')}; rephrase the prompt or try again`,
+      details: { problems: problems.slice(0, 20) },
+    }),
+  },
+
+  // 503: not now; Retry-After says when to try again.
+  server_unavailable: {
+    status: 503,
+    render: (message: string, retryAfterSeconds: number) => ({ message, headers: retryAfter(retryAfterSeconds) }),
+  },
+  model_not_configured: {
+    status: 503,
+    render: () =>
+      'generation from a prompt needs a model: set ANTHROPIC_API_KEY (and optionally ANTHROPIC_BASE_URL and BMMS_MODEL) and restart; templates and OpenAPI import work without it',
+  },
+  model_unavailable: {
+    status: 503,
+    render: (why: string) => ({
+      message: `the model did not answer: ${why}; try again later`,
+      headers: retryAfter(30),
+    }),
+  },
+} satisfies Record<string, ErrorEntry>;
+
+/** Every wire code. */
+export type ErrorCode = keyof typeof ERRORS;
+/** The arguments the table entry of `C` makes its message from. */
+export type ErrorArgs<C extends ErrorCode> = Parameters<(typeof ERRORS)[C]['render']>;
+
+/** A failure a user sees: made from the table entry of `code`, rendered by the error middleware. */
+export class ApiError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   readonly headers: Record<string, string> | undefined;
-  constructor(
-    code: string,
-    status: number,
-    message: string,
-    extra?: { details?: Record<string, unknown>; headers?: Record<string, string> },
-  ) {
-    super(message);
+  constructor(code: C, ...args: ErrorArgs<C>) {
+    const entry = ERRORS[code];
+    const out = (entry.render as (...a: ErrorArgs<C>) => string | RenderedError)(...args);
+    const rendered = typeof out === 'string' ? { message: out } : out;
+    super(rendered.message);
     this.name = 'ApiError';
     this.code = code;
-    this.status = status;
-    this.details = extra?.details;
-    this.headers = extra?.headers;
+    this.status = entry.status;
+    this.details = rendered.details;
+    this.headers = rendered.headers;
+  }
+
+  /** The `{code, message}` a record (a failed generation) keeps of this error. */
+  toRecord(): { code: C; message: string } {
+    return { code: this.code, message: this.message };
   }
 }
 
+/** The error of `code`, made from the arguments its table entry takes. */
+export const apiError = <C extends ErrorCode>(code: C, ...args: ErrorArgs<C>): ApiError<C> =>
+  new ApiError(code, ...args);
+
+// Named constructors, one per way a handler fails; each is a thin call into the table.
+
 export const invalidRequest = (message: string, details?: Record<string, unknown>) =>
-  new ApiError('invalid_request', 400, message, details ? { details } : undefined);
-export const invalidJson = (message: string) => new ApiError('invalid_json', 400, message);
-export const invalidName = (name: string) =>
-  new ApiError(
-    'invalid_name',
-    400,
-    `"${name}" is not a valid server name: use 3–40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen`,
-  );
-export const unknownTemplate = (name: string, known: string[]) =>
-  new ApiError('unknown_template', 400, `unknown template "${name}"; known templates: ${known.join(', ')}`);
-export const unauthorized = (message = 'missing or invalid API key: send "Authorization: Bearer <key>"') =>
-  new ApiError('unauthorized', 401, message, { headers: { 'WWW-Authenticate': 'Bearer realm="BuildMyMCPServer"' } });
-export const forbidden = (message: string) => new ApiError('forbidden', 403, message);
-export const notFound = (what: string) => new ApiError('not_found', 404, `${what} not found`);
-export const nameTaken = (name: string) =>
-  new ApiError('name_taken', 409, `a server named "${name}" already exists; choose another name`);
-export const checksNotPassed = (message: string) => new ApiError('checks_not_passed', 409, message);
-export const changeNotOpen = (number: number, state: string) =>
-  new ApiError(
-    'change_not_open',
-    409,
-    `change #${number} is ${state}; only open changes can be merged, closed or re-checked`,
-  );
-export const changeExists = (branch: string, number: number) =>
-  new ApiError('change_exists', 409, `branch "${branch}" already has open change #${number}`);
-export const mergeConflict = (paths: string[]) =>
-  new ApiError('merge_conflict', 409, `the change conflicts with main in: ${paths.join(', ') || 'unknown paths'}`, {
-    details: { paths },
-  });
-export const revertConflict = (paths: string[]) =>
-  new ApiError(
-    'revert_conflict',
-    409,
-    `the revert conflicts with later commits in: ${paths.join(', ') || 'unknown paths'}; revert those first or edit by hand`,
-    { details: { paths } },
-  );
-export const concurrentUpdate = (message: string) => new ApiError('concurrent_update', 409, message);
+  apiError('invalid_request', message, details);
+export const invalidJson = (message: string) => apiError('invalid_json', message);
+export const invalidName = (name: string) => apiError('invalid_name', name);
+export const unknownTemplate = (name: string, known: string[]) => apiError('unknown_template', { name, known });
+export const unknownPublishedTemplate = (ref: string) => apiError('unknown_template', { published: ref });
+export const invalidTemplateOptions = (template: string, issues: ErrorIssue[]) =>
+  apiError('invalid_template_options', template, issues);
+export const branchNotFound = (server: string, branch: string) => apiError('branch_not_found', server, branch);
+export const unknownRevision = (revision: string, why: string) => apiError('unknown_revision', revision, why);
+export const invalidInvitation = (forEmail?: string) => apiError('invalid_invitation', forEmail);
+export const invalidSetupLink = () => apiError('invalid_setup_link');
+export const openapiInvalid = (issues: DocumentIssue[]) => apiError('openapi_invalid', issues);
+export const openapiUnreadable = (why: string) => apiError('openapi_unreadable', why);
+export const openapiHostNotAllowed = (host: string, allowed: readonly string[]) =>
+  apiError('openapi_host_not_allowed', host, allowed);
+export const openapiSelectionRequired = (count: number, max: number, sample: string[]) =>
+  apiError('openapi_selection_required', count, max, sample);
+export const openapiTooManyOperations = (count: number, max: number) =>
+  apiError('openapi_too_many_operations', count, max);
+export const openapiUnknownOperations = (unknown: string[]) => apiError('openapi_unknown_operations', unknown);
+export const openapiNoServer = () => apiError('openapi_no_server');
+export const openapiBadBaseUrl = (url: string, why: string) => apiError('openapi_bad_base_url', url, why);
+export const openapiOverBudget = (tokens: number, budget: number) => apiError('openapi_over_budget', tokens, budget);
+export const promptEmpty = () => apiError('prompt_empty');
+export const promptTooLong = (length: number, max: number) => apiError('prompt_too_long', length, max);
+export const promptContainsSecret = (kinds: string[], what: 'prompt' | 'spec' = 'prompt') =>
+  apiError('prompt_contains_secret', kinds, what);
+export const specInvalid = (problems: string[]) => apiError('spec_invalid', problems);
+export const unauthorized = (message?: string, challenge?: string) => apiError('unauthorized', message, challenge);
+export const invalidToken = (message: string, challenge: string) => apiError('invalid_token', message, challenge);
+export const forbidden = (message: string) => apiError('forbidden', message);
+export const csrfFailed = () => apiError('csrf_failed');
+export const insufficientScope = (missing: string[], challenge?: (message: string) => string) =>
+  apiError('insufficient_scope', missing, challenge);
+export const forbiddenOrigin = (message: string) => apiError('forbidden_origin', message);
+export const notFound = (what: string, hint?: string) => apiError('not_found', what, hint);
+export const templateNotFound = (ref: string) => apiError('template_not_found', ref);
+export const nameTaken = (name: string) => apiError('name_taken', name);
+export const emailTaken = (where: 'signup' | 'setup') => apiError('email_taken', where);
+export const lastOwner = () => apiError('last_owner');
+export const changeExists = (branch: string, number: number) => apiError('change_exists', branch, number);
+export const checksNotPassed = (message: string) => apiError('checks_not_passed', message);
+export const changeNotOpen = (number: number, state: string) => apiError('change_not_open', number, state);
+export const mergeConflict = (paths: string[]) => apiError('merge_conflict', paths);
+export const revertConflict = (paths: string[]) => apiError('revert_conflict', paths);
+export const nothingToRevert = (mainAt: string | null) => apiError('nothing_to_revert', mainAt);
+export const concurrentUpdate = (message: string) => apiError('concurrent_update', message);
+export const templateNameTaken = (name: string, why: string) => apiError('template_name_taken', name, why);
+export const serverNotMerged = (server: string) => apiError('server_not_merged', server);
+export const generationNotAwaitingConfirmation = (status: string) =>
+  apiError('generation_not_awaiting_confirmation', status);
+export const templateTakenDown = (name: string) => apiError('template_taken_down', name);
+export const payloadTooLarge = (limit: string) => apiError('payload_too_large', limit);
+export const templateTooLarge = (bytes: number, max: number) => apiError('template_too_large', bytes, max);
+export const nothingChanged = () => apiError('nothing_changed');
+export const tooManyAttempts = (waitSeconds: number) => apiError('too_many_attempts', waitSeconds);
+export const internalError = (requestId: string) => apiError('internal_error', requestId);
+export const generationFailed = () => apiError('generation_failed');
+export const generationInterrupted = () => apiError('generation_interrupted');
+export const badGateway = (why: string) => apiError('bad_gateway', why);
+export const toolCallFailed = (why: string) => apiError('tool_call_failed', why);
+export const openapiUnreachable = (url: string, why: string) => apiError('openapi_unreachable', url, why);
+export const modelRejected = (why: string) => apiError('model_rejected', why);
+export const modelOutputInvalid = (attempts: number, problems: string[]) =>
+  apiError('model_output_invalid', attempts, problems);
 export const serverUnavailable = (message: string, retryAfterSeconds: number) =>
-  new ApiError('server_unavailable', 503, message, { headers: { 'Retry-After': String(retryAfterSeconds) } });
-export const invalidTemplateOptions = (template: string, issues: { path: string; message: string }[]) =>
-  new ApiError(
-    'invalid_template_options',
-    400,
-    `options for template "${template}" are invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-    { details: { issues } },
-  );
-export const unknownPublishedTemplate = (ref: string) =>
-  new ApiError(
-    'unknown_template',
-    400,
-    `no published template "${ref}" is visible to you; GET /api/v1/templates lists the templates you can fork`,
-  );
-export const templateNotFound = (ref: string) =>
-  new ApiError('template_not_found', 404, `published template "${ref}" not found`);
-export const templateTakenDown = (name: string) =>
-  new ApiError(
-    'template_taken_down',
-    410,
-    `template "${name}" was taken down by an admin and can no longer be forked; servers forked from it keep running`,
-  );
-export const templateNameTaken = (name: string, why: string) =>
-  new ApiError(
-    'template_name_taken',
-    409,
-    `a template named "${name}" already exists (${why}); rename the server first`,
-  );
-export const templateTooLarge = (bytes: number, max: number) =>
-  new ApiError(
-    'template_too_large',
-    413,
-    `the server's files take ${bytes} bytes; a template may hold at most ${max}: remove large files first`,
-  );
-export const invalidSetupLink = () =>
-  new ApiError(
-    'invalid_setup_link',
-    400,
-    'this link is unknown, used or expired: get a new one with POST /api/v1/me/setup-link and your API key',
-  );
-export const toolCallFailed = (why: string) => new ApiError('tool_call_failed', 502, `the call failed: ${why}`);
+  apiError('server_unavailable', message, retryAfterSeconds);
+export const modelNotConfigured = () => apiError('model_not_configured');
+export const modelUnavailable = (why: string) => apiError('model_unavailable', why);

@@ -81,7 +81,11 @@ describe('accounts', () => {
     expect((await post(`${stack.url}/auth/signup`, { email: 'b@example.com', password: 'short' })).body).toEqual({
       error: { code: 'invalid_request', message: 'the password must be at least 10 characters' },
     });
-    expect((await post(`${stack.url}/auth/signup`, { email: 'ann@example.com', password: PASSWORD })).status).toBe(409);
+    const taken = await post(`${stack.url}/auth/signup`, { email: 'ann@example.com', password: PASSWORD });
+    expect(taken.status).toBe(409);
+    expect(taken.body).toEqual({
+      error: { code: 'email_taken', message: 'an account with this email exists: sign in instead' },
+    });
     expect((await post(`${stack.url}/auth/signup`, { email: 'nope', password: PASSWORD })).status).toBe(400);
   });
 

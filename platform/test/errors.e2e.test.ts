@@ -87,6 +87,7 @@ describe('bad input gets a clear 4xx and leaves nothing half-created', () => {
     expect((await stack.api('POST', '/api/v1/servers', { name: 'pending', template: 'echo' })).status).toBe(201);
     const early = await stack.api<ErrorBody>('POST', '/s/pending/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(early.status).toBe(503);
+    expect(early.body.error.code).toBe('server_unavailable');
     expect(early.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(early.body.error.message).toMatch(/merge/);
 

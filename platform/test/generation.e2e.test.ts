@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generationConfigFromEnv } from '../src/generation/config.ts';
 import { FakeAnthropic } from './fake-anthropic.ts';
@@ -297,6 +299,25 @@ describe('from a prompt to a running server, then an iteration', () => {
       await client.close();
     }
   }, 180_000);
+
+  it('fails an iteration whose edits change no file (nothing_changed), opening no branch', async () => {
+    fake.script({
+      tool: 'edit_server',
+      input: { title: 'Nothing', summary: 'Changes nothing.', upsert: [], remove: [] },
+    });
+    const branches = await stack.platform.ctx.git.listBranches('units');
+    const started = await stack.api<GenerationBody>('POST', '/api/v1/generations', {
+      prompt: 'Keep everything as it is.',
+      server: 'units',
+    });
+    expect(started.status).toBe(202);
+    const g = await waitStatus(started.body.id, 'failed');
+    expect(g.error).toEqual({
+      code: 'nothing_changed',
+      message: 'the edit changes no file; describe the change more precisely',
+    });
+    expect(await stack.platform.ctx.git.listBranches('units')).toEqual(branches);
+  });
 });
 
 describe('bad input: a clear error and nothing half-created', () => {
@@ -352,6 +373,32 @@ describe('bad input: a clear error and nothing half-created', () => {
       code: 'model_unavailable',
       message: 'the model did not answer: overloaded after 2 retries; try again later',
     });
+  });
+
+  it('fails a generation whose model key is refused (model_rejected)', async () => {
+    fake.script({ status: 401 });
+    const started = await stack.api<GenerationBody>('POST', '/api/v1/generations', { prompt: 'anything' });
+    const g = await waitStatus(started.body.id, 'failed');
+    expect(g.error).toEqual({
+      code: 'model_rejected',
+      message: 'the model request was refused: the API key was not accepted; check ANTHROPIC_API_KEY',
+    });
+  });
+
+  it('fails a generation on what it did not expect (main’s mcp.json cut short) with generation_failed', async () => {
+    expect((await stack.api('POST', '/api/v1/servers', { name: 'garbled', template: 'echo' })).status).toBe(201);
+    const wd = await stack.clone('garbled');
+    await writeFile(path.join(wd.dir, 'mcp.json'), '{ "name": "garbled",');
+    await wd.commitAndPush('a manifest cut short', 'main');
+    const asked = fake.received.length;
+    const started = await stack.api<GenerationBody>('POST', '/api/v1/generations', {
+      prompt: 'add a tool',
+      server: 'garbled',
+    });
+    expect(started.status).toBe(202);
+    const g = await waitStatus(started.body.id, 'failed');
+    expect(g.error).toEqual({ code: 'generation_failed', message: 'the generation failed unexpectedly; try again' });
+    expect(fake.received.length).toBe(asked);
   });
 
   it('refuses to confirm a spec whose name is taken, leaving the generation to edit', async () => {

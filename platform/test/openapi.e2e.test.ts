@@ -38,6 +38,19 @@ const OPERATIONS = [
   'repos/create-for-authenticated-user',
 ];
 
+/** A small valid document with `n` GET operations `op0`…, served by https://api.example.com. */
+const manyOperations = (n: number) => ({
+  openapi: '3.0.0',
+  info: { title: 'many', version: '1' },
+  servers: [{ url: 'https://api.example.com' }],
+  paths: Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [
+      `/op${i}`,
+      { get: { operationId: `op${i}`, responses: { 200: { description: 'ok' } } } },
+    ]),
+  ),
+});
+
 interface Hit {
   method: string;
   url: string;
@@ -292,6 +305,20 @@ describe('bad OpenAPI input leaves nothing behind', () => {
       400,
       'openapi_unknown_operations',
       '"getB"',
+    ],
+    [
+      'more operations selected than a server may have tools',
+      { openapi: manyOperations(21), operations: Array.from({ length: 21 }, (_, i) => `op${i}`) },
+      400,
+      'openapi_too_many_operations',
+      '21 operations selected, but a server may have at most 20 tools',
+    ],
+    [
+      'a base URL with a query',
+      { openapi: manyOperations(1), baseUrl: 'https://api.example.com/v1?key=1' },
+      400,
+      'openapi_bad_base_url',
+      'must not carry a query',
     ],
   ])('%s', async (_what, input, status, code, fragment) => {
     const openapi =

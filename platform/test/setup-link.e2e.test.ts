@@ -116,6 +116,23 @@ describe('the first-run set-password link', () => {
     expect(refused.body.error.code).toBe('forbidden');
   });
 
+  it('refuses an email another account uses, naming the field', async () => {
+    const issued = await stack.api<{ url: string }>('POST', '/api/v1/me/setup-link');
+    const res = await fetch(`${stack.url}/auth/setup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: issued.body.url.split('#')[1], password: PASSWORD, email: 'dev@example.com' }),
+    });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'email_taken',
+        message: 'another account uses this email: choose another',
+        details: { field: 'email' },
+      },
+    });
+  });
+
   it('expires', async () => {
     const issued = await stack.api<{ url: string }>('POST', '/api/v1/me/setup-link');
     const token = issued.body.url.split('#')[1] ?? '';

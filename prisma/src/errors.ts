@@ -15,7 +15,7 @@ export class DatabaseError extends Error {
 export class MigrationChecksumMismatchError extends DatabaseError {
   constructor(migration: string, recorded: string, actual: string) {
     super(
-      'MIGRATION_CHECKSUM_MISMATCH',
+      'migration_checksum_mismatch',
       `Migration ${migration} was edited after it was applied (recorded checksum ${recorded}, file has ${actual}). ` +
         'Restore the original file and put the change in a new migration.',
       { migration, recorded, actual },
@@ -27,7 +27,7 @@ export class MigrationChecksumMismatchError extends DatabaseError {
 export class MigrationFailedError extends DatabaseError {
   constructor(migration: string, logs: string | null) {
     super(
-      'MIGRATION_FAILED',
+      'migration_failed',
       `Migration ${migration} is recorded as failed${logs ? ` (${logs})` : ''}. Check the database, then mark it ` +
         `rolled back (\`prisma migrate resolve --rolled-back ${migration}\` or set rolled_back_at in _prisma_migrations).`,
       { migration, logs },
@@ -39,7 +39,7 @@ export class MigrationFailedError extends DatabaseError {
 export class MigrationApplyError extends DatabaseError {
   constructor(migration: string, reason: string, cause: unknown) {
     super(
-      'MIGRATION_APPLY_FAILED',
+      'migration_apply_failed',
       `Migration ${migration} failed and was rolled back: ${reason}. ` +
         'Fix the migration, then mark the failed attempt rolled back before starting again.',
       { migration, reason },

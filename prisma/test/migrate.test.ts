@@ -88,7 +88,7 @@ describe.each(availableTestKinds())('migrate on %s', (kind) => {
       await writeMigration(dir, '20260102000000_b', 'CREATE TABLE b (id INTEGER);');
       const err = await migrate(raw.conn, { migrationsDir: dir }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MigrationChecksumMismatchError);
-      expect(err).toMatchObject({ code: 'MIGRATION_CHECKSUM_MISMATCH', data: { migration: '20260101000000_a' } });
+      expect(err).toMatchObject({ code: 'migration_checksum_mismatch', data: { migration: '20260101000000_a' } });
       // Nothing after the edited migration ran either.
       expect(await raw.conn.query(`SELECT to_regclass('b') AS b`)).toEqual([{ b: null }]);
     } finally {
@@ -106,14 +106,14 @@ describe.each(availableTestKinds())('migrate on %s', (kind) => {
     try {
       const err = await migrate(raw.conn, { migrationsDir: dir }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MigrationApplyError);
-      expect(err).toMatchObject({ code: 'MIGRATION_APPLY_FAILED', data: { migration: '20260102000000_b' } });
+      expect(err).toMatchObject({ code: 'migration_apply_failed', data: { migration: '20260102000000_b' } });
       expect(await raw.conn.query(`SELECT to_regclass('a') IS NOT NULL AS a, to_regclass('b') AS b`)).toEqual([
         { a: true, b: null },
       ]);
 
       const again = await migrate(raw.conn, { migrationsDir: dir }).catch((e: unknown) => e);
       expect(again).toBeInstanceOf(MigrationFailedError);
-      expect(again).toMatchObject({ code: 'MIGRATION_FAILED', data: { migration: '20260102000000_b' } });
+      expect(again).toMatchObject({ code: 'migration_failed', data: { migration: '20260102000000_b' } });
       expect((again as Error).message).toContain('relation "missing" does not exist');
 
       // What `prisma migrate resolve --rolled-back` does, then a fixed migration goes through.

@@ -15,7 +15,7 @@ export class BundleError extends ReconcilerError {
   readonly status = 422;
   readonly lines: string[];
   constructor(lines: string[], options?: ErrorOptions) {
-    super('BUNDLE_FAILED', `Bundle failed. Fix these and push again:\n${lines.join('\n')}`, { lines }, options);
+    super('bundle_failed', `Bundle failed. Fix these and push again:\n${lines.join('\n')}`, { lines }, options);
     this.lines = lines;
   }
 }
@@ -25,7 +25,7 @@ export class InstanceStartError extends ReconcilerError {
   readonly logs: string[];
   constructor(message: string, logs: string[], data: Record<string, unknown> = {}) {
     const tail = logs.length > 0 ? `\nLast log lines:\n${logs.join('\n')}` : '';
-    super('INSTANCE_START_FAILED', `${message}${tail}`, { ...data, logs });
+    super('instance_start_failed', `${message}${tail}`, { ...data, logs });
     this.logs = logs;
   }
 }
@@ -34,7 +34,7 @@ export class InstanceStartError extends ReconcilerError {
 export class SandboxUnavailableError extends ReconcilerError {
   constructor(missing: string) {
     super(
-      'SANDBOX_UNAVAILABLE',
+      'sandbox_unavailable',
       `Cannot sandbox instances: ${missing} not found. Install bubblewrap (apt-get install bubblewrap) or start with insecure mode (development only).`,
       { missing },
     );
@@ -47,7 +47,7 @@ export type ProbeFailure = 'HealthFailed' | 'InitializeFailed' | 'ToolsMismatch'
 export class ProbeError extends ReconcilerError {
   readonly reason: ProbeFailure;
   constructor(reason: ProbeFailure, message: string, data: Record<string, unknown> = {}) {
-    super('PROBE_FAILED', message, { ...data, reason });
+    super('probe_failed', message, { ...data, reason });
     this.reason = reason;
   }
 }
@@ -55,13 +55,13 @@ export class ProbeError extends ReconcilerError {
 /** An HTTP request over a unix socket failed to connect, timed out, or broke mid-way. */
 export class UnixRequestError extends ReconcilerError {
   constructor(socketPath: string, path: string, message: string, options?: ErrorOptions) {
-    super('UNIX_REQUEST_FAILED', `${path} via ${socketPath}: ${message}`, { socketPath, path }, options);
+    super('unix_request_failed', `${path} via ${socketPath}: ${message}`, { socketPath, path }, options);
   }
 }
 
 /** A tree SHA that is not 40 (or 64) lowercase hex characters; refused before it touches a path. */
 export class InvalidTreeShaError extends ReconcilerError {
   constructor(treeSha: string) {
-    super('INVALID_TREE_SHA', `Not a Git tree SHA: ${JSON.stringify(treeSha)}`, { treeSha });
+    super('invalid_tree_sha', `Not a Git tree SHA: ${JSON.stringify(treeSha)}`, { treeSha });
   }
 }

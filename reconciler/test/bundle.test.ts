@@ -38,7 +38,7 @@ describe('buildBundle', () => {
     await writeFile(join(sourceDir, 'src', 'tools', 'hello.ts'), 'export const a = 1;\nconst = 2;\n');
     const err = await buildBundle({ sourceDir, outFile: join(tmp, 'broken-out', 'server.mjs') }).catch((e) => e);
     expect(err).toBeInstanceOf(BundleError);
-    expect(err.code).toBe('BUNDLE_FAILED');
+    expect(err.code).toBe('bundle_failed');
     expect(err.lines).toEqual([expect.stringMatching(/^src\/tools\/hello\.ts:2: Expected identifier/)]);
   });
 

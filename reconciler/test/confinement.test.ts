@@ -186,7 +186,7 @@ describe('uid records', () => {
       got[0],
     ]);
     await expect(restarted.uidFor('c')).rejects.toBeInstanceOf(UidRangeExhaustedError);
-    await expect(restarted.uidFor('c')).rejects.toMatchObject({ code: 'UID_RANGE_EXHAUSTED' });
+    await expect(restarted.uidFor('c')).rejects.toMatchObject({ code: 'uid_range_exhausted' });
     // A wider range: the new server gets the next uid, the others keep theirs.
     const wider = new PrismaUidPool(database.db, { first: 5000, last: 5009 });
     expect(await wider.uidFor('c')).toBe(5003);

@@ -60,7 +60,7 @@ describe('probeInstance', () => {
     const err = await probeInstance(instance.socketPath, manifest).catch((e) => e);
     expect(err).toBeInstanceOf(ProbeError);
     expect(err.reason).toBe('ToolsMismatch');
-    expect(err.code).toBe('PROBE_FAILED');
+    expect(err.code).toBe('probe_failed');
     expect(err.message).toBe(
       'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, fork_bomb, log_flood, memory_bomb, write_probe)',
     );

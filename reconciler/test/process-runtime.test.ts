@@ -128,7 +128,7 @@ describe.each([
     const rt = make();
     const err = await rt.start(startOpts({ env: { FIXTURE_MODE: 'crash' } })).catch((e) => e);
     expect(err).toBeInstanceOf(InstanceStartError);
-    expect(err.code).toBe('INSTANCE_START_FAILED');
+    expect(err.code).toBe('instance_start_failed');
     expect(err.message).toContain('exited (code 3)');
     expect(err.logs.join('\n')).toContain('fixture crashing on purpose');
     expect(rt.list()).toEqual([]);
@@ -362,7 +362,7 @@ describe('binds (the egress proxy socket folder)', () => {
     const rt = runtime();
     for (const sandbox of ['/app', '/run/bmms', '/usr/lib/x', 'relative', '/run/../app', '/']) {
       await expect(rt.start(startOpts({ binds: [{ host: proxyDir, sandbox }] }))).rejects.toMatchObject({
-        code: 'INSTANCE_START_FAILED',
+        code: 'instance_start_failed',
       });
     }
     expect(rt.list()).toEqual([]);

@@ -28,7 +28,7 @@ export class UnknownTemplateError extends RunnerTemplateError {
   readonly template: string;
   readonly known: string[];
   constructor(template: string, known: string[]) {
-    super('template_unknown', `Unknown template "${template}". Known templates: ${known.join(', ')}`);
+    super('unknown_template', `Unknown template "${template}". Known templates: ${known.join(', ')}`);
     this.template = template;
     this.known = known;
   }
@@ -39,7 +39,7 @@ export class TemplateOptionsError extends RunnerTemplateError {
   readonly issues: Issue[];
   constructor(template: string, issues: Issue[]) {
     super(
-      'template_options_invalid',
+      'invalid_template_options',
       `Options for template "${template}" are invalid:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
     );
     this.issues = issues;

@@ -111,7 +111,9 @@ describe('the built site', () => {
   it('documents every error code the platform can return, with its status', () => {
     const errorsFile = path.join(siteDir, '../platform/src/errors.ts');
     const source = existsSync(errorsFile) ? readFileSync(errorsFile, 'utf8') : '';
-    const codes = [...source.matchAll(/new ApiError\(\s*'([a-z_]+)',\s*(\d{3})/g)].map((m) => [m[1], m[2]]);
+    // The entries of the one error table: `  code: { status: 400, …` (or with `status` on the next line).
+    const codes = [...source.matchAll(/^ {2}([a-z_]+): \{\s*status: (\d{3}),/gm)].map((m) => [m[1], m[2]]);
+    expect(codes.length).toBeGreaterThan(50);
     const api = pages.find((p) => p.route === '/docs/api/')?.html ?? '';
     const missing = codes.filter(
       ([code, status]) => !new RegExp(`<td><code>${code}</code></td>\\s*<td>${status}</td>`).test(api),

@@ -2,7 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { type Request, Router } from 'express';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, forbidden, invalidRequest, unauthorized } from '../errors.ts';
+import {
+  csrfFailed,
+  emailTaken,
+  forbidden,
+  invalidInvitation,
+  invalidRequest,
+  tooManyAttempts,
+  unauthorized,
+} from '../errors.ts';
 import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
 import type { SignupMode } from './signup.ts';
 
@@ -40,16 +48,16 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }
       ? await ctx.db.invitation.findUnique({ where: { tokenHash: hashInvitation(token) } })
       : null;
     if (token && (!invitation || invitation.acceptedAt || invitation.expiresAt.getTime() <= Date.now())) {
-      throw new ApiError('invalid_invitation', 400, 'the invitation is unknown, used or expired: ask for a new one');
+      throw invalidInvitation();
     }
     if (invitation && invitation.email !== email) {
-      throw new ApiError('invalid_invitation', 400, `this invitation is for ${invitation.email}`);
+      throw invalidInvitation(invitation.email);
     }
     if (!invitation && options.signup !== 'open') {
       throw forbidden('sign-up is by invitation only on this platform: ask an admin of your organization');
     }
     if (await ctx.db.user.findUnique({ where: { email } })) {
-      throw new ApiError('email_taken', 409, 'an account with this email exists: sign in instead');
+      throw emailTaken('signup');
     }
     const passwordHash = await hashPassword(b.password as string);
     const { user, orgId } = await ctx.db.$transaction(async (tx) => {
@@ -91,9 +99,7 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }
     const ip = `ip:${req.ip ?? 'unknown'}`;
     const wait = logins.retryAfter(email, ip);
     if (wait > 0) {
-      throw new ApiError('too_many_attempts', 429, `too many failed sign-ins; retry in ${wait} s`, {
-        headers: { 'Retry-After': String(wait) },
-      });
+      throw tooManyAttempts(wait);
     }
     const user = email ? await ctx.db.user.findUnique({ where: { email } }) : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
@@ -116,7 +122,7 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }
   router.post('/logout', async (req, res) => {
     const session = await ctx.sessions.resolve(req);
     if (session && !ctx.sessions.checkCsrf(session.token, req.get('x-csrf-token') ?? String(body(req).csrf ?? ''))) {
-      throw new ApiError('csrf_failed', 403, 'send the X-CSRF-Token your sign-in returned');
+      throw csrfFailed();
     }
     await ctx.sessions.end(req, res);
     res.status(204).end();

@@ -3,7 +3,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import express, { Router } from 'express';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest, invalidSetupLink } from '../errors.ts';
+import { emailTaken, invalidRequest, invalidSetupLink } from '../errors.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
 
 /** How long a set-password link works. */
@@ -64,9 +64,7 @@ export function setupRouter(ctx: PlatformContext): Router {
     if (email) {
       const other = await ctx.db.user.findUnique({ where: { email } });
       if (other && other.id !== row.userId) {
-        throw new ApiError('email_taken', 409, 'another account uses this email: choose another', {
-          details: { field: 'email' },
-        });
+        throw emailTaken('setup');
       }
     }
     const user = await ctx.db.user.update({

@@ -6,7 +6,7 @@ import { ROLES, requirePermission } from '../accounts/roles.ts';
 import { hashInvitation, newInvitationToken } from '../accounts/routes.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, forbidden, invalidRequest, notFound } from '../errors.ts';
+import { forbidden, invalidRequest, lastOwner, notFound } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
@@ -160,13 +160,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
     }
     if (currentRole === 'owner' && newRole !== 'owner') {
       const owners = await ctx.db.membership.count({ where: { orgId: p.orgId, role: 'owner' } });
-      if (owners <= 1) {
-        throw new ApiError(
-          'last_owner',
-          409,
-          'an organization keeps at least one owner: make someone else owner first',
-        );
-      }
+      if (owners <= 1) throw lastOwner();
     }
   };
 

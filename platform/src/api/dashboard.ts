@@ -11,7 +11,15 @@ import { requirePermission } from '../accounts/roles.ts';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
 import { diffSurface } from '../checks/surface.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, forbidden, invalidRequest, serverUnavailable, toolCallFailed } from '../errors.ts';
+import {
+  forbidden,
+  insufficientScope,
+  invalidRequest,
+  nothingToRevert,
+  serverUnavailable,
+  toolCallFailed,
+  unknownRevision,
+} from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { scopesOf } from '../oauth/resources.ts';
 import { previewName } from '../previews.ts';
@@ -158,13 +166,12 @@ export function dashboardRouter(ctx: PlatformContext): Router {
       sha = (await ctx.git.parentsOf(server.name, sha))[0] ?? null;
     }
     if (!target || sha !== target) {
-      throw new ApiError(
-        'unknown_revision',
-        400,
-        `${parsed.data.revision.slice(0, 7)} is not on main's line of ${server.name} within the last ${MAX_ROLLBACK_COMMITS} commits`,
+      throw unknownRevision(
+        parsed.data.revision.slice(0, 7),
+        `is not on main's line of ${server.name} within the last ${MAX_ROLLBACK_COMMITS} commits`,
       );
     }
-    if (line.length === 0) throw new ApiError('nothing_to_revert', 409, `main is already at ${target.slice(0, 7)}`);
+    if (line.length === 0) throw nothingToRevert(target.slice(0, 7));
     const reverts = [];
     for (const commit of line) reverts.push(await revertCommit(ctx, p, server, { sha: commit }, requestIdOf(res)));
     res.status(201).json({ sha: reverts.at(-1)?.sha, revision: target, reverted: reverts.map((r) => r.reverted) });
@@ -204,9 +211,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
       const missing = [...scopes.required, ...(scopes.tools.get(tool) ?? [])].filter(
         (s) => !p.scopes.includes('*') && !p.scopes.includes(s),
       );
-      if (missing.length > 0) {
-        throw new ApiError('insufficient_scope', 403, `this call needs scope ${[...new Set(missing)].join(' ')}`);
-      }
+      if (missing.length > 0) throw insufficientScope(missing);
       const credential = ctx.credentials.mint({
         server: server.name,
         sub: p.userId,

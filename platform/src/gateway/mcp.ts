@@ -6,7 +6,17 @@ import type { Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from '../accounts/keys.ts';
 import { bearerToken } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, notFound, serverUnavailable } from '../errors.ts';
+import {
+  badGateway,
+  forbidden,
+  forbiddenOrigin,
+  insufficientScope,
+  invalidToken,
+  notFound,
+  payloadTooLarge,
+  serverUnavailable,
+  unauthorized,
+} from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { directHost } from '../http/public-url.ts';
 import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, scopesOf } from '../oauth/resources.ts';
@@ -67,11 +77,7 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
       throw notFound(`MCP server "${name}"`);
     }
     if (caller.orgId === undefined && !(await ctx.directory.isMember(server.orgId, caller.userId))) {
-      throw new ApiError(
-        'forbidden',
-        403,
-        `your account is no longer a member of the organization that owns "${name}"`,
-      );
+      throw forbidden(`your account is no longer a member of the organization that owns "${name}"`);
     }
     const body = await readBody(req);
     if (body === UNPARSABLE) {
@@ -108,17 +114,13 @@ async function authenticate(
     `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;
   const token = bearerToken(req.get('authorization'));
   if (!token) {
-    throw new ApiError(
-      'unauthorized',
-      401,
+    throw unauthorized(
       'send "Authorization: Bearer <access token>" (OAuth; discover it from the resource metadata) or an API key',
-      { headers: { 'WWW-Authenticate': challenge('') } },
+      challenge(''),
     );
   }
   const invalid = (message: string) =>
-    new ApiError('invalid_token', 401, message, {
-      headers: { 'WWW-Authenticate': challenge(`error="invalid_token", error_description="${message}"`) },
-    });
+    invalidToken(message, challenge(`error="invalid_token", error_description="${message}"`));
   if (token.startsWith(API_KEY_PREFIX)) {
     const principal = await ctx.directory.keyPrincipal(token);
     if (!principal) throw invalid('the API key is unknown or revoked');
@@ -198,12 +200,11 @@ function checkScopes(scopes: ServerScopes, tools: string[], caller: Caller, meta
   const missing = needed.filter((s) => !caller.scopes.includes(s) && !caller.scopes.includes('*'));
   if (missing.length === 0) return;
   const wanted = [...new Set([...scopes.required, ...needed, ...caller.scopes.filter((s) => s !== '*')])];
-  const message = `this call needs scope ${[...new Set(missing)].join(' ')}`;
-  throw new ApiError('insufficient_scope', 403, message, {
-    headers: {
-      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${wanted.join(' ')}", resource_metadata="${metadata}", error_description="${message}"`,
-    },
-  });
+  throw insufficientScope(
+    missing,
+    (message) =>
+      `Bearer error="insufficient_scope", scope="${wanted.join(' ')}", resource_metadata="${metadata}", error_description="${message}"`,
+  );
 }
 
 /** A POST body as the gateway read it: the JSON it parsed, and the bytes it forwards (exactly that JSON). */
@@ -225,7 +226,7 @@ async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | 
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError('payload_too_large', 413, 'the request body is larger than 4 MB');
+    if (size > MAX_BODY_BYTES) throw payloadTooLarge('4 MB');
     chunks.push(chunk as Buffer);
   }
   const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
@@ -274,14 +275,14 @@ function checkOrigin(req: Request, base: string): void {
   const publicHost = URL.parse(base);
   const named = called !== undefined && (LOOPBACK.has(called.hostname) || called.hostname === publicHost?.hostname);
   if (isLoopbackAddress(req.socket.localAddress) && !named) {
-    throw new ApiError('forbidden_origin', 403, `host ${called?.host ?? '(none)'} may not call this server`);
+    throw forbiddenOrigin(`host ${called?.host ?? '(none)'} may not call this server`);
   }
   const origin = req.get('origin');
   if (!origin) return;
   const host = URL.parse(origin)?.host;
-  if (!host) throw new ApiError('forbidden_origin', 403, 'the Origin header is malformed');
+  if (!host) throw forbiddenOrigin('the Origin header is malformed');
   if (host !== called?.host && host !== publicHost?.host) {
-    throw new ApiError('forbidden_origin', 403, `origin ${origin} may not call this server`);
+    throw forbiddenOrigin(`origin ${origin} may not call this server`);
   }
 }
 
@@ -292,6 +293,7 @@ function checkOrigin(req: Request, base: string): void {
  */
 const upstreamAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' });
 
+/** Streams the call to the instance and its answer back; rejects with bad_gateway when it fails before answering. */
 function proxy(
   req: Request,
   res: Response,
@@ -300,7 +302,7 @@ function proxy(
   credential: string,
   body: Buffer | undefined,
 ): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, authorization: `Bearer ${credential}` };
     for (const h of FORWARDED_REQUEST_HEADERS) {
       const v = req.headers[h];
@@ -308,10 +310,11 @@ function proxy(
     }
     if (body !== undefined) headers['content-length'] = String(body.length);
     let settled = false;
-    const done = () => {
+    const done = (error?: Error) => {
       if (!settled) {
         settled = true;
-        resolve();
+        if (error) reject(error);
+        else resolve();
       }
     };
     let current: http.ClientRequest | undefined;
@@ -351,11 +354,9 @@ function proxy(
           send(false);
           return;
         }
-        if (!res.headersSent) {
-          res
-            .status(502)
-            .json({ error: { code: 'bad_gateway', message: `the server's instance failed: ${err.message}` } });
-        } else res.destroy();
+        // Not answered yet: the error middleware answers 502 bad_gateway; else the stream is cut.
+        if (!res.headersSent) return done(badGateway(err.message));
+        res.destroy();
         done();
       });
       if (body !== undefined) upstream.end(body);

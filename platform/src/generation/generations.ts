@@ -7,11 +7,25 @@ import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest, nameTaken, notFound } from '../errors.ts';
+import {
+  ApiError,
+  generationFailed,
+  generationNotAwaitingConfirmation,
+  invalidRequest,
+  modelNotConfigured,
+  nameTaken,
+  notFound,
+  nothingChanged,
+  promptContainsSecret,
+  promptEmpty,
+  promptTooLong,
+  serverNotMerged,
+  specInvalid,
+} from '../errors.ts';
 import { authorOf, findChange, openChange, suiteOfChange } from '../services/changes.ts';
 import { findServer, provisionServer } from '../services/servers.ts';
 import { type GenerationEvent, TERMINAL } from './index.ts';
-import { type ModelEvent, modelNotConfigured } from './model.ts';
+import type { ModelEvent } from './model.ts';
 import {
   applyEdit,
   EDIT_SYSTEM,
@@ -31,39 +45,11 @@ export const MAX_PROMPT = 8000;
 const MAX_CONTEXT_CHARS = 120_000;
 const CHECKS_TIMEOUT_MS = 15 * 60_000;
 
-const promptEmpty = () => new ApiError('prompt_empty', 400, '"prompt" is required: describe the server or the change');
-const promptTooLong = (n: number) =>
-  new ApiError('prompt_too_long', 400, `"prompt" has ${n} characters; the limit is ${MAX_PROMPT}: say it shorter`);
-const promptHasSecret = (kinds: string[], what: 'prompt' | 'spec' = 'prompt') =>
-  new ApiError(
-    'prompt_contains_secret',
-    400,
-    `the ${what} contains a credential (${kinds.join(', ')}); it was not sent or stored. Remove it, describe the secret by name (e.g. "uses the API key WEATHER_API_KEY"), and set its value as a named secret: PUT /api/v1/servers/<server>/secrets/<NAME>`,
-  );
-const notAwaiting = (status: string) =>
-  new ApiError(
-    'generation_not_awaiting_confirmation',
-    409,
-    `this generation is ${status}; only a generation whose spec is ready (awaiting_confirmation) can be confirmed`,
-  );
-const specInvalid = (error: ManifestError | { issues: { path: PropertyKey[]; message: string }[] }) =>
-  new ApiError(
-    'spec_invalid',
-    400,
-    `"spec" is invalid: ${
-      error instanceof ManifestError
-        ? error.issues.map((i) => `${i.path}: ${i.message}`).join('; ')
-        : error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
-    }`,
-  );
-const nothingChanged = () =>
-  new ApiError('nothing_changed', 422, 'the edit changes no file; describe the change more precisely');
-const nothingToIterate = (server: string) =>
-  new ApiError(
-    'server_not_merged',
-    409,
-    `"${server}" has nothing on main yet: merge its first change, then describe what to change`,
-  );
+/** A spec's problems as `path: message` lines. */
+const specProblems = (error: ManifestError | { issues: { path: PropertyKey[]; message: string }[] }) =>
+  error instanceof ManifestError
+    ? error.issues.map((i) => `${i.path}: ${i.message}`)
+    : error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
 
 /** What the API shows of a generation. */
 export function generationView(g: GenerationRow) {
@@ -130,10 +116,7 @@ class Recorder {
 
   /** Records a failure as the final event. */
   async fail(err: unknown): Promise<void> {
-    const error =
-      err instanceof ApiError
-        ? { code: err.code, message: err.message }
-        : { code: 'generation_failed', message: 'the generation failed unexpectedly; try again' };
+    const error = (err instanceof ApiError ? err : generationFailed()).toRecord();
     if (!(err instanceof ApiError)) this.#ctx.log.error('generation failed', { id: this.#id, err });
     await this.emit('failed', { error }, { status: 'failed', error });
   }
@@ -147,9 +130,9 @@ class Recorder {
 export async function checkPrompt(value: unknown): Promise<string> {
   if (typeof value !== 'string' || value.trim() === '') throw promptEmpty();
   const prompt = value.trim();
-  if (prompt.length > MAX_PROMPT) throw promptTooLong(prompt.length);
+  if (prompt.length > MAX_PROMPT) throw promptTooLong(prompt.length, MAX_PROMPT);
   const found = await scanSource('prompt', prompt);
-  if (found.length > 0) throw promptHasSecret([...new Set(found.map((f) => f.kind))]);
+  if (found.length > 0) throw promptContainsSecret([...new Set(found.map((f) => f.kind))]);
   return prompt;
 }
 
@@ -170,7 +153,7 @@ export async function startGeneration(
   if (typeof body.server === 'string') {
     server = await findServer(ctx, principal, body.server);
     const manifest = await ctx.git.readFile(server.name, 'refs/heads/main', 'mcp.json').catch(() => null);
-    if (manifest === null) throw nothingToIterate(server.name);
+    if (manifest === null) throw serverNotMerged(server.name);
   }
   const row = await ctx.db.generation.create({
     data: {
@@ -223,19 +206,19 @@ export async function confirmGeneration(
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');
   const row = await findGeneration(ctx, principal, id);
-  if (row.status !== 'awaiting_confirmation') throw notAwaiting(row.status);
+  if (row.status !== 'awaiting_confirmation') throw generationNotAwaitingConfirmation(row.status);
   const parsed = specDraftSchema.safeParse(body.spec === undefined ? row.spec : body.spec);
-  if (!parsed.success) throw specInvalid(parsed.error);
+  if (!parsed.success) throw specInvalid(specProblems(parsed.error));
   const spec = parsed.data;
   const leaked = await scanSource('spec', JSON.stringify(spec, null, 1));
-  if (leaked.length > 0) throw promptHasSecret([...new Set(leaked.map((f) => f.kind))], 'spec');
+  if (leaked.length > 0) throw promptContainsSecret([...new Set(leaked.map((f) => f.kind))], 'spec');
   if (await ctx.db.server.findUnique({ where: { name: spec.name } })) throw nameTaken(spec.name);
   // Compare-and-set on the status: two confirms cannot both start step 2.
   const { count } = await ctx.db.generation.updateMany({
     where: { id: row.id, status: 'awaiting_confirmation' },
     data: { status: 'generating', spec: spec as Prisma.InputJsonValue, serverName: spec.name },
   });
-  if (count === 0) throw notAwaiting('already confirmed');
+  if (count === 0) throw generationNotAwaitingConfirmation('already confirmed');
   const updated = await ctx.db.generation.findUniqueOrThrow({ where: { id: row.id } });
   await audit(ctx.db, principal, 'generation.confirm', { type: 'generation', id }, { server: spec.name }, requestId);
   const recorder = new Recorder(ctx, updated);
@@ -277,7 +260,7 @@ async function writeServer(
       tools: draft.tools.map((t) => ({ ...t, source: sources.get(t.name) ?? '' })),
     });
   } catch (err) {
-    if (err instanceof ManifestError) throw specInvalid(err);
+    if (err instanceof ManifestError) throw specInvalid(specProblems(err));
     throw err;
   }
   const files = render(spec);
@@ -332,7 +315,7 @@ async function reportChecks(ctx: PlatformContext, server: Server, number: number
 /** The spec of main's HEAD: the manifest plus each tool's file. */
 async function currentSpec(ctx: PlatformContext, server: Server, head: string) {
   const text = await ctx.git.readFile(server.name, head, 'mcp.json');
-  if (text === null) throw nothingToIterate(server.name);
+  if (text === null) throw serverNotMerged(server.name);
   const manifest = parseManifest(text);
   const files: Record<string, string> = {};
   const tools = [];
@@ -374,7 +357,7 @@ async function iterate(
 ): Promise<void> {
   await recorder.emit('planning', { model: ctx.generation.config.model, server: server.name });
   const head = await ctx.git.resolveRef(server.name, 'refs/heads/main');
-  if (!head) throw nothingToIterate(server.name);
+  if (!head) throw serverNotMerged(server.name);
   const current = await currentSpec(ctx, server, head);
   // Send every tool file while they fit; past that, only the files the request names.
   let context = current.files;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { PrismaClient } from '@bmms/prisma';
+import { generationInterrupted } from '../errors.ts';
 import type { GenerationConfig } from './config.ts';
 import { AnthropicModel, type Model } from './model.ts';
 
@@ -75,10 +76,7 @@ export class Generation {
       where: { status: { in: ['planning', 'generating', 'checking'] } },
       data: {
         status: 'failed',
-        error: {
-          code: 'generation_interrupted',
-          message: 'the platform restarted during this generation; start it again',
-        },
+        error: generationInterrupted().toRecord(),
       },
     });
     return count;

@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ApiError, modelNotConfigured, modelOutputInvalid, modelRejected, modelUnavailable } from '../errors.ts';
 import type { GenerationConfig } from './config.ts';
 
 type MessageParam = Anthropic.Messages.MessageParam;
@@ -29,26 +29,6 @@ export interface Model {
     onEvent?: (event: ModelEvent) => void,
   ): Promise<T>;
 }
-
-export const modelNotConfigured = () =>
-  new ApiError(
-    'model_not_configured',
-    503,
-    'generation from a prompt needs a model: set ANTHROPIC_API_KEY (and optionally ANTHROPIC_BASE_URL and BMMS_MODEL) and restart; templates and OpenAPI import work without it',
-  );
-export const modelUnavailable = (why: string) =>
-  new ApiError('model_unavailable', 503, `the model did not answer: ${why}; try again later`, {
-    headers: { 'Retry-After': '30' },
-  });
-export const modelRejected = (why: string) =>
-  new ApiError('model_rejected', 502, `the model request was refused: ${why}`);
-export const modelOutputInvalid = (attempts: number, problems: string[]) =>
-  new ApiError(
-    'model_output_invalid',
-    502,
-    `the model's answer was still invalid after ${attempts} attempt(s): ${problems.slice(0, 5).join('; ')}; rephrase the prompt or try again`,
-    { details: { problems: problems.slice(0, 20) } },
-  );
 
 /** zod issues as `path: message` lines the model can act on. */
 export function describeIssues(error: z.ZodError): string[] {

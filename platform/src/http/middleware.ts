@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { bearerToken, principalForKey, principalForSession } from '../accounts/principal.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, forbidden, invalidJson, unauthorized } from '../errors.ts';
+import {
+  ApiError,
+  csrfFailed,
+  forbidden,
+  internalError,
+  invalidJson,
+  invalidRequest,
+  payloadTooLarge,
+  unauthorized,
+} from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 /** Gives every request an id (kept from a sane incoming X-Request-Id) and echoes it. */
@@ -37,7 +46,7 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
     const session = await ctx.sessions.resolve(req);
     if (!session) throw unauthorized();
     if (!SAFE_METHODS.has(req.method) && !ctx.sessions.checkCsrf(session.token, req.get('x-csrf-token'))) {
-      throw new ApiError('csrf_failed', 403, 'send the X-CSRF-Token your sign-in returned (GET /auth/session)');
+      throw csrfFailed();
     }
     const principal = await principalForSession(ctx.db, session.userId, req.get('x-bmms-org'));
     if (!principal) throw forbidden('your account is not a member of this organization');
@@ -60,17 +69,13 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       apiError = invalidJson(`the request body is not valid JSON: ${err.message}`);
     } else if (isBodyParserError(err) && err.type === 'entity.too.large') {
       const limit = (err as { limit?: unknown }).limit;
-      const mb = typeof limit === 'number' ? Math.round(limit / (1024 * 1024)) : 1;
-      apiError = new ApiError('payload_too_large', 413, `the request body is larger than ${mb} MB`);
+      apiError = payloadTooLarge(typeof limit === 'number' ? sizeOf(limit) : '1 MB');
     } else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) {
-      apiError = new ApiError('invalid_request', err.status, err.message);
+      // An unsupported charset or content encoding, an aborted or mis-sized body: the request is at fault.
+      apiError = invalidRequest(err.message);
     } else {
       log.error('unhandled error', { requestId: res.locals.requestId, err });
-      apiError = new ApiError(
-        'internal_error',
-        500,
-        `something went wrong on our side; quote request id ${String(res.locals.requestId)} when reporting it`,
-      );
+      apiError = internalError(String(res.locals.requestId));
     }
     if (res.headersSent) {
       res.destroy();
@@ -85,6 +90,11 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       },
     });
   };
+}
+
+/** A body limit as people write it: `1 MB`, `16 KB`. */
+function sizeOf(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round(bytes / (1024 * 1024))} MB` : `${Math.round(bytes / 1024)} KB`;
 }
 
 function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {

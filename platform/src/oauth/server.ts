@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import { type ExternalIdpConfig, ExternalSignIn } from '../accounts/external.ts';
 import type { WebSessions } from '../accounts/sessions.ts';
 import { LoginThrottle, RateLimiter } from '../accounts/throttle.ts';
+import { notFound } from '../errors.ts';
 import { FactCache } from '../gateway/cache.ts';
 import type { PublicBase } from '../http/public-url.ts';
 import type { InvalidationBus } from '../invalidation.ts';
@@ -357,7 +358,7 @@ export class AuthorizationServer {
       const parsed = parseResource(base, resourceUrl(base, name));
       const scopes = parsed ? await this.serverScopes(parsed.server) : null;
       if (!parsed || !scopes) {
-        return void res.status(404).json({ error: { code: 'not_found', message: `MCP server "${name}" not found` } });
+        throw notFound(`MCP server "${name}"`);
       }
       res.set('Cache-Control', 'public, max-age=300');
       res.json({

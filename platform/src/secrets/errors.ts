@@ -1,29 +1,28 @@
 import { ApiError } from '../errors.ts';
 
+// The secret store's failures, as classes (callers and tests tell them apart with instanceof); their codes,
+// statuses and messages are entries of the one error table in ../errors.ts.
+
 /** A secret name outside `^[A-Z][A-Z0-9_]{0,63}$`. */
-export class InvalidSecretNameError extends ApiError {
+export class InvalidSecretNameError extends ApiError<'invalid_secret_name'> {
   constructor(name: string) {
-    super(
-      'invalid_secret_name',
-      400,
-      `"${name.slice(0, 80)}" is not a valid secret name: use 1–64 of A-Z, 0-9 and _, starting with a letter (e.g. API_KEY)`,
-    );
+    super('invalid_secret_name', name);
     this.name = 'InvalidSecretNameError';
   }
 }
 
 /** A value that is not a non-empty string of at most 64 KiB. The value itself is never echoed. */
-export class InvalidSecretValueError extends ApiError {
+export class InvalidSecretValueError extends ApiError<'invalid_secret_value'> {
   constructor(reason: string) {
-    super('invalid_secret_value', 400, `invalid secret value: ${reason}; send {"value": "<1 byte to 64 KiB>"}`);
+    super('invalid_secret_value', reason);
     this.name = 'InvalidSecretValueError';
   }
 }
 
 /** No secret of that name on that server. */
-export class SecretNotFoundError extends ApiError {
+export class SecretNotFoundError extends ApiError<'secret_not_found'> {
   constructor(server: string, name: string) {
-    super('secret_not_found', 404, `server "${server}" has no secret "${name}"`);
+    super('secret_not_found', server, name);
     this.name = 'SecretNotFoundError';
   }
 }
@@ -40,27 +39,19 @@ export class InvalidMasterKeyError extends Error {
 }
 
 /** A stored value was encrypted under a key version the keyring does not hold. */
-export class UnknownKeyVersionError extends ApiError {
+export class UnknownKeyVersionError extends ApiError<'unknown_key_version'> {
   readonly version: string;
   constructor(version: string, known: string[]) {
-    super(
-      'unknown_key_version',
-      500,
-      `a secret is encrypted under master key "${version}", which is not configured (known: ${known.join(', ')}); add it to BMMS_MASTER_KEY`,
-    );
+    super('unknown_key_version', version, known);
     this.name = 'UnknownKeyVersionError';
     this.version = version;
   }
 }
 
 /** Authentication of a stored value failed: it was altered, moved to another server/name, or the key is wrong. */
-export class SecretTamperedError extends ApiError {
+export class SecretTamperedError extends ApiError<'secret_tampered'> {
   constructor(name: string) {
-    super(
-      'secret_tampered',
-      500,
-      `secret "${name}" failed authentication: its stored ciphertext was altered or does not belong here`,
-    );
+    super('secret_tampered', name);
     this.name = 'SecretTamperedError';
   }
 }

@@ -7,7 +7,7 @@ import { suiteVerdict } from '../checks/suites.ts';
 import { PASSING_CONCLUSIONS } from '../checks/types.ts';
 import type { PlatformContext } from '../context.ts';
 import {
-  ApiError,
+  branchNotFound,
   changeExists,
   changeNotOpen,
   checksNotPassed,
@@ -15,7 +15,9 @@ import {
   invalidRequest,
   mergeConflict,
   notFound,
+  nothingToRevert,
   revertConflict,
+  unknownRevision,
 } from '../errors.ts';
 import { isValidBranch } from './names.ts';
 
@@ -93,13 +95,7 @@ export async function openChange(
   }
   if (input.body !== undefined && typeof input.body !== 'string') throw invalidRequest('"body" must be a string');
   const head = await ctx.git.resolveRef(server.name, `refs/heads/${input.branch}`);
-  if (!head) {
-    throw new ApiError(
-      'branch_not_found',
-      400,
-      `branch "${input.branch}" does not exist in ${server.name}.git: push it first (git push origin ${input.branch})`,
-    );
-  }
+  if (!head) throw branchNotFound(server.name, input.branch);
   const existing = await ctx.db.changeRequest.findFirst({
     where: { serverId: server.id, branch: input.branch, state: 'open' },
   });
@@ -227,12 +223,12 @@ export async function revertCommit(
     throw invalidRequest('"sha" must be a commit SHA (hex) on main');
   }
   const head = await ctx.git.resolveRef(server.name, 'refs/heads/main');
-  if (!head) throw new ApiError('nothing_to_revert', 409, 'main has no commits yet');
+  if (!head) throw nothingToRevert(null);
   let target = head;
   if (typeof input.sha === 'string') {
     const resolved = await ctx.git.resolveRef(server.name, input.sha).catch(() => null);
     if (!resolved || !(await ctx.git.isAncestor(server.name, resolved, head))) {
-      throw new ApiError('unknown_revision', 400, `${input.sha} is not a commit on main of ${server.name}`);
+      throw unknownRevision(input.sha, `is not a commit on main of ${server.name}`);
     }
     target = resolved;
   }
@@ -243,7 +239,7 @@ export async function revertCommit(
     } catch (err) {
       if (err instanceof RevertConflictError) throw revertConflict(err.paths);
       if (err instanceof InvalidRefError) {
-        throw new ApiError('unknown_revision', 400, `${target.slice(0, 7)} cannot be reverted: ${err.message}`);
+        throw unknownRevision(target.slice(0, 7), `cannot be reverted: ${err.message}`);
       }
       throw err;
     }

@@ -22,7 +22,7 @@ export function parseUidRange(text: string): UidRange {
 export class UidRangeExhaustedError extends ReconcilerError {
   constructor(range: UidRange) {
     super(
-      'UID_RANGE_EXHAUSTED',
+      'uid_range_exhausted',
       `Every instance uid in ${range.first}-${range.last} is taken: widen BMMS_INSTANCE_UID_RANGE.`,
       { ...range },
     );

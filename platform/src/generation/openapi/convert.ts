@@ -1,7 +1,7 @@
 import { parseServerSpec, type ServerSpec, type ServerTool } from '@bmms/runner-template';
 import { normalizeToolName, SHADOWED_TOOL_NAMES, tokensOf } from '../../checks/surface.ts';
+import { openapiBadBaseUrl, openapiNoServer, openapiOverBudget } from '../../errors.ts';
 import type { Plan } from '../../plans.ts';
-import { openapiBadBaseUrl, openapiNoServer, openapiOverBudget } from '../errors.ts';
 import type { ApiDocument } from './document.ts';
 import { isObj, type Operation } from './operations.ts';
 import { type Auth, type BodyKind, handlerSource, type InputField } from './source.ts';

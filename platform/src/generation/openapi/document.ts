@@ -1,13 +1,13 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { parseDocument } from 'yaml';
-import { ApiError } from '../../errors.ts';
 import {
+  ApiError,
   type DocumentIssue,
   openapiHostNotAllowed,
   openapiInvalid,
   openapiUnreachable,
   openapiUnreadable,
-} from '../errors.ts';
+} from '../../errors.ts';
 
 /** A validated OpenAPI 3.x or Swagger 2.0 document with every `$ref` resolved (cycles stay as shared objects). */
 export type ApiDocument = Record<string, unknown>;

@@ -3,11 +3,16 @@ import { z } from 'zod';
 import type { Principal } from '../../accounts/principal.ts';
 import { requirePermission } from '../../accounts/roles.ts';
 import type { PlatformContext } from '../../context.ts';
-import { invalidName, invalidRequest, nameTaken } from '../../errors.ts';
+import {
+  invalidName,
+  invalidRequest,
+  nameTaken,
+  openapiSelectionRequired,
+  openapiTooManyOperations,
+} from '../../errors.ts';
 import { planFor } from '../../plans.ts';
 import { isValidServerName } from '../../services/names.ts';
 import { provisionServer } from '../../services/servers.ts';
-import { openapiSelectionRequired, openapiTooManyOperations } from '../errors.ts';
 import { type Converted, convertDocument } from './convert.ts';
 import { type ApiDocument, readDocument, validateDocument } from './document.ts';
 import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';

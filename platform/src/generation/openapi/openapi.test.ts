@@ -325,6 +325,27 @@ describe('invalid documents', () => {
     );
     expect(err.code).toBe('openapi_no_server');
   });
+
+  it('refuses operations whose descriptions exceed the plan’s token budget even when trimmed', async () => {
+    // No plan is this tight today: the smallest one fits 20 tools trimmed to the last step. A plan's budget is data.
+    const tight = { ...PLANS.free, descriptionTokens: { perTool: 20, total: 20 } };
+    const summary = 'Returns every item of the collection with all of its fields expanded and sorted by name';
+    const doc = await load(
+      JSON.stringify({
+        openapi: '3.0.0',
+        info: { title: 'x', version: '1' },
+        servers: [{ url: 'https://api.example.com' }],
+        paths: Object.fromEntries(
+          [1, 2, 3, 4, 5].map((i) => [`/a${i}`, { get: { summary, responses: { 200: { description: 'ok' } } } }]),
+        ),
+      }),
+    );
+    const err = await apiError(
+      Promise.resolve().then(() => convertDocument(doc, listOperations(doc), 'x-api', tight, {})),
+    );
+    expect(err).toMatchObject({ code: 'openapi_over_budget', status: 400 });
+    expect(err.message).toMatch(/description tokens even when trimmed, over the budget of 18: select fewer/);
+  });
 });
 
 describe("GitHub's published document (@octokit/openapi)", () => {

@@ -1,4 +1,4 @@
-import { openapiUnknownOperations } from '../errors.ts';
+import { openapiUnknownOperations } from '../../errors.ts';
 import type { ApiDocument } from './document.ts';
 
 export const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
