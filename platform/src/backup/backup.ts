@@ -56,7 +56,13 @@ export async function createBackup(dir: string, options: BackupOptions): Promise
   const repos = await bundleRepos(path.join(options.dataDir, 'repos'), dir);
   let keyFileIncluded = false;
   if (options.includeKeyFile) {
-    await copyFile(path.join(options.dataDir, MASTER_KEY_FILE), path.join(dir, MASTER_KEY_FILE));
+    const keyFile = path.join(options.dataDir, MASTER_KEY_FILE);
+    await copyFile(keyFile, path.join(dir, MASTER_KEY_FILE)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      throw new Error(
+        `--include-key-file: ${keyFile} does not exist (the platform reads BMMS_MASTER_KEY instead); keep that key in your secret manager`,
+      );
+    });
     keyFileIncluded = true;
   }
   const rels = [
