@@ -51,20 +51,19 @@ let before: {
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-backup-test-'));
   stack = await TestStack.start();
-  await stack.createAndDeploy('alpha');
-  expect((await stack.api('PUT', '/api/v1/servers/alpha/secrets/TOKEN', { value: SECRET })).status).toBe(201);
-  // An open change with its own branch: restored with its commits.
+  const server = await stack.createAndDeploy('alpha');
+  const client = await stack.mcpClient(`${stack.url}/s/alpha/mcp`);
+  const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+  await client.close();
+  // An open change with its own branch: restored with its commits. Backed up while its checks run.
   const wd = await stack.clone('alpha');
   await wd.git('checkout', '-q', '-b', 'multiply');
   await addMultiplyTool(wd);
   await wd.commitAndPush('add multiply', 'multiply');
-  // Backed up while its checks run: restore resumes them.
   await stack.openChange('alpha', 'multiply', 'Add multiply');
+  // Setting a secret rolls the server: the backup below is taken while that deploy is under way.
+  expect((await stack.api('PUT', '/api/v1/servers/alpha/secrets/TOKEN', { value: SECRET })).status).toBe(201);
 
-  const server = await stack.waitReady('alpha');
-  const client = await stack.mcpClient(`${stack.url}/s/alpha/mcp`);
-  const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-  await client.close();
   const changes = (await stack.api<{ changes: ChangeBody[] }>('GET', '/api/v1/servers/alpha/changes')).body.changes;
   const { db } = stack.platform.ctx;
   const audit = await db.auditEvent.findMany({ select: { id: true, action: true }, orderBy: { id: 'asc' } });
@@ -74,6 +73,7 @@ beforeAll(async () => {
 
   // Taken from the running platform, as the daily schedule does.
   backupDir = await stack.platform.backup(path.join(scratch, 'full'), { includeKeyFile: true });
+  await stack.waitReady('alpha', server.observedRevision ?? undefined);
   keylessDir = await stack.platform.backup(path.join(scratch, 'keyless'));
 }, 120_000);
 
