@@ -20,6 +20,8 @@ import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { WebSessions } from './accounts/sessions.ts';
 import { issueSetupToken, ownerWithoutPassword, setupPath } from './accounts/setup.ts';
 import { createApp } from './app.ts';
+import { createBackup } from './backup/backup.ts';
+import { BackupSchedule } from './backup/schedule.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
@@ -57,6 +59,11 @@ export interface Platform {
   ownerKeyFile: string | undefined;
   /** A one-time set-password link token for the owner, while the owner has no password. */
   setupToken: string | undefined;
+  /**
+   * Writes a consistent backup while running: into `dir` when given (new or empty), else as the next
+   * scheduled one in BMMS_BACKUP_DIR. Returns the backup's directory.
+   */
+  backup(dir?: string, options?: { includeKeyFile?: boolean }): Promise<string>;
   /** Stops serving, stops the loop and every instance, closes the database. */
   close(): Promise<void>;
 }
@@ -273,6 +280,17 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const url = publicBase.listening(config.host, port);
   await ctx.oauth.start(publicBase);
 
+  const backupTo = async (dir: string, includeKeyFile = false) =>
+    createBackup(dir, { db, kind: database.kind, dataDir, keyring: keys.keyring, includeKeyFile });
+  const schedule = config.backups
+    ? new BackupSchedule({
+        ...config.backups,
+        backup: (dir) => backupTo(dir),
+        log: log.child({ component: 'backups' }),
+      })
+    : undefined;
+  schedule?.start();
+
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -281,8 +299,14 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     runtime,
     ownerKeyFile,
     setupToken,
+    backup: async (dir, options = {}) => {
+      if (dir) return (await backupTo(dir, options.includeKeyFile)).dir;
+      if (!schedule) throw new Error('no backup directory: set BMMS_BACKUP_DIR or name one');
+      return schedule.runOnce();
+    },
     close: () => {
       closing ??= (async () => {
+        await schedule?.stop();
         server.closeIdleConnections();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         setTimeout(() => server.closeAllConnections(), 5000).unref();

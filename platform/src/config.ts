@@ -43,6 +43,9 @@ const Env = z.object({
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
+  BMMS_BACKUP_DIR: z.string().optional(),
+  BMMS_BACKUP_KEEP: z.coerce.number().int().min(1).default(7),
+  BMMS_BACKUP_INTERVAL_HOURS: z.coerce.number().positive().default(24),
   // `<step>`: a production deploy's step; `preview:<step>`: a preview deploy's.
   BMMS_TEST_KILL_AT: z.enum([...DEPLOY_STEPS, ...DEPLOY_STEPS.map((s) => `preview:${s}` as const)]).optional(),
   BMMS_TEST_PUBLIC_RANGES: z.string().optional(),
@@ -80,6 +83,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** Scheduled backups (BMMS_BACKUP_DIR, BMMS_BACKUP_KEEP, BMMS_BACKUP_INTERVAL_HOURS); none when unset. */
+  backups?: { dir: string; keep: number; intervalMs: number };
   /** Fault-injection tests only: the platform SIGKILLs itself when a deploy (production or preview) reaches this step. */
   testKillAt?: { step: DeployStep; preview: boolean };
   /** Tests only: parts of documentation ranges the egress proxy treats as public (stand-in hosts in a netns). */
@@ -146,6 +151,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    ...(e.BMMS_BACKUP_DIR
+      ? {
+          backups: {
+            dir: path.resolve(e.BMMS_BACKUP_DIR),
+            keep: e.BMMS_BACKUP_KEEP,
+            intervalMs: e.BMMS_BACKUP_INTERVAL_HOURS * 3_600_000,
+          },
+        }
+      : {}),
     ...(e.BMMS_TEST_KILL_AT
       ? {
           testKillAt: {

@@ -24,6 +24,7 @@ export interface ApiResponse<T = Record<string, unknown>> {
 
 /** A real platform on a random port, a fresh database and data dir, and helpers to drive it over HTTP. */
 export class TestStack {
+  /** Undefined until `boot` (a stack from `empty` is not started). */
   platform!: Platform;
   key = '';
   /** Where the platform logs (tests that inspect logs pass a capturing logger to `start`). */
@@ -52,6 +53,15 @@ export class TestStack {
     return stack;
   }
 
+  /** A stack with a new empty data dir and database, not started (a restore fills them before `boot`). */
+  static async empty(log: Logger = silentLogger): Promise<TestStack> {
+    const db = await createTestDatabase();
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-e2e-'));
+    const stack = new TestStack(path.join(scratch, 'data'), db, scratch);
+    stack.log = log;
+    return stack;
+  }
+
   /** (Re)starts the platform on the same data dir and database. */
   async boot(overrides: Partial<Config> = {}, parts: PlatformParts = {}): Promise<void> {
     const config: Config = {
@@ -70,7 +80,9 @@ export class TestStack {
       ...overrides,
     };
     this.platform = await startPlatform(config, this.log, parts);
-    this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();
+    // A restored data dir has no first-start key file: the test sets `key` itself.
+    const keyFile = await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8').catch(() => undefined);
+    if (keyFile !== undefined) this.key = keyFile.trim();
   }
 
   get url(): string {
@@ -84,7 +96,7 @@ export class TestStack {
 
   /** Stops the platform and removes its data and database. */
   async destroy(): Promise<void> {
-    await this.platform.close().catch(() => {});
+    await this.platform?.close().catch(() => {});
     await this.db.drop().catch(() => {});
     await rm(this.#scratch, { recursive: true, force: true });
   }
