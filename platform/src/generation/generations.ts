@@ -7,7 +7,7 @@ import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, invalidRequest, nameTaken, notFound } from '../errors.ts';
+import { ApiError, nameTaken, notFound } from '../errors.ts';
 import { authorOf, findChange, openChange, suiteOfChange } from '../services/changes.ts';
 import { findServer, provisionServer } from '../services/servers.ts';
 import { type GenerationEvent, TERMINAL } from './index.ts';
@@ -157,17 +157,14 @@ export async function checkPrompt(value: unknown): Promise<string> {
 export async function startGeneration(
   ctx: PlatformContext,
   principal: Principal,
-  body: Record<string, unknown>,
+  body: { prompt?: unknown; server?: string },
   requestId?: string,
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');
   const prompt = await checkPrompt(body.prompt);
-  if (body.server !== undefined && typeof body.server !== 'string') {
-    throw invalidRequest('"server" must be the name of one of your servers');
-  }
   if (!ctx.generation.config.anthropicApiKey) throw modelNotConfigured();
   let server: Server | undefined;
-  if (typeof body.server === 'string') {
+  if (body.server !== undefined) {
     server = await findServer(ctx, principal, body.server);
     const manifest = await ctx.git.readFile(server.name, 'refs/heads/main', 'mcp.json').catch(() => null);
     if (manifest === null) throw nothingToIterate(server.name);
@@ -218,7 +215,7 @@ export async function confirmGeneration(
   ctx: PlatformContext,
   principal: Principal,
   id: string,
-  body: Record<string, unknown>,
+  body: { spec?: Record<string, unknown> },
   requestId?: string,
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');
