@@ -1,27 +1,11 @@
-import type { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NUMERIC_PATH_PARAMS } from '../src/api/request.ts';
 import { apiRouter } from '../src/api/router.ts';
 import { TestStack } from './harness.ts';
+import { type Route, routesOf } from './routes.ts';
 
 /** Path parameters that are names or ids, not numbers: a new parameter must be added here or to NUMERIC_PATH_PARAMS. */
 const TEXT_PATH_PARAMS = ['name', 'check', 'secret', 'ref', 'id', 'clientId', 'userId', 'tool'];
-
-interface RouteLayer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle?: { stack?: RouteLayer[] };
-}
-
-/** Every (method, path) of the REST API router, nested routers included. */
-function routesOf(router: Router): { method: string; path: string }[] {
-  const walk = (stack: RouteLayer[]): { method: string; path: string }[] =>
-    stack.flatMap((layer) => {
-      const route = layer.route;
-      if (route) return Object.keys(route.methods).map((method) => ({ method, path: route.path }));
-      return layer.handle?.stack ? walk(layer.handle.stack) : [];
-    });
-  return walk((router as unknown as { stack: RouteLayer[] }).stack);
-}
 
 /** What a clumsy or hostile caller puts where a change number goes. */
 const BAD_NUMBERS = [
@@ -41,7 +25,7 @@ const BAD_NUMBERS = [
 /** Acceptance: every numeric path parameter answers 400 naming itself, never 500. */
 describe('numbers in paths', () => {
   let stack: TestStack;
-  let routes: { method: string; path: string }[];
+  let routes: Route[];
 
   beforeAll(async () => {
     stack = await TestStack.start();

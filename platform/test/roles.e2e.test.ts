@@ -1,14 +1,16 @@
-import type { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES, type Role } from '../src/accounts/roles.ts';
 import { apiRouter } from '../src/api/router.ts';
 import { TestStack } from './harness.ts';
+import { openApiPath, routesOf } from './routes.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const NO_ID = '00000000-0000-0000-0000-000000000000';
 
 /** Every route of the REST API with the weakest role that may use it. */
 const TABLE: { method: string; route: string; path: string; min: Role; body?: unknown }[] = [
+  // The API's description needs no credential at all: no role is refused it.
+  { method: 'GET', route: '/openapi.json', path: '/openapi.json', min: 'viewer' },
   { method: 'GET', route: '/servers', path: '/servers', min: 'viewer' },
   { method: 'POST', route: '/servers', path: '/servers', min: 'developer', body: { name: 'newone', template: 'echo' } },
   { method: 'GET', route: '/servers/:name', path: '/servers/delta', min: 'viewer' },
@@ -139,23 +141,6 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
   },
 ];
 
-/** Every (METHOD route) an express router serves, nested routers included. */
-function routesOf(router: Router): string[] {
-  const out: string[] = [];
-  const walk = (stack: unknown[]) => {
-    for (const layer of stack as {
-      route?: { path: string; methods: Record<string, boolean> };
-      handle?: { stack?: unknown[] };
-    }[]) {
-      if (layer.route) {
-        for (const m of Object.keys(layer.route.methods)) out.push(`${m.toUpperCase()} ${layer.route.path}`);
-      } else if (layer.handle?.stack) walk(layer.handle.stack);
-    }
-  };
-  walk((router as unknown as { stack: unknown[] }).stack);
-  return out.sort();
-}
-
 const rank = (role: Role) => ROLES.length - ROLES.indexOf(role);
 
 /** Acceptance: every API route refuses a member whose role is too low. */
@@ -204,8 +189,19 @@ describe('roles on every API route', () => {
   });
 
   it('the table covers every route of the API', () => {
-    const served = routesOf(apiRouter(stack.platform.ctx));
-    expect(served).toEqual(TABLE.map((r) => `${r.method} ${r.route}`).sort());
+    const served = routesOf(apiRouter(stack.platform.ctx)).map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(served.sort()).toEqual(TABLE.map((r) => `${r.method} ${r.route}`).sort());
+  });
+
+  it('the OpenAPI document names the same weakest role for every route', async () => {
+    type Doc = { paths: Record<string, Record<string, { 'x-bmms-role': Role | 'operator' | null }>> };
+    const doc = (await stack.api<Doc>('GET', '/api/v1/openapi.json')).body;
+    for (const r of TABLE) {
+      const role = doc.paths[openApiPath(r.route)]?.[r.method.toLowerCase()]?.['x-bmms-role'];
+      // The operator's owner is an owner; a route open to anyone refuses no role.
+      const weakest = role === 'operator' ? 'owner' : role === null ? 'viewer' : role;
+      expect(weakest, `${r.method} ${r.route}`).toBe(r.min);
+    }
   });
 
   const cases = TABLE.flatMap((r) =>

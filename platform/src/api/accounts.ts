@@ -8,7 +8,9 @@ import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, lastOwner, notFound } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
-import { jsonBody, principalOf, requestIdOf } from './request.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { principalOf, requestIdOf } from './request.ts';
 
 const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** Scopes an API key may carry: everything its role allows, the REST API, Git, or MCP scopes. */
@@ -25,9 +27,9 @@ export function accountsRouter(ctx: PlatformContext): Router {
   const router = Router();
   const principal = principalOf;
   const requestId = requestIdOf;
-  const body = jsonBody;
 
-  router.get('/me', async (_req, res) => {
+  router.get('/me', async (req, res) => {
+    input(req, ops.me);
     const p = principal(res);
     const user = await ctx.db.user.findUniqueOrThrow({ where: { id: p.userId } });
     const memberships = await ctx.db.membership.findMany({ where: { userId: p.userId }, include: { org: true } });
@@ -40,29 +42,29 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   router.put('/me/password', async (req, res) => {
+    const { body } = input(req, ops.setPassword);
     const p = principal(res);
-    const b = body(req);
-    const problem = passwordProblem(b.password);
+    const problem = passwordProblem(body.password);
     if (problem) throw invalidRequest(problem);
     const user = await ctx.db.user.findUniqueOrThrow({ where: { id: p.userId } });
     // From a browser session, changing a password needs the current one.
     if (p.apiKeyId === null && user.passwordHash !== null) {
-      const current = typeof b.currentPassword === 'string' ? b.currentPassword : '';
-      if (!(await verifyPassword(current, user.passwordHash))) throw forbidden('"currentPassword" is wrong');
+      if (!(await verifyPassword(body.currentPassword ?? '', user.passwordHash))) {
+        throw forbidden('"currentPassword" is wrong');
+      }
     }
-    await ctx.db.user.update({
-      where: { id: p.userId },
-      data: { passwordHash: await hashPassword(b.password as string) },
-    });
+    await ctx.db.user.update({ where: { id: p.userId }, data: { passwordHash: await hashPassword(body.password) } });
     await audit(ctx.db, p, 'user.password', { type: 'user', id: p.userId }, {}, requestId(res));
     res.status(204).end();
   });
 
-  router.get('/me/clients', async (_req, res) => {
+  router.get('/me/clients', async (req, res) => {
+    input(req, ops.listClients);
     res.json({ clients: await ctx.oauth.connectedClients(principal(res).userId) });
   });
 
   router.delete('/me/clients/:clientId', async (req, res) => {
+    input(req, ops.revokeClient);
     const p = principal(res);
     const revoked = await ctx.oauth.revokeClient(p.userId, req.params.clientId as string);
     if (revoked === 0) throw notFound(`a connection of client "${req.params.clientId}"`);
@@ -77,7 +79,8 @@ export function accountsRouter(ctx: PlatformContext): Router {
     res.status(204).end();
   });
 
-  router.get('/keys', async (_req, res) => {
+  router.get('/keys', async (req, res) => {
+    input(req, ops.listKeys);
     const p = principal(res);
     const admin = p.role === 'owner' || p.role === 'admin';
     const keys = await ctx.db.apiKey.findMany({
@@ -98,31 +101,26 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/keys', async (req, res) => {
+    const { body } = input(req, ops.createKey);
     const p = principal(res);
-    const b = body(req);
-    const name = typeof b.name === 'string' ? b.name.trim() : '';
+    const name = body.name.trim();
     if (!name || name.length > 100) throw invalidRequest('"name" is required (at most 100 characters)');
-    const scopes = b.scopes === undefined ? ['*'] : b.scopes;
-    if (
-      !Array.isArray(scopes) ||
-      scopes.length === 0 ||
-      !scopes.every((s) => typeof s === 'string' && KEY_SCOPE.test(s))
-    ) {
+    const scopes = body.scopes ?? ['*'];
+    if (scopes.length === 0 || !scopes.every((s) => KEY_SCOPE.test(s))) {
       throw invalidRequest('"scopes" must be a non-empty list of "*", "api", "git" or MCP scopes such as "mcp:tools"');
     }
     // A key never carries more than its creator's credential.
-    if (!p.scopes.includes('*') && !scopes.every((s) => p.scopes.includes(s as string))) {
+    if (!p.scopes.includes('*') && !scopes.every((s) => p.scopes.includes(s))) {
       throw forbidden('a key can only carry scopes the credential creating it has');
     }
     const { key, prefix, hash } = generateApiKey();
-    const row = await ctx.db.apiKey.create({
-      data: { orgId: p.orgId, userId: p.userId, name, prefix, hash, scopes: scopes as string[] },
-    });
+    const row = await ctx.db.apiKey.create({ data: { orgId: p.orgId, userId: p.userId, name, prefix, hash, scopes } });
     await audit(ctx.db, p, 'apikey.create', { type: 'api_key', id: row.id }, { name, scopes }, requestId(res));
     res.status(201).json({ id: row.id, name, prefix, scopes: row.scopes, key, createdAt: row.createdAt.toISOString() });
   });
 
   router.delete('/keys/:id', async (req, res) => {
+    input(req, ops.revokeKey);
     const p = principal(res);
     const id = String(req.params.id);
     const key = /^[0-9a-f-]{36}$/.test(id) ? await ctx.db.apiKey.findUnique({ where: { id } }) : null;
@@ -134,7 +132,8 @@ export function accountsRouter(ctx: PlatformContext): Router {
     res.status(204).end();
   });
 
-  router.get('/org/members', async (_req, res) => {
+  router.get('/org/members', async (req, res) => {
+    input(req, ops.listMembers);
     const p = principal(res);
     requirePermission(p, 'read');
     const members = await ctx.db.membership.findMany({
@@ -165,9 +164,9 @@ export function accountsRouter(ctx: PlatformContext): Router {
   };
 
   router.patch('/org/members/:userId', async (req, res) => {
+    const { role } = input(req, ops.setRole).body;
     const p = principal(res);
     requirePermission(p, 'admin');
-    const role = body(req).role;
     if (!isRole(role)) throw invalidRequest(`"role" must be one of ${ROLES.join(', ')}`);
     const userId = String(req.params.userId);
     const member = /^[0-9a-f-]{36}$/.test(userId)
@@ -189,6 +188,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   router.delete('/org/members/:userId', async (req, res) => {
+    input(req, ops.removeMember);
     const p = principal(res);
     requirePermission(p, 'admin');
     const userId = String(req.params.userId);
@@ -207,7 +207,8 @@ export function accountsRouter(ctx: PlatformContext): Router {
     res.status(204).end();
   });
 
-  router.get('/org/invitations', async (_req, res) => {
+  router.get('/org/invitations', async (req, res) => {
+    input(req, ops.listInvitations);
     const p = principal(res);
     requirePermission(p, 'admin');
     const rows = await ctx.db.invitation.findMany({
@@ -225,12 +226,12 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/org/invitations', async (req, res) => {
+    const { body } = input(req, ops.invite);
     const p = principal(res);
     requirePermission(p, 'admin');
-    const b = body(req);
-    const email = typeof b.email === 'string' ? b.email.trim().toLowerCase() : '';
+    const email = body.email.trim().toLowerCase();
     if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw invalidRequest('"email" must be an email address');
-    const role = b.role ?? 'developer';
+    const role = body.role ?? 'developer';
     if (!isRole(role)) throw invalidRequest(`"role" must be one of ${ROLES.join(', ')}`);
     if (role === 'owner' && p.role !== 'owner') throw forbidden('only an owner may invite owners');
     const token = newInvitationToken();
@@ -256,6 +257,7 @@ export function accountsRouter(ctx: PlatformContext): Router {
   });
 
   router.delete('/org/invitations/:id', async (req, res) => {
+    input(req, ops.withdrawInvitation);
     const p = principal(res);
     requirePermission(p, 'admin');
     const id = String(req.params.id);
@@ -267,7 +269,8 @@ export function accountsRouter(ctx: PlatformContext): Router {
     res.status(204).end();
   });
 
-  router.post('/admin/rotate-signing-key', async (_req, res) => {
+  router.post('/admin/rotate-signing-key', async (req, res) => {
+    input(req, ops.rotateSigningKey);
     const p = principal(res);
     const operator = await ctx.db.org.findFirst({ orderBy: { createdAt: 'asc' } });
     if (p.role !== 'owner' || p.orgId !== operator?.id) {

@@ -5,8 +5,7 @@ import { parseManifest, type ToolSpec } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createTwoFilesPatch } from 'diff';
-import { type Request, Router } from 'express';
-import { z } from 'zod';
+import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
 import { diffSurface } from '../checks/surface.ts';
@@ -14,7 +13,6 @@ import type { PlatformContext } from '../context.ts';
 import {
   forbidden,
   insufficientScope,
-  invalidRequest,
   nothingToRevert,
   serverUnavailable,
   toolCallFailed,
@@ -25,6 +23,8 @@ import { scopesOf } from '../oauth/resources.ts';
 import { previewName } from '../previews.ts';
 import { findChange, revertCommit } from '../services/changes.ts';
 import { findServer } from '../services/servers.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
 import { numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
 
 /** Files larger than this are listed in a diff but not shown line by line. */
@@ -33,13 +33,6 @@ const MAX_DIFF_FILE_BYTES = 512 * 1024;
 const TRY_TIMEOUT_MS = 60_000;
 
 const MAX_ROLLBACK_COMMITS = 50;
-const rollbackBody = z.strictObject({ revision: z.string().regex(/^[0-9a-f]{4,40}$/) });
-
-const tryBody = z.strictObject({
-  arguments: z.record(z.string(), z.unknown()).default({}),
-  /** Call the preview of this open change instead of production. */
-  change: z.number().int().positive().optional(),
-});
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 /** A file's text, or null when it is binary (not UTF-8) or too large to show. */
@@ -72,6 +65,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
   numericPathParams(router);
 
   router.post('/me/setup-link', async (req, res) => {
+    input(req, ops.setupLink);
     const p = principalOf(res);
     // A link replaces a password without knowing it: for an account that has none yet, or for an owner who forgot
     // theirs (recovery with the owner's key). Any other key must never become a way to take over its account.
@@ -86,6 +80,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
   });
 
   router.get('/servers/:name/changes/:number/diff', async (req, res) => {
+    input(req, ops.changeDiff);
     const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name as string);
@@ -153,12 +148,11 @@ export function dashboardRouter(ctx: PlatformContext): Router {
   // Rolling back to an earlier revision reverts each commit of main's first-parent line since it, newest first:
   // a merge commit is undone relative to its first parent, so the result's tree is the earlier one.
   router.post('/servers/:name/rollback', async (req, res) => {
+    const { body } = input(req, ops.rollback);
     const p = principalOf(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name as string);
-    const parsed = rollbackBody.safeParse(req.body ?? {});
-    if (!parsed.success) throw invalidRequest('"revision" must be a commit SHA (hex) on main');
-    const target = await ctx.git.resolveRef(server.name, parsed.data.revision).catch(() => null);
+    const target = await ctx.git.resolveRef(server.name, body.revision).catch(() => null);
     let sha = await ctx.git.resolveRef(server.name, 'refs/heads/main');
     const line: string[] = [];
     while (sha && sha !== target && line.length < MAX_ROLLBACK_COMMITS) {
@@ -167,7 +161,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
     }
     if (!target || sha !== target) {
       throw unknownRevision(
-        parsed.data.revision.slice(0, 7),
+        body.revision.slice(0, 7),
         `is not on main's line of ${server.name} within the last ${MAX_ROLLBACK_COMMITS} commits`,
       );
     }
@@ -178,21 +172,21 @@ export function dashboardRouter(ctx: PlatformContext): Router {
   });
 
   router.get('/servers/:name/tools', async (req, res) => {
+    const { query } = input(req, ops.listTools);
     const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name as string);
-    const revision = await revisionOf(ctx, server, req.query.change);
+    const revision = await revisionOf(ctx, server, query.change);
     const tools = revision ? toolsOf(await ctx.git.readFile(server.name, revision, 'mcp.json')) : [];
     res.json({ revision, tools });
   });
 
   router.post('/servers/:name/tools/:tool/call', async (req, res) => {
+    const { body } = input(req, ops.callTool);
     const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name as string);
-    const parsed = tryBody.safeParse(req.body ?? {});
-    if (!parsed.success) throw invalidRequest(parsed.error.issues.map((i) => i.message).join('; '));
-    const { change: number } = parsed.data;
+    const { change: number } = body;
     if (number !== undefined) await findChange(ctx, server, number);
     const target = number !== undefined ? previewName(server.name, number) : server.name;
     const lease = ctx.routes.acquire(target);
@@ -228,7 +222,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
       const started = performance.now();
       try {
         await client.connect(transport, { timeout: TRY_TIMEOUT_MS });
-        const result = await client.callTool({ name: tool, arguments: parsed.data.arguments }, undefined, {
+        const result = await client.callTool({ name: tool, arguments: body.arguments }, undefined, {
           timeout: TRY_TIMEOUT_MS,
         });
         res.json({ revision: lease.target.revision, durationMs: Math.round(performance.now() - started), result });
@@ -246,12 +240,8 @@ export function dashboardRouter(ctx: PlatformContext): Router {
 }
 
 /** The commit a tools listing reads: a change's head, or what production serves (else what it should). */
-async function revisionOf(ctx: PlatformContext, server: Server, change: Request['query'][string]) {
-  if (change !== undefined) {
-    const n = Number(change);
-    if (!Number.isInteger(n) || n < 1) throw invalidRequest('"change" must be a change number');
-    return (await findChange(ctx, server, n)).headSha;
-  }
+async function revisionOf(ctx: PlatformContext, server: Server, change: number | undefined) {
+  if (change !== undefined) return (await findChange(ctx, server, change)).headSha;
   return server.observedRevision ?? server.desiredRevision ?? (await ctx.git.resolveRef(server.name, 'main'));
 }
 

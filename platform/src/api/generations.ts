@@ -1,7 +1,6 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
-import { invalidRequest } from '../errors.ts';
 import {
   confirmGeneration,
   findGeneration,
@@ -12,7 +11,9 @@ import {
 } from '../generation/generations.ts';
 import type { GenerationEvent } from '../generation/index.ts';
 import { describeDocument } from '../generation/openapi/import.ts';
-import { jsonBody, principalOf, requestIdOf } from './request.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { principalOf, requestIdOf } from './request.ts';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -21,7 +22,6 @@ export function generationsRouter(ctx: PlatformContext): Router {
   const router = Router();
   const principal = principalOf;
   const requestId = requestIdOf;
-  const body = jsonBody;
   const links = (id: string) => ({
     self: `/api/v1/generations/${id}`,
     events: `/api/v1/generations/${id}/events`,
@@ -29,7 +29,8 @@ export function generationsRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/generations', async (req, res) => {
-    const row = await startGeneration(ctx, principal(res), body(req), requestId(res));
+    const { body } = input(req, ops.startGeneration);
+    const row = await startGeneration(ctx, principal(res), body, requestId(res));
     res
       .status(202)
       .location(links(row.id).self)
@@ -37,6 +38,7 @@ export function generationsRouter(ctx: PlatformContext): Router {
   });
 
   router.get('/generations/:id', async (req, res) => {
+    input(req, ops.getGeneration);
     const p = principal(res);
     requirePermission(p, 'read');
     const row = await findGeneration(ctx, p, req.params.id);
@@ -44,12 +46,14 @@ export function generationsRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/generations/:id/confirm', async (req, res) => {
-    const row = await confirmGeneration(ctx, principal(res), req.params.id, body(req), requestId(res));
+    const { body } = input(req, ops.confirmGeneration);
+    const row = await confirmGeneration(ctx, principal(res), req.params.id, body, requestId(res));
     res.status(202).json({ ...generationView(row), links: links(row.id) });
   });
 
   // Server-sent events: the stored log first (from Last-Event-ID on), then live events until the generation ends.
   router.get('/generations/:id/events', async (req, res) => {
+    input(req, ops.generationEvents);
     const p = principal(res);
     requirePermission(p, 'read');
     const row = await findGeneration(ctx, p, req.params.id);
@@ -97,13 +101,13 @@ export function generationsRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/openapi/operations', async (req, res) => {
-    res.json(await describeDocument(ctx, principal(res), body(req).openapi));
+    const { body } = input(req, ops.describeDocument);
+    res.json(await describeDocument(ctx, principal(res), body.openapi));
   });
 
   router.get('/openapi/operations', async (req, res) => {
-    const url = req.query.url;
-    if (typeof url !== 'string') throw invalidRequest('pass the document URL as ?url=, or POST {"openapi": …}');
-    res.json(await describeDocument(ctx, principal(res), url));
+    const { query } = input(req, ops.describeDocumentAt);
+    res.json(await describeDocument(ctx, principal(res), query.url));
   });
 
   return router;

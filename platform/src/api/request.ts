@@ -8,15 +8,6 @@ export const principalOf = (res: Response): Principal => res.locals.principal as
 /** The request id the requestId middleware gave this request. */
 export const requestIdOf = (res: Response): string => res.locals.requestId as string;
 
-/** The JSON body as an object (`{}` when there is none); anything else is a 400. */
-export function jsonBody(req: Request): Record<string, unknown> {
-  if (req.body === undefined) return {};
-  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-    throw invalidRequest('the request body must be a JSON object');
-  }
-  return req.body as Record<string, unknown>;
-}
-
 /** Path parameters that hold whole numbers (change numbers); each is checked by `numericPathParams`. */
 export const NUMERIC_PATH_PARAMS = ['number'] as const;
 

@@ -4,7 +4,7 @@ import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
 import type { PlatformContext } from '../context.ts';
-import { changeNotOpen, invalidRequest, notFound } from '../errors.ts';
+import { changeNotOpen, notFound } from '../errors.ts';
 import { importOpenApiServer } from '../generation/openapi/import.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { previewName } from '../previews.ts';
@@ -15,7 +15,10 @@ import { changeView, mcpUrl, serverView } from '../services/views.ts';
 import { accountsRouter } from './accounts.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
-import { jsonBody, numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
+import { openApiDocument } from './openapi.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
 import { secretsRouter } from './secrets.ts';
 import { templatesRouter } from './templates.ts';
 
@@ -24,6 +27,11 @@ const HISTORY_LIMIT = 50;
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: PlatformContext): Router {
   const router = Router();
+  // The description of the API needs no credential: it describes, it shows no data.
+  router.get('/openapi.json', (req, res) => {
+    input(req, ops.openApiDocument);
+    res.json(openApiDocument(baseUrlOf(ctx, req)));
+  });
   router.use(requireApiKey(ctx));
   numericPathParams(router);
   // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more.
@@ -34,7 +42,6 @@ export function apiRouter(ctx: PlatformContext): Router {
 
   const principal = principalOf;
   const requestId = requestIdOf;
-  const body = jsonBody;
   /** A change with its checks and preview, as every change endpoint answers. */
   const showChange = async (req: Request, server: Server, change: ChangeRequest, suite?: SuiteWithRuns | null) =>
     changeView(change, suite === undefined ? await suiteOfChange(ctx, server, change) : suite, {
@@ -44,6 +51,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   const changeNumber = (req: Request) => pathNumber(req, 'number');
 
   router.get('/servers', async (req, res) => {
+    input(req, ops.listServers);
     const p = principal(res);
     requirePermission(p, 'read');
     const servers = await ctx.db.server.findMany({ where: { orgId: p.orgId }, orderBy: { createdAt: 'asc' } });
@@ -51,17 +59,18 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers', async (req, res) => {
-    const b = body(req);
+    const { body } = input(req, ops.createServer);
     const { server, change, suite } =
-      b.openapi !== undefined
-        ? await importOpenApiServer(ctx, principal(res), b, requestId(res))
-        : await createServer(ctx, principal(res), b as never, requestId(res));
+      'openapi' in body
+        ? await importOpenApiServer(ctx, principal(res), body, requestId(res))
+        : await createServer(ctx, principal(res), body, requestId(res));
     res
       .status(201)
       .json({ server: serverView(server, baseUrlOf(ctx, req)), change: await showChange(req, server, change, suite) });
   });
 
   router.get('/servers/:name', async (req, res) => {
+    input(req, ops.getServer);
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
@@ -74,20 +83,18 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.delete('/servers/:name', async (req, res) => {
+    input(req, ops.deleteServer);
     await deleteServer(ctx, principal(res), req.params.name, requestId(res));
     res.status(204).end();
   });
 
   router.get('/servers/:name/changes', async (req, res) => {
+    const { query } = input(req, ops.listChanges);
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
-    const state = req.query.state;
-    if (state !== undefined && !['open', 'merged', 'closed'].includes(String(state))) {
-      throw invalidRequest('"state" must be open, merged or closed');
-    }
     const changes = await ctx.db.changeRequest.findMany({
-      where: { serverId: server.id, ...(state ? { state: String(state) } : {}) },
+      where: { serverId: server.id, ...(query.state ? { state: query.state } : {}) },
       orderBy: { number: 'desc' },
     });
     const views = [];
@@ -96,13 +103,15 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/changes', async (req, res) => {
+    const { body } = input(req, ops.openChange);
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
-    const { change, suite } = await openChange(ctx, p, server, body(req) as never, requestId(res));
+    const { change, suite } = await openChange(ctx, p, server, body, requestId(res));
     res.status(201).json(await showChange(req, server, change, suite));
   });
 
   router.get('/servers/:name/changes/:number', async (req, res) => {
+    input(req, ops.getChange);
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
@@ -111,6 +120,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/changes/:number/merge', async (req, res) => {
+    input(req, ops.mergeChange);
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
     const { sha, change } = await mergeChange(ctx, p, server, changeNumber(req), requestId(res));
@@ -118,6 +128,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/changes/:number/close', async (req, res) => {
+    input(req, ops.closeChange);
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
     const change = await closeChange(ctx, p, server, changeNumber(req), requestId(res));
@@ -125,13 +136,15 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/revert', async (req, res) => {
+    const { body } = input(req, ops.revert);
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
-    const result = await revertCommit(ctx, p, server, body(req), requestId(res));
+    const result = await revertCommit(ctx, p, server, body, requestId(res));
     res.status(201).json(result);
   });
 
   router.get('/servers/:name/changes/:number/checks/:check', async (req, res) => {
+    input(req, ops.getCheck);
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
@@ -153,6 +166,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/changes/:number/checks/:check/rerun', async (req, res) => {
+    input(req, ops.rerunCheck);
     const p = principal(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
@@ -176,6 +190,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/retry', async (req, res) => {
+    input(req, ops.retryServer);
     const p = principal(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);

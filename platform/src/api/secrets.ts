@@ -1,12 +1,14 @@
 import { parseManifest } from '@bmms/runner-template';
-import { type Request, Router } from 'express';
+import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
-import { forbidden, invalidRequest } from '../errors.ts';
+import { forbidden } from '../errors.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
 import { type SecretInfo, validateName } from '../secrets/store.ts';
 import { findServer } from '../services/servers.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
 /** The secret names main's mcp.json declares ([] without a readable manifest). */
@@ -32,15 +34,9 @@ export function secretsRouter(ctx: PlatformContext): Router {
   const router = Router();
   const principal = principalOf;
   const requestId = requestIdOf;
-  const bodyValue = (req: Request): unknown => {
-    const b: unknown = req.body;
-    if (typeof b !== 'object' || b === null || Array.isArray(b)) {
-      throw invalidRequest('the request body must be a JSON object: {"value": "…"}');
-    }
-    return (b as Record<string, unknown>).value;
-  };
 
   router.get('/servers/:name/secrets', async (req, res) => {
+    input(req, ops.listSecrets);
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
@@ -53,11 +49,12 @@ export function secretsRouter(ctx: PlatformContext): Router {
   });
 
   router.put('/servers/:name/secrets/:secret', async (req, res) => {
+    const { body } = input(req, ops.setSecret);
     const p = principal(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
     validateName(req.params.secret);
-    const { created, info } = await ctx.secrets.set(server.id, req.params.secret, bodyValue(req));
+    const { created, info } = await ctx.secrets.set(server.id, req.params.secret, body.value);
     await audit(
       ctx.db,
       p,
@@ -71,6 +68,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
   });
 
   router.delete('/servers/:name/secrets/:secret', async (req, res) => {
+    input(req, ops.deleteSecret);
     const p = principal(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
@@ -87,7 +85,8 @@ export function secretsRouter(ctx: PlatformContext): Router {
     res.status(204).end();
   });
 
-  router.post('/admin/rotate-master-key', async (_req, res) => {
+  router.post('/admin/rotate-master-key', async (req, res) => {
+    input(req, ops.rotateMasterKey);
     const p = principal(res);
     // Rotation re-encrypts every org's secrets: only the owner of the operator's org (the first one) may.
     const operator = await ctx.db.org.findFirst({ orderBy: { createdAt: 'asc' } });

@@ -3,20 +3,23 @@ import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
 import { findServer } from '../services/servers.ts';
 import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
-import { jsonBody, principalOf, requestIdOf } from './request.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { principalOf, requestIdOf } from './request.ts';
 
 /** The template catalog, publishing a server as a template and takedowns; mounted inside /api/v1. */
 export function templatesRouter(ctx: PlatformContext): Router {
   const router = Router();
   const principal = principalOf;
   const requestId = requestIdOf;
-  const body = jsonBody;
 
-  router.get('/templates', async (_req, res) => {
+  router.get('/templates', async (req, res) => {
+    input(req, ops.listTemplates);
     res.json({ templates: await listTemplates(ctx, principal(res)) });
   });
 
   router.get('/templates/:ref', async (req, res) => {
+    input(req, ops.getTemplate);
     const p = principal(res);
     requirePermission(p, 'read');
     const template = await findPublished(ctx, p, req.params.ref);
@@ -29,15 +32,17 @@ export function templatesRouter(ctx: PlatformContext): Router {
   });
 
   router.post('/servers/:name/publish', async (req, res) => {
+    const { body } = input(req, ops.publish);
     const p = principal(res);
     const server = await findServer(ctx, p, req.params.name);
-    const { template, created } = await publishServer(ctx, p, server, body(req), requestId(res));
+    const { template, created } = await publishServer(ctx, p, server, body, requestId(res));
     res.status(created ? 201 : 200).json(publishedView(template, p, server.name));
   });
 
   router.post('/templates/:ref/takedown', async (req, res) => {
+    const { body } = input(req, ops.takedown);
     const p = principal(res);
-    const { template, notified } = await takedownTemplate(ctx, p, req.params.ref, body(req), requestId(res));
+    const { template, notified } = await takedownTemplate(ctx, p, req.params.ref, body, requestId(res));
     res.json({ ...publishedView(template, p), notified });
   });
 

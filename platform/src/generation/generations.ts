@@ -11,7 +11,6 @@ import {
   ApiError,
   generationFailed,
   generationNotAwaitingConfirmation,
-  invalidRequest,
   modelNotConfigured,
   nameTaken,
   notFound,
@@ -140,17 +139,14 @@ export async function checkPrompt(value: unknown): Promise<string> {
 export async function startGeneration(
   ctx: PlatformContext,
   principal: Principal,
-  body: Record<string, unknown>,
+  body: { prompt?: unknown; server?: string },
   requestId?: string,
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');
   const prompt = await checkPrompt(body.prompt);
-  if (body.server !== undefined && typeof body.server !== 'string') {
-    throw invalidRequest('"server" must be the name of one of your servers');
-  }
   if (!ctx.generation.config.anthropicApiKey) throw modelNotConfigured();
   let server: Server | undefined;
-  if (typeof body.server === 'string') {
+  if (body.server !== undefined) {
     server = await findServer(ctx, principal, body.server);
     const manifest = await ctx.git.readFile(server.name, 'refs/heads/main', 'mcp.json').catch(() => null);
     if (manifest === null) throw serverNotMerged(server.name);
@@ -201,7 +197,7 @@ export async function confirmGeneration(
   ctx: PlatformContext,
   principal: Principal,
   id: string,
-  body: Record<string, unknown>,
+  body: { spec?: Record<string, unknown> },
   requestId?: string,
 ): Promise<GenerationRow> {
   requirePermission(principal, 'write');

@@ -82,18 +82,17 @@ export async function openChange(
   ctx: PlatformContext,
   principal: Principal,
   server: Server,
-  input: { branch: unknown; title: unknown; body?: unknown },
+  input: { branch: string; title?: string; body?: string },
   requestId?: string,
 ) {
   requirePermission(principal, 'write');
   if (!isValidBranch(input.branch)) {
     throw invalidRequest('"branch" must name a pushed branch other than main (e.g. "add-tool")');
   }
-  const title = input.title === undefined ? input.branch : input.title;
-  if (typeof title !== 'string' || title.trim().length === 0 || title.length > 200) {
+  const title = input.title ?? input.branch;
+  if (title.trim().length === 0 || title.length > 200) {
     throw invalidRequest('"title" must be a non-empty string of at most 200 characters');
   }
-  if (input.body !== undefined && typeof input.body !== 'string') throw invalidRequest('"body" must be a string');
   const head = await ctx.git.resolveRef(server.name, `refs/heads/${input.branch}`);
   if (!head) throw branchNotFound(server.name, input.branch);
   const existing = await ctx.db.changeRequest.findFirst({
@@ -107,7 +106,7 @@ export async function openChange(
       serverId: server.id,
       number,
       title: title.trim(),
-      body: (input.body as string | undefined) ?? '',
+      body: input.body ?? '',
       branch: input.branch,
       headSha: head,
       baseSha: base,
@@ -215,17 +214,17 @@ export async function revertCommit(
   ctx: PlatformContext,
   principal: Principal,
   server: Server,
-  input: { sha?: unknown },
+  input: { sha?: string },
   requestId?: string,
 ): Promise<{ sha: string; reverted: string }> {
   requirePermission(principal, 'write');
-  if (input.sha !== undefined && (typeof input.sha !== 'string' || !/^[0-9a-f]{4,40}$/.test(input.sha))) {
+  if (input.sha !== undefined && !/^[0-9a-f]{4,40}$/.test(input.sha)) {
     throw invalidRequest('"sha" must be a commit SHA (hex) on main');
   }
   const head = await ctx.git.resolveRef(server.name, 'refs/heads/main');
   if (!head) throw nothingToRevert(null);
   let target = head;
-  if (typeof input.sha === 'string') {
+  if (input.sha !== undefined) {
     const resolved = await ctx.git.resolveRef(server.name, input.sha).catch(() => null);
     if (!resolved || !(await ctx.git.isAncestor(server.name, resolved, head))) {
       throw unknownRevision(input.sha, `is not a commit on main of ${server.name}`);

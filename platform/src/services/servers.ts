@@ -36,46 +36,49 @@ interface Origin {
   fork?: { templateId: string; commitSha: string };
 }
 
+/** What POST /servers takes to create from a template (its types checked by the API's schema). */
+export interface NewServerInput {
+  name?: unknown;
+  template?: string;
+  from?: string;
+  options?: Record<string, unknown>;
+  description?: string;
+}
+
 /** Renders a built-in template with its options, or copies a published one; nothing is written yet. */
 async function originOf(
   ctx: PlatformContext,
   principal: Principal,
   name: string,
-  input: { template?: unknown; from?: unknown; options?: unknown; description?: unknown },
+  input: NewServerInput,
 ): Promise<Origin> {
   const { template, from, options } = input;
-  if (input.description !== undefined && typeof input.description !== 'string') {
-    throw invalidRequest('"description" must be a string');
-  }
-  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
-    throw invalidRequest('"options" must be a JSON object');
-  }
   if (from !== undefined) {
     if (template !== undefined) {
       throw invalidRequest('give "template" (a built-in template) or "from" (a published template), not both');
     }
-    if (typeof from !== 'string' || from.length === 0) throw invalidRequest('"from" must be a template id or name');
+    if (from.length === 0) throw invalidRequest('"from" must be a template id or name');
     if (options !== undefined) throw invalidRequest('"options" apply to built-in templates; a fork copies its files');
     const source = await resolveForkSource(ctx, principal, from);
     const files = forkFiles(source, name);
     return {
       files,
       template: source.name,
-      description: (input.description as string | undefined) ?? source.description,
+      description: input.description ?? source.description,
       rootMessage: forkCommitMessage(source, name),
       title: `Create ${name} from the published template ${source.name}`,
       body: `Copies the published template \`${source.name}\` (revision ${source.revision}, ${source.commitSha.slice(0, 7)}): ${Object.keys(files).sort().join(', ')}.`,
       fork: { templateId: source.id, commitSha: source.commitSha },
     };
   }
-  if (typeof template !== 'string' || template.length === 0) {
+  if (template === undefined || template.length === 0) {
     throw invalidRequest(
       `"template" (or "from", a published template) is required; built-in templates: ${Object.keys(templates).join(', ')}`,
     );
   }
   let files: Record<string, string>;
   try {
-    files = renderTemplate(template, name, options as Record<string, unknown> | undefined);
+    files = renderTemplate(template, name, options);
   } catch (err) {
     if (err instanceof UnknownTemplateError) {
       const published = await ctx.db.publishedTemplate.findUnique({ where: { name: template } });
@@ -90,7 +93,7 @@ async function originOf(
   return {
     files,
     template,
-    description: (input.description as string | undefined) ?? templates[template]?.description ?? '',
+    description: input.description ?? templates[template]?.description ?? '',
     rootMessage: 'Initialize repository',
     title: `Create ${name} from the ${template} template`,
     body: `Renders the \`${template}\` template: ${Object.keys(files).sort().join(', ')}.`,
@@ -104,7 +107,7 @@ async function originOf(
 export async function createServer(
   ctx: PlatformContext,
   principal: Principal,
-  input: { name: unknown; template?: unknown; from?: unknown; options?: unknown; description?: unknown },
+  input: NewServerInput,
   requestId?: string,
 ) {
   requirePermission(principal, 'write');

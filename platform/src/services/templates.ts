@@ -21,7 +21,7 @@ import {
 /** The most a published template's files may weigh (they are stored as a snapshot). */
 export const MAX_TEMPLATE_BYTES = 2 * 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const VISIBILITIES = ['public', 'org'] as const;
+export const VISIBILITIES = ['public', 'org'] as const;
 
 const filesSchema = z.record(z.string(), z.string());
 
@@ -158,19 +158,17 @@ export async function publishServer(
   ctx: PlatformContext,
   principal: Principal,
   server: Server,
-  body: Record<string, unknown>,
+  body: { visibility?: string; description?: string },
   requestId?: string,
 ) {
   requirePermission(principal, 'admin');
   const visibility = body.visibility ?? 'org';
-  if (typeof visibility !== 'string' || !(VISIBILITIES as readonly string[]).includes(visibility)) {
+  if (!(VISIBILITIES as readonly string[]).includes(visibility)) {
     throw invalidRequest('"visibility" must be "public" (every org may fork it) or "org" (only your org)');
   }
-  if (body.description !== undefined && (typeof body.description !== 'string' || body.description.length > 500)) {
+  if (body.description !== undefined && body.description.length > 500) {
     throw invalidRequest('"description" must be a string of at most 500 characters');
   }
-  const unknown = Object.keys(body).filter((k) => k !== 'visibility' && k !== 'description');
-  if (unknown.length > 0) throw invalidRequest(`unknown field(s): ${unknown.join(', ')}`);
   if (findTemplate(server.name)) throw templateNameTaken(server.name, 'a built-in template has this name');
   const existing = await ctx.db.publishedTemplate.findUnique({ where: { name: server.name } });
   if (existing && existing.sourceServerId !== server.id) {
@@ -203,8 +201,7 @@ export async function publishServer(
   if (files['mcp.json'] === undefined) throw invalidRequest('main has no mcp.json: there is nothing to publish');
 
   const description =
-    (body.description as string | undefined) ??
-    (existing ? existing.description : parseManifest(files['mcp.json']).description);
+    body.description ?? (existing ? existing.description : parseManifest(files['mcp.json']).description);
   const data = { visibility, description, commitSha: head, treeSha: tree, files, publishedById: principal.userId };
   const template = existing
     ? await ctx.db.publishedTemplate.update({
@@ -240,12 +237,12 @@ export async function takedownTemplate(
   ctx: PlatformContext,
   principal: Principal,
   ref: string,
-  body: Record<string, unknown>,
+  body: { reason?: string },
   requestId?: string,
 ) {
   // Whoever may take a template down (its org's admins, the operator's owner) holds the admin permission.
   requirePermission(principal, 'admin');
-  if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 500)) {
+  if (body.reason !== undefined && body.reason.length > 500) {
     throw invalidRequest('"reason" must be a string of at most 500 characters');
   }
   const template = await findPublished(ctx, principal, ref);
@@ -259,7 +256,7 @@ export async function takedownTemplate(
     );
   }
   if (template.takenDownAt) return { template, notified: [] as string[] };
-  const reason = (body.reason as string | undefined) ?? null;
+  const reason = body.reason ?? null;
   const updated = await ctx.db.publishedTemplate.update({
     where: { id: template.id },
     data: { takenDownAt: new Date(), takenDownById: principal.userId, takedownReason: reason },

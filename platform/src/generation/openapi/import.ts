@@ -17,8 +17,9 @@ import { type Converted, convertDocument } from './convert.ts';
 import { type ApiDocument, readDocument, validateDocument } from './document.ts';
 import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';
 
-const importSchema = z.strictObject({
-  name: z.unknown(),
+/** The body of POST /servers that imports an OpenAPI document (`name` is checked by the server-name rule). */
+export const importRequestSchema = z.strictObject({
+  name: z.unknown().optional(),
   openapi: z.union([z.string(), z.record(z.string(), z.unknown())]),
   operations: z.array(z.string().min(1).max(300)).min(1).max(1000).optional(),
   baseUrl: z.string().max(2000).optional(),
@@ -65,20 +66,15 @@ export async function describeDocument(ctx: PlatformContext, principal: Principa
   };
 }
 
-/** Parses the request, loads the document and converts the selected operations (no side effect). */
+/** A parsed import request (see `importRequestSchema`). */
+export type ImportRequest = z.output<typeof importRequestSchema>;
+
+/** Checks the name, loads the document and converts the selected operations (no side effect). */
 export async function planImport(
   ctx: PlatformContext,
   principal: Principal,
-  body: Record<string, unknown>,
+  input: ImportRequest,
 ): Promise<{ name: string; converted: Converted; files: Record<string, string>; title: string }> {
-  const parsed = importSchema.safeParse(body);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw invalidRequest(
-      `${first?.path.join('.') || 'body'}: ${first?.message ?? 'invalid'} (expected {"name", "openapi", "operations"?, "baseUrl"?, "auth"?, "description"?})`,
-    );
-  }
-  const input = parsed.data;
   if (!isValidServerName(input.name)) throw invalidName(String(input.name ?? ''));
   const name = input.name;
   // Before any fetch or parse: a taken name fails fast and cheaply.
@@ -117,11 +113,11 @@ export async function planImport(
 export async function importOpenApiServer(
   ctx: PlatformContext,
   principal: Principal,
-  body: Record<string, unknown>,
+  input: ImportRequest,
   requestId?: string,
 ) {
   requirePermission(principal, 'write');
-  const { name, converted, files, title } = await planImport(ctx, principal, body);
+  const { name, converted, files, title } = await planImport(ctx, principal, input);
   const lines = converted.tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
   const secrets = converted.spec.secrets;
   const created = await provisionServer(

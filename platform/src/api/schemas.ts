@@ -1,0 +1,503 @@
+/**
+ * The zod schemas of the REST API: what each route takes (parsed by `input` before a handler trusts it) and what it
+ * answers. The same schemas make the OpenAPI document at /api/v1/openapi.json.
+ *
+ * The schemas check shapes and JSON types and refuse unknown body fields. The rules of the domain stay with the
+ * services that own them (a server name, a template's existence, a password's length), and so do the error codes
+ * they answer with: a field made with `checkedBy` is let through here whatever its type, even missing, because its
+ * service answers a wrong value with its own code (`invalid_name`, `prompt_empty`, `invalid_secret_value`); the
+ * document still shows it required (`requiring`) with the type its service wants.
+ */
+import { SERVER_NAME, toolSpecSchema } from '@bmms/runner-template';
+import { z } from 'zod';
+import { ROLES } from '../accounts/roles.ts';
+import { importRequestSchema } from '../generation/openapi/import.ts';
+import { SECRET_NAME } from '../secrets/store.ts';
+import { VISIBILITIES } from '../services/templates.ts';
+import { MAX_PATH_NUMBER } from './request.ts';
+
+/**
+ * A field whose service checks its presence and type itself, answering with its own error code; documented as
+ * `doc` (a JSON Schema), it passes this layer unchecked.
+ */
+const checkedBy = (code: string, doc: Record<string, unknown>) =>
+  z
+    .unknown()
+    .optional()
+    .meta({ ...doc, description: `${String(doc.description ?? '')} A wrong value is \`400 ${code}\`.`.trim() });
+
+/** Metadata that lists `fields` as required in the document: fields made with `checkedBy`, which its service requires. */
+const requiring = (...fields: string[]) => ({
+  override: ({ jsonSchema }: { jsonSchema: { required?: string[] } }) => {
+    jsonSchema.required = [...new Set([...(jsonSchema.required ?? []), ...fields])];
+  },
+});
+
+/** A timestamp as the API writes it. */
+const timestamp = z.string().meta({ format: 'date-time' });
+const sha = z.string().regex(/^[0-9a-f]{40}$/);
+const hexRevision = z.string().regex(/^[0-9a-f]{4,40}$/, 'must be a commit SHA (hex)');
+const uuid = (what: string) => z.string().meta({ description: `${what} (a UUID)` });
+
+// ---- Path parameters. Express hands them over as strings; a malformed name or id is simply not found (404).
+
+const serverName = z.string().meta({
+  description: `The server's name: ${SERVER_NAME.source}, never "--".`,
+  example: 'weather',
+});
+/** A change number: a whole number from 1 to 2^31-1 (anything else is 400 naming the parameter). */
+export const wholeNumber = z
+  .string()
+  .regex(/^[0-9]{1,10}$/, 'must be a whole number')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(MAX_PATH_NUMBER))
+  .meta({
+    // Documented as what the client sends: an integer (a path or query string holds its digits).
+    override: ({ jsonSchema }) => {
+      delete jsonSchema.pattern;
+      Object.assign(jsonSchema, { type: 'integer', minimum: 1, maximum: MAX_PATH_NUMBER });
+    },
+  });
+
+export const serverPath = z.object({ name: serverName });
+export const changePath = serverPath.extend({ number: wholeNumber.meta({ description: 'The change number.' }) });
+export const checkPath = changePath.extend({
+  check: z
+    .string()
+    .meta({ description: 'A check name: typecheck, security, secrets, dependencies, manifest, surface, preview…' }),
+});
+export const toolPath = serverPath.extend({ tool: z.string().meta({ description: 'The tool name, as in mcp.json.' }) });
+export const secretPath = serverPath.extend({
+  secret: z
+    .string()
+    .meta({ description: 'The secret name (a wrong one is `400 invalid_secret_name`).', pattern: SECRET_NAME.source }),
+});
+export const templatePath = z.object({ ref: z.string().meta({ description: 'A published template, by id or name.' }) });
+export const generationPath = z.object({ id: uuid('The generation id') });
+export const keyPath = z.object({ id: uuid('The API key id') });
+export const memberPath = z.object({ userId: uuid("The member's user id") });
+export const invitationPath = z.object({ id: uuid('The invitation id') });
+export const clientPath = z.object({ clientId: z.string().meta({ description: 'The OAuth client id.' }) });
+
+// ---- Queries: unknown query parameters are ignored.
+
+export const changesQuery = z.object({
+  state: z.enum(['open', 'merged', 'closed']).optional().meta({ description: 'Only changes in this state.' }),
+});
+export const toolsQuery = z.object({
+  change: wholeNumber.optional().meta({ description: "An open change: its head's tools instead of production's." }),
+});
+export const documentQuery = z.object({
+  url: z.string().min(1).meta({ description: "The OpenAPI document's URL (its host must be allowed)." }),
+});
+
+// ---- Request bodies: JSON objects; a field not listed is refused (`400 invalid_request`, naming it).
+
+const serverNameField = checkedBy('invalid_name', {
+  type: 'string',
+  pattern: SERVER_NAME.source,
+  description:
+    'The new server\'s name: 3-40 lowercase letters, digits and single hyphens, starting with a letter (never "--").',
+});
+
+/** POST /servers from a built-in template (`template`, with `options`) or a published one (`from`). */
+export const createServerBody = z
+  .strictObject({
+    name: serverNameField,
+    template: z
+      .string()
+      .optional()
+      .meta({ description: 'A built-in template (GET /templates): `400 unknown_template` if none.' }),
+    from: z.string().optional().meta({ description: 'A published template to fork, by id or name.' }),
+    options: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: "The built-in template's options (its JSON Schema is in GET /templates)." }),
+    description: z.string().optional(),
+  })
+  .meta({ id: 'CreateServer', title: 'From a template', ...requiring('name') });
+
+/** POST /servers from an OpenAPI document (see the OpenAPI import docs). */
+export const importServerBody = importRequestSchema
+  .extend({ name: serverNameField })
+  .meta({ id: 'ImportServer', title: 'From an OpenAPI document', ...requiring('name') });
+
+export const newServerBody = z.union([createServerBody, importServerBody]);
+/** A new server's body is an import when it has `openapi`, else it is from a template. */
+export const newServerShape = (body: unknown) =>
+  typeof body === 'object' && body !== null && 'openapi' in body ? importServerBody : createServerBody;
+
+export const openChangeBody = z.strictObject({
+  branch: z.string().meta({ description: 'A pushed branch other than main.', example: 'add-tool' }),
+  title: z.string().optional().meta({ description: 'At most 200 characters; the branch name by default.' }),
+  body: z.string().optional(),
+});
+export const revertBody = z.strictObject({
+  sha: hexRevision.optional().meta({ description: "A commit on main (full or abbreviated); main's HEAD by default." }),
+});
+export const rollbackBody = z.strictObject({
+  revision: hexRevision.meta({ description: "An earlier commit on main's first-parent line (at most 50 back)." }),
+});
+export const toolCallBody = z.strictObject({
+  arguments: z.record(z.string(), z.unknown()).default({}).meta({ description: "The tool's arguments." }),
+  change: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .meta({ description: "Call this open change's preview instead of production." }),
+});
+
+export const generationBody = z
+  .strictObject({
+    prompt: checkedBy('prompt_empty', {
+      type: 'string',
+      maxLength: 8000,
+      description: 'What the server should do, or (with `server`) what to change.',
+    }),
+    server: z.string().optional().meta({ description: 'Iterate on this existing server instead of creating one.' }),
+  })
+  .meta(requiring('prompt'));
+export const confirmBody = z.strictObject({
+  spec: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .meta({ description: 'The spec, edited; the proposed one by default. An invalid spec is `400 spec_invalid`.' }),
+});
+export const documentBody = z.strictObject({
+  openapi: z
+    .union([z.string(), z.record(z.string(), z.unknown())])
+    .meta({ description: 'The document (JSON object), its JSON or YAML text, or its URL.' }),
+});
+
+export const secretBody = z
+  .strictObject({
+    value: checkedBy('invalid_secret_value', {
+      type: 'string',
+      minLength: 1,
+      maxLength: 65536,
+      description: 'The secret value; never shown again.',
+    }),
+  })
+  .meta(requiring('value'));
+
+export const publishBody = z.strictObject({
+  visibility: z
+    .string()
+    .optional()
+    .meta({ enum: [...VISIBILITIES], description: '`org` (default): your org only; `public`: every org may fork it.' }),
+  description: z.string().optional().meta({ maxLength: 500 }),
+});
+export const takedownBody = z.strictObject({ reason: z.string().optional().meta({ maxLength: 500 }) });
+
+export const passwordBody = z.strictObject({
+  password: z.string().meta({ minLength: 10, description: 'The new password.' }),
+  currentPassword: z
+    .string()
+    .optional()
+    .meta({ description: 'Required from a browser session when a password is set.' }),
+});
+export const newKeyBody = z.strictObject({
+  name: z.string().meta({ maxLength: 100 }),
+  scopes: z
+    .array(z.string())
+    .optional()
+    .meta({ description: '`*` (default: all the role allows), `api`, `git` or MCP scopes such as `mcp:tools`.' }),
+});
+const role = z.string().meta({ enum: [...ROLES] });
+export const memberRoleBody = z.strictObject({ role });
+export const invitationBody = z.strictObject({
+  email: z.string().meta({ format: 'email' }),
+  role: role.optional().meta({ description: '`developer` by default.' }),
+});
+
+// ---- Answers.
+
+export const errorAnswer = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'Stable, snake_case: branch on it.', example: 'invalid_request' }),
+      message: z.string().meta({ description: 'What went wrong and what to do next.' }),
+      details: z.record(z.string(), z.unknown()).optional().meta({
+        description:
+          'Structured context: `issues` ({path, message} each) and `field` for invalid input, `paths` for conflicts.',
+      }),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+const condition = z
+  .object({
+    type: z.enum(['Ready', 'Progressing', 'Degraded', 'Stalled']),
+    status: z.enum(['True', 'False']),
+    reason: z.string(),
+    message: z.string(),
+    lastTransitionTime: timestamp,
+  })
+  .meta({ id: 'Condition' });
+
+const deployment = z
+  .object({
+    revision: z.string(),
+    tree: z.string().nullable(),
+    state: z.string().meta({ description: 'progressing, succeeded, failed or superseded' }),
+    reason: z.string().nullable(),
+    message: z.string().nullable(),
+    instance: z.string().nullable(),
+    startedAt: timestamp,
+    finishedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Deployment' });
+
+export const serverAnswer = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    template: z.string(),
+    url: z.string().meta({ description: 'The MCP endpoint.' }),
+    gitUrl: z.string(),
+    desiredRevision: z.string().nullable(),
+    lastAttemptedRevision: z.string().nullable(),
+    observedRevision: z.string().nullable(),
+    conditions: z.array(condition),
+    history: z.array(deployment).meta({ description: 'Newest first (the last 50); empty in lists.' }),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Server' });
+
+export const serverDetailAnswer = serverAnswer
+  .extend({
+    forkedFrom: z.object({ id: z.string(), name: z.string(), commit: z.string() }).nullable(),
+    notices: z.array(
+      z.object({
+        code: z.string(),
+        template: z.object({ id: z.string(), name: z.string() }),
+        takenDownAt: timestamp,
+        reason: z.string().nullable(),
+        message: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: 'ServerDetail' });
+
+const checkRun = z
+  .object({
+    name: z.string(),
+    status: z.enum(['queued', 'in_progress', 'completed']),
+    conclusion: z.string().nullable().meta({ description: 'success, failure, cancelled, or null until completed' }),
+    summary: z.string().nullable(),
+    durationMs: z.number().nullable(),
+    startedAt: timestamp.nullable(),
+    completedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'CheckRun' });
+
+export const changeAnswer = z
+  .object({
+    number: z.number().int(),
+    title: z.string(),
+    body: z.string(),
+    state: z.enum(['open', 'merged', 'closed']),
+    branch: z.string(),
+    head: sha,
+    base: sha.nullable(),
+    mergeSha: sha.nullable(),
+    checkSuite: z.object({
+      tree: z.string().nullable(),
+      status: z.enum(['queued', 'in_progress', 'completed']),
+      conclusion: z.string().nullable(),
+    }),
+    checks: z.array(checkRun),
+    preview: z
+      .object({
+        url: z.string(),
+        status: z.enum(['pending', 'ready', 'stopped', 'unavailable', 'removed']),
+        install: z.object({
+          claudeCode: z.string(),
+          cursor: z.record(z.string(), z.unknown()),
+          inspector: z.string(),
+        }),
+      })
+      .nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    mergedAt: timestamp.nullable(),
+    closedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'Change' });
+
+export const checkLogAnswer = checkRun
+  .extend({ log: z.string().nullable(), tree: z.string().nullable() })
+  .meta({ id: 'CheckLog' });
+
+export const secretAnswer = z
+  .object({
+    name: z.string(),
+    declared: z.boolean().meta({ description: "Whether main's mcp.json names it." }),
+    keyVersion: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Secret' });
+
+export const publishedTemplateAnswer = z
+  .object({
+    kind: z.literal('published'),
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    visibility: z.enum(VISIBILITIES),
+    yours: z.boolean(),
+    sourceServer: z.string().nullable(),
+    commit: z.string(),
+    tree: z.string(),
+    revision: z.number().int(),
+    publishedAt: timestamp,
+    updatedAt: timestamp,
+    takenDownAt: timestamp.nullable(),
+    takedownReason: z.string().nullable(),
+    forks: z.number().int().optional().meta({ description: 'How many servers forked it (for its own org).' }),
+  })
+  .meta({ id: 'PublishedTemplate' });
+
+const builtinTemplate = z
+  .object({
+    kind: z.literal('builtin'),
+    name: z.string(),
+    title: z.string(),
+    description: z.string(),
+    options: z.record(z.string(), z.unknown()).nullable().meta({ description: 'JSON Schema of the options.' }),
+  })
+  .meta({ id: 'BuiltinTemplate' });
+
+export const templateListAnswer = z.object({ templates: z.array(z.union([builtinTemplate, publishedTemplateAnswer])) });
+
+const event = z
+  .object({ seq: z.number().int(), type: z.string(), at: timestamp })
+  .catchall(z.unknown())
+  .meta({ id: 'GenerationEvent' });
+
+export const generationAnswer = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['create', 'iterate']),
+    status: z.enum(['planning', 'awaiting_confirmation', 'generating', 'checking', 'completed', 'failed']),
+    server: z.string().nullable(),
+    prompt: z.string(),
+    spec: z.record(z.string(), z.unknown()).nullable(),
+    change: z.number().int().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    events: z.array(event),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    links: z.object({ self: z.string(), events: z.string(), confirm: z.string() }),
+  })
+  .meta({ id: 'Generation' });
+
+export const operationsAnswer = z.object({
+  title: z.string(),
+  version: z.string(),
+  count: z.number().int(),
+  maxTools: z.number().int().meta({ description: "Your plan's tool limit: select at most this many." }),
+  operations: z.array(
+    z.object({
+      id: z.string(),
+      method: z.string(),
+      path: z.string(),
+      summary: z.string().optional(),
+      tags: z.array(z.string()).optional(),
+    }),
+  ),
+});
+
+export const meAnswer = z.object({
+  user: z.object({ id: z.string(), email: z.string(), name: z.string(), hasPassword: z.boolean() }),
+  org: z.string().nullable().meta({ description: 'The slug of the org the credential acts in.' }),
+  role: z.enum(ROLES),
+  orgs: z.array(z.object({ slug: z.string(), name: z.string(), role: z.enum(ROLES) })),
+});
+
+export const clientsAnswer = z.object({
+  clients: z.array(
+    z.object({
+      clientId: z.string(),
+      clientName: z.string(),
+      resources: z.array(z.object({ resource: z.string(), scopes: z.array(z.string()) })),
+      grantedAt: timestamp,
+    }),
+  ),
+});
+
+const apiKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string(),
+    scopes: z.array(z.string()),
+    userId: z.string(),
+    createdAt: timestamp,
+    lastUsedAt: timestamp.nullable(),
+  })
+  .meta({ id: 'ApiKey' });
+export const keysAnswer = z.object({ keys: z.array(apiKey) });
+export const newKeyAnswer = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(z.string()),
+  key: z.string().meta({ description: 'The key itself: shown this once, stored only as a hash.' }),
+  createdAt: timestamp,
+});
+
+export const membersAnswer = z.object({
+  members: z.array(
+    z.object({ userId: z.string(), email: z.string(), name: z.string(), role: z.enum(ROLES), since: timestamp }),
+  ),
+});
+export const invitationsAnswer = z.object({
+  invitations: z.array(z.object({ id: z.string(), email: z.string(), role: z.enum(ROLES), expiresAt: timestamp })),
+});
+export const newInvitationAnswer = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: z.enum(ROLES),
+  token: z.string().meta({ description: 'The invitation token: shown this once.' }),
+  signup: z.string().meta({ description: 'Where the invited person signs up with it.' }),
+  expiresAt: timestamp,
+});
+
+export const diffAnswer = z.object({
+  base: z.string().nullable(),
+  head: z.string(),
+  files: z.array(
+    z.object({
+      path: z.string(),
+      status: z.enum(['added', 'deleted', 'modified']),
+      binary: z.boolean(),
+      additions: z.number().int(),
+      deletions: z.number().int(),
+      patch: z.string().nullable(),
+    }),
+  ),
+  surface: z.object({
+    added: z.array(z.object({ name: z.string(), description: z.string() })),
+    removed: z.array(z.object({ name: z.string(), description: z.string() })),
+    changed: z.array(z.object({ name: z.string(), changes: z.array(z.string()) })),
+    unchanged: z.array(z.string()),
+  }),
+});
+
+export const toolsAnswer = z.object({
+  revision: z.string().nullable(),
+  tools: z.array(
+    toolSpecSchema
+      .extend({ inputSchema: z.record(z.string(), z.unknown()).meta({ description: 'JSON Schema of the arguments.' }) })
+      .meta({ id: 'Tool' }),
+  ),
+});
+export const toolCallAnswer = z.object({
+  revision: z.string(),
+  durationMs: z.number().int(),
+  result: z.record(z.string(), z.unknown()).meta({ description: 'The MCP `tools/call` result.' }),
+});
