@@ -36,22 +36,21 @@ export function helpText(): string {
   ].join('\n');
 }
 
-/** Finds the command named by the first words of argv; returns it and the remaining arguments. */
+const GLOBAL_FLAGS = new Set(['--json', '--help', '-h']);
+
+/** Finds the command named by the first words of argv (global flags may come before them); returns the rest. */
 function findCommand(argv: string[]): { command: Command | undefined; rest: string[]; words: string[] } {
-  const words: string[] = [];
-  const rest: string[] = [];
+  const flags: string[] = [];
   let i = 0;
-  for (; i < argv.length && words.length < 2; i++) {
-    const arg = argv[i] as string;
-    if (arg.startsWith('-')) rest.push(arg);
-    else words.push(arg);
-  }
-  rest.push(...argv.slice(i));
-  const two = COMMANDS.find((c) => c.words.length === 2 && c.words[0] === words[0] && c.words[1] === words[1]);
-  if (two) return { command: two, rest, words };
-  const one = COMMANDS.find((c) => c.words.length === 1 && c.words[0] === words[0]);
-  if (one) return { command: one, rest: [...words.slice(1), ...rest], words };
-  return { command: undefined, rest, words };
+  while (i < argv.length && GLOBAL_FLAGS.has(argv[i] as string)) flags.push(argv[i++] as string);
+  const first = argv[i];
+  if (first === undefined || first.startsWith('-')) return { command: undefined, rest: argv.slice(i), words: [] };
+  const second = argv[i + 1];
+  const two = COMMANDS.find((c) => c.words.length === 2 && c.words[0] === first && c.words[1] === second);
+  if (two) return { command: two, rest: [...flags, ...argv.slice(i + 2)], words: [first, second as string] };
+  const one = COMMANDS.find((c) => c.words.length === 1 && c.words[0] === first);
+  const words = second === undefined || second.startsWith('-') ? [first] : [first, second];
+  return { command: one, rest: [...flags, ...argv.slice(i + 1)], words: one ? [first] : words };
 }
 
 /** Runs the CLI with `argv` (without node and the script); resolves to the exit code. */
