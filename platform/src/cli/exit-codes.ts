@@ -25,6 +25,6 @@ export function exitCodeOf(err: unknown): number {
   if (err.status === 401 || err.status === 403) return EXIT.unauthorized;
   if (err.status === 404) return EXIT.notFound;
   if (err.status === 409) return EXIT.conflict;
-  if (err.status === 400 || err.status === 422) return EXIT.usage;
+  if (err.status === 400) return EXIT.usage;
   return EXIT.failure;
 }
