@@ -114,31 +114,37 @@ afterAll(async () => {
 
 describe('usage and configuration', () => {
   it('answers usage errors with exit 2 and says what is wrong', async () => {
-    const none = await bmms([]);
+    const [none, help, missing, unknownOption, unknown, logs, unconfigured] = await Promise.all([
+      bmms([]),
+      bmms(['--help']),
+      bmms(['servers', 'show']),
+      bmms(['servers', 'list', '--bogus']),
+      bmms(['frobnicate']),
+      bmms(['logs', 'demo', '-f']),
+      bmms(['servers', 'list'], { env: { BMMS_URL: undefined, BMMS_API_KEY: undefined } }),
+    ]);
     expect(none.code).toBe(2);
     expect(none.stdout).toContain('bmms servers list');
-    expect((await bmms(['--help'])).code).toBe(0);
-    const missing = await bmms(['servers', 'show']);
+    expect(help.code).toBe(0);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('usage: bmms servers show <name>');
-    const unknownOption = await bmms(['servers', 'list', '--bogus']);
     expect(unknownOption.code).toBe(2);
     expect(unknownOption.stderr).toContain('--bogus');
-    expect((await bmms(['frobnicate'])).code).toBe(2);
-    const logs = await bmms(['logs', 'demo', '-f']);
+    expect(unknown.code).toBe(2);
     expect(logs.code).toBe(2);
     expect(logs.stderr).toContain('no logs endpoint');
-    const unconfigured = await bmms(['servers', 'list'], { env: { BMMS_URL: undefined, BMMS_API_KEY: undefined } });
     expect(unconfigured.code).toBe(2);
     expect(unconfigured.stderr).toContain('bmms login');
   });
 
   it('exits 5 on a refused key, with the API error as JSON under --json', async () => {
-    const r = await bmms(['servers', 'list', '--json'], { env: { BMMS_API_KEY: 'bmms_not_a_key' } });
+    const [r, human] = await Promise.all([
+      bmms(['servers', 'list', '--json'], { env: { BMMS_API_KEY: 'bmms_not_a_key' } }),
+      bmms(['servers', 'list'], { env: { BMMS_API_KEY: 'bmms_not_a_key' } }),
+    ]);
     expect(r.code).toBe(5);
     expect(r.stdout).toBe('');
     expect(errorOf(r).code).toBe('unauthorized');
-    const human = await bmms(['servers', 'list'], { env: { BMMS_API_KEY: 'bmms_not_a_key' } });
     expect(human.code).toBe(5);
     expect(human.stderr).toMatch(/^bmms: .*\(unauthorized\)\n$/);
   });
@@ -168,57 +174,65 @@ describe('usage and configuration', () => {
 
 describe('servers, changes, revert', () => {
   it('creates, lists and shows servers; a taken name exits 4, a bad name 2, an unknown server 3', async () => {
-    const created = await bmms(['servers', 'create', 'demo']);
+    const [created, other, badName] = await Promise.all([
+      bmms(['servers', 'create', 'demo']),
+      bmmsJson<{ server: { name: string }; change: ChangeBody }>([
+        'servers',
+        'create',
+        'other',
+        '--template',
+        'echo',
+        '--description',
+        'A second one',
+      ]),
+      bmms(['servers', 'create', 'Not_A_Name']),
+    ]);
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toContain(`Created demo: ${stack.url}/s/demo/mcp`);
     expect(created.stdout).toContain('bmms changes merge demo 1');
-
-    const other = await bmmsJson<{ server: { name: string }; change: ChangeBody }>([
-      'servers',
-      'create',
-      'other',
-      '--template',
-      'echo',
-      '--description',
-      'A second one',
-    ]);
     expect(other.server.name).toBe('other');
     expect(other.change.number).toBe(1);
-
-    const taken = await bmms(['servers', 'create', 'demo', '--json']);
-    expect(taken.code).toBe(4);
-    expect(errorOf(taken).code).toBe('name_taken');
-    const badName = await bmms(['servers', 'create', 'Not_A_Name']);
     expect(badName.code).toBe(2);
     expect(badName.stderr).toContain('(invalid_name)');
 
-    const list = await bmms(['servers', 'list']);
+    const [taken, list, listJson, show, showHuman, missing] = await Promise.all([
+      bmms(['servers', 'create', 'demo', '--json']),
+      bmms(['servers', 'list']),
+      bmmsJson<{ servers: { name: string; description: string }[] }>(['servers', 'list']),
+      bmmsJson<{ name: string; gitUrl: string; history: unknown[] }>(['servers', 'show', 'demo']),
+      bmms(['servers', 'show', 'demo']),
+      bmms(['servers', 'show', 'nope', '--json']),
+    ]);
+    expect(taken.code).toBe(4);
+    expect(errorOf(taken).code).toBe('name_taken');
     expect(list.stdout.split('\n')[0]).toMatch(/^NAME\s+STATE\s+REVISION\s+URL$/);
     expect(list.stdout).toMatch(/^demo\s+pending\s+-\s+http/m);
-    const listJson = await bmmsJson<{ servers: { name: string; description: string }[] }>(['servers', 'list']);
-    expect(listJson.servers.map((s) => s.name)).toEqual(['demo', 'other']);
-    expect(listJson.servers[1]?.description).toBe('A second one');
-
-    const show = await bmmsJson<{ name: string; gitUrl: string; history: unknown[] }>(['servers', 'show', 'demo']);
+    expect(listJson.servers.map((s) => s.name).sort()).toEqual(['demo', 'other']);
+    expect(listJson.servers.find((s) => s.name === 'other')?.description).toBe('A second one');
     expect(show).toMatchObject({ name: 'demo', gitUrl: `${stack.url}/git/demo.git` });
-    expect((await bmms(['servers', 'show', 'demo'])).stdout).toContain(`git:       ${stack.url}/git/demo.git`);
-    const missing = await bmms(['servers', 'show', 'nope', '--json']);
+    expect(showHuman.stdout).toContain(`git:       ${stack.url}/git/demo.git`);
     expect(missing.code).toBe(3);
     expect(errorOf(missing).code).toBe('not_found');
   });
 
   it('lists, shows, merges and closes changes; merging twice exits 4', async () => {
-    await Promise.all([stack.waitChecks('demo', 1), stack.waitChecks('other', 1)]);
-    const list = await bmms(['changes', 'list', 'demo']);
+    await stack.waitChecks('demo', 1);
+    const [list, listJson, weird, show, missing, closed] = await Promise.all([
+      bmms(['changes', 'list', 'demo']),
+      bmmsJson<{ changes: ChangeBody[] }>(['changes', 'list', 'demo', '--state', 'open']),
+      bmms(['changes', 'list', 'demo', '--state', 'weird']),
+      bmms(['changes', 'show', 'demo', '1']),
+      bmms(['changes', 'show', 'demo', '9']),
+      bmms(['changes', 'close', 'other', '1']),
+    ]);
     expect(list.stdout).toMatch(/^1\s+open\s+success\s+bmms\/init\s+Create demo from the echo template$/m);
-    const listJson = await bmmsJson<{ changes: ChangeBody[] }>(['changes', 'list', 'demo', '--state', 'open']);
     expect(listJson.changes.map((c) => c.number)).toEqual([1]);
-    expect((await bmms(['changes', 'list', 'demo', '--state', 'weird'])).code).toBe(2);
-
-    const show = await bmms(['changes', 'show', 'demo', '1']);
+    expect(weird.code).toBe(2);
     expect(show.stdout).toContain('#1 Create demo from the echo template');
     expect(show.stdout).toMatch(/^ {2}typecheck\s+success/m);
-    expect((await bmms(['changes', 'show', 'demo', '9'])).code).toBe(3);
+    expect(missing.code).toBe(3);
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(closed.stdout).toBe('Closed #1.\n');
 
     const merged = await bmmsJson<{ sha: string; change: ChangeBody }>(['changes', 'merge', 'demo', '1']);
     expect(merged.change.state).toBe('merged');
@@ -227,9 +241,6 @@ describe('servers, changes, revert', () => {
     expect(again.code).toBe(4);
     expect(errorOf(again).code).toBe('change_not_open');
 
-    const closed = await bmms(['changes', 'close', 'other', '1']);
-    expect(closed.code, closed.stderr).toBe(0);
-    expect(closed.stdout).toBe('Closed #1.\n');
     expect((await bmms(['changes', 'close', 'other', '1'])).code).toBe(4);
   });
 
@@ -248,21 +259,26 @@ describe('servers, changes, revert', () => {
 describe('secrets and keys', () => {
   it('sets secrets from stdin (or --value, with a warning), lists and deletes them; never prints a value', async () => {
     const value = `v-${Date.now()}-secret`;
-    const set = await bmms(['secrets', 'set', 'demo', 'API_TOKEN'], { input: `${value}\n` });
+    const [set, argv, badName] = await Promise.all([
+      bmms(['secrets', 'set', 'demo', 'API_TOKEN'], { input: `${value}\n` }),
+      bmms(['secrets', 'set', 'demo', 'OTHER', '--value', 'x1', '--json']),
+      bmms(['secrets', 'set', 'demo', 'bad name'], { input: 'x' }),
+    ]);
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toBe('Set API_TOKEN on demo (not declared in mcp.json: unused).\n');
-    const argv = await bmms(['secrets', 'set', 'demo', 'OTHER', '--value', 'x1', '--json']);
+    expect(badName.code).toBe(2);
     expect(argv.code).toBe(0);
     expect(argv.stderr).toContain('warning: a value given with --value is visible');
     expect(JSON.parse(argv.stdout)).toMatchObject({ name: 'OTHER', declared: false });
 
-    const list = await bmmsJson<{ secrets: { name: string }[]; missing: string[] }>(['secrets', 'list', 'demo']);
+    const [list, human] = await Promise.all([
+      bmmsJson<{ secrets: { name: string }[]; missing: string[] }>(['secrets', 'list', 'demo']),
+      bmms(['secrets', 'list', 'demo']),
+    ]);
     expect(list.secrets.map((s) => s.name).sort()).toEqual(['API_TOKEN', 'OTHER']);
-    const human = await bmms(['secrets', 'list', 'demo']);
     expect(human.stdout).toMatch(/^API_TOKEN\s+no\s+\d{4}-/m);
     expect(human.stdout + set.stdout + set.stderr).not.toContain(value);
 
-    expect((await bmms(['secrets', 'set', 'demo', 'bad name'], { input: 'x' })).code).toBe(2);
     expect((await bmms(['secrets', 'delete', 'demo', 'OTHER'])).stdout).toBe('Deleted OTHER from demo.\n');
     const gone = await bmms(['secrets', 'delete', 'demo', 'OTHER', '--json']);
     expect(gone.code).toBe(3);
@@ -270,21 +286,26 @@ describe('secrets and keys', () => {
   });
 
   it('creates, lists and revokes keys; a revoked key exits 5, revoking twice 3', async () => {
-    const created = await bmms(['keys', 'create', 'ci']);
+    const [created, scoped] = await Promise.all([
+      bmms(['keys', 'create', 'ci']),
+      bmmsJson<{ scopes: string[]; key: string }>(['keys', 'create', 'git-only', '--scope', 'git']),
+    ]);
     expect(created.code, created.stderr).toBe(0);
     const key = created.stdout.trim();
     expect(key).toMatch(/^bmms_/);
-    const viaKey = await bmms(['servers', 'list', '--json'], { env: { BMMS_API_KEY: key } });
-    expect(viaKey.code).toBe(0);
+    expect(scoped.scopes).toEqual(['git']);
 
-    const list = await bmmsJson<{ keys: { id: string; name: string }[] }>(['keys', 'list']);
+    const [viaKey, viaGitKey, list, human] = await Promise.all([
+      bmms(['servers', 'list', '--json'], { env: { BMMS_API_KEY: key } }),
+      bmms(['servers', 'list'], { env: { BMMS_API_KEY: scoped.key } }),
+      bmmsJson<{ keys: { id: string; name: string }[] }>(['keys', 'list']),
+      bmms(['keys', 'list']),
+    ]);
+    expect(viaKey.code).toBe(0);
+    expect(viaGitKey.code).toBe(5);
     const ci = list.keys.find((k) => k.name === 'ci');
     expect(ci).toBeDefined();
-    expect((await bmms(['keys', 'list'])).stdout).toMatch(new RegExp(`^${ci?.id}\\s+ci\\s+`, 'm'));
-
-    const scoped = await bmmsJson<{ scopes: string[]; key: string }>(['keys', 'create', 'git-only', '--scope', 'git']);
-    expect(scoped.scopes).toEqual(['git']);
-    expect((await bmms(['servers', 'list'], { env: { BMMS_API_KEY: scoped.key } })).code).toBe(5);
+    expect(human.stdout).toMatch(new RegExp(`^${ci?.id}\\s+ci\\s+`, 'm'));
 
     expect(await bmmsJson(['keys', 'revoke', ci?.id as string])).toEqual({ revoked: ci?.id });
     expect((await bmms(['servers', 'list'], { env: { BMMS_API_KEY: key } })).code).toBe(5);
