@@ -113,8 +113,8 @@ afterAll(async () => {
 });
 
 describe('usage and configuration', () => {
-  it('answers usage errors with exit 2 and says what is wrong', async () => {
-    const [none, help, missing, unknownOption, unknown, logs, unconfigured] = await Promise.all([
+  it('answers usage errors with exit 2 and an unreachable platform with 1, saying what is wrong', async () => {
+    const [none, help, missing, unknownOption, unknown, logs, unconfigured, unreachable] = await Promise.all([
       bmms([]),
       bmms(['--help']),
       bmms(['servers', 'show']),
@@ -122,7 +122,10 @@ describe('usage and configuration', () => {
       bmms(['frobnicate']),
       bmms(['logs', 'demo', '-f']),
       bmms(['servers', 'list'], { env: { BMMS_URL: undefined, BMMS_API_KEY: undefined } }),
+      bmms(['servers', 'list'], { env: { BMMS_URL: 'http://127.0.0.1:1' } }),
     ]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('bmms: cannot reach http://127.0.0.1:1/api/v1');
     expect(none.code).toBe(2);
     expect(none.stdout).toContain('bmms servers list');
     expect(help.code).toBe(0);

@@ -132,22 +132,26 @@ export class BmmsClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+  /** Sends one request; a network failure becomes an ApiError with code `unreachable`. */
+  async #send(path: string, init: RequestInit): Promise<Response> {
     try {
-      res = await this.#fetch(`${this.#base}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.#key}`,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      return await this.#fetch(`${this.#base}${path}`, init);
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
       throw new ApiError(0, 'unreachable', `cannot reach ${this.#base}${cause}`);
     }
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.#send(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.#key}`,
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -260,7 +264,7 @@ export class BmmsClient {
 
   /** GET /generations/:id/events: yields server-sent events until the generation ends (the stream closes). */
   async *generationEvents(id: string, after = -1): AsyncGenerator<GenerationEvent> {
-    const res = await this.#fetch(`${this.#base}/generations/${seg(id)}/events`, {
+    const res = await this.#send(`/generations/${seg(id)}/events`, {
       headers: {
         authorization: `Bearer ${this.#key}`,
         accept: 'text/event-stream',
