@@ -8,13 +8,13 @@ export interface ApiErrorBody {
 }
 
 /** An answer that was not 2xx: the HTTP status and the API's `{error:{code,message}}` (or a synthesized one). */
-export class ApiError extends Error {
+export class RemoteError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: Record<string, unknown> | undefined;
   constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
     super(message);
-    this.name = 'ApiError';
+    this.name = 'RemoteError';
     this.status = status;
     this.code = code;
     this.details = details;
@@ -132,13 +132,13 @@ export class BmmsClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** Sends one request; a network failure becomes an ApiError with code `unreachable`. */
+  /** Sends one request; a network failure becomes an RemoteError with code `unreachable`. */
   async #send(path: string, init: RequestInit): Promise<Response> {
     try {
       return await this.#fetch(`${this.#base}${path}`, init);
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-      throw new ApiError(0, 'unreachable', `cannot reach ${this.#base}${cause}`);
+      throw new RemoteError(0, 'unreachable', `cannot reach ${this.#base}${cause}`);
     }
   }
 
@@ -161,8 +161,8 @@ export class BmmsClient {
     }
     if (!res.ok) {
       const e = (parsed as ApiErrorBody | undefined)?.error;
-      if (e && typeof e.code === 'string') throw new ApiError(res.status, e.code, e.message, e.details);
-      throw new ApiError(res.status, `http_${res.status}`, `${method} ${path} answered ${res.status}`);
+      if (e && typeof e.code === 'string') throw new RemoteError(res.status, e.code, e.message, e.details);
+      throw new RemoteError(res.status, `http_${res.status}`, `${method} ${path} answered ${res.status}`);
     }
     return parsed as T;
   }
@@ -273,7 +273,7 @@ export class BmmsClient {
     });
     if (!res.ok || !res.body) {
       const parsed = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
-      throw new ApiError(res.status, parsed?.error?.code ?? `http_${res.status}`, parsed?.error?.message ?? '');
+      throw new RemoteError(res.status, parsed?.error?.code ?? `http_${res.status}`, parsed?.error?.message ?? '');
     }
     let buffer = '';
     const decoder = new TextDecoder();

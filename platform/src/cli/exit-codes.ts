@@ -1,4 +1,4 @@
-import { ApiError } from './client.ts';
+import { RemoteError } from './client.ts';
 
 /** The CLI's exit codes; documented in site/src/content/docs/cli.md. */
 export const EXIT = {
@@ -21,7 +21,7 @@ export class UsageError extends Error {
 /** The exit code for an error: from the HTTP status of an API error, 2 for usage, else 1. */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage;
-  if (!(err instanceof ApiError)) return EXIT.failure;
+  if (!(err instanceof RemoteError)) return EXIT.failure;
   if (err.status === 401 || err.status === 403) return EXIT.unauthorized;
   if (err.status === 404) return EXIT.notFound;
   if (err.status === 409) return EXIT.conflict;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ApiError, BmmsClient } from './client.ts';
+import { RemoteError, BmmsClient } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
@@ -102,10 +102,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return 0;
   } catch (err) {
     const code = exitCodeOf(err);
-    if (wantsJson && err instanceof ApiError) {
+    if (wantsJson && err instanceof RemoteError) {
       const details = err.details ? { details: err.details } : {};
       io.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, ...details } })}\n`);
-    } else if (err instanceof ApiError) {
+    } else if (err instanceof RemoteError) {
       io.stderr.write(`bmms: ${err.message} (${err.code})\n`);
     } else if (err instanceof UsageError || err instanceof GenerationFailed) {
       io.stderr.write(`bmms: ${err.message}\n`);
