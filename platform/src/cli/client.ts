@@ -132,7 +132,7 @@ export class BmmsClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** Sends one request; a network failure becomes an RemoteError with code `unreachable`. */
+  /** Sends one request; a network failure becomes a RemoteError with code `unreachable`. */
   async #send(path: string, init: RequestInit): Promise<Response> {
     try {
       return await this.#fetch(`${this.#base}${path}`, init);
