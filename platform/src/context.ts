@@ -1,8 +1,8 @@
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
+import type { SignupMode } from './accounts/invitations.ts';
 import type { WebSessions } from './accounts/sessions.ts';
-import type { SignupMode } from './accounts/signup.ts';
 import type { CheckService } from './checks/suites.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';

@@ -1,20 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import express, { type Request, Router } from 'express';
-import { audit } from '../audit.ts';
+import express, { Router } from 'express';
 import type { PlatformContext } from '../context.ts';
-import { ApiError, forbidden, invalidRequest, unauthorized } from '../errors.ts';
-import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
-import type { SignupMode } from './signup.ts';
-
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-
-/** SHA-256 of an invitation token (only the hash is stored). */
-export const hashInvitation = (token: string) => createHash('sha256').update(token).digest('hex');
-
-/** A new invitation token (shown once). */
-export const newInvitationToken = () => `bmms_inv_${randomBytes(24).toString('base64url')}`;
-
-const normalizeEmail = (value: unknown) => (typeof value === 'string' ? value.trim().toLowerCase() : '');
+import type { SignupMode } from './invitations.ts';
+import { signInRoutes } from './sign-in.ts';
+import { signUpRoutes } from './sign-up.ts';
 
 /**
  * Sign-up, sign-in and sign-out for browsers at /auth (JSON or form posts). A session cookie
@@ -23,104 +11,6 @@ const normalizeEmail = (value: unknown) => (typeof value === 'string' ? value.tr
 export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }): Router {
   const router = Router();
   router.use(express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }));
-  // One count of failures for this form and the OAuth sign-in page.
-  const logins = ctx.oauth.logins;
-  const body = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
-  const userView = (u: { id: string; email: string; name: string }) => ({ id: u.id, email: u.email, name: u.name });
-
-  router.post('/signup', async (req, res) => {
-    const b = body(req);
-    const email = normalizeEmail(b.email);
-    if (!EMAIL.test(email)) throw invalidRequest('"email" must be an email address');
-    const problem = passwordProblem(b.password);
-    if (problem) throw invalidRequest(problem);
-    const name = typeof b.name === 'string' && b.name.trim() ? b.name.trim().slice(0, 100) : email.split('@')[0];
-    const token = typeof b.invitation === 'string' ? b.invitation : undefined;
-    const invitation = token
-      ? await ctx.db.invitation.findUnique({ where: { tokenHash: hashInvitation(token) } })
-      : null;
-    if (token && (!invitation || invitation.acceptedAt || invitation.expiresAt.getTime() <= Date.now())) {
-      throw new ApiError('invalid_invitation', 400, 'the invitation is unknown, used or expired: ask for a new one');
-    }
-    if (invitation && invitation.email !== email) {
-      throw new ApiError('invalid_invitation', 400, `this invitation is for ${invitation.email}`);
-    }
-    if (!invitation && options.signup !== 'open') {
-      throw forbidden('sign-up is by invitation only on this platform: ask an admin of your organization');
-    }
-    if (await ctx.db.user.findUnique({ where: { email } })) {
-      throw new ApiError('email_taken', 409, 'an account with this email exists: sign in instead');
-    }
-    const passwordHash = await hashPassword(b.password as string);
-    const { user, orgId } = await ctx.db.$transaction(async (tx) => {
-      const user = await tx.user.create({ data: { email, name: name as string, passwordHash } });
-      let orgId: string;
-      if (invitation) {
-        orgId = invitation.orgId;
-        await tx.membership.create({ data: { orgId, userId: user.id, role: invitation.role } });
-        await tx.invitation.update({ where: { id: invitation.id }, data: { acceptedAt: new Date() } });
-      } else {
-        const slug = `${
-          email
-            .split('@')[0]
-            ?.replace(/[^a-z0-9]+/g, '-')
-            .slice(0, 30) || 'org'
-        }-${randomBytes(3).toString('hex')}`;
-        const org = await tx.org.create({ data: { slug, name: `${name}'s organization` } });
-        orgId = org.id;
-        await tx.membership.create({ data: { orgId, userId: user.id, role: 'owner' } });
-      }
-      return { user, orgId };
-    });
-    await audit(
-      ctx.db,
-      { userId: user.id, orgId, apiKeyId: null, role: invitation?.role ?? 'owner', scopes: [] },
-      invitation ? 'member.join' : 'user.signup',
-      { type: 'user', id: user.id, orgId },
-      invitation ? { role: invitation.role } : {},
-      res.locals.requestId as string,
-    );
-    const csrfToken = await ctx.sessions.start(req, res, user.id);
-    res.status(201).json({ user: userView(user), csrfToken });
-  });
-
-  router.post('/login', async (req, res) => {
-    const b = body(req);
-    const email = normalizeEmail(b.email);
-    const password = typeof b.password === 'string' ? b.password : '';
-    const ip = `ip:${req.ip ?? 'unknown'}`;
-    const wait = logins.retryAfter(email, ip);
-    if (wait > 0) {
-      throw new ApiError('too_many_attempts', 429, `too many failed sign-ins; retry in ${wait} s`, {
-        headers: { 'Retry-After': String(wait) },
-      });
-    }
-    const user = email ? await ctx.db.user.findUnique({ where: { email } }) : null;
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
-    if (!user || !ok) {
-      logins.fail(email, ip);
-      throw unauthorized('wrong email or password');
-    }
-    logins.succeed(email);
-    const csrfToken = await ctx.sessions.start(req, res, user.id);
-    res.json({ user: userView(user), csrfToken });
-  });
-
-  router.get('/session', async (req, res) => {
-    const session = await ctx.sessions.resolve(req);
-    const user = session ? await ctx.db.user.findUnique({ where: { id: session.userId } }) : null;
-    if (!session || !user) throw unauthorized('not signed in');
-    res.json({ user: userView(user), csrfToken: ctx.sessions.csrfToken(session.token) });
-  });
-
-  router.post('/logout', async (req, res) => {
-    const session = await ctx.sessions.resolve(req);
-    if (session && !ctx.sessions.checkCsrf(session.token, req.get('x-csrf-token') ?? String(body(req).csrf ?? ''))) {
-      throw new ApiError('csrf_failed', 403, 'send the X-CSRF-Token your sign-in returned');
-    }
-    await ctx.sessions.end(req, res);
-    res.status(204).end();
-  });
-
+  router.use(signUpRoutes(ctx, options), signInRoutes(ctx));
   return router;
 }
