@@ -38,6 +38,7 @@ export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
+export { ownerOf } from './runtimes/health.ts';
 export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
 export { DEFAULT_DISK_MB, isMountPoint } from './runtimes/quota.ts';

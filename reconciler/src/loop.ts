@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { GitProvider } from '@bmms/gitserver';
-import type { Deployment, Prisma, PrismaClient } from '@bmms/prisma';
+import type { Deployment, Prisma, PrismaClient, Server } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
@@ -364,47 +364,90 @@ export class Reconciler {
     if (server.desiredRevision !== head) {
       await db.server.update({ where: { id: server.id }, data: { desiredRevision: head } });
     }
+    const { target, servingPatch } = await this.#revisionToRun(server, head);
+    const manifestText = await git.readFile(name, target, 'mcp.json');
+    if (manifestText === null) return this.#stopWithoutManifest(server, head, current);
+    if (await this.#staysAsleep(server, target, current)) return;
+    const alive = current && runtime.list().some((i) => i.id === current.instanceId);
+    const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
+    if (current && alive && current.revision === target && (current.fingerprint ?? '') === fingerprint) {
+      await this.#keepServing(server, target, servingPatch);
+      return;
+    }
+    const tree = await git.treeOf(name, target);
+    if (!(await this.#checksPassed(server, head, target, tree, current))) return;
+    if (this.#mustWait(name, current, `${target}:${fingerprint}`)) return;
+    const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
+    await this.#deploy({ server, head: target, tree, manifestText, fingerprint, reason, servingPatch });
+  }
+
+  /** main's head, or the last healthy revision while a crash-looping head is pinned back (until main moves on). */
+  async #revisionToRun(
+    server: { id: string; name: string },
+    head: string,
+  ): Promise<{ target: string; servingPatch: ConditionPatch }> {
+    const { name } = server;
     // A revision that crash-looped is pinned back to the last healthy one until main moves on.
     const pin = this.#state.get(name).pin;
     if (pin && pin.bad !== head) await this.#state.update(name, { pin: undefined }, server.id);
     const pinned = this.#state.get(name).pin;
-    const target = pinned?.revision ?? head;
-    const servingPatch = pinned ? rolledBack(pinned.revision, head) : serving(head);
-    const manifestText = await git.readFile(name, target, 'mcp.json');
-    if (manifestText === null) {
-      // main without a manifest (never deployed, or reverted to before change #1): nothing may run.
-      if (current) {
-        routes.remove(name, current.instanceId);
-        await this.#retireInstance(server.id, current, `main ${short(head)} has no mcp.json`);
-      }
-      await this.#status(server.id, null, {
-        Ready: {
-          status: false,
-          reason: 'NoManifest',
-          message: current
-            ? `main ${short(head)} has no mcp.json: the server was stopped`
-            : 'main has no mcp.json yet: merge change #1 to deploy the server',
-        },
-        Progressing: { status: false, reason: 'NoManifest', message: 'nothing to deploy' },
-      });
-      return;
+    return {
+      target: pinned?.revision ?? head,
+      servingPatch: pinned ? rolledBack(pinned.revision, head) : serving(head),
+    };
+  }
+
+  /** main without a manifest (never deployed, or reverted to before change #1): nothing may run. */
+  async #stopWithoutManifest(
+    server: { id: string; name: string },
+    head: string,
+    current: RouteTarget | undefined,
+  ): Promise<void> {
+    if (current) {
+      this.#deps.routes.remove(server.name, current.instanceId);
+      await this.#retireInstance(server.id, current, `main ${short(head)} has no mcp.json`);
     }
-    const sleeping = this.#state.get(name).sleeping;
-    if (sleeping !== undefined && !current) {
-      // Scaled to zero: a call wakes it; a new revision on main is deployed (and then idles again).
-      if (sleeping === target) return;
-      await this.#state.update(name, { sleeping: undefined }, server.id);
+    await this.#status(server.id, null, {
+      Ready: {
+        status: false,
+        reason: 'NoManifest',
+        message: current
+          ? `main ${short(head)} has no mcp.json: the server was stopped`
+          : 'main has no mcp.json yet: merge change #1 to deploy the server',
+      },
+      Progressing: { status: false, reason: 'NoManifest', message: 'nothing to deploy' },
+    });
+  }
+
+  /** Whether a server scaled to zero sleeps on: a call wakes it; a new revision on main is deployed (and idles again). */
+  async #staysAsleep(
+    server: { id: string; name: string },
+    target: string,
+    current: RouteTarget | undefined,
+  ): Promise<boolean> {
+    const sleeping = this.#state.get(server.name).sleeping;
+    if (sleeping === undefined || current) return false;
+    if (sleeping === target) return true;
+    await this.#state.update(server.name, { sleeping: undefined }, server.id);
+    return false;
+  }
+
+  /** The instance already runs `target` with today's settings: clears a backoff, and the status says it serves. */
+  async #keepServing(server: Server, target: string, servingPatch: ConditionPatch): Promise<void> {
+    if (this.#state.get(server.name).failure) await this.#state.update(server.name, { failure: undefined }, server.id);
+    if (server.observedRevision !== target || !isReady(server.conditions)) {
+      await this.#status(server.id, target, servingPatch);
     }
-    const alive = current && runtime.list().some((i) => i.id === current.instanceId);
-    const fingerprint = await this.#fingerprint(server, manifestText, current?.fingerprint);
-    if (current && alive && current.revision === target && (current.fingerprint ?? '') === fingerprint) {
-      if (this.#state.get(name).failure) await this.#state.update(name, { failure: undefined }, server.id);
-      if (server.observedRevision !== target || !isReady(server.conditions)) {
-        await this.#status(server.id, target, servingPatch);
-      }
-      return;
-    }
-    const tree = await git.treeOf(name, target);
+  }
+
+  /** Whether `target`'s checks passed; while they run, or once they failed, the status says so and nothing deploys. */
+  async #checksPassed(
+    server: { id: string; name: string },
+    head: string,
+    target: string,
+    tree: string,
+    current: RouteTarget | undefined,
+  ): Promise<boolean> {
     const verdict = await this.#deps.gate.verdict(server, target, tree);
     if (verdict === 'pending') {
       await this.#status(server.id, undefined, {
@@ -417,7 +460,7 @@ export class Reconciler {
             }
           : { status: false, reason: 'CheckingRevision', message: `${short(head)} is being checked` },
       });
-      return;
+      return false;
     }
     if (verdict === 'failure') {
       await this.#status(server.id, undefined, {
@@ -431,25 +474,31 @@ export class Reconciler {
           ? { status: false, reason: 'ChecksFailed', message: `still serving ${short(current.revision)}` }
           : { status: false, reason: 'ChecksFailed', message: 'no revision of this server passed its checks yet' },
       });
-      return;
+      return false;
     }
+    return true;
+  }
+
+  /**
+   * Whether `attempt` (revision and settings) must not start now: a crashed server's restart delay or a failed
+   * attempt's backoff runs (a retry is scheduled), or it failed too often (Stalled until something changes).
+   */
+  #mustWait(name: string, current: RouteTarget | undefined, attempt: string): boolean {
     const restartAt = this.#state.get(name).restartAt ?? 0;
     if (!current && restartAt > Date.now()) {
       this.#scheduleRetry(name, restartAt - Date.now());
-      return;
+      return true;
     }
-    const attempt = `${target}:${fingerprint}`;
     const failure = this.#state.get(name).failure;
     if (failure && failure.attempt === attempt) {
-      if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return;
+      if (failure.attempts >= (this.#deps.maxAttempts ?? 5)) return true;
       const wait = failure.nextAt - Date.now();
       if (wait > 0) {
         this.#scheduleRetry(name, wait);
-        return;
+        return true;
       }
     }
-    const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
-    await this.#deploy({ server, head: target, tree, manifestText, fingerprint, reason, servingPatch });
+    return false;
   }
 
   /**

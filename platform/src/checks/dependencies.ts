@@ -73,120 +73,134 @@ function lineOf(text: string, section: string | null, name: string): number | un
 
 /** Checks one package.json text; `file` is its repo-relative path. */
 export function checkPackageJson(file: string, text: string, allowlist = dependencyAllowlist()): Finding[] {
+  const parsed = parsePackage(text);
+  if ('problem' in parsed) return [{ file, ...parsed.problem }];
+  const pkg: PackageUnderCheck = { file, text, record: parsed.record, allowlist, findings: [] };
+  checkSections(pkg);
+  checkBundled(pkg);
+  checkOverrides(pkg);
+  checkInstallScripts(pkg);
+  return pkg.findings;
+}
+
+/** A finding before it is placed in a file. */
+type Problem = Omit<Finding, 'file' | 'line'>;
+
+/** One package.json being checked: its text, its parsed object, and the findings so far. */
+interface PackageUnderCheck {
+  file: string;
+  text: string;
+  record: Record<string, unknown>;
+  allowlist: Map<string, AllowedPackage>;
+  findings: Finding[];
+}
+
+/** The package.json as an object, or why it is none. */
+function parsePackage(text: string): { record: Record<string, unknown> } | { problem: Problem } {
   let pkg: unknown;
   try {
     pkg = JSON.parse(text);
   } catch (err) {
     const reason = err instanceof SyntaxError ? err.message : 'unreadable';
-    return [
-      {
-        file,
+    return {
+      problem: {
         rule: 'dep-invalid-json',
         message: `is not valid JSON (${reason}): the platform cannot tell what it would install`,
         fix: 'fix the syntax (a JSON object with "dependencies" mapping names to exact versions)',
       },
-    ];
+    };
   }
   if (typeof pkg !== 'object' || pkg === null || Array.isArray(pkg)) {
-    return [
-      {
-        file,
+    return {
+      problem: {
         rule: 'dep-invalid-json',
         message: 'is not a JSON object',
         fix: 'restore the package.json the template renders',
       },
-    ];
+    };
   }
-  const record = pkg as Record<string, unknown>;
-  const findings: Finding[] = [];
-  const allowed = [...allowlist].map(([n, p]) => `${n}@${p.versions.join('|')}${p.dev ? ' (dev)' : ''}`).join(', ');
+  return { record: pkg as Record<string, unknown> };
+}
 
-  const checkSpec = (section: string, name: string, spec: unknown, dev: boolean) => {
-    const line = lineOf(text, section, name);
-    const where = `${section}.${name}`;
-    if (typeof spec !== 'string') {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-invalid-json',
-        message: `${where}: the version must be a string`,
-        fix: 'write an exact version, e.g. "1.2.3"',
-      });
-      return;
-    }
-    const kind = specKind(spec);
-    const vetted = allowlist.get(name);
-    if (kind === 'git-url') {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-git-url',
-        message: `${where}: "${spec}" installs code from a git repository or URL that nobody vetted and that can change under the same name`,
-        fix: 'use a vetted registry package at an exact version, or remove it',
-      });
-      return;
-    }
-    if (kind === 'local') {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-local-path',
-        message: `${where}: "${spec}" points at a file, link or workspace: it installs code outside the vetted list`,
-        fix: 'put the code in src/ and import it with a relative path, or remove it',
-      });
-      return;
-    }
-    if (kind === 'alias') {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-alias',
-        message: `${where}: "${spec}" installs a different package under the name "${name}"`,
-        fix: vetted ? `write the exact version: "${name}": "${vetted.versions[0]}"` : FIX_VETTED,
-      });
-      return;
-    }
-    if (!vetted) {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-not-allowlisted',
-        message: `${where}: "${name}" is not a vetted package: every dependency runs with this server's secrets, so only vetted ones are allowed (${allowed})`,
-        fix: FIX_VETTED,
-      });
-      return;
-    }
-    if (vetted.dev && !dev) {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-not-allowlisted',
-        message: `${where}: "${name}" is vetted for type-checking only, never as a runtime dependency`,
-        fix: `move it to devDependencies: "${name}": "${vetted.versions[0]}"`,
-      });
-      return;
-    }
-    if (kind === 'range') {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-unpinned',
-        message: `${where}: "${spec}" is not an exact version: a range installs whatever is newest, not what was vetted`,
-        fix: `pin the exact version: "${name}": "${vetted.versions[0]}"`,
-      });
-      return;
-    }
-    if (!vetted.versions.includes(spec.trim())) {
-      findings.push({
-        file,
-        line,
-        rule: 'dep-not-allowlisted',
-        message: `${where}: ${name} ${spec} is not a vetted version of ${name} (vetted: ${vetted.versions.join(', ')})`,
-        fix: `pin the vetted version: "${name}": "${vetted.versions[0]}"`,
-      });
-    }
-  };
+/** One dependency spec of `section`: a finding unless it is a vetted package at a vetted exact version. */
+function checkSpec(pkg: PackageUnderCheck, section: string, name: string, spec: unknown, dev: boolean): void {
+  const problem = specProblem(pkg.allowlist, `${section}.${name}`, name, spec, dev);
+  if (problem) pkg.findings.push({ file: pkg.file, line: lineOf(pkg.text, section, name), ...problem });
+}
 
+/** What is wrong with `name`'s spec (`where` names it in messages), or undefined when nothing is. */
+function specProblem(
+  allowlist: Map<string, AllowedPackage>,
+  where: string,
+  name: string,
+  spec: unknown,
+  dev: boolean,
+): Problem | undefined {
+  if (typeof spec !== 'string') {
+    return {
+      rule: 'dep-invalid-json',
+      message: `${where}: the version must be a string`,
+      fix: 'write an exact version, e.g. "1.2.3"',
+    };
+  }
+  const kind = specKind(spec);
+  const vetted = allowlist.get(name);
+  if (kind === 'git-url') {
+    return {
+      rule: 'dep-git-url',
+      message: `${where}: "${spec}" installs code from a git repository or URL that nobody vetted and that can change under the same name`,
+      fix: 'use a vetted registry package at an exact version, or remove it',
+    };
+  }
+  if (kind === 'local') {
+    return {
+      rule: 'dep-local-path',
+      message: `${where}: "${spec}" points at a file, link or workspace: it installs code outside the vetted list`,
+      fix: 'put the code in src/ and import it with a relative path, or remove it',
+    };
+  }
+  if (kind === 'alias') {
+    return {
+      rule: 'dep-alias',
+      message: `${where}: "${spec}" installs a different package under the name "${name}"`,
+      fix: vetted ? `write the exact version: "${name}": "${vetted.versions[0]}"` : FIX_VETTED,
+    };
+  }
+  if (!vetted) {
+    const allowed = [...allowlist].map(([n, p]) => `${n}@${p.versions.join('|')}${p.dev ? ' (dev)' : ''}`).join(', ');
+    return {
+      rule: 'dep-not-allowlisted',
+      message: `${where}: "${name}" is not a vetted package: every dependency runs with this server's secrets, so only vetted ones are allowed (${allowed})`,
+      fix: FIX_VETTED,
+    };
+  }
+  if (vetted.dev && !dev) {
+    return {
+      rule: 'dep-not-allowlisted',
+      message: `${where}: "${name}" is vetted for type-checking only, never as a runtime dependency`,
+      fix: `move it to devDependencies: "${name}": "${vetted.versions[0]}"`,
+    };
+  }
+  if (kind === 'range') {
+    return {
+      rule: 'dep-unpinned',
+      message: `${where}: "${spec}" is not an exact version: a range installs whatever is newest, not what was vetted`,
+      fix: `pin the exact version: "${name}": "${vetted.versions[0]}"`,
+    };
+  }
+  if (!vetted.versions.includes(spec.trim())) {
+    return {
+      rule: 'dep-not-allowlisted',
+      message: `${where}: ${name} ${spec} is not a vetted version of ${name} (vetted: ${vetted.versions.join(', ')})`,
+      fix: `pin the vetted version: "${name}": "${vetted.versions[0]}"`,
+    };
+  }
+  return undefined;
+}
+
+/** dependencies, devDependencies, optionalDependencies, peerDependencies: every spec of each. */
+function checkSections(pkg: PackageUnderCheck): void {
+  const { file, text, record, findings } = pkg;
   for (const section of SECTIONS) {
     const deps = record[section];
     if (deps === undefined) continue;
@@ -200,9 +214,13 @@ export function checkPackageJson(file: string, text: string, allowlist = depende
       });
       continue;
     }
-    for (const [name, spec] of Object.entries(deps)) checkSpec(section, name, spec, section === 'devDependencies');
+    for (const [name, spec] of Object.entries(deps)) checkSpec(pkg, section, name, spec, section === 'devDependencies');
   }
+}
 
+/** bundledDependencies / bundleDependencies: bundled packages ship their code as they are, so only vetted ones. */
+function checkBundled(pkg: PackageUnderCheck): void {
+  const { file, text, record, allowlist, findings } = pkg;
   for (const section of ['bundledDependencies', 'bundleDependencies']) {
     const bundled = record[section];
     if (bundled === undefined || bundled === false) continue;
@@ -228,8 +246,11 @@ export function checkPackageJson(file: string, text: string, allowlist = depende
       }
     }
   }
+}
 
-  // npm `overrides`, yarn `resolutions`, pnpm `pnpm.overrides`: they swap packages anywhere in the tree.
+/** npm `overrides`, yarn `resolutions`, pnpm `pnpm.overrides`: they swap packages anywhere in the tree. */
+function checkOverrides(pkg: PackageUnderCheck): void {
+  const { record } = pkg;
   const pnpm = record.pnpm;
   const overrideSources: [string, unknown][] = [
     ['overrides', record.overrides],
@@ -247,27 +268,28 @@ export function checkPackageJson(file: string, text: string, allowlist = depende
         const fullName = key === '.' ? label : overrideName(key);
         if (typeof spec === 'object' && spec !== null) walk(spec, fullName);
         else if (typeof spec === 'string' && spec.startsWith('$'))
-          checkSpec(section, fullName, dollarRef(record, spec.slice(1)), false);
-        else checkSpec(section, fullName, spec, false);
+          checkSpec(pkg, section, fullName, dollarRef(record, spec.slice(1)), false);
+        else checkSpec(pkg, section, fullName, spec, false);
       }
     };
     walk(value, section);
   }
+}
 
-  const scripts = record.scripts;
-  if (typeof scripts === 'object' && scripts !== null) {
-    for (const name of Object.keys(scripts)) {
-      if (!INSTALL_SCRIPTS.includes(name)) continue;
-      findings.push({
-        file,
-        line: lineOf(text, 'scripts', name),
-        rule: 'dep-install-script',
-        message: `scripts.${name} runs commands when the package is installed or packed, on the machine that builds the server`,
-        fix: `remove scripts.${name}: the platform builds servers itself and runs nothing at install`,
-      });
-    }
+/** Lifecycle scripts that npm runs at install or pack time. */
+function checkInstallScripts(pkg: PackageUnderCheck): void {
+  const scripts = pkg.record.scripts;
+  if (typeof scripts !== 'object' || scripts === null) return;
+  for (const name of Object.keys(scripts)) {
+    if (!INSTALL_SCRIPTS.includes(name)) continue;
+    pkg.findings.push({
+      file: pkg.file,
+      line: lineOf(pkg.text, 'scripts', name),
+      rule: 'dep-install-script',
+      message: `scripts.${name} runs commands when the package is installed or packed, on the machine that builds the server`,
+      fix: `remove scripts.${name}: the platform builds servers itself and runs nothing at install`,
+    });
   }
-  return findings;
 }
 
 /** The package an override key replaces: "parent>child", "a/b", "@scope/name@^1" → the last package name. */

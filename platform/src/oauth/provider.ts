@@ -75,6 +75,64 @@ export async function resolvesToPublicOnly(url: URL): Promise<boolean> {
   }
 }
 
+/** Registered client metadata: `scope` is dropped (scopes are granted per resource), redirect URIs are vetted. */
+function clientMetadata(): NonNullable<Configuration['extraClientMetadata']> {
+  return {
+    properties: ['scope'],
+    validator(_ctx, key, _value, metadata) {
+      // Clients register the scope they want; scopes are granted per resource, so it is dropped here.
+      if (key === 'scope') (metadata as Record<string, unknown>).scope = undefined;
+      for (const uri of (metadata.redirect_uris as string[] | undefined) ?? []) {
+        const problem = redirectUriProblem(uri);
+        // A description starting with redirect_uris makes the error invalid_redirect_uri (RFC 7591).
+        if (problem) throw new errors.InvalidClientMetadata(`redirect_uris: ${problem}`);
+      }
+    },
+  };
+}
+
+/**
+ * What the provider offers besides the code flow: dynamic registration, revocation, userinfo, Client ID Metadata
+ * Documents (fetched from public addresses only), and resource indicators (each server's MCP URL is a resource).
+ */
+function providerFeatures(deps: ProviderDeps): NonNullable<Configuration['features']> {
+  return {
+    devInteractions: { enabled: false },
+    registration: { enabled: true, initialAccessToken: false },
+    revocation: { enabled: true },
+    introspection: { enabled: false },
+    userinfo: { enabled: true },
+    rpInitiatedLogout: { enabled: false },
+    clientIdMetadataDocument: {
+      enabled: true,
+      ack: 'draft-02',
+      allowFetch: async (_ctx, clientId) => {
+        const url = URL.parse(clientId);
+        return url !== null && (await (deps.allowMetadataFetch ?? resolvesToPublicOnly)(url));
+      },
+    },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+      useGrantedResource: () => true,
+      async getResourceServerInfo(_ctx, resourceIndicator) {
+        const parsed = parseResource(deps.base, resourceIndicator);
+        const scopes = parsed ? await deps.serverScopes(parsed.server) : null;
+        if (!parsed || !scopes) {
+          throw new errors.InvalidTarget(`${resourceIndicator} is not the MCP URL of a server on this platform`);
+        }
+        return {
+          scope: [...new Set([DEFAULT_SCOPE, ...scopes.all])].join(' '),
+          audience: resourceIndicator,
+          accessTokenTTL: ACCESS_TOKEN_TTL,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'ES256' } },
+        };
+      },
+    },
+  };
+}
+
 /** Builds the oidc-provider instance of the platform: OAuth 2.1 for MCP clients. */
 export function createProvider(deps: ProviderDeps): Provider {
   const { db, log } = deps;
@@ -116,59 +174,14 @@ export function createProvider(deps: ProviderDeps): Provider {
       origin !== 'null' &&
       client.clientAuthMethod === 'none' &&
       client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) === true,
-    features: {
-      devInteractions: { enabled: false },
-      registration: { enabled: true, initialAccessToken: false },
-      revocation: { enabled: true },
-      introspection: { enabled: false },
-      userinfo: { enabled: true },
-      rpInitiatedLogout: { enabled: false },
-      clientIdMetadataDocument: {
-        enabled: true,
-        ack: 'draft-02',
-        allowFetch: async (_ctx, clientId) => {
-          const url = URL.parse(clientId);
-          return url !== null && (await (deps.allowMetadataFetch ?? resolvesToPublicOnly)(url));
-        },
-      },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
-        useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, resourceIndicator) {
-          const parsed = parseResource(deps.base, resourceIndicator);
-          const scopes = parsed ? await deps.serverScopes(parsed.server) : null;
-          if (!parsed || !scopes) {
-            throw new errors.InvalidTarget(`${resourceIndicator} is not the MCP URL of a server on this platform`);
-          }
-          return {
-            scope: [...new Set([DEFAULT_SCOPE, ...scopes.all])].join(' '),
-            audience: resourceIndicator,
-            accessTokenTTL: ACCESS_TOKEN_TTL,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
-      },
-    },
+    features: providerFeatures(deps),
     // The gateway checks the grant still exists on every call: the JWT names it by its stored hash.
     extraTokenClaims: (_ctx, token) =>
       'grantId' in token && typeof token.grantId === 'string' ? { gid: payloadKey('grant', token.grantId) } : undefined,
     // MCP clients rarely ask for offline_access; every client allowed the grant type gets a (rotating) refresh token.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: () => true,
-    extraClientMetadata: {
-      properties: ['scope'],
-      validator(_ctx, key, _value, metadata) {
-        // Clients register the scope they want; scopes are granted per resource, so it is dropped here.
-        if (key === 'scope') (metadata as Record<string, unknown>).scope = undefined;
-        for (const uri of (metadata.redirect_uris as string[] | undefined) ?? []) {
-          const problem = redirectUriProblem(uri);
-          // A description starting with redirect_uris makes the error invalid_redirect_uri (RFC 7591).
-          if (problem) throw new errors.InvalidClientMetadata(`redirect_uris: ${problem}`);
-        }
-      },
-    },
+    extraClientMetadata: clientMetadata(),
     interactions: { url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}` },
     ttl: {
       AccessToken: ACCESS_TOKEN_TTL,

@@ -168,16 +168,7 @@ export class DockerRuntime implements Runtime {
         throw err;
       });
     const { lines, logFile, capture } = this.#book.newLog(instanceDir);
-    const attached = await container.attach({ stream: true, stdout: true, stderr: true });
-    const out = new PassThrough();
-    const err = new PassThrough();
-    this.#docker.modem.demuxStream(attached, out, err);
-    attached.on('end', () => {
-      out.end();
-      err.end();
-    });
-    capture.follow(out);
-    capture.follow(err);
+    await this.#followOutput(container, capture);
 
     const instance: Instance = {
       id,
@@ -242,14 +233,39 @@ export class DockerRuntime implements Runtime {
       );
     }
     entry.started = true;
+    this.#limitCpu(entry, opts.limits.cpu);
+    return { ...instance };
+  }
+
+  /** Follows the container's stdout and stderr into the instance's log. */
+  async #followOutput(container: Docker.Container, capture: Entry['capture']): Promise<void> {
+    const attached = await container.attach({ stream: true, stdout: true, stderr: true });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    this.#docker.modem.demuxStream(attached, out, err);
+    attached.on('end', () => {
+      out.end();
+      err.end();
+    });
+    capture.follow(out);
+    capture.follow(err);
+  }
+
+  /** Applies the CPU limit once the start-up boost is over (at once without a boost). */
+  #limitCpu(entry: Entry, cpu: number): void {
+    const { container, instance } = entry;
     const limit = () =>
-      void container.update({ NanoCpus: Math.round(opts.limits.cpu * 1e9) }).catch((err: Error) => {
+      void container.update({ NanoCpus: Math.round(cpu * 1e9) }).catch((err: Error) => {
         if (!entry.stopping)
-          this.#log({ level: 'warn', msg: 'could not apply the CPU limit', instanceId: id, error: err.message });
+          this.#log({
+            level: 'warn',
+            msg: 'could not apply the CPU limit',
+            instanceId: instance.id,
+            error: err.message,
+          });
       });
     if (this.#cpuBoostMs > 0) setTimeout(limit, this.#cpuBoostMs).unref();
     else limit();
-    return { ...instance };
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -193,16 +193,7 @@ export class ProcessRuntime implements Runtime {
   /** Start one instance of a bundle and wait for its /healthz. */
   async start(opts: StartOptions): Promise<Instance> {
     if (this.unavailable) throw this.unavailable;
-    // A bind may add a folder, never shadow the bundle, the server's socket or the system dirs.
-    const reserved = [SANDBOX_SOCKET_DIR, SANDBOX_APP_DIR, SANDBOX_BIN_DIR, SANDBOX_CACHE_DIR, '/proc', '/dev', '/tmp'];
-    for (const b of opts.binds ?? []) {
-      const ok =
-        /^\/[A-Za-z0-9._/-]+$/.test(b.sandbox) &&
-        !b.sandbox.split('/').includes('..') &&
-        !reserved.some((r) => b.sandbox === r || b.sandbox.startsWith(`${r}/`) || r.startsWith(`${b.sandbox}/`)) &&
-        !LIB_DIRS.some((d) => b.sandbox === d || b.sandbox.startsWith(`${d}/`));
-      if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
-    }
+    checkBinds(opts.binds ?? []);
     const sandboxed = this.sandbox === 'bubblewrap';
     // As root every server runs as its own host uid; without root bwrap's user namespace maps the platform's.
     const owner = sandboxed && this.#isRoot() ? await this.#ownerOf(opts) : null;
@@ -217,35 +208,12 @@ export class ProcessRuntime implements Runtime {
       onUnbounded: (err) => this.#warnUnbounded(err),
     });
 
-    const binds = opts.binds ?? [];
-    const env: Record<string, string> = {
-      ...(sandboxed ? opts.env : hostPaths(opts.env, binds)),
-      ...INSTANCE_ENV,
-      BMMS_SOCKET: sandboxed ? `${SANDBOX_SOCKET_DIR}/mcp.sock` : socketPath,
-      BMMS_REVISION: opts.revision,
-      BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
-    };
-    // As root the cache is enabled after the uid switch (drop-privileges.cjs): node would create it as uid 0.
-    if (cacheDir) env[owner ? 'BMMS_COMPILE_CACHE' : 'NODE_COMPILE_CACHE'] = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
-    // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
-    const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
-    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
-    if (owner) {
-      nodeArgs.push('--require', `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
-      env.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
-    }
-    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
-    let child: ChildProcess;
-    // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
-    if (sandboxed) {
-      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, { sockDir, cacheDir, tmpDir }, nodeArgs, binds);
-      const cmd = cgroup
-        ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
-        : { file: this.#bwrapPath, args: bwrapArgs };
-      child = spawn(cmd.file, cmd.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-    } else {
-      child = spawn(this.#nodePath, [...nodeArgs, opts.bundlePath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    }
+    const { file, args, options, cgroup } = await this.#command(
+      opts,
+      { id, socketPath, sockDir, cacheDir, tmpDir },
+      owner,
+    );
+    const child: ChildProcess = spawn(file, args, options);
     const startedAt = new Date();
 
     const { lines, logFile, capture } = this.#book.newLog(instanceDir);
@@ -315,6 +283,51 @@ export class ProcessRuntime implements Runtime {
       else limit();
     }
     return { ...instance };
+  }
+
+  /**
+   * How to spawn the instance: node on the bundle, inside bubblewrap (and its cgroup, created here) when sandboxed,
+   * with the environment, heap limit and uid switch it runs under.
+   */
+  async #command(
+    opts: StartOptions,
+    dirs: { id: string; socketPath: string; sockDir: string; cacheDir: string | null; tmpDir: string | null },
+    owner: { uid: number; gid: number } | null,
+  ): Promise<{ file: string; args: string[]; options: SpawnOptions; cgroup: InstanceCgroup | null }> {
+    const { id, socketPath, sockDir, cacheDir, tmpDir } = dirs;
+    const sandboxed = this.sandbox === 'bubblewrap';
+    const binds = opts.binds ?? [];
+    const env: Record<string, string> = {
+      ...(sandboxed ? opts.env : hostPaths(opts.env, binds)),
+      ...INSTANCE_ENV,
+      BMMS_SOCKET: sandboxed ? `${SANDBOX_SOCKET_DIR}/mcp.sock` : socketPath,
+      BMMS_REVISION: opts.revision,
+      BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
+    };
+    // As root the cache is enabled after the uid switch (drop-privileges.cjs): node would create it as uid 0.
+    if (cacheDir) env[owner ? 'BMMS_COMPILE_CACHE' : 'NODE_COMPILE_CACHE'] = sandboxed ? SANDBOX_CACHE_DIR : cacheDir;
+    // Under a memory cgroup V8's heap stays below the limit: a heap bomb ends as a V8 error, anything else as an OOM kill.
+    const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
+    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
+    if (owner) {
+      nodeArgs.push('--require', `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
+      env.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
+    }
+    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
+    // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
+    if (sandboxed) {
+      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, { sockDir, cacheDir, tmpDir }, nodeArgs, binds);
+      const cmd = cgroup
+        ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
+        : { file: this.#bwrapPath, args: bwrapArgs };
+      return { ...cmd, options: { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }, cgroup };
+    }
+    return {
+      file: this.#nodePath,
+      args: [...nodeArgs, opts.bundlePath],
+      options: { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      cgroup,
+    };
   }
 
   #warnUnbounded(err: Error): void {
@@ -588,5 +601,18 @@ export class ProcessRuntime implements Runtime {
       }
     }
     return killed;
+  }
+}
+
+/** A bind may add a folder, never shadow the bundle, the server's socket or the system dirs. */
+function checkBinds(binds: { host: string; sandbox: string }[]): void {
+  const reserved = [SANDBOX_SOCKET_DIR, SANDBOX_APP_DIR, SANDBOX_BIN_DIR, SANDBOX_CACHE_DIR, '/proc', '/dev', '/tmp'];
+  for (const b of binds) {
+    const ok =
+      /^\/[A-Za-z0-9._/-]+$/.test(b.sandbox) &&
+      !b.sandbox.split('/').includes('..') &&
+      !reserved.some((r) => b.sandbox === r || b.sandbox.startsWith(`${r}/`) || r.startsWith(`${b.sandbox}/`)) &&
+      !LIB_DIRS.some((d) => b.sandbox === d || b.sandbox.startsWith(`${d}/`));
+    if (!ok) throw new InstanceStartError(`Bind target "${b.sandbox}" is not allowed`, []);
   }
 }

@@ -131,67 +131,8 @@ export class SwarmRuntime implements Runtime {
     });
     const { id, instanceDir, sockDir, socketPath } = dirs;
     const confined = await this.#confine(opts, dirs);
-    const { cacheDir } = confined;
-    const labels = containerLabels(owner, id, opts);
-    const bind = (source: string, target: string, readOnly: boolean) => ({
-      Type: 'bind' as const,
-      Source: source,
-      Target: target,
-      ReadOnly: readOnly,
-    });
     const service = await this.#docker
-      .createService({
-        Name: `bmms-${id}`,
-        Labels: labels,
-        TaskTemplate: {
-          ContainerSpec: {
-            Image: image,
-            Command: containerCommand(opts),
-            Env: containerEnv(opts, confined.uid),
-            // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid.
-            User: '0:0',
-            Dir: '/tmp',
-            ReadOnly: true,
-            Init: true,
-            CapabilityDrop: ['ALL'],
-            CapabilityAdd: SWITCH_CAPS.map((c) => `CAP_${c}`),
-            Labels: labels,
-            Mounts: [
-              bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
-              bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
-              bind(sockDir, IMAGE_PATHS.socketDir, false),
-              bind(cacheDir, IMAGE_PATHS.cacheDir, false),
-              ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
-              confined.tmpDir
-                ? bind(confined.tmpDir, '/tmp', false)
-                : {
-                    Type: 'tmpfs' as const,
-                    Target: '/tmp',
-                    TmpfsOptions: { SizeBytes: diskQuota(this.#diskMb).bytes, Mode: 0o1777 },
-                  },
-            ],
-            HealthCheck: {
-              Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid)],
-              Interval: 5e9,
-              Timeout: 2e9,
-              Retries: 3,
-              StartPeriod: 10e9,
-            },
-            StopGracePeriod: 10e9,
-          },
-          Resources: {
-            Limits: {
-              NanoCPUs: Math.round(opts.limits.cpu * 1e9),
-              MemoryBytes: memoryBytes(opts.limits),
-              Pids: opts.limits.pids ?? DEFAULT_PIDS,
-            },
-          },
-          RestartPolicy: { Condition: 'none' },
-          Placement: { Constraints: this.#constraints },
-          LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
-        },
-        Mode: { Replicated: { Replicas: 1 } },
-      } as Docker.CreateServiceOptions)
+      .createService(this.#serviceSpec(opts, image, containerLabels(owner, id, opts), id, { sockDir, ...confined }))
       .catch(async (err: unknown) => {
         await releaseWritable(confined);
         throw err;
@@ -253,6 +194,75 @@ export class SwarmRuntime implements Runtime {
     }
     entry.started = true;
     return { ...instance };
+  }
+
+  /** The swarm service of one instance: a read-only container of the base image, its binds, limits and health check. */
+  #serviceSpec(
+    opts: StartOptions,
+    image: string,
+    labels: Record<string, string>,
+    id: string,
+    confined: { sockDir: string; cacheDir: string; tmpDir: string | null; uid: number },
+  ): Docker.CreateServiceOptions {
+    const { sockDir, cacheDir } = confined;
+    const bind = (source: string, target: string, readOnly: boolean) => ({
+      Type: 'bind' as const,
+      Source: source,
+      Target: target,
+      ReadOnly: readOnly,
+    });
+    return {
+      Name: `bmms-${id}`,
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Command: containerCommand(opts),
+          Env: containerEnv(opts, confined.uid),
+          // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid.
+          User: '0:0',
+          Dir: '/tmp',
+          ReadOnly: true,
+          Init: true,
+          CapabilityDrop: ['ALL'],
+          CapabilityAdd: SWITCH_CAPS.map((c) => `CAP_${c}`),
+          Labels: labels,
+          Mounts: [
+            bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
+            bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
+            bind(sockDir, IMAGE_PATHS.socketDir, false),
+            bind(cacheDir, IMAGE_PATHS.cacheDir, false),
+            ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
+            confined.tmpDir
+              ? bind(confined.tmpDir, '/tmp', false)
+              : {
+                  Type: 'tmpfs' as const,
+                  Target: '/tmp',
+                  TmpfsOptions: { SizeBytes: diskQuota(this.#diskMb).bytes, Mode: 0o1777 },
+                },
+          ],
+          HealthCheck: {
+            Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid)],
+            Interval: 5e9,
+            Timeout: 2e9,
+            Retries: 3,
+            StartPeriod: 10e9,
+          },
+          StopGracePeriod: 10e9,
+        },
+        Resources: {
+          Limits: {
+            NanoCPUs: Math.round(opts.limits.cpu * 1e9),
+            MemoryBytes: memoryBytes(opts.limits),
+            Pids: opts.limits.pids ?? DEFAULT_PIDS,
+          },
+        },
+        RestartPolicy: { Condition: 'none' },
+        Placement: { Constraints: this.#constraints },
+        LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    } as Docker.CreateServiceOptions;
   }
 
   async #followLogs(entry: Entry): Promise<void> {
