@@ -1,8 +1,9 @@
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
-import { openDatabase } from '@bmms/prisma';
+import { type Database, openDatabase, type PrismaClient } from '@bmms/prisma';
 import {
   AdvisoryLockLeadership,
   BundleCache,
@@ -20,7 +21,7 @@ import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { WebSessions } from './accounts/sessions.ts';
 import { issueSetupToken, ownerWithoutPassword, setupPath } from './accounts/setup.ts';
 import { createApp } from './app.ts';
-import { createBackup } from './backup/backup.ts';
+import { type BackupSummary, createBackup } from './backup/backup.ts';
 import { BackupSchedule } from './backup/schedule.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
@@ -40,7 +41,7 @@ import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from '
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
 import { createRuntime } from './runtime.ts';
-import { loadKeyring } from './secrets/keyring.ts';
+import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
@@ -102,13 +103,71 @@ export async function startPlatform(
   }
 }
 
+/** Brings the platform up step by step; the data dir is locked (`unlock` releases it at close). */
 async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: () => Promise<void>): Promise<Platform> {
-  const dataDir = config.dataDir;
+  const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
+  const stores = await openStores(config, log, parts);
+  const egress = await startEgress(config, log, parts);
+  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir });
+  const { ctx, generation } = await buildContext(config, log, parts, stores, services);
+  const leader = await resumeWork(ctx, config, reposRoot);
+  const { server, port, url } = await listen(ctx, config, reposRoot);
+  const { backupTo, schedule } = startBackups(config, log, stores);
+  return {
+    url,
+    port,
+    ctx,
+    runtime: services.runtime,
+    ownerKeyFile: stores.ownerKeyFile,
+    setupToken: stores.setupToken,
+    backup: async (dir, options = {}) => {
+      if (dir) return (await backupTo(dir, options.includeKeyFile)).dir;
+      if (!schedule) throw new Error('no backup directory: set BMMS_BACKUP_DIR or name one');
+      return schedule.runOnce();
+    },
+    close: closer(async () => {
+      await schedule?.stop();
+      server.closeIdleConnections();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      setTimeout(() => server.closeAllConnections(), 5000).unref();
+      await generation.drain();
+      ctx.oauth.stop();
+      await leader.close();
+      await egress.closeAll();
+      await ctx.checks.close();
+      await stopped;
+      await ctx.directory.close();
+      await ctx.invalidations.close();
+      await stores.database.close();
+      await unlock();
+    }),
+  };
+}
+
+/** The data dir's folders; the scratch folder starts empty. */
+async function prepareDataDir(dataDir: string): Promise<{ reposRoot: string; workDir: string }> {
   const reposRoot = path.join(dataDir, 'repos');
   const workDir = path.join(dataDir, 'tmp');
   await rm(workDir, { recursive: true, force: true });
   await Promise.all([reposRoot, workDir, path.join(dataDir, 'bundles')].map((d) => mkdir(d, { recursive: true })));
+  return { reposRoot, workDir };
+}
 
+/** What outlives a restart: the database with its owner account, and the secrets under the master key. */
+interface Stores {
+  database: Database;
+  db: PrismaClient;
+  keyring: Keyring;
+  secrets: SecretStore;
+  /** The owner key file, when this start created it. */
+  ownerKeyFile: string | undefined;
+  /** A one-time set-password link token, while the owner has no password. */
+  setupToken: string | undefined;
+}
+
+/** Opens the database (migrated, with an owner) and the secret store. */
+async function openStores(config: Config, log: Logger, parts: PlatformParts): Promise<Stores> {
+  const dataDir = config.dataDir;
   const database = await openDatabase({ dataDir, databaseUrl: config.databaseUrl });
   const { db } = database;
   const ownerKeyFile = await ensureOwner(db, dataDir);
@@ -122,8 +181,12 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     });
   }
   const secrets = new SecretStore({ db, keyring: keys.keyring });
-  // Instances reach the outside only through the egress proxy: one unix socket per instance.
-  const egressRoot = path.join(dataDir, 'egress');
+  return { database, db, keyring: keys.keyring, secrets, ownerKeyFile, setupToken };
+}
+
+/** The egress proxy: instances reach the outside only through it, one unix socket per instance. */
+async function startEgress(config: Config, log: Logger, parts: PlatformParts): Promise<EgressProxy> {
+  const egressRoot = path.join(config.dataDir, 'egress');
   await rm(egressRoot, { recursive: true, force: true });
   const egressLog = log.child({ component: 'egress' });
   if (config.testPublicRanges) {
@@ -131,23 +194,37 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       ranges: config.testPublicRanges,
     });
   }
-  const egress = new EgressProxy({
+  return new EgressProxy({
     ...parts.egress,
     ...(config.testPublicRanges ? { testPublicRanges: config.testPublicRanges } : {}),
     root: egressRoot,
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });
-  const git = new InternalGitProvider({ root: reposRoot });
-  const runtime = parts.runtime ?? createRuntime(config, dataDir, log, db);
-  if (runtime instanceof ProcessRuntime && runtime.unavailable) {
-    log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
-  }
-  if (runtime instanceof DockerRuntime || runtime instanceof SwarmRuntime) {
-    // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
-    runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
-  }
+}
+
+/** The deploy machinery: the git store, the runtime, the checks and the reconciler they gate, and previews. */
+interface Services {
+  git: InternalGitProvider;
+  runtime: Runtime;
+  credentials: GatewayCredentials;
+  routes: RouteTable;
+  previews: PreviewManager;
+  checks: CheckService;
+  reconciler: Reconciler;
+}
+
+/** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
+function buildServices(
+  config: Config,
+  log: Logger,
+  parts: PlatformParts,
+  deps: { db: PrismaClient; secrets: SecretStore; egress: EgressProxy; reposRoot: string; workDir: string },
+): Services {
+  const { db } = deps;
+  const git = new InternalGitProvider({ root: deps.reposRoot });
+  const runtime = openRuntime(config, log, parts, db);
   const credentials = new GatewayCredentials();
-  const bundles = new BundleCache({ dir: path.join(dataDir, 'bundles') });
+  const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
   let reconciler: Reconciler | undefined;
   const previews = new PreviewManager({
@@ -166,7 +243,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     git,
     log: log.child({ component: 'checks' }),
     checks: allChecks(previews),
-    workDir,
+    workDir: deps.workDir,
     onCompleted: (server, suite) => {
       reconciler?.wake(server.name);
       if (suite.conclusion === 'success') {
@@ -177,7 +254,41 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       }
     },
   });
-  reconciler = new Reconciler({
+  reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
+  return { git, runtime, credentials, routes, previews, checks, reconciler };
+}
+
+/** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
+function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient): Runtime {
+  const runtime = parts.runtime ?? createRuntime(config, config.dataDir, log, db);
+  if (runtime instanceof ProcessRuntime && runtime.unavailable) {
+    log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
+  }
+  if (runtime instanceof DockerRuntime || runtime instanceof SwarmRuntime) {
+    // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
+    runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
+  }
+  return runtime;
+}
+
+/** The reconciler, gated by the checks; its instances get secrets, egress and the gateway's credential. */
+function buildReconciler(
+  config: Config,
+  log: Logger,
+  deps: {
+    db: PrismaClient;
+    git: InternalGitProvider;
+    runtime: Runtime;
+    bundles: BundleCache;
+    routes: RouteTable;
+    checks: CheckService;
+    secrets: SecretStore;
+    egress: EgressProxy;
+    credentials: GatewayCredentials;
+  },
+): Reconciler {
+  const { db, git, runtime, bundles, routes, checks, secrets, egress, credentials } = deps;
+  return new Reconciler({
     db,
     git,
     runtime,
@@ -203,23 +314,24 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
         }
       : {}),
   });
+}
+
+/** Generation, invalidations, the gateway's directory, sessions and the authorization server, as one context. */
+async function buildContext(
+  config: Config,
+  log: Logger,
+  parts: PlatformParts,
+  stores: Stores,
+  services: Services,
+): Promise<{ ctx: PlatformContext; generation: Generation }> {
+  const { db, secrets, keyring } = stores;
+  const { git, checks, reconciler, routes, previews, credentials } = services;
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
-  // With Postgres several platform processes may share the database: a revocation in one reaches all of them.
-  let invalidations: InvalidationBus;
-  if (config.databaseUrl) {
-    const bus = new PostgresInvalidationBus({
-      connectionString: config.databaseUrl,
-      log: log.child({ component: 'invalidations' }),
-    });
-    await bus.start();
-    invalidations = bus;
-  } else {
-    invalidations = new LocalInvalidationBus();
-  }
+  const invalidations = await startInvalidations(config, log);
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
-  const sessions = new WebSessions({ db, csrfKey: derivedKeys(keys.keyring, 'session-csrf')[0] as Buffer });
+  const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const ctx: PlatformContext = {
     db,
@@ -238,7 +350,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       db,
       git,
       sealer: secrets,
-      keyring: keys.keyring,
+      keyring,
       log: log.child({ component: 'oauth' }),
       sessions,
       external: config.oidc,
@@ -251,7 +363,30 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     signup: config.signup ?? 'invite',
     sessions,
   };
+  return { ctx, generation };
+}
 
+/** With Postgres several platform processes may share the database: a revocation in one reaches all of them. */
+async function startInvalidations(config: Config, log: Logger): Promise<InvalidationBus> {
+  if (!config.databaseUrl) return new LocalInvalidationBus();
+  const bus = new PostgresInvalidationBus({
+    connectionString: config.databaseUrl,
+    log: log.child({ component: 'invalidations' }),
+  });
+  await bus.start();
+  return bus;
+}
+
+/**
+ * Takes up what a previous process left (orphan repos, check suites, deploys) before listening, so the API never
+ * reports stale state; returns the leadership under which this process's reconciler runs.
+ */
+async function resumeWork(
+  ctx: PlatformContext,
+  config: Config,
+  reposRoot: string,
+): Promise<{ close(): Promise<void> }> {
+  const { db, log, checks, reconciler } = ctx;
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
   const swept = await sweepOrphanRepos(ctx, repoNames);
   if (swept.length > 0) log.warn('removed repositories that no server owns', { repos: swept });
@@ -269,7 +404,15 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     log: (msg, fields) => log.info(msg, fields),
   });
   await leader.settled;
+  return leader;
+}
 
+/** Serves the app on the configured host and port; the authorization server starts once the URL is known. */
+async function listen(
+  ctx: PlatformContext,
+  config: Config,
+  reposRoot: string,
+): Promise<{ server: Server; port: number; url: string }> {
   const app = createApp(ctx, reposRoot);
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -277,11 +420,24 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  const url = publicBase.listening(config.host, port);
-  await ctx.oauth.start(publicBase);
+  const url = ctx.publicBase.listening(config.host, port);
+  await ctx.oauth.start(ctx.publicBase);
+  return { server, port, url };
+}
 
+/** Backups of the stores: one into a named directory on demand, and the schedule BMMS_BACKUP_DIR sets (started). */
+function startBackups(
+  config: Config,
+  log: Logger,
+  stores: Stores,
+): {
+  backupTo: (dir: string, includeKeyFile?: boolean) => Promise<BackupSummary>;
+  schedule: BackupSchedule | undefined;
+} {
+  const { db, database, keyring } = stores;
+  const dataDir = config.dataDir;
   const backupTo = async (dir: string, includeKeyFile = false) =>
-    createBackup(dir, { db, kind: database.kind, dataDir, keyring: keys.keyring, includeKeyFile });
+    createBackup(dir, { db, kind: database.kind, dataDir, keyring, includeKeyFile });
   const schedule = config.backups
     ? new BackupSchedule({
         ...config.backups,
@@ -290,39 +446,15 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       })
     : undefined;
   schedule?.start();
+  return { backupTo, schedule };
+}
 
+/** A close() that runs `shutdown` once, however often it is called. */
+function closer(shutdown: () => Promise<void>): () => Promise<void> {
   let closing: Promise<void> | undefined;
-  return {
-    url,
-    port,
-    ctx,
-    runtime,
-    ownerKeyFile,
-    setupToken,
-    backup: async (dir, options = {}) => {
-      if (dir) return (await backupTo(dir, options.includeKeyFile)).dir;
-      if (!schedule) throw new Error('no backup directory: set BMMS_BACKUP_DIR or name one');
-      return schedule.runOnce();
-    },
-    close: () => {
-      closing ??= (async () => {
-        await schedule?.stop();
-        server.closeIdleConnections();
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
-        await generation.drain();
-        ctx.oauth.stop();
-        await leader.close();
-        await egress.closeAll();
-        await checks.close();
-        await stopped;
-        await directory.close();
-        await invalidations.close();
-        await database.close();
-        await unlock();
-      })();
-      return closing;
-    },
+  return () => {
+    closing ??= shutdown();
+    return closing;
   };
 }
 

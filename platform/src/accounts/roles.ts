@@ -4,6 +4,10 @@ import { forbidden } from '../errors.ts';
 export const ROLES = ['owner', 'admin', 'developer', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Whether `role` names one of ROLES. */
+export const isRole = (role: unknown): role is Role =>
+  typeof role === 'string' && (ROLES as readonly string[]).includes(role);
+
 /** What a role may do. Maintainers (owner, admin) may push main directly. */
 export type Permission = 'read' | 'write' | 'push_main' | 'admin';
 

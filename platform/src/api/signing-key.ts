@@ -1,0 +1,30 @@
+import { Router } from 'express';
+import { audit } from '../audit.ts';
+import type { PlatformContext } from '../context.ts';
+import { forbidden } from '../errors.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { principalOf, requestIdOf } from './request.ts';
+
+/** POST /api/v1/admin/rotate-signing-key: the authorization server signs with a new key (the operator's owner only). */
+export function signingKeyRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  const principal = principalOf;
+  const requestId = requestIdOf;
+
+  router.post('/admin/rotate-signing-key', async (req, res) => {
+    input(req, ops.rotateSigningKey);
+    const p = principal(res);
+    const operator = await ctx.db.org.findFirst({ orderBy: { createdAt: 'asc' } });
+    if (p.role !== 'owner' || p.orgId !== operator?.id) {
+      throw forbidden(
+        "rotating the authorization server's signing key affects every org: only the platform operator's owner may",
+      );
+    }
+    const kid = await ctx.oauth.rotateSigningKey();
+    await audit(ctx.db, p, 'oauth.rotate_signing_key', { type: 'platform', id: operator.id }, { kid }, requestId(res));
+    res.json({ kid });
+  });
+
+  return router;
+}

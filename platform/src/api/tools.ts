@@ -1,0 +1,140 @@
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import type { Server } from '@bmms/prisma';
+import { parseManifest, type ToolSpec } from '@bmms/runner-template';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Router } from 'express';
+import { requirePermission } from '../accounts/roles.ts';
+import type { PlatformContext } from '../context.ts';
+import { insufficientScope, serverUnavailable, toolCallFailed } from '../errors.ts';
+import { scopesOf } from '../oauth/resources.ts';
+import { previewName } from '../previews.ts';
+import { findChange } from '../services/changes.ts';
+import { findServer } from '../services/servers.ts';
+import { input } from './operation.ts';
+import { ops } from './operations.ts';
+import { principalOf } from './request.ts';
+
+/** How long a try-it call may take before the dashboard gets an answer. */
+const TRY_TIMEOUT_MS = 60_000;
+
+/** The tools of a manifest text, or [] when it is missing or invalid (the manifest check reports why). */
+export function toolsOf(text: string | null | undefined): ToolSpec[] {
+  if (!text) return [];
+  try {
+    return parseManifest(text).tools;
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A server's tools under /api/v1/servers/:name/tools: listed at a revision (production's or a change's head), and
+ * one called (on production or a change's preview) for the dashboard's try-it forms.
+ */
+export function toolsRouter(ctx: PlatformContext): Router {
+  const router = Router();
+
+  router.get('/servers/:name/tools', async (req, res) => {
+    const { query } = input(req, ops.listTools);
+    const p = principalOf(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name as string);
+    const revision = await revisionOf(ctx, server, query.change);
+    const tools = revision ? toolsOf(await ctx.git.readFile(server.name, revision, 'mcp.json')) : [];
+    res.json({ revision, tools });
+  });
+
+  router.post('/servers/:name/tools/:tool/call', async (req, res) => {
+    const { body } = input(req, ops.callTool);
+    const p = principalOf(res);
+    requirePermission(p, 'read');
+    const server = await findServer(ctx, p, req.params.name as string);
+    const { change: number } = body;
+    if (number !== undefined) await findChange(ctx, server, number);
+    const target = number !== undefined ? previewName(server.name, number) : server.name;
+    const lease = ctx.routes.acquire(target);
+    if (!lease) {
+      if (number === undefined) ctx.reconciler.wake(server.name);
+      throw serverUnavailable(
+        number !== undefined
+          ? `the preview of change #${number} is not serving (it starts once the static checks passed)`
+          : `"${server.name}" is not serving yet: merge a change with green checks, or retry in a moment`,
+        5,
+      );
+    }
+    try {
+      const tool = req.params.tool as string;
+      const scopes = scopesOf(await ctx.oauth.manifests.at(server.name, lease.target.revision));
+      const missing = [...scopes.required, ...(scopes.tools.get(tool) ?? [])].filter(
+        (s) => !p.scopes.includes('*') && !p.scopes.includes(s),
+      );
+      if (missing.length > 0) throw insufficientScope(missing);
+      const credential = ctx.credentials.mint({
+        server: server.name,
+        sub: p.userId,
+        scopes: p.scopes,
+        client: p.apiKeyId ? `api-key:${p.apiKeyId}` : 'dashboard',
+      });
+      const transport = new StreamableHTTPClientTransport(new URL('http://instance/mcp'), {
+        fetch: socketFetch(lease.target.socketPath),
+        requestInit: {
+          headers: { authorization: `Bearer ${credential}`, 'x-request-id': String(res.locals.requestId) },
+        },
+      });
+      const client = new Client({ name: 'bmms-dashboard', version: '1.0.0' });
+      const started = performance.now();
+      try {
+        await client.connect(transport, { timeout: TRY_TIMEOUT_MS });
+        const result = await client.callTool({ name: tool, arguments: body.arguments }, undefined, {
+          timeout: TRY_TIMEOUT_MS,
+        });
+        res.json({ revision: lease.target.revision, durationMs: Math.round(performance.now() - started), result });
+      } catch (err) {
+        throw toolCallFailed((err as Error).message);
+      } finally {
+        await client.close().catch(() => {});
+      }
+    } finally {
+      lease.release();
+    }
+  });
+
+  return router;
+}
+
+/** The commit a tools listing reads: a change's head, or what production serves (else what it should). */
+async function revisionOf(ctx: PlatformContext, server: Server, change: number | undefined) {
+  if (change !== undefined) return (await findChange(ctx, server, change)).headSha;
+  return server.observedRevision ?? server.desiredRevision ?? (await ctx.git.resolveRef(server.name, 'main'));
+}
+
+/** A fetch that sends every request to an instance's unix socket (the SDK client's transport takes it). */
+function socketFetch(socketPath: string) {
+  return (input: string | URL | globalThis.Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(input instanceof globalThis.Request ? input.url : String(input));
+    const headers = Object.fromEntries(new Headers(init?.headers).entries());
+    const body = typeof init?.body === 'string' ? init.body : undefined;
+    return new Promise((resolve, reject) => {
+      const upstream = http.request(
+        { socketPath, path: url.pathname + url.search, method: init?.method ?? 'GET', headers },
+        (up) => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string') h.set(k, v);
+          const empty = up.statusCode === 204 || up.statusCode === 304 || init?.method === 'HEAD';
+          if (empty) up.resume();
+          resolve(
+            new Response(empty ? null : (Readable.toWeb(up) as ReadableStream<Uint8Array>), {
+              status: up.statusCode ?? 502,
+              headers: h,
+            }),
+          );
+        },
+      );
+      init?.signal?.addEventListener('abort', () => upstream.destroy(new Error('aborted')));
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+  };
+}
