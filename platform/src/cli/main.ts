@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { RemoteError, BmmsClient } from './client.ts';
+import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
