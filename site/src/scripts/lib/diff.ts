@@ -1,6 +1,11 @@
-/** File diffs with diff2html (rendering) and highlight.js (syntax), one collapsible block per file, rendered lazily. */
+/**
+ * File diffs with diff2html (rendering) and highlight.js (syntax), one collapsible block per file. The work is cut
+ * so no task runs long and nothing on screen moves: files are drawn plain, off screen, one per task; the first ones
+ * go on screen in one step; colours follow in small slices (they change no size).
+ */
 import { ColorSchemeType } from 'diff2html/lib-esm/types.js';
 import { Diff2HtmlUI } from 'diff2html/lib-esm/ui/js/diff2html-ui-base.js';
+import { closeTags, getLanguage, mergeStreams, nodeStream } from 'diff2html/lib-esm/ui/js/highlight.js-helpers.js';
 import 'diff2html/bundles/css/diff2html.min.css';
 import hljs from 'highlight.js/lib/core';
 import bash from 'highlight.js/lib/languages/bash';
@@ -30,94 +35,158 @@ export interface FileDiff {
   patch: string | null;
 }
 
+export type Layout = 'line-by-line' | 'side-by-side';
+
 /** Files open at first; the rest render when opened, so a 200-file change does not block the page. */
 const OPEN_AT_FIRST = 3;
 /** Files above this many changed lines start closed. */
 const LARGE = 400;
-
-function renderInto(target: HTMLElement, file: FileDiff, layout: 'line-by-line' | 'side-by-side'): void {
-  if (!file.patch) {
-    target.replaceChildren(h('p', { class: 'muted card' }, 'Binary or large file: not shown.'));
-    return;
-  }
-  const config = {
-    outputFormat: layout,
-    drawFileList: false,
-    matching: 'none' as const,
-    colorScheme: ColorSchemeType.AUTO,
-    highlight: true,
-    fileContentToggle: false,
-    stickyFileHeaders: false,
-    synchronisedScroll: true,
-  };
-  const ui = new Diff2HtmlUI(target, file.patch, config, hljs);
-  ui.draw();
-  try {
-    ui.highlightCode();
-  } catch {
-    // A language highlight.js lacks: the diff stays readable without colours.
-    new Diff2HtmlUI(target, file.patch, { ...config, highlight: false }).draw();
-  }
-}
+/** Files whose summaries go on screen in the first step; the rest follow in chunks of this size. */
+const CHUNK = 25;
+/** Highlighting yields to the browser after this long, so input stays responsive (a long task is 50 ms). */
+const SLICE_MS = 12;
 
 /** Yields to the browser between chunks of work so input stays responsive. */
 const idle = () => new Promise<void>((r) => setTimeout(r, 0));
 
-/** Renders every file as a <details>; the first few open (rendered in small chunks), the rest on demand. */
+/** Draws one file's diff, without colours (see `highlight`). */
+function renderInto(target: HTMLElement, file: FileDiff, layout: Layout): void {
+  if (!file.patch) {
+    target.replaceChildren(h('p', { class: 'muted card' }, 'Binary or large file: not shown.'));
+    return;
+  }
+  new Diff2HtmlUI(target, file.patch, {
+    outputFormat: layout,
+    drawFileList: false,
+    matching: 'none',
+    colorScheme: ColorSchemeType.AUTO,
+    highlight: false,
+    fileListToggle: false,
+    fileContentToggle: false,
+    stickyFileHeaders: false,
+    synchronisedScroll: true,
+  }).draw();
+}
+
+/** One line as diff2html's own highlighter does it (its markup kept), for a language highlight.js knows. */
+function highlightLine(line: Element, language: string): void {
+  const text = line.textContent;
+  if (!text) return;
+  const result = closeTags(hljs.highlight(text, { language, ignoreIllegals: true }));
+  const original = nodeStream(line);
+  if (original.length) {
+    const node = document.createElement('div');
+    node.innerHTML = result.value;
+    result.value = mergeStreams(original, nodeStream(node), text);
+  }
+  line.classList.add('hljs', language);
+  // highlight.js escapes the text it was given: the markup is its spans only.
+  line.innerHTML = result.value;
+}
+
+/**
+ * Colours the drawn lines of `body`, a slice at a time (diff2html's `highlightCode` does a whole file in one task).
+ * Colours change no size, so nothing moves while this runs.
+ */
+async function highlight(body: HTMLElement): Promise<void> {
+  let since = performance.now();
+  for (const file of body.querySelectorAll('.d2h-file-wrapper')) {
+    const ext = file.getAttribute('data-lang');
+    let language = ext ? getLanguage(ext) : 'plaintext';
+    if (hljs.getLanguage(language) === undefined) language = 'plaintext';
+    for (const line of file.querySelectorAll('.d2h-code-line-ctn')) {
+      try {
+        highlightLine(line, language);
+      } catch {
+        // A line highlight.js cannot read stays plain: the diff is readable without colours.
+      }
+      if (performance.now() - since > SLICE_MS) {
+        await idle();
+        // The file was closed or drawn again meanwhile: these lines are gone.
+        if (!body.isConnected || !file.isConnected) return;
+        since = performance.now();
+      }
+    }
+  }
+}
+
+/** One file as a <details>; `draw()` draws its diff (it may run before the block is on screen). */
+function fileBlock(file: FileDiff, layout: Layout): { details: HTMLDetailsElement; draw: () => void } {
+  const body = h('div', { class: 'diff-body' });
+  let drawn = false;
+  const draw = () => {
+    if (drawn) return;
+    drawn = true;
+    try {
+      renderInto(body, file, layout);
+      // Wide code scrolls sideways: keyboard users reach it too.
+      for (const region of body.querySelectorAll('.d2h-file-diff, .d2h-file-side-diff')) {
+        region.setAttribute('tabindex', '0');
+        region.setAttribute('role', 'region');
+        region.setAttribute('aria-label', `Changes of ${file.path}`);
+      }
+    } catch (err) {
+      body.replaceChildren(h('p', { class: 'error' }, `This file cannot be shown: ${(err as Error).message}`));
+    }
+  };
+  const details = h(
+    'details',
+    { class: 'diff-file', 'data-path': file.path },
+    h(
+      'summary',
+      {},
+      h('span', {}, file.path, h('span', { class: 'muted' }, ` ${file.status}`)),
+      h(
+        'span',
+        {},
+        h('span', { class: 'add' }, `+${file.additions}`),
+        ' ',
+        h('span', { class: 'del' }, `−${file.deletions}`),
+      ),
+    ),
+    body,
+  );
+  details.addEventListener('toggle', () => {
+    if (!details.open || drawn) return;
+    draw();
+    void highlight(body);
+  });
+  return { details, draw };
+}
+
+/**
+ * Renders every file as a <details>, the first few open, without moving what is on screen (no layout shift): the
+ * open files are drawn off screen, one per task; the first chunk then replaces the container's content in one step,
+ * together with `sameStep` (the caller's other content from the same response); later chunks are appended below
+ * it, and colours follow. Closed files are drawn when opened.
+ */
 export async function renderFiles(
   container: HTMLElement,
   files: FileDiff[],
-  layout: 'line-by-line' | 'side-by-side',
+  layout: Layout,
+  sameStep?: () => void,
 ): Promise<void> {
-  container.replaceChildren();
-  const pending: (() => void)[] = [];
-  for (const [i, file] of files.entries()) {
-    const body = h('div', { class: 'diff-body' });
-    let drawn = false;
-    const draw = () => {
-      if (drawn) return;
-      drawn = true;
-      try {
-        renderInto(body, file, layout);
-        // Wide code scrolls sideways: keyboard users reach it too.
-        for (const region of body.querySelectorAll('.d2h-file-diff, .d2h-file-side-diff')) {
-          region.setAttribute('tabindex', '0');
-          region.setAttribute('role', 'region');
-          region.setAttribute('aria-label', `Changes of ${file.path}`);
-        }
-      } catch (err) {
-        body.replaceChildren(h('p', { class: 'error' }, `This file cannot be shown: ${(err as Error).message}`));
-      }
-    };
-    const details = h(
-      'details',
-      { class: 'diff-file', 'data-path': file.path },
-      h(
-        'summary',
-        {},
-        h('span', {}, file.path, h('span', { class: 'muted' }, ` ${file.status}`)),
-        h(
-          'span',
-          {},
-          h('span', { class: 'add' }, `+${file.additions}`),
-          ' ',
-          h('span', { class: 'del' }, `−${file.deletions}`),
-        ),
-      ),
-      body,
-    );
-    details.addEventListener('toggle', () => {
-      if (details.open) draw();
-    });
-    if (i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE) {
-      details.open = true;
-      pending.push(draw);
-    }
-    container.append(details);
-    if (i % 25 === 24) await idle();
-  }
-  for (const draw of pending) {
-    draw();
+  const blocks = files.map((file, i) => ({
+    ...fileBlock(file, layout),
+    open: i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE,
+  }));
+  const open = blocks.filter((b) => b.open);
+  for (const b of open) {
+    b.draw();
     await idle();
   }
+  for (let start = 0; start < blocks.length || start === 0; start += CHUNK) {
+    const chunk = blocks.slice(start, start + CHUNK).map((b) => {
+      b.details.open = b.open;
+      return b.details;
+    });
+    if (start === 0) {
+      container.replaceChildren(...chunk);
+      sameStep?.();
+    } else {
+      container.append(...chunk);
+    }
+    await idle();
+  }
+  for (const b of open) await highlight(b.details.querySelector<HTMLElement>('.diff-body') ?? b.details);
 }
