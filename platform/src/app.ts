@@ -7,6 +7,7 @@ import { can } from './accounts/roles.ts';
 import { authRouter } from './accounts/routes.ts';
 import { setupRouter } from './accounts/setup.ts';
 import { apiRouter } from './api/router.ts';
+import { publicTemplatesRouter } from './api/templates.ts';
 import type { PlatformContext } from './context.ts';
 import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
@@ -32,6 +33,7 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.use(ctx.oauth.router());
   app.use('/auth', setupRouter(ctx));
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
+  app.use('/api/v1/public', publicTemplatesRouter(ctx));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'unknown API version: use /api/v1' } });

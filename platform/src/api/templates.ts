@@ -2,7 +2,14 @@ import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
 import { findServer } from '../services/servers.ts';
-import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
+import {
+  findPublished,
+  listTemplates,
+  publicTemplates,
+  publishedView,
+  publishServer,
+  takedownTemplate,
+} from '../services/templates.ts';
 import { jsonBody, principalOf, requestIdOf } from './request.ts';
 
 /** The template catalog, publishing a server as a template and takedowns; mounted inside /api/v1. */
@@ -41,5 +48,19 @@ export function templatesRouter(ctx: PlatformContext): Router {
     res.json({ ...publishedView(template, p), notified });
   });
 
+  return router;
+}
+
+/**
+ * The public template gallery, mounted at /api/v1/public before the API's credential check: the only API route that
+ * answers without a key or a session (the site's /templates/ page reads it). It lists nothing private.
+ */
+export function publicTemplatesRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  router.get('/templates', async (_req, res) => {
+    // The same for everyone, so shared caches may keep it a minute.
+    res.setHeader('Cache-Control', 'public, max-age=60');
+    res.json({ templates: await publicTemplates(ctx) });
+  });
   return router;
 }
