@@ -46,6 +46,23 @@ const CHUNK = 25;
 /** Highlighting yields to the browser after this long, so input stays responsive (a long task is 50 ms). */
 const SLICE_MS = 12;
 
+/**
+ * Lower bounds of a drawn file's heights in CSS pixels (measured: a summary 35, diff2html's file header 35, a row 22.8),
+ * to tell that an open file starts below the first screen: it can then be drawn after the rest is on screen, since
+ * its growth moves only what is below it, off screen. Bounds too low only draw more at first; they never let a
+ * visible file move.
+ */
+const MIN_SUMMARY_PX = 32;
+const MIN_HEADER_PX = 32;
+const MIN_ROW_PX = 20;
+
+/** The least height a file takes on screen: closed, its summary; open, also its header and at least one row per hunk and per added (or deleted, if more) line, in either layout. */
+function minHeight(file: FileDiff, open: boolean): number {
+  if (!open) return MIN_SUMMARY_PX;
+  const hunks = file.patch?.match(/^@@/gm)?.length ?? 0;
+  return MIN_SUMMARY_PX + MIN_HEADER_PX + (hunks + Math.max(file.additions, file.deletions)) * MIN_ROW_PX;
+}
+
 /** Yields to the browser between chunks of work so input stays responsive. */
 const idle = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -110,10 +127,19 @@ async function highlight(body: HTMLElement): Promise<void> {
   }
 }
 
-/** One file as a <details>; `draw()` draws its diff (it may run before the block is on screen). */
-function fileBlock(file: FileDiff, layout: Layout): { details: HTMLDetailsElement; draw: () => void } {
+/**
+ * One file as a <details>: `draw()` draws its diff (it may run before the block is on screen), `colour()` then
+ * highlights it, once. A block that `auto` marks is drawn and coloured by `renderFiles`; any other is drawn when a
+ * person opens it.
+ */
+function fileBlock(
+  file: FileDiff,
+  layout: Layout,
+  auto: boolean,
+): { details: HTMLDetailsElement; draw: () => void; colour: () => Promise<void> } {
   const body = h('div', { class: 'diff-body' });
   let drawn = false;
+  let coloured = false;
   const draw = () => {
     if (drawn) return;
     drawn = true;
@@ -128,6 +154,11 @@ function fileBlock(file: FileDiff, layout: Layout): { details: HTMLDetailsElemen
     } catch (err) {
       body.replaceChildren(h('p', { class: 'error' }, `This file cannot be shown: ${(err as Error).message}`));
     }
+  };
+  const colour = async () => {
+    if (coloured || !drawn) return;
+    coloured = true;
+    await highlight(body);
   };
   const details = h(
     'details',
@@ -147,31 +178,37 @@ function fileBlock(file: FileDiff, layout: Layout): { details: HTMLDetailsElemen
     body,
   );
   details.addEventListener('toggle', () => {
-    if (!details.open || drawn) return;
+    if (!details.open || (auto && !drawn)) return;
     draw();
-    void highlight(body);
+    void colour();
   });
-  return { details, draw };
+  return { details, draw, colour };
 }
 
 /**
  * Renders every file as a <details>, the first few open, without moving what is on screen (no layout shift): the
- * open files are drawn off screen, one per task; the first chunk then replaces the container's content in one step,
- * together with `sameStep` (the caller's other content from the same response); later chunks are appended below
- * it, and colours follow. Closed files are drawn when opened.
+ * open files that start on the first screen are drawn off screen, one per task; the first chunk then replaces the
+ * container's content in one step, together with `sameStep` (the caller's other content from the same response);
+ * later chunks are appended below it; open files below the first screen are drawn next, then colours follow.
+ * `top` is a lower bound of the container's distance from the top of the viewport. Closed files are drawn when opened.
  */
 export async function renderFiles(
   container: HTMLElement,
   files: FileDiff[],
   layout: Layout,
   sameStep?: () => void,
+  top = 0,
 ): Promise<void> {
-  const blocks = files.map((file, i) => ({
-    ...fileBlock(file, layout),
-    open: i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE,
-  }));
+  let y = top;
+  const blocks = files.map((file, i) => {
+    const open = i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE;
+    // Scrolled (a reload keeps its place): what is on screen is not known, so everything open is drawn first.
+    const belowFold = window.scrollY === 0 && y >= window.innerHeight;
+    y += minHeight(file, open);
+    return { ...fileBlock(file, layout, open), open, later: open && belowFold };
+  });
   const open = blocks.filter((b) => b.open);
-  for (const b of open) {
+  for (const b of open.filter((b) => !b.later)) {
     b.draw();
     await idle();
   }
@@ -188,5 +225,9 @@ export async function renderFiles(
     }
     await idle();
   }
-  for (const b of open) await highlight(b.details.querySelector<HTMLElement>('.diff-body') ?? b.details);
+  for (const b of open.filter((b) => b.later)) {
+    b.draw();
+    await idle();
+  }
+  for (const b of open) await b.colour();
 }

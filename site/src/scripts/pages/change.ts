@@ -10,6 +10,7 @@ const base = `/servers/${server}/changes/${number}`;
 let files: FileDiff[] = [];
 let layout: 'line-by-line' | 'side-by-side' = 'line-by-line';
 let tried = false;
+let firstLoad = true;
 
 interface Surface {
   added: { name: string; description: string }[];
@@ -178,10 +179,18 @@ async function renderDiff(): Promise<void> {
   ]);
   files = d.files;
   const surface = surfaceView(d.surface);
-  await renderFiles(byId('files'), files, layout, () => {
-    mount(byId('surface'), surface);
-    byId('files-section').hidden = false;
-  });
+  // The files come below the tool surface: its top bounds theirs.
+  const top = byId('surface').getBoundingClientRect().top;
+  await renderFiles(
+    byId('files'),
+    files,
+    layout,
+    () => {
+      mount(byId('surface'), surface);
+      byId('files-section').hidden = false;
+    },
+    top,
+  );
 }
 
 /** Draws the files again in another layout. */
@@ -194,12 +203,15 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 async function refresh(): Promise<void> {
   clearTimeout(timer);
   try {
+    const toolsOf = () =>
+      api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`).then((r) => r.tools);
+    // On the first load the tools are asked for together with the change (a review usually opens on a ready
+    // preview): one round trip less before the column shows.
+    const early = firstLoad ? toolsOf().catch(() => undefined) : undefined;
+    firstLoad = false;
     const c = await api<ChangeView>('GET', base);
-    // The try-it panel's tools are fetched before anything is drawn: the column fills in one step.
-    const tools =
-      c.preview?.status === 'ready' && !tried
-        ? (await api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`)).tools
-        : undefined;
+    // The try-it panel's tools are in hand before anything is drawn: the column fills in one step.
+    const tools = c.preview?.status === 'ready' && !tried ? ((await early) ?? (await toolsOf())) : undefined;
     byId('change-title').replaceChildren(`#${c.number} ${c.title}`);
     mount(byId('change-meta'), pill(changeStatus(c)), ' ', h('code', {}, c.branch), ` · head ${short(c.head)}`);
     renderChecks(c.checks);
