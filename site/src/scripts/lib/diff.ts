@@ -66,6 +66,16 @@ function minHeight(file: FileDiff, open: boolean): number {
 /** Yields to the browser between chunks of work so input stays responsive. */
 const idle = () => new Promise<void>((r) => setTimeout(r, 0));
 
+/**
+ * Yields until the browser has drawn a frame, so what was just put on screen is laid out and painted on its own,
+ * not together with the next step (a hidden tab draws no frames: it goes on after 100 ms).
+ */
+const frame = () =>
+  new Promise<void>((r) => {
+    requestAnimationFrame(() => setTimeout(r, 0));
+    setTimeout(r, 100);
+  });
+
 /** Draws one file's diff, without colours (see `highlight`). */
 function renderInto(target: HTMLElement, file: FileDiff, layout: Layout): void {
   if (!file.patch) {
@@ -185,49 +195,84 @@ function fileBlock(
   return { details, draw, colour };
 }
 
+/** Where and how `renderFiles` may put the files on screen. */
+export interface RenderOptions {
+  /** Runs in the step that first fills the container (the caller's other content from the same response). */
+  sameStep?: () => void;
+  /** A lower bound of the container's distance from the top of the viewport. */
+  top?: number;
+  /**
+   * Nothing is laid out below the container: files may go on screen one at a time, each drawn file in a step of its
+   * own (appending below moves nothing), so no step lays out more than one file.
+   */
+  stepwise?: boolean;
+}
+
 /**
- * Renders every file as a <details>, the first few open, without moving what is on screen (no layout shift): the
- * open files that start on the first screen are drawn off screen, one per task; the first chunk then replaces the
- * container's content in one step, together with `sameStep` (the caller's other content from the same response);
- * later chunks are appended below it; open files below the first screen are drawn next, then colours follow.
- * `top` is a lower bound of the container's distance from the top of the viewport. Closed files are drawn when opened.
+ * Renders every file as a <details>, the first few open, without moving what is on screen (no layout shift). Open
+ * files are drawn off screen, one per task. Stepwise, each goes on screen as soon as it is drawn; otherwise the first
+ * chunk (with the open files that start on the first screen) replaces the container's content in one step and the
+ * open files below the first screen are drawn after it. Colours follow; closed files are drawn when opened.
  */
 export async function renderFiles(
   container: HTMLElement,
   files: FileDiff[],
   layout: Layout,
-  sameStep?: () => void,
-  top = 0,
+  options: RenderOptions = {},
 ): Promise<void> {
-  let y = top;
+  let y = options.top ?? 0;
   const blocks = files.map((file, i) => {
     const open = i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE;
     // Scrolled (a reload keeps its place): what is on screen is not known, so everything open is drawn first.
     const belowFold = window.scrollY === 0 && y >= window.innerHeight;
     y += minHeight(file, open);
-    return { ...fileBlock(file, layout, open), open, later: open && belowFold };
+    return { ...fileBlock(file, layout, open), open, later: open && belowFold && !options.stepwise };
   });
-  const open = blocks.filter((b) => b.open);
-  for (const b of open.filter((b) => !b.later)) {
-    b.draw();
-    await idle();
-  }
-  for (let start = 0; start < blocks.length || start === 0; start += CHUNK) {
-    const chunk = blocks.slice(start, start + CHUNK).map((b) => {
-      b.details.open = b.open;
-      return b.details;
-    });
-    if (start === 0) {
-      container.replaceChildren(...chunk);
-      sameStep?.();
-    } else {
-      container.append(...chunk);
+  let pending: HTMLDetailsElement[] = [];
+  let filled = false;
+  /** Puts the pending blocks on screen below the ones already there (the first time: in place of the skeleton). */
+  const flush = () => {
+    if (filled) container.append(...pending);
+    else {
+      container.replaceChildren(...pending);
+      options.sameStep?.();
+      filled = true;
     }
-    await idle();
+    pending = [];
+  };
+  if (options.stepwise) {
+    for (const b of blocks) {
+      if (b.open) {
+        b.draw();
+        await idle();
+        b.details.open = true;
+      }
+      pending.push(b.details);
+      if (b.open || pending.length >= CHUNK) {
+        flush();
+        await frame();
+      }
+    }
+  } else {
+    for (const b of blocks) {
+      if (!b.open || b.later) continue;
+      b.draw();
+      await idle();
+    }
+    for (const [i, b] of blocks.entries()) {
+      b.details.open = b.open;
+      pending.push(b.details);
+      if (pending.length >= CHUNK || i === blocks.length - 1) {
+        flush();
+        await idle();
+      }
+    }
+    for (const b of blocks) {
+      if (!b.later) continue;
+      b.draw();
+      await idle();
+    }
   }
-  for (const b of open.filter((b) => b.later)) {
-    b.draw();
-    await idle();
-  }
-  for (const b of open) await b.colour();
+  if (!filled || pending.length > 0) flush();
+  for (const b of blocks) if (b.open) await b.colour();
 }

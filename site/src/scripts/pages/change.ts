@@ -179,24 +179,28 @@ async function renderDiff(): Promise<void> {
   ]);
   files = d.files;
   const surface = surfaceView(d.surface);
-  // The files come below the tool surface: its top bounds theirs.
-  const top = byId('surface').getBoundingClientRect().top;
-  await renderFiles(
-    byId('files'),
-    files,
-    layout,
-    () => {
+  await renderFiles(byId('files'), files, layout, {
+    sameStep: () => {
       mount(byId('surface'), surface);
       byId('files-section').hidden = false;
     },
-    top,
-  );
+    // The files come below the tool surface: its top bounds theirs.
+    top: byId('surface').getBoundingClientRect().top,
+    stepwise: twoColumns(),
+  });
 }
+
+/**
+ * Whether the checks sit beside the files (a wide screen) rather than below them: then nothing is laid out below the
+ * files, and they may go on screen one at a time.
+ */
+const twoColumns = () =>
+  getComputedStyle(byId('files-section').closest('.split') ?? document.body).gridTemplateColumns.split(' ').length > 1;
 
 /** Draws the files again in another layout. */
 async function drawFiles(): Promise<void> {
   const { renderFiles } = await import('../lib/diff.ts');
-  await renderFiles(byId('files'), files, layout);
+  await renderFiles(byId('files'), files, layout, { stepwise: twoColumns() });
 }
 
 let timer: ReturnType<typeof setTimeout> | undefined;
