@@ -195,6 +195,9 @@ function fileBlock(
   return { details, draw, colour };
 }
 
+/** The latest `renderFiles` call per container. */
+const runs = new WeakMap<HTMLElement, symbol>();
+
 /** Where and how `renderFiles` may put the files on screen. */
 export interface RenderOptions {
   /** Runs in the step that first fills the container (the caller's other content from the same response). */
@@ -220,6 +223,13 @@ export async function renderFiles(
   layout: Layout,
   options: RenderOptions = {},
 ): Promise<void> {
+  // A newer call (another layout) takes the container over: this one stops at its next pause.
+  const run = Symbol('render');
+  runs.set(container, run);
+  const pause = async (wait: () => Promise<void>) => {
+    await wait();
+    return runs.get(container) !== run;
+  };
   let y = options.top ?? 0;
   const blocks = files.map((file, i) => {
     const open = i < OPEN_AT_FIRST && file.additions + file.deletions <= LARGE;
@@ -244,33 +254,33 @@ export async function renderFiles(
     for (const b of blocks) {
       if (b.open) {
         b.draw();
-        await idle();
+        if (await pause(idle)) return;
         b.details.open = true;
       }
       pending.push(b.details);
       if (b.open || pending.length >= CHUNK) {
         flush();
-        await frame();
+        if (await pause(frame)) return;
       }
     }
   } else {
     for (const b of blocks) {
       if (!b.open || b.later) continue;
       b.draw();
-      await idle();
+      if (await pause(idle)) return;
     }
     for (const [i, b] of blocks.entries()) {
       b.details.open = b.open;
       pending.push(b.details);
       if (pending.length >= CHUNK || i === blocks.length - 1) {
         flush();
-        await idle();
+        if (await pause(idle)) return;
       }
     }
     for (const b of blocks) {
       if (!b.later) continue;
       b.draw();
-      await idle();
+      if (await pause(idle)) return;
     }
   }
   if (!filled || pending.length > 0) flush();

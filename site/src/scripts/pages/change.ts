@@ -1,6 +1,6 @@
 /** /servers/<name>/changes/<n>/: the review page: diff, tool surface, checks with live logs, preview, try-it, merge. */
 import { api, type ChangeView, type CheckView, changeStatus, type ToolView } from '../lib/api.ts';
-import type { FileDiff } from '../lib/diff.ts';
+import type { FileDiff, Layout } from '../lib/diff.ts';
 import { announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 import { tryPanel } from '../lib/tryit.ts';
 
@@ -8,7 +8,7 @@ const [, , server = '', , num = ''] = location.pathname.split('/');
 const number = Number(num);
 const base = `/servers/${server}/changes/${number}`;
 let files: FileDiff[] = [];
-let layout: 'line-by-line' | 'side-by-side' = 'line-by-line';
+let layout: Layout = 'line-by-line';
 let tried = false;
 let firstLoad = true;
 
