@@ -1,5 +1,8 @@
 /** The docs search box: Pagefind's index, read by its own script from /pagefind/ on first use. */
 
+// A module (its names stay its own; `status` would be the window's).
+export {};
+
 /** What Pagefind's `data()` gives for one result (the fields used here). */
 interface PagefindResult {
   url: string;
