@@ -1,7 +1,8 @@
 /**
  * Benchmark: Lighthouse scores (desktop, Debian's Chromium) of the landing, docs, pricing, the servers list and a
  * change review page on the embedded stack. Exits 1 below the thresholds: performance, accessibility and best
- * practices ≥ 95 on every page, SEO ≥ 90 on the public ones.
+ * practices ≥ 95 on every page, SEO ≥ 90 on the public ones. A page below them after one run is run twice more and
+ * the median of the three is printed (`runs`).
  *
  *   node bench/lighthouse.ts
  */
@@ -34,14 +35,15 @@ try {
   const scores = await lighthouseScores(
     pages.map((p) => `${stack.url}${p.path}`),
     cookie,
+    (s, i) => belowThreshold(s, pages[i]?.public ?? false).length > 0,
   );
-  console.log('page                          perf  a11y  best-practices  seo');
+  console.log('page                          perf  a11y  best-practices  seo  runs');
   scores.forEach((s, i) => {
     const page = pages[i] as { path: string; public: boolean };
     const low = belowThreshold(s, page.public);
     failed ||= low.length > 0;
     console.log(
-      `${page.path.padEnd(30)}${String(s.performance).padStart(4)}  ${String(s.accessibility).padStart(4)}  ${String(s.bestPractices).padStart(14)}  ${String(s.seo).padStart(3)}${low.length ? `  BELOW: ${low.join(', ')}` : ''}`,
+      `${page.path.padEnd(30)}${String(s.performance).padStart(4)}  ${String(s.accessibility).padStart(4)}  ${String(s.bestPractices).padStart(14)}  ${String(s.seo).padStart(3)}  ${String(s.runs).padStart(4)}${low.length ? `  BELOW: ${low.join(', ')}` : ''}`,
     );
   });
 } finally {

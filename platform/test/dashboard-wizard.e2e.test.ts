@@ -53,8 +53,14 @@ function bigDocument(n: number) {
   };
 }
 
-/** The other ways into a new server, in a real Chromium: a prompt (local Messages API fake) and an OpenAPI upload. */
-describe.skipIf(!HAS_CHROMIUM)('the new-server wizard in a browser', () => {
+const EMAIL = 'lin@example.com';
+const PASSWORD = 'a long enough password';
+
+/**
+ * The other ways into a new server, in a real Chromium: a prompt (local Messages API fake), an OpenAPI upload, and the
+ * public template gallery's "Use this template"; and the docs' full-text search.
+ */
+describe.skipIf(!HAS_CHROMIUM)('the new-server wizard, the template gallery and the docs search in a browser', () => {
   let stack: TestStack;
   let fake: FakeAnthropic;
   let site: { dir: string; remove: () => Promise<void> };
@@ -91,7 +97,7 @@ describe.skipIf(!HAS_CHROMIUM)('the new-server wizard in a browser', () => {
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     await page.goto('/signin/');
     const signup = await page.request.post('/auth/signup', {
-      data: { email: 'lin@example.com', password: 'a long enough password', name: 'Lin' },
+      data: { email: EMAIL, password: PASSWORD, name: 'Lin' },
     });
     expect(signup.status()).toBe(201);
   }, 240_000);
@@ -100,6 +106,67 @@ describe.skipIf(!HAS_CHROMIUM)('the new-server wizard in a browser', () => {
     await stack?.destroy();
     await site?.remove();
     await fake?.close();
+  });
+
+  it('finds docs pages by full-text search, by keyboard alone, with no CSP report', async () => {
+    await page.goto('/docs/getting-started/');
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('docs-search-input');
+    await page.keyboard.type('secretlint');
+    await page.locator('#docs-search-results a').first().waitFor({ timeout: 30_000 });
+    const found = await page
+      .locator('#docs-search-results a')
+      .evaluateAll((links) => links.map((a) => new URL((a as HTMLAnchorElement).href).pathname));
+    // Exactly the two pages that mention it: the checks (the secrets check runs it) and Git (push protection).
+    expect([...new Set(found)].sort()).toEqual(['/docs/checks/', '/docs/git/']);
+    expect(await page.textContent('#docs-search-status')).toBe(`${found.length} result${found.length > 1 ? 's' : ''}`);
+    await step('w00-docs-search');
+    await page.keyboard.press('ArrowDown');
+    const href = await page.evaluate(() => (document.activeElement as HTMLAnchorElement | null)?.href ?? '');
+    expect(new URL(href).pathname).toBe(found[0]);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(href);
+  });
+
+  it('shows the template gallery to anyone; "Use this template" signs in and opens the wizard with it chosen', async () => {
+    // Two published templates, as publishing stores them: only the public one may reach the gallery.
+    const { db } = stack.platform.ctx;
+    const org = await db.org.findFirstOrThrow();
+    for (const visibility of ['public', 'org']) {
+      await db.publishedTemplate.create({
+        data: {
+          name: `${visibility}-dates`,
+          orgId: org.id,
+          commitSha: 'a'.repeat(40),
+          treeSha: 'b'.repeat(40),
+          visibility,
+          description: `Dates, shared with ${visibility === 'public' ? 'everyone' : 'the org only'}`,
+          files: {},
+        },
+      });
+    }
+    await page.context().clearCookies();
+    await page.goto('/');
+    await page.click('header a[href="/templates/"]');
+    await page.waitForURL(/\/templates\/$/);
+    await page.locator('#gallery .card[data-template="public-dates"]').waitFor();
+    const names = await page
+      .locator('#gallery .card')
+      .evaluateAll((cards) => cards.map((c) => c.getAttribute('data-template')));
+    expect(names).toEqual(expect.arrayContaining(['echo', 'date-math', 'webhook', 'public-dates']));
+    expect(names).not.toContain('org-dates');
+    expect(await page.getAttribute('#gallery', 'aria-busy')).toBeNull();
+    await step('w00-template-gallery');
+
+    await page.click('#gallery .card[data-template="date-math"] a');
+    await page.waitForURL(/\/signin\/\?next=/);
+    await page.fill('#email', EMAIL);
+    await page.fill('#password', PASSWORD);
+    await page.click('#auth-submit');
+    await page.waitForURL(/\/servers\/new\/\?from=template&template=date-math$/);
+    await page.locator('#template-form').waitFor();
+    expect(await page.isChecked('#template-form input[name="template"][value="date-math"]')).toBe(true);
+    await step('w00-wizard-from-gallery');
   });
 
   it('streams a generation, takes the edited confirmation and opens the change', async () => {

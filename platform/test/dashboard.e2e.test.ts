@@ -265,6 +265,7 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
       ['14-docs', '/docs/'],
       ['15-docs-dashboard', '/docs/dashboard/'],
       ['16-pricing', '/pricing/'],
+      ['16-templates', '/templates/'],
       ['17-dashboard', '/dashboard/'],
       ['18-server-tools', '/servers/demo/?tab=tools'],
       ['19-server-changes', '/servers/demo/?tab=changes'],

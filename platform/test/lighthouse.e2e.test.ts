@@ -4,10 +4,13 @@ import { TestStack } from './harness.ts';
 
 /**
  * Lighthouse on the landing, docs, pricing, the servers list and a change review page (the issue's thresholds).
- * Opt-in (BMMS_LIGHTHOUSE=1) until the change review page reaches performance 95: it scores 62–65 today, every
- * other page 99–100. `npm run bench:lighthouse` prints the same scores.
+ * Part of `npm test`; it skips only where no Chromium is installed, and on the Postgres run of the suite
+ * (BMMS_TEST_DATABASE_URL set): the pages and their scores do not depend on the database, so CI measures them once,
+ * on the PGlite run. A page below a threshold after one run is run twice more and judged by the median of the three
+ * (as Lighthouse CI does), so one burst of a neighbour's CPU does not fail it and a slow page still does.
+ * `npm run bench:lighthouse` prints the same scores.
  */
-describe.skipIf(!HAS_CHROMIUM || process.env.BMMS_LIGHTHOUSE !== '1')('Lighthouse scores', () => {
+describe.skipIf(!HAS_CHROMIUM || Boolean(process.env.BMMS_TEST_DATABASE_URL))('Lighthouse scores', () => {
   let stack: TestStack;
   let site: { dir: string; remove: () => Promise<void> };
   let cookie = '';
@@ -42,10 +45,11 @@ describe.skipIf(!HAS_CHROMIUM || process.env.BMMS_LIGHTHOUSE !== '1')('Lighthous
     const scores: LighthouseScores[] = await lighthouseScores(
       pages.map((p) => `${stack.url}${p.path}`),
       cookie,
+      (s, i) => belowThreshold(s, pages[i]?.public ?? false).length > 0,
     );
     for (const s of scores)
       console.log(
-        `lighthouse ${s.url}: perf ${s.performance} a11y ${s.accessibility} bp ${s.bestPractices} seo ${s.seo}`,
+        `lighthouse ${s.url}: perf ${s.performance} a11y ${s.accessibility} bp ${s.bestPractices} seo ${s.seo}${s.runs > 1 ? ` (median of ${s.runs} runs)` : ''}`,
       );
     const failures = scores.flatMap((s, i) =>
       belowThreshold(s, pages[i]?.public ?? false).map((x) => `${s.url}: ${x}`),

@@ -47,6 +47,12 @@ async function daysBetween(url: string, key?: string): Promise<string> {
   }
 }
 
+/** The public gallery as anyone sees it: no key, no session. */
+async function gallery(): Promise<{ status: number; templates: Record<string, unknown>[] }> {
+  const res = await fetch(`${stack.url}/api/v1/public/templates`);
+  return { status: res.status, templates: ((await res.json()) as { templates: Record<string, unknown>[] }).templates };
+}
+
 /** Whether nothing of server `name` exists: no row, no repo. */
 async function absent(name: string): Promise<boolean> {
   const { db, git } = stack.platform.ctx;
@@ -91,6 +97,13 @@ describe('publishing a server as a template, forking it, taking it down', () => 
       revision: 1,
       commit: main,
     });
+
+    // An org template stays out of the public gallery, which anyone may read without credentials.
+    const open = await gallery();
+    expect(open.status).toBe(200);
+    expect(open.templates.filter((t) => t.kind === 'builtin').map((t) => t.name)).toContain('date-math');
+    expect(open.templates.some((t) => t.kind === 'published')).toBe(false);
+    expect((await fetch(`${stack.url}/api/v1/templates`)).status).toBe(401);
 
     const mine = await stack.api<{ templates: TemplateBody[] }>('GET', '/api/v1/templates');
     expect(mine.body.templates.filter((t) => t.kind === 'builtin').map((t) => t.name)).toContain('date-math');
@@ -189,6 +202,15 @@ describe('publishing a server as a template, forking it, taking it down', () => 
       key: otherOwner,
     });
     expect(theirs.body.templates.find((t) => t.kind === 'published')?.name).toBe('calendar');
+    // Public now: the gallery shows it to anyone, with what a gallery needs and nothing of the org behind it.
+    const listed = await gallery();
+    expect(listed.templates.find((t) => t.kind === 'published')).toEqual({
+      kind: 'published',
+      name: 'calendar',
+      description: expect.any(String),
+      revision: 2,
+      updatedAt: expect.any(String),
+    });
     const fork = await stack.api(
       'POST',
       '/api/v1/servers',
@@ -247,6 +269,7 @@ describe('publishing a server as a template, forking it, taking it down', () => 
       key: otherOwner,
     });
     expect(catalog.body.templates.some((t) => t.kind === 'published')).toBe(false);
+    expect((await gallery()).templates.some((t) => t.kind === 'published')).toBe(false);
     const republish = await stack.api<ErrorBody>('POST', '/api/v1/servers/calendar/publish', {});
     expect(republish.status).toBe(410);
   });

@@ -11,6 +11,7 @@ const NO_ID = '00000000-0000-0000-0000-000000000000';
 const TABLE: { method: string; route: string; path: string; min: Role; body?: unknown }[] = [
   // The API's description needs no credential at all: no role is refused it.
   { method: 'GET', route: '/openapi.json', path: '/openapi.json', min: 'viewer' },
+  { method: 'GET', route: '/public/templates', path: '/public/templates', min: 'viewer' },
   { method: 'GET', route: '/servers', path: '/servers', min: 'viewer' },
   { method: 'POST', route: '/servers', path: '/servers', min: 'developer', body: { name: 'newone', template: 'echo' } },
   { method: 'GET', route: '/servers/:name', path: '/servers/delta', min: 'viewer' },

@@ -96,18 +96,32 @@ describe('the built site', () => {
     expect(broken).toEqual([]);
   });
 
-  it('ships client JavaScript only to the dashboard and sign-in pages, and no vendor branding', () => {
-    // The dashboard's islands talk to the API; the landing, docs and pricing stay plain HTML.
-    const app = /^\/(dashboard|servers|settings|signin|setup)\//;
+  it('ships client JavaScript only to the dashboard, sign-in, gallery and docs (search) pages, and no vendor branding', () => {
+    // The dashboard's islands and the template gallery talk to the API; a docs page carries its search box (one
+    // script, which loads the index on first use); the landing and pricing stay plain HTML.
+    const app = /^\/(dashboard|servers|settings|signin|setup|templates)\//;
     for (const { route, file, html } of pages) {
-      if (!app.test(route)) expect(html, file).not.toMatch(/<script[^>]*\ssrc=/);
+      const modules = html.match(/<script type="module"/g) ?? [];
+      if (route.startsWith('/docs/')) expect(modules, file).toHaveLength(1);
+      else if (!app.test(route)) expect(modules, file).toHaveLength(0);
       expect(html, file).not.toMatch(/powered by/i);
     }
-    expect(
-      walk(out)
-        .filter((f) => f.endsWith('.js'))
-        .every((f) => f.startsWith('_astro/')),
-    ).toBe(true);
+    const scripts = walk(out).filter((f) => f.endsWith('.js'));
+    expect(scripts.filter((f) => !f.startsWith('_astro/')).sort()).toEqual([
+      'pagefind/pagefind-worker.js',
+      'pagefind/pagefind.js',
+    ]);
+  });
+
+  it('builds the docs search index from every docs page and nothing else', () => {
+    const docs = readdirSync(path.join(siteDir, 'src/content/docs')).filter((f) => f.endsWith('.md'));
+    const entry = JSON.parse(readFileSync(path.join(out, 'pagefind/pagefind-entry.json'), 'utf8')) as {
+      languages: Record<string, { page_count: number }>;
+    };
+    expect(Object.values(entry.languages).reduce((n, l) => n + l.page_count, 0)).toBe(docs.length);
+    // Only the docs pages' articles are marked for the index (the docs overview lists every page: it is not).
+    const marked = pages.filter((p) => p.html.includes('data-pagefind-body')).map((p) => p.route);
+    expect(marked.sort()).toEqual(docs.map((f) => `/docs/${f.replace(/\.md$/, '')}/`).sort());
   });
 
   it('documents every error code the platform can return, with its status', () => {

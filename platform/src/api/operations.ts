@@ -21,6 +21,17 @@ export const ops = {
     answers: { 200: json('The OpenAPI document.', z.record(z.string(), z.unknown())) },
   }),
 
+  publicTemplates: operation({
+    method: 'get',
+    path: '/public/templates',
+    summary: 'The public template gallery',
+    description:
+      "Built-in templates and published templates that are public and not taken down (never an organization's own). Needs no credential; the site's /templates/ page reads it.",
+    tags: ['Templates'],
+    role: null,
+    answers: { 200: json('The public templates.', s.publicTemplateListAnswer) },
+  }),
+
   // Servers
   listServers: operation({
     method: 'get',

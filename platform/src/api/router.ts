@@ -12,7 +12,7 @@ import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { secretsRouter } from './secrets.ts';
 import { serversRouter } from './servers.ts';
-import { templatesRouter } from './templates.ts';
+import { publicTemplatesRouter, templatesRouter } from './templates.ts';
 
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: PlatformContext): Router {
@@ -22,6 +22,7 @@ export function apiRouter(ctx: PlatformContext): Router {
     input(req, ops.openApiDocument);
     res.json(openApiDocument(baseUrlOf(ctx, req)));
   });
+  router.use(publicTemplatesRouter(ctx));
   router.use(requireApiKey(ctx));
   // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more.
   const takesDocument = (req: Request) =>

@@ -371,6 +371,20 @@ const builtinTemplate = z
   })
   .meta({ id: 'BuiltinTemplate' });
 
+export const publicTemplateListAnswer = z.object({
+  templates: z.array(
+    z.union([
+      z.object({ kind: z.literal('builtin'), name: z.string(), title: z.string(), description: z.string() }),
+      z.object({
+        kind: z.literal('published'),
+        name: z.string(),
+        description: z.string(),
+        revision: z.number().int(),
+        updatedAt: z.string(),
+      }),
+    ]),
+  ),
+});
 export const templateListAnswer = z.object({ templates: z.array(z.union([builtinTemplate, publishedTemplateAnswer])) });
 
 const event = z

@@ -2,7 +2,14 @@ import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
 import { findServer } from '../services/servers.ts';
-import { findPublished, listTemplates, publishedView, publishServer, takedownTemplate } from '../services/templates.ts';
+import {
+  findPublished,
+  listTemplates,
+  publicTemplates,
+  publishedView,
+  publishServer,
+  takedownTemplate,
+} from '../services/templates.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
@@ -46,5 +53,20 @@ export function templatesRouter(ctx: PlatformContext): Router {
     res.json({ ...publishedView(template, p), notified });
   });
 
+  return router;
+}
+
+/**
+ * The public template gallery, mounted before the API's credential check: with the OpenAPI document, the only API
+ * routes that answer without a key or a session (the site's /templates/ page reads it). It lists nothing private.
+ */
+export function publicTemplatesRouter(ctx: PlatformContext): Router {
+  const router = Router();
+  router.get('/public/templates', async (req, res) => {
+    input(req, ops.publicTemplates);
+    // The same for everyone, so shared caches may keep it a minute.
+    res.setHeader('Cache-Control', 'public, max-age=60');
+    res.json({ templates: await publicTemplates(ctx) });
+  });
   return router;
 }

@@ -63,6 +63,17 @@ describe('site pages and their security headers', () => {
     expect(res.headers.get('strict-transport-security')).toBeNull();
   });
 
+  it('lets only the docs pages compile WebAssembly (their Pagefind search), never eval', async () => {
+    const docs = (await get('/docs/')).headers.get('content-security-policy') ?? '';
+    expect(docs).toContain(`script-src 'self' 'wasm-unsafe-eval' ${hash(SCRIPT)}`);
+    expect(docs).not.toMatch(/'unsafe-eval'/);
+    for (const p of ['/', '/docs/nope/', '/servers/new/']) {
+      const csp = (await get(p, { cookie: 'bmms_session=ok' })).headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('wasm-unsafe-eval');
+    }
+  });
+
   it('adds HSTS only when the request came over https', async () => {
     const res = await get('/docs/', { 'x-forwarded-proto': 'https' });
     expect(res.headers.get('strict-transport-security')).toBe('max-age=63072000; includeSubDomains');

@@ -36,12 +36,27 @@ const INLINE_SCRIPT = /<script\b(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/gi;
 const INLINE_STYLE = /<style\b[^>]*>([\s\S]*?)<\/style>/gi;
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
+/** What a page's policy allows beyond the common one. */
+export interface PolicyOptions {
+  /**
+   * 'wasm-unsafe-eval': the page may compile WebAssembly. The docs pages need it for their search: Pagefind reads its
+   * index with a WebAssembly module from /pagefind/. It does so in a web worker where it can (no page policy applies
+   * there), and on the page itself where a worker cannot start — only that fallback needs this, and without it the
+   * search is dead and the browser reports a violation. It allows WebAssembly compilation only: eval() and
+   * new Function() stay blocked ('unsafe-eval' is never sent), and the module still comes from 'self'.
+   */
+  wasm?: boolean;
+}
+
+/** The docs pages (`/docs/…`): the only ones with the search box, so the only ones whose policy allows WebAssembly. */
+const DOCS_DIR = 'docs';
+
 /**
  * The policy of one page: scripts and style elements from the site itself or inline with a listed hash
  * (no 'unsafe-inline' for scripts, no 'unsafe-eval'), no framing, no plugins, forms and fetches to the
  * platform only. Style attributes stay allowed: highlighted code carries its colours in them.
  */
-export function contentSecurityPolicy(html: string): string {
+export function contentSecurityPolicy(html: string, options: PolicyOptions = {}): string {
   const hashes = (re: RegExp) =>
     [...html.matchAll(re)]
       .map((m) => m[1] ?? '')
@@ -51,7 +66,7 @@ export function contentSecurityPolicy(html: string): string {
   const styles = [...new Set(hashes(INLINE_STYLE))];
   return [
     "default-src 'self'",
-    `script-src 'self' ${scripts.join(' ')}`.trim(),
+    `script-src 'self'${options.wasm ? " 'wasm-unsafe-eval'" : ''} ${scripts.join(' ')}`.trim(),
     `style-src-elem 'self' ${styles.join(' ')}`.trim(),
     "style-src-attr 'unsafe-inline'",
     "img-src 'self' data:",
@@ -78,17 +93,18 @@ export interface SitePagesDeps {
  */
 export function sitePages(deps: SitePagesDeps): RequestHandler {
   const cache = new Map<string, Page>();
+  const root = path.resolve(deps.siteDir);
   const load = async (file: string): Promise<Page | null> => {
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) return null;
     const cached = cache.get(file);
     if (cached && cached.mtimeMs === info.mtimeMs) return cached;
     const html = await readFile(file);
-    const page = { html, csp: contentSecurityPolicy(html.toString('utf8')), mtimeMs: info.mtimeMs };
+    const wasm = path.relative(root, file).split(path.sep)[0] === DOCS_DIR;
+    const page = { html, csp: contentSecurityPolicy(html.toString('utf8'), { wasm }), mtimeMs: info.mtimeMs };
     cache.set(file, page);
     return page;
   };
-  const root = path.resolve(deps.siteDir);
   const inside = (rel: string) => {
     const file = path.resolve(root, `.${rel}`);
     return file === root || file.startsWith(`${root}${path.sep}`) ? file : null;

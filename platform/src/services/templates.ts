@@ -30,6 +30,34 @@ function visibleTo(template: PublishedTemplate, principal: Principal): boolean {
   return template.orgId === principal.orgId || template.visibility === 'public';
 }
 
+/**
+ * The public template gallery, for anyone (no credentials): the built-in templates and the published templates whose
+ * visibility is `public` and that were not taken down. Only what a gallery shows: no organization, source server,
+ * commit or files — and never an `org` template.
+ */
+export async function publicTemplates(ctx: PlatformContext) {
+  const published = await ctx.db.publishedTemplate.findMany({
+    where: { visibility: 'public', takenDownAt: null },
+    select: { name: true, description: true, revision: true, updatedAt: true },
+    orderBy: { name: 'asc' },
+  });
+  return [
+    ...Object.values(templates).map((t) => ({
+      kind: 'builtin' as const,
+      name: t.name,
+      title: t.title,
+      description: t.description,
+    })),
+    ...published.map((t) => ({
+      kind: 'published' as const,
+      name: t.name,
+      description: t.description,
+      revision: t.revision,
+      updatedAt: t.updatedAt.toISOString(),
+    })),
+  ];
+}
+
 /** A built-in template as the API lists it, with the JSON Schema of its options. */
 function builtinView(name: string) {
   const t = templates[name];

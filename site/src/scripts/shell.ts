@@ -21,6 +21,7 @@ async function start(): Promise<void> {
   const session = await currentSession();
   if (!session) toSignIn();
   byId('user-email').textContent = session.user.email;
+  byId('user-email').title = session.user.email;
   byId('sign-out').addEventListener('click', async () => {
     await fetch('/auth/logout', {
       method: 'POST',

@@ -1,16 +1,23 @@
 /** /servers/<name>/changes/<n>/: the review page: diff, tool surface, checks with live logs, preview, try-it, merge. */
 import { api, type ChangeView, type CheckView, changeStatus, type ToolView } from '../lib/api.ts';
-import type { FileDiff } from '../lib/diff.ts';
+import type { FileDiff, Layout } from '../lib/diff.ts';
 import { announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 import { tryPanel } from '../lib/tryit.ts';
 
 const [, , server = '', , num = ''] = location.pathname.split('/');
 const number = Number(num);
 const base = `/servers/${server}/changes/${number}`;
-let change: ChangeView | undefined;
 let files: FileDiff[] = [];
-let layout: 'line-by-line' | 'side-by-side' = 'line-by-line';
+let layout: Layout = 'line-by-line';
 let tried = false;
+let firstLoad = true;
+
+interface Surface {
+  added: { name: string; description: string }[];
+  removed: { name: string }[];
+  changed: { name: string; changes: string[] }[];
+  unchanged: string[];
+}
 
 byId<HTMLAnchorElement>('server-link').href = `/servers/${server}/?tab=changes`;
 byId('server-link').textContent = server;
@@ -66,7 +73,7 @@ function renderChecks(checks: CheckView[]): void {
         pill(status),
         h('strong', {}, c.name),
         h('span', { class: 'muted small' }, c.durationMs !== null ? `${(c.durationMs / 1000).toFixed(1)} s` : ''),
-        c.summary ? h('span', { class: 'muted small' }, c.summary.split('\n')[0]) : '',
+        c.summary ? h('span', { class: 'muted small check-summary', title: c.summary }, c.summary.split('\n')[0]) : '',
       ),
     );
     if (node.root.open && (c.status !== 'completed' || node.log.textContent === '')) void loadLog(c.name);
@@ -90,8 +97,12 @@ function renderActions(c: ChangeView): void {
   close.disabled = c.state !== 'open';
 }
 
-async function renderPreview(c: ChangeView): Promise<void> {
-  if (!c.preview) return mount(byId('preview'), h('p', { class: 'muted' }, 'No preview.'));
+/** The preview and, once it is ready, the try-it panel with `tools` (fetched by the caller, so both draw at once). */
+function renderPreview(c: ChangeView, tools: ToolView[] | undefined): void {
+  if (!c.preview) {
+    mount(byId('preview'), h('p', { class: 'muted' }, 'No preview.'));
+    return;
+  }
   mount(
     byId('preview'),
     h(
@@ -111,12 +122,11 @@ async function renderPreview(c: ChangeView): Promise<void> {
     codeBlock(c.preview.url, 'preview URL'),
     codeBlock(c.preview.install.claudeCode, 'Claude Code install for the preview'),
   );
-  if (c.preview.status === 'ready' && !tried) {
+  if (tools) {
     tried = true;
-    const r = await api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`);
     mount(
       byId('try'),
-      r.tools.length ? tryPanel(server, r.tools, number) : h('p', { class: 'muted' }, 'This change has no tools.'),
+      tools.length ? tryPanel(server, tools, number) : h('p', { class: 'muted' }, 'This change has no tools.'),
     );
   } else if (c.preview.status !== 'ready') {
     tried = false;
@@ -124,78 +134,96 @@ async function renderPreview(c: ChangeView): Promise<void> {
   }
 }
 
-async function renderDiff(): Promise<void> {
-  mount(byId('files'), skeleton(6));
-  const d = await api<{
-    files: FileDiff[];
-    surface: {
-      added: { name: string; description: string }[];
-      removed: { name: string }[];
-      changed: { name: string; changes: string[] }[];
-      unchanged: string[];
-    };
-  }>('GET', `${base}/diff`);
-  files = d.files;
-  const s = d.surface;
-  mount(
-    byId('surface'),
-    s.added.length + s.removed.length + s.changed.length === 0
-      ? h('p', { class: 'muted' }, `No tool changes (${s.unchanged.length} unchanged).`)
-      : h(
-          'ul',
-          { class: 'plain stack', id: 'surface-list' },
-          s.added.map((t) =>
-            h(
-              'li',
-              {},
-              h('span', { class: 'add' }, '+ added '),
-              h('code', {}, t.name),
-              h('span', { class: 'muted' }, ` ${t.description}`),
-            ),
+/** The tool surface diff: added, removed and changed tools. */
+function surfaceView(s: Surface): HTMLElement {
+  return s.added.length + s.removed.length + s.changed.length === 0
+    ? h('p', { class: 'muted' }, `No tool changes (${s.unchanged.length} unchanged).`)
+    : h(
+        'ul',
+        { class: 'plain stack', id: 'surface-list' },
+        s.added.map((t) =>
+          h(
+            'li',
+            {},
+            h('span', { class: 'add' }, '+ added '),
+            h('code', {}, t.name),
+            h('span', { class: 'muted' }, ` ${t.description}`),
           ),
-          s.removed.map((t) => h('li', {}, h('span', { class: 'del' }, '− removed '), h('code', {}, t.name))),
-          s.changed.map((t) =>
+        ),
+        s.removed.map((t) => h('li', {}, h('span', { class: 'del' }, '− removed '), h('code', {}, t.name))),
+        s.changed.map((t) =>
+          h(
+            'li',
+            {},
+            '~ changed ',
+            h('code', {}, t.name),
             h(
-              'li',
+              'ul',
               {},
-              '~ changed ',
-              h('code', {}, t.name),
-              h(
-                'ul',
-                {},
-                t.changes.map((x) => h('li', { class: 'muted small' }, x)),
-              ),
+              t.changes.map((x) => h('li', { class: 'muted small' }, x)),
             ),
           ),
         ),
-  );
-  await drawFiles();
+      );
 }
 
-/** The diff renderer (diff2html, highlight.js and their CSS) loads after the page, so the page shows at once. */
+/**
+ * The tool surface and the files. The diff renderer (diff2html, highlight.js and their CSS) loads while the diff is
+ * fetched, and both replace their skeletons in one step, so nothing on screen moves as they arrive.
+ */
+async function renderDiff(): Promise<void> {
+  mount(byId('surface'), skeleton(2));
+  const [d, { renderFiles }] = await Promise.all([
+    api<{ files: FileDiff[]; surface: Surface }>('GET', `${base}/diff`),
+    import('../lib/diff.ts'),
+  ]);
+  files = d.files;
+  const surface = surfaceView(d.surface);
+  await renderFiles(byId('files'), files, layout, {
+    sameStep: () => {
+      mount(byId('surface'), surface);
+      byId('files-section').hidden = false;
+    },
+    // The files come below the tool surface: its top bounds theirs.
+    top: byId('surface').getBoundingClientRect().top,
+    stepwise: twoColumns(),
+  });
+}
+
+/**
+ * Whether the checks sit beside the files (a wide screen) rather than below them: then nothing is laid out below the
+ * files, and they may go on screen one at a time.
+ */
+const twoColumns = () =>
+  getComputedStyle(byId('files-section').closest('.split') ?? document.body).gridTemplateColumns.split(' ').length > 1;
+
+/** Draws the files again in another layout. */
 async function drawFiles(): Promise<void> {
   const { renderFiles } = await import('../lib/diff.ts');
-  await renderFiles(byId('files'), files, layout);
+  await renderFiles(byId('files'), files, layout, { stepwise: twoColumns() });
 }
 
 let timer: ReturnType<typeof setTimeout> | undefined;
 async function refresh(): Promise<void> {
   clearTimeout(timer);
   try {
-    change = await api<ChangeView>('GET', base);
-    byId('change-title').replaceChildren(`#${change.number} ${change.title}`);
-    mount(
-      byId('change-meta'),
-      pill(changeStatus(change)),
-      ' ',
-      h('code', {}, change.branch),
-      ` · head ${short(change.head)}`,
-    );
-    renderChecks(change.checks);
-    renderActions(change);
-    await renderPreview(change);
-    const moving =
-      change.state === 'open' && (change.checkSuite.conclusion === null || change.preview?.status === 'pending');
+    const toolsOf = () =>
+      api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`).then((r) => r.tools);
+    // On the first load the tools are asked for together with the change (a review usually opens on a ready
+    // preview): one round trip less before the column shows.
+    const early = firstLoad ? toolsOf().catch(() => undefined) : undefined;
+    firstLoad = false;
+    const c = await api<ChangeView>('GET', base);
+    // The try-it panel's tools are in hand before anything is drawn: the column fills in one step.
+    const tools = c.preview?.status === 'ready' && !tried ? ((await early) ?? (await toolsOf())) : undefined;
+    byId('change-title').replaceChildren(`#${c.number} ${c.title}`);
+    mount(byId('change-meta'), pill(changeStatus(c)), ' ', h('code', {}, c.branch), ` · head ${short(c.head)}`);
+    renderChecks(c.checks);
+    renderActions(c);
+    renderPreview(c, tools);
+    byId('preview-section').hidden = false;
+    byId('try-section').hidden = false;
+    const moving = c.state === 'open' && (c.checkSuite.conclusion === null || c.preview?.status === 'pending');
     if (moving) timer = setTimeout(() => void refresh(), 2000);
   } catch (err) {
     mount(byId('checks'), errorBox((err as Error).message));
@@ -235,4 +263,6 @@ for (const [id, value] of [
 
 mount(byId('checks'), skeleton(4));
 void refresh();
-void renderDiff().catch((err) => mount(byId('files'), errorBox((err as Error).message)));
+void renderDiff().catch((err) => {
+  mount(byId('surface'), errorBox((err as Error).message));
+});

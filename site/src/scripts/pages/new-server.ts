@@ -66,6 +66,12 @@ async function fromTemplate(): Promise<void> {
     optionsHolder,
     h('button', { type: 'submit', class: 'primary' }, 'Create server'),
   );
+  // Arriving from the gallery's "Use this template": that one is chosen.
+  const wanted = new URLSearchParams(location.search).get('template');
+  const first = Math.max(
+    0,
+    templates.findIndex((t) => t.name === wanted),
+  );
   let chosen: Template | undefined;
   const choose = (t: Template) => {
     chosen = t;
@@ -85,7 +91,7 @@ async function fromTemplate(): Promise<void> {
       name: 'template',
       id,
       value: t.name,
-      ...(i === 0 ? { checked: true } : {}),
+      ...(i === first ? { checked: true } : {}),
     });
     radio.addEventListener('change', () => choose(t));
     list.append(
@@ -103,7 +109,17 @@ async function fromTemplate(): Promise<void> {
       ),
     );
   });
-  if (templates[0]) choose(templates[0]);
+  const start = templates[first];
+  if (start) choose(start);
+  if (wanted && start?.name !== wanted) {
+    form.prepend(
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        `The template “${wanted}” is not available to you: choose another one.`,
+      ),
+    );
+  }
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     form.querySelectorAll('.field-error, .form-error').forEach((el) => {
