@@ -29,6 +29,7 @@ import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
+import { CallObservers } from './gateway/calls.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
 import { GatewayDirectory } from './gateway/directory.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
@@ -360,6 +361,7 @@ async function buildContext(
     credentials,
     invalidations,
     directory,
+    calls: new CallObservers(log.child({ component: 'gateway' })),
     signup: config.signup ?? 'invite',
     sessions,
   };

@@ -4,6 +4,7 @@ import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import type { WebSessions } from './accounts/sessions.ts';
 import type { SignupMode } from './accounts/signup.ts';
 import type { CheckService } from './checks/suites.ts';
+import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';
 import type { Generation } from './generation/index.ts';
@@ -45,4 +46,6 @@ export interface PlatformContext {
   invalidations: InvalidationBus;
   /** The gateway's cached view of keys, memberships and servers (no database on the call path). */
   directory: GatewayDirectory;
+  /** Who hears of every MCP call through the gateway (logs, metrics): one record per request, after it ended. */
+  calls: CallObservers;
 }

@@ -23,6 +23,7 @@ import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, sco
 import { InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
+import { AnswerMeter, ClientNames, describeRequest } from './calls.ts';
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
 const FORWARDED_REQUEST_HEADERS = [
@@ -64,7 +65,10 @@ interface Caller {
  * (ctx.directory, ctx.routes): a call reads the database only when a cached fact expired or was invalidated.
  */
 export function mcpGateway(ctx: PlatformContext): RequestHandler {
+  const clientNames = new ClientNames();
   return async (req, res) => {
+    const at = Date.now();
+    const started = performance.now();
     const name = req.params.name as string;
     const base = baseUrlOf(ctx, req);
     const metadata = resourceMetadataUrl(base, name);
@@ -79,13 +83,45 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
     if (caller.orgId === undefined && !(await ctx.directory.isMember(server.orgId, caller.userId))) {
       throw forbidden(`your account is no longer a member of the organization that owns "${name}"`);
     }
+    const meter = ctx.calls.active ? new AnswerMeter() : undefined;
     const body = await readBody(req);
+    const described = describeRequest(body === UNPARSABLE ? undefined : body?.messages);
+    let revision: string | undefined;
+    if (meter) {
+      const sessionKey = `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
+      if (described.clientName) clientNames.remember(sessionKey, described.clientName);
+      res.once('close', () => {
+        const outcome = meter.outcome(res.getHeader('content-type') as string | undefined);
+        ctx.calls.emit({
+          at,
+          server: serverName,
+          serverId: server.id,
+          orgId: server.orgId,
+          preview: preview?.number,
+          revision,
+          method: described.method,
+          tool: described.tool,
+          status: res.statusCode,
+          rpcErrorCode: outcome.rpcErrorCode,
+          failed: outcome.isError || res.statusCode >= 400,
+          latencyMs: performance.now() - started,
+          requestBytes: body === UNPARSABLE || body === undefined ? 0 : body.bytes.length,
+          responseBytes: meter.bytes,
+          clientName: described.clientName ?? clientNames.get(sessionKey),
+          clientId: caller.client,
+          userId: caller.userId,
+          requestId: res.locals.requestId as string,
+          traceId: undefined,
+        });
+      });
+    }
     if (body === UNPARSABLE) {
       // What the instance answers to a body it cannot parse; it never reaches the instance.
       res.status(400).json({ jsonrpc: '2.0', error: { code: -32700, message: 'Parse error: Invalid JSON' }, id: null });
       return;
     }
     const lease = await leaseRoute(ctx, name, server.id, preview?.number);
+    revision = lease.target.revision;
     try {
       const scopes = scopesOfManifest(await ctx.oauth.manifests.at(serverName, lease.target.revision));
       checkScopes(scopes, calledTools(body?.messages), caller, metadata);
@@ -95,7 +131,7 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
         scopes: caller.scopes,
         client: caller.client,
       });
-      await proxy(req, res, lease.target.socketPath, res.locals.requestId as string, credential, body?.bytes);
+      await proxy(req, res, lease.target.socketPath, res.locals.requestId as string, credential, body?.bytes, meter);
     } finally {
       lease.release();
     }
@@ -301,6 +337,7 @@ function proxy(
   requestId: string,
   credential: string,
   body: Buffer | undefined,
+  meter: AnswerMeter | undefined,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, authorization: `Bearer ${credential}` };
@@ -340,6 +377,7 @@ function proxy(
           const v = up.headers[h];
           if (v !== undefined) res.setHeader(h, v);
         }
+        if (meter) up.on('data', (chunk: Buffer) => meter.observe(chunk));
         up.pipe(res);
         up.on('end', done);
         up.on('error', () => {

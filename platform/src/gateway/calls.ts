@@ -1,0 +1,165 @@
+import type { Logger } from '../logger.ts';
+
+/**
+ * One MCP request through the gateway, as the logs and metrics see it: what was called, by whom, how it ended
+ * and how long it took. Never the arguments, the result, a token or a secret.
+ */
+export interface CallRecord {
+  /** When the gateway received the request (epoch ms). */
+  at: number;
+  /** The server's name, without a preview suffix. */
+  server: string;
+  serverId: string;
+  orgId: string;
+  /** The preview's change number when the call went to a preview (`<name>--<n>`). */
+  preview: number | undefined;
+  /** The revision that answered, when a route was leased. */
+  revision: string | undefined;
+  /** The JSON-RPC method of the request (the first one of a batch); undefined for GET/DELETE. */
+  method: string | undefined;
+  /** The called tool, for `tools/call`. */
+  tool: string | undefined;
+  /** The HTTP status the client got. */
+  status: number;
+  /** The JSON-RPC error code of the answer, when it was an error. */
+  rpcErrorCode: number | undefined;
+  /** True when a tool answered with `isError: true` (or the call failed before the instance answered). */
+  failed: boolean;
+  latencyMs: number;
+  requestBytes: number;
+  responseBytes: number;
+  /** The MCP client's `clientInfo.name`, as sent at `initialize` (remembered per session and caller). */
+  clientName: string | undefined;
+  /** The OAuth client id, or `api-key:<id>` for an API key. */
+  clientId: string;
+  userId: string;
+  requestId: string;
+  /** The W3C trace id the call ran under, when tracing is on. */
+  traceId: string | undefined;
+}
+
+/** Who wants to hear of every call (the log writer, the metrics). Must return at once: it runs on the call path. */
+export type CallObserver = (call: CallRecord) => void;
+
+/** The observers of gateway calls; one that throws is logged and does not disturb the others or the call. */
+export class CallObservers {
+  readonly #observers: CallObserver[] = [];
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Adds an observer; returns a function that removes it. */
+  add(observer: CallObserver): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const i = this.#observers.indexOf(observer);
+      if (i >= 0) this.#observers.splice(i, 1);
+    };
+  }
+
+  /** Whether anybody listens (the gateway skips measuring the answer otherwise). */
+  get active(): boolean {
+    return this.#observers.length > 0;
+  }
+
+  emit(call: CallRecord): void {
+    for (const observer of this.#observers) {
+      try {
+        observer(call);
+      } catch (err) {
+        this.#log.error('call observer failed', { err });
+      }
+    }
+  }
+}
+
+/** The most of an answer the gateway keeps to read its outcome (a larger answer's outcome is read from its head). */
+const HEAD_BYTES = 64 * 1024;
+
+/** Counts an answer's bytes and keeps its head, to read the JSON-RPC outcome once it has been sent. */
+export class AnswerMeter {
+  bytes = 0;
+  readonly #head: Buffer[] = [];
+  #headBytes = 0;
+
+  /** Called with every chunk sent to the client. */
+  observe(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (this.#headBytes < HEAD_BYTES) {
+      this.#head.push(chunk);
+      this.#headBytes += chunk.length;
+    }
+  }
+
+  /** The JSON-RPC error code and whether a tool result was an error, read from a JSON or SSE answer. */
+  outcome(contentType: string | undefined): { rpcErrorCode: number | undefined; isError: boolean } {
+    const none = { rpcErrorCode: undefined, isError: false };
+    if (this.#headBytes === 0 || this.#headBytes > HEAD_BYTES) return none;
+    const text = Buffer.concat(this.#head).toString('utf8');
+    const messages = contentType?.startsWith('text/event-stream') ? sseMessages(text) : [parseJson(text)];
+    for (const message of messages.flat()) {
+      if (typeof message !== 'object' || message === null) continue;
+      const m = message as { error?: { code?: unknown }; result?: { isError?: unknown } };
+      if (m.error && typeof m.error.code === 'number') return { rpcErrorCode: m.error.code, isError: true };
+      if (m.result?.isError === true) return { rpcErrorCode: undefined, isError: true };
+    }
+    return none;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON messages of an SSE stream's `data:` lines. */
+function sseMessages(text: string): unknown[] {
+  const out: unknown[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('data:')) out.push(parseJson(line.slice(5).trim()));
+  }
+  return out;
+}
+
+/** The first JSON-RPC request of a message or batch: its method, tool and client name. */
+export function describeRequest(messages: unknown): {
+  method: string | undefined;
+  tool: string | undefined;
+  clientName: string | undefined;
+} {
+  const first = Array.isArray(messages) ? messages[0] : messages;
+  if (typeof first !== 'object' || first === null) return { method: undefined, tool: undefined, clientName: undefined };
+  const m = first as { method?: unknown; params?: { name?: unknown; clientInfo?: { name?: unknown } } };
+  const method = typeof m.method === 'string' ? m.method.slice(0, 100) : undefined;
+  const tool = method === 'tools/call' && typeof m.params?.name === 'string' ? m.params.name.slice(0, 200) : undefined;
+  const clientName =
+    method === 'initialize' && typeof m.params?.clientInfo?.name === 'string'
+      ? m.params.clientInfo.name.slice(0, 100)
+      : undefined;
+  return { method, tool, clientName };
+}
+
+/** The client names seen at `initialize`, per session id or caller, so later calls carry them (bounded, LRU). */
+export class ClientNames {
+  readonly #names = new Map<string, string>();
+  readonly #max: number;
+
+  constructor(max = 10_000) {
+    this.#max = max;
+  }
+
+  remember(key: string, name: string): void {
+    this.#names.delete(key);
+    this.#names.set(key, name);
+    if (this.#names.size > this.#max) this.#names.delete(this.#names.keys().next().value as string);
+  }
+
+  get(key: string): string | undefined {
+    return this.#names.get(key);
+  }
+}
