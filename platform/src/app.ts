@@ -14,6 +14,14 @@ import { accessLog, errorHandler, requestId } from './http/middleware.ts';
 import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
 
+// How the parts get what they use: every router, handler and service declares the dependencies it actually uses,
+// as its own small interface (`ChangeDeps`, `GatewayDeps`, `KeysApiDeps`…: one JSDoc line per member, typed by the
+// low-level types it needs: PrismaClient, GitProvider, Logger, CheckService…), and a function that uses only part
+// of them takes `Pick<XDeps, 'db' | 'git'>`; a router that mounts others takes the intersection of theirs
+// (`ApiDeps`). Only the top assembles the whole: boot.ts builds the `PlatformContext` (context.ts), and this file
+// hands it to each router, which takes it as its narrower deps. Nothing below app.ts and boot.ts imports
+// context.ts (platform/test/import-cycles.test.ts holds that), so the parts stay below the whole.
+
 /** The platform's HTTP app: REST API, git smart HTTP, MCP gateway and the site. */
 export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   const app = express();
@@ -32,7 +40,10 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.all('/s/:name/mcp', mcpGateway(ctx));
   app.use(ctx.oauth.router());
   app.use('/auth', setupRouter(ctx));
-  app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
+  app.use(
+    '/auth',
+    authRouter({ db: ctx.db, sessions: ctx.sessions, logins: ctx.oauth.logins }, { signup: ctx.signup }),
+  );
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (req) => {
     throw notFound(`${req.method} ${req.originalUrl.split('?')[0]}`, 'unknown API version, use /api/v1');

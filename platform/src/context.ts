@@ -15,7 +15,10 @@ import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
 
-/** Everything a request handler may use, passed in (tests build it from real parts). */
+/**
+ * The whole that boot.ts assembles; app.ts hands it to each router, which takes it as the narrower deps it declares.
+ * Only the top (app.ts, boot.ts) and tests import this file: a module below declares its own deps instead.
+ */
 export interface PlatformContext {
   db: PrismaClient;
   git: GitProvider;

@@ -141,6 +141,15 @@ function crossings(workspace: string, edges: Edge[]): string[] {
   return edges.filter((e) => e.from.startsWith(own) && !e.to.startsWith(own)).map((e) => `${e.from} → ${e.to}`);
 }
 
+/** The assembled context (every part of a running platform) and the modules at the top that assemble and hand it out. */
+const CONTEXT = 'platform/src/context.ts';
+const TOP = ['platform/src/app.ts', 'platform/src/boot.ts', 'platform/src/main.ts', 'platform/src/index.ts'];
+
+/** Imports of the assembled context by a module below the top: it should declare the deps it uses instead. */
+function contextBelowTop(edges: Edge[]): string[] {
+  return edges.filter((e) => e.to === CONTEXT && !TOP.includes(e.from)).map((e) => `${e.from} → ${e.to}`);
+}
+
 describe('module graph', () => {
   it('has no import cycle in any workspace (type-only imports count too)', () => {
     const edges = edgesUnder(WORKSPACES.map((w) => path.join(ROOT, w, 'src')));
@@ -156,6 +165,20 @@ describe('module graph', () => {
       { from: 'c.ts', to: 'd.ts', typeOnly: false },
     ];
     expect(cycles(edges)).toEqual(['a.ts → b.ts → c.ts (type) → a.ts']);
+  });
+
+  // A router, service or handler declares its own small deps interface; only the top assembles the whole (app.ts).
+  it('lets only the top of platform (app, boot, main, index) import the assembled context', () => {
+    expect(contextBelowTop(edgesUnder([path.join(ROOT, 'platform', 'src')]))).toEqual([]);
+  });
+
+  it('finds a module below the top that imports the assembled context (the scanner itself works)', () => {
+    const edges: Edge[] = [
+      { from: 'platform/src/app.ts', to: CONTEXT, typeOnly: true },
+      { from: 'platform/src/api/logs.ts', to: CONTEXT, typeOnly: true },
+      { from: 'platform/src/api/logs.ts', to: 'platform/src/logger.ts', typeOnly: true },
+    ];
+    expect(contextBelowTop(edges)).toEqual([`platform/src/api/logs.ts → ${CONTEXT}`]);
   });
 
   // Helpers shared across workspaces are a declared entry point (`@bmms/<workspace>/testing`, like prisma's); code

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { PrismaClient } from '@bmms/prisma';
 import express, { type Request, Router } from 'express';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import {
   csrfFailed,
   emailTaken,
@@ -12,7 +12,19 @@ import {
   unauthorized,
 } from '../errors.ts';
 import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
+import type { WebSessions } from './sessions.ts';
 import type { SignupMode } from './signup.ts';
+import type { LoginThrottle } from './throttle.ts';
+
+/** What sign-up, sign-in and sign-out need. */
+export interface AuthRouterDeps {
+  /** Users, orgs, memberships, invitations and the audit log. */
+  db: PrismaClient;
+  /** Browser sign-in sessions. */
+  sessions: WebSessions;
+  /** Failed sign-ins, one count for this form and the OAuth sign-in page. */
+  logins: LoginThrottle;
+}
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
 
@@ -28,11 +40,10 @@ const normalizeEmail = (value: unknown) => (typeof value === 'string' ? value.tr
  * Sign-up, sign-in and sign-out for browsers at /auth (JSON or form posts). A session cookie
  * (HttpOnly, SameSite=Lax) carries the session; API calls with it need the returned X-CSRF-Token.
  */
-export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }): Router {
+export function authRouter(ctx: AuthRouterDeps, options: { signup: SignupMode }): Router {
   const router = Router();
   router.use(express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }));
-  // One count of failures for this form and the OAuth sign-in page.
-  const logins = ctx.oauth.logins;
+  const { logins } = ctx;
   const body = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
   const userView = (u: { id: string; email: string; name: string }) => ({ id: u.id, email: u.email, name: u.name });
 

@@ -2,9 +2,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@bmms/prisma';
 import express, { Router } from 'express';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { emailTaken, invalidRequest, invalidSetupLink } from '../errors.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
+import type { WebSessions } from './sessions.ts';
+
+/** What using a set-password link needs. */
+export interface SetupDeps {
+  /** The link's row, the user, their membership and the audit log. */
+  db: PrismaClient;
+  /** Signs the browser in once the password is set. */
+  sessions: WebSessions;
+}
 
 /** How long a set-password link works. */
 export const SETUP_LINK_TTL_MS = 30 * 60 * 1000;
@@ -45,7 +53,7 @@ const invalidLink = invalidSetupLink;
  * POST /auth/setup {token, password, email?}: uses a set-password link once, sets the password (and the
  * sign-in email, which the first-start owner has as owner@localhost) and signs the browser in.
  */
-export function setupRouter(ctx: PlatformContext): Router {
+export function setupRouter(ctx: SetupDeps): Router {
   const router = Router();
   router.post('/setup', express.json({ limit: '16kb' }), async (req, res) => {
     const b = (req.body ?? {}) as Record<string, unknown>;

@@ -1,14 +1,15 @@
 import { createTwoFilesPatch } from 'diff';
 import { Router } from 'express';
-import { requirePermission } from '../accounts/roles.ts';
 import { diffSurface } from '../checks/surface.ts';
-import type { PlatformContext } from '../context.ts';
-import { findChange } from '../services/changes.ts';
-import { findServer } from '../services/servers.ts';
+import type { ChangeDeps } from '../services/changes.ts';
+import { changeInPath } from './changes.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
-import { numericPathParams, pathNumber, principalOf } from './request.ts';
+import { numericPathParams } from './request.ts';
 import { toolsOf } from './tools.ts';
+
+/** What the diff route needs: the change's row and both trees. */
+export type ChangeDiffApiDeps = Pick<ChangeDeps, 'db' | 'git'>;
 
 /** Files larger than this are listed in a diff but not shown line by line. */
 const MAX_DIFF_FILE_BYTES = 512 * 1024;
@@ -25,17 +26,14 @@ function textOf(bytes: Uint8Array | undefined): string | null {
 }
 
 /** GET /api/v1/servers/:name/changes/:number/diff: a change's files as unified patches, and its tool-surface diff. */
-export function changeDiffRouter(ctx: PlatformContext): Router {
+export function changeDiffRouter(ctx: ChangeDiffApiDeps): Router {
   const router = Router();
   // Param checks are local to a router: this one validates its own change numbers.
   numericPathParams(router);
 
   router.get('/servers/:name/changes/:number/diff', async (req, res) => {
     input(req, ops.changeDiff);
-    const p = principalOf(res);
-    requirePermission(p, 'read');
-    const server = await findServer(ctx, p, req.params.name as string);
-    const change = await findChange(ctx, server, pathNumber(req, 'number'));
+    const { server, change } = await changeInPath(ctx, req, res, 'read');
     const [base, head] = await Promise.all([
       change.baseSha ? ctx.git.readTree(server.name, change.baseSha) : Promise.resolve({}),
       ctx.git.readTree(server.name, change.headSha),

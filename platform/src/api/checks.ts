@@ -1,31 +1,25 @@
-import { type Request, Router } from 'express';
-import { requirePermission } from '../accounts/roles.ts';
+import { Router } from 'express';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { changeNotOpen, notFound } from '../errors.ts';
-import { findChange, suiteOfChange } from '../services/changes.ts';
-import { findServer } from '../services/servers.ts';
-import { changeShower } from './changes.ts';
+import { type ChangeDeps, suiteOfChange } from '../services/changes.ts';
+import { type ChangeShowDeps, changeInPath, changeShower } from './changes.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
-import { numericPathParams, pathNumber, principalOf, requestIdOf } from './request.ts';
+import { numericPathParams, requestIdOf } from './request.ts';
+
+/** What the checks routes need: a change's suite, re-running one check, and showing the change after. */
+export type ChecksApiDeps = Pick<ChangeDeps, 'db'> & ChangeShowDeps;
 
 /** A change's checks under /api/v1/servers/:name/changes/:number/checks: one shown with its log, one re-run. */
-export function checksRouter(ctx: PlatformContext): Router {
+export function checksRouter(ctx: ChecksApiDeps): Router {
   const router = Router();
   // Param checks are local to a router: this one validates its own change numbers.
   numericPathParams(router);
-  const principal = principalOf;
-  const requestId = requestIdOf;
   const showChange = changeShower(ctx);
-  const changeNumber = (req: Request) => pathNumber(req, 'number');
 
   router.get('/servers/:name/changes/:number/checks/:check', async (req, res) => {
     input(req, ops.getCheck);
-    const p = principal(res);
-    requirePermission(p, 'read');
-    const server = await findServer(ctx, p, req.params.name);
-    const change = await findChange(ctx, server, changeNumber(req));
+    const { server, change } = await changeInPath(ctx, req, res, 'read');
     const suite = await suiteOfChange(ctx, server, change);
     const run = suite?.runs.find((r) => r.name === req.params.check);
     if (!run) throw notFound(`check "${req.params.check}" of change #${change.number}`);
@@ -44,10 +38,7 @@ export function checksRouter(ctx: PlatformContext): Router {
 
   router.post('/servers/:name/changes/:number/checks/:check/rerun', async (req, res) => {
     input(req, ops.rerunCheck);
-    const p = principal(res);
-    requirePermission(p, 'write');
-    const server = await findServer(ctx, p, req.params.name);
-    const change = await findChange(ctx, server, changeNumber(req));
+    const { p, server, change } = await changeInPath(ctx, req, res, 'write');
     if (change.state !== 'open') throw changeNotOpen(change.number, change.state);
     if (!ctx.checks.checkNames.includes(req.params.check)) {
       throw notFound(`check "${req.params.check}" (checks: ${ctx.checks.checkNames.join(', ')})`);
@@ -61,7 +52,7 @@ export function checksRouter(ctx: PlatformContext): Router {
       'check.rerun',
       { type: 'change', id: change.id },
       { server: server.name, number: change.number, check: req.params.check },
-      requestId(res),
+      requestIdOf(res),
     );
     res.status(202).json(await showChange(req, server, change, rerun));
   });

@@ -1,16 +1,21 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden, nothingToRevert, unknownRevision } from '../errors.ts';
-import { baseUrlOf } from '../http/middleware.ts';
-import { revertCommit } from '../services/changes.ts';
+import { baseUrlOf, type PublicBaseDeps } from '../http/middleware.ts';
+import { type ChangeDeps, revertCommit } from '../services/changes.ts';
 import { findServer } from '../services/servers.ts';
-import { changeDiffRouter } from './change-diff.ts';
+import { type ChangeDiffApiDeps, changeDiffRouter } from './change-diff.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
-import { toolsRouter } from './tools.ts';
+import { type ToolsApiDeps, toolsRouter } from './tools.ts';
+
+/** What the dashboard's routes need: a set-password link, a rollback (reverts), and the diff and tools routes. */
+export type DashboardApiDeps = Pick<ChangeDeps, 'db' | 'git' | 'reconciler'> &
+  PublicBaseDeps &
+  ChangeDiffApiDeps &
+  ToolsApiDeps;
 
 const MAX_ROLLBACK_COMMITS = 50;
 
@@ -19,7 +24,7 @@ const MAX_ROLLBACK_COMMITS = 50;
  * server's tools at a revision, calling one tool (production or a change's preview) for the try-it forms,
  * and a new set-password link for the caller.
  */
-export function dashboardRouter(ctx: PlatformContext): Router {
+export function dashboardRouter(ctx: DashboardApiDeps): Router {
   const router = Router();
 
   router.post('/me/setup-link', async (req, res) => {

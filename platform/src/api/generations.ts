@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
-import type { PlatformContext } from '../context.ts';
 import {
   confirmGeneration,
   findGeneration,
+  type GenerationDeps,
   generationView,
   isTerminal,
   startGeneration,
@@ -18,10 +18,8 @@ import { principalOf, requestIdOf } from './request.ts';
 const HEARTBEAT_MS = 15_000;
 
 /** Generation from a prompt (with its event stream) and the OpenAPI selection step; mounted inside /api/v1. */
-export function generationsRouter(ctx: PlatformContext): Router {
+export function generationsRouter(ctx: GenerationDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
   const links = (id: string) => ({
     self: `/api/v1/generations/${id}`,
     events: `/api/v1/generations/${id}/events`,
@@ -30,7 +28,7 @@ export function generationsRouter(ctx: PlatformContext): Router {
 
   router.post('/generations', async (req, res) => {
     const { body } = input(req, ops.startGeneration);
-    const row = await startGeneration(ctx, principal(res), body, requestId(res));
+    const row = await startGeneration(ctx, principalOf(res), body, requestIdOf(res));
     res
       .status(202)
       .location(links(row.id).self)
@@ -39,7 +37,7 @@ export function generationsRouter(ctx: PlatformContext): Router {
 
   router.get('/generations/:id', async (req, res) => {
     input(req, ops.getGeneration);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const row = await findGeneration(ctx, p, req.params.id);
     res.json({ ...generationView(row), links: links(row.id) });
@@ -47,14 +45,14 @@ export function generationsRouter(ctx: PlatformContext): Router {
 
   router.post('/generations/:id/confirm', async (req, res) => {
     const { body } = input(req, ops.confirmGeneration);
-    const row = await confirmGeneration(ctx, principal(res), req.params.id, body, requestId(res));
+    const row = await confirmGeneration(ctx, principalOf(res), req.params.id, body, requestIdOf(res));
     res.status(202).json({ ...generationView(row), links: links(row.id) });
   });
 
   // Server-sent events: the stored log first (from Last-Event-ID on), then live events until the generation ends.
   router.get('/generations/:id/events', async (req, res) => {
     input(req, ops.generationEvents);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const row = await findGeneration(ctx, p, req.params.id);
     const lastId = Number(req.get('last-event-id') ?? -1);
@@ -102,12 +100,12 @@ export function generationsRouter(ctx: PlatformContext): Router {
 
   router.post('/openapi/operations', async (req, res) => {
     const { body } = input(req, ops.describeDocument);
-    res.json(await describeDocument(ctx, principal(res), body.openapi));
+    res.json(await describeDocument(ctx, principalOf(res), body.openapi));
   });
 
   router.get('/openapi/operations', async (req, res) => {
     const { query } = input(req, ops.describeDocumentAt);
-    res.json(await describeDocument(ctx, principal(res), query.url));
+    res.json(await describeDocument(ctx, principalOf(res), query.url));
   });
 
   return router;

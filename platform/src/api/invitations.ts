@@ -1,25 +1,29 @@
+import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { isRole, ROLES, requirePermission } from '../accounts/roles.ts';
 import { hashInvitation, newInvitationToken } from '../accounts/routes.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, notFound } from '../errors.ts';
-import { baseUrlOf } from '../http/middleware.ts';
+import { baseUrlOf, type PublicBaseDeps } from '../http/middleware.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
+/** What the invitations routes need. */
+export interface InvitationsApiDeps extends PublicBaseDeps {
+  /** Invitations and the audit log. */
+  db: PrismaClient;
+}
+
 const INVITATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Invitations to the org under /api/v1/org/invitations: pending ones listed, new ones (token shown once), withdrawn. */
-export function invitationsRouter(ctx: PlatformContext): Router {
+export function invitationsRouter(ctx: InvitationsApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/org/invitations', async (req, res) => {
     input(req, ops.listInvitations);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'admin');
     const rows = await ctx.db.invitation.findMany({
       where: { orgId: p.orgId, acceptedAt: null, expiresAt: { gt: new Date() } },
@@ -37,7 +41,7 @@ export function invitationsRouter(ctx: PlatformContext): Router {
 
   router.post('/org/invitations', async (req, res) => {
     const { body } = input(req, ops.invite);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'admin');
     const email = body.email.trim().toLowerCase();
     if (!/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw invalidRequest('"email" must be an email address');
@@ -55,7 +59,7 @@ export function invitationsRouter(ctx: PlatformContext): Router {
         expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
       },
     });
-    await audit(ctx.db, p, 'member.invite', { type: 'invitation', id: row.id }, { email, role }, requestId(res));
+    await audit(ctx.db, p, 'member.invite', { type: 'invitation', id: row.id }, { email, role }, requestIdOf(res));
     res.status(201).json({
       id: row.id,
       email,
@@ -68,14 +72,14 @@ export function invitationsRouter(ctx: PlatformContext): Router {
 
   router.delete('/org/invitations/:id', async (req, res) => {
     input(req, ops.withdrawInvitation);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'admin');
     const id = String(req.params.id);
     const { count } = /^[0-9a-f-]{36}$/.test(id)
       ? await ctx.db.invitation.deleteMany({ where: { id, orgId: p.orgId, acceptedAt: null } })
       : { count: 0 };
     if (count === 0) throw notFound(`invitation ${id}`);
-    await audit(ctx.db, p, 'member.uninvite', { type: 'invitation', id }, {}, requestId(res));
+    await audit(ctx.db, p, 'member.uninvite', { type: 'invitation', id }, {}, requestIdOf(res));
     res.status(204).end();
   });
 

@@ -1,25 +1,32 @@
+import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { generateApiKey } from '../accounts/keys.ts';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, notFound } from '../errors.ts';
+import type { InvalidationBus } from '../invalidation.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
+
+/** What the API keys routes need. */
+export interface KeysApiDeps {
+  /** API keys and the audit log. */
+  db: PrismaClient;
+  /** Tells every gateway that a key was revoked. */
+  invalidations: InvalidationBus;
+}
 
 /** Scopes an API key may carry: everything its role allows, the REST API, Git, or MCP scopes. */
 const KEY_SCOPE = /^(\*|api|git|mcp:[a-z0-9:_.-]{1,60}|[a-z][a-z0-9_.-]{0,30}:[a-z0-9:_.-]{1,60})$/;
 
 /** API keys under /api/v1/keys: listed (an admin sees the org's), created (shown once), revoked. */
-export function keysRouter(ctx: PlatformContext): Router {
+export function keysRouter(ctx: KeysApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/keys', async (req, res) => {
     input(req, ops.listKeys);
-    const p = principal(res);
+    const p = principalOf(res);
     const admin = p.role === 'owner' || p.role === 'admin';
     const keys = await ctx.db.apiKey.findMany({
       where: { orgId: p.orgId, ...(admin ? {} : { userId: p.userId }), revokedAt: null },
@@ -40,7 +47,7 @@ export function keysRouter(ctx: PlatformContext): Router {
 
   router.post('/keys', async (req, res) => {
     const { body } = input(req, ops.createKey);
-    const p = principal(res);
+    const p = principalOf(res);
     const name = body.name.trim();
     if (!name || name.length > 100) throw invalidRequest('"name" is required (at most 100 characters)');
     const scopes = body.scopes ?? ['*'];
@@ -53,20 +60,20 @@ export function keysRouter(ctx: PlatformContext): Router {
     }
     const { key, prefix, hash } = generateApiKey();
     const row = await ctx.db.apiKey.create({ data: { orgId: p.orgId, userId: p.userId, name, prefix, hash, scopes } });
-    await audit(ctx.db, p, 'apikey.create', { type: 'api_key', id: row.id }, { name, scopes }, requestId(res));
+    await audit(ctx.db, p, 'apikey.create', { type: 'api_key', id: row.id }, { name, scopes }, requestIdOf(res));
     res.status(201).json({ id: row.id, name, prefix, scopes: row.scopes, key, createdAt: row.createdAt.toISOString() });
   });
 
   router.delete('/keys/:id', async (req, res) => {
     input(req, ops.revokeKey);
-    const p = principal(res);
+    const p = principalOf(res);
     const id = String(req.params.id);
     const key = /^[0-9a-f-]{36}$/.test(id) ? await ctx.db.apiKey.findUnique({ where: { id } }) : null;
     if (!key || key.orgId !== p.orgId || key.revokedAt) throw notFound(`API key ${id}`);
     if (key.userId !== p.userId) requirePermission(p, 'admin');
     await ctx.db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
     await ctx.invalidations.publish({ kind: 'api_key', hash: key.hash });
-    await audit(ctx.db, p, 'apikey.revoke', { type: 'api_key', id }, { name: key.name }, requestId(res));
+    await audit(ctx.db, p, 'apikey.revoke', { type: 'api_key', id }, { name: key.name }, requestIdOf(res));
     res.status(204).end();
   });
 

@@ -1,21 +1,28 @@
+import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, notFound } from '../errors.ts';
+import type { AuthorizationServer } from '../oauth/server.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
+/** What the caller's own routes need. */
+export interface MeApiDeps {
+  /** The user, their memberships and the audit log. */
+  db: PrismaClient;
+  /** The OAuth clients the caller connected, and revoking one. */
+  oauth: AuthorizationServer;
+}
+
 /** The caller under /api/v1/me: who they are and in which orgs, their password, the OAuth clients they connected. */
-export function meRouter(ctx: PlatformContext): Router {
+export function meRouter(ctx: MeApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/me', async (req, res) => {
     input(req, ops.me);
-    const p = principal(res);
+    const p = principalOf(res);
     const user = await ctx.db.user.findUniqueOrThrow({ where: { id: p.userId } });
     const memberships = await ctx.db.membership.findMany({ where: { userId: p.userId }, include: { org: true } });
     res.json({
@@ -28,7 +35,7 @@ export function meRouter(ctx: PlatformContext): Router {
 
   router.put('/me/password', async (req, res) => {
     const { body } = input(req, ops.setPassword);
-    const p = principal(res);
+    const p = principalOf(res);
     const problem = passwordProblem(body.password);
     if (problem) throw invalidRequest(problem);
     const user = await ctx.db.user.findUniqueOrThrow({ where: { id: p.userId } });
@@ -39,18 +46,18 @@ export function meRouter(ctx: PlatformContext): Router {
       }
     }
     await ctx.db.user.update({ where: { id: p.userId }, data: { passwordHash: await hashPassword(body.password) } });
-    await audit(ctx.db, p, 'user.password', { type: 'user', id: p.userId }, {}, requestId(res));
+    await audit(ctx.db, p, 'user.password', { type: 'user', id: p.userId }, {}, requestIdOf(res));
     res.status(204).end();
   });
 
   router.get('/me/clients', async (req, res) => {
     input(req, ops.listClients);
-    res.json({ clients: await ctx.oauth.connectedClients(principal(res).userId) });
+    res.json({ clients: await ctx.oauth.connectedClients(principalOf(res).userId) });
   });
 
   router.delete('/me/clients/:clientId', async (req, res) => {
     input(req, ops.revokeClient);
-    const p = principal(res);
+    const p = principalOf(res);
     const revoked = await ctx.oauth.revokeClient(p.userId, req.params.clientId as string);
     if (revoked === 0) throw notFound(`a connection of client "${req.params.clientId}"`);
     await audit(
@@ -59,7 +66,7 @@ export function meRouter(ctx: PlatformContext): Router {
       'oauth.client.revoke',
       { type: 'user', id: p.userId },
       { client: req.params.clientId, grants: revoked },
-      requestId(res),
+      requestIdOf(res),
     );
     res.status(204).end();
   });

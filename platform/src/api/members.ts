@@ -1,22 +1,29 @@
+import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import type { Principal } from '../accounts/principal.ts';
 import { isRole, ROLES, requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, lastOwner, notFound } from '../errors.ts';
+import type { InvalidationBus } from '../invalidation.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
+/** What the members routes need. */
+export interface MembersApiDeps {
+  /** Memberships, their API keys and the audit log. */
+  db: PrismaClient;
+  /** Tells every gateway that a member's role changed or they left. */
+  invalidations: InvalidationBus;
+}
+
 /** The org's members under /api/v1/org/members: listed, given another role, removed (with their keys). */
-export function membersRouter(ctx: PlatformContext): Router {
+export function membersRouter(ctx: MembersApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/org/members', async (req, res) => {
     input(req, ops.listMembers);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const members = await ctx.db.membership.findMany({
       where: { orgId: p.orgId },
@@ -47,7 +54,7 @@ export function membersRouter(ctx: PlatformContext): Router {
 
   router.patch('/org/members/:userId', async (req, res) => {
     const { role } = input(req, ops.setRole).body;
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'admin');
     if (!isRole(role)) throw invalidRequest(`"role" must be one of ${ROLES.join(', ')}`);
     const userId = String(req.params.userId);
@@ -64,14 +71,14 @@ export function membersRouter(ctx: PlatformContext): Router {
       'member.role',
       { type: 'user', id: userId },
       { from: member.role, to: role },
-      requestId(res),
+      requestIdOf(res),
     );
     res.json({ userId, role });
   });
 
   router.delete('/org/members/:userId', async (req, res) => {
     input(req, ops.removeMember);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'admin');
     const userId = String(req.params.userId);
     const member = /^[0-9a-f-]{36}$/.test(userId)
@@ -85,7 +92,7 @@ export function membersRouter(ctx: PlatformContext): Router {
       ctx.db.apiKey.updateMany({ where: { orgId: p.orgId, userId, revokedAt: null }, data: { revokedAt: new Date() } }),
     ]);
     await ctx.invalidations.publish({ kind: 'member', orgId: p.orgId, userId });
-    await audit(ctx.db, p, 'member.remove', { type: 'user', id: userId }, { role: member.role }, requestId(res));
+    await audit(ctx.db, p, 'member.remove', { type: 'user', id: userId }, { role: member.role }, requestIdOf(res));
     res.status(204).end();
   });
 

@@ -1,21 +1,33 @@
 import express, { type Request, Router } from 'express';
-import type { PlatformContext } from '../context.ts';
 import { notFound } from '../errors.ts';
-import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
-import { accountsRouter } from './accounts.ts';
-import { changesRouter } from './changes.ts';
-import { checksRouter } from './checks.ts';
-import { dashboardRouter } from './dashboard.ts';
+import type { GenerationDeps } from '../generation/generations.ts';
+import { baseUrlOf, type CallerDeps, requireApiKey } from '../http/middleware.ts';
+import type { TemplateDeps } from '../services/templates.ts';
+import { type AccountsApiDeps, accountsRouter } from './accounts.ts';
+import { type ChangesApiDeps, changesRouter } from './changes.ts';
+import { type ChecksApiDeps, checksRouter } from './checks.ts';
+import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
-import { secretsRouter } from './secrets.ts';
-import { serversRouter } from './servers.ts';
+import { type SecretsApiDeps, secretsRouter } from './secrets.ts';
+import { type ServersApiDeps, serversRouter } from './servers.ts';
 import { publicTemplatesRouter, templatesRouter } from './templates.ts';
 
+/** What the REST API needs: what finding the caller needs, and what each of its routers needs. */
+export type ApiDeps = CallerDeps &
+  ServersApiDeps &
+  ChangesApiDeps &
+  ChecksApiDeps &
+  SecretsApiDeps &
+  TemplateDeps &
+  GenerationDeps &
+  AccountsApiDeps &
+  DashboardApiDeps;
+
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
-export function apiRouter(ctx: PlatformContext): Router {
+export function apiRouter(ctx: ApiDeps): Router {
   const router = Router();
   // The description of the API needs no credential: it describes, it shows no data.
   router.get('/openapi.json', (req, res) => {

@@ -1,18 +1,32 @@
+import type { GitProvider } from '@bmms/gitserver';
+import type { PrismaClient } from '@bmms/prisma';
+import type { Reconciler } from '@bmms/reconciler';
 import { parseManifest } from '@bmms/runner-template';
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
 import { forbidden } from '../errors.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
-import { type SecretInfo, validateName } from '../secrets/store.ts';
+import { type SecretInfo, type SecretStore, validateName } from '../secrets/store.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
+/** What the secrets routes need. */
+export interface SecretsApiDeps {
+  /** Servers, the operator org, signing keys and the audit log. */
+  db: PrismaClient;
+  /** main's mcp.json, which declares the secret names. */
+  git: GitProvider;
+  /** Per-server encrypted secrets. */
+  secrets: SecretStore;
+  /** Woken when a secret changed, so the server restarts with it. */
+  reconciler: Reconciler;
+}
+
 /** The secret names main's mcp.json declares ([] without a readable manifest). */
-async function declaredSecrets(ctx: PlatformContext, serverName: string): Promise<string[]> {
+async function declaredSecrets(ctx: Pick<SecretsApiDeps, 'git'>, serverName: string): Promise<string[]> {
   try {
     const text = await ctx.git.readFile(serverName, 'main', 'mcp.json');
     return text === null ? [] : parseManifest(text).secrets;
@@ -30,14 +44,12 @@ const view = (s: SecretInfo, declared: string[]) => ({
 });
 
 /** Secrets of a server (names and dates only, never values) and master-key rotation; mounted inside /api/v1. */
-export function secretsRouter(ctx: PlatformContext): Router {
+export function secretsRouter(ctx: SecretsApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/servers/:name/secrets', async (req, res) => {
     input(req, ops.listSecrets);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
     const [secrets, declared] = await Promise.all([ctx.secrets.list(server.id), declaredSecrets(ctx, server.name)]);
@@ -50,7 +62,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
 
   router.put('/servers/:name/secrets/:secret', async (req, res) => {
     const { body } = input(req, ops.setSecret);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
     validateName(req.params.secret);
@@ -61,7 +73,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
       created ? 'secret.create' : 'secret.update',
       { type: 'server', id: server.id },
       { server: server.name, secret: info.name, keyVersion: info.keyVersion },
-      requestId(res),
+      requestIdOf(res),
     );
     ctx.reconciler.wake(server.name);
     res.status(created ? 201 : 200).json(view(info, await declaredSecrets(ctx, server.name)));
@@ -69,7 +81,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
 
   router.delete('/servers/:name/secrets/:secret', async (req, res) => {
     input(req, ops.deleteSecret);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
     await ctx.secrets.delete(server.id, req.params.secret, server.name);
@@ -79,7 +91,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
       'secret.delete',
       { type: 'server', id: server.id },
       { server: server.name, secret: req.params.secret },
-      requestId(res),
+      requestIdOf(res),
     );
     ctx.reconciler.wake(server.name);
     res.status(204).end();
@@ -87,7 +99,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
 
   router.post('/admin/rotate-master-key', async (req, res) => {
     input(req, ops.rotateMasterKey);
-    const p = principal(res);
+    const p = principalOf(res);
     // Rotation re-encrypts every org's secrets: only the owner of the operator's org (the first one) may.
     const operator = await ctx.db.org.findFirst({ orderBy: { createdAt: 'asc' } });
     if (p.role !== 'owner' || p.orgId !== operator?.id) {
@@ -98,7 +110,7 @@ export function secretsRouter(ctx: PlatformContext): Router {
     const result = await ctx.secrets.rotate();
     // The authorization server's signing keys are sealed under the same keyring.
     await resealSigningKeys(ctx.db, ctx.secrets, result.keyVersion);
-    await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestId(res));
+    await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestIdOf(res));
     res.json(result);
   });
 

@@ -1,16 +1,18 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
-import { importOpenApiServer } from '../generation/openapi/import.ts';
+import { importOpenApiServer, type OpenApiImportDeps } from '../generation/openapi/import.ts';
 import { baseUrlOf } from '../http/middleware.ts';
-import { createServer, deleteServer, findServer } from '../services/servers.ts';
+import { createServer, deleteServer, findServer, type ServerDeps } from '../services/servers.ts';
 import { forkInfo } from '../services/templates.ts';
 import { serverView } from '../services/views.ts';
-import { changeShower } from './changes.ts';
+import { type ChangeShowDeps, changeShower } from './changes.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
+
+/** What the servers routes need: creating (from a template, a fork or an OpenAPI document), deleting, retrying. */
+export type ServersApiDeps = OpenApiImportDeps & Pick<ServerDeps, 'reconciler'> & ChangeShowDeps;
 
 const HISTORY_LIMIT = 50;
 
@@ -18,15 +20,13 @@ const HISTORY_LIMIT = 50;
  * Servers under /api/v1/servers: listed, created (from a template, a spec or an OpenAPI document), shown with
  * their deploy history, deleted, and a failed deploy retried.
  */
-export function serversRouter(ctx: PlatformContext): Router {
+export function serversRouter(ctx: ServersApiDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
   const showChange = changeShower(ctx);
 
   router.get('/servers', async (req, res) => {
     input(req, ops.listServers);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const servers = await ctx.db.server.findMany({ where: { orgId: p.orgId }, orderBy: { createdAt: 'asc' } });
     res.json({ servers: servers.map((s) => serverView(s, baseUrlOf(ctx, req))) });
@@ -36,8 +36,8 @@ export function serversRouter(ctx: PlatformContext): Router {
     const { body } = input(req, ops.createServer);
     const { server, change, suite } =
       'openapi' in body
-        ? await importOpenApiServer(ctx, principal(res), body, requestId(res))
-        : await createServer(ctx, principal(res), body, requestId(res));
+        ? await importOpenApiServer(ctx, principalOf(res), body, requestIdOf(res))
+        : await createServer(ctx, principalOf(res), body, requestIdOf(res));
     res
       .status(201)
       .json({ server: serverView(server, baseUrlOf(ctx, req)), change: await showChange(req, server, change, suite) });
@@ -45,7 +45,7 @@ export function serversRouter(ctx: PlatformContext): Router {
 
   router.get('/servers/:name', async (req, res) => {
     input(req, ops.getServer);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
     const history = await ctx.db.deployment.findMany({
@@ -58,17 +58,24 @@ export function serversRouter(ctx: PlatformContext): Router {
 
   router.delete('/servers/:name', async (req, res) => {
     input(req, ops.deleteServer);
-    await deleteServer(ctx, principal(res), req.params.name, requestId(res));
+    await deleteServer(ctx, principalOf(res), req.params.name, requestIdOf(res));
     res.status(204).end();
   });
 
   router.post('/servers/:name/retry', async (req, res) => {
     input(req, ops.retryServer);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'write');
     const server = await findServer(ctx, p, req.params.name);
     ctx.reconciler.retry(server.name);
-    await audit(ctx.db, p, 'server.retry', { type: 'server', id: server.id }, { server: server.name }, requestId(res));
+    await audit(
+      ctx.db,
+      p,
+      'server.retry',
+      { type: 'server', id: server.id },
+      { server: server.name },
+      requestIdOf(res),
+    );
     res.status(202).json({ retrying: server.desiredRevision });
   });
 

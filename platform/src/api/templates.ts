@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
-import type { PlatformContext } from '../context.ts';
 import { findServer } from '../services/servers.ts';
 import {
   findPublished,
@@ -8,6 +7,7 @@ import {
   publicTemplates,
   publishedView,
   publishServer,
+  type TemplateDeps,
   takedownTemplate,
 } from '../services/templates.ts';
 import { input } from './operation.ts';
@@ -15,19 +15,17 @@ import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
 /** The template catalog, publishing a server as a template and takedowns; mounted inside /api/v1. */
-export function templatesRouter(ctx: PlatformContext): Router {
+export function templatesRouter(ctx: TemplateDeps): Router {
   const router = Router();
-  const principal = principalOf;
-  const requestId = requestIdOf;
 
   router.get('/templates', async (req, res) => {
     input(req, ops.listTemplates);
-    res.json({ templates: await listTemplates(ctx, principal(res)) });
+    res.json({ templates: await listTemplates(ctx, principalOf(res)) });
   });
 
   router.get('/templates/:ref', async (req, res) => {
     input(req, ops.getTemplate);
-    const p = principal(res);
+    const p = principalOf(res);
     requirePermission(p, 'read');
     const template = await findPublished(ctx, p, req.params.ref);
     const source = template.sourceServerId
@@ -40,16 +38,16 @@ export function templatesRouter(ctx: PlatformContext): Router {
 
   router.post('/servers/:name/publish', async (req, res) => {
     const { body } = input(req, ops.publish);
-    const p = principal(res);
+    const p = principalOf(res);
     const server = await findServer(ctx, p, req.params.name);
-    const { template, created } = await publishServer(ctx, p, server, body, requestId(res));
+    const { template, created } = await publishServer(ctx, p, server, body, requestIdOf(res));
     res.status(created ? 201 : 200).json(publishedView(template, p, server.name));
   });
 
   router.post('/templates/:ref/takedown', async (req, res) => {
     const { body } = input(req, ops.takedown);
-    const p = principal(res);
-    const { template, notified } = await takedownTemplate(ctx, p, req.params.ref, body, requestId(res));
+    const p = principalOf(res);
+    const { template, notified } = await takedownTemplate(ctx, p, req.params.ref, body, requestIdOf(res));
     res.json({ ...publishedView(template, p), notified });
   });
 
@@ -60,7 +58,7 @@ export function templatesRouter(ctx: PlatformContext): Router {
  * The public template gallery, mounted before the API's credential check: with the OpenAPI document, the only API
  * routes that answer without a key or a session (the site's /templates/ page reads it). It lists nothing private.
  */
-export function publicTemplatesRouter(ctx: PlatformContext): Router {
+export function publicTemplatesRouter(ctx: Pick<TemplateDeps, 'db'>): Router {
   const router = Router();
   router.get('/public/templates', async (req, res) => {
     input(req, ops.publicTemplates);

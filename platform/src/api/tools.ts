@@ -1,20 +1,39 @@
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import type { Server } from '@bmms/prisma';
+import type { GitProvider } from '@bmms/gitserver';
+import type { PrismaClient, Server } from '@bmms/prisma';
+import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import { parseManifest, type ToolSpec } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
-import type { PlatformContext } from '../context.ts';
 import { insufficientScope, serverUnavailable, toolCallFailed } from '../errors.ts';
+import type { GatewayCredentials } from '../gateway/credentials.ts';
 import { scopesOf } from '../oauth/resources.ts';
+import type { AuthorizationServer } from '../oauth/server.ts';
 import { previewName } from '../previews.ts';
 import { findChange } from '../services/changes.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf } from './request.ts';
+
+/** What the tools routes need: a tool is called through the instance's route, as the gateway calls it. */
+export interface ToolsApiDeps {
+  /** Servers and changes. */
+  db: PrismaClient;
+  /** The mcp.json of a revision. */
+  git: GitProvider;
+  /** Each server's (and preview's) current instance. */
+  routes: RouteTable;
+  /** Woken when production has no instance. */
+  reconciler: Reconciler;
+  /** Its manifest cache says which scopes a tool requires. */
+  oauth: AuthorizationServer;
+  /** The internal credential sent to the instance. */
+  credentials: GatewayCredentials;
+}
 
 /** How long a try-it call may take before the dashboard gets an answer. */
 const TRY_TIMEOUT_MS = 60_000;
@@ -33,7 +52,7 @@ export function toolsOf(text: string | null | undefined): ToolSpec[] {
  * A server's tools under /api/v1/servers/:name/tools: listed at a revision (production's or a change's head), and
  * one called (on production or a change's preview) for the dashboard's try-it forms.
  */
-export function toolsRouter(ctx: PlatformContext): Router {
+export function toolsRouter(ctx: ToolsApiDeps): Router {
   const router = Router();
 
   router.get('/servers/:name/tools', async (req, res) => {
@@ -105,7 +124,7 @@ export function toolsRouter(ctx: PlatformContext): Router {
 }
 
 /** The commit a tools listing reads: a change's head, or what production serves (else what it should). */
-async function revisionOf(ctx: PlatformContext, server: Server, change: number | undefined) {
+async function revisionOf(ctx: Pick<ToolsApiDeps, 'db' | 'git'>, server: Server, change: number | undefined) {
   if (change !== undefined) return (await findChange(ctx, server, change)).headSha;
   return server.observedRevision ?? server.desiredRevision ?? (await ctx.git.resolveRef(server.name, 'main'));
 }

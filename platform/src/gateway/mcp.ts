@@ -1,11 +1,11 @@
 import { isAscii } from 'node:buffer';
 import http from 'node:http';
-import type { RouteLease } from '@bmms/reconciler';
+import type { PrismaClient } from '@bmms/prisma';
+import type { Reconciler, RouteLease, RouteTable } from '@bmms/reconciler';
 import type { Manifest } from '@bmms/runner-template';
 import type { Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from '../accounts/keys.ts';
 import { bearerToken } from '../accounts/principal.ts';
-import type { PlatformContext } from '../context.ts';
 import {
   badGateway,
   forbidden,
@@ -17,13 +17,33 @@ import {
   serverUnavailable,
   unauthorized,
 } from '../errors.ts';
-import { baseUrlOf } from '../http/middleware.ts';
+import { baseUrlOf, type PublicBaseDeps } from '../http/middleware.ts';
 import { directHost } from '../http/public-url.ts';
 import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, scopesOf } from '../oauth/resources.ts';
-import { InvalidTokenError } from '../oauth/server.ts';
+import { type AuthorizationServer, InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
-import { AnswerMeter, ClientNames, describeRequest } from './calls.ts';
+import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
+import type { GatewayCredentials } from './credentials.ts';
+import type { GatewayDirectory } from './directory.ts';
+
+/** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
+export interface GatewayDeps extends PublicBaseDeps {
+  /** Keys, memberships and servers, cached (no database on the call path). */
+  directory: GatewayDirectory;
+  /** Each server's current instance; a call takes a lease on it. */
+  routes: RouteTable;
+  /** Wakes a server scaled to zero, or one without an instance. */
+  reconciler: Reconciler;
+  /** Verifies access tokens; its manifest cache says which scopes a tool requires. */
+  oauth: AuthorizationServer;
+  /** The internal credentials sent to instances instead of the client's token. */
+  credentials: GatewayCredentials;
+  /** Who hears of every call (logs, metrics): one record per request, after it ended. */
+  calls: CallObservers;
+  /** Why there is no route: a preview's change, a server's deploy history. */
+  db: PrismaClient;
+}
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
 const FORWARDED_REQUEST_HEADERS = [
@@ -64,7 +84,7 @@ interface Caller {
  * in-flight calls before the old instance stops. Keys, memberships, servers and routes come from memory
  * (ctx.directory, ctx.routes): a call reads the database only when a cached fact expired or was invalidated.
  */
-export function mcpGateway(ctx: PlatformContext): RequestHandler {
+export function mcpGateway(ctx: GatewayDeps): RequestHandler {
   const clientNames = new ClientNames();
   return async (req, res) => {
     const at = Date.now();
@@ -140,7 +160,7 @@ export function mcpGateway(ctx: PlatformContext): RequestHandler {
 
 /** Who calls: an API key of the server's org, or an OAuth access token issued for exactly this server's URL. */
 async function authenticate(
-  ctx: PlatformContext,
+  ctx: Pick<GatewayDeps, 'directory' | 'oauth'>,
   req: Request,
   base: string,
   name: string,
@@ -178,7 +198,7 @@ async function authenticate(
 
 /** A lease on the route of `name`: waking a server scaled to zero, or saying why there is none (503/404). */
 async function leaseRoute(
-  ctx: PlatformContext,
+  ctx: Pick<GatewayDeps, 'routes' | 'reconciler' | 'db'>,
   name: string,
   serverId: string,
   previewNumber: number | undefined,

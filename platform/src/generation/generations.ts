@@ -6,7 +6,6 @@ import type { Principal } from '../accounts/principal.ts';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { suiteVerdict } from '../checks/suites.ts';
-import type { PlatformContext } from '../context.ts';
 import {
   ApiError,
   generationFailed,
@@ -22,8 +21,8 @@ import {
   specInvalid,
 } from '../errors.ts';
 import { authorOf, findChange, openChange, suiteOfChange } from '../services/changes.ts';
-import { findServer, provisionServer } from '../services/servers.ts';
-import { type GenerationEvent, TERMINAL } from './index.ts';
+import { findServer, type ProvisionDeps, provisionServer } from '../services/servers.ts';
+import { type Generation, type GenerationEvent, TERMINAL } from './index.ts';
 import type { ModelEvent } from './model.ts';
 import {
   applyEdit,
@@ -38,6 +37,12 @@ import {
   specText,
   writeHandlersTool,
 } from './prompts.ts';
+
+/** What generations need: what creating a server needs, and the model with its event streams. */
+export interface GenerationDeps extends ProvisionDeps {
+  /** The model, its config, and the live event streams of running generations. */
+  generation: Generation;
+}
 
 export const MAX_PROMPT = 8000;
 /** Largest tool file sent back to the model when iterating (bigger ones are named, not sent). */
@@ -68,7 +73,11 @@ export function generationView(g: GenerationRow) {
 }
 
 /** Loads a generation of the caller's org, or 404. */
-export async function findGeneration(ctx: PlatformContext, principal: Principal, id: string): Promise<GenerationRow> {
+export async function findGeneration(
+  ctx: Pick<GenerationDeps, 'db'>,
+  principal: Principal,
+  id: string,
+): Promise<GenerationRow> {
   const g = /^[0-9a-f-]{36}$/.test(id) ? await ctx.db.generation.findUnique({ where: { id } }) : null;
   if (!g || g.orgId !== principal.orgId) throw notFound(`generation "${id}"`);
   return g;
@@ -76,13 +85,13 @@ export async function findGeneration(ctx: PlatformContext, principal: Principal,
 
 /** Appends events and status changes to a generation, one write at a time, and tells the listeners. */
 class Recorder {
-  readonly #ctx: PlatformContext;
+  readonly #ctx: GenerationDeps;
   readonly #id: string;
   #chain: Promise<void> = Promise.resolve();
   #seq: number;
   #status: string;
 
-  constructor(ctx: PlatformContext, row: GenerationRow) {
+  constructor(ctx: GenerationDeps, row: GenerationRow) {
     this.#ctx = ctx;
     this.#id = row.id;
     this.#seq = Array.isArray(row.events) ? row.events.length : 0;
@@ -137,7 +146,7 @@ export async function checkPrompt(value: unknown): Promise<string> {
 
 /** POST /generations: checks the prompt, records the generation and starts it in the background. */
 export async function startGeneration(
-  ctx: PlatformContext,
+  ctx: GenerationDeps,
   principal: Principal,
   body: { prompt?: unknown; server?: string },
   requestId?: string,
@@ -179,7 +188,7 @@ export async function startGeneration(
 }
 
 /** Step 1 of a new server: the model proposes a spec the user confirms or edits. */
-async function planSpec(ctx: PlatformContext, row: GenerationRow, recorder: Recorder): Promise<void> {
+async function planSpec(ctx: GenerationDeps, row: GenerationRow, recorder: Recorder): Promise<void> {
   await recorder.emit('planning', { model: ctx.generation.config.model });
   const draft = await ctx.generation.model.call(
     { system: SPEC_SYSTEM, messages: [{ role: 'user', content: row.prompt }], tool: proposeServerTool },
@@ -194,7 +203,7 @@ async function planSpec(ctx: PlatformContext, row: GenerationRow, recorder: Reco
 
 /** POST /generations/<id>/confirm: takes the (optionally edited) spec and starts step 2. */
 export async function confirmGeneration(
-  ctx: PlatformContext,
+  ctx: GenerationDeps,
   principal: Principal,
   id: string,
   body: { spec?: Record<string, unknown> },
@@ -226,7 +235,7 @@ export async function confirmGeneration(
 
 /** Step 2 of a new server: handler sources, render, commit, change #1, checks. */
 async function writeServer(
-  ctx: PlatformContext,
+  ctx: GenerationDeps,
   principal: Principal,
   row: GenerationRow,
   draft: SpecDraft,
@@ -284,7 +293,7 @@ async function writeServer(
 }
 
 /** Waits for the checks of a change and records them; the generation completes either way (the change shows why). */
-async function reportChecks(ctx: PlatformContext, server: Server, number: number, recorder: Recorder): Promise<void> {
+async function reportChecks(ctx: GenerationDeps, server: Server, number: number, recorder: Recorder): Promise<void> {
   const deadline = Date.now() + CHECKS_TIMEOUT_MS;
   for (;;) {
     const change = await findChange(ctx, server, number);
@@ -309,7 +318,7 @@ async function reportChecks(ctx: PlatformContext, server: Server, number: number
 }
 
 /** The spec of main's HEAD: the manifest plus each tool's file. */
-async function currentSpec(ctx: PlatformContext, server: Server, head: string) {
+async function currentSpec(ctx: GenerationDeps, server: Server, head: string) {
   const text = await ctx.git.readFile(server.name, head, 'mcp.json');
   if (text === null) throw serverNotMerged(server.name);
   const manifest = parseManifest(text);
@@ -326,7 +335,7 @@ async function currentSpec(ctx: PlatformContext, server: Server, head: string) {
 
 /** Paths whose content differs between two commits (`base` null: every path of head). */
 async function changedPaths(
-  ctx: PlatformContext,
+  ctx: GenerationDeps,
   repo: string,
   base: string | null,
   head: string,
@@ -344,7 +353,7 @@ async function changedPaths(
 
 /** An iteration: edits from the model, applied to main's files; only what changed is committed, as a new change. */
 async function iterate(
-  ctx: PlatformContext,
+  ctx: GenerationDeps,
   principal: Principal,
   row: GenerationRow,
   server: Server,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { PrismaClient } from '@bmms/prisma';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { bearerToken, principalForKey, principalForSession } from '../accounts/principal.ts';
-import type { PlatformContext } from '../context.ts';
+import type { WebSessions } from '../accounts/sessions.ts';
 import {
   ApiError,
   csrfFailed,
@@ -13,6 +14,21 @@ import {
   unauthorized,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { PublicBase } from './public-url.ts';
+
+/** What finding the caller of an API request needs. */
+export interface CallerDeps {
+  /** API keys, users and memberships. */
+  db: PrismaClient;
+  /** Browser sign-in sessions. */
+  sessions: WebSessions;
+}
+
+/** What an absolute URL of the platform needs. */
+export interface PublicBaseDeps {
+  /** The platform's public base URL (BMMS_PUBLIC_URL, else the listening address): never from a request header. */
+  publicBase: PublicBase;
+}
 
 /** Gives every request an id (kept from a sane incoming X-Request-Id) and echoes it. */
 export function requestId(): RequestHandler {
@@ -31,7 +47,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * Requires `Authorization: Bearer <api key>` (a key with scope `*` or `api`) or a browser session cookie
  * (unsafe methods also need its `X-CSRF-Token`); sets res.locals.principal.
  */
-export function requireApiKey(ctx: PlatformContext): RequestHandler {
+export function requireApiKey(ctx: CallerDeps): RequestHandler {
   return async (req, res, next) => {
     const key = bearerToken(req.get('authorization'));
     if (key) {
@@ -56,7 +72,7 @@ export function requireApiKey(ctx: PlatformContext): RequestHandler {
 }
 
 /** The platform's absolute base URL for a request: see PublicBase (Host only when it is an allowed host). */
-export function baseUrlOf(ctx: PlatformContext, req: Request): string {
+export function baseUrlOf(ctx: PublicBaseDeps, req: Request): string {
   return ctx.publicBase.of(req);
 }
 

@@ -1,11 +1,17 @@
-import { InvalidRefError, MergeConflictError, RefConflictError, RevertConflictError } from '@bmms/gitserver';
-import type { ChangeRequest, Server } from '@bmms/prisma';
+import {
+  type GitProvider,
+  InvalidRefError,
+  MergeConflictError,
+  RefConflictError,
+  RevertConflictError,
+} from '@bmms/gitserver';
+import type { ChangeRequest, PrismaClient, Server } from '@bmms/prisma';
+import type { Reconciler } from '@bmms/reconciler';
 import type { Principal } from '../accounts/principal.ts';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import { suiteVerdict } from '../checks/suites.ts';
+import { type CheckService, suiteVerdict } from '../checks/suites.ts';
 import { PASSING_CONCLUSIONS } from '../checks/types.ts';
-import type { PlatformContext } from '../context.ts';
 import {
   branchNotFound,
   changeExists,
@@ -19,7 +25,22 @@ import {
   revertConflict,
   unknownRevision,
 } from '../errors.ts';
+import type { PreviewManager } from '../previews.ts';
 import { isValidBranch } from './names.ts';
+
+/** What changes need: each function takes the part it uses. */
+export interface ChangeDeps {
+  /** Servers, changes, users and the audit log. */
+  db: PrismaClient;
+  /** The servers' repositories. */
+  git: GitProvider;
+  /** Check suites of change heads and of main. */
+  checks: CheckService;
+  /** Told when main moved, so it checks and deploys the new revision. */
+  reconciler: Reconciler;
+  /** Re-pointed when a change closes, merges or moves. */
+  previews: PreviewManager;
+}
 
 const ZERO_SHA = /^0{40}$/;
 
@@ -39,12 +60,12 @@ async function writeMain<T>(what: string, write: () => Promise<T>): Promise<T> {
  * main moved (merge, revert, push): it is the revision to deploy now. The reconciler's gate checks a
  * tree no check has seen (e.g. a merge after main moved on) before deploying it.
  */
-async function mainMoved(ctx: PlatformContext, server: Server, sha: string): Promise<void> {
+async function mainMoved(ctx: Pick<ChangeDeps, 'reconciler'>, server: Server, sha: string): Promise<void> {
   await ctx.reconciler.mainMoved(server, sha);
 }
 
 /** Takes the next change number of a server atomically (one UPDATE … RETURNING). */
-export async function allocateChangeNumber(ctx: PlatformContext, serverId: string): Promise<number> {
+export async function allocateChangeNumber(ctx: Pick<ChangeDeps, 'db'>, serverId: string): Promise<number> {
   const row = await ctx.db.server.update({
     where: { id: serverId },
     data: { nextChangeNumber: { increment: 1 } },
@@ -54,13 +75,16 @@ export async function allocateChangeNumber(ctx: PlatformContext, serverId: strin
 }
 
 /** The commit author for platform-made commits on behalf of `principal`. */
-export async function authorOf(ctx: PlatformContext, principal: Principal): Promise<{ name: string; email: string }> {
+export async function authorOf(
+  ctx: Pick<ChangeDeps, 'db'>,
+  principal: Principal,
+): Promise<{ name: string; email: string }> {
   const user = await ctx.db.user.findUnique({ where: { id: principal.userId } });
   return { name: user?.name ?? 'BuildMyMCPServer', email: user?.email ?? 'platform@buildmymcpserver.invalid' };
 }
 
 /** The check suite of a change's head tree (started if this tree was never checked). */
-export async function suiteOfChange(ctx: PlatformContext, server: Server, change: ChangeRequest) {
+export async function suiteOfChange(ctx: Pick<ChangeDeps, 'git' | 'checks'>, server: Server, change: ChangeRequest) {
   if (change.state !== 'open') {
     const tree = await ctx.git.treeOf(server.name, change.headSha).catch(() => null);
     return tree ? ctx.checks.suiteForTree(server.id, tree) : null;
@@ -69,7 +93,7 @@ export async function suiteOfChange(ctx: PlatformContext, server: Server, change
 }
 
 /** Loads change `number` of `server`, or 404. */
-export async function findChange(ctx: PlatformContext, server: Server, number: number): Promise<ChangeRequest> {
+export async function findChange(ctx: Pick<ChangeDeps, 'db'>, server: Server, number: number): Promise<ChangeRequest> {
   const change = Number.isInteger(number)
     ? await ctx.db.changeRequest.findUnique({ where: { serverId_number: { serverId: server.id, number } } })
     : null;
@@ -79,7 +103,7 @@ export async function findChange(ctx: PlatformContext, server: Server, number: n
 
 /** Opens a change request for a pushed branch. */
 export async function openChange(
-  ctx: PlatformContext,
+  ctx: Pick<ChangeDeps, 'db' | 'git' | 'checks'>,
   principal: Principal,
   server: Server,
   input: { branch: string; title?: string; body?: string },
@@ -127,7 +151,7 @@ export async function openChange(
 
 /** Merges an open change whose head passed every check; main's new HEAD is then checked and deployed. */
 export async function mergeChange(
-  ctx: PlatformContext,
+  ctx: ChangeDeps,
   principal: Principal,
   server: Server,
   number: number,
@@ -184,7 +208,7 @@ export async function mergeChange(
 
 /** Closes an open change without merging it. */
 export async function closeChange(
-  ctx: PlatformContext,
+  ctx: Pick<ChangeDeps, 'db' | 'previews'>,
   principal: Principal,
   server: Server,
   number: number,
@@ -211,7 +235,7 @@ export async function closeChange(
 
 /** A new commit on main that undoes `sha` (default: main's HEAD). */
 export async function revertCommit(
-  ctx: PlatformContext,
+  ctx: Pick<ChangeDeps, 'db' | 'git' | 'reconciler'>,
   principal: Principal,
   server: Server,
   input: { sha?: string },
@@ -257,7 +281,7 @@ export async function revertCommit(
 
 /** Reacts to a git push: main moved → check and deploy; a change's branch moved → re-check it. */
 export async function handlePush(
-  ctx: PlatformContext,
+  ctx: Pick<ChangeDeps, 'db' | 'checks' | 'reconciler' | 'previews'>,
   principal: Principal | undefined,
   repo: string,
   updates: { ref: string; oldSha: string; newSha: string }[],

@@ -1,9 +1,11 @@
-import { RepoExistsError } from '@bmms/gitserver';
+import { type GitProvider, RepoExistsError } from '@bmms/gitserver';
+import type { PrismaClient } from '@bmms/prisma';
+import type { Reconciler } from '@bmms/reconciler';
 import { renderTemplate, TemplateOptionsError, templates, UnknownTemplateError } from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
+import type { CheckService } from '../checks/suites.ts';
 import {
   invalidName,
   invalidRequest,
@@ -12,14 +14,34 @@ import {
   notFound,
   unknownTemplate,
 } from '../errors.ts';
+import type { InvalidationBus } from '../invalidation.ts';
+import type { Logger } from '../logger.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
 import { forkCommitMessage, forkFiles, resolveForkSource } from './templates.ts';
 
+/** What servers need: each function takes the part it uses. */
+export interface ServerDeps {
+  /** Servers, changes, forks and the audit log. */
+  db: PrismaClient;
+  /** The servers' repositories. */
+  git: GitProvider;
+  /** Starts the check suite of change #1. */
+  checks: CheckService;
+  /** Woken when a server is deleted, so its instances stop. */
+  reconciler: Reconciler;
+  /** Tells every gateway that a server came or went. */
+  invalidations: InvalidationBus;
+  log: Logger;
+}
+
+/** What creating a server needs (a template, a fork, an OpenAPI import, a generation). */
+export type ProvisionDeps = Pick<ServerDeps, 'db' | 'git' | 'checks' | 'invalidations' | 'log'>;
+
 const INIT_BRANCH = 'bmms/init';
 
 /** Loads a server of the caller's org by name, or throws 404 (also for other orgs' servers). */
-export async function findServer(ctx: PlatformContext, principal: Principal, name: string) {
+export async function findServer(ctx: Pick<ServerDeps, 'db'>, principal: Principal, name: string) {
   const server = isValidServerName(name) ? await ctx.db.server.findUnique({ where: { name } }) : null;
   if (!server || server.orgId !== principal.orgId) throw notFound(`server "${name}"`);
   return server;
@@ -47,7 +69,7 @@ export interface NewServerInput {
 
 /** Renders a built-in template with its options, or copies a published one; nothing is written yet. */
 async function originOf(
-  ctx: PlatformContext,
+  ctx: Pick<ServerDeps, 'db'>,
   principal: Principal,
   name: string,
   input: NewServerInput,
@@ -105,7 +127,7 @@ async function originOf(
  * input is validated before anything is written, then `provisionServer` creates it.
  */
 export async function createServer(
-  ctx: PlatformContext,
+  ctx: ProvisionDeps,
   principal: Principal,
   input: NewServerInput,
   requestId?: string,
@@ -152,12 +174,7 @@ export interface NewServer {
  * files on a branch, and change #1 (and, for a fork, its link to the template). On any failure
  * everything created is removed.
  */
-export async function provisionServer(
-  ctx: PlatformContext,
-  principal: Principal,
-  input: NewServer,
-  requestId?: string,
-) {
+export async function provisionServer(ctx: ProvisionDeps, principal: Principal, input: NewServer, requestId?: string) {
   requirePermission(principal, 'write');
   const { name, files } = input;
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
@@ -241,7 +258,12 @@ export async function provisionServer(
 }
 
 /** Deletes a server: its row (and with it changes, checks, history), its repo and its instances. */
-export async function deleteServer(ctx: PlatformContext, principal: Principal, name: string, requestId?: string) {
+export async function deleteServer(
+  ctx: Pick<ServerDeps, 'db' | 'git' | 'reconciler' | 'invalidations' | 'log'>,
+  principal: Principal,
+  name: string,
+  requestId?: string,
+) {
   const server = await findServer(ctx, principal, name);
   requirePermission(principal, 'admin');
   await ctx.db.server.delete({ where: { id: server.id } });
@@ -253,7 +275,7 @@ export async function deleteServer(ctx: PlatformContext, principal: Principal, n
 }
 
 /** Removes repos that no server row owns (left by a crash between repo and row). */
-export async function sweepOrphanRepos(ctx: PlatformContext, repoNames: string[]): Promise<string[]> {
+export async function sweepOrphanRepos(ctx: Pick<ServerDeps, 'db' | 'git'>, repoNames: string[]): Promise<string[]> {
   const removed: string[] = [];
   for (const name of repoNames) {
     if (await ctx.db.server.findUnique({ where: { name } })) continue;

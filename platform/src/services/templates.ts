@@ -1,10 +1,11 @@
-import type { PublishedTemplate, Server } from '@bmms/prisma';
+import type { GitProvider } from '@bmms/gitserver';
+import type { PrismaClient, PublishedTemplate, Server } from '@bmms/prisma';
 import { findTemplate, manifestText, parseManifest, templates } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { Principal } from '../accounts/principal.ts';
 import { can, requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
-import type { PlatformContext } from '../context.ts';
+import type { CheckService } from '../checks/suites.ts';
 import {
   ApiError,
   checksNotPassed,
@@ -17,6 +18,18 @@ import {
   templateTooLarge,
   unknownPublishedTemplate,
 } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+/** What published templates need: each function takes the part it uses. */
+export interface TemplateDeps {
+  /** Published templates, forks and the audit log. */
+  db: PrismaClient;
+  /** The repository a template is published from. */
+  git: GitProvider;
+  /** Only a main whose checks passed is published. */
+  checks: CheckService;
+  log: Logger;
+}
 
 /** The most a published template's files may weigh (they are stored as a snapshot). */
 export const MAX_TEMPLATE_BYTES = 2 * 1024 * 1024;
@@ -35,7 +48,7 @@ function visibleTo(template: PublishedTemplate, principal: Principal): boolean {
  * visibility is `public` and that were not taken down. Only what a gallery shows: no organization, source server,
  * commit or files — and never an `org` template.
  */
-export async function publicTemplates(ctx: PlatformContext) {
+export async function publicTemplates(ctx: Pick<TemplateDeps, 'db'>) {
   const published = await ctx.db.publishedTemplate.findMany({
     where: { visibility: 'public', takenDownAt: null },
     select: { name: true, description: true, revision: true, updatedAt: true },
@@ -92,7 +105,7 @@ export function publishedView(t: PublishedTemplate, principal: Principal, source
 }
 
 /** Built-in templates, then the published ones the caller may see: public ones and its own org's (taken down included). */
-export async function listTemplates(ctx: PlatformContext, principal: Principal) {
+export async function listTemplates(ctx: Pick<TemplateDeps, 'db'>, principal: Principal) {
   requirePermission(principal, 'read');
   const published = await ctx.db.publishedTemplate.findMany({
     where: {
@@ -108,7 +121,7 @@ export async function listTemplates(ctx: PlatformContext, principal: Principal) 
 }
 
 /** A published template by id or name that the caller may see; 404 otherwise. */
-export async function findPublished(ctx: PlatformContext, principal: Principal, ref: string) {
+export async function findPublished(ctx: Pick<TemplateDeps, 'db'>, principal: Principal, ref: string) {
   const template = await ctx.db.publishedTemplate.findFirst({
     where: UUID.test(ref) ? { OR: [{ id: ref }, { name: ref }] } : { name: ref },
   });
@@ -117,7 +130,7 @@ export async function findPublished(ctx: PlatformContext, principal: Principal, 
 }
 
 /** The published template a new server forks from: visible to the caller and not taken down. */
-export async function resolveForkSource(ctx: PlatformContext, principal: Principal, ref: string) {
+export async function resolveForkSource(ctx: Pick<TemplateDeps, 'db'>, principal: Principal, ref: string) {
   let template: PublishedTemplate;
   try {
     template = await findPublished(ctx, principal, ref);
@@ -183,7 +196,7 @@ export function forkCommitMessage(template: PublishedTemplate, name: string): st
  * Publishing again records a new revision. Maintainers (owner, admin) only.
  */
 export async function publishServer(
-  ctx: PlatformContext,
+  ctx: Pick<TemplateDeps, 'db' | 'git' | 'checks'>,
   principal: Principal,
   server: Server,
   body: { visibility?: string; description?: string },
@@ -262,7 +275,7 @@ export async function publishServer(
  * Allowed to the publishing org's owners and admins, and for a public template to the platform operator's owner.
  */
 export async function takedownTemplate(
-  ctx: PlatformContext,
+  ctx: Pick<TemplateDeps, 'db' | 'log'>,
   principal: Principal,
   ref: string,
   body: { reason?: string },
@@ -313,7 +326,7 @@ export async function takedownTemplate(
 }
 
 /** Where a forked server comes from, and the notices its owners should read (a takedown of its template). */
-export async function forkInfo(ctx: PlatformContext, server: Server) {
+export async function forkInfo(ctx: Pick<TemplateDeps, 'db'>, server: Server) {
   const fork = await ctx.db.templateFork.findUnique({ where: { serverId: server.id }, include: { template: true } });
   if (!fork) return { forkedFrom: null, notices: [] };
   const t = fork.template;

@@ -2,7 +2,6 @@ import { render } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { Principal } from '../../accounts/principal.ts';
 import { requirePermission } from '../../accounts/roles.ts';
-import type { PlatformContext } from '../../context.ts';
 import {
   invalidName,
   invalidRequest,
@@ -12,10 +11,17 @@ import {
 } from '../../errors.ts';
 import { planFor } from '../../plans.ts';
 import { isValidServerName } from '../../services/names.ts';
-import { provisionServer } from '../../services/servers.ts';
+import { type ProvisionDeps, provisionServer } from '../../services/servers.ts';
+import type { Generation } from '../index.ts';
 import { type Converted, convertDocument } from './convert.ts';
 import { type ApiDocument, readDocument, validateDocument } from './document.ts';
 import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';
+
+/** What importing an OpenAPI document needs: what creating a server needs, and the generation config. */
+export interface OpenApiImportDeps extends ProvisionDeps {
+  /** Its config names the hosts a document may be fetched from. */
+  generation: Generation;
+}
 
 /** The body of POST /servers that imports an OpenAPI document (`name` is checked by the server-name rule). */
 export const importRequestSchema = z.strictObject({
@@ -44,14 +50,21 @@ export interface LoadedDocument {
 }
 
 /** Reads (inline or from an allowed URL), validates and dereferences a document, and lists its operations. */
-export async function loadDocument(ctx: PlatformContext, input: unknown): Promise<LoadedDocument> {
+export async function loadDocument(
+  ctx: Pick<OpenApiImportDeps, 'generation'>,
+  input: unknown,
+): Promise<LoadedDocument> {
   const raw = await readDocument(input, { allowedHosts: ctx.generation.config.openapiHosts });
   const doc = await validateDocument(raw.value);
   return { doc, url: raw.url, operations: listOperations(doc) };
 }
 
 /** The selection step: every operation of a document, to pick `operations` from. */
-export async function describeDocument(ctx: PlatformContext, principal: Principal, input: unknown) {
+export async function describeDocument(
+  ctx: Pick<OpenApiImportDeps, 'generation'>,
+  principal: Principal,
+  input: unknown,
+) {
   requirePermission(principal, 'read');
   if (input === undefined) throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
   const { doc, operations } = await loadDocument(ctx, input);
@@ -71,7 +84,7 @@ export type ImportRequest = z.output<typeof importRequestSchema>;
 
 /** Checks the name, loads the document and converts the selected operations (no side effect). */
 export async function planImport(
-  ctx: PlatformContext,
+  ctx: Pick<OpenApiImportDeps, 'db' | 'generation'>,
   principal: Principal,
   input: ImportRequest,
 ): Promise<{ name: string; converted: Converted; files: Record<string, string>; title: string }> {
@@ -111,7 +124,7 @@ export async function planImport(
 
 /** Creates a server from an OpenAPI document: one tool per selected operation, change #1 with the rendered repo. */
 export async function importOpenApiServer(
-  ctx: PlatformContext,
+  ctx: OpenApiImportDeps,
   principal: Principal,
   input: ImportRequest,
   requestId?: string,
