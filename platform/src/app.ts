@@ -13,6 +13,8 @@ import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
 import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
+import { requestSpans } from './telemetry/request-spans.ts';
+import { activeTracing } from './telemetry/tracing.ts';
 
 /** The platform's HTTP app: REST API, git smart HTTP, MCP gateway and the site. */
 export function createApp(ctx: PlatformContext, reposRoot: string): Express {
@@ -33,6 +35,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   app.use(ctx.oauth.router());
   app.use('/auth', setupRouter(ctx));
   app.use('/auth', authRouter(ctx, { signup: ctx.signup }));
+  const tracing = activeTracing();
+  if (tracing) app.use('/api/v1', requestSpans(tracing, '/api/v1'));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (req) => {
     throw notFound(`${req.method} ${req.originalUrl.split('?')[0]}`, 'unknown API version, use /api/v1');
