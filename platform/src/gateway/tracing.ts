@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { SPANS_HEADER, TOOL_NAME } from '@bmms/runner-template';
-import { type Attributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Attributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import type { Request } from 'express';
 import { instanceSpans } from '../telemetry/instance-spans.ts';
 import { formatTraceparent, metaTraceparent, parseTraceparent } from '../telemetry/traceparent.ts';
@@ -45,7 +45,8 @@ export function startCallSpan(
     traceparent: formatTraceparent(context),
     instanceAnswered(headers) {
       const header = headers[SPANS_HEADER];
-      if (header === undefined) return;
+      // An instance reports only under a sampled traceparent; anything else is not ours to export.
+      if (header === undefined || (context.traceFlags & TraceFlags.SAMPLED) === 0) return;
       const reported = instanceSpans(header, {
         parent: context,
         startMicros,
