@@ -13,6 +13,8 @@ import { mcpGateway } from './gateway/mcp.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
 import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
+import { requestSpans } from './telemetry/request-spans.ts';
+import { activeTracing } from './telemetry/tracing.ts';
 
 // How the parts get what they use: every router, handler and service declares the dependencies it actually uses,
 // as its own small interface (`ChangeDeps`, `GatewayDeps`, `KeysApiDeps`…: one JSDoc line per member, typed by the
@@ -44,6 +46,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     '/auth',
     authRouter({ db: ctx.db, sessions: ctx.sessions, logins: ctx.oauth.logins }, { signup: ctx.signup }),
   );
+  const tracing = activeTracing();
+  if (tracing) app.use('/api/v1', requestSpans(tracing, '/api/v1'));
   app.use('/api/v1', apiRouter(ctx));
   app.use('/api', (req) => {
     throw notFound(`${req.method} ${req.originalUrl.split('?')[0]}`, 'unknown API version, use /api/v1');

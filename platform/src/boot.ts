@@ -46,6 +46,7 @@ import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
+import { startTelemetry } from './telemetry/index.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
 
@@ -105,7 +106,15 @@ export async function startPlatform(
 }
 
 /** Brings the platform up step by step; the data dir is locked (`unlock` releases it at close). */
-async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: () => Promise<void>): Promise<Platform> {
+async function boot(
+  config: Config,
+  baseLog: Logger,
+  parts: PlatformParts,
+  unlock: () => Promise<void>,
+): Promise<Platform> {
+  // Traces and error tracking, each only when configured; the logger also reports errors to the tracker.
+  const telemetry = await startTelemetry(config, baseLog);
+  const log = telemetry.log;
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
   const stores = await openStores(config, log, parts);
   const egress = await startEgress(config, log, parts);
@@ -141,6 +150,7 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       await ctx.invalidations.close();
       await stores.database.close();
       await unlock();
+      await telemetry.close();
     }),
   };
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
+import { type TracingConfig, tracingFromEnv } from './telemetry/tracing.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -95,6 +96,10 @@ export interface Config {
   signup?: 'open' | 'invite';
   /** A company OpenID provider people may sign in with (BMMS_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _NAME). */
   oidc?: ExternalIdpConfig | undefined;
+  /** OpenTelemetry traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT or _TRACES_ENDPOINT); nothing is sent when unset. */
+  tracing?: TracingConfig | undefined;
+  /** Where unexpected errors go besides the log (SENTRY_DSN); nowhere when unset. */
+  sentryDsn?: string | undefined;
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -180,5 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             name: e.BMMS_OIDC_NAME,
           }
         : undefined,
+    tracing: tracingFromEnv(env),
+    sentryDsn: env.SENTRY_DSN || undefined,
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { GitProvider } from '@bmms/gitserver';
 import type { Deployment, Prisma, PrismaClient, Server } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
 import type { DeployStep, ReconcilerLog } from './deploy-steps.ts';
@@ -93,6 +94,8 @@ interface DeployRun extends DeployAttempt {
   /** What a failure now is called. */
   stage: FailureStage;
   instance?: Instance;
+  /** The deploy's trace span (a no-op one unless the platform traces); each step is an event of it. */
+  span: Span;
 }
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : 'none');
@@ -535,11 +538,20 @@ export class Reconciler {
    * any step keeps the old instance serving and schedules a retry.
    */
   async #deploy(attempt: DeployAttempt): Promise<void> {
+    const span = trace.getTracer('@bmms/reconciler').startSpan('deploy', {
+      attributes: {
+        'bmms.server': attempt.server.name,
+        'bmms.revision': attempt.head,
+        'bmms.tree': attempt.tree,
+        'bmms.deploy.reason': attempt.reason,
+      },
+    });
     const run: DeployRun = {
       ...attempt,
       t0: performance.now(),
       stage: 'ManifestInvalid',
       recorded: this.#record(attempt),
+      span,
     };
     try {
       const { instance, how } = await this.#bringUp(run, parseManifest(attempt.manifestText));
@@ -551,13 +563,21 @@ export class Reconciler {
         await this.#retireInstance(attempt.server.id, previous, `replaced by ${short(attempt.head)}`);
       }
     } catch (err) {
+      span.setAttribute('error.type', run.stage);
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: err instanceof Error ? err.message.slice(0, 300) : run.stage,
+      });
       if (run.instance) await this.#deps.runtime.stop(run.instance.id, { graceMs: 1000 }).catch(() => {});
       await this.#recordFailure(run, err);
+    } finally {
+      span.end();
     }
   }
 
-  /** Tells the fault-injection hook that a deploy passed `step`. */
+  /** Marks `step` passed on the deploy's span and tells the fault-injection hook. */
   async #step(step: DeployStep, run: DeployRun): Promise<void> {
+    run.span.addEvent(step);
     await this.#deps.onStep?.(step, run.server.name);
   }
 

@@ -2,6 +2,7 @@ export * from './egress/index.ts';
 export * from './errors.ts';
 export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
 export { manifestText, PINNED_DEPENDENCIES, type RenderExtras, render } from './render.ts';
+export { MAX_SPANS, SPANS_HEADER } from './runtime/trace.ts';
 export {
   formatPath,
   type Manifest,
@@ -14,6 +15,7 @@ export {
   type ServerSpecInput,
   type ServerTool,
   serverSpecSchema,
+  TOOL_NAME,
   type ToolAnnotations,
   type ToolSpec,
   toolSpecSchema,

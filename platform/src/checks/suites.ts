@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { GitProvider } from '@bmms/gitserver';
 import type { CheckRun, CheckSuite, PrismaClient } from '@bmms/prisma';
 import type { GateVerdict, RevisionGate } from '@bmms/reconciler';
+import { ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from '../logger.ts';
 import { Limiter } from './limiter.ts';
 import { type Check, type CheckOutcome, PASSING_CONCLUSIONS } from './types.ts';
@@ -185,6 +186,11 @@ export class CheckService implements RevisionGate {
     await db.checkSuite.update({ where: { id: suite.id }, data: { status: 'in_progress' } });
     const workDir = await mkdtemp(path.join(this.#deps.workDir, 'check-'));
     const dir = path.join(workDir, 'repo');
+    // One span per suite, one child per check run (no-op spans unless the platform traces).
+    const tracer = trace.getTracer('@bmms/platform');
+    const attributes = { 'bmms.server': server.name, 'bmms.commit': suite.commitSha, 'bmms.tree': suite.treeSha };
+    const suiteSpan = tracer.startSpan('check suite', { attributes });
+    const inSuite = trace.setSpan(ROOT_CONTEXT, suiteSpan);
     try {
       let checkoutError: string | undefined;
       try {
@@ -198,12 +204,20 @@ export class CheckService implements RevisionGate {
         if (!runRow) return null;
         const started = new Date();
         await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
+        const span = tracer.startSpan(
+          `check ${check.name}`,
+          { attributes: { ...attributes, 'bmms.check': check.name } },
+          inSuite,
+        );
         let outcome: CheckOutcome;
         if (checkoutError) outcome = { conclusion: 'failure', summary: checkoutError, log: checkoutError };
         else if (skipReason) outcome = { conclusion: 'skipped', summary: skipReason, log: skipReason };
         else {
           outcome = await this.#runOne(check, input);
         }
+        span.setAttribute('bmms.check.conclusion', outcome.conclusion);
+        if (outcome.conclusion === 'failure') span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
         if (this.#abort.signal.aborted) return null;
         const completedAt = new Date();
         await db.checkRun.update({
@@ -258,8 +272,10 @@ export class CheckService implements RevisionGate {
         tree: suite.treeSha,
         conclusion: done.conclusion,
       });
+      suiteSpan.setAttribute('bmms.check.conclusion', done.conclusion ?? 'none');
       this.#deps.onCompleted?.(server, done);
     } finally {
+      suiteSpan.end();
       await rm(workDir, { recursive: true, force: true });
     }
   }

@@ -23,9 +23,11 @@ import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, sco
 import { type AuthorizationServer, InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
+import { activeTracing } from '../telemetry/tracing.ts';
 import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
+import { type CallSpan, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
 export interface GatewayDeps extends PublicBaseDeps {
@@ -103,15 +105,19 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     if (caller.orgId === undefined && !(await ctx.directory.isMember(server.orgId, caller.userId))) {
       throw forbidden(`your account is no longer a member of the organization that owns "${name}"`);
     }
-    const meter = ctx.calls.active ? new AnswerMeter() : undefined;
     const body = await readBody(req);
-    const described = describeRequest(body === UNPARSABLE ? undefined : body?.messages);
+    const messages = body === UNPARSABLE ? undefined : body?.messages;
+    const described = describeRequest(messages);
+    const tracing = activeTracing();
+    const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
+    const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
     let revision: string | undefined;
     if (meter) {
       const sessionKey = `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
       if (described.clientName) clientNames.remember(sessionKey, described.clientName);
       res.once('close', () => {
         const outcome = meter.outcome(res.getHeader('content-type') as string | undefined);
+        span?.end(res.statusCode, outcome.rpcErrorCode, outcome.isError || res.statusCode >= 400);
         ctx.calls.emit({
           at,
           server: serverName,
@@ -131,7 +137,7 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
           clientId: caller.client,
           userId: caller.userId,
           requestId: res.locals.requestId as string,
-          traceId: undefined,
+          traceId: span?.traceId,
         });
       });
     }
@@ -151,7 +157,8 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
         scopes: caller.scopes,
         client: caller.client,
       });
-      await proxy(req, res, lease.target.socketPath, res.locals.requestId as string, credential, body?.bytes, meter);
+      const requestId = res.locals.requestId as string;
+      await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span);
     } finally {
       lease.release();
     }
@@ -349,7 +356,10 @@ function checkOrigin(req: Request, base: string): void {
  */
 const upstreamAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' });
 
-/** Streams the call to the instance and its answer back; rejects with bad_gateway when it fails before answering. */
+/**
+ * Streams the call to the instance and its answer back; rejects with bad_gateway when it fails before answering.
+ * With a span, the instance gets its `traceparent` and the spans it reports in its answer are exported.
+ */
 function proxy(
   req: Request,
   res: Response,
@@ -358,6 +368,7 @@ function proxy(
   credential: string,
   body: Buffer | undefined,
   meter: AnswerMeter | undefined,
+  span: CallSpan | undefined,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, authorization: `Bearer ${credential}` };
@@ -366,6 +377,7 @@ function proxy(
       if (v !== undefined) headers[h] = v;
     }
     if (body !== undefined) headers['content-length'] = String(body.length);
+    if (span) headers.traceparent = span.traceparent;
     let settled = false;
     const done = (error?: Error) => {
       if (!settled) {
@@ -392,6 +404,7 @@ function proxy(
       let answered = false;
       upstream.on('response', (up) => {
         answered = true;
+        span?.instanceAnswered(up.headers);
         res.status(up.statusCode ?? 502);
         for (const h of FORWARDED_RESPONSE_HEADERS) {
           const v = up.headers[h];

@@ -17,6 +17,7 @@ import type { Caller } from './credential.ts';
 import { createSocketFetch } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
+import { type RequestTrace, traced } from './trace.ts';
 
 /** Everything one MCP request needs; built once at start. */
 export interface McpDeps {
@@ -113,13 +114,17 @@ const sharedValidator = new AjvJsonSchemaValidator();
 /** The tools/list answer per manifest, built once. */
 const listedByManifest = new WeakMap<Manifest, Tool[]>();
 
-/** Serves one stateless Streamable HTTP request with a fresh SDK Server and transport (required by the SDK). */
+/**
+ * Serves one stateless Streamable HTTP request with a fresh SDK Server and transport (required by the SDK); with a
+ * `trace` (the gateway sent a traceparent) each tool call is a span reported in the answer's spans header.
+ */
 export async function handleMcpRequest(
   deps: McpDeps,
   log: Logger,
   req: IncomingMessage,
   res: ServerResponse,
   caller?: Caller,
+  trace?: RequestTrace,
 ): Promise<void> {
   const server = new Server(
     { name: deps.manifest.name, version: deps.manifest.version },
@@ -132,9 +137,10 @@ export async function handleMcpRequest(
   }
   const listed = tools;
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
-  server.setRequestHandler(CallToolRequestSchema, (request) =>
-    callTool(deps, log, request.params.name, request.params.arguments, caller),
-  );
+  server.setRequestHandler(CallToolRequestSchema, (request) => {
+    const call = () => callTool(deps, log, request.params.name, request.params.arguments, caller);
+    return trace ? traced(trace, res, request.params.name, call) : call();
+  });
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   // Closing the server closes its transport.
   res.on('close', () => void server.close());

@@ -8,6 +8,7 @@ import { type Caller, CredentialError, createCredentialVerifier } from './creden
 import { createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
+import { traceOf } from './trace.ts';
 
 const DRAIN_MS = 10_000;
 
@@ -125,7 +126,7 @@ function createHttpServer(deps: McpDeps, logger: Logger, revision: string | unde
           return;
         }
       }
-      handleMcpRequest(deps, log, req, res, caller).catch((error: unknown) => {
+      handleMcpRequest(deps, log, req, res, caller, traceOf(req.headers.traceparent)).catch((error: unknown) => {
         log.log('error', 'mcp request failed', { error });
         if (!res.headersSent)
           sendJson(res, 500, { jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null });
