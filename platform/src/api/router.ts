@@ -7,6 +7,7 @@ import { changesRouter } from './changes.ts';
 import { checksRouter } from './checks.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
+import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -33,6 +34,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(serversRouter(ctx));
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
+  router.use(metricsRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
