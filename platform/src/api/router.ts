@@ -8,6 +8,7 @@ import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
+import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -45,6 +46,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(serversRouter(ctx));
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
+  router.use(metricsRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
