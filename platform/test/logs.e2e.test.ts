@@ -10,6 +10,8 @@ import { poll, TestStack, textOf } from './harness.ts';
 // Assembled at run time: in no source file, so any hit in the scan is a leak.
 const SECRET = `sec_${randomBytes(18).toString('hex')}`;
 
+// Generated code may not use console (the security check): a handler logs through ctx.log, JSON lines on stdout
+// with the values of secrets redacted. This one even tries to log the secret.
 const SHOUT_TOOL = `import { defineTool } from '@bmms/runner-template/runtime';
 import { z } from 'zod';
 
@@ -17,11 +19,11 @@ export default defineTool({
   name: 'shout',
   input: { text: z.string() },
   handler: ({ text }, ctx) => {
-    const known = ctx.secret('TOKEN').length > 0;
-    console.log('shouted ' + text);
-    console.error('shout problem ' + text);
-    console.log(JSON.stringify({ level: 40, msg: 'shout warning ' + text }));
-    return text.toUpperCase() + (known ? '!' : '?');
+    const token = ctx.secret('TOKEN');
+    ctx.log('info', 'shouted ' + text);
+    ctx.log('error', 'shout problem ' + text, { token });
+    ctx.log('warn', 'shout warning ' + text + ' with ' + token);
+    return text.toUpperCase() + (token.length > 0 ? '!' : '?');
   },
 });
 `;
@@ -141,12 +143,14 @@ describe('server logs', () => {
     expect(call.message).toMatch(/^tools\/call shout → 200 in \d+ ms$/);
     expect(call.level).toBe('info');
 
-    const out = await follower.waitFor((r) => r.message === 'shouted hello', 'the handler console.log');
+    const out = await follower.waitFor((r) => r.message.includes('"shouted hello"'), 'the handler log line');
     expect(out).toMatchObject({ kind: 'output', stream: 'stdout', level: 'info' });
-    const err = await follower.waitFor((r) => r.message === 'shout problem hello', 'the handler console.error');
-    expect(err).toMatchObject({ kind: 'output', stream: 'stderr', level: 'error' });
-    const json = await follower.waitFor((r) => r.message.includes('shout warning hello'), 'the JSON line');
-    expect(json).toMatchObject({ kind: 'output', level: 'warn' });
+    expect(JSON.parse(out.message)).toMatchObject({ level: 'info', msg: 'shouted hello', tool: 'shout' });
+    const err = await follower.waitFor((r) => r.message.includes('shout problem hello'), 'the error line');
+    expect(err).toMatchObject({ kind: 'output', stream: 'stdout', level: 'error' });
+    expect(err.message).toContain('[REDACTED]');
+    const warn = await follower.waitFor((r) => r.message.includes('shout warning hello'), 'the warning line');
+    expect(warn).toMatchObject({ kind: 'output', level: 'warn' });
     // Ids are monotonic and are the SSE event ids.
     const ids = follower.records.map((r) => BigInt(r.id));
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -174,11 +178,13 @@ describe('server logs', () => {
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((r) => r.kind === 'call' && r.call?.tool === 'shout')).toBe(true);
     const errors = await get('?level=error');
-    expect(errors.some((r) => r.message === 'shout problem hello')).toBe(true);
+    expect(errors.some((r) => r.message.includes('shout problem hello'))).toBe(true);
     expect(errors.every((r) => r.level === 'error')).toBe(true);
     const warnUp = await get('?level=warn');
     expect(warnUp.every((r) => r.level === 'warn' || r.level === 'error')).toBe(true);
-    expect(await get('?q=SHOUTED%20HELLO')).toEqual([expect.objectContaining({ message: 'shouted hello' })]);
+    const found = await get('?q=SHOUTED%20HELLO');
+    expect(found).toHaveLength(1);
+    expect(found[0]?.message).toContain('"shouted hello"');
     const deploys = await get('?kind=deploy');
     expect(deploys.some((r) => r.message.startsWith('Serving: serving'))).toBe(true);
     expect(deploys.some((r) => r.message.startsWith('Deploying: deploying'))).toBe(true);

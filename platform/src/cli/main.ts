@@ -3,6 +3,7 @@ import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
+import { logsCommand } from './commands/logs.ts';
 import { changeCommands, serverCommands } from './commands/servers.ts';
 import { resolveConfig } from './config.ts';
 import { exitCodeOf, UsageError } from './exit-codes.ts';
@@ -13,6 +14,7 @@ export const COMMANDS: Command[] = [
   loginCommand,
   ...serverCommands,
   ...changeCommands,
+  logsCommand,
   ...secretCommands,
   generateCommand,
   ...keyCommands,
@@ -63,7 +65,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         io.stdout.write(`${helpText()}\n`);
         return words.length === 0 && !argv.includes('--help') && !argv.includes('-h') ? 2 : 0;
       }
-      if (words[0] === 'logs' || words[0] === 'metrics') {
+      if (words[0] === 'metrics') {
         throw new UsageError(`"${words[0]}" is not available yet: the platform has no ${words[0]} endpoint`);
       }
       throw new UsageError(`unknown command: ${words.join(' ')} (see bmms --help)`);
