@@ -1,5 +1,6 @@
 // Server logs on the real stack: a tool call and the handler's own output reach the live log stream, the API
 // filters them, deploy events are there too, and neither the caller's token nor a secret's value is ever logged.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -80,6 +81,51 @@ class Follower {
   close(): void {
     this.#abort.abort();
   }
+}
+
+const BIN_DIR = path.resolve(import.meta.dirname, '../../node_modules/.bin');
+
+/** The env of a `bmms` child: the platform's URL and the owner key, a home of its own. */
+function bmmsEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: `${BIN_DIR}:${process.env.PATH ?? ''}`,
+    HOME: path.join(stack.dataDir, '..'),
+    XDG_CONFIG_HOME: path.join(stack.dataDir, '..', 'cli-config'),
+    BMMS_URL: stack.url,
+    BMMS_API_KEY: stack.key,
+  };
+}
+
+/** Starts `bmms args…`; its output accumulates until it exits. */
+function spawnBmms(args: string[]) {
+  const child = spawn(path.join(BIN_DIR, 'bmms'), args, { env: bmmsEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = {
+    child,
+    stdout: '',
+    stderr: '',
+    code: null as number | null,
+    done: undefined as unknown as Promise<void>,
+  };
+  child.stdout.on('data', (d) => {
+    run.stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    run.stderr += d;
+  });
+  run.done = new Promise((resolve) =>
+    child.on('close', (code) => {
+      run.code = code;
+      resolve();
+    }),
+  );
+  return run;
+}
+
+/** Runs `bmms args…` to its end. */
+async function bmms(args: string[]) {
+  const run = spawnBmms(args);
+  await run.done;
+  return run;
 }
 
 beforeAll(async () => {
@@ -199,6 +245,81 @@ describe('server logs', () => {
     expect(JSON.stringify(bad.body)).toContain('query.level');
     expect((await stack.api('GET', '/api/v1/servers/nope/logs')).status).toBe(404);
   });
+
+  it('bounds the live streams of an organization: one over the bound is 429 too_many_followers', async () => {
+    const url = `${stack.url}${logsUrl('?follow=1&limit=1')}`;
+    const open = await Promise.all(Array.from({ length: 10 }, () => Follower.open(url, stack.key)));
+    try {
+      expect(open.map((f) => f.status)).toEqual(Array(10).fill(200));
+      const refused = await stack.api<{ error: { code: string } }>('GET', logsUrl('?follow=1'));
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('too_many_followers');
+      expect(refused.headers.get('retry-after')).toBe('60');
+    } finally {
+      for (const f of open) f.close();
+    }
+    // A stream that ends gives its place back.
+    const again = await poll(
+      async () => {
+        const f = await Follower.open(url, stack.key);
+        if (f.status === 200) return f;
+        f.close();
+        return undefined;
+      },
+      10_000,
+      'a free follower slot',
+    );
+    again.close();
+  });
+
+  it('bmms logs prints records (JSON lines with --json) and fails with exit 3 for an unknown server', async () => {
+    const errors = await bmms(['logs', 'shouter', '--level', 'error', '--json']);
+    expect(errors.code, errors.stderr).toBe(0);
+    const records = errors.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as LogRecord);
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.every((r) => r.level === 'error')).toBe(true);
+    const human = await bmms(['logs', 'shouter', '--tool', 'shout', '--since', '1h']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/INFO +call +tools\/call shout → 200 in \d+ ms/);
+    expect((await bmms(['logs', 'nope'])).code).toBe(3);
+    expect((await bmms(['logs', 'shouter', '--since', 'yesterday-ish'])).code).toBe(2);
+  });
+
+  it('bmms logs -f follows a live server and resumes after a dropped connection without losing or repeating records', async () => {
+    const follower = spawnBmms(['logs', 'shouter', '-f', '--json', '--limit', '1']);
+    try {
+      const callOnce = async (text: string) => {
+        const client = await stack.mcpClient((await stack.waitReady('shouter', undefined, 120_000)).url, callerKey);
+        expect(textOf(await client.callTool({ name: 'shout', arguments: { text } }))).toBe(`${text.toUpperCase()}!`);
+        await client.close();
+      };
+      await callOnce('first');
+      await poll(async () => (follower.stdout.includes('shouted first') ? true : undefined), 20_000, 'first line');
+      // The platform goes away and comes back on the same port: the CLI reconnects with Last-Event-ID.
+      const port = stack.platform.port;
+      await stack.stop();
+      await stack.boot({ port });
+      await callOnce('second');
+      await poll(async () => (follower.stdout.includes('shouted second') ? true : undefined), 60_000, 'second line');
+      expect(follower.stderr).toMatch(/reconnecting/);
+    } finally {
+      follower.child.kill('SIGTERM');
+    }
+    const ids = follower.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as LogRecord).id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.map(BigInt)).toEqual([...ids.map(BigInt)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    // Every record written between the first line and the end was printed: the resume lost none.
+    const stored = (await stack.api<{ logs: LogRecord[] }>('GET', logsUrl(`?limit=1000`))).body.logs.map((r) => r.id);
+    const from = stored.indexOf(ids[0] as string);
+    const last = stored.indexOf(ids[ids.length - 1] as string);
+    expect(ids).toEqual(stored.slice(from, last + 1));
+  }, 240_000);
 
   it('logs neither the caller token nor the secret value: not in any record, nor in any file of the data dir', async () => {
     await stack.platform.ctx.logs.flush();
