@@ -296,6 +296,12 @@ describe('server logs', () => {
         expect(textOf(await client.callTool({ name: 'shout', arguments: { text } }))).toBe(`${text.toUpperCase()}!`);
         await client.close();
       };
+      // Connected once the newest record (limit 1) is printed; then the call comes live.
+      await poll(
+        async () => (follower.stdout.includes('\n') ? true : undefined),
+        60_000,
+        `bmms to connect: ${follower.stderr}`,
+      );
       await callOnce('first');
       await poll(async () => (follower.stdout.includes('shouted first') ? true : undefined), 20_000, 'first line');
       // The platform goes away and comes back on the same port: the CLI reconnects with Last-Event-ID.

@@ -33,7 +33,7 @@ export function logsRouter(ctx: PlatformContext): Router {
     if (query.follow === '1' || query.follow === 'true') {
       const lastEventId = req.get('last-event-id')?.trim();
       const resume = query.after ?? (lastEventId && /^[0-9]{1,19}$/.test(lastEventId) ? lastEventId : undefined);
-      await followLogs({ db: ctx.db, writer: ctx.logs, slots }, req, res, {
+      await followLogs({ db: ctx.db, writer: ctx.logs, slots }, res, {
         serverId: server.id,
         orgId: server.orgId,
         filter,
