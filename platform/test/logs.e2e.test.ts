@@ -239,6 +239,8 @@ describe('server logs', () => {
     const older = await get(`?limit=2&before=${newest[0]?.id}`);
     expect(older).toHaveLength(2);
     expect(BigInt(older[1]?.id ?? '0')).toBeLessThan(BigInt(newest[0]?.id ?? '0'));
+    // after: the next records in order, to page forwards.
+    expect((await get(`?limit=1&after=${older[0]?.id}`)).map((r) => r.id)).toEqual([older[1]?.id]);
     expect(await get(`?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
     const bad = await stack.api('GET', logsUrl('?level=loud&limit=5000'));
     expect(bad.status).toBe(400);

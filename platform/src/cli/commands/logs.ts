@@ -47,7 +47,8 @@ async function follow(ctx: CommandContext, api: BmmsClient, server: string, quer
       if (err instanceof RemoteError && err.status >= 400 && err.status < 500 && err.status !== 429) throw err;
     }
     failures++;
-    if (!ctx.json) note(ctx.io, `bmms: the log stream ended; reconnecting${lastId ? ` after ${lastId}` : ''}…`);
+    // On stderr: stdout stays JSON lines with --json.
+    note(ctx.io, `bmms: the log stream ended; reconnecting${lastId ? ` after ${lastId}` : ''}…`);
     await sleep(Math.min(500 * 2 ** Math.min(failures - 1, 4), 5000));
   }
 }
