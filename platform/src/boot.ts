@@ -38,6 +38,9 @@ import type { Model } from './generation/model.ts';
 import { PublicBase } from './http/public-url.ts';
 import { type InvalidationBus, LocalInvalidationBus, PostgresInvalidationBus } from './invalidation.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { deployEntry, outputEntry } from './logs/records.ts';
+import { startServerLogs } from './logs/start.ts';
+import type { LogWriter } from './logs/writer.ts';
 import { CallMetrics } from './metrics/aggregator.ts';
 import { PlatformMetrics, serveOpenMetrics, tokenGuardedScrape } from './metrics/prometheus.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
@@ -122,8 +125,10 @@ async function boot(
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
   const stores = await openStores(config, log, parts);
   const egress = await startEgress(config, log, parts);
-  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir });
+  const logs = startServerLogs(config, log, stores.db);
+  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir, logs: logs.writer });
   const { ctx, generation } = await buildContext(config, log, parts, stores, services);
+  logs.listen(ctx.calls);
   const leader = await resumeWork(ctx, config, reposRoot);
   const { server, port, url } = await listen(ctx, config, reposRoot);
   const openMetrics =
@@ -158,6 +163,8 @@ async function boot(
       await openMetrics?.close();
       // The last calls' metrics, before the database closes.
       await ctx.metrics.close();
+      // After the instances stopped (their last lines) and before the database closes.
+      await logs.writer.close();
       await ctx.directory.close();
       await ctx.invalidations.close();
       await stores.database.close();
@@ -236,6 +243,7 @@ interface Services {
   reconciler: Reconciler;
   /** The platform's Prometheus metrics, unless BMMS_METRICS=off. */
   prometheus: PlatformMetrics | undefined;
+  logs: LogWriter;
 }
 
 /** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
@@ -243,11 +251,18 @@ function buildServices(
   config: Config,
   log: Logger,
   parts: PlatformParts,
-  deps: { db: PrismaClient; secrets: SecretStore; egress: EgressProxy; reposRoot: string; workDir: string },
+  deps: {
+    db: PrismaClient;
+    secrets: SecretStore;
+    egress: EgressProxy;
+    reposRoot: string;
+    workDir: string;
+    logs: LogWriter;
+  },
 ): Services {
   const { db } = deps;
   const git = new InternalGitProvider({ root: deps.reposRoot });
-  const runtime = openRuntime(config, log, parts, db);
+  const runtime = openRuntime(config, log, parts, db, deps.logs);
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
@@ -284,12 +299,13 @@ function buildServices(
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
   if (config.prometheus && config.prometheus.mode !== 'off')
     prometheus = new PlatformMetrics({ reconciler, routes, runtime });
-  return { git, runtime, credentials, routes, previews, checks, reconciler, prometheus };
+  return { git, runtime, credentials, routes, previews, checks, reconciler, prometheus, logs: deps.logs };
 }
 
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
-function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient): Runtime {
-  const runtime = parts.runtime ?? createRuntime(config, config.dataDir, log, db);
+function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient, logs: LogWriter): Runtime {
+  const runtime =
+    parts.runtime ?? createRuntime(config, config.dataDir, log, db, (line) => logs.add(outputEntry(line)));
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }
@@ -314,6 +330,7 @@ function buildReconciler(
     secrets: SecretStore;
     egress: EgressProxy;
     credentials: GatewayCredentials;
+    logs: LogWriter;
   },
 ): Reconciler {
   const { db, git, runtime, bundles, routes, checks, secrets, egress, credentials } = deps;
@@ -332,6 +349,7 @@ function buildReconciler(
     probeHeaders: (server) => credentials.probeHeaders(server),
     // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
     previews: { env: () => credentials.env(), test: smokeTest },
+    onEvent: (event) => deps.logs.add(deployEntry(event)),
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -396,6 +414,7 @@ async function buildContext(
     invalidations,
     directory,
     calls,
+    logs: services.logs,
     metrics,
     ...(prometheus
       ? {

@@ -12,6 +12,7 @@ import type { Generation } from './generation/index.ts';
 import type { PublicBase } from './http/public-url.ts';
 import type { InvalidationBus } from './invalidation.ts';
 import type { Logger } from './logger.ts';
+import type { LogWriter } from './logs/writer.ts';
 import type { CallMetrics } from './metrics/aggregator.ts';
 import type { PlatformMetrics } from './metrics/prometheus.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
@@ -58,4 +59,6 @@ export interface PlatformContext {
   metrics: CallMetrics;
   /** The platform's own Prometheus metrics (BMMS_METRICS); `scrape` answers /metrics on the main port (token mode). */
   prometheus?: { metrics: PlatformMetrics; scrape?: RequestHandler };
+  /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
+  logs: LogWriter;
 }

@@ -8,6 +8,7 @@ import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
+import { type LogsApiDeps, logsRouter } from './logs.ts';
 import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
@@ -25,7 +26,8 @@ export type ApiDeps = CallerDeps &
   TemplateDeps &
   GenerationDeps &
   AccountsApiDeps &
-  DashboardApiDeps;
+  DashboardApiDeps &
+  LogsApiDeps;
 
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: ApiDeps): Router {
@@ -44,6 +46,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
 
   router.use(serversRouter(ctx));
+  router.use(logsRouter(ctx));
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
   router.use(metricsRouter(ctx));
