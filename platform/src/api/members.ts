@@ -70,7 +70,7 @@ export function membersRouter(ctx: MembersApiDeps): Router {
       p,
       'member.role',
       { type: 'user', id: userId },
-      { from: member.role, to: role },
+      { before: { role: member.role }, after: { role } },
       requestIdOf(res),
     );
     res.json({ userId, role });

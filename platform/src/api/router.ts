@@ -4,6 +4,7 @@ import type { GenerationDeps } from '../generation/generations.ts';
 import { baseUrlOf, type CallerDeps, requireApiKey } from '../http/middleware.ts';
 import type { TemplateDeps } from '../services/templates.ts';
 import { type AccountsApiDeps, accountsRouter } from './accounts.ts';
+import { auditRouter } from './audit.ts';
 import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
@@ -55,6 +56,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));
   router.use(dashboardRouter(ctx));
+  router.use(auditRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);
