@@ -3,6 +3,7 @@ import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passw
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, notFound } from '../errors.ts';
+import { deleteAccount } from '../services/deletion.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
@@ -24,6 +25,14 @@ export function meRouter(ctx: PlatformContext): Router {
       role: p.role,
       orgs: memberships.map((m) => ({ slug: m.org.slug, name: m.org.name, role: m.role })),
     });
+  });
+
+  router.delete('/me', async (req, res) => {
+    const { body } = input(req, ops.deleteAccount);
+    const p = principal(res);
+    const { orgs } = await deleteAccount(ctx, p, body.confirm, requestId(res));
+    if (p.apiKeyId === null) await ctx.sessions.end(req, res);
+    res.json({ deleted: true, orgs });
   });
 
   router.put('/me/password', async (req, res) => {

@@ -4,15 +4,22 @@ import { isRole, ROLES, requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, lastOwner, notFound } from '../errors.ts';
+import { deleteOrg } from '../services/deletion.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
-/** The org's members under /api/v1/org/members: listed, given another role, removed (with their keys). */
+/** The org under /api/v1/org: deleted; its members listed, given another role, removed (with their keys). */
 export function membersRouter(ctx: PlatformContext): Router {
   const router = Router();
   const principal = principalOf;
   const requestId = requestIdOf;
+
+  router.delete('/org', async (req, res) => {
+    const { body } = input(req, ops.deleteOrg);
+    const { servers } = await deleteOrg(ctx, principal(res), body.confirm, requestId(res));
+    res.json({ deleted: true, servers });
+  });
 
   router.get('/org/members', async (req, res) => {
     input(req, ops.listMembers);

@@ -14,6 +14,7 @@ import {
 } from '../errors.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
+import { dropServerRows, removeServerFiles } from './server-removal.ts';
 import { forkCommitMessage, forkFiles, resolveForkSource } from './templates.ts';
 
 const INIT_BRANCH = 'bmms/init';
@@ -240,16 +241,13 @@ export async function provisionServer(
   }
 }
 
-/** Deletes a server: its row (and with it changes, checks, history), its repo and its instances. */
+/** Deletes a server: its rows (changes, checks, history, secrets…), its repo, its instances and its files. */
 export async function deleteServer(ctx: PlatformContext, principal: Principal, name: string, requestId?: string) {
   const server = await findServer(ctx, principal, name);
   requirePermission(principal, 'admin');
-  await ctx.db.server.delete({ where: { id: server.id } });
-  // Calls in flight elsewhere are refused from now on, on every platform process.
-  await ctx.invalidations.publish({ kind: 'server', name });
+  const leftovers = await dropServerRows(ctx, server);
   await audit(ctx.db, principal, 'server.delete', { type: 'server', id: server.id }, { name }, requestId);
-  await ctx.git.deleteRepo(name).catch((err) => ctx.log.warn('repo removal failed', { server: name, err }));
-  ctx.reconciler.wake(name);
+  await removeServerFiles(ctx, leftovers);
 }
 
 /** Removes repos that no server row owns (left by a crash between repo and row). */
