@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
-import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
+import { deletionCommands, keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
 import { changeCommands, serverCommands } from './commands/servers.ts';
 import { resolveConfig } from './config.ts';
@@ -16,6 +16,7 @@ export const COMMANDS: Command[] = [
   ...secretCommands,
   generateCommand,
   ...keyCommands,
+  ...deletionCommands,
 ];
 
 const GLOBAL = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
