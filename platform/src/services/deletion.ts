@@ -1,9 +1,8 @@
 import type { Prisma } from '@bmms/prisma';
 import type { Principal } from '../accounts/principal.ts';
-import { audit } from '../audit.ts';
+import { anonymizeAudit, audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, invalidRequest, notFound, operatorOrg, orgHasMembers } from '../errors.ts';
-import { anonymizeAudit } from './audit-trail.ts';
 import { dropServerRows, removeServerFiles } from './server-removal.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -73,10 +72,11 @@ export async function deleteOrg(
   }
   await refuseOperatorOrg(ctx, org.id);
   const servers = await ctx.db.server.count({ where: { orgId: org.id } });
+  const anonymous = { requestId, ip: null };
   const members = await ctx.db.$transaction(async (tx) => {
     const members = await beginOrgDeletion(tx, org.id);
     // No actor, no name: the org's trail is anonymized below, and its name may be a person's.
-    await audit(tx, undefined, 'org.deleted', { type: 'org', id: org.id, orgId: org.id }, { servers }, requestId);
+    await audit(tx, undefined, 'org.deleted', { type: 'org', id: org.id, orgId: org.id }, { servers }, anonymous);
     return members;
   });
   await forgetMembers(ctx, org.id, members);
@@ -150,16 +150,18 @@ export async function deleteAccount(
     throw invalidRequest('"confirm" must be your account\'s email address', { field: 'confirm' });
   }
   const { alone, staying } = await orgsGoingWith(ctx, user.id);
+  // The deletion's own events carry no address: it would be the person's.
+  const anonymous = { requestId, ip: null };
   await ctx.db.$transaction(async (tx) => {
     for (const orgId of alone) await beginOrgDeletion(tx, orgId);
     await dropPersonalData(tx, user);
     await tx.user.delete({ where: { id: user.id } });
     // Anonymous events: in each org they stay in (or none), and for each org that goes with them.
     for (const orgId of staying.length > 0 ? staying : [undefined]) {
-      await audit(tx, undefined, 'account.deleted', { type: 'user', orgId }, {}, requestId);
+      await audit(tx, undefined, 'account.deleted', { type: 'user', orgId }, {}, anonymous);
     }
     for (const orgId of alone) {
-      await audit(tx, undefined, 'org.deleted', { type: 'org', id: orgId, orgId }, { withAccount: true }, requestId);
+      await audit(tx, undefined, 'org.deleted', { type: 'org', id: orgId, orgId }, { withAccount: true }, anonymous);
     }
     await anonymizeAudit(tx, { userId: user.id });
   });
