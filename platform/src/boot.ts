@@ -12,6 +12,7 @@ import {
   Reconciler,
   RouteTable,
   type Runtime,
+  ServerFiles,
   SoloLeadership,
   SwarmRuntime,
   whileLeading,
@@ -53,6 +54,8 @@ import { createRuntime } from './runtime.ts';
 import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
+import { resumeDeletions } from './services/deletion.ts';
+import { sweepOrphanFiles } from './services/server-removal.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 import { startTelemetry } from './telemetry/index.ts';
 
@@ -354,6 +357,7 @@ function buildReconciler(
     // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
     previews: { env: () => credentials.env(), test: smokeTest },
     onEvent: (event) => deps.logs.add(deployEntry(event)),
+    files: new ServerFiles({ dataDir: config.dataDir }),
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -457,6 +461,8 @@ async function resumeWork(
   reposRoot: string,
 ): Promise<{ close(): Promise<void> }> {
   const { db, log, checks, reconciler } = ctx;
+  const deletions = await resumeDeletions(ctx);
+  if (deletions > 0) log.warn('finished organization deletions a previous run started', { count: deletions });
   const repoNames = (await readdir(reposRoot)).filter((f) => f.endsWith('.git')).map((f) => f.slice(0, -4));
   const swept = await sweepOrphanRepos(ctx, repoNames);
   if (swept.length > 0) log.warn('removed repositories that no server owns', { repos: swept });
@@ -474,6 +480,8 @@ async function resumeWork(
     log: (msg, fields) => log.info(msg, fields),
   });
   await leader.settled;
+  const files = await sweepOrphanFiles(ctx, new ServerFiles({ dataDir: config.dataDir }));
+  if (files > 0) log.info('removed files that no server owns', { count: files });
   return leader;
 }
 

@@ -205,6 +205,18 @@ export const ERRORS = {
     status: 409,
     render: () => 'an organization keeps at least one owner: make someone else owner first',
   },
+  operator_org: {
+    status: 409,
+    render: () =>
+      "the platform operator's organization cannot be deleted (it administers the platform): delete the platform's data dir instead",
+  },
+  org_has_members: {
+    status: 409,
+    render: (org: string) => ({
+      message: `you are the last owner of "${org}", which has other members: make one of them owner, or delete the organization first`,
+      details: { org },
+    }),
+  },
   change_exists: {
     status: 409,
     render: (branch: string, number: number) => `branch "${branch}" already has open change #${number}`,
@@ -421,6 +433,8 @@ export const templateNotFound = (ref: string) => apiError('template_not_found', 
 export const nameTaken = (name: string) => apiError('name_taken', name);
 export const emailTaken = (where: 'signup' | 'setup') => apiError('email_taken', where);
 export const lastOwner = () => apiError('last_owner');
+export const operatorOrg = () => apiError('operator_org');
+export const orgHasMembers = (org: string) => apiError('org_has_members', org);
 export const changeExists = (branch: string, number: number) => apiError('change_exists', branch, number);
 export const checksNotPassed = (message: string) => apiError('checks_not_passed', message);
 export const changeNotOpen = (number: number, state: string) => apiError('change_not_open', number, state);

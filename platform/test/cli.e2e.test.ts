@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKey } from '../src/accounts/keys.ts';
 import { generationConfigFromEnv } from '../src/generation/config.ts';
 import { FakeAnthropic } from './fake-anthropic.ts';
 import { type ChangeBody, TestStack } from './harness.ts';
@@ -437,5 +438,40 @@ describe('delete', () => {
     expect(await bmmsJson(['servers', 'delete', 'other', '--yes'])).toEqual({ deleted: 'other' });
     expect((await bmms(['servers', 'show', 'other'])).code).toBe(3);
     expect((await bmms(['servers', 'delete', 'other', '-y'])).code).toBe(3);
+  });
+
+  it('deletes an organization and an account only with --confirm', async () => {
+    const { db } = stack.platform.ctx;
+    const org = await db.org.create({ data: { slug: 'doomed', name: 'Doomed' } });
+    const user = await db.user.create({ data: { email: 'doomed@example.com', name: 'Doomed' } });
+    await db.membership.create({ data: { orgId: org.id, userId: user.id, role: 'owner' } });
+    const { key, prefix, hash } = generateApiKey();
+    await db.apiKey.create({ data: { orgId: org.id, userId: user.id, name: 'cli', prefix, hash, scopes: ['*'] } });
+    const asOwner = { env: { BMMS_API_KEY: key } };
+
+    expect((await bmms(['org', 'delete'], asOwner)).code).toBe(2);
+    const wrong = await bmms(['org', 'delete', '--confirm', 'nope', '--json'], asOwner);
+    expect([wrong.code, errorOf(wrong).code]).toEqual([2, 'invalid_request']);
+    const operator = await bmms(['org', 'delete', '--confirm', 'default', '--json']);
+    expect([operator.code, errorOf(operator).code]).toEqual([4, 'operator_org']);
+    expect((await bmms(['account', 'delete'], asOwner)).code).toBe(2);
+
+    // Alone in it: deleting the account takes the organization along.
+    const r = await bmms(['account', 'delete', '--confirm', 'doomed@example.com', '--json'], asOwner);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ deleted: true, orgs: 1 });
+    expect(await db.org.findUnique({ where: { id: org.id } })).toBeNull();
+    expect((await bmms(['keys', 'list'], asOwner)).code).toBe(5);
+
+    const other = await db.org.create({ data: { slug: 'gone', name: 'Gone' } });
+    const owner = await db.user.create({ data: { email: 'gone@example.com', name: 'Gone' } });
+    await db.membership.create({ data: { orgId: other.id, userId: owner.id, role: 'owner' } });
+    const k = generateApiKey();
+    await db.apiKey.create({
+      data: { orgId: other.id, userId: owner.id, name: 'cli', prefix: k.prefix, hash: k.hash, scopes: ['*'] },
+    });
+    const done = await bmms(['org', 'delete', '--confirm', 'gone'], { env: { BMMS_API_KEY: k.key } });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain('Deleted the organization and its 0 server(s).');
   });
 });

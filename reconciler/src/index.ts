@@ -17,6 +17,7 @@ export {
   SandboxUnavailableError,
   UnixRequestError,
 } from './errors.ts';
+export { ServerFiles } from './files.ts';
 export {
   AdvisoryLockLeadership,
   type Leadership,

@@ -7,6 +7,7 @@ import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
 import type { DeployEvent, DeployStep, ReconcilerLog } from './deploy-steps.ts';
 import { SandboxUnavailableError } from './errors.ts';
+import type { ServerFiles } from './files.ts';
 import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
@@ -72,6 +73,8 @@ export interface ReconcilerDeps {
   previews?: { env?: () => Record<string, string>; test?: PreviewTest };
   /** Hears each deploy event (started, serving, failed, crashed, rolled back, scaled to zero, woken); must not throw. */
   onEvent?: (event: DeployEvent) => void;
+  /** The data dir's per-server files (instance folders, compile caches, bundles), removed with a server. */
+  files?: ServerFiles;
 }
 
 type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
@@ -359,6 +362,24 @@ export class Reconciler {
     const names = await this.#previews.namesOf(server);
     for (const name of names) this.wake(name);
     await Promise.allSettled(names.map((name) => this.#running.get(name)));
+  }
+
+  /**
+   * `server` was deleted (its row is gone): its previews and instances are stopped and its routes removed (when this
+   * process leads), then its files go: instance folders, compile caches of `trees`, and the bundles of `bundles`.
+   * `previews` are its preview targets, read before its rows went. Resolves once all of it is done.
+   */
+  async removed(server: string, opts: { previews: string[]; trees: string[]; bundles: string[] }): Promise<void> {
+    if (!this.#stopped) {
+      const previews = [...new Set([...opts.previews, ...(await this.#previews.namesOf(server))])];
+      for (const name of previews) this.wake(name);
+      await Promise.allSettled(previews.map((name) => this.#running.get(name)));
+      this.wake(server);
+      await this.#running.get(server)?.catch(() => {});
+      // Whatever started meanwhile (a check's trial preview) goes too.
+      await this.#retire(server);
+    }
+    await this.#deps.files?.purge(server, opts.trees, opts.bundles);
   }
 
   /** Whether `instanceId` runs a preview (not a production instance). */

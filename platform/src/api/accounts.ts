@@ -2,11 +2,11 @@ import { Router } from 'express';
 import { type InvitationsApiDeps, invitationsRouter } from './invitations.ts';
 import { type KeysApiDeps, keysRouter } from './keys.ts';
 import { type MeApiDeps, meRouter } from './me.ts';
-import { type MembersApiDeps, membersRouter } from './members.ts';
+import { membersRouter, type OrgApiDeps } from './members.ts';
 import { type SigningKeyApiDeps, signingKeyRouter } from './signing-key.ts';
 
 /** What the accounts routes need: what each of them needs. */
-export type AccountsApiDeps = MeApiDeps & KeysApiDeps & MembersApiDeps & InvitationsApiDeps & SigningKeyApiDeps;
+export type AccountsApiDeps = MeApiDeps & KeysApiDeps & OrgApiDeps & InvitationsApiDeps & SigningKeyApiDeps;
 
 /**
  * Accounts under /api/v1: the caller (`/me`, password, connected OAuth clients), API keys, org members,

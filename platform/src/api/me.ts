@@ -1,19 +1,24 @@
 import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { hashPassword, passwordProblem, verifyPassword } from '../accounts/passwords.ts';
+import type { WebSessions } from '../accounts/sessions.ts';
 import { audit } from '../audit.ts';
 import { forbidden, invalidRequest, notFound } from '../errors.ts';
 import type { AuthorizationServer } from '../oauth/server.ts';
+import { deleteAccount } from '../services/deletion.ts';
+import type { RemovalDeps } from '../services/server-removal.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 
-/** What the caller's own routes need. */
-export interface MeApiDeps {
+/** What the caller's own routes need (deleting the account removes the orgs it leaves empty). */
+export interface MeApiDeps extends RemovalDeps {
   /** The user, their memberships and the audit log. */
   db: PrismaClient;
   /** The OAuth clients the caller connected, and revoking one. */
   oauth: AuthorizationServer;
+  /** Ends the browser session of a deleted account. */
+  sessions: WebSessions;
 }
 
 /** The caller under /api/v1/me: who they are and in which orgs, their password, the OAuth clients they connected. */
@@ -31,6 +36,14 @@ export function meRouter(ctx: MeApiDeps): Router {
       role: p.role,
       orgs: memberships.map((m) => ({ slug: m.org.slug, name: m.org.name, role: m.role })),
     });
+  });
+
+  router.delete('/me', async (req, res) => {
+    const { body } = input(req, ops.deleteAccount);
+    const p = principalOf(res);
+    const { orgs } = await deleteAccount(ctx, p, body.confirm, requestIdOf(res));
+    if (p.apiKeyId === null) await ctx.sessions.end(req, res);
+    res.json({ deleted: true, orgs });
   });
 
   router.put('/me/password', async (req, res) => {

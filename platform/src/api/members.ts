@@ -5,6 +5,8 @@ import { isRole, ROLES, requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { forbidden, invalidRequest, lastOwner, notFound } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
+import { deleteOrg } from '../services/deletion.ts';
+import type { RemovalDeps } from '../services/server-removal.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
@@ -17,9 +19,18 @@ export interface MembersApiDeps {
   invalidations: InvalidationBus;
 }
 
-/** The org's members under /api/v1/org/members: listed, given another role, removed (with their keys). */
-export function membersRouter(ctx: MembersApiDeps): Router {
+/** What the org routes need: the members routes' deps, and what deleting the org's servers takes. */
+export type OrgApiDeps = MembersApiDeps & RemovalDeps;
+
+/** The org under /api/v1/org: deleted; its members listed, given another role, removed (with their keys). */
+export function membersRouter(ctx: OrgApiDeps): Router {
   const router = Router();
+
+  router.delete('/org', async (req, res) => {
+    const { body } = input(req, ops.deleteOrg);
+    const { servers } = await deleteOrg(ctx, principalOf(res), body.confirm, requestIdOf(res));
+    res.json({ deleted: true, servers });
+  });
 
   router.get('/org/members', async (req, res) => {
     input(req, ops.listMembers);

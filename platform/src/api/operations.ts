@@ -479,6 +479,18 @@ export const ops = {
     params: s.clientPath,
     answers: { 204: noContent },
   }),
+  deleteAccount: operation({
+    method: 'delete',
+    path: '/me',
+    summary: 'Delete your account',
+    description:
+      'Your email, name, password, sessions, API keys, external identities and OAuth grants go, and so do the organizations where you are the only member (with everything in them). Audit events stay, anonymized. Refused while you are the last owner of an organization that has other members.',
+    tags: ['Account'],
+    role: 'viewer',
+    body: s.deleteAccountBody,
+    answers: { 200: json('Deleted.', s.accountDeletedAnswer) },
+    errors: { 409: 'org_has_members, operator_org' },
+  }),
   listKeys: operation({
     method: 'get',
     path: '/keys',
@@ -509,6 +521,18 @@ export const ops = {
   }),
 
   // The organization
+  deleteOrg: operation({
+    method: 'delete',
+    path: '/org',
+    summary: 'Delete your organization',
+    description:
+      'Every server (instances, repositories, bundles, secrets, logs, history), member, key, invitation, template and generation of it goes. Audit events stay, anonymized. Members and keys stop working at once; a platform that stops half way finishes the deletion when it starts again.',
+    tags: ['Organization'],
+    role: 'owner',
+    body: s.deleteOrgBody,
+    answers: { 200: json('Deleted.', s.orgDeletedAnswer) },
+    errors: { 409: 'operator_org' },
+  }),
   listMembers: operation({
     method: 'get',
     path: '/org/members',

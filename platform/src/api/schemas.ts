@@ -285,6 +285,15 @@ export const passwordBody = z.strictObject({
     .optional()
     .meta({ description: 'Required from a browser session when a password is set.' }),
 });
+export const deleteOrgBody = z.strictObject({
+  confirm: z
+    .string()
+    .max(200)
+    .meta({ description: "The organization's slug (GET /me shows it as `org`) or its name." }),
+});
+export const deleteAccountBody = z.strictObject({
+  confirm: z.string().max(320).meta({ description: "Your account's email address." }),
+});
 export const newKeyBody = z.strictObject({
   name: z.string().meta({ maxLength: 100 }),
   scopes: z
@@ -522,6 +531,15 @@ export const meAnswer = z.object({
   org: z.string().nullable().meta({ description: 'The slug of the org the credential acts in.' }),
   role: z.enum(ROLES),
   orgs: z.array(z.object({ slug: z.string(), name: z.string(), role: z.enum(ROLES) })),
+});
+
+export const orgDeletedAnswer = z.object({
+  deleted: z.literal(true),
+  servers: z.number().int().meta({ description: 'How many servers went with it.' }),
+});
+export const accountDeletedAnswer = z.object({
+  deleted: z.literal(true),
+  orgs: z.number().int().meta({ description: 'How many organizations (where you were the only member) went with it.' }),
 });
 
 export const clientsAnswer = z.object({

@@ -328,6 +328,16 @@ export class BmmsClient {
     return this.#call('GET', `/audit${q.size ? `?${q}` : ''}`);
   }
 
+  /** DELETE /org (`confirm`: the org's slug or name) */
+  deleteOrg(confirm: string): Promise<{ deleted: true; servers: number }> {
+    return this.#call('DELETE', '/org', { confirm });
+  }
+
+  /** DELETE /me (`confirm`: the account's email) */
+  deleteAccount(confirm: string): Promise<{ deleted: true; orgs: number }> {
+    return this.#call('DELETE', '/me', { confirm });
+  }
+
   /** POST /generations */
   startGeneration(body: { prompt: string; server?: string }): Promise<Generation> {
     return this.#call('POST', '/generations', body);

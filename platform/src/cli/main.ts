@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
-import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
+import { deletionCommands, keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { auditCommand } from './commands/audit.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
 import { logsCommand } from './commands/logs.ts';
@@ -22,6 +22,7 @@ export const COMMANDS: Command[] = [
   metricsCommand,
   ...keyCommands,
   auditCommand,
+  ...deletionCommands,
 ];
 
 const GLOBAL = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;

@@ -18,6 +18,7 @@ import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
+import { dropServerRows, type RemovalDeps, removeServerFiles } from './server-removal.ts';
 import { forkCommitMessage, forkFiles, resolveForkSource } from './templates.ts';
 
 /** What servers need: each function takes the part it uses. */
@@ -257,21 +258,13 @@ export async function provisionServer(ctx: ProvisionDeps, principal: Principal, 
   }
 }
 
-/** Deletes a server: its row (and with it changes, checks, history), its repo and its instances. */
-export async function deleteServer(
-  ctx: Pick<ServerDeps, 'db' | 'git' | 'reconciler' | 'invalidations' | 'log'>,
-  principal: Principal,
-  name: string,
-  requestId?: string,
-) {
+/** Deletes a server: its rows (changes, checks, history, secrets…), its repo, its instances and its files. */
+export async function deleteServer(ctx: RemovalDeps, principal: Principal, name: string, requestId?: string) {
   const server = await findServer(ctx, principal, name);
   requirePermission(principal, 'admin');
-  await ctx.db.server.delete({ where: { id: server.id } });
-  // Calls in flight elsewhere are refused from now on, on every platform process.
-  await ctx.invalidations.publish({ kind: 'server', name });
+  const leftovers = await dropServerRows(ctx, server);
   await audit(ctx.db, principal, 'server.delete', { type: 'server', id: server.id }, { name }, requestId);
-  await ctx.git.deleteRepo(name).catch((err) => ctx.log.warn('repo removal failed', { server: name, err }));
-  ctx.reconciler.wake(name);
+  await removeServerFiles(ctx, leftovers);
 }
 
 /** Removes repos that no server row owns (left by a crash between repo and row). */

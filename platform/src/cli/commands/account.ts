@@ -1,5 +1,5 @@
 import { BmmsClient } from '../client.ts';
-import { type Command, str } from '../command.ts';
+import { type Command, type OptionValues, str } from '../command.ts';
 import { readConfig, writeConfig } from '../config.ts';
 import { UsageError } from '../exit-codes.ts';
 import { ask, json, note, out, readValue, table } from '../io.ts';
@@ -117,6 +117,40 @@ export const secretCommands: Command[] = [
       await (await client()).deleteSecret(args[0] as string, args[1] as string);
       if (asJson) return json(io, { deleted: args[1] });
       out(io, `Deleted ${args[1]} from ${args[0]}.`);
+    },
+  },
+];
+
+/** `--confirm <value>`, required: deleting is never one keystroke away. */
+function confirmation(values: OptionValues, what: string): string {
+  const value = str(values, 'confirm');
+  if (!value) throw new UsageError(`--confirm <${what}> is required: deleting cannot be undone`);
+  return value;
+}
+
+export const deletionCommands: Command[] = [
+  {
+    words: ['org', 'delete'],
+    usage: '--confirm <slug or name>',
+    summary: 'Delete your organization and everything in it (owners only; cannot be undone).',
+    arity: [0, 0],
+    options: { confirm: { type: 'string' } },
+    async run({ io, values, json: asJson, client }) {
+      const deleted = await (await client()).deleteOrg(confirmation(values, 'slug or name'));
+      if (asJson) return json(io, deleted);
+      out(io, `Deleted the organization and its ${deleted.servers} server(s).`);
+    },
+  },
+  {
+    words: ['account', 'delete'],
+    usage: '--confirm <email>',
+    summary: 'Delete your account, and the organizations where you are the only member (cannot be undone).',
+    arity: [0, 0],
+    options: { confirm: { type: 'string' } },
+    async run({ io, values, json: asJson, client }) {
+      const deleted = await (await client()).deleteAccount(confirmation(values, 'email'));
+      if (asJson) return json(io, deleted);
+      out(io, `Deleted your account${deleted.orgs > 0 ? ` and ${deleted.orgs} organization(s)` : ''}.`);
     },
   },
 ];
