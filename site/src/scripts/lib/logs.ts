@@ -32,6 +32,8 @@ export interface LogRecord {
 export const MAX_LINES = 1000;
 /** Screen readers hear a summary of new lines at most this often, never every line. */
 const ANNOUNCE_EVERY_MS = 10_000;
+/** A dropped live stream is reopened after this pause. */
+const RECONNECT_MS = 3000;
 const FILTERS = ['level', 'kind', 'tool', 'q'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
 
@@ -259,7 +261,11 @@ export function logsPanel(server: string, tools: Promise<string[]>): HTMLElement
     state.dataset.live = String(live);
   };
   const describePause = () =>
-    setState(held.length ? `Paused: ${held.length.toLocaleString()} new lines waiting` : 'Paused');
+    setState(
+      held.length
+        ? `Paused: ${held.length.toLocaleString()} new line${held.length === 1 ? '' : 's'} waiting`
+        : 'Paused',
+    );
   const receive = (r: LogRecord) => {
     if (!paused) return tail.show([r]);
     held.push(r);
@@ -273,19 +279,31 @@ export function logsPanel(server: string, tools: Promise<string[]>): HTMLElement
     return params;
   };
 
-  const follow = (since: string, mine: number) => {
-    source = new EventSource(`/api/v1/servers/${encodeURIComponent(server)}/logs?${query({ follow: '1', since })}`);
-    source.addEventListener('open', () => {
+  /**
+   * Follows from just after `last` (the stream then sends only newer lines), or from the newest lines. A dropped
+   * stream is reopened here, after the last line received, rather than by the browser (whose retry would ask again
+   * for everything after the first `after`).
+   */
+  const follow = (last: string | undefined, mine: number) => {
+    let newest = last;
+    const from: Record<string, string> = last ? { after: last } : { limit: String(MAX_LINES) };
+    const stream = new EventSource(
+      `/api/v1/servers/${encodeURIComponent(server)}/logs?${query({ follow: '1', ...from })}`,
+    );
+    source = stream;
+    stream.addEventListener('open', () => {
       if (mine === generation) paused ? describePause() : setState('Live', true);
     });
-    source.addEventListener('log', (e) => receive(JSON.parse((e as MessageEvent<string>).data) as LogRecord));
-    source.addEventListener('error', () => {
+    stream.addEventListener('log', (e) => {
+      const r = JSON.parse((e as MessageEvent<string>).data) as LogRecord;
+      newest = r.id;
+      receive(r);
+    });
+    stream.addEventListener('error', () => {
+      stream.close();
       if (mine !== generation) return;
-      // The browser reconnects by itself (sending Last-Event-ID); a refused stream is closed for good.
-      if (source?.readyState === EventSource.CLOSED) {
-        setState('Disconnected: retrying in 5 s');
-        setTimeout(() => mine === generation && void restart(), 5000);
-      } else setState('Reconnecting…');
+      setState('Reconnecting…');
+      setTimeout(() => mine === generation && follow(newest, mine), RECONNECT_MS);
     });
   };
 
@@ -295,7 +313,6 @@ export function logsPanel(server: string, tools: Promise<string[]>): HTMLElement
     held = [];
     tail.clear();
     setState('Connecting…');
-    const started = new Date().toISOString();
     try {
       const { logs } = await api<{ logs: LogRecord[] }>(
         'GET',
@@ -303,7 +320,7 @@ export function logsPanel(server: string, tools: Promise<string[]>): HTMLElement
       );
       if (mine !== generation) return;
       tail.show(logs, true);
-      follow(logs.at(-1)?.time ?? started, mine);
+      follow(logs.at(-1)?.id, mine);
     } catch (err) {
       if (mine === generation) setState(`Could not read the log: ${(err as Error).message}`);
     }
