@@ -38,6 +38,9 @@ import type { Model } from './generation/model.ts';
 import { PublicBase } from './http/public-url.ts';
 import { type InvalidationBus, LocalInvalidationBus, PostgresInvalidationBus } from './invalidation.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { deployEntry, outputEntry } from './logs/records.ts';
+import { startServerLogs } from './logs/start.ts';
+import type { LogWriter } from './logs/writer.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
@@ -109,8 +112,10 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
   const stores = await openStores(config, log, parts);
   const egress = await startEgress(config, log, parts);
-  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir });
+  const logs = startServerLogs(config, log, stores.db);
+  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir, logs: logs.writer });
   const { ctx, generation } = await buildContext(config, log, parts, stores, services);
+  logs.listen(ctx.calls);
   const leader = await resumeWork(ctx, config, reposRoot);
   const { server, port, url } = await listen(ctx, config, reposRoot);
   const { backupTo, schedule } = startBackups(config, log, stores);
@@ -137,6 +142,8 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       await egress.closeAll();
       await ctx.checks.close();
       await stopped;
+      // After the instances stopped (their last lines) and before the database closes.
+      await logs.writer.close();
       await ctx.directory.close();
       await ctx.invalidations.close();
       await stores.database.close();
@@ -212,6 +219,7 @@ interface Services {
   previews: PreviewManager;
   checks: CheckService;
   reconciler: Reconciler;
+  logs: LogWriter;
 }
 
 /** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
@@ -219,11 +227,18 @@ function buildServices(
   config: Config,
   log: Logger,
   parts: PlatformParts,
-  deps: { db: PrismaClient; secrets: SecretStore; egress: EgressProxy; reposRoot: string; workDir: string },
+  deps: {
+    db: PrismaClient;
+    secrets: SecretStore;
+    egress: EgressProxy;
+    reposRoot: string;
+    workDir: string;
+    logs: LogWriter;
+  },
 ): Services {
   const { db } = deps;
   const git = new InternalGitProvider({ root: deps.reposRoot });
-  const runtime = openRuntime(config, log, parts, db);
+  const runtime = openRuntime(config, log, parts, db, deps.logs);
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
@@ -256,12 +271,13 @@ function buildServices(
     },
   });
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
-  return { git, runtime, credentials, routes, previews, checks, reconciler };
+  return { git, runtime, credentials, routes, previews, checks, reconciler, logs: deps.logs };
 }
 
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
-function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient): Runtime {
-  const runtime = parts.runtime ?? createRuntime(config, config.dataDir, log, db);
+function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient, logs: LogWriter): Runtime {
+  const runtime =
+    parts.runtime ?? createRuntime(config, config.dataDir, log, db, (line) => logs.add(outputEntry(line)));
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }
@@ -286,6 +302,7 @@ function buildReconciler(
     secrets: SecretStore;
     egress: EgressProxy;
     credentials: GatewayCredentials;
+    logs: LogWriter;
   },
 ): Reconciler {
   const { db, git, runtime, bundles, routes, checks, secrets, egress, credentials } = deps;
@@ -304,6 +321,7 @@ function buildReconciler(
     probeHeaders: (server) => credentials.probeHeaders(server),
     // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
     previews: { env: () => credentials.env(), test: smokeTest },
+    onEvent: (event) => deps.logs.add(deployEntry(event)),
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -362,6 +380,7 @@ async function buildContext(
     invalidations,
     directory,
     calls: new CallObservers(log.child({ component: 'gateway' })),
+    logs: services.logs,
     signup: config.signup ?? 'invite',
     sessions,
   };

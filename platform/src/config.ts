@@ -43,6 +43,7 @@ const Env = z.object({
   BMMS_RESYNC_SECONDS: z.coerce.number().positive().default(10),
   BMMS_ROLLBACK_WINDOW_SECONDS: z.coerce.number().min(0).default(300),
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
+  BMMS_LOG_RETENTION_DAYS: z.coerce.number().positive().max(3650).default(7),
   BMMS_BACKUP_DIR: z.string().optional(),
   BMMS_BACKUP_KEEP: z.coerce.number().int().min(1).default(7),
   BMMS_BACKUP_INTERVAL_HOURS: z.coerce.number().positive().default(24),
@@ -83,6 +84,8 @@ export interface Config {
   rollbackWindowMs: number;
   /** Servers with no call for this long are stopped until their next call (0: never). */
   idleMs: number;
+  /** How long server logs (calls, output, deploy events) are kept (BMMS_LOG_RETENTION_DAYS, default 7 days). */
+  logRetentionMs?: number;
   /** Scheduled backups (BMMS_BACKUP_DIR, BMMS_BACKUP_KEEP, BMMS_BACKUP_INTERVAL_HOURS); none when unset. */
   backups?: { dir: string; keep: number; intervalMs: number };
   /** Fault-injection tests only: the platform SIGKILLs itself when a deploy (production or preview) reaches this step. */
@@ -151,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncMs: e.BMMS_RESYNC_SECONDS * 1000,
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
+    logRetentionMs: e.BMMS_LOG_RETENTION_DAYS * 86_400_000,
     ...(e.BMMS_BACKUP_DIR
       ? {
           backups: {

@@ -11,6 +11,7 @@ import type { Generation } from './generation/index.ts';
 import type { PublicBase } from './http/public-url.ts';
 import type { InvalidationBus } from './invalidation.ts';
 import type { Logger } from './logger.ts';
+import type { LogWriter } from './logs/writer.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
@@ -48,4 +49,6 @@ export interface PlatformContext {
   directory: GatewayDirectory;
   /** Who hears of every MCP call through the gateway (logs, metrics): one record per request, after it ended. */
   calls: CallObservers;
+  /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
+  logs: LogWriter;
 }

@@ -266,6 +266,13 @@ export const ERRORS = {
     status: 422,
     render: () => 'the edit changes no file; describe the change more precisely',
   },
+  too_many_followers: {
+    status: 429,
+    render: (max: number) => ({
+      message: `your organization already follows ${max} log streams; close one (or retry in a minute)`,
+      headers: retryAfter(60),
+    }),
+  },
   too_many_attempts: {
     status: 429,
     render: (waitSeconds: number) => ({
@@ -421,6 +428,7 @@ export const templateTakenDown = (name: string) => apiError('template_taken_down
 export const payloadTooLarge = (limit: string) => apiError('payload_too_large', limit);
 export const templateTooLarge = (bytes: number, max: number) => apiError('template_too_large', bytes, max);
 export const nothingChanged = () => apiError('nothing_changed');
+export const tooManyFollowers = (max: number) => apiError('too_many_followers', max);
 export const tooManyAttempts = (waitSeconds: number) => apiError('too_many_attempts', waitSeconds);
 export const internalError = (requestId: string) => apiError('internal_error', requestId);
 export const generationFailed = () => apiError('generation_failed');

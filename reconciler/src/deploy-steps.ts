@@ -8,3 +8,16 @@ export interface ReconcilerLog {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
 }
+
+/** Something that happened to a server's deploys, as its log tells it. */
+export interface DeployEvent {
+  /** The server's name (never a preview route). */
+  server: string;
+  /** A preview's change number, for a preview's events. */
+  preview?: number;
+  revision: string | null;
+  level: 'info' | 'warn' | 'error';
+  /** The reason, as in the deployment history and the conditions (`Deploying`, `Serving`, `ProbeFailed`…). */
+  reason: string;
+  message: string;
+}

@@ -6,7 +6,7 @@ export {
   type ConditionType,
   readConditions,
 } from './conditions.ts';
-export { DEPLOY_STEPS, type DeployStep, type ReconcilerLog } from './deploy-steps.ts';
+export { DEPLOY_STEPS, type DeployEvent, type DeployStep, type ReconcilerLog } from './deploy-steps.ts';
 export {
   BundleError,
   InstanceStartError,
@@ -47,7 +47,9 @@ export {
   DEFAULT_PIDS,
   type ExitInfo,
   type Instance,
+  type InstanceLine,
   type Limits,
+  type LineSink,
   type Runtime,
   type StartOptions,
 } from './runtimes/types.ts';

@@ -4,7 +4,7 @@ import type { Deployment, Prisma, PrismaClient, Server } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type ConditionPatch, readConditions } from './conditions.ts';
-import type { DeployStep, ReconcilerLog } from './deploy-steps.ts';
+import type { DeployEvent, DeployStep, ReconcilerLog } from './deploy-steps.ts';
 import { SandboxUnavailableError } from './errors.ts';
 import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
@@ -69,6 +69,8 @@ export interface ReconcilerDeps {
   onStep?: (step: DeployStep, server: string) => void | Promise<void>;
   /** What preview instances get (environment) and must pass besides the probe before they are routed. */
   previews?: { env?: () => Record<string, string>; test?: PreviewTest };
+  /** Hears each deploy event (started, serving, failed, crashed, rolled back, scaled to zero, woken); must not throw. */
+  onEvent?: (event: DeployEvent) => void;
 }
 
 type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
@@ -131,7 +133,17 @@ export class Reconciler {
       ...deps.previews,
       ...(deps.probeHeaders ? { probeHeaders: deps.probeHeaders } : {}),
       ...(deps.onStep ? { onStep: deps.onStep } : {}),
+      ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
     });
+  }
+
+  /** Tells the event listener (the server's log) what happened; a listener that throws is only logged. */
+  #event(event: DeployEvent): void {
+    try {
+      this.#deps.onEvent?.(event);
+    } catch (err) {
+      this.#deps.log.warn('deploy event listener failed', { server: event.server, err });
+    }
   }
 
   /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
@@ -253,6 +265,7 @@ export class Reconciler {
       .update(server, { sleeping: undefined })
       .catch((err) => this.#deps.log.warn('could not record a wake-up', { server, err }));
     this.#deps.log.info('waking an idle server', { server });
+    this.#event({ server, revision: null, level: 'info', reason: 'Waking', message: 'a call arrived: starting again' });
     this.wake(server);
   }
 
@@ -283,6 +296,7 @@ export class Reconciler {
             finishedAt: new Date(),
           },
         });
+        this.#event({ server: name, revision: target.revision, level: 'info', reason: 'ScaledToZero', message });
         await this.#status(server.id, undefined, {
           Ready: { status: true, reason: 'ScaledToZero', message },
           Progressing: { status: false, reason: 'ScaledToZero', message: 'idle' },
@@ -564,17 +578,12 @@ export class Reconciler {
   /** Writes the history entry and Progressing while the instance starts: bookkeeping must not delay serving. */
   #record({ server, head, tree, reason }: DeployAttempt): Promise<Deployment> {
     const { db } = this.#deps;
+    const message =
+      reason === 'ConfigChanged' ? `restarting ${short(head)} with new settings` : `deploying ${short(head)}`;
+    this.#event({ server: server.name, revision: head, level: 'info', reason, message });
     const recorded = (async () => {
       const row = await db.deployment.create({
-        data: {
-          serverId: server.id,
-          revision: head,
-          treeSha: tree,
-          state: 'progressing',
-          reason,
-          message:
-            reason === 'ConfigChanged' ? `restarting ${short(head)} with new settings` : `deploying ${short(head)}`,
-        },
+        data: { serverId: server.id, revision: head, treeSha: tree, state: 'progressing', reason, message },
       });
       await db.server.update({ where: { id: server.id }, data: { lastAttemptedRevision: head } });
       await this.#status(server.id, undefined, {
@@ -651,6 +660,11 @@ export class Reconciler {
     const { server, head, reason } = run;
     const deployment = await run.recorded;
     const ms = Math.round(performance.now() - run.t0);
+    const message =
+      reason === 'ConfigChanged'
+        ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
+        : `serving ${short(head)} (${how}, ready in ${ms} ms)`;
+    this.#event({ server: server.name, revision: head, level: 'info', reason: 'Serving', message });
     const { failure, restartAt } = this.#state.get(server.name);
     if (failure || restartAt) {
       await this.#state.update(server.name, { failure: undefined, restartAt: undefined }, server.id);
@@ -662,10 +676,7 @@ export class Reconciler {
           instanceId: instance.id,
           state: 'succeeded',
           reason: 'Serving',
-          message:
-            reason === 'ConfigChanged'
-              ? `serving ${short(head)} with new settings (ConfigChanged: ${how}, ready in ${ms} ms)`
-              : `serving ${short(head)} (${how}, ready in ${ms} ms)`,
+          message,
           finishedAt: new Date(),
         },
       }),
@@ -685,6 +696,13 @@ export class Reconciler {
     const { attempts, delay } = await this.#backOff(run);
     const maxAttempts = this.#deps.maxAttempts ?? 5;
     const stalled = attempts >= maxAttempts || stage === 'SandboxUnavailable';
+    this.#event({
+      server: server.name,
+      revision: head,
+      level: stalled ? 'error' : 'warn',
+      reason: stage,
+      message: `deploy of ${short(head)} failed (attempt ${attempts} of ${maxAttempts}${stalled ? ', gave up' : ''}): ${message.slice(0, 2000)}`,
+    });
     const deployment = await run.recorded.catch(() => undefined);
     if (deployment) {
       await db.deployment.update({
@@ -845,6 +863,7 @@ export class Reconciler {
       if (healthy) {
         await this.#state.update(name, { pin: { revision: healthy.revision, bad: revision }, crashes: undefined });
         const message = `${short(revision)} exited ${times.length} times within ${Math.round(windowMs / 1000)} s (${how}): rolling back to ${short(healthy.revision)}; main is unchanged — push a fix or revert`;
+        this.#event({ server: name, revision, level: 'error', reason: 'CrashLoopRollback', message });
         await db.deployment.create({
           data: {
             serverId: server.id,
@@ -867,6 +886,8 @@ export class Reconciler {
     const delayMs = times.length <= 1 ? 0 : Math.min(1000 * 2 ** (times.length - 2), 60_000);
     // Stored before anything else happens: a resync, a restart or a new leader must not skip the backoff.
     if (delayMs > 0) await this.#state.update(name, { restartAt: now + delayMs });
+    const message = `instance ${instance.id} exited unexpectedly (${how}); restarting ${short(revision)}${delayMs > 0 ? ` in ${Math.round(delayMs / 1000)} s (exit ${times.length} in a row)` : ''}`;
+    this.#event({ server: name, revision, level: 'error', reason: 'InstanceCrashed', message });
     await db.deployment.create({
       data: {
         serverId: server.id,
@@ -874,7 +895,7 @@ export class Reconciler {
         treeSha: instance.treeSha,
         state: 'progressing',
         reason: 'InstanceCrashed',
-        message: `instance ${instance.id} exited unexpectedly (${how}); restarting ${short(revision)}${delayMs > 0 ? ` in ${Math.round(delayMs / 1000)} s (exit ${times.length} in a row)` : ''}`,
+        message,
         finishedAt: new Date(),
       },
     });

@@ -3,7 +3,7 @@ import type { Prisma, PrismaClient } from '@bmms/prisma';
 import { type Manifest, parseManifest } from '@bmms/runner-template';
 import type { BundleCache } from './bundle.ts';
 import { applyConditions, type Condition, type ConditionPatch, readConditions } from './conditions.ts';
-import type { DeployStep, ReconcilerLog } from './deploy-steps.ts';
+import type { DeployEvent, DeployStep, ReconcilerLog } from './deploy-steps.ts';
 import { SandboxUnavailableError } from './errors.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable } from './routes.ts';
@@ -30,6 +30,8 @@ export interface PreviewDeps {
   /** Run after the probe, before the preview is routed (default: the probe alone). */
   test?: PreviewTest;
   onStep?: (step: DeployStep, target: string) => void | Promise<void>;
+  /** Hears a preview's deploy events (routed, failed); must not throw. */
+  onEvent?: (event: DeployEvent) => void;
 }
 
 /** The outcome of a preview target, as its conditions say it. */
@@ -190,17 +192,36 @@ export class PreviewTargets {
   /** Deploys the preview of `ref` for `target`: started, tested, routed, Ready; or not Ready with the reason. */
   async #deploy(target: string, serverName: string, ref: string, tree: string, key: string): Promise<void> {
     const step = async (at: DeployStep) => this.#deps.onStep?.(at, target);
+    const preview = parsePreviewName(target)?.number;
+    const event = (level: DeployEvent['level'], reason: string, message: string) => {
+      try {
+        this.#deps.onEvent?.({
+          server: serverName,
+          ...(preview ? { preview } : {}),
+          revision: ref,
+          level,
+          reason,
+          message,
+        });
+      } catch (err) {
+        this.#deps.log.warn('deploy event listener failed', { target, err });
+      }
+    };
+    event('info', 'Deploying', `deploying preview ${ref.slice(0, 7)}`);
     try {
-      const { instance, report } = await this.#startAndTest(serverName, ref, tree, step);
+      const { instance, report } = await this.#startAndTest(serverName, ref, tree, step, preview);
       this.#running.set(key, { instance, report });
       this.#route(target, ref, tree, instance);
+      event('info', 'Serving', `serving preview ${ref.slice(0, 7)}: ${report}`);
       await step('routed');
       await this.#settle(target, ready(report));
       await step('status');
     } catch (err) {
       this.#deps.routes.remove(target);
       this.#deps.log.warn('preview failed', { target, revision: ref, err });
-      await this.#settle(target, failed(err));
+      const patch = failed(err);
+      event('error', patch.Ready?.reason ?? 'PreviewFailed', patch.Ready?.message ?? 'the preview failed');
+      await this.#settle(target, patch);
     }
   }
 
@@ -233,6 +254,7 @@ export class PreviewTargets {
     ref: string,
     tree: string,
     step: (at: DeployStep) => Promise<void>,
+    preview?: number,
   ): Promise<{ instance: Instance; report: string }> {
     const { git, runtime, bundles } = this.#deps;
     const text = await git.readFile(serverName, ref, 'mcp.json');
@@ -248,6 +270,7 @@ export class PreviewTargets {
       bundlePath: bundle.path,
       env: { BMMS_PREVIEW: '1', ...this.#deps.env?.() },
       kind: 'preview',
+      ...(preview ? { preview } : {}),
       limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
     });
     this.#starting.add(instance.id);

@@ -91,6 +91,19 @@ export const ops = {
     params: s.serverPath,
     answers: { 202: json('The revision being retried.', z.object({ retrying: z.string().nullable() })) },
   }),
+  serverLogs: operation({
+    method: 'get',
+    path: '/servers/{name}/logs',
+    summary: "A server's logs",
+    description:
+      "The server's calls through the gateway, its instances' output and its deploy events, kept for BMMS_LOG_RETENTION_DAYS (default 7). Answers the newest `limit` matching records, oldest first. With `follow=1` the answer is a `text/event-stream` instead: those records (or, after `Last-Event-ID` / `after`, every matching record since that id), then new ones as they are written, each as `id: <id>`, `event: log`, `data: <LogRecord>`; a `: keepalive` comment every 15 s.",
+    tags: ['Servers'],
+    role: 'viewer',
+    params: s.serverPath,
+    query: s.logsQuery,
+    answers: { 200: json('The records, oldest first.', s.logsAnswer) },
+    errors: { 429: 'too_many_followers (with follow=1)' },
+  }),
 
   // Changes
   listChanges: operation({

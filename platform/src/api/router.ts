@@ -7,6 +7,7 @@ import { changesRouter } from './changes.ts';
 import { checksRouter } from './checks.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
+import { logsRouter } from './logs.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -31,6 +32,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
 
   router.use(serversRouter(ctx));
+  router.use(logsRouter(ctx));
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
   router.use(secretsRouter(ctx));

@@ -91,6 +91,41 @@ export const documentQuery = z.object({
   url: z.string().min(1).meta({ description: "The OpenAPI document's URL (its host must be allowed)." }),
 });
 
+const logId = z
+  .string()
+  .regex(/^[0-9]{1,19}$/, 'must be a log record id (digits)')
+  .meta({ description: 'A log record id (a decimal number).' });
+const isoTime = z.iso.datetime({ offset: true }).meta({ description: 'An ISO 8601 time, e.g. 2026-12-03T17:00:00Z.' });
+export const logsQuery = z.object({
+  since: isoTime.optional().meta({ description: 'Only records at or after this time.' }),
+  until: isoTime.optional().meta({ description: 'Only records before this time.' }),
+  level: z.enum(['debug', 'info', 'warn', 'error']).optional().meta({ description: 'This level and above.' }),
+  kind: z.enum(['call', 'output', 'deploy', 'notice']).optional().meta({ description: 'Only records of this kind.' }),
+  tool: z.string().min(1).max(200).optional().meta({ description: 'Only calls of this tool.' }),
+  q: z.string().min(1).max(200).optional().meta({ description: 'Text in the message or tool name (any case).' }),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,4}$/, 'must be a whole number from 1 to 1000')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .optional()
+    .meta({
+      description: 'How many records (default 200): the newest ones that match.',
+      override: ({ jsonSchema }) => {
+        delete jsonSchema.pattern;
+        Object.assign(jsonSchema, { type: 'integer', minimum: 1, maximum: 1000, default: 200 });
+      },
+    }),
+  before: logId.optional().meta({ description: 'Only records older than this id (to page backwards).' }),
+  after: logId
+    .optional()
+    .meta({ description: 'Only records newer than this id (with follow: resume after it, like Last-Event-ID).' }),
+  follow: z
+    .enum(['1', 'true', '0', 'false'])
+    .optional()
+    .meta({ description: '1: answer with a server-sent event stream that stays open and sends new records live.' }),
+});
+
 // ---- Request bodies: JSON objects; a field not listed is refused (`400 invalid_request`, naming it).
 
 const serverNameField = checkedBy('invalid_name', {
@@ -515,3 +550,34 @@ export const toolCallAnswer = z.object({
   durationMs: z.number().int(),
   result: z.record(z.string(), z.unknown()).meta({ description: 'The MCP `tools/call` result.' }),
 });
+
+// ---- Server logs
+
+export const logCallAnswer = z.object({
+  method: z.string().nullable(),
+  tool: z.string().nullable(),
+  status: z.number().int(),
+  rpcErrorCode: z.number().int().nullable(),
+  failed: z.boolean(),
+  latencyMs: z.number(),
+  requestBytes: z.number().int(),
+  responseBytes: z.number().int(),
+  clientName: z.string().nullable(),
+  clientId: z.string(),
+  requestId: z.string(),
+  traceId: z.string().nullable(),
+});
+export const logRecordAnswer = z
+  .object({
+    id: z.string().meta({ description: 'Monotonic id, as a decimal string (the SSE event id).' }),
+    time: z.string(),
+    kind: z.enum(['call', 'output', 'deploy', 'notice']),
+    level: z.enum(['debug', 'info', 'warn', 'error']),
+    message: z.string(),
+    preview: z.number().int().nullable(),
+    revision: z.string().nullable(),
+    stream: z.enum(['stdout', 'stderr']).nullable(),
+    call: logCallAnswer.nullable().meta({ description: 'For a call record: what the gateway saw of the call.' }),
+  })
+  .meta({ id: 'LogRecord' });
+export const logsAnswer = z.object({ logs: z.array(logRecordAnswer) });

@@ -2,8 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { instanceSlug } from './health.ts';
-import { DEFAULT_LOG_BOUNDS, type LogBounds, LogBudget, LogCapture, LogRing, RotatingLogFile } from './logs.ts';
-import type { ExitInfo, Instance } from './types.ts';
+import {
+  DEFAULT_LOG_BOUNDS,
+  type LogBounds,
+  LogBudget,
+  LogCapture,
+  LogRing,
+  type LogTarget,
+  RotatingLogFile,
+} from './logs.ts';
+import type { ExitInfo, Instance, LineSink, StartOptions } from './types.ts';
 
 /** What every runtime keeps per instance it started. */
 export type BookEntry = {
@@ -46,8 +54,13 @@ export class InstanceBook<E extends BookEntry> {
   readonly #bounds: LogBounds;
   readonly #budget: LogBudget;
   readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #sink: LineSink | undefined;
 
-  constructor(opts: { logBounds?: Partial<LogBounds> | undefined; log: (entry: Record<string, unknown>) => void }) {
+  constructor(opts: {
+    logBounds?: Partial<LogBounds> | undefined;
+    log: (entry: Record<string, unknown>) => void;
+    lineSink?: LineSink | undefined;
+  }) {
     this.#bounds = { ...DEFAULT_LOG_BOUNDS, ...opts.logBounds };
     this.#budget = new LogBudget(this.#bounds.totalMemoryBytes);
     // Over the total, the logs of exited instances go first, oldest first.
@@ -62,6 +75,7 @@ export class InstanceBook<E extends BookEntry> {
       return freed;
     };
     this.#log = opts.log;
+    this.#sink = opts.lineSink;
   }
 
   /** The log bounds in force. */
@@ -100,12 +114,22 @@ export class InstanceBook<E extends BookEntry> {
     return { id, instanceDir, sockDir, socketPath: join(sockDir, 'mcp.sock'), cacheDir };
   }
 
-  /** The bounded log of a new instance: its in-memory ring, its rotating file `<instanceDir>/log` and the reader. */
-  newLog(instanceDir: string): Pick<BookEntry, 'lines' | 'logFile' | 'capture'> {
+  /**
+   * The bounded log of a new instance: its in-memory ring, its rotating file `<instanceDir>/log` and the reader,
+   * which also hands each kept line to the runtime's line sink, tagged with the instance `id` of `opts`.
+   */
+  newLog(
+    instanceDir: string,
+    id: string,
+    opts: Pick<StartOptions, 'serverName' | 'revision' | 'preview'>,
+  ): Pick<BookEntry, 'lines' | 'logFile' | 'capture'> {
     const b = this.#bounds;
     const lines = new LogRing({ maxLines: b.memoryLines, maxBytes: b.memoryBytes, budget: this.#budget });
     const logFile = new RotatingLogFile(join(instanceDir, 'log'), b);
-    return { lines, logFile, capture: new LogCapture({ ring: lines, file: logFile }, b) };
+    const sink = this.#sink;
+    const tag = { instanceId: id, serverName: opts.serverName, revision: opts.revision, preview: opts.preview };
+    const target: LogTarget = { ring: lines, file: logFile, sink: sink && ((line) => sink({ ...line, ...tag })) };
+    return { lines, logFile, capture: new LogCapture(target, b) };
   }
 
   /** Forgets an entry that is gone, keeps its last lines, and tells the listeners when it had started. */

@@ -18,7 +18,7 @@ import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
 import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, type Writable } from './quota.ts';
-import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+import { DEFAULT_PIDS, type ExitInfo, type Instance, type LineSink, type Runtime, type StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 export { LABELS } from './docker-image.ts';
@@ -42,6 +42,8 @@ export type DockerRuntimeOptions = {
   cpuBoostMs?: number;
   /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
   logBounds?: Partial<LogBounds>;
+  /** Hears every kept output line of every instance (the platform's server logs); none by default. */
+  lineSink?: LineSink;
   log?: (entry: Record<string, unknown>) => void;
 };
 
@@ -79,7 +81,7 @@ export class DockerRuntime implements Runtime {
     this.#uids = opts.uids ?? new MemoryUidPool();
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
     this.#image = new EngineImage(this.#docker, { nodePath: opts.nodePath ?? process.execPath, image: opts.image });
   }
@@ -167,7 +169,7 @@ export class DockerRuntime implements Runtime {
         await releaseWritable(confined);
         throw err;
       });
-    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir, id, opts);
     await this.#followOutput(container, capture);
 
     const instance: Instance = {
@@ -247,8 +249,8 @@ export class DockerRuntime implements Runtime {
       out.end();
       err.end();
     });
-    capture.follow(out);
-    capture.follow(err);
+    capture.follow(out, 'stdout');
+    capture.follow(err, 'stderr');
   }
 
   /** Applies the CPU limit once the start-up boost is over (at once without a boost). */

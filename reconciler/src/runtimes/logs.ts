@@ -1,5 +1,6 @@
 import { closeSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { InstanceLine } from './types.ts';
 
 /**
  * How much of an instance's stdout/stderr the platform keeps. Every bound holds whatever the instance writes and
@@ -200,8 +201,15 @@ class Bucket {
   }
 }
 
-/** Where accepted lines go: the instance's ring and its file. */
-export type LogTarget = { ring: LogRing; file: RotatingLogFile };
+/**
+ * Where accepted lines go: the instance's ring and its file, and — when the runtime has a line sink — the sink,
+ * with what the line belongs to.
+ */
+export type LogTarget = {
+  ring: LogRing;
+  file: RotatingLogFile;
+  sink?: ((line: Pick<InstanceLine, 'stream' | 'source' | 'text' | 'dropped'>) => void) | undefined;
+};
 
 /**
  * Reads one instance's output streams and keeps what the bounds allow: one rate limit for all of its streams,
@@ -223,8 +231,8 @@ export class LogCapture {
     this.#bytes = new Bucket(bounds.bytesPerSecond, bounds.bytesPerSecond * bounds.burstSeconds);
   }
 
-  /** Follows `stream` until it ends. */
-  follow(stream: Readable | NodeJS.ReadableStream | null): void {
+  /** Follows `stream` (the instance's `name` stream) until it ends. */
+  follow(stream: Readable | NodeJS.ReadableStream | null, name: 'stdout' | 'stderr' | null = null): void {
     if (!stream) return;
     const parts: Buffer[] = [];
     let kept = 0;
@@ -235,7 +243,7 @@ export class LogCapture {
     const lineEnd = () => {
       if (state === 'keep') {
         const text = Buffer.concat(parts, kept).toString('utf8').replace(/\r$/, '');
-        this.#offer(cut > 0 ? `${text}… [${cut} bytes cut]` : text, kept + cut);
+        this.#offer(cut > 0 ? `${text}… [${cut} bytes cut]` : text, kept + cut, name);
       } else {
         this.#drop(kept + cut);
       }
@@ -273,11 +281,16 @@ export class LogCapture {
   /** Keeps a line the platform itself adds (an OOM kill, a spawn failure): never rate limited. */
   note(line: string): void {
     this.flush();
-    this.#target.ring.push(line);
-    this.#target.file.write(line);
+    this.#keep(line, { stream: null, source: 'note', text: line });
   }
 
-  #offer(line: string, size: number): void {
+  #keep(line: string, sunk: Parameters<NonNullable<LogTarget['sink']>>[0]): void {
+    this.#target.ring.push(line);
+    this.#target.file.write(line);
+    this.#target.sink?.(sunk);
+  }
+
+  #offer(line: string, size: number, stream: 'stdout' | 'stderr' | null): void {
     const bytes = Math.min(size, this.#bounds.lineBytes);
     if (!this.#lines.has(1) || !this.#bytes.has(bytes)) {
       this.#drop(size);
@@ -286,8 +299,7 @@ export class LogCapture {
     this.#lines.take(1);
     this.#bytes.take(bytes);
     this.flush();
-    this.#target.ring.push(line);
-    this.#target.file.write(line);
+    this.#keep(line, { stream, source: 'output', text: line });
   }
 
   #drop(size: number): void {
@@ -303,10 +315,10 @@ export class LogCapture {
   /** Writes the "N lines dropped" summary of what went over the rate since the last one. */
   flush(): void {
     if (this.#dropped === 0) return;
-    const line = `[bmms] ${this.#dropped} lines (${this.#droppedBytes} bytes) dropped: over the log rate limit of ${this.#bounds.linesPerSecond} lines/s and ${this.#bounds.bytesPerSecond} bytes/s`;
+    const dropped = this.#dropped;
+    const line = `[bmms] ${dropped.toLocaleString('en-US')} lines (${this.#droppedBytes} bytes) dropped: over the log rate limit of ${this.#bounds.linesPerSecond} lines/s and ${this.#bounds.bytesPerSecond} bytes/s`;
     this.#dropped = 0;
     this.#droppedBytes = 0;
-    this.#target.ring.push(line);
-    this.#target.file.write(line);
+    this.#keep(line, { stream: null, source: 'dropped', text: line, dropped });
   }
 }

@@ -11,7 +11,7 @@ import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
 import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, unmountQuota, type Writable } from './quota.ts';
-import type { ExitInfo, Instance, Runtime, StartOptions } from './types.ts';
+import type { ExitInfo, Instance, LineSink, Runtime, StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 /** Preloaded before the bundle when running as root: the instance switches to its uid itself (see the file). */
@@ -38,6 +38,8 @@ export type ProcessRuntimeOptions = {
   compileCache?: boolean;
   /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
   logBounds?: Partial<LogBounds>;
+  /** Hears every kept output line of every instance (the platform's server logs); none by default. */
+  lineSink?: LineSink;
   /** Where the runtime's own structured log lines go. */
   log?: (entry: Record<string, unknown>) => void;
   /** Memory, pids and CPU limits (default: detected; null turns them off). */
@@ -156,7 +158,7 @@ export class ProcessRuntime implements Runtime {
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#compileCache = opts.compileCache ?? true;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
 
     const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
@@ -216,9 +218,9 @@ export class ProcessRuntime implements Runtime {
     const child: ChildProcess = spawn(file, args, options);
     const startedAt = new Date();
 
-    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
-    capture.follow(child.stdout);
-    capture.follow(child.stderr);
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir, id, opts);
+    capture.follow(child.stdout, 'stdout');
+    capture.follow(child.stderr, 'stderr');
 
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) =>

@@ -19,7 +19,7 @@ import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
 import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, type Writable } from './quota.ts';
-import { DEFAULT_PIDS, type ExitInfo, type Instance, type Runtime, type StartOptions } from './types.ts';
+import { DEFAULT_PIDS, type ExitInfo, type Instance, type LineSink, type Runtime, type StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 export type SwarmRuntimeOptions = {
@@ -40,6 +40,8 @@ export type SwarmRuntimeOptions = {
   diskMb?: number;
   /** Bounds on the instance logs kept in memory and on disk (defaults: DEFAULT_LOG_BOUNDS). */
   logBounds?: Partial<LogBounds>;
+  /** Hears every kept output line of every instance (the platform's server logs); none by default. */
+  lineSink?: LineSink;
   log?: (entry: Record<string, unknown>) => void;
 };
 
@@ -105,7 +107,7 @@ export class SwarmRuntime implements Runtime {
     this.#uids = opts.uids ?? new MemoryUidPool();
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
-    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log });
+    this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#image = new EngineImage(this.#docker, {
       nodePath: opts.nodePath ?? process.execPath,
       image: opts.image,
@@ -139,7 +141,7 @@ export class SwarmRuntime implements Runtime {
       });
     const serviceId = (service as unknown as { id: string }).id;
 
-    const { lines, logFile, capture } = this.#book.newLog(instanceDir);
+    const { lines, logFile, capture } = this.#book.newLog(instanceDir, id, opts);
     let resolveExit: (info: ExitInfo) => void = () => {};
     const exited = new Promise<ExitInfo>((resolve) => {
       resolveExit = resolve;
@@ -282,8 +284,8 @@ export class SwarmRuntime implements Runtime {
         out.end();
         err.end();
       });
-      entry.capture.follow(out);
-      entry.capture.follow(err);
+      entry.capture.follow(out, 'stdout');
+      entry.capture.follow(err, 'stderr');
     } catch {
       // logs are best effort: the service may already be gone
     }

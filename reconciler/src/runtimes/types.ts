@@ -50,7 +50,31 @@ export type StartOptions = {
   binds?: { host: string; sandbox: string }[];
   /** A preview runs code no check has passed yet: it never shares a host uid with its server's production. */
   kind?: 'production' | 'preview';
+  /** The change number of a preview, to tag its output lines (a preview of main's own suite has none). */
+  preview?: number;
 };
+
+/**
+ * One line of an instance's output that the log bounds kept, a summary of the lines they dropped, or a line the
+ * platform added (an OOM kill, a spawn failure): what a line sink hears.
+ */
+export type InstanceLine = {
+  instanceId: string;
+  serverName: string;
+  revision: string;
+  /** The preview's change number, when the instance runs a preview of a change. */
+  preview: number | undefined;
+  /** Which stream the line came from; null for summaries and the platform's own lines. */
+  stream: 'stdout' | 'stderr' | null;
+  /** `output`: a line the instance wrote; `dropped`: `dropped` lines went over the rate; `note`: the platform's. */
+  source: 'output' | 'dropped' | 'note';
+  text: string;
+  /** How many lines the summary stands for (source `dropped`). */
+  dropped?: number;
+};
+
+/** Hears every kept line of every instance; must return at once (it runs as output is read). */
+export type LineSink = (line: InstanceLine) => void;
 
 /** How an instance ended. */
 export type ExitInfo = {

@@ -1,0 +1,216 @@
+// Server logs on the real stack: a tool call and the handler's own output reach the live log stream, the API
+// filters them, deploy events are there too, and neither the caller's token nor a secret's value is ever logged.
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogRecord } from '../src/logs/records.ts';
+import { poll, TestStack, textOf } from './harness.ts';
+
+// Assembled at run time: in no source file, so any hit in the scan is a leak.
+const SECRET = `sec_${randomBytes(18).toString('hex')}`;
+
+const SHOUT_TOOL = `import { defineTool } from '@bmms/runner-template/runtime';
+import { z } from 'zod';
+
+export default defineTool({
+  name: 'shout',
+  input: { text: z.string() },
+  handler: ({ text }, ctx) => {
+    const known = ctx.secret('TOKEN').length > 0;
+    console.log('shouted ' + text);
+    console.error('shout problem ' + text);
+    console.log(JSON.stringify({ level: 40, msg: 'shout warning ' + text }));
+    return text.toUpperCase() + (known ? '!' : '?');
+  },
+});
+`;
+
+let stack: TestStack;
+/** A key made for the calls: the caller's token, which must appear in no log record nor file. */
+let callerKey: string;
+
+/** Follows a server's log stream, collecting its events (and the ids of the SSE frames). */
+class Follower {
+  readonly records: LogRecord[] = [];
+  readonly ids: string[] = [];
+  readonly #abort = new AbortController();
+  status = 0;
+  contentType = '';
+
+  static async open(url: string, key: string, headers: Record<string, string> = {}): Promise<Follower> {
+    const f = new Follower();
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream', ...headers },
+      signal: f.#abort.signal,
+    });
+    f.status = res.status;
+    f.contentType = res.headers.get('content-type') ?? '';
+    if (res.body) void f.#read(res.body).catch(() => {});
+    return f;
+  }
+
+  async #read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for await (const chunk of body) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let end = buffered.indexOf('\n\n');
+      while (end >= 0) {
+        const frame = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const id = /^id: (.*)$/m.exec(frame)?.[1];
+        const data = /^data: (.*)$/m.exec(frame)?.[1];
+        if (id && data && /^event: log$/m.test(frame)) {
+          this.ids.push(id);
+          this.records.push(JSON.parse(data) as LogRecord);
+        }
+        end = buffered.indexOf('\n\n');
+      }
+    }
+  }
+
+  /** The first record that `match` accepts, waiting for it. */
+  async waitFor(match: (r: LogRecord) => boolean, what: string, timeoutMs = 20_000): Promise<LogRecord> {
+    return poll(async () => this.records.find(match), timeoutMs, what);
+  }
+
+  close(): void {
+    this.#abort.abort();
+  }
+}
+
+beforeAll(async () => {
+  stack = await TestStack.start();
+  await stack.createAndDeploy('shouter');
+  const key = await stack.api<{ key: string }>('POST', '/api/v1/keys', { name: 'caller' });
+  expect(key.status).toBe(201);
+  callerKey = key.body.key;
+  expect((await stack.api('PUT', '/api/v1/servers/shouter/secrets/TOKEN', { value: SECRET })).status).toBe(201);
+  // A maintainer pushes main: declare TOKEN and add a tool that writes to stdout and stderr.
+  const wd = await stack.clone('shouter');
+  const manifestPath = path.join(wd.dir, 'mcp.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  manifest.secrets = ['TOKEN'];
+  manifest.tools.push({
+    name: 'shout',
+    title: 'Shout',
+    description: 'Answers the text in capitals.',
+    inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+  });
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(path.join(wd.dir, 'src/tools/shout.ts'), SHOUT_TOOL);
+  const serverPath = path.join(wd.dir, 'src/server.ts');
+  const source = await readFile(serverPath, 'utf8');
+  await writeFile(
+    serverPath,
+    source
+      .replace(
+        "import add from './tools/add.ts';",
+        "import add from './tools/add.ts';\nimport shout from './tools/shout.ts';",
+      )
+      .replace('tools: [echo, add]', 'tools: [echo, add, shout]'),
+  );
+  const sha = await wd.commitAndPush('add shout', 'main');
+  await stack.waitReady('shouter', sha, 180_000);
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.destroy();
+});
+
+const logsUrl = (query = '') => `/api/v1/servers/shouter/logs${query}`;
+
+describe('server logs', () => {
+  it('streams a tool call within a second, with its tool, status and latency, and the handler output', async () => {
+    const follower = await Follower.open(`${stack.url}${logsUrl('?follow=1&limit=5')}`, stack.key);
+    expect(follower.status).toBe(200);
+    expect(follower.contentType).toContain('text/event-stream');
+    const client = await stack.mcpClient((await stack.waitReady('shouter')).url, callerKey);
+    const result = await client.callTool({ name: 'shout', arguments: { text: 'hello' } });
+    const answeredAt = Date.now();
+    expect(textOf(result)).toBe('HELLO!');
+
+    const call = await follower.waitFor((r) => r.kind === 'call' && r.call?.tool === 'shout', 'the call record');
+    const delay = Date.now() - answeredAt;
+    expect(delay).toBeLessThan(1000);
+    expect(call.call).toMatchObject({ method: 'tools/call', tool: 'shout', status: 200, failed: false });
+    expect(call.call?.latencyMs).toBeGreaterThan(0);
+    expect(call.call?.clientName).toBe('e2e');
+    expect(call.call?.clientId).toMatch(/^api-key:/);
+    expect(call.message).toMatch(/^tools\/call shout → 200 in \d+ ms$/);
+    expect(call.level).toBe('info');
+
+    const out = await follower.waitFor((r) => r.message === 'shouted hello', 'the handler console.log');
+    expect(out).toMatchObject({ kind: 'output', stream: 'stdout', level: 'info' });
+    const err = await follower.waitFor((r) => r.message === 'shout problem hello', 'the handler console.error');
+    expect(err).toMatchObject({ kind: 'output', stream: 'stderr', level: 'error' });
+    const json = await follower.waitFor((r) => r.message.includes('shout warning hello'), 'the JSON line');
+    expect(json).toMatchObject({ kind: 'output', level: 'warn' });
+    // Ids are monotonic and are the SSE event ids.
+    const ids = follower.records.map((r) => BigInt(r.id));
+    expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(follower.ids).toEqual(follower.records.map((r) => r.id));
+    follower.close();
+    await client.close();
+  }, 60_000);
+
+  it('resumes after Last-Event-ID with exactly the records after it', async () => {
+    const page = await stack.api<{ logs: LogRecord[] }>('GET', logsUrl('?limit=1000'));
+    const all = page.body.logs;
+    expect(all.length).toBeGreaterThan(3);
+    const from = all[all.length - 3] as LogRecord;
+    const follower = await Follower.open(`${stack.url}${logsUrl('?follow=1')}`, stack.key, {
+      'last-event-id': from.id,
+    });
+    await poll(async () => (follower.records.length >= 2 ? true : undefined), 10_000, 'the resumed records');
+    expect(follower.records.slice(0, 2).map((r) => r.id)).toEqual(all.slice(-2).map((r) => r.id));
+    follower.close();
+  });
+
+  it('filters by level, kind, tool and text, and pages backwards', async () => {
+    const get = async (query: string) => (await stack.api<{ logs: LogRecord[] }>('GET', logsUrl(query))).body.logs;
+    const calls = await get('?tool=shout');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((r) => r.kind === 'call' && r.call?.tool === 'shout')).toBe(true);
+    const errors = await get('?level=error');
+    expect(errors.some((r) => r.message === 'shout problem hello')).toBe(true);
+    expect(errors.every((r) => r.level === 'error')).toBe(true);
+    const warnUp = await get('?level=warn');
+    expect(warnUp.every((r) => r.level === 'warn' || r.level === 'error')).toBe(true);
+    expect(await get('?q=SHOUTED%20HELLO')).toEqual([expect.objectContaining({ message: 'shouted hello' })]);
+    const deploys = await get('?kind=deploy');
+    expect(deploys.some((r) => r.message.startsWith('Serving: serving'))).toBe(true);
+    expect(deploys.some((r) => r.message.startsWith('Deploying: deploying'))).toBe(true);
+    const newest = await get('?limit=2');
+    expect(newest).toHaveLength(2);
+    const older = await get(`?limit=2&before=${newest[0]?.id}`);
+    expect(older).toHaveLength(2);
+    expect(BigInt(older[1]?.id ?? '0')).toBeLessThan(BigInt(newest[0]?.id ?? '0'));
+    expect(await get(`?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
+    const bad = await stack.api('GET', logsUrl('?level=loud&limit=5000'));
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('query.level');
+    expect((await stack.api('GET', '/api/v1/servers/nope/logs')).status).toBe(404);
+  });
+
+  it('logs neither the caller token nor the secret value: not in any record, nor in any file of the data dir', async () => {
+    await stack.platform.ctx.logs.flush();
+    const rows = await stack.platform.ctx.db.serverLog.findMany();
+    expect(rows.length).toBeGreaterThan(5);
+    const text = JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    expect(text).toContain('shout');
+    expect(text.includes(callerKey)).toBe(false);
+    expect(text.includes(SECRET)).toBe(false);
+    const files = (await readdir(stack.dataDir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath, e.name));
+    expect(files.length).toBeGreaterThan(10);
+    const leaking: string[] = [];
+    for (const file of files) {
+      const bytes = await readFile(file).catch(() => Buffer.alloc(0));
+      if (bytes.includes(callerKey) || bytes.includes(SECRET)) leaking.push(file);
+    }
+    expect(leaking).toEqual([]);
+  });
+});
