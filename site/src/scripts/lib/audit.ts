@@ -16,7 +16,7 @@ export interface AuditEvent {
 
 const PAGE = 50;
 const FIELDS = [
-  { key: 'action', label: 'Action', hint: 'e.g. apikey.create', type: 'text' },
+  { key: 'action', label: 'Action', hint: 'server.create, or member.', type: 'text' },
   { key: 'actor', label: 'Actor', hint: 'user id or email', type: 'text' },
   { key: 'targetType', label: 'Target type', hint: 'e.g. server', type: 'text' },
   { key: 'targetId', label: 'Target id', hint: '', type: 'text' },

@@ -73,13 +73,35 @@ function callFacts(r: LogRecord, c: NonNullable<LogRecord['call']>): HTMLElement
   );
 }
 
+/** Fields of a JSON log line that the line's own columns already show. */
+const SHOWN_FIELDS = new Set(['ts', 'time', 'level', 'msg', 'message']);
+
+/** A JSON line printed by the server reads as its message and then key=value pairs; other text stays as it is. */
+export function readable(message: string): string {
+  if (!message.startsWith('{')) return message;
+  try {
+    const o = JSON.parse(message) as Record<string, unknown>;
+    const text = typeof o.msg === 'string' ? o.msg : typeof o.message === 'string' ? o.message : '';
+    const rest = Object.entries(o)
+      .filter(([k]) => !SHOWN_FIELDS.has(k))
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    return [text, ...rest].filter(Boolean).join(' ');
+  } catch {
+    return message;
+  }
+}
+
 /** One line of the tail; a call's line opens to show its facts. */
 export function logLine(r: LogRecord): HTMLElement {
   const head = [
     h('time', { datetime: r.time, title: r.time }, clock(r.time)),
     h('span', { class: `log-level log-level-${r.level}` }, r.level),
     h('span', { class: 'log-kind' }, r.preview !== null ? `${r.kind} (preview)` : (r.stream ?? r.kind)),
-    h('span', { class: 'log-msg' }, r.call ? callSummary(r.call) : r.message),
+    h(
+      'span',
+      { class: 'log-msg', title: r.call ? false : r.message },
+      r.call ? callSummary(r.call) : readable(r.message),
+    ),
   ];
   const attrs = { class: `log-line log-${r.kind}`, 'data-id': r.id, 'data-kind': r.kind, 'data-level': r.level };
   if (!r.call) return h('li', attrs, ...head);
