@@ -351,8 +351,12 @@ export function logsPanel(server: string, tools: Promise<string[]>): HTMLElement
   pause.addEventListener('click', () => {
     paused = !paused;
     pause.textContent = paused ? 'Resume' : 'Pause';
-    if (paused) return describePause();
-    tail.show(held);
+    if (paused) {
+      announce('Log paused: new lines wait until you resume');
+      return describePause();
+    }
+    announce(`Log resumed${held.length ? `: ${held.length.toLocaleString()} lines added` : ''}`);
+    tail.show(held, true);
     held = [];
     const open = source?.readyState === EventSource.OPEN;
     setState(open ? 'Live' : 'Reconnecting…', open);

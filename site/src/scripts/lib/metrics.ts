@@ -102,7 +102,11 @@ function toolTable(m: MetricsView, pick: (tool: string) => void): HTMLElement {
     .sort((a, b) => b.calls - a.calls)
     .map((t) => {
       const link = h('button', { type: 'button', class: 'link', 'data-tool': t.tool }, t.tool);
-      link.addEventListener('click', () => pick(t.tool));
+      link.addEventListener('click', () => {
+        pick(t.tool);
+        // The table goes away with the choice: focus moves to the tool picker, which now names it.
+        document.getElementById('metrics-tool')?.focus();
+      });
       return [
         link,
         t.calls.toLocaleString(),
@@ -122,10 +126,10 @@ function toolTable(m: MetricsView, pick: (tool: string) => void): HTMLElement {
 }
 
 /** Every bucket in a table: what the charts draw, for screen readers and for reading exact numbers. */
-function seriesTable(m: MetricsView): HTMLElement {
+function seriesTable(m: MetricsView, open: boolean): HTMLElement {
   return h(
     'details',
-    { class: 'metrics-data' },
+    { class: 'metrics-data', open },
     h('summary', {}, `The numbers per ${m.bucket}, as a table`),
     table(
       'metrics-series',
@@ -226,6 +230,7 @@ export function metricsPanel(server: string): HTMLElement {
   let tool = params.get('tool') ?? '';
   let drawn: { destroy: () => void }[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let drawing = 0;
   const body = h('div', { class: 'stack', id: 'metrics-body' }, skeleton(6));
   const toolSelect = h('select', { id: 'metrics-tool' }, h('option', { value: '' }, 'Every tool'));
   const periods = h(
@@ -251,7 +256,9 @@ export function metricsPanel(server: string): HTMLElement {
       h('option', { value: '' }, 'Every tool'),
       tools.map((t) => h('option', { value: t, ...(t === tool ? { selected: true } : {}) }, t)),
     );
-    const figures = m.totals.calls > 0 ? charts(m).map(figure) : [];
+    const mine = ++drawing;
+    const specs = m.totals.calls > 0 ? charts(m) : [];
+    const figures = specs.map(figure);
     mount(
       body,
       totals(m),
@@ -263,14 +270,14 @@ export function metricsPanel(server: string): HTMLElement {
               { class: 'charts' },
               figures.map((f) => f.el),
             ),
-            seriesTable(m),
+            seriesTable(m, body.querySelector<HTMLDetailsElement>('.metrics-data')?.open ?? false),
           ],
       tool ? null : [h('h2', {}, 'Per tool'), toolTable(m, pick)],
     );
     if (figures.length === 0) return;
     const { timeChart } = await import('./charts.ts');
+    if (mine !== drawing) return;
     const times = m.series.map((b) => Date.parse(b.start) / 1000);
-    const specs = charts(m);
     drawn = figures.map((f, i) => timeChart(f.plot, times, specs[i]?.series ?? [], specs[i]?.format ?? String));
   };
 
@@ -283,7 +290,13 @@ export function metricsPanel(server: string): HTMLElement {
     } catch (err) {
       mount(body, errorBox((err as Error).message));
     }
-    timer = setTimeout(() => body.isConnected && void load(), REFRESH_MS);
+    // A refresh redraws the panel: it waits while the reader is inside it (focus would be lost).
+    const refresh = () => {
+      if (!body.isConnected) return;
+      if (body.contains(document.activeElement)) timer = setTimeout(refresh, REFRESH_MS);
+      else void load();
+    };
+    timer = setTimeout(refresh, REFRESH_MS);
   };
   const pick = (t: string) => {
     tool = t;
