@@ -8,6 +8,10 @@
  * With BENCH_FLOOD_SECONDS=60 it also floods one server (16 connections) and measures another one's p95 at one
  * connection with and without the flood (target: within 2×).
  *
+ * First, unless BENCH_OBSERVABILITY=0: the gateway with everything that observes calls (call metrics, logs, traces;
+ * the Prometheus endpoint on) next to all of it off (BMMS_CALL_OBSERVERS=off, BMMS_METRICS=off), two platforms
+ * measured alternately. Targets: ≥ 90 % of the throughput at 16 connections, p50 ≤ 1.1× at 1 connection.
+ *
  *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_DATABASES=pglite,postgres,
  *                            BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to create a database on)
  */
@@ -20,6 +24,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { startPlatform } from '../platform/src/boot.ts';
+import type { Config } from '../platform/src/config.ts';
 import { createLogger } from '../platform/src/logger.ts';
 import { connectWithOpenidClient } from '../platform/test/oauth-helpers.ts';
 import { benchConfig, HAS_BWRAP, until } from './common.ts';
@@ -117,40 +122,51 @@ interface Row {
   bare: LoadResult;
 }
 
-/** One platform on `databaseUrl` (undefined: PGlite): deploys the echo template and measures every case. */
-async function measure(database: string, databaseUrl: string | undefined, bareUrl: string): Promise<Row[]> {
+/** A platform on its own data dir with helpers to call its API and deploy the echo template. */
+async function benchPlatform(overrides: Partial<Config>) {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-gw-'));
   // Logs are written as in production (one access line per call), to /dev/null.
   const devnull = createWriteStream('/dev/null');
   const platform = await startPlatform(
-    benchConfig(path.join(scratch, 'data'), { databaseUrl }),
+    benchConfig(path.join(scratch, 'data'), overrides),
     createLogger({ svc: 'platform' }, (line) => devnull.write(line)),
   );
+  const key = (await readFile(path.join(scratch, 'data', 'owner-api-key'), 'utf8')).trim();
+  const api = async <T>(method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${platform.url}/api/v1${p}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
+  };
+  const deploy = async (name: string) => {
+    const created = await api('POST', '/servers', { name, template: 'echo' });
+    if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
+    await until('checks', async () => {
+      const c = await api<{ checkSuite?: { conclusion: string | null } }>('GET', `/servers/${name}/changes/1`);
+      return c.body.checkSuite?.conclusion ? true : undefined;
+    });
+    await api('POST', `/servers/${name}/changes/1/merge`);
+    await until('serving', async () => {
+      const s = await api<{ conditions: { type: string; status: string }[] }>('GET', `/servers/${name}`);
+      return s.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+    });
+  };
+  const close = async () => {
+    await platform.close();
+    devnull.end();
+    await rm(scratch, { recursive: true, force: true });
+  };
+  return { platform, key, api, deploy, close };
+}
+
+/** One platform on `databaseUrl` (undefined: PGlite): deploys the echo template and measures every case. */
+async function measure(database: string, databaseUrl: string | undefined, bareUrl: string): Promise<Row[]> {
+  const { platform, key, api, deploy, close } = await benchPlatform({ databaseUrl });
   const rows: Row[] = [];
   try {
-    const key = (await readFile(path.join(scratch, 'data', 'owner-api-key'), 'utf8')).trim();
-    const api = async <T>(method: string, p: string, body?: unknown) => {
-      const res = await fetch(`${platform.url}/api/v1${p}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : {}) as T };
-    };
-    const deploy = async (name: string) => {
-      const created = await api('POST', '/servers', { name, template: 'echo' });
-      if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
-      await until('checks', async () => {
-        const c = await api<{ checkSuite?: { conclusion: string | null } }>('GET', `/servers/${name}/changes/1`);
-        return c.body.checkSuite?.conclusion ? true : undefined;
-      });
-      await api('POST', `/servers/${name}/changes/1/merge`);
-      await until('serving', async () => {
-        const s = await api<{ conditions: { type: string; status: string }[] }>('GET', `/servers/${name}`);
-        return s.body.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
-      });
-    };
     await api('PUT', '/me/password', { password: PASSWORD });
     await deploy('bench');
     const mcpUrl = `${platform.url}/s/bench/mcp`;
@@ -184,16 +200,51 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
       floods.push({ database, alone, flooded, flood: await flooding });
     }
   } finally {
-    await platform.close();
-    devnull.end();
-    await rm(scratch, { recursive: true, force: true });
+    await close();
   }
   return rows;
 }
 
+/** The gateway with everything that observes calls on, next to all of it off. */
+interface Observability {
+  connections: number;
+  on: LoadResult;
+  off: LoadResult;
+}
+
+/**
+ * Two platforms side by side on PGlite: one with call observers (metrics, logs, traces) and the Prometheus endpoint,
+ * one with BMMS_CALL_OBSERVERS=off and BMMS_METRICS=off; measured alternately at 1 and 16 connections.
+ */
+async function measureObservability(): Promise<Observability[]> {
+  const on = await benchPlatform({ prometheus: { mode: 'token', token: randomBytes(24).toString('hex') } });
+  const off = await benchPlatform({ callObservers: false, prometheus: { mode: 'off' } });
+  const results: Observability[] = [];
+  try {
+    await Promise.all([on.deploy('bench'), off.deploy('bench')]);
+    const target = (p: typeof on) => ({
+      url: `${p.platform.url}/s/bench/mcp`,
+      auth: { authorization: `Bearer ${p.key}` },
+    });
+    const [a, b] = [target(on), target(off)];
+    await load(a.url, a.auth, 4, 2);
+    await load(b.url, b.auth, 4, 2);
+    for (const connections of [1, 16]) {
+      const offResult = await load(b.url, b.auth, connections);
+      const onResult = await load(a.url, a.auth, connections);
+      results.push({ connections, on: onResult, off: offResult });
+    }
+  } finally {
+    await Promise.all([on.close(), off.close()]);
+  }
+  return results;
+}
+
 const bare = await startBare();
 const rows: Row[] = [];
+const observability: Observability[] = [];
 try {
+  if (process.env.BENCH_OBSERVABILITY !== '0') observability.push(...(await measureObservability()));
   for (const database of DATABASES) {
     if (database === 'pglite') rows.push(...(await measure('pglite', undefined, bare.url)));
     if (database === 'postgres') {
@@ -233,6 +284,13 @@ for (const r of rows) {
       `${base} | throughput ${(share * 100).toFixed(0)}% of bare (target ≥ 85%: ${share >= 0.85 ? 'met' : 'MISSED'})${errors}`,
     );
   }
+}
+for (const o of observability) {
+  const share = o.on.rps / o.off.rps;
+  const ratio = o.on.p50Ms / o.off.p50Ms;
+  console.log(
+    `pglite   observability ${String(o.connections).padStart(2)} conn: on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | throughput ${(share * 100).toFixed(0)}% (target ≥ 90%: ${share >= 0.9 ? 'met' : 'MISSED'}), p50 ${ratio.toFixed(2)}× (target ≤ 1.1×: ${ratio <= 1.1 ? 'met' : 'MISSED'})`,
+  );
 }
 for (const f of floods) {
   const ratio = f.flooded.p95Ms / f.alone.p95Ms;

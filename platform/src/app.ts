@@ -21,12 +21,15 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   // X-Forwarded-For/-Proto/-Host (req.ip, req.protocol, req.host) only from the configured proxies; nobody by default.
   app.set('trust proxy', ctx.trustedProxies.length > 0 ? ctx.trustedProxies : false);
   app.use(requestId());
+  if (ctx.prometheus) app.use(ctx.prometheus.metrics.middleware());
   app.use(accessLog(ctx.log));
   app.use(baseSecurityHeaders());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Prometheus, when BMMS_METRICS=token (off: 404 like any unknown path; open: on a port of its own).
+  if (ctx.prometheus?.scrape) app.get('/metrics', ctx.prometheus.scrape);
 
   // First after the request id and access log: MCP calls are the hot path and need no other middleware.
   app.all('/s/:name/mcp', mcpGateway(ctx));

@@ -41,6 +41,8 @@ import { createLogger, type Logger } from './logger.ts';
 import { deployEntry, outputEntry } from './logs/records.ts';
 import { startServerLogs } from './logs/start.ts';
 import type { LogWriter } from './logs/writer.ts';
+import { CallMetrics } from './metrics/aggregator.ts';
+import { PlatformMetrics, serveOpenMetrics, tokenGuardedScrape } from './metrics/prometheus.ts';
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
@@ -57,6 +59,8 @@ export interface Platform {
   /** The base URL it listens on, e.g. http://127.0.0.1:8080. */
   url: string;
   port: number;
+  /** Where Prometheus scrapes /metrics when BMMS_METRICS=open (its own port), e.g. http://127.0.0.1:9464/metrics. */
+  metricsUrl: string | undefined;
   ctx: PlatformContext;
   /** The instance runtime (tests inspect and kill instances through it). */
   runtime: Runtime;
@@ -118,10 +122,15 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
   logs.listen(ctx.calls);
   const leader = await resumeWork(ctx, config, reposRoot);
   const { server, port, url } = await listen(ctx, config, reposRoot);
+  const openMetrics =
+    config.prometheus?.mode === 'open' && services.prometheus
+      ? await serveOpenMetrics(services.prometheus, config.prometheus)
+      : undefined;
   const { backupTo, schedule } = startBackups(config, log, stores);
   return {
     url,
     port,
+    metricsUrl: openMetrics ? `http://${hostForUrl(openMetrics.host)}:${openMetrics.port}/metrics` : undefined,
     ctx,
     runtime: services.runtime,
     ownerKeyFile: stores.ownerKeyFile,
@@ -144,6 +153,9 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       await stopped;
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
+      await openMetrics?.close();
+      // The last calls' metrics, before the database closes.
+      await ctx.metrics.close();
       await ctx.directory.close();
       await ctx.invalidations.close();
       await stores.database.close();
@@ -220,6 +232,8 @@ interface Services {
   checks: CheckService;
   reconciler: Reconciler;
   logs: LogWriter;
+  /** The platform's Prometheus metrics, unless BMMS_METRICS=off. */
+  prometheus: PlatformMetrics | undefined;
 }
 
 /** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
@@ -243,6 +257,7 @@ function buildServices(
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
   let reconciler: Reconciler | undefined;
+  let prometheus: PlatformMetrics | undefined;
   const previews = new PreviewManager({
     db,
     git,
@@ -260,6 +275,7 @@ function buildServices(
     log: log.child({ component: 'checks' }),
     checks: allChecks(previews),
     workDir: deps.workDir,
+    onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
     onCompleted: (server, suite) => {
       reconciler?.wake(server.name);
       if (suite.conclusion === 'success') {
@@ -271,7 +287,9 @@ function buildServices(
     },
   });
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
-  return { git, runtime, credentials, routes, previews, checks, reconciler, logs: deps.logs };
+  if (config.prometheus && config.prometheus.mode !== 'off')
+    prometheus = new PlatformMetrics({ reconciler, routes, runtime });
+  return { git, runtime, credentials, routes, previews, checks, reconciler, logs: deps.logs, prometheus };
 }
 
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
@@ -352,6 +370,12 @@ async function buildContext(
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
+  const calls = new CallObservers(log.child({ component: 'gateway' }), config.callObservers ?? true);
+  const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
+  calls.add(metrics.observe);
+  metrics.start();
+  const { prometheus } = services;
+  if (prometheus) calls.add(prometheus.observeCall);
   const ctx: PlatformContext = {
     db,
     git,
@@ -379,8 +403,19 @@ async function buildContext(
     credentials,
     invalidations,
     directory,
-    calls: new CallObservers(log.child({ component: 'gateway' })),
     logs: services.logs,
+    calls,
+    metrics,
+    ...(prometheus
+      ? {
+          prometheus: {
+            metrics: prometheus,
+            ...(config.prometheus?.mode === 'token'
+              ? { scrape: tokenGuardedScrape(prometheus, config.prometheus.token) }
+              : {}),
+          },
+        }
+      : {}),
     signup: config.signup ?? 'invite',
     sessions,
   };
@@ -468,6 +503,11 @@ function startBackups(
     : undefined;
   schedule?.start();
   return { backupTo, schedule };
+}
+
+/** A listening host as the authority of a URL (an IPv6 address in brackets). */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** A close() that runs `shutdown` once, however often it is called. */

@@ -55,6 +55,11 @@ const Env = z.object({
   BMMS_OIDC_CLIENT_ID: z.string().min(1).optional(),
   BMMS_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   BMMS_OIDC_NAME: z.string().min(1).max(60).default('your company account'),
+  BMMS_METRICS: z.enum(['off', 'token', 'open']).default('off'),
+  BMMS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  BMMS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  BMMS_METRICS_HOST: z.string().default('127.0.0.1'),
+  BMMS_CALL_OBSERVERS: z.enum(['on', 'off']).default('on'),
 });
 
 export interface Config {
@@ -98,6 +103,34 @@ export interface Config {
   signup?: 'open' | 'invite';
   /** A company OpenID provider people may sign in with (BMMS_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, _NAME). */
   oidc?: ExternalIdpConfig | undefined;
+  /** The Prometheus endpoint /metrics (BMMS_METRICS, _TOKEN, _PORT, _HOST); default off. */
+  prometheus?: PrometheusConfig;
+  /** Whether gateway calls are observed at all (logs, metrics, traces); BMMS_CALL_OBSERVERS=off for benchmarks. */
+  callObservers?: boolean;
+}
+
+/**
+ * Who may read /metrics: nobody (`off`), a caller with the Bearer token (`token`, on the main port), or anyone who
+ * reaches the separate port (`open`, bound to 127.0.0.1 unless BMMS_METRICS_HOST says otherwise).
+ */
+export type PrometheusConfig =
+  | { mode: 'off' }
+  | { mode: 'token'; token: string }
+  | { mode: 'open'; port: number; host: string };
+
+/** BMMS_METRICS and its companions, checked together. */
+function prometheusConfig(e: z.infer<typeof Env>): PrometheusConfig {
+  if (e.BMMS_METRICS === 'token') {
+    if (!e.BMMS_METRICS_TOKEN) throw new Error('invalid configuration:\n  BMMS_METRICS=token needs BMMS_METRICS_TOKEN');
+    return { mode: 'token', token: e.BMMS_METRICS_TOKEN };
+  }
+  if (e.BMMS_METRICS === 'open') {
+    if (e.BMMS_METRICS_PORT === undefined) {
+      throw new Error('invalid configuration:\n  BMMS_METRICS=open needs BMMS_METRICS_PORT (a port of its own)');
+    }
+    return { mode: 'open', port: e.BMMS_METRICS_PORT, host: e.BMMS_METRICS_HOST };
+  }
+  return { mode: 'off' };
 }
 
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
@@ -175,6 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(testPublicRanges.length > 0 ? { testPublicRanges } : {}),
     generation: generationConfigFromEnv(env),
     signup: e.BMMS_SIGNUP,
+    prometheus: prometheusConfig(e),
+    callObservers: e.BMMS_CALL_OBSERVERS === 'on',
     oidc:
       e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
         ? {

@@ -1,6 +1,7 @@
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
+import type { RequestHandler } from 'express';
 import type { WebSessions } from './accounts/sessions.ts';
 import type { SignupMode } from './accounts/signup.ts';
 import type { CheckService } from './checks/suites.ts';
@@ -12,6 +13,8 @@ import type { PublicBase } from './http/public-url.ts';
 import type { InvalidationBus } from './invalidation.ts';
 import type { Logger } from './logger.ts';
 import type { LogWriter } from './logs/writer.ts';
+import type { CallMetrics } from './metrics/aggregator.ts';
+import type { PlatformMetrics } from './metrics/prometheus.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
@@ -51,4 +54,8 @@ export interface PlatformContext {
   calls: CallObservers;
   /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
   logs: LogWriter;
+  /** Per-server and per-tool call metrics (counted from `calls`, written once a minute). */
+  metrics: CallMetrics;
+  /** The platform's own Prometheus metrics (BMMS_METRICS); `scrape` answers /metrics on the main port (token mode). */
+  prometheus?: { metrics: PlatformMetrics; scrape?: RequestHandler };
 }

@@ -372,6 +372,40 @@ describe('generate', () => {
   });
 });
 
+describe('metrics', () => {
+  it("shows a server's calls, errors and latency; --json is the API's answer; a bad period exits 2", async () => {
+    await stack.waitReady('demo', undefined, 120_000);
+    const client = await stack.mcpClient(`${stack.url}/s/demo/mcp`);
+    for (let b = 0; b < 3; b++) await client.callTool({ name: 'add', arguments: { a: 1, b } });
+    await client.callTool({ name: 'no_such_tool', arguments: {} }).catch(() => undefined);
+    await client.close();
+
+    const m = await bmmsJson<{ period: string; totals: { calls: number; errors: number }; tools: { tool: string }[] }>([
+      'metrics',
+      'demo',
+      '--period',
+      'hour',
+    ]);
+    expect(m.period).toBe('hour');
+    expect(m.totals).toMatchObject({ calls: 4, errors: 1 });
+    expect(m.tools.map((t) => t.tool).sort()).toEqual(['add', 'no_such_tool']);
+    const add = await bmmsJson<{ totals: { calls: number; errors: number } }>(['metrics', 'demo', '--tool', 'add']);
+    expect(add.totals).toMatchObject({ calls: 3, errors: 0 });
+
+    const human = await bmms(['metrics', 'demo']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain('demo: last day');
+    expect(human.stdout).toMatch(/calls 4 {2}errors 1 \(25\.0 %\) {2}p50 [0-9.]+ ms/);
+    expect(human.stdout).toMatch(/^add +3 +0 +[0-9.]+ ms/m);
+
+    const bad = await bmms(['metrics', 'demo', '--period', 'year']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--period must be one of hour, day, week, month');
+    expect((await bmms(['metrics', 'nope'])).code).toBe(3);
+    expect((await bmms(['metrics'])).code).toBe(2);
+  }, 180_000);
+});
+
 describe('delete', () => {
   it('refuses to delete without --yes when not on a terminal, then deletes', async () => {
     const refused = await bmms(['servers', 'delete', 'other']);

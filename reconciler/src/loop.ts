@@ -253,6 +253,11 @@ export class Reconciler {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running.values()]);
   }
 
+  /** Targets waiting to be reconciled, and targets being reconciled now (for the platform's /metrics). */
+  get queue(): { waiting: number; running: number } {
+    return { waiting: this.#dirty.size, running: this.#running.size };
+  }
+
   /** Whether `server` is scaled to zero (its next call must wake it). */
   isSleeping(server: string): boolean {
     return this.#state.get(server).sleeping !== undefined;

@@ -248,6 +248,20 @@ export const ops = {
     errors: { 502: 'tool_call_failed', 503: 'server_unavailable (retry after Retry-After seconds)' },
   }),
 
+  // Metrics
+  serverMetrics: operation({
+    method: 'get',
+    path: '/servers/{name}/metrics',
+    summary: "A server's call metrics",
+    description:
+      'Tool calls, errors and latency percentiles per bucket and per tool, with cold starts and deploys, over the last hour, day, week or month. Calls are visible at once.',
+    tags: ['Metrics'],
+    role: 'viewer',
+    params: s.serverPath,
+    query: s.metricsQuery,
+    answers: { 200: json('The metrics.', s.metricsAnswer) },
+  }),
+
   // Secrets
   listSecrets: operation({
     method: 'get',

@@ -8,6 +8,7 @@ import { checksRouter } from './checks.ts';
 import { dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
 import { logsRouter } from './logs.ts';
+import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -35,6 +36,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(logsRouter(ctx));
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
+  router.use(metricsRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));

@@ -87,6 +87,13 @@ export const changesQuery = z.object({
 export const toolsQuery = z.object({
   change: wholeNumber.optional().meta({ description: "An open change: its head's tools instead of production's." }),
 });
+export const metricsQuery = z.object({
+  period: z
+    .enum(['hour', 'day', 'week', 'month'])
+    .default('day')
+    .meta({ description: 'hour: 60 one-minute buckets; day: 24 hours; week: 168 hours; month: 30 days.' }),
+  tool: z.string().min(1).max(200).optional().meta({ description: 'Only the calls of this tool.' }),
+});
 export const documentQuery = z.object({
   url: z.string().min(1).meta({ description: "The OpenAPI document's URL (its host must be allowed)." }),
 });
@@ -296,6 +303,10 @@ export const serverAnswer = z
     observedRevision: z.string().nullable(),
     conditions: z.array(condition),
     history: z.array(deployment).meta({ description: 'Newest first (the last 50); empty in lists.' }),
+    calls24h: z
+      .number()
+      .int()
+      .meta({ description: 'Tool calls in the last 24 hours (the current hour and 23 before).' }),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -581,3 +592,44 @@ export const logRecordAnswer = z
   })
   .meta({ id: 'LogRecord' });
 export const logsAnswer = z.object({ logs: z.array(logRecordAnswer) });
+
+// ---- Metrics
+
+const latency = (q: string) =>
+  z
+    .number()
+    .nullable()
+    .meta({ description: `${q} latency in ms (1 decimal), as the gateway measured it; null without calls.` });
+const callFigures = {
+  calls: z.number().int().meta({ description: 'Tool calls (`tools/call` requests).' }),
+  errors: z
+    .number()
+    .int()
+    .meta({ description: 'Calls that failed: a tool error (`isError`), a JSON-RPC error or an HTTP error.' }),
+  p50: latency('Median'),
+  p95: latency('95th percentile'),
+  p99: latency('99th percentile'),
+};
+
+export const metricsAnswer = z
+  .object({
+    period: z.enum(['hour', 'day', 'week', 'month']),
+    bucket: z.enum(['minute', 'hour', 'day']).meta({ description: 'The length of each entry of `series`.' }),
+    from: timestamp.meta({ description: 'The start of the first bucket.' }),
+    to: timestamp.meta({ description: 'The end of the last bucket (the current one, still filling), exclusive.' }),
+    totals: z.object({
+      ...callFigures,
+      coldStarts: z
+        .number()
+        .int()
+        .meta({ description: 'Instances that started serving (a deploy, a wake from idle).' }),
+      deploys: z.number().int().meta({ description: 'Times a new revision started serving.' }),
+    }),
+    series: z
+      .array(z.object({ start: timestamp, ...callFigures }))
+      .meta({ description: 'Every bucket of the period, oldest first; zeros where nothing was called.' }),
+    tools: z
+      .array(z.object({ tool: z.string(), ...callFigures }))
+      .meta({ description: 'Per tool over the whole period, most called first.' }),
+  })
+  .meta({ id: 'ServerMetrics' });

@@ -4,6 +4,7 @@ import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { importOpenApiServer } from '../generation/openapi/import.ts';
 import { baseUrlOf } from '../http/middleware.ts';
+import { callsLast24h } from '../metrics/query.ts';
 import { createServer, deleteServer, findServer } from '../services/servers.ts';
 import { forkInfo } from '../services/templates.ts';
 import { serverView } from '../services/views.ts';
@@ -29,7 +30,11 @@ export function serversRouter(ctx: PlatformContext): Router {
     const p = principal(res);
     requirePermission(p, 'read');
     const servers = await ctx.db.server.findMany({ where: { orgId: p.orgId }, orderBy: { createdAt: 'asc' } });
-    res.json({ servers: servers.map((s) => serverView(s, baseUrlOf(ctx, req))) });
+    const calls = await callsLast24h(
+      ctx,
+      servers.map((s) => s.id),
+    );
+    res.json({ servers: servers.map((s) => serverView(s, baseUrlOf(ctx, req), [], calls.get(s.id))) });
   });
 
   router.post('/servers', async (req, res) => {
@@ -48,12 +53,16 @@ export function serversRouter(ctx: PlatformContext): Router {
     const p = principal(res);
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name);
-    const history = await ctx.db.deployment.findMany({
-      where: { serverId: server.id },
-      orderBy: { startedAt: 'desc' },
-      take: HISTORY_LIMIT,
-    });
-    res.json({ ...serverView(server, baseUrlOf(ctx, req), history), ...(await forkInfo(ctx, server)) });
+    const [history, calls] = await Promise.all([
+      ctx.db.deployment.findMany({
+        where: { serverId: server.id },
+        orderBy: { startedAt: 'desc' },
+        take: HISTORY_LIMIT,
+      }),
+      callsLast24h(ctx, [server.id]),
+    ]);
+    const view = serverView(server, baseUrlOf(ctx, req), history, calls.get(server.id));
+    res.json({ ...view, ...(await forkInfo(ctx, server)) });
   });
 
   router.delete('/servers/:name', async (req, res) => {

@@ -20,6 +20,8 @@ export interface CheckServiceDeps {
   defaultTimeoutMs?: number;
   /** Called when a suite completed (wake the reconciler, prebuild the bundle). */
   onCompleted?: (server: { id: string; name: string }, suite: CheckSuite) => void;
+  /** Called when one check completed (the platform's /metrics times them). */
+  onCheckRun?: (check: string, conclusion: string, durationMs: number) => void;
 }
 
 export type SuiteWithRuns = CheckSuite & { runs: CheckRun[] };
@@ -217,6 +219,7 @@ export class CheckService implements RevisionGate {
             durationMs: completedAt.getTime() - started.getTime(),
           },
         });
+        this.#deps.onCheckRun?.(check.name, outcome.conclusion, completedAt.getTime() - started.getTime());
         return outcome.conclusion;
       };
       // Checks with prerequisites (a preview runs the code) wait for those to pass, else they are skipped;

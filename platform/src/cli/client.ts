@@ -37,6 +37,26 @@ export interface Server {
   updatedAt: string;
 }
 
+/** Calls, errors and latency percentiles in ms (null without calls). */
+export interface CallFigures {
+  calls: number;
+  errors: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+/** A server's call metrics over a period, as GET /servers/:name/metrics answers. */
+export interface ServerMetrics {
+  period: 'hour' | 'day' | 'week' | 'month';
+  bucket: 'minute' | 'hour' | 'day';
+  from: string;
+  to: string;
+  totals: CallFigures & { coldStarts: number; deploys: number };
+  series: (CallFigures & { start: string })[];
+  tools: (CallFigures & { tool: string })[];
+}
+
 /** One check run of a change. */
 export interface CheckRun {
   name: string;
@@ -185,6 +205,12 @@ export class BmmsClient {
   /** GET /servers/:name */
   getServer(name: string): Promise<Server> {
     return this.#call('GET', `/servers/${seg(name)}`);
+  }
+
+  /** GET /servers/:name/metrics */
+  serverMetrics(name: string, period?: string, tool?: string): Promise<ServerMetrics> {
+    const query = new URLSearchParams({ ...(period ? { period } : {}), ...(tool ? { tool } : {}) }).toString();
+    return this.#call('GET', `/servers/${seg(name)}/metrics${query ? `?${query}` : ''}`);
   }
 
   /** DELETE /servers/:name */

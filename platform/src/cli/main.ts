@@ -3,6 +3,7 @@ import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
+import { metricsCommand } from './commands/metrics.ts';
 import { changeCommands, serverCommands } from './commands/servers.ts';
 import { resolveConfig } from './config.ts';
 import { exitCodeOf, UsageError } from './exit-codes.ts';
@@ -15,6 +16,7 @@ export const COMMANDS: Command[] = [
   ...changeCommands,
   ...secretCommands,
   generateCommand,
+  metricsCommand,
   ...keyCommands,
 ];
 

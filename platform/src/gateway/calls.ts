@@ -45,13 +45,17 @@ export type CallObserver = (call: CallRecord) => void;
 export class CallObservers {
   readonly #observers: CallObserver[] = [];
   readonly #log: Logger;
+  readonly #enabled: boolean;
 
-  constructor(log: Logger) {
+  /** With `enabled` false (BMMS_CALL_OBSERVERS=off) nobody is ever told of a call and nothing is measured. */
+  constructor(log: Logger, enabled = true) {
     this.#log = log;
+    this.#enabled = enabled;
   }
 
-  /** Adds an observer; returns a function that removes it. */
+  /** Adds an observer (ignored when observing is off); returns a function that removes it. */
   add(observer: CallObserver): () => void {
+    if (!this.#enabled) return () => {};
     this.#observers.push(observer);
     return () => {
       const i = this.#observers.indexOf(observer);

@@ -7,8 +7,8 @@ export function mcpUrl(baseUrl: string, name: string): string {
   return `${baseUrl}/s/${name}/mcp`;
 }
 
-/** A server as the API shows it. */
-export function serverView(server: Server, baseUrl: string, history: Deployment[] = []) {
+/** A server as the API shows it (`calls24h`: its tool calls in the last 24 hours). */
+export function serverView(server: Server, baseUrl: string, history: Deployment[] = [], calls24h = 0) {
   return {
     name: server.name,
     description: server.description,
@@ -29,6 +29,7 @@ export function serverView(server: Server, baseUrl: string, history: Deployment[
       startedAt: d.startedAt.toISOString(),
       finishedAt: d.finishedAt?.toISOString() ?? null,
     })),
+    calls24h,
     createdAt: server.createdAt.toISOString(),
     updatedAt: server.updatedAt.toISOString(),
   };
