@@ -15,6 +15,11 @@ export interface ChartSeries {
 
 const css = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
+/** Whether a series has a value between two gaps (or at an end), which a line alone would not show. */
+function sparse(values: (number | null)[]): boolean {
+  return values.some((v, i) => v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null);
+}
+
 /** Draws `series` over `times` (epoch seconds) into `el`, sized to it; the chart follows the element's width. */
 export function timeChart(
   el: HTMLElement,
@@ -50,7 +55,8 @@ export function timeChart(
           spanGaps: false,
           ...(s.dash ? { dash: s.dash } : {}),
           ...(s.bars && bars ? { paths: bars, fill: `${css(s.color)}99`, width: 0 } : {}),
-          points: { show: times.length < 3 },
+          // A value with no neighbour would draw nothing as a line: sparse series get their points drawn.
+          points: { show: sparse(s.values), size: 6 },
         }),
       ),
     ],

@@ -130,20 +130,22 @@ function seriesTable(m: MetricsView, open: boolean): HTMLElement {
   return h(
     'details',
     { class: 'metrics-data', open },
-    h('summary', {}, `The numbers per ${m.bucket}, as a table`),
+    h('summary', {}, `The numbers per ${m.bucket}, as a table (${m.bucket}s without calls left out)`),
     table(
       'metrics-series',
       `Calls, errors and latency per ${m.bucket}`,
       [m.bucket[0]?.toUpperCase() + m.bucket.slice(1), 'Calls', 'Errors', 'Error rate', 'p50', 'p95', 'p99'],
-      m.series.map((b) => [
-        h('time', { datetime: b.start }, bucketLabel(b.start, m.bucket)),
-        b.calls.toLocaleString(),
-        b.errors.toLocaleString(),
-        rate(b.errors, b.calls),
-        ms(b.p50),
-        ms(b.p95),
-        ms(b.p99),
-      ]),
+      m.series
+        .filter((b) => b.calls > 0)
+        .map((b) => [
+          h('time', { datetime: b.start }, bucketLabel(b.start, m.bucket)),
+          b.calls.toLocaleString(),
+          b.errors.toLocaleString(),
+          rate(b.errors, b.calls),
+          ms(b.p50),
+          ms(b.p95),
+          ms(b.p99),
+        ]),
     ),
   );
 }
