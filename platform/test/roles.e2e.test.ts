@@ -101,6 +101,7 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
     path: '/org/invitations/00000000-0000-0000-0000-000000000000',
     min: 'admin',
   },
+  { method: 'GET', route: '/audit', path: '/audit', min: 'admin' },
   { method: 'POST', route: '/admin/rotate-signing-key', path: '/admin/rotate-signing-key', min: 'owner' },
   { method: 'POST', route: '/generations', path: '/generations', min: 'developer', body: { prompt: 'an echo server' } },
   { method: 'GET', route: '/generations/:id', path: `/generations/${NO_ID}`, min: 'viewer' },

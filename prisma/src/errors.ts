@@ -48,6 +48,19 @@ export class MigrationApplyError extends DatabaseError {
   }
 }
 
+/** The database has applied migrations this build does not ship: a newer version migrated it. */
+export class MigrationUnknownError extends DatabaseError {
+  constructor(migrations: string[]) {
+    super(
+      'migration_unknown',
+      `The database was migrated by a newer version of BuildMyMCPServer: it has applied migration(s) this version ` +
+        `does not know (${migrations.join(', ')}). Nothing was changed. Run the newer version (or later), or restore ` +
+        'a backup taken with this version into an empty database.',
+      { migrations },
+    );
+  }
+}
+
 /** A Postgres test database was requested but BMMS_TEST_DATABASE_URL is not set. */
 export class TestDatabaseUnavailableError extends DatabaseError {
   constructor() {

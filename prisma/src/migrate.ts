@@ -3,7 +3,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SqlConnection } from './connection.ts';
-import { MigrationApplyError, MigrationChecksumMismatchError, MigrationFailedError } from './errors.ts';
+import {
+  MigrationApplyError,
+  MigrationChecksumMismatchError,
+  MigrationFailedError,
+  MigrationUnknownError,
+} from './errors.ts';
 
 /** The migrations shipped with this package (`prisma/migrations`). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
@@ -68,7 +73,8 @@ export async function readMigrations(migrationsDir: string = MIGRATIONS_DIR): Pr
 
 /**
  * Applies pending migrations on one session, under Prisma's advisory lock, each in its own transaction,
- * recording them in `_prisma_migrations`. Refuses to run if an applied migration changed or one failed.
+ * recording them in `_prisma_migrations`. Refuses to run if an applied migration changed or one failed, and when the
+ * database has applied migrations this build does not ship (a newer version migrated it).
  */
 export async function migrate(conn: SqlConnection, options: MigrateOptions = {}): Promise<MigrateResult> {
   const files = await readMigrations(options.migrationsDir);
@@ -84,6 +90,10 @@ export async function migrate(conn: SqlConnection, options: MigrateOptions = {})
     const done = new Map<string, string>();
     for (const r of rows)
       if (r.finished_at !== null && r.rolled_back_at === null) done.set(r.migration_name, r.checksum);
+    // A newer version's schema: this build would misread it, so refuse before touching anything.
+    const known = new Set(files.map((f) => f.name));
+    const unknown = [...done.keys()].filter((name) => !known.has(name)).sort();
+    if (unknown.length > 0) throw new MigrationUnknownError(unknown);
     for (const file of files) {
       const recorded = done.get(file.name);
       if (recorded !== undefined && !checksumMatches(recorded, file.sql)) {

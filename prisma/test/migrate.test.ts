@@ -3,7 +3,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MigrationApplyError, MigrationChecksumMismatchError, MigrationFailedError } from '../src/errors.ts';
+import {
+  MigrationApplyError,
+  MigrationChecksumMismatchError,
+  MigrationFailedError,
+  MigrationUnknownError,
+} from '../src/errors.ts';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../src/migrate.ts';
 import { availableTestKinds, createTestDatabase, type TestDatabase } from '../src/testing.ts';
 import { openRaw } from './raw.ts';
@@ -91,6 +96,37 @@ describe.each(availableTestKinds())('migrate on %s', (kind) => {
       expect(err).toMatchObject({ code: 'migration_checksum_mismatch', data: { migration: '20260101000000_a' } });
       // Nothing after the edited migration ran either.
       expect(await raw.conn.query(`SELECT to_regclass('b') AS b`)).toEqual([{ b: null }]);
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('refuses a database a newer version migrated, naming the unknown migrations, and changes nothing', async () => {
+    t = await createTestDatabase({ kind });
+    dir = await migrationsDir({
+      '20260101000000_a': 'CREATE TABLE a (id INTEGER);',
+      '20260102000000_newer': 'CREATE TABLE newer (id INTEGER);',
+    });
+    const raw = await openRaw(t);
+    try {
+      await migrate(raw.conn, { migrationsDir: dir });
+      // The older build: it ships `a` only, plus a migration of its own that the newer one does not have yet.
+      const older = await migrationsDir({
+        '20260101000000_a': 'CREATE TABLE a (id INTEGER);',
+        '20260101120000_pending': 'CREATE TABLE pending (id INTEGER);',
+      });
+      const before = await raw.conn.query('SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY 1');
+      const err = await migrate(raw.conn, { migrationsDir: older }).catch((e: unknown) => e);
+      await rm(older, { recursive: true, force: true });
+      expect(err).toBeInstanceOf(MigrationUnknownError);
+      expect(err).toMatchObject({ code: 'migration_unknown', data: { migrations: ['20260102000000_newer'] } });
+      expect((err as Error).message).toMatch(
+        /newer version.*20260102000000_newer.*Run the newer version.*restore a backup/s,
+      );
+      expect(await raw.conn.query('SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY 1')).toEqual(
+        before,
+      );
+      expect(await raw.conn.query(`SELECT to_regclass('pending') AS p`)).toEqual([{ p: null }]);
     } finally {
       await raw.close();
     }

@@ -63,7 +63,7 @@ export function membersRouter(ctx: PlatformContext): Router {
       p,
       'member.role',
       { type: 'user', id: userId },
-      { from: member.role, to: role },
+      { before: { role: member.role }, after: { role } },
       requestId(res),
     );
     res.json({ userId, role });

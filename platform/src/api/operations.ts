@@ -565,6 +565,17 @@ export const ops = {
     params: s.invitationPath,
     answers: { 204: noContent },
   }),
+  listAudit: operation({
+    method: 'get',
+    path: '/audit',
+    summary: "The organization's audit log",
+    description:
+      "Every mutation in the organization: who, what, when, from which address, with the relevant before/after. Newest first, a page at a time (`before`: the previous page's `next`); `format=jsonl` or `Accept: application/x-ndjson` streams every matching event as JSON lines. Owners and admins only.",
+    tags: ['Organization'],
+    role: 'admin',
+    query: s.auditQuery,
+    answers: { 200: json('A page of events.', s.auditAnswer) },
+  }),
   rotateSigningKey: operation({
     method: 'post',
     path: '/admin/rotate-signing-key',

@@ -3,6 +3,7 @@ import type { PlatformContext } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { baseUrlOf, requireApiKey } from '../http/middleware.ts';
 import { accountsRouter } from './accounts.ts';
+import { auditRouter } from './audit.ts';
 import { changesRouter } from './changes.ts';
 import { checksRouter } from './checks.ts';
 import { dashboardRouter } from './dashboard.ts';
@@ -42,6 +43,7 @@ export function apiRouter(ctx: PlatformContext): Router {
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));
   router.use(dashboardRouter(ctx));
+  router.use(auditRouter(ctx));
 
   router.use((req) => {
     throw notFound(`${req.method} ${req.baseUrl}${req.path}`);

@@ -133,6 +133,52 @@ export const logsQuery = z.object({
     .meta({ description: '1: answer with a server-sent event stream that stays open and sends new records live.' }),
 });
 
+/** The most audit events one page holds. */
+export const AUDIT_PAGE_MAX = 500;
+const auditTime = z
+  .string()
+  .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v)), {
+    message: 'must be an ISO 8601 date or date-time',
+  })
+  .transform((v) => new Date(v))
+  .meta({ override: ({ jsonSchema }) => Object.assign(jsonSchema, { type: 'string', format: 'date-time' }) });
+export const auditQuery = z.object({
+  action: z
+    .string()
+    .optional()
+    .meta({ description: 'Only this action (`member.role`), or a prefix ending in `.` (`member.`).' }),
+  actor: z.string().optional().meta({ description: 'Only events by this user: a user id or an email address.' }),
+  targetType: z
+    .string()
+    .optional()
+    .meta({ description: 'Only events about this kind of target (`server`, `user`, `api_key`, …).' }),
+  targetId: z.string().optional().meta({ description: 'Only events about this target id.' }),
+  since: auditTime.optional().meta({ description: 'Only events at or after this time (ISO 8601).' }),
+  until: auditTime.optional().meta({ description: 'Only events before this time (ISO 8601).' }),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, `must be a whole number from 1 to ${AUDIT_PAGE_MAX}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(AUDIT_PAGE_MAX))
+    .optional()
+    .meta({
+      description: `Events per page, 1 to ${AUDIT_PAGE_MAX} (default 100).`,
+      override: ({ jsonSchema }) => {
+        delete jsonSchema.pattern;
+        Object.assign(jsonSchema, { type: 'integer', minimum: 1, maximum: AUDIT_PAGE_MAX, default: 100 });
+      },
+    }),
+  before: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an event id')
+    .optional()
+    .meta({ description: "An event id (a previous answer's `next`): the page of events older than it." }),
+  format: z.enum(['json', 'jsonl']).optional().meta({
+    description:
+      '`jsonl` (or `Accept: application/x-ndjson`): every matching event, newest first, one JSON object per line (an export); `limit` and `before` still apply when given.',
+  }),
+});
+
 // ---- Request bodies: JSON objects; a field not listed is refused (`400 invalid_request`, naming it).
 
 const serverNameField = checkedBy('invalid_name', {
@@ -633,3 +679,29 @@ export const metricsAnswer = z
       .meta({ description: 'Per tool over the whole period, most called first.' }),
   })
   .meta({ id: 'ServerMetrics' });
+
+const auditEvent = z
+  .object({
+    id: z.string(),
+    time: timestamp,
+    action: z.string().meta({ description: 'What was done: `server.create`, `member.role`, `secret.set`, …' }),
+    actor: z
+      .object({
+        userId: z.string().nullable(),
+        email: z.string().nullable(),
+        apiKeyId: z.string().nullable().meta({ description: 'The API key used (null: a browser session).' }),
+      })
+      .nullable()
+      .meta({ description: 'Who did it; null for the platform itself or an anonymized actor.' }),
+    target: z.object({ type: z.string(), id: z.string().nullable() }),
+    ip: z.string().nullable().meta({ description: "The caller's address (through the trusted proxies)." }),
+    requestId: z.string().nullable(),
+    data: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'What changed: `before`/`after` where a value changed; never a secret or key.' }),
+  })
+  .meta({ id: 'AuditEvent' });
+export const auditAnswer = z.object({
+  events: z.array(auditEvent).meta({ description: 'Newest first.' }),
+  next: z.string().nullable().meta({ description: 'Pass as `before` for the next (older) page; null at the end.' }),
+});

@@ -13,6 +13,7 @@ import {
   unauthorized,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { withRequestContext } from './request-context.ts';
 
 /** Gives every request an id (kept from a sane incoming X-Request-Id) and echoes it. */
 export function requestId(): RequestHandler {
@@ -21,7 +22,8 @@ export function requestId(): RequestHandler {
     const id = incoming && /^[A-Za-z0-9._-]{8,64}$/.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = id;
     res.setHeader('X-Request-Id', id);
-    next();
+    // The audit log reads the caller's address from here, wherever in the request a mutation happens.
+    withRequestContext({ requestId: id, ip: req.ip ?? null }, next);
   };
 }
 
