@@ -13,6 +13,8 @@ export interface ChartSeries {
   bars?: boolean;
 }
 
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
+
 const css = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
 /** Whether a series has a value between two gaps (or at an end), which a line alone would not show. */
@@ -26,6 +28,7 @@ export function timeChart(
   times: number[],
   series: ChartSeries[],
   format: (v: number) => string,
+  counts = false,
 ): { destroy: () => void } {
   const muted = css('--fg-muted');
   const grid = css('--border');
@@ -36,6 +39,8 @@ export function timeChart(
     grid: { stroke: grid, width: 1 },
     ticks: { stroke: grid, width: 1 },
     ...(values ? { values, size: 64 } : {}),
+    // Counts step by whole numbers: no "1.5 calls" on the axis.
+    ...(values && counts ? { incrs: COUNT_STEPS } : {}),
   });
   const bars = uPlot.paths.bars?.({ size: [0.7, 48] });
   const opts: uPlot.Options = {

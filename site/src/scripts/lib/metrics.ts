@@ -152,6 +152,8 @@ function seriesTable(m: MetricsView, open: boolean): HTMLElement {
 
 interface Chart {
   id: string;
+  /** The values are counts (whole numbers). */
+  counts?: boolean;
   title: string;
   summary: string;
   series: ChartSeries[];
@@ -170,6 +172,7 @@ function charts(m: MetricsView): Chart[] {
   return [
     {
       id: 'chart-calls',
+      counts: true,
       title: `Calls per ${m.bucket}`,
       summary: `${m.totals.calls.toLocaleString()} calls and ${m.totals.errors.toLocaleString()} errors; the busiest ${m.bucket} had ${peak.calls.toLocaleString()} calls.`,
       series: [
@@ -194,7 +197,7 @@ function charts(m: MetricsView): Chart[] {
       title: 'Error rate',
       summary: `${rate(m.totals.errors, m.totals.calls)} of calls failed; the worst ${m.bucket} reached ${maxRate.toFixed(1)}%.`,
       series: [{ label: 'Error rate', values: errorRates, color: '--red' }],
-      format: (v) => `${Number(v.toFixed(1))}%`,
+      format: (v) => `${v >= 10 ? v.toFixed(0) : Number(v.toFixed(2))}%`,
     },
   ];
 }
@@ -280,7 +283,9 @@ export function metricsPanel(server: string): HTMLElement {
     const { timeChart } = await import('./charts.ts');
     if (mine !== drawing) return;
     const times = m.series.map((b) => Date.parse(b.start) / 1000);
-    drawn = figures.map((f, i) => timeChart(f.plot, times, specs[i]?.series ?? [], specs[i]?.format ?? String));
+    drawn = figures.map((f, i) =>
+      timeChart(f.plot, times, specs[i]?.series ?? [], specs[i]?.format ?? String, specs[i]?.counts),
+    );
   };
 
   const load = async () => {
