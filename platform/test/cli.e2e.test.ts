@@ -114,13 +114,13 @@ afterAll(async () => {
 
 describe('usage and configuration', () => {
   it('answers usage errors with exit 2 and an unreachable platform with 1, saying what is wrong', async () => {
-    const [none, help, missing, unknownOption, unknown, logs, unconfigured, unreachable] = await Promise.all([
+    const [none, help, missing, unknownOption, unknown, metrics, unconfigured, unreachable] = await Promise.all([
       bmms([]),
       bmms(['--help']),
       bmms(['servers', 'show']),
       bmms(['servers', 'list', '--bogus']),
       bmms(['frobnicate']),
-      bmms(['logs', 'demo', '-f']),
+      bmms(['metrics', 'demo']),
       bmms(['servers', 'list'], { env: { BMMS_URL: undefined, BMMS_API_KEY: undefined } }),
       bmms(['servers', 'list'], { env: { BMMS_URL: 'http://127.0.0.1:1' } }),
     ]);
@@ -134,8 +134,8 @@ describe('usage and configuration', () => {
     expect(unknownOption.code).toBe(2);
     expect(unknownOption.stderr).toContain('--bogus');
     expect(unknown.code).toBe(2);
-    expect(logs.code).toBe(2);
-    expect(logs.stderr).toContain('no logs endpoint');
+    expect(metrics.code).toBe(2);
+    expect(metrics.stderr).toContain('no metrics endpoint');
     expect(unconfigured.code).toBe(2);
     expect(unconfigured.stderr).toContain('bmms login');
   });

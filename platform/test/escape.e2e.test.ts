@@ -260,7 +260,7 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     expect(kept.every((l) => l.length <= LOG_BOUNDS.lineBytes + 40)).toBe(true);
     await sleep(1200); // the summary of the last dropped lines
     const onDisk = files.map((f) => readFileSync(path.join(dir, f), 'utf8')).join('');
-    expect(onDisk).toMatch(/^\[bmms\] \d+ lines \(\d+ bytes\) dropped: over the log rate limit/m);
+    expect(onDisk).toMatch(/^\[bmms\] [\d,]+ lines \(\d+ bytes\) dropped: over the log rate limit/m);
     expect(answered).toBeGreaterThan(5);
   }, 60_000);
 

@@ -275,7 +275,7 @@ describe.skipIf(!isRoot)('log floods', () => {
     expect(kept.every((l) => l.length <= bounds.lineBytes + 40)).toBe(true);
     expect(kept.some((l) => /… \[\d+ bytes cut\]$/.test(l))).toBe(true);
     const onDisk = disk.files.map((f) => readFileSync(join(tmp, 'data', 'instances', flooder.id, f), 'utf8')).join('');
-    expect(onDisk).toMatch(/^\[bmms\] \d+ lines \(\d+ bytes\) dropped: over the log rate limit of 100 lines\/s/m);
+    expect(onDisk).toMatch(/^\[bmms\] [\d,]+ lines \(\d+ bytes\) dropped: over the log rate limit of 100 lines\/s/m);
     // The neighbour answered all along, about as fast as before.
     expect(latencies.length).toBeGreaterThan(20);
     expect(median(latencies)).toBeLessThan(median(baseline) + 100);

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import type { PlatformContext } from '../context.ts';
 import { FollowerSlots, followLogs } from '../logs/follow.ts';
-import { type LogFilter, newestLogs } from '../logs/query.ts';
+import { type LogFilter, logsAfter, newestLogs } from '../logs/query.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -33,7 +33,7 @@ export function logsRouter(ctx: PlatformContext): Router {
     if (query.follow === '1' || query.follow === 'true') {
       const lastEventId = req.get('last-event-id')?.trim();
       const resume = query.after ?? (lastEventId && /^[0-9]{1,19}$/.test(lastEventId) ? lastEventId : undefined);
-      await followLogs({ db: ctx.db, writer: ctx.logs, slots }, req, res, {
+      await followLogs({ db: ctx.db, writer: ctx.logs, slots }, res, {
         serverId: server.id,
         orgId: server.orgId,
         filter,
@@ -42,8 +42,12 @@ export function logsRouter(ctx: PlatformContext): Router {
       });
       return;
     }
-    const after = query.after === undefined ? undefined : BigInt(query.after);
-    res.json({ logs: await newestLogs(ctx.db, server.id, { ...filter, after }, limit) });
+    // With `after`, the next records in order (a poller misses none); else the newest ones.
+    const logs =
+      query.after === undefined
+        ? await newestLogs(ctx.db, server.id, filter, limit)
+        : await logsAfter(ctx.db, server.id, { ...filter, after: BigInt(query.after) }, limit);
+    res.json({ logs });
   });
 
   return router;

@@ -124,9 +124,10 @@ export const logsQuery = z.object({
       },
     }),
   before: logId.optional().meta({ description: 'Only records older than this id (to page backwards).' }),
-  after: logId
-    .optional()
-    .meta({ description: 'Only records newer than this id (with follow: resume after it, like Last-Event-ID).' }),
+  after: logId.optional().meta({
+    description:
+      'The `limit` records right after this id, oldest first (to page forwards); with follow, resume after it like Last-Event-ID.',
+  }),
   follow: z
     .enum(['1', 'true', '0', 'false'])
     .optional()

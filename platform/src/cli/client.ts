@@ -130,6 +130,37 @@ export interface Me {
   orgs: { slug: string; name: string; role: string }[];
 }
 
+/** One record of a server's log (GET /servers/{name}/logs). */
+export interface LogRecord {
+  id: string;
+  time: string;
+  kind: 'call' | 'output' | 'deploy' | 'notice';
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  preview: number | null;
+  revision: string | null;
+  stream: 'stdout' | 'stderr' | null;
+  call: {
+    method: string | null;
+    tool: string | null;
+    status: number;
+    rpcErrorCode: number | null;
+    failed: boolean;
+    latencyMs: number;
+    requestBytes: number;
+    responseBytes: number;
+    clientName: string | null;
+    clientId: string;
+    requestId: string;
+    traceId: string | null;
+  } | null;
+}
+
+/** The filters of a log query (all optional). */
+export type LogQuery = Partial<
+  Record<'since' | 'until' | 'level' | 'kind' | 'tool' | 'q' | 'limit' | 'before', string>
+>;
+
 /** Where the client talks to and with which key. */
 export interface ClientOptions {
   url: string;
@@ -288,6 +319,30 @@ export class BmmsClient {
     return this.#call('POST', `/generations/${seg(id)}/confirm`, spec ? { spec } : {});
   }
 
+  /** GET /servers/:name/logs */
+  serverLogs(server: string, query: LogQuery): Promise<{ logs: LogRecord[] }> {
+    return this.#call('GET', `/servers/${seg(server)}/logs${queryString(query)}`);
+  }
+
+  /**
+   * GET /servers/:name/logs?follow=1: yields records as they come, from `lastEventId` on when given, until the
+   * stream ends (the platform went away); an error answer throws a RemoteError.
+   */
+  async *followLogs(server: string, query: LogQuery, lastEventId?: string): AsyncGenerator<LogRecord> {
+    const res = await this.#send(`/servers/${seg(server)}/logs${queryString({ ...query, follow: '1' })}`, {
+      headers: {
+        authorization: `Bearer ${this.#key}`,
+        accept: 'text/event-stream',
+        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+      },
+    });
+    if (!res.ok || !res.body) {
+      const parsed = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
+      throw new RemoteError(res.status, parsed?.error?.code ?? `http_${res.status}`, parsed?.error?.message ?? '');
+    }
+    for await (const data of sseData(res.body)) yield JSON.parse(data) as LogRecord;
+  }
+
   /** GET /generations/:id/events: yields server-sent events until the generation ends (the stream closes). */
   async *generationEvents(id: string, after = -1): AsyncGenerator<GenerationEvent> {
     const res = await this.#send(`/generations/${seg(id)}/events`, {
@@ -315,6 +370,33 @@ export class BmmsClient {
           .join('\n');
         if (data) yield JSON.parse(data) as GenerationEvent;
       }
+    }
+  }
+}
+
+/** `?a=1&b=2` of the defined values, or nothing. */
+function queryString(query: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, v);
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+/** The `data` of each event of a server-sent event stream. */
+async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = frame
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice(6))
+        .join('\n');
+      if (data) yield data;
     }
   }
 }

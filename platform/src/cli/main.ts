@@ -3,6 +3,7 @@ import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
+import { logsCommand } from './commands/logs.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { changeCommands, serverCommands } from './commands/servers.ts';
 import { resolveConfig } from './config.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: Command[] = [
   loginCommand,
   ...serverCommands,
   ...changeCommands,
+  logsCommand,
   ...secretCommands,
   generateCommand,
   metricsCommand,
@@ -64,9 +66,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
       if (words.length === 0 || words[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
         io.stdout.write(`${helpText()}\n`);
         return words.length === 0 && !argv.includes('--help') && !argv.includes('-h') ? 2 : 0;
-      }
-      if (words[0] === 'logs' || words[0] === 'metrics') {
-        throw new UsageError(`"${words[0]}" is not available yet: the platform has no ${words[0]} endpoint`);
       }
       throw new UsageError(`unknown command: ${words.join(' ')} (see bmms --help)`);
     }

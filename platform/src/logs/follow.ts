@@ -1,5 +1,5 @@
 import type { PrismaClient } from '@bmms/prisma';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { tooManyFollowers } from '../errors.ts';
 import { type LogFilter, lastLogId, logsAfter, newestLogs, PAGE } from './query.ts';
 import type { LogRecord } from './records.ts';
@@ -50,7 +50,6 @@ export interface FollowDeps {
  */
 export async function followLogs(
   deps: FollowDeps,
-  req: Request,
   res: Response,
   target: { serverId: string; orgId: string; filter: LogFilter; limit: number; resumeAfter: bigint | undefined },
 ): Promise<void> {
@@ -114,7 +113,7 @@ export async function followLogs(
     release();
     res.end();
   };
-  req.on('close', finish);
+  res.on('close', finish);
   res.on('drain', pull);
   try {
     if (target.resumeAfter !== undefined) {
