@@ -221,7 +221,8 @@ async function measureObservability(): Promise<Observability[]> {
   const off = await benchPlatform({ callObservers: false, prometheus: { mode: 'off' } });
   const results: Observability[] = [];
   try {
-    await Promise.all([on.deploy('bench'), off.deploy('bench')]);
+    await on.deploy('bench');
+    await off.deploy('bench');
     const target = (p: typeof on) => ({
       url: `${p.platform.url}/s/bench/mcp`,
       auth: { authorization: `Bearer ${p.key}` },
