@@ -21,7 +21,7 @@ export async function audit(
   const given = typeof origin === 'string' ? { requestId: origin } : (origin ?? {});
   await db.auditEvent.create({
     data: {
-      orgId: target.orgId ?? actor?.orgId ?? null,
+      orgId: target.orgId || actor?.orgId || null,
       actorId: actor?.userId ?? null,
       actorKeyId: actor?.apiKeyId ?? null,
       action,

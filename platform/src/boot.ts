@@ -1,5 +1,4 @@
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
@@ -17,6 +16,7 @@ import {
   SwarmRuntime,
   whileLeading,
 } from '@bmms/reconciler';
+import express from 'express';
 import { ensureOwner, OWNER_KEY_FILE } from './accounts/bootstrap.ts';
 import { WebSessions } from './accounts/sessions.ts';
 import { issueSetupToken, ownerWithoutPassword, setupPath } from './accounts/setup.ts';
@@ -29,12 +29,15 @@ import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
+import { shuttingDown } from './errors.ts';
 import { CallObservers } from './gateway/calls.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
 import { GatewayDirectory } from './gateway/directory.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
+import { DrainingServer } from './http/drain.ts';
+import { errorHandler } from './http/middleware.ts';
 import { PublicBase } from './http/public-url.ts';
 import { type InvalidationBus, LocalInvalidationBus, PostgresInvalidationBus } from './invalidation.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -53,6 +56,8 @@ import { SecretStore } from './secrets/store.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
+/** How long close() lets requests in flight finish when the configuration does not say (loadConfig says 25 s). */
+const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 
 /** A running platform. */
 export interface Platform {
@@ -140,17 +145,16 @@ async function boot(config: Config, log: Logger, parts: PlatformParts, unlock: (
       if (!schedule) throw new Error('no backup directory: set BMMS_BACKUP_DIR or name one');
       return schedule.runOnce();
     },
+    // In order: stop taking calls and drain the ones in flight (bounded) → flush observers → stop instances → DB.
     close: closer(async () => {
       await schedule?.stop();
-      server.closeIdleConnections();
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      setTimeout(() => server.closeAllConnections(), 5000).unref();
+      const { cut } = await server.drain(config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+      if (cut > 0) log.warn('requests still running after the shutdown grace period were cut', { requests: cut });
       await generation.drain();
       ctx.oauth.stop();
       await leader.close();
       await egress.closeAll();
       await ctx.checks.close();
-      await stopped;
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
       await openMetrics?.close();
@@ -468,9 +472,14 @@ async function listen(
   ctx: PlatformContext,
   config: Config,
   reposRoot: string,
-): Promise<{ server: Server; port: number; url: string }> {
+): Promise<{ server: DrainingServer; port: number; url: string }> {
   const app = createApp(ctx, reposRoot);
-  const server = app.listen(config.port, config.host);
+  // While draining, every new request is refused the way the API renders errors: 503 shutting_down.
+  const refuse = express();
+  refuse.use((_req, _res, next) => next(shuttingDown(5)));
+  refuse.use(errorHandler(ctx.log));
+  const draining = new DrainingServer(app, refuse);
+  const server = draining.server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -478,7 +487,7 @@ async function listen(
   const port = (server.address() as AddressInfo).port;
   const url = ctx.publicBase.listening(config.host, port);
   await ctx.oauth.start(ctx.publicBase);
-  return { server, port, url };
+  return { server: draining, port, url };
 }
 
 /** Backups of the stores: one into a named directory on demand, and the schedule BMMS_BACKUP_DIR sets (started). */

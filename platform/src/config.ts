@@ -45,6 +45,7 @@ const Env = z.object({
   BMMS_IDLE_MINUTES: z.coerce.number().min(0).default(15),
   BMMS_LOG_RETENTION_DAYS: z.coerce.number().positive().max(3650).default(7),
   BMMS_BACKUP_DIR: z.string().optional(),
+  BMMS_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(25),
   BMMS_BACKUP_KEEP: z.coerce.number().int().min(1).default(7),
   BMMS_BACKUP_INTERVAL_HOURS: z.coerce.number().positive().default(24),
   // `<step>`: a production deploy's step; `preview:<step>`: a preview deploy's.
@@ -93,6 +94,8 @@ export interface Config {
   logRetentionMs?: number;
   /** Scheduled backups (BMMS_BACKUP_DIR, BMMS_BACKUP_KEEP, BMMS_BACKUP_INTERVAL_HOURS); none when unset. */
   backups?: { dir: string; keep: number; intervalMs: number };
+  /** How long SIGTERM waits for requests in flight before cutting them (BMMS_SHUTDOWN_GRACE_SECONDS, default 25 s). */
+  shutdownGraceMs?: number;
   /** Fault-injection tests only: the platform SIGKILLs itself when a deploy (production or preview) reaches this step. */
   testKillAt?: { step: DeployStep; preview: boolean };
   /** Tests only: parts of documentation ranges the egress proxy treats as public (stand-in hosts in a netns). */
@@ -188,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rollbackWindowMs: e.BMMS_ROLLBACK_WINDOW_SECONDS * 1000,
     idleMs: e.BMMS_IDLE_MINUTES * 60_000,
     logRetentionMs: e.BMMS_LOG_RETENTION_DAYS * 86_400_000,
+    shutdownGraceMs: e.BMMS_SHUTDOWN_GRACE_SECONDS * 1000,
     ...(e.BMMS_BACKUP_DIR
       ? {
           backups: {

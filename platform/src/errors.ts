@@ -323,6 +323,14 @@ export const ERRORS = {
     status: 503,
     render: (message: string, retryAfterSeconds: number) => ({ message, headers: retryAfter(retryAfterSeconds) }),
   },
+  shutting_down: {
+    status: 503,
+    render: (retryAfterSeconds: number) => ({
+      message:
+        'the platform is shutting down and takes no new calls: retry shortly (another replica, or this one once restarted)',
+      headers: { ...retryAfter(retryAfterSeconds), Connection: 'close' },
+    }),
+  },
   model_not_configured: {
     status: 503,
     render: () =>
@@ -441,5 +449,6 @@ export const modelOutputInvalid = (attempts: number, problems: string[]) =>
   apiError('model_output_invalid', attempts, problems);
 export const serverUnavailable = (message: string, retryAfterSeconds: number) =>
   apiError('server_unavailable', message, retryAfterSeconds);
+export const shuttingDown = (retryAfterSeconds: number) => apiError('shutting_down', retryAfterSeconds);
 export const modelNotConfigured = () => apiError('model_not_configured');
 export const modelUnavailable = (why: string) => apiError('model_unavailable', why);

@@ -19,8 +19,10 @@ try {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), 20_000);
+    const graceMs = config.shutdownGraceMs ?? 25_000;
+    log.info('shutting down: no new calls, draining the ones in flight', { signal, graceSeconds: graceMs / 1000 });
+    // close() cuts what outlives the grace period; this only catches a close() that hangs after that.
+    const force = setTimeout(() => process.exit(1), graceMs + 30_000);
     force.unref();
     await platform.close();
     process.exit(0);

@@ -63,7 +63,15 @@ describe('the audit log', () => {
     );
     expect(put.status).toBe(201);
     expect((await stack.api('DELETE', '/api/v1/servers/ledger/secrets/API_TOKEN')).status).toBe(204);
-  }, 120_000);
+    // Signing in and asking for a set-password link are recorded too.
+    const login = await fetch(`${stack.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    expect(login.status).toBe(200);
+    expect((await stack.api('POST', '/api/v1/me/setup-link')).status).toBe(201);
+  }, 300_000);
 
   afterAll(async () => {
     await stack?.destroy();
@@ -73,7 +81,14 @@ describe('the audit log', () => {
     const r = await stack.api<AuditPage>('GET', '/api/v1/audit');
     expect(r.status).toBe(200);
     const actions = r.body.events.map((e) => e.action);
-    expect(actions.slice(0, 4)).toEqual(['secret.delete', 'secret.create', 'change.open', 'server.create']);
+    expect(actions.slice(0, 6)).toEqual([
+      'user.setup_link',
+      'user.login',
+      'secret.delete',
+      'secret.create',
+      'change.open',
+      'server.create',
+    ]);
     const times = r.body.events.map((e) => Date.parse(e.time));
     expect(times).toEqual([...times].sort((a, b) => b - a));
     const role = r.body.events.find((e) => e.action === 'member.role');

@@ -317,6 +317,29 @@ describe('secrets and keys', () => {
   });
 });
 
+describe('audit', () => {
+  it("shows the audit log, filtered by action and time, as a table or the API's JSON; bad --since exits 2", async () => {
+    const made = await bmmsJson<{ id: string }>(['keys', 'create', 'audited']);
+    const page = await bmmsJson<{ events: { action: string; target: { id: string | null } }[]; next: string | null }>([
+      'audit',
+      '--action',
+      'apikey.',
+      '--since',
+      '1h',
+    ]);
+    expect(page.events.length).toBeGreaterThan(0);
+    expect(page.events.every((e) => e.action.startsWith('apikey.'))).toBe(true);
+    expect(page.events[0]).toMatchObject({ action: 'apikey.create', target: { id: made.id } });
+    const human = await bmms(['audit', '--action', 'apikey.create', '--limit', '1']);
+    expect(human.code, human.stderr).toBe(0);
+    const [header, row] = human.stdout.split('\n');
+    expect(header).toMatch(/^TIME\s+ACTION\s+ACTOR\s+TARGET\s+IP$/);
+    expect(row).toMatch(new RegExp(`^\\S+\\s+apikey\\.create\\s+\\S+@\\S+\\s+api_key ${made.id}\\s+\\S+$`));
+    expect((await bmmsJson<{ events: unknown[] }>(['audit', '--since', '2999-01-01T00:00:00Z'])).events).toEqual([]);
+    expect((await bmms(['audit', '--since', 'last tuesday'])).code).toBe(2);
+  });
+});
+
 describe('generate', () => {
   it('follows a prompt live, stops for confirmation without a terminal, then --confirm finishes it', async () => {
     fake.script({ tool: 'propose_server', input: SPEC });

@@ -39,7 +39,7 @@ export class PlatformProcess {
     this.env = env;
   }
 
-  async start(extra: Record<string, string> = {}): Promise<void> {
+  async start(extra: Record<string, string> = {}, listenTimeoutMs = 60_000): Promise<void> {
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
     this.output = '';
@@ -60,7 +60,7 @@ export class PlatformProcess {
         if (child.exitCode !== null || child.signalCode !== null) return true;
         return (await fetch(`${this.url}/healthz`).catch(() => null))?.ok ? true : undefined;
       },
-      60_000,
+      listenTimeoutMs,
       'the platform to listen',
     );
     this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();

@@ -108,6 +108,9 @@ export function authRouter(ctx: PlatformContext, options: { signup: SignupMode }
       throw unauthorized('wrong email or password');
     }
     logins.succeed(email);
+    const membership = await ctx.db.membership.findFirst({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } });
+    const actor = { userId: user.id, orgId: membership?.orgId ?? '', apiKeyId: null, role: '', scopes: [] };
+    await audit(ctx.db, actor, 'user.login', { type: 'user', id: user.id, orgId: membership?.orgId }, {});
     const csrfToken = await ctx.sessions.start(req, res, user.id);
     res.json({ user: userView(user), csrfToken });
   });

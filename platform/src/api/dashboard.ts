@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { issueSetupToken, setupPath } from '../accounts/setup.ts';
+import { audit } from '../audit.ts';
 import type { PlatformContext } from '../context.ts';
 import { forbidden, nothingToRevert, unknownRevision } from '../errors.ts';
 import { baseUrlOf } from '../http/middleware.ts';
@@ -34,6 +35,7 @@ export function dashboardRouter(ctx: PlatformContext): Router {
       );
     }
     const { token, expiresAt } = await issueSetupToken(ctx.db, p.userId);
+    await audit(ctx.db, p, 'user.setup_link', { type: 'user', id: p.userId }, { expiresAt: expiresAt.toISOString() });
     res.status(201).json({ url: `${baseUrlOf(ctx, req)}${setupPath(token)}`, expiresAt: expiresAt.toISOString() });
   });
 
@@ -60,6 +62,13 @@ export function dashboardRouter(ctx: PlatformContext): Router {
     if (line.length === 0) throw nothingToRevert(target.slice(0, 7));
     const reverts = [];
     for (const commit of line) reverts.push(await revertCommit(ctx, p, server, { sha: commit }, requestIdOf(res)));
+    await audit(
+      ctx.db,
+      p,
+      'server.rollback',
+      { type: 'server', id: server.id },
+      { server: server.name, before: { main: line[0] }, after: { main: reverts.at(-1)?.sha, tree: target } },
+    );
     res.status(201).json({ sha: reverts.at(-1)?.sha, revision: target, reverted: reverts.map((r) => r.reverted) });
   });
 

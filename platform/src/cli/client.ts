@@ -171,6 +171,24 @@ export interface ClientOptions {
 
 const seg = encodeURIComponent;
 
+/** One audit event as GET /audit returns it. */
+export interface AuditEvent {
+  id: string;
+  time: string;
+  action: string;
+  actor: { userId: string | null; email: string | null; apiKeyId: string | null } | null;
+  target: { type: string; id: string | null };
+  ip: string | null;
+  requestId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A page of the audit log; `next` is the `before` of the following (older) page. */
+export interface AuditPage {
+  events: AuditEvent[];
+  next: string | null;
+}
+
 /** A typed client for /api/v1. */
 export class BmmsClient {
   readonly #base: string;
@@ -302,6 +320,12 @@ export class BmmsClient {
   /** DELETE /keys/:id */
   async revokeKey(id: string): Promise<void> {
     await this.#call('DELETE', `/keys/${seg(id)}`);
+  }
+
+  /** GET /audit: a page of the org's audit log, newest first (owners and admins). */
+  listAudit(query: Record<string, string | undefined>): Promise<AuditPage> {
+    const q = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
+    return this.#call('GET', `/audit${q.size ? `?${q}` : ''}`);
   }
 
   /** POST /generations */

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { BmmsClient, RemoteError } from './client.ts';
 import type { Command } from './command.ts';
 import { keyCommands, loginCommand, secretCommands } from './commands/account.ts';
+import { auditCommand } from './commands/audit.ts';
 import { GenerationFailed, generateCommand } from './commands/generate.ts';
 import { logsCommand } from './commands/logs.ts';
 import { metricsCommand } from './commands/metrics.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: Command[] = [
   generateCommand,
   metricsCommand,
   ...keyCommands,
+  auditCommand,
 ];
 
 const GLOBAL = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;

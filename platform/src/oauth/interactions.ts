@@ -6,6 +6,7 @@ import { checkSignInProof, type ExternalSignIn, ExternalSignInError, signInProof
 import { DUMMY_HASH, verifyPassword } from '../accounts/passwords.ts';
 import { cookieOf, safeEqual, setCookie, type WebSessions } from '../accounts/sessions.ts';
 import type { LoginThrottle } from '../accounts/throttle.ts';
+import { audit } from '../audit.ts';
 import type { Logger } from '../logger.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './pages.ts';
 import { DEFAULT_SCOPE, parseResource, SCOPE_DESCRIPTIONS } from './resources.ts';
@@ -292,6 +293,14 @@ export class InteractionPages {
       grant.addResourceScope(indicator, scopes.join(' '));
     }
     const grantId = await grant.save();
+    const server = await this.#deps.db.server.findUnique({ where: { name: String(about.server) } });
+    await audit(
+      this.#deps.db,
+      { userId: accountId, orgId: server?.orgId ?? '', apiKeyId: null, role: '', scopes: [] },
+      'oauth.consent',
+      { type: 'oauth_client', id: String(params.client_id), ...(server ? { orgId: server.orgId } : {}) },
+      { server: about.server, client: about.clientName, resources: prompt.missingResourceScopes ?? {} },
+    );
     this.#deps.log.info('client connected', {
       requestId: res.locals.requestId,
       client: String(params.client_id),
