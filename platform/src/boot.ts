@@ -476,6 +476,7 @@ async function listen(
   const app = createApp(ctx, reposRoot);
   // While draining, every new request is refused the way the API renders errors: 503 shutting_down.
   const refuse = express();
+  refuse.disable('x-powered-by');
   refuse.use((_req, _res, next) => next(shuttingDown(5)));
   refuse.use(errorHandler(ctx.log));
   const draining = new DrainingServer(app, refuse);

@@ -42,26 +42,25 @@ export class DrainingServer {
       ]);
       clearTimeout(timer);
     }
+    // A request pipelined behind the last one arrives a tick later: it is refused, not dropped.
+    await new Promise((resolve) => setImmediate(resolve));
     const cut = this.#inFlight;
+    this.server.closeIdleConnections();
     this.server.closeAllConnections();
     await closed;
     return { cut };
   }
 
   #serve(handler: Listener, refuse: Listener, req: IncomingMessage, res: ServerResponse): void {
-    if (this.#draining) {
-      refuse(req, res);
-      return;
-    }
     this.#inFlight++;
     res.once('close', () => {
       this.#inFlight--;
-      // A kept connection is not reused once draining: the next request would only be refused.
-      if (this.#draining) {
-        req.socket.end();
-        if (this.#inFlight === 0) this.#idle?.();
-      }
+      if (!this.#draining) return;
+      // A kept connection is not reused once draining; one with a request queued behind is answered (refused) first.
+      setImmediate(() => this.server.closeIdleConnections());
+      if (this.#inFlight === 0) this.#idle?.();
     });
-    handler(req, res);
+    if (this.#draining) refuse(req, res);
+    else handler(req, res);
   }
 }
