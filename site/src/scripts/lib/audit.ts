@@ -1,4 +1,5 @@
 /** The audit log in the org settings: every mutation, newest first, with filters, "Load more" and a JSON-lines export. */
+import '../../styles/observe.css';
 import { ApiError, api } from './api.ts';
 import { h, mount, skeleton } from './dom.ts';
 

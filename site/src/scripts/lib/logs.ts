@@ -1,4 +1,5 @@
 /** The Logs tab: the newest lines, then a live tail over server-sent events; filters, pause, at most 1,000 lines. */
+import '../../styles/observe.css';
 import { api } from './api.ts';
 import { announce, h, mount } from './dom.ts';
 

@@ -1,4 +1,5 @@
 /** The Metrics tab: calls, errors and latency per bucket for a period, charted and as tables; per tool. */
+import '../../styles/observe.css';
 import { api } from './api.ts';
 import type { ChartSeries } from './charts.ts';
 import { errorBox, h, mount, skeleton } from './dom.ts';
