@@ -1,4 +1,4 @@
-/** /servers/<name>/: overview (conditions, history, roll back, install), tools, changes, iterate, secrets, settings. */
+/** /servers/<name>/: overview (conditions, history, roll back, install), tools, logs, metrics, changes, iterate, secrets, settings. */
 import {
   api,
   type ChangeView,
@@ -11,10 +11,12 @@ import {
 import { ago, announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 import { installSnippets } from '../lib/install.ts';
 import { iteratePanel } from '../lib/iterate.ts';
+import { logsPanel } from '../lib/logs.ts';
+import { metricsPanel } from '../lib/metrics.ts';
 import { tryPanel } from '../lib/tryit.ts';
 
 const name = decodeURIComponent(location.pathname.split('/')[2] ?? '');
-const TABS = ['overview', 'tools', 'changes', 'iterate', 'secrets', 'settings'] as const;
+const TABS = ['overview', 'tools', 'logs', 'metrics', 'changes', 'iterate', 'secrets', 'settings'] as const;
 type Tab = (typeof TABS)[number];
 const tab: Tab = (TABS as readonly string[]).includes(new URLSearchParams(location.search).get('tab') ?? '')
   ? (new URLSearchParams(location.search).get('tab') as Tab)
@@ -191,6 +193,13 @@ async function tools(): Promise<void> {
     ),
   );
 }
+
+/** The names of the deployed tools (none when the server has none yet). */
+const toolNames = () =>
+  api<{ tools: ToolView[] }>('GET', `/servers/${name}/tools`).then(
+    (r) => r.tools.map((t) => t.name),
+    () => [],
+  );
 
 async function changes(): Promise<void> {
   const r = await api<{ changes: ChangeView[] }>('GET', `/servers/${name}/changes`);
@@ -404,7 +413,11 @@ async function start(): Promise<void> {
     if (tab === 'overview') return await render();
     void render().catch(() => undefined);
     if (tab === 'tools') await tools();
-    else if (tab === 'changes') await changes();
+    else if (tab === 'logs' || tab === 'metrics') {
+      // These panels update on their own: announcing each change of the whole panel would drown a screen reader.
+      panel.removeAttribute('aria-live');
+      mount(panel, tab === 'logs' ? logsPanel(name, toolNames()) : metricsPanel(name));
+    } else if (tab === 'changes') await changes();
     else if (tab === 'iterate') mount(panel, iteratePanel(name));
     else if (tab === 'secrets') await secrets();
     else await settings();

@@ -1,10 +1,12 @@
-/** /servers: every server with its status, URL, open changes and last deploy; search and filter. */
+/** /servers: every server with its status, URL, calls in the last 24 h, open changes and last deploy; search and filter. */
 import { api, type ChangeView, type ServerView, serverStatus } from '../lib/api.ts';
 import { ago, byId, copyButton, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 
 interface Row {
   s: ServerView;
   open: number;
+  /** Calls in the last 24 hours (the list's `calls24h`). */
+  calls: number | undefined;
 }
 
 let rows: Row[] = [];
@@ -27,13 +29,15 @@ function render(): void {
             h(
               'tr',
               {},
-              ['Name', 'Status', 'URL', 'Open changes', 'Last deploy'].map((t) => h('th', { scope: 'col' }, t)),
+              ['Name', 'Status', 'URL', 'Calls (24 h)', 'Open changes', 'Last deploy'].map((t) =>
+                h('th', { scope: 'col' }, t),
+              ),
             ),
           ),
           h(
             'tbody',
             {},
-            shown.map(({ s, open }) => {
+            shown.map(({ s, open, calls }) => {
               const last = s.history[0];
               return h(
                 'tr',
@@ -50,6 +54,13 @@ function render(): void {
                     copyButton(s.url, `Copy URL of ${s.name}`),
                   ),
                 ),
+                h(
+                  'td',
+                  { class: 'num', 'data-calls': calls ?? '' },
+                  calls === undefined
+                    ? '—'
+                    : h('a', { href: `/servers/${s.name}/?tab=metrics&period=day` }, calls.toLocaleString()),
+                ),
                 h('td', {}, open > 0 ? h('a', { href: `/servers/${s.name}/?tab=changes` }, String(open)) : '0'),
                 h(
                   'td',
@@ -58,7 +69,7 @@ function render(): void {
                 ),
               );
             }),
-            shown.length === 0 ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No server matches.')) : null,
+            shown.length === 0 ? h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No server matches.')) : null,
           ),
         ),
   );
@@ -67,14 +78,14 @@ function render(): void {
 async function load(): Promise<void> {
   mount(byId('servers'), skeleton(4));
   try {
-    const { servers } = await api<{ servers: ServerView[] }>('GET', '/servers');
+    const { servers } = await api<{ servers: (ServerView & { calls24h?: number })[] }>('GET', '/servers');
     rows = await Promise.all(
       servers.map(async (s) => {
         const [full, changes] = await Promise.all([
           api<ServerView>('GET', `/servers/${s.name}`),
           api<{ changes: ChangeView[] }>('GET', `/servers/${s.name}/changes?state=open`),
         ]);
-        return { s: full, open: changes.changes.length };
+        return { s: full, open: changes.changes.length, calls: s.calls24h };
       }),
     );
     render();
