@@ -48,6 +48,8 @@ const http = createServer(async (req, res) => {
   await server.connect(transport);
   await transport.handleRequest(req, res);
 });
+// Exit cleanly on SIGTERM (so that `node --cpu-prof` writes its profile).
+process.once('SIGTERM', () => process.exit(0));
 http.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${(http.address() as AddressInfo).port}\n`);
 });

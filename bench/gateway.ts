@@ -18,19 +18,23 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { startPlatform } from '../platform/src/boot.ts';
 import type { Config } from '../platform/src/config.ts';
-import { createLogger } from '../platform/src/logger.ts';
+import { batchedSink, createLogger } from '../platform/src/logger.ts';
 import { connectWithOpenidClient } from '../platform/test/oauth-helpers.ts';
 import { benchConfig, HAS_BWRAP, until } from './common.ts';
+import { cpuSpent, sampleCpu, throttling } from './cpu.ts';
 
 const SECONDS = Math.max(2, Number(process.env.BENCH_SECONDS ?? 10));
 const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16').split(',').map(Number);
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 0);
 const PG_SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PASSWORD = 'bench password, not a secret';
@@ -56,6 +60,10 @@ interface LoadResult {
   p95Ms: number;
   p99Ms: number;
   rps: number;
+  /** CPU ms per answered call: this process (the platform), the instance (every other child) and the bare server. */
+  cpu: { platform: number; instance: number; bare: number };
+  /** Share of the instance's CPU quota periods in which it was throttled (cgroup cpu.stat). */
+  throttled: number;
 }
 
 /** Runs bench/load.ts against `url` and returns what it measured. */
@@ -66,8 +74,33 @@ async function load(
   seconds = SECONDS,
 ): Promise<LoadResult> {
   const spec = JSON.stringify({ url, headers: { ...MCP_HEADERS, ...headers }, body: CALL, connections, seconds });
+  const separate = bare.child.pid === undefined ? [] : [bare.child.pid];
+  const before = sampleCpu(separate);
+  const quota = throttling(separate);
   const { stdout } = await run(process.execPath, [path.join(here, 'load.ts'), spec], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as LoadResult;
+  // The load generator has exited (its CPU is not counted); the bare server's tree is counted on its own.
+  const spent = cpuSpent(before, sampleCpu(separate));
+  const quotaAfter = throttling(separate);
+  const periods = quotaAfter.periods - quota.periods;
+  const throttled = periods > 0 ? (quotaAfter.throttled - quota.throttled) / periods : 0;
+  const result = JSON.parse(stdout) as Omit<LoadResult, 'cpu'>;
+  const calls = Math.max(1, result.requests);
+  const cpu = { platform: spent.self / calls, instance: spent.others / calls, bare: (spent.separate[0] ?? 0) / calls };
+  return { ...result, cpu, throttled };
+}
+
+/** With BENCH_PROFILE=<dir>: a CPU profile of this process (the platform) until the returned function is called. */
+async function profiled(name: string): Promise<() => Promise<void>> {
+  if (!PROFILE_DIR) return async () => {};
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(path.join(PROFILE_DIR, `platform-${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 /** The bare SDK server in its own process; resolves with its URL. */
@@ -125,11 +158,14 @@ interface Row {
 /** A platform on its own data dir with helpers to call its API and deploy the echo template. */
 async function benchPlatform(overrides: Partial<Config>) {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-gw-'));
-  // Logs are written as in production (one access line per call), to /dev/null.
+  // Logs are written as in production (one access line per call, batched per turn of the event loop), to /dev/null.
   const devnull = createWriteStream('/dev/null');
   const platform = await startPlatform(
     benchConfig(path.join(scratch, 'data'), overrides),
-    createLogger({ svc: 'platform' }, (line) => devnull.write(line)),
+    createLogger(
+      { svc: 'platform' },
+      batchedSink((chunk) => devnull.write(chunk)),
+    ),
   );
   const key = (await readFile(path.join(scratch, 'data', 'owner-api-key'), 'utf8')).trim();
   const api = async <T>(method: string, p: string, body?: unknown) => {
@@ -181,10 +217,12 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
     // Warm up both paths (JIT, caches, pooled connections).
     await load(bareUrl, {}, 4, 2);
     for (const a of auths) await load(mcpUrl, a.headers, 4, 2);
-    for (const connections of [1, 16]) {
+    for (const connections of CONNECTIONS) {
       const bare = await load(bareUrl, {}, connections);
       for (const a of auths) {
+        const profile = await profiled(`${database}-${a.auth.replace(' ', '-')}-${connections}`);
         const gateway = await load(mcpUrl, a.headers, connections);
+        await profile();
         rows.push({ database, auth: a.auth, connections, gateway, bare });
       }
     }
@@ -272,7 +310,7 @@ console.log(
 for (const r of rows) {
   const g = r.gateway;
   const b = r.bare;
-  const base = `${r.database.padEnd(8)} ${r.auth.padEnd(11)} ${String(r.connections).padStart(2)} conn: gateway p50 ${ms(g.p50Ms)} p99 ${ms(g.p99Ms)} ${g.rps.toFixed(0)} req/s | bare p50 ${ms(b.p50Ms)} p99 ${ms(b.p99Ms)} ${b.rps.toFixed(0)} req/s`;
+  const base = `${r.database.padEnd(8)} ${r.auth.padEnd(11)} ${String(r.connections).padStart(2)} conn: gateway p50 ${ms(g.p50Ms)} p99 ${ms(g.p99Ms)} ${g.rps.toFixed(0)} req/s | bare p50 ${ms(b.p50Ms)} p99 ${ms(b.p99Ms)} ${b.rps.toFixed(0)} req/s | CPU per call: platform ${ms(g.cpu.platform)} + instance ${ms(g.cpu.instance)} vs bare ${ms(b.cpu.bare)}, instance throttled in ${(g.throttled * 100).toFixed(0)}% of its CPU quota periods`;
   const errors = g.errors > 0 ? `  (${g.errors} non-200: ${JSON.stringify(g.statuses)})` : '';
   if (r.connections === 1) {
     const limit = 1.15 * b.p50Ms + 1;

@@ -296,6 +296,7 @@ describe('http-json template against a local JSON API', () => {
     expect(textOf(undeclared)).toMatch(/Secret "OTHER" is not declared/);
     const unset = await client.callTool({ name: 'read_secret', arguments: { name: 'UNSET_KEY' } });
     expect(textOf(unset)).toMatch(/Secret "UNSET_KEY" is declared but has no value/);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the last call's log lines (written a turn later)
     const all = instance.lines.join('\n');
     expect(all).not.toContain(SECRET);
     expect(all).toContain('[REDACTED]');
@@ -306,9 +307,13 @@ describe('http-json template against a local JSON API', () => {
       content: [{ type: 'text', text: 'upstream exploded' }],
       isError: true,
     });
-    const failed = instance.lines
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.msg === 'tool call failed' && l.tool === 'fail');
+    // Log lines are written once per turn of the event loop: the line may follow the answer.
+    const failedLine = () =>
+      instance.lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === 'tool call failed' && l.tool === 'fail');
+    for (let i = 0; i < 100 && !failedLine(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const failed = failedLine();
     expect(failed).toMatchObject({ level: 'error', tool: 'fail', error: 'upstream exploded' });
     expect(textOf(await client.callTool({ name: 'sleep', arguments: { ms: 1 } }))).toBe('slept');
   });

@@ -285,14 +285,7 @@ interface ParsedBody {
  */
 async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | undefined> {
   if (req.method !== 'POST') return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw payloadTooLarge('4 MB');
-    chunks.push(chunk as Buffer);
-  }
-  const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  const raw = await readRaw(req);
   const text = utf8.decode(raw);
   let messages: unknown;
   try {
@@ -302,6 +295,45 @@ async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | 
   }
   // ASCII decodes to itself; anything else (a byte-order mark, other encodings' bytes) is forwarded as parsed.
   return { messages, bytes: isAscii(raw) ? raw : Buffer.from(text, 'utf8') };
+}
+
+/** The request body's bytes, at most MAX_BODY_BYTES (stream events: an async iterator costs more per call). */
+function readRaw(req: Request): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        cleanup();
+        req.resume();
+        reject(payloadTooLarge('4 MB'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = () => {
+      if (!req.complete) onError(new Error('the request was aborted'));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 const UNPARSABLE = Symbol('unparsable');
@@ -328,6 +360,13 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 const isLoopbackAddress = (address: string | undefined) =>
   address !== undefined && (/^(::ffff:)?127\./.test(address) || address === '::1');
 
+/** The platform's base URL, parsed once per distinct value (it is the same string on nearly every call). */
+let lastBase: { text: string; url: URL | null } | undefined;
+function parsedBase(base: string): URL | null {
+  if (lastBase?.text !== base) lastBase = { text: base, url: URL.parse(base) };
+  return lastBase.url;
+}
+
 /**
  * DNS-rebinding protection: a call that reached the platform on a loopback address must name a loopback
  * host (or the platform's own public host, for a proxy on the same machine) in its own `Host` header
@@ -335,7 +374,7 @@ const isLoopbackAddress = (address: string | undefined) =>
  */
 function checkOrigin(req: Request, base: string): void {
   const called = directHost(req);
-  const publicHost = URL.parse(base);
+  const publicHost = parsedBase(base);
   const named = called !== undefined && (LOOPBACK.has(called.hostname) || called.hostname === publicHost?.hostname);
   if (isLoopbackAddress(req.socket.localAddress) && !named) {
     throw forbiddenOrigin(`host ${called?.host ?? '(none)'} may not call this server`);

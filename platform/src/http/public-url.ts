@@ -76,10 +76,14 @@ export function isBaseUrl(value: string): boolean {
 export function directHost(req: IncomingMessage): { host: string; hostname: string } | undefined {
   const raw = req.headers.host;
   if (!raw || /[\s/\\?#@]/.test(raw)) return undefined;
-  const url = URL.parse(`http://${raw}`);
-  if (!url) return undefined;
-  return { host: url.host, hostname: url.hostname };
+  // Nearly every call names the same host: parse each distinct value once.
+  if (lastHost?.raw !== raw) {
+    const url = URL.parse(`http://${raw}`);
+    lastHost = { raw, parsed: url ? { host: url.host, hostname: url.hostname } : undefined };
+  }
+  return lastHost.parsed;
 }
+let lastHost: { raw: string; parsed: { host: string; hostname: string } | undefined } | undefined;
 
 /** Named ranges express's `trust proxy` (proxy-addr) understands besides addresses and CIDRs. */
 const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);

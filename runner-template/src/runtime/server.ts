@@ -5,7 +5,7 @@ import { ManifestError, ToolMismatchError } from '../errors.ts';
 import { type Manifest, validateManifest } from '../spec.ts';
 import { createSecretReader } from './context.ts';
 import { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
-import { createLogger, type Logger } from './log.ts';
+import { batchedWriter, createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
 import { traceOf } from './trace.ts';
@@ -57,6 +57,11 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+/** The request's path; the gateway's own (`/mcp`) without parsing a URL. */
+function pathOf(url: string | undefined): string {
+  return url === '/mcp' || url === '/healthz' ? url : new URL(url ?? '/', 'http://instance').pathname;
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
@@ -93,7 +98,7 @@ function createHttpServer(deps: McpDeps, logger: Logger, revision: string | unde
     const requestId = requestIdOf(req);
     const log = logger.child({ requestId });
     const started = performance.now();
-    const path = new URL(req.url ?? '/', 'http://instance').pathname;
+    const path = pathOf(req.url);
     res.setHeader('x-request-id', requestId);
     res.on('finish', () => {
       log.log(path === '/healthz' ? 'debug' : 'info', 'request', {
@@ -158,7 +163,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const env = options.env ?? process.env;
   const ownProcess = options.ownProcess ?? true;
   const secrets = new Set<string>();
-  const logger = createLogger({ write: options.write ?? ((line) => process.stdout.write(line)), secrets });
+  const logger = createLogger({
+    write: options.write ?? batchedWriter((chunk) => process.stdout.write(chunk)),
+    secrets,
+  });
   const redact = (text: string): string => {
     let out = text;
     for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[REDACTED]');
