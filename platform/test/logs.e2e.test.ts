@@ -11,8 +11,8 @@ import { poll, TestStack, textOf } from './harness.ts';
 // Assembled at run time: in no source file, so any hit in the scan is a leak.
 const SECRET = `sec_${randomBytes(18).toString('hex')}`;
 
-// Generated code may not use console (the security check): a handler logs through ctx.log, JSON lines on stdout
-// with the values of secrets redacted. This one even tries to log the secret.
+// A handler logs through ctx.log or console: both become JSON lines on stdout with the values of secrets
+// redacted. This one even tries to log the secret.
 const SHOUT_TOOL = `import { defineTool } from '@bmms/runner-template/runtime';
 import { z } from 'zod';
 
@@ -24,6 +24,7 @@ export default defineTool({
     ctx.log('info', 'shouted ' + text);
     ctx.log('error', 'shout problem ' + text, { token });
     ctx.log('warn', 'shout warning ' + text + ' with ' + token);
+    console.log('console says ' + text, { token });
     return text.toUpperCase() + (token.length > 0 ? '!' : '?');
   },
 });
@@ -197,6 +198,10 @@ describe('server logs', () => {
     expect(err.message).toContain('[REDACTED]');
     const warn = await follower.waitFor((r) => r.message.includes('shout warning hello'), 'the warning line');
     expect(warn).toMatchObject({ kind: 'output', level: 'warn' });
+    const printed = await follower.waitFor((r) => r.message.includes('console says hello'), 'the console.log line');
+    expect(printed).toMatchObject({ kind: 'output', stream: 'stdout', level: 'info' });
+    expect(JSON.parse(printed.message)).toMatchObject({ level: 'info', source: 'console' });
+    expect(printed.message).toContain('[REDACTED]');
     // Ids are monotonic and are the SSE event ids.
     const ids = follower.records.map((r) => BigInt(r.id));
     expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));

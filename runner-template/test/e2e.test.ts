@@ -237,7 +237,7 @@ describe('http-json template against a local JSON API', () => {
         extraTool(
           'read_secret',
           { name: { type: 'string' } },
-          "    const value = ctx.secret(input.name);\n    ctx.log('info', 'read secret', { value });\n    return 'set, ' + value.length + ' chars';",
+          "    const value = ctx.secret(input.name);\n    ctx.log('info', 'read secret', { value });\n    console.log('console read', value);\n    console.warn({ value });\n    return 'set, ' + value.length + ' chars';",
           'name: z.string()',
         ),
         extraTool('fail', {}, "    throw new Error('upstream exploded');", ''),
@@ -300,6 +300,12 @@ describe('http-json template against a local JSON API', () => {
     const all = instance.lines.join('\n');
     expect(all).not.toContain(SECRET);
     expect(all).toContain('[REDACTED]');
+    // console goes through the same logger: one JSON line per call, at its level, redacted.
+    const fromConsole = instance.lines
+      .map((line) => JSON.parse(line) as { level: string; msg: string; source?: string })
+      .filter((entry) => entry.source === 'console');
+    expect(fromConsole).toContainEqual(expect.objectContaining({ level: 'info', msg: 'console read [REDACTED]' }));
+    expect(fromConsole).toContainEqual(expect.objectContaining({ level: 'warn', msg: "{ value: '[REDACTED]' }" }));
   });
 
   it('turns a thrown error into an isError result and keeps running', async () => {

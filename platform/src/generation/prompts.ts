@@ -84,7 +84,7 @@ A handler returns a string, any JSON value, or throws an Error whose message the
 Rules the checks enforce (a change that breaks one is not deployed):
 - import only '${RUNTIME}' and 'zod'; no other module, no node: builtins, no require, no dynamic import;
 - no process, process.env, eval, Function, child processes, sockets, file system, timers that outlive the call;
-- no console: use ctx.log; no credentials or tokens in the code: use ctx.secret;
+- log with ctx.log (console works too, redacted the same way); no credentials or tokens in the code: use ctx.secret;
 - no .constructor, __proto__ or prototype, also not destructured; obj[key] with a key known only at run time only as data, or after Object.hasOwn(obj, key) (or use a Map);
 - strict TypeScript (erasable syntax only: no enums, namespaces or parameter properties).`;
 

@@ -731,21 +731,6 @@ export default defineTool({
 `,
   ),
   one(
-    'console-leak',
-    sec('Prints the secret with console.log, past the log redaction.', 'no-console'),
-    `${HEAD}
-export default defineTool({
-  name: 'TOOL',
-  input: { query: z.string() },
-  handler: ({ query }, ctx) => {
-    console.log('debug', ctx.secret('API_KEY'));
-    return query;
-  },
-});
-`,
-    { secrets: ['API_KEY'] },
-  ),
-  one(
     'import-meta-resolve',
     sec('Resolves module paths at run time with import.meta.resolve.', 'no-import-meta'),
     `${HEAD}

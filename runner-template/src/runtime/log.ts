@@ -1,3 +1,6 @@
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 export type LogFields = Record<string, unknown>;
 
@@ -56,4 +59,33 @@ export function batchedWriter(write: (chunk: string) => void): (line: string) =>
     if (pending === '') setImmediate(flush);
     pending += line;
   };
+}
+
+/** The longest console message kept in one log line; the rest is cut (the platform cuts longer lines anyway). */
+const CONSOLE_MESSAGE_MAX = 8 * 1024;
+
+/**
+ * Makes the global `console` write through `logger`: every `console.log`, `info`, `debug`, `warn`, `error`, `table`,
+ * `timeEnd`… becomes one JSON line at its level (`source: "console"`), with secret values redacted like `ctx.log`.
+ */
+export function captureConsole(logger: Logger): void {
+  const child = logger.child({ source: 'console' });
+  const stream = (level: LogLevel) =>
+    new Writable({
+      decodeStrings: false,
+      write(chunk: string | Uint8Array, _encoding, done) {
+        let msg = typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk);
+        if (msg.endsWith('\n')) msg = msg.slice(0, -1);
+        if (msg.length > CONSOLE_MESSAGE_MAX) msg = `${msg.slice(0, CONSOLE_MESSAGE_MAX)}… [cut]`;
+        child.log(level, msg);
+        done();
+      },
+    });
+  const main = new Console({ stdout: stream('info'), stderr: stream('error') });
+  const warn = new Console({ stdout: stream('warn'), stderr: stream('warn') });
+  const debug = new Console({ stdout: stream('debug'), stderr: stream('debug') });
+  main.warn = warn.warn;
+  main.debug = debug.log;
+  main.trace = debug.trace;
+  globalThis.console = main;
 }

@@ -5,7 +5,7 @@ import { ManifestError, ToolMismatchError } from '../errors.ts';
 import { type Manifest, validateManifest } from '../spec.ts';
 import { createSecretReader } from './context.ts';
 import { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
-import { batchedWriter, createLogger, type Logger } from './log.ts';
+import { batchedWriter, captureConsole, createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
 import { traceOf } from './trace.ts';
@@ -172,6 +172,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[REDACTED]');
     return out;
   };
+  // Handlers may log with console too: it goes through the same redacting logger (own process only).
+  if (ownProcess) captureConsole(logger);
   let server: Server;
   let address: string;
   try {

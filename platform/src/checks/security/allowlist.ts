@@ -72,6 +72,8 @@ export const SECURITY_ALLOWLIST = {
     'Blob',
     // Web Crypto: hashing, HMAC signing, random UUIDs; no I/O.
     'crypto',
+    // The runtime routes it through the instance's logger: one JSON line per message, secret values redacted.
+    'console',
   ],
   /** Globals that are plain functions or constants: harmless anywhere, aliasing included. */
   globalFunctions: [

@@ -29,7 +29,6 @@ const BANNED_GLOBALS: Readonly<Record<string, SecurityRule>> = {
   Atomics: 'no-shared-memory',
   SharedArrayBuffer: 'no-shared-memory',
   Buffer: 'no-buffer',
-  console: 'no-console',
 };
 
 /** Calls whose first argument is mutated. */

@@ -128,10 +128,6 @@ export const SECURITY_RULES = {
     why: 'Buffer is Node-only and Buffer.allocUnsafe hands out uninitialised memory that can hold secrets',
     fix: 'use Uint8Array, TextEncoder/TextDecoder and atob/btoa',
   },
-  'no-console': {
-    why: 'console output bypasses the secret redaction of ctx.log',
-    fix: 'use ctx.log(level, message, fields)',
-  },
   'no-import-meta': {
     why: 'import.meta beyond url/dirname/filename resolves or inspects modules at run time',
     fix: 'remove it',
