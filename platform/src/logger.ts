@@ -6,11 +6,12 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-type Sink = (line: string) => void;
+/** Where lines go; a batching sink also has `flush`, which writes what is pending at once. */
+type Sink = ((line: string) => void) & { flush?: () => void };
 
 /**
  * A sink that hands `write` what was logged during one turn of the event loop at once (and what is pending when the
- * process exits): stdout is a file or a pipe, written synchronously, and one system call per line (an access line
+ * process exits, or when a warning or an error is logged): stdout is a file or a pipe, written synchronously, and one system call per line (an access line
  * per MCP call) is a measurable share of a call's CPU.
  */
 export function batchedSink(write: (chunk: string) => void): Sink {
@@ -22,7 +23,7 @@ export function batchedSink(write: (chunk: string) => void): Sink {
     pending = '';
     write(chunk);
   };
-  return (line) => {
+  const sink: Sink = (line) => {
     if (pending === '') {
       if (!registered) {
         registered = true;
@@ -32,6 +33,8 @@ export function batchedSink(write: (chunk: string) => void): Sink {
     }
     pending += line;
   };
+  sink.flush = flush;
+  return sink;
 }
 
 const stdoutSink = batchedSink((chunk) => process.stdout.write(chunk));
@@ -44,6 +47,8 @@ export function createLogger(base: Record<string, unknown> = {}, sink: Sink = st
     if (err instanceof Error)
       entry.err = { name: err.name, message: err.message, code: (err as { code?: unknown }).code };
     sink(`${JSON.stringify(entry)}\n`);
+    // Warnings and errors are written at once (with what came before them): they are what a crash must not lose.
+    if (level !== 'info') sink.flush?.();
   };
   return {
     info: (m, f) => write('info', m, f),
