@@ -83,13 +83,15 @@ function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-function columnDefault(field: DmmfField, type: string): string | null {
+function columnDefault(field: DmmfField, type: string, table: string): string | null {
   if (!field.hasDefaultValue) return null;
   const value = field.default as unknown;
   if (typeof value === 'object' && value !== null && 'name' in value) {
     const fn = (value as { name: string }).name;
     if (CLIENT_DEFAULTS.has(fn)) return null;
     if (fn === 'now') return 'CURRENT_TIMESTAMP';
+    // SERIAL/BIGSERIAL: the sequence Postgres names after the table and column.
+    if (fn === 'autoincrement') return `nextval('${table}_${field.dbName ?? field.name}_seq'::regclass)`;
     throw new Error(`schema-shape: unsupported default function ${fn}()`);
   }
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -136,7 +138,7 @@ export function expectedShape(datamodel: DMMF.Datamodel): DatabaseShape {
         type,
         // Prisma never puts NOT NULL on Postgres list columns.
         nullable: !field.isRequired || field.isList,
-        default: columnDefault(field, type),
+        default: columnDefault(field, type, table),
       };
     }
     for (const index of datamodel.indexes.filter((i) => i.model === model.name)) {

@@ -40,6 +40,8 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'published_templates',
       'reconciler_states',
       'secrets',
+      'server_logs',
+      'server_metrics',
       'servers',
       'template_forks',
       'users',
