@@ -324,8 +324,7 @@ export class BmmsClient {
 
   /** GET /audit: a page of the org's audit log, newest first (owners and admins). */
   listAudit(query: Record<string, string | undefined>): Promise<AuditPage> {
-    const q = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
-    return this.#call('GET', `/audit${q.size ? `?${q}` : ''}`);
+    return this.#call('GET', `/audit${queryString(query)}`);
   }
 
   /** DELETE /org (`confirm`: the org's slug or name) */
@@ -390,21 +389,7 @@ export class BmmsClient {
       const parsed = (await res.json().catch(() => undefined)) as ApiErrorBody | undefined;
       throw new RemoteError(res.status, parsed?.error?.code ?? `http_${res.status}`, parsed?.error?.message ?? '');
     }
-    let buffer = '';
-    const decoder = new TextDecoder();
-    for await (const chunk of res.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = frame
-          .split('\n')
-          .filter((line) => line.startsWith('data: '))
-          .map((line) => line.slice(6))
-          .join('\n');
-        if (data) yield JSON.parse(data) as GenerationEvent;
-      }
-    }
+    for await (const data of sseData(res.body)) yield JSON.parse(data) as GenerationEvent;
   }
 }
 
