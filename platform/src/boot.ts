@@ -133,7 +133,7 @@ async function boot(
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
   const stores = await openStores(config, log, parts);
   const egress = await startEgress(config, log, parts);
-  const logs = startServerLogs(config, log, stores.db);
+  const logs = startServerLogs(config, log, stores.database);
   const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir, logs: logs.writer });
   const { ctx, generation } = await buildContext(config, log, parts, stores, services);
   logs.listen(ctx.calls);

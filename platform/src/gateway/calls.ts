@@ -63,6 +63,11 @@ export class CallObservers {
     };
   }
 
+  /** False with BMMS_CALL_OBSERVERS=off: calls are then not traced either. */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
   /** Whether anybody listens (the gateway skips measuring the answer otherwise). */
   get active(): boolean {
     return this.#observers.length > 0;
@@ -101,7 +106,10 @@ export class AnswerMeter {
   outcome(contentType: string | undefined): { rpcErrorCode: number | undefined; isError: boolean } {
     const none = { rpcErrorCode: undefined, isError: false };
     if (this.#headBytes === 0 || this.#headBytes > HEAD_BYTES) return none;
-    const text = Buffer.concat(this.#head).toString('utf8');
+    const text =
+      this.#head.length === 1 ? (this.#head[0] as Buffer).toString('utf8') : Buffer.concat(this.#head).toString('utf8');
+    // Most answers are plain results: with neither word in them there is nothing to parse.
+    if (!text.includes('"error"') && !text.includes('"isError"')) return none;
     const messages = contentType?.startsWith('text/event-stream') ? sseMessages(text) : [parseJson(text)];
     for (const message of messages.flat()) {
       if (typeof message !== 'object' || message === null) continue;

@@ -108,7 +108,7 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const body = await readBody(req);
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     const described = describeRequest(messages);
-    const tracing = activeTracing();
+    const tracing = ctx.calls.enabled ? activeTracing() : undefined;
     const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
     let revision: string | undefined;

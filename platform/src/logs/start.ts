@@ -1,4 +1,4 @@
-import type { PrismaClient } from '@bmms/prisma';
+import type { Database } from '@bmms/prisma';
 import type { Config } from '../config.ts';
 import type { CallObservers } from '../gateway/calls.ts';
 import type { Logger } from '../logger.ts';
@@ -12,10 +12,11 @@ export const DEFAULT_LOG_RETENTION_MS = 7 * 86_400_000;
 export function startServerLogs(
   config: Pick<Config, 'logRetentionMs'>,
   log: Logger,
-  db: PrismaClient,
+  database: Pick<Database, 'db' | 'raw'>,
 ): { writer: LogWriter; listen(calls: CallObservers): () => void } {
   const writer = new LogWriter({
-    db,
+    db: database.db,
+    raw: database.raw,
     log: log.child({ component: 'server-logs' }),
     retentionMs: config.logRetentionMs ?? DEFAULT_LOG_RETENTION_MS,
   });

@@ -5,7 +5,7 @@ import type { CallRecord } from '../gateway/calls.ts';
 import { silentLogger } from '../logger.ts';
 import { newestLogs } from './query.ts';
 import { callEntry, deployEntry, jsonLevel, outputEntry } from './records.ts';
-import { LogWriter } from './writer.ts';
+import { LogWriter, logPayload } from './writer.ts';
 
 let t: TestDatabase;
 let database: Database;
@@ -106,7 +106,7 @@ describe('log records', () => {
 
 describe('LogWriter', () => {
   it('writes in batches off the caller, resolves servers by name, and close() writes what is left', async () => {
-    const writer = new LogWriter({ db: database.db, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
     const flushed: string[][] = [];
     writer.onFlush((ids) => flushed.push([...ids]));
     writer.add(callEntry(call()));
@@ -130,6 +130,7 @@ describe('LogWriter', () => {
   it('bounds its queue: what does not fit is counted and written as one notice per server', async () => {
     const writer = new LogWriter({
       db: database.db,
+      raw: database.raw,
       log: silentLogger,
       retentionMs: 86_400_000,
       flushMs: 60_000,
@@ -147,7 +148,7 @@ describe('LogWriter', () => {
   });
 
   it('sweeps records older than the retention', async () => {
-    const writer = new LogWriter({ db: database.db, log: silentLogger, retentionMs: 3_600_000, flushMs: 60_000 });
+    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 3_600_000, flushMs: 60_000 });
     writer.add({ ...outputEntry(line('ancient', 'stdout')), time: new Date(Date.now() - 7_200_000) });
     writer.add(outputEntry(line('recent', 'stdout')));
     await writer.flush();
@@ -160,11 +161,36 @@ describe('LogWriter', () => {
 
   it('goes with its server: deleting the server deletes its records', async () => {
     const other = await database.db.server.create({ data: { orgId: server.orgId, name: 'doomed' } });
-    const writer = new LogWriter({ db: database.db, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
     writer.add(outputEntry({ ...line('bye', 'stdout'), serverName: 'doomed' }));
     await writer.close();
     expect(await database.db.serverLog.count({ where: { serverId: other.id } })).toBe(1);
     await database.db.server.delete({ where: { id: other.id } });
     expect(await database.db.serverLog.count({ where: { serverId: other.id } })).toBe(0);
+  });
+
+  it('keeps every field as given and skips the records of a server deleted while they waited', async () => {
+    const doomed = await database.db.server.create({ data: { orgId: server.orgId, name: 'short-lived' } });
+    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const at = Date.UTC(2026, 11, 3, 12, 34, 56, 789);
+    writer.add(callEntry(call({ at, requestId: 'exact', preview: 7, rpcErrorCode: -32602, failed: true })));
+    writer.add(callEntry(call({ at, serverId: doomed.id, requestId: 'lost' })));
+    await database.db.server.delete({ where: { id: doomed.id } });
+    writer.add({ ...outputEntry(line('it\'s "quoted" \u0000-free, ünïcode ✓', 'stderr')), time: new Date(at) });
+    await writer.close();
+    const rows = await database.db.serverLog.findMany({ where: { time: new Date(at) }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => [r.serverId, r.kind, r.level, r.preview, r.stream, r.tool, r.time.getTime()])).toEqual([
+      [server.id, 'call', 'warn', 7, null, 'forecast', at],
+      [server.id, 'output', 'error', null, 'stderr', null, at],
+    ]);
+    expect(rows[0]?.call).toMatchObject({ requestId: 'exact', rpcErrorCode: -32602, failed: true, traceId: null });
+    expect(rows[1]?.call).toBeNull();
+    // Postgres cannot hold NUL: it becomes U+FFFD rather than losing the batch.
+    expect(rows[1]?.message).toBe('it\'s "quoted" \ufffd-free, ünïcode ✓');
+  });
+
+  it('replaces only real NUL characters in the payload, not a backslash followed by u0000', () => {
+    const rows = [{ message: 'a\u0000b \\u0000 c\\\u0000' }];
+    expect(JSON.parse(logPayload(rows))).toEqual([{ message: 'a\ufffdb \\u0000 c\\\ufffd' }]);
   });
 });

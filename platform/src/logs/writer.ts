@@ -1,9 +1,11 @@
-import type { Prisma, PrismaClient } from '@bmms/prisma';
+import type { Database, PrismaClient } from '@bmms/prisma';
 import type { Logger } from '../logger.ts';
 import type { LogEntry } from './records.ts';
 
 export interface LogWriterOptions {
   db: PrismaClient;
+  /** Runs the inserts (one statement per batch, past the client: see insertLogRows). */
+  raw: Database['raw'];
   log: Logger;
   /** Records older than this are deleted by the sweep (BMMS_LOG_RETENTION_DAYS). */
   retentionMs: number;
@@ -20,7 +22,12 @@ export interface LogWriterOptions {
 /** Hears which servers got new records after each write (the live followers of their logs). */
 export type FlushListener = (serverIds: ReadonlySet<string>) => void;
 
-type Row = Prisma.ServerLogCreateManyInput;
+/** A row of `server_logs` as the insert takes it (`time` in epoch ms). */
+interface Row extends Omit<LogEntry, 'owner' | 'time'> {
+  serverId: string;
+  orgId: string;
+  time: number;
+}
 
 /**
  * Writes server log records in batches, off the request path: `add` only queues (bounded; what does not fit is
@@ -29,6 +36,7 @@ type Row = Prisma.ServerLogCreateManyInput;
  */
 export class LogWriter {
   readonly #db: PrismaClient;
+  readonly #raw: Database['raw'];
   readonly #log: Logger;
   readonly #flushMs: number;
   readonly #batchSize: number;
@@ -46,6 +54,7 @@ export class LogWriter {
 
   constructor(opts: LogWriterOptions) {
     this.#db = opts.db;
+    this.#raw = opts.raw;
     this.#log = opts.log;
     this.#flushMs = opts.flushMs ?? 250;
     this.#batchSize = opts.batchSize ?? 500;
@@ -166,7 +175,7 @@ export class LogWriter {
       rows.push({
         serverId: 'id' in owner ? owner.id : owner.serverId,
         orgId: owner.orgId,
-        time: e.time,
+        time: e.time.getTime(),
         kind: e.kind,
         level: e.level,
         message: e.message,
@@ -174,28 +183,22 @@ export class LogWriter {
         revision: e.revision,
         stream: e.stream,
         tool: e.tool,
-        ...(e.call ? { call: e.call as unknown as Prisma.InputJsonValue } : {}),
+        call: e.call,
       });
     }
     return rows;
   }
 
-  /** One multi-row insert; when a server went away meanwhile (its rows break the foreign key), once more without it. */
+  /**
+   * One multi-row insert. Rows of servers deleted meanwhile are left out by the statement itself; a server deleted
+   * while it runs breaks the foreign key, and the second try leaves it out.
+   */
   async #insert(rows: Row[]): Promise<void> {
     try {
-      await this.#db.serverLog.createMany({ data: rows });
-    } catch (err) {
-      const ids = [...new Set(rows.map((r) => r.serverId))];
-      const alive = new Set(
-        (await this.#db.server.findMany({ where: { id: { in: ids } }, select: { id: true } })).map((s) => s.id),
-      );
-      const kept = rows.filter((r) => alive.has(r.serverId));
-      if (kept.length === rows.length || kept.length === 0) {
-        if (kept.length > 0) this.#log.warn('server log records could not be written', { count: rows.length, err });
-        return;
-      }
-      await this.#db.serverLog.createMany({ data: kept }).catch((again: unknown) => {
-        this.#log.warn('server log records could not be written', { count: kept.length, err: again });
+      await insertLogRows(this.#raw, rows);
+    } catch {
+      await insertLogRows(this.#raw, rows).catch((err: unknown) => {
+        this.#log.warn('server log records could not be written', { count: rows.length, err });
       });
     }
   }
@@ -222,4 +225,35 @@ export class LogWriter {
     }
     this.#listeners.clear();
   }
+}
+
+/**
+ * Inserts `rows` with one statement whose only parameter is their JSON, past the client: about a fifth of the CPU
+ * per row of the client's `createMany` (which builds and binds every value of every row), and on the embedded
+ * database all of it is the platform's own CPU, on the call path's budget. Rows of servers that no longer exist
+ * are skipped.
+ */
+async function insertLogRows(raw: Database['raw'], rows: Row[]): Promise<void> {
+  await raw.query(
+    `INSERT INTO server_logs (server_id, org_id, time, kind, level, message, preview, revision, stream, tool, call)
+     SELECT r."serverId"::uuid, r."orgId"::uuid, to_timestamp(r.time / 1000.0) AT TIME ZONE 'UTC', r.kind, r.level,
+            r.message, r.preview, r.revision, r.stream, r.tool, r.call
+       FROM jsonb_to_recordset($1::jsonb) AS r("serverId" text, "orgId" text, time double precision, kind text,
+                                               level text, message text, preview int, revision text, stream text,
+                                               tool text, call jsonb)
+      WHERE EXISTS (SELECT 1 FROM servers s WHERE s.id = r."serverId"::uuid)`,
+    [logPayload(rows)],
+  );
+}
+
+/** A `\u0000` escape that is not itself an escaped backslash followed by `u0000`. */
+const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
+ * The rows as JSON, with NUL characters replaced by U+FFFD: Postgres text and jsonb cannot hold them, and one NUL
+ * in an instance's output or a client's name would otherwise lose the whole batch, other servers' records with it.
+ */
+export function logPayload(rows: readonly object[]): string {
+  const json = JSON.stringify(rows);
+  return json.includes('\\u0000') ? json.replace(NUL_ESCAPE, '$1\\ufffd') : json;
 }
