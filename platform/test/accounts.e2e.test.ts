@@ -67,6 +67,9 @@ describe('accounts', () => {
     );
     expect(logout.status).toBe(204);
     expect((await stack.api('GET', '/api/v1/me', undefined, { key: null, headers: { cookie } })).status).toBe(401);
+    const signedOut = await stack.platform.ctx.db.auditEvent.findMany({ where: { action: 'user.logout' } });
+    expect(signedOut).toHaveLength(1);
+    expect(signedOut[0]?.ip).toBeTruthy();
     // The other org's servers do not exist for Ann.
     const again = await post(`${stack.url}/auth/login`, { email: 'ann@example.com', password: PASSWORD });
     expect(again.status).toBe(200);

@@ -44,6 +44,14 @@ describe('OAuth 2.1 for MCP clients (official SDK)', () => {
     expect(authorizationUrl.searchParams.get('code_challenge_method')).toBe('S256');
     expect(authorizationUrl.searchParams.get('resource')).toBe(server.url);
     expect(provider.clientInformation()?.client_id).toBeTruthy();
+    // The registration is in the audit trail: no actor (nobody signed in), the client and the caller's address.
+    const registeredId = provider.clientInformation()?.client_id as string;
+    const registered = () =>
+      stack.platform.ctx.db.auditEvent.findFirst({
+        where: { action: 'oauth.client.register', targetId: registeredId },
+      });
+    await expect.poll(registered).toMatchObject({ actorId: null, orgId: null, targetType: 'oauth_client' });
+    expect((await registered())?.ip).toBeTruthy();
 
     // 2. The user signs in and allows on the platform's pages.
     const browser = new Browser();

@@ -139,6 +139,14 @@ export function authRouter(ctx: AuthRouterDeps, options: { signup: SignupMode })
       throw csrfFailed();
     }
     await ctx.sessions.end(req, res);
+    if (session) {
+      const membership = await ctx.db.membership.findFirst({
+        where: { userId: session.userId },
+        orderBy: { createdAt: 'asc' },
+      });
+      const actor = { userId: session.userId, orgId: membership?.orgId ?? '', apiKeyId: null, role: '', scopes: [] };
+      await audit(ctx.db, actor, 'user.logout', { type: 'user', id: session.userId, orgId: membership?.orgId }, {});
+    }
     res.status(204).end();
   });
 

@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import type { PrismaClient } from '@bmms/prisma';
 import { isPublicAddress } from '@bmms/runner-template';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { audit } from '../audit.ts';
 import type { Logger } from '../logger.ts';
 import { PrismaAdapter, payloadKey } from './adapter.ts';
 import type { SigningKeySet } from './keys.ts';
@@ -209,5 +210,44 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.on('grant.revoked', (_ctx, grantId) =>
     log.info('grant revoked', { grant: payloadKey('grant', grantId).slice(0, 12) }),
   );
+  auditProviderEvents(provider, db, log);
   return provider;
+}
+
+/**
+ * Audit events of what the provider changes on its own: a client registered (dynamic registration: nobody signed
+ * in, so no actor and no org; the address is the request's) and a browser session ended (RP-initiated logout).
+ * Written after the answer's work, never failing it: a failed write is logged.
+ */
+function auditProviderEvents(provider: Provider, db: PrismaClient, log: Logger): void {
+  const record = (write: Promise<void>) => write.catch((err: unknown) => log.error('audit write failed', { err }));
+  provider.on('registration_create.success', (_ctx, client) => {
+    const metadata = client.metadata();
+    void record(
+      audit(
+        db,
+        undefined,
+        'oauth.client.register',
+        { type: 'oauth_client', id: client.clientId },
+        {
+          clientName: typeof metadata.client_name === 'string' ? metadata.client_name.slice(0, 200) : null,
+          redirectUris: (client.redirectUris ?? []).slice(0, 20),
+          authMethod: client.tokenEndpointAuthMethod,
+        },
+      ),
+    );
+  });
+  provider.on('end_session.success', (ctx) => {
+    const accountId = ctx.oidc.session?.accountId;
+    if (!accountId) return;
+    void record(
+      audit(
+        db,
+        { userId: accountId, orgId: '', apiKeyId: null, role: '', scopes: [] },
+        'oauth.session.end',
+        { type: 'user', id: accountId },
+        { client: ctx.oidc.client?.clientId ?? null },
+      ),
+    );
+  });
 }
