@@ -1,3 +1,4 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EgressDeniedError, ManifestError, ToolMismatchError, validateManifest } from '../src/index.ts';
@@ -94,5 +95,82 @@ describe('start-up validation', () => {
       msg: 'cannot start',
       code: 'manifest_invalid',
     });
+  });
+});
+
+describe('logging behind the gateway', () => {
+  const keys = generateKeyPairSync('ed25519');
+  const credential = () => {
+    const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: 'bmms-gateway',
+      aud: 'quiet-server',
+      sub: 'u1',
+      scope: '*',
+      client_id: 'c',
+      iat: now,
+      exp: now + 60,
+    };
+    const h = b64(JSON.stringify({ alg: 'EdDSA' }));
+    const p = b64(JSON.stringify(claims));
+    return `Bearer ${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), keys.privateKey))}`;
+  };
+  const manifest = {
+    name: 'quiet-server',
+    version: '1.0.0',
+    description: 'Logs.',
+    tools: [
+      { name: 'ok', description: 'Works.', inputSchema: { type: 'object', properties: {} } },
+      { name: 'boom', description: 'Throws.', inputSchema: { type: 'object', properties: {} } },
+    ],
+  };
+  const tools = [
+    defineTool({ name: 'ok', input: {}, handler: () => 'fine' }),
+    defineTool({
+      name: 'boom',
+      input: {},
+      handler: () => {
+        throw new Error('it broke');
+      },
+    }),
+  ];
+  const call = (port: string, name: string) =>
+    fetch(`http://${port}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: credential(),
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {} } }),
+    });
+
+  it('writes no line for a call that worked (the gateway records every call), one for a call that failed', async () => {
+    const lines: string[] = [];
+    const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const server = await startServer({
+      manifest,
+      tools,
+      ownProcess: false,
+      write: (l) => lines.push(l),
+      env: { PORT: '0', BMMS_GATEWAY_KEY: pem },
+    });
+    try {
+      expect((await call(server.address, 'ok')).status).toBe(200);
+      expect((await call(server.address, 'boom')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 20));
+      const logged = lines
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged.map((l) => [l.msg, l.tool])).toEqual([
+        ['listening', undefined],
+        ['tool call failed', 'boom'],
+      ]);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -29,6 +29,12 @@ export interface McpDeps {
   egressSocket?: string;
   /** Verifies the gateway's credential (`BMMS_GATEWAY_KEY` set): every call must carry one. */
   verifyCaller?: (authorization: string | undefined) => Caller;
+  /**
+   * True behind the platform's gateway, which keeps one log record of every call (tool, status, latency,
+   * outcome): the instance then logs only the requests and tool calls that failed, not a second and third line
+   * per call. Standalone (`npm start`), every request and call is logged.
+   */
+  gatewayRecordsCalls?: boolean;
 }
 
 /** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
@@ -90,7 +96,9 @@ export async function callTool(
       raceAbort(controller.signal),
     ]);
     const result = normalizeResult(value);
-    toolLog.log('info', 'tool call', { durationMs: Math.round(performance.now() - started), ok: !result.isError });
+    if (result.isError || !deps.gatewayRecordsCalls) {
+      toolLog.log('info', 'tool call', { durationMs: Math.round(performance.now() - started), ok: !result.isError });
+    }
     return result;
   } catch (error) {
     const message = deps.redact(error instanceof Error ? error.message : String(error));

@@ -101,6 +101,7 @@ function createHttpServer(deps: McpDeps, logger: Logger, revision: string | unde
     const path = pathOf(req.url);
     res.setHeader('x-request-id', requestId);
     res.on('finish', () => {
+      if (deps.gatewayRecordsCalls && res.statusCode < 500) return;
       log.log(path === '/healthz' ? 'debug' : 'info', 'request', {
         method: req.method,
         path,
@@ -182,7 +183,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
     // Behind the platform's gateway every call carries its internal credential, verified here too.
-    if (env.BMMS_GATEWAY_KEY) deps.verifyCaller = createCredentialVerifier(env.BMMS_GATEWAY_KEY, manifest.name);
+    if (env.BMMS_GATEWAY_KEY) {
+      deps.verifyCaller = createCredentialVerifier(env.BMMS_GATEWAY_KEY, manifest.name);
+      deps.gatewayRecordsCalls = true;
+    }
     server = createHttpServer(deps, logger, env.BMMS_REVISION);
     address = await listen(server, env);
     logger.log('info', 'listening', {
