@@ -106,7 +106,13 @@ describe('log records', () => {
 
 describe('LogWriter', () => {
   it('writes in batches off the caller, resolves servers by name, and close() writes what is left', async () => {
-    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+    });
     const flushed: string[][] = [];
     writer.onFlush((ids) => flushed.push([...ids]));
     writer.add(callEntry(call()));
@@ -148,7 +154,13 @@ describe('LogWriter', () => {
   });
 
   it('sweeps records older than the retention', async () => {
-    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 3_600_000, flushMs: 60_000 });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 3_600_000,
+      flushMs: 60_000,
+    });
     writer.add({ ...outputEntry(line('ancient', 'stdout')), time: new Date(Date.now() - 7_200_000) });
     writer.add(outputEntry(line('recent', 'stdout')));
     await writer.flush();
@@ -161,7 +173,13 @@ describe('LogWriter', () => {
 
   it('goes with its server: deleting the server deletes its records', async () => {
     const other = await database.db.server.create({ data: { orgId: server.orgId, name: 'doomed' } });
-    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+    });
     writer.add(outputEntry({ ...line('bye', 'stdout'), serverName: 'doomed' }));
     await writer.close();
     expect(await database.db.serverLog.count({ where: { serverId: other.id } })).toBe(1);
@@ -171,7 +189,13 @@ describe('LogWriter', () => {
 
   it('keeps every field as given and skips the records of a server deleted while they waited', async () => {
     const doomed = await database.db.server.create({ data: { orgId: server.orgId, name: 'short-lived' } });
-    const writer = new LogWriter({ db: database.db, raw: database.raw, log: silentLogger, retentionMs: 86_400_000, flushMs: 60_000 });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+    });
     const at = Date.UTC(2026, 11, 3, 12, 34, 56, 789);
     writer.add(callEntry(call({ at, requestId: 'exact', preview: 7, rpcErrorCode: -32602, failed: true })));
     writer.add(callEntry(call({ at, serverId: doomed.id, requestId: 'lost' })));
