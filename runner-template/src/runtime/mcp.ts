@@ -14,6 +14,7 @@ import { ToolTimeoutError } from '../errors.ts';
 import { formatPath, type Manifest } from '../spec.ts';
 import { createEgressFetch } from './context.ts';
 import type { Caller } from './credential.ts';
+import { classify, readIncoming, sendError, sendResult } from './direct.ts';
 import { createSocketFetch } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
@@ -35,6 +36,11 @@ export interface McpDeps {
    * per call. Standalone (`npm start`), every request and call is logged.
    */
   gatewayRecordsCalls?: boolean;
+  /**
+   * Answer single `tools/call` and `tools/list` requests without the SDK's per-request Server (default true; see
+   * direct.ts). False sends every request through the SDK: the reference the direct path is tested against.
+   */
+  direct?: boolean;
 }
 
 /** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
@@ -122,9 +128,20 @@ const sharedValidator = new AjvJsonSchemaValidator();
 /** The tools/list answer per manifest, built once. */
 const listedByManifest = new WeakMap<Manifest, Tool[]>();
 
+/** The `tools/list` answer of a manifest, built on first use. */
+function toolsOf(manifest: Manifest): Tool[] {
+  let tools = listedByManifest.get(manifest);
+  if (!tools) {
+    tools = listedTools(manifest);
+    listedByManifest.set(manifest, tools);
+  }
+  return tools;
+}
+
 /**
- * Serves one stateless Streamable HTTP request with a fresh SDK Server and transport (required by the SDK); with a
- * `trace` (the gateway sent a traceparent) each tool call is a span reported in the answer's spans header.
+ * Serves one stateless Streamable HTTP request: a single `tools/call` or `tools/list` directly (direct.ts), any
+ * other with a fresh SDK Server and transport. With a `trace` (the gateway sent a traceparent) each tool call is a
+ * span reported in the answer's spans header.
  */
 export async function handleMcpRequest(
   deps: McpDeps,
@@ -134,16 +151,33 @@ export async function handleMcpRequest(
   caller?: Caller,
   trace?: RequestTrace,
 ): Promise<void> {
+  let parsedBody: unknown;
+  if (deps.direct !== false) {
+    const incoming = await readIncoming(req, res);
+    if (incoming?.answered) return;
+    if (incoming) {
+      parsedBody = incoming.body;
+      const request = classify(req, incoming.body);
+      if (request) {
+        try {
+          if (request.kind === 'list') {
+            sendResult(res, request, { tools: toolsOf(deps.manifest) });
+          } else {
+            const call = () => callTool(deps, log, request.name, request.arguments, caller);
+            sendResult(res, request, await (trace ? traced(trace, res, request.name, call) : call()));
+          }
+        } catch (error) {
+          sendError(res, request, error);
+        }
+        return;
+      }
+    }
+  }
   const server = new Server(
     { name: deps.manifest.name, version: deps.manifest.version },
     { capabilities: { tools: {} }, jsonSchemaValidator: sharedValidator },
   );
-  let tools = listedByManifest.get(deps.manifest);
-  if (!tools) {
-    tools = listedTools(deps.manifest);
-    listedByManifest.set(deps.manifest, tools);
-  }
-  const listed = tools;
+  const listed = toolsOf(deps.manifest);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   server.setRequestHandler(CallToolRequestSchema, (request) => {
     const call = () => callTool(deps, log, request.params.name, request.params.arguments, caller);
@@ -153,5 +187,5 @@ export async function handleMcpRequest(
   // Closing the server closes its transport.
   res.on('close', () => void server.close());
   await server.connect(transport);
-  await transport.handleRequest(req, res);
+  await transport.handleRequest(req, res, parsedBody);
 }

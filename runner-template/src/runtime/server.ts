@@ -22,6 +22,8 @@ export interface StartServerOptions {
   write?: (line: string) => void;
   /** Install SIGTERM/SIGINT and unhandled-rejection handlers and exit the process (default true). */
   ownProcess?: boolean;
+  /** False: every MCP request through the SDK's Server, none on the direct path (see mcp.ts; for tests). */
+  direct?: boolean;
 }
 
 /** A listening server: its address (socket path or host:port) and a graceful close. */
@@ -182,6 +184,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const tools = checkTools(manifest, options.tools);
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
+    if (options.direct === false) deps.direct = false;
     // Behind the platform's gateway every call carries its internal credential, verified here too.
     if (env.BMMS_GATEWAY_KEY) {
       deps.verifyCaller = createCredentialVerifier(env.BMMS_GATEWAY_KEY, manifest.name);
