@@ -267,3 +267,70 @@ describe('manifest check: tools in code and in mcp.json', () => {
     );
   });
 });
+
+describe('manifest check: views (MCP Apps)', () => {
+  const grid = (options: Record<string, unknown> = {}) =>
+    renderTemplate('data-grid', 'grid-demo', { url: 'https://api.example.org/items', ...options });
+  const runGrid = (files: Record<string, string>) => run(files, 'grid-demo');
+  const withCsp = (csp: Record<string, string[]>) =>
+    editManifest(grid(), (m) => {
+      const resources = m.resources as { _meta: { ui: Record<string, unknown> } }[];
+      (resources[0] as { _meta: { ui: Record<string, unknown> } })._meta.ui.csp = csp;
+    });
+
+  it('passes the data-grid template, reporting each view built and its size', async () => {
+    const o = await runGrid(grid());
+    expect(o.findings).toEqual([]);
+    expect(o.conclusion).toBe('success');
+    expect(o.summary).toMatch(/views built: ui:\/\/grid-demo\/grid \(ui\/grid\.html\): \d+\.\d KiB$/);
+  });
+
+  it('fails a view that may connect to a host outside egress, and passes it once egress has the host', async () => {
+    const o = await runGrid(withCsp({ connectDomains: ['https://api.example.org', 'https://tracker.example.net'] }));
+    expect(rules(o)).toEqual(['view-connect-not-in-egress']);
+    expect(o.summary).toMatch(
+      /mcp\.json:\d+: \[view-connect-not-in-egress\] resources\[0\] \(ui:\/\/grid-demo\/grid\): the view may connect to "https:\/\/tracker\.example\.net", which is not in egress/,
+    );
+    expect(o.summary).toContain('add "tracker.example.net" to egress');
+    const widened = editManifest(withCsp({ connectDomains: ['https://tracker.example.net'] }), (m) => {
+      (m.egress as string[]).push('tracker.example.net');
+    });
+    expect((await runGrid(widened)).findings).toEqual([]);
+  });
+
+  it('fails a view loading a script from an origin its CSP does not declare', async () => {
+    const files = grid();
+    files['ui/grid.html'] = (files['ui/grid.html'] ?? '').replace(
+      '</head>',
+      '<script src="https://cdn.example.net/lib.js"></script></head>',
+    );
+    expect(rules(await runGrid(files))).toEqual(['view-undeclared-origin']);
+    const declared = editManifest(files, (m) => {
+      const resources = m.resources as { _meta: { ui: Record<string, unknown> } }[];
+      (resources[0] as { _meta: { ui: Record<string, unknown> } })._meta.ui.csp = {
+        resourceDomains: ['https://cdn.example.net'],
+      };
+    });
+    expect((await runGrid(declared)).findings).toEqual([]);
+  });
+
+  it('fails a view that does not build, naming the file', async () => {
+    const { 'ui/grid.css': _, ...files } = grid();
+    const o = await runGrid(files);
+    expect(rules(o)).toEqual(['view-build-failed']);
+    expect(o.summary).toContain('ui/grid.css is missing');
+  });
+
+  it('reports a tool pointing at an undeclared view and a view of another server', async () => {
+    const o = await runGrid(
+      editManifest(grid(), (m) => {
+        const resources = m.resources as { uri: string }[];
+        (resources[0] as { uri: string }).uri = 'ui://other-server/grid';
+      }),
+    );
+    expect(o.summary).toContain('[manifest-invalid] resources[0].uri: must name this server: ui://grid-demo/<view>');
+    expect(o.summary).toContain(
+      '[manifest-invalid] tools[0]._meta.ui.resourceUri: "ui://grid-demo/grid" is not declared in "resources"',
+    );
+  });
+});

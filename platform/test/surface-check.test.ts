@@ -225,3 +225,47 @@ describe('surface check: diff against the base in git', () => {
     );
   });
 });
+
+describe('surface check: views (MCP Apps)', () => {
+  const grid = () => renderTemplate('data-grid', 'grid-demo', { url: 'https://api.example.org/items' });
+
+  it('lists a new view with what it may reach, and the tool that opens it', async () => {
+    const o = await surfaceCheck.run(await checkout(grid(), { serverName: 'grid-demo' }));
+    expect(o.conclusion).toBe('success');
+    expect(o.summary).toMatch(/\+ added `list_rows` \(limit: integer\?\): ".*" \(opens view ui:\/\/grid-demo\/grid\)/);
+    expect(o.summary).toContain(
+      'Views: 1 added, 0 removed, 0 changed, 0 unchanged\n+ added view `ui://grid-demo/grid` (ui/grid.html): reaches no origin (the default CSP)',
+    );
+  });
+
+  it('shows the new origin when a change widens a view’s CSP', async () => {
+    const git = new InternalGitProvider({ root: path.join(await tempDir('bmms-git-'), 'repos') });
+    await git.createRepo('grid-demo');
+    const base = await git.commitFiles('grid-demo', {
+      branch: 'main',
+      parent: null,
+      files: grid(),
+      message: 'base',
+      author: { name: 'Test', email: 'test@example.com' },
+    });
+    const head = editManifest(grid(), (m) => {
+      const view = (m.resources as { _meta: { ui: Record<string, unknown> } }[])[0] as {
+        _meta: { ui: Record<string, unknown> };
+      };
+      view._meta.ui.csp = { connectDomains: ['https://api.example.org'] };
+      view._meta.ui.permissions = { clipboardWrite: {} };
+      const tool = toolsOf(m)[0] as { _meta: { ui: Record<string, unknown> } };
+      tool._meta.ui.visibility = ['app'];
+    });
+    const o = await surfaceCheck.run(await checkout(head, { git, baseSha: base.sha, serverName: 'grid-demo' }));
+    expect(o.summary).toContain(
+      [
+        'Views: 0 added, 0 removed, 1 changed, 0 unchanged',
+        '~ changed view `ui://grid-demo/grid`:',
+        '    - may now connect to https://api.example.org',
+        '    - now asks for clipboardWrite',
+      ].join('\n'),
+    );
+    expect(o.summary).toContain('~ changed `list_rows`:\n    - visibility: ["model","app"] → ["app"]');
+  });
+});

@@ -5,6 +5,8 @@ import { createServer, type Server } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { parseManifest, renderTemplate, templates } from '@bmms/runner-template';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChangeBody, HAS_BWRAP, type ServerBody, TestStack, textOf } from './harness.ts';
 import { selfSignedCert } from './tls.ts';
@@ -86,6 +88,11 @@ const CASES: Record<string, Case> = {
     expectText: /"delivered":true,"id":"e2e-1","status":202/,
     network: true,
   },
+  'data-grid': {
+    call: { name: 'list_rows', arguments: { limit: 1 } },
+    expectText: /"columns":\["id","name"\],"rows":\[\{"id":1,"name":"Ada"\}\],"total":2/,
+    network: true,
+  },
 };
 
 const RSS = `<?xml version="1.0"?><rss version="2.0"><channel><title>Front page</title><link>https://hnrss.org/</link>
@@ -116,6 +123,12 @@ function answer(req: IncomingMessage, body: string): { status: number; type: str
     return h('x-api-key') === SECRETS['http-json']?.API_KEY
       ? json({ id: '1', name: 'first item' })
       : json({ error: 'bad key' }, 401);
+  }
+  if (host === 'api.example.com' && path === '/items') {
+    return json([
+      { id: 1, name: 'Ada' },
+      { id: 2, name: 'Grace' },
+    ]);
   }
   if (host === 'api.github.com' && path.startsWith('/repos/octocat/hello-world/issues?')) {
     if (h('authorization') !== `token ${SECRETS['github-issues']?.GITHUB_TOKEN}`)
@@ -269,6 +282,7 @@ describe('every catalog template renders, passes every check and serves', () => 
     if (process.getuid?.() === 0) expect(online).toBe(true);
     if (!online) return;
     expect(hits.map((h) => `${h.method} ${h.host}${h.path.split('?')[0]}`).sort()).toEqual([
+      'GET api.example.com/items',
       'GET api.example.com/items/1',
       'GET api.github.com/repos/octocat/hello-world/issues',
       'GET en.wikipedia.org/wiki/Calendar',
@@ -276,6 +290,35 @@ describe('every catalog template renders, passes every check and serves', () => 
       'POST ep-example-123456.us-east-2.aws.neon.tech/sql',
       'POST hooks.example.com/events',
     ]);
+  });
+
+  it('data-grid serves its view through the gateway to a client declaring MCP Apps, and structure with its text', async () => {
+    const server = deployed['data-grid'];
+    const client = new Client(
+      { name: 'e2e-apps', version: '1.0.0' },
+      { capabilities: { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: ['text/html;profile=mcp-app'] } } } },
+    );
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(server?.url ?? ''), {
+        requestInit: { headers: { Authorization: `Bearer ${stack.key}` } },
+      }),
+    );
+    try {
+      expect(client.getServerCapabilities()?.extensions).toHaveProperty(['io.modelcontextprotocol/ui']);
+      const { tools } = await client.listTools();
+      expect(tools[0]?._meta?.ui).toEqual({ resourceUri: 'ui://tpl-data-grid/grid', visibility: ['model', 'app'] });
+      const read = await client.readResource({ uri: 'ui://tpl-data-grid/grid' });
+      const view = read.contents[0] as { mimeType?: string; text?: string; _meta?: unknown };
+      expect(view.mimeType).toBe('text/html;profile=mcp-app');
+      expect(view._meta).toEqual({ ui: { csp: {}, prefersBorder: true } });
+      expect(view.text).toContain('<script type="module">');
+      if (online) {
+        const result = await client.callTool({ name: 'list_rows', arguments: {} });
+        expect(result.structuredContent).toMatchObject({ columns: ['id', 'name'], total: 2 });
+      }
+    } finally {
+      await client.close();
+    }
   });
 
   it('postgres-readonly refuses a write at run time, before anything leaves the sandbox', async () => {

@@ -1,67 +1,18 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { builtinModules } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Message, type Plugin } from 'esbuild';
-import { BundleError, InvalidTreeShaError } from './errors.ts';
+import { build, type Message } from 'esbuild';
+import { BundleError, InvalidTreeShaError, ViewBuildError } from './errors.ts';
+import { NODE_PATHS, PLATFORM_RESOLVE_DIR, platformResolution, VENDOR_MODULES } from './resolution.ts';
+import { buildViews } from './views.ts';
+
+export { VENDOR_MODULES } from './resolution.ts';
 
 // ESM output cannot `require`; CJS deps bundled into it still call require() for node builtins.
 const CJS_BANNER =
   "import { createRequire as __bmmsCreateRequire } from 'node:module';\nconst require = __bmmsCreateRequire(import.meta.url);";
-
-/** node_modules folders from this package's location upward, as Node would search them (workspace root included). */
-function fallbackNodePaths(): string[] {
-  const paths: string[] = [];
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'node_modules');
-    if (existsSync(candidate)) paths.push(candidate);
-    const parent = dirname(dir);
-    if (parent === dir) return paths;
-    dir = parent;
-  }
-}
-
-const NODE_PATHS = fallbackNodePaths();
-/** Where packages a server imports are resolved from: the platform's vetted node_modules, never the repo's. */
-const PLATFORM_RESOLVE_DIR = dirname(fileURLToPath(import.meta.url));
-const SKIP = Symbol('resolved by bmms');
-
-/**
- * The modules every server shares (the base runtime and zod), bundled once into `vendor/` beside
- * each server bundle: a tree's own code then bundles in milliseconds, and both sides use one zod.
- */
-export const VENDOR_MODULES: Record<string, string> = {
-  '@bmms/runner-template/runtime': 'runtime.mjs',
-  zod: 'zod.mjs',
-};
-
-/**
- * Resolves the bare imports of the repo's own files from the platform's node_modules (a committed
- * `node_modules/` in a repo is never bundled: the checks do not read it), and the vendor modules to
- * `./vendor/*.mjs`.
- */
-function platformResolution(sourceDir: string, vendored: boolean): Plugin {
-  return {
-    name: 'bmms-resolution',
-    setup(b) {
-      b.onResolve({ filter: /^[^./]/ }, async (args) => {
-        if (args.pluginData === SKIP || !args.importer.startsWith(`${sourceDir}/`)) return undefined;
-        if (args.path.startsWith('node:') || builtinModules.includes(args.path)) return undefined;
-        const vendor = vendored ? VENDOR_MODULES[args.path] : undefined;
-        if (vendor) return { path: `./vendor/${vendor}`, external: true };
-        const resolved = await b.resolve(args.path, {
-          kind: args.kind,
-          resolveDir: PLATFORM_RESOLVE_DIR,
-          pluginData: SKIP,
-        });
-        return resolved.errors.length > 0 ? { errors: resolved.errors } : resolved;
-      });
-    },
-  };
-}
 
 function formatMessage(sourceDir: string, message: Message): string {
   const loc = message.location;
@@ -75,12 +26,36 @@ function isBuildFailure(err: unknown): err is { errors: Message[] } {
 }
 
 /**
+ * The views of the tree's mcp.json (MCP Apps), built into single HTML files and set as the global the runtime
+ * reads them from (runner-template/src/runtime/views.ts) before the server's code runs; '' without views.
+ */
+async function viewsBanner(sourceDir: string): Promise<string> {
+  let resources: { uri: string; source: string }[] = [];
+  try {
+    const manifest = JSON.parse(await readFile(join(sourceDir, 'mcp.json'), 'utf8')) as { resources?: unknown };
+    if (Array.isArray(manifest.resources)) resources = manifest.resources as { uri: string; source: string }[];
+  } catch {
+    return ''; // no or no valid manifest: the runtime refuses to start and says why
+  }
+  if (resources.length === 0) return '';
+  try {
+    const built = await buildViews(sourceDir, resources);
+    const byUri = Object.fromEntries(built.map((v) => [v.uri, v.html]));
+    return `\nglobalThis[Symbol.for('bmms.views')] = ${JSON.stringify(byUri)};`;
+  } catch (err) {
+    if (err instanceof ViewBuildError) throw new BundleError(err.lines, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Bundle `<sourceDir>/src/server.ts` into one ESM file for Node 24 at `outFile`: with every dependency,
  * or (`vendored`) importing the shared runtime and zod from `./vendor/` beside it.
  */
 export async function buildBundle(opts: { sourceDir: string; outFile: string; vendored?: boolean }): Promise<void> {
   const entry = join(opts.sourceDir, 'src', 'server.ts');
   if (!existsSync(entry)) throw new BundleError(['src/server.ts: entry file not found']);
+  const views = await viewsBanner(opts.sourceDir);
   try {
     await build({
       absWorkingDir: opts.sourceDir,
@@ -90,7 +65,7 @@ export async function buildBundle(opts: { sourceDir: string; outFile: string; ve
       platform: 'node',
       format: 'esm',
       target: 'node24',
-      banner: { js: CJS_BANNER },
+      banner: { js: `${CJS_BANNER}${views}` },
       nodePaths: NODE_PATHS,
       plugins: [platformResolution(opts.sourceDir, opts.vendored ?? false)],
       sourcemap: false,

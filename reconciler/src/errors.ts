@@ -20,6 +20,21 @@ export class BundleError extends ReconcilerError {
   }
 }
 
+/** A view (MCP Apps) of the tree could not be built into one HTML file; `lines` are `file:line: message`. */
+export class ViewBuildError extends ReconcilerError {
+  readonly status = 422;
+  readonly lines: string[];
+  constructor(lines: string[], options?: ErrorOptions) {
+    super(
+      'view_build_failed',
+      `A view did not build. Fix these and push again:\n${lines.join('\n')}`,
+      { lines },
+      options,
+    );
+    this.lines = lines;
+  }
+}
+
 /** The instance did not answer /healthz before the start timeout (or exited first); `logs` are its last lines. */
 export class InstanceStartError extends ReconcilerError {
   readonly logs: string[];

@@ -16,6 +16,7 @@ export {
   ReconcilerError,
   SandboxUnavailableError,
   UnixRequestError,
+  ViewBuildError,
 } from './errors.ts';
 export { ServerFiles } from './files.ts';
 export {
@@ -64,3 +65,4 @@ export {
   UidRangeExhaustedError,
 } from './runtimes/uids.ts';
 export { isPreviewTarget, parsePreviewName, previewName, type Target, type TargetKind } from './targets.ts';
+export { type BuiltView, buildView, buildViews } from './views.ts';

@@ -7,6 +7,7 @@ export {
   formatPath,
   type Manifest,
   type ManifestInput,
+  manifestFieldsSchema,
   manifestOf,
   manifestSchema,
   parseManifest,
@@ -19,6 +20,11 @@ export {
   type ToolAnnotations,
   type ToolSpec,
   toolSpecSchema,
+  UI_ORIGIN,
+  UI_URI,
+  type UiResource,
+  type UiResourceMeta,
+  uiResourceSchema,
   validateManifest,
 } from './spec.ts';
 export {

@@ -1,5 +1,12 @@
 import ownPackage from '../package.json' with { type: 'json' };
-import { type Manifest, manifestOf, parseServerSpec, type ServerSpecInput, type ToolSpec } from './spec.ts';
+import {
+  type Manifest,
+  manifestOf,
+  parseServerSpec,
+  type ServerSpecInput,
+  type ToolSpec,
+  type UiResource,
+} from './spec.ts';
 import { tsconfigText } from './tsconfig.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -35,8 +42,21 @@ function toolJson(tool: ToolSpec): Json {
     title: tool.title,
     description: tool.description,
     inputSchema: canonical(tool.inputSchema),
+    outputSchema: tool.outputSchema && canonical(tool.outputSchema),
     annotations: tool.annotations && canonical(tool.annotations),
     scopes: tool.scopes,
+    _meta: tool._meta && canonicalOrder({ ui: canonicalOrder({ ...tool._meta.ui }) }),
+  });
+}
+
+function resourceJson(resource: UiResource): Json {
+  return canonicalOrder({
+    uri: resource.uri,
+    name: resource.name,
+    title: resource.title,
+    description: resource.description,
+    source: resource.source,
+    _meta: resource._meta && canonical(resource._meta),
   });
 }
 
@@ -58,6 +78,8 @@ export function manifestText(manifest: Manifest): string {
     egress: manifest.egress,
     limits: canonicalOrder({ ...manifest.limits }),
     auth: canonicalOrder({ scopes: manifest.auth.scopes }),
+    // Only servers with views carry the key: every other manifest keeps its bytes.
+    resources: manifest.resources.length > 0 ? manifest.resources.map(resourceJson) : undefined,
   });
   return `${JSON.stringify(json, null, 2)}\n`;
 }

@@ -4,6 +4,13 @@ import { type Issue, ManifestError } from './errors.ts';
 import { isServerName, SERVER_NAME_MESSAGE } from './names.ts';
 
 export const TOOL_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
+/** A UI resource's URI (MCP Apps): `ui://<server>/<view>`, the view a lowercase name. */
+export const UI_URI = /^ui:\/\/([a-z][a-z0-9-]{1,38}[a-z0-9])\/([a-z][a-z0-9-]{0,39})$/;
+/** Where a view's HTML lives in the repo: a `.html` file under `ui/`. */
+export const UI_SOURCE = /^ui\/(?:[A-Za-z0-9_-]+\/)*[A-Za-z0-9_-]+\.html$/;
+/** An origin a view may reach (CSP): https or wss, a DNS name (one leading `*.` label at most), an optional port. */
+export const UI_ORIGIN =
+  /^(https|wss):\/\/(\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d{1,5})?$/;
 export const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
 /** An OAuth scope token (RFC 6749 §3.3: printable ASCII without space, `"` or `\\`), at most 64 characters. */
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
@@ -35,13 +42,27 @@ export const inputSchemaSchema = z
     }
   });
 
+/** A tool's `outputSchema`: the JSON Schema of its `structuredContent` (an object, as MCP requires). */
+export const outputSchemaSchema = z.looseObject({ type: z.literal('object') });
+
+/** A tool's `_meta.ui` (MCP Apps): the view its results open in, and who may call it. */
+export const toolUiMetaSchema = z.strictObject({
+  resourceUri: z.string().regex(UI_URI, 'must be ui://<server>/<view>'),
+  visibility: z
+    .array(z.enum(['model', 'app']))
+    .min(1, 'name at least one of "model", "app"')
+    .optional(),
+});
+
 export const toolSpecSchema = z.strictObject({
   name: z.string().regex(TOOL_NAME, 'must start with a letter and hold only letters, digits, _ or - (max 64)'),
   title: z.string().min(1).optional(),
   description: z.string().min(1, 'must not be empty'),
   inputSchema: inputSchemaSchema,
+  outputSchema: outputSchemaSchema.optional(),
   annotations: toolAnnotationsSchema.optional(),
   scopes: z.array(scope).optional(),
+  _meta: z.strictObject({ ui: toolUiMetaSchema }).optional(),
 });
 
 /** One `egress` entry, judged by the shared egress policy (egress/policy.ts). */
@@ -49,6 +70,76 @@ export const egressEntrySchema = z.string().superRefine((entry, ctx) => {
   const parsed = parseEgressEntry(entry);
   if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.problem.message });
 });
+
+const origins = (what: string) =>
+  z.array(z.string().regex(UI_ORIGIN, `must be an origin such as "https://api.example.com" (${what})`)).optional();
+
+/** A view's content-security policy: the origins it may connect to, load from and frame (none by default). */
+export const uiCspSchema = z.strictObject({
+  connectDomains: origins('fetch, XHR, WebSocket'),
+  resourceDomains: origins('images, scripts, styles, fonts, media'),
+  frameDomains: origins('nested frames'),
+});
+
+/** A view's `_meta.ui`: its CSP, the browser permissions it asks for, and whether it wants a border. */
+export const uiResourceMetaSchema = z.strictObject({
+  csp: uiCspSchema.optional(),
+  permissions: z
+    .strictObject({
+      camera: z.strictObject({}).optional(),
+      microphone: z.strictObject({}).optional(),
+      geolocation: z.strictObject({}).optional(),
+      clipboardWrite: z.strictObject({}).optional(),
+    })
+    .optional(),
+  prefersBorder: z.boolean().optional(),
+});
+
+/** A UI resource (MCP Apps): a `ui://` view served as `text/html;profile=mcp-app`, built from `source`. */
+export const uiResourceSchema = z.strictObject({
+  uri: z.string().regex(UI_URI, 'must be ui://<server>/<view> (view: lowercase letters, digits and -)'),
+  name: z.string().min(1, 'must not be empty'),
+  title: z.string().min(1).optional(),
+  description: z.string().min(1).optional(),
+  source: z.string().regex(UI_SOURCE, 'must be an .html file under ui/, e.g. "ui/grid.html"'),
+  _meta: z.strictObject({ ui: uiResourceMetaSchema }).optional(),
+});
+
+/** Cross-field rules: each view is this server's, each tool's view is declared. */
+function uiRules(
+  manifest: {
+    name: string;
+    tools: { _meta?: { ui: { resourceUri: string } } | undefined }[];
+    resources: { uri: string }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const declared = new Set<string>();
+  for (const [i, resource] of manifest.resources.entries()) {
+    if (declared.has(resource.uri)) {
+      ctx.addIssue({ code: 'custom', path: ['resources', i, 'uri'], message: `duplicate resource "${resource.uri}"` });
+    }
+    declared.add(resource.uri);
+    const server = UI_URI.exec(resource.uri)?.[1];
+    if (server !== undefined && server !== manifest.name) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resources', i, 'uri'],
+        message: `must name this server: ui://${manifest.name}/<view>, not ui://${server}/…`,
+      });
+    }
+  }
+  for (const [i, tool] of manifest.tools.entries()) {
+    const uri = tool._meta?.ui.resourceUri;
+    if (uri !== undefined && !declared.has(uri)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tools', i, '_meta', 'ui', 'resourceUri'],
+        message: `"${uri}" is not declared in "resources"`,
+      });
+    }
+  }
+}
 
 function unique<T extends z.ZodType<string | { name: string }>>(item: T, what: string) {
   return z.array(item).superRefine((items, ctx) => {
@@ -81,24 +172,32 @@ const manifestShape = {
     })
     .prefault({}),
   auth: z.strictObject({ scopes: z.array(scope).default(['mcp:tools']) }).prefault({}),
+  resources: z.array(uiResourceSchema).default([]),
 };
 
-/** The `mcp.json` schema: the contract the platform, the gateway and the checks read. */
-export const manifestSchema = z.strictObject({
+/** The manifest's fields without the cross-field rules (to pick from; validate with manifestSchema). */
+export const manifestFieldsSchema = z.strictObject({
   ...manifestShape,
   tools: unique(toolSpecSchema, 'tool name').min(1, 'declare at least one tool'),
 });
 
+/** The `mcp.json` schema: the contract the platform, the gateway and the checks read. */
+export const manifestSchema = manifestFieldsSchema.superRefine(uiRules);
+
 export const serverToolSchema = toolSpecSchema.extend({ source: z.string().min(1, 'tool source must not be empty') });
 
 /** A manifest plus, per tool, the TypeScript text of `src/tools/<tool>.ts`. */
-export const serverSpecSchema = z.strictObject({
-  ...manifestShape,
-  tools: unique(serverToolSchema, 'tool name').min(1, 'declare at least one tool'),
-});
+export const serverSpecSchema = z
+  .strictObject({
+    ...manifestShape,
+    tools: unique(serverToolSchema, 'tool name').min(1, 'declare at least one tool'),
+  })
+  .superRefine(uiRules);
 
 export type ToolSpec = z.output<typeof toolSpecSchema>;
 export type ToolAnnotations = z.output<typeof toolAnnotationsSchema>;
+export type UiResource = z.output<typeof uiResourceSchema>;
+export type UiResourceMeta = z.output<typeof uiResourceMetaSchema>;
 export type Manifest = z.output<typeof manifestSchema>;
 export type ManifestInput = z.input<typeof manifestSchema>;
 export type ServerTool = z.output<typeof serverToolSchema>;

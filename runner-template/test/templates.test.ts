@@ -36,7 +36,7 @@ async function runRenderedTests(
 }
 
 describe('the template catalog', () => {
-  it('holds echo and the eight catalog templates', () => {
+  it('holds echo, the eight catalog templates and the data grid', () => {
     expect(Object.keys(templates)).toEqual([
       'echo',
       'http-json',
@@ -47,6 +47,7 @@ describe('the template catalog', () => {
       'date-math',
       'csv-json',
       'webhook',
+      'data-grid',
     ]);
   });
 

@@ -14,6 +14,7 @@ import { getPublicSuffix } from 'tldts';
 import ts from 'typescript-api';
 import { type Plan, planFor } from '../plans.ts';
 import { type Check, type CheckInput, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
+import { viewFindings } from './views.ts';
 
 /** A path into a JSON document: `['tools', 0, 'name']`. */
 export type JsonPath = readonly (string | number)[];
@@ -511,7 +512,8 @@ export interface ManifestCheckDeps {
 /**
  * `manifest`: mcp.json exists, is valid and names this server; egress names public DNS hosts on web
  * ports; limits and tool count fit the plan; the tools defined in code, registered in src/server.ts
- * and declared in mcp.json are the same set.
+ * and declared in mcp.json are the same set; each view (MCP Apps) builds, within its budget, connecting only to
+ * egress hosts and loading only from origins its CSP declares.
  */
 export function createManifestCheck(deps: ManifestCheckDeps = {}): Check {
   const planOf = deps.planOf ?? (() => planFor());
@@ -609,9 +611,12 @@ export function createManifestCheck(deps: ManifestCheckDeps = {}): Check {
       const files = await scanCode(dir, findings);
       toolMatchFindings(manifest, files, line, findings);
       registrationFindings(files, findings);
+      const views = await viewFindings(dir, manifest, at);
+      findings.push(...views.findings);
 
       const tools = manifest.tools.map((t) => t.name).join(', ') || 'none';
-      const summary = `mcp.json is valid: ${manifest.tools.length} tool(s) (${tools}), ${manifest.secrets.length} secret name(s), egress: ${manifest.egress.join(', ') || 'none'}; limits within the ${plan.name} plan; every tool in src/ matches mcp.json`;
+      const viewsLine = views.built.length > 0 ? `; views built: ${views.built.join(', ')}` : '';
+      const summary = `mcp.json is valid: ${manifest.tools.length} tool(s) (${tools}), ${manifest.secrets.length} secret name(s), egress: ${manifest.egress.join(', ') || 'none'}; limits within the ${plan.name} plan; every tool in src/ matches mcp.json${viewsLine}`;
       return outcomeOf(findings, summary);
     },
   };

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { egressRefusal, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
+import { egressRefusal, type ToolSpec, toolSpecSchema, type UiResource } from '@bmms/runner-template';
 import { countTokens } from 'gpt-tokenizer';
 import unhomoglyph from 'unhomoglyph';
 import { type Plan, planFor } from '../plans.ts';
 import { type JsonPath, jsonLocator, jsonPathText } from './manifest.ts';
+import { formatViewsDiff, viewsOf } from './surface-views.ts';
 import { type Check, type CheckInput, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
 
 /**
@@ -101,6 +102,8 @@ interface Surface {
   tools: ToolSpec[];
   egress: string[];
   description: string | undefined;
+  /** The `ui://` views (MCP Apps) that pass the resource schema. */
+  views: UiResource[];
 }
 
 function surfaceOf(text: string | null): Surface | null {
@@ -119,7 +122,7 @@ function surfaceOf(text: string | null): Surface | null {
   });
   const egress = Array.isArray(value.egress) ? value.egress.filter((e): e is string => typeof e === 'string') : [];
   const description = typeof value.description === 'string' ? value.description : undefined;
-  return { raw, tools, egress, description };
+  return { raw, tools, egress, description, views: viewsOf(value) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +214,13 @@ export function toolChanges(a: ToolSpec, b: ToolSpec): string[] {
     ...[...scA].filter((s) => !scB.has(s)).map((s) => `-${s}`),
   ];
   if (scopes.length > 0) out.push(`scopes: ${scopes.join(', ')}`);
+  if (a._meta?.ui.resourceUri !== b._meta?.ui.resourceUri) {
+    out.push(`view: ${show(a._meta?.ui.resourceUri)} → ${show(b._meta?.ui.resourceUri)}`);
+  }
+  if (stable(a._meta?.ui.visibility) !== stable(b._meta?.ui.visibility)) {
+    out.push(`visibility: ${show(a._meta?.ui.visibility)} → ${show(b._meta?.ui.visibility)}`);
+  }
+  if (stable(a.outputSchema) !== stable(b.outputSchema)) out.push('outputSchema changed');
   return out;
 }
 
@@ -252,7 +262,10 @@ function argsOf(tool: ToolSpec): string {
 export function formatDiff(diff: SurfaceDiff, against: string): string {
   const counts = `${diff.added.length} added, ${diff.removed.length} removed, ${diff.changed.length} changed, ${diff.unchanged.length} unchanged`;
   const lines = [`Tool surface ${against}: ${counts}`];
-  for (const t of diff.added) lines.push(`+ added \`${t.name}\` (${argsOf(t)}): ${show(t.description)}`);
+  for (const t of diff.added) {
+    const view = t._meta ? ` (opens view ${t._meta.ui.resourceUri})` : '';
+    lines.push(`+ added \`${t.name}\` (${argsOf(t)}): ${show(t.description)}${view}`);
+  }
   for (const t of diff.removed) lines.push(`- removed \`${t.name}\``);
   for (const c of diff.changed) {
     lines.push(`~ changed \`${c.name}\`:`);
@@ -604,6 +617,7 @@ export function createSurfaceCheck(deps: SurfaceCheckDeps = {}): Check {
       }
       let against: string;
       let baseTools: ToolSpec[] = [];
+      let baseViews: UiResource[] = [];
       if (baseSha === null) against = 'with no base (first change): every tool is new';
       else {
         const baseSurface = surfaceOf(await git.readFile(serverName, baseSha, 'mcp.json'));
@@ -611,12 +625,17 @@ export function createSurfaceCheck(deps: SurfaceCheckDeps = {}): Check {
           ? `against base ${baseSha.slice(0, 7)}`
           : `against base ${baseSha.slice(0, 7)}, which has no readable mcp.json: every tool is new`;
         baseTools = baseSurface?.tools ?? [];
+        baseViews = baseSurface?.views ?? [];
       }
       const diff = diffSurface(baseTools, head.tools);
       const skipped = head.raw.length - head.tools.length;
+      const viewsText = formatViewsDiff(baseViews, head.views);
       const diffText =
         formatDiff(diff, against) +
-        (skipped > 0 ? `\n(${skipped} tool(s) left out of the diff: invalid in mcp.json, see the manifest check)` : '');
+        (skipped > 0
+          ? `\n(${skipped} tool(s) left out of the diff: invalid in mcp.json, see the manifest check)`
+          : '') +
+        (viewsText ? `\n${viewsText}` : '');
       const plan = await planOf(serverName);
       const { findings, budget } = lint(head, plan, jsonLocator(text));
       const report = `${diffText}\n${formatBudget(budget, plan)}`;

@@ -1,5 +1,11 @@
 import { scanText } from '@bmms/gitserver';
-import { manifestSchema, SERVER_NAME, type ServerSpec, type ToolSpec, toolSpecSchema } from '@bmms/runner-template';
+import {
+  manifestFieldsSchema,
+  SERVER_NAME,
+  type ServerSpec,
+  type ToolSpec,
+  toolSpecSchema,
+} from '@bmms/runner-template';
 import { z } from 'zod';
 import { analyzeSource } from '../checks/security/index.ts';
 import type { ToolCall } from './model.ts';
@@ -9,9 +15,9 @@ const SECRET_NAME_PATTERN = '^[A-Z][A-Z0-9_]*$';
 const RUNTIME = '@bmms/runner-template/runtime';
 
 /** Step 1's answer: the manifest part of a ServerSpec the user confirms or edits. */
-export const specDraftSchema = manifestSchema
+export const specDraftSchema = manifestFieldsSchema
   .pick({ name: true, description: true, tools: true, secrets: true, egress: true })
-  .extend({ tools: manifestSchema.shape.tools.max(20, 'at most 20 tools') });
+  .extend({ tools: manifestFieldsSchema.shape.tools.max(20, 'at most 20 tools') });
 export type SpecDraft = z.output<typeof specDraftSchema>;
 
 const toolJsonSchema = {
@@ -179,8 +185,8 @@ export const editSchema = z.strictObject({
   summary: z.string().min(1).max(2000),
   upsert: z.array(editToolSchema).max(20).default([]),
   remove: z.array(z.string()).max(20).default([]),
-  secrets: manifestSchema.shape.secrets.optional(),
-  egress: manifestSchema.shape.egress.optional(),
+  secrets: manifestFieldsSchema.shape.secrets.optional(),
+  egress: manifestFieldsSchema.shape.egress.optional(),
   description: z.string().min(1).optional(),
 });
 export type ServerEdit = z.output<typeof editSchema>;

@@ -19,6 +19,7 @@ import { createSocketFetch } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
 import { type RequestTrace, traced } from './trace.ts';
+import { returnsStructure, serveViews, toolMeta } from './views.ts';
 
 /** Everything one MCP request needs; built once at start. */
 export interface McpDeps {
@@ -41,6 +42,8 @@ export interface McpDeps {
    * direct.ts). False sends every request through the SDK: the reference the direct path is tested against.
    */
   direct?: boolean;
+  /** The built HTML of each `ui://` view of the manifest, by URI (views.ts). */
+  views?: ReadonlyMap<string, string>;
 }
 
 /** The `tools/list` answer: exactly the manifest's tools (MCP fields only). */
@@ -48,7 +51,10 @@ export function listedTools(manifest: Manifest): Tool[] {
   return manifest.tools.map((tool) => {
     const listed: Tool = { name: tool.name, description: tool.description, inputSchema: tool.inputSchema };
     if (tool.title !== undefined) listed.title = tool.title;
+    if (tool.outputSchema !== undefined) listed.outputSchema = tool.outputSchema;
     if (tool.annotations !== undefined) listed.annotations = tool.annotations;
+    const meta = toolMeta(tool);
+    if (meta !== undefined) listed._meta = meta;
     return listed;
   });
 }
@@ -69,7 +75,8 @@ export async function callTool(
 ): Promise<CallToolResult> {
   const tool = deps.tools.get(name);
   if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-  const needed = deps.manifest.tools.find((t) => t.name === name)?.scopes ?? [];
+  const spec = deps.manifest.tools.find((t) => t.name === name);
+  const needed = spec?.scopes ?? [];
   const missing = caller ? needed.filter((s) => !caller.scopes.includes(s) && !caller.scopes.includes('*')) : [];
   if (missing.length > 0) {
     throw new McpError(ErrorCode.InvalidRequest, `Tool ${name} requires scope ${missing.join(' ')}`);
@@ -101,7 +108,7 @@ export async function callTool(
       Promise.resolve().then(() => prepared.run(ctx)),
       raceAbort(controller.signal),
     ]);
-    const result = normalizeResult(value);
+    const result = normalizeResult(value, returnsStructure(spec));
     if (result.isError || !deps.gatewayRecordsCalls) {
       toolLog.log('info', 'tool call', { durationMs: Math.round(performance.now() - started), ok: !result.isError });
     }
@@ -173,10 +180,12 @@ export async function handleMcpRequest(
       }
     }
   }
+  const capabilities = { tools: {} };
   const server = new Server(
     { name: deps.manifest.name, version: deps.manifest.version },
-    { capabilities: { tools: {} }, jsonSchemaValidator: sharedValidator },
+    { capabilities, jsonSchemaValidator: sharedValidator },
   );
+  if (deps.manifest.resources.length > 0) serveViews(server, deps.manifest, deps.views ?? new Map(), capabilities);
   const listed = toolsOf(deps.manifest);
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   server.setRequestHandler(CallToolRequestSchema, (request) => {

@@ -9,6 +9,7 @@ import { batchedWriter, captureConsole, createLogger, type Logger } from './log.
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
 import { traceOf } from './trace.ts';
+import { injectedViews, viewsOf } from './views.ts';
 
 const DRAIN_MS = 10_000;
 
@@ -24,6 +25,8 @@ export interface StartServerOptions {
   ownProcess?: boolean;
   /** False: every MCP request through the SDK's Server, none on the direct path (see mcp.ts; for tests). */
   direct?: boolean;
+  /** The built HTML of each `ui://` view by URI; default: what the platform's bundler injected (views.ts). */
+  views?: Record<string, string>;
 }
 
 /** A listening server: its address (socket path or host:port) and a graceful close. */
@@ -183,6 +186,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const manifest = validateManifest(options.manifest);
     const tools = checkTools(manifest, options.tools);
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
+    if (manifest.resources.length > 0) deps.views = viewsOf(manifest, options.views ?? injectedViews());
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
     if (options.direct === false) deps.direct = false;
     // Behind the platform's gateway every call carries its internal credential, verified here too.

@@ -52,10 +52,18 @@ function isCallToolResult(value: unknown): value is CallToolResult {
   return typeof value === 'object' && value !== null && Array.isArray((value as { content?: unknown }).content);
 }
 
-/** Turns whatever a handler returned into a CallToolResult. */
-export function normalizeResult(value: ToolReturn): CallToolResult {
+/**
+ * Turns whatever a handler returned into a CallToolResult. With `structured` (the tool declares an output schema
+ * or a view), a returned object is also the result's `structuredContent`: the view renders it, and a client
+ * without views still reads the same data as JSON text.
+ */
+export function normalizeResult(value: ToolReturn, structured = false): CallToolResult {
   if (value === undefined) return { content: [] };
   if (typeof value === 'string') return { content: [{ type: 'text', text: value }] };
   if (isCallToolResult(value)) return value;
-  return { content: [{ type: 'text', text: JSON.stringify(value) }] };
+  const content: CallToolResult['content'] = [{ type: 'text', text: JSON.stringify(value) }];
+  if (structured && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return { content, structuredContent: value };
+  }
+  return { content };
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { TemplateOptionsError } from '../errors.ts';
 import type { RenderExtras } from '../render.ts';
-import { parseServerSpec, type ServerSpecInput, type ToolSpec, toIssues } from '../spec.ts';
+import { parseServerSpec, type ServerSpecInput, type ToolSpec, toIssues, type UiResource } from '../spec.ts';
 import type { Template } from './types.ts';
 
 /** Where the templates' repo files live: `runner-template/templates/<template>/` (`_shared/` goes into every one). */
@@ -62,8 +62,14 @@ export function webPort(url: string): boolean {
 
 export const WEB_PORT_MESSAGE = 'must use port 80 or 443: tools reach only the web ports';
 
-/** A tool of a static template: its manifest entry; the source is `src/tools/<name>.ts` of the template's folder. */
-export type StaticTool = ToolSpec;
+/**
+ * A tool of a static template: its manifest entry (the source is `src/tools/<name>.ts` of the template's folder);
+ * `view` names one of the build's views, which becomes the tool's `_meta.ui.resourceUri`.
+ */
+export type StaticTool = Omit<ToolSpec, '_meta'> & { view?: { name: string; visibility?: ('model' | 'app')[] } };
+
+/** A view of a static template (MCP Apps): a resource whose URI is `ui://<server>/<name>`. */
+export type StaticView = Omit<UiResource, 'uri'>;
 
 /** What a static template computes from its validated options. */
 export interface StaticBuild {
@@ -76,6 +82,8 @@ export interface StaticBuild {
   notes?: string;
   /** Files of the template's folder left out of this rendering (tools and tests an option turns off). */
   omit?: string[];
+  /** Views (MCP Apps) under `ui/` of the template's folder. */
+  views?: StaticView[];
 }
 
 /**
@@ -100,12 +108,15 @@ export function staticTemplate<S extends z.ZodType<Record<string, unknown>>>(def
     const built = def.build(parse(options));
     const files = { ...templateFiles('_shared'), ...templateFiles(def.name) };
     for (const path of built.omit ?? []) delete files[path];
-    const tools = built.tools.map((tool) => {
+    const uri = (view: string) => `ui://${serverName}/${view}`;
+    const tools = built.tools.map(({ view, ...tool }) => {
       const path = `src/tools/${tool.name}.ts`;
       const source = files[path];
       if (source === undefined) throw new Error(`template ${def.name}: ${path} is missing`);
       delete files[path];
-      return { ...tool, source };
+      if (view === undefined) return { ...tool, source };
+      const ui = { resourceUri: uri(view.name), ...(view.visibility ? { visibility: view.visibility } : {}) };
+      return { ...tool, source, _meta: { ui } };
     });
     const stray = Object.keys(files).filter((f) => f.startsWith('src/tools/'));
     if (stray.length > 0) throw new Error(`template ${def.name}: ${stray.join(', ')} declare no tool in the manifest`);
@@ -117,6 +128,7 @@ export function staticTemplate<S extends z.ZodType<Record<string, unknown>>>(def
       tools,
       secrets: built.secrets ?? [],
       egress: built.egress ?? [],
+      resources: (built.views ?? []).map((view) => ({ uri: uri(view.name), ...view })),
     };
     const extras: RenderExtras = {
       files,

@@ -1,6 +1,7 @@
 import { UnknownTemplateError } from '../errors.ts';
 import { render } from '../render.ts';
 import { csvJsonTemplate } from './csv-json.ts';
+import { dataGridTemplate } from './data-grid.ts';
 import { dateMathTemplate } from './date-math.ts';
 import { echoTemplate } from './echo.ts';
 import { githubIssuesTemplate } from './github-issues.ts';
@@ -27,6 +28,7 @@ export const templates: Record<string, Template> = Object.fromEntries(
     dateMathTemplate,
     csvJsonTemplate,
     webhookTemplate,
+    dataGridTemplate,
   ].map((t) => [t.name, t]),
 );
 

@@ -1,0 +1,101 @@
+import { type BuiltView, buildView, ViewBuildError } from '@bmms/reconciler';
+import { egressRefusal, type Manifest, type UiResource } from '@bmms/runner-template';
+import type { JsonPath } from './manifest.ts';
+import type { Finding } from './types.ts';
+
+/**
+ * The manifest check's rules for MCP Apps views: each `ui://` resource builds from the repo into one HTML file
+ * (within the size budget), its `connectDomains` are hosts the server may reach anyway (the egress allowlist),
+ * and the scripts and stylesheets it loads from elsewhere come from origins its CSP declares.
+ */
+
+/** Most bytes one built view may take: hosts load it into every conversation that shows it. */
+export const VIEW_BUDGET_BYTES = 256 * 1024;
+
+/** Whether an origin of a view's CSP is inside the egress allowlist (the shared egress policy decides). */
+export function originInEgress(origin: string, egress: readonly string[]): boolean {
+  const url = URL.parse(`${origin.replace(/^wss:/, 'https:')}/`);
+  return url !== null && egressRefusal(url, egress) === null;
+}
+
+/** Whether `url` (a remote script or stylesheet) is covered by one of the CSP's `resourceDomains`. */
+function declaredResource(url: string, domains: readonly string[]): boolean {
+  const parsed = URL.parse(url.startsWith('//') ? `https:${url}` : url);
+  if (parsed === null) return false;
+  return domains.some((domain) => {
+    const [scheme, host] = domain.split('://') as [string, string];
+    if (`${scheme}:` !== parsed.protocol) return false;
+    if (host.startsWith('*.')) return parsed.host.endsWith(host.slice(1)) && parsed.host !== host.slice(2);
+    return parsed.host === host;
+  });
+}
+
+type Locate = (p: JsonPath) => { line?: number };
+
+function cspFindings(resource: UiResource, index: number, manifest: Manifest, at: Locate): Finding[] {
+  const out: Finding[] = [];
+  for (const [i, origin] of (resource._meta?.ui.csp?.connectDomains ?? []).entries()) {
+    if (originInEgress(origin, manifest.egress)) continue;
+    const host = origin.replace(/^[a-z]+:\/\//, '');
+    out.push({
+      file: 'mcp.json',
+      ...at(['resources', index, '_meta', 'ui', 'csp', 'connectDomains', i]),
+      rule: 'view-connect-not-in-egress',
+      message: `resources[${index}] (${resource.uri}): the view may connect to "${origin}", which is not in egress; a view must reach no host the server itself was not reviewed to reach`,
+      fix: `add "${host}" to egress, or remove "${origin}" from connectDomains (and fetch through a tool instead)`,
+    });
+  }
+  return out;
+}
+
+function builtFindings(view: BuiltView, resource: UiResource, index: number, at: Locate): Finding[] {
+  const out: Finding[] = [];
+  const domains = resource._meta?.ui.csp?.resourceDomains ?? [];
+  for (const url of view.remote) {
+    if (declaredResource(url, domains)) continue;
+    out.push({
+      file: resource.source,
+      rule: 'view-undeclared-origin',
+      message: `${resource.uri} loads "${url}" from an origin its CSP does not declare; hosts block it, and an undeclared script is code nobody reviewed`,
+      fix: 'bundle the script or stylesheet into the repo (ui/), or add its origin to _meta.ui.csp.resourceDomains',
+    });
+  }
+  if (view.bytes > VIEW_BUDGET_BYTES) {
+    out.push({
+      file: resource.source,
+      ...at(['resources', index, 'source']),
+      rule: 'view-over-budget',
+      message: `${resource.uri} builds to ${Math.round(view.bytes / 1024)} KiB, over the ${VIEW_BUDGET_BYTES / 1024} KiB budget of a view; hosts load it into every conversation that shows it`,
+      fix: 'import less (the bridge is @bmms/runner-template/view, a few KiB), drop unused code or split the view',
+    });
+  }
+  return out;
+}
+
+/** Findings about the manifest's views, and one summary line per view built (`ui://…: 12 KiB`). */
+export async function viewFindings(
+  dir: string,
+  manifest: Manifest,
+  at: Locate,
+): Promise<{ findings: Finding[]; built: string[] }> {
+  const findings: Finding[] = [];
+  const built: string[] = [];
+  for (const [index, resource] of manifest.resources.entries()) {
+    findings.push(...cspFindings(resource, index, manifest, at));
+    try {
+      const view = await buildView(dir, resource);
+      built.push(`${resource.uri} (${resource.source}): ${(view.bytes / 1024).toFixed(1)} KiB`);
+      findings.push(...builtFindings(view, resource, index, at));
+    } catch (err) {
+      if (!(err instanceof ViewBuildError)) throw err;
+      findings.push({
+        file: resource.source,
+        ...at(['resources', index, 'source']),
+        rule: 'view-build-failed',
+        message: `${resource.uri} does not build into one HTML file: ${err.lines.join('; ')}`,
+        fix: `make ${resource.source} and the scripts and stylesheets it names (relative paths under ui/) build`,
+      });
+    }
+  }
+  return { findings, built };
+}
