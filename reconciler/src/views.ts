@@ -19,7 +19,7 @@ export interface BuiltView {
   html: string;
   /** Size of the HTML in bytes (UTF-8). */
   bytes: number;
-  /** Repo-relative files inlined into it (scripts, stylesheets). */
+  /** Repo-relative files inlined into it: each script with the repo files it imports, each stylesheet. */
   inlined: string[];
   /** `src`/`href` of scripts and stylesheets left as they are: remote ones (the manifest check judges them). */
   remote: string[];
@@ -49,8 +49,11 @@ function formatMessage(sourceDir: string, message: Message): string {
   return `${file}:${loc.line}: ${message.text}`;
 }
 
-/** Bundles one view script for the browser (minified, imports from the platform's packages) into a string. */
-async function bundleScript(sourceDir: string, file: string): Promise<string> {
+/**
+ * Bundles one view script for the browser (minified, imports from the platform's packages): its code and the
+ * repo files that went into it (the entry and what it imports relatively).
+ */
+async function bundleScript(sourceDir: string, file: string): Promise<{ code: string; files: string[] }> {
   try {
     const out = await build({
       absWorkingDir: sourceDir,
@@ -64,9 +67,13 @@ async function bundleScript(sourceDir: string, file: string): Promise<string> {
       legalComments: 'none',
       nodePaths: NODE_PATHS,
       plugins: [platformResolution(sourceDir, false)],
+      metafile: true,
       logLevel: 'silent',
     });
-    return out.outputFiles[0]?.text ?? '';
+    const files = Object.keys(out.metafile.inputs)
+      .map((input) => relative(sourceDir, resolve(sourceDir, input)).split('\\').join('/'))
+      .filter((input) => !input.startsWith('..') && !input.split('/').includes('node_modules'));
+    return { code: out.outputFiles[0]?.text ?? '', files };
   } catch (err) {
     const errors = (err as { errors?: Message[] }).errors;
     if (Array.isArray(errors))
@@ -102,8 +109,8 @@ export async function buildView(sourceDir: string, resource: Pick<UiResource, 'u
       continue;
     }
     const file = localPath(sourceDir, htmlFile, ref);
-    inlined.push(file);
-    const code = await bundleScript(sourceDir, file);
+    const { code, files } = await bundleScript(sourceDir, file);
+    inlined.push(file, ...files.filter((f) => f !== file && !inlined.includes(f)));
     replacements.set(m[0], `<script type="module">${inlineSafe(code, 'script')}</script>`);
   }
   for (const m of sheets) {

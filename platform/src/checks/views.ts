@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { type BuiltView, buildView, ViewBuildError } from '@bmms/reconciler';
 import { egressRefusal, type Manifest, type UiResource } from '@bmms/runner-template';
 import type { JsonPath } from './manifest.ts';
@@ -30,6 +32,8 @@ function declaredResource(url: string, domains: readonly string[]): boolean {
   });
 }
 
+const SCRIPT = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
+
 type Locate = (p: JsonPath) => { line?: number };
 
 function cspFindings(resource: UiResource, index: number, manifest: Manifest, at: Locate): Finding[] {
@@ -46,6 +50,49 @@ function cspFindings(resource: UiResource, index: number, manifest: Manifest, at
     });
   }
   return out;
+}
+
+/** The CSP's origins of every kind: what the view's scripts may name. */
+function declaredOrigins(resource: UiResource): string[] {
+  const csp = resource._meta?.ui.csp;
+  return [...(csp?.connectDomains ?? []), ...(csp?.resourceDomains ?? []), ...(csp?.frameDomains ?? [])];
+}
+
+const URL_LITERAL = /["'`]((?:https?|wss?):\/\/[^/"'`\s?#$]+)/g;
+
+/**
+ * Origins the view's own scripts name in string literals that its CSP does not declare: the host would block the
+ * request anyway, and the check says so before a reviewer (or a user) finds out.
+ */
+async function undeclaredUrlFindings(dir: string, view: BuiltView, resource: UiResource): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const declared = declaredOrigins(resource);
+  for (const file of view.inlined.filter((f) => SCRIPT.test(f))) {
+    const text = await readFile(path.join(dir, file), 'utf8');
+    const lines = text.split('\n');
+    for (const [i, lineText] of lines.entries()) {
+      for (const m of lineText.matchAll(URL_LITERAL)) {
+        const origin = (m[1] as string).toLowerCase();
+        if (declared.some((d) => originMatches(d, origin))) continue;
+        out.push({
+          file,
+          line: i + 1,
+          rule: 'view-undeclared-origin',
+          message: `${resource.uri} names "${origin}", an origin its CSP does not declare; hosts block the view's requests there`,
+          fix: `add "${origin}" to _meta.ui.csp.connectDomains (and its host to egress), or fetch the data through a tool`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether a CSP entry (`https://api.example.com`, `https://*.example.com`) covers `origin`. */
+function originMatches(entry: string, origin: string): boolean {
+  if (entry === origin) return true;
+  const [scheme, host] = entry.split('://') as [string, string];
+  const [oScheme, oHost] = origin.split('://') as [string, string];
+  return scheme === oScheme && host.startsWith('*.') && oHost.endsWith(host.slice(1));
 }
 
 function builtFindings(view: BuiltView, resource: UiResource, index: number, at: Locate): Finding[] {
@@ -86,6 +133,7 @@ export async function viewFindings(
       const view = await buildView(dir, resource);
       built.push(`${resource.uri} (${resource.source}): ${(view.bytes / 1024).toFixed(1)} KiB`);
       findings.push(...builtFindings(view, resource, index, at));
+      findings.push(...(await undeclaredUrlFindings(dir, view, resource)));
     } catch (err) {
       if (!(err instanceof ViewBuildError)) throw err;
       findings.push({

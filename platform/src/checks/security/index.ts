@@ -4,10 +4,12 @@ import path from 'node:path';
 import { type Check, type CheckOutcome, type Finding, outcomeOf } from '../types.ts';
 import { analyzeSource } from './analyze.ts';
 import { SECURITY_RULES } from './rules.ts';
+import { scanViews } from './views.ts';
 
 export { SECURITY_ALLOWLIST } from './allowlist.ts';
 export { analyzeSource } from './analyze.ts';
 export { SECURITY_RULES, type SecurityRule } from './rules.ts';
+export { analyzeViewHtml, analyzeViewScript, scanViews } from './views.ts';
 
 const CHECKED = /\.(?:ts|mts|cts)$/;
 
@@ -45,15 +47,21 @@ export async function scanTree(dir: string, signal?: AbortSignal): Promise<{ fil
   return { files, findings };
 }
 
-/** `security`: AST rules over `src/**` (allowlisted imports and globals, no code from strings, no prototype tricks). */
+/**
+ * `security`: AST rules over `src/**` (allowlisted imports and globals, no code from strings, no prototype tricks),
+ * and the view rules over `ui/**` (no inline code, no remote script, no HTML from strings).
+ */
 export const securityCheck: Check = {
   name: 'security',
   timeoutMs: 30_000,
   async run({ dir, signal }): Promise<CheckOutcome> {
     const started = performance.now();
     const { files, findings } = await scanTree(dir, signal);
+    const views = await scanViews(dir, signal);
+    findings.push(...views.findings);
     const ms = Math.round(performance.now() - started);
-    const outcome = outcomeOf(findings, `security: ${files} file(s) under src/ follow the rules (${ms} ms)`);
+    const ui = views.files > 0 ? ` and ${views.files} view file(s) under ui/` : '';
+    const outcome = outcomeOf(findings, `security: ${files} file(s) under src/${ui} follow the rules (${ms} ms)`);
     if (findings.length > 0) outcome.log += `${files} file(s) scanned in ${ms} ms\n`;
     return outcome;
   },

@@ -144,6 +144,30 @@ export const SECURITY_RULES = {
     why: 'only .ts files under src/ are checked and bundled; anything else there is unchecked code',
     fix: 'rename it to .ts (it is then checked) or move it out of src/',
   },
+  'view-inline-handler': {
+    why: 'an inline event-handler attribute is code in a string: the view CSP must then allow inline handlers, and no bundle or check sees it',
+    fix: "remove the attribute; add the listener in the view's script (element.addEventListener('click', …))",
+  },
+  'view-inline-script': {
+    why: "a view's script comes from the repo's files, bundled and checked; inline script text is neither",
+    fix: 'move the code into a .ts file beside the HTML and load it with <script type="module" src="./view.ts">',
+  },
+  'view-remote-script': {
+    why: "a view's script is bundled from the repo only: a script from another origin is code nobody reviewed, and it can change after merge",
+    fix: 'bundle the code instead: put it (or the package, if vetted) under ui/ and import it from the view script',
+  },
+  'view-javascript-url': {
+    why: 'a javascript: URL is code in a string, outside every check',
+    fix: "use a button with a listener added in the view's script",
+  },
+  'view-html-sink': {
+    why: 'HTML built from strings runs whatever markup the data holds (tool results come from outside): script injection into the view',
+    fix: 'build elements with document.createElement and set textContent; never innerHTML, outerHTML, insertAdjacentHTML or document.write',
+  },
+  'view-import-not-allowlisted': {
+    why: 'a view script may import only the view bridge (@bmms/runner-template/view) and its own files under ui/',
+    fix: 'remove the import; put the code under ui/ and import it with a relative path',
+  },
 } as const satisfies Record<string, { why: string; fix: string }>;
 
 export type SecurityRule = keyof typeof SECURITY_RULES;
