@@ -24,6 +24,7 @@ import { issueSetupToken, ownerWithoutPassword, setupPath } from './accounts/set
 import { createApp } from './app.ts';
 import { type BackupSummary, createBackup } from './backup/backup.ts';
 import { BackupSchedule } from './backup/schedule.ts';
+import { OrgPlans } from './billing/org-plans.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
@@ -58,6 +59,7 @@ import { resumeDeletions } from './services/deletion.ts';
 import { sweepOrphanFiles } from './services/server-removal.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 import { startTelemetry } from './telemetry/index.ts';
+import { UsageMeter } from './usage/meter.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
 /** How long close() lets requests in flight finish when the configuration does not say (loadConfig says 25 s). */
@@ -134,8 +136,17 @@ async function boot(
   const stores = await openStores(config, log, parts);
   const egress = await startEgress(config, log, parts);
   const logs = startServerLogs(config, log, stores.database);
-  const services = buildServices(config, log, parts, { ...stores, egress, reposRoot, workDir, logs: logs.writer });
-  const { ctx, generation } = await buildContext(config, log, parts, stores, services);
+  const invalidations = await startInvalidations(config, log);
+  const plans = new OrgPlans({ db: stores.db, defaultPlan: config.defaultPlan, invalidations });
+  const services = buildServices(config, log, parts, {
+    ...stores,
+    egress,
+    reposRoot,
+    workDir,
+    logs: logs.writer,
+    plans,
+  });
+  const { ctx, generation } = await buildContext(config, log, parts, stores, { ...services, invalidations, plans });
   logs.listen(ctx.calls);
   const leader = await resumeWork(ctx, config, reposRoot);
   const { server, port, url } = await listen(ctx, config, reposRoot);
@@ -168,8 +179,10 @@ async function boot(
       await egress.closeAll();
       await ctx.checks.close();
       await openMetrics?.close();
-      // The last calls' metrics, before the database closes.
+      // The last calls' metrics and usage, before the database closes.
       await ctx.metrics.close();
+      await ctx.usage.close();
+      ctx.plans.close();
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
       await ctx.directory.close();
@@ -265,6 +278,7 @@ function buildServices(
     reposRoot: string;
     workDir: string;
     logs: LogWriter;
+    plans: OrgPlans;
   },
 ): Services {
   const { db } = deps;
@@ -290,7 +304,7 @@ function buildServices(
     db,
     git,
     log: log.child({ component: 'checks' }),
-    checks: allChecks(previews),
+    checks: allChecks(previews, (serverName) => deps.plans.ofServer(serverName)),
     workDir: deps.workDir,
     onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
     onCompleted: (server, suite) => {
@@ -377,14 +391,14 @@ async function buildContext(
   log: Logger,
   parts: PlatformParts,
   stores: Stores,
-  services: Services,
+  services: Services & { invalidations: InvalidationBus; plans: OrgPlans },
 ): Promise<{ ctx: PlatformContext; generation: Generation }> {
   const { db, secrets, keyring } = stores;
   const { git, checks, reconciler, routes, previews, credentials } = services;
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
-  const invalidations = await startInvalidations(config, log);
+  const { invalidations, plans } = services;
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
@@ -392,6 +406,8 @@ async function buildContext(
   const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
   calls.add(metrics.observe);
   metrics.start();
+  const usage = new UsageMeter({ db, log: log.child({ component: 'usage' }), flushMs: config.usageFlushMs });
+  usage.start();
   const { prometheus } = services;
   if (prometheus) calls.add(prometheus.observeCall);
   const ctx: PlatformContext = {
@@ -424,6 +440,8 @@ async function buildContext(
     calls,
     logs: services.logs,
     metrics,
+    usage,
+    plans,
     ...(prometheus
       ? {
           prometheus: {

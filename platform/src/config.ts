@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
+import { DEFAULT_PLAN, PLAN_IDS, type PlanId } from './plans.ts';
 import { type TracingConfig, tracingFromEnv } from './telemetry/tracing.ts';
 
 const Env = z.object({
@@ -62,6 +63,8 @@ const Env = z.object({
   BMMS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BMMS_METRICS_HOST: z.string().default('127.0.0.1'),
   BMMS_CALL_OBSERVERS: z.enum(['on', 'off']).default('on'),
+  BMMS_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN),
+  BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
 });
 
 export interface Config {
@@ -115,6 +118,10 @@ export interface Config {
   prometheus?: PrometheusConfig;
   /** Whether gateway calls are observed at all (logs, metrics, traces); BMMS_CALL_OBSERVERS=off for benchmarks. */
   callObservers?: boolean;
+  /** The plan of every org billing has not put on another (BMMS_DEFAULT_PLAN, default self-hosted: no limits). */
+  defaultPlan?: PlanId;
+  /** How often usage counts are written (BMMS_USAGE_FLUSH_SECONDS, default 10 s): what a crash may lose at most. */
+  usageFlushMs?: number;
 }
 
 /**
@@ -219,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signup: e.BMMS_SIGNUP,
     prometheus: prometheusConfig(e),
     callObservers: e.BMMS_CALL_OBSERVERS === 'on',
+    defaultPlan: e.BMMS_DEFAULT_PLAN,
+    usageFlushMs: e.BMMS_USAGE_FLUSH_SECONDS * 1000,
     oidc:
       e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
         ? {

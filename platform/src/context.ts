@@ -4,6 +4,7 @@ import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import type { RequestHandler } from 'express';
 import type { WebSessions } from './accounts/sessions.ts';
 import type { SignupMode } from './accounts/signup.ts';
+import type { OrgPlans } from './billing/org-plans.ts';
 import type { CheckService } from './checks/suites.ts';
 import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
@@ -18,6 +19,7 @@ import type { PlatformMetrics } from './metrics/prometheus.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
+import type { UsageMeter } from './usage/meter.ts';
 
 /**
  * The whole that boot.ts assembles; app.ts hands it to each router, which takes it as the narrower deps it declares.
@@ -59,6 +61,10 @@ export interface PlatformContext {
   metrics: CallMetrics;
   /** The platform's own Prometheus metrics (BMMS_METRICS); `scrape` answers /metrics on the main port (token mode). */
   prometheus?: { metrics: PlatformMetrics; scrape?: RequestHandler };
+  /** Meters every gateway request (per org, server, tool, status, month), written in batches. */
+  usage: UsageMeter;
+  /** Which plan each org is on (cached). */
+  plans: OrgPlans;
   /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
   logs: LogWriter;
 }

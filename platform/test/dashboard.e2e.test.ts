@@ -152,6 +152,27 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
     await client.close();
   }, 180_000);
 
+  it('shows the month’s tool calls against the plan on the dashboard', async () => {
+    await page.goto('/dashboard/');
+    await expect.poll(() => page.textContent('#usage-card')).toContain('Self-hosted plan · 1 tool call');
+    expect(await page.textContent('#usage-card')).toContain('no monthly limit');
+    expect(await page.locator('#usage-card tbody tr').first().textContent()).toMatch(/^demo1\d+\d+$/);
+    // On a plan with a quota: a bar against it.
+    const user = await stack.platform.ctx.db.user.findUniqueOrThrow({
+      where: { email: EMAIL },
+      include: { memberships: true },
+    });
+    const orgId = user.memberships[0]?.orgId as string;
+    await stack.platform.ctx.plans.set(orgId, 'hobby');
+    await page.reload();
+    await expect.poll(() => page.textContent('#usage-card')).toContain('Hobby plan · 1 tool call');
+    expect(await page.getAttribute('#usage-bar', 'max')).toBe('100000');
+    expect(await page.getAttribute('#usage-bar', 'value')).toBe('1');
+    expect(await page.textContent('#usage-card')).toContain('Servers: 1 of 1');
+    await step('08b-dashboard-usage');
+    await stack.platform.ctx.plans.set(orgId, null);
+  }, 60_000);
+
   it('shows the OAuth sign-in and consent pages in the site’s look and sends the client back with a code', async () => {
     const redirect = 'http://127.0.0.1:9/callback';
     const clientId = await registerPublicClient(stack.url, redirect, 'Inspector');

@@ -22,7 +22,7 @@ describe('manifest check: templates', () => {
     expect(o.conclusion).toBe('success');
     expect(o.findings).toEqual([]);
     expect(o.summary).toBe(
-      'mcp.json is valid: 2 tool(s) (echo, add), 0 secret name(s), egress: none; limits within the Free plan; every tool in src/ matches mcp.json',
+      'mcp.json is valid: 2 tool(s) (echo, add), 0 secret name(s), egress: none; limits within the Hobby plan; every tool in src/ matches mcp.json',
     );
   });
 
@@ -142,7 +142,7 @@ describe('manifest check: plan', () => {
     );
     expect(rules(o)).toEqual(['limits-over-plan', 'limits-over-plan', 'limits-over-plan']);
     expect(o.summary).toContain(
-      "[limits-over-plan] limits.cpu: 2 CPU is above the Free plan's 0.5 CPU; the platform would refuse to run the server at that size — set limits.cpu to at most 0.5",
+      "[limits-over-plan] limits.cpu: 2 CPU is above the Hobby plan's 0.5 CPU; the platform would refuse to run the server at that size — set limits.cpu to at most 0.5",
     );
     expect(o.summary).toContain('set limits.memoryMb to at most 512');
     expect(o.summary).toContain('set limits.timeoutMs to at most 30000');
@@ -163,11 +163,11 @@ describe('manifest check: plan', () => {
     const files = render(many);
     const o = await run(files);
     expect(rules(o)).toEqual(['tools-over-plan']);
-    expect(o.summary).toContain('tools: 21 tools declared, the Free plan allows 20');
+    expect(o.summary).toContain('tools: 21 tools declared, the Hobby plan allows 20');
     expect(o.summary).toContain('— merge or drop 1 tool(s)');
     const pro = createManifestCheck({ planOf: () => PLANS.pro });
     expect((await pro.run(await checkout(files))).conclusion).toBe('success');
-    expect(planFor('any-org')).toBe(PLANS.free);
+    expect(planFor('any-org')).toBe(PLANS.hobby);
   });
 });
 

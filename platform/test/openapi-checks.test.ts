@@ -10,7 +10,7 @@ import { listOperations } from '../src/generation/openapi/operations.ts';
 import { PLANS, type Plan } from '../src/plans.ts';
 import { checkout, cleanup } from './check-helpers.ts';
 
-// Every operation of GitHub's published document, imported 20 at a time (the Free plan's tool count):
+// Every operation of GitHub's published document, imported 20 at a time (the Hobby plan's tool count):
 // each rendered server must pass every static check as it is, with no finding.
 const GITHUB_DOC = createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.json');
 let doc: ApiDocument;
@@ -26,7 +26,7 @@ describe("static checks on servers imported from GitHub's document", () => {
     const failures: string[] = [];
     for (let start = 0; start < ops.length; start += 20) {
       const chunk = ops.slice(start, start + 20);
-      const { spec } = convertDocument(doc, chunk, 'github', PLANS.free, {
+      const { spec } = convertDocument(doc, chunk, 'github', PLANS.hobby, {
         auth: { type: 'bearer', secret: 'GITHUB_TOKEN' },
       });
       const input = await checkout(render(spec), { serverName: 'github' });

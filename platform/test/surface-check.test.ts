@@ -26,7 +26,7 @@ describe('surface check: templates', () => {
     expect(e.summary).toContain('Tool surface with no base (first change): every tool is new: 2 added, 0 removed');
     expect(e.summary).toContain('+ added `echo` (text: string): "Returns the given text unchanged."');
     expect(e.summary).toMatch(
-      /Description tokens \(o200k_base\): echo \d+, add \d+; total \d+ of 4000 \(max 500 per tool, Free plan\)/,
+      /Description tokens \(o200k_base\): echo \d+, add \d+; total \d+ of 4000 \(max 500 per tool, Hobby plan\)/,
     );
     const h = await run(renderTemplate('http-json', 'demo', { baseUrl: 'https://api.weather.example.com' }));
     expect(h.findings).toEqual([]);
@@ -158,17 +158,17 @@ describe('surface check: token budget', () => {
     const tokens = tokensOf(long) + tokensOf('Echo') + tokensOf('The text to send back.');
     expect(rules(o)).toEqual(['desc-over-budget']);
     expect(o.summary).toContain(
-      `tools[0] (tool "echo"): its title and descriptions take ${tokens} tokens, over the Free plan's 500 per tool`,
+      `tools[0] (tool "echo"): its title and descriptions take ${tokens} tokens, over the Hobby plan's 500 per tool`,
     );
     expect(o.summary).toContain(
       `— shorten the description and the argument descriptions by at least ${tokens - 500} tokens`,
     );
     const tight = createSurfaceCheck({
-      planOf: () => ({ ...PLANS.free, descriptionTokens: { perTool: 500, total: 20 } }),
+      planOf: () => ({ ...PLANS.hobby, descriptionTokens: { perTool: 500, total: 20 } }),
     });
     const t = await tight.run(await checkout(echo()));
     expect(rules(t)).toEqual(['desc-over-budget']);
-    expect(t.summary).toMatch(/tools: all titles and descriptions take \d+ tokens, over the Free plan's 20 in sum/);
+    expect(t.summary).toMatch(/tools: all titles and descriptions take \d+ tokens, over the Hobby plan's 20 in sum/);
   });
 });
 

@@ -59,6 +59,7 @@ const NATIVE_TYPES: Record<string, string> = {
   Integer: 'integer',
   JsonB: 'jsonb',
   Timestamptz: 'timestamp(3) with time zone',
+  Date: 'date',
 };
 
 // Prisma fills these in the client: no database default.

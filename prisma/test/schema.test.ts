@@ -44,6 +44,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'server_metrics',
       'servers',
       'template_forks',
+      'usage_counts',
       'users',
       'web_sessions',
     ]);

@@ -262,6 +262,18 @@ export const ops = {
     answers: { 200: json('The metrics.', s.metricsAnswer) },
   }),
 
+  // Usage
+  usage: operation({
+    method: 'get',
+    path: '/usage',
+    summary: "Your organization's usage this month",
+    description:
+      "Every MCP request through the gateway is counted per server, tool and status. `calls` (successful tool calls to production servers this calendar month, UTC) is what the plan's monthly quota counts; calls are visible at once.",
+    tags: ['Usage'],
+    role: 'viewer',
+    answers: { 200: json('The usage and the plan.', s.usageAnswer) },
+  }),
+
   // Secrets
   listSecrets: operation({
     method: 'get',

@@ -17,6 +17,7 @@ import { ops } from './operations.ts';
 import { type SecretsApiDeps, secretsRouter } from './secrets.ts';
 import { type ServersApiDeps, serversRouter } from './servers.ts';
 import { publicTemplatesRouter, templatesRouter } from './templates.ts';
+import { type UsageApiDeps, usageRouter } from './usage.ts';
 
 /** What the REST API needs: what finding the caller needs, and what each of its routers needs. */
 export type ApiDeps = CallerDeps &
@@ -28,7 +29,8 @@ export type ApiDeps = CallerDeps &
   GenerationDeps &
   AccountsApiDeps &
   DashboardApiDeps &
-  LogsApiDeps;
+  LogsApiDeps &
+  UsageApiDeps;
 
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: ApiDeps): Router {
@@ -51,6 +53,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(changesRouter(ctx));
   router.use(checksRouter(ctx));
   router.use(metricsRouter(ctx));
+  router.use(usageRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));

@@ -721,3 +721,38 @@ export const auditAnswer = z.object({
   events: z.array(auditEvent).meta({ description: 'Newest first.' }),
   next: z.string().nullable().meta({ description: 'Pass as `before` for the next (older) page; null at the end.' }),
 });
+
+const limit = (what: string) =>
+  z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: `${what}; null: no limit.` });
+export const usageAnswer = z
+  .object({
+    plan: z.object({
+      id: z.enum(['hobby', 'pro', 'team', 'enterprise', 'self-hosted']),
+      name: z.string(),
+      servers: limit('Servers the organization may have'),
+      monthlyCalls: limit('Successful tool calls to production servers a month'),
+    }),
+    period: z.object({
+      from: timestamp.meta({ description: 'The start of the calendar month (UTC).' }),
+      to: timestamp.meta({ description: 'The start of the next month, when the count starts again (exclusive).' }),
+    }),
+    calls: z.number().int().meta({ description: 'Successful tool calls to production servers this month.' }),
+    quota: limit("The plan's monthly calls"),
+    servers: z.object({ count: z.number().int(), limit: limit('Servers the plan allows') }),
+    byServer: z.array(
+      z.object({
+        server: z.string().nullable().meta({ description: "The server's name; null once it was deleted." }),
+        serverId: z.string(),
+        calls: z.number().int().meta({ description: 'Successful tool calls (what the quota counts).' }),
+        requests: z.number().int().meta({ description: 'Every MCP request to production, whatever its answer.' }),
+        errors: z.number().int().meta({ description: 'Requests answered with an HTTP status of 400 or more.' }),
+        previewRequests: z.number().int().meta({ description: "Requests to the server's previews (not billed)." }),
+        tools: z.array(z.object({ tool: z.string(), calls: z.number().int() })),
+      }),
+    ),
+  })
+  .meta({ id: 'Usage' });

@@ -1,10 +1,11 @@
+import type { Plan } from '../plans.ts';
 import type { PreviewManager } from '../previews.ts';
 import { dependenciesCheck } from './dependencies.ts';
-import { manifestCheck } from './manifest.ts';
+import { createManifestCheck, manifestCheck } from './manifest.ts';
 import { previewCheck } from './preview.ts';
 import { secretsCheck } from './secrets.ts';
 import { securityCheck } from './security/index.ts';
-import { surfaceCheck } from './surface.ts';
+import { createSurfaceCheck, surfaceCheck } from './surface.ts';
 import { typecheckCheck } from './typecheck.ts';
 import type { Check } from './types.ts';
 
@@ -15,9 +16,16 @@ export function staticChecks(): Check[] {
   return [manifestCheck, surfaceCheck, securityCheck, secretsCheck, dependenciesCheck];
 }
 
-/** Every check of a suite, in the order a reviewer reads them; `preview` runs once the static checks passed. */
-export function allChecks(previews?: PreviewManager): Check[] {
-  const fast = staticChecks();
+/**
+ * Every check of a suite, in the order a reviewer reads them; `preview` runs once the static checks passed. With
+ * `planOf`, the manifest and surface checks hold each server to its org's plan (else to Hobby's bounds).
+ */
+export function allChecks(previews?: PreviewManager, planOf?: (serverName: string) => Plan | Promise<Plan>): Check[] {
+  const fast = planOf
+    ? staticChecks().map((c) =>
+        c === manifestCheck ? createManifestCheck({ planOf }) : c === surfaceCheck ? createSurfaceCheck({ planOf }) : c,
+      )
+    : staticChecks();
   return [
     ...fast,
     typecheckCheck(),

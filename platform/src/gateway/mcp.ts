@@ -24,6 +24,7 @@ import { type AuthorizationServer, InvalidTokenError } from '../oauth/server.ts'
 import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
 import { activeTracing } from '../telemetry/tracing.ts';
+import type { UsageMeter } from '../usage/meter.ts';
 import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
@@ -45,6 +46,8 @@ export interface GatewayDeps extends PublicBaseDeps {
   calls: CallObservers;
   /** Why there is no route: a preview's change, a server's deploy history. */
   db: PrismaClient;
+  /** Counts every request that got an answer, per org, server, method, tool and status (memory only). */
+  usage: UsageMeter;
 }
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
@@ -108,6 +111,10 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const body = await readBody(req);
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     const described = describeRequest(messages);
+    // Every request that got an answer is metered, whatever it was (what the client was told is its status).
+    res.once('finish', () =>
+      ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
+    );
     const tracing = ctx.calls.enabled ? activeTracing() : undefined;
     const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;

@@ -16,6 +16,7 @@ import {
 } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
+import type { Plan } from '../plans.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
 import { dropServerRows, type RemovalDeps, removeServerFiles } from './server-removal.ts';
@@ -34,10 +35,12 @@ export interface ServerDeps {
   /** Tells every gateway that a server came or went. */
   invalidations: InvalidationBus;
   log: Logger;
+  /** The org's plan: how many servers it may have, how many tools each. */
+  plans: { of(orgId: string): Promise<Plan> };
 }
 
 /** What creating a server needs (a template, a fork, an OpenAPI import, a generation). */
-export type ProvisionDeps = Pick<ServerDeps, 'db' | 'git' | 'checks' | 'invalidations' | 'log'>;
+export type ProvisionDeps = Pick<ServerDeps, 'db' | 'git' | 'checks' | 'invalidations' | 'log' | 'plans'>;
 
 const INIT_BRANCH = 'bmms/init';
 

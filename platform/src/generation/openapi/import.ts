@@ -9,7 +9,6 @@ import {
   openapiSelectionRequired,
   openapiTooManyOperations,
 } from '../../errors.ts';
-import { planFor } from '../../plans.ts';
 import { isValidServerName } from '../../services/names.ts';
 import { type ProvisionDeps, provisionServer } from '../../services/servers.ts';
 import type { Generation } from '../index.ts';
@@ -61,7 +60,7 @@ export async function loadDocument(
 
 /** The selection step: every operation of a document, to pick `operations` from. */
 export async function describeDocument(
-  ctx: Pick<OpenApiImportDeps, 'generation'>,
+  ctx: Pick<OpenApiImportDeps, 'generation' | 'plans'>,
   principal: Principal,
   input: unknown,
 ) {
@@ -69,7 +68,7 @@ export async function describeDocument(
   if (input === undefined) throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
   const { doc, operations } = await loadDocument(ctx, input);
   const info = (doc.info ?? {}) as { title?: unknown; version?: unknown };
-  const plan = planFor(principal.orgId);
+  const plan = await ctx.plans.of(principal.orgId);
   return {
     title: typeof info.title === 'string' ? info.title : '',
     version: typeof info.version === 'string' ? info.version : '',
@@ -84,7 +83,7 @@ export type ImportRequest = z.output<typeof importRequestSchema>;
 
 /** Checks the name, loads the document and converts the selected operations (no side effect). */
 export async function planImport(
-  ctx: Pick<OpenApiImportDeps, 'db' | 'generation'>,
+  ctx: Pick<OpenApiImportDeps, 'db' | 'generation' | 'plans'>,
   principal: Principal,
   input: ImportRequest,
 ): Promise<{ name: string; converted: Converted; files: Record<string, string>; title: string }> {
@@ -93,7 +92,7 @@ export async function planImport(
   // Before any fetch or parse: a taken name fails fast and cheaply.
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
   const loaded = await loadDocument(ctx, input.openapi);
-  const plan = planFor(principal.orgId);
+  const plan = await ctx.plans.of(principal.orgId);
   let selected: Operation[];
   if (input.operations === undefined) {
     if (loaded.operations.length > plan.maxTools) {

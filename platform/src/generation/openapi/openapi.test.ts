@@ -110,7 +110,7 @@ describe('OpenAPI 3.0 (YAML, refs, a cycle, server variables, apiKey auth)', () 
   it('turns every operation into a tool with a sanitized unique name', () => {
     const ops = listOperations(doc);
     expect(ops.map((o) => o.id)).toEqual(['listPets', 'create-pet', 'listPets.get', 'DELETE /pets/{petId}']);
-    const { spec, tools } = convertDocument(doc, ops, 'pets', PLANS.free, {});
+    const { spec, tools } = convertDocument(doc, ops, 'pets', PLANS.hobby, {});
     expect(spec.tools.map((t) => t.name)).toEqual(['listPets', 'create_pet', 'listPets_get', 'delete_pets_by_petId']);
     expect(tools[3]).toEqual({
       operation: 'DELETE /pets/{petId}',
@@ -121,7 +121,7 @@ describe('OpenAPI 3.0 (YAML, refs, a cycle, server variables, apiKey auth)', () 
   });
 
   it('maps security schemes to secrets and servers (variables resolved) to egress', () => {
-    const { spec, baseUrl } = convertDocument(doc, listOperations(doc), 'pets', PLANS.free, {});
+    const { spec, baseUrl } = convertDocument(doc, listOperations(doc), 'pets', PLANS.hobby, {});
     expect(baseUrl).toBe('https://eu.pets.example.com/v1');
     expect(spec.egress).toEqual(['eu.pets.example.com']);
     expect(spec.secrets).toEqual(['PET_API_KEY']);
@@ -130,7 +130,7 @@ describe('OpenAPI 3.0 (YAML, refs, a cycle, server variables, apiKey auth)', () 
   });
 
   it('builds input schemas from parameters and bodies, cutting the cycle and read-only fields', () => {
-    const { spec } = convertDocument(doc, listOperations(doc), 'pets', PLANS.free, {});
+    const { spec } = convertDocument(doc, listOperations(doc), 'pets', PLANS.hobby, {});
     const [list, create, get, del] = spec.tools;
     expect(list?.inputSchema.properties).toEqual({
       limit: { type: 'integer', maximum: 100 },
@@ -147,13 +147,13 @@ describe('OpenAPI 3.0 (YAML, refs, a cycle, server variables, apiKey auth)', () 
   });
 
   it('writes descriptions without links, so the surface lint has nothing to flag', () => {
-    const { spec } = convertDocument(doc, listOperations(doc), 'pets', PLANS.free, {});
+    const { spec } = convertDocument(doc, listOperations(doc), 'pets', PLANS.hobby, {});
     expect(spec.tools[2]?.description).toBe('Get a pet. Returns one pet. Visit for more.');
     expect(spec.description).toBe('Pet Store: 4 operation(s) of the API. Pets, see the docs.');
   });
 
   it('renders handlers that pass the security rules and the secret scanner', () => {
-    const files = render(convertDocument(doc, listOperations(doc), 'pets', PLANS.free, {}).spec);
+    const files = render(convertDocument(doc, listOperations(doc), 'pets', PLANS.hobby, {}).spec);
     for (const [path, text] of Object.entries(files).filter(([p]) => p.startsWith('src/'))) {
       expect(analyzeSource(path, text)).toEqual([]);
       expect(scanText(path, text)).toEqual([]);
@@ -176,7 +176,7 @@ describe('OpenAPI 3.0 (YAML, refs, a cycle, server variables, apiKey auth)', () 
   });
 
   it('lets the caller override the base URL and the auth', () => {
-    const { spec } = convertDocument(doc, listOperations(doc).slice(0, 1), 'pets', PLANS.free, {
+    const { spec } = convertDocument(doc, listOperations(doc).slice(0, 1), 'pets', PLANS.hobby, {
       baseUrl: 'https://pets.internal-mirror.example.org/api/',
       auth: { type: 'bearer', secret: 'PETS_TOKEN' },
     });
@@ -221,7 +221,7 @@ describe('Swagger 2.0 and OpenAPI 3.1', () => {
         definitions: { Order: { type: 'object', properties: { sku: { type: 'string' } } } },
       }),
     );
-    const { spec, baseUrl } = convertDocument(doc, listOperations(doc), 'legacy', PLANS.free, {});
+    const { spec, baseUrl } = convertDocument(doc, listOperations(doc), 'legacy', PLANS.hobby, {});
     expect(baseUrl).toBe('https://legacy.example.com/api');
     expect(spec.secrets).toEqual(['BASIC']);
     const [order, login] = spec.tools;
@@ -251,7 +251,7 @@ describe('Swagger 2.0 and OpenAPI 3.1', () => {
         },
       }),
     );
-    const { spec } = convertDocument(doc, listOperations(doc), 'new-api', PLANS.free, {});
+    const { spec } = convertDocument(doc, listOperations(doc), 'new-api', PLANS.hobby, {});
     expect(spec.tools[0]?.inputSchema.properties.q).toEqual({ type: 'string' });
     expect(spec.tools[0]?.source).toContain('"q": z.string().optional(),');
   });
@@ -321,14 +321,14 @@ describe('invalid documents', () => {
       }),
     );
     const err = await apiError(
-      Promise.resolve().then(() => convertDocument(doc, listOperations(doc), 'x-api', PLANS.free, {})),
+      Promise.resolve().then(() => convertDocument(doc, listOperations(doc), 'x-api', PLANS.hobby, {})),
     );
     expect(err.code).toBe('openapi_no_server');
   });
 
   it('refuses operations whose descriptions exceed the plan’s token budget even when trimmed', async () => {
     // No plan is this tight today: the smallest one fits 20 tools trimmed to the last step. A plan's budget is data.
-    const tight = { ...PLANS.free, descriptionTokens: { perTool: 20, total: 20 } };
+    const tight = { ...PLANS.hobby, descriptionTokens: { perTool: 20, total: 20 } };
     const summary = 'Returns every item of the collection with all of its fields expanded and sorted by name';
     const doc = await load(
       JSON.stringify({
@@ -360,10 +360,10 @@ describe("GitHub's published document (@octokit/openapi)", () => {
     expect(new Set(ops.map((o) => o.id)).size).toBe(ops.length);
   });
 
-  it('converts any 20 operations within the free plan budget into handlers that pass the rules', () => {
+  it('converts any 20 operations within the Hobby plan budget into handlers that pass the rules', () => {
     const ops = listOperations(doc);
     for (const start of [0, 300, 600, 900, ops.length - 20]) {
-      const { spec } = convertDocument(doc, ops.slice(start, start + 20), 'github', PLANS.free, {
+      const { spec } = convertDocument(doc, ops.slice(start, start + 20), 'github', PLANS.hobby, {
         auth: { type: 'bearer', secret: 'GITHUB_TOKEN' },
       });
       expect(spec.tools).toHaveLength(20);
@@ -375,12 +375,12 @@ describe("GitHub's published document (@octokit/openapi)", () => {
           if (key === 'description' && typeof value === 'string') n += tokensOf(value);
           return value;
         });
-        expect(n).toBeLessThanOrEqual(PLANS.free.descriptionTokens.perTool);
+        expect(n).toBeLessThanOrEqual(PLANS.hobby.descriptionTokens.perTool);
         total += n;
         expect(tool.description).not.toMatch(/https?:\/\//);
         expect(analyzeSource(`src/tools/${tool.name}.ts`, tool.source)).toEqual([]);
       }
-      expect(total).toBeLessThanOrEqual(PLANS.free.descriptionTokens.total);
+      expect(total).toBeLessThanOrEqual(PLANS.hobby.descriptionTokens.total);
     }
   });
 });

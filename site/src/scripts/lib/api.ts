@@ -128,6 +128,23 @@ export interface ServerView {
   updatedAt: string;
 }
 
+/** GET /usage: the org's usage this month against its plan. */
+export interface UsageView {
+  plan: { id: string; name: string; servers: number | null; monthlyCalls: number | null };
+  period: { from: string; to: string };
+  calls: number;
+  quota: number | null;
+  servers: { count: number; limit: number | null };
+  byServer: Array<{
+    server: string | null;
+    serverId: string;
+    calls: number;
+    requests: number;
+    errors: number;
+    previewRequests: number;
+  }>;
+}
+
 export interface CheckView {
   name: string;
   status: string;

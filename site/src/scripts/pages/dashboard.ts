@@ -1,6 +1,97 @@
-/** /dashboard: servers by status, recent deploys and changes. */
-import { api, type ChangeView, type ServerView, serverStatus } from '../lib/api.ts';
+/** /dashboard: usage against the plan, servers by status, recent deploys and changes. */
+import { api, type ChangeView, type ServerView, serverStatus, type UsageView } from '../lib/api.ts';
 import { ago, byId, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
+
+const count = new Intl.NumberFormat('en');
+
+/** The month's calls against the plan's quota (a bar when there is one), and each server's figures. */
+async function loadUsage(): Promise<void> {
+  const box = byId('usage');
+  mount(box, skeleton(2));
+  try {
+    const u = await api<UsageView>('GET', '/usage');
+    const resets = new Date(u.period.to).toLocaleDateString('en', { day: 'numeric', month: 'long', timeZone: 'UTC' });
+    const quota = u.quota;
+    const share = quota ? Math.min(1, u.calls / quota) : 0;
+    mount(
+      box,
+      h(
+        'div',
+        { class: 'card stack', id: 'usage-card' },
+        h(
+          'p',
+          { class: 'row spread' },
+          h(
+            'span',
+            {},
+            h('strong', {}, `${u.plan.name} plan`),
+            ' · ',
+            `${count.format(u.calls)} tool call${u.calls === 1 ? '' : 's'}`,
+          ),
+          h(
+            'span',
+            { class: 'muted' },
+            quota === null ? 'no monthly limit' : `of ${count.format(quota)} · resets ${resets} (UTC)`,
+          ),
+        ),
+        quota === null
+          ? null
+          : h('progress', {
+              id: 'usage-bar',
+              max: String(quota),
+              value: String(Math.min(u.calls, quota)),
+              'aria-label': `${Math.round(share * 100)}% of the monthly tool calls used`,
+            }),
+        quota !== null && u.calls >= quota
+          ? h(
+              'p',
+              { class: 'error', role: 'alert' },
+              `The ${u.plan.name} plan's ${count.format(quota)} tool calls this month are used up: calls are refused (429) until ${resets}. A larger plan raises the limit.`,
+            )
+          : null,
+        h(
+          'p',
+          { class: 'muted' },
+          `Servers: ${u.servers.count}${u.servers.limit === null ? '' : ` of ${u.servers.limit}`}`,
+        ),
+        u.byServer.length === 0
+          ? null
+          : h(
+              'table',
+              { class: 'list' },
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', {}, 'Server'),
+                  h('th', {}, 'Tool calls'),
+                  h('th', {}, 'Requests'),
+                  h('th', {}, 'Errors'),
+                ),
+              ),
+              h(
+                'tbody',
+                {},
+                u.byServer.map((s) =>
+                  h(
+                    'tr',
+                    {},
+                    h('td', {}, s.server ?? h('span', { class: 'muted' }, '(deleted)')),
+                    h('td', {}, count.format(s.calls)),
+                    h('td', {}, count.format(s.requests)),
+                    h('td', {}, count.format(s.errors)),
+                  ),
+                ),
+              ),
+            ),
+      ),
+    );
+  } catch (err) {
+    mount(box, errorBox((err as Error).message));
+  }
+}
 
 async function load(): Promise<void> {
   mount(byId('server-list'), skeleton());
@@ -90,4 +181,5 @@ async function load(): Promise<void> {
   }
 }
 
+void loadUsage();
 void load();
