@@ -28,6 +28,7 @@ import type { UsageMeter } from '../usage/meter.ts';
 import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
+import { FairShare, QueueFullError, type Release } from './fair-share.ts';
 import { type CallSpan, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
@@ -91,6 +92,7 @@ interface Caller {
  */
 export function mcpGateway(ctx: GatewayDeps): RequestHandler {
   const clientNames = new ClientNames();
+  const fairShare = new FairShare();
   return async (req, res) => {
     const at = Date.now();
     const started = performance.now();
@@ -108,6 +110,10 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     if (caller.orgId === undefined && !(await ctx.directory.isMember(server.orgId, caller.userId))) {
       throw forbidden(`your account is no longer a member of the organization that owns "${name}"`);
     }
+    // Parked here (its body unread) while its server floods a saturated platform: see fair-share.ts.
+    const release = await admission(fairShare, name, res);
+    if (!release) return;
+    res.once('close', release);
     const body = await readBody(req);
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     const described = describeRequest(messages);
@@ -170,6 +176,34 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
       lease.release();
     }
   };
+}
+
+/**
+ * Admits the call under the server's fair share of a saturated platform: a Release at once or after a wait;
+ * undefined when the client went away while it waited. A server with too many calls waiting gets 503.
+ */
+async function admission(fairShare: FairShare, name: string, res: Response): Promise<Release | undefined> {
+  let admitted: ReturnType<FairShare['admit']>;
+  try {
+    admitted = fairShare.admit(name);
+  } catch (err) {
+    if (!(err instanceof QueueFullError)) throw err;
+    throw serverUnavailable(
+      `"${name}" is getting more calls than the platform can take while it serves other servers too (${err.queued} waiting): retry shortly`,
+      1,
+    );
+  }
+  if (typeof admitted === 'function') return admitted;
+  const waiting = admitted;
+  const gone = () => waiting.cancel();
+  res.once('close', gone);
+  const release = await waiting.admitted;
+  res.off('close', gone);
+  if (release && (res.destroyed || res.writableEnded)) {
+    release();
+    return undefined;
+  }
+  return release;
 }
 
 /** Who calls: an API key of the server's org, or an OAuth access token issued for exactly this server's URL. */
