@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
 import type { CheckInput } from '../src/checks/types.ts';
+import { vendoredRuntimeFiles } from '../src/services/vendored-runtime.ts';
 
 /** Temp folders made by a test file, removed by `cleanup()`. */
 const made: string[] = [];
@@ -19,14 +20,17 @@ export async function cleanup(): Promise<void> {
   await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 }
 
-/** Writes `files` into a new folder laid out like a checkout (`<workDir>/repo`); returns the input of a check. */
+/**
+ * Writes `files` into a new folder laid out like a checkout (`<workDir>/repo`), with the vendored runtime the
+ * platform commits beside rendered files; returns the input of a check.
+ */
 export async function checkout(
   files: Record<string, string>,
   opts: { serverName?: string; git?: InternalGitProvider; baseSha?: string | null } = {},
 ): Promise<CheckInput> {
   const workDir = await tempDir('bmms-check-');
   const dir = path.join(workDir, 'repo');
-  for (const [file, text] of Object.entries(files)) {
+  for (const [file, text] of Object.entries({ ...files, ...(await vendoredRuntimeFiles(files)) })) {
     await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
     await writeFile(path.join(dir, file), text);
   }

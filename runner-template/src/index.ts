@@ -1,7 +1,14 @@
 export * from './egress/index.ts';
 export * from './errors.ts';
 export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
-export { manifestText, PINNED_DEPENDENCIES, type RenderExtras, render } from './render.ts';
+export {
+  manifestText,
+  PINNED_DEPENDENCIES,
+  PINNED_DEV_DEPENDENCIES,
+  type RenderExtras,
+  render,
+  WORKFLOW_PATH,
+} from './render.ts';
 export { MAX_SPANS, SPANS_HEADER } from './runtime/trace.ts';
 export {
   formatPath,
@@ -37,3 +44,10 @@ export {
   templates,
 } from './templates/index.ts';
 export { COMPILER_OPTIONS, tsconfigText } from './tsconfig.ts';
+export {
+  integrityOf,
+  RUNTIME_PACKAGE,
+  RUNTIME_VERSION,
+  VENDORED_RUNTIME_PATH,
+  VENDORED_RUNTIME_SPEC,
+} from './vendor.ts';

@@ -8,15 +8,45 @@ import {
   type UiResource,
 } from './spec.ts';
 import { tsconfigText } from './tsconfig.ts';
+import { RUNTIME_PACKAGE, VENDORED_RUNTIME_PATH, VENDORED_RUNTIME_SPEC } from './vendor.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 const exact = (range: string): string => range.replace(/^[\^~]/, '');
-/** The versions every rendered repo pins: this package and the zod it was built with. */
+/**
+ * The versions every rendered repo pins: this package (its packed tarball, vendored into the repo until it is on
+ * a registry) and the zod it was built with.
+ */
 export const PINNED_DEPENDENCIES: Readonly<Record<string, string>> = {
-  '@bmms/runner-template': ownPackage.version,
+  [RUNTIME_PACKAGE]: VENDORED_RUNTIME_SPEC,
   zod: exact(ownPackage.dependencies.zod),
 };
+/** The type-checking tools every rendered repo pins as devDependencies (the platform's own compiler and Node types). */
+export const PINNED_DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
+  '@types/node': '24.19.2',
+  typescript: '7.0.2',
+};
+
+/** The GitHub Actions workflow of a rendered repo: the type check and the tests, as the platform's checks run them. */
+export const WORKFLOW_PATH = '.github/workflows/check.yml';
+const WORKFLOW = `name: check
+on:
+  push:
+  pull_request:
+permissions:
+  contents: read
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-node@v4
+        with:
+          node-version: 24
+      - run: npm install --no-audit --no-fund
+      - run: npm run typecheck
+      - run: npm run --if-present test
+`;
 
 const FIRST = ['$schema', 'type', 'title', 'description', 'properties', 'required', 'items'];
 const rank = (key: string): number => (FIRST.includes(key) ? FIRST.indexOf(key) : FIRST.length);
@@ -163,6 +193,20 @@ function readme(manifest: Manifest, extras: RenderExtras = {}): string {
     '  `ctx.fetch` (hosts listed in `egress`) and secrets only through `ctx.secret(NAME)` (names listed in `secrets`).',
     '- Open a pull request: the platform type-checks it, runs its checks, and deploys `main` once they pass.',
     '',
+    '## Run it yourself',
+    '',
+    'The repo stands on its own: Node 24 and npm are all it needs. The base runtime is vendored as',
+    `\`${VENDORED_RUNTIME_PATH}\` (the platform checks that it is byte for byte the one it ships).`,
+    '',
+    '```sh',
+    'npm install',
+    'npm run typecheck',
+    ...(extras.scripts?.test ? ['npm test'] : []),
+    'PORT=3000 npm start   # MCP on http://127.0.0.1:3000/mcp',
+    '```',
+    '',
+    `\`${WORKFLOW_PATH}\` runs the same type check${extras.scripts?.test ? ' and tests' : ''} in GitHub Actions.`,
+    '',
     ...(extras.notes ? ['## Notes', '', extras.notes.trim(), ''] : []),
     ...(extras.scripts?.test
       ? [
@@ -182,7 +226,7 @@ function readme(manifest: Manifest, extras: RenderExtras = {}): string {
 export interface RenderExtras {
   /** Repo-relative path → text; may not replace `mcp.json`, `package.json`, `src/server.ts` or a tool file. */
   files?: Record<string, string>;
-  /** `package.json` scripts besides `typecheck`. */
+  /** `package.json` scripts besides `start` and `typecheck`. */
   scripts?: Record<string, string>;
   /** Runtime dependencies besides the pinned ones (each must be in the platform's dependency allowlist). */
   dependencies?: Record<string, string>;
@@ -197,8 +241,9 @@ function packageJson(manifest: Manifest, extras: RenderExtras): string {
     description: manifest.description,
     private: true,
     type: 'module',
-    scripts: { typecheck: 'tsc -p tsconfig.json', ...extras.scripts },
+    scripts: { start: 'node src/server.ts', typecheck: 'tsc -p tsconfig.json', ...extras.scripts },
     dependencies: sortedRecord({ ...extras.dependencies, ...PINNED_DEPENDENCIES }),
+    devDependencies: sortedRecord({ ...PINNED_DEV_DEPENDENCIES }),
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
@@ -209,11 +254,15 @@ function sortedRecord(record: Record<string, string>): Record<string, string> {
 
 const GITIGNORE = 'node_modules/\ndist/\n.env\n*.log\n';
 
-/** Renders a ServerSpec (plus a template's extras) into the files of its repository (path → text); same input, same bytes. */
+/**
+ * Renders a ServerSpec (plus a template's extras) into the files of its repository (path → text); same input, same
+ * bytes. The vendored runtime tarball (binary) is not among them: whoever commits the files adds it.
+ */
 export function render(spec: ServerSpecInput, extras: RenderExtras = {}): Record<string, string> {
   const parsed = parseServerSpec(spec);
   const manifest = manifestOf(parsed);
   const files: Record<string, string> = {
+    [WORKFLOW_PATH]: WORKFLOW,
     '.gitignore': GITIGNORE,
     'README.md': readme(manifest, extras),
     'mcp.json': manifestText(manifest),

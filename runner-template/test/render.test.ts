@@ -20,6 +20,7 @@ function echoSpec(): ServerSpec {
 describe('render', () => {
   it('renders the per-server repository file set', () => {
     expect(Object.keys(render(echoSpec()))).toEqual([
+      '.github/workflows/check.yml',
       '.gitignore',
       'README.md',
       'mcp.json',
@@ -71,16 +72,38 @@ describe('render', () => {
     );
   });
 
-  it('pins the workspace versions of the runtime and zod', () => {
+  it('pins the vendored runtime, the workspace zod and the workspace compiler and Node types', () => {
     const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    const zod = JSON.parse(readFileSync('/work/main/node_modules/zod/package.json', 'utf8')) as { version: string };
+    const installed = (name: string) =>
+      (
+        JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as {
+          version: string;
+        }
+      ).version;
     const pkg = JSON.parse(render(echoSpec())['package.json'] ?? '{}') as Record<string, unknown>;
-    expect(pkg).toMatchObject({
+    expect(pkg).toEqual({
       name: 'echo-demo',
+      version: '0.1.0',
+      description: echoSpec().description,
       private: true,
       type: 'module',
-      dependencies: { '@bmms/runner-template': own.version, zod: zod.version },
+      scripts: { start: 'node src/server.ts', typecheck: 'tsc -p tsconfig.json' },
+      dependencies: {
+        '@bmms/runner-template': `file:vendor/bmms-runner-template-${own.version}.tgz`,
+        zod: installed('zod'),
+      },
+      devDependencies: { '@types/node': installed('@types/node'), typescript: installed('typescript') },
     });
+  });
+
+  it('carries a GitHub Actions workflow that runs the type check and the tests', () => {
+    const workflow = render(echoSpec())['.github/workflows/check.yml'] ?? '';
+    expect(workflow).toContain('node-version: 24');
+    expect(workflow.split('\n').filter((l) => l.trim().startsWith('- run: '))).toEqual([
+      '      - run: npm install --no-audit --no-fund',
+      '      - run: npm run typecheck',
+      '      - run: npm run --if-present test',
+    ]);
   });
 
   it('documents the tools and the /s/<name>/mcp endpoint in the README', () => {

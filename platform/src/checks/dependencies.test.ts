@@ -2,7 +2,16 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
-import { PINNED_DEPENDENCIES, renderTemplate, templates } from '@bmms/runner-template';
+import {
+  PINNED_DEPENDENCIES,
+  PINNED_DEV_DEPENDENCIES,
+  RUNTIME_VERSION,
+  renderTemplate,
+  templates,
+  VENDORED_RUNTIME_PATH,
+  VENDORED_RUNTIME_SPEC,
+} from '@bmms/runner-template';
+import { packRuntime } from '@bmms/runner-template/pack';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPackageJson, dependenciesCheck, dependencyAllowlist } from './dependencies.ts';
 import type { CheckInput } from './types.ts';
@@ -10,7 +19,7 @@ import type { CheckInput } from './types.ts';
 const made: string[] = [];
 afterAll(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
 
-async function run(files: Record<string, string>) {
+async function run(files: Record<string, string | Uint8Array>) {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'bmms-deps-'));
   made.push(workDir);
   const dir = path.join(workDir, 'repo');
@@ -32,7 +41,11 @@ async function run(files: Record<string, string>) {
 }
 
 const ZOD = PINNED_DEPENDENCIES.zod as string;
-const RUNTIME = PINNED_DEPENDENCIES['@bmms/runner-template'] as string;
+const RUNTIME = RUNTIME_VERSION;
+/** Rendered files plus the tarball the platform vendors beside them. */
+async function withRuntime(files: Record<string, string>): Promise<Record<string, string | Uint8Array>> {
+  return { ...files, [VENDORED_RUNTIME_PATH]: (await packRuntime()).bytes };
+}
 const pkg = (extra: Record<string, unknown>) =>
   `${JSON.stringify({ name: 'demo', private: true, type: 'module', ...extra }, null, 2)}\n`;
 const rules = (file: string, text: string) =>
@@ -43,6 +56,9 @@ describe('dependency allowlist', () => {
     const allowlist = dependencyAllowlist();
     expect(allowlist.get('zod')).toEqual({ versions: [ZOD], dev: false });
     expect(allowlist.get('@bmms/runner-template')).toEqual({ versions: [RUNTIME], dev: false });
+    expect(allowlist.get('typescript')).toEqual({ versions: [PINNED_DEV_DEPENDENCIES.typescript], dev: true });
+    expect(allowlist.get('@types/node')).toEqual({ versions: [PINNED_DEV_DEPENDENCIES['@types/node']], dev: true });
+    expect(PINNED_DEPENDENCIES['@bmms/runner-template']).toBe(VENDORED_RUNTIME_SPEC);
     expect([...allowlist.keys()].sort()).toEqual([
       '@bmms/runner-template',
       '@octokit/rest',
@@ -64,13 +80,47 @@ describe('dependency allowlist', () => {
 });
 
 describe('dependencies check', () => {
-  it.each(Object.keys(templates))('passes the rendered %s template', async (name) => {
+  it.each(Object.keys(templates))('passes the rendered %s template with its vendored runtime', async (name) => {
     const files = renderTemplate(name, 'demo');
-    const count = Object.keys(JSON.parse(files['package.json'] ?? '{}').dependencies).length;
-    const outcome = await run(files);
+    const rendered = JSON.parse(files['package.json'] ?? '{}');
+    const count = Object.keys(rendered.dependencies).length + Object.keys(rendered.devDependencies).length;
+    const outcome = await run(await withRuntime(files));
     expect(outcome.summary).toBe(
-      `1 package.json file(s), ${count} dependencies: all vetted and pinned, no install scripts`,
+      `1 package.json file(s), ${count} dependencies: all vetted and pinned, the vendored runtime is the one the platform ships, no install scripts`,
     );
+    expect(outcome.conclusion).toBe('success');
+  });
+
+  it('refuses a vendored runtime that is missing or not byte for byte the one the platform packs', async () => {
+    const files = renderTemplate('echo', 'demo');
+    const missing = await run(files);
+    expect(missing.conclusion).toBe('failure');
+    expect(missing.summary).toContain(
+      `package.json:13: [dep-vendored-runtime] dependencies.@bmms/runner-template: "${VENDORED_RUNTIME_SPEC}" names the vendored runtime, but ${VENDORED_RUNTIME_PATH} is not in the tree`,
+    );
+    const tampered = Uint8Array.from((await packRuntime()).bytes);
+    tampered[tampered.length - 9] = (tampered[tampered.length - 9] ?? 0) ^ 0xff;
+    const changed = await run({ ...files, [VENDORED_RUNTIME_PATH]: tampered });
+    expect(changed.conclusion).toBe('failure');
+    expect(changed.summary).toContain(
+      `[dep-vendored-runtime] dependencies.@bmms/runner-template: ${VENDORED_RUNTIME_PATH} is not the runtime this platform ships`,
+    );
+    // The same spec anywhere but the root's dependencies is a local path like any other.
+    const elsewhere = await run({
+      ...(await withRuntime(files)),
+      'package.json': pkg({ devDependencies: { '@bmms/runner-template': VENDORED_RUNTIME_SPEC } }),
+      'tools/package.json': pkg({ dependencies: { '@bmms/runner-template': VENDORED_RUNTIME_SPEC } }),
+    });
+    expect(elsewhere.findings?.map((f) => `${f.file} ${f.rule}`)).toEqual([
+      'package.json dep-local-path',
+      'tools/package.json dep-local-path',
+    ]);
+  });
+
+  it('still accepts the runtime by its registry version (repos rendered before it was vendored)', async () => {
+    const outcome = await run({
+      'package.json': pkg({ dependencies: { '@bmms/runner-template': RUNTIME, zod: ZOD } }),
+    });
     expect(outcome.conclusion).toBe('success');
   });
 

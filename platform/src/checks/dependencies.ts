@@ -1,6 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PINNED_DEPENDENCIES } from '@bmms/runner-template';
+import {
+  integrityOf,
+  PINNED_DEPENDENCIES,
+  PINNED_DEV_DEPENDENCIES,
+  RUNTIME_PACKAGE,
+  RUNTIME_VERSION,
+  VENDORED_RUNTIME_PATH,
+  VENDORED_RUNTIME_SPEC,
+} from '@bmms/runner-template';
+import { packRuntime } from '@bmms/runner-template/pack';
 import { z } from 'zod';
 import allowlistFile from './dependency-allowlist.json' with { type: 'json' };
 import { type Check, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
@@ -18,14 +27,24 @@ export interface AllowedPackage {
   dev: boolean;
 }
 
-/** The allowlist of dependency-allowlist.json, with "pinned" resolved to runner-template's PINNED_DEPENDENCIES. */
+/**
+ * The registry versions "pinned" stands for: what runner-template renders, and for the runtime itself its version
+ * (repos rendered before it was vendored name it so; the vendored tarball is checked by its integrity instead).
+ */
+const PINNED_VERSIONS: Readonly<Record<string, string>> = {
+  ...PINNED_DEPENDENCIES,
+  ...PINNED_DEV_DEPENDENCIES,
+  [RUNTIME_PACKAGE]: RUNTIME_VERSION,
+};
+
+/** The allowlist of dependency-allowlist.json, with "pinned" resolved to the versions runner-template renders. */
 export function dependencyAllowlist(): Map<string, AllowedPackage> {
   const parsed = allowlistSchema.parse(allowlistFile);
   const out = new Map<string, AllowedPackage>();
   for (const [name, entry] of Object.entries(parsed.packages)) {
     const versions = entry.versions.map((v) => {
       if (v !== 'pinned') return v;
-      const pinned = PINNED_DEPENDENCIES[name];
+      const pinned = PINNED_VERSIONS[name];
       if (!pinned)
         throw new Error(`dependency-allowlist.json: "${name}" is "pinned" but runner-template pins no such package`);
       return pinned;
@@ -71,11 +90,29 @@ function lineOf(text: string, section: string | null, name: string): number | un
   return at === -1 ? undefined : text.slice(0, at).split('\n').length;
 }
 
-/** Checks one package.json text; `file` is its repo-relative path. */
-export function checkPackageJson(file: string, text: string, allowlist = dependencyAllowlist()): Finding[] {
+/**
+ * The vendored runtime as the check sees it: the integrity of the tarball this platform ships, and of the one at
+ * `VENDORED_RUNTIME_PATH` in the tree (null when there is none).
+ */
+export interface VendoredRuntime {
+  expected: string;
+  actual: string | null;
+}
+
+/**
+ * Checks one package.json text; `file` is its repo-relative path. `vendored` (root package.json only) lets its
+ * `dependencies` name the runtime as `file:vendor/…tgz`; without it that spec is a local path like any other.
+ */
+export function checkPackageJson(
+  file: string,
+  text: string,
+  allowlist = dependencyAllowlist(),
+  vendored?: VendoredRuntime,
+): Finding[] {
   const parsed = parsePackage(text);
   if ('problem' in parsed) return [{ file, ...parsed.problem }];
   const pkg: PackageUnderCheck = { file, text, record: parsed.record, allowlist, findings: [] };
+  if (vendored && file === 'package.json') pkg.vendored = vendored;
   checkSections(pkg);
   checkBundled(pkg);
   checkOverrides(pkg);
@@ -93,6 +130,8 @@ interface PackageUnderCheck {
   record: Record<string, unknown>;
   allowlist: Map<string, AllowedPackage>;
   findings: Finding[];
+  /** Set for the root package.json: the vendored runtime's expected and actual integrity. */
+  vendored?: VendoredRuntime;
 }
 
 /** The package.json as an object, or why it is none. */
@@ -124,7 +163,11 @@ function parsePackage(text: string): { record: Record<string, unknown> } | { pro
 
 /** One dependency spec of `section`: a finding unless it is a vetted package at a vetted exact version. */
 function checkSpec(pkg: PackageUnderCheck, section: string, name: string, spec: unknown, dev: boolean): void {
-  const problem = specProblem(pkg.allowlist, `${section}.${name}`, name, spec, dev);
+  const vendored =
+    pkg.vendored && section === 'dependencies' && name === RUNTIME_PACKAGE && spec === VENDORED_RUNTIME_SPEC;
+  const problem = vendored
+    ? vendoredProblem(`${section}.${name}`, pkg.vendored)
+    : specProblem(pkg.allowlist, `${section}.${name}`, name, spec, dev);
   if (problem) pkg.findings.push({ file: pkg.file, line: lineOf(pkg.text, section, name), ...problem });
 }
 
@@ -193,6 +236,27 @@ function specProblem(
       rule: 'dep-not-allowlisted',
       message: `${where}: ${name} ${spec} is not a vetted version of ${name} (vetted: ${vetted.versions.join(', ')})`,
       fix: `pin the vetted version: "${name}": "${vetted.versions[0]}"`,
+    };
+  }
+  return undefined;
+}
+
+/** What is wrong with the vendored runtime tarball (missing, or not byte for byte the one the platform ships). */
+function vendoredProblem(where: string, vendored: VendoredRuntime | undefined): Problem | undefined {
+  if (!vendored) return undefined;
+  const restore = `restore ${VENDORED_RUNTIME_PATH} as the platform committed it (git checkout <an earlier commit> -- ${VENDORED_RUNTIME_PATH}), or let the platform's next change refresh it`;
+  if (vendored.actual === null) {
+    return {
+      rule: 'dep-vendored-runtime',
+      message: `${where}: "${VENDORED_RUNTIME_SPEC}" names the vendored runtime, but ${VENDORED_RUNTIME_PATH} is not in the tree`,
+      fix: restore,
+    };
+  }
+  if (vendored.actual !== vendored.expected) {
+    return {
+      rule: 'dep-vendored-runtime',
+      message: `${where}: ${VENDORED_RUNTIME_PATH} is not the runtime this platform ships (its integrity is ${vendored.actual.slice(0, 22)}…, expected ${vendored.expected.slice(0, 22)}…): a changed tarball installs unvetted code that runs with this server's secrets`,
+      fix: restore,
     };
   }
   return undefined;
@@ -319,43 +383,69 @@ async function packageFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** `dependencies`: every package.json names only vetted packages at exact versions, with no install scripts. */
-export const dependenciesCheck: Check = {
-  name: 'dependencies',
-  timeoutMs: 30_000,
-  async run({ dir }): Promise<CheckOutcome> {
-    const allowlist = dependencyAllowlist();
-    const files = await packageFiles(dir);
-    if (!files.includes('package.json')) {
-      return outcomeOf(
-        [
-          {
-            file: 'package.json',
-            rule: 'dep-missing',
-            message: 'missing at the root: the platform cannot tell which runtime this server is built against',
-            fix: `restore the package.json the template renders (dependencies: ${Object.entries(PINNED_DEPENDENCIES)
-              .map(([n, v]) => `"${n}": "${v}"`)
-              .join(', ')})`,
-          },
-        ],
-        '',
-      );
-    }
-    const findings: Finding[] = [];
-    let count = 0;
-    for (const file of files) {
-      const text = await readFile(path.join(dir, file), 'utf8');
-      findings.push(...checkPackageJson(file, text, allowlist));
-      try {
-        const pkg = JSON.parse(text) as Record<string, unknown>;
-        for (const s of SECTIONS) count += Object.keys((pkg[s] as object | undefined) ?? {}).length;
-      } catch {
-        // reported above
-      }
-    }
+/** The vendored runtime of the tree in `dir`, when its root package.json names it (else undefined). */
+async function vendoredRuntimeOf(
+  dir: string,
+  expected: () => Promise<string>,
+  rootText: string,
+): Promise<VendoredRuntime | undefined> {
+  if (!rootText.includes(VENDORED_RUNTIME_SPEC)) return undefined;
+  const bytes = await readFile(path.join(dir, VENDORED_RUNTIME_PATH)).catch(() => null);
+  return { expected: await expected(), actual: bytes ? integrityOf(bytes) : null };
+}
+
+/**
+ * `dependencies`: every package.json names only vetted packages at exact versions, with no install scripts; the
+ * runtime may be the vendored tarball when it is exactly the one `runtimeIntegrity` names (the platform's pack).
+ */
+export function createDependenciesCheck(
+  runtimeIntegrity: () => Promise<string> = async () => (await packRuntime()).integrity,
+): Check {
+  return {
+    name: 'dependencies',
+    timeoutMs: 60_000,
+    run: ({ dir }) => runDependenciesCheck(dir, runtimeIntegrity),
+  };
+}
+
+/** `dependencies` with the runtime this platform packs. */
+export const dependenciesCheck: Check = createDependenciesCheck();
+
+async function runDependenciesCheck(dir: string, runtimeIntegrity: () => Promise<string>): Promise<CheckOutcome> {
+  const allowlist = dependencyAllowlist();
+  const files = await packageFiles(dir);
+  if (!files.includes('package.json')) {
     return outcomeOf(
-      findings,
-      `${files.length} package.json file(s), ${count} dependencies: all vetted and pinned, no install scripts`,
+      [
+        {
+          file: 'package.json',
+          rule: 'dep-missing',
+          message: 'missing at the root: the platform cannot tell which runtime this server is built against',
+          fix: `restore the package.json the template renders (dependencies: ${Object.entries(PINNED_DEPENDENCIES)
+            .map(([n, v]) => `"${n}": "${v}"`)
+            .join(', ')})`,
+        },
+      ],
+      '',
     );
-  },
-};
+  }
+  const findings: Finding[] = [];
+  let count = 0;
+  const rootText = await readFile(path.join(dir, 'package.json'), 'utf8');
+  const vendored = await vendoredRuntimeOf(dir, runtimeIntegrity, rootText);
+  for (const file of files) {
+    const text = file === 'package.json' ? rootText : await readFile(path.join(dir, file), 'utf8');
+    findings.push(...checkPackageJson(file, text, allowlist, vendored));
+    try {
+      const pkg = JSON.parse(text) as Record<string, unknown>;
+      for (const s of SECTIONS) count += Object.keys((pkg[s] as object | undefined) ?? {}).length;
+    } catch {
+      // reported above
+    }
+  }
+  const runtime = vendored ? ', the vendored runtime is the one the platform ships' : '';
+  return outcomeOf(
+    findings,
+    `${files.length} package.json file(s), ${count} dependencies: all vetted and pinned${runtime}, no install scripts`,
+  );
+}

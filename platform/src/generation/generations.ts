@@ -22,6 +22,7 @@ import {
 } from '../errors.ts';
 import { authorOf, findChange, openChange, suiteOfChange } from '../services/changes.ts';
 import { findServer, type ProvisionDeps, provisionServer } from '../services/servers.ts';
+import { vendoredRuntimeFiles } from '../services/vendored-runtime.ts';
 import { type Generation, type GenerationEvent, TERMINAL } from './index.ts';
 import type { ModelEvent } from './model.ts';
 import {
@@ -398,7 +399,7 @@ async function iterate(
   );
   const rendered = render(next);
   const before = await ctx.git.readTree(server.name, head);
-  const write: Record<string, string> = {};
+  const write: Record<string, string | Uint8Array> = {};
   for (const [path, text] of Object.entries(rendered)) {
     const old = before[path];
     if (!old || Buffer.from(old).toString('utf8') !== text) write[path] = text;
@@ -407,6 +408,8 @@ async function iterate(
   if (Object.keys(write).length === 0 && remove.length === 0) {
     throw nothingChanged();
   }
+  // A change also brings the vendored runtime up to this platform's (or adds it to a repo rendered before it).
+  Object.assign(write, await vendoredRuntimeFiles(rendered, before));
   await recorder.emit('files_rendered', { files: Object.keys(write), removed: remove });
   const branch = `gen/${row.id.slice(0, 8)}-${randomBytes(2).toString('hex')}`;
   const commit = await ctx.git.commitFiles(server.name, {

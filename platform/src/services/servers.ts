@@ -21,6 +21,7 @@ import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
 import { dropServerRows, type RemovalDeps, removeServerFiles } from './server-removal.ts';
 import { forkCommitMessage, forkFiles, resolveForkSource } from './templates.ts';
+import { vendoredRuntimeFiles } from './vendored-runtime.ts';
 
 /** What servers need: each function takes the part it uses. */
 export interface ServerDeps {
@@ -216,7 +217,7 @@ export async function provisionServer(ctx: ProvisionDeps, principal: Principal, 
     const head = await ctx.git.commitFiles(name, {
       branch: INIT_BRANCH,
       parent: root.sha,
-      files,
+      files: { ...files, ...(await vendoredRuntimeFiles(files)) },
       message: input.title,
       author,
     });

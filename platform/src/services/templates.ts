@@ -1,6 +1,6 @@
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient, PublishedTemplate, Server } from '@bmms/prisma';
-import { findTemplate, manifestText, parseManifest, templates } from '@bmms/runner-template';
+import { findTemplate, manifestText, parseManifest, templates, VENDORED_RUNTIME_PATH } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { Principal } from '../accounts/principal.ts';
 import { can, requirePermission } from '../accounts/roles.ts';
@@ -231,6 +231,8 @@ export async function publishServer(
   const files: Record<string, string> = {};
   let bytes = 0;
   for (const [path, content] of Object.entries(raw)) {
+    // The vendored runtime is binary and the platform's own: a fork gets the current one when it is created.
+    if (path === VENDORED_RUNTIME_PATH) continue;
     bytes += content.byteLength;
     try {
       files[path] = decoder.decode(content);
