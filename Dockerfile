@@ -13,7 +13,7 @@ COPY site/package.json site/
 COPY prisma/schema.prisma prisma/prisma.config.ts prisma/
 RUN npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 COPY . .
-RUN npm run build:site
+RUN npm run build:site && npm run pack:runtime -w runner-template
 ENV PATH=/app/node_modules/.bin:$PATH
 EXPOSE 8080
 CMD ["node", "platform/src/main.ts"]

@@ -1,7 +1,7 @@
 /**
- * Packs the base runtime (`@bmms/runner-template/runtime`) as a publishable npm package: compiled JavaScript and
- * declarations (Node does not strip types under node_modules), a package.json that exports only `./runtime`, and
- * `npm pack`'s deterministic tarball. Packing takes seconds, so the tarball is cached on disk by a hash of
+ * Packs the base runtime (`@bmms/runner-template/runtime`, and the view bridge `./view`) as a publishable npm
+ * package: compiled JavaScript and declarations (Node does not strip types under node_modules), a package.json that
+ * exports only those two, and `npm pack`'s deterministic tarball. Packing takes seconds, so the tarball is cached on disk by a hash of
  * everything it is built from; a change to the runtime's sources repacks it.
  */
 import { execFile } from 'node:child_process';
@@ -24,7 +24,7 @@ const TYPESCRIPT_DIR = path.dirname(require.resolve('typescript/package.json'));
 const TSC = path.join(TYPESCRIPT_DIR, 'bin', 'tsc');
 const TYPE_ROOTS = path.dirname(path.dirname(require.resolve('@types/node/package.json')));
 /** The runtime's own packages, as the published package depends on them. */
-const RUNTIME_DEPENDENCIES = ['@modelcontextprotocol/sdk', 'zod'] as const;
+const RUNTIME_DEPENDENCIES = ['@modelcontextprotocol/ext-apps', '@modelcontextprotocol/sdk', 'zod'] as const;
 
 /** A packed runtime: the tarball on disk, its bytes and npm's integrity string. */
 export interface PackedRuntime {
@@ -74,6 +74,7 @@ function publishedManifest(): Record<string, unknown> {
     engines: { node: '>=24' },
     exports: {
       './runtime': { types: './dist/runtime/index.d.ts', default: './dist/runtime/index.js' },
+      './view': { types: './dist/view/index.d.ts', default: './dist/view/index.js' },
       './package.json': './package.json',
     },
     files: ['dist'],
@@ -86,7 +87,8 @@ async function compile(stage: string): Promise<void> {
   const config = {
     compilerOptions: {
       target: 'es2024',
-      lib: ['es2024'],
+      // The view bridge (`./view`) runs in a browser; the runtime, in Node.
+      lib: ['es2024', 'dom'],
       module: 'nodenext',
       moduleResolution: 'nodenext',
       strict: true,
@@ -101,7 +103,7 @@ async function compile(stage: string): Promise<void> {
       outDir: path.join(stage, 'dist'),
       newLine: 'lf',
     },
-    files: [path.join(SOURCE_DIR, 'runtime', 'index.ts')],
+    files: [path.join(SOURCE_DIR, 'runtime', 'index.ts'), path.join(SOURCE_DIR, 'view', 'index.ts')],
   };
   const configFile = path.join(stage, 'tsconfig.build.json');
   await writeFile(configFile, JSON.stringify(config));

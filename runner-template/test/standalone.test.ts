@@ -59,7 +59,7 @@ async function tarList(file: string): Promise<string[]> {
 }
 
 describe('the packed runtime', () => {
-  it('is a publishable package exporting only ./runtime, compiled to JavaScript with declarations', async () => {
+  it('is a publishable package exporting only ./runtime and ./view, compiled to JavaScript with declarations', async () => {
     const packed = await packRuntime();
     expect(packed.vendorPath).toBe(VENDORED_RUNTIME_PATH);
     expect(packed.integrity).toBe(integrityOf(packed.bytes));
@@ -73,8 +73,13 @@ describe('the packed runtime', () => {
     const manifest = JSON.parse(readFileSync(join(dir, 'package/package.json'), 'utf8')) as Record<string, unknown>;
     expect(manifest.private).toBeUndefined();
     expect(manifest.scripts).toBeUndefined();
-    expect(Object.keys(manifest.exports as object)).toEqual(['./runtime', './package.json']);
-    expect(Object.keys(manifest.dependencies as object)).toEqual(['@modelcontextprotocol/sdk', 'zod']);
+    expect(Object.keys(manifest.exports as object)).toEqual(['./runtime', './view', './package.json']);
+    expect(files).toContain('package/dist/view/index.js');
+    expect(Object.keys(manifest.dependencies as object)).toEqual([
+      '@modelcontextprotocol/ext-apps',
+      '@modelcontextprotocol/sdk',
+      'zod',
+    ]);
     const declarations = readFileSync(join(dir, 'package/dist/runtime/index.d.ts'), 'utf8');
     expect(declarations).not.toMatch(/from '\.{1,2}\/[^']+\.ts'/);
   });
