@@ -1,31 +1,16 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CredentialError, createCredentialVerifier } from '../src/runtime/credential.ts';
+import { gatewayCredential, gatewayKeys } from './gateway-credential.ts';
 
 const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
-const keys = generateKeyPairSync('ed25519');
-const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const { privateKey, pem } = gatewayKeys();
 
 function credential(
   claims: Record<string, unknown>,
   header: Record<string, unknown> = { alg: 'EdDSA' },
-  key = keys.privateKey,
+  key = privateKey,
 ) {
-  const now = Math.floor(Date.now() / 1000);
-  const h = b64(JSON.stringify(header));
-  const p = b64(
-    JSON.stringify({
-      iss: 'bmms-gateway',
-      aud: 'demo',
-      sub: 'u1',
-      scope: 'mcp:tools',
-      client_id: 'c',
-      iat: now,
-      exp: now + 60,
-      ...claims,
-    }),
-  );
-  return `Bearer ${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), key))}`;
+  return gatewayCredential(key, claims, header);
 }
 
 describe('the gateway credential check of the base runtime', () => {
@@ -41,11 +26,7 @@ describe('the gateway credential check of the base runtime', () => {
     ['an expired one', credential({ exp: 1_700_000_000 }), 'gateway credential: expired'],
     ['another issuer', credential({ iss: 'someone' }), 'gateway credential: wrong issuer'],
     ['alg none', credential({}, { alg: 'none' }), 'gateway credential: algorithm not allowed'],
-    [
-      'another key',
-      credential({}, { alg: 'EdDSA' }, generateKeyPairSync('ed25519').privateKey),
-      'gateway credential: bad signature',
-    ],
+    ['another key', credential({}, { alg: 'EdDSA' }, gatewayKeys().privateKey), 'gateway credential: bad signature'],
     [
       'a client OAuth token',
       'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln',

@@ -1,7 +1,7 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTool, type RunningServer, startServer } from '../src/runtime/index.ts';
+import { gatewayCredential, gatewayKeys } from './gateway-credential.ts';
 
 /**
  * The direct path (src/runtime/direct.ts) answers single tools/call and tools/list requests without the SDK's
@@ -9,25 +9,9 @@ import { defineTool, type RunningServer, startServer } from '../src/runtime/inde
  * that sends everything through the SDK, and the two answers must be identical (status, content type, body).
  */
 
-const keys = generateKeyPairSync('ed25519');
-const PEM = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-
-function credential(scope: string): string {
-  const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const claims = {
-    iss: 'bmms-gateway',
-    aud: 'direct-server',
-    sub: 'u1',
-    scope,
-    client_id: 'c',
-    iat: now,
-    exp: now + 600,
-  };
-  const h = b64(JSON.stringify({ alg: 'EdDSA' }));
-  const p = b64(JSON.stringify(claims));
-  return `Bearer ${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), keys.privateKey))}`;
-}
+const { privateKey, pem: PEM } = gatewayKeys();
+const credential = (scope: string) => gatewayCredential(privateKey, { aud: 'direct-server', scope, exp: now() + 600 });
+const now = () => Math.floor(Date.now() / 1000);
 
 const manifest = {
   name: 'direct-server',

@@ -1,8 +1,8 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EgressDeniedError, ManifestError, ToolMismatchError, validateManifest } from '../src/index.ts';
 import { assertEgressAllowed, checkTools, defineTool, normalizeResult, startServer } from '../src/runtime/index.ts';
+import { gatewayCredential, gatewayKeys } from './gateway-credential.ts';
 
 describe('assertEgressAllowed', () => {
   const egress = ['api.example.com', '127.0.0.1:8080'];
@@ -99,23 +99,8 @@ describe('start-up validation', () => {
 });
 
 describe('logging behind the gateway', () => {
-  const keys = generateKeyPairSync('ed25519');
-  const credential = () => {
-    const b64 = (v: string | Buffer) => Buffer.from(v).toString('base64url');
-    const now = Math.floor(Date.now() / 1000);
-    const claims = {
-      iss: 'bmms-gateway',
-      aud: 'quiet-server',
-      sub: 'u1',
-      scope: '*',
-      client_id: 'c',
-      iat: now,
-      exp: now + 60,
-    };
-    const h = b64(JSON.stringify({ alg: 'EdDSA' }));
-    const p = b64(JSON.stringify(claims));
-    return `Bearer ${h}.${p}.${b64(sign(null, Buffer.from(`${h}.${p}`), keys.privateKey))}`;
-  };
+  const { privateKey, pem } = gatewayKeys();
+  const credential = () => gatewayCredential(privateKey, { aud: 'quiet-server', scope: '*' });
   const manifest = {
     name: 'quiet-server',
     version: '1.0.0',
@@ -148,7 +133,6 @@ describe('logging behind the gateway', () => {
 
   it('writes no line for a call that worked (the gateway records every call), one for a call that failed', async () => {
     const lines: string[] = [];
-    const pem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const server = await startServer({
       manifest,
       tools,
