@@ -1,0 +1,178 @@
+/**
+ * GitHub's published OpenAPI description (`@octokit/openapi`) as the judge of the local GitHub stand-in: every
+ * response it sends is validated against the schema of that operation and status, and an instance builder fills
+ * the fields a schema requires that the stand-in has no opinion on, so a response is complete by construction and
+ * correct by validation.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv, type ValidateFunction } from 'ajv';
+import ajvFormats from 'ajv-formats';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Schema = { [key: string]: unknown };
+
+const DOC_ID = 'github';
+const doc = JSON.parse(
+  readFileSync(createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.json'), 'utf8'),
+) as { paths: Record<string, Record<string, Schema>>; components: Record<string, Record<string, Schema>> };
+
+/**
+ * GitHub writes `nullable: true` beside an `enum` without null (check-run `conclusion`) and means "or null", as its
+ * API answers; OpenAPI 3.0.3 read literally would refuse that null, so null joins such enums.
+ */
+function nullableEnums(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return;
+  if (Array.isArray(node)) {
+    for (const item of node) nullableEnums(item);
+    return;
+  }
+  const schema = node as Schema;
+  if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum.push(null);
+  for (const value of Object.values(schema)) nullableEnums(value);
+}
+nullableEnums(doc);
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+// A CommonJS module: its default import is module.exports, whose `default` is the plugin.
+ajvFormats.default(ajv);
+ajv.addSchema(doc, DOC_ID);
+
+const pointerEscape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** An operation of the description: its method and path template. */
+interface Operation {
+  method: string;
+  path: string;
+  responses: Record<string, Schema>;
+}
+
+const operations = new Map<string, Operation>();
+for (const [path, item] of Object.entries(doc.paths)) {
+  for (const [method, op] of Object.entries(item)) {
+    const id = op.operationId;
+    if (typeof id === 'string') operations.set(id, { method, path, responses: op.responses as Record<string, Schema> });
+  }
+}
+
+/** Follows a local `$ref` (`#/components/…`) to what it points at, with its JSON pointer. */
+function deref(node: Schema, pointer: string): { node: Schema; pointer: string } {
+  let current = node;
+  let at = pointer;
+  while (typeof current.$ref === 'string') {
+    at = current.$ref.slice(1);
+    current = at
+      .split('/')
+      .slice(1)
+      .reduce<unknown>(
+        (o, k) => (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')],
+        doc,
+      ) as Schema;
+  }
+  return { node: current, pointer: at };
+}
+
+/** The JSON pointer of the response schema of `operationId` at `status`, or null when it declares no JSON body. */
+export function responseSchemaPointer(operationId: string, status: number): string | null {
+  const op = operations.get(operationId);
+  if (!op) throw new Error(`no operation ${operationId} in GitHub's OpenAPI description`);
+  const response = op.responses[String(status)];
+  if (!response) return null;
+  const base = `/paths/${pointerEscape(op.path)}/${op.method}/responses/${status}`;
+  const { node, pointer } = deref(response, base);
+  const content = node.content as Record<string, { schema?: Schema }> | undefined;
+  if (!content?.['application/json']?.schema) return null;
+  return `${pointer}/content/application~1json/schema`;
+}
+
+/** Whether the operation declares `status` at all. */
+export function declares(operationId: string, status: number): boolean {
+  return String(status) in (operations.get(operationId)?.responses ?? {});
+}
+
+const validators = new Map<string, ValidateFunction>();
+
+/** GitHub's error body, for statuses an operation does not list (401 on every route, 404 of some). */
+const BASIC_ERROR = '/components/schemas/basic-error';
+
+/**
+ * Validates a response body against the operation's schema for `status` (GitHub's `basic-error` for an error status
+ * the operation does not list; `null` operation: an error before any route); returns the problems, empty when valid.
+ */
+export function validateResponse(operationId: string | null, status: number, body: unknown): string[] {
+  const listed = operationId !== null && declares(operationId, status);
+  if (!listed && status < 400) return [`${operationId} declares no ${status} response`];
+  const pointer = listed ? responseSchemaPointer(operationId, status) : BASIC_ERROR;
+  if (pointer === null) return body === undefined || body === '' ? [] : [`${operationId} ${status} has no body`];
+  let validate = validators.get(pointer);
+  if (!validate) {
+    validate = ajv.compile({ $ref: `${DOC_ID}#${pointer}` });
+    validators.set(pointer, validate);
+  }
+  if (validate(body)) return [];
+  return (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
+}
+
+/** The schema at a JSON pointer of the description, `$ref`s followed. */
+function schemaAt(pointer: string): Schema {
+  return deref({ $ref: `#${pointer}` }, pointer).node;
+}
+
+/**
+ * The smallest instance of a schema that validates: required properties only, nullable ones null, the first
+ * enum value or `oneOf`/`anyOf` branch, neutral numbers and strings in the schema's format.
+ */
+export function minimalInstance(schema: Schema, depth = 0): Json {
+  const s = typeof schema.$ref === 'string' ? schemaAt(schema.$ref.slice(1)) : schema;
+  if (depth > 40) return null;
+  if (Array.isArray(s.allOf)) {
+    const parts = (s.allOf as Schema[]).map((part) => minimalInstance(part, depth + 1));
+    return Object.assign({}, ...parts.filter((p) => typeof p === 'object' && p !== null && !Array.isArray(p)));
+  }
+  for (const key of ['oneOf', 'anyOf'] as const) {
+    if (Array.isArray(s[key])) return minimalInstance((s[key] as Schema[])[0] ?? {}, depth + 1);
+  }
+  if (s.nullable === true) return null;
+  if (Array.isArray(s.enum)) return s.enum[0] as Json;
+  switch (s.type) {
+    case 'object': {
+      const out: { [key: string]: Json } = {};
+      const properties = (s.properties ?? {}) as Record<string, Schema>;
+      for (const key of (s.required ?? []) as string[]) out[key] = minimalInstance(properties[key] ?? {}, depth + 1);
+      return out;
+    }
+    case 'array':
+      return [];
+    case 'integer':
+    case 'number':
+      return typeof s.minimum === 'number' ? s.minimum : 1;
+    case 'boolean':
+      return false;
+    case 'string':
+      return s.format === 'date-time'
+        ? '2026-01-01T00:00:00Z'
+        : s.format === 'uri'
+          ? 'https://example.invalid/'
+          : s.format === 'email'
+            ? 'nobody@example.invalid'
+            : '';
+    default:
+      return s.properties ? minimalInstance({ ...s, type: 'object' }, depth + 1) : '';
+  }
+}
+
+/** A component schema's minimal instance with `fields` laid over it (objects merged deeply, the rest replaced). */
+export function instanceOf(component: string, fields: Record<string, unknown>): Json {
+  return overlay(minimalInstance({ $ref: `#/components/schemas/${component}` }), fields);
+}
+
+function overlay(base: Json, fields: unknown): Json {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return fields as Json;
+  const out: { [key: string]: Json } =
+    typeof base === 'object' && base !== null && !Array.isArray(base) ? { ...base } : {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[key] = overlay(out[key] ?? null, value);
+  }
+  return out;
+}

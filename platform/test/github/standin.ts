@@ -1,0 +1,806 @@
+/**
+ * A local stand-in for the GitHub REST endpoints the platform uses (repositories, git data, refs, pulls, merges,
+ * check runs, statuses, installation tokens), reached by Octokit through its `baseUrl`. Objects are stored with
+ * real Git SHAs. Every response is validated against GitHub's OpenAPI description (`./openapi.ts`): one that does
+ * not validate is answered 500 and recorded in `violations`, which a test asserts empty.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Request, type Response } from 'express';
+import { instanceOf, validateResponse } from './openapi.ts';
+
+type Json = ReturnType<typeof instanceOf>;
+
+interface TreeEntry {
+  path: string;
+  mode: string;
+  type: 'blob' | 'tree';
+  sha: string;
+}
+interface CommitObject {
+  tree: string;
+  parents: string[];
+  message: string;
+  author: { name: string; email: string; date: string };
+}
+interface PullState {
+  number: number;
+  id: number;
+  title: string;
+  body: string | null;
+  head: string;
+  base: string;
+  state: 'open' | 'closed';
+  merged: boolean;
+  mergeSha: string | null;
+  createdAt: string;
+}
+interface CheckRunState {
+  id: number;
+  headSha: string;
+  name: string;
+  status: string;
+  conclusion: string | null;
+  title: string | null;
+  summary: string | null;
+  text: string | null;
+  detailsUrl: string | null;
+  externalId: string | null;
+}
+interface RepoState {
+  id: number;
+  owner: string;
+  name: string;
+  private: boolean;
+  blobs: Map<string, Buffer>;
+  trees: Map<string, TreeEntry[]>;
+  commits: Map<string, CommitObject>;
+  refs: Map<string, string>;
+  pulls: PullState[];
+  checkRuns: CheckRunState[];
+  statuses: {
+    id: number;
+    sha: string;
+    state: string;
+    context: string;
+    description: string | null;
+    targetUrl: string | null;
+    at: string;
+  }[];
+}
+
+/** A recorded response that did not validate against GitHub's description. */
+export interface Violation {
+  operationId: string | null;
+  status: number;
+  problems: string[];
+}
+
+/** Options of the stand-in: the accounts it knows and the tokens it accepts. */
+export interface GitHubStandInOptions {
+  /** Personal access tokens accepted, mapped to their user's login. */
+  tokens?: Record<string, string>;
+}
+
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+const gitSha = (type: string, body: Buffer) =>
+  createHash('sha1').update(`${type} ${body.length}\0`).update(body).digest('hex');
+
+/** The stand-in: `url` is Octokit's `baseUrl`; `violations` lists responses that broke GitHub's schemas. */
+export class GitHubStandIn {
+  readonly violations: Violation[] = [];
+  readonly repos = new Map<string, RepoState>();
+  url = '';
+  readonly #tokens = new Map<string, string>();
+  readonly #app = express();
+  #server: Server | undefined;
+  #ids = 1000;
+  /** Test hook: an operation whose next response loses this field (to prove validation catches drift). */
+  breakNext: { operationId: string; field: string } | undefined;
+
+  constructor(options: GitHubStandInOptions = {}) {
+    for (const [token, login] of Object.entries(options.tokens ?? {})) this.#tokens.set(token, login);
+    this.#routes();
+  }
+
+  /** Listens on 127.0.0.1 (a free port). */
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => {
+      this.#server = this.#app.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = this.#server?.address() as AddressInfo | null | undefined;
+    this.url = `http://127.0.0.1:${address?.port ?? 0}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Sends `body` as the answer of `operationId`, after validating it against GitHub's schema for `status`. */
+  #send(res: Response, operationId: string | null, status: number, body?: unknown): void {
+    let payload = body;
+    if (this.breakNext?.operationId === operationId && typeof payload === 'object' && payload !== null) {
+      const { [this.breakNext.field]: _dropped, ...rest } = payload as Record<string, unknown>;
+      payload = rest;
+      this.breakNext = undefined;
+    }
+    const problems = validateResponse(operationId, status, payload);
+    if (problems.length > 0) {
+      this.violations.push({ operationId, status, problems });
+      res.status(500).json({ message: `stand-in response of ${operationId} does not validate: ${problems[0]}` });
+      return;
+    }
+    if (payload === undefined) res.status(status).end();
+    else res.status(status).json(payload);
+  }
+
+  #error(res: Response, operationId: string | null, status: number, message: string): void {
+    this.#send(res, operationId, status, {
+      message,
+      documentation_url: 'https://docs.github.com/rest',
+      status: String(status),
+    });
+  }
+
+  #login(req: Request): string | undefined {
+    const header = req.headers.authorization ?? '';
+    const token = header.replace(/^(token|bearer)\s+/i, '');
+    return this.#tokens.get(token);
+  }
+
+  #repo(req: Request, res: Response, operationId: string): RepoState | undefined {
+    const repo = this.repos.get(`${req.params.owner}/${req.params.repo}`.toLowerCase());
+    if (!repo) this.#error(res, operationId, 404, 'Not Found');
+    return repo;
+  }
+
+  #user(login: string, id = 1): Json {
+    return instanceOf('simple-user', {
+      login,
+      id,
+      node_id: `U_${id}`,
+      type: 'User',
+      url: `${this.url}/users/${encodeURIComponent(login)}`,
+      html_url: `https://github.com/${encodeURIComponent(login)}`,
+      avatar_url: 'https://avatars.githubusercontent.com/u/1',
+    });
+  }
+
+  #repository(repo: RepoState, component = 'full-repository'): Json {
+    const fullName = `${repo.owner}/${repo.name}`;
+    return instanceOf(component, {
+      id: repo.id,
+      node_id: `R_${repo.id}`,
+      name: repo.name,
+      full_name: fullName,
+      private: repo.private,
+      visibility: repo.private ? 'private' : 'public',
+      owner: this.#user(repo.owner),
+      html_url: `https://github.com/${fullName}`,
+      url: `${this.url}/repos/${fullName}`,
+      clone_url: `https://github.com/${fullName}.git`,
+      default_branch: 'main',
+      size: 0,
+      created_at: now(),
+      updated_at: now(),
+      pushed_at: now(),
+    });
+  }
+
+  #routes(): void {
+    const app = this.#app;
+    app.use(express.json({ limit: '20mb' }));
+    app.use((req, res, next) => {
+      if (req.path.startsWith('/app/')) return next();
+      if (!this.#login(req)) return this.#error(res, null, 401, 'Bad credentials');
+      next();
+    });
+
+    app.post('/app/installations/:id/access_tokens', (_req, res) => {
+      const token = `ghs_${randomBytes(18).toString('hex')}`;
+      this.#tokens.set(token, 'bmms-app[bot]');
+      this.#send(res, 'apps/create-installation-access-token', 201, {
+        token,
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
+        repository_selection: 'selected',
+      });
+    });
+
+    const createRepo = (operationId: string, owner: string) => (req: Request, res: Response) => {
+      const name = String(req.body?.name ?? '');
+      if (!/^[A-Za-z0-9._-]{1,100}$/.test(name))
+        return this.#error(res, operationId, 422, 'Repository creation failed.');
+      const key = `${owner}/${name}`.toLowerCase();
+      if (this.repos.has(key)) return this.#error(res, operationId, 422, 'Repository creation failed.');
+      const repo: RepoState = {
+        id: this.#ids++,
+        owner,
+        name,
+        private: req.body?.private === true,
+        blobs: new Map(),
+        trees: new Map(),
+        commits: new Map(),
+        refs: new Map(),
+        pulls: [],
+        checkRuns: [],
+        statuses: [],
+      };
+      this.repos.set(key, repo);
+      this.#send(res, operationId, 201, this.#repository(repo));
+    };
+    app.post('/orgs/:org/repos', (req, res) => createRepo('repos/create-in-org', String(req.params.org))(req, res));
+    app.post('/user/repos', (req, res) =>
+      createRepo('repos/create-for-authenticated-user', this.#login(req) ?? 'nobody')(req, res),
+    );
+    app.get('/repos/:owner/:repo', (req, res) => {
+      const repo = this.#repo(req, res, 'repos/get');
+      if (repo) this.#send(res, 'repos/get', 200, this.#repository(repo));
+    });
+
+    this.#gitDataRoutes();
+    this.#pullRoutes();
+    this.#checkRoutes();
+  }
+
+  #gitDataRoutes(): void {
+    const app = this.#app;
+    const base = '/repos/:owner/:repo/git';
+    app.post(`${base}/blobs`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/create-blob');
+      if (!repo) return;
+      const content = Buffer.from(String(req.body?.content ?? ''), req.body?.encoding === 'base64' ? 'base64' : 'utf8');
+      const sha = gitSha('blob', content);
+      repo.blobs.set(sha, content);
+      this.#send(res, 'git/create-blob', 201, {
+        sha,
+        url: `${this.url}/repos/${repo.owner}/${repo.name}/git/blobs/${sha}`,
+      });
+    });
+    app.get(`${base}/blobs/:sha`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/get-blob');
+      if (!repo) return;
+      const blob = repo.blobs.get(String(req.params.sha));
+      if (!blob) return this.#error(res, 'git/get-blob', 404, 'Not Found');
+      this.#send(res, 'git/get-blob', 200, {
+        sha: req.params.sha,
+        node_id: `B_${req.params.sha}`,
+        size: blob.length,
+        url: `${this.url}/repos/${repo.owner}/${repo.name}/git/blobs/${req.params.sha}`,
+        content: blob.toString('base64'),
+        encoding: 'base64',
+      });
+    });
+    app.post(`${base}/trees`, (req, res) => this.#createTree(req, res));
+    app.get(`${base}/trees/:sha`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/get-tree');
+      if (!repo) return;
+      const sha = String(req.params.sha);
+      const entries = repo.trees.has(sha) ? this.#flatten(repo, sha, '', req.query.recursive !== undefined) : null;
+      if (!entries) return this.#error(res, 'git/get-tree', 404, 'Not Found');
+      this.#send(res, 'git/get-tree', 200, this.#treeBody(repo, sha, entries));
+    });
+    app.post(`${base}/commits`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/create-commit');
+      if (!repo) return;
+      const tree = String(req.body?.tree ?? '');
+      const parents = (req.body?.parents ?? []) as string[];
+      if (!repo.trees.has(tree) || parents.some((p) => !repo.commits.has(p))) {
+        return this.#error(res, 'git/create-commit', 422, 'Tree or parent SHA does not exist');
+      }
+      const author = {
+        name: String(req.body?.author?.name ?? 'nobody'),
+        email: String(req.body?.author?.email ?? 'nobody@example.invalid'),
+        date: String(req.body?.author?.date ?? now()),
+      };
+      const commit: CommitObject = { tree, parents, message: String(req.body?.message ?? ''), author };
+      const seconds = Math.floor(new Date(author.date).getTime() / 1000);
+      const text = [
+        `tree ${tree}`,
+        ...parents.map((p) => `parent ${p}`),
+        `author ${author.name} <${author.email}> ${seconds} +0000`,
+        `committer ${author.name} <${author.email}> ${seconds} +0000`,
+        '',
+        commit.message,
+      ].join('\n');
+      const sha = gitSha('commit', Buffer.from(text));
+      repo.commits.set(sha, commit);
+      this.#send(res, 'git/create-commit', 201, this.#commitBody(repo, sha));
+    });
+    app.get(`${base}/commits/:sha`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/get-commit');
+      if (!repo) return;
+      if (!repo.commits.has(String(req.params.sha))) return this.#error(res, 'git/get-commit', 404, 'Not Found');
+      this.#send(res, 'git/get-commit', 200, this.#commitBody(repo, String(req.params.sha)));
+    });
+    app.get(`${base}/ref/*ref`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/get-ref');
+      if (!repo) return;
+      const ref = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
+      const sha = repo.refs.get(ref);
+      if (!sha) return this.#error(res, 'git/get-ref', 404, 'Not Found');
+      this.#send(res, 'git/get-ref', 200, this.#refBody(repo, ref, sha));
+    });
+    app.post(`${base}/refs`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/create-ref');
+      if (!repo) return;
+      const ref = String(req.body?.ref ?? '');
+      const sha = String(req.body?.sha ?? '');
+      if (!ref.startsWith('refs/') || repo.refs.has(ref)) {
+        return this.#error(res, 'git/create-ref', 422, 'Reference already exists');
+      }
+      if (!repo.commits.has(sha)) return this.#error(res, 'git/create-ref', 422, 'Object does not exist');
+      repo.refs.set(ref, sha);
+      this.#send(res, 'git/create-ref', 201, this.#refBody(repo, ref, sha));
+    });
+    app.patch(`${base}/refs/*ref`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/update-ref');
+      if (!repo) return;
+      const ref = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
+      const sha = String(req.body?.sha ?? '');
+      const current = repo.refs.get(ref);
+      if (!current) return this.#error(res, 'git/update-ref', 422, 'Reference does not exist');
+      if (!repo.commits.has(sha)) return this.#error(res, 'git/update-ref', 422, 'Object does not exist');
+      if (req.body?.force !== true && !this.#isAncestor(repo, current, sha)) {
+        return this.#error(res, 'git/update-ref', 422, 'Update is not a fast forward');
+      }
+      repo.refs.set(ref, sha);
+      this.#send(res, 'git/update-ref', 200, this.#refBody(repo, ref, sha));
+    });
+    app.delete(`${base}/refs/*ref`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/delete-ref');
+      if (!repo) return;
+      const ref = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
+      if (!repo.refs.delete(ref)) return this.#error(res, 'git/delete-ref', 422, 'Reference does not exist');
+      this.#send(res, 'git/delete-ref', 204);
+    });
+  }
+
+  #createTree(req: Request, res: Response) {
+    const repo = this.#repo(req, res, 'git/create-tree');
+    if (!repo) return;
+    const files = new Map<string, TreeEntry>();
+    const baseTree = req.body?.base_tree as string | undefined;
+    if (baseTree) {
+      if (!repo.trees.has(baseTree)) return this.#error(res, 'git/create-tree', 422, 'base_tree is not a tree');
+      for (const e of this.#flatten(repo, baseTree, '', true)) if (e.type === 'blob') files.set(e.path, e);
+    }
+    for (const item of (req.body?.tree ?? []) as Record<string, unknown>[]) {
+      const path = String(item.path ?? '');
+      if (item.sha === null) {
+        for (const key of [...files.keys()]) if (key === path || key.startsWith(`${path}/`)) files.delete(key);
+        continue;
+      }
+      let sha = item.sha as string | undefined;
+      if (typeof item.content === 'string') {
+        const content = Buffer.from(item.content);
+        sha = gitSha('blob', content);
+        repo.blobs.set(sha, content);
+      }
+      if (!sha || !repo.blobs.has(sha)) return this.#error(res, 'git/create-tree', 422, `${path}: no such blob`);
+      files.set(path, { path, mode: String(item.mode ?? '100644'), type: 'blob', sha });
+    }
+    const sha = this.#writeTree(repo, [...files.values()], '');
+    this.#send(res, 'git/create-tree', 201, this.#treeBody(repo, sha, this.#flatten(repo, sha, '', false)));
+  }
+
+  /** Writes nested tree objects for blob entries under `prefix`; returns the tree's sha. */
+  #writeTree(repo: RepoState, files: TreeEntry[], prefix: string): string {
+    const direct: TreeEntry[] = [];
+    const dirs = new Map<string, TreeEntry[]>();
+    for (const f of files) {
+      const rest = f.path.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (slash === -1) direct.push({ ...f, path: rest });
+      else {
+        const dir = rest.slice(0, slash);
+        dirs.set(dir, [...(dirs.get(dir) ?? []), f]);
+      }
+    }
+    for (const [dir, inside] of dirs) {
+      direct.push({ path: dir, mode: '040000', type: 'tree', sha: this.#writeTree(repo, inside, `${prefix}${dir}/`) });
+    }
+    direct.sort((a, b) => {
+      const ka = a.type === 'tree' ? `${a.path}/` : a.path;
+      const kb = b.type === 'tree' ? `${b.path}/` : b.path;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    const body = Buffer.concat(
+      direct.map((e) =>
+        Buffer.concat([
+          Buffer.from(`${e.mode === '040000' ? '40000' : e.mode} ${e.path}\0`),
+          Buffer.from(e.sha, 'hex'),
+        ]),
+      ),
+    );
+    const sha = gitSha('tree', body);
+    repo.trees.set(sha, direct);
+    return sha;
+  }
+
+  /** The entries of a tree (paths from its root), recursively when asked. */
+  #flatten(repo: RepoState, sha: string, prefix: string, recursive: boolean): TreeEntry[] {
+    const out: TreeEntry[] = [];
+    for (const e of repo.trees.get(sha) ?? []) {
+      out.push({ ...e, path: `${prefix}${e.path}` });
+      if (recursive && e.type === 'tree') out.push(...this.#flatten(repo, e.sha, `${prefix}${e.path}/`, true));
+    }
+    return out;
+  }
+
+  #treeBody(repo: RepoState, sha: string, entries: TreeEntry[]): Json {
+    const url = `${this.url}/repos/${repo.owner}/${repo.name}/git`;
+    return {
+      sha,
+      url: `${url}/trees/${sha}`,
+      truncated: false,
+      tree: entries.map((e) => ({
+        path: e.path,
+        mode: e.mode,
+        type: e.type,
+        sha: e.sha,
+        url: `${url}/${e.type}s/${e.sha}`,
+        ...(e.type === 'blob' ? { size: repo.blobs.get(e.sha)?.length ?? 0 } : {}),
+      })),
+    };
+  }
+
+  #commitBody(repo: RepoState, sha: string): Json {
+    const c = repo.commits.get(sha) as CommitObject;
+    const url = `${this.url}/repos/${repo.owner}/${repo.name}/git`;
+    return instanceOf('git-commit', {
+      sha,
+      node_id: `C_${sha}`,
+      url: `${url}/commits/${sha}`,
+      html_url: `https://github.com/${repo.owner}/${repo.name}/commit/${sha}`,
+      author: c.author,
+      committer: c.author,
+      message: c.message,
+      tree: { sha: c.tree, url: `${url}/trees/${c.tree}` },
+      parents: c.parents.map((p) => ({
+        sha: p,
+        url: `${url}/commits/${p}`,
+        html_url: `https://github.com/${repo.owner}/${repo.name}/commit/${p}`,
+      })),
+      verification: { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
+    });
+  }
+
+  #refBody(repo: RepoState, ref: string, sha: string): Json {
+    return instanceOf('git-ref', {
+      ref,
+      node_id: `REF_${ref}`,
+      url: `${this.url}/repos/${repo.owner}/${repo.name}/git/${ref}`,
+      object: { type: 'commit', sha, url: `${this.url}/repos/${repo.owner}/${repo.name}/git/commits/${sha}` },
+    });
+  }
+
+  #isAncestor(repo: RepoState, ancestor: string, descendant: string): boolean {
+    const seen = new Set<string>();
+    const queue = [descendant];
+    while (queue.length > 0) {
+      const sha = queue.shift() as string;
+      if (sha === ancestor) return true;
+      if (seen.has(sha)) continue;
+      seen.add(sha);
+      queue.push(...(repo.commits.get(sha)?.parents ?? []));
+    }
+    return false;
+  }
+
+  #pullRoutes(): void {
+    const app = this.#app;
+    const base = '/repos/:owner/:repo/pulls';
+    app.post(base, (req, res) => {
+      const repo = this.#repo(req, res, 'pulls/create');
+      if (!repo) return;
+      const head = String(req.body?.head ?? '');
+      const baseRef = String(req.body?.base ?? 'main');
+      if (!repo.refs.has(`refs/heads/${head}`) || !repo.refs.has(`refs/heads/${baseRef}`)) {
+        return this.#error(res, 'pulls/create', 422, 'Validation Failed');
+      }
+      const pull: PullState = {
+        number: repo.pulls.length + 1,
+        id: this.#ids++,
+        title: String(req.body?.title ?? ''),
+        body: typeof req.body?.body === 'string' ? req.body.body : null,
+        head,
+        base: baseRef,
+        state: 'open',
+        merged: false,
+        mergeSha: null,
+        createdAt: now(),
+      };
+      repo.pulls.push(pull);
+      this.#send(res, 'pulls/create', 201, this.#pullBody(repo, pull));
+    });
+    app.get(base, (req, res) => {
+      const repo = this.#repo(req, res, 'pulls/list');
+      if (!repo) return;
+      const state = String(req.query.state ?? 'open');
+      const pulls = repo.pulls.filter((p) => state === 'all' || p.state === state);
+      this.#send(
+        res,
+        'pulls/list',
+        200,
+        pulls.map((p) => this.#pullBody(repo, p, 'pull-request-simple')),
+      );
+    });
+    app.get(`${base}/:number`, (req, res) => {
+      const repo = this.#repo(req, res, 'pulls/get');
+      if (!repo) return;
+      const pull = repo.pulls.find((p) => p.number === Number(req.params.number));
+      if (!pull) return this.#error(res, 'pulls/get', 404, 'Not Found');
+      this.#send(res, 'pulls/get', 200, this.#pullBody(repo, pull));
+    });
+    app.patch(`${base}/:number`, (req, res) => {
+      const repo = this.#repo(req, res, 'pulls/update');
+      const pull = repo?.pulls.find((p) => p.number === Number(req.params.number));
+      if (!repo || !pull) return repo ? this.#error(res, 'pulls/update', 422, 'Validation Failed') : undefined;
+      if (typeof req.body?.title === 'string') pull.title = req.body.title;
+      if (typeof req.body?.body === 'string') pull.body = req.body.body;
+      if (req.body?.state === 'closed' || req.body?.state === 'open') pull.state = req.body.state;
+      this.#send(res, 'pulls/update', 200, this.#pullBody(repo, pull));
+    });
+    app.put(`${base}/:number/merge`, (req, res) => this.#mergePull(req, res));
+    app.post('/repos/:owner/:repo/merges', (req, res) => {
+      const repo = this.#repo(req, res, 'repos/merge');
+      if (!repo) return;
+      const baseRef = `refs/heads/${String(req.body?.base ?? '')}`;
+      const baseSha = repo.refs.get(baseRef);
+      const headSha = repo.refs.get(`refs/heads/${String(req.body?.head ?? '')}`) ?? String(req.body?.head ?? '');
+      if (!baseSha || !repo.commits.has(headSha)) return this.#error(res, 'repos/merge', 404, 'Base or head not found');
+      if (this.#isAncestor(repo, headSha, baseSha)) return this.#send(res, 'repos/merge', 204);
+      const sha = this.#mergeCommit(repo, baseSha, headSha, String(req.body?.commit_message ?? 'Merge'));
+      if (!sha) return this.#error(res, 'repos/merge', 409, 'Merge conflict');
+      repo.refs.set(baseRef, sha);
+      this.#send(res, 'repos/merge', 201, this.#commitSummary(repo, sha));
+    });
+  }
+
+  #mergePull(req: Request, res: Response) {
+    const repo = this.#repo(req, res, 'pulls/merge');
+    if (!repo) return;
+    const pull = repo.pulls.find((p) => p.number === Number(req.params.number));
+    if (!pull) return this.#error(res, 'pulls/merge', 404, 'Not Found');
+    const baseRef = `refs/heads/${pull.base}`;
+    const baseSha = repo.refs.get(baseRef) as string;
+    const headSha = repo.refs.get(`refs/heads/${pull.head}`) as string;
+    if (pull.state !== 'open') return this.#send(res, 'pulls/merge', 405, { message: 'Pull Request is not mergeable' });
+    if (req.body?.sha && req.body.sha !== headSha) {
+      return this.#send(res, 'pulls/merge', 409, {
+        message: 'Head branch was modified. Review and try the merge again.',
+      });
+    }
+    const sha = this.#mergeCommit(repo, baseSha, headSha, `Merge pull request #${pull.number}\n\n${pull.title}`);
+    if (!sha) return this.#send(res, 'pulls/merge', 405, { message: 'Pull Request is not mergeable' });
+    repo.refs.set(baseRef, sha);
+    Object.assign(pull, { state: 'closed', merged: true, mergeSha: sha });
+    this.#send(res, 'pulls/merge', 200, { sha, merged: true, message: 'Pull Request successfully merged' });
+  }
+
+  /** A merge commit of head into base when base is an ancestor of head (its tree is head's); null otherwise. */
+  #mergeCommit(repo: RepoState, baseSha: string, headSha: string, message: string): string | null {
+    if (!this.#isAncestor(repo, baseSha, headSha)) return null;
+    const head = repo.commits.get(headSha) as CommitObject;
+    const author = { name: 'GitHub', email: 'noreply@github.com', date: now() };
+    const text = `tree ${head.tree}\nparent ${baseSha}\nparent ${headSha}\nauthor GitHub <noreply@github.com> ${Date.now()}\n\n${message}`;
+    const sha = gitSha('commit', Buffer.from(text));
+    repo.commits.set(sha, { tree: head.tree, parents: [baseSha, headSha], message, author });
+    return sha;
+  }
+
+  #commitSummary(repo: RepoState, sha: string): Json {
+    const c = repo.commits.get(sha) as CommitObject;
+    const full = `${repo.owner}/${repo.name}`;
+    return instanceOf('commit', {
+      sha,
+      node_id: `C_${sha}`,
+      url: `${this.url}/repos/${full}/commits/${sha}`,
+      html_url: `https://github.com/${full}/commit/${sha}`,
+      comments_url: `${this.url}/repos/${full}/commits/${sha}/comments`,
+      commit: {
+        url: `${this.url}/repos/${full}/git/commits/${sha}`,
+        author: c.author,
+        committer: c.author,
+        message: c.message,
+        comment_count: 0,
+        tree: { sha: c.tree, url: `${this.url}/repos/${full}/git/trees/${c.tree}` },
+      },
+      parents: c.parents.map((p) => ({ sha: p, url: `${this.url}/repos/${full}/commits/${p}` })),
+    });
+  }
+
+  #pullBody(repo: RepoState, pull: PullState, component = 'pull-request'): Json {
+    const full = `${repo.owner}/${repo.name}`;
+    const api = `${this.url}/repos/${full}`;
+    const side = (ref: string) => ({
+      label: `${repo.owner}:${ref}`,
+      ref,
+      sha: repo.refs.get(`refs/heads/${ref}`) ?? pull.mergeSha ?? '',
+      user: this.#user(repo.owner),
+      repo: this.#repository(repo, 'repository'),
+    });
+    const link = (href: string) => ({ href });
+    return instanceOf(component, {
+      id: pull.id,
+      node_id: `PR_${pull.id}`,
+      number: pull.number,
+      state: pull.state,
+      locked: false,
+      title: pull.title,
+      body: pull.body,
+      user: this.#user('bmms-app[bot]', 2),
+      url: `${api}/pulls/${pull.number}`,
+      html_url: `https://github.com/${full}/pull/${pull.number}`,
+      diff_url: `https://github.com/${full}/pull/${pull.number}.diff`,
+      patch_url: `https://github.com/${full}/pull/${pull.number}.patch`,
+      issue_url: `${api}/issues/${pull.number}`,
+      commits_url: `${api}/pulls/${pull.number}/commits`,
+      review_comments_url: `${api}/pulls/${pull.number}/comments`,
+      review_comment_url: `${api}/pulls/comments{/number}`,
+      comments_url: `${api}/issues/${pull.number}/comments`,
+      statuses_url: `${api}/statuses/${repo.refs.get(`refs/heads/${pull.head}`) ?? ''}`,
+      created_at: pull.createdAt,
+      updated_at: now(),
+      merged: pull.merged,
+      merge_commit_sha: pull.mergeSha,
+      merged_at: pull.merged ? now() : null,
+      closed_at: pull.state === 'closed' ? now() : null,
+      mergeable: pull.state === 'open' ? true : null,
+      head: side(pull.head),
+      base: side(pull.base),
+      _links: {
+        self: link(`${api}/pulls/${pull.number}`),
+        html: link(`https://github.com/${full}/pull/${pull.number}`),
+        issue: link(`${api}/issues/${pull.number}`),
+        comments: link(`${api}/issues/${pull.number}/comments`),
+        review_comments: link(`${api}/pulls/${pull.number}/comments`),
+        review_comment: link(`${api}/pulls/comments{/number}`),
+        commits: link(`${api}/pulls/${pull.number}/commits`),
+        statuses: link(`${api}/statuses/${pull.head}`),
+      },
+      author_association: 'NONE',
+      draft: false,
+    });
+  }
+
+  #checkRoutes(): void {
+    const app = this.#app;
+    app.post('/repos/:owner/:repo/check-runs', (req, res) => {
+      const repo = this.#repo(req, res, 'checks/create');
+      if (!repo) return;
+      const run: CheckRunState = {
+        id: this.#ids++,
+        headSha: String(req.body?.head_sha ?? ''),
+        name: String(req.body?.name ?? ''),
+        status: String(req.body?.status ?? 'queued'),
+        conclusion: req.body?.conclusion ?? null,
+        title: req.body?.output?.title ?? null,
+        summary: req.body?.output?.summary ?? null,
+        text: req.body?.output?.text ?? null,
+        detailsUrl: req.body?.details_url ?? null,
+        externalId: req.body?.external_id ?? null,
+      };
+      if (run.conclusion) run.status = 'completed';
+      repo.checkRuns.push(run);
+      this.#send(res, 'checks/create', 201, this.#checkRunBody(repo, run));
+    });
+    app.patch('/repos/:owner/:repo/check-runs/:id', (req, res) => {
+      const repo = this.#repo(req, res, 'checks/update');
+      if (!repo) return;
+      const run = repo.checkRuns.find((r) => r.id === Number(req.params.id));
+      if (!run) return this.#error(res, 'checks/update', 404, 'Not Found');
+      if (req.body?.status) run.status = req.body.status;
+      if (req.body?.conclusion) Object.assign(run, { conclusion: req.body.conclusion, status: 'completed' });
+      if (req.body?.output) {
+        run.title = req.body.output.title ?? run.title;
+        run.summary = req.body.output.summary ?? run.summary;
+        run.text = req.body.output.text ?? run.text;
+      }
+      if (req.body?.details_url) run.detailsUrl = req.body.details_url;
+      this.#send(res, 'checks/update', 200, this.#checkRunBody(repo, run));
+    });
+    app.get('/repos/:owner/:repo/commits/:ref/check-runs', (req, res) => {
+      const repo = this.#repo(req, res, 'checks/list-for-ref');
+      if (!repo) return;
+      const sha = repo.refs.get(`refs/heads/${req.params.ref}`) ?? String(req.params.ref);
+      const runs = repo.checkRuns.filter((r) => r.headSha === sha);
+      this.#send(res, 'checks/list-for-ref', 200, {
+        total_count: runs.length,
+        check_runs: runs.map((r) => this.#checkRunBody(repo, r)),
+      });
+    });
+    app.post('/repos/:owner/:repo/statuses/:sha', (req, res) => {
+      const repo = this.#repo(req, res, 'repos/create-commit-status');
+      if (!repo) return;
+      const status = {
+        id: this.#ids++,
+        sha: String(req.params.sha),
+        state: String(req.body?.state ?? 'pending'),
+        context: String(req.body?.context ?? 'default'),
+        description: req.body?.description ?? null,
+        targetUrl: req.body?.target_url ?? null,
+        at: now(),
+      };
+      repo.statuses.push(status);
+      this.#send(res, 'repos/create-commit-status', 201, this.#statusBody(repo, status));
+    });
+    app.get('/repos/:owner/:repo/commits/:ref/status', (req, res) => {
+      const repo = this.#repo(req, res, 'repos/get-combined-status-for-ref');
+      if (!repo) return;
+      const sha = repo.refs.get(`refs/heads/${req.params.ref}`) ?? String(req.params.ref);
+      const latest = new Map<string, RepoState['statuses'][number]>();
+      for (const s of repo.statuses) if (s.sha === sha) latest.set(s.context, s);
+      const statuses = [...latest.values()];
+      const state = statuses.some((s) => s.state === 'failure' || s.state === 'error')
+        ? 'failure'
+        : statuses.length > 0 && statuses.every((s) => s.state === 'success')
+          ? 'success'
+          : 'pending';
+      this.#send(
+        res,
+        'repos/get-combined-status-for-ref',
+        200,
+        instanceOf('combined-commit-status', {
+          state,
+          sha,
+          total_count: statuses.length,
+          statuses: statuses.map((s) => this.#statusBody(repo, s, 'simple-commit-status')),
+          repository: this.#repository(repo, 'minimal-repository'),
+          commit_url: `${this.url}/repos/${repo.owner}/${repo.name}/commits/${sha}`,
+          url: `${this.url}/repos/${repo.owner}/${repo.name}/commits/${sha}/status`,
+        }),
+      );
+    });
+  }
+
+  #checkRunBody(repo: RepoState, run: CheckRunState): Json {
+    const api = `${this.url}/repos/${repo.owner}/${repo.name}`;
+    return instanceOf('check-run', {
+      id: run.id,
+      node_id: `CR_${run.id}`,
+      head_sha: run.headSha,
+      name: run.name,
+      status: run.status,
+      conclusion: run.conclusion,
+      external_id: run.externalId,
+      url: `${api}/check-runs/${run.id}`,
+      html_url: `https://github.com/${repo.owner}/${repo.name}/runs/${run.id}`,
+      details_url: run.detailsUrl,
+      started_at: now(),
+      completed_at: run.status === 'completed' ? now() : null,
+      output: {
+        title: run.title,
+        summary: run.summary,
+        text: run.text,
+        annotations_count: 0,
+        annotations_url: `${api}/check-runs/${run.id}/annotations`,
+      },
+      check_suite: { id: run.id },
+      app: null,
+      pull_requests: [],
+    });
+  }
+
+  #statusBody(repo: RepoState, s: RepoState['statuses'][number], component = 'status'): Json {
+    return instanceOf(component, {
+      id: s.id,
+      node_id: `S_${s.id}`,
+      url: `${this.url}/repos/${repo.owner}/${repo.name}/statuses/${s.sha}`,
+      avatar_url: null,
+      state: s.state,
+      context: s.context,
+      description: s.description,
+      target_url: s.targetUrl,
+      created_at: s.at,
+      updated_at: s.at,
+      creator: this.#user('bmms-app[bot]', 2),
+    });
+  }
+}
