@@ -1,4 +1,5 @@
 export * from './errors.ts';
+export { GitHubGitProvider, type GitHubGitProviderOptions } from './github.ts';
 export type { GitAccess, GitHttpDeps, GitPrincipal, GitService, RefUpdate } from './http.ts';
 export { createGitHttpHandler } from './http.ts';
 export type { InternalGitProviderOptions } from './internal.ts';

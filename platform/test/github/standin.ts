@@ -326,6 +326,18 @@ export class GitHubStandIn {
       if (!sha) return this.#error(res, 'git/get-ref', 404, 'Not Found');
       this.#send(res, 'git/get-ref', 200, this.#refBody(repo, ref, sha));
     });
+    app.get(`${base}/matching-refs/*ref`, (req, res) => {
+      const repo = this.#repo(req, res, 'git/list-matching-refs');
+      if (!repo) return;
+      const prefix = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
+      const refs = [...repo.refs].filter(([ref]) => ref.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+      this.#send(
+        res,
+        'git/list-matching-refs',
+        200,
+        refs.map(([ref, sha]) => this.#refBody(repo, ref, sha)),
+      );
+    });
     app.post(`${base}/refs`, (req, res) => {
       const repo = this.#repo(req, res, 'git/create-ref');
       if (!repo) return;

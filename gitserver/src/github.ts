@@ -1,0 +1,292 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Octokit } from '@octokit/rest';
+import {
+  MergeConflictError,
+  RefConflictError,
+  RepoExistsError,
+  RepoNotFoundError,
+  RevertConflictError,
+} from './errors.ts';
+import type { CommitFilesInput, CommitResult, GitProvider, MergeInput, MergeResult, RevertInput } from './provider.ts';
+
+/** Where a GitHub provider keeps its servers' repositories. */
+export interface GitHubGitProviderOptions {
+  /** An authenticated client; its `baseUrl` may be GitHub Enterprise Server's (or a local stand-in). */
+  octokit: Octokit;
+  /** The organization (or user) owning the repositories. */
+  owner: string;
+  /** Whether `owner` is the authenticated user rather than an organization. */
+  ownerIsUser?: boolean;
+  /** The repository of a server (default: the server's name). */
+  repoOf?: (name: string) => string;
+  /** Whether repositories it creates are private (default true). */
+  private?: boolean;
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+const MAX_WALK = 10_000;
+
+const statusOf = (err: unknown): number | undefined =>
+  typeof err === 'object' && err !== null ? (err as { status?: number }).status : undefined;
+
+/**
+ * A `GitProvider` on a GitHub organization through its REST API: every commit is one atomic write through the Git
+ * data API (blobs → tree → commit → ref, compare-and-swap on the ref). It never deletes a repository: the
+ * repository is the customer's, so `deleteRepo` leaves it where it is.
+ */
+export class GitHubGitProvider implements GitProvider {
+  readonly #octokit: Octokit;
+  readonly #owner: string;
+  readonly #ownerIsUser: boolean;
+  readonly #repoOf: (name: string) => string;
+  readonly #private: boolean;
+
+  constructor(options: GitHubGitProviderOptions) {
+    this.#octokit = options.octokit;
+    this.#owner = options.owner;
+    this.#ownerIsUser = options.ownerIsUser ?? false;
+    this.#repoOf = options.repoOf ?? ((name) => name);
+    this.#private = options.private ?? true;
+  }
+
+  #at(name: string) {
+    return { owner: this.#owner, repo: this.#repoOf(name) };
+  }
+
+  async createRepo(name: string): Promise<void> {
+    const repo = this.#repoOf(name);
+    try {
+      if (this.#ownerIsUser) {
+        await this.#octokit.repos.createForAuthenticatedUser({ name: repo, private: this.#private, auto_init: false });
+      } else {
+        await this.#octokit.repos.createInOrg({
+          org: this.#owner,
+          name: repo,
+          private: this.#private,
+          auto_init: false,
+        });
+      }
+    } catch (err) {
+      if (statusOf(err) === 422) throw new RepoExistsError(name);
+      throw err;
+    }
+  }
+
+  /** Never deletes: the repository belongs to the customer (deleting or rolling back a server leaves it intact). */
+  async deleteRepo(name: string): Promise<void> {
+    if (!(await this.repoExists(name))) throw new RepoNotFoundError(name);
+  }
+
+  async repoExists(name: string): Promise<boolean> {
+    try {
+      await this.#octokit.repos.get(this.#at(name));
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  async resolveRef(name: string, ref: string): Promise<string | null> {
+    if (SHA.test(ref)) {
+      try {
+        return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: ref })).data.sha;
+      } catch (err) {
+        if (statusOf(err) === 404 || statusOf(err) === 422) return null;
+        throw err;
+      }
+    }
+    const branch = ref.replace(/^refs\/heads\//, '');
+    try {
+      return (await this.#octokit.git.getRef({ ...this.#at(name), ref: `heads/${branch}` })).data.object.sha;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 409) return null;
+      throw err;
+    }
+  }
+
+  async listBranches(name: string): Promise<Record<string, string>> {
+    const refs = await this.#octokit.paginate(this.#octokit.git.listMatchingRefs, { ...this.#at(name), ref: 'heads/' });
+    return Object.fromEntries(refs.map((r) => [r.ref.replace(/^refs\/heads\//, ''), r.object.sha]));
+  }
+
+  async deleteBranch(name: string, branch: string): Promise<void> {
+    try {
+      await this.#octokit.git.deleteRef({ ...this.#at(name), ref: `heads/${branch}` });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 422) throw err;
+    }
+  }
+
+  async parentsOf(name: string, ref: string): Promise<string[]> {
+    const sha = await this.#mustResolve(name, ref);
+    return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: sha })).data.parents.map((p) => p.sha);
+  }
+
+  /** Every commit reachable from `head`, breadth first (bounded). */
+  async #ancestry(name: string, head: string): Promise<string[]> {
+    const seen = new Set<string>();
+    const order: string[] = [];
+    const queue = [head];
+    while (queue.length > 0 && order.length < MAX_WALK) {
+      const sha = queue.shift() as string;
+      if (seen.has(sha)) continue;
+      seen.add(sha);
+      order.push(sha);
+      queue.push(...(await this.parentsOf(name, sha)));
+    }
+    return order;
+  }
+
+  async isAncestor(name: string, ancestor: string, descendant: string): Promise<boolean> {
+    return (await this.#ancestry(name, descendant)).includes(ancestor);
+  }
+
+  async commitsBetween(name: string, base: string | null, head: string): Promise<string[]> {
+    const excluded = new Set(base ? await this.#ancestry(name, base) : []);
+    return (await this.#ancestry(name, head)).filter((sha) => !excluded.has(sha));
+  }
+
+  async #mustResolve(name: string, ref: string): Promise<string> {
+    const sha = await this.resolveRef(name, ref);
+    if (!sha) throw new RefConflictError(ref, null, null);
+    return sha;
+  }
+
+  async treeOf(name: string, ref: string): Promise<string> {
+    const sha = await this.#mustResolve(name, ref);
+    return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: sha })).data.tree.sha;
+  }
+
+  async commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult> {
+    const at = this.#at(name);
+    const current = await this.resolveRef(name, `refs/heads/${input.branch}`);
+    // A new branch may start from any parent; an existing one only moves from the head the writer saw.
+    if (current !== null && current !== input.parent) throw new RefConflictError(input.branch, input.parent, current);
+    const entries = await Promise.all(
+      Object.entries(input.files).map(async ([file, content]) => {
+        const bytes = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content);
+        const blob = await this.#octokit.git.createBlob({
+          ...at,
+          content: bytes.toString('base64'),
+          encoding: 'base64',
+        });
+        return { path: file, mode: '100644' as const, type: 'blob' as const, sha: blob.data.sha };
+      }),
+    );
+    const removed = (input.deletions ?? []).map((file) => ({
+      path: file,
+      mode: '100644' as const,
+      type: 'blob' as const,
+      sha: null,
+    }));
+    const baseTree = input.parent && !input.replaceTree ? await this.treeOf(name, input.parent) : undefined;
+    const tree = await this.#octokit.git.createTree({
+      ...at,
+      tree: [...entries, ...removed],
+      ...(baseTree ? { base_tree: baseTree } : {}),
+    });
+    return this.#writeCommit(name, input.branch, current, {
+      tree: tree.data.sha,
+      parents: input.parent ? [input.parent] : [],
+      message: input.message,
+      author: input.author,
+    });
+  }
+
+  /** Writes a commit object and moves `branch` from `current` to it (never a force update). */
+  async #writeCommit(
+    name: string,
+    branch: string,
+    current: string | null,
+    commit: { tree: string; parents: string[]; message: string; author: { name: string; email: string } },
+  ): Promise<CommitResult> {
+    const at = this.#at(name);
+    const created = await this.#octokit.git.createCommit({ ...at, ...commit });
+    try {
+      if (current === null) {
+        await this.#octokit.git.createRef({ ...at, ref: `refs/heads/${branch}`, sha: created.data.sha });
+      } else {
+        await this.#octokit.git.updateRef({ ...at, ref: `heads/${branch}`, sha: created.data.sha, force: false });
+      }
+    } catch (err) {
+      if (statusOf(err) === 422 || statusOf(err) === 409) {
+        throw new RefConflictError(branch, current, await this.resolveRef(name, `refs/heads/${branch}`));
+      }
+      throw err;
+    }
+    return { sha: created.data.sha, tree: commit.tree };
+  }
+
+  async merge(name: string, input: MergeInput): Promise<MergeResult> {
+    const into = input.into ?? 'main';
+    const from = await this.#mustResolve(name, input.from);
+    const current = await this.#mustResolve(name, `refs/heads/${into}`);
+    if (await this.isAncestor(name, from, current)) {
+      return { sha: current, tree: await this.treeOf(name, current), fastForward: false, upToDate: true };
+    }
+    if (await this.isAncestor(name, current, from)) {
+      const moved = await this.#octokit.git
+        .updateRef({ ...this.#at(name), ref: `heads/${into}`, sha: from, force: false })
+        .catch((err: unknown) => {
+          if (statusOf(err) === 422) throw new RefConflictError(into, current, null);
+          throw err;
+        });
+      return { sha: moved.data.object.sha, tree: await this.treeOf(name, from), fastForward: true, upToDate: false };
+    }
+    try {
+      const merged = await this.#octokit.repos.merge({
+        ...this.#at(name),
+        base: into,
+        head: from,
+        commit_message: input.message,
+      });
+      return { sha: merged.data.sha, tree: merged.data.commit.tree.sha, fastForward: false, upToDate: false };
+    } catch (err) {
+      if (statusOf(err) === 409) throw new MergeConflictError([]);
+      throw err;
+    }
+  }
+
+  /** Undoes the branch head (or `sha` when it is the head): a commit whose tree is its first parent's. */
+  async revert(name: string, input: RevertInput): Promise<CommitResult> {
+    const branch = input.branch ?? 'main';
+    const head = await this.#mustResolve(name, `refs/heads/${branch}`);
+    const target = input.sha ? await this.#mustResolve(name, input.sha) : head;
+    const [parent] = await this.parentsOf(name, target);
+    // Undoing an older commit needs a three-way merge of trees, which the Git data API does not offer.
+    if (target !== head || !parent) throw new RevertConflictError([]);
+    return this.#writeCommit(name, branch, head, {
+      tree: await this.treeOf(name, parent),
+      parents: [head],
+      message: input.message ?? `Revert ${target.slice(0, 7)}`,
+      author: input.author,
+    });
+  }
+
+  async readTree(name: string, ref: string): Promise<Record<string, Uint8Array>> {
+    const at = this.#at(name);
+    const tree = await this.#octokit.git.getTree({ ...at, tree_sha: await this.treeOf(name, ref), recursive: '1' });
+    const files: Record<string, Uint8Array> = {};
+    for (const entry of tree.data.tree) {
+      if (entry.type !== 'blob' || !entry.path || !entry.sha) continue;
+      const blob = await this.#octokit.git.getBlob({ ...at, file_sha: entry.sha });
+      files[entry.path] = new Uint8Array(Buffer.from(blob.data.content, 'base64'));
+    }
+    return files;
+  }
+
+  async readFile(name: string, ref: string, file: string): Promise<string | null> {
+    const bytes = (await this.readTree(name, ref))[file];
+    return bytes ? Buffer.from(bytes).toString('utf8') : null;
+  }
+
+  async checkout(name: string, ref: string, dir: string): Promise<void> {
+    for (const [file, bytes] of Object.entries(await this.readTree(name, ref))) {
+      await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+      await writeFile(path.join(dir, file), bytes);
+    }
+    await mkdir(dir, { recursive: true });
+  }
+}
