@@ -24,6 +24,14 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
     min: 'developer',
     body: { branch: 'x', title: 'x' },
   },
+  {
+    method: 'POST',
+    route: '/servers/:name/views',
+    path: '/servers/delta/views',
+    min: 'developer',
+    body: { pattern: 'kanban', tool: 'echo' },
+  },
+  { method: 'GET', route: '/view-patterns', path: '/view-patterns', min: 'viewer' },
   { method: 'GET', route: '/servers/:name/changes/:number', path: '/servers/delta/changes/1', min: 'viewer' },
   {
     method: 'POST',

@@ -6,8 +6,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { buildBundle } from '@bmms/reconciler';
-import { renderTemplate } from '@bmms/runner-template';
+import { buildBundle, buildView } from '@bmms/reconciler';
+import { parseManifest, renderTemplate, renderView, VIEW_PATTERNS } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { build } from 'esbuild';
@@ -26,8 +26,8 @@ import { checkout, cleanup } from './check-helpers.ts';
 const UPSTREAM_IP = '127.54.0.1';
 const NODE = path.resolve(import.meta.dirname, '../../node_modules/.bin/node');
 const ROWS = [
-  { id: 1, name: 'Ada Lovelace', born: 1815 },
-  { id: 2, name: 'Grace Hopper', born: 1906 },
+  { id: 1, name: 'Ada Lovelace', born: 1815, status: 'done', date: '2026-12-03' },
+  { id: 2, name: 'Grace Hopper', born: 1906, status: 'open', date: '2026-12-10' },
 ];
 
 let scratch: string;
@@ -177,7 +177,7 @@ describe.skipIf(!HAS_CHROMIUM)('a browser playing MCP Apps host', () => {
       const frame = page.frameLocator('iframe[title="view"]');
       await frame.locator('td', { hasText: 'Grace Hopper' }).waitFor({ timeout: 15_000 });
       expect(await frame.locator('h1').textContent()).toBe('People');
-      expect(await frame.locator('thead th').allTextContents()).toEqual(['id', 'name', 'born']);
+      expect(await frame.locator('thead th').allTextContents()).toEqual(['id', 'name', 'born', 'status', 'date']);
       expect(await frame.locator('tbody tr').count()).toBe(2);
       expect(await frame.locator('#status').textContent()).toBe('2 of 2 row(s)');
       // The host's theme reached the view.
@@ -224,4 +224,45 @@ describe.skipIf(!HAS_CHROMIUM)('a browser playing MCP Apps host', () => {
       await page.close();
     }
   });
+
+  it('renders each of the nine patterns with a real tool result, without a script error or a CSP violation', async () => {
+    const files = renderTemplate('data-grid', 'grid-demo', { url: `https://${UPSTREAM_IP}/items` });
+    const manifest = parseManifest(files['mcp.json'] ?? '');
+    const result = await client.callTool({ name: 'list_rows', arguments: {} });
+    for (const pattern of VIEW_PATTERNS) {
+      const dir = path.join(scratch, `pattern-${pattern}`);
+      await writeTree(dir, renderView(manifest, { pattern, tool: 'list_rows', title: 'People' }).files);
+      const view = await buildView(dir, { uri: `ui://grid-demo/${pattern}`, source: `ui/${pattern}/index.html` });
+      const { page, errors, console } = await playHost(view.html, {}, result);
+      try {
+        const frame = page.frameLocator('iframe[title="view"]');
+        await frame.locator('h1', { hasText: 'People' }).waitFor({ timeout: 15_000 });
+        // The result reached the view: something rendered, or the status line says why not.
+        await frame
+          .locator('#root > *, #status:not(:has-text("Waiting"))')
+          .first()
+          .waitFor({ state: 'attached', timeout: 15_000 });
+        const rendered = (await frame.locator('#root').textContent()) ?? '';
+        const expected: Record<string, string> = {
+          'data-grid': 'Grace Hopper',
+          'card-list': 'Grace Hopper',
+          detail: 'Ada Lovelace',
+          dashboard: 'rows (items)',
+          timeline: '2026-12-10',
+          calendar: 'December 2026',
+          kanban: 'open (1)',
+          chart: '1906',
+          form: '',
+        };
+        expect(rendered, pattern).toContain(expected[pattern]);
+        expect(errors, pattern).toEqual([]);
+        expect(
+          console.filter((line) => /Content.Security.Policy|Refused|error/i.test(line)),
+          pattern,
+        ).toEqual([]);
+      } finally {
+        await page.close();
+      }
+    }
+  }, 240_000);
 });

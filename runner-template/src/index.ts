@@ -2,6 +2,15 @@ export * from './egress/index.ts';
 export * from './errors.ts';
 export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
 export {
+  fieldsOf,
+  PATTERN_TITLES,
+  renderView,
+  VIEW_PATTERNS,
+  type ViewFields,
+  type ViewPattern,
+  type ViewRequest,
+} from './patterns.ts';
+export {
   manifestText,
   PINNED_DEPENDENCIES,
   PINNED_DEV_DEPENDENCIES,

@@ -1,4 +1,5 @@
 import type { ChangeRequest, Server } from '@bmms/prisma';
+import { PATTERN_TITLES, VIEW_PATTERNS } from '@bmms/runner-template';
 import { type Request, type Response, Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import type { SuiteWithRuns } from '../checks/suites.ts';
@@ -14,6 +15,7 @@ import {
   suiteOfChange,
 } from '../services/changes.ts';
 import { findServer } from '../services/servers.ts';
+import { proposeView } from '../services/view-designs.ts';
 import { changeView, mcpUrl } from '../services/views.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
@@ -80,6 +82,20 @@ export function changesRouter(ctx: ChangesApiDeps): Router {
     const server = await findServer(ctx, p, req.params.name);
     const { change, suite } = await openChange(ctx, p, server, body, requestIdOf(res));
     res.status(201).json(await showChange(req, server, change, suite));
+  });
+
+  router.post('/servers/:name/views', async (req, res) => {
+    const { body } = input(req, ops.proposeView);
+    const p = principalOf(res);
+    const server = await findServer(ctx, p, req.params.name);
+    const { change, suite } = await proposeView(ctx, p, server, body, requestIdOf(res));
+    res.status(201).json(await showChange(req, server, change, suite));
+  });
+
+  router.get('/view-patterns', (req, res) => {
+    input(req, ops.listViewPatterns);
+    requirePermission(principalOf(res), 'read');
+    res.json({ patterns: VIEW_PATTERNS.map((name) => ({ name, title: PATTERN_TITLES[name] })) });
   });
 
   router.get('/servers/:name/changes/:number', async (req, res) => {

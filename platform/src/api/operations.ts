@@ -127,6 +127,27 @@ export const ops = {
     answers: { 201: json('The change; its checks start.', s.changeAnswer) },
     errors: { 409: 'change_exists' },
   }),
+  proposeView: operation({
+    method: 'post',
+    path: '/servers/{name}/views',
+    summary: 'Design a view from a pattern',
+    description:
+      "Renders one of the nine view patterns (MCP Apps) for a tool of main's mcp.json into ui/<view>/, declares the view and points the tool at it, on a new branch, and opens a change; its checks start.",
+    tags: ['Changes'],
+    role: 'developer',
+    params: s.serverPath,
+    body: s.proposeViewBody,
+    answers: { 201: json('The change; its checks start.', s.changeAnswer) },
+    errors: { 409: 'server_not_merged' },
+  }),
+  listViewPatterns: operation({
+    method: 'get',
+    path: '/view-patterns',
+    summary: 'List the view patterns',
+    tags: ['Changes'],
+    role: 'viewer',
+    answers: { 200: json('The nine patterns a view can start from.', s.viewPatternsAnswer) },
+  }),
   getChange: operation({
     method: 'get',
     path: '/servers/{name}/changes/{number}',

@@ -8,7 +8,7 @@
  * service answers a wrong value with its own code (`invalid_name`, `prompt_empty`, `invalid_secret_value`); the
  * document still shows it required (`requiring`) with the type its service wants.
  */
-import { SERVER_NAME, toolSpecSchema } from '@bmms/runner-template';
+import { SERVER_NAME, toolSpecSchema, VIEW_PATTERNS } from '@bmms/runner-template';
 import { z } from 'zod';
 import { ROLES } from '../accounts/roles.ts';
 import { importRequestSchema } from '../generation/openapi/import.ts';
@@ -219,6 +219,19 @@ export const openChangeBody = z.strictObject({
   branch: z.string().meta({ description: 'A pushed branch other than main.', example: 'add-tool' }),
   title: z.string().optional().meta({ description: 'At most 200 characters; the branch name by default.' }),
   body: z.string().optional(),
+});
+export const proposeViewBody = z.strictObject({
+  pattern: z.enum(VIEW_PATTERNS).meta({ description: 'One of the nine view patterns.' }),
+  tool: z.string().min(1).meta({ description: "The tool of main's mcp.json whose results the view shows." }),
+  view: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be a lowercase name: letters, digits and -')
+    .optional()
+    .meta({ description: 'The view name in ui://<server>/<view>; the pattern by default.' }),
+  title: z.string().min(1).max(80).optional().meta({ description: "The view's heading; the tool's title by default." }),
+});
+export const viewPatternsAnswer = z.object({
+  patterns: z.array(z.object({ name: z.enum(VIEW_PATTERNS), title: z.string() })),
 });
 export const revertBody = z.strictObject({
   sha: hexRevision.optional().meta({ description: "A commit on main (full or abbreviated); main's HEAD by default." }),

@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Manifest, ToolSpec, UiResource } from './spec.ts';
+
+/**
+ * The nine view patterns (MCP Apps) a server's view can start from: each is a real script under
+ * `runner-template/patterns/` (type-checked and linted here) sharing `fields.ts` (bridge, reading results, safe
+ * elements) and `style.css` (host theme variables, light and dark). Rendering one writes a folder `ui/<view>/`
+ * and a `config.ts` that points the pattern at the tool's fields, read from its output schema.
+ */
+export const VIEW_PATTERNS = [
+  'dashboard',
+  'data-grid',
+  'form',
+  'card-list',
+  'timeline',
+  'calendar',
+  'kanban',
+  'chart',
+  'detail',
+] as const;
+
+export type ViewPattern = (typeof VIEW_PATTERNS)[number];
+
+/** What a pattern says about itself (the dashboard lists these). */
+export const PATTERN_TITLES: Readonly<Record<ViewPattern, string>> = {
+  dashboard: 'Dashboard: the result’s figures as tiles',
+  'data-grid': 'Data grid: records as a sortable table',
+  form: 'Form: the tool’s arguments as a form that runs it',
+  'card-list': 'Card list: one card per record',
+  timeline: 'Timeline: records in date order',
+  calendar: 'Calendar: records on a month grid',
+  kanban: 'Kanban: records in columns by status',
+  chart: 'Chart: a number per record as bars',
+  detail: 'Detail view: one record’s fields',
+};
+
+const PATTERNS_ROOT = fileURLToPath(new URL('../patterns/', import.meta.url));
+const read = (file: string): string => readFileSync(`${PATTERNS_ROOT}${file}`, 'utf8');
+
+type Schema = Record<string, unknown>;
+const asSchema = (value: unknown): Schema | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Schema) : undefined;
+const propertiesOf = (schema: Schema | undefined): [string, Schema][] =>
+  Object.entries(asSchema(schema?.properties) ?? {}).flatMap(([k, v]) => (asSchema(v) ? [[k, v as Schema]] : []));
+
+/** The fields a pattern shows, read from the tool's output schema (null: the view decides from the data). */
+export interface ViewFields {
+  list: string | null;
+  label: string | null;
+  date: string | null;
+  status: string | null;
+  number: string | null;
+}
+
+function first(props: [string, Schema][], test: (name: string, schema: Schema) => boolean): string | null {
+  return props.find(([name, schema]) => test(name, schema))?.[0] ?? null;
+}
+
+/** Which property holds the records, and which of their fields are label, date, status and number. */
+export function fieldsOf(outputSchema: Schema | undefined): ViewFields {
+  const top = propertiesOf(outputSchema);
+  // The records: a list of objects before any other list (a list of column names is not the data).
+  const list =
+    first(top, (_, s) => s.type === 'array' && asSchema(s.items)?.type === 'object') ??
+    first(top, (_, s) => s.type === 'array');
+  const items = list === null ? top : propertiesOf(asSchema(top.find(([k]) => k === list)?.[1].items));
+  const type = (s: Schema) => s.type;
+  return {
+    list,
+    label:
+      first(items, (n, s) => type(s) === 'string' && /^(title|name|label|summary)$/i.test(n)) ??
+      first(items, (_, s) => type(s) === 'string' && s.format === undefined),
+    date:
+      first(items, (_, s) => s.format === 'date' || s.format === 'date-time') ??
+      first(items, (n) => /(date|time|_at|At|due|start)$/.test(n)),
+    status:
+      first(items, (n) => /^(status|state|stage|column|lane|phase)$/i.test(n)) ??
+      first(items, (_, s) => Array.isArray(s.enum)),
+    number:
+      first(items, (n, s) => (type(s) === 'number' || type(s) === 'integer') && !/^(id|uuid|key)$|_id$|Id$/.test(n)) ??
+      first(items, (_, s) => type(s) === 'number' || type(s) === 'integer'),
+  };
+}
+
+/** The tool's arguments as the form pattern shows them. */
+function inputsOf(tool: ToolSpec): { name: string; type: string; required: boolean; description: string }[] {
+  const required = new Set(tool.inputSchema.required ?? []);
+  return Object.entries(tool.inputSchema.properties).map(([name, schema]) => ({
+    name,
+    type: typeof schema.type === 'string' ? schema.type : 'string',
+    required: required.has(name),
+    description: typeof schema.description === 'string' ? schema.description : '',
+  }));
+}
+
+function configText(title: string, tool: ToolSpec, fields: ViewFields): string {
+  const nullable = (v: string | null) => `${JSON.stringify(v)} as string | null`;
+  return [
+    '// The settings of this view: the tool that feeds it and the fields it shows. Edit them in a pull request.',
+    'export const config = {',
+    `  title: ${JSON.stringify(title)},`,
+    `  tool: ${JSON.stringify(tool.name)},`,
+    `  list: ${nullable(fields.list)},`,
+    `  label: ${nullable(fields.label)},`,
+    `  date: ${nullable(fields.date)},`,
+    `  status: ${nullable(fields.status)},`,
+    `  number: ${nullable(fields.number)},`,
+    `  inputs: ${JSON.stringify(inputsOf(tool))} as { name: string; type: string; required: boolean; description: string }[],`,
+    '};',
+    '',
+  ].join('\n');
+}
+
+/** What rendering a pattern asks for. */
+export interface ViewRequest {
+  pattern: ViewPattern;
+  /** The tool whose results the view shows (and, for `form`, that it runs). */
+  tool: string;
+  /** The view's name (`ui://<server>/<view>`); default: the pattern's. */
+  view?: string;
+  title?: string;
+}
+
+/** A pattern rendered for a server: the files of `ui/<view>/` and the manifest with the view declared and wired. */
+export function renderView(
+  manifest: Manifest,
+  request: ViewRequest,
+): { files: Record<string, string>; manifest: Manifest } {
+  const tool = manifest.tools.find((t) => t.name === request.tool);
+  if (tool === undefined) throw new Error(`no tool "${request.tool}" in mcp.json`);
+  const view = request.view ?? request.pattern;
+  const title = request.title ?? tool.title ?? tool.name;
+  const uri = `ui://${manifest.name}/${view}`;
+  const dir = `ui/${view}`;
+  const files = {
+    [`${dir}/index.html`]: read('index.html').replaceAll('>View<', `>${escapeHtml(title)}<`),
+    [`${dir}/view.ts`]: read(`${request.pattern}.ts`),
+    [`${dir}/fields.ts`]: read('fields.ts'),
+    [`${dir}/style.css`]: read('style.css'),
+    [`${dir}/config.ts`]: configText(title, tool, fieldsOf(tool.outputSchema)),
+  };
+  const resource: UiResource = {
+    uri,
+    name: view,
+    title,
+    description: `${PATTERN_TITLES[request.pattern]}, fed by ${tool.name}.`,
+    source: `${dir}/index.html`,
+    _meta: { ui: { csp: {}, prefersBorder: true } },
+  };
+  const resources = [...manifest.resources.filter((r) => r.uri !== uri), resource];
+  const tools = manifest.tools.map((t) =>
+    t.name === tool.name ? { ...t, _meta: { ui: { ...t._meta?.ui, resourceUri: uri } } } : t,
+  );
+  return { files, manifest: { ...manifest, tools, resources } };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
+}
