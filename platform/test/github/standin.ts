@@ -81,6 +81,8 @@ export interface Violation {
 export interface GitHubStandInOptions {
   /** Personal access tokens accepted, mapped to their user's login. */
   tokens?: Record<string, string>;
+  /** Tokens without the checks permission (check runs answer 403, as for a fine-grained token without it). */
+  withoutChecks?: string[];
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -93,6 +95,7 @@ export class GitHubStandIn {
   readonly repos = new Map<string, RepoState>();
   url = '';
   readonly #tokens = new Map<string, string>();
+  readonly #withoutChecks = new Set<string>();
   readonly #app = express();
   #server: Server | undefined;
   #ids = 1000;
@@ -101,6 +104,7 @@ export class GitHubStandIn {
 
   constructor(options: GitHubStandInOptions = {}) {
     for (const [token, login] of Object.entries(options.tokens ?? {})) this.#tokens.set(token, login);
+    for (const token of options.withoutChecks ?? []) this.#withoutChecks.add(token);
     this.#routes();
   }
 
@@ -684,6 +688,11 @@ export class GitHubStandIn {
 
   #checkRoutes(): void {
     const app = this.#app;
+    app.use('/repos/:owner/:repo/check-runs', (req, res, next) => {
+      const token = (req.headers.authorization ?? '').replace(/^(token|bearer)\s+/i, '');
+      if (!this.#withoutChecks.has(token)) return next();
+      this.#error(res, null, 403, 'Resource not accessible by personal access token');
+    });
     app.post('/repos/:owner/:repo/check-runs', (req, res) => {
       const repo = this.#repo(req, res, 'checks/create');
       if (!repo) return;
