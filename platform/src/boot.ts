@@ -35,6 +35,8 @@ import { shuttingDown } from './errors.ts';
 import { CallObservers } from './gateway/calls.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
 import { GatewayDirectory } from './gateway/directory.ts';
+import { GatewayRateLimits } from './gateway/rate-limit.ts';
+import { PostgresRateLimitStore } from './gateway/rate-limit-store.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
@@ -60,6 +62,7 @@ import { sweepOrphanFiles } from './services/server-removal.ts';
 import { sweepOrphanRepos } from './services/servers.ts';
 import { startTelemetry } from './telemetry/index.ts';
 import { UsageMeter } from './usage/meter.ts';
+import { Quotas } from './usage/quota.ts';
 
 export const SITE_DIR = path.resolve(import.meta.dirname, '../../site/dist');
 /** How long close() lets requests in flight finish when the configuration does not say (loadConfig says 25 s). */
@@ -101,6 +104,8 @@ export interface PlatformParts {
   oauth?: Partial<Pick<AuthorizationServerDeps, 'registrationLimit' | 'loginFailureLimit' | 'allowMetadataFetch'>>;
   /** The built site to serve (default: site/dist; browser tests build a fresh one elsewhere). */
   siteDir?: string;
+  /** The clock of metering, quotas and rate limits (tests roll the month over). */
+  clock?: () => number;
 }
 
 /** Starts the whole platform (database, git, checks, reconciler, HTTP) from a configuration. */
@@ -182,6 +187,7 @@ async function boot(
       // The last calls' metrics and usage, before the database closes.
       await ctx.metrics.close();
       await ctx.usage.close();
+      ctx.rateLimits.close();
       ctx.plans.close();
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
@@ -406,8 +412,24 @@ async function buildContext(
   const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
   calls.add(metrics.observe);
   metrics.start();
-  const usage = new UsageMeter({ db, log: log.child({ component: 'usage' }), flushMs: config.usageFlushMs });
+  const usage = new UsageMeter({
+    db,
+    log: log.child({ component: 'usage' }),
+    flushMs: config.usageFlushMs,
+    ...(parts.clock ? { now: parts.clock } : {}),
+  });
+  // What the other processes (or this data's previous runs) counted this month, before the first call is judged.
+  await usage.refresh();
   usage.start();
+  const quotas = new Quotas({ usage, db, log: log.child({ component: 'usage' }) });
+  const rateLimits = new GatewayRateLimits({
+    ...config.rateLimits,
+    // Several processes may share a Postgres database: they add up their counts through it.
+    store: config.databaseUrl ? new PostgresRateLimitStore(db) : undefined,
+    processId: usage.processId,
+    log: log.child({ component: 'gateway' }),
+    ...(parts.clock ? { now: parts.clock } : {}),
+  });
   const { prometheus } = services;
   if (prometheus) calls.add(prometheus.observeCall);
   const ctx: PlatformContext = {
@@ -442,6 +464,8 @@ async function buildContext(
     metrics,
     usage,
     plans,
+    quotas,
+    rateLimits,
     ...(prometheus
       ? {
           prometheus: {

@@ -3,10 +3,21 @@ import { DEPLOY_STEPS, type DeployStep, type LogBounds, parseUidRange, type UidR
 import { parseTestPublicRanges } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
+import type { RateLimitRule } from './gateway/rate-limit.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
 import { DEFAULT_PLAN, PLAN_IDS, type PlanId } from './plans.ts';
 import { type TracingConfig, tracingFromEnv } from './telemetry/tracing.ts';
+
+/** `<requests>/<seconds>`, e.g. `600/60`: at most that many requests in any window of that many seconds. */
+const rateRule = z
+  .string()
+  .regex(/^\d+\/\d+$/, 'must be <requests>/<seconds>, e.g. 600/60')
+  .transform((text) => {
+    const [limit, seconds] = text.split('/').map(Number) as [number, number];
+    return { limit, windowMs: seconds * 1000 };
+  })
+  .refine((r) => r.limit >= 1 && r.windowMs >= 1000, 'needs at least 1 request in at least 1 second');
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -64,6 +75,8 @@ const Env = z.object({
   BMMS_METRICS_HOST: z.string().default('127.0.0.1'),
   BMMS_CALL_OBSERVERS: z.enum(['on', 'off']).default('on'),
   BMMS_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN),
+  BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
+  BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
   BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
 });
 
@@ -120,6 +133,8 @@ export interface Config {
   callObservers?: boolean;
   /** The plan of every org billing has not put on another (BMMS_DEFAULT_PLAN, default self-hosted: no limits). */
   defaultPlan?: PlanId;
+  /** Gateway rate limits per client address and per token (BMMS_RATE_LIMIT_ADDRESS, _TOKEN); unset: none. */
+  rateLimits?: { address?: RateLimitRule | undefined; token?: RateLimitRule | undefined };
   /** How often usage counts are written (BMMS_USAGE_FLUSH_SECONDS, default 10 s): what a crash may lose at most. */
   usageFlushMs?: number;
 }
@@ -228,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     callObservers: e.BMMS_CALL_OBSERVERS === 'on',
     defaultPlan: e.BMMS_DEFAULT_PLAN,
     usageFlushMs: e.BMMS_USAGE_FLUSH_SECONDS * 1000,
+    rateLimits: { address: e.BMMS_RATE_LIMIT_ADDRESS, token: e.BMMS_RATE_LIMIT_TOKEN },
     oidc:
       e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
         ? {

@@ -9,6 +9,7 @@ import type { CheckService } from './checks/suites.ts';
 import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';
+import type { GatewayRateLimits } from './gateway/rate-limit.ts';
 import type { Generation } from './generation/index.ts';
 import type { PublicBase } from './http/public-url.ts';
 import type { InvalidationBus } from './invalidation.ts';
@@ -20,6 +21,7 @@ import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
 import type { SecretStore } from './secrets/store.ts';
 import type { UsageMeter } from './usage/meter.ts';
+import type { Quotas } from './usage/quota.ts';
 
 /**
  * The whole that boot.ts assembles; app.ts hands it to each router, which takes it as the narrower deps it declares.
@@ -65,6 +67,10 @@ export interface PlatformContext {
   usage: UsageMeter;
   /** Which plan each org is on (cached). */
   plans: OrgPlans;
+  /** The plans' monthly calls at the gateway. */
+  quotas: Quotas;
+  /** The gateway's rate limits (per address, per token), shared through Postgres when there is one. */
+  rateLimits: GatewayRateLimits;
   /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
   logs: LogWriter;
 }

@@ -177,6 +177,13 @@ export const ERRORS = {
     },
   },
   forbidden_origin: { status: 403, render: (message: string) => message },
+  plan_limit_reached: {
+    status: 403,
+    render: (plan: { id: string; name: string; servers: number }, count: number, larger: string[]) => ({
+      message: `the ${plan.name} plan allows ${plan.servers} server${plan.servers === 1 ? '' : 's'} and your organization has ${count}: delete one, or move to a larger plan${larger.length ? ` (${larger.join(', ')})` : ''} in the organization's settings (/settings/#billing)`,
+      details: { plan: plan.id, servers: count, limit: plan.servers, upgrade: '/settings/#billing' },
+    }),
+  },
 
   // 404
   not_found: {
@@ -428,6 +435,11 @@ export const csrfFailed = () => apiError('csrf_failed');
 export const insufficientScope = (missing: string[], challenge?: (message: string) => string) =>
   apiError('insufficient_scope', missing, challenge);
 export const forbiddenOrigin = (message: string) => apiError('forbidden_origin', message);
+export const planLimitReached = (
+  plan: { id: string; name: string; servers: number },
+  count: number,
+  larger: string[],
+) => apiError('plan_limit_reached', plan, count, larger);
 export const notFound = (what: string, hint?: string) => apiError('not_found', what, hint);
 export const templateNotFound = (ref: string) => apiError('template_not_found', ref);
 export const nameTaken = (name: string) => apiError('name_taken', name);

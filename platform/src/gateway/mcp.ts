@@ -6,6 +6,7 @@ import type { Manifest } from '@bmms/runner-template';
 import type { Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from '../accounts/keys.ts';
 import { bearerToken } from '../accounts/principal.ts';
+import type { OrgPlans } from '../billing/org-plans.ts';
 import {
   badGateway,
   forbidden,
@@ -25,10 +26,12 @@ import { parsePreviewName } from '../previews.ts';
 import { isValidServerName } from '../services/names.ts';
 import { activeTracing } from '../telemetry/tracing.ts';
 import type { UsageMeter } from '../usage/meter.ts';
+import type { Quotas } from '../usage/quota.ts';
 import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
 import { FairShare, QueueFullError, type Release } from './fair-share.ts';
+import { type GatewayRateLimits, type RateLimitDecision, rateLimitHeaders } from './rate-limit.ts';
 import { type CallSpan, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
@@ -49,6 +52,12 @@ export interface GatewayDeps extends PublicBaseDeps {
   db: PrismaClient;
   /** Counts every request that got an answer, per org, server, method, tool and status (memory only). */
   usage: UsageMeter;
+  /** Which plan the server's org is on (cached). */
+  plans: Pick<OrgPlans, 'cached' | 'of'>;
+  /** The plan's monthly calls, from the meter's counts. */
+  quotas: Quotas;
+  /** Requests per client address and per token (sliding windows), when configured. */
+  rateLimits: GatewayRateLimits;
 }
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
@@ -97,9 +106,13 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const at = Date.now();
     const started = performance.now();
     const name = req.params.name as string;
+    const byAddress = ctx.rateLimits.address?.take(req.ip ?? '');
+    if (byAddress && refusedByRate(res, byAddress)) return;
     const base = baseUrlOf(ctx, req);
     const metadata = resourceMetadataUrl(base, name);
     const caller = await authenticate(ctx, req, base, name, metadata);
+    const byToken = ctx.rateLimits.token?.take(`${caller.client} ${caller.userId}`);
+    if (byToken && refusedByRate(res, byToken)) return;
     checkOrigin(req, base);
     const preview = parsePreviewName(name);
     const serverName = preview?.server ?? name;
@@ -121,6 +134,13 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     res.once('finish', () =>
       ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
     );
+    if (
+      preview === null &&
+      described.method === 'tools/call' &&
+      (await refusedByQuota(ctx, res, server.orgId, messages))
+    ) {
+      return;
+    }
     const tracing = ctx.calls.enabled ? activeTracing() : undefined;
     const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
@@ -204,6 +224,52 @@ async function admission(fairShare: FairShare, name: string, res: Response): Pro
     return undefined;
   }
   return release;
+}
+
+/** A JSON-RPC error answer to `messages` (its id, when it has one): what an MCP client shows. */
+function rpcError(messages: unknown, message: string, data: Record<string, unknown>) {
+  const first = Array.isArray(messages) ? messages[0] : messages;
+  const id = typeof first === 'object' && first !== null ? ((first as { id?: unknown }).id ?? null) : null;
+  return { jsonrpc: '2.0', id, error: { code: LIMIT_ERROR_CODE, message, data } };
+}
+
+/** The JSON-RPC error code of a call refused by a limit (an implementation-defined server error). */
+export const LIMIT_ERROR_CODE = -32029;
+
+/**
+ * Sets the IETF RateLimit fields of a decision; answers 429 with Retry-After and a JSON-RPC error when it refused.
+ * True when the call was refused (and answered).
+ */
+function refusedByRate(res: Response, decision: RateLimitDecision): boolean {
+  res.set(rateLimitHeaders(decision));
+  if (decision.allowed) return false;
+  res.set('Retry-After', String(decision.resetSeconds));
+  res.status(429).json(
+    rpcError(
+      undefined,
+      `too many requests: at most ${decision.limit} in ${decision.policy.split('w=')[1]} s; retry in ${decision.resetSeconds} s`,
+      {
+        code: 'rate_limited',
+        retryAfter: decision.resetSeconds,
+      },
+    ),
+  );
+  return true;
+}
+
+/** Answers 429 (Retry-After: until the month resets) when the org's plan has no tool calls left this month. */
+async function refusedByQuota(
+  ctx: Pick<GatewayDeps, 'plans' | 'quotas'>,
+  res: Response,
+  orgId: string,
+  messages: unknown,
+): Promise<boolean> {
+  const plan = ctx.plans.cached(orgId) ?? (await ctx.plans.of(orgId));
+  const refusal = ctx.quotas.check(orgId, plan);
+  if (!refusal) return false;
+  res.set('Retry-After', String(refusal.retryAfterSeconds));
+  res.status(429).json(rpcError(messages, refusal.message, refusal.data));
+  return true;
 }
 
 /** Who calls: an API key of the server's org, or an OAuth access token issued for exactly this server's URL. */

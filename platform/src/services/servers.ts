@@ -12,11 +12,12 @@ import {
   invalidTemplateOptions,
   nameTaken,
   notFound,
+  planLimitReached,
   unknownTemplate,
 } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
-import type { Plan } from '../plans.ts';
+import { PLANS, type Plan, SOLD_PLANS } from '../plans.ts';
 import { allocateChangeNumber, authorOf } from './changes.ts';
 import { isValidServerName } from './names.ts';
 import { dropServerRows, type RemovalDeps, removeServerFiles } from './server-removal.ts';
@@ -175,6 +176,21 @@ export interface NewServer {
 }
 
 /**
+ * Refuses a server beyond the org's plan (a plan lowered below what the org has keeps its servers running and only
+ * blocks new ones), naming the plan and the larger ones.
+ */
+async function checkServerCount(ctx: Pick<ProvisionDeps, 'db' | 'plans'>, orgId: string): Promise<void> {
+  const plan = await ctx.plans.of(orgId);
+  if (plan.servers === null) return;
+  const count = await ctx.db.server.count({ where: { orgId } });
+  if (count < plan.servers) return;
+  const larger = SOLD_PLANS.map((id) => PLANS[id])
+    .filter((p) => p.servers === null || p.servers > (plan.servers ?? 0))
+    .map((p) => `${p.name}: ${p.servers === null ? 'set per organization' : `${p.servers} servers`}`);
+  throw planLimitReached({ id: plan.id, name: plan.name, servers: plan.servers }, count, larger);
+}
+
+/**
  * Creates a server from rendered files: its row, its repo with an empty first commit on main, the
  * files on a branch, and change #1 (and, for a fork, its link to the template). On any failure
  * everything created is removed.
@@ -183,6 +199,7 @@ export async function provisionServer(ctx: ProvisionDeps, principal: Principal, 
   requirePermission(principal, 'write');
   const { name, files } = input;
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
+  await checkServerCount(ctx, principal.orgId);
 
   let server: Awaited<ReturnType<typeof ctx.db.server.create>>;
   try {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Logger } from '../logger.ts';
-import { type UsageRow, writeUsageRows } from './store.ts';
+import { readOthersBillable, type UsageRow, writeUsageRows } from './store.ts';
 
 /** The MCP methods counted under their own name; any other method a client sends counts as OTHER_METHOD. */
 const KNOWN_METHODS = new Set([
@@ -82,6 +82,8 @@ export class UsageMeter {
   #tools = new Map<string, Set<string>>();
   /** Billable calls per org this month, counted by this process. */
   #billable = new Map<string, number>();
+  /** Billable calls per org this month counted by every other process, as of the last flush. */
+  #others: { month: string; byOrg: Map<string, number> } = { month: '', byOrg: new Map() };
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
 
@@ -89,6 +91,11 @@ export class UsageMeter {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#month = monthOf(this.#now());
+  }
+
+  /** The meter's clock (epoch ms). */
+  now(): number {
+    return this.#now();
   }
 
   /** The current calendar month (UTC), rolled over when the clock passed its end. */
@@ -129,6 +136,16 @@ export class UsageMeter {
     return this.#billable.get(orgId) ?? 0;
   }
 
+  /**
+   * The billable calls of `orgId` this month in every process: this one's exactly, the others' as of the last flush
+   * (what the quota compares; another process's calls reach this one within a flush interval).
+   */
+  billable(orgId: string): number {
+    const month = this.month();
+    const others = this.#others.month === month.key ? (this.#others.byOrg.get(orgId) ?? 0) : 0;
+    return (this.#billable.get(orgId) ?? 0) + others;
+  }
+
   /** This process's counts of `orgId` for the current month (written or not): to add to the other processes' rows. */
   ownCells(orgId: string): UsageRow[] {
     this.month();
@@ -152,8 +169,23 @@ export class UsageMeter {
     await this.flush();
   }
 
-  /** Writes the cells changed since the last flush (one flush at a time; a failed one is retried by the next). */
+  /**
+   * Writes the cells changed since the last flush (one flush at a time; a failed one is retried by the next), then
+   * reads what the other processes counted.
+   */
   async flush(): Promise<void> {
+    await this.#write();
+    await this.refresh();
+  }
+
+  /** Reads the other processes' billable calls of this month (at start, and after each flush). */
+  async refresh(): Promise<void> {
+    const { key } = this.month();
+    const byOrg = await readOthersBillable(this.#deps.db, key, this.processId);
+    this.#others = { month: key, byOrg };
+  }
+
+  async #write(): Promise<void> {
     while (this.#flushing) await this.#flushing;
     this.month();
     if (this.#dirty.size === 0) return;

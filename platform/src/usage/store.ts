@@ -64,3 +64,20 @@ export async function readUsageRows(
     calls: Number(r.calls),
   }));
 }
+
+/** The billable calls of every org in `month` (see isBillable) written by every process but `exceptProcess`. */
+export async function readOthersBillable(
+  db: PrismaClient,
+  month: string,
+  exceptProcess: string,
+): Promise<Map<string, number>> {
+  const rows = await db.$queryRawUnsafe<Array<{ org_id: string; calls: bigint | number }>>(
+    `SELECT org_id::text AS org_id, SUM(calls)::bigint AS calls
+       FROM usage_counts
+      WHERE month = $1::date AND process_id <> $2::uuid AND NOT preview AND method = 'tools/call' AND status < 300
+      GROUP BY org_id`,
+    month,
+    exceptProcess,
+  );
+  return new Map(rows.map((r) => [r.org_id, Number(r.calls)]));
+}

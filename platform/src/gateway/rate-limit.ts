@@ -1,0 +1,197 @@
+import type { Logger } from '../logger.ts';
+
+/** A limit: at most `limit` requests in any window of `windowMs` (sliding). */
+export interface RateLimitRule {
+  limit: number;
+  windowMs: number;
+}
+
+/** What one request was told: allowed or not, and the IETF RateLimit fields. */
+export interface RateLimitDecision {
+  allowed: boolean;
+  limit: number;
+  /** Requests left in the window after this one. */
+  remaining: number;
+  /** Seconds until the window has room again (0 when it has). */
+  resetSeconds: number;
+  /** The policy name and window in seconds, for RateLimit-Policy. */
+  policy: string;
+}
+
+/** Where several processes add up their counts (Postgres); without one, each process limits on its own. */
+export interface RateLimitStore {
+  /**
+   * Writes this process's counts of the given windows and returns every other process's counts of the same keys and
+   * windows (`<key>\0<window>` → count).
+   */
+  exchange(
+    processId: string,
+    counts: Array<{ key: string; window: number; count: number }>,
+  ): Promise<Map<string, number>>;
+}
+
+interface Slot {
+  /** The index of the current fixed window (floor(now / windowMs)). */
+  window: number;
+  current: number;
+  previous: number;
+  /** The other processes' counts of `window` and `window - 1`, as of the last exchange. */
+  othersCurrent: number;
+  othersPrevious: number;
+}
+
+/** Keys kept per limiter; beyond it, the least recently used go (a flood of new addresses cannot grow memory). */
+const MAX_KEYS = 100_000;
+
+/**
+ * A sliding-window limiter (the sliding window counter: the previous fixed window's count weighted by how much of it
+ * the sliding window still covers, plus the current one's). Memory only on the call path; with a store, each process
+ * exchanges its counts every `syncMs` and adds the others' to its own, so the limit holds across processes within
+ * one exchange.
+ */
+export class SlidingWindowLimiter {
+  readonly rule: RateLimitRule;
+  readonly #name: string;
+  readonly #policy: string;
+  readonly #slots = new Map<string, Slot>();
+  readonly #now: () => number;
+
+  constructor(name: string, rule: RateLimitRule, now: () => number = Date.now) {
+    this.rule = rule;
+    this.#name = name;
+    this.#policy = `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}`;
+    this.#now = now;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Counts one request of `key` unless the window is full; says which. */
+  take(key: string): RateLimitDecision {
+    const { limit, windowMs } = this.rule;
+    const now = this.#now();
+    const window = Math.floor(now / windowMs);
+    const slot = this.#slot(key, window);
+    const elapsed = (now - window * windowMs) / windowMs;
+    const weight = 1 - elapsed;
+    const used = (slot.previous + slot.othersPrevious) * weight + slot.current + slot.othersCurrent;
+    if (used + 1 > limit) {
+      return { allowed: false, limit, remaining: 0, resetSeconds: this.#wait(slot, elapsed), policy: this.#policy };
+    }
+    slot.current++;
+    const remaining = Math.max(0, Math.floor(limit - used - 1));
+    return { allowed: true, limit, remaining, resetSeconds: 0, policy: this.#policy };
+  }
+
+  /** Every key this process knows in the current or previous window (what to ask the others about). */
+  activeCounts(): Array<{ key: string; window: number; count: number }> {
+    const window = Math.floor(this.#now() / this.rule.windowMs);
+    const out: Array<{ key: string; window: number; count: number }> = [];
+    for (const [key, slot] of this.#slots) {
+      if (slot.window < window - 1) continue;
+      out.push({ key: `${this.#name}:${key}`, window: slot.window, count: slot.current });
+      if (slot.previous > 0) out.push({ key: `${this.#name}:${key}`, window: slot.window - 1, count: slot.previous });
+    }
+    return out;
+  }
+
+  /** Takes the other processes' counts (`<name>:<key>\0<window>` → count) from an exchange. */
+  absorb(others: Map<string, number>): void {
+    for (const [key, slot] of this.#slots) {
+      const k = `${this.#name}:${key}\u0000`;
+      slot.othersCurrent = others.get(`${k}${slot.window}`) ?? 0;
+      slot.othersPrevious = others.get(`${k}${slot.window - 1}`) ?? 0;
+    }
+  }
+
+  #slot(key: string, window: number): Slot {
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      slot = { window, current: 0, previous: 0, othersCurrent: 0, othersPrevious: 0 };
+      this.#slots.set(key, slot);
+      if (this.#slots.size > MAX_KEYS) this.#slots.delete(this.#slots.keys().next().value as string);
+      return slot;
+    }
+    if (slot.window !== window) {
+      const step = window - slot.window;
+      slot.previous = step === 1 ? slot.current : 0;
+      slot.othersPrevious = step === 1 ? slot.othersCurrent : 0;
+      slot.current = 0;
+      slot.othersCurrent = 0;
+      slot.window = window;
+    }
+    return slot;
+  }
+
+  /** Seconds until one more request fits: when the weighted previous window has shrunk enough, or the next window. */
+  #wait(slot: Slot, elapsed: number): number {
+    const { limit, windowMs } = this.rule;
+    const current = slot.current + slot.othersCurrent;
+    const previous = slot.previous + slot.othersPrevious;
+    let until = 1 - elapsed;
+    if (current + 1 <= limit && previous > 0) until = Math.min(until, 1 - (limit - 1 - current) / previous - elapsed);
+    return Math.max(1, Math.ceil((until * windowMs) / 1000));
+  }
+}
+
+/** The limiters of the gateway (per client address, per token) and their exchange with the other processes. */
+export class GatewayRateLimits {
+  readonly address: SlidingWindowLimiter | undefined;
+  readonly token: SlidingWindowLimiter | undefined;
+  readonly #store: RateLimitStore | undefined;
+  readonly #processId: string;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #exchanging = false;
+
+  constructor(options: {
+    address?: RateLimitRule | undefined;
+    token?: RateLimitRule | undefined;
+    store?: RateLimitStore | undefined;
+    processId: string;
+    log: Logger;
+    now?: () => number;
+    syncMs?: number;
+  }) {
+    this.address = options.address && new SlidingWindowLimiter('address', options.address, options.now);
+    this.token = options.token && new SlidingWindowLimiter('token', options.token, options.now);
+    this.#store = options.store;
+    this.#processId = options.processId;
+    this.#log = options.log;
+    if (this.#store && (this.address || this.token)) {
+      this.#timer = setInterval(() => void this.exchange(), options.syncMs ?? 250);
+      this.#timer.unref();
+    }
+  }
+
+  /** Writes this process's counts and reads the others' (shared mode). */
+  async exchange(): Promise<void> {
+    if (!this.#store || this.#exchanging) return;
+    this.#exchanging = true;
+    try {
+      const limiters = [this.address, this.token].filter((l): l is SlidingWindowLimiter => l !== undefined);
+      const counts = limiters.flatMap((l) => l.activeCounts());
+      if (counts.length === 0) return;
+      const others = await this.#store.exchange(this.#processId, counts);
+      for (const l of limiters) l.absorb(others);
+    } catch (err) {
+      this.#log.warn('rate limit exchange failed', { err });
+    } finally {
+      this.#exchanging = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) of a decision. */
+export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
+  const reset = d.allowed ? 0 : d.resetSeconds;
+  return {
+    'RateLimit-Policy': d.policy,
+    RateLimit: `${d.policy.slice(0, d.policy.indexOf(';'))};r=${d.remaining};t=${reset}`,
+  };
+}
