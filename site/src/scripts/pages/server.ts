@@ -1,4 +1,4 @@
-/** /servers/<name>/: overview (conditions, history, roll back, install), tools, logs, metrics, changes, iterate, secrets, settings. */
+/** /servers/<name>/: overview (conditions, history, roll back, install), tools, logs, metrics, changes, iterate, views, secrets, settings. */
 import {
   api,
   type ChangeView,
@@ -14,9 +14,10 @@ import { iteratePanel } from '../lib/iterate.ts';
 import { logsPanel } from '../lib/logs.ts';
 import { metricsPanel } from '../lib/metrics.ts';
 import { tryPanel } from '../lib/tryit.ts';
+import { viewsPanel } from '../lib/views.ts';
 
 const name = decodeURIComponent(location.pathname.split('/')[2] ?? '');
-const TABS = ['overview', 'tools', 'logs', 'metrics', 'changes', 'iterate', 'secrets', 'settings'] as const;
+const TABS = ['overview', 'tools', 'logs', 'metrics', 'changes', 'iterate', 'views', 'secrets', 'settings'] as const;
 type Tab = (typeof TABS)[number];
 const tab: Tab = (TABS as readonly string[]).includes(new URLSearchParams(location.search).get('tab') ?? '')
   ? (new URLSearchParams(location.search).get('tab') as Tab)
@@ -419,6 +420,7 @@ async function start(): Promise<void> {
       mount(panel, tab === 'logs' ? logsPanel(name, toolNames()) : metricsPanel(name));
     } else if (tab === 'changes') await changes();
     else if (tab === 'iterate') mount(panel, iteratePanel(name));
+    else if (tab === 'views') mount(panel, viewsPanel(name, toolNames()));
     else if (tab === 'secrets') await secrets();
     else await settings();
   } catch (err) {
