@@ -53,7 +53,7 @@ import { PlatformMetrics, serveOpenMetrics, tokenGuardedScrape } from './metrics
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
-import { createRuntime } from './runtime.ts';
+import { createRuntime, jobRunner } from './runtime.ts';
 import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
@@ -310,7 +310,11 @@ function buildServices(
     db,
     git,
     log: log.child({ component: 'checks' }),
-    checks: allChecks(previews, (serverName) => deps.plans.ofServer(serverName)),
+    checks: allChecks(
+      previews,
+      (serverName) => deps.plans.ofServer(serverName),
+      jobRunner(runtime, config, config.dataDir, log, db),
+    ),
     workDir: deps.workDir,
     onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
     onCompleted: (server, suite) => {

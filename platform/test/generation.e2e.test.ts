@@ -260,6 +260,7 @@ describe('from a prompt to a running server, then an iteration', () => {
       'mcp.json',
       'src/server.ts',
       'src/tools/convert_fahrenheit.ts',
+      'test/convert_fahrenheit.test.ts',
     ]);
   }, 300_000);
 

@@ -34,7 +34,7 @@ describe('the whole loop on the embedded stack', () => {
 
     const change = await stack.waitChecks('demo', 1);
     const names = change.checks.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'preview']));
+    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'tests', 'preview']));
     expect(names.at(-1)).toBe('preview');
     expect(change.checks.filter((c) => c.conclusion !== 'success')).toEqual([]);
 
@@ -128,6 +128,28 @@ describe('the whole loop on the embedded stack', () => {
     const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merge.status).toBe(409);
     expect(merge.body.error.code).toBe('checks_not_passed');
+  });
+
+  it('fails tests naming the repository’s own test when a change makes echo upper-case its text', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'shout');
+    const file = path.join(wd.dir, 'src/tools/echo.ts');
+    const source = await readFile(file, 'utf8');
+    await writeFile(file, source.replace('=> text,', '=> text.toUpperCase(),'));
+    await wd.commitAndPush('echo shouts', 'shout');
+    const n = await stack.openChange('demo', 'shout');
+    const change = await stack.waitChecks('demo', n);
+    // Everything else is green: the code is valid, only its behaviour changed.
+    expect(change.checks.filter((c) => c.conclusion !== 'success').map((c) => c.name)).toEqual(['tests']);
+    expect(change.checks.find((c) => c.name === 'tests')?.summary).toBe(
+      [
+        '1 of 2 test(s) failed:',
+        '✗ echo returns its text unchanged (test/echo.test.ts:7)',
+        "    Expected values to be strictly equal: actual 'HELLO, WORLD', expected 'hello, world'",
+      ].join('\n'),
+    );
+    const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
+    expect(merge.status).toBe(409);
   });
 
   it('reverts the last merge to the tree before it, switching back to the still-warm instance, and the tool is gone', async () => {

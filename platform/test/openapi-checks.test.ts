@@ -1,14 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { ProcessRuntime } from '@bmms/reconciler';
 import { render } from '@bmms/runner-template';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { staticChecks } from '../src/checks/index.ts';
+import { staticChecks, testsCheck } from '../src/checks/index.ts';
 import { typecheckCheck } from '../src/checks/typecheck.ts';
 import { convertDocument } from '../src/generation/openapi/convert.ts';
 import { type ApiDocument, parseText, validateDocument } from '../src/generation/openapi/document.ts';
 import { listOperations } from '../src/generation/openapi/operations.ts';
 import { PLANS, type Plan } from '../src/plans.ts';
-import { checkout, cleanup } from './check-helpers.ts';
+import { checkout, cleanup, tempDir } from './check-helpers.ts';
+import { HAS_BWRAP } from './harness.ts';
 
 // Every operation of GitHub's published document, imported 20 at a time (the Hobby plan's tool count):
 // each rendered server must pass every static check as it is, with no finding.
@@ -26,10 +28,10 @@ describe("static checks on servers imported from GitHub's document", () => {
     const failures: string[] = [];
     for (let start = 0; start < ops.length; start += 20) {
       const chunk = ops.slice(start, start + 20);
-      const { spec } = convertDocument(doc, chunk, 'github', PLANS.hobby, {
+      const { spec, extras } = convertDocument(doc, chunk, 'github', PLANS.hobby, {
         auth: { type: 'bearer', secret: 'GITHUB_TOKEN' },
       });
-      const input = await checkout(render(spec), { serverName: 'github' });
+      const input = await checkout(render(spec, extras), { serverName: 'github' });
       for (const check of staticChecks()) {
         const outcome = await check.run(input);
         if (outcome.conclusion !== 'success') {
@@ -49,5 +51,26 @@ describe("static checks on servers imported from GitHub's document", () => {
     });
     const outcome = await typecheckCheck().run(await checkout(render(spec), { serverName: 'github' }));
     expect([outcome.conclusion, outcome.summary.slice(0, 2000)]).toEqual(['success', 'tsc: no type errors']);
+  }, 300_000);
+
+  it('passes the generated test of every operation, run in the sandbox (one server holding all of them)', async () => {
+    const unbounded: Plan = { ...PLANS.pro, maxTools: 10_000, descriptionTokens: { perTool: 1500, total: 1e9 } };
+    const ops = listOperations(doc);
+    const { spec, extras } = convertDocument(doc, ops, 'github', unbounded, {
+      auth: { type: 'bearer', secret: 'GITHUB_TOKEN' },
+    });
+    const files = render(spec, extras);
+    expect(Object.keys(files).filter((f) => /^test\/.+\.test\.ts$/.test(f))).toHaveLength(ops.length);
+    const runtime = new ProcessRuntime({ dataDir: await tempDir('bmms-jobs-'), insecure: !HAS_BWRAP, log: () => {} });
+    const check = testsCheck(() => runtime, [], { timeoutMs: 120_000 });
+    const input = await checkout(files, { serverName: 'github' });
+    await check.prepare?.(input);
+    const outcome = await check.run(input);
+    expect([outcome.conclusion, outcome.summary.slice(0, 2000)]).toEqual([
+      'success',
+      `${ops.length} test(s) passed in ${ops.length + 1} file(s): ${Object.keys(files)
+        .filter((f) => f.startsWith('test/'))
+        .join(', ')} (node --test, sandboxed: no network)`.slice(0, 2000),
+    ]);
   }, 300_000);
 });

@@ -82,6 +82,44 @@ export async function buildBundle(opts: { sourceDir: string; outFile: string; ve
   }
 }
 
+/**
+ * Bundles test files of a tree (repo-relative `entries`) for Node 24 into `outDir`, each at its own path with a
+ * `.mjs` extension (shared code split into `_chunks/`), with inline source maps pointing back at the tree. Packages
+ * resolve from the platform's node_modules like a server's bundle; no file of the tree is run.
+ */
+export async function buildTestBundle(opts: { sourceDir: string; entries: string[]; outDir: string }): Promise<void> {
+  try {
+    await build({
+      absWorkingDir: opts.sourceDir,
+      entryPoints: opts.entries.map((e) => join(opts.sourceDir, e)),
+      outdir: opts.outDir,
+      outbase: opts.sourceDir,
+      outExtension: { '.js': '.mjs' },
+      chunkNames: '_chunks/[name]-[hash]',
+      bundle: true,
+      splitting: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      banner: { js: CJS_BANNER },
+      nodePaths: NODE_PATHS,
+      plugins: [platformResolution(opts.sourceDir, false)],
+      // Mappings only (no copy of the sources): enough for a failing test's file and line, a fraction of the size.
+      sourcemap: 'inline',
+      sourcesContent: false,
+      logLevel: 'silent',
+      write: true,
+    });
+  } catch (err) {
+    if (isBuildFailure(err))
+      throw new BundleError(
+        err.errors.map((m) => formatMessage(opts.sourceDir, m)),
+        { cause: err },
+      );
+    throw err;
+  }
+}
+
 /** Bundles the vendor modules (code-split, so they share one zod) into `outDir`. */
 export async function buildVendor(outDir: string): Promise<void> {
   await build({

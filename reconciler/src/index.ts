@@ -1,4 +1,4 @@
-export { BundleCache, buildBundle } from './bundle.ts';
+export { BundleCache, buildBundle, buildTestBundle } from './bundle.ts';
 export {
   applyConditions,
   type Condition,
@@ -41,6 +41,7 @@ export { Cgroups } from './runtimes/cgroups.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
 export { ownerOf } from './runtimes/health.ts';
+export type { JobLimits, JobOptions, JobResult } from './runtimes/job.ts';
 export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
 export { DEFAULT_DISK_MB, isMountPoint } from './runtimes/quota.ts';

@@ -64,7 +64,9 @@ export const changePath = serverPath.extend({ number: wholeNumber.meta({ descrip
 export const checkPath = changePath.extend({
   check: z
     .string()
-    .meta({ description: 'A check name: typecheck, security, secrets, dependencies, manifest, surface, preview…' }),
+    .meta({
+      description: 'A check name: typecheck, security, secrets, dependencies, manifest, surface, tests, preview…',
+    }),
 });
 export const toolPath = serverPath.extend({ tool: z.string().meta({ description: 'The tool name, as in mcp.json.' }) });
 export const secretPath = serverPath.extend({

@@ -6,9 +6,11 @@ import { previewCheck } from './preview.ts';
 import { secretsCheck } from './secrets.ts';
 import { securityCheck } from './security/index.ts';
 import { createSurfaceCheck, surfaceCheck } from './surface.ts';
+import { type JobRunner, testsCheck } from './tests.ts';
 import { typecheckCheck } from './typecheck.ts';
 import type { Check } from './types.ts';
 
+export { type JobRunner, testsCheck } from './tests.ts';
 export { type Check, type CheckInput, type CheckOutcome, type Finding, formatFinding, outcomeOf } from './types.ts';
 
 /** The checks that read the tree only (no compiler process): fast, and what the corpus runs. */
@@ -17,25 +19,25 @@ export function staticChecks(): Check[] {
 }
 
 /**
- * Every check of a suite, in the order a reviewer reads them; `preview` runs once the static checks passed. With
+ * Every check of a suite, in the order a reviewer reads them. `tests` and `preview` run the code, so they run once the
+ * static checks passed (alongside `typecheck`); each is left out when the platform has nothing to run it with. With
  * `planOf`, the manifest and surface checks hold each server to its org's plan (else to Hobby's bounds).
  */
-export function allChecks(previews?: PreviewManager, planOf?: (serverName: string) => Plan | Promise<Plan>): Check[] {
+export function allChecks(
+  previews?: PreviewManager,
+  planOf?: (serverName: string) => Plan | Promise<Plan>,
+  jobs?: () => JobRunner,
+): Check[] {
   const fast = planOf
     ? staticChecks().map((c) =>
         c === manifestCheck ? createManifestCheck({ planOf }) : c === surfaceCheck ? createSurfaceCheck({ planOf }) : c,
       )
     : staticChecks();
+  const gate = fast.map((c) => c.name);
   return [
     ...fast,
     typecheckCheck(),
-    ...(previews
-      ? [
-          previewCheck(
-            previews,
-            fast.map((c) => c.name),
-          ),
-        ]
-      : []),
+    ...(jobs ? [testsCheck(jobs, gate)] : []),
+    ...(previews ? [previewCheck(previews, gate)] : []),
   ];
 }

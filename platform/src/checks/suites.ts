@@ -215,7 +215,9 @@ export class CheckService implements RevisionGate {
         if (checkoutError) outcome = { conclusion: 'failure', summary: checkoutError, log: checkoutError };
         else if (skipReason) outcome = { conclusion: 'skipped', summary: skipReason, log: skipReason };
         else {
-          outcome = await this.#runOne(check, input);
+          const progress = this.#progress(runRow.id);
+          outcome = await this.#runOne(check, { ...input, progress: progress.say });
+          await progress.done();
         }
         span.setAttribute('bmms.check.conclusion', outcome.conclusion);
         if (outcome.conclusion === 'failure') span.setStatus({ code: SpanStatusCode.ERROR });
@@ -288,6 +290,26 @@ export class CheckService implements RevisionGate {
     if (!check.after) return [];
     if (check.after !== 'all') return check.after.filter((n) => n !== check.name);
     return this.#deps.checks.filter((c) => c !== check && !c.after).map((c) => c.name);
+  }
+
+  /** Writes a running check's progress into its summary, in order, never after the check ended. */
+  #progress(runId: string): { say: (text: string) => void; done: () => Promise<void> } {
+    let chain = Promise.resolve();
+    let open = true;
+    return {
+      say: (text) => {
+        if (!open) return;
+        chain = chain
+          .then(async () => {
+            if (open) await this.#deps.db.checkRun.update({ where: { id: runId }, data: { summary: `${text} …` } });
+          })
+          .catch(() => {});
+      },
+      done: async () => {
+        open = false;
+        await chain;
+      },
+    };
   }
 
   /** One check, bounded in time; a crash or a timeout is a failure that says so. */

@@ -41,6 +41,8 @@ export interface CheckInput {
   git: GitProvider;
   /** Aborted when the check times out or the platform stops: stop work and return. */
   signal: AbortSignal;
+  /** Says what a long check is doing (shown as its summary while it runs); the outcome replaces it. */
+  progress?: (text: string) => void;
 }
 
 /** A check: a name and a function of the checked-out tree (read-only). */

@@ -38,6 +38,7 @@ import {
   specText,
   writeHandlersTool,
 } from './prompts.ts';
+import { generatedTestExtras, toolTestPath } from './tests.ts';
 
 /** What generations need: what creating a server needs, and the model with its event streams. */
 export interface GenerationDeps extends ProvisionDeps {
@@ -269,7 +270,7 @@ async function writeServer(
     if (err instanceof ManifestError) throw specInvalid(specProblems(err));
     throw err;
   }
-  const files = render(spec);
+  const files = render(spec, generatedTestExtras(spec));
   await recorder.emit('files_rendered', { files: Object.keys(files) });
   const { server, change } = await provisionServer(
     ctx,
@@ -397,14 +398,16 @@ async function iterate(
       spec: { ...next, tools: next.tools.map(({ source: _s, ...t }) => t) } as Prisma.InputJsonValue,
     },
   );
-  const rendered = render(next);
   const before = await ctx.git.readTree(server.name, head);
+  const rendered = render(next, generatedTestExtras(next, new Set(Object.keys(before))));
   const write: Record<string, string | Uint8Array> = {};
   for (const [path, text] of Object.entries(rendered)) {
     const old = before[path];
     if (!old || Buffer.from(old).toString('utf8') !== text) write[path] = text;
   }
-  const remove = edit.remove.map((n) => `src/tools/${n}.ts`).filter((p) => p in before && !(p in rendered));
+  const remove = edit.remove
+    .flatMap((n) => [`src/tools/${n}.ts`, toolTestPath(n)])
+    .filter((p) => p in before && !(p in rendered));
   if (Object.keys(write).length === 0 && remove.length === 0) {
     throw nothingChanged();
   }

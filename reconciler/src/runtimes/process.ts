@@ -1,4 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -9,6 +10,7 @@ import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
+import { BoundedOutput, type JobOptions, type JobResult } from './job.ts';
 import type { LogBounds } from './logs.ts';
 import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, unmountQuota, type Writable } from './quota.ts';
 import type { ExitInfo, Instance, LineSink, Runtime, StartOptions } from './types.ts';
@@ -288,6 +290,82 @@ export class ProcessRuntime implements Runtime {
   }
 
   /**
+   * Runs a one-shot Node program in the sandbox an instance of `serverName` gets (own network, pid and user
+   * namespaces, read-only root, the instance's Node flags, a memory/pids/CPU cgroup, the preview uid as root), with
+   * `appDir` read-only at `/app`. Resolves when it ended, was killed at its time limit or aborted.
+   */
+  async runJob(opts: JobOptions): Promise<JobResult> {
+    if (this.unavailable) throw this.unavailable;
+    const sandboxed = this.sandbox === 'bubblewrap';
+    const owner = sandboxed && this.#isRoot() ? await this.#ownerOf({ ...opts, kind: 'preview' }) : null;
+    const limits = {
+      memoryMb: opts.limits.memoryMb,
+      cpu: opts.limits.cpu ?? 1,
+      timeoutMs: opts.limits.timeoutMs,
+      pids: opts.limits.pids ?? 64,
+    };
+    const heapMb = this.cgroups ? limits.memoryMb * 0.75 : limits.memoryMb;
+    const nodeArgs = [`--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`, ...INSTANCE_NODE_FLAGS];
+    const env: Record<string, string> = { ...opts.env, ...INSTANCE_ENV };
+    if (owner) {
+      nodeArgs.push('--require', `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
+      env.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
+    }
+    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(`job-${randomUUID()}`, limits) : null;
+    const program = [...nodeArgs, ...opts.args];
+    let child: ChildProcess;
+    if (sandboxed) {
+      const noWritable = { sockDir: null, cacheDir: null, tmpDir: null };
+      const bwrapArgs = this.#bwrapArgs({ dir: opts.appDir, cwd: SANDBOX_APP_DIR }, noWritable, program, []);
+      const cmd = cgroup
+        ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
+        : { file: this.#bwrapPath, args: bwrapArgs };
+      child = spawn(cmd.file, cmd.args, { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+      (child.stdio[3] as Readable | null)?.resume();
+    } else {
+      child = spawn(this.#nodePath, program, { env, cwd: opts.appDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    }
+    const output = new BoundedOutput(opts.limits.outputBytes);
+    output.follow(child.stdout);
+    output.follow(child.stderr);
+    let timedOut = false;
+    const stop = () => {
+      if (child.pid !== undefined) kill(child.pid, 'SIGKILL');
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, limits.timeoutMs);
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    if (opts.signal?.aborted) stop();
+    try {
+      const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        child.once('close', (code, signal) =>
+          resolve({ code, signal: signal ?? (sandboxed ? signalFromExitCode(code) : null) }),
+        );
+        child.once('error', (err) => {
+          output.add(`[bmms] spawn failed: ${err.message}\n`);
+          resolve({ code: null, signal: null });
+        });
+      });
+      const oomKilled = cgroup && this.cgroups ? (await this.cgroups.oomKills(cgroup)) > 0 : false;
+      return {
+        code,
+        signal,
+        output: output.text(),
+        truncated: output.truncated,
+        timedOut,
+        oomKilled,
+        sandbox: this.sandbox === 'bubblewrap' ? 'bubblewrap' : 'none',
+      };
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', stop);
+      if (cgroup && this.cgroups) await this.cgroups.remove(cgroup);
+    }
+  }
+
+  /**
    * How to spawn the instance: node on the bundle, inside bubblewrap (and its cgroup, created here) when sandboxed,
    * with the environment, heap limit and uid switch it runs under.
    */
@@ -318,7 +396,13 @@ export class ProcessRuntime implements Runtime {
     const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
     // The environment goes to the child through spawn's env, not --setenv, so secrets never show in `ps`.
     if (sandboxed) {
-      const bwrapArgs = this.#bwrapArgs(opts.bundlePath, { sockDir, cacheDir, tmpDir }, nodeArgs, binds);
+      const bundleName = opts.bundlePath.slice(dirname(opts.bundlePath).length + 1);
+      const bwrapArgs = this.#bwrapArgs(
+        { dir: dirname(opts.bundlePath), cwd: '/tmp' },
+        { sockDir, cacheDir, tmpDir },
+        [...nodeArgs, `${SANDBOX_APP_DIR}/${bundleName}`],
+        binds,
+      );
       const cmd = cgroup
         ? enterCgroupArgs(cgroup, this.#bwrapPath, bwrapArgs)
         : { file: this.#bwrapPath, args: bwrapArgs };
@@ -343,14 +427,14 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** The host uid (and same-numbered gid) of this server's instances, from the pool. */
-  async #ownerOf(opts: StartOptions): Promise<{ uid: number; gid: number }> {
+  async #ownerOf(opts: Pick<StartOptions, 'serverName' | 'kind'>): Promise<{ uid: number; gid: number }> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
     return { uid, gid: uid };
   }
 
   #bwrapArgs(
-    bundlePath: string,
-    { sockDir, cacheDir, tmpDir }: { sockDir: string; cacheDir: string | null; tmpDir: string | null },
+    app: { dir: string; cwd: string },
+    { sockDir, cacheDir, tmpDir }: { sockDir: string | null; cacheDir: string | null; tmpDir: string | null },
     nodeArgs: string[],
     binds: NonNullable<StartOptions['binds']>,
   ): string[] {
@@ -394,8 +478,8 @@ export class ProcessRuntime implements Runtime {
       bind('--ro-bind', this.#setprivPath, setpriv);
       bind('--ro-bind', DROP_PRIVILEGES, `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
     }
-    bind('--ro-bind', dirname(bundlePath), SANDBOX_APP_DIR);
-    bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
+    bind('--ro-bind', app.dir, SANDBOX_APP_DIR);
+    if (sockDir) bind('--bind', sockDir, SANDBOX_SOCKET_DIR);
     if (cacheDir) bind('--bind', cacheDir, SANDBOX_CACHE_DIR);
     if (tmpDir) bind('--bind', tmpDir, '/tmp');
     for (const extra of binds) bind('--bind', extra.host, extra.sandbox);
@@ -407,7 +491,7 @@ export class ProcessRuntime implements Runtime {
       // Without a host quota mount (not root) /tmp is bubblewrap's own tmpfs, bounded in size only.
       ...(tmpDir ? [] : ['--perms', '01777', '--size', String(diskQuota(this.#diskMb).bytes), '--tmpfs', '/tmp']),
       '--chdir',
-      '/tmp',
+      app.cwd,
       '--',
       prlimit,
       '--nofile=1024:1024',
@@ -428,8 +512,7 @@ export class ProcessRuntime implements Runtime {
         '--',
       );
     }
-    const bundleName = bundlePath.slice(dirname(bundlePath).length + 1);
-    args.push(node, ...nodeArgs, `${SANDBOX_APP_DIR}/${bundleName}`);
+    args.push(node, ...nodeArgs);
     return args;
   }
 

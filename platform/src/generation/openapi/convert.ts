@@ -1,10 +1,23 @@
-import { parseServerSpec, type ServerSpec, type ServerTool } from '@bmms/runner-template';
+import {
+  parseServerSpec,
+  type RenderExtras,
+  type ServerSpec,
+  type ServerTool,
+  templateFiles,
+} from '@bmms/runner-template';
 import { normalizeToolName, SHADOWED_TOOL_NAMES, tokensOf } from '../../checks/surface.ts';
 import { openapiBadBaseUrl, openapiNoServer, openapiOverBudget } from '../../errors.ts';
 import type { Plan } from '../../plans.ts';
 import type { ApiDocument } from './document.ts';
 import { isObj, type Operation } from './operations.ts';
-import { type Auth, type BodyKind, handlerSource, type InputField } from './source.ts';
+import {
+  type Auth,
+  type BodyKind,
+  type HandlerPlan,
+  handlerSource,
+  handlerTestSource,
+  type InputField,
+} from './source.ts';
 import { plainText, trimToTokens } from './text.ts';
 
 type Obj = Record<string, unknown>;
@@ -23,6 +36,8 @@ export interface ConvertOptions {
 /** What the import produced besides the spec: which operation became which tool. */
 export interface Converted {
   spec: ServerSpec;
+  /** What the repo gets besides the spec: a test per tool (`test/<tool>.test.ts`, `node --test`). */
+  extras: RenderExtras;
   tools: { operation: string; tool: string; method: string; path: string }[];
   baseUrl: string;
 }
@@ -413,16 +428,28 @@ function toolOf(d: Draft, baseUrl: string, toolTokens: number, paramTokens: numb
       idempotentHint: readOnly || method === 'PUT' || method === 'DELETE',
       openWorldHint: true,
     },
-    source: handlerSource({
-      name: d.name,
-      method,
-      baseUrl,
-      path: o.path,
-      fields: d.fields,
-      auth: d.auth,
-      body: d.body,
-    }),
+    source: handlerSource(handlerPlanOf(d, baseUrl)),
   };
+}
+
+function handlerPlanOf(d: Draft, baseUrl: string): HandlerPlan {
+  const o = d.operation;
+  return {
+    name: d.name,
+    method: o.method.toUpperCase(),
+    baseUrl,
+    path: o.path,
+    fields: d.fields,
+    auth: d.auth,
+    body: d.body,
+  };
+}
+
+/** A test per tool and the fake context they call it with, run by `npm test` (= `node --test`). */
+function testExtras(drafts: Draft[], baseUrl: string): RenderExtras {
+  const files: Record<string, string> = { ...templateFiles('_shared') };
+  for (const d of drafts) files[`test/${d.name}.test.ts`] = handlerTestSource(handlerPlanOf(d, baseUrl));
+  return { files, scripts: { test: 'node --test' } };
 }
 
 /** Description tokens of a tool as the surface check counts them: its description and every description inside its schema. */
@@ -482,6 +509,7 @@ export function convertDocument(
   });
   return {
     spec,
+    extras: testExtras(drafts, baseUrl),
     baseUrl,
     tools: drafts.map((d) => ({
       operation: d.operation.id,

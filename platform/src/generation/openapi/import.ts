@@ -118,7 +118,7 @@ export async function planImport(
   );
   const info = (loaded.doc.info ?? {}) as { title?: unknown };
   const title = typeof info.title === 'string' && info.title.trim() !== '' ? info.title.trim().slice(0, 80) : 'OpenAPI';
-  return { name, converted, files: render(converted.spec), title };
+  return { name, converted, files: render(converted.spec, converted.extras), title };
 }
 
 /** Creates a server from an OpenAPI document: one tool per selected operation, change #1 with the rendered repo. */

@@ -146,3 +146,61 @@ export function handlerSource(plan: HandlerPlan): string {
   );
   return lines.join('\n');
 }
+
+/** A value the tool's zod input accepts for a field: the first enum value, else one of its type. */
+function sampleOf(f: InputField): unknown {
+  const first = f.enum?.[0];
+  if (f.type === 'string')
+    return typeof first === 'string' && f.enum?.every((v) => typeof v === 'string') ? first : 'x';
+  if (f.type === 'integer' || f.type === 'number') return 1;
+  if (f.type === 'boolean') return true;
+  if (f.type === 'array') return [];
+  if (f.type === 'object') return {};
+  return 'x';
+}
+
+const SECRET_VALUE = 'test-secret';
+
+/**
+ * The TypeScript of `test/<tool>.test.ts` for one operation (run by `node --test` with `test/fake-ctx.ts`): the tool
+ * called with its required inputs sends one request with the operation's method, path and credentials to the API,
+ * and returns the API's answer; without its required inputs it is refused.
+ */
+export function handlerTestSource(plan: HandlerPlan): string {
+  const input = Object.fromEntries(plan.fields.filter((f) => f.required).map((f) => [f.key, sampleOf(f)]));
+  const byName = new Map(plan.fields.filter((f) => f.in === 'path').map((f) => [f.name, f]));
+  const path = plan.path.replace(/\{([^}]+)\}/g, (whole, name: string) => {
+    const f = byName.get(name);
+    return f ? encodeURIComponent(String(input[f.key])) : whole;
+  });
+  const url = new URL(plan.baseUrl + path);
+  const secrets = Object.fromEntries(plan.auth.map((a) => [a.secret, SECRET_VALUE]));
+  const checks = plan.auth.map((a) => {
+    const value = a.kind === 'basic' ? `${a.prefix}${btoa(SECRET_VALUE)}` : `${a.prefix}${SECRET_VALUE}`;
+    if (a.kind === 'query') return `  assert.equal(sent.url.searchParams.get(${q(a.name)}), ${q(value)});`;
+    if (a.kind === 'cookie')
+      return `  assert.match(sent.headers.get('cookie') ?? '', /${a.name.replace(/\W/g, '\\$&')}=/);`;
+    return `  assert.equal(sent.headers.get(${q(a.name)}), ${q(value)});`;
+  });
+  const required = Object.keys(input).length > 0;
+  return [
+    "import assert from 'node:assert/strict';",
+    "import { it } from 'node:test';",
+    `import tool from '../src/tools/${plan.name}.ts';`,
+    `import { call, fakeContext, json${required ? ', rejects' : ''} } from './fake-ctx.ts';`,
+    '',
+    `it(${q(`${plan.name} sends ${plan.method} ${plan.path} and returns the answer`)}, async () => {`,
+    `  const ctx = fakeContext({ secrets: ${JSON.stringify(secrets)}, respond: () => json({ ok: true }) });`,
+    `  const result = await call(tool, ${JSON.stringify(input)}, ctx);`,
+    '  const sent = ctx.requests[0];',
+    '  assert.ok(sent);',
+    '  assert.equal(ctx.requests.length, 1);',
+    `  assert.equal(sent.method, ${q(plan.method)});`,
+    `  assert.equal(sent.url.origin + sent.url.pathname, ${q(url.origin + url.pathname)});`,
+    ...checks,
+    '  assert.deepEqual(JSON.parse(String(result)), { ok: true });',
+    ...(required ? ['  assert.ok(rejects(tool, {}));'] : []),
+    '});',
+    '',
+  ].join('\n');
+}
