@@ -13,11 +13,10 @@ import {
 import { getPublicSuffix } from 'tldts';
 import ts from 'typescript-api';
 import { type Plan, planFor } from '../plans.ts';
-import { type Check, type CheckInput, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
+import { type Check, type CheckInput, type CheckOutcome, type Finding, type JsonPath, outcomeOf } from './types.ts';
 import { viewFindings } from './views.ts';
 
-/** A path into a JSON document: `['tools', 0, 'name']`. */
-export type JsonPath = readonly (string | number)[];
+export type { JsonPath } from './types.ts';
 
 /** Renders a JSON path as `tools[0].inputSchema.properties.q` (or `(root)`). */
 export function jsonPathText(p: JsonPath): string {

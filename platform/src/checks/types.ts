@@ -1,5 +1,8 @@
 import type { GitProvider } from '@bmms/gitserver';
 
+/** A path into a JSON document: `['tools', 0, 'name']`. */
+export type JsonPath = readonly (string | number)[];
+
 /** One problem a check found: where, which rule, why it matters and how to fix it. */
 export interface Finding {
   /** Repo-relative path (or `mcp.json`, `package.json`); omitted for findings about the whole tree. */

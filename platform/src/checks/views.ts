@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type BuiltView, buildView, ViewBuildError } from '@bmms/reconciler';
 import { egressRefusal, type Manifest, type UiResource } from '@bmms/runner-template';
-import type { JsonPath } from './manifest.ts';
-import type { Finding } from './types.ts';
+import type { Finding, JsonPath } from './types.ts';
 
 /**
  * The manifest check's rules for MCP Apps views: each `ui://` resource builds from the repo into one HTML file
