@@ -77,6 +77,7 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
   { method: 'GET', route: '/servers/:name/logs', path: '/servers/delta/logs', min: 'viewer' },
   { method: 'GET', route: '/servers/:name/metrics', path: '/servers/delta/metrics', min: 'viewer' },
   { method: 'GET', route: '/usage', path: '/usage', min: 'viewer' },
+  { method: 'GET', route: '/billing', path: '/billing', min: 'viewer' },
   { method: 'GET', route: '/me', path: '/me', min: 'viewer' },
   { method: 'DELETE', route: '/me', path: '/me', min: 'viewer', body: { confirm: 'not-my-email@example.com' } },
   { method: 'DELETE', route: '/org', path: '/org', min: 'owner', body: { confirm: 'not-the-org' } },

@@ -39,6 +39,13 @@ describe('usage', () => {
     expect(metered).toMatchObject({ server: 'metered', calls: N + 1, previewRequests: 0 });
     // initialize, notifications/initialized, the tool calls and tools/list (and the SDK's session DELETE, if any).
     expect(metered?.requests).toBeGreaterThanOrEqual(N + 4);
+    // No Stripe configured: billing says so, and the org is on the operator's default plan.
+    const billing = await stack.api<{ configured: boolean; message: string; plan: { id: string } }>(
+      'GET',
+      '/api/v1/billing',
+    );
+    expect(billing.body).toMatchObject({ configured: false, plan: { id: 'self-hosted' }, defaultPlan: 'self-hosted' });
+    expect(billing.body.message).toMatch(/^Billing is not configured on this platform/);
     const rows = await stack.platform.ctx.db.usageCount.findMany();
     expect(rows).toEqual([]);
 

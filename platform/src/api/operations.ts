@@ -295,6 +295,17 @@ export const ops = {
     answers: { 200: json('The usage and the plan.', s.usageAnswer) },
   }),
 
+  billing: operation({
+    method: 'get',
+    path: '/billing',
+    summary: "Your organization's plan and whether billing is configured",
+    description:
+      "Without Stripe configured (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and the price ids), `configured` is false, the message says so and every organization stays on the operator's default plan.",
+    tags: ['Usage'],
+    role: 'viewer',
+    answers: { 200: json('The plan and the state of billing.', s.billingAnswer) },
+  }),
+
   // Secrets
   listSecrets: operation({
     method: 'get',

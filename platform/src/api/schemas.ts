@@ -771,3 +771,14 @@ export const usageAnswer = z
     ),
   })
   .meta({ id: 'Usage' });
+
+export const billingAnswer = z
+  .object({
+    configured: z
+      .boolean()
+      .meta({ description: 'Whether this platform takes payments (Stripe); false: billing pages say so.' }),
+    message: z.string().meta({ description: 'What a billing page shows.' }),
+    plan: z.object({ id: z.string(), name: z.string() }),
+    defaultPlan: z.string().meta({ description: "The operator's default plan (BMMS_DEFAULT_PLAN)." }),
+  })
+  .meta({ id: 'Billing' });
