@@ -62,11 +62,9 @@ export const wholeNumber = z
 export const serverPath = z.object({ name: serverName });
 export const changePath = serverPath.extend({ number: wholeNumber.meta({ description: 'The change number.' }) });
 export const checkPath = changePath.extend({
-  check: z
-    .string()
-    .meta({
-      description: 'A check name: typecheck, security, secrets, dependencies, manifest, surface, tests, preview…',
-    }),
+  check: z.string().meta({
+    description: 'A check name: typecheck, security, secrets, dependencies, manifest, surface, tests, preview…',
+  }),
 });
 export const toolPath = serverPath.extend({ tool: z.string().meta({ description: 'The tool name, as in mcp.json.' }) });
 export const secretPath = serverPath.extend({
