@@ -52,7 +52,10 @@ export const ops = {
     body: s.newServerBody,
     shapeOf: s.newServerShape,
     answers: {
-      201: json('The server and its first change.', z.object({ server: s.serverAnswer, change: s.changeAnswer })),
+      201: json(
+        'The server and its first change (an OpenAPI import adds the `warnings` of reading the document).',
+        z.object({ server: s.serverAnswer, change: s.changeAnswer, warnings: s.importWarnings.optional() }),
+      ),
     },
     errors: {
       409: 'name_taken',

@@ -523,6 +523,16 @@ export const generationAnswer = z
   })
   .meta({ id: 'Generation' });
 
+/** What an OpenAPI import repaired or skipped to read a document. */
+export const importWarnings = z
+  .array(
+    z.object({
+      path: z.string().meta({ description: 'JSON pointer into the document, e.g. `#/paths/~1pets/get`.' }),
+      message: z.string(),
+    }),
+  )
+  .meta({ description: 'Every repair and skipped operation of the import, with where it sits in the document.' });
+
 export const operationsAnswer = z.object({
   title: z.string(),
   version: z.string(),
@@ -537,6 +547,7 @@ export const operationsAnswer = z.object({
       tags: z.array(z.string()).optional(),
     }),
   ),
+  warnings: importWarnings,
 });
 
 export const meAnswer = z.object({

@@ -115,8 +115,13 @@ const WHY_DNS =
   'the allowlist must name what a reviewer can read and what the egress proxy can check, and a server must never reach networks behind the platform';
 
 /** Findings of one egress entry (its index in `egress`): the shared policy's syntax plus what may be deployed. */
+/** The egress rules' findings about a host an import would list (`api.example.com`, `10.0.0.1:8080`): none when usable. */
+export function egressHostProblems(host: string): string[] {
+  return egressEntryFindings(host, -1, undefined).map((f) => f.message);
+}
+
 function egressEntryFindings(entry: string, index: number, line: number | undefined): Finding[] {
-  const at = `egress[${index}]`;
+  const at = index < 0 ? '' : `egress[${index}]: `;
   const base = { file: 'mcp.json', ...(line ? { line } : {}) };
   const out: Finding[] = [];
   const { host, port } = splitEgressEntry(entry.trim().toLowerCase());
@@ -131,7 +136,7 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
     out.push({
       ...base,
       rule: 'egress-metadata',
-      message: `${at}: "${entry}" is a cloud instance-metadata endpoint; a request there can hand out the host's cloud credentials`,
+      message: `${at}"${entry}" is a cloud instance-metadata endpoint; a request there can hand out the host's cloud credentials`,
       fix: 'remove this entry: no tool may reach instance metadata',
     });
   } else if (ip !== null) {
@@ -140,21 +145,21 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
     out.push({
       ...base,
       rule: 'egress-ip-literal',
-      message: `${at}: "${entry}" ${what}; ${WHY_DNS}`,
+      message: `${at}"${entry}" ${what}; ${WHY_DNS}`,
       fix: 'list the API by its DNS name, e.g. "api.example.com"',
     });
   } else if (publicSuffix) {
     out.push({
       ...base,
       rule: 'egress-wildcard',
-      message: `${at}: "${entry}" covers every domain under the public suffix "${bareHost}", i.e. hosts owned by anyone`,
+      message: `${at}"${entry}" covers every domain under the public suffix "${bareHost}", i.e. hosts owned by anyone`,
       fix: `name the domain you mean under "${bareHost}", e.g. "*.api.example.${bareHost}"`,
     });
   } else if (!parsed.ok && parsed.problem.rule === 'egress-wildcard') {
     out.push({
       ...base,
       rule: 'egress-wildcard',
-      message: `${at}: "${entry}": ${parsed.problem.message}; a wider wildcard would let tools reach hosts nobody reviewed`,
+      message: `${at}"${entry}": ${parsed.problem.message}; a wider wildcard would let tools reach hosts nobody reviewed`,
       fix: 'list each host, or at most one leading wildcard label under a domain you control ("*.api.example.com")',
     });
   } else if (host.split('.').length === 1 || PRIVATE_SUFFIXES.some((s) => endsWithLabel(bareHost, s)) || isRebinding) {
@@ -166,7 +171,7 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
     out.push({
       ...base,
       rule: 'egress-private-host',
-      message: `${at}: "${entry}" ${why}; a server must never reach networks behind the platform`,
+      message: `${at}"${entry}" ${why}; a server must never reach networks behind the platform`,
       fix: 'list the public DNS name of the API (e.g. "api.example.com"); internal services can\'t be reached from a hosted server',
     });
   }
@@ -174,7 +179,7 @@ function egressEntryFindings(entry: string, index: number, line: number | undefi
     out.push({
       ...base,
       rule: 'egress-port',
-      message: `${at}: "${entry}" allows port ${port}; tools may reach only the web ports 80 and 443, so non-HTTP services (databases, caches, admin ports) stay out of reach`,
+      message: `${at}"${entry}" allows port ${port}; tools may reach only the web ports 80 and 443, so non-HTTP services (databases, caches, admin ports) stay out of reach`,
       fix: `drop ":${port}" (the scheme's default port is allowed) or use the API's HTTPS endpoint`,
     });
   }

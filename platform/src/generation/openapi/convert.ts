@@ -5,6 +5,7 @@ import {
   type ServerTool,
   templateFiles,
 } from '@bmms/runner-template';
+import { egressHostProblems } from '../../checks/manifest.ts';
 import { normalizeToolName, SHADOWED_TOOL_NAMES, tokensOf } from '../../checks/surface.ts';
 import { openapiBadBaseUrl, openapiNoServer, openapiOverBudget } from '../../errors.ts';
 import type { Plan } from '../../plans.ts';
@@ -86,6 +87,14 @@ export function baseUrlOf(doc: ApiDocument, options: ConvertOptions, docUrl: URL
   if (url.hostname.includes('{')) throw openapiBadBaseUrl(raw, 'it has an unresolved server variable');
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw openapiBadBaseUrl(raw, 'it must not carry a query, fragment or credentials');
+  }
+  // The server would have to list this host in `egress`, which no check lets through: refuse now, not in the change.
+  const [problem] = egressHostProblems(url.host);
+  if (problem) {
+    throw openapiBadBaseUrl(
+      raw,
+      `${problem} — pass "baseUrl" with the API's public address (e.g. "https://api.example.com/v1")`,
+    );
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }

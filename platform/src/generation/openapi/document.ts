@@ -8,6 +8,7 @@ import {
   openapiUnreachable,
   openapiUnreadable,
 } from '../../errors.ts';
+import { operationCount, operationOf, removeComponent, removeOperation, repairDocument } from './repair.ts';
 
 /** A validated OpenAPI 3.x or Swagger 2.0 document with every `$ref` resolved (cycles stay as shared objects). */
 export type ApiDocument = Record<string, unknown>;
@@ -127,12 +128,79 @@ function externalRefs(root: unknown): DocumentIssue[] {
 /** Renders an Ajv instance path (`/paths/~1a/get`) as a JSON pointer fragment (`#/paths/~1a/get`). */
 const pointer = (instancePath: string): string => `#${instancePath}`;
 
-/**
- * Validates a document against the OpenAPI 3.0/3.1 or Swagger 2.0 schema and resolves every internal `$ref`
- * (circular ones too). External references are never followed: a document cannot make the platform read
- * files or reach other hosts. Throws `openapi_invalid` naming the JSON path of each problem.
- */
+/** A validated document and what was repaired or skipped to make it one. */
+export interface LoadedApi {
+  doc: ApiDocument;
+  /** Every repair and every skipped operation, with the JSON path where it sits in the document as given. */
+  warnings: DocumentIssue[];
+}
+
+/** Validates and dereferences a document that must be valid as a whole (see `validateTolerant`); throws on any problem. */
 export async function validateDocument(value: Record<string, unknown>): Promise<ApiDocument> {
+  checkVersion(value);
+  return validateWhole(value);
+}
+
+/**
+ * Validates a document per operation: what has one obvious reading is repaired (`repairDocument`), an operation that is
+ * still invalid is skipped, and each repair and skip is a warning. Refuses the document (`openapi_invalid`, every
+ * problem with its JSON path) only when no operation is left. External references are never followed.
+ */
+export async function validateTolerant(value: Record<string, unknown>): Promise<LoadedApi> {
+  checkVersion(value);
+  const doc = structuredClone(value);
+  const warnings: DocumentIssue[] = [];
+  const found: DocumentIssue[] = [];
+  const note = (issues: DocumentIssue[]) => {
+    for (const i of issues) if (!found.some((f) => f.path === i.path && f.message === i.message)) found.push(i);
+  };
+  for (let round = 0; round < 100; round++) {
+    const repaired = repairDocument(doc);
+    warnings.push(...repaired.warnings);
+    let issues = repaired.broken;
+    if (issues.length === 0) {
+      try {
+        return { doc: await validateWhole(structuredClone(doc)), warnings };
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 'openapi_invalid') throw err;
+        issues = (err.details as { issues?: DocumentIssue[] } | undefined)?.issues ?? [];
+      }
+    }
+    issues = mostSpecific(issues);
+    note(issues);
+    const skipped = skipBroken(doc, issues);
+    warnings.push(...skipped);
+    if (skipped.length === 0 || operationCount(doc) === 0) throw openapiInvalid(found);
+  }
+  throw openapiInvalid(found);
+}
+
+/** Drops an issue when another one sits deeper inside it (the schema validator reports every enclosing `oneOf` too). */
+function mostSpecific(issues: DocumentIssue[]): DocumentIssue[] {
+  return issues.filter((i) => !issues.some((o) => o !== i && o.path.startsWith(`${i.path}/`)));
+}
+
+/** Skips the operations the issues sit in (or drops the components they sit in); the warnings that says so. */
+function skipBroken(doc: Record<string, unknown>, issues: DocumentIssue[]): DocumentIssue[] {
+  const out: DocumentIssue[] = [];
+  const done = new Set<string>();
+  for (const issue of issues) {
+    const where = operationOf(issue.path);
+    if (where) {
+      const key = `${where.path} ${where.method ?? '*'}`;
+      if (done.has(key) || removeOperation(doc, where)) {
+        done.add(key);
+        const what = where.method ? `${where.method.toUpperCase()} ${where.path}` : `every operation of ${where.path}`;
+        out.push({ path: issue.path, message: `${issue.message}: ${what} skipped` });
+      }
+    } else if (removeComponent(doc, issue.path)) {
+      out.push({ path: issue.path, message: `${issue.message}: this component is ignored` });
+    }
+  }
+  return out;
+}
+
+function checkVersion(value: Record<string, unknown>): void {
   if (typeof value.openapi !== 'string' && value.swagger !== '2.0') {
     throw openapiInvalid([
       { path: '#', message: 'is neither OpenAPI 3.x (no "openapi" version) nor Swagger 2.0 ("swagger": "2.0")' },
@@ -143,6 +211,14 @@ export async function validateDocument(value: Record<string, unknown>): Promise<
       { path: '#/openapi', message: `version "${value.openapi}" is not supported (3.0.x or 3.1.x)` },
     ]);
   }
+}
+
+/**
+ * Validates a document against the OpenAPI 3.0/3.1 or Swagger 2.0 schema and resolves every internal `$ref`
+ * (circular ones too). External references are never followed: a document cannot make the platform read
+ * files or reach other hosts. Throws `openapi_invalid` naming the JSON path of each problem.
+ */
+async function validateWhole(value: Record<string, unknown>): Promise<ApiDocument> {
   try {
     const api = await SwaggerParser.validate(value as never, {
       resolve: { external: false },

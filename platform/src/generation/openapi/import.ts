@@ -2,6 +2,7 @@ import { render } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { Principal } from '../../accounts/principal.ts';
 import { requirePermission } from '../../accounts/roles.ts';
+import type { DocumentIssue } from '../../errors.ts';
 import {
   invalidName,
   invalidRequest,
@@ -13,7 +14,7 @@ import { isValidServerName } from '../../services/names.ts';
 import { type ProvisionDeps, provisionServer } from '../../services/servers.ts';
 import type { Generation } from '../index.ts';
 import { type Converted, convertDocument } from './convert.ts';
-import { type ApiDocument, readDocument, validateDocument } from './document.ts';
+import { type ApiDocument, readDocument, validateTolerant } from './document.ts';
 import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';
 
 /** What importing an OpenAPI document needs: what creating a server needs, and the generation config. */
@@ -44,6 +45,8 @@ export const importRequestSchema = z.strictObject({
 /** A document read and validated, with its operations. */
 export interface LoadedDocument {
   doc: ApiDocument;
+  /** What was repaired or skipped to read it (JSON path and what happened). */
+  warnings: DocumentIssue[];
   url: URL | undefined;
   operations: Operation[];
 }
@@ -54,8 +57,8 @@ export async function loadDocument(
   input: unknown,
 ): Promise<LoadedDocument> {
   const raw = await readDocument(input, { allowedHosts: ctx.generation.config.openapiHosts });
-  const doc = await validateDocument(raw.value);
-  return { doc, url: raw.url, operations: listOperations(doc) };
+  const { doc, warnings } = await validateTolerant(raw.value);
+  return { doc, warnings, url: raw.url, operations: listOperations(doc) };
 }
 
 /** The selection step: every operation of a document, to pick `operations` from. */
@@ -66,7 +69,7 @@ export async function describeDocument(
 ) {
   requirePermission(principal, 'read');
   if (input === undefined) throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
-  const { doc, operations } = await loadDocument(ctx, input);
+  const { doc, operations, warnings } = await loadDocument(ctx, input);
   const info = (doc.info ?? {}) as { title?: unknown; version?: unknown };
   const plan = await ctx.plans.of(principal.orgId);
   return {
@@ -75,6 +78,7 @@ export async function describeDocument(
     count: operations.length,
     maxTools: plan.maxTools,
     operations: operationListing(operations),
+    warnings,
   };
 }
 
@@ -86,7 +90,13 @@ export async function planImport(
   ctx: Pick<OpenApiImportDeps, 'db' | 'generation' | 'plans'>,
   principal: Principal,
   input: ImportRequest,
-): Promise<{ name: string; converted: Converted; files: Record<string, string>; title: string }> {
+): Promise<{
+  name: string;
+  converted: Converted;
+  files: Record<string, string>;
+  title: string;
+  warnings: DocumentIssue[];
+}> {
   if (!isValidServerName(input.name)) throw invalidName(String(input.name ?? ''));
   const name = input.name;
   // Before any fetch or parse: a taken name fails fast and cheaply.
@@ -118,7 +128,7 @@ export async function planImport(
   );
   const info = (loaded.doc.info ?? {}) as { title?: unknown };
   const title = typeof info.title === 'string' && info.title.trim() !== '' ? info.title.trim().slice(0, 80) : 'OpenAPI';
-  return { name, converted, files: render(converted.spec, converted.extras), title };
+  return { name, converted, files: render(converted.spec, converted.extras), title, warnings: loaded.warnings };
 }
 
 /** Creates a server from an OpenAPI document: one tool per selected operation, change #1 with the rendered repo. */
@@ -129,7 +139,7 @@ export async function importOpenApiServer(
   requestId?: string,
 ) {
   requirePermission(principal, 'write');
-  const { name, converted, files, title } = await planImport(ctx, principal, input);
+  const { name, converted, files, title, warnings } = await planImport(ctx, principal, input);
   const lines = converted.tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
   const secrets = converted.spec.secrets;
   const created = await provisionServer(
@@ -149,9 +159,18 @@ export async function importOpenApiServer(
         secrets.length > 0
           ? `Set the secret(s) ${secrets.map((s) => `\`${s}\``).join(', ')} before merging (PUT /api/v1/servers/${name}/secrets/<NAME>).`
           : 'The document declares no credentials.',
+        ...warningLines(warnings),
       ].join('\n'),
     },
     requestId,
   );
-  return { ...created, tools: converted.tools, secrets };
+  return { ...created, tools: converted.tools, secrets, warnings };
+}
+
+/** The change body's list of what the import repaired or skipped (at most 100 lines). */
+function warningLines(warnings: DocumentIssue[]): string[] {
+  if (warnings.length === 0) return [];
+  const shown = warnings.slice(0, 100).map((w) => `- \`${w.path}\`: ${w.message}`);
+  if (warnings.length > shown.length) shown.push(`- … and ${warnings.length - shown.length} more`);
+  return ['', `**Warnings** (${warnings.length}): the document was read with these repairs and skips.`, '', ...shown];
 }

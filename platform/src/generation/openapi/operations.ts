@@ -1,11 +1,11 @@
 import { openapiUnknownOperations } from '../../errors.ts';
 import type { ApiDocument } from './document.ts';
 
-export const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
-export type Method = (typeof METHODS)[number];
+import { isObj, METHODS, type Method } from './repair.ts';
+
+export { isObj, METHODS, type Method };
 
 type Obj = Record<string, unknown>;
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One operation of a document: where it lives and what it says about itself. */
 export interface Operation {
