@@ -146,9 +146,9 @@ export function repairDocument(doc: Obj): { warnings: DocumentIssue[]; broken: D
           continue;
         }
       }
-      if (isParameterList(here) && Array.isArray(value))
-        value.forEach((p, i) => repairParameter(p, [...here, String(i)], kind, warnings));
-      else if (here.length === 2 && here[0] === 'parameters' && kind === 'swagger')
+      if (isParameterList(here) && Array.isArray(value)) {
+        for (const [i, p] of value.entries()) repairParameter(p, [...here, String(i)], kind, warnings);
+      } else if (here.length === 2 && here[0] === 'parameters' && kind === 'swagger')
         repairParameter(value, here, kind, warnings);
       else if (here.length === 3 && here[0] === 'components' && here[1] === 'parameters')
         repairParameter(value, here, kind, warnings);
