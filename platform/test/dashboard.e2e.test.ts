@@ -117,7 +117,12 @@ describe.skipIf(!HAS_CHROMIUM)('the dashboard in a browser', () => {
     await page.locator('.diff-file').first().waitFor({ timeout: 180_000 });
     await screenshot(page, '06-change-review-loading');
     expect(pageErrors).toEqual([]);
-    await page.locator('.diff-file[data-path="mcp.json"] .d2h-file-wrapper').waitFor({ timeout: 60_000 });
+    // The first few files open by themselves; mcp.json may come after them (.github/, README.md): open it.
+    const manifestDiff = page.locator('.diff-file[data-path="mcp.json"]');
+    await manifestDiff.waitFor({ timeout: 60_000 });
+    if (!(await manifestDiff.evaluate((d) => (d as HTMLDetailsElement).open)))
+      await manifestDiff.locator('summary').click();
+    await manifestDiff.locator('.d2h-file-wrapper').waitFor({ timeout: 60_000 });
     await step('06-change-review');
   }, 300_000);
 
