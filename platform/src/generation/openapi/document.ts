@@ -160,7 +160,15 @@ export async function validateTolerant(value: Record<string, unknown>): Promise<
     let issues = repaired.broken;
     if (issues.length === 0) {
       try {
-        return { doc: await validateWhole(structuredClone(doc)), warnings };
+        const valid = await validateWhole(structuredClone(doc));
+        // Nothing usable: every problem at once, the repairs included (they may be why).
+        if (operationCount(valid) === 0) {
+          throw openapiInvalid([
+            ...warnings,
+            { path: '#/paths', message: 'the document has no operation to turn into a tool' },
+          ]);
+        }
+        return { doc: valid, warnings };
       } catch (err) {
         if (!(err instanceof ApiError) || err.code !== 'openapi_invalid') throw err;
         issues = (err.details as { issues?: DocumentIssue[] } | undefined)?.issues ?? [];
