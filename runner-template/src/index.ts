@@ -52,7 +52,15 @@ export {
   templateFiles,
   templates,
 } from './templates/index.ts';
-export { COMPILER_OPTIONS, tsconfigText } from './tsconfig.ts';
+export {
+  COMPILER_OPTIONS,
+  tsconfigText,
+  VIEW_COMPILER_OPTIONS,
+  VIEW_TSCONFIG_PATH,
+  VIEW_TYPECHECK_SCRIPT,
+  viewTsconfigText,
+  withViewTypecheck,
+} from './tsconfig.ts';
 export {
   integrityOf,
   RUNTIME_PACKAGE,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Manifest, ToolSpec, UiResource } from './spec.ts';
+import { VIEW_TSCONFIG_PATH, viewTsconfigText } from './tsconfig.ts';
 
 /**
  * The nine view patterns (MCP Apps) a server's view can start from: each is a real script under
@@ -139,6 +140,8 @@ export function renderView(
     [`${dir}/fields.ts`]: read('fields.ts'),
     [`${dir}/style.css`]: read('style.css'),
     [`${dir}/config.ts`]: configText(title, tool, fieldsOf(tool.outputSchema)),
+    // The views' compiler config (the DOM's types); package.json's typecheck runs it (withViewTypecheck).
+    [VIEW_TSCONFIG_PATH]: viewTsconfigText(),
   };
   const resource: UiResource = {
     uri,

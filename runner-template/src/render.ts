@@ -7,7 +7,7 @@ import {
   type ToolSpec,
   type UiResource,
 } from './spec.ts';
-import { tsconfigText } from './tsconfig.ts';
+import { tsconfigText, VIEW_TSCONFIG_PATH, VIEW_TYPECHECK_SCRIPT, viewTsconfigText } from './tsconfig.ts';
 import { RUNTIME_PACKAGE, VENDORED_RUNTIME_PATH, VENDORED_RUNTIME_SPEC } from './vendor.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -241,7 +241,11 @@ function packageJson(manifest: Manifest, extras: RenderExtras): string {
     description: manifest.description,
     private: true,
     type: 'module',
-    scripts: { start: 'node src/server.ts', typecheck: 'tsc -p tsconfig.json', ...extras.scripts },
+    scripts: {
+      start: 'node src/server.ts',
+      typecheck: manifest.resources.length > 0 ? VIEW_TYPECHECK_SCRIPT : 'tsc -p tsconfig.json',
+      ...extras.scripts,
+    },
     dependencies: sortedRecord({ ...extras.dependencies, ...PINNED_DEPENDENCIES }),
     devDependencies: sortedRecord({ ...PINNED_DEV_DEPENDENCIES }),
   };
@@ -269,6 +273,8 @@ export function render(spec: ServerSpecInput, extras: RenderExtras = {}): Record
     'package.json': packageJson(manifest, extras),
     'src/server.ts': serverTs(manifest),
     'tsconfig.json': tsconfigText(),
+    // Views are type-checked too, with the DOM's types (their own config: the server's has Node's).
+    ...(manifest.resources.length > 0 ? { [VIEW_TSCONFIG_PATH]: viewTsconfigText() } : {}),
   };
   for (const tool of parsed.tools) {
     files[`src/tools/${tool.name}.ts`] = tool.source.endsWith('\n') ? tool.source : `${tool.source}\n`;

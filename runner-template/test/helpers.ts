@@ -37,10 +37,10 @@ export function writeRepo(files: Record<string, string>): string {
   return dir;
 }
 
-/** Runs tsc -p in a repo; returns exit code and output. */
-export async function typecheck(dir: string): Promise<{ code: number; output: string }> {
+/** Runs tsc -p in a repo (with its tsconfig.json, or `config`); returns exit code and output. */
+export async function typecheck(dir: string, config = 'tsconfig.json'): Promise<{ code: number; output: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [TSC, '-p', join(dir, 'tsconfig.json')], {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [TSC, '-p', join(dir, config)], {
       cwd: dir,
     });
     return { code: 0, output: stdout + stderr };

@@ -31,9 +31,10 @@ describe('view patterns', () => {
     const manifest = parseManifest(renderTemplate('echo', 'echo-demo')['mcp.json'] ?? '');
     for (const pattern of VIEW_PATTERNS) {
       const { files, manifest: next } = renderView(manifest, { pattern, tool: 'echo', view: `${pattern}-view` });
-      expect(Object.keys(files).sort()).toEqual(
-        ['config.ts', 'fields.ts', 'index.html', 'style.css', 'view.ts'].map((f) => `ui/${pattern}-view/${f}`),
-      );
+      expect(Object.keys(files).sort()).toEqual([
+        ...['config.ts', 'fields.ts', 'index.html', 'style.css', 'view.ts'].map((f) => `ui/${pattern}-view/${f}`),
+        'ui/tsconfig.json',
+      ]);
       expect(files[`ui/${pattern}-view/config.ts`]).toContain('tool: "echo"');
       expect(next.resources.map((r) => [r.uri, r.source])).toEqual([
         [`ui://echo-demo/${pattern}-view`, `ui/${pattern}-view/index.html`],

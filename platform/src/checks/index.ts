@@ -9,6 +9,7 @@ import { createSurfaceCheck, surfaceCheck } from './surface.ts';
 import { type JobRunner, testsCheck } from './tests.ts';
 import { typecheckCheck } from './typecheck.ts';
 import type { Check } from './types.ts';
+import { viewsCheck } from './view-browser.ts';
 
 export { type JobRunner, testsCheck } from './tests.ts';
 export { type Check, type CheckInput, type CheckOutcome, type Finding, formatFinding, outcomeOf } from './types.ts';
@@ -19,9 +20,10 @@ export function staticChecks(): Check[] {
 }
 
 /**
- * Every check of a suite, in the order a reviewer reads them. `tests` and `preview` run the code, so they run once the
- * static checks passed (alongside `typecheck`); each is left out when the platform has nothing to run it with. With
- * `planOf`, the manifest and surface checks hold each server to its org's plan (else to Hobby's bounds).
+ * Every check of a suite, in the order a reviewer reads them. `views` (each view opened in a browser), `tests` and
+ * `preview` run the code, so they run once the static checks passed (alongside `typecheck`); `tests` and `preview` are
+ * left out when the platform has nothing to run them with. With `planOf`, the manifest and surface checks hold each
+ * server to its org's plan (else to Hobby's bounds).
  */
 export function allChecks(
   previews?: PreviewManager,
@@ -37,6 +39,7 @@ export function allChecks(
   return [
     ...fast,
     typecheckCheck(),
+    viewsCheck(gate),
     ...(jobs ? [testsCheck(jobs, gate)] : []),
     ...(previews ? [previewCheck(previews, gate)] : []),
   ];

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { renderTemplate } from '@bmms/runner-template';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkout, cleanup, tempDir } from '../../test/check-helpers.ts';
-import { typecheckCheck } from './typecheck.ts';
+import { typecheckCheck, viewTsconfig } from './typecheck.ts';
 
 afterAll(cleanup);
 
@@ -29,4 +29,20 @@ describe('typecheck check', () => {
     expect(outcome.conclusion).toBe('failure');
     expect(outcome.summary).toContain('src/colors.ts:1: TS1294');
   });
+
+  it("type-checks a view's scripts under ui/ with the DOM's types, with the rendered ui/tsconfig.json's options", async () => {
+    const files = renderTemplate('data-grid', 'grid-demo', { url: 'https://api.example.com/items' });
+    const green = await typecheckCheck().run(await checkout(files));
+    expect(green.summary).toBe('tsc: no type errors');
+    expect(green.conclusion).toBe('success');
+
+    files['ui/grid.ts'] += "\nconst box = document.getElementById('filter');\nbox.value = 'x';\n";
+    const outcome = await typecheckCheck().run(await checkout(files));
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.summary).toMatch(
+      /^2 type error\(s\):\nui\/grid\.ts:\d+: TS18047 'box' is possibly 'null'\.\nui\/grid\.ts:\d+: TS2339 Property 'value' does not exist on type 'HTMLElement'\.$/,
+    );
+    const rendered = JSON.parse(files['ui/tsconfig.json'] ?? '') as { compilerOptions: Record<string, unknown> };
+    expect(viewTsconfig().compilerOptions).toEqual({ ...rendered.compilerOptions, pretty: false });
+  }, 120_000);
 });

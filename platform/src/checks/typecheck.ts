@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { rm, symlink, writeFile } from 'node:fs/promises';
+import { readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { COMPILER_OPTIONS } from '@bmms/runner-template';
+import { COMPILER_OPTIONS, VIEW_COMPILER_OPTIONS } from '@bmms/runner-template';
 import type { Check, CheckOutcome } from './types.ts';
 
 /** The project's node_modules: the base runtime, zod and the SDK the generated code type-checks against. */
@@ -19,8 +19,9 @@ export interface TypecheckOptions {
 
 /**
  * `typecheck`: tsc (strict, noEmit) over every `src/**` file of the tree against the base runtime's
- * types. The options are the rendered repo's (`COMPILER_OPTIONS` of `@bmms/runner-template`), written by us and
- * never read from the repo, so a change cannot switch checking off.
+ * types, then, when the tree has views, over every `ui/**` script with the DOM's types. The options are the rendered
+ * repo's (`COMPILER_OPTIONS` and `VIEW_COMPILER_OPTIONS` of `@bmms/runner-template`), written by us and never read
+ * from the repo, so a change cannot switch checking off.
  * The tree is at `<workDir>/repo`; the compiler's config and module links are written beside it.
  */
 export function typecheckCheck(options: TypecheckOptions = {}): Check {
@@ -33,7 +34,16 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
       try {
         await symlink(PROJECT_NODE_MODULES, path.join(work, 'node_modules'), 'dir');
         await writeFile(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
-        const { code, output, timedOut } = await runTsc(tscPath, work, timeoutMs, options.memoryMb ?? 1024, signal);
+        const started = Date.now();
+        const run = (config: string, ms: number) => runTsc(tscPath, work, config, ms, options.memoryMb ?? 1024, signal);
+        let { code, output, timedOut } = await run('tsconfig.json', timeoutMs);
+        if (!timedOut && (await hasViewScripts(path.join(work, 'repo')))) {
+          await writeFile(path.join(work, VIEW_CONFIG), JSON.stringify(viewTsconfig(), null, 2));
+          const views = await run(VIEW_CONFIG, Math.max(1_000, timeoutMs - (Date.now() - started)));
+          code = code === 0 ? views.code : code;
+          output += views.output;
+          timedOut = views.timedOut;
+        }
         const log = output
           .split(`${work}/`)
           .join('')
@@ -56,6 +66,7 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
       } finally {
         await rm(path.join(work, 'node_modules'), { force: true });
         await rm(path.join(work, 'tsconfig.json'), { force: true });
+        await rm(path.join(work, VIEW_CONFIG), { force: true });
       }
     },
   };
@@ -67,6 +78,23 @@ export function tsconfig() {
     compilerOptions: { ...COMPILER_OPTIONS, pretty: false },
     include: ['repo/src/**/*.ts', 'repo/src/**/*.mts', 'repo/src/**/*.cts'],
   };
+}
+
+/** The views' config in the check's folder (beside tsconfig.json). */
+const VIEW_CONFIG = 'tsconfig.ui.json';
+
+/** The config the views' scripts are checked with: the rendered `ui/tsconfig.json`'s options (the DOM's types). */
+export function viewTsconfig() {
+  return {
+    compilerOptions: { ...VIEW_COMPILER_OPTIONS, pretty: false },
+    include: ['repo/ui/**/*.ts', 'repo/ui/**/*.mts', 'repo/ui/**/*.cts'],
+  };
+}
+
+/** Whether the tree has a script under `ui/` (a view's). */
+async function hasViewScripts(repo: string): Promise<boolean> {
+  const entries = await readdir(path.join(repo, 'ui'), { recursive: true }).catch(() => [] as string[]);
+  return entries.some((e) => /\.[cm]?ts$/.test(e));
 }
 
 /** `src/x.ts(3,7): error TS2322: msg` → `src/x.ts:3: TS2322 msg`. */
@@ -83,12 +111,13 @@ export function parseDiagnostics(output: string): string[] {
 function runTsc(
   tscPath: string,
   cwd: string,
+  config: string,
   timeoutMs: number,
   memoryMb: number,
   signal: AbortSignal,
 ): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tscPath, '-p', 'tsconfig.json'], {
+    const child = spawn(process.execPath, [tscPath, '-p', config], {
       cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, GOMEMLIMIT: `${memoryMb}MiB` },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from '@bmms/prisma';
-import { ManifestError, manifestText, parseManifest, renderView, type ViewRequest } from '@bmms/runner-template';
+import {
+  ManifestError,
+  manifestText,
+  parseManifest,
+  renderView,
+  type ViewRequest,
+  withViewTypecheck,
+} from '@bmms/runner-template';
 import type { Principal } from '../accounts/principal.ts';
 import { requirePermission } from '../accounts/roles.ts';
 import { invalidRequest, serverNotMerged } from '../errors.ts';
@@ -34,7 +41,17 @@ export async function proposeView(
   }
   const rendered = renderView(manifest, request);
   const view = request.view ?? request.pattern;
-  const files = { ...rendered.files, 'mcp.json': manifestText(rendered.manifest) };
+  const files: Record<string, string> = { ...rendered.files, 'mcp.json': manifestText(rendered.manifest) };
+  // `npm run typecheck` covers the views too (ui/tsconfig.json, rendered with them).
+  const pkg = await ctx.git.readFile(server.name, head, 'package.json');
+  if (pkg !== null) {
+    try {
+      const typed = withViewTypecheck(pkg);
+      if (typed !== pkg) files['package.json'] = typed;
+    } catch {
+      // A package.json that does not parse is the dependencies check's to report; the view is still proposed.
+    }
+  }
   const branch = `views/${view}-${randomBytes(2).toString('hex')}`;
   const title = `View ${view}: ${request.pattern} of ${request.tool}`;
   await ctx.git.commitFiles(server.name, {

@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { buildViews, ViewBuildError } from '@bmms/reconciler';
+import { type Manifest, parseManifest, type UiResource } from '@bmms/runner-template';
+import { browserUnavailable, CHROMIUM_PATH, openViews, type ViewReport, type ViewToOpen } from '../views/browser.ts';
+import { sampleOf, sampleResult } from '../views/sample.ts';
+import { type Check, type CheckOutcome, type Finding, outcomeOf } from './types.ts';
+
+/**
+ * `views`: each MCP Apps view of the tree, built as a deploy builds it, is opened in headless Chromium with the
+ * platform playing host (sandboxed iframe, the CSP its `_meta.ui.csp` declares, the official AppBridge) and handed a
+ * tool input and result made up from the tool's schemas (no tool runs). A script error or a CSP violation fails the
+ * check, naming the view. Runs once the static checks passed (the view's code was vetted); skipped, saying why, when
+ * the tree has no view or the platform has no Chromium.
+ */
+export function viewsCheck(after: string[], executable = CHROMIUM_PATH): Check {
+  return {
+    name: 'views',
+    after,
+    timeoutMs: 120_000,
+    async run({ dir, signal, progress }): Promise<CheckOutcome> {
+      const manifest = await manifestOf(dir);
+      if (!manifest) return skipped('mcp.json does not parse (the manifest check says why): no view was opened');
+      if (manifest.resources.length === 0)
+        return skipped('mcp.json declares no views (ui:// resources): nothing to open');
+      const missing = browserUnavailable(executable);
+      if (missing) return skipped(`views not opened in a browser: ${missing}`);
+      let toOpen: ViewToOpen[];
+      try {
+        toOpen = await viewsToOpen(dir, manifest);
+      } catch (err) {
+        if (!(err instanceof ViewBuildError)) throw err;
+        return { conclusion: 'failure', summary: err.lines.join('\n'), log: `${err.lines.join('\n')}\n` };
+      }
+      progress?.(`opening ${toOpen.length} view(s) in Chromium`);
+      const reports = await openViews(toOpen, { executable, signal });
+      return outcomeOfReports(manifest, toOpen, reports);
+    },
+  };
+}
+
+async function manifestOf(dir: string): Promise<Manifest | null> {
+  try {
+    return parseManifest(await readFile(path.join(dir, 'mcp.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+function skipped(summary: string): CheckOutcome {
+  return { conclusion: 'skipped', summary, log: `${summary}\n` };
+}
+
+/** The tool that opens `resource` (the first whose `_meta.ui.resourceUri` names it), if any. */
+function toolOf(manifest: Manifest, resource: Pick<UiResource, 'uri'>) {
+  return manifest.tools.find((t) => t._meta?.ui.resourceUri === resource.uri);
+}
+
+/** Each view built, with the sample input and result of the tool that opens it. */
+async function viewsToOpen(dir: string, manifest: Manifest): Promise<ViewToOpen[]> {
+  const built = await buildViews(dir, manifest.resources);
+  return manifest.resources.map((resource, i) => {
+    const tool = toolOf(manifest, resource);
+    const csp = resource._meta?.ui.csp;
+    return {
+      uri: resource.uri,
+      html: (built[i] as { html: string }).html,
+      ...(csp ? { csp } : {}),
+      ...(tool
+        ? {
+            input: sampleOf(tool.inputSchema, 'arguments') as Record<string, unknown>,
+            result: sampleResult(tool.outputSchema as Record<string, unknown> | undefined),
+          }
+        : {}),
+    };
+  });
+}
+
+function outcomeOfReports(manifest: Manifest, opened: ViewToOpen[], reports: ViewReport[]): CheckOutcome {
+  const findings: Finding[] = [];
+  const lines: string[] = [];
+  for (const [i, report] of reports.entries()) {
+    const resource = manifest.resources[i] as UiResource;
+    const tool = toolOf(manifest, resource);
+    findings.push(...findingsOf(resource, report));
+    const fed = tool ? `a sample result of ${tool.name}` : 'no result (no tool opens it)';
+    const handshake = report.initialized
+      ? ''
+      : '; it did not complete the ui/initialize handshake, so it was handed nothing';
+    lines.push(
+      `${resource.uri} (${resource.source}): opened with ${fed}: ${report.errors.length} script error(s), ${report.violations.length} CSP violation(s)${handshake}`,
+    );
+    const result = opened[i]?.result;
+    if (result)
+      lines.push(`  result shown: ${JSON.stringify(result.structuredContent ?? result.content).slice(0, 400)}`);
+  }
+  const ok = `${reports.length} view(s) opened in headless Chromium under their CSP: no script error, no CSP violation`;
+  const outcome = outcomeOf(findings, ok);
+  return { ...outcome, log: `${lines.join('\n')}\n${outcome.log}` };
+}
+
+function findingsOf(resource: UiResource, report: ViewReport): Finding[] {
+  const errors = [...new Set(report.errors)].map((error) => ({
+    file: resource.source,
+    rule: 'view-script-error',
+    message: `${resource.uri} threw in the browser: ${error}`,
+    fix: "fix the view's script; the check's log shows the sample result it was handed (made up from the tool's outputSchema)",
+  }));
+  const violations = [...new Set(report.violations)].map((violation) => {
+    const [directive = '', blocked = 'inline'] = violation.split(' ');
+    return {
+      file: resource.source,
+      rule: 'view-csp-violation',
+      message: `${resource.uri}: the browser blocked ${blocked} (${directive}) under the CSP the view declares; hosts block it too`,
+      fix: 'declare the origin in _meta.ui.csp (connectDomains for fetch and WebSocket, resourceDomains for scripts, styles, images and fonts, frameDomains for frames), or bundle what it loads into ui/',
+    };
+  });
+  return [...errors, ...violations];
+}
