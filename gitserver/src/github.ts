@@ -26,6 +26,17 @@ export interface GitHubGitProviderOptions {
 
 const SHA = /^[0-9a-f]{40}$/;
 const MAX_WALK = 10_000;
+/** Objects kept in memory: commits and blobs never change, so each is fetched once (bounded). */
+const MAX_CACHED = 5_000;
+
+/** A bounded map that forgets its oldest entry first. */
+class Kept<V> extends Map<string, V> {
+  override set(key: string, value: V): this {
+    super.set(key, value);
+    if (this.size > MAX_CACHED) this.delete(this.keys().next().value as string);
+    return this;
+  }
+}
 
 const statusOf = (err: unknown): number | undefined =>
   typeof err === 'object' && err !== null ? (err as { status?: number }).status : undefined;
@@ -41,6 +52,8 @@ export class GitHubGitProvider implements GitProvider {
   readonly #ownerIsUser: boolean;
   readonly #repoOf: (name: string) => string;
   readonly #private: boolean;
+  readonly #commits = new Kept<{ tree: string; parents: string[] }>();
+  readonly #blobs = new Kept<Uint8Array>();
 
   constructor(options: GitHubGitProviderOptions) {
     this.#octokit = options.octokit;
@@ -120,8 +133,29 @@ export class GitHubGitProvider implements GitProvider {
   }
 
   async parentsOf(name: string, ref: string): Promise<string[]> {
-    const sha = await this.#mustResolve(name, ref);
-    return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: sha })).data.parents.map((p) => p.sha);
+    return (await this.#commit(name, await this.#mustResolve(name, ref))).parents;
+  }
+
+  /** A commit's tree and parents (fetched once: a commit never changes). */
+  async #commit(name: string, sha: string): Promise<{ tree: string; parents: string[] }> {
+    const key = `${this.#repoOf(name)}:${sha}`;
+    const kept = this.#commits.get(key);
+    if (kept) return kept;
+    const { data } = await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: sha });
+    const commit = { tree: data.tree.sha, parents: data.parents.map((p) => p.sha) };
+    this.#commits.set(key, commit);
+    return commit;
+  }
+
+  /** A blob's bytes (fetched once). */
+  async #blob(name: string, sha: string): Promise<Uint8Array> {
+    const key = `${this.#repoOf(name)}:${sha}`;
+    const kept = this.#blobs.get(key);
+    if (kept) return kept;
+    const blob = await this.#octokit.git.getBlob({ ...this.#at(name), file_sha: sha });
+    const bytes = new Uint8Array(Buffer.from(blob.data.content, 'base64'));
+    this.#blobs.set(key, bytes);
+    return bytes;
   }
 
   /** Every commit reachable from `head`, breadth first (bounded). */
@@ -155,8 +189,7 @@ export class GitHubGitProvider implements GitProvider {
   }
 
   async treeOf(name: string, ref: string): Promise<string> {
-    const sha = await this.#mustResolve(name, ref);
-    return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: sha })).data.tree.sha;
+    return (await this.#commit(name, await this.#mustResolve(name, ref))).tree;
   }
 
   async commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult> {
@@ -265,21 +298,25 @@ export class GitHubGitProvider implements GitProvider {
     });
   }
 
+  /** The blobs of the commit's tree, by path (one recursive tree read). */
+  async #entries(name: string, ref: string): Promise<{ path: string; sha: string }[]> {
+    const tree = await this.#octokit.git.getTree({
+      ...this.#at(name),
+      tree_sha: await this.treeOf(name, ref),
+      recursive: '1',
+    });
+    return tree.data.tree.flatMap((e) => (e.type === 'blob' && e.path && e.sha ? [{ path: e.path, sha: e.sha }] : []));
+  }
+
   async readTree(name: string, ref: string): Promise<Record<string, Uint8Array>> {
-    const at = this.#at(name);
-    const tree = await this.#octokit.git.getTree({ ...at, tree_sha: await this.treeOf(name, ref), recursive: '1' });
     const files: Record<string, Uint8Array> = {};
-    for (const entry of tree.data.tree) {
-      if (entry.type !== 'blob' || !entry.path || !entry.sha) continue;
-      const blob = await this.#octokit.git.getBlob({ ...at, file_sha: entry.sha });
-      files[entry.path] = new Uint8Array(Buffer.from(blob.data.content, 'base64'));
-    }
+    for (const entry of await this.#entries(name, ref)) files[entry.path] = await this.#blob(name, entry.sha);
     return files;
   }
 
   async readFile(name: string, ref: string, file: string): Promise<string | null> {
-    const bytes = (await this.readTree(name, ref))[file];
-    return bytes ? Buffer.from(bytes).toString('utf8') : null;
+    const entry = (await this.#entries(name, ref)).find((e) => e.path === file);
+    return entry ? Buffer.from(await this.#blob(name, entry.sha)).toString('utf8') : null;
   }
 
   async checkout(name: string, ref: string, dir: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { InternalGitProvider } from '@bmms/gitserver';
+import { type GitProvider, InternalGitProvider } from '@bmms/gitserver';
 import { type Database, openDatabase, type PrismaClient } from '@bmms/prisma';
 import {
   AdvisoryLockLeadership,
@@ -40,6 +40,9 @@ import { PostgresRateLimitStore } from './gateway/rate-limit-store.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
+import { GitHubConnections } from './github/connections.ts';
+import { ServerRepos } from './github/repos.ts';
+import { GitHubServers } from './github/servers.ts';
 import { DrainingServer } from './http/drain.ts';
 import { errorHandler } from './http/middleware.ts';
 import { PublicBase } from './http/public-url.ts';
@@ -150,6 +153,7 @@ async function boot(
     workDir,
     logs: logs.writer,
     plans,
+    invalidations,
   });
   const { ctx, generation } = await buildContext(config, log, parts, stores, { ...services, invalidations, plans });
   logs.listen(ctx.calls);
@@ -260,7 +264,9 @@ async function startEgress(config: Config, log: Logger, parts: PlatformParts): P
 
 /** The deploy machinery: the git store, the runtime, the checks and the reconciler they gate, and previews. */
 interface Services {
-  git: InternalGitProvider;
+  git: ServerRepos;
+  /** The orgs' connections to GitHub. */
+  githubConnections: GitHubConnections;
   runtime: Runtime;
   credentials: GatewayCredentials;
   routes: RouteTable;
@@ -285,10 +291,17 @@ function buildServices(
     workDir: string;
     logs: LogWriter;
     plans: OrgPlans;
+    invalidations: InvalidationBus;
   },
 ): Services {
   const { db } = deps;
-  const git = new InternalGitProvider({ root: deps.reposRoot });
+  const githubConnections = new GitHubConnections({ db, sealer: deps.secrets, apiUrl: config.githubApiUrl });
+  const git = new ServerRepos({
+    db,
+    internal: new InternalGitProvider({ root: deps.reposRoot }),
+    connections: githubConnections,
+    invalidations: deps.invalidations,
+  });
   const runtime = openRuntime(config, log, parts, db, deps.logs);
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
@@ -330,7 +343,18 @@ function buildServices(
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
   if (config.prometheus && config.prometheus.mode !== 'off')
     prometheus = new PlatformMetrics({ reconciler, routes, runtime });
-  return { git, runtime, credentials, routes, previews, checks, reconciler, prometheus, logs: deps.logs };
+  return {
+    git,
+    githubConnections,
+    runtime,
+    credentials,
+    routes,
+    previews,
+    checks,
+    reconciler,
+    prometheus,
+    logs: deps.logs,
+  };
 }
 
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
@@ -353,7 +377,7 @@ function buildReconciler(
   log: Logger,
   deps: {
     db: PrismaClient;
-    git: InternalGitProvider;
+    git: GitProvider;
     runtime: Runtime;
     bundles: BundleCache;
     routes: RouteTable;
@@ -404,7 +428,7 @@ async function buildContext(
   services: Services & { invalidations: InvalidationBus; plans: OrgPlans },
 ): Promise<{ ctx: PlatformContext; generation: Generation }> {
   const { db, secrets, keyring } = stores;
-  const { git, checks, reconciler, routes, previews, credentials } = services;
+  const { git, checks, reconciler, routes, previews, credentials, githubConnections } = services;
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
@@ -412,6 +436,7 @@ async function buildContext(
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
+  const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
   const calls = new CallObservers(log.child({ component: 'gateway' }), config.callObservers ?? true);
   const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
   calls.add(metrics.observe);
@@ -439,6 +464,8 @@ async function buildContext(
   const ctx: PlatformContext = {
     db,
     git,
+    githubConnections,
+    github,
     checks,
     reconciler,
     routes,

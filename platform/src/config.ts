@@ -78,6 +78,11 @@ const Env = z.object({
   BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
   BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
+  GITHUB_API_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL, such as https://github.example.com/api/v3')
+    .optional(),
 });
 
 export interface Config {
@@ -137,6 +142,8 @@ export interface Config {
   rateLimits?: { address?: RateLimitRule | undefined; token?: RateLimitRule | undefined };
   /** How often usage counts are written (BMMS_USAGE_FLUSH_SECONDS, default 10 s): what a crash may lose at most. */
   usageFlushMs?: number;
+  /** GitHub's REST API for new GitHub connections (GITHUB_API_URL; default https://api.github.com). */
+  githubApiUrl?: string | undefined;
 }
 
 /**
@@ -253,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             name: e.BMMS_OIDC_NAME,
           }
         : undefined,
+    githubApiUrl: e.GITHUB_API_URL?.replace(/\/+$/, ''),
     tracing: tracingFromEnv(env),
     sentryDsn: env.SENTRY_DSN || undefined,
   };

@@ -1,4 +1,3 @@
-import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
 import type { RequestHandler } from 'express';
@@ -11,6 +10,9 @@ import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';
 import type { GatewayRateLimits } from './gateway/rate-limit.ts';
 import type { Generation } from './generation/index.ts';
+import type { GitHubConnections } from './github/connections.ts';
+import type { ServerRepos } from './github/repos.ts';
+import type { GitHubServers } from './github/servers.ts';
 import type { PublicBase } from './http/public-url.ts';
 import type { InvalidationBus } from './invalidation.ts';
 import type { Logger } from './logger.ts';
@@ -29,7 +31,12 @@ import type { Quotas } from './usage/quota.ts';
  */
 export interface PlatformContext {
   db: PrismaClient;
-  git: GitProvider;
+  /** Every server's repository, in the internal store or on GitHub. */
+  git: ServerRepos;
+  /** The orgs' connections to GitHub (a token or an app installation), encrypted at rest. */
+  githubConnections: GitHubConnections;
+  /** Servers on GitHub: where a new one goes, its pull requests. */
+  github: GitHubServers;
   checks: CheckService;
   reconciler: Reconciler;
   routes: RouteTable;

@@ -149,6 +149,11 @@ export const ERRORS = {
       `the ${what} contains a credential (${kinds.join(', ')}); it was not sent or stored. Remove it, describe the secret by name (e.g. "uses the API key WEATHER_API_KEY"), and set its value as a named secret: PUT /api/v1/servers/<server>/secrets/<NAME>`,
   },
   spec_invalid: { status: 400, render: (problems: string[]) => `"spec" is invalid: ${problems.join('; ')}` },
+  github_credentials_refused: {
+    status: 400,
+    render: (what: string, status: number, why: string) =>
+      `GitHub refused ${what} (${status} ${why}): use a fine-grained token with Contents, Pull requests, Checks, Commit statuses and Webhooks (read and write), or the app's id, private key and installation id`,
+  },
 
   // 401: who is calling is unknown; the challenge says how to authenticate.
   unauthorized: {
@@ -253,6 +258,16 @@ export const ERRORS = {
     render: (mainAt: string | null) => (mainAt === null ? 'main has no commits yet' : `main is already at ${mainAt}`),
   },
   concurrent_update: { status: 409, render: (message: string) => message },
+  github_not_connected: {
+    status: 409,
+    render: () =>
+      'your organization has not connected GitHub: connect it in Settings → GitHub (PUT /api/v1/github/connection) first',
+  },
+  github_repo_not_empty: {
+    status: 409,
+    render: (repo: string) =>
+      `the GitHub repository ${repo} already has commits: name a new repository (or an empty one) in "github.repo"`,
+  },
   template_name_taken: {
     status: 409,
     render: (name: string, why: string) =>
@@ -329,6 +344,11 @@ export const ERRORS = {
     render: (url: string, why: string) => `the OpenAPI document at ${url} could not be fetched: ${why}`,
   },
   model_rejected: { status: 502, render: (why: string) => `the model request was refused: ${why}` },
+  github_request_failed: {
+    status: 502,
+    render: (what: string, status: number | null, why: string) =>
+      `GitHub ${status === null ? 'could not be reached' : `answered ${status}`} while ${what}: ${why}`,
+  },
   model_output_invalid: {
     status: 502,
     render: (attempts: number, problems: string[]) => ({
@@ -454,6 +474,12 @@ export const mergeConflict = (paths: string[]) => apiError('merge_conflict', pat
 export const revertConflict = (paths: string[]) => apiError('revert_conflict', paths);
 export const nothingToRevert = (mainAt: string | null) => apiError('nothing_to_revert', mainAt);
 export const concurrentUpdate = (message: string) => apiError('concurrent_update', message);
+export const githubCredentialsRefused = (what: string, status: number, why: string) =>
+  apiError('github_credentials_refused', what, status, why);
+export const githubNotConnected = () => apiError('github_not_connected');
+export const githubRepoNotEmpty = (repo: string) => apiError('github_repo_not_empty', repo);
+export const githubRequestFailed = (what: string, status: number | null, why: string) =>
+  apiError('github_request_failed', what, status, why);
 export const templateNameTaken = (name: string, why: string) => apiError('template_name_taken', name, why);
 export const serverNotMerged = (server: string) => apiError('server_not_merged', server);
 export const generationNotAwaitingConfirmation = (status: string) =>

@@ -6,6 +6,7 @@ export type {
   CheckSuite,
   Deployment,
   Generation,
+  GitHubConnection,
   Membership,
   Org,
   PrismaClient,

@@ -30,6 +30,8 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'deployments',
       'external_identities',
       'generations',
+      'github_connections',
+      'github_deliveries',
       'instance_uids',
       'invitations',
       'memberships',

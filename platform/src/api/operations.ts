@@ -309,6 +309,45 @@ export const ops = {
     answers: { 200: json('The plan and the state of billing.', s.billingAnswer) },
   }),
 
+  // GitHub
+  githubConnection: operation({
+    method: 'get',
+    path: '/github/connection',
+    summary: "Your organization's GitHub connection",
+    description:
+      'Whether the organization connected GitHub, how (a token or an app installation) and as whom; never the token, key or webhook secret. `webhookUrl` is where GitHub delivers events.',
+    tags: ['GitHub'],
+    role: 'viewer',
+    answers: { 200: json('The connection.', s.githubConnectionAnswer) },
+  }),
+  connectGitHub: operation({
+    method: 'put',
+    path: '/github/connection',
+    summary: 'Connect GitHub',
+    description:
+      "A fine-grained personal access token (`token`), or a GitHub App installation (`appId`, `privateKey`, `installationId`: the platform mints short-lived installation tokens). GitHub is asked first (the token's user, the app's installation); the credential is then stored encrypted, replacing an earlier connection. The answer has the webhook secret once (the one given, or a new one).",
+    tags: ['GitHub'],
+    role: 'admin',
+    body: s.connectGitHubBody,
+    answers: {
+      200: json(
+        'Connected; `webhookSecret` is shown this once.',
+        s.githubConnectionAnswer.extend({ webhookSecret: z.string() }),
+      ),
+    },
+    errors: { 502: 'github_request_failed' },
+  }),
+  disconnectGitHub: operation({
+    method: 'delete',
+    path: '/github/connection',
+    summary: 'Disconnect GitHub',
+    description:
+      'Forgets the credential. Servers on GitHub keep their repositories (nothing is deleted there) and keep serving what they run, but nothing syncs until GitHub is connected again.',
+    tags: ['GitHub'],
+    role: 'admin',
+    answers: { 204: noContent },
+  }),
+
   // Secrets
   listSecrets: operation({
     method: 'get',

@@ -9,6 +9,7 @@ import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
 import { generationsRouter } from './generations.ts';
+import { type GitHubApiDeps, githubRouter } from './github.ts';
 import { type LogsApiDeps, logsRouter } from './logs.ts';
 import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
@@ -30,7 +31,8 @@ export type ApiDeps = CallerDeps &
   AccountsApiDeps &
   DashboardApiDeps &
   LogsApiDeps &
-  UsageApiDeps;
+  UsageApiDeps &
+  GitHubApiDeps;
 
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: ApiDeps): Router {
@@ -54,6 +56,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(checksRouter(ctx));
   router.use(metricsRouter(ctx));
   router.use(usageRouter(ctx));
+  router.use(githubRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));

@@ -188,6 +188,62 @@ const serverNameField = checkedBy('invalid_name', {
     'The new server\'s name: 3-40 lowercase letters, digits and single hyphens, starting with a letter (never "--").',
 });
 
+/** `"github"` of POST /servers: the server's repository goes to the org's GitHub. */
+export const githubPlacement = z
+  .strictObject({
+    owner: z.string().meta({ description: 'The GitHub organization (or the connected user) owning the repository.' }),
+    repo: z
+      .string()
+      .optional()
+      .meta({ description: "The repository's name (default: the server's); an existing empty one is adopted." }),
+    private: z.boolean().optional().meta({ description: 'Whether a new repository is private (default true).' }),
+  })
+  .meta({
+    id: 'GitHubPlacement',
+    description:
+      "Create the repository in your organization's GitHub (Settings → GitHub connects it): every change is a pull request there.",
+  });
+
+/** PUT /github/connection: a fine-grained token, or an app installation. */
+export const connectGitHubBody = z.union([
+  z
+    .strictObject({
+      token: z.string().meta({ description: 'A fine-grained personal access token (github_pat_…).' }),
+      webhookSecret: z.string().min(16).max(256).optional(),
+    })
+    .meta({ id: 'ConnectGitHubToken', title: 'A personal access token' }),
+  z
+    .strictObject({
+      appId: z.union([z.string(), z.number().int()]).transform(String),
+      privateKey: z.string().meta({ description: "The app's private key (PEM)." }),
+      installationId: z.union([z.string(), z.number().int()]).transform(String),
+      webhookSecret: z
+        .string()
+        .min(16)
+        .max(256)
+        .optional()
+        .meta({ description: "The app's webhook secret, as set in its settings on GitHub." }),
+    })
+    .meta({ id: 'ConnectGitHubApp', title: 'A GitHub App installation' }),
+]);
+
+export const githubConnectionAnswer = z
+  .object({
+    connected: z.boolean(),
+    kind: z.enum(['token', 'app']).nullable(),
+    login: z
+      .string()
+      .nullable()
+      .meta({ description: '"Connected as …": the token\'s user or the installation\'s account.' }),
+    apiUrl: z.string().meta({ description: "GitHub's REST API (GITHUB_API_URL)." }),
+    appId: z.string().nullable(),
+    installationId: z.string().nullable(),
+    problem: z.string().nullable().meta({ description: 'Why GitHub refuses the connection now; null when it works.' }),
+    connectedAt: timestamp.nullable(),
+    webhookUrl: z.string().meta({ description: 'Where GitHub delivers webhook events for this organization.' }),
+  })
+  .meta({ id: 'GitHubConnection' });
+
 /** POST /servers from a built-in template (`template`, with `options`) or a published one (`from`). */
 export const createServerBody = z
   .strictObject({
@@ -202,12 +258,13 @@ export const createServerBody = z
       .optional()
       .meta({ description: "The built-in template's options (its JSON Schema is in GET /templates)." }),
     description: z.string().optional(),
+    github: githubPlacement.optional(),
   })
   .meta({ id: 'CreateServer', title: 'From a template', ...requiring('name') });
 
 /** POST /servers from an OpenAPI document (see the OpenAPI import docs). */
 export const importServerBody = importRequestSchema
-  .extend({ name: serverNameField })
+  .extend({ name: serverNameField, github: githubPlacement.optional() })
   .meta({ id: 'ImportServer', title: 'From an OpenAPI document', ...requiring('name') });
 
 export const newServerBody = z.union([createServerBody, importServerBody]);
@@ -366,6 +423,10 @@ export const serverAnswer = z
     template: z.string(),
     url: z.string().meta({ description: 'The MCP endpoint.' }),
     gitUrl: z.string(),
+    github: z
+      .object({ owner: z.string(), repo: z.string(), url: z.string().nullable() })
+      .nullable()
+      .meta({ description: "Where the repository is on GitHub (null: the platform's own Git store, at `gitUrl`)." }),
     desiredRevision: z.string().nullable(),
     lastAttemptedRevision: z.string().nullable(),
     observedRevision: z.string().nullable(),
@@ -434,6 +495,9 @@ export const changeAnswer = z
         }),
       })
       .nullable(),
+    pullRequest: z.object({ number: z.number().int() }).nullable().meta({
+      description: "The change's pull request on GitHub (servers on GitHub), at `<server.github.url>/pull/<number>`.",
+    }),
     createdAt: timestamp,
     updatedAt: timestamp,
     mergedAt: timestamp.nullable(),

@@ -25,6 +25,7 @@ import {
   revertConflict,
   unknownRevision,
 } from '../errors.ts';
+import type { GitHubServers } from '../github/servers.ts';
 import type { PreviewManager } from '../previews.ts';
 import { isValidBranch } from './names.ts';
 
@@ -40,6 +41,8 @@ export interface ChangeDeps {
   reconciler: Reconciler;
   /** Re-pointed when a change closes, merges or moves. */
   previews: PreviewManager;
+  /** Opens a change's pull request when its server's repository is on GitHub. */
+  github: Pick<GitHubServers, 'opened'>;
 }
 
 const ZERO_SHA = /^0{40}$/;
@@ -103,7 +106,7 @@ export async function findChange(ctx: Pick<ChangeDeps, 'db'>, server: Server, nu
 
 /** Opens a change request for a pushed branch. */
 export async function openChange(
-  ctx: Pick<ChangeDeps, 'db' | 'git' | 'checks'>,
+  ctx: Pick<ChangeDeps, 'db' | 'git' | 'checks' | 'github'>,
   principal: Principal,
   server: Server,
   input: { branch: string; title?: string; body?: string },
@@ -145,8 +148,9 @@ export async function openChange(
     { server: server.name, number },
     requestId,
   );
+  await ctx.github.opened(server, change);
   const suite = await ctx.checks.ensureSuite(server, head);
-  return { change, suite };
+  return { change: await ctx.db.changeRequest.findUniqueOrThrow({ where: { id: change.id } }), suite };
 }
 
 /** Merges an open change whose head passed every check; main's new HEAD is then checked and deployed. */

@@ -15,6 +15,7 @@ import {
   planLimitReached,
   unknownTemplate,
 } from '../errors.ts';
+import type { GitHubPlacement, GitHubServers } from '../github/servers.ts';
 import type { InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 import { PLANS, type Plan, SOLD_PLANS } from '../plans.ts';
@@ -39,10 +40,12 @@ export interface ServerDeps {
   log: Logger;
   /** The org's plan: how many servers it may have, how many tools each. */
   plans: { of(orgId: string): Promise<Plan> };
+  /** Servers whose repository is on GitHub: placing a new one, and its pull requests. */
+  github: Pick<GitHubServers, 'placement' | 'created' | 'opened'>;
 }
 
 /** What creating a server needs (a template, a fork, an OpenAPI import, a generation). */
-export type ProvisionDeps = Pick<ServerDeps, 'db' | 'git' | 'checks' | 'invalidations' | 'log' | 'plans'>;
+export type ProvisionDeps = Pick<ServerDeps, 'db' | 'git' | 'checks' | 'invalidations' | 'log' | 'plans' | 'github'>;
 
 const INIT_BRANCH = 'bmms/init';
 
@@ -71,6 +74,8 @@ export interface NewServerInput {
   from?: string;
   options?: Record<string, unknown>;
   description?: string;
+  /** Create the repository in the org's GitHub instead of the platform's store. */
+  github?: GitHubPlacement;
 }
 
 /** Renders a built-in template with its options, or copies a published one; nothing is written yet. */
@@ -154,6 +159,7 @@ export async function createServer(
       body: origin.body,
       rootMessage: origin.rootMessage,
       ...(origin.fork ? { fork: origin.fork } : {}),
+      ...(input.github ? { github: input.github } : {}),
     },
     requestId,
   );
@@ -173,6 +179,8 @@ export interface NewServer {
   rootMessage?: string;
   /** The published template a fork starts from, recorded for takedown notices. */
   fork?: { templateId: string; commitSha: string };
+  /** Where on GitHub its repository goes (absent: the platform's own Git store). */
+  github?: GitHubPlacement;
 }
 
 /**
@@ -200,11 +208,12 @@ export async function provisionServer(ctx: ProvisionDeps, principal: Principal, 
   const { name, files } = input;
   if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
   await checkServerCount(ctx, principal.orgId);
+  const placement = input.github ? await ctx.github.placement(principal.orgId, name, input.github) : {};
 
   let server: Awaited<ReturnType<typeof ctx.db.server.create>>;
   try {
     server = await ctx.db.server.create({
-      data: { name, orgId: principal.orgId, template: input.source, description: input.description },
+      data: { name, orgId: principal.orgId, template: input.source, description: input.description, ...placement },
     });
   } catch (err) {
     if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
@@ -268,8 +277,14 @@ export async function provisionServer(ctx: ProvisionDeps, principal: Principal, 
       { server: name, number },
       requestId,
     );
+    if (input.github) {
+      await ctx.github.created(server);
+      await ctx.github.opened(server, change);
+      server = await ctx.db.server.findUniqueOrThrow({ where: { id: server.id } });
+    }
     const suite = await ctx.checks.ensureSuite(server, head.sha, head.tree);
-    return { server, change, suite };
+    const opened = await ctx.db.changeRequest.findUniqueOrThrow({ where: { id: change.id } });
+    return { server, change: opened, suite };
   } catch (err) {
     ctx.log.warn('server creation failed; rolling back', { server: name, err });
     if (repoCreated) await ctx.git.deleteRepo(name).catch(() => {});

@@ -19,7 +19,7 @@ import { authorOf, type ChangeDeps, openChange } from './changes.ts';
  * like any other — checked, previewed and merged by a person.
  */
 export async function proposeView(
-  ctx: Pick<ChangeDeps, 'db' | 'git' | 'checks'>,
+  ctx: Pick<ChangeDeps, 'db' | 'git' | 'checks' | 'github'>,
   principal: Principal,
   server: Server,
   request: ViewRequest,

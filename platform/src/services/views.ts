@@ -14,7 +14,11 @@ export function serverView(server: Server, baseUrl: string, history: Deployment[
     description: server.description,
     template: server.template,
     url: mcpUrl(baseUrl, server.name),
-    gitUrl: `${baseUrl}/git/${server.name}.git`,
+    gitUrl: server.githubUrl ? `${server.githubUrl}.git` : `${baseUrl}/git/${server.name}.git`,
+    github:
+      server.githubOwner && server.githubRepo
+        ? { owner: server.githubOwner, repo: server.githubRepo, url: server.githubUrl }
+        : null,
     desiredRevision: server.desiredRevision,
     lastAttemptedRevision: server.lastAttemptedRevision,
     observedRevision: server.observedRevision,
@@ -91,6 +95,7 @@ export function changeView(change: ChangeRequest, suite: SuiteWithRuns | null, p
       completedAt: r.completedAt?.toISOString() ?? null,
     })),
     preview: previewView(change, suite, preview),
+    pullRequest: change.githubPull === null ? null : { number: change.githubPull },
     createdAt: change.createdAt.toISOString(),
     updatedAt: change.updatedAt.toISOString(),
     mergedAt: change.mergedAt?.toISOString() ?? null,

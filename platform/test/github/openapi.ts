@@ -29,6 +29,9 @@ function nullableEnums(node: unknown): void {
   }
   const schema = node as Schema;
   if (schema.nullable === true && Array.isArray(schema.enum) && !schema.enum.includes(null)) schema.enum.push(null);
+  // A few schemas (an installation's `suspended_by`, an allOf) say `nullable` without a `type`, which Ajv refuses to
+  // compile: the flag is dropped, so such a field is validated by what it combines (stricter, never looser).
+  if (schema.nullable === true && schema.type === undefined) delete schema.nullable;
   for (const value of Object.values(schema)) nullableEnums(value);
 }
 nullableEnums(doc);

@@ -4,7 +4,7 @@
  * real Git SHAs. Every response is validated against GitHub's OpenAPI description (`./openapi.ts`): one that does
  * not validate is answered 500 and recorded in `violations`, which a test asserts empty.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, verify as verifySignature } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
@@ -83,6 +83,11 @@ export interface GitHubStandInOptions {
   tokens?: Record<string, string>;
   /** Tokens without the checks permission (check runs answer 403, as for a fine-grained token without it). */
   withoutChecks?: string[];
+  /**
+   * GitHub Apps, by app id: the public key their JWTs are verified with (RS256) and their installations (id → the
+   * account installed on). Without it, /app routes take any caller.
+   */
+  apps?: Record<string, { publicKey: string; installations: Record<string, string> }>;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -96,6 +101,7 @@ export class GitHubStandIn {
   url = '';
   readonly #tokens = new Map<string, string>();
   readonly #withoutChecks = new Set<string>();
+  readonly #apps: NonNullable<GitHubStandInOptions['apps']> | undefined;
   readonly #app = express();
   #server: Server | undefined;
   #ids = 1000;
@@ -105,7 +111,37 @@ export class GitHubStandIn {
   constructor(options: GitHubStandInOptions = {}) {
     for (const [token, login] of Object.entries(options.tokens ?? {})) this.#tokens.set(token, login);
     for (const token of options.withoutChecks ?? []) this.#withoutChecks.add(token);
+    this.#apps = options.apps;
     this.#routes();
+  }
+
+  /** Accepts one more personal access token, of `login`. */
+  addToken(token: string, login: string): void {
+    this.#tokens.set(token, login);
+  }
+
+  /** Revokes a token: from now on it is answered 401 Bad credentials (a revoked or expired token). */
+  revoke(token: string): void {
+    this.#tokens.delete(token);
+  }
+
+  /** The app id a request's JWT proves (RS256 over header.payload, `iss` the app, not expired), or undefined. */
+  #appOf(req: Request): string | undefined {
+    const jwt = (req.headers.authorization ?? '').replace(/^bearer\s+/i, '');
+    const [header, payload, signature] = jwt.split('.');
+    if (!header || !payload || !signature) return undefined;
+    let claims: { iss?: unknown; exp?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    const app = this.#apps?.[String(claims.iss)];
+    if (!app || typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) return undefined;
+    const signed = Buffer.from(`${header}.${payload}`);
+    return verifySignature('RSA-SHA256', signed, app.publicKey, Buffer.from(signature, 'base64url'))
+      ? String(claims.iss)
+      : undefined;
   }
 
   /** Listens on 127.0.0.1 (a free port). */
@@ -164,7 +200,11 @@ export class GitHubStandIn {
   }
 
   #user(login: string, id = 1): Json {
-    return instanceOf('simple-user', {
+    return instanceOf('simple-user', this.#userFields(login, id));
+  }
+
+  #userFields(login: string, id = 1): Record<string, unknown> {
+    return {
       login,
       id,
       node_id: `U_${id}`,
@@ -172,7 +212,7 @@ export class GitHubStandIn {
       url: `${this.url}/users/${encodeURIComponent(login)}`,
       html_url: `https://github.com/${encodeURIComponent(login)}`,
       avatar_url: 'https://avatars.githubusercontent.com/u/1',
-    });
+    };
   }
 
   #repository(repo: RepoState, component = 'full-repository'): Json {
@@ -205,6 +245,43 @@ export class GitHubStandIn {
       next();
     });
 
+    // With apps configured, /app routes need the app's JWT and a known installation of that app.
+    app.use('/app/installations/:id', (req, res, next) => {
+      if (!this.#apps) return next();
+      const appId = this.#appOf(req);
+      if (!appId) return this.#error(res, null, 401, 'A JSON web token could not be decoded');
+      if (!this.#apps[appId]?.installations[String(req.params.id)]) {
+        return this.#error(res, 'apps/get-installation', 404, 'Not Found');
+      }
+      next();
+    });
+    app.get('/app/installations/:id', (req, res) => {
+      const id = Number(req.params.id);
+      const [appId, account] = Object.entries(this.#apps ?? {})
+        .map(([appId, a]) => [appId, a.installations[String(id)]] as const)
+        .find(([, login]) => login !== undefined) ?? ['1', 'acme'];
+      this.#send(
+        res,
+        'apps/get-installation',
+        200,
+        instanceOf('installation', {
+          id,
+          app_id: Number(appId),
+          app_slug: 'bmms-app',
+          target_id: 1,
+          target_type: 'Organization',
+          account: this.#user(account ?? 'acme'),
+          repository_selection: 'all',
+          access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
+          html_url: `https://github.com/organizations/${account}/settings/installations/${id}`,
+          repositories_url: `${this.url}/installation/repositories`,
+          events: ['pull_request', 'push', 'check_run'],
+          permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
+          created_at: now(),
+          updated_at: now(),
+        }),
+      );
+    });
     app.post('/app/installations/:id/access_tokens', (_req, res) => {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
       this.#tokens.set(token, 'bmms-app[bot]');
@@ -242,6 +319,10 @@ export class GitHubStandIn {
     app.post('/user/repos', (req, res) =>
       createRepo('repos/create-for-authenticated-user', this.#login(req) ?? 'nobody')(req, res),
     );
+    app.get('/user', (req, res) => {
+      const login = this.#login(req) ?? 'nobody';
+      this.#send(res, 'users/get-authenticated', 200, instanceOf('private-user', this.#userFields(login)));
+    });
     app.get('/repos/:owner/:repo', (req, res) => {
       const repo = this.#repo(req, res, 'repos/get');
       if (repo) this.#send(res, 'repos/get', 200, this.#repository(repo));

@@ -40,6 +40,9 @@ export const importRequestSchema = z.strictObject({
       secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE, e.g. API_TOKEN'),
     })
     .optional(),
+  github: z
+    .strictObject({ owner: z.string(), repo: z.string().optional(), private: z.boolean().optional() })
+    .optional(),
 });
 
 /** A document read and validated, with its operations. */
@@ -161,6 +164,7 @@ export async function importOpenApiServer(
           : 'The document declares no credentials.',
         ...warningLines(warnings),
       ].join('\n'),
+      ...(input.github ? { github: input.github } : {}),
     },
     requestId,
   );
