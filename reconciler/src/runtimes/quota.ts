@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chown, mkdir, readdir } from 'node:fs/promises';
+import { chown, cp, lchown, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -80,23 +80,26 @@ export async function prepareWritable(
   const shared = opts.compileCache ? dirs.cacheDir : null;
   if (!owner) return { cacheDir: shared, tmpDir: null, mounts: [], ownCache: null };
   const mounts: string[] = [];
+  // The mounts go at once (each is a process the platform forks): they are most of an instance's start on the host.
+  const mount = async (dir: string, quota: DiskQuota, mode?: string) => {
+    await mountQuota(dir, quota, owner, mode);
+    mounts.push(dir);
+  };
   try {
-    await mountQuota(dirs.sockDir, SOCKET_DIR_QUOTA, owner);
-    mounts.push(dirs.sockDir);
     // The sandbox's /tmp: a host mount bounds its files too (bubblewrap's own tmpfs takes a size, not a count).
     const tmpDir = join(dirs.instanceDir, 'tmp');
-    await mkdir(tmpDir, { mode: 0o700 });
-    // 1777 like any /tmp: node starts as uid 0 without CAP_DAC_OVERRIDE and reads its cwd (/tmp) before switching.
-    await mountQuota(tmpDir, diskQuota(opts.diskMb), owner, '1777');
-    mounts.push(tmpDir);
-    if (!shared) return { cacheDir: null, tmpDir, mounts, ownCache: null };
-    const own = join(dirs.instanceDir, 'cache');
-    await mkdir(own, { mode: 0o700 });
-    await mountQuota(own, diskQuota(opts.diskMb), owner);
-    mounts.push(own);
-    // -P: links an earlier instance left are copied as links, never followed by root.
-    await run('cp', ['-RP', `${shared}/.`, `${own}/`]).catch(() => {});
-    await run('chown', ['-RP', `${owner.uid}:${owner.gid}`, own]);
+    const own = shared ? join(dirs.instanceDir, 'cache') : null;
+    await Promise.all([mkdir(tmpDir, { mode: 0o700 }), own ? mkdir(own, { mode: 0o700 }) : undefined]);
+    const mounted = await Promise.allSettled([
+      mount(dirs.sockDir, SOCKET_DIR_QUOTA),
+      // 1777 like any /tmp: node starts as uid 0 without CAP_DAC_OVERRIDE and reads its cwd (/tmp) before switching.
+      mount(tmpDir, diskQuota(opts.diskMb), '1777'),
+      own ? mount(own, diskQuota(opts.diskMb)) : undefined,
+    ]);
+    const failed = mounted.find((m) => m.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (!shared || !own) return { cacheDir: null, tmpDir, mounts, ownCache: null };
+    await copyTree(shared, own, owner);
     return { cacheDir: own, tmpDir, mounts, ownCache: { dir: own, shared } };
   } catch (err) {
     for (const dir of mounts) await unmountQuota(dir);
@@ -116,9 +119,20 @@ export async function releaseWritable(w: Writable): Promise<void> {
 async function shareCache(own: string, shared: string): Promise<void> {
   try {
     if ((await readdir(shared)).length > 0 || (await readdir(own)).length === 0) return;
-    await run('cp', ['-RP', `${own}/.`, `${shared}/`]);
-    await run('chown', ['-RP', '0:0', shared]);
+    await copyTree(own, shared, { uid: 0, gid: 0 });
   } catch {
     // a cache is an optimisation: a failed copy costs the next start a few milliseconds
   }
+}
+
+/**
+ * Copies what `from` holds into `to` (as much as fits: a copy that fails part way is kept) and hands every entry of
+ * `to` to `owner`, in process (no `cp` or `chown` to fork). Symbolic links are copied as links, verbatim, and never
+ * followed — neither by the copy nor by the ownership change (lchown) — so a link an instance left in its cache
+ * cannot make root touch a file elsewhere.
+ */
+export async function copyTree(from: string, to: string, owner: { uid: number; gid: number }): Promise<void> {
+  await cp(from, to, { recursive: true, verbatimSymlinks: true, dereference: false, force: true }).catch(() => {});
+  const entries = await readdir(to, { recursive: true });
+  await Promise.all(entries.map((entry) => lchown(join(to, entry), owner.uid, owner.gid)));
 }
