@@ -34,7 +34,11 @@ function tenTools(name: string, salt: number): Record<string, string> {
       properties: {
         items: {
           type: 'array',
-          items: { type: 'object', properties: { label: { type: 'string' }, amount: { type: 'number' } } },
+          items: {
+            type: 'object',
+            properties: { label: { type: 'string' }, amount: { type: 'number' } },
+            required: ['label', 'amount'],
+          },
         },
         currency: { type: 'string', description: 'ISO 4217 code' },
       },

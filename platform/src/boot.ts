@@ -318,6 +318,10 @@ function buildServices(
       if (!reconciler) throw new Error('the reconciler is not set up yet');
       return reconciler;
     },
+    // The contract and conformance checks call every tool of a preview, whatever scopes it needs.
+    callHeaders: (server) => ({
+      authorization: `Bearer ${credentials.forCall({ server, sub: 'platform', scopes: ['*'], client: 'bmms-checks' })}`,
+    }),
   });
   const checks = new CheckService({
     db,

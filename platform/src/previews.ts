@@ -26,6 +26,15 @@ export interface PreviewDeps {
   routes: RouteTable;
   /** The reconciler, which owns every instance: previews are its targets. */
   reconciler: () => Reconciler;
+  /** Headers of a call the checks make to a preview: the gateway's credential for a caller with every scope. */
+  callHeaders?: (server: string) => Record<string, string>;
+}
+
+/** Where a check reaches the preview of a tree: its instance's socket, and the headers each call carries. */
+export interface PreviewEndpoint {
+  socketPath: string;
+  /** Fresh headers for one call (credentials are short-lived). */
+  headers(): Record<string, string>;
 }
 
 /**
@@ -56,13 +65,7 @@ export class PreviewManager {
     const text = await git.readFile(serverName, commitSha, 'mcp.json');
     if (text === null) return fail('mcp.json is missing: there is nothing to preview');
     const manifest = parseManifest(text);
-    const tree = await git.treeOf(serverName, commitSha);
-    const open = await db.changeRequest.findMany({ where: { serverId: server.id, state: 'open' } });
-    const changes = [];
-    for (const change of open) {
-      const head = change.headSha === commitSha ? tree : await git.treeOf(serverName, change.headSha).catch(() => null);
-      if (head === tree) changes.push(change);
-    }
+    const changes = await this.#changesWithTree(server.id, serverName, commitSha);
     if (changes.length === 0) return toOutcome(await reconciler.trialPreview(serverName, commitSha), manifest);
     const targets = await Promise.all(
       changes.map(async (c) => ({
@@ -73,6 +76,37 @@ export class PreviewManager {
     const outcomes = await Promise.all(targets.map((t) => this.#settled(t.name, t.ref, signal)));
     const outcome = outcomes.find((o) => o.conclusion !== 'success') ?? outcomes[0];
     return outcome ? toOutcome(outcome, manifest) : fail('cancelled');
+  }
+
+  /**
+   * The preview serving `commitSha`'s tree, for the checks that call it once `preview` passed (`contract`,
+   * `conformance`), or why there is none.
+   */
+  async endpoint(serverName: string, commitSha: string): Promise<PreviewEndpoint | string> {
+    const { db, git, routes } = this.#deps;
+    const server = await db.server.findUnique({ where: { name: serverName } });
+    if (!server) return 'the server was deleted';
+    const tree = await git.treeOf(serverName, commitSha);
+    for (const change of await this.#changesWithTree(server.id, serverName, commitSha)) {
+      const route = routes.get(previewName(serverName, change.number));
+      if (route?.treeSha !== tree) continue;
+      const headers = this.#deps.callHeaders ?? (() => ({}));
+      return { socketPath: route.socketPath, headers: () => headers(serverName) };
+    }
+    return 'no preview of this tree is serving: no open change has it as its head';
+  }
+
+  /** The open changes of a server whose head has `commitSha`'s tree. */
+  async #changesWithTree(serverId: string, serverName: string, commitSha: string) {
+    const { db, git } = this.#deps;
+    const tree = await git.treeOf(serverName, commitSha);
+    const open = await db.changeRequest.findMany({ where: { serverId, state: 'open' } });
+    const changes = [];
+    for (const change of open) {
+      const head = change.headSha === commitSha ? tree : await git.treeOf(serverName, change.headSha).catch(() => null);
+      if (head === tree) changes.push(change);
+    }
+    return changes;
   }
 
   /** Waits until the reconciler settled preview `target` at `ref` (or the check is cancelled). */

@@ -34,9 +34,9 @@ describe('the whole loop on the embedded stack', () => {
 
     const change = await stack.waitChecks('demo', 1);
     const names = change.checks.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'tests', 'preview']));
-    expect(names.at(-1)).toBe('preview');
-    expect(change.checks.filter((c) => c.conclusion !== 'success')).toEqual([]);
+    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'tests', 'preview', 'contract']));
+    expect(names.slice(-2)).toEqual(['preview', 'contract']);
+    expect(change.checks.filter((c) => c.conclusion === 'failure')).toEqual([]);
 
     const merged = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/changes/1/merge');
     expect(merged.status).toBe(200);
@@ -140,13 +140,31 @@ describe('the whole loop on the embedded stack', () => {
     const n = await stack.openChange('demo', 'shout');
     const change = await stack.waitChecks('demo', n);
     // Everything else is green: the code is valid, only its behaviour changed.
-    expect(change.checks.filter((c) => c.conclusion !== 'success').map((c) => c.name)).toEqual(['tests']);
+    expect(change.checks.filter((c) => c.conclusion === 'failure').map((c) => c.name)).toEqual(['tests']);
     expect(change.checks.find((c) => c.name === 'tests')?.summary).toBe(
       [
         '1 of 2 test(s) failed:',
         '✗ echo returns its text unchanged (test/echo.test.ts:7)',
         "    Expected values to be strictly equal: actual 'HELLO, WORLD', expected 'hello, world'",
       ].join('\n'),
+    );
+    const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
+    expect(merge.status).toBe(409);
+  });
+
+  it('fails contract naming the tool and the input when a change makes echo crash on an edge-case input', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'words');
+    const file = path.join(wd.dir, 'src/tools/echo.ts');
+    const source = await readFile(file, 'utf8');
+    // Same answer for ordinary text (its own test still passes), a crash for "" and " ".
+    await writeFile(file, source.replace('=> text,', "=> text.match(/\\S+/g)!.join(' '),"));
+    await wd.commitAndPush('echo normalises spaces', 'words');
+    const n = await stack.openChange('demo', 'words');
+    const change = await stack.waitChecks('demo', n);
+    expect(change.checks.filter((c) => c.conclusion === 'failure').map((c) => c.name)).toEqual(['contract']);
+    expect(change.checks.find((c) => c.name === 'contract')?.summary).toContain(
+      `mcp.json: [contract-crash] tool "echo", edge input {"text":""} (text = "" (empty string)): the handler crashed: Cannot read properties of null (reading 'join')`,
     );
     const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merge.status).toBe(409);

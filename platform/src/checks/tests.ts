@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildTestBundle, type JobOptions, type JobResult } from '@bmms/reconciler';
+import { inputsKey, PassedRuns, treeFiles } from './reuse.ts';
 import type { Check, CheckInput, CheckOutcome } from './types.ts';
 
 /** Runs a program in an instance's sandbox: the process runtime's `runJob`. */
@@ -33,7 +33,7 @@ const SOURCE = /\.(c|m)?(j|t)s$/;
 export function testsCheck(jobs: () => JobRunner, after: string[], options: TestsCheckOptions = {}): Check {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const built = new Map<string, Promise<TestPlan>>();
-  const passed = new PassedRuns();
+  const passed = new PassedRuns(REUSED);
   const plan = (input: Omit<CheckInput, 'signal'>): Promise<TestPlan> => {
     let p = built.get(input.workDir);
     if (!p) {
@@ -95,44 +95,7 @@ function isSandboxUnavailable(err: unknown): boolean {
 type Prepared = { outDir: string; files: string[] } | { outcome: CheckOutcome };
 type TestPlan = { key: string } & Prepared;
 
-/**
- * What a test run depends on: every file of the tree but Markdown. A change to documentation only (or a merge of two
- * such changes) reuses the last passing run of the same files instead of running the tests again.
- */
-async function inputsKey(serverName: string, dir: string): Promise<string> {
-  const hash = createHash('sha256').update(serverName);
-  for (const file of await treeFiles(dir)) {
-    if (/\.(md|markdown)$/i.test(file)) continue;
-    hash.update(`\0${file}\0`).update(await readFile(path.join(dir, file)));
-  }
-  return hash.digest('hex');
-}
-
 const REUSED = ' (reused: no file but Markdown changed since a tree whose tests passed)';
-
-/** Outcomes that did not block a merge, by inputs key (the most recent few hundred); failures always run again. */
-class PassedRuns {
-  readonly #byKey = new Map<string, CheckOutcome>();
-
-  get(key: string): CheckOutcome | undefined {
-    const found = this.#byKey.get(key);
-    if (!found) return undefined;
-    const summary = found.summary.endsWith(REUSED) ? found.summary : `${found.summary}${REUSED}`;
-    return { ...found, summary };
-  }
-
-  /** Remembers `outcome` when it passed; returns it. */
-  keep(key: string, outcome: CheckOutcome): CheckOutcome {
-    if (outcome.conclusion !== 'success' && outcome.conclusion !== 'neutral') return outcome;
-    this.#byKey.delete(key);
-    this.#byKey.set(key, outcome);
-    for (const old of this.#byKey.keys()) {
-      if (this.#byKey.size <= 500) break;
-      this.#byKey.delete(old);
-    }
-    return outcome;
-  }
-}
 
 /** Finds the test files, bundles them into `outDir` and copies the tree's other files beside them (fixtures, mcp.json). */
 async function prepareTests(dir: string, outDir: string): Promise<Prepared> {
@@ -176,16 +139,6 @@ async function testScript(dir: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Repo-relative paths of the tree's files, without node_modules and dot folders. */
-async function treeFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
-    .filter((f) => !f.split('/').some((part) => part === 'node_modules' || part.startsWith('.')))
-    .sort();
 }
 
 /** node --test's default patterns: `*.test.*`, `*-test.*`, `*_test.*`, `test-*.*`, `test.*` and anything under `test/`. */
