@@ -35,6 +35,10 @@ export function benchConfig(dataDir: string, overrides: Partial<Config> = {}): C
     resyncMs: 30_000,
     rollbackWindowMs: 0,
     idleMs: 0,
+    // The gateway's fair-share threshold can be compared across runs (the platform reads it from the same variable).
+    ...(process.env.BMMS_FAIR_SHARE_UTILIZATION
+      ? { fairShareUtilization: Number(process.env.BMMS_FAIR_SHARE_UTILIZATION) }
+      : {}),
     ...overrides,
   };
 }

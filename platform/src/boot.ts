@@ -35,6 +35,7 @@ import { shuttingDown } from './errors.ts';
 import { CallObservers } from './gateway/calls.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
 import { GatewayDirectory } from './gateway/directory.ts';
+import { FairShare } from './gateway/fair-share.ts';
 import { GatewayRateLimits } from './gateway/rate-limit.ts';
 import { PostgresRateLimitStore } from './gateway/rate-limit-store.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
@@ -192,6 +193,7 @@ async function boot(
       await ctx.metrics.close();
       await ctx.usage.close();
       ctx.rateLimits.close();
+      ctx.fairShare.close();
       ctx.plans.close();
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
@@ -463,6 +465,7 @@ async function buildContext(
     log: log.child({ component: 'gateway' }),
     ...(parts.clock ? { now: parts.clock } : {}),
   });
+  const fairShare = new FairShare({ saturated: config.fairShareUtilization });
   const { prometheus } = services;
   if (prometheus) calls.add(prometheus.observeCall);
   const ctx: PlatformContext = {
@@ -501,6 +504,7 @@ async function buildContext(
     plans,
     quotas,
     rateLimits,
+    fairShare,
     ...(prometheus
       ? {
           prometheus: {

@@ -3,6 +3,7 @@ import { DEPLOY_STEPS, type DeployStep, type LogBounds, parseUidRange, type UidR
 import { parseTestPublicRanges } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
+import { DEFAULT_FAIR_SHARE_UTILIZATION } from './gateway/fair-share.ts';
 import type { RateLimitRule } from './gateway/rate-limit.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
@@ -78,6 +79,7 @@ const Env = z.object({
   BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
   BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
+  BMMS_FAIR_SHARE_UTILIZATION: z.coerce.number().gt(0).max(1).default(DEFAULT_FAIR_SHARE_UTILIZATION),
   GITHUB_API_URL: z
     .string()
     .url()
@@ -140,6 +142,11 @@ export interface Config {
   defaultPlan?: PlanId;
   /** Gateway rate limits per client address and per token (BMMS_RATE_LIMIT_ADDRESS, _TOKEN); unset: none. */
   rateLimits?: { address?: RateLimitRule | undefined; token?: RateLimitRule | undefined };
+  /**
+   * The gateway's event-loop utilization (0–1) above which a server sending more than its fair share of the calls
+   * has the calls it may have in flight cut (BMMS_FAIR_SHARE_UTILIZATION; `1`: never).
+   */
+  fairShareUtilization?: number;
   /** How often usage counts are written (BMMS_USAGE_FLUSH_SECONDS, default 10 s): what a crash may lose at most. */
   usageFlushMs?: number;
   /** GitHub's REST API for new GitHub connections (GITHUB_API_URL; default https://api.github.com). */
@@ -251,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPlan: e.BMMS_DEFAULT_PLAN,
     usageFlushMs: e.BMMS_USAGE_FLUSH_SECONDS * 1000,
     rateLimits: { address: e.BMMS_RATE_LIMIT_ADDRESS, token: e.BMMS_RATE_LIMIT_TOKEN },
+    fairShareUtilization: e.BMMS_FAIR_SHARE_UTILIZATION,
     oidc:
       e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET
         ? {

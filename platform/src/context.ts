@@ -8,6 +8,7 @@ import type { CheckService } from './checks/suites.ts';
 import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';
+import type { FairShare } from './gateway/fair-share.ts';
 import type { GatewayRateLimits } from './gateway/rate-limit.ts';
 import type { Generation } from './generation/index.ts';
 import type { GitHubConnections } from './github/connections.ts';
@@ -78,6 +79,8 @@ export interface PlatformContext {
   quotas: Quotas;
   /** The gateway's rate limits (per address, per token), shared through Postgres when there is one. */
   rateLimits: GatewayRateLimits;
+  /** Shares the gateway between servers when it is saturated (a flood of one server cannot starve the others). */
+  fairShare: FairShare;
   /** The servers' logs (calls, instance output, deploy events): written in batches, read by the logs API. */
   logs: LogWriter;
 }

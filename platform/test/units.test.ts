@@ -73,6 +73,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ BMMS_INSTANCE_UID_RANGE: 'nobody' })).toThrow(/BMMS_INSTANCE_UID_RANGE/);
   });
 
+  it('reads the gateway fair-share threshold and refuses one outside (0, 1]', () => {
+    expect(loadConfig({}).fairShareUtilization).toBe(0.85);
+    expect(loadConfig({ BMMS_FAIR_SHARE_UTILIZATION: '0.6' }).fairShareUtilization).toBe(0.6);
+    expect(loadConfig({ BMMS_FAIR_SHARE_UTILIZATION: '1' }).fairShareUtilization).toBe(1);
+    expect(() => loadConfig({ BMMS_FAIR_SHARE_UTILIZATION: '0' })).toThrow(/BMMS_FAIR_SHARE_UTILIZATION/);
+    expect(() => loadConfig({ BMMS_FAIR_SHARE_UTILIZATION: '85%' })).toThrow(/BMMS_FAIR_SHARE_UTILIZATION/);
+  });
+
   it('names every bad variable', () => {
     expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'nope' })).toThrow(
       /PORT[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*PORT/,

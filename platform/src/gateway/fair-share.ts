@@ -11,10 +11,13 @@ import { performance } from 'node:perf_hooks';
  * whose tools wait on slow APIs keeps as many calls in flight as it likes unless it is the one filling the loop.
  */
 
+/** The event-loop utilization above which the platform counts as saturated, unless configured. */
+export const DEFAULT_FAIR_SHARE_UTILIZATION = 0.85;
+
 export interface FairShareOptions {
   /** How often utilization is sampled and the limits adjusted (default 100 ms). */
   intervalMs?: number;
-  /** Event-loop utilization (0–1) above which the platform counts as saturated (default 0.85). */
+  /** Event-loop utilization (0–1) above which the platform counts as saturated (default 0.85; 1: never limits). */
   saturated?: number;
   /** The most calls of one server waiting to be admitted; past it a call is refused (default 1,000). */
   maxQueue?: number;
@@ -74,7 +77,7 @@ export class FairShare {
 
   constructor(opts: FairShareOptions = {}) {
     this.#intervalMs = opts.intervalMs ?? 100;
-    this.#saturated = opts.saturated ?? 0.85;
+    this.#saturated = opts.saturated ?? DEFAULT_FAIR_SHARE_UTILIZATION;
     this.#maxQueue = opts.maxQueue ?? 1000;
     this.#utilization = opts.utilization ?? eventLoopUtilization();
   }

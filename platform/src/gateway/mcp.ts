@@ -30,7 +30,7 @@ import type { Quotas } from '../usage/quota.ts';
 import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
-import { FairShare, QueueFullError, type Release } from './fair-share.ts';
+import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
 import { type GatewayRateLimits, type RateLimitDecision, rateLimitHeaders } from './rate-limit.ts';
 import { type CallSpan, startCallSpan } from './tracing.ts';
 
@@ -58,6 +58,8 @@ export interface GatewayDeps extends PublicBaseDeps {
   quotas: Quotas;
   /** Requests per client address and per token (sliding windows), when configured. */
   rateLimits: GatewayRateLimits;
+  /** Admission of calls when the gateway is saturated: a server over its fair share waits its turn. */
+  fairShare: FairShare;
 }
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
@@ -101,7 +103,7 @@ interface Caller {
  */
 export function mcpGateway(ctx: GatewayDeps): RequestHandler {
   const clientNames = new ClientNames();
-  const fairShare = new FairShare();
+  const { fairShare } = ctx;
   return async (req, res) => {
     const at = Date.now();
     const started = performance.now();
