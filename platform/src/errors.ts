@@ -296,6 +296,16 @@ export const ERRORS = {
     render: (bytes: number, max: number) =>
       `the server's files take ${bytes} bytes; a template may hold at most ${max}: remove large files first`,
   },
+  openapi_too_large: {
+    status: 413,
+    render: (memoryMb: number) =>
+      `reading the OpenAPI document needed more than ${memoryMb} MB of memory, the limit: import a smaller document (only the paths you need), or ask an operator to raise BMMS_OPENAPI_MEMORY_MB`,
+  },
+  openapi_timeout: {
+    status: 422,
+    render: (seconds: number) =>
+      `reading and converting the OpenAPI document took longer than ${seconds} s, the limit: import a smaller document (only the paths you need), or ask an operator to raise BMMS_OPENAPI_TIMEOUT_SECONDS`,
+  },
   nothing_changed: {
     status: 422,
     render: () => 'the edit changes no file; describe the change more precisely',
@@ -370,6 +380,13 @@ export const ERRORS = {
       headers: { ...retryAfter(retryAfterSeconds), Connection: 'close' },
     }),
   },
+  openapi_busy: {
+    status: 503,
+    render: (reading: number, retryAfterSeconds: number) => ({
+      message: `the platform is already reading ${reading} OpenAPI documents and has more waiting: retry in ${retryAfterSeconds} s`,
+      headers: retryAfter(retryAfterSeconds),
+    }),
+  },
   model_not_configured: {
     status: 503,
     render: () =>
@@ -413,6 +430,29 @@ export class ApiError<C extends ErrorCode = ErrorCode> extends Error {
   }
 }
 
+/** An ApiError as plain data, to cross to another thread (the OpenAPI import worker answers with one). */
+export interface SentApiError {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+  headers?: Record<string, string> | undefined;
+}
+
+/** What another thread sends of an ApiError it threw. */
+export const sentError = (err: ApiError): SentApiError => ({
+  code: err.code,
+  message: err.message,
+  details: err.details,
+  headers: err.headers,
+});
+
+/** The ApiError another thread threw (see `sentError`), rendered there: code, status, message and details as sent. */
+export function revivedError(sent: SentApiError): ApiError {
+  const error = new ApiError('invalid_request', sent.message, sent.details);
+  // Rendered already, from arguments that stayed in the other thread: only the entry's status is looked up here.
+  return Object.assign(error, { code: sent.code, status: ERRORS[sent.code].status, headers: sent.headers });
+}
+
 /** The error of `code`, made from the arguments its table entry takes. */
 export const apiError = <C extends ErrorCode>(code: C, ...args: ErrorArgs<C>): ApiError<C> =>
   new ApiError(code, ...args);
@@ -442,6 +482,10 @@ export const openapiTooManyOperations = (count: number, max: number) =>
 export const openapiUnknownOperations = (unknown: string[]) => apiError('openapi_unknown_operations', unknown);
 export const openapiNoServer = () => apiError('openapi_no_server');
 export const openapiBadBaseUrl = (url: string, why: string) => apiError('openapi_bad_base_url', url, why);
+export const openapiTooLarge = (memoryMb: number) => apiError('openapi_too_large', memoryMb);
+export const openapiTimeout = (seconds: number) => apiError('openapi_timeout', seconds);
+export const openapiBusy = (reading: number, retryAfterSeconds: number) =>
+  apiError('openapi_busy', reading, retryAfterSeconds);
 export const openapiOverBudget = (tokens: number, budget: number) => apiError('openapi_over_budget', tokens, budget);
 export const promptEmpty = () => apiError('prompt_empty');
 export const promptTooLong = (length: number, max: number) => apiError('prompt_too_long', length, max);

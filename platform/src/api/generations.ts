@@ -11,6 +11,7 @@ import {
 } from '../generation/generations.ts';
 import type { GenerationEvent } from '../generation/index.ts';
 import { describeDocument } from '../generation/openapi/import.ts';
+import { unreadBody } from '../generation/openapi/request.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
@@ -99,8 +100,10 @@ export function generationsRouter(ctx: GenerationDeps): Router {
   });
 
   router.post('/openapi/operations', async (req, res) => {
-    const { body } = input(req, ops.describeDocument);
-    res.json(await describeDocument(ctx, principalOf(res), body.openapi));
+    // A body too large to parse here is parsed and checked by the import worker.
+    const unread = unreadBody(req.body);
+    const openapi = unread ? undefined : input(req, ops.describeDocument).body.openapi;
+    res.json(await describeDocument(ctx, principalOf(res), openapi, unread));
   });
 
   router.get('/openapi/operations', async (req, res) => {

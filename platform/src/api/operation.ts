@@ -76,13 +76,26 @@ export function input<O extends Operation>(req: Request, op: O): Input<O> {
     query: parse('query', op.query, { ...(req.query as Record<string, unknown>) }),
     body: parse('body', op.body && (op.shapeOf?.(body) ?? op.body), body),
   };
-  if (issues.length > 0) {
-    const listed = issues.slice(0, MAX_LISTED).map((i) => `${i.path}: ${i.message}`);
-    if (issues.length > MAX_LISTED) listed.push(`and ${issues.length - MAX_LISTED} more`);
-    const field = issues.find((i) => i.path.startsWith('body.'))?.path.slice('body.'.length);
-    throw invalidRequest(listed.join('; '), { ...(field ? { field } : {}), issues });
-  }
+  if (issues.length > 0) throw invalidInput(issues);
   return parsed as Input<O>;
+}
+
+/**
+ * Parses a request body alone with `schema`, failing exactly as `input` does: for a body that is read off the main
+ * thread (an OpenAPI document of up to 32 MB, parsed by the import worker).
+ */
+export function parsedBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body, { reportInput: true });
+  if (result.success) return result.data;
+  throw invalidInput(result.error.issues.flatMap((issue) => described('body', issue)));
+}
+
+/** `400 invalid_request` naming each field at fault (at most MAX_LISTED in the message, all in `details.issues`). */
+function invalidInput(issues: { path: string; message: string }[]) {
+  const listed = issues.slice(0, MAX_LISTED).map((i) => `${i.path}: ${i.message}`);
+  if (issues.length > MAX_LISTED) listed.push(`and ${issues.length - MAX_LISTED} more`);
+  const field = issues.find((i) => i.path.startsWith('body.'))?.path.slice('body.'.length);
+  return invalidRequest(listed.join('; '), { ...(field ? { field } : {}), issues });
 }
 
 /** A handler must parse with its own route's operation: a mix-up is a bug, loud on the first request. */

@@ -60,8 +60,10 @@ export const ops = {
     errors: {
       409: 'name_taken',
       410: 'template_taken_down',
-      413: 'payload_too_large (above 32 MB)',
+      413: 'payload_too_large (above 32 MB), openapi_too_large',
+      422: 'openapi_timeout',
       502: 'openapi_unreachable',
+      503: 'openapi_busy',
     },
   }),
   getServer: operation({
@@ -508,7 +510,12 @@ export const ops = {
     role: 'viewer',
     body: s.documentBody,
     answers: { 200: json('The operations.', s.operationsAnswer) },
-    errors: { 413: 'payload_too_large (above 32 MB)', 502: 'openapi_unreachable' },
+    errors: {
+      413: 'payload_too_large (above 32 MB), openapi_too_large',
+      422: 'openapi_timeout',
+      502: 'openapi_unreachable',
+      503: 'openapi_busy',
+    },
   }),
   describeDocumentAt: operation({
     method: 'get',
@@ -518,7 +525,7 @@ export const ops = {
     role: 'viewer',
     query: s.documentQuery,
     answers: { 200: json('The operations.', s.operationsAnswer) },
-    errors: { 502: 'openapi_unreachable' },
+    errors: { 413: 'openapi_too_large', 422: 'openapi_timeout', 502: 'openapi_unreachable', 503: 'openapi_busy' },
   }),
 
   // The caller

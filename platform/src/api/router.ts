@@ -1,6 +1,7 @@
-import express, { type Request, Router } from 'express';
+import express, { type Request, type RequestHandler, Router } from 'express';
 import { notFound } from '../errors.ts';
 import type { GenerationDeps } from '../generation/generations.ts';
+import { MAIN_THREAD_BODY_BYTES, parseJsonBody, UnreadBody } from '../generation/openapi/request.ts';
 import { baseUrlOf, type CallerDeps, requireApiKey } from '../http/middleware.ts';
 import type { TemplateDeps } from '../services/templates.ts';
 import { type AccountsApiDeps, accountsRouter } from './accounts.ts';
@@ -34,6 +35,17 @@ export type ApiDeps = CallerDeps &
   UsageApiDeps &
   GitHubApiDeps;
 
+/**
+ * The raw body of a route that takes an OpenAPI document: parsed here up to `MAIN_THREAD_BODY_BYTES` (a JSON parse of
+ * a few milliseconds at most), else left unread for the import worker (`UnreadBody`).
+ */
+const documentBody: RequestHandler = (req, _res, next) => {
+  if (Buffer.isBuffer(req.body)) {
+    req.body = req.body.length > MAIN_THREAD_BODY_BYTES ? new UnreadBody(req.body) : parseJsonBody(req.body);
+  }
+  next();
+};
+
 /** The REST API under /api/v1: JSON in, JSON out, errors as {"error":{"code","message"}}. */
 export function apiRouter(ctx: ApiDeps): Router {
   const router = Router();
@@ -44,10 +56,11 @@ export function apiRouter(ctx: ApiDeps): Router {
   });
   router.use(publicTemplatesRouter(ctx));
   router.use(requireApiKey(ctx));
-  // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more.
+  // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more, and leave a body too
+  // large to parse on the main thread to the import worker.
   const takesDocument = (req: Request) =>
     req.method === 'POST' && ['/servers', '/openapi/operations'].includes(req.path);
-  router.use(express.json({ limit: '32mb', strict: true, type: (req) => takesDocument(req as Request) }));
+  router.use(express.raw({ limit: '32mb', type: (req) => takesDocument(req as Request) }), documentBody);
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
 
   router.use(serversRouter(ctx));

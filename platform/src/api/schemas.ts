@@ -11,7 +11,7 @@
 import { SERVER_NAME, toolSpecSchema, VIEW_PATTERNS } from '@bmms/runner-template';
 import { z } from 'zod';
 import { ROLES } from '../accounts/roles.ts';
-import { importRequestSchema } from '../generation/openapi/import.ts';
+import { importRequestSchema } from '../generation/openapi/request.ts';
 import { SECRET_NAME } from '../secrets/store.ts';
 import { VISIBILITIES } from '../services/templates.ts';
 import { MAX_PATH_NUMBER } from './request.ts';

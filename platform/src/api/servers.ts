@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { importOpenApiServer, type OpenApiImportDeps } from '../generation/openapi/import.ts';
+import { UnreadBody, unreadBody } from '../generation/openapi/request.ts';
 import { baseUrlOf } from '../http/middleware.ts';
 import { callsLast24h, type MetricsReader } from '../metrics/query.ts';
 import { createServer, deleteServer, findServer, type ServerDeps } from '../services/servers.ts';
@@ -38,14 +39,19 @@ export function serversRouter(ctx: ServersApiDeps): Router {
   });
 
   router.post('/servers', async (req, res) => {
-    const { body } = input(req, ops.createServer);
-    const { server, change, suite } =
-      'openapi' in body
+    // A body too large to parse here is an import: the import worker parses and checks it.
+    const body = unreadBody(req.body) ?? input(req, ops.createServer).body;
+    const created =
+      body instanceof UnreadBody || 'openapi' in body
         ? await importOpenApiServer(ctx, principalOf(res), body, requestIdOf(res))
         : await createServer(ctx, principalOf(res), body, requestIdOf(res));
-    res
-      .status(201)
-      .json({ server: serverView(server, baseUrlOf(ctx, req)), change: await showChange(req, server, change, suite) });
+    const { server, change, suite } = created;
+    res.status(201).json({
+      server: serverView(server, baseUrlOf(ctx, req)),
+      change: await showChange(req, server, change, suite),
+      // What reading the document repaired or skipped (also listed in the change's body).
+      ...('warnings' in created ? { warnings: created.warnings } : {}),
+    });
   });
 
   router.get('/servers/:name', async (req, res) => {

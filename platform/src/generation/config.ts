@@ -4,6 +4,10 @@ import { z } from 'zod';
 export interface GenerationConfig {
   /** Hosts (`host` or `host:port`) an OpenAPI document URL may name (BMMS_OPENAPI_HOSTS, comma-separated). */
   openapiHosts: string[];
+  /** BMMS_OPENAPI_TIMEOUT_SECONDS: the longest reading and converting one OpenAPI document may take. */
+  openapiTimeoutMs: number;
+  /** BMMS_OPENAPI_MEMORY_MB: the heap of the worker that reads one OpenAPI document. */
+  openapiMemoryMb: number;
   /** ANTHROPIC_API_KEY; without it the prompt path answers with an error saying what to set. */
   anthropicApiKey: string | undefined;
   /** ANTHROPIC_BASE_URL (default: the SDK's). */
@@ -24,6 +28,8 @@ const DEFAULT_OPENAPI_HOSTS = ['raw.githubusercontent.com', 'api.apis.guru'];
 
 const Env = z.object({
   BMMS_OPENAPI_HOSTS: z.string().optional(),
+  BMMS_OPENAPI_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(120),
+  BMMS_OPENAPI_MEMORY_MB: z.coerce.number().int().min(64).max(16_384).default(2048),
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: z.url().optional(),
   BMMS_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
@@ -49,6 +55,8 @@ export function generationConfigFromEnv(env: NodeJS.ProcessEnv = process.env): G
         : e.BMMS_OPENAPI_HOSTS.split(',')
             .map((h) => h.trim().toLowerCase())
             .filter(Boolean),
+    openapiTimeoutMs: e.BMMS_OPENAPI_TIMEOUT_SECONDS * 1000,
+    openapiMemoryMb: e.BMMS_OPENAPI_MEMORY_MB,
     anthropicApiKey: e.ANTHROPIC_API_KEY,
     anthropicBaseUrl: e.ANTHROPIC_BASE_URL,
     model: e.BMMS_MODEL,

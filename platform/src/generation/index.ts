@@ -3,6 +3,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import { generationInterrupted } from '../errors.ts';
 import type { GenerationConfig } from './config.ts';
 import { AnthropicModel, type Model } from './model.ts';
+import { DocumentReader } from './openapi/reader.ts';
 
 /** One progress event of a generation, as stored and as streamed (`event: <type>`). */
 export interface GenerationEvent {
@@ -17,18 +18,21 @@ export interface GenerationEvent {
 export const TERMINAL = new Set(['completed', 'failed']);
 
 /**
- * Generation state shared by the API handlers: the configuration, the model, live listeners of
- * each generation's events and the runs in flight (so a shutdown can wait for them).
+ * Generation state shared by the API handlers: the configuration, the model, the OpenAPI document reader (workers
+ * off the main thread), live listeners of each generation's events and the runs in flight (so a shutdown can wait
+ * for them).
  */
 export class Generation {
   readonly config: GenerationConfig;
   readonly model: Model;
+  readonly documents: DocumentReader;
   readonly #bus = new EventEmitter();
   readonly #running = new Set<Promise<unknown>>();
 
   constructor(config: GenerationConfig, model?: Model) {
     this.config = config;
     this.model = model ?? new AnthropicModel(config);
+    this.documents = new DocumentReader({ timeoutMs: config.openapiTimeoutMs, memoryMb: config.openapiMemoryMb });
     this.#bus.setMaxListeners(0);
   }
 
@@ -68,6 +72,7 @@ export class Generation {
       }),
     ]);
     clearTimeout(timer);
+    await this.documents.close();
   }
 
   /** Marks generations a previous process left mid-way as failed: their run died with it. */

@@ -46,6 +46,8 @@ export interface Converted {
 const MAX_DEPTH = 4;
 const MAX_PROPERTIES = 60;
 const MAX_ENUM = 60;
+/** A title is a display name: the operation's summary, cut short. */
+const MAX_TITLE_TOKENS = 12;
 /** Description budgets tried in turn (tool, top-level parameter) until the whole surface fits the plan. */
 const BUDGET_STEPS: readonly [number, number][] = [
   [150, 40],
@@ -348,6 +350,70 @@ interface Draft {
   body: BodyKind | null;
   summary: string;
   description: string;
+  /** The tool's `outputSchema`, when its success answer is a JSON object (then results carry `structuredContent`). */
+  output: JsonSchema | undefined;
+}
+
+const MAX_OUTPUT_DEPTH = 3;
+const JSON_MEDIA = /^application\/(?:[\w.+-]+\+)?json\b/i;
+
+/** The schema of an operation's first 2xx answer sent as JSON (3.x `content`, 2.0 `schema` unless it produces no JSON). */
+function answerSchemaOf(doc: ApiDocument, o: Operation): unknown {
+  const responses = isObj(o.op.responses) ? o.op.responses : {};
+  const code = Object.keys(responses)
+    .filter((c) => /^2(?:\d\d|XX)$/i.test(c))
+    .sort()[0];
+  const answer = code === undefined ? undefined : responses[code];
+  if (!isObj(answer)) return undefined;
+  if (isObj(answer.content)) {
+    const media = Object.entries(answer.content).find(([type]) => JSON_MEDIA.test(type))?.[1];
+    return isObj(media) ? media.schema : undefined;
+  }
+  const produces = Array.isArray(o.op.produces) ? o.op.produces : Array.isArray(doc.produces) ? doc.produces : [];
+  if (produces.length > 0 && !produces.some((t) => typeof t === 'string' && JSON_MEDIA.test(t))) return undefined;
+  return answer.schema;
+}
+
+/**
+ * A schema of what an answer holds that does not refuse what real APIs send beside their documents: types (null
+ * where the document allows it), properties and items a few levels deep; nothing required, no enums, formats or
+ * prose (descriptions reach the model through the tool's description and input schema only).
+ */
+function looseSchema(schema: unknown, depth: number, stack: Set<unknown>): JsonSchema {
+  if (!isObj(schema) || stack.has(schema) || depth > MAX_OUTPUT_DEPTH) return {};
+  stack.add(schema);
+  try {
+    if (Array.isArray(schema.allOf)) {
+      const properties: Obj = {};
+      for (const part of schema.allOf) {
+        const loose = looseSchema(part, depth, stack);
+        if (!isObj(loose.properties)) return {};
+        Object.assign(properties, loose.properties);
+      }
+      return { type: 'object', properties };
+    }
+    const type = Array.isArray(schema.oneOf) || Array.isArray(schema.anyOf) ? undefined : typeOf(schema);
+    if (type === undefined) return {};
+    const nullable = schema.nullable === true || (Array.isArray(schema.type) && schema.type.includes('null'));
+    const out: JsonSchema = { type: nullable && depth > 0 ? [type, 'null'] : type };
+    if (type === 'array') out.items = looseSchema(schema.items, depth + 1, stack);
+    if (type === 'object' && isObj(schema.properties)) {
+      out.properties = Object.fromEntries(
+        Object.entries(schema.properties)
+          .slice(0, MAX_PROPERTIES)
+          .map(([key, value]) => [key, looseSchema(value, depth + 1, stack)]),
+      );
+    }
+    return out;
+  } finally {
+    stack.delete(schema);
+  }
+}
+
+/** The `outputSchema` of an operation whose success answer is a JSON object; none for arrays, text or no body. */
+function outputSchemaOf(doc: ApiDocument, o: Operation): JsonSchema | undefined {
+  const schema = looseSchema(answerSchemaOf(doc, o), 0, new Set());
+  return schema.type === 'object' ? schema : undefined;
 }
 
 function draftOf(doc: ApiDocument, o: Operation, used: Set<string>, options: ConvertOptions): Draft {
@@ -404,6 +470,7 @@ function draftOf(doc: ApiDocument, o: Operation, used: Set<string>, options: Con
     body: body?.kind ?? null,
     summary,
     description,
+    output: outputSchemaOf(doc, o),
   };
 }
 
@@ -423,14 +490,17 @@ function toolOf(d: Draft, baseUrl: string, toolTokens: number, paramTokens: numb
   }
   const method = o.method.toUpperCase();
   const readOnly = method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+  const title = trimToTokens(d.summary.replace(/[.!?]+$/, ''), MAX_TITLE_TOKENS);
   return {
     name: d.name,
+    ...(title ? { title } : {}),
     description,
     inputSchema: {
       type: 'object',
       properties: properties as Record<string, Record<string, never>>,
       ...(required.length > 0 ? { required } : {}),
     },
+    ...(d.output ? { outputSchema: d.output as ServerTool['outputSchema'] } : {}),
     annotations: {
       readOnlyHint: readOnly,
       destructiveHint: method === 'DELETE',
@@ -451,6 +521,7 @@ function handlerPlanOf(d: Draft, baseUrl: string): HandlerPlan {
     fields: d.fields,
     auth: d.auth,
     body: d.body,
+    structured: d.output !== undefined,
   };
 }
 
@@ -463,7 +534,7 @@ function testExtras(drafts: Draft[], baseUrl: string): RenderExtras {
 
 /** Description tokens of a tool as the surface check counts them: its description and every description inside its schema. */
 function toolTokens(tool: ServerTool): number {
-  let n = tokensOf(tool.description);
+  let n = tokensOf(tool.description) + (tool.title ? tokensOf(tool.title) : 0);
   const walk = (v: unknown, key: string | undefined): void => {
     if (typeof v === 'string') {
       if (key === 'description' || key === 'title') n += tokensOf(v);

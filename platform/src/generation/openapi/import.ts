@@ -1,150 +1,81 @@
-import { render } from '@bmms/runner-template';
-import { z } from 'zod';
 import type { Principal } from '../../accounts/principal.ts';
 import { requirePermission } from '../../accounts/roles.ts';
 import type { DocumentIssue } from '../../errors.ts';
-import {
-  invalidName,
-  invalidRequest,
-  nameTaken,
-  openapiSelectionRequired,
-  openapiTooManyOperations,
-} from '../../errors.ts';
+import { invalidName, invalidRequest, nameTaken } from '../../errors.ts';
 import { isValidServerName } from '../../services/names.ts';
 import { type ProvisionDeps, provisionServer } from '../../services/servers.ts';
 import type { Generation } from '../index.ts';
-import { type Converted, convertDocument } from './convert.ts';
-import { type ApiDocument, readDocument, validateTolerant } from './document.ts';
-import { listOperations, type Operation, operationListing, selectOperations } from './operations.ts';
+import type { PlannedImport } from './job.ts';
+import { type ImportRequest, UnreadBody } from './request.ts';
 
 /** What importing an OpenAPI document needs: what creating a server needs, and the generation config. */
 export interface OpenApiImportDeps extends ProvisionDeps {
-  /** Its config names the hosts a document may be fetched from. */
+  /** Its config names the hosts a document may be fetched from; its reader reads documents off the main thread. */
   generation: Generation;
 }
 
-/** The body of POST /servers that imports an OpenAPI document (`name` is checked by the server-name rule). */
-export const importRequestSchema = z.strictObject({
-  name: z.unknown().optional(),
-  openapi: z.union([z.string(), z.record(z.string(), z.unknown())]),
-  operations: z.array(z.string().min(1).max(300)).min(1).max(1000).optional(),
-  baseUrl: z.string().max(2000).optional(),
-  description: z.string().min(1).max(2000).optional(),
-  auth: z
-    .strictObject({
-      type: z.enum(['bearer', 'header', 'query']),
-      name: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]{1,100}$/)
-        .optional(),
-      secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE, e.g. API_TOKEN'),
-    })
-    .optional(),
-  github: z
-    .strictObject({ owner: z.string(), repo: z.string().optional(), private: z.boolean().optional() })
-    .optional(),
-});
-
-/** A document read and validated, with its operations. */
-export interface LoadedDocument {
-  doc: ApiDocument;
-  /** What was repaired or skipped to read it (JSON path and what happened). */
-  warnings: DocumentIssue[];
-  url: URL | undefined;
-  operations: Operation[];
-}
-
-/** Reads (inline or from an allowed URL), validates and dereferences a document, and lists its operations. */
-export async function loadDocument(
-  ctx: Pick<OpenApiImportDeps, 'generation'>,
-  input: unknown,
-): Promise<LoadedDocument> {
-  const raw = await readDocument(input, { allowedHosts: ctx.generation.config.openapiHosts });
-  const { doc, warnings } = await validateTolerant(raw.value);
-  return { doc, warnings, url: raw.url, operations: listOperations(doc) };
-}
-
-/** The selection step: every operation of a document, to pick `operations` from. */
+/**
+ * The selection step: every operation of a document, to pick `operations` from. `input` is the document as given
+ * (object, text or URL), or the request body still unread when it was too large to parse on the main thread.
+ */
 export async function describeDocument(
   ctx: Pick<OpenApiImportDeps, 'generation' | 'plans'>,
   principal: Principal,
   input: unknown,
+  unread?: UnreadBody,
 ) {
   requirePermission(principal, 'read');
-  if (input === undefined) throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
-  const { doc, operations, warnings } = await loadDocument(ctx, input);
-  const info = (doc.info ?? {}) as { title?: unknown; version?: unknown };
-  const plan = await ctx.plans.of(principal.orgId);
-  return {
-    title: typeof info.title === 'string' ? info.title : '',
-    version: typeof info.version === 'string' ? info.version : '',
-    count: operations.length,
-    maxTools: plan.maxTools,
-    operations: operationListing(operations),
-    warnings,
-  };
+  if (!unread && input === undefined) {
+    throw invalidRequest('"openapi" is required: the document, its JSON/YAML text or its URL');
+  }
+  const { documents, config } = ctx.generation;
+  const [described, plan] = await Promise.all([
+    documents.describe(unread ? { body: unread.bytes } : { openapi: input }, config.openapiHosts),
+    ctx.plans.of(principal.orgId),
+  ]);
+  const { title, version, count, operations, warnings } = described;
+  return { title, version, count, maxTools: plan.maxTools, operations, warnings };
 }
 
-/** A parsed import request (see `importRequestSchema`). */
-export type ImportRequest = z.output<typeof importRequestSchema>;
+/** A name that is valid and free; checked before a document is read when the request is already parsed. */
+async function checkName(ctx: Pick<OpenApiImportDeps, 'db'>, name: unknown): Promise<void> {
+  if (!isValidServerName(name)) throw invalidName(String(name ?? ''));
+  if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
+}
 
-/** Checks the name, loads the document and converts the selected operations (no side effect). */
+/**
+ * Checks the name, then reads the document and converts the selected operations in the import worker (no side
+ * effect). A request body too large for the main thread is parsed and checked there too, its name checked after.
+ */
 export async function planImport(
   ctx: Pick<OpenApiImportDeps, 'db' | 'generation' | 'plans'>,
   principal: Principal,
-  input: ImportRequest,
-): Promise<{
-  name: string;
-  converted: Converted;
-  files: Record<string, string>;
-  title: string;
-  warnings: DocumentIssue[];
-}> {
-  if (!isValidServerName(input.name)) throw invalidName(String(input.name ?? ''));
-  const name = input.name;
+  input: ImportRequest | UnreadBody,
+): Promise<PlannedImport> {
+  const parsed = input instanceof UnreadBody ? undefined : input;
   // Before any fetch or parse: a taken name fails fast and cheaply.
-  if (await ctx.db.server.findUnique({ where: { name } })) throw nameTaken(name);
-  const loaded = await loadDocument(ctx, input.openapi);
+  if (parsed) await checkName(ctx, parsed.name);
   const plan = await ctx.plans.of(principal.orgId);
-  let selected: Operation[];
-  if (input.operations === undefined) {
-    if (loaded.operations.length > plan.maxTools) {
-      throw openapiSelectionRequired(
-        loaded.operations.length,
-        plan.maxTools,
-        loaded.operations.slice(0, 50).map((o) => o.id),
-      );
-    }
-    selected = loaded.operations;
-  } else {
-    selected = selectOperations(loaded.operations, input.operations);
-  }
-  if (selected.length === 0) throw invalidRequest('the document has no operations to import');
-  if (selected.length > plan.maxTools) throw openapiTooManyOperations(selected.length, plan.maxTools);
-  const converted = convertDocument(
-    loaded.doc,
-    selected,
-    name,
-    plan,
-    { baseUrl: input.baseUrl, auth: input.auth, description: input.description },
-    loaded.url,
-  );
-  const info = (loaded.doc.info ?? {}) as { title?: unknown };
-  const title = typeof info.title === 'string' && info.title.trim() !== '' ? info.title.trim().slice(0, 80) : 'OpenAPI';
-  return { name, converted, files: render(converted.spec, converted.extras), title, warnings: loaded.warnings };
+  const source = input instanceof UnreadBody ? { body: input.bytes } : { request: input };
+  const planned = await ctx.generation.documents.planImport(source, ctx.generation.config.openapiHosts, plan);
+  if (!parsed) await checkName(ctx, planned.name);
+  return planned;
 }
 
 /** Creates a server from an OpenAPI document: one tool per selected operation, change #1 with the rendered repo. */
 export async function importOpenApiServer(
   ctx: OpenApiImportDeps,
   principal: Principal,
-  input: ImportRequest,
+  input: ImportRequest | UnreadBody,
   requestId?: string,
 ) {
   requirePermission(principal, 'write');
-  const { name, converted, files, title, warnings } = await planImport(ctx, principal, input);
-  const lines = converted.tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
-  const secrets = converted.spec.secrets;
+  const { name, tools, secrets, baseUrl, description, files, title, warnings, github } = await planImport(
+    ctx,
+    principal,
+    input,
+  );
+  const lines = tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
   const created = await provisionServer(
     ctx,
     principal,
@@ -152,10 +83,10 @@ export async function importOpenApiServer(
       name,
       files,
       source: 'openapi',
-      description: converted.spec.description,
-      title: `Create ${name} from the ${title} OpenAPI document (${converted.tools.length} operations)`,
+      description,
+      title: `Create ${name} from the ${title} OpenAPI document (${tools.length} operations)`,
       body: [
-        `Imports ${converted.tools.length} operation(s) of ${title} as tools, calling ${converted.baseUrl}.`,
+        `Imports ${tools.length} operation(s) of ${title} as tools, calling ${baseUrl}.`,
         '',
         ...lines,
         '',
@@ -164,11 +95,11 @@ export async function importOpenApiServer(
           : 'The document declares no credentials.',
         ...warningLines(warnings),
       ].join('\n'),
-      ...(input.github ? { github: input.github } : {}),
+      ...(github ? { github } : {}),
     },
     requestId,
   );
-  return { ...created, tools: converted.tools, secrets, warnings };
+  return { ...created, tools, secrets, warnings };
 }
 
 /** The change body's list of what the import repaired or skipped (at most 100 lines). */

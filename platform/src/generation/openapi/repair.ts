@@ -156,7 +156,42 @@ export function repairDocument(doc: Obj): { warnings: DocumentIssue[]; broken: D
     }
   };
   walk(doc, []);
+  declarePathParameters(doc, kind, warnings);
   return { warnings, broken };
+}
+
+/** The name of a `path` parameter (followed through an internal `$ref`), if it is one. */
+function pathParameterName(doc: Obj, p: unknown): string | undefined {
+  const param = isObj(p) && typeof p.$ref === 'string' ? resolvePointer(doc, p.$ref) : p;
+  return isObj(param) && param.in === 'path' && typeof param.name === 'string' ? param.name : undefined;
+}
+
+/**
+ * A `{name}` of a path that an operation does not declare (nor its path item) becomes a required string parameter
+ * of the operation: without it the tool could not fill the path in.
+ */
+function declarePathParameters(doc: Obj, kind: 'openapi' | 'swagger', warnings: DocumentIssue[]): void {
+  const paths = isObj(doc.paths) ? doc.paths : {};
+  for (const [path, item] of Object.entries(paths)) {
+    const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string);
+    if (!isObj(item) || names.length === 0) continue;
+    const shared = Array.isArray(item.parameters) ? item.parameters.map((p) => pathParameterName(doc, p)) : [];
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!isObj(op)) continue;
+      const own = Array.isArray(op.parameters) ? op.parameters.map((p) => pathParameterName(doc, p)) : [];
+      for (const name of names) {
+        if (shared.includes(name) || own.includes(name)) continue;
+        if (!Array.isArray(op.parameters)) op.parameters = [];
+        const type = kind === 'swagger' ? { type: 'string' } : { schema: { type: 'string' } };
+        (op.parameters as unknown[]).push({ name, in: 'path', required: true, ...type });
+        warnings.push({
+          path: at(['paths', path, method, 'parameters']),
+          message: `does not declare the path parameter "${name}": read as a required string`,
+        });
+      }
+    }
+  }
 }
 
 /** Drops the reusable component (`#/components/<kind>/<name>`, Swagger's `#/parameters/<name>` …) an issue sits in. */

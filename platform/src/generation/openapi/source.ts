@@ -30,6 +30,8 @@ export interface HandlerPlan {
   fields: InputField[];
   auth: Auth[];
   body: BodyKind | null;
+  /** The tool declares an `outputSchema`: it returns the API's JSON object (its `structuredContent`), not text. */
+  structured: boolean;
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -74,7 +76,9 @@ export function handlerSource(plan: HandlerPlan): string {
   const body = plan.fields.find((f) => f.in === 'body');
   const uses = plan.fields.length > 0;
   const lines: string[] = [
-    "import { defineTool } from '@bmms/runner-template/runtime';",
+    plan.structured
+      ? "import { defineTool, type JsonValue } from '@bmms/runner-template/runtime';"
+      : "import { defineTool } from '@bmms/runner-template/runtime';",
     "import { z } from 'zod';",
     '',
     `const BASE_URL = ${q(plan.baseUrl)};`,
@@ -139,12 +143,34 @@ export function handlerSource(plan: HandlerPlan): string {
     `    const response = await ctx.fetch(url, { method: ${q(plan.method)}, headers, body });`,
     '    const text = await response.text();',
     `    if (!response.ok) throw new Error(${q(`${plan.method} `)} + path + ' failed: HTTP ' + String(response.status) + (text === '' ? '' : ': ' + text.slice(0, 2000)));`,
-    "    return text === '' ? 'HTTP ' + String(response.status) : text;",
+    ...(plan.structured
+      ? structuredReturn(plan)
+      : ["    return text === '' ? 'HTTP ' + String(response.status) : text;"]),
     '  },',
     '});',
     '',
   );
   return lines.join('\n');
+}
+
+/**
+ * The end of a handler whose tool declares an `outputSchema`: the answer's JSON object is returned as it is (the
+ * result's `structuredContent`, and its JSON text); an answer that is not a JSON object is a tool error naming it.
+ */
+function structuredReturn(plan: HandlerPlan): string[] {
+  const what = `${plan.method} `;
+  return [
+    '    let answer: unknown;',
+    '    try {',
+    '      answer = JSON.parse(text);',
+    '    } catch {',
+    '      answer = undefined;',
+    '    }',
+    "    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {",
+    `      throw new Error(${q(what)} + path + ' answered HTTP ' + String(response.status) + ' with ' + (text === '' ? 'no body' : text.slice(0, 200)) + ', not the JSON object its document describes');`,
+    '    }',
+    '    return answer as { [key: string]: JsonValue };',
+  ];
 }
 
 /** A value the tool's zod input accepts for a field: the first enum value, else one of its type. */
@@ -198,7 +224,9 @@ export function handlerTestSource(plan: HandlerPlan): string {
     `  assert.equal(sent.method, ${q(plan.method)});`,
     `  assert.equal(sent.url.origin + sent.url.pathname, ${q(url.origin + url.pathname)});`,
     ...checks,
-    '  assert.deepEqual(JSON.parse(String(result)), { ok: true });',
+    plan.structured
+      ? '  assert.deepEqual(result, { ok: true });'
+      : '  assert.deepEqual(JSON.parse(String(result)), { ok: true });',
     ...(required ? ['  assert.ok(rejects(tool, {}));'] : []),
     '});',
     '',

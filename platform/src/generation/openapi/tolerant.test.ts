@@ -116,6 +116,30 @@ describe('reading documents that are not valid as a whole', () => {
     });
   });
 
+  it('declares a path parameter the operation leaves undeclared, as a required string', async () => {
+    const { doc, warnings } = await validateTolerant({
+      ...base,
+      components: { parameters: { Id: { name: 'id', in: 'path', required: true, schema: { type: 'integer' } } } },
+      paths: {
+        '/items/{collection}/{id}': {
+          get: { operationId: 'getItem', parameters: [{ $ref: '#/components/parameters/Id' }], responses: ok },
+        },
+      },
+    });
+    expect(warnings).toEqual([
+      {
+        path: '#/paths/~1items~1{collection}~1{id}/get/parameters',
+        message: 'does not declare the path parameter "collection": read as a required string',
+      },
+    ]);
+    const { spec } = convertDocument(doc, listOperations(doc), 'shop', PLANS.hobby, {});
+    expect(spec.tools[0]?.inputSchema).toMatchObject({
+      properties: { id: { type: 'integer' }, collection: { type: 'string' } },
+      required: ['id', 'collection'],
+    });
+    expect(spec.tools[0]?.source).toContain('encodeURIComponent(String(input["collection"]))');
+  });
+
   it('skips an operation whose non-schema $ref points nowhere, naming where the $ref is', async () => {
     const { doc, warnings } = await validateTolerant({
       ...base,
