@@ -34,8 +34,10 @@ describe('the whole loop on the embedded stack', () => {
 
     const change = await stack.waitChecks('demo', 1);
     const names = change.checks.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(['manifest', 'typecheck', 'tests', 'preview', 'contract']));
-    expect(names.slice(-2)).toEqual(['preview', 'contract']);
+    expect(names).toEqual(
+      expect.arrayContaining(['manifest', 'typecheck', 'tests', 'preview', 'contract', 'conformance']),
+    );
+    expect(names.slice(-3)).toEqual(['preview', 'contract', 'conformance']);
     expect(change.checks.filter((c) => c.conclusion === 'failure')).toEqual([]);
 
     const merged = await stack.api<{ sha: string }>('POST', '/api/v1/servers/demo/changes/1/merge');
@@ -168,6 +170,27 @@ describe('the whole loop on the embedded stack', () => {
     );
     const merge = await stack.api<{ error: { code: string } }>('POST', `/api/v1/servers/demo/changes/${n}/merge`);
     expect(merge.status).toBe(409);
+  });
+
+  it('fails conformance naming the scenario when a change breaks the protocol: an outputSchema no client compiles', async () => {
+    const wd = await stack.clone('demo');
+    await wd.git('checkout', '-q', '-b', 'bad-schema');
+    const file = path.join(wd.dir, 'mcp.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as { tools: Record<string, unknown>[] };
+    const echo = manifest.tools.find((t) => t.name === 'echo') as Record<string, unknown>;
+    echo.outputSchema = { type: 'object', properties: { text: { type: 'text' } } };
+    await writeFile(file, `${JSON.stringify(manifest, null, 2)}\n`);
+    await wd.commitAndPush('echo declares its output', 'bad-schema');
+    const n = await stack.openChange('demo', 'bad-schema');
+    const change = await stack.waitChecks('demo', n);
+    // The preview starts and answers its smoke test; an SDK client cannot list the tools.
+    expect(change.checks.filter((c) => c.conclusion === 'failure').map((c) => c.name)).toEqual([
+      'contract',
+      'conformance',
+    ]);
+    expect(change.checks.find((c) => c.name === 'conformance')?.summary).toMatch(
+      /^@modelcontextprotocol\/conformance 0\.1\.16: 1 scenario\(s\) failed that servers on this platform pass \(\d+ of \d+ server scenarios passed\):\n✗ tools-list\n {4}ToolsList: Failed: /,
+    );
   });
 
   it('reverts the last merge to the tree before it, switching back to the still-warm instance, and the tool is gone', async () => {

@@ -1,5 +1,6 @@
 import type { Plan } from '../plans.ts';
 import type { PreviewManager } from '../previews.ts';
+import { conformanceCheck } from './conformance/index.ts';
 import { contractCheck } from './contract/index.ts';
 import { dependenciesCheck } from './dependencies.ts';
 import { createManifestCheck, manifestCheck } from './manifest.ts';
@@ -22,9 +23,9 @@ export function staticChecks(): Check[] {
 
 /**
  * Every check of a suite, in the order a reviewer reads them. `views` (each view opened in a browser), `tests` and
- * `preview` run the code, so they run once the static checks passed (alongside `typecheck`), and `contract` calls the
- * preview once it serves; `tests`, `preview` and `contract` are left out when the platform has nothing to run them
- * with. With `planOf`, the manifest and surface checks hold each server to its org's plan (else to Hobby's bounds).
+ * `preview` run the code, so they run once the static checks passed (alongside `typecheck`), and `contract` and
+ * `conformance` call the preview once it serves; `tests` and the preview's checks are left out when the platform has
+ * nothing to run them with. With `planOf`, the manifest and surface checks hold each server to its org's plan (else to Hobby's bounds).
  */
 export function allChecks(
   previews?: PreviewManager,
@@ -42,6 +43,12 @@ export function allChecks(
     typecheckCheck(),
     viewsCheck(gate),
     ...(jobs ? [testsCheck(jobs, gate)] : []),
-    ...(previews ? [previewCheck(previews, gate), contractCheck(previews, [...gate, 'preview'])] : []),
+    ...(previews
+      ? [
+          previewCheck(previews, gate),
+          contractCheck(previews, [...gate, 'preview']),
+          conformanceCheck(previews, [...gate, 'preview']),
+        ]
+      : []),
   ];
 }

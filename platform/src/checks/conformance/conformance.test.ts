@@ -1,0 +1,79 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BundleCache, ProcessRuntime } from '@bmms/reconciler';
+import { renderTemplate } from '@bmms/runner-template';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkout, cleanup, editManifest, tempDir, toolsOf } from '../../../test/check-helpers.ts';
+import { HAS_BWRAP } from '../../../test/harness.ts';
+import type { PreviewEndpoint } from '../../previews.ts';
+import type { CheckOutcome } from '../types.ts';
+import { EXPECTED_FAILURES } from './baseline.ts';
+import { conformanceCheck } from './index.ts';
+
+let runtime: ProcessRuntime;
+let bundles: BundleCache;
+let trees = 0;
+beforeAll(async () => {
+  const dir = await tempDir('bmms-conformance-');
+  runtime = new ProcessRuntime({ dataDir: path.join(dir, 'data'), insecure: !HAS_BWRAP, log: () => {} });
+  bundles = new BundleCache({ dir: path.join(dir, 'bundles') });
+});
+afterEach(async () => {
+  await Promise.all(runtime.list().map((i) => runtime.stop(i.id, { graceMs: 500 })));
+});
+afterAll(cleanup);
+
+/** Starts `files` as a preview runs them (bundled, sandboxed, verifying no credential) and returns where it is. */
+async function preview(files: Record<string, string>): Promise<PreviewEndpoint> {
+  const tree = (++trees).toString(16).padStart(40, 'c');
+  const bundle = await bundles.ensure(tree, async (dir) => {
+    for (const [file, text] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+      await writeFile(path.join(dir, file), text);
+    }
+  });
+  const instance = await runtime.start({
+    serverName: 'conf-demo',
+    revision: tree,
+    treeSha: tree,
+    bundlePath: bundle.path,
+    env: { BMMS_PREVIEW: '1' },
+    kind: 'preview',
+    limits: { memoryMb: 256, cpu: 0.5, timeoutMs: 5000 },
+  });
+  return { socketPath: instance.socketPath, headers: () => ({}) };
+}
+
+async function runConformance(files: Record<string, string>): Promise<CheckOutcome & { progress: string[] }> {
+  const input = await checkout(files, { serverName: 'conf-demo' });
+  const endpoint = await preview(files);
+  const progress: string[] = [];
+  const check = conformanceCheck({ endpoint: async () => endpoint }, []);
+  const outcome = await check.run({ ...input, progress: (text) => progress.push(text) });
+  return { ...outcome, progress };
+}
+
+describe('the conformance check', () => {
+  it('passes the echo template: every failing scenario is in the platform’s baseline, each with its reason', async () => {
+    const outcome = await runConformance(renderTemplate('echo', 'conf-demo'));
+    expect(outcome.conclusion, outcome.log).toBe('success');
+    expect(outcome.summary).toMatch(
+      /^@modelcontextprotocol\/conformance 0\.1\.16: \d+ of \d+ server scenarios passed \(server-initialize, ping, tools-list[^)]*\); the \d+ other\(s\) are expected failures on this platform$/,
+    );
+    expect(outcome.log).toContain(`✗ (expected) prompts-list — ${EXPECTED_FAILURES['prompts-list']}`);
+    expect(outcome.progress[0]).toBe('waiting for the preview');
+    expect(outcome.progress[1]).toMatch(/^scenario 1 of \d+: server-initialize$/);
+  }, 120_000);
+
+  it('fails a change that breaks the protocol, naming the scenario: an outputSchema no client can compile', async () => {
+    const files = editManifest(renderTemplate('echo', 'conf-demo'), (m) => {
+      const echo = toolsOf(m).find((t) => t.name === 'echo') as Record<string, unknown>;
+      echo.outputSchema = { type: 'object', properties: { text: { type: 'text' } } };
+    });
+    const outcome = await runConformance(files);
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.summary).toMatch(
+      /^@modelcontextprotocol\/conformance 0\.1\.16: 1 scenario\(s\) failed that servers on this platform pass \(\d+ of \d+ server scenarios passed\):\n✗ tools-list\n {4}ToolsList: Failed: /,
+    );
+  }, 120_000);
+});
