@@ -25,6 +25,7 @@ import { createApp } from './app.ts';
 import { type BackupSummary, createBackup } from './backup/backup.ts';
 import { BackupSchedule } from './backup/schedule.ts';
 import { OrgPlans } from './billing/org-plans.ts';
+import { StripeBilling, stripeClient } from './billing/stripe-billing.ts';
 import { allChecks } from './checks/index.ts';
 import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
@@ -505,6 +506,7 @@ async function buildContext(
     quotas,
     rateLimits,
     fairShare,
+    ...billingOf(config, { db, plans, log }),
     ...(prometheus
       ? {
           prometheus: {
@@ -661,4 +663,21 @@ export function welcome(platform: Platform, dataDir: string): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Stripe billing when the platform is configured to take payments; nothing otherwise. */
+function billingOf(
+  config: Config,
+  deps: { db: PrismaClient; plans: OrgPlans; log: Logger },
+): { billing?: StripeBilling } {
+  if (!config.stripe) return {};
+  const stripe = stripeClient(config.stripe);
+  return {
+    billing: new StripeBilling({
+      ...deps,
+      stripe,
+      config: config.stripe,
+      log: deps.log.child({ component: 'billing' }),
+    }),
+  };
 }

@@ -85,7 +85,37 @@ const Env = z.object({
     .url()
     .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL, such as https://github.example.com/api/v3')
     .optional(),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_… or rk_…)')
+    .optional(),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\w+$/, 'must be a webhook signing secret (whsec_…)')
+    .optional(),
+  STRIPE_PUBLISHABLE_KEY: z
+    .string()
+    .regex(/^pk_(test|live)_\w+$/, 'must be a publishable key (pk_…)')
+    .optional(),
+  STRIPE_PRICE_PRO: z
+    .string()
+    .regex(/^price_\w+$/, 'must be a price id (price_…)')
+    .optional(),
+  STRIPE_PRICE_TEAM: z
+    .string()
+    .regex(/^price_\w+$/, 'must be a price id (price_…)')
+    .optional(),
+  BMMS_STRIPE_API_URL: z.string().url().optional(),
 });
+
+/** The Stripe variables; all of them, or none (billing not configured). */
+const STRIPE_VARS = [
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
+  'STRIPE_PUBLISHABLE_KEY',
+  'STRIPE_PRICE_PRO',
+  'STRIPE_PRICE_TEAM',
+] as const;
 
 export interface Config {
   port: number;
@@ -151,6 +181,21 @@ export interface Config {
   usageFlushMs?: number;
   /** GitHub's REST API for new GitHub connections (GITHUB_API_URL; default https://api.github.com). */
   githubApiUrl?: string | undefined;
+  /** Stripe billing (STRIPE_SECRET_KEY, _WEBHOOK_SECRET, _PUBLISHABLE_KEY, _PRICE_PRO, _PRICE_TEAM); unset: none. */
+  stripe?: StripeConfig | undefined;
+}
+
+/** What taking payments with Stripe needs. */
+export interface StripeConfig {
+  secretKey: string;
+  /** Signs the webhook events Stripe sends to /api/v1/billing/webhook. */
+  webhookSecret: string;
+  /** Given to the browser for Embedded Checkout. */
+  publishableKey: string;
+  /** The recurring price of each plan sold through Checkout. */
+  prices: { pro: string; team: string };
+  /** Where the Stripe API is (BMMS_STRIPE_API_URL, tests: a local stand-in); default Stripe's own. */
+  apiUrl?: string | undefined;
 }
 
 /**
@@ -177,6 +222,22 @@ function prometheusConfig(e: z.infer<typeof Env>): PrometheusConfig {
   return { mode: 'off' };
 }
 
+/** The Stripe variables, checked together: all of them or none. */
+function stripeConfig(e: z.infer<typeof Env>): StripeConfig | undefined {
+  const missing = STRIPE_VARS.filter((name) => e[name] === undefined);
+  if (missing.length === STRIPE_VARS.length) return undefined;
+  if (missing.length > 0) {
+    throw new Error(`invalid configuration:\n  billing with Stripe also needs ${missing.join(', ')}`);
+  }
+  return {
+    secretKey: e.STRIPE_SECRET_KEY as string,
+    webhookSecret: e.STRIPE_WEBHOOK_SECRET as string,
+    publishableKey: e.STRIPE_PUBLISHABLE_KEY as string,
+    prices: { pro: e.STRIPE_PRICE_PRO as string, team: e.STRIPE_PRICE_TEAM as string },
+    apiUrl: e.BMMS_STRIPE_API_URL,
+  };
+}
+
 /** Reads the platform's configuration from the environment; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
@@ -191,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration:\n  BMMS_OIDC_ISSUER, BMMS_OIDC_CLIENT_ID and BMMS_OIDC_CLIENT_SECRET go together',
     );
   }
+  const stripe = stripeConfig(e);
   const proxies = parseTrustedProxies(e.BMMS_TRUSTED_PROXIES);
   if ('problem' in proxies) throw new Error(`invalid configuration:\n  BMMS_TRUSTED_PROXIES: ${proxies.problem}`);
   const hosts = parseAllowedHosts(e.BMMS_ALLOWED_HOSTS);
@@ -255,7 +317,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signup: e.BMMS_SIGNUP,
     prometheus: prometheusConfig(e),
     callObservers: e.BMMS_CALL_OBSERVERS === 'on',
-    defaultPlan: e.BMMS_DEFAULT_PLAN,
+    // With billing, an org that pays for nothing is on Hobby unless the operator said otherwise.
+    defaultPlan: stripe && !env.BMMS_DEFAULT_PLAN ? 'hobby' : e.BMMS_DEFAULT_PLAN,
+    stripe,
     usageFlushMs: e.BMMS_USAGE_FLUSH_SECONDS * 1000,
     rateLimits: { address: e.BMMS_RATE_LIMIT_ADDRESS, token: e.BMMS_RATE_LIMIT_TOKEN },
     fairShareUtilization: e.BMMS_FAIR_SHARE_UTILIZATION,

@@ -4,6 +4,7 @@ import type { RequestHandler } from 'express';
 import type { WebSessions } from './accounts/sessions.ts';
 import type { SignupMode } from './accounts/signup.ts';
 import type { OrgPlans } from './billing/org-plans.ts';
+import type { StripeBilling } from './billing/stripe-billing.ts';
 import type { CheckService } from './checks/suites.ts';
 import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
@@ -75,6 +76,8 @@ export interface PlatformContext {
   usage: UsageMeter;
   /** Which plan each org is on (cached). */
   plans: OrgPlans;
+  /** Stripe billing (checkout, portal, invoices, webhooks); absent when the platform takes no payments. */
+  billing?: StripeBilling;
   /** The plans' monthly calls at the gateway. */
   quotas: Quotas;
   /** The gateway's rate limits (per address, per token), shared through Postgres when there is one. */

@@ -44,6 +44,11 @@ export const ERRORS = {
     render: (message: string, details?: Record<string, unknown>) => ({ message, details }),
   },
   invalid_json: { status: 400, render: (message: string) => message },
+  webhook_signature_invalid: {
+    status: 400,
+    render: (why: string) =>
+      `the webhook's Stripe-Signature does not verify: ${why} (is STRIPE_WEBHOOK_SECRET the signing secret of this endpoint?)`,
+  },
   invalid_name: {
     status: 400,
     render: (name: string) =>
@@ -268,6 +273,23 @@ export const ERRORS = {
     render: (repo: string) =>
       `the GitHub repository ${repo} already has commits: name a new repository (or an empty one) in "github.repo"`,
   },
+  billing_not_configured: {
+    status: 409,
+    render: () =>
+      "billing is not configured on this platform (it needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY, STRIPE_PRICE_PRO and STRIPE_PRICE_TEAM): every organization stays on the operator's plan",
+  },
+  subscription_exists: {
+    status: 409,
+    render: (plan: string) => ({
+      message: `your organization already pays for ${plan}: change the plan, the payment method or cancel in the customer portal (Manage billing in /settings/#billing, or POST /api/v1/billing/portal)`,
+      details: { plan, portal: '/api/v1/billing/portal' },
+    }),
+  },
+  no_billing_account: {
+    status: 409,
+    render: () =>
+      'your organization has no billing account yet: choose a plan first (/settings/#billing, or POST /api/v1/billing/checkout)',
+  },
   template_name_taken: {
     status: 409,
     render: (name: string, why: string) =>
@@ -358,6 +380,10 @@ export const ERRORS = {
     status: 502,
     render: (what: string, status: number | null, why: string) =>
       `GitHub ${status === null ? 'could not be reached' : `answered ${status}`} while ${what}: ${why}`,
+  },
+  payment_provider_failed: {
+    status: 502,
+    render: (why: string) => `the payment provider (Stripe) failed: ${why}; try again in a moment`,
   },
   model_output_invalid: {
     status: 502,
@@ -505,6 +531,11 @@ export const planLimitReached = (
   larger: string[],
 ) => apiError('plan_limit_reached', plan, count, larger);
 export const notFound = (what: string, hint?: string) => apiError('not_found', what, hint);
+export const webhookSignatureInvalid = (why: string) => apiError('webhook_signature_invalid', why);
+export const billingNotConfigured = () => apiError('billing_not_configured');
+export const subscriptionExists = (plan: string) => apiError('subscription_exists', plan);
+export const noBillingAccount = () => apiError('no_billing_account');
+export const paymentProviderFailed = (why: string) => apiError('payment_provider_failed', why);
 export const templateNotFound = (ref: string) => apiError('template_not_found', ref);
 export const nameTaken = (name: string) => apiError('name_taken', name);
 export const emailTaken = (where: 'signup' | 'setup') => apiError('email_taken', where);

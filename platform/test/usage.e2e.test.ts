@@ -46,6 +46,17 @@ describe('usage', () => {
     );
     expect(billing.body).toMatchObject({ configured: false, plan: { id: 'self-hosted' }, defaultPlan: 'self-hosted' });
     expect(billing.body.message).toMatch(/^Billing is not configured on this platform/);
+    expect(billing.body).toMatchObject({ subscription: null, checkout: null, notice: null });
+    for (const [method, route] of [
+      ['POST', '/api/v1/billing/checkout'],
+      ['POST', '/api/v1/billing/portal'],
+      ['GET', '/api/v1/billing/invoices'],
+      ['POST', '/api/v1/billing/webhook'],
+    ] as const) {
+      const body = route.endsWith('checkout') ? { plan: 'pro' } : method === 'POST' ? {} : undefined;
+      const refused = await stack.api<{ error: { code: string } }>(method, route, body);
+      expect([route, refused.status, refused.body.error.code]).toEqual([route, 409, 'billing_not_configured']);
+    }
     const rows = await stack.platform.ctx.db.usageCount.findMany();
     expect(rows).toEqual([]);
 

@@ -46,6 +46,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'server_logs',
       'server_metrics',
       'servers',
+      'stripe_events',
       'template_forks',
       'usage_alerts',
       'usage_counts',

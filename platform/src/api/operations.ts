@@ -303,12 +303,55 @@ export const ops = {
   billing: operation({
     method: 'get',
     path: '/billing',
-    summary: "Your organization's plan and whether billing is configured",
+    summary: "Your organization's plan, subscription and whether billing is configured",
     description:
-      "Without Stripe configured (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and the price ids), `configured` is false, the message says so and every organization stays on the operator's default plan.",
-    tags: ['Usage'],
+      "Without Stripe configured (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY and the price ids), `configured` is false, the message says so and every organization stays on the operator's default plan. `notice` says what a plan lower than the organization's use blocks.",
+    tags: ['Billing'],
     role: 'viewer',
     answers: { 200: json('The plan and the state of billing.', s.billingAnswer) },
+  }),
+  billingCheckout: operation({
+    method: 'post',
+    path: '/billing/checkout',
+    summary: 'Start an Embedded Checkout for a plan',
+    description:
+      "Answers the client secret Stripe.js's `initEmbeddedCheckout` takes. The plan changes when Stripe's webhook says the subscription is paid; an organization that already pays for a plan changes it in the customer portal.",
+    tags: ['Billing'],
+    role: 'admin',
+    body: s.checkoutBody,
+    answers: { 200: json('The checkout session.', s.checkoutAnswer) },
+    errors: { 409: 'billing_not_configured, subscription_exists', 502: 'payment_provider_failed' },
+  }),
+  billingPortal: operation({
+    method: 'post',
+    path: '/billing/portal',
+    summary: "Open Stripe's customer portal",
+    description: 'Plan changes, payment method, invoices and cancellation; it returns to the organization settings.',
+    tags: ['Billing'],
+    role: 'admin',
+    answers: { 200: json('Where to send the person.', s.portalAnswer) },
+    errors: { 409: 'billing_not_configured, no_billing_account', 502: 'payment_provider_failed' },
+  }),
+  billingInvoices: operation({
+    method: 'get',
+    path: '/billing/invoices',
+    summary: "Your organization's invoices",
+    description: 'The latest 24, newest first; none before the first checkout.',
+    tags: ['Billing'],
+    role: 'admin',
+    answers: { 200: json('The invoices.', s.invoicesAnswer) },
+    errors: { 409: 'billing_not_configured', 502: 'payment_provider_failed' },
+  }),
+  stripeWebhook: operation({
+    method: 'post',
+    path: '/billing/webhook',
+    summary: "Stripe's webhook",
+    description:
+      "Where Stripe sends events (point a webhook endpoint of your Stripe account here). Needs no credential: the `Stripe-Signature` header is verified on the raw body with STRIPE_WEBHOOK_SECRET. Each event id is acted on once; the subscription an event names is retrieved and decides the organization's plan, whatever order events arrive in.",
+    tags: ['Billing'],
+    role: null,
+    answers: { 200: json('Received (acted on, ignored, or a replay).', s.webhookAnswer) },
+    errors: { 409: 'billing_not_configured', 502: 'payment_provider_failed' },
   }),
 
   // GitHub

@@ -6,6 +6,7 @@ import { baseUrlOf, type CallerDeps, requireApiKey } from '../http/middleware.ts
 import type { TemplateDeps } from '../services/templates.ts';
 import { type AccountsApiDeps, accountsRouter } from './accounts.ts';
 import { auditRouter } from './audit.ts';
+import { type BillingApiDeps, billingRouter, billingWebhookRouter } from './billing.ts';
 import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
@@ -33,7 +34,8 @@ export type ApiDeps = CallerDeps &
   DashboardApiDeps &
   LogsApiDeps &
   UsageApiDeps &
-  GitHubApiDeps;
+  GitHubApiDeps &
+  BillingApiDeps;
 
 /**
  * The raw body of a route that takes an OpenAPI document: parsed here up to `MAIN_THREAD_BODY_BYTES` (a JSON parse of
@@ -55,6 +57,8 @@ export function apiRouter(ctx: ApiDeps): Router {
     res.json(openApiDocument(baseUrlOf(ctx, req)));
   });
   router.use(publicTemplatesRouter(ctx));
+  // Stripe signs the raw body and sends no credential: before the key check and the JSON parser.
+  router.use(billingWebhookRouter(ctx));
   router.use(requireApiKey(ctx));
   // OpenAPI documents are large (GitHub's is 13 MB): the routes that take one accept more, and leave a body too
   // large to parse on the main thread to the import worker.
@@ -70,6 +74,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(metricsRouter(ctx));
   router.use(usageRouter(ctx));
   router.use(githubRouter(ctx));
+  router.use(billingRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));

@@ -853,5 +853,63 @@ export const billingAnswer = z
     message: z.string().meta({ description: 'What a billing page shows.' }),
     plan: z.object({ id: z.string(), name: z.string() }),
     defaultPlan: z.string().meta({ description: "The operator's default plan (BMMS_DEFAULT_PLAN)." }),
+    notice: z.string().nullable().meta({
+      description:
+        'Why something is blocked: more servers than the plan allows (they keep running, new ones are refused). Null: nothing is.',
+    }),
+    subscription: z
+      .object({ id: z.string(), status: z.string(), currentPeriodEnd: z.string().nullable() })
+      .nullable()
+      .meta({ description: "The organization's current Stripe subscription, as its last webhook said; null: none." }),
+    checkout: z
+      .object({
+        publishableKey: z.string(),
+        plans: z.array(z.object({ id: z.string(), name: z.string(), eurPerMonth: z.number() })),
+      })
+      .nullable()
+      .meta({ description: 'What Embedded Checkout sells (null without billing).' }),
   })
   .meta({ id: 'Billing' });
+
+export const checkoutBody = z.strictObject({
+  plan: z.enum(['pro', 'team']).meta({ description: 'The plan to pay for.' }),
+});
+
+export const checkoutAnswer = z
+  .object({
+    clientSecret: z.string().meta({ description: "Stripe.js's initEmbeddedCheckout takes it." }),
+    sessionId: z.string(),
+    publishableKey: z.string(),
+  })
+  .meta({ id: 'CheckoutSession' });
+
+export const portalAnswer = z
+  .object({ url: z.string().meta({ description: 'The customer portal; send the person there.' }) })
+  .meta({ id: 'PortalSession' });
+
+export const invoicesAnswer = z
+  .object({
+    invoices: z.array(
+      z.object({
+        id: z.string(),
+        number: z.string().nullable(),
+        created: z.string(),
+        status: z.string().nullable(),
+        total: z.number().int().meta({ description: 'In the smallest unit of the currency (cents).' }),
+        currency: z.string(),
+        hostedUrl: z.string().nullable(),
+        pdfUrl: z.string().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'Invoices' });
+
+export const webhookAnswer = z
+  .object({
+    received: z.literal(true),
+    event: z.string(),
+    type: z.string(),
+    status: z.enum(['applied', 'ignored', 'replayed']),
+    outcome: z.string(),
+  })
+  .meta({ id: 'WebhookReceipt' });

@@ -67,6 +67,11 @@ export class OrgPlans {
   /** Sets an org's plan and tells every process. */
   async set(orgId: string, plan: PlanId | null): Promise<void> {
     await this.#deps.db.org.update({ where: { id: orgId }, data: { plan } });
+    await this.changed(orgId);
+  }
+
+  /** Tells every process that an org's plan was written (billing writes it with the subscription it came from). */
+  async changed(orgId: string): Promise<void> {
     this.#cache.delete(orgId);
     await this.#deps.invalidations?.publish({ kind: 'plan', orgId });
   }
