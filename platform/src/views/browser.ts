@@ -9,16 +9,30 @@ import { CSP_MARKER, type PlayHostOptions, type ViewCsp } from './host-csp.ts';
  * sandboxed iframe under its declared CSP, handed a tool input and result through the official AppBridge. What the
  * browser reports — a script error, a CSP violation — is collected per view. The browser reaches no network: a
  * request to an origin the view declared is answered 503 here (an undeclared one never leaves the CSP).
+ *
+ * A view is a customer's code and Chromium runs without its own sandbox here, so the browser itself runs inside
+ * bubblewrap (./chromium-sandbox.sh): its own empty network namespace, nothing of the host but /usr and fonts, as
+ * nobody, with an environment of three variables (never the platform's keys).
  */
 
 /** Debian's Chromium (`apt-get install -y chromium`), or BMMS_CHROMIUM. */
 export const CHROMIUM_PATH = process.env.BMMS_CHROMIUM ?? '/usr/bin/chromium';
 
+/** bubblewrap, which the browser runs in (where the process runtime finds it too). */
+export const BWRAP_PATH = '/usr/bin/bwrap';
+
+/** Starts the browser inside bubblewrap (BMMS_CHROMIUM_REAL is the browser, BMMS_BWRAP bubblewrap). */
+const SANDBOXED_CHROMIUM = path.join(import.meta.dirname, 'chromium-sandbox.sh');
+
 /** Why views cannot be opened in a browser here, or null when they can. */
-export function browserUnavailable(executable = CHROMIUM_PATH): string | null {
-  return existsSync(executable)
-    ? null
-    : `Chromium is not installed at ${executable} (install it, or point BMMS_CHROMIUM at one)`;
+export function browserUnavailable(executable = CHROMIUM_PATH, bwrap = BWRAP_PATH): string | null {
+  if (!existsSync(executable)) {
+    return `Chromium is not installed at ${executable} (install it, or point BMMS_CHROMIUM at one)`;
+  }
+  if (!existsSync(bwrap)) {
+    return `bubblewrap is not installed at ${bwrap}: a view is untrusted code, opened only inside it (Debian: apt-get install -y bubblewrap)`;
+  }
+  return null;
 }
 
 /** One view to open: its built HTML, its CSP, and the tool input and result it is shown. */
@@ -59,8 +73,15 @@ function hostPageScript(): Promise<string> {
   return hostScript;
 }
 
+/** All of the browser's environment: the platform's own (keys, database URL) never reaches it. */
+export function browserEnvironment(executable: string, bwrap: string): Record<string, string> {
+  return { PATH: '/usr/bin:/bin', BMMS_CHROMIUM_REAL: executable, BMMS_BWRAP: bwrap };
+}
+
 export interface OpenViewsOptions {
   executable?: string;
+  /** bubblewrap (default BWRAP_PATH). */
+  bwrap?: string;
   /** How long a view may take to complete the handshake. */
   handshakeMs?: number;
   /** How long a view is watched after its result arrived. */
@@ -72,7 +93,8 @@ export interface OpenViewsOptions {
 export async function openViews(views: ViewToOpen[], options: OpenViewsOptions = {}): Promise<ViewReport[]> {
   const script = await hostPageScript();
   const browser = await chromium.launch({
-    executablePath: options.executable ?? CHROMIUM_PATH,
+    executablePath: SANDBOXED_CHROMIUM,
+    env: browserEnvironment(options.executable ?? CHROMIUM_PATH, options.bwrap ?? BWRAP_PATH),
     headless: true,
     args: [
       ...['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-sync'],
