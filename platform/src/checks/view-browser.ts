@@ -21,8 +21,11 @@ export function viewsCheck(after: string[], executable = CHROMIUM_PATH): Check {
     async run({ dir, signal, progress }): Promise<CheckOutcome> {
       const manifest = await manifestOf(dir);
       if (!manifest) return skipped('mcp.json does not parse (the manifest check says why): no view was opened');
-      if (manifest.resources.length === 0)
-        return skipped('mcp.json declares no views (ui:// resources): nothing to open');
+      // Nothing to open is a pass (a server without views is complete), not a check that could not run.
+      if (manifest.resources.length === 0) {
+        const summary = 'mcp.json declares no views (ui:// resources): nothing to open';
+        return { conclusion: 'success', summary, log: `${summary}\n` };
+      }
       const missing = browserUnavailable(executable);
       if (missing) return skipped(`views not opened in a browser: ${missing}`);
       let toOpen: ViewToOpen[];
