@@ -7,7 +7,7 @@ import { unixRequest } from '@bmms/reconciler';
 import Docker from 'dockerode';
 import type { Config } from '../platform/src/config.ts';
 
-export type RuntimeName = 'process' | 'docker' | 'swarm';
+export type RuntimeName = 'process' | 'confined' | 'docker' | 'swarm';
 
 export const HAS_BWRAP = existsSync('/usr/bin/bwrap');
 
@@ -82,8 +82,9 @@ export async function bareStart(bundle: string, scratch: string): Promise<number
 
 /** The runtimes to measure: process, plus docker and swarm when DOCKER_HOST answers (BENCH_RUNTIMES to choose). */
 export async function availableRuntimes(): Promise<RuntimeName[]> {
-  const wanted = (process.env.BENCH_RUNTIMES ?? 'process,docker,swarm').split(',');
-  const found: RuntimeName[] = ['process'];
+  const wanted = (process.env.BENCH_RUNTIMES ?? 'process,confined,docker,swarm').split(',');
+  // `confined`: the process runtime's layer for hosts without bubblewrap (Node's permission model), forced here.
+  const found: RuntimeName[] = ['process', 'confined'];
   try {
     const info = (await new Docker().info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
     found.push('docker');

@@ -1,12 +1,14 @@
 /**
- * Benchmark per runtime (process, and docker and swarm when DOCKER_HOST answers):
+ * Benchmark per runtime (process, confined — the process runtime's layer without bubblewrap — and docker and swarm
+ * when DOCKER_HOST answers):
  * - cold start after scale-to-zero: an MCP `initialize` through the gateway to a sleeping server (p50, p95),
  *   against a bare `node` start of the same bundle answering `initialize`, measured in the same run;
  *   target p95 ≤ 2× the bare start;
  * - memory per idle instance (PSS of every process the instance costs the host, the sandbox or container shim
- *   included) and how many idle instances fit in 24 GiB; target ≥ 1,000 on `process`.
+ *   included) and how many idle instances fit in 24 GiB; target ≥ 1,000 on `process`, ≥ 2,000 on `confined`.
  *
- *   node bench/runtimes.ts      (BENCH_RUNS=10 cold starts, BENCH_IDLE=20 idle instances, BENCH_RUNTIMES=process,docker)
+ *   node bench/runtimes.ts      (BENCH_RUNS=10 cold starts, BENCH_IDLE=20 idle instances,
+ *                                BENCH_RUNTIMES=process,confined,docker,swarm)
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -107,6 +109,10 @@ const tree = (pid: number): number[] => [pid, ...children(pid).flatMap(tree)];
 /** What one idle instance costs the host: its processes plus the sandbox (bwrap) or the container shim. */
 function instanceCost(runtime: string, instance: Instance): number {
   if (instance.pid <= 0) return Number.NaN;
+  if (runtime === 'confined') {
+    // One process: prlimit and setpriv exec node; the platform's end of its socket pairs is a few kernel buffers.
+    return pss(instance.pid);
+  }
   if (runtime === 'process') {
     // node ← bwrap (init in the pid namespace) ← bwrap
     const init = ppid(instance.pid);
@@ -122,9 +128,11 @@ async function idleMemory(runtime: string): Promise<number> {
   const rt: Runtime =
     runtime === 'process'
       ? new ProcessRuntime({ dataDir, insecure: !HAS_BWRAP, log: () => {} })
-      : runtime === 'docker'
-        ? new DockerRuntime({ dataDir, log: () => {} })
-        : new SwarmRuntime({ dataDir, log: () => {} });
+      : runtime === 'confined'
+        ? new ProcessRuntime({ dataDir, confined: 'always', log: () => {} })
+        : runtime === 'docker'
+          ? new DockerRuntime({ dataDir, log: () => {} })
+          : new SwarmRuntime({ dataDir, log: () => {} });
   const treeSha = 'b'.repeat(40);
   const bundle = await new BundleCache({ dir: path.join(dataDir, 'bundles') }).ensure(treeSha, async (dir) => {
     for (const [file, text] of Object.entries(renderTemplate('echo', 'idle'))) {
@@ -192,7 +200,7 @@ for (const r of runtimes) {
   const bytes = await idleMemory(r);
   const fit = Math.floor(GIB24 / bytes);
   results.push(
-    `${r.padEnd(7)} idle instance: ${(bytes / 1024 / 1024).toFixed(1)} MiB PSS (${IDLE} running) → ${fit} idle instances per 24 GiB${r === 'process' ? ' (target ≥ 1000)' : ''}`,
+    `${r.padEnd(7)} idle instance: ${(bytes / 1024 / 1024).toFixed(1)} MiB PSS (${IDLE} running) → ${fit} idle instances per 24 GiB${r === 'process' ? ' (target ≥ 1000)' : r === 'confined' ? ' (target ≥ 2000)' : ''}`,
   );
 }
 await rm(scratch, { recursive: true, force: true });

@@ -58,7 +58,7 @@ import { PlatformMetrics, serveOpenMetrics, tokenGuardedScrape } from './metrics
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
-import { createRuntime, jobRunner } from './runtime.ts';
+import { confinementOf, createRuntime, hardenedRuntime, jobRunner, UnhardenedSignupError } from './runtime.ts';
 import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
 import { SecretStore } from './secrets/store.ts';
@@ -140,6 +140,7 @@ async function boot(
   unlock: () => Promise<void>,
 ): Promise<Platform> {
   // Traces and error tracking, each only when configured; the logger also reports errors to the tracker.
+  if (config.signup === 'open' && !hardenedRuntime(config, parts.runtime)) throw new UnhardenedSignupError();
   const telemetry = await startTelemetry(config, baseLog);
   const log = telemetry.log;
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
@@ -371,6 +372,8 @@ function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: Pris
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }
+  const confinement = confinementOf(runtime);
+  log.info('instance isolation', { layer: confinement.layer, hardened: confinement.hardened });
   if (runtime instanceof DockerRuntime || runtime instanceof SwarmRuntime) {
     // Builds the offline base image now rather than on the first deploy; a missing engine is retried per deploy.
     runtime.prepare().catch((err) => log.warn(`instances cannot start yet: ${(err as Error).message}`));
@@ -649,19 +652,8 @@ export function welcome(platform: Platform, dataDir: string): string {
       `A new link: curl -s -X POST ${platform.url}/api/v1/me/setup-link -H "Authorization: Bearer $KEY"`,
     );
   }
-  const { runtime } = platform;
-  if (runtime instanceof ProcessRuntime && runtime.unavailable) {
-    lines.push(
-      '',
-      `WARNING: MCP servers cannot run: ${runtime.unavailable.message}`,
-      'Install bubblewrap (Debian: apt-get install -y bubblewrap) and restart, or start with BMMS_INSECURE_NO_SANDBOX=1 on a development machine.',
-    );
-  } else if (runtime instanceof ProcessRuntime && runtime.sandbox === 'none') {
-    lines.push(
-      '',
-      'WARNING: insecure mode: MCP servers run WITHOUT a sandbox (BMMS_INSECURE_NO_SANDBOX=1). Never in production.',
-    );
-  }
+  const confinement = confinementOf(platform.runtime);
+  if (confinement.lines.length > 0) lines.push('', ...confinement.lines);
   return `${lines.join('\n')}\n`;
 }
 

@@ -32,7 +32,7 @@ const Env = z.object({
     .optional(),
   BMMS_TRUSTED_PROXIES: z.string().optional(),
   BMMS_ALLOWED_HOSTS: z.string().optional(),
-  BMMS_RUNTIME: z.enum(['process', 'docker', 'swarm']).default('process'),
+  BMMS_RUNTIME: z.enum(['process', 'confined', 'docker', 'swarm']).default('process'),
   BMMS_DOCKER_IMAGE: z.string().min(1).optional(),
   BMMS_SWARM_CONSTRAINTS: z.string().optional(),
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
@@ -127,7 +127,8 @@ export interface Config {
   trustedProxies?: string[];
   /** Without publicUrl: hosts (`host[:port]`) a request may name to get URLs under its own address (BMMS_ALLOWED_HOSTS). */
   allowedHosts?: string[];
-  runtime: 'process' | 'docker' | 'swarm';
+  /** `process`: bubblewrap, else the confined layer (Node's permission model); `confined`: that layer always. */
+  runtime: 'process' | 'confined' | 'docker' | 'swarm';
   /** Instance image for docker/swarm; default: an offline base image built from the platform's node binary. */
   dockerImage: string | undefined;
   /** Swarm placement constraints, e.g. `node.labels.bmms==1` (comma-separated). */

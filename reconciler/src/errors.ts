@@ -45,13 +45,16 @@ export class InstanceStartError extends ReconcilerError {
   }
 }
 
-/** bubblewrap (or setpriv/prlimit) is missing and the runtime was not started with `insecure: true`. */
+/**
+ * bubblewrap (or setpriv/prlimit) is missing, the confined runtime cannot stand in (`also`, e.g. no Node ≥ 25) and
+ * the runtime was not started with `insecure: true`.
+ */
 export class SandboxUnavailableError extends ReconcilerError {
-  constructor(missing: string) {
+  constructor(missing: string, also?: string) {
     super(
       'sandbox_unavailable',
-      `Cannot sandbox instances: ${missing} not found. Install bubblewrap (apt-get install bubblewrap) or start with insecure mode (development only).`,
-      { missing },
+      `Cannot sandbox instances: ${missing} not found${also ? ` ${also}` : ''}. Install bubblewrap (apt-get install bubblewrap) or start with insecure mode (development only).`,
+      { missing, ...(also ? { also } : {}) },
     );
   }
 }

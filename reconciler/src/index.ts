@@ -38,6 +38,7 @@ export type { PreviewOutcome, PreviewTest } from './previews.ts';
 export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
+export { CONFINED_NODE_MAJOR, packagedNode, whichSync } from './runtimes/confined.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
 export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
 export { ownerOf } from './runtimes/health.ts';

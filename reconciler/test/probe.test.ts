@@ -51,7 +51,19 @@ describe('probeInstance', () => {
     const result = await probeInstance(instance.socketPath, FIXTURE_MANIFEST);
     expect(result).toEqual({
       protocolVersion: '2025-06-18',
-      tools: ['disk_fill', 'echo', 'fork_bomb', 'log_flood', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
+      tools: [
+        'disk_fill',
+        'echo',
+        'egress_fetch',
+        'fork_bomb',
+        'log_flood',
+        'memory_bomb',
+        'net_probe',
+        'read_probe',
+        'sleep',
+        'whoami',
+        'write_probe',
+      ],
     });
   });
 
@@ -62,11 +74,20 @@ describe('probeInstance', () => {
     expect(err.reason).toBe('ToolsMismatch');
     expect(err.code).toBe('probe_failed');
     expect(err.message).toBe(
-      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, fork_bomb, log_flood, memory_bomb, write_probe)',
+      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, egress_fetch, fork_bomb, log_flood, memory_bomb, read_probe, sleep, write_probe)',
     );
     expect(err.data).toMatchObject({
       missing: ['forecast'],
-      extra: ['disk_fill', 'fork_bomb', 'log_flood', 'memory_bomb', 'write_probe'],
+      extra: [
+        'disk_fill',
+        'egress_fetch',
+        'fork_bomb',
+        'log_flood',
+        'memory_bomb',
+        'read_probe',
+        'sleep',
+        'write_probe',
+      ],
     });
   });
 

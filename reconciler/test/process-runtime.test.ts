@@ -27,6 +27,7 @@ const runtimes: ProcessRuntime[] = [];
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'bmms-runtime-'));
+  await chmod(tmp, 0o711); // a confined instance runs as its own uid (as root) and must reach its bundle
   bundlePath = (await new BundleCache({ dir: join(tmp, 'bundles') }).ensure(TREE, materializeFixture)).path;
 });
 afterEach(async () => {
@@ -43,6 +44,9 @@ function runtime(opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime {
 }
 const insecureRuntime = (opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime =>
   runtime({ bwrapPath: join(tmp, 'no-bwrap-here'), insecure: true, ...opts });
+/** What a host without bubblewrap gets by default: Node's permission model. */
+const confinedRuntime = (opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime =>
+  runtime({ bwrapPath: join(tmp, 'no-bwrap-here'), ...opts });
 
 function startOpts(over: Partial<StartOptions> = {}): StartOptions {
   return {
@@ -83,17 +87,30 @@ const hostUids = (pid: number): number[] =>
 describe.each([
   ['bubblewrap', () => runtime()],
   ['no sandbox (insecure)', () => insecureRuntime()],
+  ['confined', () => confinedRuntime()],
 ])('ProcessRuntime, %s', (sandbox, make) => {
   it('starts an instance that passes the probe, then stops it: socket and process gone', async () => {
     const rt = make();
     const instance = await rt.start(startOpts({ env: { GREETING: 'hi' } }));
-    expect(instance.sandbox).toBe(sandbox === 'bubblewrap' ? 'bubblewrap' : 'none');
+    expect(instance.sandbox).toBe(sandbox === 'no sandbox (insecure)' ? 'none' : sandbox);
     expect(rt.list().map((i) => i.id)).toEqual([instance.id]);
     expect(alive(instance.pid)).toBe(true);
 
     await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual({
       protocolVersion: '2025-06-18',
-      tools: ['disk_fill', 'echo', 'fork_bomb', 'log_flood', 'memory_bomb', 'net_probe', 'whoami', 'write_probe'],
+      tools: [
+        'disk_fill',
+        'echo',
+        'egress_fetch',
+        'fork_bomb',
+        'log_flood',
+        'memory_bomb',
+        'net_probe',
+        'read_probe',
+        'sleep',
+        'whoami',
+        'write_probe',
+      ],
     });
     expect(await callTool(instance.socketPath, 'echo', { message: 'hello' })).toEqual({ message: 'hello' });
 
@@ -277,7 +294,7 @@ describe('bubblewrap sandbox', () => {
   );
 
   it('refuses to run unsandboxed unless told to', async () => {
-    const refusing = runtime({ bwrapPath: join(tmp, 'no-bwrap-here') });
+    const refusing = runtime({ bwrapPath: join(tmp, 'no-bwrap-here'), confined: 'never' });
     expect(refusing.unavailable).toBeInstanceOf(SandboxUnavailableError);
     await expect(refusing.start(startOpts())).rejects.toThrow(SandboxUnavailableError);
     expect(refusing.list()).toEqual([]);

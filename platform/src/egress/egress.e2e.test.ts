@@ -11,7 +11,8 @@ import { egressProvisioner } from './provisioner.ts';
 import { EgressProxy } from './proxy.ts';
 
 // A rendered http-json server, started on the process runtime with the egress provisioner: its ctx.fetch
-// to "api.test" goes through the proxy's socket (the only way out of the sandbox) to an upstream on 127.0.0.1.
+// to "api.test" goes through the proxy's socket (the only way out of the sandbox) to an upstream on 127.0.0.1;
+// confined, through the egress channel the platform relays to that socket.
 const SECRET = 'sk-egress-7c6b5a4d3e2f';
 const TREE = 'a'.repeat(40);
 let tmp: string;
@@ -82,6 +83,8 @@ async function callTool(socketPath: string, name: string, args: Record<string, u
 describe.each([
   ['bubblewrap', { insecure: false }],
   ['no sandbox (insecure)', { insecure: true, bwrapPath: '/nonexistent/bwrap' }],
+  // No bubblewrap: confined by Node's permission model; ctx.fetch goes over the egress channel (a socket pair).
+  ['confined', { bwrapPath: '/nonexistent/bwrap' }],
 ])('egress through the proxy, %s', (sandbox, runtimeOpts) => {
   it.runIf(sandbox !== 'bubblewrap' || existsSync('/usr/bin/bwrap'))(
     "a tool's ctx.fetch reaches an allowlisted upstream only through the proxy socket",

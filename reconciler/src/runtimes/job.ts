@@ -41,7 +41,7 @@ export type JobResult = {
   /** True when the kernel killed it for memory (only known under a memory cgroup). */
   oomKilled: boolean;
   /** How it was isolated. */
-  sandbox: 'bubblewrap' | 'none';
+  sandbox: 'bubblewrap' | 'confined' | 'none';
 };
 
 const TAIL_BYTES = 16 * 1024;

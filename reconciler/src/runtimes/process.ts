@@ -1,14 +1,24 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmod, cp, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { InstanceStartError, SandboxUnavailableError } from '../errors.ts';
 import { type BookEntry, CPU_BOOST_MS, InstanceBook } from './book.ts';
 import { Cgroups, enterCgroupArgs, type InstanceCgroup } from './cgroups.ts';
+import {
+  ChannelBridge,
+  channelEnv,
+  channelStdio,
+  findConfinedNode,
+  packagedNode,
+  permissionArgs,
+  whichSync,
+} from './confined.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { BoundedOutput, type JobOptions, type JobResult } from './job.ts';
 import type { LogBounds } from './logs.ts';
@@ -26,9 +36,16 @@ export type ProcessRuntimeOptions = {
   nodePath?: string;
   /** Run without a sandbox when bubblewrap is missing (development only; logs a loud warning). */
   insecure?: boolean;
+  /**
+   * The `confined` layer (Node's permission model, see confined.ts): `fallback` (default) where bubblewrap is
+   * missing, `always` even where it is present, `never` (no bubblewrap: instances are refused).
+   */
+  confined?: 'fallback' | 'always' | 'never';
+  /** Node binary of confined instances (default: the reconciler's `node` dependency, else `nodePath` if ≥ 25). */
+  confinedNodePath?: string;
   /** How long start() waits for /healthz. */
   startTimeoutMs?: number;
-  /** bubblewrap binary; a missing path means no sandbox. */
+  /** bubblewrap binary (default: `bwrap` in the PATH); a missing path means no sandbox. */
   bwrapPath?: string;
   setprivPath?: string;
   prlimitPath?: string;
@@ -66,6 +83,8 @@ type Entry = BookEntry & {
   /** Settles after the exit was cleaned up (socket, record removed) and listeners were told. */
   closed: Promise<void>;
   cgroup: InstanceCgroup | null;
+  /** The platform's end of a confined instance's channels. */
+  bridge: ChannelBridge | null;
 } & Writable;
 
 /** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
@@ -127,7 +146,10 @@ const SANDBOX_BIN_DIR = '/opt/bmms/bin';
 const SANDBOX_CACHE_DIR = '/var/cache/node';
 const LIB_DIRS = ['/usr/lib', '/usr/lib64', '/lib', '/lib64'];
 
-/** The embedded runtime: one Node process per instance, sandboxed with bubblewrap, serving HTTP on a unix socket. */
+/**
+ * The embedded runtime: one Node process per instance, sandboxed with bubblewrap and serving HTTP on a unix socket;
+ * where bubblewrap is missing, confined by Node's permission model and served over inherited socket pairs.
+ */
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly sandbox: Instance['sandbox'];
@@ -139,6 +161,11 @@ export class ProcessRuntime implements Runtime {
   readonly #bwrapPath: string;
   readonly #setprivPath: string;
   readonly #prlimitPath: string;
+  /** The Node binary of confined instances (sandbox `confined`). */
+  readonly #confinedNode: string | null = null;
+  /** Folders copied where a confined instance's own uid can reach them (root only), by original folder. */
+  readonly #exposed = new Map<string, Promise<string>>();
+  #exposeRoot: Promise<string> | undefined;
   readonly #uids: UidPool;
   readonly #diskMb: number;
   #quotaWarned = false;
@@ -153,9 +180,9 @@ export class ProcessRuntime implements Runtime {
     this.#dataDir = opts.dataDir;
     this.#nodePath = realpathSync(opts.nodePath ?? process.execPath);
     this.#startTimeoutMs = opts.startTimeoutMs ?? 10_000;
-    this.#bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
-    this.#setprivPath = opts.setprivPath ?? '/usr/bin/setpriv';
-    this.#prlimitPath = opts.prlimitPath ?? '/usr/bin/prlimit';
+    this.#bwrapPath = opts.bwrapPath ?? whichSync('bwrap') ?? 'bwrap';
+    this.#setprivPath = opts.setprivPath ?? whichSync('setpriv') ?? '/usr/bin/setpriv';
+    this.#prlimitPath = opts.prlimitPath ?? whichSync('prlimit') ?? '/usr/bin/prlimit';
     this.#uids = opts.uids ?? new MemoryUidPool();
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#compileCache = opts.compileCache ?? true;
@@ -163,11 +190,11 @@ export class ProcessRuntime implements Runtime {
     this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
 
-    const needed = [this.#bwrapPath, this.#prlimitPath, ...(this.#isRoot() ? [this.#setprivPath] : [])];
-    const missing = needed.find((p) => !isExecutable(p));
+    const missing = ProcessRuntime.bubblewrapMissing(opts);
+    const confine = opts.confined ?? 'fallback';
     this.unavailable = undefined;
     this.cgroups = null;
-    if (missing === undefined) {
+    if (missing === undefined && confine !== 'always') {
       this.sandbox = 'bubblewrap';
       // One parent per data dir: two platforms (or test runs) on one host never collect each other's instances.
       this.cgroups = opts.cgroups === undefined ? Cgroups.detect(`bmms-${ownerOf(this.#dataDir)}`) : opts.cgroups;
@@ -177,21 +204,62 @@ export class ProcessRuntime implements Runtime {
           msg: 'no writable cgroup hierarchy: instance memory, pids and CPU limits are not enforced (only the V8 heap is capped)',
         });
       }
-    } else if (opts.insecure) {
+    } else if (opts.insecure && confine !== 'always') {
       this.sandbox = 'none';
       this.#log({
         level: 'warn',
         msg: `INSECURE: ${missing} not found; MCP servers will run WITHOUT a sandbox, with the platform's user, network and filesystem. Never do this in production.`,
       });
+    } else if (confine !== 'never') {
+      // No bubblewrap: Node's permission model, with a Node that gates the network (confined.ts).
+      const node = findConfinedNode([opts.confinedNodePath, packagedNode(), this.#nodePath]);
+      this.sandbox = 'confined';
+      if (!node) {
+        this.unavailable = new SandboxUnavailableError(
+          missing ?? 'bwrap',
+          'and no Node 25 or later for the confined runtime (npm install puts one in reconciler/node_modules)',
+        );
+      } else if (this.#isRoot() && !isExecutable(this.#setprivPath)) {
+        // As root a confined instance must drop to its own uid, with no way back.
+        this.unavailable = new SandboxUnavailableError(this.#setprivPath);
+      } else {
+        this.#confinedNode = node.path;
+        if (this.#isRoot()) {
+          this.cgroups = opts.cgroups === undefined ? Cgroups.detect(`bmms-${ownerOf(this.#dataDir)}`) : opts.cgroups;
+        }
+        this.#log({
+          level: 'warn',
+          msg: `no bubblewrap: MCP servers run confined by Node ${node.major}'s permission model (read-only bundle; no network, processes, workers or addons). Not a hardened sandbox: install bubblewrap for production.`,
+        });
+      }
     } else {
       // The platform still runs (API, git, checks); instances are refused until bubblewrap is installed.
       this.sandbox = 'none';
-      this.unavailable = new SandboxUnavailableError(missing);
+      this.unavailable = new SandboxUnavailableError(missing ?? 'bwrap');
     }
+  }
+
+  /** The Node binary confined instances run on (null unless the sandbox is `confined`). */
+  get confinedNode(): string | null {
+    return this.#confinedNode;
   }
 
   #isRoot(): boolean {
     return process.getuid?.() === 0;
+  }
+
+  /**
+   * What bubblewrap needs and this host lacks (bwrap, prlimit, and setpriv as root), as the constructor would look
+   * them up; undefined when the bubblewrap sandbox is available.
+   */
+  static bubblewrapMissing(
+    opts: Pick<ProcessRuntimeOptions, 'bwrapPath' | 'prlimitPath' | 'setprivPath'> = {},
+  ): string | undefined {
+    const bwrap = opts.bwrapPath ?? whichSync('bwrap') ?? 'bwrap';
+    const prlimit = opts.prlimitPath ?? whichSync('prlimit') ?? '/usr/bin/prlimit';
+    const setpriv = opts.setprivPath ?? whichSync('setpriv') ?? '/usr/bin/setpriv';
+    const needed = [bwrap, prlimit, ...(process.getuid?.() === 0 ? [setpriv] : [])];
+    return needed.find((p) => !isExecutable(p));
   }
 
   /** Start one instance of a bundle and wait for its /healthz. */
@@ -199,20 +267,23 @@ export class ProcessRuntime implements Runtime {
     if (this.unavailable) throw this.unavailable;
     checkBinds(opts.binds ?? []);
     const sandboxed = this.sandbox === 'bubblewrap';
+    const confined = this.sandbox === 'confined';
     // As root every server runs as its own host uid; without root bwrap's user namespace maps the platform's.
-    const owner = sandboxed && this.#isRoot() ? await this.#ownerOf(opts) : null;
+    const owner = (sandboxed || confined) && this.#isRoot() ? await this.#ownerOf(opts) : null;
+    // A confined instance may write nowhere: no compile cache (it would be a folder it writes to).
+    const compileCache = this.#compileCache && !confined;
     const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
-      cache: this.#compileCache,
+      cache: compileCache,
       cacheScope: uidKey(opts.serverName, opts.kind),
     });
     const { id, instanceDir, sockDir, socketPath } = dirs;
-    const { cacheDir, tmpDir, mounts, ownCache } = await prepareWritable(dirs, owner, {
+    const { cacheDir, tmpDir, mounts, ownCache } = await prepareWritable(dirs, confined ? null : owner, {
       diskMb: this.#diskMb,
-      compileCache: this.#compileCache,
+      compileCache,
       onUnbounded: (err) => this.#warnUnbounded(err),
     });
 
-    const { file, args, options, cgroup } = await this.#command(
+    const { file, args, options, cgroup, egressSocket } = await this.#command(
       opts,
       { id, socketPath, sockDir, cacheDir, tmpDir },
       owner,
@@ -256,6 +327,7 @@ export class ProcessRuntime implements Runtime {
       exited,
       closed: exited.then((info) => this.#onClosed(entry, instanceDir, info)),
       cgroup,
+      bridge: null,
       mounts,
       ownCache,
     };
@@ -265,6 +337,18 @@ export class ProcessRuntime implements Runtime {
       if (sandboxed) {
         entry.wrapperPid = child.pid ?? null;
         instance.pid = await this.#readChildPid(child, exited);
+      }
+      if (confined) {
+        entry.bridge = new ChannelBridge(child, {
+          socketPath,
+          egressSocket,
+          onExhausted: () => {
+            if (entry.stopping || child.exitCode !== null || child.signalCode !== null) return;
+            capture.note('killed: the instance closed every channel to the platform');
+            kill(instance.pid, 'SIGKILL');
+          },
+        });
+        await entry.bridge.listen();
       }
       await this.#writeRecord(instanceDir, entry);
       await this.#waitHealthy(entry);
@@ -297,7 +381,10 @@ export class ProcessRuntime implements Runtime {
   async runJob(opts: JobOptions): Promise<JobResult> {
     if (this.unavailable) throw this.unavailable;
     const sandboxed = this.sandbox === 'bubblewrap';
-    const owner = sandboxed && this.#isRoot() ? await this.#ownerOf({ ...opts, kind: 'preview' }) : null;
+    const confined = this.sandbox === 'confined';
+    const owner = (sandboxed || confined) && this.#isRoot() ? await this.#ownerOf({ ...opts, kind: 'preview' }) : null;
+    // As root a confined job reads its folder as its own uid: a copy where it can (one-shot, removed after).
+    const appDir = confined && owner ? await this.#reachable(opts.appDir) : opts.appDir;
     const limits = {
       memoryMb: opts.limits.memoryMb,
       cpu: opts.limits.cpu ?? 1,
@@ -311,10 +398,17 @@ export class ProcessRuntime implements Runtime {
       nodeArgs.push('--require', `${SANDBOX_BIN_DIR}/drop-privileges.cjs`);
       env.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
     }
-    const cgroup = sandboxed && this.cgroups ? await this.cgroups.create(`job-${randomUUID()}`, limits) : null;
+    const cgroup =
+      (sandboxed || confined) && this.cgroups ? await this.cgroups.create(`job-${randomUUID()}`, limits) : null;
     const program = [...nodeArgs, ...opts.args];
     let child: ChildProcess;
-    if (sandboxed) {
+    if (confined) {
+      const confinedEnv: Record<string, string> = { ...opts.env, ...INSTANCE_ENV };
+      if (owner) confinedEnv.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
+      const job = this.#confinedProgram([appDir], heapMb, owner, opts.args);
+      const cmd = cgroup ? enterCgroupArgs(cgroup, job.file, job.args) : job;
+      child = spawn(cmd.file, cmd.args, { env: confinedEnv, cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    } else if (sandboxed) {
       const noWritable = { sockDir: null, cacheDir: null, tmpDir: null };
       const bwrapArgs = this.#bwrapArgs({ dir: opts.appDir, cwd: SANDBOX_APP_DIR }, noWritable, program, []);
       const cmd = cgroup
@@ -356,12 +450,16 @@ export class ProcessRuntime implements Runtime {
         truncated: output.truncated,
         timedOut,
         oomKilled,
-        sandbox: this.sandbox === 'bubblewrap' ? 'bubblewrap' : 'none',
+        sandbox: this.sandbox === 'bubblewrap' || this.sandbox === 'confined' ? this.sandbox : 'none',
       };
     } finally {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', stop);
       if (cgroup && this.cgroups) await this.cgroups.remove(cgroup);
+      if (appDir !== opts.appDir) {
+        this.#exposed.delete(opts.appDir);
+        await rm(appDir, { recursive: true, force: true });
+      }
     }
   }
 
@@ -373,10 +471,17 @@ export class ProcessRuntime implements Runtime {
     opts: StartOptions,
     dirs: { id: string; socketPath: string; sockDir: string; cacheDir: string | null; tmpDir: string | null },
     owner: { uid: number; gid: number } | null,
-  ): Promise<{ file: string; args: string[]; options: SpawnOptions; cgroup: InstanceCgroup | null }> {
+  ): Promise<{
+    file: string;
+    args: string[];
+    options: SpawnOptions;
+    cgroup: InstanceCgroup | null;
+    egressSocket?: string | undefined;
+  }> {
     const { id, socketPath, sockDir, cacheDir, tmpDir } = dirs;
     const sandboxed = this.sandbox === 'bubblewrap';
     const binds = opts.binds ?? [];
+    if (this.sandbox === 'confined') return this.#confinedCommand(opts, id, owner);
     const env: Record<string, string> = {
       ...(sandboxed ? opts.env : hostPaths(opts.env, binds)),
       ...INSTANCE_ENV,
@@ -414,6 +519,114 @@ export class ProcessRuntime implements Runtime {
       options: { env, stdio: ['ignore', 'pipe', 'pipe'] },
       cgroup,
     };
+  }
+
+  /**
+   * A confined instance: node under the permission model (read access to the bundle's folder only), behind prlimit
+   * where present, as root dropped to the server's uid (setpriv, then drop-privileges.cjs) and in its cgroup. It
+   * gets socket pairs instead of a socket path; an egress proxy socket among its env becomes the egress channel.
+   */
+  async #confinedCommand(
+    opts: StartOptions,
+    id: string,
+    owner: { uid: number; gid: number } | null,
+  ): Promise<{
+    file: string;
+    args: string[];
+    options: SpawnOptions;
+    cgroup: InstanceCgroup | null;
+    egressSocket: string | undefined;
+  }> {
+    const { BMMS_EGRESS_SOCKET: egressSocket, ...env } = hostPaths(opts.env, opts.binds ?? []);
+    const heapMb = this.cgroups ? opts.limits.memoryMb * 0.75 : opts.limits.memoryMb;
+    const bundleDir = owner ? await this.#reachable(dirname(opts.bundlePath)) : dirname(opts.bundlePath);
+    const bundle = join(bundleDir, basename(opts.bundlePath));
+    const program = this.#confinedProgram([bundleDir], heapMb, owner, [bundle]);
+    const cgroup = this.cgroups ? await this.cgroups.create(id, opts.limits, { cpuBoost: true }) : null;
+    const cmd = cgroup ? enterCgroupArgs(cgroup, program.file, program.args) : program;
+    const childEnv: Record<string, string> = {
+      ...env,
+      ...INSTANCE_ENV,
+      ...channelEnv(egressSocket !== undefined),
+      BMMS_REVISION: opts.revision,
+      BMMS_TIMEOUT_MS: String(opts.limits.timeoutMs),
+      ...(owner ? { BMMS_RUN_AS: `${owner.uid}:${owner.gid}` } : {}),
+    };
+    return {
+      ...cmd,
+      options: { env: childEnv, cwd: bundleDir, stdio: channelStdio(egressSocket !== undefined) },
+      cgroup,
+      egressSocket,
+    };
+  }
+
+  /**
+   * `dir` as a confined instance running as its own uid can open it: itself when every folder above lets other
+   * users through, else a copy (made once) in a folder of ours under the system's temporary folder. The data dir
+   * is the platform's alone (0700) and stays so.
+   */
+  async #reachable(dir: string): Promise<string> {
+    if (await reachableByOthers(dir)) return dir;
+    let copy = this.#exposed.get(dir);
+    if (!copy) {
+      copy = (async () => {
+        this.#exposeRoot ??= (async () => {
+          const root = await mkdtemp(join(tmpdir(), 'bmms-confined-'));
+          await chmod(root, 0o711);
+          process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+          return root;
+        })();
+        const root = await this.#exposeRoot;
+        const target = join(root, createHash('sha256').update(dir).digest('hex').slice(0, 24));
+        const staging = `${target}.${randomUUID()}`;
+        await cp(dir, staging, { recursive: true });
+        await chmodTree(staging);
+        await rename(staging, target).catch(async (err) => {
+          await rm(staging, { recursive: true, force: true });
+          if (!existsSync(target)) throw err;
+        });
+        return target;
+      })();
+      this.#exposed.set(dir, copy);
+      copy.catch(() => this.#exposed.delete(dir));
+    }
+    return copy;
+  }
+
+  /** The command line of confined node on `script` (and its arguments), wrapped in prlimit and setpriv. */
+  #confinedProgram(
+    readable: string[],
+    heapMb: number,
+    owner: { uid: number; gid: number } | null,
+    script: string[],
+  ): { file: string; args: string[] } {
+    const node = this.#confinedNode as string;
+    const nodeArgs = [
+      ...permissionArgs(owner ? [...readable, DROP_PRIVILEGES] : readable),
+      `--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`,
+      ...INSTANCE_NODE_FLAGS,
+      ...(owner ? ['--require', DROP_PRIVILEGES] : []),
+      ...script,
+    ];
+    let command = [node, ...nodeArgs];
+    if (owner) {
+      // Node starts as root holding only CAP_SETUID/CAP_SETGID and switches to the server's uid before any of the
+      // bundle loads (drop-privileges.cjs), as in bubblewrap; no_new_privs keeps it from regaining anything.
+      command = [
+        this.#setprivPath,
+        '--clear-groups',
+        '--inh-caps=-all',
+        '--bounding-set=-all,+setuid,+setgid',
+        '--no-new-privs',
+        '--',
+        ...command,
+      ];
+    }
+    if (isExecutable(this.#prlimitPath)) {
+      command = [this.#prlimitPath, '--nofile=1024:1024', '--core=0', '--fsize=0', '--', ...command];
+    }
+    const [file, ...args] = command as [string, ...string[]];
+    return { file, args };
   }
 
   #warnUnbounded(err: Error): void {
@@ -587,6 +800,7 @@ export class ProcessRuntime implements Runtime {
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
     this.#book.entries.delete(entry.instance.id);
+    await entry.bridge?.close();
     if (entry.cgroup && this.cgroups) {
       if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
         entry.capture.note('killed: out of memory (the instance hit its memory limit)');
@@ -686,6 +900,24 @@ export class ProcessRuntime implements Runtime {
       }
     }
     return killed;
+  }
+}
+
+/** True when every folder from `dir` up lets other users through (x): a confined instance's own uid can reach it. */
+async function reachableByOthers(dir: string): Promise<boolean> {
+  for (let d = dir; ; d = dirname(d)) {
+    if (((await stat(d)).mode & 0o001) === 0) return false;
+    if (dirname(d) === d) return true;
+  }
+}
+
+/** Folders 0755, files 0644: what a bundle needs to be read by any uid. */
+async function chmodTree(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await chmodTree(path);
+    else if (entry.isFile()) await chmod(path, 0o644);
   }
 }
 

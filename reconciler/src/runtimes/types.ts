@@ -14,8 +14,8 @@ export type Instance = {
   pid: number;
   /** When the process was spawned. */
   startedAt: Date;
-  /** How the instance is isolated. */
-  sandbox: 'bubblewrap' | 'docker' | 'swarm' | 'none';
+  /** How the instance is isolated (`confined`: Node's permission model, where bubblewrap is missing). */
+  sandbox: 'bubblewrap' | 'confined' | 'docker' | 'swarm' | 'none';
 };
 
 /** Resource limits from the manifest. */

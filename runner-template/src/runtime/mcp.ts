@@ -15,7 +15,7 @@ import { formatPath, type Manifest } from '../spec.ts';
 import { createEgressFetch } from './context.ts';
 import type { Caller } from './credential.ts';
 import { classify, readIncoming, sendError, sendResult } from './direct.ts';
-import { createSocketFetch } from './egress-socket.ts';
+import { createSocketFetch, type FetchHop } from './egress-socket.ts';
 import type { Logger } from './log.ts';
 import { normalizeResult, type ToolContext, type ToolDefinition, type ToolReturn } from './tool.ts';
 import { type RequestTrace, traced } from './trace.ts';
@@ -29,6 +29,8 @@ export interface McpDeps {
   redact(text: string): string;
   /** The platform's egress proxy socket (`BMMS_EGRESS_SOCKET`); without it ctx.fetch connects directly. */
   egressSocket?: string;
+  /** One hop to the egress proxy that is not a socket path (the confined runtime's channel); wins over egressSocket. */
+  egressHop?: FetchHop;
   /** Verifies the gateway's credential (`BMMS_GATEWAY_KEY` set): every call must carry one. */
   verifyCaller?: (authorization: string | undefined) => Caller;
   /**
@@ -96,7 +98,7 @@ export async function callTool(
     fetch: createEgressFetch(
       deps.manifest.egress,
       controller.signal,
-      deps.egressSocket ? createSocketFetch(deps.egressSocket) : fetch,
+      deps.egressHop ?? (deps.egressSocket ? createSocketFetch(deps.egressSocket) : fetch),
     ),
     secret: deps.secret,
     log: toolLog.log,

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { ManifestError, ToolMismatchError } from '../errors.ts';
 import { type Manifest, validateManifest } from '../spec.ts';
 import { createSecretReader } from './context.ts';
 import { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
+import { createChannelFetch } from './egress-socket.ts';
 import { batchedWriter, captureConsole, createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
@@ -72,11 +74,46 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
+/** The socket pairs a server serves (confined runtime), each with its number of requests in flight. */
+const channels = new WeakMap<Server, Map<Socket, number>>();
+
+/**
+ * The socket pairs of the `confined` runtime (`BMMS_CHANNEL_FDS`): the instance may open no listener, so the
+ * platform hands it connected pairs at spawn and relays requests over them. A pair is never replaced: idle ones
+ * stay open (no keep-alive timeout) and are closed only on shutdown.
+ */
+function serveChannels(server: Server, fds: string): void {
+  const open = new Map<Socket, number>();
+  server.keepAliveTimeout = 0;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as Socket;
+    open.set(socket, (open.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      if (open.has(socket)) open.set(socket, Math.max(0, (open.get(socket) ?? 1) - 1));
+    });
+  });
+  for (const fd of fds.split(',')) {
+    if (!/^\d+$/.test(fd)) throw new Error(`BMMS_CHANNEL_FDS: not a file descriptor: ${fd}`);
+    const socket = new Socket({ fd: Number(fd), readable: true, writable: true });
+    open.set(socket, 0);
+    socket.once('close', () => open.delete(socket));
+    server.emit('connection', socket);
+  }
+  channels.set(server, open);
+}
+
 function listen(server: Server, env: Record<string, string | undefined>): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const socket = env.BMMS_SOCKET;
-    if (socket) {
+    if (env.BMMS_CHANNEL_FDS) {
+      try {
+        serveChannels(server, env.BMMS_CHANNEL_FDS);
+        resolve(`channels:${env.BMMS_CHANNEL_FDS}`);
+      } catch (error) {
+        reject(error);
+      }
+    } else if (socket) {
       try {
         if (lstatSync(socket, { throwIfNoEntry: false })?.isSocket()) unlinkSync(socket);
       } catch (error) {
@@ -149,7 +186,33 @@ function createHttpServer(deps: McpDeps, logger: Logger, revision: string | unde
   });
 }
 
+/** Shutdown on socket pairs: idle pairs close now, busy ones after their response (at most DRAIN_MS). */
+function drainChannels(server: Server, open: Map<Socket, number>): Promise<void> {
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('connection', 'close'));
+  return new Promise((resolve) => {
+    const endIdle = () => {
+      for (const [socket, inFlight] of open) if (inFlight === 0) socket.end();
+    };
+    const done = () => {
+      clearInterval(sweep);
+      clearTimeout(force);
+      resolve();
+    };
+    const force = setTimeout(() => {
+      for (const socket of open.keys()) socket.destroy();
+      done();
+    }, DRAIN_MS);
+    const sweep = setInterval(() => {
+      endIdle();
+      if (open.size === 0) done();
+    }, 50);
+    endIdle();
+  });
+}
+
 function drain(server: Server): Promise<void> {
+  const open = channels.get(server);
+  if (open) return drainChannels(server, open);
   return new Promise((resolve) => {
     const force = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
     server.close(() => {
@@ -188,6 +251,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
     if (manifest.resources.length > 0) deps.views = viewsOf(manifest, options.views ?? injectedViews());
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
+    if (env.BMMS_EGRESS_FD && /^\d+$/.test(env.BMMS_EGRESS_FD))
+      deps.egressHop = createChannelFetch(Number(env.BMMS_EGRESS_FD));
     if (options.direct === false) deps.direct = false;
     // Behind the platform's gateway every call carries its internal credential, verified here too.
     if (env.BMMS_GATEWAY_KEY) {

@@ -1,0 +1,295 @@
+// The `confined` runtime (a host without bubblewrap): hostile code in an instance cannot open a network connection
+// (TCP or a unix socket, loopback only here), read outside its bundle, write anywhere or start a process; the same
+// probes succeed without confinement, so the proofs are not vacuous. Also: `ctx.fetch` still leaves through the
+// egress channel, and a runtime picks the confined layer by itself when `bwrap` is not in the PATH.
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BundleCache,
+  CONFINED_NODE_MAJOR,
+  ProcessRuntime,
+  type ProcessRuntimeOptions,
+  probeInstance,
+  type StartOptions,
+  unixRequest,
+} from '../src/index.ts';
+import { findConfinedNode, nodeMajor } from '../src/runtimes/confined.ts';
+import { callTool, FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from '../src/testing.ts';
+
+const TREE = 'f'.repeat(40);
+const isRoot = process.getuid?.() === 0;
+let tmp: string;
+let bundlePath: string;
+let tcp: Server;
+let port: number;
+let unix: Server;
+let unixPath: string;
+let secretPath: string;
+const runtimes: ProcessRuntime[] = [];
+
+beforeAll(async () => {
+  // 0700, as the platform's data dir is: as root the runtime copies the bundle where the instance's uid reaches it.
+  tmp = await mkdtemp(join(tmpdir(), 'bmms-confined-'));
+  bundlePath = (await new BundleCache({ dir: join(tmp, 'bundles') }).ensure(TREE, materializeFixture)).path;
+  // Loopback only: the only traffic this machine allows.
+  tcp = createServer((s) => {
+    s.on('error', () => {});
+    s.end('hello');
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  port = (tcp.address() as { port: number }).port;
+  unixPath = join(tmp, 'host.sock');
+  unix = createServer((s) => {
+    s.on('error', () => {});
+    s.end('hello');
+  });
+  await new Promise<void>((resolve) => unix.listen(unixPath, resolve));
+  await chmod(unixPath, 0o777); // the kernel would let any uid in: only the permission model stands in the way
+  secretPath = join(tmp, 'platform-secret.txt');
+  await writeFile(secretPath, 'the platform keeps this', { mode: 0o644 });
+});
+afterEach(async () => {
+  for (const rt of runtimes.splice(0)) await Promise.all(rt.list().map((i) => rt.stop(i.id, { graceMs: 1000 })));
+});
+afterAll(async () => {
+  tcp.close();
+  unix.close();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+function runtime(opts: Partial<ProcessRuntimeOptions> = {}): ProcessRuntime {
+  const rt = new ProcessRuntime({
+    dataDir: join(tmp, 'data'),
+    nodePath: NODE_BIN,
+    bwrapPath: join(tmp, 'no-bwrap-here'),
+    log: () => {},
+    ...opts,
+  });
+  runtimes.push(rt);
+  return rt;
+}
+
+function startOpts(over: Partial<StartOptions> = {}): StartOptions {
+  return {
+    serverName: 'hostile',
+    revision: '0123456789abcdef0123456789abcdef01234567',
+    treeSha: TREE,
+    bundlePath,
+    env: { HOST_SOCKET: unixPath },
+    limits: { memoryMb: 128, cpu: 0.5, timeoutMs: 10_000 },
+    ...over,
+  };
+}
+
+const hostUids = (pid: number): number[] =>
+  (readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(.*)$/m)?.[1] ?? '').split(/\s+/).map(Number);
+
+describe('confined runtime', () => {
+  it('is what a runtime falls back to without bubblewrap, on a Node that gates the network', () => {
+    const rt = runtime();
+    expect(rt.sandbox).toBe('confined');
+    expect(rt.unavailable).toBeUndefined();
+    expect(nodeMajor(rt.confinedNode as string)).toBeGreaterThanOrEqual(CONFINED_NODE_MAJOR);
+    // A Node whose permission model lets the network through is never taken for it.
+    const platformNode = nodeMajor(NODE_BIN) as number;
+    expect(findConfinedNode([NODE_BIN])).toEqual(
+      platformNode >= CONFINED_NODE_MAJOR ? { path: NODE_BIN, major: platformNode } : undefined,
+    );
+  });
+
+  it('picks bubblewrap from the PATH, and the confined layer when bwrap is not in it', () => {
+    const hasBwrap = existsSync('/usr/bin/bwrap');
+    const saved = process.env.PATH;
+    try {
+      process.env.PATH = join(tmp, 'empty-bin');
+      const without = new ProcessRuntime({ dataDir: join(tmp, 'data'), nodePath: NODE_BIN, log: () => {} });
+      expect(without.sandbox).toBe('confined');
+      if (hasBwrap) {
+        process.env.PATH = saved;
+        const withBwrap = new ProcessRuntime({ dataDir: join(tmp, 'data'), nodePath: NODE_BIN, log: () => {} });
+        expect(withBwrap.sandbox).toBe('bubblewrap');
+      }
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
+  it('an instance cannot connect (TCP or unix socket), read outside its bundle, write, or start a process', async () => {
+    const rt = runtime();
+    const instance = await rt.start(startOpts());
+    expect(instance.sandbox).toBe('confined');
+    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toBeDefined();
+
+    expect(await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port })).toEqual({
+      connected: false,
+      error: 'ERR_ACCESS_DENIED',
+    });
+    expect(await callTool(instance.socketPath, 'net_probe', { socketEnv: 'HOST_SOCKET' })).toEqual({
+      connected: false,
+      error: 'ERR_ACCESS_DENIED',
+    });
+    expect(await callTool(instance.socketPath, 'read_probe', { path: secretPath })).toEqual({
+      read: false,
+      error: 'ERR_ACCESS_DENIED',
+    });
+    expect(await callTool(instance.socketPath, 'read_probe', { path: '/etc/passwd' })).toEqual({
+      read: false,
+      error: 'ERR_ACCESS_DENIED',
+    });
+    // Its own bundle it reads (as root a copy its uid can reach; the original stays in the 0700 data dir).
+    const cmdline = readFileSync(`/proc/${instance.pid}/cmdline`, 'utf8').split('\0');
+    const readable = cmdline.filter((a) => a.startsWith('--allow-fs-read=')).map((a) => a.slice(16));
+    const ownDir = readable[0] as string;
+    expect(ownDir === dirname(bundlePath) || (isRoot && ownDir.startsWith(tmpdir()))).toBe(true);
+    expect(await callTool(instance.socketPath, 'read_probe', { path: join(ownDir, 'server.mjs') })).toMatchObject({
+      read: true,
+    });
+    expect(await callTool(instance.socketPath, 'write_probe')).toMatchObject({
+      written: false,
+      error: 'ERR_ACCESS_DENIED',
+    });
+    expect(existsSync(join(dirname(bundlePath), 'probe.txt'))).toBe(false);
+    expect(await callTool(instance.socketPath, 'fork_bomb', { max: 3 })).toEqual({
+      spawned: 0,
+      error: 'ERR_ACCESS_DENIED',
+    });
+
+    // The flags it runs under, and (as root) its own unprivileged uid.
+    expect(cmdline).toContain('--permission');
+    expect(cmdline).toContain('--disallow-code-generation-from-strings');
+    // Read access to its bundle's folder only (and, as root, the preload that drops to its uid).
+    expect(readable.slice(1)).toEqual(isRoot ? [expect.stringMatching(/drop-privileges\.cjs$/)] : []);
+    expect(cmdline.filter((a) => a.startsWith('--allow-') && !a.startsWith('--allow-fs-read='))).toEqual([]);
+    // The heap limit: the manifest's memory, or 3/4 of it under a memory cgroup (root).
+    expect(cmdline).toContain(`--max-old-space-size=${rt.cgroups ? 96 : 128}`);
+    if (isRoot) {
+      const uids = hostUids(instance.pid);
+      expect(uids.every((u) => u !== 0)).toBe(true);
+      expect(await callTool(instance.socketPath, 'whoami')).toMatchObject({ uid: uids[0] });
+    }
+    if (existsSync('/usr/bin/prlimit')) {
+      expect(readFileSync(`/proc/${instance.pid}/limits`, 'utf8')).toMatch(/^Max open files\s+1024\s+1024/m);
+    }
+    // No listener of its own: the only sockets it has are the ones it was handed.
+    const environ = readFileSync(`/proc/${instance.pid}/environ`, 'utf8').split('\0');
+    expect(environ.some((kv) => kv.startsWith('BMMS_SOCKET='))).toBe(false);
+    expect(environ).toContain('BMMS_CHANNEL_FDS=4,5,6,7,8,9,10,11');
+  });
+
+  it('the same probes succeed without confinement (so the proofs above are not vacuous)', async () => {
+    const rt = runtime({ insecure: true });
+    expect(rt.sandbox).toBe('none');
+    const instance = await rt.start(startOpts());
+    expect(await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port })).toEqual({
+      connected: true,
+    });
+    expect(await callTool(instance.socketPath, 'net_probe', { socketEnv: 'HOST_SOCKET' })).toEqual({
+      connected: true,
+    });
+    expect(await callTool(instance.socketPath, 'read_probe', { path: secretPath })).toEqual({
+      read: true,
+      head: 'the platform keeps this',
+    });
+  });
+
+  it('serves more concurrent calls than it has channels, and a caller hanging up costs no channel', async () => {
+    const rt = runtime();
+    const instance = await rt.start(startOpts());
+    const calls = Array.from({ length: 40 }, (_, i) => callTool(instance.socketPath, 'echo', { message: `m${i}` }));
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 40 }, (_, i) => ({ message: `m${i}` })));
+    // Callers that give up before the answer: the relay still reads each answer to its end.
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        unixRequest(instance.socketPath, {
+          method: 'POST',
+          path: '/mcp',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'tools/call',
+            params: { name: 'sleep', arguments: { ms: 300 } },
+          }),
+          timeoutMs: 30,
+        }).catch(() => null),
+      ),
+    );
+    const again = Array.from({ length: 16 }, (_, i) => callTool(instance.socketPath, 'echo', { message: `n${i}` }));
+    expect(await Promise.all(again)).toEqual(Array.from({ length: 16 }, (_, i) => ({ message: `n${i}` })));
+  });
+
+  it('runs a one-shot job confined too: no network, no reads outside its folder', async () => {
+    const rt = runtime();
+    const appDir = join(tmp, 'job');
+    await mkdir(appDir, { recursive: true });
+    await chmod(appDir, 0o755);
+    await writeFile(
+      join(appDir, 'job.mjs'),
+      `import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+const out = {};
+try { readFileSync(${JSON.stringify(secretPath)}); out.read = 'ok'; } catch (e) { out.read = e.code; }
+const s = connect(${port}, '127.0.0.1');
+s.on('connect', () => { out.net = 'connected'; console.log(JSON.stringify(out)); s.destroy(); });
+s.on('error', (e) => { out.net = e.code; console.log(JSON.stringify(out)); });
+`,
+      { mode: 0o644 },
+    );
+    const result = await rt.runJob({
+      serverName: 'hostile',
+      appDir,
+      args: ['job.mjs'],
+      limits: { memoryMb: 128, timeoutMs: 20_000, outputBytes: 65536 },
+    });
+    expect(result.sandbox).toBe('confined');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.output.trim())).toEqual({ read: 'ERR_ACCESS_DENIED', net: 'ERR_ACCESS_DENIED' });
+  });
+});
+
+describe('egress channel', () => {
+  let proxy: HttpServer;
+  let proxyDir: string;
+  const seen: string[] = [];
+  beforeAll(async () => {
+    // A stand-in for the platform's egress proxy: absolute-form requests on a unix socket, answered here.
+    proxyDir = join(tmp, 'egress');
+    await mkdir(proxyDir, { recursive: true });
+    proxy = createHttpServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`proxied ${req.method} ${req.url}`);
+    });
+    await new Promise<void>((resolve) => proxy.listen(join(proxyDir, 'egress.sock'), resolve));
+  });
+  afterAll(() => proxy.close());
+
+  it('relays HTTP/2 streams from the instance end of the pair to the egress proxy socket', async () => {
+    const rt = runtime();
+    const instance = await rt.start(
+      startOpts({
+        env: { BMMS_EGRESS_SOCKET: '/run/bmms-egress/egress.sock' },
+        binds: [{ host: proxyDir, sandbox: '/run/bmms-egress' }],
+      }),
+    );
+    const environ = readFileSync(`/proc/${instance.pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('BMMS_EGRESS_FD=3');
+    expect(environ.some((kv) => kv.startsWith('BMMS_EGRESS_SOCKET='))).toBe(false);
+    // The runtime's channel fetch reaches the proxy, which gets the request in absolute form.
+    expect(
+      await callTool(instance.socketPath, 'egress_fetch', { url: 'https://api.example.com/v1/items?x=1' }),
+    ).toEqual({ status: 200, body: 'proxied GET https://api.example.com/v1/items?x=1' });
+    expect(seen).toEqual(['GET https://api.example.com/v1/items?x=1']);
+    // By itself the instance cannot reach the proxy's socket (nor any other).
+    const direct = await callTool(instance.socketPath, 'net_probe', { host: '127.0.0.1', port });
+    expect(direct).toEqual({ connected: false, error: 'ERR_ACCESS_DENIED' });
+  });
+});
