@@ -23,6 +23,7 @@ describe('site pages and their security headers', () => {
     await mkdir(path.join(dir, 'docs'), { recursive: true });
     await mkdir(path.join(dir, 'servers/-/changes/-'), { recursive: true });
     await mkdir(path.join(dir, 'servers/new'), { recursive: true });
+    await mkdir(path.join(dir, 'settings'), { recursive: true });
     await mkdir(path.join(dir, '_astro'), { recursive: true });
     await writeFile(path.join(dir, 'index.html'), page('home'));
     await writeFile(path.join(dir, 'docs/index.html'), page('docs'));
@@ -30,6 +31,7 @@ describe('site pages and their security headers', () => {
     await writeFile(path.join(dir, 'servers/-/index.html'), page('server shell'));
     await writeFile(path.join(dir, 'servers/-/changes/-/index.html'), page('change shell'));
     await writeFile(path.join(dir, 'servers/new/index.html'), page('wizard'));
+    await writeFile(path.join(dir, 'settings/index.html'), page('settings'));
     await writeFile(path.join(dir, '_astro/a.js'), 'export {}');
     const app = express();
     app.set('trust proxy', 'loopback');
@@ -71,6 +73,19 @@ describe('site pages and their security headers', () => {
       const csp = (await get(p, { cookie: 'bmms_session=ok' })).headers.get('content-security-policy') ?? '';
       expect(csp).toContain("script-src 'self'");
       expect(csp).not.toContain('wasm-unsafe-eval');
+    }
+  });
+
+  it("lets only the organization settings load Stripe.js and frame Stripe's Embedded Checkout", async () => {
+    const settings = (await get('/settings/', { cookie: 'bmms_session=ok' })).headers.get('content-security-policy');
+    expect(settings).toContain(`script-src 'self' https://js.stripe.com ${hash(SCRIPT)}`);
+    expect(settings).toContain('frame-src https://js.stripe.com https://*.js.stripe.com https://checkout.stripe.com');
+    expect(settings).toContain("connect-src 'self' https://api.stripe.com https://checkout.stripe.com");
+    expect(settings).toContain("frame-ancestors 'none'");
+    for (const p of ['/', '/docs/', '/servers/new/']) {
+      const csp = (await get(p, { cookie: 'bmms_session=ok' })).headers.get('content-security-policy') ?? '';
+      expect(csp, p).not.toContain('stripe');
+      expect(csp, p).not.toContain('frame-src');
     }
   });
 

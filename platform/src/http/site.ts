@@ -46,10 +46,25 @@ export interface PolicyOptions {
    * new Function() stay blocked ('unsafe-eval' is never sent), and the module still comes from 'self'.
    */
   wasm?: boolean;
+  /**
+   * Stripe's Embedded Checkout: Stripe.js from js.stripe.com (Stripe requires it be loaded from there, never bundled),
+   * its checkout frames, and its calls to Stripe's API. Only the organization settings, where checkout opens, get it.
+   */
+  stripe?: boolean;
 }
+
+/** The sources Embedded Checkout needs, per directive (Stripe's published policy for it). */
+const STRIPE_SOURCES = {
+  script: 'https://js.stripe.com',
+  frame: 'https://js.stripe.com https://*.js.stripe.com https://checkout.stripe.com',
+  connect: 'https://api.stripe.com https://checkout.stripe.com',
+  img: 'https://*.stripe.com',
+};
 
 /** The docs pages (`/docs/…`): the only ones with the search box, so the only ones whose policy allows WebAssembly. */
 const DOCS_DIR = 'docs';
+/** The organization settings (`/settings/`): the only pages that open Stripe's Embedded Checkout. */
+const CHECKOUT_DIR = 'settings';
 
 /**
  * The policy of one page: scripts and style elements from the site itself or inline with a listed hash
@@ -64,14 +79,16 @@ export function contentSecurityPolicy(html: string, options: PolicyOptions = {})
       .map(sha256);
   const scripts = [...new Set(hashes(INLINE_SCRIPT))];
   const styles = [...new Set(hashes(INLINE_STYLE))];
+  const stripe = (directive: keyof typeof STRIPE_SOURCES) => (options.stripe ? ` ${STRIPE_SOURCES[directive]}` : '');
   return [
     "default-src 'self'",
-    `script-src 'self'${options.wasm ? " 'wasm-unsafe-eval'" : ''} ${scripts.join(' ')}`.trim(),
+    `script-src 'self'${options.wasm ? " 'wasm-unsafe-eval'" : ''}${stripe('script')} ${scripts.join(' ')}`.trim(),
     `style-src-elem 'self' ${styles.join(' ')}`.trim(),
     "style-src-attr 'unsafe-inline'",
-    "img-src 'self' data:",
+    `img-src 'self' data:${stripe('img')}`,
     "font-src 'self'",
-    "connect-src 'self'",
+    `connect-src 'self'${stripe('connect')}`,
+    ...(options.stripe ? [`frame-src ${STRIPE_SOURCES.frame}`] : []),
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
@@ -100,8 +117,9 @@ export function sitePages(deps: SitePagesDeps): RequestHandler {
     const cached = cache.get(file);
     if (cached && cached.mtimeMs === info.mtimeMs) return cached;
     const html = await readFile(file);
-    const wasm = path.relative(root, file).split(path.sep)[0] === DOCS_DIR;
-    const page = { html, csp: contentSecurityPolicy(html.toString('utf8'), { wasm }), mtimeMs: info.mtimeMs };
+    const dir = path.relative(root, file).split(path.sep)[0];
+    const policy = { wasm: dir === DOCS_DIR, stripe: dir === CHECKOUT_DIR };
+    const page = { html, csp: contentSecurityPolicy(html.toString('utf8'), policy), mtimeMs: info.mtimeMs };
     cache.set(file, page);
     return page;
   };
