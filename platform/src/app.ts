@@ -10,6 +10,7 @@ import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
 import { notFound } from './errors.ts';
 import { mcpGateway } from './gateway/mcp.ts';
+import { githubWebhookRouter } from './github/webhook-route.ts';
 import { accessLog, errorHandler, requestId } from './http/middleware.ts';
 import { baseSecurityHeaders, sitePages } from './http/site.ts';
 import { handlePush } from './services/changes.ts';
@@ -49,6 +50,8 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
     '/auth',
     authRouter({ db: ctx.db, sessions: ctx.sessions, logins: ctx.oauth.logins }, { signup: ctx.signup }),
   );
+  // GitHub's deliveries: signed raw bodies, before any JSON parser reads them.
+  app.use(githubWebhookRouter(ctx));
   const tracing = activeTracing();
   if (tracing) app.use('/api/v1', requestSpans(tracing, '/api/v1'));
   app.use('/api/v1', apiRouter(ctx));

@@ -43,6 +43,7 @@ import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
 import { GitHubConnections } from './github/connections.ts';
+import { GitHubPoller } from './github/poller.ts';
 import { ServerRepos } from './github/repos.ts';
 import { GitHubServers } from './github/servers.ts';
 import { DrainingServer } from './http/drain.ts';
@@ -81,6 +82,8 @@ export interface Platform {
   /** Where Prometheus scrapes /metrics when BMMS_METRICS=open (its own port), e.g. http://127.0.0.1:9464/metrics. */
   metricsUrl: string | undefined;
   ctx: PlatformContext;
+  /** Polls servers on GitHub for what webhooks missed (tests drive a pass). */
+  githubPoller: GitHubPoller;
   /** The instance runtime (tests inspect and kill instances through it). */
   runtime: Runtime;
   /** The owner key file, when this start created it. */
@@ -162,6 +165,8 @@ async function boot(
   logs.listen(ctx.calls);
   const leader = await resumeWork(ctx, config, reposRoot);
   const { server, port, url } = await listen(ctx, config, reposRoot);
+  const poller = new GitHubPoller({ ...ctx, log: log.child({ component: 'github' }) }, config.githubPollMs ?? 60_000);
+  poller.start();
   const openMetrics =
     config.prometheus?.mode === 'open' && services.prometheus
       ? await serveOpenMetrics(services.prometheus, config.prometheus)
@@ -172,6 +177,7 @@ async function boot(
     port,
     metricsUrl: openMetrics ? `http://${hostForUrl(openMetrics.host)}:${openMetrics.port}/metrics` : undefined,
     ctx,
+    githubPoller: poller,
     runtime: services.runtime,
     ownerKeyFile: stores.ownerKeyFile,
     setupToken: stores.setupToken,
@@ -186,6 +192,7 @@ async function boot(
       const { cut } = await server.drain(config.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       if (cut > 0) log.warn('requests still running after the shutdown grace period were cut', { requests: cut });
       await generation.drain();
+      await poller.stop();
       ctx.oauth.stop();
       await leader.close();
       await egress.closeAll();
@@ -271,6 +278,10 @@ interface Services {
   git: ServerRepos;
   /** The orgs' connections to GitHub. */
   githubConnections: GitHubConnections;
+  /** Servers on GitHub: pull requests, check runs. */
+  github: GitHubServers;
+  /** The platform's public base URL. */
+  publicBase: PublicBase;
   runtime: Runtime;
   credentials: GatewayCredentials;
   routes: RouteTable;
@@ -306,6 +317,9 @@ function buildServices(
     connections: githubConnections,
     invalidations: deps.invalidations,
   });
+  const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
+  const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
+  const githubLog = log.child({ component: 'github' });
   const runtime = openRuntime(config, log, parts, db, deps.logs);
   const credentials = new GatewayCredentials();
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
@@ -338,7 +352,15 @@ function buildServices(
     ),
     workDir: deps.workDir,
     onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
+    onRunChanged: (server, suite, check, outcome) => {
+      github
+        .checkChanged(server, suite, check, outcome)
+        .catch((err) => githubLog.warn('reporting a check on GitHub failed', { server: server.name, check, err }));
+    },
     onCompleted: (server, suite) => {
+      github
+        .suiteCompleted(server, suite.treeSha)
+        .catch((err) => githubLog.warn('updating pull requests failed', { server: server.name, err }));
       reconciler?.wake(server.name);
       if (suite.conclusion === 'success') {
         // Build the bundle of a green tree now, so a merge only has to start it.
@@ -354,6 +376,8 @@ function buildServices(
   return {
     git,
     githubConnections,
+    github,
+    publicBase,
     runtime,
     credentials,
     routes,
@@ -438,15 +462,13 @@ async function buildContext(
   services: Services & { invalidations: InvalidationBus; plans: OrgPlans },
 ): Promise<{ ctx: PlatformContext; generation: Generation }> {
   const { db, secrets, keyring } = stores;
-  const { git, checks, reconciler, routes, previews, credentials, githubConnections } = services;
+  const { git, checks, reconciler, routes, previews, credentials, githubConnections, github, publicBase } = services;
   const generation = new Generation(config.generation ?? generationConfigFromEnv(), parts.model);
   const interrupted = await generation.resume(db);
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const { invalidations, plans } = services;
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
-  const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
-  const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
   const calls = new CallObservers(log.child({ component: 'gateway' }), config.callObservers ?? true);
   const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
   calls.add(metrics.observe);

@@ -80,6 +80,7 @@ const Env = z.object({
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
   BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
   BMMS_FAIR_SHARE_UTILIZATION: z.coerce.number().gt(0).max(1).default(DEFAULT_FAIR_SHARE_UTILIZATION),
+  BMMS_GITHUB_POLL_SECONDS: z.coerce.number().min(0).default(60),
   GITHUB_API_URL: z
     .string()
     .url()
@@ -184,6 +185,8 @@ export interface Config {
   githubApiUrl?: string | undefined;
   /** Stripe billing (STRIPE_SECRET_KEY, _WEBHOOK_SECRET, _PUBLISHABLE_KEY, _PRICE_PRO, _PRICE_TEAM); unset: none. */
   stripe?: StripeConfig | undefined;
+  /** How often servers on GitHub are polled for what webhooks missed (BMMS_GITHUB_POLL_SECONDS, default 60 s; 0: never). */
+  githubPollMs?: number;
 }
 
 /** What taking payments with Stripe needs. */
@@ -334,6 +337,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           }
         : undefined,
     githubApiUrl: e.GITHUB_API_URL?.replace(/\/+$/, ''),
+    githubPollMs: e.BMMS_GITHUB_POLL_SECONDS * 1000,
     tracing: tracingFromEnv(env),
     sentryDsn: env.SENTRY_DSN || undefined,
   };

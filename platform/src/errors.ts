@@ -168,6 +168,11 @@ export const ERRORS = {
       challenge = 'Bearer realm="BuildMyMCPServer"',
     ) => ({ message, headers: { 'WWW-Authenticate': challenge } }),
   },
+  github_webhook_unverified: {
+    status: 401,
+    render: () =>
+      "the delivery is not signed with this organization's webhook secret (X-Hub-Signature-256): it was not read; set the secret GitHub signs with to the one the connection gave",
+  },
   invalid_token: {
     status: 401,
     render: (message: string, challenge: string) => ({ message, headers: { 'WWW-Authenticate': challenge } }),
@@ -263,6 +268,10 @@ export const ERRORS = {
     render: (mainAt: string | null) => (mainAt === null ? 'main has no commits yet' : `main is already at ${mainAt}`),
   },
   concurrent_update: { status: 409, render: (message: string) => message },
+  webhook_replayed: {
+    status: 409,
+    render: (id: string) => `delivery ${id} was already received and acted on; a delivery is acted on once`,
+  },
   github_not_connected: {
     status: 409,
     render: () =>
@@ -552,6 +561,8 @@ export const concurrentUpdate = (message: string) => apiError('concurrent_update
 export const githubCredentialsRefused = (what: string, status: number, why: string) =>
   apiError('github_credentials_refused', what, status, why);
 export const githubNotConnected = () => apiError('github_not_connected');
+export const githubWebhookUnverified = () => apiError('github_webhook_unverified');
+export const webhookReplayed = (id: string) => apiError('webhook_replayed', id);
 export const githubRepoNotEmpty = (repo: string) => apiError('github_repo_not_empty', repo);
 export const githubRequestFailed = (what: string, status: number | null, why: string) =>
   apiError('github_request_failed', what, status, why);

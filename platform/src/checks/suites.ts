@@ -23,6 +23,8 @@ export interface CheckServiceDeps {
   onCompleted?: (server: { id: string; name: string }, suite: CheckSuite) => void;
   /** Called when one check completed (the platform's /metrics times them). */
   onCheckRun?: (check: string, conclusion: string, durationMs: number) => void;
+  /** Called when a check of a suite starts (no outcome) and when it completed (reported on GitHub). */
+  onRunChanged?: (server: ServerRef, suite: CheckSuite, check: string, outcome?: CheckOutcome) => void;
 }
 
 export type SuiteWithRuns = CheckSuite & { runs: CheckRun[] };
@@ -206,6 +208,7 @@ export class CheckService implements RevisionGate {
         if (!runRow) return null;
         const started = new Date();
         await db.checkRun.update({ where: { id: runRow.id }, data: { status: 'in_progress', startedAt: started } });
+        this.#deps.onRunChanged?.(server, suite, check.name);
         const span = tracer.startSpan(
           `check ${check.name}`,
           { attributes: { ...attributes, 'bmms.check': check.name } },
@@ -236,6 +239,7 @@ export class CheckService implements RevisionGate {
           },
         });
         this.#deps.onCheckRun?.(check.name, outcome.conclusion, completedAt.getTime() - started.getTime());
+        this.#deps.onRunChanged?.(server, suite, check.name, outcome);
         return outcome.conclusion;
       };
       // Checks with prerequisites (a preview runs the code) wait for those to pass, else they are skipped;

@@ -1,5 +1,9 @@
-import type { ChangeRequest, PrismaClient, Server } from '@bmms/prisma';
+import type { GitProvider } from '@bmms/gitserver';
+import type { ChangeRequest, CheckRun, PrismaClient, Server } from '@bmms/prisma';
+import type { CheckOutcome } from '../checks/types.ts';
 import { githubRequestFailed, invalidRequest } from '../errors.ts';
+import { previewName } from '../previews.ts';
+import { type Reported, reportCheck } from './check-runs.ts';
 import { githubMessage, statusOf } from './client.ts';
 import type { GitHubConnections } from './connections.ts';
 import { type PullFacts, pullBody } from './pull-body.ts';
@@ -25,16 +29,22 @@ export class GitHubServers {
   readonly #repos: Pick<ServerRepos, 'github'>;
   readonly #connections: Pick<GitHubConnections, 'account'>;
   readonly #baseUrl: () => string;
+  readonly #git: Pick<GitProvider, 'treeOf'>;
+  /** Check runs reported for a suite's check and still running (their id, to complete them). */
+  readonly #reported = new Map<string, Reported>();
+  /** The report of each check under way, so the next one waits for it. */
+  readonly #reporting = new Map<string, Promise<void>>();
 
   constructor(deps: {
     db: PrismaClient;
-    repos: Pick<ServerRepos, 'github'>;
+    repos: Pick<ServerRepos, 'github'> & Pick<GitProvider, 'treeOf'>;
     connections: Pick<GitHubConnections, 'account'>;
     /** The platform's public base URL (links in pull requests). */
     baseUrl: () => string;
   }) {
     this.#db = deps.db;
     this.#repos = deps.repos;
+    this.#git = deps.repos;
     this.#connections = deps.connections;
     this.#baseUrl = deps.baseUrl;
   }
@@ -113,6 +123,87 @@ export class GitHubServers {
     );
   }
 
+  /**
+   * Reports one check of a suite on GitHub: a check run in progress (no outcome yet), then completed, or a commit
+   * status when the connection may not write checks. Its "Details" link is the check on the dashboard.
+   */
+  checkChanged(
+    server: { id: string; name: string },
+    suite: { id: string; commitSha: string },
+    name: string,
+    outcome?: CheckOutcome,
+  ): Promise<void> {
+    // One check's reports go out in order: its completion updates the check run its start created.
+    const key = `${suite.id}:${name}`;
+    const previous = this.#reporting.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(() => this.#report(server, suite, name, outcome));
+    this.#reporting.set(key, next);
+    void next
+      .finally(() => {
+        if (this.#reporting.get(key) === next) this.#reporting.delete(key);
+      })
+      .catch(() => {});
+    return next;
+  }
+
+  async #report(
+    server: { id: string; name: string },
+    suite: { id: string; commitSha: string },
+    name: string,
+    outcome: CheckOutcome | undefined,
+  ): Promise<void> {
+    const gh = await this.#repos.github(server.name);
+    if (!gh) return;
+    const key = `${suite.id}:${name}`;
+    const change = await this.#db.changeRequest.findFirst({
+      where: { serverId: server.id, headSha: suite.commitSha },
+      orderBy: { number: 'desc' },
+    });
+    const base = this.#baseUrl();
+    const detailsUrl = change
+      ? `${base}/servers/${server.name}/changes/${change.number}/#check-${name}`
+      : `${base}/servers/${server.name}/`;
+    const report = { name, sha: suite.commitSha, detailsUrl, ...(outcome ? { outcome } : {}) };
+    const reported = await this.#call(gh, `reporting the ${name} check`, () =>
+      reportCheck(gh.octokit, { owner: gh.owner, repo: gh.repo }, report, this.#reported.get(key)),
+    );
+    if (outcome) this.#reported.delete(key);
+    else this.#reported.set(key, reported);
+  }
+
+  /** A suite completed: the pull requests of the open changes with that tree get its checks, surface and preview. */
+  async suiteCompleted(ref: { id: string; name: string }, treeSha: string): Promise<void> {
+    const server = await this.#db.server.findUnique({ where: { id: ref.id } });
+    const suite = await this.#db.checkSuite.findUnique({
+      where: { serverId_treeSha: { serverId: ref.id, treeSha } },
+      include: { runs: true },
+    });
+    if (!server?.githubOwner || !suite) return;
+    // The reports of its checks first: the description then agrees with the check runs.
+    await Promise.allSettled([...this.#reporting.values()]);
+    const changes = await this.#db.changeRequest.findMany({
+      where: { serverId: server.id, state: 'open', githubPull: { not: null } },
+    });
+    for (const change of changes) {
+      if ((await this.#git.treeOf(server.name, change.headSha)) !== suite.treeSha) continue;
+      const run = (name: string): CheckRun | undefined => suite.runs.find((r) => r.name === name);
+      const surface = run('surface');
+      const preview = run('preview');
+      await this.describe(server, change, {
+        checks: suite.runs.map((r) => ({
+          name: r.name,
+          conclusion: r.status === 'completed' ? r.conclusion : null,
+          summary: r.summary.split('\n')[0] ?? '',
+        })),
+        surface: surface?.log ? surfaceLines(surface.log) : null,
+        previewUrl:
+          preview?.conclusion === 'success'
+            ? `${this.#baseUrl()}/s/${previewName(server.name, change.number)}/mcp`
+            : null,
+      });
+    }
+  }
+
   #facts(server: Server, change: ChangeRequest, known: Partial<PullFacts>): PullFacts {
     const base = this.#baseUrl();
     return {
@@ -135,4 +226,11 @@ export class GitHubServers {
       throw githubRequestFailed(`${what} of ${gh.owner}/${gh.repo}`, statusOf(err) ?? null, githubMessage(err));
     }
   }
+}
+
+/** The surface check's diff as a Markdown block (its report, before the description lint). */
+function surfaceLines(log: string): string[] {
+  const report = log.split('\nDescription lint')[0] ?? log;
+  const lines = report.trim().split('\n').slice(0, 80);
+  return ['```diff', ...lines, '```'];
 }

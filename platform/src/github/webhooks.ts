@@ -21,22 +21,29 @@ export type DeliveryResult =
   | { status: 'ignored'; reason: string }
   | { status: 'refused'; reason: 'forged' | 'replayed' | 'malformed' };
 
+/** Where the ids of deliveries acted on are kept: a replayed id is refused (in memory by default). */
+export interface DeliveryLedger {
+  /** Claims a delivery id; false when it was claimed before (a replay). */
+  claim(id: string, event: string): Promise<boolean>;
+  /** Gives a claimed id back: its handling failed, so GitHub's redelivery must go through. */
+  release(id: string): Promise<void>;
+}
+
 /** Delivery ids already seen, oldest first, bounded (GitHub redelivers with the same id). */
-class SeenDeliveries {
+class SeenDeliveries implements DeliveryLedger {
   readonly #ids = new Set<string>();
   readonly max: number;
   constructor(max: number) {
     this.max = max;
   }
-  has(id: string): boolean {
-    return this.#ids.has(id);
-  }
-  delete(id: string): void {
-    this.#ids.delete(id);
-  }
-  add(id: string): void {
+  async claim(id: string): Promise<boolean> {
+    if (this.#ids.has(id)) return false;
     this.#ids.add(id);
     if (this.#ids.size > this.max) this.#ids.delete(this.#ids.values().next().value as string);
+    return true;
+  }
+  async release(id: string): Promise<void> {
+    this.#ids.delete(id);
   }
 }
 
@@ -47,17 +54,19 @@ class SeenDeliveries {
  */
 export class WebhookReceiver {
   readonly #webhooks: Webhooks;
-  readonly #seen: SeenDeliveries;
+  readonly #seen: DeliveryLedger;
   readonly #handle: (event: HandledEvent, payload: Record<string, unknown>, id: string) => Promise<void>;
 
   constructor(options: {
     secret: string;
     handle: (event: HandledEvent, payload: Record<string, unknown>, id: string) => Promise<void>;
-    /** How many delivery ids are remembered for replay detection (default 10,000). */
+    /** How many delivery ids are remembered for replay detection (default 10,000), without a ledger. */
     remember?: number;
+    /** Where delivery ids are remembered (default: in memory). */
+    ledger?: DeliveryLedger;
   }) {
     this.#webhooks = new Webhooks({ secret: options.secret });
-    this.#seen = new SeenDeliveries(options.remember ?? 10_000);
+    this.#seen = options.ledger ?? new SeenDeliveries(options.remember ?? 10_000);
     this.#handle = options.handle;
   }
 
@@ -66,7 +75,6 @@ export class WebhookReceiver {
     if (!(await this.#webhooks.verify(delivery.rawBody, delivery.signature).catch(() => false))) {
       return { status: 'refused', reason: 'forged' };
     }
-    if (this.#seen.has(delivery.id)) return { status: 'refused', reason: 'replayed' };
     let payload: unknown;
     try {
       payload = JSON.parse(delivery.rawBody);
@@ -74,7 +82,7 @@ export class WebhookReceiver {
       return { status: 'refused', reason: 'malformed' };
     }
     if (typeof payload !== 'object' || payload === null) return { status: 'refused', reason: 'malformed' };
-    this.#seen.add(delivery.id);
+    if (!(await this.#seen.claim(delivery.id, delivery.name))) return { status: 'refused', reason: 'replayed' };
     if (!(HANDLED_EVENTS as readonly string[]).includes(delivery.name)) {
       return { status: 'ignored', reason: `"${delivery.name}" is not an event the platform acts on` };
     }
@@ -83,7 +91,7 @@ export class WebhookReceiver {
       await this.#handle(event, payload as Record<string, unknown>, delivery.id);
     } catch (err) {
       // Not acted on: GitHub's redelivery of the same id must go through.
-      this.#seen.delete(delivery.id);
+      await this.#seen.release(delivery.id);
       throw err;
     }
     return { status: 'accepted', event };

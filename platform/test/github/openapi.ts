@@ -15,7 +15,11 @@ type Schema = { [key: string]: unknown };
 const DOC_ID = 'github';
 const doc = JSON.parse(
   readFileSync(createRequire(import.meta.url).resolve('@octokit/openapi/generated/api.github.com.json'), 'utf8'),
-) as { paths: Record<string, Record<string, Schema>>; components: Record<string, Record<string, Schema>> };
+) as {
+  paths: Record<string, Record<string, Schema>>;
+  components: Record<string, Record<string, Schema>>;
+  'x-webhooks': Record<string, { post: { requestBody: { content: { 'application/json': { schema: Schema } } } } }>;
+};
 
 /**
  * GitHub writes `nullable: true` beside an `enum` without null (check-run `conclusion`) and means "or null", as its
@@ -178,4 +182,30 @@ function overlay(base: Json, fields: unknown): Json {
     out[key] = overlay(out[key] ?? null, value);
   }
   return out;
+}
+
+/** The component schema of a webhook event's payload (`push`, `pull-request-closed`, …), as GitHub documents it. */
+function webhookComponent(key: string): string {
+  const hook = doc['x-webhooks'][key];
+  if (!hook) throw new Error(`no webhook ${key} in GitHub's OpenAPI description`);
+  const ref = hook.post.requestBody.content['application/json'].schema.$ref;
+  if (typeof ref !== 'string') throw new Error(`webhook ${key} has no component schema`);
+  return ref.replace('#/components/schemas/', '');
+}
+
+/** Validates a webhook payload against GitHub's schema of that event and action; returns the problems. */
+export function validateWebhook(key: string, payload: unknown): string[] {
+  const pointer = `/components/schemas/${webhookComponent(key)}`;
+  let validate = validators.get(pointer);
+  if (!validate) {
+    validate = ajv.compile({ $ref: `${DOC_ID}#${pointer}` });
+    validators.set(pointer, validate);
+  }
+  if (validate(payload)) return [];
+  return (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
+}
+
+/** A webhook payload of `key`: the schema's minimal instance with `fields` laid over it. */
+export function webhookInstance(key: string, fields: Record<string, unknown>): Json {
+  return instanceOf(webhookComponent(key), fields);
 }

@@ -2,13 +2,15 @@
  * A local stand-in for the GitHub REST endpoints the platform uses (repositories, git data, refs, pulls, merges,
  * check runs, statuses, installation tokens), reached by Octokit through its `baseUrl`. Objects are stored with
  * real Git SHAs. Every response is validated against GitHub's OpenAPI description (`./openapi.ts`): one that does
- * not validate is answered 500 and recorded in `violations`, which a test asserts empty.
+ * not validate is answered 500 and recorded in `violations`, which a test asserts empty. GETs carry an ETag and
+ * answer 304 to a matching If-None-Match. With `webhook` set, ref moves, merges and closed pull requests are
+ * delivered as GitHub delivers them: payloads validated against GitHub's webhook schemas, signed HMAC-SHA256.
  */
-import { createHash, randomBytes, verify as verifySignature } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, verify as verifySignature } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
-import { instanceOf, validateResponse } from './openapi.ts';
+import { instanceOf, validateResponse, validateWebhook, webhookInstance } from './openapi.ts';
 
 type Json = ReturnType<typeof instanceOf>;
 
@@ -94,9 +96,27 @@ const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 const gitSha = (type: string, body: Buffer) =>
   createHash('sha1').update(`${type} ${body.length}\0`).update(body).digest('hex');
 
+/** One webhook delivery as it was sent, and what the receiver answered. */
+export interface SentDelivery {
+  id: string;
+  event: string;
+  body: string;
+  signature: string;
+  status: number;
+}
+
+const ZERO = '0'.repeat(40);
+
 /** The stand-in: `url` is Octokit's `baseUrl`; `violations` lists responses that broke GitHub's schemas. */
 export class GitHubStandIn {
   readonly violations: Violation[] = [];
+  /** Where events are delivered (a repository or app webhook); null: webhooks are off. */
+  webhook: { url: string; secret: string } | null = null;
+  /** Every delivery sent, in order. */
+  readonly deliveries: SentDelivery[] = [];
+  /** Conditional GETs answered 304 Not Modified (what polling with ETags saves). */
+  notModified = 0;
+  readonly #inFlight = new Set<Promise<void>>();
   readonly repos = new Map<string, RepoState>();
   url = '';
   readonly #tokens = new Map<string, string>();
@@ -161,8 +181,109 @@ export class GitHubStandIn {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Resolves once every delivery sent so far was answered. */
+  async settled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * Delivers event `event` (GitHub's `X-GitHub-Event`) as GitHub would: a payload of the webhook schema `key` with
+   * `fields`, validated (a violation otherwise), signed with the secret (`X-Hub-Signature-256`), a new delivery id.
+   */
+  deliver(event: string, key: string, fields: Record<string, unknown>): void {
+    const hook = this.webhook;
+    if (!hook) return;
+    const payload = webhookInstance(key, { sender: this.#user('octocat', 3), ...fields });
+    const problems = validateWebhook(key, payload);
+    if (problems.length > 0) {
+      this.violations.push({ operationId: `webhook ${key}`, status: 0, problems });
+      return;
+    }
+    const body = JSON.stringify(payload);
+    const signature = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
+    const id = randomUUID();
+    const sent = fetch(hook.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'GitHub-Hookshot/standin',
+        'x-github-event': event,
+        'x-github-delivery': id,
+        'x-hub-signature-256': signature,
+      },
+      body,
+    })
+      .then(async (r) => {
+        await r.arrayBuffer();
+        this.deliveries.push({ id, event, body, signature, status: r.status });
+      })
+      .catch(() => {
+        this.deliveries.push({ id, event, body, signature, status: 0 });
+      })
+      .finally(() => this.#inFlight.delete(sent));
+    this.#inFlight.add(sent);
+  }
+
+  /** A `push` delivery for a ref that moved from `before` to `after` (zeros: created or deleted). */
+  #pushed(repo: RepoState, ref: string, before: string, after: string, forced = false): void {
+    if (!ref.startsWith('refs/heads/')) return;
+    this.deliver('push', 'push', {
+      ref,
+      before,
+      after,
+      created: before === ZERO,
+      deleted: after === ZERO,
+      forced,
+      base_ref: null,
+      compare: `https://github.com/${repo.owner}/${repo.name}/compare/${before.slice(0, 12)}...${after.slice(0, 12)}`,
+      commits: [],
+      head_commit: null,
+      pusher: { name: 'octocat', email: 'octocat@example.invalid' },
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  /** A `pull_request` delivery with `action` (closed: merged or not). */
+  #pullEvent(repo: RepoState, pull: PullState, action: string): void {
+    this.deliver('pull_request', `pull-request-${action}`, {
+      action,
+      number: pull.number,
+      pull_request: this.#pullBody(repo, pull),
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  /** Someone clicks "Re-run" on a check run in GitHub's UI: a `check_run` `rerequested` delivery. */
+  rerequest(owner: string, name: string, checkRunId: number): void {
+    const repo = this.repos.get(`${owner}/${name}`.toLowerCase());
+    const run = repo?.checkRuns.find((r) => r.id === checkRunId);
+    if (!repo || !run) throw new Error(`no check run ${checkRunId} in ${owner}/${name}`);
+    this.deliver('check_run', 'check-run-rerequested', {
+      action: 'rerequested',
+      check_run: this.#checkRunBody(repo, run),
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  #hookRepository(repo: RepoState): Json {
+    const full = `${repo.owner}/${repo.name}`;
+    return this.#repository(repo, 'repository', {
+      git_url: `git://github.com/${full}.git`,
+      owner: instanceOf('simple-user', { ...this.#userFields(repo.owner), gravatar_id: '' }),
+    });
+  }
+
   /** Sends `body` as the answer of `operationId`, after validating it against GitHub's schema for `status`. */
   #send(res: Response, operationId: string | null, status: number, body?: unknown): void {
+    if (res.req.method === 'GET' && status === 200 && body !== undefined) {
+      const etag = `"${createHash('sha1').update(JSON.stringify(body)).digest('hex')}"`;
+      res.setHeader('ETag', etag);
+      if (res.req.headers['if-none-match'] === etag) {
+        this.notModified++;
+        res.status(304).end();
+        return;
+      }
+    }
     let payload = body;
     if (this.breakNext?.operationId === operationId && typeof payload === 'object' && payload !== null) {
       const { [this.breakNext.field]: _dropped, ...rest } = payload as Record<string, unknown>;
@@ -215,7 +336,7 @@ export class GitHubStandIn {
     };
   }
 
-  #repository(repo: RepoState, component = 'full-repository'): Json {
+  #repository(repo: RepoState, component = 'full-repository', extra: Record<string, unknown> = {}): Json {
     const fullName = `${repo.owner}/${repo.name}`;
     return instanceOf(component, {
       id: repo.id,
@@ -233,6 +354,7 @@ export class GitHubStandIn {
       created_at: now(),
       updated_at: now(),
       pushed_at: now(),
+      ...extra,
     });
   }
 
@@ -434,6 +556,7 @@ export class GitHubStandIn {
       if (!repo.commits.has(sha)) return this.#error(res, 'git/create-ref', 422, 'Object does not exist');
       repo.refs.set(ref, sha);
       this.#send(res, 'git/create-ref', 201, this.#refBody(repo, ref, sha));
+      this.#pushed(repo, ref, ZERO, sha);
     });
     app.patch(`${base}/refs/*ref`, (req, res) => {
       const repo = this.#repo(req, res, 'git/update-ref');
@@ -448,13 +571,17 @@ export class GitHubStandIn {
       }
       repo.refs.set(ref, sha);
       this.#send(res, 'git/update-ref', 200, this.#refBody(repo, ref, sha));
+      if (current !== sha) this.#pushed(repo, ref, current, sha, req.body?.force === true);
     });
     app.delete(`${base}/refs/*ref`, (req, res) => {
       const repo = this.#repo(req, res, 'git/delete-ref');
       if (!repo) return;
       const ref = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
-      if (!repo.refs.delete(ref)) return this.#error(res, 'git/delete-ref', 422, 'Reference does not exist');
+      const current = repo.refs.get(ref);
+      if (!current || !repo.refs.delete(ref))
+        return this.#error(res, 'git/delete-ref', 422, 'Reference does not exist');
       this.#send(res, 'git/delete-ref', 204);
+      this.#pushed(repo, ref, current, ZERO);
     });
   }
 
@@ -641,8 +768,10 @@ export class GitHubStandIn {
       if (!repo || !pull) return repo ? this.#error(res, 'pulls/update', 422, 'Validation Failed') : undefined;
       if (typeof req.body?.title === 'string') pull.title = req.body.title;
       if (typeof req.body?.body === 'string') pull.body = req.body.body;
+      const closing = req.body?.state === 'closed' && pull.state === 'open';
       if (req.body?.state === 'closed' || req.body?.state === 'open') pull.state = req.body.state;
       this.#send(res, 'pulls/update', 200, this.#pullBody(repo, pull));
+      if (closing) this.#pullEvent(repo, pull, 'closed');
     });
     app.put(`${base}/:number/merge`, (req, res) => this.#mergePull(req, res));
     app.post('/repos/:owner/:repo/merges', (req, res) => {
@@ -657,6 +786,7 @@ export class GitHubStandIn {
       if (!sha) return this.#error(res, 'repos/merge', 409, 'Merge conflict');
       repo.refs.set(baseRef, sha);
       this.#send(res, 'repos/merge', 201, this.#commitSummary(repo, sha));
+      this.#pushed(repo, baseRef, baseSha, sha);
     });
   }
 
@@ -679,6 +809,8 @@ export class GitHubStandIn {
     repo.refs.set(baseRef, sha);
     Object.assign(pull, { state: 'closed', merged: true, mergeSha: sha });
     this.#send(res, 'pulls/merge', 200, { sha, merged: true, message: 'Pull Request successfully merged' });
+    this.#pushed(repo, baseRef, baseSha, sha);
+    this.#pullEvent(repo, pull, 'closed');
   }
 
   /** A merge commit of head into base when base is an ancestor of head (its tree is head's); null otherwise. */

@@ -1,0 +1,172 @@
+import { createHmac } from 'node:crypto';
+import { Octokit } from '@octokit/rest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { poll, TestStack } from '../harness.ts';
+import { GitHubStandIn } from './standin.ts';
+
+// The whole loop of a server on GitHub, on the OpenAPI-validated stand-in: the pull request gets check runs and a
+// description with the results, a person merges it through GitHub's API as github.com would, GitHub delivers the
+// webhooks, the platform deploys the merge. Forged and replayed deliveries change nothing. With webhooks off,
+// polling with ETags converges the same way.
+const TOKEN = 'github_pat_loop_0123456789abcdef';
+const PERSON = 'github_pat_person_loop_012345678';
+
+let github: GitHubStandIn;
+let stack: TestStack;
+let person: Octokit;
+let hookUrl = '';
+let hookSecret = '';
+
+beforeAll(async () => {
+  github = await new GitHubStandIn({ tokens: { [TOKEN]: 'acme-dev', [PERSON]: 'octocat' } }).start();
+  person = new Octokit({ auth: PERSON, baseUrl: github.url, request: { retries: 0 } });
+  // Polling runs too, but only every 10 minutes here: what converges below came by webhook.
+  stack = await TestStack.start({ githubApiUrl: github.url, githubPollMs: 600_000 });
+  const connected = await stack.api('PUT', '/api/v1/github/connection', { token: TOKEN });
+  expect(connected.status).toBe(200);
+  hookUrl = String(connected.body.webhookUrl);
+  hookSecret = String(connected.body.webhookSecret);
+  github.webhook = { url: hookUrl, secret: hookSecret };
+}, 120_000);
+afterAll(async () => {
+  await stack?.destroy();
+  await github?.stop();
+});
+afterEach(() => expect(github.violations).toEqual([]));
+
+/** The stand-in's check runs of a commit, by name. */
+function checkRuns(repo: string, sha: string) {
+  const state = github.repos.get(`acme/${repo}`);
+  return new Map((state?.checkRuns ?? []).filter((r) => r.headSha === sha).map((r) => [r.name, r]));
+}
+
+/** Posts a delivery to the platform as GitHub would (or as a forger would). */
+function post(body: string, headers: Record<string, string>) {
+  return fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+}
+
+describe('a server on GitHub, from pull request to deploy', () => {
+  let head = '';
+
+  it('reports every check as a check run of the pull request and writes the results into its description', async () => {
+    const created = await stack.api<{ change: { head: string } }>('POST', '/api/v1/servers', {
+      name: 'loop',
+      template: 'echo',
+      github: { owner: 'acme' },
+    });
+    expect(created.status).toBe(201);
+    head = created.body.change.head;
+    const change = await stack.waitChecks('loop', 1, 240_000);
+    expect(change.checkSuite.conclusion).toBe('success');
+    const names = change.checks.map((c) => c.name);
+    const runs = await poll(
+      async () => {
+        const r = checkRuns('loop', head);
+        return names.every((n) => r.get(n)?.status === 'completed') ? r : undefined;
+      },
+      30_000,
+      'every check reported on GitHub',
+    );
+    for (const name of names) {
+      expect(runs.get(name)).toMatchObject({ conclusion: expect.stringMatching(/^(success|neutral|skipped)$/) });
+      expect(runs.get(name)?.detailsUrl).toBe(`${stack.url}/servers/loop/changes/1/#check-${name}`);
+    }
+    const [pull] = (await person.pulls.list({ owner: 'acme', repo: 'loop' })).data;
+    const body = await poll(
+      async () => {
+        const text = (await person.pulls.get({ owner: 'acme', repo: 'loop', pull_number: pull?.number ?? 1 })).data
+          .body;
+        return text?.includes('| `typecheck` | ✅ success') ? text : undefined;
+      },
+      30_000,
+      'the pull request description with the check results',
+    );
+    expect(body).toContain('| `preview` | ✅ success');
+    expect(body).toContain(`${stack.url}/s/loop--pr-1/mcp`);
+    expect(body).toContain('### Tool surface\n\n```diff\nTool surface against base');
+    expect(body).toContain('+ added `echo` (text: string)');
+  }, 300_000);
+
+  it('refuses a forged delivery and a replayed one; neither changes anything', async () => {
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      before: head,
+      after: head,
+      repository: { name: 'loop', owner: { login: 'acme' } },
+    });
+    const forged = await post(body, {
+      'x-github-event': 'push',
+      'x-github-delivery': 'forged-1',
+      'x-hub-signature-256': `sha256=${createHmac('sha256', 'not-the-secret').update(body).digest('hex')}`,
+    });
+    expect(forged.status).toBe(401);
+    expect(await forged.json()).toMatchObject({ error: { code: 'github_webhook_unverified' } });
+
+    const earlier = github.deliveries.find((d) => d.status === 202);
+    if (!earlier) throw new Error('no delivery reached the platform yet');
+    const replayed = await post(earlier.body, {
+      'x-github-event': earlier.event,
+      'x-github-delivery': earlier.id,
+      'x-hub-signature-256': earlier.signature,
+    });
+    expect(replayed.status).toBe(409);
+    expect(await replayed.json()).toMatchObject({ error: { code: 'webhook_replayed' } });
+    const server = await stack.api<{ desiredRevision: string | null }>('GET', '/api/v1/servers/loop');
+    expect(server.body.desiredRevision).not.toBe(head);
+  });
+
+  it('deploys what a person merges on GitHub, through the webhook', async () => {
+    const merged = await person.pulls.merge({ owner: 'acme', repo: 'loop', pull_number: 1 });
+    const ready = await stack.waitReady('loop', merged.data.sha, 120_000);
+    expect(ready.observedRevision).toBe(merged.data.sha);
+    await github.settled();
+    expect(github.deliveries.filter((d) => d.event === 'push' || d.event === 'pull_request').at(-1)?.status).toBe(202);
+    const change = await stack.api<{ state: string; mergeSha: string }>('GET', '/api/v1/servers/loop/changes/1');
+    expect(change.body).toMatchObject({ state: 'merged', mergeSha: merged.data.sha });
+    const client = await stack.mcpClient(`${stack.url}/s/loop/mcp`);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+  }, 180_000);
+
+  it('re-runs a check when someone re-runs its check run on GitHub', async () => {
+    const run = checkRuns('loop', head).get('typecheck');
+    if (!run) throw new Error('no typecheck check run');
+    const before = github.repos.get('acme/loop')?.checkRuns.length ?? 0;
+    github.rerequest('acme', 'loop', run.id);
+    await github.settled();
+    expect(github.deliveries.at(-1)).toMatchObject({ event: 'check_run', status: 202 });
+    await poll(
+      async () => {
+        const runs = github.repos.get('acme/loop')?.checkRuns ?? [];
+        const again = runs.slice(before).filter((r) => r.name === 'typecheck' && r.headSha === head);
+        return again.some((r) => r.status === 'completed') ? true : undefined;
+      },
+      120_000,
+      'typecheck re-run and reported again',
+    );
+  }, 180_000);
+});
+
+describe('with webhooks off, polling with ETags', () => {
+  it('still merges the change and deploys what was merged on GitHub', async () => {
+    github.webhook = null;
+    const created = await stack.api('POST', '/api/v1/servers', {
+      name: 'quiet',
+      template: 'echo',
+      github: { owner: 'acme' },
+    });
+    expect(created.status).toBe(201);
+    await stack.waitChecks('quiet', 1, 240_000);
+    const merged = await person.pulls.merge({ owner: 'acme', repo: 'quiet', pull_number: 1 });
+    const sent = github.deliveries.length;
+    await stack.platform.githubPoller.pollOnce();
+    const ready = await stack.waitReady('quiet', merged.data.sha, 120_000);
+    expect(ready.observedRevision).toBe(merged.data.sha);
+    expect((await stack.api('GET', '/api/v1/servers/quiet/changes/1')).body).toMatchObject({ state: 'merged' });
+    // Nothing was delivered; the next pass finds nothing new and GitHub answers 304 to its conditional requests.
+    expect(github.deliveries.length).toBe(sent);
+    const before = github.notModified;
+    await stack.platform.githubPoller.pollOnce();
+    expect(github.notModified).toBeGreaterThan(before);
+  }, 300_000);
+});
