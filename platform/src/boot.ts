@@ -336,6 +336,8 @@ function buildServices(
       if (!reconciler) throw new Error('the reconciler is not set up yet');
       return reconciler;
     },
+    // main's own suite tries its preview without routing it: it keeps serving for the checks that call it.
+    trialHoldMs: 180_000,
     // The contract and conformance checks call every tool of a preview, whatever scopes it needs.
     callHeaders: (server) => ({
       authorization: `Bearer ${credentials.forCall({ server, sub: 'platform', scopes: ['*'], client: 'bmms-checks' })}`,
@@ -362,6 +364,7 @@ function buildServices(
         .suiteCompleted(server, suite.treeSha)
         .catch((err) => githubLog.warn('updating pull requests failed', { server: server.name, err }));
       reconciler?.wake(server.name);
+      previews.suiteDone(server.name, suite.treeSha);
       if (suite.conclusion === 'success') {
         // Build the bundle of a green tree now, so a merge only has to start it.
         bundles

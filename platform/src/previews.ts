@@ -26,6 +26,11 @@ export interface PreviewDeps {
   routes: RouteTable;
   /** The reconciler, which owns every instance: previews are its targets. */
   reconciler: () => Reconciler;
+  /**
+   * How long a trial preview (main's own suite: no open change has the tree) keeps serving after its smoke test for
+   * the checks that call it (default 0: stopped at once); the suite's end releases it sooner.
+   */
+  trialHoldMs?: number;
   /** Headers of a call the checks make to a preview: the gateway's credential for a caller with every scope. */
   callHeaders?: (server: string) => Record<string, string>;
 }
@@ -66,7 +71,9 @@ export class PreviewManager {
     if (text === null) return fail('mcp.json is missing: there is nothing to preview');
     const manifest = parseManifest(text);
     const changes = await this.#changesWithTree(server.id, serverName, commitSha);
-    if (changes.length === 0) return toOutcome(await reconciler.trialPreview(serverName, commitSha), manifest);
+    if (changes.length === 0) {
+      return toOutcome(await reconciler.trialPreview(serverName, commitSha, this.#deps.trialHoldMs ?? 0), manifest);
+    }
     const targets = await Promise.all(
       changes.map(async (c) => ({
         ref: c.headSha,
@@ -87,13 +94,20 @@ export class PreviewManager {
     const server = await db.server.findUnique({ where: { name: serverName } });
     if (!server) return 'the server was deleted';
     const tree = await git.treeOf(serverName, commitSha);
+    const headers = this.#deps.callHeaders ?? (() => ({}));
+    const at = (socketPath: string): PreviewEndpoint => ({ socketPath, headers: () => headers(serverName) });
     for (const change of await this.#changesWithTree(server.id, serverName, commitSha)) {
       const route = routes.get(previewName(serverName, change.number));
-      if (route?.treeSha !== tree) continue;
-      const headers = this.#deps.callHeaders ?? (() => ({}));
-      return { socketPath: route.socketPath, headers: () => headers(serverName) };
+      if (route?.treeSha === tree) return at(route.socketPath);
     }
-    return 'no preview of this tree is serving: no open change has it as its head';
+    const trial = this.#deps.reconciler().trialEndpoint(serverName, tree);
+    if (trial) return at(trial);
+    return 'no preview of this tree is serving (it was stopped, or the change moved on)';
+  }
+
+  /** A suite of `treeSha` completed: the trial preview kept for its checks stops. */
+  suiteDone(serverName: string, treeSha: string): void {
+    this.#deps.reconciler().releaseTrial(serverName, treeSha);
   }
 
   /** The open changes of a server whose head has `commitSha`'s tree. */

@@ -59,7 +59,7 @@ describe('the whole loop on the embedded stack', () => {
       '/api/v1/servers/demo/changes',
     );
     expect(changes.body.changes).toEqual([expect.objectContaining({ number: 1, state: 'merged' })]);
-  });
+  }, 120_000);
 
   it('deploys a tool pushed on a branch without failing a single call of a client calling in a loop', async () => {
     const wd = await stack.clone('demo');
@@ -224,6 +224,15 @@ describe('the whole loop on the embedded stack', () => {
     const suite = await stack.suiteOf('demo', bad);
     expect(suite?.baseSha).toBe(await wd.git('rev-parse', 'HEAD^'));
     expect(suite?.runs.find((r) => r.name === 'surface')?.summary).toMatch(/0 added, 0 removed, 0 changed/);
+    // No change has this tree: its preview was only tried, and kept serving for contract and conformance.
+    expect(suite?.runs.find((r) => r.name === 'contract')).toMatchObject({ conclusion: 'success' });
+    expect(suite?.runs.find((r) => r.name === 'conformance')?.summary).toMatch(/server-initialize, ping, tools-list/);
+    // Once the suite completed, that trial preview stops: nothing serves the tree any more.
+    await poll(
+      async () => (typeof (await stack.platform.ctx.previews.endpoint('demo', bad)) === 'string' ? true : undefined),
+      10_000,
+      'the trial preview stopped',
+    );
 
     // Fix it on main: the green tree deploys.
     await wd.git('rm', '-q', 'src/oops.ts');

@@ -352,9 +352,22 @@ export class Reconciler {
     return this.#previews.settled(target, ref, signal);
   }
 
-  /** A preview of `ref` that no open change asked for (main's own suite): started, tested, stopped. */
-  trialPreview(server: string, ref: string): Promise<PreviewOutcome> {
-    return this.#previews.trial(server, ref);
+  /**
+   * A preview of `ref` that no open change asked for (main's own suite): started, tested, and stopped — at once, or
+   * after `holdMs` or `releaseTrial`, whichever comes first, so the checks that call a preview can call it.
+   */
+  trialPreview(server: string, ref: string, holdMs = 0): Promise<PreviewOutcome> {
+    return this.#previews.trial(server, ref, holdMs);
+  }
+
+  /** The socket of the trial preview of `tree` kept for the checks, while it runs. */
+  trialEndpoint(server: string, tree: string): string | undefined {
+    return this.#previews.heldTrial(server, tree);
+  }
+
+  /** Stops the trial preview of `tree` kept for the checks (their suite completed). */
+  releaseTrial(server: string, tree: string): void {
+    this.#previews.releaseTrial(server, tree);
   }
 
   /** Changes of `server` closed, merged or moved: their previews are brought in line (removed, re-pointed). */

@@ -58,6 +58,8 @@ export class PreviewTargets {
   readonly #starting = new Set<string>();
   readonly #stopping = new Set<string>();
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Trial previews kept serving for the checks that call them after `preview`, by `<server>\0<tree>`. */
+  readonly #held = new Map<string, { instance: Instance; timer: NodeJS.Timeout }>();
   /** Callers waiting for a target's conditions to change (in this process; others poll). */
   readonly #waiters = new Map<string, Set<() => void>>();
 
@@ -145,6 +147,7 @@ export class PreviewTargets {
   /** Whether `instanceId` runs a preview (not a production instance). */
   isPreviewInstance(instanceId: string): boolean {
     if (this.#starting.has(instanceId) || this.#stopping.has(instanceId)) return true;
+    for (const held of this.#held.values()) if (held.instance.id === instanceId) return true;
     for (const p of this.#running.values()) if (p.instance.id === instanceId) return true;
     return false;
   }
@@ -229,15 +232,12 @@ export class PreviewTargets {
    * A preview of `ref` no open change asked for (main's own suite): started, tested and stopped again, never
    * routed. Returns its outcome at once.
    */
-  async trial(serverName: string, ref: string): Promise<PreviewOutcome> {
+  async trial(serverName: string, ref: string, holdMs = 0): Promise<PreviewOutcome> {
     try {
       const tree = await this.#deps.git.treeOf(serverName, ref);
       const { instance, report } = await this.#startAndTest(serverName, ref, tree, async () => {});
-      this.#stopping.add(instance.id);
-      void this.#deps.runtime
-        .stop(instance.id, { graceMs: 2000 })
-        .catch(() => {})
-        .finally(() => this.#stopping.delete(instance.id));
+      if (holdMs > 0) this.#hold(`${serverName}\0${tree}`, instance, holdMs);
+      else this.#stop(instance.id);
       return { conclusion: 'success', detail: report };
     } catch (err) {
       const patch = failed(err);
@@ -246,6 +246,48 @@ export class PreviewTargets {
         detail: patch.Ready?.message ?? 'the preview did not start',
       };
     }
+  }
+
+  /** The socket of the trial preview of `tree` kept for the checks that call it, while it runs. */
+  heldTrial(serverName: string, tree: string): string | undefined {
+    const held = this.#held.get(`${serverName}\0${tree}`);
+    if (!held || !this.#deps.runtime.list().some((i) => i.id === held.instance.id)) return undefined;
+    return held.instance.socketPath;
+  }
+
+  /** Stops the trial preview of `tree` kept for the checks (they are done), if any. */
+  releaseTrial(serverName: string, tree: string): void {
+    const key = `${serverName}\0${tree}`;
+    const held = this.#held.get(key);
+    if (!held) return;
+    this.#held.delete(key);
+    clearTimeout(held.timer);
+    this.#stop(held.instance.id);
+  }
+
+  /** Keeps a trial preview serving for at most `ms` (a new trial of the same tree replaces it). */
+  #hold(key: string, instance: Instance, ms: number): void {
+    const earlier = this.#held.get(key);
+    if (earlier) {
+      clearTimeout(earlier.timer);
+      this.#stop(earlier.instance.id);
+    }
+    const timer = setTimeout(() => {
+      if (this.#held.get(key)?.instance.id !== instance.id) return;
+      this.#held.delete(key);
+      this.#stop(instance.id);
+    }, ms);
+    timer.unref();
+    this.#held.set(key, { instance, timer });
+  }
+
+  /** Stops an instance no route points at, in the background. */
+  #stop(id: string): void {
+    this.#stopping.add(id);
+    void this.#deps.runtime
+      .stop(id, { graceMs: 2000 })
+      .catch(() => {})
+      .finally(() => this.#stopping.delete(id));
   }
 
   /** Bundles, starts and tests an instance of `ref`; stops it again when that fails. */
@@ -329,18 +371,15 @@ export class PreviewTargets {
     for (const [key, preview] of this.#running) {
       if (!key.startsWith(`${server}\0`) || routed.has(preview.instance.id)) continue;
       this.#running.delete(key);
-      const id = preview.instance.id;
-      this.#stopping.add(id);
-      void this.#deps.runtime
-        .stop(id, { graceMs: 2000 })
-        .catch(() => {})
-        .finally(() => this.#stopping.delete(id));
+      this.#stop(preview.instance.id);
     }
   }
 
   /** Forgets every running preview (the reconciler stops all instances itself). */
   clear(): void {
     this.#running.clear();
+    for (const held of this.#held.values()) clearTimeout(held.timer);
+    this.#held.clear();
   }
 
   async #serialized<T>(server: string, task: () => Promise<T>): Promise<T> {
