@@ -35,7 +35,7 @@ export {
   type RevisionGate,
 } from './loop.ts';
 export type { PreviewOutcome, PreviewTest } from './previews.ts';
-export { probeInstance, type UnixResponse, unixRequest } from './probe.ts';
+export { MAX_ANSWER_BYTES, probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
 export { CONFINED_NODE_MAJOR, packagedNode, whichSync } from './runtimes/confined.ts';

@@ -3,21 +3,56 @@ import { ProbeError, UnixRequestError } from './errors.ts';
 
 export type UnixResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
 
-/** One HTTP request over a unix socket (no keep-alive), rejecting with UnixRequestError on failure or timeout. */
+/** The most of one answer the platform reads from an instance; a larger answer is cut off and refused. */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * One HTTP request over a unix socket (no keep-alive), rejecting with UnixRequestError on failure, past
+ * `timeoutMs` for the whole exchange (a server dripping bytes does not keep it open), or past `maxBytes` of answer
+ * (an instance streaming without end is cut off, never buffered whole): the platform reads instances it does not
+ * trust.
+ */
 export function unixRequest(
   socketPath: string,
-  req: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number },
+  req: {
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    timeoutMs?: number;
+    maxBytes?: number;
+  },
 ): Promise<UnixResponse> {
   const timeoutMs = req.timeoutMs ?? 5000;
+  const maxBytes = req.maxBytes ?? MAX_ANSWER_BYTES;
   return new Promise((resolve, reject) => {
+    let why: Error | undefined;
+    const fail = (err: Error) =>
+      reject(new UnixRequestError(socketPath, req.path, (why ?? err).message, { cause: err }));
     const r = request({ socketPath, method: req.method, path: req.path, headers: req.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBytes) {
+          why ??= new Error(`the answer is larger than ${maxBytes} bytes`);
+          r.destroy(why);
+          return;
+        }
+        chunks.push(c);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', (err) => reject(new UnixRequestError(socketPath, req.path, err.message, { cause: err })));
+      res.on('error', fail);
+      res.on('close', () => {
+        if (!res.complete) fail(why ?? new Error('the answer was cut off'));
+      });
     });
-    r.setTimeout(timeoutMs, () => r.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    r.on('error', (err) => reject(new UnixRequestError(socketPath, req.path, err.message, { cause: err })));
+    const deadline = setTimeout(() => {
+      why ??= new Error(`no answer within ${timeoutMs} ms`);
+      r.destroy(why);
+    }, timeoutMs);
+    r.on('close', () => clearTimeout(deadline));
+    r.on('error', fail);
     r.end(req.body);
   });
 }

@@ -134,3 +134,67 @@ describe('unixRequest', () => {
     }
   });
 });
+
+describe('unixRequest against an instance that does not stop talking', () => {
+  /** A server on a unix socket whose answer to every request is `answer`. */
+  async function serving(answer: (res: import('node:http').ServerResponse) => void) {
+    const path = join(tmp, `talker-${Math.random().toString(36).slice(2)}.sock`);
+    const server = createServer((_req, res) => answer(res));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    return { path, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('cuts off an endless answer past maxBytes instead of buffering it', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const talker = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) {}
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    try {
+      const t0 = performance.now();
+      const err = await unixRequest(talker.path, { method: 'GET', path: '/mcp', maxBytes: 1024 * 1024 }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(UnixRequestError);
+      expect((err as Error).message).toMatch(/the answer is larger than 1048576 bytes/);
+      expect(performance.now() - t0).toBeLessThan(5000);
+    } finally {
+      talker.close();
+    }
+  });
+
+  it('gives up at the deadline on an answer that drips a byte at a time', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const talker = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      timers.push(setInterval(() => res.write(' '), 50));
+    });
+    try {
+      const err = await unixRequest(talker.path, { method: 'GET', path: '/mcp', timeoutMs: 600 }).catch(
+        (e: unknown) => e,
+      );
+      expect((err as Error).message).toMatch(/no answer within 600 ms/);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      talker.close();
+    }
+  });
+
+  it('still reads an ordinary answer whole', async () => {
+    const talker = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, pad: 'y'.repeat(200_000) }));
+    });
+    try {
+      const res = await unixRequest(talker.path, { method: 'GET', path: '/healthz' });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body.toString('utf8')).ok).toBe(true);
+    } finally {
+      talker.close();
+    }
+  });
+});
