@@ -26,6 +26,9 @@ const packageJson = createRequire(import.meta.url).resolve('@modelcontextprotoco
 /** The official conformance runner's CLI and version. */
 const RUNNER = path.join(path.dirname(packageJson), 'dist', 'index.js');
 
+/** The runner's V8 heap (MiB): far more than the suite needs, far less than the platform's host. */
+const RUNNER_HEAP_MB = 256;
+
 /** What one scenario of the suite concluded. */
 export interface ScenarioResult {
   scenario: string;
@@ -94,7 +97,9 @@ interface SuiteRun {
 async function runSuite(url: string, input: CheckInput, timeoutMs: number): Promise<SuiteRun> {
   const outDir = path.join(input.workDir, 'conformance');
   await mkdir(outDir, { recursive: true });
-  const child = spawn(process.execPath, [RUNNER, 'server', '--url', url, '--output-dir', outDir], {
+  // The runner is a client of the customer's preview: a bounded heap, so an answer without end stops it, not the host.
+  const node = [`--max-old-space-size=${RUNNER_HEAP_MB}`];
+  const child = spawn(process.execPath, [...node, RUNNER, 'server', '--url', url, '--output-dir', outDir], {
     cwd: outDir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: outDir, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
