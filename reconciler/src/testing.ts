@@ -21,6 +21,7 @@ export const FIXTURE_MANIFEST = {
     { name: 'read_probe' },
     { name: 'egress_fetch' },
     { name: 'sleep' },
+    { name: 'escape_probe' },
     { name: 'whoami' },
     { name: 'log_flood' },
     { name: 'disk_fill' },

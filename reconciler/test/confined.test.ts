@@ -158,6 +158,17 @@ describe('confined runtime', () => {
       spawned: 0,
       error: 'ERR_ACCESS_DENIED',
     });
+    // Nor any other way out Node has.
+    expect(await callTool(instance.socketPath, 'escape_probe')).toEqual({
+      worker: 'ERR_ACCESS_DENIED',
+      addon: 'ERR_DLOPEN_DISABLED',
+      wasi: 'ERR_ACCESS_DENIED',
+      inspector: 'ERR_ACCESS_DENIED',
+      binding: 'ERR_ACCESS_DENIED',
+      udp: 'ERR_ACCESS_DENIED',
+      dns: 'ERR_ACCESS_DENIED',
+      eval: 'EvalError',
+    });
 
     // The flags it runs under, and (as root) its own unprivileged uid.
     expect(cmdline).toContain('--permission');
@@ -195,6 +206,7 @@ describe('confined runtime', () => {
       read: true,
       head: 'the platform keeps this',
     });
+    expect(await callTool(instance.socketPath, 'escape_probe')).toMatchObject({ worker: 'ok', udp: 'ok', dns: 'ok' });
   });
 
   it('serves more concurrent calls than it has channels, and a caller hanging up costs no channel', async () => {

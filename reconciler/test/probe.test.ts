@@ -55,6 +55,7 @@ describe('probeInstance', () => {
         'disk_fill',
         'echo',
         'egress_fetch',
+        'escape_probe',
         'fork_bomb',
         'log_flood',
         'memory_bomb',
@@ -74,13 +75,14 @@ describe('probeInstance', () => {
     expect(err.reason).toBe('ToolsMismatch');
     expect(err.code).toBe('probe_failed');
     expect(err.message).toBe(
-      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, egress_fetch, fork_bomb, log_flood, memory_bomb, read_probe, sleep, write_probe)',
+      'Tools differ from the manifest (missing from the server: forecast; not in mcp.json: disk_fill, egress_fetch, escape_probe, fork_bomb, log_flood, memory_bomb, read_probe, sleep, write_probe)',
     );
     expect(err.data).toMatchObject({
       missing: ['forecast'],
       extra: [
         'disk_fill',
         'egress_fetch',
+        'escape_probe',
         'fork_bomb',
         'log_flood',
         'memory_bomb',

@@ -102,6 +102,7 @@ describe.each([
         'disk_fill',
         'echo',
         'egress_fetch',
+        'escape_probe',
         'fork_bomb',
         'log_flood',
         'memory_bomb',
