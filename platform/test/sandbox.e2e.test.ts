@@ -8,7 +8,8 @@ import { startPlatform, welcome } from '../src/boot.ts';
 import type { Config } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
 import { UnhardenedSignupError } from '../src/runtime.ts';
-import { addMultiplyTool, CallingClient, TestStack, textOf } from './harness.ts';
+import { addMultiplyTool, CallingClient, poll, TestStack, textOf } from './harness.ts';
+import { PlatformProcess } from './platform-process.ts';
 
 /**
  * A PATH with every program of the current one but `bwrap`: a folder of links, so git, prlimit and the rest
@@ -145,4 +146,69 @@ describe('without bubblewrap and with the confined layer turned off', () => {
     const mcp = await stack.api('POST', '/s/nobox/mcp', { jsonrpc: '2.0', id: 1, method: 'ping' });
     expect(mcp.status).toBe(503);
   });
+});
+
+describe('npm start on a host without bubblewrap (the platform as a process of its own)', () => {
+  let scratch: string;
+  const running: PlatformProcess[] = [];
+  const env = (bin: string, dataDir: string, extra: Record<string, string> = {}): PlatformProcess =>
+    new PlatformProcess(dataDir, {
+      PATH: bin,
+      DATABASE_URL: '',
+      BMMS_RUNTIME: '',
+      BMMS_INSECURE_NO_SANDBOX: '',
+      BMMS_SIGNUP: '',
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-nobwrap-start-'));
+  });
+  afterAll(async () => {
+    for (const p of running) await p.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('says it runs servers confined, serves one end to end, and refuses to open sign-ups', async () => {
+    const bin = await pathWithoutBwrap(path.join(scratch, 'bin'));
+    const platform = env(bin, path.join(scratch, 'data'));
+    running.push(platform);
+    await platform.start();
+    expect(platform.output).toContain("Instances: confined by Node's permission model (no bubblewrap found)");
+    expect(platform.output).toContain('NOT a hardened sandbox');
+
+    expect((await platform.api('POST', '/api/v1/servers', { name: 'demo', template: 'echo' })).status).toBe(201);
+    await poll(
+      async () => {
+        const c = await platform.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/demo/changes/1');
+        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
+      },
+      120_000,
+      'checks of change #1',
+    );
+    expect((await platform.api('POST', '/api/v1/servers/demo/changes/1/merge')).status).toBe(200);
+    await platform.servingHead('demo');
+    const res = await fetch(`${platform.url}/s/demo/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${platform.key}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'add', arguments: { a: 2, b: 3 } },
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { result: { content: { text: string }[] } }).result.content[0]?.text).toBe('5');
+
+    const open = env(bin, path.join(scratch, 'open-data'), { BMMS_SIGNUP: 'open' });
+    running.push(open);
+    await open.start().catch(() => {}); // it exits before it listens: there is no key file to read
+    expect(await open.exited).toEqual({ code: 1, signal: null });
+    expect(open.output).toContain('BMMS_SIGNUP=open lets strangers run code');
+  }, 300_000);
 });
