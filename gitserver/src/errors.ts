@@ -104,6 +104,18 @@ export class RevertConflictError extends GitServerError {
   }
 }
 
+/** The branch is protected where it lives (GitHub's branch protection): a commit for it must arrive by pull request. */
+export class ProtectedBranchError extends GitServerError {
+  readonly branch: string;
+  /** The commit that was written but could not be put on the branch (its parent is the branch's head). */
+  readonly commit: { sha: string; tree: string };
+  constructor(branch: string, commit: { sha: string; tree: string }) {
+    super('protected_branch', 409, `Branch "${branch}" is protected: a change to it needs a pull request.`);
+    this.branch = branch;
+    this.commit = commit;
+  }
+}
+
 /** A git command failed unexpectedly. */
 export class GitCommandError extends GitServerError {
   readonly args: string[];

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Octokit } from '@octokit/rest';
 import {
   MergeConflictError,
+  ProtectedBranchError,
   RefConflictError,
   RepoExistsError,
   RepoNotFoundError,
@@ -40,6 +41,11 @@ class Kept<V> extends Map<string, V> {
 
 const statusOf = (err: unknown): number | undefined =>
   typeof err === 'object' && err !== null ? (err as { status?: number }).status : undefined;
+/** GitHub's `message` of a failed request (e.g. "Protected branch update failed for refs/heads/main."). */
+const messageOf = (err: unknown): string => {
+  const data = (err as { response?: { data?: { message?: unknown } } } | null)?.response?.data;
+  return typeof data?.message === 'string' ? data.message : err instanceof Error ? err.message : '';
+};
 
 /**
  * A `GitProvider` on a GitHub organization through its REST API: every commit is one atomic write through the Git
@@ -244,6 +250,9 @@ export class GitHubGitProvider implements GitProvider {
         await this.#octokit.git.updateRef({ ...at, ref: `heads/${branch}`, sha: created.data.sha, force: false });
       }
     } catch (err) {
+      if (statusOf(err) === 422 && /protected branch/i.test(messageOf(err))) {
+        throw new ProtectedBranchError(branch, { sha: created.data.sha, tree: commit.tree });
+      }
       if (statusOf(err) === 422 || statusOf(err) === 409) {
         throw new RefConflictError(branch, current, await this.resolveRef(name, `refs/heads/${branch}`));
       }

@@ -21,6 +21,8 @@ export type GateVerdict = 'success' | 'failure' | 'pending';
 /** The checks, as the reconciler sees them: a verdict per tree, starting a check suite when none exists. */
 export interface RevisionGate {
   verdict(server: { id: string; name: string }, commitSha: string, treeSha: string): Promise<GateVerdict>;
+  /** The checks of a tree that did not pass (the server's conditions name them). */
+  failures?(server: { id: string; name: string }, treeSha: string): Promise<string[]>;
 }
 
 /** What an instance gets besides its bundle: environment (secrets, egress socket), binds, cleanup. */
@@ -519,11 +521,13 @@ export class Reconciler {
       return false;
     }
     if (verdict === 'failure') {
+      const failed = (await this.#deps.gate.failures?.(server, tree).catch(() => [])) ?? [];
+      const which = failed.length > 0 ? ` (${failed.join(', ')})` : '';
       await this.#status(server.id, undefined, {
         Stalled: {
           status: true,
           reason: 'ChecksFailed',
-          message: `checks failed on ${short(head)}: it will not be deployed; fix or revert it on main`,
+          message: `checks failed on ${short(head)}${which}: it will not be deployed; fix or revert it on main`,
         },
         Progressing: { status: false, reason: 'ChecksFailed', message: `${short(head)} failed its checks` },
         Ready: current

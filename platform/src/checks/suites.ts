@@ -111,6 +111,14 @@ export class CheckService implements RevisionGate {
     return suiteVerdict(suite);
   }
 
+  /** RevisionGate: the checks of a tree that completed without passing. */
+  async failures(server: ServerRef, treeSha: string): Promise<string[]> {
+    const suite = await this.suiteForTree(server.id, treeSha);
+    return (suite?.runs ?? [])
+      .filter((r) => r.status === 'completed' && !PASSING_CONCLUSIONS.has(r.conclusion ?? ''))
+      .map((r) => r.name);
+  }
+
   /**
    * Runs one check of a suite again (a flaky or crashed run, or after a platform fix), and the checks
    * that wait for it. Returns the suite with those runs queued; results arrive like any other run's.

@@ -5,6 +5,7 @@ import {
   type GitProvider,
   type MergeInput,
   type MergeResult,
+  ProtectedBranchError,
   RepoExistsError,
   type RevertInput,
 } from '@bmms/gitserver';
@@ -171,8 +172,58 @@ export class ServerRepos implements GitProvider {
   async merge(name: string, input: MergeInput): Promise<MergeResult> {
     return (await this.#of(name)).merge(name, input);
   }
+  /**
+   * Adds the revert commit to the branch; on GitHub, when branch protection refuses a direct update, the same commit
+   * goes on a branch of its own, as a pull request that is merged at once (its merge commit is the branch's head).
+   */
   async revert(name: string, input: RevertInput): Promise<CommitResult> {
-    return (await this.#of(name)).revert(name, input);
+    const provider = await this.#of(name);
+    try {
+      return await provider.revert(name, input);
+    } catch (err) {
+      if (!(err instanceof ProtectedBranchError)) throw err;
+      return this.#revertByPullRequest(name, err);
+    }
+  }
+
+  async #revertByPullRequest(name: string, refused: ProtectedBranchError): Promise<CommitResult> {
+    const gh = await this.github(name);
+    if (!gh) throw refused;
+    const at = { owner: gh.owner, repo: gh.repo };
+    const { sha, tree } = refused.commit;
+    const branch = `bmms/revert-${sha.slice(0, 7)}`;
+    const step = async <T>(what: string, request: () => Promise<T>): Promise<T> => {
+      try {
+        return await request();
+      } catch (err) {
+        throw githubRequestFailed(
+          `${what} (${refused.branch} is protected)`,
+          statusOf(err) ?? null,
+          githubMessage(err),
+        );
+      }
+    };
+    const { data: commit } = await step('reading the revert commit', () =>
+      gh.octokit.git.getCommit({ ...at, commit_sha: sha }),
+    );
+    await step('pushing the revert branch', () =>
+      gh.octokit.git.createRef({ ...at, ref: `refs/heads/${branch}`, sha }),
+    );
+    const { data: pull } = await step('opening the revert pull request', () =>
+      gh.octokit.pulls.create({
+        ...at,
+        head: branch,
+        base: refused.branch,
+        title: commit.message.split('\n')[0] ?? `Revert ${sha.slice(0, 7)}`,
+        body: `${commit.message}\n\nOpened and merged by the platform: \`${refused.branch}\` is protected, so the revert arrives as a pull request.`,
+      }),
+    );
+    const { data: merged } = await step(`merging revert pull request #${pull.number}`, () =>
+      gh.octokit.pulls.merge({ ...at, pull_number: pull.number, sha, merge_method: 'merge' }),
+    );
+    await gh.octokit.git.deleteRef({ ...at, ref: `heads/${branch}` }).catch(() => {});
+    // The merge commit's tree is the revert's: the pull request's base was the revert's parent.
+    return { sha: merged.sha, tree };
   }
   async readTree(name: string, ref: string): Promise<Record<string, Uint8Array>> {
     return (await this.#of(name)).readTree(name, ref);

@@ -147,6 +147,77 @@ describe('a server on GitHub, from pull request to deploy', () => {
   }, 180_000);
 });
 
+/** A person's commit straight onto main on GitHub (blob → tree → commit → ref), changing one file. */
+async function pushToMain(repo: string, file: string, content: string, message: string): Promise<string> {
+  const at = { owner: 'acme', repo };
+  const main = (await person.git.getRef({ ...at, ref: 'heads/main' })).data.object.sha;
+  const parent = await person.git.getCommit({ ...at, commit_sha: main });
+  const blob = await person.git.createBlob({ ...at, content, encoding: 'utf-8' });
+  const tree = await person.git.createTree({
+    ...at,
+    base_tree: parent.data.tree.sha,
+    tree: [{ path: file, mode: '100644', type: 'blob', sha: blob.data.sha }],
+  });
+  const commit = await person.git.createCommit({ ...at, message, tree: tree.data.sha, parents: [main] });
+  await person.git.updateRef({ ...at, ref: 'heads/main', sha: commit.data.sha });
+  return commit.data.sha;
+}
+
+describe('a direct push to main on GitHub, and rolling back through GitHub', () => {
+  let serving = '';
+
+  it('checks a direct push that fails a check and deploys nothing: the previous revision keeps serving', async () => {
+    serving = String(
+      (await stack.api<{ observedRevision: string }>('GET', '/api/v1/servers/loop')).body.observedRevision,
+    );
+    const broken = await pushToMain(
+      'loop',
+      'src/tools/echo.ts',
+      'export const broken: number = "text";\n',
+      'Break echo',
+    );
+    const stalled = await stack.waitCondition('loop', 'Stalled', 'ChecksFailed', 240_000);
+    const condition = stalled.conditions.find((c) => c.type === 'Stalled');
+    expect(condition?.message).toContain(`checks failed on ${broken.slice(0, 7)}`);
+    expect(condition?.message).toContain('typecheck');
+    expect(stalled.observedRevision).toBe(serving);
+    const client = await stack.mcpClient(`${stack.url}/s/loop/mcp`);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    await client.close();
+  }, 300_000);
+
+  it('reverts through GitHub: POST /revert adds the revert commit to main there, and the server rolls back', async () => {
+    const head = (await person.git.getRef({ owner: 'acme', repo: 'loop', ref: 'heads/main' })).data.object.sha;
+    const reverted = await stack.api<{ sha: string; reverted: string }>('POST', '/api/v1/servers/loop/revert', {});
+    expect(reverted.status).toBe(201);
+    expect(reverted.body.reverted).toBe(head);
+    const main = (await person.git.getRef({ owner: 'acme', repo: 'loop', ref: 'heads/main' })).data.object.sha;
+    expect(main).toBe(reverted.body.sha);
+    const commit = await person.git.getCommit({ owner: 'acme', repo: 'loop', commit_sha: main });
+    expect(commit.data.parents.map((p) => p.sha)).toEqual([head]);
+    const servingTree = (await person.git.getCommit({ owner: 'acme', repo: 'loop', commit_sha: serving })).data.tree
+      .sha;
+    expect(commit.data.tree.sha).toBe(servingTree);
+    await stack.waitReady('loop', reverted.body.sha, 120_000);
+  }, 180_000);
+
+  it('reverts by pull request when main is protected on GitHub, and deploys its merge', async () => {
+    const readme = await pushToMain('loop', 'README.md', '# loop\n\nA note.\n', 'Add a note');
+    await stack.waitReady('loop', readme, 240_000);
+    github.protect('acme', 'loop', 'main');
+    const reverted = await stack.api<{ sha: string; reverted: string }>('POST', '/api/v1/servers/loop/revert', {});
+    expect(reverted.status).toBe(201);
+    expect(reverted.body.reverted).toBe(readme);
+    const pulls = (await person.pulls.list({ owner: 'acme', repo: 'loop', state: 'closed' })).data;
+    const revertPull = pulls.find((p) => p.title === `Revert ${readme.slice(0, 7)}`);
+    expect(revertPull).toMatchObject({ merged_at: expect.any(String), merge_commit_sha: reverted.body.sha });
+    expect((await person.git.getRef({ owner: 'acme', repo: 'loop', ref: 'heads/main' })).data.object.sha).toBe(
+      reverted.body.sha,
+    );
+    await stack.waitReady('loop', reverted.body.sha, 120_000);
+  }, 360_000);
+});
+
 describe('with webhooks off, polling with ETags', () => {
   it('still merges the change and deploys what was merged on GitHub', async () => {
     github.webhook = null;

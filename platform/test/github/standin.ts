@@ -117,6 +117,7 @@ export class GitHubStandIn {
   /** Conditional GETs answered 304 Not Modified (what polling with ETags saves). */
   notModified = 0;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #protected = new Set<string>();
   readonly repos = new Map<string, RepoState>();
   url = '';
   readonly #tokens = new Map<string, string>();
@@ -133,6 +134,11 @@ export class GitHubStandIn {
     for (const token of options.withoutChecks ?? []) this.#withoutChecks.add(token);
     this.#apps = options.apps;
     this.#routes();
+  }
+
+  /** Protects a branch: updating its ref directly is refused (422), as GitHub's branch protection does; merges of pull requests go through. */
+  protect(owner: string, name: string, branch: string): void {
+    this.#protected.add(`${owner}/${name}:refs/heads/${branch}`.toLowerCase());
   }
 
   /** Accepts one more personal access token, of `login`. */
@@ -566,6 +572,9 @@ export class GitHubStandIn {
       const current = repo.refs.get(ref);
       if (!current) return this.#error(res, 'git/update-ref', 422, 'Reference does not exist');
       if (!repo.commits.has(sha)) return this.#error(res, 'git/update-ref', 422, 'Object does not exist');
+      if (this.#protected.has(`${repo.owner}/${repo.name}:${ref}`.toLowerCase())) {
+        return this.#error(res, 'git/update-ref', 422, `Protected branch update failed for ${ref}.`);
+      }
       if (req.body?.force !== true && !this.#isAncestor(repo, current, sha)) {
         return this.#error(res, 'git/update-ref', 422, 'Update is not a fast forward');
       }
