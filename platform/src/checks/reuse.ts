@@ -5,13 +5,18 @@ import type { CheckOutcome } from './types.ts';
 
 /**
  * What a check that runs the code depends on: every file of the tree but Markdown, and `salt` (the check's own
- * version: what it sends, its baseline). A change to documentation only reuses the last passing run of the same
- * files instead of running the code again.
+ * version: what it sends, its baseline), less the files `ignored` says the check does not depend on. A change to
+ * documentation only reuses the last passing run of the same files instead of running the code again.
  */
-export async function inputsKey(serverName: string, dir: string, salt = ''): Promise<string> {
+export async function inputsKey(
+  serverName: string,
+  dir: string,
+  salt = '',
+  ignored: (file: string) => boolean = () => false,
+): Promise<string> {
   const hash = createHash('sha256').update(serverName).update(`\0${salt}`);
   for (const file of await treeFiles(dir)) {
-    if (/\.(md|markdown)$/i.test(file)) continue;
+    if (/\.(md|markdown)$/i.test(file) || ignored(file)) continue;
     hash.update(`\0${file}\0`).update(await readFile(path.join(dir, file)));
   }
   return hash.digest('hex');

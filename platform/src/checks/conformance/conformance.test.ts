@@ -76,4 +76,32 @@ describe('the conformance check', () => {
       /^@modelcontextprotocol\/conformance 0\.1\.16: 1 scenario\(s\) failed that servers on this platform pass \(\d+ of \d+ server scenarios passed\):\n✗ tools-list\n {4}ToolsList: Failed: /,
     );
   }, 120_000);
+
+  it('reuses a passing run when only tool code changed, without calling a preview', async () => {
+    const files = renderTemplate('echo', 'conf-demo');
+    const endpoint = await preview(files);
+    let asked = 0;
+    const check = conformanceCheck(
+      {
+        endpoint: async () => {
+          asked++;
+          return endpoint;
+        },
+      },
+      [],
+    );
+    expect((await check.run(await checkout(files, { serverName: 'conf-demo' }))).conclusion).toBe('success');
+    const source = files['src/tools/echo.ts'] ?? '';
+    const changed = { ...files, 'src/tools/echo.ts': source.replace('=> text,', '=> text.trim(),') };
+    const again = await check.run(await checkout(changed, { serverName: 'conf-demo' }));
+    expect(again.summary).toMatch(
+      /\(reused: only tool code, tests or Markdown changed since a tree whose run passed\)$/,
+    );
+    expect(asked).toBe(1);
+    const manifest = editManifest(files, (m) => {
+      m.description = 'Echoes text back, described anew.';
+    });
+    await check.run(await checkout(manifest, { serverName: 'conf-demo' }));
+    expect(asked).toBe(2);
+  }, 120_000);
 });

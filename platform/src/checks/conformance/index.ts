@@ -29,6 +29,17 @@ const RUNNER = path.join(path.dirname(packageJson), 'dist', 'index.js');
 /** The runner's V8 heap (MiB): far more than the suite needs, far less than the platform's host. */
 const RUNNER_HEAP_MB = 256;
 
+/**
+ * Files the suite's outcome does not depend on: tool implementations and tests. The scenarios call only the suite's
+ * own test tools, which no server here has, so a change to a tool's code answers them the same; mcp.json, the runtime,
+ * src/server.ts, views and helpers still count.
+ */
+function toolOnly(file: string): boolean {
+  return file.startsWith('src/tools/') || file.startsWith('test/');
+}
+
+const REUSED = ' (reused: only tool code, tests or Markdown changed since a tree whose run passed)';
+
 /** What one scenario of the suite concluded. */
 export interface ScenarioResult {
   scenario: string;
@@ -46,7 +57,7 @@ export interface ScenarioResult {
 export function conformanceCheck(deps: ConformanceDeps, after: string[], options: ConformanceOptions = {}): Check {
   const timeoutMs = options.timeoutMs ?? 90_000;
   const expected = options.expectedFailures ?? EXPECTED_FAILURES;
-  const passed = new PassedRuns();
+  const passed = new PassedRuns(REUSED);
   let salt: Promise<string> | undefined;
   return {
     name: 'conformance',
@@ -54,7 +65,7 @@ export function conformanceCheck(deps: ConformanceDeps, after: string[], options
     timeoutMs: timeoutMs + 30_000,
     async run(input): Promise<CheckOutcome> {
       salt ??= runnerSalt(expected);
-      const key = await inputsKey(input.serverName, input.dir, await salt);
+      const key = await inputsKey(input.serverName, input.dir, await salt, toolOnly);
       const earlier = passed.get(key);
       if (earlier) return earlier;
       input.progress?.('waiting for the preview');
