@@ -1,8 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { largeDocument } from '../../../test/large-document.ts';
 import { ApiError } from '../../errors.ts';
 import { PLANS } from '../../plans.ts';
-import { DocumentReader } from './reader.ts';
+import { DocumentReader, WORKER_NICE } from './reader.ts';
 import { UnreadBody } from './request.ts';
 
 const ok = { 200: { description: 'ok' } };
@@ -46,6 +47,39 @@ afterAll(async () => {
 });
 
 describe('reading OpenAPI documents in a worker', () => {
+  it.runIf(process.platform === 'linux')(
+    'runs the worker thread below the main thread’s priority',
+    async () => {
+      /** The nice value of each thread of this process (field 19 of /proc/self/task/<tid>/stat). */
+      const nices = () =>
+        readdirSync('/proc/self/task').map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        });
+      const niced = () => nices().filter((n) => n === WORKER_NICE).length;
+      const before = nices();
+      expect(before[0]).toBeLessThan(WORKER_NICE);
+      const already = niced();
+      const { doc } = largeDocument(2 * 1024 * 1024);
+      const job = reader().describe({ openapi: doc }, []);
+      let seen = false;
+      let done = false;
+      const finished = () => {
+        done = true;
+      };
+      job.then(finished, finished);
+      while (!done && !seen) {
+        seen = niced() > already;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seen).toBe(true);
+      expect((await job).count).toBeGreaterThan(100);
+      // The main thread kept its own.
+      expect(nices()[0]).toBe(before[0]);
+    },
+    120_000,
+  );
+
   it('lists the operations and the repairs, as the selection step answers', async () => {
     const described = await reader().describe({ openapi: pets }, []);
     expect(described).toEqual({

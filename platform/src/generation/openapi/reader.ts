@@ -29,6 +29,8 @@ export interface DocumentReaderOptions {
 }
 
 const WORKER = new URL('./worker.ts', import.meta.url);
+/** The worker thread's nice value (Linux): the main thread gets most of a busy CPU. */
+export const WORKER_NICE = 10;
 
 /**
  * Reads, validates, dereferences and converts OpenAPI documents in worker threads, one worker per job, each with a
