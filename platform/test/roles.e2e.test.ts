@@ -149,6 +149,12 @@ const TABLE: { method: string; route: string; path: string; min: Role; body?: un
   { method: 'POST', route: '/me/setup-link', path: '/me/setup-link', min: 'viewer' },
   { method: 'GET', route: '/servers/:name/tools', path: '/servers/delta/tools', min: 'viewer' },
   {
+    method: 'GET',
+    route: '/servers/:name/changes/:number/views/:view',
+    path: '/servers/delta/changes/1/views/grid',
+    min: 'viewer',
+  },
+  {
     method: 'POST',
     route: '/servers/:name/tools/:tool/call',
     path: '/servers/delta/tools/echo/call',

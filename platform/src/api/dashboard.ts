@@ -11,6 +11,7 @@ import { input } from './operation.ts';
 import { ops } from './operations.ts';
 import { principalOf, requestIdOf } from './request.ts';
 import { type ToolsApiDeps, toolsRouter } from './tools.ts';
+import { viewsRouter } from './views.ts';
 
 /** What the dashboard's routes need: a set-password link, a rollback (reverts), and the diff and tools routes. */
 export type DashboardApiDeps = Pick<ChangeDeps, 'db' | 'git' | 'reconciler'> &
@@ -77,6 +78,6 @@ export function dashboardRouter(ctx: DashboardApiDeps): Router {
     res.status(201).json({ sha: reverts.at(-1)?.sha, revision: target, reverted: reverts.map((r) => r.reverted) });
   });
 
-  router.use(changeDiffRouter(ctx), toolsRouter(ctx));
+  router.use(changeDiffRouter(ctx), toolsRouter(ctx), viewsRouter(ctx));
   return router;
 }

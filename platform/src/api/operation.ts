@@ -12,7 +12,7 @@ export interface Answer {
   /** The JSON body (absent: no body, as for 204). */
   schema?: z.ZodType;
   /** Media type of the body; JSON unless said otherwise. */
-  mediaType?: 'application/json' | 'text/event-stream';
+  mediaType?: 'application/json' | 'text/event-stream' | 'text/html';
 }
 
 /**

@@ -259,7 +259,19 @@ export const ops = {
     role: 'viewer',
     params: s.serverPath,
     query: s.toolsQuery,
-    answers: { 200: json('The revision read and its tools.', s.toolsAnswer) },
+    answers: { 200: json('The revision read, its tools and its views.', s.toolsAnswer) },
+  }),
+  previewView: operation({
+    method: 'get',
+    path: '/servers/{name}/changes/{number}/views/{view}',
+    summary: "A view of a change's preview",
+    description:
+      "The view's HTML as the change's preview serves it (resources/read of ui://<server>/<view>), as a document to show in a sandboxed iframe: its Content-Security-Policy is the one hosts build from the view's _meta.ui.csp, with `sandbox allow-scripts` (an opaque origin: no cookie, no API as you) and `frame-ancestors 'self'`. The change review page plays host for it and hands it real results of the preview's tools.",
+    tags: ['Tools'],
+    role: 'viewer',
+    params: s.viewPath,
+    answers: { 200: { description: "The view's HTML.", schema: z.string(), mediaType: 'text/html' } },
+    errors: { 502: 'bad_gateway', 503: 'server_unavailable (retry after Retry-After seconds)' },
   }),
   callTool: operation({
     method: 'post',

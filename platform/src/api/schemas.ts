@@ -8,7 +8,7 @@
  * service answers a wrong value with its own code (`invalid_name`, `prompt_empty`, `invalid_secret_value`); the
  * document still shows it required (`requiring`) with the type its service wants.
  */
-import { SERVER_NAME, toolSpecSchema, VIEW_PATTERNS } from '@bmms/runner-template';
+import { SERVER_NAME, toolSpecSchema, uiResourceSchema, VIEW_PATTERNS } from '@bmms/runner-template';
 import { z } from 'zod';
 import { ROLES } from '../accounts/roles.ts';
 import { importRequestSchema } from '../generation/openapi/request.ts';
@@ -707,6 +707,12 @@ export const toolsAnswer = z.object({
       .extend({ inputSchema: z.record(z.string(), z.unknown()).meta({ description: 'JSON Schema of the arguments.' }) })
       .meta({ id: 'Tool' }),
   ),
+  views: z.array(uiResourceSchema.meta({ id: 'View' })).meta({
+    description: "The MCP Apps views (ui:// resources) of mcp.json; a tool's _meta.ui.resourceUri opens one.",
+  }),
+});
+export const viewPath = changePath.extend({
+  view: z.string().meta({ description: 'The view name: the last segment of its ui://<server>/<view> URI.' }),
 });
 export const toolCallAnswer = z.object({
   revision: z.string(),

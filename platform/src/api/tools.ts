@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient, Server } from '@bmms/prisma';
 import type { Reconciler, RouteTable } from '@bmms/reconciler';
-import { parseManifest, type ToolSpec } from '@bmms/runner-template';
+import { parseManifest, type ToolSpec, type UiResource } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Router } from 'express';
@@ -48,6 +48,16 @@ export function toolsOf(text: string | null | undefined): ToolSpec[] {
   }
 }
 
+/** The views (ui:// resources) of a manifest text, or [] when it is missing or invalid. */
+export function viewsOf(text: string | null | undefined): UiResource[] {
+  if (!text) return [];
+  try {
+    return parseManifest(text).resources;
+  } catch {
+    return [];
+  }
+}
+
 /**
  * A server's tools under /api/v1/servers/:name/tools: listed at a revision (production's or a change's head), and
  * one called (on production or a change's preview) for the dashboard's try-it forms.
@@ -61,8 +71,8 @@ export function toolsRouter(ctx: ToolsApiDeps): Router {
     requirePermission(p, 'read');
     const server = await findServer(ctx, p, req.params.name as string);
     const revision = await revisionOf(ctx, server, query.change);
-    const tools = revision ? toolsOf(await ctx.git.readFile(server.name, revision, 'mcp.json')) : [];
-    res.json({ revision, tools });
+    const text = revision ? await ctx.git.readFile(server.name, revision, 'mcp.json') : null;
+    res.json({ revision, tools: toolsOf(text), views: viewsOf(text) });
   });
 
   router.post('/servers/:name/tools/:tool/call', async (req, res) => {
@@ -130,7 +140,7 @@ async function revisionOf(ctx: Pick<ToolsApiDeps, 'db' | 'git'>, server: Server,
 }
 
 /** A fetch that sends every request to an instance's unix socket (the SDK client's transport takes it). */
-function socketFetch(socketPath: string) {
+export function socketFetch(socketPath: string) {
   return (input: string | URL | globalThis.Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(input instanceof globalThis.Request ? input.url : String(input));
     const headers = Object.fromEntries(new Headers(init?.headers).entries());

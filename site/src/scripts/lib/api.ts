@@ -177,6 +177,16 @@ export interface ToolView {
   description: string;
   inputSchema: JsonSchema;
   scopes?: string[];
+  _meta?: { ui?: { resourceUri?: string; visibility?: string[] } };
+}
+
+/** An MCP Apps view (a ui:// resource of mcp.json). */
+export interface ViewInfo {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  _meta?: { ui?: { csp?: { connectDomains?: string[]; resourceDomains?: string[]; frameDomains?: string[] } } };
 }
 
 export interface JsonSchema {

@@ -1,8 +1,9 @@
 /** /servers/<name>/changes/<n>/: the review page: diff, tool surface, checks with live logs, preview, try-it, merge. */
-import { api, type ChangeView, type CheckView, changeStatus, type ToolView } from '../lib/api.ts';
+import { api, type ChangeView, type CheckView, changeStatus, type ToolView, type ViewInfo } from '../lib/api.ts';
 import type { FileDiff, Layout } from '../lib/diff.ts';
 import { announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
 import { tryPanel } from '../lib/tryit.ts';
+import { viewsPanel } from '../lib/view-panel.ts';
 
 const [, , server = '', , num = ''] = location.pathname.split('/');
 const number = Number(num);
@@ -97,8 +98,8 @@ function renderActions(c: ChangeView): void {
   close.disabled = c.state !== 'open';
 }
 
-/** The preview and, once it is ready, the try-it panel with `tools` (fetched by the caller, so both draw at once). */
-function renderPreview(c: ChangeView, tools: ToolView[] | undefined): void {
+/** The preview and, once it is ready, the try-it panel and the views with `surface` (fetched by the caller, so all draw at once). */
+function renderPreview(c: ChangeView, surface: { tools: ToolView[]; views: ViewInfo[] } | undefined): void {
   if (!c.preview) {
     mount(byId('preview'), h('p', { class: 'muted' }, 'No preview.'));
     return;
@@ -122,12 +123,16 @@ function renderPreview(c: ChangeView, tools: ToolView[] | undefined): void {
     codeBlock(c.preview.url, 'preview URL'),
     codeBlock(c.preview.install.claudeCode, 'Claude Code install for the preview'),
   );
-  if (tools) {
+  if (surface) {
+    const { tools, views } = surface;
     tried = true;
     mount(
       byId('try'),
       tools.length ? tryPanel(server, tools, number) : h('p', { class: 'muted' }, 'This change has no tools.'),
     );
+    // Each view opens in a sandboxed frame with a real result of its tool from the preview.
+    byId('views-section').hidden = views.length === 0;
+    if (views.length > 0) mount(byId('views'), viewsPanel(server, number, views, tools));
   } else if (c.preview.status !== 'ready') {
     tried = false;
     mount(byId('try'), h('p', { class: 'muted' }, 'Try the tools once the preview is ready.'));
@@ -208,19 +213,22 @@ async function refresh(): Promise<void> {
   clearTimeout(timer);
   try {
     const toolsOf = () =>
-      api<{ tools: ToolView[] }>('GET', `/servers/${server}/tools?change=${number}`).then((r) => r.tools);
+      api<{ tools: ToolView[]; views?: ViewInfo[] }>('GET', `/servers/${server}/tools?change=${number}`).then((r) => ({
+        tools: r.tools,
+        views: r.views ?? [],
+      }));
     // On the first load the tools are asked for together with the change (a review usually opens on a ready
     // preview): one round trip less before the column shows.
     const early = firstLoad ? toolsOf().catch(() => undefined) : undefined;
     firstLoad = false;
     const c = await api<ChangeView>('GET', base);
     // The try-it panel's tools are in hand before anything is drawn: the column fills in one step.
-    const tools = c.preview?.status === 'ready' && !tried ? ((await early) ?? (await toolsOf())) : undefined;
+    const surface = c.preview?.status === 'ready' && !tried ? ((await early) ?? (await toolsOf())) : undefined;
     byId('change-title').replaceChildren(`#${c.number} ${c.title}`);
     mount(byId('change-meta'), pill(changeStatus(c)), ' ', h('code', {}, c.branch), ` · head ${short(c.head)}`);
     renderChecks(c.checks);
     renderActions(c);
-    renderPreview(c, tools);
+    renderPreview(c, surface);
     byId('preview-section').hidden = false;
     byId('try-section').hidden = false;
     const moving = c.state === 'open' && (c.checkSuite.conclusion === null || c.preview?.status === 'pending');
