@@ -77,9 +77,9 @@ export function confinementOf(runtime: Runtime): Confinement {
       hardened: false,
       lines: [
         "Instances: confined by Node's permission model (no bubblewrap found). Each server reads only its bundle and",
-        'may not open network connections or listeners, write files, start processes or workers, load addons or',
-        'compile strings into code; it talks to the platform over socket pairs, and ctx.fetch leaves only through',
-        'the egress proxy.',
+        'may not open network connections or listeners, write files, start or signal processes, start workers,',
+        'load addons or compile strings into code; it talks to the platform over socket pairs, and ctx.fetch',
+        'leaves only through the egress proxy.',
         'NOT a hardened sandbox: an exploit of Node or V8 escapes it, with the rights of the user the instance runs',
         `as (${process.getuid?.() === 0 ? 'its own uid' : "the platform's user"}); memory beyond the V8 heap, CPU and`,
         `processes are bounded only ${runtime.cgroups ? 'by cgroups' : 'by rlimits, not cgroups'}. Fine for your own servers; for`,

@@ -168,13 +168,18 @@ describe('confined runtime', () => {
       udp: 'ERR_ACCESS_DENIED',
       dns: 'ERR_ACCESS_DENIED',
       eval: 'EvalError',
+      signal: 'ERR_ACCESS_DENIED', // the platform's pid: Node's permission model does not gate signals, we do
+      self: 'ok',
     });
 
     // The flags it runs under, and (as root) its own unprivileged uid.
     expect(cmdline).toContain('--permission');
     expect(cmdline).toContain('--disallow-code-generation-from-strings');
-    // Read access to its bundle's folder only (and, as root, the preload that drops to its uid).
-    expect(readable.slice(1)).toEqual(isRoot ? [expect.stringMatching(/drop-privileges\.cjs$/)] : []);
+    // Read access to its bundle's folder only, and the preloads (signals to itself only; as root, its own uid).
+    expect(readable.slice(1)).toEqual([
+      expect.stringMatching(/confined-preload\.cjs$/),
+      ...(isRoot ? [expect.stringMatching(/drop-privileges\.cjs$/)] : []),
+    ]);
     expect(cmdline.filter((a) => a.startsWith('--allow-') && !a.startsWith('--allow-fs-read='))).toEqual([]);
     // The heap limit: the manifest's memory, or 3/4 of it under a memory cgroup (root).
     expect(cmdline).toContain(`--max-old-space-size=${rt.cgroups ? 96 : 128}`);
@@ -206,7 +211,12 @@ describe('confined runtime', () => {
       read: true,
       head: 'the platform keeps this',
     });
-    expect(await callTool(instance.socketPath, 'escape_probe')).toMatchObject({ worker: 'ok', udp: 'ok', dns: 'ok' });
+    expect(await callTool(instance.socketPath, 'escape_probe')).toMatchObject({
+      worker: 'ok',
+      udp: 'ok',
+      dns: 'ok',
+      signal: 'ok',
+    });
   });
 
   it('serves more concurrent calls than it has channels, and a caller hanging up costs no channel', async () => {

@@ -28,6 +28,8 @@ import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
 /** Preloaded before the bundle when running as root: the instance switches to its uid itself (see the file). */
 const DROP_PRIVILEGES = fileURLToPath(new URL('./drop-privileges.cjs', import.meta.url));
+/** Preloaded before a confined instance's bundle: it may signal itself only (and drops to its uid as root). */
+const CONFINED_PRELOAD = fileURLToPath(new URL('./confined-preload.cjs', import.meta.url));
 
 export type ProcessRuntimeOptions = {
   /** Root for `instances/<id>/` (record.json, log, sock/mcp.sock). */
@@ -602,10 +604,11 @@ export class ProcessRuntime implements Runtime {
   ): { file: string; args: string[] } {
     const node = this.#confinedNode as string;
     const nodeArgs = [
-      ...permissionArgs(owner ? [...readable, DROP_PRIVILEGES] : readable),
+      ...permissionArgs([...readable, CONFINED_PRELOAD, ...(owner ? [DROP_PRIVILEGES] : [])]),
       `--max-old-space-size=${Math.max(16, Math.floor(heapMb))}`,
       ...INSTANCE_NODE_FLAGS,
-      ...(owner ? ['--require', DROP_PRIVILEGES] : []),
+      '--require',
+      CONFINED_PRELOAD,
       ...script,
     ];
     let command = [node, ...nodeArgs];
