@@ -219,7 +219,8 @@ function invalidValues(s: Schema): Tried[] {
   if (num(s.minItems) !== undefined && (s.minItems as number) > 0)
     out.push({ label: '[] (below minItems)', value: [] });
   if (types.has('integer') && !types.has('number')) out.push({ label: '1.5 (not an integer)', value: 1.5 });
-  for (const w of wrongType) if (w !== first && !types.has(jsonType(w.value))) out.push(w);
+  // Besides, null (a model's other usual mistake); more wrong types would add calls, not findings.
+  if (types.size > 0 && !types.has('null') && first?.value !== null) out.push({ label: 'null', value: null });
   return out;
 }
 
