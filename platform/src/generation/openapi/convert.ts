@@ -350,8 +350,10 @@ interface Draft {
   body: BodyKind | null;
   summary: string;
   description: string;
-  /** The tool's `outputSchema`, when its success answer is a JSON object (then results carry `structuredContent`). */
+  /** The tool's `outputSchema`, when its success answer is JSON structure (then results carry `structuredContent`). */
   output: JsonSchema | undefined;
+  /** How that answer becomes `structuredContent`: an object as it is, an array as `{ items }`. */
+  shape: 'object' | 'items' | undefined;
 }
 
 const MAX_OUTPUT_DEPTH = 3;
@@ -410,10 +412,15 @@ function looseSchema(schema: unknown, depth: number, stack: Set<unknown>): JsonS
   }
 }
 
-/** The `outputSchema` of an operation whose success answer is a JSON object; none for arrays, text or no body. */
-function outputSchemaOf(doc: ApiDocument, o: Operation): JsonSchema | undefined {
+/**
+ * The `outputSchema` of an operation whose success answer is a JSON object, or an array (MCP wants an object: its
+ * results carry `{ "items": [...] }`); none for text, no body or an answer of several shapes.
+ */
+function outputOf(doc: ApiDocument, o: Operation): Pick<Draft, 'output' | 'shape'> {
   const schema = looseSchema(answerSchemaOf(doc, o), 0, new Set());
-  return schema.type === 'object' ? schema : undefined;
+  if (schema.type === 'object') return { output: schema, shape: 'object' };
+  if (schema.type === 'array') return { output: { type: 'object', properties: { items: schema } }, shape: 'items' };
+  return { output: undefined, shape: undefined };
 }
 
 function draftOf(doc: ApiDocument, o: Operation, used: Set<string>, options: ConvertOptions): Draft {
@@ -470,7 +477,7 @@ function draftOf(doc: ApiDocument, o: Operation, used: Set<string>, options: Con
     body: body?.kind ?? null,
     summary,
     description,
-    output: outputSchemaOf(doc, o),
+    ...outputOf(doc, o),
   };
 }
 
@@ -521,7 +528,7 @@ function handlerPlanOf(d: Draft, baseUrl: string): HandlerPlan {
     fields: d.fields,
     auth: d.auth,
     body: d.body,
-    structured: d.output !== undefined,
+    structured: d.shape,
   };
 }
 

@@ -103,10 +103,16 @@ describe('tools from OpenAPI operations, as MCP 2025-11-25 describes tools', () 
     expect(get?.source).toContain('return answer as { [key: string]: JsonValue };');
     expect(get?.source).toContain('not the JSON object its document describes');
 
-    // An array answer is no structuredContent (MCP wants an object): text, as without an outputSchema.
+    // An array answer becomes `{ items }` (MCP wants structuredContent to be an object).
     expect(list?.title).toBe('List pets');
-    expect(list?.outputSchema).toBeUndefined();
-    expect(list?.source).not.toContain('JsonValue');
+    expect(list?.outputSchema).toEqual({
+      type: 'object',
+      properties: {
+        items: { type: 'array', items: expect.objectContaining({ type: 'object', properties: expect.any(Object) }) },
+      },
+    });
+    expect(list?.source).toContain('return { items: answer as JsonValue[] };');
+    expect(list?.source).toContain('not the JSON array its document describes');
 
     expect(remove?.title).toBeUndefined();
     expect(remove?.outputSchema).toBeUndefined();

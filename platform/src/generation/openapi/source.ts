@@ -30,8 +30,11 @@ export interface HandlerPlan {
   fields: InputField[];
   auth: Auth[];
   body: BodyKind | null;
-  /** The tool declares an `outputSchema`: it returns the API's JSON object (its `structuredContent`), not text. */
-  structured: boolean;
+  /**
+   * The tool declares an `outputSchema`: it returns the API's JSON object, or its JSON array as `{ items }` (the
+   * result's `structuredContent`), not text.
+   */
+  structured: 'object' | 'items' | undefined;
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -154,11 +157,14 @@ export function handlerSource(plan: HandlerPlan): string {
 }
 
 /**
- * The end of a handler whose tool declares an `outputSchema`: the answer's JSON object is returned as it is (the
- * result's `structuredContent`, and its JSON text); an answer that is not a JSON object is a tool error naming it.
+ * The end of a handler whose tool declares an `outputSchema`: the answer's JSON object is returned as it is, a JSON
+ * array as `{ items }` (the result's `structuredContent`, and its JSON text); any other answer is a tool error naming it.
  */
 function structuredReturn(plan: HandlerPlan): string[] {
-  const what = `${plan.method} `;
+  const items = plan.structured === 'items';
+  const fits = items
+    ? '!Array.isArray(answer)'
+    : "typeof answer !== 'object' || answer === null || Array.isArray(answer)";
   return [
     '    let answer: unknown;',
     '    try {',
@@ -166,10 +172,10 @@ function structuredReturn(plan: HandlerPlan): string[] {
     '    } catch {',
     '      answer = undefined;',
     '    }',
-    "    if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {",
-    `      throw new Error(${q(what)} + path + ' answered HTTP ' + String(response.status) + ' with ' + (text === '' ? 'no body' : text.slice(0, 200)) + ', not the JSON object its document describes');`,
+    `    if (${fits}) {`,
+    `      throw new Error(${q(`${plan.method} `)} + path + ' answered HTTP ' + String(response.status) + ' with ' + (text === '' ? 'no body' : text.slice(0, 200)) + ${q(`, not the JSON ${items ? 'array' : 'object'} its document describes`)});`,
     '    }',
-    '    return answer as { [key: string]: JsonValue };',
+    items ? '    return { items: answer as JsonValue[] };' : '    return answer as { [key: string]: JsonValue };',
   ];
 }
 
@@ -216,7 +222,7 @@ export function handlerTestSource(plan: HandlerPlan): string {
     `import { call, fakeContext, json${required ? ', rejects' : ''} } from './fake-ctx.ts';`,
     '',
     `it(${q(`${plan.name} sends ${plan.method} ${plan.path} and returns the answer`)}, async () => {`,
-    `  const ctx = fakeContext({ secrets: ${JSON.stringify(secrets)}, respond: () => json({ ok: true }) });`,
+    `  const ctx = fakeContext({ secrets: ${JSON.stringify(secrets)}, respond: () => json(${plan.structured === 'items' ? '[{ ok: true }]' : '{ ok: true }'}) });`,
     `  const result = await call(tool, ${JSON.stringify(input)}, ctx);`,
     '  const sent = ctx.requests[0];',
     '  assert.ok(sent);',
@@ -224,9 +230,11 @@ export function handlerTestSource(plan: HandlerPlan): string {
     `  assert.equal(sent.method, ${q(plan.method)});`,
     `  assert.equal(sent.url.origin + sent.url.pathname, ${q(url.origin + url.pathname)});`,
     ...checks,
-    plan.structured
-      ? '  assert.deepEqual(result, { ok: true });'
-      : '  assert.deepEqual(JSON.parse(String(result)), { ok: true });',
+    plan.structured === 'items'
+      ? '  assert.deepEqual(result, { items: [{ ok: true }] });'
+      : plan.structured === 'object'
+        ? '  assert.deepEqual(result, { ok: true });'
+        : '  assert.deepEqual(JSON.parse(String(result)), { ok: true });',
     ...(required ? ['  assert.ok(rejects(tool, {}));'] : []),
     '});',
     '',
