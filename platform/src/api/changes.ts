@@ -29,11 +29,20 @@ export type ChangeShowDeps = Pick<ChangeDeps, 'git' | 'checks' | 'previews'> & P
 
 /** Shows a change with its checks and preview, as every change endpoint answers. */
 export const changeShower =
-  (ctx: ChangeShowDeps) => async (req: Request, server: Server, change: ChangeRequest, suite?: SuiteWithRuns | null) =>
-    changeView(change, suite === undefined ? await suiteOfChange(ctx, server, change) : suite, {
+  (ctx: ChangeShowDeps) =>
+  async (req: Request, server: Server, change: ChangeRequest, suite?: SuiteWithRuns | null) => ({
+    ...changeView(change, suite === undefined ? await suiteOfChange(ctx, server, change) : suite, {
       url: mcpUrl(baseUrlOf(ctx, req), previewName(server.name, change.number)),
       serving: ctx.previews.isServing(server.name, change.number),
-    });
+    }),
+    pullRequest:
+      change.githubPull === null
+        ? null
+        : {
+            number: change.githubPull,
+            url: server.githubUrl ? `${server.githubUrl}/pull/${change.githubPull}` : null,
+          },
+  });
 
 /**
  * The caller, the server and the change that `/servers/:name/changes/:number` names (404 for another org's);

@@ -495,8 +495,8 @@ export const changeAnswer = z
         }),
       })
       .nullable(),
-    pullRequest: z.object({ number: z.number().int() }).nullable().meta({
-      description: "The change's pull request on GitHub (servers on GitHub), at `<server.github.url>/pull/<number>`.",
+    pullRequest: z.object({ number: z.number().int(), url: z.string().nullable() }).nullable().meta({
+      description: "The change's pull request on GitHub (servers on GitHub) and its address there.",
     }),
     createdAt: timestamp,
     updatedAt: timestamp,

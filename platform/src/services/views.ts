@@ -95,7 +95,7 @@ export function changeView(change: ChangeRequest, suite: SuiteWithRuns | null, p
       completedAt: r.completedAt?.toISOString() ?? null,
     })),
     preview: previewView(change, suite, preview),
-    pullRequest: change.githubPull === null ? null : { number: change.githubPull },
+    pullRequest: change.githubPull === null ? null : { number: change.githubPull, url: null as string | null },
     createdAt: change.createdAt.toISOString(),
     updatedAt: change.updatedAt.toISOString(),
     mergedAt: change.mergedAt?.toISOString() ?? null,

@@ -100,7 +100,7 @@ describe('servers in GitHub', () => {
       url: 'https://github.com/acme/weather',
     });
     expect(created.body.server.gitUrl).toBe('https://github.com/acme/weather.git');
-    expect(created.body.change.pullRequest).toEqual({ number: 1 });
+    expect(created.body.change.pullRequest).toEqual({ number: 1, url: 'https://github.com/acme/weather/pull/1' });
 
     const repo = await person.repos.get({ owner: 'acme', repo: 'weather' });
     expect(repo.data.private).toBe(true);

@@ -111,6 +111,8 @@ export interface ServerView {
   template: string | null;
   url: string;
   gitUrl: string;
+  /** Where the repository is on GitHub; null: the platform's own Git store. */
+  github: { owner: string; repo: string; url: string | null } | null;
   desiredRevision: string | null;
   lastAttemptedRevision: string | null;
   observedRevision: string | null;
@@ -167,6 +169,8 @@ export interface ChangeView {
   checkSuite: { tree: string | null; status: string; conclusion: string | null };
   checks: CheckView[];
   preview: { url: string; status: string; install: { claudeCode: string } } | null;
+  /** The change's pull request on GitHub (servers on GitHub). */
+  pullRequest: { number: number; url: string | null } | null;
   createdAt: string;
   updatedAt: string;
 }

@@ -225,7 +225,23 @@ async function refresh(): Promise<void> {
     // The try-it panel's tools are in hand before anything is drawn: the column fills in one step.
     const surface = c.preview?.status === 'ready' && !tried ? ((await early) ?? (await toolsOf())) : undefined;
     byId('change-title').replaceChildren(`#${c.number} ${c.title}`);
-    mount(byId('change-meta'), pill(changeStatus(c)), ' ', h('code', {}, c.branch), ` · head ${short(c.head)}`);
+    mount(
+      byId('change-meta'),
+      pill(changeStatus(c)),
+      ' ',
+      h('code', {}, c.branch),
+      ` · head ${short(c.head)}`,
+      c.pullRequest?.url
+        ? [
+            ' · ',
+            h(
+              'a',
+              { href: c.pullRequest.url, id: 'pull-link', rel: 'noopener' },
+              `pull request #${c.pullRequest.number} on GitHub`,
+            ),
+          ]
+        : null,
+    );
     renderChecks(c.checks);
     renderActions(c);
     renderPreview(c, surface);

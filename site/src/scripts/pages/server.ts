@@ -154,8 +154,14 @@ async function overview(s: ServerView): Promise<void> {
           h('dd', {}, h('code', {}, short(s.desiredRevision))),
           h('dt', {}, 'Observed revision'),
           h('dd', {}, h('code', {}, short(s.observedRevision))),
-          h('dt', {}, 'Git'),
-          h('dd', {}, h('code', {}, s.gitUrl)),
+          h('dt', {}, s.github ? 'GitHub' : 'Git'),
+          h(
+            'dd',
+            {},
+            s.github?.url
+              ? h('a', { href: s.github.url, id: 'github-link', rel: 'noopener' }, `${s.github.owner}/${s.github.repo}`)
+              : h('code', {}, s.gitUrl),
+          ),
         ),
         h('h2', {}, 'Install'),
         installSnippets(s.name, s.url).map((snip) =>
