@@ -411,8 +411,16 @@ export class Reconciler {
       await this.#retire(name);
       return;
     }
-    const head = await git.resolveRef(name, 'main');
     const current = routes.get(name);
+    let head: string | null;
+    try {
+      head = await git.resolveRef(name, 'main');
+    } catch (err) {
+      // The repository cannot be read (GitHub refuses the connection, the repository is gone): what runs keeps
+      // running, the conditions say why nothing new can be deployed, and the next resync tries again.
+      await this.#repositoryUnreachable(server, current, err);
+      return;
+    }
     if (!head) {
       await this.#status(server.id, null, {
         Ready: { status: false, reason: 'NoRevision', message: 'main has no commits yet' },
@@ -437,6 +445,18 @@ export class Reconciler {
     if (this.#mustWait(name, current, `${target}:${fingerprint}`)) return;
     const reason = current && current.revision === target ? 'ConfigChanged' : current ? 'RollingUpdate' : 'Deploying';
     await this.#deploy({ server, head: target, tree, manifestText, fingerprint, reason, servingPatch });
+  }
+
+  async #repositoryUnreachable(server: Server, current: RouteTarget | undefined, err: unknown): Promise<void> {
+    const why = err instanceof Error ? err.message : String(err);
+    this.#deps.log.warn('the repository cannot be read', { server: server.name, err });
+    await this.#status(server.id, undefined, {
+      Degraded: {
+        status: true,
+        reason: 'RepositoryUnreachable',
+        message: `main cannot be read: ${why}${current ? `; still serving ${short(current.revision)}` : ''}`,
+      },
+    });
   }
 
   /** main's head, or the last healthy revision while a crash-looping head is pinned back (until main moves on). */
@@ -493,7 +513,7 @@ export class Reconciler {
   /** The instance already runs `target` with today's settings: clears a backoff, and the status says it serves. */
   async #keepServing(server: Server, target: string, servingPatch: ConditionPatch): Promise<void> {
     if (this.#state.get(server.name).failure) await this.#state.update(server.name, { failure: undefined }, server.id);
-    if (server.observedRevision !== target || !isReady(server.conditions)) {
+    if (server.observedRevision !== target || !isReady(server.conditions) || unreachable(server.conditions)) {
       await this.#status(server.id, target, servingPatch);
     }
   }
@@ -1012,6 +1032,13 @@ function rolledBack(revision: string, bad: string): ConditionPatch {
     },
     Stalled: { status: false, reason: 'RolledBack', message: 'serving an earlier revision' },
   };
+}
+
+/** Whether the conditions still say the repository could not be read (cleared once it can). */
+function unreachable(conditions: unknown): boolean {
+  return readConditions(conditions).some(
+    (c) => c.type === 'Degraded' && c.status === 'True' && c.reason === 'RepositoryUnreachable',
+  );
 }
 
 function isReady(conditions: unknown): boolean {

@@ -11,7 +11,7 @@ import {
 } from '@bmms/gitserver';
 import type { PrismaClient } from '@bmms/prisma';
 import type { Octokit } from '@octokit/rest';
-import { githubRepoNotEmpty, githubRequestFailed } from '../errors.ts';
+import { ApiError, githubRepoNotEmpty, githubRequestFailed } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
 import { githubMessage, statusOf } from './client.ts';
 import type { GitHubConnections } from './connections.ts';
@@ -43,7 +43,7 @@ interface Binding {
 export class ServerRepos implements GitProvider {
   readonly #db: PrismaClient;
   readonly #internal: GitProvider;
-  readonly #connections: Pick<GitHubConnections, 'account'>;
+  readonly #connections: Pick<GitHubConnections, 'account' | 'setProblem'>;
   /** The binding of each server name seen (null: the internal store), forgotten when the server comes or goes. */
   readonly #bindings = new Map<string, Binding | null>();
   /** The GitHub provider of a server, kept while its client is the same (its caches of immutable objects live on). */
@@ -52,7 +52,7 @@ export class ServerRepos implements GitProvider {
   constructor(deps: {
     db: PrismaClient;
     internal: GitProvider;
-    connections: Pick<GitHubConnections, 'account'>;
+    connections: Pick<GitHubConnections, 'account' | 'setProblem'>;
     invalidations?: Pick<InvalidationBus, 'subscribe'>;
   }) {
     this.#db = deps.db;
@@ -148,8 +148,35 @@ export class ServerRepos implements GitProvider {
   async repoExists(name: string): Promise<boolean> {
     return (await this.#of(name)).repoExists(name);
   }
+  /**
+   * On GitHub, a refusal says what GitHub said and which repository (401 also becomes the connection's problem),
+   * and a repository that is gone is an error, not a repository without `main`.
+   */
   async resolveRef(name: string, ref: string): Promise<string | null> {
-    return (await this.#of(name)).resolveRef(name, ref);
+    const binding = await this.#binding(name);
+    if (!binding) return this.#internal.resolveRef(name, ref);
+    const full = `${binding.owner}/${binding.repo}`;
+    try {
+      const provider = await this.#githubProvider(name, binding);
+      const sha = await provider.resolveRef(name, ref);
+      if (sha === null && !(await provider.repoExists(name))) {
+        throw new Error(`the GitHub repository ${full} is gone (deleted, or no longer visible to the connection)`);
+      }
+      return sha;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const status = statusOf(err);
+      if (status === 401) {
+        await this.#connections
+          .setProblem(
+            binding.orgId,
+            `GitHub refused the connection (401 ${githubMessage(err)}): connect GitHub again in Settings → GitHub`,
+          )
+          .catch(() => false);
+      }
+      if (status === undefined) throw err;
+      throw githubRequestFailed(`reading ${full}`, status, githubMessage(err));
+    }
   }
   async listBranches(name: string): Promise<Record<string, string>> {
     return (await this.#of(name)).listBranches(name);

@@ -241,3 +241,52 @@ describe('with webhooks off, polling with ETags', () => {
     expect(github.notModified).toBeGreaterThan(before);
   }, 300_000);
 });
+
+describe('faults: a revoked token, a deleted repository', () => {
+  /** The server's Degraded condition, once it matches. */
+  const degraded = (server: string, status: 'True' | 'False', reason?: string) =>
+    poll(
+      async () => {
+        const r = await stack.api<{ conditions: { type: string; status: string; reason: string; message: string }[] }>(
+          'GET',
+          `/api/v1/servers/${server}`,
+        );
+        const c = r.body.conditions.find((x) => x.type === 'Degraded');
+        return c && c.status === status && (reason === undefined || c.reason === reason) ? c : undefined;
+      },
+      60_000,
+      `${server}: Degraded=${status}${reason ? ` (${reason})` : ''}`,
+    );
+
+  it('says so in the conditions when GitHub refuses the token, keeps serving, and recovers when reconnected', async () => {
+    const serving = String((await stack.api('GET', '/api/v1/servers/quiet')).body.observedRevision);
+    github.revoke(TOKEN);
+    const pushed = await pushToMain('quiet', 'README.md', '# quiet\n\nWhile the token was revoked.\n', 'Note');
+    const condition = await degraded('quiet', 'True', 'RepositoryUnreachable');
+    expect(condition.message).toContain('401');
+    expect(condition.message).toContain(`still serving ${serving.slice(0, 7)}`);
+    const connection = await stack.api('GET', '/api/v1/github/connection');
+    expect(String(connection.body.problem)).toContain('401');
+    const client = await stack.mcpClient(`${stack.url}/s/quiet/mcp`);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+
+    const renewed = 'github_pat_loop_renewed_0123456789';
+    github.addToken(renewed, 'acme-dev');
+    expect((await stack.api('PUT', '/api/v1/github/connection', { token: renewed })).status).toBe(200);
+    await stack.waitReady('quiet', pushed, 240_000);
+    await degraded('quiet', 'False');
+    expect((await stack.api('GET', '/api/v1/github/connection')).body).toMatchObject({ problem: null });
+  }, 360_000);
+
+  it('says so when the repository is deleted on GitHub, and keeps serving', async () => {
+    const serving = String((await stack.api('GET', '/api/v1/servers/quiet')).body.observedRevision);
+    github.deleteRepo('acme', 'quiet');
+    const condition = await degraded('quiet', 'True', 'RepositoryUnreachable');
+    expect(condition.message).toContain('acme/quiet is gone');
+    const client = await stack.mcpClient(`${stack.url}/s/quiet/mcp`);
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+    expect(String((await stack.api('GET', '/api/v1/servers/quiet')).body.observedRevision)).toBe(serving);
+  }, 120_000);
+});

@@ -141,6 +141,11 @@ export class GitHubStandIn {
     this.#protected.add(`${owner}/${name}:refs/heads/${branch}`.toLowerCase());
   }
 
+  /** Deletes a repository, as its owner would on github.com. */
+  deleteRepo(owner: string, name: string): void {
+    this.repos.delete(`${owner}/${name}`.toLowerCase());
+  }
+
   /** Accepts one more personal access token, of `login`. */
   addToken(token: string, login: string): void {
     this.#tokens.set(token, login);
