@@ -6,6 +6,7 @@ import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { audit } from '../audit.ts';
 import { forbidden } from '../errors.ts';
+import type { GitHubConnections } from '../github/connections.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
 import { type SecretInfo, type SecretStore, validateName } from '../secrets/store.ts';
 import { findServer } from '../services/servers.ts';
@@ -21,6 +22,8 @@ export interface SecretsApiDeps {
   git: GitProvider;
   /** Per-server encrypted secrets. */
   secrets: SecretStore;
+  /** The orgs' GitHub connections, sealed under the same master key. */
+  githubConnections: Pick<GitHubConnections, 'reseal'>;
   /** Woken when a secret changed, so the server restarts with it. */
   reconciler: Reconciler;
 }
@@ -110,6 +113,7 @@ export function secretsRouter(ctx: SecretsApiDeps): Router {
     const result = await ctx.secrets.rotate();
     // The authorization server's signing keys are sealed under the same keyring.
     await resealSigningKeys(ctx.db, ctx.secrets, result.keyVersion);
+    await ctx.githubConnections.reseal(result.keyVersion);
     await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestIdOf(res));
     res.json(result);
   });

@@ -169,12 +169,7 @@ export class GitHubConnections {
   async webhookSecret(orgId: string): Promise<string | null> {
     const row = await this.#db.gitHubConnection.findUnique({ where: { orgId } });
     if (!row) return null;
-    return this.#sealer.open(scopeOf(orgId), WEBHOOK, {
-      keyVersion: row.webhookKeyVersion,
-      iv: row.webhookIv,
-      tag: row.webhookTag,
-      ciphertext: row.webhookCiphertext,
-    });
+    return this.#sealer.open(scopeOf(orgId), WEBHOOK, webhookSealed(row));
   }
 
   /** An authenticated client of the org's connection; `github_not_connected` without one. */
@@ -213,6 +208,33 @@ export class GitHubConnections {
     return account;
   }
 
+  /**
+   * Re-encrypts every connection's credential and webhook secret not yet under the current master key (with the
+   * secrets, when the master key is rotated); returns how many rows changed.
+   */
+  async reseal(current: string): Promise<number> {
+    const rows = await this.#db.gitHubConnection.findMany({
+      where: { OR: [{ keyVersion: { not: current } }, { webhookKeyVersion: { not: current } }] },
+    });
+    for (const row of rows) {
+      const scope = scopeOf(row.orgId);
+      const credential = this.#sealer.open(scope, CREDENTIAL, row);
+      const hook = this.#sealer.seal(scope, WEBHOOK, this.#sealer.open(scope, WEBHOOK, webhookSealed(row)));
+      await this.#db.gitHubConnection.updateMany({
+        where: { orgId: row.orgId, updatedAt: row.updatedAt },
+        data: {
+          ...this.#sealer.seal(scope, CREDENTIAL, credential),
+          webhookKeyVersion: hook.keyVersion,
+          webhookIv: hook.iv,
+          webhookTag: hook.tag,
+          webhookCiphertext: hook.ciphertext,
+        },
+      });
+    }
+    this.#clients.clear();
+    return rows.length;
+  }
+
   /** Records why GitHub refuses the org's connection now (null: it works again); returns whether it changed. */
   async setProblem(orgId: string, problem: string | null): Promise<boolean> {
     const row = await this.#db.gitHubConnection.findUnique({ where: { orgId }, select: { problem: true } });
@@ -229,4 +251,14 @@ function refusal(what: string, err: unknown): Error {
     return githubCredentialsRefused(what, status, githubMessage(err));
   }
   return githubRequestFailed(`verifying ${what}`, status ?? null, githubMessage(err));
+}
+
+/** The sealed webhook secret of a row. */
+function webhookSealed(row: GitHubConnection) {
+  return {
+    keyVersion: row.webhookKeyVersion,
+    iv: row.webhookIv,
+    tag: row.webhookTag,
+    ciphertext: row.webhookCiphertext,
+  };
 }
