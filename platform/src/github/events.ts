@@ -1,7 +1,7 @@
 import type { PrismaClient, Server } from '@bmms/prisma';
 import { audit } from '../audit.ts';
 import type { Logger } from '../logger.ts';
-import { type ChangeDeps, handlePush } from '../services/changes.ts';
+import { allocateChangeNumber, type ChangeDeps, handlePush } from '../services/changes.ts';
 import type { GitHubConnections } from './connections.ts';
 import type { HandledEvent } from './webhooks.ts';
 
@@ -92,12 +92,57 @@ export async function pullClosed(
   await ctx.previews.sync(server.name);
 }
 
+/**
+ * A pull request someone opened on GitHub, from a branch of the server's own repository, becomes a change (checked,
+ * previewed and reported like the platform's own); one whose branch already has a change is that change's.
+ */
+export async function pullOpened(
+  ctx: Pick<GitHubEventDeps, 'db' | 'checks'>,
+  server: Server,
+  pull: Payload,
+): Promise<void> {
+  const number = pull.number;
+  const head = obj(pull.head);
+  const branch = str(head.ref);
+  const sha = str(head.sha);
+  const from = obj(head.repo);
+  const sameRepo =
+    str(obj(from.owner).login)?.toLowerCase() === server.githubOwner?.toLowerCase() &&
+    str(from.name)?.toLowerCase() === server.githubRepo?.toLowerCase();
+  if (typeof number !== 'number' || !branch || !sha || branch === 'main' || !sameRepo) return;
+  const existing = await ctx.db.changeRequest.findFirst({
+    where: { serverId: server.id, OR: [{ githubPull: number }, { branch, state: 'open' }] },
+  });
+  if (existing) return;
+  const change = await ctx.db.changeRequest.create({
+    data: {
+      serverId: server.id,
+      number: await allocateChangeNumber(ctx, server.id),
+      title: (str(pull.title) ?? branch).slice(0, 200),
+      body: str(pull.body) ?? '',
+      branch,
+      headSha: sha,
+      baseSha: str(obj(pull.base).sha) ?? null,
+      githubPull: number,
+    },
+  });
+  await audit(
+    ctx.db,
+    undefined,
+    'change.open',
+    { type: 'change', id: change.id, orgId: server.orgId },
+    { server: server.name, number: change.number, pullRequest: number, on: 'github' },
+  );
+  await ctx.checks.ensureSuite(server, sha);
+}
+
 async function onPullRequest(ctx: GitHubEventDeps, orgId: string, payload: Payload): Promise<void> {
-  if (payload.action !== 'closed') return;
   const pull = obj(payload.pull_request);
   const server = await serverOfRepository(ctx.db, orgId, payload.repository);
   const number = pull.number;
   if (!server || typeof number !== 'number') return;
+  if (payload.action === 'opened' || payload.action === 'reopened') return pullOpened(ctx, server, pull);
+  if (payload.action !== 'closed') return;
   const sha = str(pull.merge_commit_sha);
   await pullClosed(ctx, server, number, pull.merged === true && sha ? { sha } : null);
 }

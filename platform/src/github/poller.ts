@@ -2,7 +2,7 @@ import type { PrismaClient, Server } from '@bmms/prisma';
 import type { Logger } from '../logger.ts';
 import { handlePush } from '../services/changes.ts';
 import { githubMessage, statusOf } from './client.ts';
-import { type GitHubEventDeps, pullClosed } from './events.ts';
+import { type GitHubEventDeps, pullClosed, pullOpened } from './events.ts';
 import type { ServerRepos } from './repos.ts';
 
 /** What polling GitHub needs: the servers' repositories and what acting on an event needs. */
@@ -74,6 +74,10 @@ export class GitHubPoller {
       gh.octokit.git.listMatchingRefs({ ...at, ref: 'heads/', headers }),
     );
     if (refs) await this.#branchesMoved(server, Object.fromEntries(refs.map((r) => [r.ref.slice(11), r.object.sha])));
+    const pulls = await this.#conditional(`${server.id}:pulls`, (headers) =>
+      gh.octokit.pulls.list({ ...at, state: 'open', per_page: 100, headers }),
+    );
+    for (const pull of pulls ?? []) await pullOpened(this.#deps, server, pull as unknown as Record<string, unknown>);
     const open = await this.#deps.db.changeRequest.findMany({
       where: { serverId: server.id, state: 'open', githubPull: { not: null } },
     });

@@ -128,6 +128,60 @@ describe('a server on GitHub, from pull request to deploy', () => {
     await client.close();
   }, 180_000);
 
+  it('takes a pull request someone opened on GitHub as a change: checked and reported on it', async () => {
+    const at = { owner: 'acme', repo: 'loop' };
+    const main = (await person.git.getRef({ ...at, ref: 'heads/main' })).data.object.sha;
+    const parent = await person.git.getCommit({ ...at, commit_sha: main });
+    const blob = await person.git.createBlob({ ...at, content: '# loop\n\nEdited on GitHub.\n', encoding: 'utf-8' });
+    const tree = await person.git.createTree({
+      ...at,
+      base_tree: parent.data.tree.sha,
+      tree: [{ path: 'README.md', mode: '100644', type: 'blob', sha: blob.data.sha }],
+    });
+    const commit = await person.git.createCommit({
+      ...at,
+      message: 'Edit the README',
+      tree: tree.data.sha,
+      parents: [main],
+    });
+    await person.git.createRef({ ...at, ref: 'refs/heads/person-edit', sha: commit.data.sha });
+    const pull = await person.pulls.create({
+      ...at,
+      head: 'person-edit',
+      base: 'main',
+      title: 'Edit the README',
+      body: 'Says more.',
+    });
+    const change = await poll(
+      async () => {
+        const r = await stack.api<{
+          changes: { number: number; branch: string; pullRequest: { number: number } | null }[];
+        }>('GET', '/api/v1/servers/loop/changes');
+        return r.body.changes.find((c) => c.branch === 'person-edit');
+      },
+      30_000,
+      'the change of the pull request opened on GitHub',
+    );
+    expect(change.pullRequest?.number).toBe(pull.data.number);
+    const checked = await stack.waitChecks('loop', change.number, 240_000);
+    expect(checked.checkSuite.conclusion).toBe('success');
+    await poll(
+      async () => (checkRuns('loop', commit.data.sha).get('typecheck')?.status === 'completed' ? true : undefined),
+      30_000,
+      'typecheck reported on the pull request',
+    );
+    // Closed on GitHub: the change closes.
+    await person.pulls.update({ ...at, pull_number: pull.data.number, state: 'closed' });
+    await poll(
+      async () => {
+        const r = await stack.api<{ state: string }>('GET', `/api/v1/servers/loop/changes/${change.number}`);
+        return r.body.state === 'closed' ? true : undefined;
+      },
+      30_000,
+      'the change closed with its pull request',
+    );
+  }, 300_000);
+
   it('re-runs a check when someone re-runs its check run on GitHub', async () => {
     const run = checkRuns('loop', head).get('typecheck');
     if (!run) throw new Error('no typecheck check run');

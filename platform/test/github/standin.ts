@@ -756,6 +756,7 @@ export class GitHubStandIn {
       };
       repo.pulls.push(pull);
       this.#send(res, 'pulls/create', 201, this.#pullBody(repo, pull));
+      this.#pullEvent(repo, pull, 'opened');
     });
     app.get(base, (req, res) => {
       const repo = this.#repo(req, res, 'pulls/list');
