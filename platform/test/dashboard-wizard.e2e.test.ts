@@ -207,7 +207,27 @@ describe.skipIf(!HAS_CHROMIUM)('the new-server wizard, the template gallery and 
       buffer: Buffer.from('{"openapi":"3.1.0","info":{},"paths":{}}'),
     });
     await page.click('#oa-load');
-    await expect.poll(() => page.textContent('#oa-error')).toMatch(/#\/info|info/);
+    await expect.poll(() => page.textContent('#oa-error'), { timeout: 15_000 }).toMatch(/#\/paths.*no operation/);
+    // A document whose only operation cannot be read: the problem is shown with the JSON path it is at.
+    await page.setInputFiles('#oa-file', {
+      name: 'broken.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(
+        JSON.stringify({
+          openapi: '3.1.0',
+          info: { title: 't', version: '1' },
+          paths: {
+            '/items': {
+              get: { parameters: [{ name: 'q', in: 'nowhere' }], responses: { 200: { description: 'ok' } } },
+            },
+          },
+        }),
+      ),
+    });
+    await page.click('#oa-load');
+    await expect
+      .poll(() => page.textContent('#oa-error'), { timeout: 15_000 })
+      .toMatch(/#\/paths\/~1items\/get\/parameters\/0\/in/);
     await step('w04-openapi-error');
     await page.setInputFiles('#oa-file', {
       name: 'items.json',
