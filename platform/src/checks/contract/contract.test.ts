@@ -135,7 +135,7 @@ describe('the contract check', () => {
     );
     expect(outcome.conclusion).toBe('failure');
     expect(outcome.summary).toMatch(
-      /\[contract-server-down\] tool "echo", .*the server stopped answering: .*; the input before it was tool "echo" \{"text":""\}/,
+      /\[contract-server-down\] tool "echo", .*the server stopped answering: .*; the inputs? (before it was|answered just before it were, newest first: .*)tool "echo" \{"text":""\}/,
     );
     expect(outcome.summary).toMatch(/\d+ input\(s\) not sent/);
   }, 60_000);

@@ -24,6 +24,9 @@ export interface ContractOptions {
 
 /** Changes when the inputs or the rules change, so a result kept for a tree is not reused across versions. */
 const CONTRACT_VERSION = 'contract/1';
+/** How many of the last inputs a server-down finding can name, and how close before it they must have been answered. */
+const SUSPECTS = 3;
+const SUSPECT_WINDOW_MS = 1_000;
 
 type ToolSpec = Manifest['tools'][number];
 
@@ -91,7 +94,8 @@ class ContractRun {
   /** The first finding of each tool and rule, and how many more inputs did the same. */
   readonly #alike = new Map<string, { finding: Finding; more: number }>();
   /** The last input sent, for naming it when the server stops answering after it. */
-  #lastSent = '';
+  /** The last inputs sent, newest last, with when their answer came: a crash on a timer shows up a call or two later. */
+  #recent: { shown: string; at: number }[] = [];
   #sent = 0;
   #unsent = 0;
   #twice = 0;
@@ -149,7 +153,7 @@ class ContractRun {
         this.#unsent++;
         continue;
       }
-      const before = this.#lastSent;
+      const before = this.#suspects();
       const started = Date.now();
       const answer = await this.#call(tool.name, kase.arguments);
       this.#took = Date.now() - started;
@@ -159,7 +163,7 @@ class ContractRun {
       const problem = verdict?.rule === 'contract-rejected-valid' ? undefined : verdict;
       if (verdict?.rule === 'contract-rejected-valid') refused.push(`${show(kase.arguments)}: ${verdict.message}`);
       else if (kase.kind !== 'invalid' && answer.kind === 'result') ran = true;
-      if (problem?.rule === 'contract-server-down' && before) problem.message += `; the input before it was ${before}`;
+      if (problem?.rule === 'contract-server-down' && before) problem.message += `; ${before}`;
       this.#record(tool.name, kase, answer, problem);
       if (problem?.rule === 'contract-server-down') this.#down = true;
       if (problem?.rule === 'contract-hang') hung = true;
@@ -204,8 +208,24 @@ class ContractRun {
 
   async #call(tool: string, args: Record<string, unknown>): Promise<Answer> {
     this.#sent++;
-    this.#lastSent = `tool "${tool}" ${show(args)}`;
-    return callPreview(this.#endpoint, tool, args, this.#timeoutMs);
+    const answer = await callPreview(this.#endpoint, tool, args, this.#timeoutMs);
+    this.#recent = [...this.#recent.slice(-(SUSPECTS - 1)), { shown: `tool "${tool}" ${show(args)}`, at: Date.now() }];
+    return answer;
+  }
+
+  /**
+   * The inputs that may have taken the server down before the one that found it down: the last one, and those
+   * answered less than a second before it (an error thrown on a timer or a promise nobody awaits lands later).
+   */
+  #suspects(): string {
+    const last = this.#recent.at(-1);
+    if (!last) return '';
+    const near = this.#recent.filter((r) => last.at - r.at < SUSPECT_WINDOW_MS);
+    if (near.length === 1) return `the input before it was ${last.shown}`;
+    return `the inputs answered just before it were, newest first: ${near
+      .reverse()
+      .map((r) => r.shown)
+      .join('; ')}`;
   }
 
   #stopped(): boolean {
