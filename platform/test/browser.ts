@@ -71,6 +71,33 @@ export async function launch(baseUrl: string): Promise<{ context: BrowserContext
 }
 
 /** A CSP violation the page reported. */
+/**
+ * Chromium on the platform at `stack`, signed in as its first user (the setup link's password), on a page whose
+ * uncaught errors go to `pageErrors`; `init` runs in every page before its scripts (an observer to install, say).
+ */
+export async function signedInPage(
+  stack: { url: string; platform: { setupToken?: string } },
+  pageErrors: string[],
+  init?: () => void,
+): Promise<{ context: BrowserContext; page: Page; close: () => Promise<void> }> {
+  const { context, close } = await launch(stack.url);
+  try {
+    if (init) await context.addInitScript(init);
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+    await page.goto('/signin/');
+    const setup = await page.request.post('/auth/setup', {
+      data: { token: stack.platform.setupToken, password: 'a long enough password' },
+    });
+    if (setup.status() !== 200)
+      throw new Error(`signing in through /auth/setup: ${setup.status()} ${await setup.text()}`);
+    return { context, page, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 export interface CspViolation {
   page: string;
   directive: string;

@@ -1,6 +1,6 @@
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, launch, screenshot } from './browser.ts';
+import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, screenshot, signedInPage } from './browser.ts';
 import { type ChangeBody, TestStack } from './harness.ts';
 
 /**
@@ -12,7 +12,6 @@ import { type ChangeBody, TestStack } from './harness.ts';
 describe.skipIf(!HAS_CHROMIUM)('the views of a change on its review page', () => {
   let stack: TestStack;
   let site: { dir: string; remove: () => Promise<void> };
-  let context: BrowserContext;
   let closeBrowser: () => Promise<void>;
   let page: Page;
   let change: ChangeBody;
@@ -25,16 +24,7 @@ describe.skipIf(!HAS_CHROMIUM)('the views of a change on its review page', () =>
     const opened = await stack.api('POST', '/api/v1/servers/echo-views/views', { pattern: 'detail', tool: 'echo' });
     expect(opened.status, JSON.stringify(opened.body)).toBe(201);
     change = await stack.waitChecks('echo-views', 2, 300_000);
-    const browser = await launch(stack.url);
-    context = browser.context;
-    closeBrowser = browser.close;
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
-    await page.goto('/signin/');
-    const setup = await page.request.post('/auth/setup', {
-      data: { token: stack.platform.setupToken, password: 'a long enough password' },
-    });
-    expect(setup.status()).toBe(200);
+    ({ page, close: closeBrowser } = await signedInPage(stack, pageErrors));
   }, 600_000);
   afterAll(async () => {
     await closeBrowser?.();

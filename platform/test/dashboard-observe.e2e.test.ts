@@ -1,6 +1,6 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, launch, screenshot } from './browser.ts';
+import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, screenshot, signedInPage } from './browser.ts';
 import { type ServerBody, TestStack, textOf } from './harness.ts';
 
 type Client = Awaited<ReturnType<TestStack['mcpClient']>>;
@@ -40,16 +40,7 @@ describe.skipIf(!HAS_CHROMIUM)('logs, metrics and the audit log in the dashboard
     stack = await TestStack.start({}, { siteDir: site.dir });
     server = await stack.createAndDeploy('demo');
     client = await stack.mcpClient(server.url);
-    const browser = await launch(stack.url);
-    context = browser.context;
-    closeBrowser = browser.close;
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
-    await page.goto('/signin/');
-    const setup = await page.request.post('/auth/setup', {
-      data: { token: stack.platform.setupToken, password: 'a long enough password' },
-    });
-    expect(setup.status()).toBe(200);
+    ({ context, page, close: closeBrowser } = await signedInPage(stack, pageErrors));
   }, 600_000);
   afterAll(async () => {
     await client?.close();

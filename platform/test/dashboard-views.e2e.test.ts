@@ -1,6 +1,6 @@
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, launch, screenshot } from './browser.ts';
+import { axeScan, buildSite, cspViolations, HAS_CHROMIUM, screenshot, signedInPage } from './browser.ts';
 import { TestStack } from './harness.ts';
 
 /**
@@ -10,7 +10,6 @@ import { TestStack } from './harness.ts';
 describe.skipIf(!HAS_CHROMIUM)('the Views tab of the dashboard', () => {
   let stack: TestStack;
   let site: { dir: string; remove: () => Promise<void> };
-  let context: BrowserContext;
   let closeBrowser: () => Promise<void>;
   let page: Page;
   const pageErrors: string[] = [];
@@ -19,16 +18,7 @@ describe.skipIf(!HAS_CHROMIUM)('the Views tab of the dashboard', () => {
     site = await buildSite();
     stack = await TestStack.start({}, { siteDir: site.dir });
     await stack.createAndDeploy('grid-tab', 'data-grid');
-    const browser = await launch(stack.url);
-    context = browser.context;
-    closeBrowser = browser.close;
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
-    await page.goto('/signin/');
-    const setup = await page.request.post('/auth/setup', {
-      data: { token: stack.platform.setupToken, password: 'a long enough password' },
-    });
-    expect(setup.status()).toBe(200);
+    ({ page, close: closeBrowser } = await signedInPage(stack, pageErrors));
   }, 600_000);
   afterAll(async () => {
     await closeBrowser?.();

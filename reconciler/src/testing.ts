@@ -28,6 +28,12 @@ export const FIXTURE_MANIFEST = {
   ],
 };
 
+/** What `probeInstance` answers for a healthy instance of the fixture: its protocol and its tools, sorted. */
+export const FIXTURE_PROBE = {
+  protocolVersion: '2025-06-18',
+  tools: FIXTURE_MANIFEST.tools.map((t) => t.name).sort(),
+};
+
 /** A materialize function that copies the fixture repo, as the git store would write a tree. */
 export const materializeFixture = (dir: string): Promise<void> => cp(FIXTURE_DIR, dir, { recursive: true });
 

@@ -12,7 +12,7 @@ import {
   UnixRequestError,
   unixRequest,
 } from '../src/index.ts';
-import { FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from '../src/testing.ts';
+import { FIXTURE_MANIFEST, FIXTURE_PROBE, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 let tmp: string;
 let rt: ProcessRuntime;
@@ -49,23 +49,7 @@ async function brokenMcpServer(path: string, mcpStatus: number): Promise<Server>
 describe('probeInstance', () => {
   it('passes when health, initialize and the tool list match the manifest', async () => {
     const result = await probeInstance(instance.socketPath, FIXTURE_MANIFEST);
-    expect(result).toEqual({
-      protocolVersion: '2025-06-18',
-      tools: [
-        'disk_fill',
-        'echo',
-        'egress_fetch',
-        'escape_probe',
-        'fork_bomb',
-        'log_flood',
-        'memory_bomb',
-        'net_probe',
-        'read_probe',
-        'sleep',
-        'whoami',
-        'write_probe',
-      ],
-    });
+    expect(result).toEqual(FIXTURE_PROBE);
   });
 
   it('names missing and extra tools', async () => {

@@ -18,7 +18,7 @@ import {
   SandboxUnavailableError,
   type StartOptions,
 } from '../src/index.ts';
-import { callTool, FIXTURE_MANIFEST, materializeFixture, NODE_BIN } from '../src/testing.ts';
+import { callTool, FIXTURE_MANIFEST, FIXTURE_PROBE, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 const TREE = 'e'.repeat(40);
 let tmp: string;
@@ -96,23 +96,7 @@ describe.each([
     expect(rt.list().map((i) => i.id)).toEqual([instance.id]);
     expect(alive(instance.pid)).toBe(true);
 
-    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual({
-      protocolVersion: '2025-06-18',
-      tools: [
-        'disk_fill',
-        'echo',
-        'egress_fetch',
-        'escape_probe',
-        'fork_bomb',
-        'log_flood',
-        'memory_bomb',
-        'net_probe',
-        'read_probe',
-        'sleep',
-        'whoami',
-        'write_probe',
-      ],
-    });
+    await expect(probeInstance(instance.socketPath, FIXTURE_MANIFEST)).resolves.toEqual(FIXTURE_PROBE);
     expect(await callTool(instance.socketPath, 'echo', { message: 'hello' })).toEqual({ message: 'hello' });
 
     const exits: ExitInfo[] = [];

@@ -1,3 +1,7 @@
+import type { LogRecord } from '../logs/records.ts';
+
+export type { LogRecord };
+
 // The typed REST client the CLI uses: one small method per /api/v1 endpoint, nothing else. It is kept apart from
 // the commands so that it can be replaced by a client generated from GET /api/v1/openapi.json once that document
 // lands; the commands only see these method names and types.
@@ -128,32 +132,6 @@ export interface Me {
   org: string | null;
   role: string;
   orgs: { slug: string; name: string; role: string }[];
-}
-
-/** One record of a server's log (GET /servers/{name}/logs). */
-export interface LogRecord {
-  id: string;
-  time: string;
-  kind: 'call' | 'output' | 'deploy' | 'notice';
-  level: 'debug' | 'info' | 'warn' | 'error';
-  message: string;
-  preview: number | null;
-  revision: string | null;
-  stream: 'stdout' | 'stderr' | null;
-  call: {
-    method: string | null;
-    tool: string | null;
-    status: number;
-    rpcErrorCode: number | null;
-    failed: boolean;
-    latencyMs: number;
-    requestBytes: number;
-    responseBytes: number;
-    clientName: string | null;
-    clientId: string;
-    requestId: string;
-    traceId: string | null;
-  } | null;
 }
 
 /** The filters of a log query (all optional). */

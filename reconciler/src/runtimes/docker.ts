@@ -17,7 +17,15 @@ import {
 import { EngineImage, removeOrphans } from './engine.ts';
 import { ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import type { LogBounds } from './logs.ts';
-import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, type Writable } from './quota.ts';
+import {
+  confineContainer,
+  DEFAULT_DISK_MB,
+  diskQuota,
+  releaseWritable,
+  removeWritable,
+  type Writable,
+  warnUnboundedOnce,
+} from './quota.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type LineSink, type Runtime, type StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
@@ -68,8 +76,8 @@ export class DockerRuntime implements Runtime {
   readonly #startTimeoutMs: number;
   readonly #uids: UidPool;
   readonly #diskMb: number;
-  #quotaWarned = false;
   readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #cpuBoostMs: number;
   readonly #image: EngineImage;
@@ -82,6 +90,7 @@ export class DockerRuntime implements Runtime {
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
     this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
+    this.#warnUnbounded = warnUnboundedOnce(this.#log);
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
     this.#image = new EngineImage(this.#docker, { nodePath: opts.nodePath ?? process.execPath, image: opts.image });
   }
@@ -276,10 +285,7 @@ export class DockerRuntime implements Runtime {
     // quota mounts below take a moment to release.
     await rm(join(instanceDir, 'sock', 'mcp.sock'), { force: true }).catch(() => {});
     await entry.container.remove({ force: true }).catch(() => {});
-    await releaseWritable(entry);
-    await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
-    for (const dir of ['cache', 'tmp'])
-      await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
+    await removeWritable(entry, instanceDir);
     this.#book.closed(entry, info);
   }
 
@@ -287,23 +293,9 @@ export class DockerRuntime implements Runtime {
   async #confine(
     opts: StartOptions,
     dirs: { instanceDir: string; sockDir: string; cacheDir: string },
-  ): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
+  ): ReturnType<typeof confineContainer> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
-    const owner = { uid, gid: uid };
-    const writable = await prepareWritable(dirs, process.getuid?.() === 0 ? owner : null, {
-      diskMb: this.#diskMb,
-      compileCache: true,
-      onUnbounded: (err) => {
-        if (this.#quotaWarned) return;
-        this.#quotaWarned = true;
-        this.#log({
-          level: 'warn',
-          msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
-          error: err.message,
-        });
-      },
-    });
-    return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
+    return confineContainer(uid, dirs, { diskMb: this.#diskMb, onUnbounded: this.#warnUnbounded });
   }
 
   /** Stop a container: SIGTERM, SIGKILL after graceMs (the engine's own stop timeout); resolves when removed. */

@@ -22,7 +22,15 @@ import {
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { BoundedOutput, type JobOptions, type JobResult } from './job.ts';
 import type { LogBounds } from './logs.ts';
-import { DEFAULT_DISK_MB, diskQuota, prepareWritable, releaseWritable, unmountQuota, type Writable } from './quota.ts';
+import {
+  DEFAULT_DISK_MB,
+  diskQuota,
+  prepareWritable,
+  removeWritable,
+  unmountQuota,
+  type Writable,
+  warnUnboundedOnce,
+} from './quota.ts';
 import type { ExitInfo, Instance, LineSink, Runtime, StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
@@ -170,9 +178,9 @@ export class ProcessRuntime implements Runtime {
   #exposeRoot: Promise<string> | undefined;
   readonly #uids: UidPool;
   readonly #diskMb: number;
-  #quotaWarned = false;
   readonly #compileCache: boolean;
   readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #cpuBoostMs: number;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
@@ -189,6 +197,7 @@ export class ProcessRuntime implements Runtime {
     this.#diskMb = opts.diskMb ?? DEFAULT_DISK_MB;
     this.#compileCache = opts.compileCache ?? true;
     this.#log = opts.log ?? ((entry) => process.stderr.write(`${JSON.stringify(entry)}\n`));
+    this.#warnUnbounded = warnUnboundedOnce(this.#log);
     this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
 
@@ -282,7 +291,7 @@ export class ProcessRuntime implements Runtime {
     const { cacheDir, tmpDir, mounts, ownCache } = await prepareWritable(dirs, confined ? null : owner, {
       diskMb: this.#diskMb,
       compileCache,
-      onUnbounded: (err) => this.#warnUnbounded(err),
+      onUnbounded: this.#warnUnbounded,
     });
 
     const { file, args, options, cgroup, egressSocket } = await this.#command(
@@ -632,16 +641,6 @@ export class ProcessRuntime implements Runtime {
     return { file, args };
   }
 
-  #warnUnbounded(err: Error): void {
-    if (this.#quotaWarned) return;
-    this.#quotaWarned = true;
-    this.#log({
-      level: 'warn',
-      msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
-      error: err.message,
-    });
-  }
-
   /** The host uid (and same-numbered gid) of this server's instances, from the pool. */
   async #ownerOf(opts: Pick<StartOptions, 'serverName' | 'kind'>): Promise<{ uid: number; gid: number }> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
@@ -810,10 +809,7 @@ export class ProcessRuntime implements Runtime {
       }
       await this.cgroups.remove(entry.cgroup);
     }
-    await releaseWritable(entry);
-    await rm(join(instanceDir, 'sock'), { recursive: true, force: true }).catch(() => {});
-    for (const dir of ['cache', 'tmp'])
-      await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
+    await removeWritable(entry, instanceDir);
     await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
     this.#book.closed(entry, info);
   }

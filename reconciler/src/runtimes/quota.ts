@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chown, cp, lchown, mkdir, readdir } from 'node:fs/promises';
+import { chown, cp, lchown, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -113,6 +113,41 @@ export async function prepareWritable(
 export async function releaseWritable(w: Writable): Promise<void> {
   if (w.ownCache) await shareCache(w.ownCache.dir, w.ownCache.shared);
   for (const dir of w.mounts) await unmountQuota(dir);
+}
+
+/** After the instance is gone: releases its writable folders, then removes them (the socket's first). */
+export async function removeWritable(w: Writable, instanceDir: string): Promise<void> {
+  await releaseWritable(w);
+  for (const dir of ['sock', 'cache', 'tmp'])
+    await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
+}
+
+/** Where quota mounts cannot be made: one warning per runtime object, not one per instance. */
+export function warnUnboundedOnce(log: (record: Record<string, unknown>) => void): (err: Error) => void {
+  let warned = false;
+  return (err) => {
+    if (warned) return;
+    warned = true;
+    log({
+      level: 'warn',
+      msg: 'cannot mount quota tmpfs: the socket folder and compile cache of instances have no size bound',
+      error: err.message,
+    });
+  };
+}
+
+/**
+ * A container's server uid and its writable folders (docker and swarm alike): quota mounts owned by that uid when
+ * the platform is root, the shared compile cache of its tree otherwise.
+ */
+export async function confineContainer(
+  uid: number,
+  dirs: { instanceDir: string; sockDir: string; cacheDir: string },
+  opts: { diskMb: number; onUnbounded: (err: Error) => void },
+): Promise<{ uid: number; tmpDir: string | null } & Writable & { cacheDir: string }> {
+  const owner = process.getuid?.() === 0 ? { uid, gid: uid } : null;
+  const writable = await prepareWritable(dirs, owner, { ...opts, compileCache: true });
+  return { uid, ...writable, cacheDir: writable.cacheDir ?? dirs.cacheDir };
 }
 
 /** Copies an instance's compile cache to its tree's shared one when that is still empty (first writer wins). */
