@@ -216,7 +216,9 @@ describe('tracing', () => {
     );
     expect(gateway.parentSpanId).toBeUndefined();
     expect(gateway.statusCode).toBe(2);
-    expect(gateway.attributes['rpc.jsonrpc.error_code']).toBe(-32602);
+    // Invalid arguments are a tool error since 2025-11-25 (SEP-1303), not JSON-RPC -32602.
+    expect(gateway.attributes['rpc.jsonrpc.error_code']).toBeUndefined();
+    expect(gateway.attributes['error.type']).toBe('tool_error');
     // The instance's span of the refused call failed too.
     const tool = await receiver.waitFor(
       'its tool span',

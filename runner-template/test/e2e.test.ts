@@ -7,6 +7,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest, render, renderTemplate, type ServerSpec, type ServerTool, templates } from '../src/index.ts';
+import { INPUT_ISSUES_META } from '../src/runtime/index.ts';
 import { connectClient, socketFetch } from './client.ts';
 import { bundle, type Instance, NODE, removeTempDirs, spawnBundle, tempDir, writeRepo } from './helpers.ts';
 
@@ -85,13 +86,13 @@ describe('echo template over a unix socket', () => {
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'héllo ✓' } }))).toBe('héllo ✓');
   });
 
-  it('answers invalid arguments with JSON-RPC -32602 and keeps serving', async () => {
-    const error = await client.callTool({ name: 'add', arguments: { a: 'two', b: 3 } }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(McpError);
-    expect((error as McpError).code).toBe(-32602);
-    expect((error as McpError).message).toMatch(/Invalid arguments for tool add: a: Invalid input: expected number/);
-    expect((error as McpError).data).toMatchObject({ issues: [{ path: ['a'] }] });
+  it('answers invalid arguments with a tool error the model can read (2025-11-25), an unknown tool with -32602, and keeps serving', async () => {
+    const invalid = await client.callTool({ name: 'add', arguments: { a: 'two', b: 3 } });
+    expect(invalid.isError).toBe(true);
+    expect(textOf(invalid)).toMatch(/^Invalid arguments for tool add: a: Invalid input: expected number/);
+    expect(invalid._meta).toMatchObject({ [INPUT_ISSUES_META]: [{ path: ['a'], message: expect.any(String) }] });
     const unknown = await client.callTool({ name: 'nope', arguments: {} }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(McpError);
     expect((unknown as McpError).code).toBe(-32602);
     expect((unknown as McpError).message).toMatch(/Unknown tool: nope/);
     expect(textOf(await client.callTool({ name: 'add', arguments: { a: 1.5, b: 1 } }))).toBe('2.5');

@@ -59,7 +59,9 @@ export function startCallSpan(
       span.setAttribute('http.response.status_code', status);
       if (rpcErrorCode !== undefined) span.setAttribute('rpc.jsonrpc.error_code', rpcErrorCode);
       if (failed) {
-        span.setAttribute('error.type', rpcErrorCode !== undefined ? String(rpcErrorCode) : String(status));
+        // A JSON-RPC error's code; an HTTP error's status; else the tool answered isError: true (as the instance's span says).
+        const type = rpcErrorCode !== undefined ? String(rpcErrorCode) : status >= 400 ? String(status) : 'tool_error';
+        span.setAttribute('error.type', type);
         span.setStatus({ code: SpanStatusCode.ERROR });
       }
       span.end();

@@ -67,6 +67,9 @@ function raceAbort(signal: AbortSignal): Promise<never> {
   });
 }
 
+/** Where a tool error for invalid arguments carries the validation issues (path and message of each). */
+export const INPUT_ISSUES_META = 'dev.bmms/input-issues';
+
 /** Runs one tool call: validates the arguments, enforces the timeout, turns errors into `isError` results. */
 export async function callTool(
   deps: McpDeps,
@@ -85,10 +88,19 @@ export async function callTool(
   }
   const prepared = tool.prepare(args);
   if (!prepared.ok) {
+    // A tool error, not JSON-RPC -32602: the 2025-11-25 specification (SEP-1303) asks for input validation errors
+    // as tool execution errors, so that the model sees what was wrong and calls again. The issues ride in _meta.
     const detail = prepared.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ');
-    throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${name}: ${detail}`, {
-      issues: prepared.issues,
-    });
+    log.child({ tool: name }).log('info', 'tool call refused: invalid arguments', { ok: false, error: detail });
+    const issues = prepared.issues.map((issue) => ({
+      path: issue.path.map((k) => (typeof k === 'symbol' ? String(k) : k)),
+      message: issue.message,
+    }));
+    return {
+      content: [{ type: 'text', text: `Invalid arguments for tool ${name}: ${detail}` }],
+      isError: true,
+      _meta: { [INPUT_ISSUES_META]: issues },
+    };
   }
   const toolLog = log.child({ tool: name });
   const { timeoutMs } = deps.manifest.limits;

@@ -112,7 +112,7 @@ describe('the contract check', () => {
     );
     expect(outcome.log).toMatch(/✓ edge input \{"text":""\} \(text = "" \(empty string\)\) → result: /);
     expect(outcome.log).toMatch(
-      /✓ invalid input \{"a":-?[\d.e+]+\} \(without required "b"\) → JSON-RPC error -32602: /,
+      /✓ invalid input \{"a":-?[\d.e+]+\} \(without required "b"\) → tool error: Invalid arguments for tool add: b: /,
     );
     expect(outcome.progress[0]).toMatch(/^waiting for the preview$/);
     expect(outcome.progress[1]).toMatch(/^calling echo \(tool 1 of 2\) with \d+ generated input\(s\); 0 of \d+ sent$/);
@@ -149,6 +149,18 @@ describe('the contract check', () => {
     expect(outcome.conclusion).toBe('failure');
     expect(outcome.summary).toMatch(
       /\[contract-accepted-invalid\] tool "add", invalid input \{"a":11,"b":[^}]+\} \(a = 11 \(above maximum\)\): answered a result to an input its inputSchema rejects/,
+    );
+  }, 60_000);
+
+  it('fails a tool whose code refuses every input mcp.json allows (a tool error for invalid arguments, 2025-11-25)', async () => {
+    const files = echo();
+    const source = files['src/tools/echo.ts'] ?? '';
+    const strict = source.replace('input: { text: z.string() },', 'input: { text: z.string().regex(/^never$/) },');
+    expect(strict).not.toBe(source);
+    const outcome = await runContract({ ...files, 'src/tools/echo.ts': strict });
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.summary).toMatch(
+      /\[contract-rejected-valid\] tool "echo" refused every input its inputSchema allows \(\d+\), so it never ran; e\.g\. .*Invalid arguments for tool echo: text: /,
     );
   }, 60_000);
 

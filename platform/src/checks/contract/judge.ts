@@ -39,6 +39,9 @@ const ENGINE_ERRORS = [
   /^Reduce of empty array with no initial value/,
 ];
 
+/** The runtime's tool error for arguments its zod input refused (2025-11-25: a validation error is a tool error). */
+const INPUT_REFUSED = /^Invalid arguments for tool \S+: /;
+
 const TIMED_OUT = /^Tool "[^"]+" timed out after \d+ ms\.?$/;
 
 /** The text of a tool error, first content item. */
@@ -76,6 +79,13 @@ export function judge(kase: ContractCase, answer: Answer, outputSchema?: Validat
   const { result } = answer;
   if (result.isError) {
     const text = errorText(result);
+    if (kase.kind !== 'invalid' && INPUT_REFUSED.test(text)) {
+      return {
+        rule: 'contract-rejected-valid',
+        message: `rejected an input its inputSchema accepts: ${text}`,
+        fix: 'make the zod input of the tool agree with its inputSchema in mcp.json',
+      };
+    }
     if (TIMED_OUT.test(text)) {
       return {
         rule: 'contract-hang',
