@@ -2,7 +2,9 @@
 // endpoints the platform uses (every request and answer judged against the stripe package's types), and webhook
 // events are signed with Stripe's scheme and delivered to POST /api/v1/billing/webhook as Stripe would, and as an
 // attacker or a bad network would (forged, replayed, out of order).
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKey } from '../src/accounts/keys.ts';
 import type { Config } from '../src/config.ts';
 import type { orgUsage } from '../src/usage/query.ts';
 import { TestStack, textOf } from './harness.ts';
@@ -238,12 +240,60 @@ describe('billing with Stripe', () => {
     standIn.failNext(0);
   }, 120_000);
 
+  it('deleting a paying org deletes its Stripe customer, which cancels the subscription; refused with nothing changed while Stripe fails', async () => {
+    const { db } = stack.platform.ctx;
+    const tag = randomBytes(4).toString('hex');
+    const org = await db.org.create({ data: { slug: `leaving-${tag}`, name: `Leaving ${tag}` } });
+    const user = await db.user.create({ data: { email: `owner-${tag}@example.com`, name: 'Owner' } });
+    await db.membership.create({ data: { orgId: org.id, userId: user.id, role: 'owner' } });
+    const { key, prefix, hash } = generateApiKey();
+    await db.apiKey.create({ data: { orgId: org.id, userId: user.id, name: 'owner', prefix, hash, scopes: ['*'] } });
+
+    const started = await stack.api<{ sessionId: string }>(
+      'POST',
+      '/api/v1/billing/checkout',
+      { plan: 'pro' },
+      { key },
+    );
+    expect(started.status).toBe(200);
+    for (const event of standIn.completeCheckout(started.body.sessionId))
+      expect((await deliver(event)).status).toBe(200);
+    const paying = await db.org.findUniqueOrThrow({ where: { id: org.id } });
+    expect(paying).toMatchObject({ plan: 'pro', subscriptionStatus: 'active' });
+    const customer = paying.stripeCustomerId as string;
+    const subscription = paying.stripeSubscriptionId as string;
+
+    // Stripe down (past the client's own retries): the deletion is refused, the org and its plan stay as they were.
+    standIn.failNext(10);
+    const refused = await stack.api<ErrorBody>('DELETE', '/api/v1/org', { confirm: org.slug }, { key });
+    standIn.failNext(0);
+    expect(refused.status).toBe(502);
+    expect(refused.body.error.code).toBe('payment_provider_failed');
+    expect(refused.body.error.message).toContain('deleting the customer');
+    expect(await db.org.findUnique({ where: { id: org.id } })).toMatchObject({ deletingAt: null, plan: 'pro' });
+    expect(standIn.customers.has(customer)).toBe(true);
+
+    const deleted = await stack.api('DELETE', '/api/v1/org', { confirm: org.slug }, { key });
+    expect(deleted.status).toBe(200);
+    expect(standIn.calls).toContain(`DELETE /v1/customers/${customer}`);
+    expect(standIn.customers.has(customer)).toBe(false);
+    expect(standIn.subscriptions.get(subscription)?.status).toBe('canceled');
+    expect(await db.org.findUnique({ where: { id: org.id } })).toBeNull();
+    // Stripe's own event for the cancelled subscription arrives after the org is gone: acknowledged, nothing to do.
+    const sent = standIn.outbox.filter((e) => e.type === 'customer.subscription.deleted');
+    expect(sent).toHaveLength(1);
+    const late = await deliver(sent[0] as SignedEvent);
+    expect(late.status).toBe(200);
+    expect(late.body.status).toBe('ignored');
+  }, 300_000);
+
   it("spoke only the stripe package's API to the stand-in (every request and answer judged by its types)", () => {
     expect(standIn.judge.count).toBeGreaterThan(20);
     expect(standIn.problems()).toEqual([]);
     expect(new Set(standIn.calls)).toEqual(
       new Set([
         'POST /v1/customers',
+        ...[...standIn.calls].filter((c) => c.startsWith('DELETE /v1/customers/')),
         'POST /v1/checkout/sessions',
         'POST /v1/billing_portal/sessions',
         'GET /v1/invoices',

@@ -74,6 +74,10 @@ const SUBSCRIPTION_EVENTS: ReadonlySet<string> = new Set([
 const idOf = (ref: string | { id: string } | null | undefined): string | null =>
   ref == null ? null : typeof ref === 'string' ? ref : ref.id;
 
+/** Stripe's answer for an id it does not have (a customer deleted already, say). */
+const isMissing = (err: unknown): boolean =>
+  err instanceof Stripe.errors.StripeError && (err.code === 'resource_missing' || err.statusCode === 404);
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -149,6 +153,27 @@ export class StripeBilling {
       hostedUrl: i.hosted_invoice_url ?? null,
       pdfUrl: i.invoice_pdf ?? null,
     }));
+  }
+
+  /**
+   * When the org is deleted: its Stripe customer goes too, which cancels its subscriptions at once (no further
+   * charge) and removes its payment methods. A customer Stripe no longer has is gone already. Idempotent.
+   */
+  async forgetCustomer(orgId: string): Promise<void> {
+    const row = await this.#deps.db.org.findUnique({ where: { id: orgId }, select: { stripeCustomerId: true } });
+    const customer = row?.stripeCustomerId;
+    if (!customer) return;
+    await this.#call('deleting the customer (which cancels its subscription)', () =>
+      this.#deps.stripe.customers.del(customer).catch((err: unknown) => {
+        if (isMissing(err)) return null;
+        throw err;
+      }),
+    );
+    await this.#deps.db.org.updateMany({
+      where: { id: orgId },
+      data: { stripeCustomerId: null, stripeSubscriptionId: null, subscriptionStatus: 'canceled' },
+    });
+    this.#deps.log.info('stripe customer deleted with the org', { org: orgId });
   }
 
   /** The org's current subscription as last written, or null. */

@@ -40,6 +40,17 @@ export async function finishOrgDeletion(ctx: RemovalDeps, orgId: string): Promis
   for (let servers = await serversOf(ctx, orgId); servers.length > 0; servers = await serversOf(ctx, orgId)) {
     for (const server of servers) await removeServerFiles(ctx, await dropServerRows(ctx, server));
   }
+  // Again for a deletion a previous process started (a no-op once the customer is gone). While Stripe cannot be
+  // reached the org row stays, marked deleting and inert, and the next start tries again: never gone but charged.
+  try {
+    await ctx.billing?.forgetCustomer(orgId);
+  } catch (err) {
+    ctx.log.error('organization deletion waits for its Stripe customer to be deleted; retried at the next start', {
+      org: orgId,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return;
+  }
   await ctx.db.$transaction(async (tx) => {
     await tx.generation.deleteMany({ where: { orgId } });
     await anonymizeAudit(tx, { orgId });
@@ -70,6 +81,9 @@ export async function deleteOrg(
     });
   }
   await refuseOperatorOrg(ctx, org.id);
+  // The subscription first: when Stripe cannot be reached the deletion is refused with nothing changed, rather than
+  // an org that is gone and still charged.
+  await ctx.billing?.forgetCustomer(org.id);
   const servers = await ctx.db.server.count({ where: { orgId: org.id } });
   const anonymous = { requestId, ip: null };
   const members = await ctx.db.$transaction(async (tx) => {
@@ -149,6 +163,8 @@ export async function deleteAccount(
     throw invalidRequest('"confirm" must be your account\'s email address', { field: 'confirm' });
   }
   const { alone, staying } = await orgsGoingWith(ctx, user.id);
+  // The subscriptions of the orgs that go with them first, as for an org's own deletion.
+  for (const orgId of alone) await ctx.billing?.forgetCustomer(orgId);
   // The deletion's own events carry no address: it would be the person's.
   const anonymous = { requestId, ip: null };
   await ctx.db.$transaction(async (tx) => {

@@ -15,6 +15,8 @@ export interface RemovalDeps {
   /** Tells every gateway the server (or the org's memberships) is gone. */
   invalidations: InvalidationBus;
   log: Logger;
+  /** The payment provider, when the platform takes payments: a deleted org's customer and subscription go too. */
+  billing?: { forgetCustomer(orgId: string): Promise<void> };
 }
 
 /** What a deleted server leaves outside its rows, read before the rows go. */

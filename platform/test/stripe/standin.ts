@@ -50,6 +50,12 @@ const idOf = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
 const ROUTES = [
   { method: 'POST', path: /^\/v1\/customers$/, params: 'Stripe.CustomerCreateParams', answer: 'Stripe.Customer' },
   {
+    method: 'DELETE',
+    path: /^\/v1\/customers\/([\w]+)$/,
+    params: 'Stripe.CustomerDeleteParams',
+    answer: 'Stripe.DeletedCustomer',
+  },
+  {
     method: 'POST',
     path: /^\/v1\/checkout\/sessions$/,
     params: 'Stripe.Checkout.SessionCreateParams',
@@ -92,6 +98,8 @@ export class StripeStandIn {
   readonly sessions = new Map<string, Wire<Stripe.Checkout.Session>>();
   readonly subscriptions = new Map<string, Wire<Stripe.Subscription>>();
   readonly invoices: Wire<Stripe.Invoice>[] = [];
+  /** Webhook events that API calls made Stripe send (a deleted customer's cancelled subscriptions), for the test to deliver. */
+  readonly outbox: SignedEvent[] = [];
   readonly #server: Server;
   readonly #secretKey: string;
   readonly #webhookSecret: string;
@@ -179,6 +187,8 @@ export class StripeStandIn {
     switch (route.answer) {
       case 'Stripe.Customer':
         return { status: 200, body: this.#createCustomer(params) };
+      case 'Stripe.DeletedCustomer':
+        return this.#deleteCustomer(match[1] as string);
       case 'Stripe.Checkout.Session':
         return this.#createCheckout(params);
       case 'Stripe.BillingPortal.Session': {
@@ -228,6 +238,18 @@ export class StripeStandIn {
     };
     this.customers.set(customer.id, customer);
     return customer;
+  }
+
+  /** Stripe deletes the customer for good and cancels its live subscriptions at once, each with its webhook event. */
+  #deleteCustomer(id: string): { status: number; body: Json } {
+    if (!this.customers.has(id)) return this.#missing('customer', id);
+    this.customers.delete(id);
+    for (const sub of this.subscriptions.values()) {
+      if (sub.customer !== id || sub.status === 'canceled' || sub.status === 'incomplete_expired') continue;
+      this.outbox.push(this.cancelSubscription(sub.id));
+    }
+    const deleted: Wire<Stripe.DeletedCustomer> = { id, object: 'customer', deleted: true };
+    return { status: 200, body: deleted };
   }
 
   #createCheckout(params: Json): { status: number; body: Json } {
