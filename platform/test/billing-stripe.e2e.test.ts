@@ -193,6 +193,25 @@ describe('billing with Stripe', () => {
     expect((await billing()).subscription).toMatchObject({ id: subscription, status: 'canceled' });
   }, 300_000);
 
+  it('keeps the ledger of events acted on for 30 days', async () => {
+    const { db } = stack.platform.ctx;
+    const old = new Date(Date.now() - 31 * 86_400_000);
+    const recent = new Date(Date.now() - 29 * 86_400_000);
+    await db.stripeEvent.createMany({
+      data: [
+        { id: 'evt_old_ledger', type: 'invoice.paid', outcome: 'ignored: old', receivedAt: old },
+        { id: 'evt_recent_ledger', type: 'invoice.paid', outcome: 'ignored: recent', receivedAt: recent },
+      ],
+    });
+    const forged = await deliver({ id: 'evt_x', type: 'invoice.paid', body: '{}', signature: 't=1,v1=00' });
+    expect(forged.status).toBe(400);
+    expect(await db.stripeEvent.count({ where: { id: 'evt_old_ledger' } })).toBe(1);
+    const event = standIn.updateSubscription([...standIn.subscriptions.keys()][0] as string, {});
+    expect((await deliver(event)).status).toBe(200);
+    const left = await db.stripeEvent.findMany({ where: { id: { in: ['evt_old_ledger', 'evt_recent_ledger'] } } });
+    expect(left.map((e) => e.id)).toEqual(['evt_recent_ledger']);
+  });
+
   it('decides by the subscription, not by arrival order', async () => {
     // A Pro subscription upgraded to Team: the update arrives before the creation and the checkout.
     const first = await checkout('pro');

@@ -74,6 +74,9 @@ const SUBSCRIPTION_EVENTS: ReadonlySet<string> = new Set([
 const idOf = (ref: string | { id: string } | null | undefined): string | null =>
   ref == null ? null : typeof ref === 'string' ? ref : ref.id;
 
+/** How long the ids of the webhook events acted on are kept. */
+const EVENT_LEDGER_MS = 30 * 86_400_000;
+
 /** Stripe's answer for an id it does not have (a customer deleted already, say). */
 const isMissing = (err: unknown): boolean =>
   err instanceof Stripe.errors.StripeError && (err.code === 'resource_missing' || err.statusCode === 404);
@@ -201,6 +204,11 @@ export class StripeBilling {
       throw webhookSignatureInvalid((err as Error).message);
     }
     const base = { event: event.id, type: event.type };
+    // The ledger keeps 30 days: Stripe retries for 3, a delivery signed more than 5 minutes ago is refused above, and
+    // acting again on a very old event is harmless (the subscription as Stripe holds it now decides).
+    await this.#deps.db.stripeEvent.deleteMany({
+      where: { receivedAt: { lt: new Date(Date.now() - EVENT_LEDGER_MS) } },
+    });
     try {
       await this.#deps.db.stripeEvent.create({ data: { id: event.id, type: event.type, outcome: 'processing' } });
     } catch (err) {
