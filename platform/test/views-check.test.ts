@@ -116,6 +116,31 @@ describe('the views check', () => {
       );
     }, 60_000);
 
+    it('fails a view that eats memory without end, and one that loops for ever, each in bounded time', async () => {
+      const files = grid();
+      files['ui/grid.ts'] = (files['ui/grid.ts'] as string).replace(
+        'function render(): void {',
+        'function render(): void {\n  const hoard: number[][] = [];\n  for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));',
+      );
+      const started = Date.now();
+      const outcome = await viewsCheck(GATE, CHROMIUM).run(await checkout(files, { serverName: 'grid-demo' }));
+      expect(outcome.conclusion, outcome.log).toBe('failure');
+      expect(outcome.summary).toMatch(
+        /ui\/grid\.html: \[view-unresponsive\] ui:\/\/grid-demo\/grid stopped answering in the browser: its page (crashed|did not answer)/,
+      );
+      expect(Date.now() - started).toBeLessThan(60_000);
+      // A loop that never yields, without memory: the page stops answering.
+      files['ui/grid.ts'] = (files['ui/grid.ts'] as string).replace(
+        'for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));',
+        'for (;;) hoard.length = 0;',
+      );
+      const spun = await viewsCheck(GATE, CHROMIUM).run(await checkout(files, { serverName: 'grid-demo' }));
+      expect(spun.conclusion, spun.log).toBe('failure');
+      expect(spun.summary).toContain(
+        'ui/grid.html: [view-unresponsive] ui://grid-demo/grid stopped answering in the browser: its page did not answer for 3 s',
+      );
+    }, 120_000);
+
     it('passes a view whose CSP declares the origin it fetches (answered by the check, which reaches no network)', async () => {
       const files = editManifest(grid(), (m) => {
         const [resource] = m.resources as { _meta: { ui: { csp: Record<string, string[]> } } }[];

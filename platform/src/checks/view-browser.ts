@@ -91,7 +91,7 @@ function outcomeOfReports(manifest: Manifest, opened: ViewToOpen[], reports: Vie
       ? ''
       : '; it did not complete the ui/initialize handshake, so it was handed nothing';
     lines.push(
-      `${resource.uri} (${resource.source}): opened with ${fed}: ${report.errors.length} script error(s), ${report.violations.length} CSP violation(s)${handshake}`,
+      `${resource.uri} (${resource.source}): opened with ${fed}: ${report.errors.length} script error(s), ${report.violations.length} CSP violation(s)${handshake}${report.unresponsive ? `; ${report.unresponsive}` : ''}`,
     );
     const result = opened[i]?.result;
     if (result)
@@ -118,5 +118,15 @@ function findingsOf(resource: UiResource, report: ViewReport): Finding[] {
       fix: 'declare the origin in _meta.ui.csp (connectDomains for fetch and WebSocket, resourceDomains for scripts, styles, images and fonts, frameDomains for frames), or bundle what it loads into ui/',
     };
   });
-  return [...errors, ...violations];
+  const stuck = report.unresponsive
+    ? [
+        {
+          file: resource.source,
+          rule: 'view-unresponsive',
+          message: `${resource.uri} stopped answering in the browser: ${report.unresponsive}`,
+          fix: "a host's page freezes with it: render what the view is handed in bounded time and memory (the check's log shows the sample result)",
+        },
+      ]
+    : [];
+  return [...errors, ...violations, ...stuck];
 }

@@ -53,7 +53,14 @@ export interface ViewReport {
   errors: string[];
   /** `<directive> <blocked URL or inline>` per CSP violation. */
   violations: string[];
+  /** Why the view stopped answering (its page crashed, or an endless loop holds it), when it did. */
+  unresponsive?: string;
 }
+
+/** How long a view's page has to answer a trivial script once it settled: longer is a loop that never yields. */
+const RESPONSIVE_MS = 3_000;
+/** The V8 heap of the browser's page (the view runs in it): a view that hoards memory crashes its page there. */
+const VIEW_HEAP_MB = 256;
 
 let hostScript: Promise<string> | undefined;
 
@@ -102,6 +109,7 @@ export async function openViews(views: ViewToOpen[], options: OpenViewsOptions =
       '--disable-features=IsolateSandboxedIframes',
       // …and no name resolves, should one slip past it.
       '--host-resolver-rules=MAP * ~NOTFOUND',
+      `--js-flags=--max-old-space-size=${VIEW_HEAP_MB}`,
     ],
   });
   const stop = () => void browser.close().catch(() => {});
@@ -134,19 +142,33 @@ async function openView(browser: Browser, script: string, view: ViewToOpen, opti
   try {
     await page.setContent('<!doctype html><html><head><title>host</title></head><body></body></html>');
     await page.addScriptTag({ content: script });
-    const played = await page.evaluate(
-      (args) =>
-        (window as unknown as { playHost(a: PlayHostOptions): Promise<{ initialized: boolean }> }).playHost(args),
-      {
-        html: view.html,
-        ...(view.csp ? { csp: view.csp } : {}),
-        ...(view.input ? { input: view.input } : {}),
-        ...(view.result ? { result: view.result } : {}),
-        timeoutMs: options.handshakeMs ?? 10_000,
-      } satisfies PlayHostOptions,
+    const handshakeMs = options.handshakeMs ?? 10_000;
+    // The host's own timer cannot fire while the view holds the page's thread: the wait is bounded from here too.
+    const played = await within(
+      page.evaluate(
+        (args) =>
+          (window as unknown as { playHost(a: PlayHostOptions): Promise<{ initialized: boolean }> }).playHost(args),
+        {
+          html: view.html,
+          ...(view.csp ? { csp: view.csp } : {}),
+          ...(view.input ? { input: view.input } : {}),
+          ...(view.result ? { result: view.result } : {}),
+          timeoutMs: handshakeMs,
+        } satisfies PlayHostOptions,
+      ),
+      handshakeMs + RESPONSIVE_MS,
     );
-    report.initialized = played.initialized;
-    await page.waitForTimeout(options.settleMs ?? 1_000);
+    report.initialized = played?.initialized ?? false;
+    if (played) await page.waitForTimeout(options.settleMs ?? 1_000);
+    if (
+      !report.unresponsive &&
+      !(await within(
+        page.evaluate(() => true),
+        RESPONSIVE_MS,
+      ))
+    ) {
+      report.unresponsive = `its page did not answer for ${RESPONSIVE_MS / 1000} s (a loop that never yields, or one that ran it out of its ${VIEW_HEAP_MB} MiB of memory)`;
+    }
     return report;
   } finally {
     await context.close().catch(() => {});
@@ -156,8 +178,24 @@ async function openView(browser: Browser, script: string, view: ViewToOpen, opti
 /** Collects the page's (and its frames') uncaught errors and the view's CSP violations into `report`. */
 function watch(page: Page, report: ViewReport): void {
   page.on('pageerror', (error) => report.errors.push(error.message));
+  page.on('crash', () => {
+    report.unresponsive ??= `its page crashed (most likely out of its ${VIEW_HEAP_MB} MiB of memory)`;
+  });
   page.on('console', (message) => {
     const text = message.text();
     if (text.startsWith(CSP_MARKER)) report.violations.push(text.slice(CSP_MARKER.length).trim());
   });
+}
+
+/** `promise`'s value, or undefined when it has not settled within `ms` (or failed: a crashed page, say). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
