@@ -130,15 +130,10 @@ export class ServerRepos implements GitProvider {
       if (!(err instanceof RepoExistsError))
         throw githubRequestFailed(`creating ${full}`, statusOf(err) ?? null, githubMessage(err));
     }
-    let branches: Record<string, string>;
-    try {
-      branches = await provider.listBranches(name);
-    } catch (err) {
-      // GitHub answers 409 "Git Repository is empty" for a repository without commits.
-      if (statusOf(err) !== 409)
-        throw githubRequestFailed(`reading ${full}`, statusOf(err) ?? null, githubMessage(err));
-      branches = {};
-    }
+    // An empty repository (no commit, so no branch) is adopted; its first commit is the server's.
+    const branches = await provider.listBranches(name).catch((err: unknown) => {
+      throw githubRequestFailed(`reading ${full}`, statusOf(err) ?? null, githubMessage(err));
+    });
     if (Object.keys(branches).length > 0) throw githubRepoNotEmpty(full);
   }
 

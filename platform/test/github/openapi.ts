@@ -40,6 +40,23 @@ function nullableEnums(node: unknown): void {
 }
 nullableEnums(doc);
 
+/**
+ * A few error answers (a 409 of the contents API) are `oneOf` basic-error or repository-rule-violation-error, two
+ * schemas every error body matches both of, so `oneOf` read literally refuses any answer: such a pair means "either".
+ */
+function errorAlternatives(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return;
+  const schema = node as Schema;
+  const errors = ['#/components/schemas/basic-error', '#/components/schemas/repository-rule-violation-error'];
+  const branches = schema.oneOf;
+  if (Array.isArray(branches) && branches.every((b) => errors.includes((b as Schema).$ref as string))) {
+    schema.anyOf = branches;
+    delete schema.oneOf;
+  }
+  for (const value of Object.values(schema)) errorAlternatives(value);
+}
+errorAlternatives(doc);
+
 const ajv = new Ajv({ strict: false, allErrors: true });
 // A CommonJS module: its default import is module.exports, whose `default` is the plugin.
 ajvFormats.default(ajv);
