@@ -13,6 +13,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import type { Octokit } from '@octokit/rest';
 import { ApiError, githubRepoNotEmpty, githubRequestFailed } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
+import { InstallationTokenRefused } from './app-auth.ts';
 import { githubMessage, statusOf } from './client.ts';
 import type { GitHubConnections } from './connections.ts';
 
@@ -161,7 +162,9 @@ export class ServerRepos implements GitProvider {
     } catch (err) {
       if (err instanceof ApiError) throw err;
       const status = statusOf(err);
-      if (status === 401) {
+      if (err instanceof InstallationTokenRefused) {
+        await this.#connections.setProblem(binding.orgId, err.message).catch(() => false);
+      } else if (status === 401) {
         await this.#connections
           .setProblem(
             binding.orgId,

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Octokit } from '@octokit/rest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { minimalInstance, validateResponse } from './openapi.ts';
@@ -218,6 +220,40 @@ describe("the GitHub stand-in, judged by GitHub's OpenAPI description", () => {
     expect(minted.data.token).toMatch(/^ghs_/);
     const asApp = new Octokit({ auth: minted.data.token, baseUrl: github.url });
     expect((await asApp.repos.get({ owner: 'acme', repo: 'weather' })).status).toBe(200);
+  });
+
+  it('redirects a renamed repository (301 for a read, 307 for a write, both followed) and delivers `repository` `renamed`', async () => {
+    const received: { event: string; action: unknown }[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push({ event: String(req.headers['x-github-event']), action: JSON.parse(body).action });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    github.webhook = { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`, secret: 'standin-secret' };
+    try {
+      github.renameRepo('acme', 'weather', 'climate');
+      await github.settled();
+      // Validated against GitHub's webhook description (@octokit/openapi-webhooks) before it was sent.
+      expect(received).toEqual([{ event: 'repository', action: 'renamed' }]);
+      expect((await octokit.repos.get({ owner: 'acme', repo: 'weather' })).data.full_name).toBe('acme/climate');
+      const blob = await octokit.git.createBlob({
+        owner: 'acme',
+        repo: 'weather',
+        content: 'eA==',
+        encoding: 'base64',
+      });
+      expect(github.repos.get('acme/climate')?.blobs.has(blob.data.sha)).toBe(true);
+    } finally {
+      github.webhook = null;
+      hook.close();
+      github.renameRepo('acme', 'climate', 'weather');
+    }
   });
 
   it('refuses to send a response that does not validate, and records it (the stand-in cannot drift)', async () => {

@@ -114,6 +114,8 @@ export interface SentDelivery {
   body: string;
   signature: string;
   status: number;
+  /** When it was sent (ms since the epoch). */
+  sentAt: number;
 }
 
 const ZERO = '0'.repeat(40);
@@ -148,6 +150,10 @@ export class GitHubStandIn {
   readonly deliveries: SentDelivery[] = [];
   /** Conditional GETs answered 304 Not Modified (what polling with ETags saves). */
   notModified = 0;
+  /** Repositories renamed or transferred: their old `owner/name` → their id (GitHub redirects the old name). */
+  readonly #moved = new Map<string, number>();
+  /** The installation tokens handed out, by installation (revoked when it is uninstalled). */
+  readonly #installationTokens = new Map<string, Set<string>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #protected = new Set<string>();
   readonly repos = new Map<string, RepoState>();
@@ -173,6 +179,77 @@ export class GitHubStandIn {
   /** Protects a branch: updating its ref directly is refused (422), as GitHub's branch protection does; merges of pull requests go through. */
   protect(owner: string, name: string, branch: string): void {
     this.#protected.add(`${owner}/${name}:refs/heads/${branch}`.toLowerCase());
+  }
+
+  /** Renames a repository, as its owner would on github.com: the old name redirects, `repository` `renamed` is sent. */
+  renameRepo(owner: string, name: string, newName: string): void {
+    const { repo, before } = this.#move(owner, name, owner, newName);
+    this.deliver('repository', 'repository-renamed', {
+      action: 'renamed',
+      changes: { repository: { name: { from: before.name } } },
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  /** Transfers a repository to another owner, as on github.com: the old place redirects, `repository` `transferred` is sent. */
+  transferRepo(owner: string, name: string, newOwner: string): void {
+    const { repo, before } = this.#move(owner, name, newOwner, name);
+    this.deliver('repository', 'repository-transferred', {
+      action: 'transferred',
+      changes: { owner: { from: { user: { ...this.#userFields(before.owner, 4), gravatar_id: '' } } } },
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  #move(owner: string, name: string, newOwner: string, newName: string) {
+    const key = `${owner}/${name}`.toLowerCase();
+    const repo = this.repos.get(key);
+    if (!repo) throw new Error(`no repository ${owner}/${name}`);
+    const before = { owner: repo.owner, name: repo.name };
+    this.repos.delete(key);
+    Object.assign(repo, { owner: newOwner, name: newName });
+    this.repos.set(`${newOwner}/${newName}`.toLowerCase(), repo);
+    this.#moved.set(key, repo.id);
+    return { repo, before };
+  }
+
+  /**
+   * Uninstalls an app installation, as the account's owner would on github.com: its tokens stop working at once, no
+   * new one is handed out, and `installation` `deleted` is sent.
+   */
+  uninstall(installationId: string): void {
+    const [appId, account] = this.#installation(installationId);
+    for (const token of this.#installationTokens.get(installationId) ?? []) this.#tokens.delete(token);
+    this.#installationTokens.delete(installationId);
+    delete this.#apps?.[appId]?.installations[installationId];
+    this.#installationEvent('deleted', appId, installationId, account);
+  }
+
+  /** Installs app `appId` on `account` (again): a new installation id, sent as `installation` `created`. */
+  install(appId: string, account: string): string {
+    const app = this.#apps?.[appId];
+    if (!app) throw new Error(`no app ${appId}`);
+    const installationId = String(this.#ids++);
+    app.installations[installationId] = account;
+    this.#installationEvent('created', appId, installationId, account);
+    return installationId;
+  }
+
+  /** The app and the account of an installation. */
+  #installation(installationId: string): [string, string] {
+    for (const [appId, app] of Object.entries(this.#apps ?? {})) {
+      const account = app.installations[installationId];
+      if (account !== undefined) return [appId, account];
+    }
+    throw new Error(`no installation ${installationId}`);
+  }
+
+  #installationEvent(action: 'created' | 'deleted', appId: string, installationId: string, account: string): void {
+    this.deliver('installation', `installation-${action}`, {
+      action,
+      installation: this.#installationBody(appId, installationId, account),
+      repositories: [],
+    });
   }
 
   /** Deletes a repository, as its owner would on github.com. */
@@ -247,6 +324,7 @@ export class GitHubStandIn {
     const body = JSON.stringify(payload);
     const signature = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
     const id = randomUUID();
+    const sentAt = Date.now();
     const sent = fetch(hook.url, {
       method: 'POST',
       headers: {
@@ -260,10 +338,10 @@ export class GitHubStandIn {
     })
       .then(async (r) => {
         await r.arrayBuffer();
-        this.deliveries.push({ id, event, body, signature, status: r.status });
+        this.deliveries.push({ id, event, body, signature, status: r.status, sentAt });
       })
       .catch(() => {
-        this.deliveries.push({ id, event, body, signature, status: 0 });
+        this.deliveries.push({ id, event, body, signature, status: 0, sentAt });
       })
       .finally(() => this.#inFlight.delete(sent));
     this.#inFlight.add(sent);
@@ -410,6 +488,13 @@ export class GitHubStandIn {
 
   #routes(): void {
     const app = this.#app;
+    // /repositories/<id>/… (where a moved repository's old name redirects) is the repository under its current name.
+    app.use((req, _res, next) => {
+      const match = /^\/repositories\/(\d+)(\/[^?]*)?(\?.*)?$/.exec(req.url);
+      const repo = match ? [...this.repos.values()].find((r) => r.id === Number(match[1])) : undefined;
+      if (match && repo) req.url = `/repos/${repo.owner}/${repo.name}${match[2] ?? ''}${match[3] ?? ''}`;
+      next();
+    });
     app.use(express.json({ limit: '20mb' }));
     app.use((req, res, next) => {
       if (req.path.startsWith('/app/')) return next();
@@ -428,40 +513,61 @@ export class GitHubStandIn {
       next();
     });
     app.get('/app/installations/:id', (req, res) => {
-      const id = Number(req.params.id);
+      const id = String(req.params.id);
       const [appId, account] = Object.entries(this.#apps ?? {})
-        .map(([appId, a]) => [appId, a.installations[String(id)]] as const)
+        .map(([appId, a]) => [appId, a.installations[id]] as const)
         .find(([, login]) => login !== undefined) ?? ['1', 'acme'];
-      this.#send(
-        res,
-        'apps/get-installation',
-        200,
-        instanceOf('installation', {
-          id,
-          app_id: Number(appId),
-          app_slug: 'bmms-app',
-          target_id: 1,
-          target_type: 'Organization',
-          account: this.#user(account ?? 'acme'),
-          repository_selection: 'all',
-          access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
-          html_url: `https://github.com/organizations/${account}/settings/installations/${id}`,
-          repositories_url: `${this.url}/installation/repositories`,
-          events: ['pull_request', 'push', 'check_run'],
-          permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
-          created_at: now(),
-          updated_at: now(),
-        }),
-      );
+      this.#send(res, 'apps/get-installation', 200, this.#installationBody(appId, id, account ?? 'acme'));
     });
-    app.post('/app/installations/:id/access_tokens', (_req, res) => {
+    app.post('/app/installations/:id/access_tokens', (req, res) => {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
       this.#tokens.set(token, 'bmms-app[bot]');
+      const installation = String(req.params.id);
+      this.#installationTokens.set(installation, (this.#installationTokens.get(installation) ?? new Set()).add(token));
       this.#send(res, 'apps/create-installation-access-token', 201, {
         token,
         expires_at: new Date(Date.now() + 3_600_000).toISOString(),
         permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
         repository_selection: 'selected',
+      });
+    });
+    this.#repoRoutes();
+  }
+
+  #installationBody(appId: string, installationId: string, account: string): Json {
+    const id = Number(installationId);
+    return instanceOf('installation', {
+      id,
+      app_id: Number(appId),
+      app_slug: 'bmms-app',
+      target_id: 1,
+      target_type: 'Organization',
+      account: this.#user(account ?? 'acme'),
+      repository_selection: 'all',
+      access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
+      html_url: `https://github.com/organizations/${account}/settings/installations/${id}`,
+      repositories_url: `${this.url}/installation/repositories`,
+      events: ['pull_request', 'push', 'check_run'],
+      permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
+      created_at: now(),
+      updated_at: now(),
+    });
+  }
+
+  #repoRoutes(): void {
+    const app = this.#app;
+    // The old name of a renamed or transferred repository redirects to its new place: 301 for a GET, 307 otherwise.
+    app.use('/repos/:owner/:repo', (req, res, next) => {
+      const key = `${req.params.owner}/${req.params.repo}`.toLowerCase();
+      const id = this.#moved.get(key);
+      if (this.repos.has(key) || id === undefined) return next();
+      const location = `${this.url}/repositories/${id}${req.url === '/' ? '' : req.url}`;
+      const get = req.method === 'GET' || req.method === 'HEAD';
+      res.setHeader('Location', location);
+      this.#send(res, get && req.path === '/' ? 'repos/get' : null, get ? 301 : 307, {
+        message: get ? 'Moved Permanently' : 'Temporary Redirect',
+        url: location,
+        documentation_url: 'https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects',
       });
     });
 
