@@ -47,6 +47,18 @@ const messageOf = (err: unknown): string => {
   return typeof data?.message === 'string' ? data.message : err instanceof Error ? err.message : '';
 };
 
+/** GitHub's answer to a Git data request on a repository without a commit: 409 "Git Repository is empty." */
+const isEmptyRepository = (err: unknown): boolean => statusOf(err) === 409 && /empty/i.test(messageOf(err));
+
+/** What the contents API wrote to make an empty repository writable: its default branch and that commit. */
+interface Seed {
+  branch: string;
+  sha: string;
+}
+
+/** The placeholder file of the seed commit (never part of main's history: the first real commit replaces it). */
+const SEED_PATH = '.bmms-seed';
+
 /**
  * A `GitProvider` on a GitHub organization through its REST API: every commit is one atomic write through the Git
  * data API (blobs → tree → commit → ref, compare-and-swap on the ref). It never deletes a repository: the
@@ -112,7 +124,7 @@ export class GitHubGitProvider implements GitProvider {
       try {
         return (await this.#octokit.git.getCommit({ ...this.#at(name), commit_sha: ref })).data.sha;
       } catch (err) {
-        if (statusOf(err) === 404 || statusOf(err) === 422) return null;
+        if (statusOf(err) === 404 || statusOf(err) === 422 || isEmptyRepository(err)) return null;
         throw err;
       }
     }
@@ -125,8 +137,15 @@ export class GitHubGitProvider implements GitProvider {
     }
   }
 
+  /** The branches and their heads; none for an empty repository (which GitHub answers 409). */
   async listBranches(name: string): Promise<Record<string, string>> {
-    const refs = await this.#octokit.paginate(this.#octokit.git.listMatchingRefs, { ...this.#at(name), ref: 'heads/' });
+    let refs: { ref: string; object: { sha: string } }[];
+    try {
+      refs = await this.#octokit.paginate(this.#octokit.git.listMatchingRefs, { ...this.#at(name), ref: 'heads/' });
+    } catch (err) {
+      if (isEmptyRepository(err)) return {};
+      throw err;
+    }
     return Object.fromEntries(refs.map((r) => [r.ref.replace(/^refs\/heads\//, ''), r.object.sha]));
   }
 
@@ -198,11 +217,50 @@ export class GitHubGitProvider implements GitProvider {
     return (await this.#commit(name, await this.#mustResolve(name, ref))).tree;
   }
 
+  /**
+   * One atomic commit through the Git data API. GitHub takes no Git data write into an empty repository, so the first
+   * commit of one goes in two steps: the contents API seeds the default branch with a placeholder commit, which the
+   * real commit (parentless) then replaces by a forced update; when the branch written is not the default one, it
+   * becomes the default and the seed's branch is deleted. Main's history starts with the real commit.
+   */
   async commitFiles(name: string, input: CommitFilesInput): Promise<CommitResult> {
+    try {
+      return await this.#commitFiles(name, input, null);
+    } catch (err) {
+      if (input.parent !== null || !isEmptyRepository(err)) throw err;
+    }
+    const seed = await this.#seed(name);
+    const written = await this.#commitFiles(name, input, seed);
+    if (seed.branch !== input.branch) {
+      await this.#octokit.repos.update({ ...this.#at(name), default_branch: input.branch });
+      await this.deleteBranch(name, seed.branch);
+    }
+    return written;
+  }
+
+  /** Writes the placeholder commit that makes an empty repository take Git data requests. */
+  async #seed(name: string): Promise<Seed> {
+    const { data } = await this.#octokit.repos.createOrUpdateFileContents({
+      ...this.#at(name),
+      path: SEED_PATH,
+      message: 'Seed the empty repository (replaced by its first commit)',
+      content: Buffer.from('Replaced by the first commit of BuildMyMCPServer.\n').toString('base64'),
+    });
+    const sha = data.commit.sha;
+    const { data: repo } = await this.#octokit.repos.get(this.#at(name));
+    if (!sha) throw new Error(`GitHub did not say which commit seeded ${this.#owner}/${this.#repoOf(name)}`);
+    return { branch: repo.default_branch, sha };
+  }
+
+  async #commitFiles(name: string, input: CommitFilesInput, seed: Seed | null): Promise<CommitResult> {
     const at = this.#at(name);
     const current = await this.resolveRef(name, `refs/heads/${input.branch}`);
+    // The seed commit is the one head that may be replaced rather than moved from.
+    const replacing = seed !== null && current === seed.sha;
     // A new branch may start from any parent; an existing one only moves from the head the writer saw.
-    if (current !== null && current !== input.parent) throw new RefConflictError(input.branch, input.parent, current);
+    if (current !== null && current !== input.parent && !replacing) {
+      throw new RefConflictError(input.branch, input.parent, current);
+    }
     const entries = await Promise.all(
       Object.entries(input.files).map(async ([file, content]) => {
         const bytes = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content);
@@ -226,20 +284,27 @@ export class GitHubGitProvider implements GitProvider {
       tree: [...entries, ...removed],
       ...(baseTree ? { base_tree: baseTree } : {}),
     });
-    return this.#writeCommit(name, input.branch, current, {
-      tree: tree.data.sha,
-      parents: input.parent ? [input.parent] : [],
-      message: input.message,
-      author: input.author,
-    });
+    return this.#writeCommit(
+      name,
+      input.branch,
+      current,
+      {
+        tree: tree.data.sha,
+        parents: input.parent ? [input.parent] : [],
+        message: input.message,
+        author: input.author,
+      },
+      replacing,
+    );
   }
 
-  /** Writes a commit object and moves `branch` from `current` to it (never a force update). */
+  /** Writes a commit object and moves `branch` from `current` to it (a forced update only to replace the seed). */
   async #writeCommit(
     name: string,
     branch: string,
     current: string | null,
     commit: { tree: string; parents: string[]; message: string; author: { name: string; email: string } },
+    force = false,
   ): Promise<CommitResult> {
     const at = this.#at(name);
     const created = await this.#octokit.git.createCommit({ ...at, ...commit });
@@ -247,7 +312,7 @@ export class GitHubGitProvider implements GitProvider {
       if (current === null) {
         await this.#octokit.git.createRef({ ...at, ref: `refs/heads/${branch}`, sha: created.data.sha });
       } else {
-        await this.#octokit.git.updateRef({ ...at, ref: `heads/${branch}`, sha: created.data.sha, force: false });
+        await this.#octokit.git.updateRef({ ...at, ref: `heads/${branch}`, sha: created.data.sha, force });
       }
     } catch (err) {
       if (statusOf(err) === 422 && /protected branch/i.test(messageOf(err))) {

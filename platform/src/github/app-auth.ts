@@ -1,4 +1,5 @@
-import { createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
+import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 
 /** A GitHub App installation: the app, its private key (PEM) and the installation the platform acts as. */
@@ -8,21 +9,20 @@ export interface AppInstallation {
   installationId: string;
 }
 
-/** Renewed this long before GitHub says an installation token expires. */
-const RENEW_BEFORE_MS = 5 * 60_000;
-
-const base64url = (value: string | Buffer) => Buffer.from(value).toString('base64url');
-
-/**
- * The app's JSON web token (RS256, issued a minute in the past against clock drift, valid 9 minutes): what GitHub
- * takes to hand out installation tokens.
- */
-export function appJwt(appId: string, privateKey: string, now = Date.now()): string {
-  const seconds = Math.floor(now / 1000);
-  const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
-  const payload = base64url(JSON.stringify({ iat: seconds - 60, exp: seconds + 9 * 60, iss: appId }));
-  const signature = sign('RSA-SHA256', Buffer.from(`${header}.${payload}`), createPrivateKey(privateKey));
-  return `${header}.${payload}.${base64url(signature)}`;
+/** GitHub refused the app an installation token: the installation is gone (uninstalled) or suspended. */
+export class InstallationTokenRefused extends Error {
+  /**
+   * GitHub's status of the token request (404: no such installation, 403: suspended). Not `status`: that would read
+   * as the answer to the request the token was for (a 404 there means "no such repository").
+   */
+  readonly githubStatus: number | undefined;
+  constructor(installationId: string, status: number | undefined, said: string) {
+    super(
+      `GitHub refuses tokens to the app installation ${installationId} (${status ?? 'no answer'} ${said}): the app was uninstalled or suspended; install it again on GitHub`,
+    );
+    this.name = 'InstallationTokenRefused';
+    this.githubStatus = status;
+  }
 }
 
 /** Whether a private key is a PEM key Node can sign with (checked when connecting, before GitHub is asked). */
@@ -35,56 +35,63 @@ export function isPrivateKey(pem: string): boolean {
   }
 }
 
+/** Octokit's console warnings would leak into the platform's output: failures surface as errors instead. */
+const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
 /**
- * Short-lived installation tokens of one app installation, fetched with the app's JWT and reused until shortly
- * before they expire (GitHub's are valid an hour).
+ * Short-lived installation tokens of one app installation, through Octokit's auth library for apps: the app's JSON
+ * web token (RS256, corrected for clock drift), installation tokens reused until shortly before they expire (GitHub's
+ * are valid an hour), one request to GitHub for concurrent callers.
  */
 export class InstallationTokens {
   readonly #installation: AppInstallation;
   readonly #octokit: Octokit;
-  readonly #now: () => number;
-  #current: { token: string; expiresAt: number } | undefined;
+  readonly #auth: ReturnType<typeof createAppAuth>;
   #pending: Promise<string> | undefined;
 
-  constructor(installation: AppInstallation, baseUrl: string, now: () => number = Date.now) {
+  constructor(installation: AppInstallation, baseUrl: string) {
     this.#installation = installation;
-    this.#now = now;
-    this.#octokit = new Octokit({
-      baseUrl: baseUrl.replace(/\/+$/, ''),
-      userAgent: 'BuildMyMCPServer',
-      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+    this.#octokit = new Octokit({ baseUrl: baseUrl.replace(/\/+$/, ''), userAgent: 'BuildMyMCPServer', log: QUIET });
+    this.#auth = createAppAuth({
+      appId: installation.appId,
+      privateKey: installation.privateKey,
+      installationId: installation.installationId,
+      request: this.#octokit.request,
+      log: QUIET,
     });
   }
 
   /** The installation's account (what "connected as …" shows). */
   async account(): Promise<string> {
+    const { token } = await this.#auth({ type: 'app' });
     const { data } = await this.#octokit.apps.getInstallation({
       installation_id: Number(this.#installation.installationId),
-      headers: { authorization: `bearer ${this.#jwt()}` },
+      headers: { authorization: `bearer ${token}` },
     });
     const account = data.account as { login?: string; slug?: string } | null;
     return account?.login ?? account?.slug ?? `installation ${this.#installation.installationId}`;
   }
 
-  /** A valid installation token (one request to GitHub at most per hour, shared by concurrent callers). */
-  async token(): Promise<string> {
-    if (this.#current && this.#current.expiresAt - RENEW_BEFORE_MS > this.#now()) return this.#current.token;
-    this.#pending ??= this.#fetch().finally(() => {
+  /**
+   * A valid installation token; `renew` asks GitHub for a new one instead of the one kept. A refusal is an
+   * `InstallationTokenRefused`.
+   */
+  async token(renew = false): Promise<string> {
+    this.#pending ??= this.#fetch(renew).finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
   }
 
-  async #fetch(): Promise<string> {
-    const { data } = await this.#octokit.apps.createInstallationAccessToken({
-      installation_id: Number(this.#installation.installationId),
-      headers: { authorization: `bearer ${this.#jwt()}` },
-    });
-    this.#current = { token: data.token, expiresAt: Date.parse(data.expires_at) };
-    return data.token;
-  }
-
-  #jwt(): string {
-    return appJwt(this.#installation.appId, this.#installation.privateKey, this.#now());
+  async #fetch(renew: boolean): Promise<string> {
+    const { installationId } = this.#installation;
+    try {
+      return (await this.#auth({ type: 'installation', refresh: renew })).token;
+    } catch (err) {
+      const { status, response } = err as { status?: number; response?: { data?: { message?: unknown } } };
+      if (status === undefined || status >= 500) throw err;
+      const said = typeof response?.data?.message === 'string' ? response.data.message : '';
+      throw new InstallationTokenRefused(installationId, status, said);
+    }
   }
 }

@@ -1,7 +1,10 @@
 import { Octokit } from '@octokit/rest';
 
-/** How a GitHub client authenticates: a token, or a function handing out a fresh one (an App installation's). */
-export type GitHubAuth = string | (() => Promise<string>);
+/**
+ * How a GitHub client authenticates: a token, or a function handing out one (an App installation's); `renew` asks
+ * for a new one instead of the one kept (GitHub refused it before it expired: the app was reinstalled).
+ */
+export type GitHubAuth = string | ((renew?: boolean) => Promise<string>);
 
 export interface GitHubClientOptions {
   /** The REST API's root: https://api.github.com, GitHub Enterprise Server's https://<host>/api/v3, or a stand-in. */
@@ -71,16 +74,20 @@ export function githubClient(options: GitHubClientOptions): Octokit {
     // Octokit's own console warnings would leak into the platform's output: failures surface as errors instead.
     log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
   });
-  if (typeof auth === 'function') {
-    octokit.hook.before('request', async (request) => {
-      request.headers.authorization = `token ${await auth()}`;
-    });
-  }
   octokit.hook.wrap('request', async (request, requestOptions) => {
+    let renew = false;
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
+      if (typeof auth === 'function') requestOptions.headers.authorization = `token ${await auth(renew)}`;
+      renew = false;
       try {
         return await request(requestOptions);
       } catch (err) {
+        // An installation token refused before it expired (revoked when the app was uninstalled): one new one.
+        if (typeof auth === 'function' && statusOf(err) === 401 && !renewed) {
+          renew = renewed = true;
+          continue;
+        }
         const wait = retryDelay(err, attempt, now());
         if (wait === null || attempt >= attempts || wait > maxWaitMs) throw err;
         await sleep(wait);

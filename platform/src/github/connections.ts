@@ -3,7 +3,7 @@ import type { GitHubConnection, PrismaClient } from '@bmms/prisma';
 import type { Octokit } from '@octokit/rest';
 import { githubCredentialsRefused, githubNotConnected, githubRequestFailed, invalidRequest } from '../errors.ts';
 import type { SecretStore } from '../secrets/store.ts';
-import { type AppInstallation, InstallationTokens, isPrivateKey } from './app-auth.ts';
+import { type AppInstallation, InstallationTokenRefused, InstallationTokens, isPrivateKey } from './app-auth.ts';
 import { githubClient, githubMessage, statusOf } from './client.ts';
 
 /** GitHub's REST API when GITHUB_API_URL says nothing else. */
@@ -196,7 +196,7 @@ export class GitHubConnections {
               installationId: row.installationId ?? '',
             };
             const tokens = new InstallationTokens(installation, row.apiUrl);
-            return () => tokens.token();
+            return (renew?: boolean) => tokens.token(renew);
           })()
         : credential;
     const account: GitHubAccount = {
@@ -235,6 +235,26 @@ export class GitHubConnections {
     return rows.length;
   }
 
+  /**
+   * The org's app was installed again on its account (GitHub's `installation` `created`): the connection follows the
+   * new installation and its problem is cleared. Returns the installation it replaced, or null when the connection
+   * is not that app's on that account (nothing changes).
+   */
+  async reinstalled(
+    orgId: string,
+    installation: { appId: string; installationId: string; account: string },
+  ): Promise<string | null> {
+    const row = await this.#db.gitHubConnection.findUnique({ where: { orgId } });
+    if (row?.kind !== 'app' || row.appId !== installation.appId) return null;
+    if (row.login.toLowerCase() !== installation.account.toLowerCase()) return null;
+    await this.#db.gitHubConnection.update({
+      where: { orgId },
+      data: { installationId: installation.installationId, problem: null, updatedAt: new Date() },
+    });
+    this.#clients.delete(orgId);
+    return row.installationId ?? '';
+  }
+
   /** Records why GitHub refuses the org's connection now (null: it works again); returns whether it changed. */
   async setProblem(orgId: string, problem: string | null): Promise<boolean> {
     const row = await this.#db.gitHubConnection.findUnique({ where: { orgId }, select: { problem: true } });
@@ -246,7 +266,7 @@ export class GitHubConnections {
 
 /** What GitHub's refusal of a credential becomes: the credential was refused (4xx), or GitHub failed (5xx, network). */
 function refusal(what: string, err: unknown): Error {
-  const status = statusOf(err);
+  const status = err instanceof InstallationTokenRefused ? err.githubStatus : statusOf(err);
   if (status !== undefined && status >= 400 && status < 500) {
     return githubCredentialsRefused(what, status, githubMessage(err));
   }

@@ -3,12 +3,13 @@ import { audit } from '../audit.ts';
 import type { Logger } from '../logger.ts';
 import { allocateChangeNumber, type ChangeDeps, handlePush } from '../services/changes.ts';
 import type { GitHubConnections } from './connections.ts';
+import { type MoveDeps, repositoryMoved } from './moves.ts';
 import type { HandledEvent } from './webhooks.ts';
 
 /** What acting on GitHub's events needs. */
-export interface GitHubEventDeps extends Pick<ChangeDeps, 'db' | 'checks' | 'reconciler' | 'previews'> {
+export interface GitHubEventDeps extends Pick<ChangeDeps, 'db' | 'checks' | 'reconciler' | 'previews'>, MoveDeps {
   db: PrismaClient;
-  githubConnections: Pick<GitHubConnections, 'setProblem'>;
+  githubConnections: Pick<GitHubConnections, 'setProblem' | 'reinstalled'>;
   log: Logger;
 }
 
@@ -36,7 +37,7 @@ export async function serverOfRepository(db: PrismaClient, orgId: string, reposi
  * Acts on one GitHub event of an org, the same way whether it came as a webhook or was found by polling: a push
  * moves main (checked, then deployed) or a change's branch (re-checked); a pull request merged or closed on GitHub
  * merges or closes its change; a check re-run from GitHub's UI runs again here; an uninstalled app is recorded as
- * the connection's problem.
+ * the connection's problem, installed again followed; a repository renamed or transferred followed.
  */
 export async function actOnEvent(ctx: GitHubEventDeps, orgId: string, event: HandledEvent, payload: Payload) {
   switch (event) {
@@ -48,6 +49,8 @@ export async function actOnEvent(ctx: GitHubEventDeps, orgId: string, event: Han
       return onCheckRun(ctx, orgId, payload);
     case 'installation':
       return onInstallation(ctx, orgId, payload);
+    case 'repository':
+      return onRepository(ctx, orgId, payload);
   }
 }
 
@@ -168,6 +171,26 @@ async function onCheckRun(ctx: GitHubEventDeps, orgId: string, payload: Payload)
 
 async function onInstallation(ctx: GitHubEventDeps, orgId: string, payload: Payload): Promise<void> {
   const action = str(payload.action);
+  const installation = obj(payload.installation);
+  const account = str(obj(installation.account).login);
+  if (action === 'created' && account && typeof installation.id === 'number') {
+    // The app installed again gets a new installation id: the connection follows it.
+    const replaced = await ctx.githubConnections.reinstalled(orgId, {
+      appId: String(installation.app_id),
+      installationId: String(installation.id),
+      account,
+    });
+    if (replaced !== null) {
+      await audit(
+        ctx.db,
+        undefined,
+        'github.reinstalled',
+        { type: 'github', orgId },
+        { account, installationId: String(installation.id), replaced },
+      );
+      return;
+    }
+  }
   if (action === 'deleted' || action === 'suspend') {
     await ctx.githubConnections.setProblem(
       orgId,
@@ -176,4 +199,30 @@ async function onInstallation(ctx: GitHubEventDeps, orgId: string, payload: Payl
   } else if (action === 'created' || action === 'unsuspend') {
     await ctx.githubConnections.setProblem(orgId, null);
   }
+}
+
+/**
+ * A repository renamed or transferred on GitHub: the server whose repository it was follows it. GitHub's payload
+ * names the repository as it is now; `changes` says what it was called or who owned it before.
+ */
+async function onRepository(ctx: GitHubEventDeps, orgId: string, payload: Payload): Promise<void> {
+  const action = str(payload.action);
+  if (action !== 'renamed' && action !== 'transferred') return;
+  const now = obj(payload.repository);
+  const owner = str(obj(now.owner).login);
+  const name = str(now.name);
+  if (!owner || !name) return;
+  const changes = obj(payload.changes);
+  const before =
+    action === 'renamed'
+      ? { owner, name: str(obj(obj(changes.repository).name).from) }
+      : {
+          owner:
+            str(obj(obj(obj(changes.owner).from).organization).login) ??
+            str(obj(obj(obj(changes.owner).from).user).login),
+          name,
+        };
+  const server = await serverOfRepository(ctx.db, orgId, { owner: { login: before.owner }, name: before.name });
+  if (!server) return;
+  await repositoryMoved(ctx, server, { owner, repo: name, url: str(now.html_url) });
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { handlePush } from '../services/changes.ts';
 import { githubMessage, statusOf } from './client.ts';
 import { type GitHubEventDeps, pullClosed, pullOpened } from './events.ts';
+import { repositoryMoved } from './moves.ts';
 import type { ServerRepos } from './repos.ts';
 
 /** What polling GitHub needs: the servers' repositories and what acting on an event needs. */
@@ -18,7 +19,8 @@ const ZERO = '0'.repeat(40);
  * Catches what webhooks missed (or everything, when they are off): every interval it asks GitHub, with the ETag of
  * its last answer (a 304 costs no rate limit), for each server's branch heads and its open pull requests, and acts
  * on what moved exactly as a webhook delivery would: main moved → checked, then deployed; a change's branch moved →
- * re-checked; a pull request merged or closed on GitHub → its change merged or closed.
+ * re-checked; a pull request merged or closed on GitHub → its change merged or closed; a repository renamed or
+ * transferred → followed.
  */
 export class GitHubPoller {
   readonly #deps: PollerDeps;
@@ -70,6 +72,14 @@ export class GitHubPoller {
     const gh = await this.#deps.git.github(server.name);
     if (!gh) return;
     const at = { owner: gh.owner, repo: gh.repo };
+    // GitHub follows a renamed or transferred repository (301/307 to its new place): the server follows it too.
+    const repository = await this.#conditional(`${server.id}:repo`, (headers) =>
+      gh.octokit.repos.get({ ...at, headers }),
+    );
+    if (repository) {
+      const to = { owner: repository.owner.login, repo: repository.name, url: repository.html_url };
+      if (await repositoryMoved(this.#deps, server, to)) return;
+    }
     const refs = await this.#conditional(`${server.id}:refs`, (headers) =>
       gh.octokit.git.listMatchingRefs({ ...at, ref: 'heads/', headers }),
     );

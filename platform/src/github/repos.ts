@@ -13,6 +13,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import type { Octokit } from '@octokit/rest';
 import { ApiError, githubRepoNotEmpty, githubRequestFailed } from '../errors.ts';
 import type { InvalidationBus } from '../invalidation.ts';
+import { InstallationTokenRefused } from './app-auth.ts';
 import { githubMessage, statusOf } from './client.ts';
 import type { GitHubConnections } from './connections.ts';
 
@@ -130,15 +131,10 @@ export class ServerRepos implements GitProvider {
       if (!(err instanceof RepoExistsError))
         throw githubRequestFailed(`creating ${full}`, statusOf(err) ?? null, githubMessage(err));
     }
-    let branches: Record<string, string>;
-    try {
-      branches = await provider.listBranches(name);
-    } catch (err) {
-      // GitHub answers 409 "Git Repository is empty" for a repository without commits.
-      if (statusOf(err) !== 409)
-        throw githubRequestFailed(`reading ${full}`, statusOf(err) ?? null, githubMessage(err));
-      branches = {};
-    }
+    // An empty repository (no commit, so no branch) is adopted; its first commit is the server's.
+    const branches = await provider.listBranches(name).catch((err: unknown) => {
+      throw githubRequestFailed(`reading ${full}`, statusOf(err) ?? null, githubMessage(err));
+    });
     if (Object.keys(branches).length > 0) throw githubRepoNotEmpty(full);
   }
 
@@ -166,7 +162,9 @@ export class ServerRepos implements GitProvider {
     } catch (err) {
       if (err instanceof ApiError) throw err;
       const status = statusOf(err);
-      if (status === 401) {
+      if (err instanceof InstallationTokenRefused) {
+        await this.#connections.setProblem(binding.orgId, err.message).catch(() => false);
+      } else if (status === 401) {
         await this.#connections
           .setProblem(
             binding.orgId,

@@ -7,7 +7,7 @@ import { type DeliveryLedger, WebhookReceiver } from './webhooks.ts';
 
 /** What receiving GitHub's webhooks needs: the orgs' webhook secrets, and what acting on an event needs. */
 export interface WebhookRouteDeps extends GitHubEventDeps {
-  githubConnections: Pick<GitHubConnections, 'webhookSecret' | 'setProblem'>;
+  githubConnections: Pick<GitHubConnections, 'webhookSecret' | 'setProblem' | 'reinstalled'>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,7 +1,7 @@
 import { Webhooks } from '@octokit/webhooks';
 
 /** The GitHub events the platform acts on. */
-export const HANDLED_EVENTS = ['pull_request', 'push', 'check_run', 'installation'] as const;
+export const HANDLED_EVENTS = ['pull_request', 'push', 'check_run', 'installation', 'repository'] as const;
 export type HandledEvent = (typeof HANDLED_EVENTS)[number];
 
 /** One delivery as it arrives: GitHub's headers and the body exactly as sent (the signature covers those bytes). */

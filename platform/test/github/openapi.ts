@@ -18,7 +18,6 @@ const doc = JSON.parse(
 ) as {
   paths: Record<string, Record<string, Schema>>;
   components: Record<string, Record<string, Schema>>;
-  'x-webhooks': Record<string, { post: { requestBody: { content: { 'application/json': { schema: Schema } } } } }>;
 };
 
 /**
@@ -39,6 +38,23 @@ function nullableEnums(node: unknown): void {
   for (const value of Object.values(schema)) nullableEnums(value);
 }
 nullableEnums(doc);
+
+/**
+ * A few error answers (a 409 of the contents API) are `oneOf` basic-error or repository-rule-violation-error, two
+ * schemas every error body matches both of, so `oneOf` read literally refuses any answer: such a pair means "either".
+ */
+function errorAlternatives(node: unknown): void {
+  if (typeof node !== 'object' || node === null) return;
+  const schema = node as Schema;
+  const errors = ['#/components/schemas/basic-error', '#/components/schemas/repository-rule-violation-error'];
+  const branches = schema.oneOf;
+  if (Array.isArray(branches) && branches.every((b) => errors.includes((b as Schema).$ref as string))) {
+    schema.anyOf = branches;
+    delete schema.oneOf;
+  }
+  for (const value of Object.values(schema)) errorAlternatives(value);
+}
+errorAlternatives(doc);
 
 const ajv = new Ajv({ strict: false, allErrors: true });
 // A CommonJS module: its default import is module.exports, whose `default` is the plugin.
@@ -62,8 +78,8 @@ for (const [path, item] of Object.entries(doc.paths)) {
   }
 }
 
-/** Follows a local `$ref` (`#/components/…`) to what it points at, with its JSON pointer. */
-function deref(node: Schema, pointer: string): { node: Schema; pointer: string } {
+/** Follows a local `$ref` (`#/components/…`) of `root` to what it points at, with its JSON pointer. */
+function deref(node: Schema, pointer: string, root: unknown = doc): { node: Schema; pointer: string } {
   let current = node;
   let at = pointer;
   while (typeof current.$ref === 'string') {
@@ -73,7 +89,7 @@ function deref(node: Schema, pointer: string): { node: Schema; pointer: string }
       .slice(1)
       .reduce<unknown>(
         (o, k) => (o as Record<string, unknown>)[k.replace(/~1/g, '/').replace(/~0/g, '~')],
-        doc,
+        root,
       ) as Schema;
   }
   return { node: current, pointer: at };
@@ -108,7 +124,9 @@ const BASIC_ERROR = '/components/schemas/basic-error';
  */
 export function validateResponse(operationId: string | null, status: number, body: unknown): string[] {
   const listed = operationId !== null && declares(operationId, status);
-  if (!listed && status < 400) return [`${operationId} declares no ${status} response`];
+  // A redirect (a renamed or transferred repository's old name) carries GitHub's basic-error body on any route.
+  const redirect = status === 301 || status === 307;
+  if (!listed && status < 400 && !redirect) return [`${operationId} declares no ${status} response`];
   const pointer = listed ? responseSchemaPointer(operationId, status) : BASIC_ERROR;
   if (pointer === null) return body === undefined || body === '' ? [] : [`${operationId} ${status} has no body`];
   let validate = validators.get(pointer);
@@ -120,32 +138,35 @@ export function validateResponse(operationId: string | null, status: number, bod
   return (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
 }
 
-/** The schema at a JSON pointer of the description, `$ref`s followed. */
-function schemaAt(pointer: string): Schema {
-  return deref({ $ref: `#${pointer}` }, pointer).node;
+/** The schema at a JSON pointer of a description, `$ref`s followed. */
+function schemaAt(pointer: string, root: unknown): Schema {
+  return deref({ $ref: `#${pointer}` }, pointer, root).node;
 }
 
 /**
  * The smallest instance of a schema that validates: required properties only, nullable ones null, the first
  * enum value or `oneOf`/`anyOf` branch, neutral numbers and strings in the schema's format.
  */
-export function minimalInstance(schema: Schema, depth = 0): Json {
-  const s = typeof schema.$ref === 'string' ? schemaAt(schema.$ref.slice(1)) : schema;
+export function minimalInstance(schema: Schema, depth = 0, root: unknown = doc): Json {
+  const s = typeof schema.$ref === 'string' ? schemaAt(schema.$ref.slice(1), root) : schema;
   if (depth > 40) return null;
   if (Array.isArray(s.allOf)) {
-    const parts = (s.allOf as Schema[]).map((part) => minimalInstance(part, depth + 1));
+    const parts = (s.allOf as Schema[]).map((part) => minimalInstance(part, depth + 1, root));
     return Object.assign({}, ...parts.filter((p) => typeof p === 'object' && p !== null && !Array.isArray(p)));
   }
   for (const key of ['oneOf', 'anyOf'] as const) {
-    if (Array.isArray(s[key])) return minimalInstance((s[key] as Schema[])[0] ?? {}, depth + 1);
+    if (Array.isArray(s[key])) return minimalInstance((s[key] as Schema[])[0] ?? {}, depth + 1, root);
   }
-  if (s.nullable === true) return null;
+  // OpenAPI 3.0 says `nullable: true`, 3.1 (the webhooks' description) a type list with "null".
+  if (s.nullable === true || (Array.isArray(s.type) && s.type.includes('null'))) return null;
   if (Array.isArray(s.enum)) return s.enum[0] as Json;
-  switch (s.type) {
+  switch (Array.isArray(s.type) ? s.type[0] : s.type) {
     case 'object': {
       const out: { [key: string]: Json } = {};
       const properties = (s.properties ?? {}) as Record<string, Schema>;
-      for (const key of (s.required ?? []) as string[]) out[key] = minimalInstance(properties[key] ?? {}, depth + 1);
+      for (const key of (s.required ?? []) as string[]) {
+        out[key] = minimalInstance(properties[key] ?? {}, depth + 1, root);
+      }
       return out;
     }
     case 'array':
@@ -164,7 +185,7 @@ export function minimalInstance(schema: Schema, depth = 0): Json {
             ? 'nobody@example.invalid'
             : '';
     default:
-      return s.properties ? minimalInstance({ ...s, type: 'object' }, depth + 1) : '';
+      return s.properties ? minimalInstance({ ...s, type: 'object' }, depth + 1, root) : '';
   }
 }
 
@@ -184,10 +205,25 @@ function overlay(base: Json, fields: unknown): Json {
   return out;
 }
 
+/**
+ * GitHub's webhook description (`@octokit/openapi-webhooks`, OpenAPI 3.1): the payload schema of every event and
+ * action, the judge of what the stand-in delivers.
+ */
+const WEBHOOKS_ID = 'github-webhooks';
+const webhooksDoc = JSON.parse(
+  readFileSync(
+    createRequire(import.meta.url).resolve('@octokit/openapi-webhooks/generated/api.github.com.json'),
+    'utf8',
+  ),
+) as {
+  webhooks: Record<string, { post: { requestBody: { content: { 'application/json': { schema: Schema } } } } }>;
+};
+ajv.addSchema(webhooksDoc, WEBHOOKS_ID);
+
 /** The component schema of a webhook event's payload (`push`, `pull-request-closed`, …), as GitHub documents it. */
 function webhookComponent(key: string): string {
-  const hook = doc['x-webhooks'][key];
-  if (!hook) throw new Error(`no webhook ${key} in GitHub's OpenAPI description`);
+  const hook = webhooksDoc.webhooks[key];
+  if (!hook) throw new Error(`no webhook ${key} in GitHub's webhook description`);
   const ref = hook.post.requestBody.content['application/json'].schema.$ref;
   if (typeof ref !== 'string') throw new Error(`webhook ${key} has no component schema`);
   return ref.replace('#/components/schemas/', '');
@@ -196,10 +232,11 @@ function webhookComponent(key: string): string {
 /** Validates a webhook payload against GitHub's schema of that event and action; returns the problems. */
 export function validateWebhook(key: string, payload: unknown): string[] {
   const pointer = `/components/schemas/${webhookComponent(key)}`;
-  let validate = validators.get(pointer);
+  const id = `${WEBHOOKS_ID}#${pointer}`;
+  let validate = validators.get(id);
   if (!validate) {
-    validate = ajv.compile({ $ref: `${DOC_ID}#${pointer}` });
-    validators.set(pointer, validate);
+    validate = ajv.compile({ $ref: id });
+    validators.set(id, validate);
   }
   if (validate(payload)) return [];
   return (validate.errors ?? []).slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
@@ -207,5 +244,6 @@ export function validateWebhook(key: string, payload: unknown): string[] {
 
 /** A webhook payload of `key`: the schema's minimal instance with `fields` laid over it. */
 export function webhookInstance(key: string, fields: Record<string, unknown>): Json {
-  return instanceOf(webhookComponent(key), fields);
+  const base = minimalInstance({ $ref: `#/components/schemas/${webhookComponent(key)}` }, 0, webhooksDoc);
+  return overlay(base, fields);
 }

@@ -13,7 +13,7 @@ let git: GitHubGitProvider;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  github = await new GitHubStandIn({ tokens: { [TOKEN]: 'acme-bot' } }).start();
+  github = await new GitHubStandIn({ tokens: { [TOKEN]: 'acme-bot' }, defaultBranches: { globex: 'master' } }).start();
   git = new GitHubGitProvider({
     octokit: new Octokit({ auth: TOKEN, baseUrl: github.url, request: { retries: 0 } }),
     owner: 'acme',
@@ -31,7 +31,10 @@ describe('GitHubGitProvider on the GitHub stand-in', () => {
     await expect(git.createRepo('weather')).rejects.toBeInstanceOf(RepoExistsError);
     expect(await git.repoExists('weather')).toBe(true);
     expect(await git.resolveRef('weather', 'refs/heads/main')).toBeNull();
+    expect(await git.listBranches('weather')).toEqual({});
 
+    // GitHub takes no Git data write into an empty repository: the contents API seeds it, the root commit replaces
+    // the seed, and main's history is the root commit alone.
     const root = await git.commitFiles('weather', {
       branch: 'main',
       parent: null,
@@ -39,6 +42,9 @@ describe('GitHubGitProvider on the GitHub stand-in', () => {
       message: 'Initialize repository',
       author,
     });
+    expect(await git.parentsOf('weather', root.sha)).toEqual([]);
+    expect(await git.listBranches('weather')).toEqual({ main: root.sha });
+    expect(await git.readTree('weather', 'main')).toEqual({});
     const tarball = Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0x00, 0x10]);
     const change = await git.commitFiles('weather', {
       branch: 'bmms/init',
@@ -105,6 +111,30 @@ describe('GitHubGitProvider on the GitHub stand-in', () => {
     // Reverting anything but the head would need a three-way merge of trees: refused, nothing written.
     await expect(git.revert('weather', { sha: main, author })).rejects.toBeInstanceOf(RevertConflictError);
     expect(await git.resolveRef('weather', 'main')).toBe(reverted.sha);
+  });
+
+  it('starts an empty repository whose default branch is "master" on main, and makes main the default', async () => {
+    const octokit = new Octokit({ auth: TOKEN, baseUrl: github.url, request: { retries: 0 } });
+    const globex = new GitHubGitProvider({ octokit, owner: 'globex' });
+    await globex.createRepo('tides');
+    expect((await octokit.repos.get({ owner: 'globex', repo: 'tides' })).data.default_branch).toBe('master');
+    const root = await globex.commitFiles('tides', {
+      branch: 'main',
+      parent: null,
+      files: { 'README.md': '# tides\n' },
+      message: 'Initialize repository',
+      author,
+    });
+    expect(await globex.listBranches('tides')).toEqual({ main: root.sha });
+    expect(await globex.parentsOf('tides', 'main')).toEqual([]);
+    expect(await globex.readFile('tides', 'main', 'README.md')).toBe('# tides\n');
+    expect((await octokit.repos.get({ owner: 'globex', repo: 'tides' })).data.default_branch).toBe('main');
+    // A first commit on a branch of a repository that has commits is not a seeded one.
+    const other = await globex.commitFiles('tides', { branch: 'other', parent: null, files: {}, message: 'x', author });
+    expect(await globex.parentsOf('tides', other.sha)).toEqual([]);
+    await expect(
+      globex.commitFiles('tides', { branch: 'main', parent: null, files: {}, message: 'again', author }),
+    ).rejects.toBeInstanceOf(RefConflictError);
   });
 
   it("never deletes the customer's repository", async () => {

@@ -22,6 +22,8 @@ let person: Octokit;
 beforeAll(async () => {
   github = await new GitHubStandIn({
     tokens: { [TOKEN]: 'acme-dev', [PERSON]: 'octocat' },
+    // Repositories of globex start on "master" (an account setting on github.com).
+    defaultBranches: { globex: 'master' },
     apps: {
       [APP_ID]: {
         publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
@@ -121,6 +123,13 @@ describe('servers in GitHub', () => {
     const commit = await person.git.getCommit({ owner: 'acme', repo: 'weather', commit_sha: branch.data.object.sha });
     const main = await person.git.getRef({ owner: 'acme', repo: 'weather', ref: 'heads/main' });
     expect(commit.data.parents.map((p) => p.sha)).toEqual([main.data.object.sha]);
+    // Main's history is the platform's root commit alone (the contents API's seed of the empty repository is gone),
+    // and the repository has main and the change's branch, nothing else.
+    const root = await person.git.getCommit({ owner: 'acme', repo: 'weather', commit_sha: main.data.object.sha });
+    expect(root.data).toMatchObject({ message: 'Initialize repository', parents: [] });
+    expect(root.data.tree.sha).toBe('4b825dc642cb6eb9a060e54bf8d69288fbee4904');
+    const heads = await person.git.listMatchingRefs({ owner: 'acme', repo: 'weather', ref: 'heads/' });
+    expect(heads.data.map((r) => r.ref)).toEqual(['refs/heads/bmms/init', 'refs/heads/main']);
     const tree = await person.git.getTree({
       owner: 'acme',
       repo: 'weather',
@@ -141,14 +150,22 @@ describe('servers in GitHub', () => {
 
   it('adopts an existing empty repository and refuses one with commits', async () => {
     const admin = new Octokit({ auth: TOKEN, baseUrl: github.url, request: { retries: 0 } });
-    await admin.repos.createInOrg({ org: 'acme', name: 'empty-one' });
+    await admin.repos.createInOrg({ org: 'globex', name: 'empty-one' });
+    const at = { owner: 'globex', repo: 'empty-one' };
+    expect((await person.repos.get(at)).data.default_branch).toBe('master');
     const adopted = await stack.api('POST', '/api/v1/servers', {
       name: 'adopted',
       template: 'echo',
-      github: { owner: 'acme', repo: 'empty-one', private: false },
+      github: { owner: 'globex', repo: 'empty-one', private: false },
     });
     expect(adopted.status).toBe(201);
-    expect(adopted.body).toMatchObject({ server: { github: { owner: 'acme', repo: 'empty-one' } } });
+    expect(adopted.body).toMatchObject({ server: { github: { owner: 'globex', repo: 'empty-one' } } });
+    // Its default branch was "master": main is now the default, and the seed's branch is gone.
+    expect((await person.repos.get(at)).data.default_branch).toBe('main');
+    const heads = await person.git.listMatchingRefs({ ...at, ref: 'heads/' });
+    expect(heads.data.map((r) => r.ref)).toEqual(['refs/heads/bmms/init', 'refs/heads/main']);
+    const main = heads.data.find((r) => r.ref === 'refs/heads/main')?.object.sha ?? '';
+    expect((await person.git.getCommit({ ...at, commit_sha: main })).data.parents).toEqual([]);
 
     const taken = await stack.api('POST', '/api/v1/servers', {
       name: 'second',

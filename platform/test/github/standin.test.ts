@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Octokit } from '@octokit/rest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { minimalInstance, validateResponse } from './openapi.ts';
@@ -52,7 +54,31 @@ describe("the GitHub stand-in, judged by GitHub's OpenAPI description", () => {
     expect(created.data).toMatchObject({ full_name: 'acme/weather', private: true, default_branch: 'main' });
     expect((await octokit.repos.get({ owner: 'acme', repo: 'weather' })).data.id).toBe(created.data.id);
 
-    const root = await commitFiles('weather', 'main', { 'README.md': '# weather\n' }, null);
+    // An empty repository takes no Git data request (409, as github.com answers) until the contents API writes.
+    const at = { owner: 'acme', repo: 'weather' };
+    const refused = [
+      () => octokit.git.createBlob({ ...at, content: 'eA==', encoding: 'base64' }),
+      () => octokit.git.createTree({ ...at, tree: [] }),
+      () => octokit.git.getRef({ ...at, ref: 'heads/main' }),
+      () => octokit.git.listMatchingRefs({ ...at, ref: 'heads/' }),
+    ];
+    for (const request of refused) {
+      await expect(request()).rejects.toMatchObject({
+        status: 409,
+        response: { data: { message: 'Git Repository is empty.' } },
+      });
+    }
+    const first = await octokit.repos.createOrUpdateFileContents({
+      ...at,
+      path: 'README.md',
+      message: 'Initial commit',
+      content: Buffer.from('# weather\n').toString('base64'),
+    });
+    expect(first.status).toBe(201);
+    expect(first.data.content?.sha).toBe('c3242822052ae35a13313988cc45e585460c95cd');
+    const root = (await octokit.git.getCommit({ ...at, commit_sha: first.data.commit.sha ?? '' })).data;
+    expect(root.parents).toEqual([]);
+    expect((await octokit.git.getRef({ ...at, ref: 'heads/main' })).data.object.sha).toBe(root.sha);
     // The same bytes git writes: the blob of "# weather\n" and the tree holding it.
     const tree = await octokit.git.getTree({ owner: 'acme', repo: 'weather', tree_sha: root.tree.sha });
     expect(tree.data.tree).toEqual([
@@ -156,6 +182,37 @@ describe("the GitHub stand-in, judged by GitHub's OpenAPI description", () => {
     });
   });
 
+  it('updates a file only with its blob sha, and changes the default branch only to a branch that exists', async () => {
+    const at = { owner: 'acme', repo: 'weather' };
+    const content = Buffer.from('# weather, again\n').toString('base64');
+    const put = { ...at, path: 'README.md', message: 'Edit README', content };
+    await expect(octokit.repos.createOrUpdateFileContents(put)).rejects.toMatchObject({ status: 422 });
+    await expect(octokit.repos.createOrUpdateFileContents({ ...put, sha: '0'.repeat(40) })).rejects.toMatchObject({
+      status: 409,
+    });
+    const readme = (await octokit.repos.get(at)).data;
+    expect(readme.default_branch).toBe('main');
+    const main = await octokit.git.getRef({ ...at, ref: 'heads/main' });
+    const tree = await octokit.git.getTree({
+      ...at,
+      tree_sha: (await octokit.git.getCommit({ ...at, commit_sha: main.data.object.sha })).data.tree.sha,
+    });
+    const sha = tree.data.tree.find((e) => e.path === 'README.md')?.sha;
+    const updated = await octokit.repos.createOrUpdateFileContents({ ...put, sha });
+    expect(updated.status).toBe(200);
+    expect(updated.data.commit.parents?.map((p) => p.sha)).toEqual([main.data.object.sha]);
+
+    await expect(octokit.repos.update({ ...at, default_branch: 'trunk' })).rejects.toMatchObject({ status: 422 });
+    await expect(octokit.git.deleteRef({ ...at, ref: 'heads/main' })).rejects.toMatchObject({ status: 422 });
+    await octokit.git.createRef({ ...at, ref: 'refs/heads/trunk', sha: updated.data.commit.sha ?? '' });
+    expect((await octokit.repos.update({ ...at, default_branch: 'trunk', private: false })).data).toMatchObject({
+      default_branch: 'trunk',
+      private: false,
+    });
+    await octokit.repos.update({ ...at, default_branch: 'main' });
+    await octokit.git.deleteRef({ ...at, ref: 'heads/trunk' });
+  });
+
   it('mints installation tokens that then authenticate like a token of the app', async () => {
     const minted = await new Octokit({ baseUrl: github.url }).apps.createInstallationAccessToken({
       installation_id: 42,
@@ -163,6 +220,40 @@ describe("the GitHub stand-in, judged by GitHub's OpenAPI description", () => {
     expect(minted.data.token).toMatch(/^ghs_/);
     const asApp = new Octokit({ auth: minted.data.token, baseUrl: github.url });
     expect((await asApp.repos.get({ owner: 'acme', repo: 'weather' })).status).toBe(200);
+  });
+
+  it('redirects a renamed repository (301 for a read, 307 for a write, both followed) and delivers `repository` `renamed`', async () => {
+    const received: { event: string; action: unknown }[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push({ event: String(req.headers['x-github-event']), action: JSON.parse(body).action });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    github.webhook = { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`, secret: 'standin-secret' };
+    try {
+      github.renameRepo('acme', 'weather', 'climate');
+      await github.settled();
+      // Validated against GitHub's webhook description (@octokit/openapi-webhooks) before it was sent.
+      expect(received).toEqual([{ event: 'repository', action: 'renamed' }]);
+      expect((await octokit.repos.get({ owner: 'acme', repo: 'weather' })).data.full_name).toBe('acme/climate');
+      const blob = await octokit.git.createBlob({
+        owner: 'acme',
+        repo: 'weather',
+        content: 'eA==',
+        encoding: 'base64',
+      });
+      expect(github.repos.get('acme/climate')?.blobs.has(blob.data.sha)).toBe(true);
+    } finally {
+      github.webhook = null;
+      hook.close();
+      github.renameRepo('acme', 'climate', 'weather');
+    }
   });
 
   it('refuses to send a response that does not validate, and records it (the stand-in cannot drift)', async () => {

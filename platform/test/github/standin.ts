@@ -10,7 +10,14 @@ import { createHash, createHmac, randomBytes, randomUUID, verify as verifySignat
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
-import { instanceOf, validateResponse, validateWebhook, webhookInstance } from './openapi.ts';
+import {
+  declares,
+  instanceOf,
+  responseSchemaPointer,
+  validateResponse,
+  validateWebhook,
+  webhookInstance,
+} from './openapi.ts';
 
 type Json = ReturnType<typeof instanceOf>;
 
@@ -55,6 +62,8 @@ interface RepoState {
   owner: string;
   name: string;
   private: boolean;
+  /** The branch GitHub calls the default: the owner's setting when the repository was created, until changed. */
+  defaultBranch: string;
   blobs: Map<string, Buffer>;
   trees: Map<string, TreeEntry[]>;
   commits: Map<string, CommitObject>;
@@ -90,6 +99,8 @@ export interface GitHubStandInOptions {
    * account installed on). Without it, /app routes take any caller.
    */
   apps?: Record<string, { publicKey: string; installations: Record<string, string> }>;
+  /** The default branch of repositories created for an owner (GitHub's account setting; default `main`). */
+  defaultBranches?: Record<string, string>;
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -103,9 +114,32 @@ export interface SentDelivery {
   body: string;
   signature: string;
   status: number;
+  /** When it was sent (ms since the epoch). */
+  sentAt: number;
 }
 
 const ZERO = '0'.repeat(40);
+
+/** A commit's author from a request body (GitHub fills what is missing from the token's user). */
+const authorOf = (body: { name?: unknown; email?: unknown; date?: unknown } | undefined) => ({
+  name: String(body?.name ?? 'nobody'),
+  email: String(body?.email ?? 'nobody@example.invalid'),
+  date: String(body?.date ?? now()),
+});
+
+/** The operation of a Git data request, by method and the path after `/git/` (its answer is validated as that). */
+function gitDataOperation(method: string, path: string): string | null {
+  const [kind] = path.split('/').filter(Boolean);
+  const of: Record<string, Record<string, string>> = {
+    blobs: { POST: 'git/create-blob', GET: 'git/get-blob' },
+    trees: { POST: 'git/create-tree', GET: 'git/get-tree' },
+    commits: { POST: 'git/create-commit', GET: 'git/get-commit' },
+    ref: { GET: 'git/get-ref' },
+    'matching-refs': { GET: 'git/list-matching-refs' },
+    refs: { POST: 'git/create-ref', PATCH: 'git/update-ref', DELETE: 'git/delete-ref' },
+  };
+  return of[kind ?? '']?.[method] ?? null;
+}
 
 /** The stand-in: `url` is Octokit's `baseUrl`; `violations` lists responses that broke GitHub's schemas. */
 export class GitHubStandIn {
@@ -116,6 +150,10 @@ export class GitHubStandIn {
   readonly deliveries: SentDelivery[] = [];
   /** Conditional GETs answered 304 Not Modified (what polling with ETags saves). */
   notModified = 0;
+  /** Repositories renamed or transferred: their old `owner/name` → their id (GitHub redirects the old name). */
+  readonly #moved = new Map<string, number>();
+  /** The installation tokens handed out, by installation (revoked when it is uninstalled). */
+  readonly #installationTokens = new Map<string, Set<string>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #protected = new Set<string>();
   readonly repos = new Map<string, RepoState>();
@@ -123,6 +161,7 @@ export class GitHubStandIn {
   readonly #tokens = new Map<string, string>();
   readonly #withoutChecks = new Set<string>();
   readonly #apps: NonNullable<GitHubStandInOptions['apps']> | undefined;
+  readonly #defaultBranches: Record<string, string>;
   readonly #app = express();
   #server: Server | undefined;
   #ids = 1000;
@@ -133,12 +172,84 @@ export class GitHubStandIn {
     for (const [token, login] of Object.entries(options.tokens ?? {})) this.#tokens.set(token, login);
     for (const token of options.withoutChecks ?? []) this.#withoutChecks.add(token);
     this.#apps = options.apps;
+    this.#defaultBranches = options.defaultBranches ?? {};
     this.#routes();
   }
 
   /** Protects a branch: updating its ref directly is refused (422), as GitHub's branch protection does; merges of pull requests go through. */
   protect(owner: string, name: string, branch: string): void {
     this.#protected.add(`${owner}/${name}:refs/heads/${branch}`.toLowerCase());
+  }
+
+  /** Renames a repository, as its owner would on github.com: the old name redirects, `repository` `renamed` is sent. */
+  renameRepo(owner: string, name: string, newName: string): void {
+    const { repo, before } = this.#move(owner, name, owner, newName);
+    this.deliver('repository', 'repository-renamed', {
+      action: 'renamed',
+      changes: { repository: { name: { from: before.name } } },
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  /** Transfers a repository to another owner, as on github.com: the old place redirects, `repository` `transferred` is sent. */
+  transferRepo(owner: string, name: string, newOwner: string): void {
+    const { repo, before } = this.#move(owner, name, newOwner, name);
+    this.deliver('repository', 'repository-transferred', {
+      action: 'transferred',
+      changes: { owner: { from: { user: { ...this.#userFields(before.owner, 4), gravatar_id: '' } } } },
+      repository: this.#hookRepository(repo),
+    });
+  }
+
+  #move(owner: string, name: string, newOwner: string, newName: string) {
+    const key = `${owner}/${name}`.toLowerCase();
+    const repo = this.repos.get(key);
+    if (!repo) throw new Error(`no repository ${owner}/${name}`);
+    const before = { owner: repo.owner, name: repo.name };
+    this.repos.delete(key);
+    Object.assign(repo, { owner: newOwner, name: newName });
+    this.repos.set(`${newOwner}/${newName}`.toLowerCase(), repo);
+    this.#moved.set(key, repo.id);
+    return { repo, before };
+  }
+
+  /**
+   * Uninstalls an app installation, as the account's owner would on github.com: its tokens stop working at once, no
+   * new one is handed out, and `installation` `deleted` is sent.
+   */
+  uninstall(installationId: string): void {
+    const [appId, account] = this.#installation(installationId);
+    for (const token of this.#installationTokens.get(installationId) ?? []) this.#tokens.delete(token);
+    this.#installationTokens.delete(installationId);
+    delete this.#apps?.[appId]?.installations[installationId];
+    this.#installationEvent('deleted', appId, installationId, account);
+  }
+
+  /** Installs app `appId` on `account` (again): a new installation id, sent as `installation` `created`. */
+  install(appId: string, account: string): string {
+    const app = this.#apps?.[appId];
+    if (!app) throw new Error(`no app ${appId}`);
+    const installationId = String(this.#ids++);
+    app.installations[installationId] = account;
+    this.#installationEvent('created', appId, installationId, account);
+    return installationId;
+  }
+
+  /** The app and the account of an installation. */
+  #installation(installationId: string): [string, string] {
+    for (const [appId, app] of Object.entries(this.#apps ?? {})) {
+      const account = app.installations[installationId];
+      if (account !== undefined) return [appId, account];
+    }
+    throw new Error(`no installation ${installationId}`);
+  }
+
+  #installationEvent(action: 'created' | 'deleted', appId: string, installationId: string, account: string): void {
+    this.deliver('installation', `installation-${action}`, {
+      action,
+      installation: this.#installationBody(appId, installationId, account),
+      repositories: [],
+    });
   }
 
   /** Deletes a repository, as its owner would on github.com. */
@@ -213,6 +324,7 @@ export class GitHubStandIn {
     const body = JSON.stringify(payload);
     const signature = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
     const id = randomUUID();
+    const sentAt = Date.now();
     const sent = fetch(hook.url, {
       method: 'POST',
       headers: {
@@ -226,10 +338,10 @@ export class GitHubStandIn {
     })
       .then(async (r) => {
         await r.arrayBuffer();
-        this.deliveries.push({ id, event, body, signature, status: r.status });
+        this.deliveries.push({ id, event, body, signature, status: r.status, sentAt });
       })
       .catch(() => {
-        this.deliveries.push({ id, event, body, signature, status: 0 });
+        this.deliveries.push({ id, event, body, signature, status: 0, sentAt });
       })
       .finally(() => this.#inFlight.delete(sent));
     this.#inFlight.add(sent);
@@ -311,7 +423,12 @@ export class GitHubStandIn {
     else res.status(status).json(payload);
   }
 
-  #error(res: Response, operationId: string | null, status: number, message: string): void {
+  #error(res: Response, operationId: string | null, status: number, message: string) {
+    // An error GitHub documents without a body (delete-ref's 422, "an attempt was made to delete the default
+    // branch") is sent as documented.
+    if (operationId && declares(operationId, status) && responseSchemaPointer(operationId, status) === null) {
+      return this.#send(res, operationId, status);
+    }
     this.#send(res, operationId, status, {
       message,
       documentation_url: 'https://docs.github.com/rest',
@@ -360,7 +477,7 @@ export class GitHubStandIn {
       html_url: `https://github.com/${fullName}`,
       url: `${this.url}/repos/${fullName}`,
       clone_url: `https://github.com/${fullName}.git`,
-      default_branch: 'main',
+      default_branch: repo.defaultBranch,
       size: 0,
       created_at: now(),
       updated_at: now(),
@@ -371,6 +488,13 @@ export class GitHubStandIn {
 
   #routes(): void {
     const app = this.#app;
+    // /repositories/<id>/… (where a moved repository's old name redirects) is the repository under its current name.
+    app.use((req, _res, next) => {
+      const match = /^\/repositories\/(\d+)(\/[^?]*)?(\?.*)?$/.exec(req.url);
+      const repo = match ? [...this.repos.values()].find((r) => r.id === Number(match[1])) : undefined;
+      if (match && repo) req.url = `/repos/${repo.owner}/${repo.name}${match[2] ?? ''}${match[3] ?? ''}`;
+      next();
+    });
     app.use(express.json({ limit: '20mb' }));
     app.use((req, res, next) => {
       if (req.path.startsWith('/app/')) return next();
@@ -389,40 +513,61 @@ export class GitHubStandIn {
       next();
     });
     app.get('/app/installations/:id', (req, res) => {
-      const id = Number(req.params.id);
+      const id = String(req.params.id);
       const [appId, account] = Object.entries(this.#apps ?? {})
-        .map(([appId, a]) => [appId, a.installations[String(id)]] as const)
+        .map(([appId, a]) => [appId, a.installations[id]] as const)
         .find(([, login]) => login !== undefined) ?? ['1', 'acme'];
-      this.#send(
-        res,
-        'apps/get-installation',
-        200,
-        instanceOf('installation', {
-          id,
-          app_id: Number(appId),
-          app_slug: 'bmms-app',
-          target_id: 1,
-          target_type: 'Organization',
-          account: this.#user(account ?? 'acme'),
-          repository_selection: 'all',
-          access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
-          html_url: `https://github.com/organizations/${account}/settings/installations/${id}`,
-          repositories_url: `${this.url}/installation/repositories`,
-          events: ['pull_request', 'push', 'check_run'],
-          permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
-          created_at: now(),
-          updated_at: now(),
-        }),
-      );
+      this.#send(res, 'apps/get-installation', 200, this.#installationBody(appId, id, account ?? 'acme'));
     });
-    app.post('/app/installations/:id/access_tokens', (_req, res) => {
+    app.post('/app/installations/:id/access_tokens', (req, res) => {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
       this.#tokens.set(token, 'bmms-app[bot]');
+      const installation = String(req.params.id);
+      this.#installationTokens.set(installation, (this.#installationTokens.get(installation) ?? new Set()).add(token));
       this.#send(res, 'apps/create-installation-access-token', 201, {
         token,
         expires_at: new Date(Date.now() + 3_600_000).toISOString(),
         permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
         repository_selection: 'selected',
+      });
+    });
+    this.#repoRoutes();
+  }
+
+  #installationBody(appId: string, installationId: string, account: string): Json {
+    const id = Number(installationId);
+    return instanceOf('installation', {
+      id,
+      app_id: Number(appId),
+      app_slug: 'bmms-app',
+      target_id: 1,
+      target_type: 'Organization',
+      account: this.#user(account ?? 'acme'),
+      repository_selection: 'all',
+      access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
+      html_url: `https://github.com/organizations/${account}/settings/installations/${id}`,
+      repositories_url: `${this.url}/installation/repositories`,
+      events: ['pull_request', 'push', 'check_run'],
+      permissions: { contents: 'write', pull_requests: 'write', checks: 'write', statuses: 'write' },
+      created_at: now(),
+      updated_at: now(),
+    });
+  }
+
+  #repoRoutes(): void {
+    const app = this.#app;
+    // The old name of a renamed or transferred repository redirects to its new place: 301 for a GET, 307 otherwise.
+    app.use('/repos/:owner/:repo', (req, res, next) => {
+      const key = `${req.params.owner}/${req.params.repo}`.toLowerCase();
+      const id = this.#moved.get(key);
+      if (this.repos.has(key) || id === undefined) return next();
+      const location = `${this.url}/repositories/${id}${req.url === '/' ? '' : req.url}`;
+      const get = req.method === 'GET' || req.method === 'HEAD';
+      res.setHeader('Location', location);
+      this.#send(res, get && req.path === '/' ? 'repos/get' : null, get ? 301 : 307, {
+        message: get ? 'Moved Permanently' : 'Temporary Redirect',
+        url: location,
+        documentation_url: 'https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api#follow-redirects',
       });
     });
 
@@ -437,6 +582,7 @@ export class GitHubStandIn {
         owner,
         name,
         private: req.body?.private === true,
+        defaultBranch: this.#defaultBranches[owner.toLowerCase()] ?? 'main',
         blobs: new Map(),
         trees: new Map(),
         commits: new Map(),
@@ -460,15 +606,99 @@ export class GitHubStandIn {
       const repo = this.#repo(req, res, 'repos/get');
       if (repo) this.#send(res, 'repos/get', 200, this.#repository(repo));
     });
+    app.patch('/repos/:owner/:repo', (req, res) => this.#updateRepo(req, res));
 
+    this.#contentsRoutes();
     this.#gitDataRoutes();
     this.#pullRoutes();
     this.#checkRoutes();
   }
 
+  /** Settings of a repository an admin changes on github.com: its default branch and its visibility. */
+  #updateRepo(req: Request, res: Response) {
+    const op = 'repos/update';
+    const repo = this.#repo(req, res, op);
+    if (!repo) return;
+    const branch = req.body?.default_branch;
+    if (branch !== undefined) {
+      if (!repo.refs.has(`refs/heads/${String(branch)}`)) return this.#error(res, op, 422, 'Validation Failed');
+      repo.defaultBranch = String(branch);
+    }
+    if (typeof req.body?.private === 'boolean') repo.private = req.body.private;
+    this.#send(res, op, 200, this.#repository(repo));
+  }
+
+  #contentsRoutes(): void {
+    this.#app.put('/repos/:owner/:repo/contents/*path', (req, res) => this.#putContents(req, res));
+  }
+
+  /**
+   * Creates or updates one file, one commit on a branch (the default one unless named): on GitHub the only way to
+   * write the first commit of an empty repository. Updating a file needs its blob's `sha`, as GitHub's does.
+   */
+  #putContents(req: Request, res: Response) {
+    const op = 'repos/create-or-update-file-contents';
+    const repo = this.#repo(req, res, op);
+    if (!repo) return;
+    const path = (req.params as { path: string[] }).path.join('/');
+    const branch = String(req.body?.branch ?? repo.defaultBranch);
+    const ref = `refs/heads/${branch}`;
+    const head = repo.refs.get(ref);
+    if (head === undefined && repo.refs.size > 0) return this.#error(res, op, 404, `Branch ${branch} not found`);
+    const files = new Map<string, TreeEntry>();
+    const headTree = head ? repo.commits.get(head)?.tree : undefined;
+    if (headTree) for (const e of this.#flatten(repo, headTree, '', true)) if (e.type === 'blob') files.set(e.path, e);
+    const existing = files.get(path);
+    const given = req.body?.sha as string | undefined;
+    if (existing && given === undefined) return this.#error(res, op, 422, `"sha" wasn't supplied.`);
+    if (given !== undefined && existing?.sha !== given) {
+      return this.#error(res, op, 409, `${path} does not match ${given}`);
+    }
+    const content = Buffer.from(String(req.body?.content ?? ''), 'base64');
+    const blob = gitSha('blob', content);
+    repo.blobs.set(blob, content);
+    files.set(path, { path, mode: '100644', type: 'blob', sha: blob });
+    const sha = this.#storeCommit(repo, {
+      tree: this.#writeTree(repo, [...files.values()], ''),
+      parents: head ? [head] : [],
+      message: String(req.body?.message ?? ''),
+      author: authorOf(req.body?.author ?? req.body?.committer),
+    });
+    repo.refs.set(ref, sha);
+    const full = `${repo.owner}/${repo.name}`;
+    const api = `${this.url}/repos/${full}`;
+    this.#send(
+      res,
+      op,
+      existing ? 200 : 201,
+      instanceOf('file-commit', {
+        content: {
+          name: path.split('/').pop(),
+          path,
+          sha: blob,
+          size: content.length,
+          url: `${api}/contents/${path}?ref=${branch}`,
+          html_url: `https://github.com/${full}/blob/${branch}/${path}`,
+          git_url: `${api}/git/blobs/${blob}`,
+          download_url: `https://raw.githubusercontent.com/${full}/${branch}/${path}`,
+          type: 'file',
+          _links: { self: `${api}/contents/${path}?ref=${branch}`, git: `${api}/git/blobs/${blob}` },
+        },
+        commit: this.#commitBody(repo, sha),
+      }),
+    );
+    this.#pushed(repo, ref, head ?? ZERO, sha);
+  }
+
   #gitDataRoutes(): void {
     const app = this.#app;
     const base = '/repos/:owner/:repo/git';
+    // A repository without commits takes no Git data request: only the contents API can make its first commit.
+    app.use(base, (req, res, next) => {
+      const repo = this.repos.get(`${req.params.owner}/${req.params.repo}`.toLowerCase());
+      if (!repo || repo.refs.size > 0) return next();
+      this.#error(res, gitDataOperation(req.method, req.path), 409, 'Git Repository is empty.');
+    });
     app.post(`${base}/blobs`, (req, res) => {
       const repo = this.#repo(req, res, 'git/create-blob');
       if (!repo) return;
@@ -511,23 +741,12 @@ export class GitHubStandIn {
       if (!repo.trees.has(tree) || parents.some((p) => !repo.commits.has(p))) {
         return this.#error(res, 'git/create-commit', 422, 'Tree or parent SHA does not exist');
       }
-      const author = {
-        name: String(req.body?.author?.name ?? 'nobody'),
-        email: String(req.body?.author?.email ?? 'nobody@example.invalid'),
-        date: String(req.body?.author?.date ?? now()),
-      };
-      const commit: CommitObject = { tree, parents, message: String(req.body?.message ?? ''), author };
-      const seconds = Math.floor(new Date(author.date).getTime() / 1000);
-      const text = [
-        `tree ${tree}`,
-        ...parents.map((p) => `parent ${p}`),
-        `author ${author.name} <${author.email}> ${seconds} +0000`,
-        `committer ${author.name} <${author.email}> ${seconds} +0000`,
-        '',
-        commit.message,
-      ].join('\n');
-      const sha = gitSha('commit', Buffer.from(text));
-      repo.commits.set(sha, commit);
+      const sha = this.#storeCommit(repo, {
+        tree,
+        parents,
+        message: String(req.body?.message ?? ''),
+        author: authorOf(req.body?.author),
+      });
       this.#send(res, 'git/create-commit', 201, this.#commitBody(repo, sha));
     });
     app.get(`${base}/commits/:sha`, (req, res) => {
@@ -592,11 +811,31 @@ export class GitHubStandIn {
       if (!repo) return;
       const ref = `refs/${(req.params as { ref: string[] }).ref.join('/')}`;
       const current = repo.refs.get(ref);
+      if (ref === `refs/heads/${repo.defaultBranch}`) {
+        return this.#error(res, 'git/delete-ref', 422, 'Cannot delete the default branch');
+      }
       if (!current || !repo.refs.delete(ref))
         return this.#error(res, 'git/delete-ref', 422, 'Reference does not exist');
       this.#send(res, 'git/delete-ref', 204);
       this.#pushed(repo, ref, current, ZERO);
     });
+  }
+
+  /** Stores a commit object under the SHA git gives it. */
+  #storeCommit(repo: RepoState, commit: CommitObject): string {
+    const { author } = commit;
+    const seconds = Math.floor(new Date(author.date).getTime() / 1000);
+    const text = [
+      `tree ${commit.tree}`,
+      ...commit.parents.map((p) => `parent ${p}`),
+      `author ${author.name} <${author.email}> ${seconds} +0000`,
+      `committer ${author.name} <${author.email}> ${seconds} +0000`,
+      '',
+      commit.message,
+    ].join('\n');
+    const sha = gitSha('commit', Buffer.from(text));
+    repo.commits.set(sha, commit);
+    return sha;
   }
 
   #createTree(req: Request, res: Response) {
