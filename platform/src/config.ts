@@ -75,6 +75,7 @@ const Env = z.object({
   BMMS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BMMS_METRICS_HOST: z.string().default('127.0.0.1'),
   BMMS_CALL_OBSERVERS: z.enum(['on', 'off']).default('on'),
+  BMMS_METERING: z.enum(['on', 'off']).default('on'),
   BMMS_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN),
   BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
@@ -170,6 +171,8 @@ export interface Config {
   prometheus?: PrometheusConfig;
   /** Whether gateway calls are observed at all (logs, metrics, traces); BMMS_CALL_OBSERVERS=off for benchmarks. */
   callObservers?: boolean;
+  /** Whether gateway calls are metered and limited (usage, quotas, rate limits); BMMS_METERING=off for benchmarks. */
+  metering?: boolean;
   /** The plan of every org billing has not put on another (BMMS_DEFAULT_PLAN, default self-hosted: no limits). */
   defaultPlan?: PlanId;
   /** Gateway rate limits per client address and per token (BMMS_RATE_LIMIT_ADDRESS, _TOKEN); unset: none. */
@@ -321,6 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signup: e.BMMS_SIGNUP,
     prometheus: prometheusConfig(e),
     callObservers: e.BMMS_CALL_OBSERVERS === 'on',
+    metering: e.BMMS_METERING === 'on',
     // With billing, an org that pays for nothing is on Hobby unless the operator said otherwise.
     defaultPlan: stripe && !env.BMMS_DEFAULT_PLAN ? 'hobby' : e.BMMS_DEFAULT_PLAN,
     stripe,

@@ -133,10 +133,14 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     const described = describeRequest(messages);
     // Every request that got an answer is metered, whatever it was (what the client was told is its status).
-    res.once('finish', () =>
-      ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
-    );
+    const metered = ctx.usage.enabled;
+    if (metered) {
+      res.once('finish', () =>
+        ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
+      );
+    }
     if (
+      metered &&
       preview === null &&
       described.method === 'tools/call' &&
       (await refusedByQuota(ctx, res, server.orgId, messages))
