@@ -32,7 +32,7 @@ import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
 import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
 import { type GatewayRateLimits, type RateLimitDecision, rateLimitHeaders } from './rate-limit.ts';
-import { type CallSpan, startCallSpan } from './tracing.ts';
+import { type CallSpan, hasTraceparent, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
 export interface GatewayDeps extends PublicBaseDeps {
@@ -148,7 +148,9 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
       return;
     }
     const tracing = ctx.calls.enabled ? activeTracing() : undefined;
-    const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
+    // A call that carries a traceparent is always traced; the others within BMMS_TRACE_CALLS_PER_SECOND.
+    const traced = tracing && (hasTraceparent(req, messages) || tracing.sampleCall());
+    const span = traced ? startCallSpan(tracing, req, messages, { ...described, server: serverName, at }) : undefined;
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
     let revision: string | undefined;
     if (meter) {
