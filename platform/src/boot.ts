@@ -375,7 +375,7 @@ function buildServices(
   });
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
   if (config.prometheus && config.prometheus.mode !== 'off')
-    prometheus = new PlatformMetrics({ reconciler, routes, runtime });
+    prometheus = new PlatformMetrics({ reconciler, routes, runtime, logs: deps.logs });
   return {
     git,
     githubConnections,

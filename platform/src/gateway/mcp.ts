@@ -27,7 +27,7 @@ import { isValidServerName } from '../services/names.ts';
 import { activeTracing } from '../telemetry/tracing.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { Quotas } from '../usage/quota.ts';
-import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
+import { AnswerMeter, type CallObservers, ClientNames, describeRequest, OBSERVED_CALL } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
 import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
@@ -154,6 +154,7 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
     let revision: string | undefined;
     if (meter) {
+      if (ctx.calls.active) res.locals[OBSERVED_CALL] = true;
       const sessionKey = `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
       if (described.clientName) clientNames.remember(sessionKey, described.clientName);
       res.once('close', () => {
