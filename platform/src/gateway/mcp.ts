@@ -31,7 +31,7 @@ import { AnswerMeter, type CallObservers, ClientNames, describeRequest, OBSERVED
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
 import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
-import { type GatewayRateLimits, type RateLimitDecision, rateLimitHeaders } from './rate-limit.ts';
+import { type GatewayRateLimits, type RateLimitDecision, setRateLimitHeaders } from './rate-limit.ts';
 import { type CallSpan, hasTraceparent, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
@@ -250,9 +250,9 @@ export const LIMIT_ERROR_CODE = -32029;
  * True when the call was refused (and answered).
  */
 function refusedByRate(res: Response, decision: RateLimitDecision): boolean {
-  res.set(rateLimitHeaders(decision));
+  setRateLimitHeaders(res, decision);
   if (decision.allowed) return false;
-  res.set('Retry-After', String(decision.resetSeconds));
+  res.setHeader('Retry-After', String(decision.resetSeconds));
   res.status(429).json(
     rpcError(
       undefined,
