@@ -8,11 +8,16 @@
  * With BENCH_FLOOD_SECONDS=60 it also floods one server (16 connections) and measures another one's p95 at one
  * connection with and without the flood (target: within 2×).
  *
- * First, unless BENCH_OBSERVABILITY=0: the gateway with everything that observes calls (call metrics, logs, traces
- * exported to a local OTLP receiver; the Prometheus endpoint on) next to all of it off (BMMS_CALL_OBSERVERS=off, BMMS_METRICS=off), two platforms
- * measured alternately. Targets: ≥ 90 % of the throughput at 16 connections, p50 ≤ 1.1× at 1 connection.
+ * First, unless BENCH_METERING=0: the gateway metering calls and enforcing limits (usage counted, a Pro plan's quota
+ * checked, rate limits per address and per token taken) next to BMMS_METERING=off, two platforms measured alternately
+ * (observers off on both). Target: ≥ 95 % of the throughput at 16 connections.
  *
- *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_OBSERVABILITY_ROUNDS=3, BENCH_DATABASES=pglite,postgres,
+ * Then, unless BENCH_OBSERVABILITY=0: the gateway with everything that observes calls (call metrics, logs, traces
+ * exported to a local OTLP receiver; the Prometheus endpoint on) next to all of it off (BMMS_CALL_OBSERVERS=off,
+ * BMMS_METRICS=off), two platforms measured alternately. Targets: ≥ 90 % of the throughput at 16 connections, p50 ≤
+ * 1.1× at 1 connection.
+ *
+ *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_COMPARISON_ROUNDS=3, BENCH_DATABASES=pglite,postgres,
  *                            BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to create a database on)
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -38,7 +43,10 @@ const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16').split(',').map(Number);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 0);
-const OBSERVABILITY_ROUNDS = Math.max(1, Number(process.env.BENCH_OBSERVABILITY_ROUNDS ?? 3));
+const COMPARISON_ROUNDS = Math.max(
+  1,
+  Number(process.env.BENCH_COMPARISON_ROUNDS ?? process.env.BENCH_OBSERVABILITY_ROUNDS ?? 3),
+);
 const PG_SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PASSWORD = 'bench password, not a secret';
 const CALL = JSON.stringify({
@@ -246,8 +254,9 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
   return rows;
 }
 
-/** The gateway with everything that observes calls on, next to all of it off. */
-interface Observability {
+/** The gateway with something on, next to it off (same run, alternate rounds). */
+interface Comparison {
+  what: 'observability' | 'metering';
   connections: number;
   on: LoadResult;
   off: LoadResult;
@@ -279,17 +288,18 @@ function medianRound(rounds: LoadResult[]): LoadResult {
 }
 
 /**
- * Two platforms side by side on PGlite: one with call observers (metrics, logs, traces) and the Prometheus endpoint,
- * one with BMMS_CALL_OBSERVERS=off and BMMS_METRICS=off; measured alternately at 1 and 16 connections.
+ * Two platforms side by side on PGlite, one configured with `on`, one with `off`, measured alternately at each of
+ * `connections` (several rounds: the median round of each side is compared, one round is at the mercy of noise).
  */
-async function measureObservability(): Promise<Observability[]> {
-  const collector = await otlpCollector();
-  const on = await benchPlatform({
-    prometheus: { mode: 'token', token: randomBytes(24).toString('hex') },
-    tracing: { url: `${collector.url}/v1/traces` },
-  });
-  const off = await benchPlatform({ callObservers: false, prometheus: { mode: 'off' } });
-  const results: Observability[] = [];
+async function compare(
+  what: Comparison['what'],
+  onConfig: Partial<Config>,
+  offConfig: Partial<Config>,
+  connections: number[],
+): Promise<Comparison[]> {
+  const on = await benchPlatform(onConfig);
+  const off = await benchPlatform(offConfig);
+  const results: Comparison[] = [];
   try {
     await on.deploy('bench');
     await off.deploy('bench');
@@ -300,33 +310,73 @@ async function measureObservability(): Promise<Observability[]> {
     const [a, b] = [target(on), target(off)];
     await load(a.url, a.auth, 4, 2);
     await load(b.url, b.auth, 4, 2);
-    for (const connections of [1, 16]) {
-      // Alternately, several rounds: the median round of each side is compared (one round is at the mercy of noise).
+    for (const n of connections) {
       const offRounds: LoadResult[] = [];
       const onRounds: LoadResult[] = [];
-      for (let round = 0; round < OBSERVABILITY_ROUNDS; round++) {
-        let profile = await profiled(`observability-off-${connections}-${round}`);
-        offRounds.push(await load(b.url, b.auth, connections));
+      for (let round = 0; round < COMPARISON_ROUNDS; round++) {
+        let profile = await profiled(`${what}-off-${n}-${round}`);
+        offRounds.push(await load(b.url, b.auth, n));
         await profile();
-        profile = await profiled(`observability-on-${connections}-${round}`);
-        onRounds.push(await load(a.url, a.auth, connections));
+        profile = await profiled(`${what}-on-${n}-${round}`);
+        onRounds.push(await load(a.url, a.auth, n));
         await profile();
       }
-      results.push({ connections, on: medianRound(onRounds), off: medianRound(offRounds) });
+      results.push({ what, connections: n, on: medianRound(onRounds), off: medianRound(offRounds) });
     }
   } finally {
     await Promise.all([on.close(), off.close()]);
+  }
+  return results;
+}
+
+/**
+ * Observability: call observers (metrics, logs, traces exported to a local OTLP receiver) and the Prometheus
+ * endpoint on, next to BMMS_CALL_OBSERVERS=off and BMMS_METRICS=off; at 1 and 16 connections.
+ */
+async function measureObservability(): Promise<Comparison[]> {
+  const collector = await otlpCollector();
+  try {
+    const results = await compare(
+      'observability',
+      {
+        prometheus: { mode: 'token', token: randomBytes(24).toString('hex') },
+        tracing: { url: `${collector.url}/v1/traces` },
+      },
+      { callObservers: false, prometheus: { mode: 'off' } },
+      [1, 16],
+    );
+    if (collector.requests() === 0) throw new Error('tracing was on but no span reached the OTLP collector');
+    return results;
+  } finally {
     await collector.close();
   }
-  if (collector.requests() === 0) throw new Error('tracing was on but no span reached the OTLP collector');
-  return results;
+}
+
+/**
+ * Metering and limits: usage counted, the quota of a plan with a limit (Pro) checked and both rate limits (per
+ * address and per token, too high to refuse) taken on every call, next to BMMS_METERING=off; observers off on both.
+ */
+async function measureMetering(): Promise<Comparison[]> {
+  const never = { limit: 1_000_000_000, windowMs: 60_000 };
+  return compare(
+    'metering',
+    {
+      callObservers: false,
+      prometheus: { mode: 'off' },
+      defaultPlan: 'pro',
+      rateLimits: { address: never, token: never },
+    },
+    { callObservers: false, prometheus: { mode: 'off' }, metering: false },
+    [16],
+  );
 }
 
 const bare = await startBare();
 const rows: Row[] = [];
-const observability: Observability[] = [];
+const comparisons: Comparison[] = [];
 try {
-  if (process.env.BENCH_OBSERVABILITY !== '0') observability.push(...(await measureObservability()));
+  if (process.env.BENCH_METERING !== '0') comparisons.push(...(await measureMetering()));
+  if (process.env.BENCH_OBSERVABILITY !== '0') comparisons.push(...(await measureObservability()));
   for (const database of DATABASES) {
     if (database === 'pglite') rows.push(...(await measure('pglite', undefined, bare.url)));
     if (database === 'postgres') {
@@ -367,15 +417,16 @@ for (const r of rows) {
     );
   }
 }
-for (const o of observability) {
+for (const o of comparisons) {
   const share = o.on.rps / o.off.rps;
   const ratio = o.on.p50Ms / o.off.p50Ms;
+  const floor = o.what === 'metering' ? 0.95 : 0.9;
   const target =
     o.connections === 1
       ? `p50 ${ratio.toFixed(2)}× (target ≤ 1.1×: ${ratio <= 1.1 ? 'met' : 'MISSED'})`
-      : `throughput ${(share * 100).toFixed(0)}% (target ≥ 90%: ${share >= 0.9 ? 'met' : 'MISSED'})`;
+      : `throughput ${(share * 100).toFixed(0)}% (target ≥ ${floor * 100}%: ${share >= floor ? 'met' : 'MISSED'})`;
   console.log(
-    `pglite   observability ${String(o.connections).padStart(2)} conn (median of ${OBSERVABILITY_ROUNDS} alternate rounds): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${ms(o.on.cpu.platform)} vs off ${ms(o.off.cpu.platform)}`,
+    `pglite   ${o.what.padEnd(13)} ${String(o.connections).padStart(2)} conn (median of ${COMPARISON_ROUNDS} alternate rounds): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${ms(o.on.cpu.platform)} vs off ${ms(o.off.cpu.platform)}`,
   );
 }
 for (const f of floods) {

@@ -375,7 +375,7 @@ function buildServices(
   });
   reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
   if (config.prometheus && config.prometheus.mode !== 'off')
-    prometheus = new PlatformMetrics({ reconciler, routes, runtime });
+    prometheus = new PlatformMetrics({ reconciler, routes, runtime, logs: deps.logs });
   return {
     git,
     githubConnections,
@@ -480,6 +480,7 @@ async function buildContext(
     db,
     log: log.child({ component: 'usage' }),
     flushMs: config.usageFlushMs,
+    enabled: config.metering ?? true,
     ...(parts.clock ? { now: parts.clock } : {}),
   });
   // What the other processes (or this data's previous runs) counted this month, before the first call is judged.
@@ -487,7 +488,8 @@ async function buildContext(
   usage.start();
   const quotas = new Quotas({ usage, db, log: log.child({ component: 'usage' }) });
   const rateLimits = new GatewayRateLimits({
-    ...config.rateLimits,
+    // BMMS_METERING=off (benchmarks) limits nothing either.
+    ...(config.metering === false ? {} : config.rateLimits),
     // Several processes may share a Postgres database: they add up their counts through it.
     store: config.databaseUrl ? new PostgresRateLimitStore(db) : undefined,
     processId: usage.processId,

@@ -8,7 +8,7 @@ import type { RateLimitRule } from './gateway/rate-limit.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
 import { DEFAULT_PLAN, PLAN_IDS, type PlanId } from './plans.ts';
-import { type TracingConfig, tracingFromEnv } from './telemetry/tracing.ts';
+import { DEFAULT_TRACED_CALLS_PER_SECOND, type TracingConfig, tracingFromEnv } from './telemetry/tracing.ts';
 
 /** `<requests>/<seconds>`, e.g. `600/60`: at most that many requests in any window of that many seconds. */
 const rateRule = z
@@ -75,6 +75,8 @@ const Env = z.object({
   BMMS_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BMMS_METRICS_HOST: z.string().default('127.0.0.1'),
   BMMS_CALL_OBSERVERS: z.enum(['on', 'off']).default('on'),
+  BMMS_METERING: z.enum(['on', 'off']).default('on'),
+  BMMS_TRACE_CALLS_PER_SECOND: z.coerce.number().min(0).default(DEFAULT_TRACED_CALLS_PER_SECOND),
   BMMS_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN),
   BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
@@ -170,6 +172,8 @@ export interface Config {
   prometheus?: PrometheusConfig;
   /** Whether gateway calls are observed at all (logs, metrics, traces); BMMS_CALL_OBSERVERS=off for benchmarks. */
   callObservers?: boolean;
+  /** Whether gateway calls are metered and limited (usage, quotas, rate limits); BMMS_METERING=off for benchmarks. */
+  metering?: boolean;
   /** The plan of every org billing has not put on another (BMMS_DEFAULT_PLAN, default self-hosted: no limits). */
   defaultPlan?: PlanId;
   /** Gateway rate limits per client address and per token (BMMS_RATE_LIMIT_ADDRESS, _TOKEN); unset: none. */
@@ -321,6 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signup: e.BMMS_SIGNUP,
     prometheus: prometheusConfig(e),
     callObservers: e.BMMS_CALL_OBSERVERS === 'on',
+    metering: e.BMMS_METERING === 'on',
     // With billing, an org that pays for nothing is on Hobby unless the operator said otherwise.
     defaultPlan: stripe && !env.BMMS_DEFAULT_PLAN ? 'hobby' : e.BMMS_DEFAULT_PLAN,
     stripe,
@@ -338,7 +343,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     githubApiUrl: e.GITHUB_API_URL?.replace(/\/+$/, ''),
     githubPollMs: e.BMMS_GITHUB_POLL_SECONDS * 1000,
-    tracing: tracingFromEnv(env),
+    tracing: tracedFromEnv(env, e.BMMS_TRACE_CALLS_PER_SECOND),
     sentryDsn: env.SENTRY_DSN || undefined,
   };
+}
+
+/** Tracing as the OTEL_* variables configure it, with the gateway's calls traced per second. */
+function tracedFromEnv(env: NodeJS.ProcessEnv, callsPerSecond: number): TracingConfig | undefined {
+  const tracing = tracingFromEnv(env);
+  return tracing && { ...tracing, callsPerSecond };
 }

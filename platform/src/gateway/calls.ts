@@ -38,6 +38,12 @@ export interface CallRecord {
   traceId: string | undefined;
 }
 
+/**
+ * Set in `res.locals` of a request the gateway tells its observers about: the platform's HTTP request histogram
+ * leaves it out, since `bmms_gateway_call_duration_seconds` already measures it.
+ */
+export const OBSERVED_CALL = 'bmmsObservedCall';
+
 /** Who wants to hear of every call (the log writer, the metrics). Must return at once: it runs on the call path. */
 export type CallObserver = (call: CallRecord) => void;
 

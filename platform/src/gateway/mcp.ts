@@ -27,12 +27,12 @@ import { isValidServerName } from '../services/names.ts';
 import { activeTracing } from '../telemetry/tracing.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { Quotas } from '../usage/quota.ts';
-import { AnswerMeter, type CallObservers, ClientNames, describeRequest } from './calls.ts';
+import { AnswerMeter, type CallObservers, ClientNames, describeRequest, OBSERVED_CALL } from './calls.ts';
 import type { GatewayCredentials } from './credentials.ts';
 import type { GatewayDirectory } from './directory.ts';
 import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
-import { type GatewayRateLimits, type RateLimitDecision, rateLimitHeaders } from './rate-limit.ts';
-import { type CallSpan, startCallSpan } from './tracing.ts';
+import { type GatewayRateLimits, type RateLimitDecision, setRateLimitHeaders } from './rate-limit.ts';
+import { type CallSpan, hasTraceparent, startCallSpan } from './tracing.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
 export interface GatewayDeps extends PublicBaseDeps {
@@ -133,10 +133,14 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     const described = describeRequest(messages);
     // Every request that got an answer is metered, whatever it was (what the client was told is its status).
-    res.once('finish', () =>
-      ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
-    );
+    const metered = ctx.usage.enabled;
+    if (metered) {
+      res.once('finish', () =>
+        ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
+      );
+    }
     if (
+      metered &&
       preview === null &&
       described.method === 'tools/call' &&
       (await refusedByQuota(ctx, res, server.orgId, messages))
@@ -144,10 +148,13 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
       return;
     }
     const tracing = ctx.calls.enabled ? activeTracing() : undefined;
-    const span = tracing && startCallSpan(tracing, req, messages, { ...described, server: serverName, at });
+    // A call that carries a traceparent is always traced; the others within BMMS_TRACE_CALLS_PER_SECOND.
+    const traced = tracing && (hasTraceparent(req, messages) || tracing.sampleCall());
+    const span = traced ? startCallSpan(tracing, req, messages, { ...described, server: serverName, at }) : undefined;
     const meter = ctx.calls.active || span ? new AnswerMeter() : undefined;
     let revision: string | undefined;
     if (meter) {
+      if (ctx.calls.active) res.locals[OBSERVED_CALL] = true;
       const sessionKey = `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
       if (described.clientName) clientNames.remember(sessionKey, described.clientName);
       res.once('close', () => {
@@ -243,9 +250,9 @@ export const LIMIT_ERROR_CODE = -32029;
  * True when the call was refused (and answered).
  */
 function refusedByRate(res: Response, decision: RateLimitDecision): boolean {
-  res.set(rateLimitHeaders(decision));
+  setRateLimitHeaders(res, decision);
   if (decision.allowed) return false;
-  res.set('Retry-After', String(decision.resetSeconds));
+  res.setHeader('Retry-After', String(decision.resetSeconds));
   res.status(429).json(
     rpcError(
       undefined,

@@ -16,6 +16,8 @@ export interface RateLimitDecision {
   resetSeconds: number;
   /** The policy name and window in seconds, for RateLimit-Policy. */
   policy: string;
+  /** The policy's quoted name, which the RateLimit field starts with (`"token"`). */
+  policyName: string;
 }
 
 /** Where several processes add up their counts (Postgres); without one, each process limits on its own. */
@@ -53,13 +55,15 @@ export class SlidingWindowLimiter {
   readonly rule: RateLimitRule;
   readonly #name: string;
   readonly #policy: string;
+  readonly #policyName: string;
   readonly #slots = new Map<string, Slot>();
   readonly #now: () => number;
 
   constructor(name: string, rule: RateLimitRule, now: () => number = Date.now) {
     this.rule = rule;
     this.#name = name;
-    this.#policy = `"${name}";q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}`;
+    this.#policyName = `"${name}"`;
+    this.#policy = `${this.#policyName};q=${rule.limit};w=${Math.round(rule.windowMs / 1000)}`;
     this.#now = now;
   }
 
@@ -77,11 +81,12 @@ export class SlidingWindowLimiter {
     const weight = 1 - elapsed;
     const used = (slot.previous + slot.othersPrevious) * weight + slot.current + slot.othersCurrent;
     if (used + 1 > limit) {
-      return { allowed: false, limit, remaining: 0, resetSeconds: this.#wait(slot, elapsed), policy: this.#policy };
+      const resetSeconds = this.#wait(slot, elapsed);
+      return { allowed: false, limit, remaining: 0, resetSeconds, policy: this.#policy, policyName: this.#policyName };
     }
     slot.current++;
     const remaining = Math.max(0, Math.floor(limit - used - 1));
-    return { allowed: true, limit, remaining, resetSeconds: 0, policy: this.#policy };
+    return { allowed: true, limit, remaining, resetSeconds: 0, policy: this.#policy, policyName: this.#policyName };
   }
 
   /** Every key this process knows in the current or previous window (what to ask the others about). */
@@ -188,10 +193,18 @@ export class GatewayRateLimits {
 }
 
 /** The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers) of a decision. */
-export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
-  const reset = d.allowed ? 0 : d.resetSeconds;
+export function rateLimitHeaders(d: RateLimitDecision): { 'RateLimit-Policy': string; RateLimit: string } {
   return {
     'RateLimit-Policy': d.policy,
-    RateLimit: `${d.policy.slice(0, d.policy.indexOf(';'))};r=${d.remaining};t=${reset}`,
+    RateLimit: `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`,
   };
+}
+
+/** Sets the RateLimit fields of a decision on an answer (on the call path: no intermediate object, no res.set). */
+export function setRateLimitHeaders(
+  res: { setHeader(name: string, value: string): unknown },
+  d: RateLimitDecision,
+): void {
+  res.setHeader('RateLimit-Policy', d.policy);
+  res.setHeader('RateLimit', `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`);
 }

@@ -17,6 +17,11 @@ export interface CallSpan {
   end(status: number, rpcErrorCode: number | undefined, failed: boolean): void;
 }
 
+/** Whether the client sent a `traceparent` (header or the request's `_meta`), valid or not: it asked to be traced. */
+export function hasTraceparent(req: Request, messages: unknown): boolean {
+  return req.headers.traceparent !== undefined || metaTraceparent(messages) !== undefined;
+}
+
 const METHOD = /^[a-zA-Z][a-zA-Z0-9/_.-]{0,63}$/;
 
 /**

@@ -230,7 +230,8 @@ export class LogWriter {
 /**
  * Inserts `rows` with one statement whose only parameter is their JSON, past the client: about a fifth of the CPU
  * per row of the client's `createMany` (which builds and binds every value of every row), and on the embedded
- * database all of it is the platform's own CPU, on the call path's budget. Rows of servers that no longer exist
+ * database all of it is the platform's own CPU, on the call path's budget. The batch is read as `json`, not `jsonb`:
+ * it is read once, row by row, and converting all of it to jsonb first costs about a tenth of the insert. Rows of servers that no longer exist
  * are skipped.
  */
 async function insertLogRows(raw: Database['raw'], rows: Row[]): Promise<void> {
@@ -238,9 +239,9 @@ async function insertLogRows(raw: Database['raw'], rows: Row[]): Promise<void> {
     `INSERT INTO server_logs (server_id, org_id, time, kind, level, message, preview, revision, stream, tool, call)
      SELECT r."serverId"::uuid, r."orgId"::uuid, to_timestamp(r.time / 1000.0) AT TIME ZONE 'UTC', r.kind, r.level,
             r.message, r.preview, r.revision, r.stream, r.tool, r.call
-       FROM jsonb_to_recordset($1::jsonb) AS r("serverId" text, "orgId" text, time double precision, kind text,
-                                               level text, message text, preview int, revision text, stream text,
-                                               tool text, call jsonb)
+       FROM json_to_recordset($1::json) AS r("serverId" text, "orgId" text, time double precision, kind text,
+                                              level text, message text, preview int, revision text, stream text,
+                                              tool text, call jsonb)
       WHERE EXISTS (SELECT 1 FROM servers s WHERE s.id = r."serverId"::uuid)`,
     [logPayload(rows)],
   );

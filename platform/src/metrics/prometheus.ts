@@ -5,7 +5,7 @@ import type { Reconciler, RouteTable, Runtime } from '@bmms/reconciler';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PrometheusConfig } from '../config.ts';
-import type { CallRecord } from '../gateway/calls.ts';
+import { type CallRecord, OBSERVED_CALL } from '../gateway/calls.ts';
 
 /** MCP methods named in labels; any other method counts as `other` (labels stay few whatever clients send). */
 const MCP_METHODS = new Set([
@@ -28,6 +28,8 @@ export interface PlatformMetricsDeps {
   reconciler: Reconciler;
   routes: RouteTable;
   runtime: Runtime;
+  /** The server log writer: how many records it dropped because its queue was full. */
+  logs?: { readonly dropped: number };
 }
 
 /**
@@ -72,6 +74,17 @@ export class PlatformMetrics {
       buckets: SECONDS_BUCKETS,
       registers,
     });
+    let droppedSeen = 0;
+    new Counter({
+      name: 'bmms_server_log_records_dropped_total',
+      help: "Server log records dropped because the log writer's queue was full (each server's log says how many).",
+      registers,
+      collect() {
+        const dropped = deps.logs?.dropped ?? 0;
+        if (dropped > droppedSeen) this.inc(dropped - droppedSeen);
+        droppedSeen = dropped;
+      },
+    });
     new Gauge({
       name: 'bmms_reconcile_queue',
       help: 'Servers waiting to be reconciled (state=waiting) and being reconciled (state=running).',
@@ -97,13 +110,18 @@ export class PlatformMetrics {
     });
   }
 
-  /** Times every HTTP request, labelled with its route template once it has been answered. */
+  /**
+   * Times every HTTP request, labelled with its route template once it has been answered; except the MCP calls the
+   * gateway told its observers about, which bmms_gateway_call_duration_seconds measures (once is enough per call).
+   */
   middleware(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction) => {
-      const end = this.#http.startTimer();
-      res.once('finish', () =>
-        end({ method: methodLabel(req.method), route: routeLabel(req), status: res.statusCode }),
-      );
+      const started = performance.now();
+      res.once('finish', () => {
+        if (res.locals[OBSERVED_CALL] === true) return;
+        const labels = { method: methodLabel(req.method), route: routeLabel(req), status: res.statusCode };
+        this.#http.observe(labels, (performance.now() - started) / 1000);
+      });
       next();
     };
   }

@@ -6,13 +6,23 @@ import type { Logger } from '../logger.ts';
 export interface TracingConfig {
   /** The traces URL (`…/v1/traces`); unset: the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself. */
   url?: string;
+  /**
+   * Calls through the gateway traced per second (BMMS_TRACE_CALLS_PER_SECOND, default 10; 0: only calls that carry a
+   * `traceparent`, which are always traced).
+   */
+  callsPerSecond?: number;
 }
+
+/** The default of BMMS_TRACE_CALLS_PER_SECOND. */
+export const DEFAULT_TRACED_CALLS_PER_SECOND = 10;
 
 /** A running OpenTelemetry SDK: the platform's tracer and the exporter behind it. */
 export interface Tracing {
   tracer: Tracer;
   /** The resource instance spans are exported under (service `bmms-instance`). */
   instanceResource: ReadableSpan['resource'];
+  /** Whether a gateway call without a `traceparent` of its own is traced: true at most `callsPerSecond` times a second. */
+  sampleCall(): boolean;
   /** Exports spans that ended elsewhere (an instance's, reported to the gateway) with the platform's own. */
   exportSpans(spans: readonly ReadableSpan[]): void;
   /** Exports what is buffered, then stops (part of the platform's close). */
@@ -55,9 +65,11 @@ export async function startTracing(config: TracingConfig, log: Logger): Promise<
   if (active || !trace.setGlobalTracerProvider(provider)) {
     log.warn('another platform in this process already traces: this one exports its own spans only');
   }
+  const budget = new CallBudget(config.callsPerSecond ?? DEFAULT_TRACED_CALLS_PER_SECOND);
   const tracing: Tracing = {
     tracer: provider.getTracer('@bmms/platform'),
     instanceResource: named('bmms-instance'),
+    sampleCall: () => budget.take(),
     exportSpans: (spans) => {
       for (const span of spans) processor.onEnd(span);
     },
@@ -72,4 +84,34 @@ export async function startTracing(config: TracingConfig, log: Logger): Promise<
   active ??= tracing;
   log.info('tracing: exporting spans over OTLP/HTTP', { url: config.url ?? 'from OTEL_EXPORTER_OTLP_* variables' });
   return tracing;
+}
+
+/**
+ * At most `perSecond` calls a second, evenly (a token bucket holding one second's worth): what a busy gateway traces of
+ * the calls that did not ask for it. A span per call costs the platform more CPU than the rest of the call's
+ * bookkeeping; a few traced calls a second still show what calls look like.
+ */
+export class CallBudget {
+  readonly #perSecond: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #last: number;
+
+  constructor(perSecond: number, now: () => number = () => performance.now()) {
+    this.#perSecond = perSecond;
+    this.#now = now;
+    this.#tokens = perSecond;
+    this.#last = now();
+  }
+
+  /** True when one more call fits this second's budget (and counts it). */
+  take(): boolean {
+    if (this.#perSecond <= 0) return false;
+    const now = this.#now();
+    this.#tokens = Math.min(this.#perSecond, this.#tokens + ((now - this.#last) * this.#perSecond) / 1000);
+    this.#last = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
 }

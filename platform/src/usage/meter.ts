@@ -60,6 +60,8 @@ export interface UsageMeterDeps {
   /** The clock (tests pass their own, to roll the month over). */
   now?: () => number;
   flushMs?: number;
+  /** False with BMMS_METERING=off (benchmarks): the gateway then counts nothing and enforces no quota. */
+  enabled?: boolean;
 }
 
 /**
@@ -91,6 +93,11 @@ export class UsageMeter {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#month = monthOf(this.#now());
+  }
+
+  /** Whether the gateway meters calls (and enforces quotas): false only with BMMS_METERING=off. */
+  get enabled(): boolean {
+    return this.#deps.enabled ?? true;
   }
 
   /** The meter's clock (epoch ms). */
