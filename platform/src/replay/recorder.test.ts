@@ -8,6 +8,7 @@ import { SecretStore } from '../secrets/store.ts';
 import { ReplayRecorder } from './recorder.ts';
 
 const SECRET = 'pw-7c1e-secret-a9f0';
+const K1 = randomBytes(32).toString('base64');
 let t: TestDatabase;
 let database: Database;
 let secrets: SecretStore;
@@ -18,7 +19,7 @@ beforeAll(async () => {
   database = await openDatabase({ dataDir: t.dataDir, databaseUrl: t.url });
   const org = await database.db.org.create({ data: { slug: 'acme', name: 'Acme' } });
   server = await database.db.server.create({ data: { name: 'weather', orgId: org.id } });
-  secrets = new SecretStore({ db: database.db, keyring: parseMasterKey(randomBytes(32).toString('base64')) });
+  secrets = new SecretStore({ db: database.db, keyring: parseMasterKey(`v1:${K1}`) });
   await secrets.set(server.id, 'API_KEY', SECRET);
 });
 afterAll(async () => {
@@ -111,5 +112,21 @@ describe('ReplayRecorder', () => {
     expect(await recorder.count(server.id)).toBe(1);
     expect(await recorder.sweep(new Date(Date.now() + 2 * 86_400_000))).toBe(1);
     expect(await recorder.recordings(server.id)).toEqual([]);
+  });
+  it('re-encrypts recordings under the new master key when the key rotates, readable with it alone', async () => {
+    const K2 = randomBytes(32).toString('base64');
+    const before = new SecretStore({ db: database.db, keyring: parseMasterKey(`v1:${K1}`) });
+    const recorder = new ReplayRecorder({ db: database.db, secrets: before, log: silentLogger, random: () => 0 });
+    await recorder.setSettings(server, { enabled: true, sampleRate: 1, maxRecordings: 10, retentionDays: 1 });
+    expect(record(recorder, 1, 'kept across rotation')).toBe(true);
+    await recorder.flush();
+    const both = new SecretStore({ db: database.db, keyring: parseMasterKey(`v2:${K2},v1:${K1}`) });
+    const rotating = new ReplayRecorder({ db: database.db, secrets: both, log: silentLogger });
+    expect(await rotating.reseal('v2')).toBe(1);
+    await both.rotate();
+    const after = new SecretStore({ db: database.db, keyring: parseMasterKey(`v2:${K2}`) });
+    const reader = new ReplayRecorder({ db: database.db, secrets: after, log: silentLogger });
+    expect((await reader.recordings(server.id)).map((r) => r.arguments)).toEqual([{ text: 'kept across rotation' }]);
+    await reader.deleteAll(server.id);
   });
 });

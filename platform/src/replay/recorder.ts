@@ -228,6 +228,21 @@ export class ReplayRecorder {
     return count;
   }
 
+  /** Re-encrypts recordings sealed under another key than `current` (master key rotation); returns how many. */
+  async reseal(current: string): Promise<number> {
+    const { db, secrets } = this.#deps;
+    const stale = await db.replayRecording.findMany({ where: { keyVersion: { not: current } } });
+    let resealed = 0;
+    for (const row of stale) {
+      const name = `replay:${row.id}`;
+      const sealed = secrets.seal(row.serverId, name, secrets.open(row.serverId, name, row));
+      resealed += (
+        await db.replayRecording.updateMany({ where: { id: row.id, keyVersion: row.keyVersion }, data: sealed })
+      ).count;
+    }
+    return resealed;
+  }
+
   /** Deletes recordings past their retention; returns how many. */
   async sweep(now = new Date()): Promise<number> {
     this.#lastSweep = now.getTime();
