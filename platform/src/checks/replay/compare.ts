@@ -21,14 +21,15 @@ function steady(value: unknown): unknown {
   return value;
 }
 
-/** The recorded answer, comparable. */
+/** The recorded answer, comparable (sanitized again: a no-op on a recording, so both sides pass the same steps). */
 export function recordedComparable(answer: Recording['answer']): Comparable {
   if (answer.error !== undefined) {
     const e = answer.error as { code?: unknown; message?: unknown };
-    return steady({ error: { code: e.code, message: e.message } });
+    return steady(sanitizeValue({ error: { code: e.code, message: e.message } }, []));
   }
   const r = (answer.result ?? {}) as { content?: unknown; structuredContent?: unknown; isError?: unknown };
-  return steady({ content: r.content ?? [], structuredContent: r.structuredContent, isError: r.isError === true });
+  const result = { content: r.content ?? [], structuredContent: r.structuredContent, isError: r.isError === true };
+  return steady(sanitizeValue(result, []));
 }
 
 /** The preview's answer, sanitized like a recording (so a secret reads the same in both), comparable. */
