@@ -59,6 +59,8 @@ import { PlatformMetrics, serveOpenMetrics, tokenGuardedScrape } from './metrics
 import { AuthorizationServer, type AuthorizationServerDeps, derivedKeys } from './oauth/server.ts';
 import { PreviewManager, smokeTest } from './previews.ts';
 import { combineProvisioners } from './provisioners.ts';
+import { ReplayPlayer } from './replay/player.ts';
+import { ReplayRecorder } from './replay/recorder.ts';
 import { confinementOf, createRuntime, hardenedRuntime, jobRunner, UnhardenedSignupError } from './runtime.ts';
 import { type Keyring, loadKeyring } from './secrets/keyring.ts';
 import { secretsProvisioner } from './secrets/provisioner.ts';
@@ -148,13 +150,20 @@ async function boot(
   const log = telemetry.log;
   const { reposRoot, workDir } = await prepareDataDir(config.dataDir);
   const stores = await openStores(config, log, parts);
-  const egress = await startEgress(config, log, parts);
+  const replay = new ReplayRecorder({
+    db: stores.db,
+    secrets: stores.secrets,
+    log: log.child({ component: 'replay' }),
+  });
+  replay.start();
+  const egress = await startEgress(config, log, parts, replay);
   const logs = startServerLogs(config, log, stores.database);
   const invalidations = await startInvalidations(config, log);
   const plans = new OrgPlans({ db: stores.db, defaultPlan: config.defaultPlan, invalidations });
   const services = buildServices(config, log, parts, {
     ...stores,
     egress,
+    replay,
     reposRoot,
     workDir,
     logs: logs.writer,
@@ -201,6 +210,7 @@ async function boot(
       // The last calls' metrics and usage, before the database closes.
       await ctx.metrics.close();
       await ctx.usage.close();
+      await replay.close();
       ctx.rateLimits.close();
       ctx.fairShare.close();
       ctx.plans.close();
@@ -256,7 +266,12 @@ async function openStores(config: Config, log: Logger, parts: PlatformParts): Pr
 }
 
 /** The egress proxy: instances reach the outside only through it, one unix socket per instance. */
-async function startEgress(config: Config, log: Logger, parts: PlatformParts): Promise<EgressProxy> {
+async function startEgress(
+  config: Config,
+  log: Logger,
+  parts: PlatformParts,
+  replay: ReplayRecorder,
+): Promise<EgressProxy> {
   const egressRoot = path.join(config.dataDir, 'egress');
   await rm(egressRoot, { recursive: true, force: true });
   const egressLog = log.child({ component: 'egress' });
@@ -269,6 +284,8 @@ async function startEgress(config: Config, log: Logger, parts: PlatformParts): P
     ...parts.egress,
     ...(config.testPublicRanges ? { testPublicRanges: config.testPublicRanges } : {}),
     root: egressRoot,
+    // Upstream answers of servers whose owner consented to recording go with their recorded calls.
+    tap: { wants: (server) => replay.wantsEgress(server), exchange: (server, e) => replay.egress(server, e) },
     log: ({ level, msg, ...fields }) => (level === 'info' ? egressLog.info : egressLog.warn)(String(msg), fields),
   });
 }
@@ -291,6 +308,8 @@ interface Services {
   /** The platform's Prometheus metrics, unless BMMS_METRICS=off. */
   prometheus: PlatformMetrics | undefined;
   logs: LogWriter;
+  /** Recorded production calls (with consent) for the replay check. */
+  replay: ReplayRecorder;
 }
 
 /** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
@@ -302,6 +321,7 @@ function buildServices(
     db: PrismaClient;
     secrets: SecretStore;
     egress: EgressProxy;
+    replay: ReplayRecorder;
     reposRoot: string;
     workDir: string;
     logs: LogWriter;
@@ -326,6 +346,7 @@ function buildServices(
   const routes = new RouteTable();
   let reconciler: Reconciler | undefined;
   let prometheus: PlatformMetrics | undefined;
+  const player = new ReplayPlayer(deps.egress);
   const previews = new PreviewManager({
     db,
     git,
@@ -351,6 +372,11 @@ function buildServices(
       previews,
       (serverName) => deps.plans.ofServer(serverName),
       jobRunner(runtime, config, config.dataDir, log, db),
+      {
+        sample: (serverName) => deps.replay.sample(serverName),
+        serving: (serverName, tree, exchanges, secrets, call) =>
+          player.serving(serverName, tree, exchanges, secrets, call),
+      },
     ),
     workDir: deps.workDir,
     onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
@@ -373,7 +399,7 @@ function buildServices(
       }
     },
   });
-  reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials });
+  reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials, player });
   if (config.prometheus && config.prometheus.mode !== 'off')
     prometheus = new PlatformMetrics({ reconciler, routes, runtime, logs: deps.logs });
   return {
@@ -389,6 +415,7 @@ function buildServices(
     reconciler,
     prometheus,
     logs: deps.logs,
+    replay: deps.replay,
   };
 }
 
@@ -423,6 +450,7 @@ function buildReconciler(
     egress: EgressProxy;
     credentials: GatewayCredentials;
     logs: LogWriter;
+    player: ReplayPlayer;
   },
 ): Reconciler {
   const { db, git, runtime, bundles, routes, checks, secrets, egress, credentials } = deps;
@@ -439,8 +467,9 @@ function buildReconciler(
     idleMs: config.idleMs,
     provisioner: combineProvisioners(secretsProvisioner(secrets), egressProvisioner(egress), credentials.provisioner()),
     probeHeaders: (server) => credentials.probeHeaders(server),
-    // Previews verify the gateway's credential like production instances, and pass the smoke test before routing.
-    previews: { env: () => credentials.env(), test: smokeTest },
+    // Previews verify the gateway's credential like production instances, and pass the smoke test before routing;
+    // their egress never goes out: it answers with the upstream responses the replay check recorded.
+    previews: { env: () => credentials.env(), test: smokeTest, provision: deps.player.provision },
     onEvent: (event) => deps.logs.add(deployEntry(event)),
     files: new ServerFiles({ dataDir: config.dataDir }),
     ...(config.testKillAt
@@ -532,6 +561,7 @@ async function buildContext(
     logs: services.logs,
     metrics,
     usage,
+    replay: services.replay,
     plans,
     quotas,
     rateLimits,

@@ -23,6 +23,7 @@ import type { CallMetrics } from './metrics/aggregator.ts';
 import type { PlatformMetrics } from './metrics/prometheus.ts';
 import type { AuthorizationServer } from './oauth/server.ts';
 import type { PreviewManager } from './previews.ts';
+import type { ReplayRecorder } from './replay/recorder.ts';
 import type { SecretStore } from './secrets/store.ts';
 import type { UsageMeter } from './usage/meter.ts';
 import type { Quotas } from './usage/quota.ts';
@@ -74,6 +75,8 @@ export interface PlatformContext {
   prometheus?: { metrics: PlatformMetrics; scrape?: RequestHandler };
   /** Meters every gateway request (per org, server, tool, status, month), written in batches. */
   usage: UsageMeter;
+  /** Records a consented sample of production calls for the replay check (sealed, batched off the call path). */
+  replay: ReplayRecorder;
   /** Which plan each org is on (cached). */
   plans: OrgPlans;
   /** Stripe billing (checkout, portal, invoices, webhooks); absent when the platform takes no payments. */

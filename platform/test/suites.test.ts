@@ -45,7 +45,7 @@ describe('the check suite runner', () => {
   let dir: string;
   let git: InternalGitProvider;
   let service: CheckService;
-  let server: { id: string; name: string };
+  let server: { id: string; name: string; orgId: string };
   let sha: string;
 
   beforeAll(async () => {
@@ -132,6 +132,47 @@ describe('the check suite runner', () => {
     await expect(service.rerun(server, before.id, 'no-such-check')).rejects.toThrow(/unknown check/);
     suite = await settled();
     expect(suite.runs).toHaveLength(checks.length);
+  });
+
+  it('runs a check listed before the check it waits for once that one passed, not skipped', async () => {
+    const order: string[] = [];
+    const service2 = new CheckService({
+      db: database.db,
+      git,
+      log: silentLogger,
+      workDir: dir,
+      checks: [
+        { name: 'gate', run: async () => ({ conclusion: 'success', summary: 'ok', log: '' }) },
+        {
+          name: 'reads-first',
+          after: ['gate', 'serves'],
+          run: async () => {
+            order.push('reads-first');
+            return { conclusion: 'success', summary: 'after serves', log: '' };
+          },
+        },
+        {
+          name: 'serves',
+          after: ['gate'],
+          run: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            order.push('serves');
+            return { conclusion: 'success', summary: 'serving', log: '' };
+          },
+        },
+      ],
+    });
+    const other = await database.db.server.create({ data: { name: 'ordered', orgId: server.orgId } });
+    await git.createRepo('ordered');
+    const head = (
+      await git.commitFiles('ordered', { branch: 'main', parent: null, files: { 'b.txt': 'b' }, message: 'b', author })
+    ).sha;
+    await service2.ensureSuite(other, head);
+    await service2.idle();
+    const suite = (await service2.suiteForTree(other.id, await git.treeOf('ordered', head))) as SuiteWithRuns;
+    expect(run(suite, 'reads-first')).toMatchObject({ conclusion: 'success', summary: 'after serves' });
+    expect(order).toEqual(['serves', 'reads-first']);
+    await service2.close();
   });
 
   it('fails every check of a tree holding a symlink, naming it, instead of checking the tree without it', async () => {

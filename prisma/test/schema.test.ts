@@ -42,6 +42,8 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'published_templates',
       'rate_limit_counts',
       'reconciler_states',
+      'replay_recordings',
+      'replay_settings',
       'secrets',
       'server_logs',
       'server_metrics',

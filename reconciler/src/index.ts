@@ -34,7 +34,7 @@ export {
   type ReconcilerDeps,
   type RevisionGate,
 } from './loop.ts';
-export type { PreviewOutcome, PreviewTest } from './previews.ts';
+export type { PreviewOutcome, PreviewProvision, PreviewSetup, PreviewTest } from './previews.ts';
 export { MAX_ANSWER_BYTES, probeInstance, type UnixResponse, unixRequest } from './probe.ts';
 export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';

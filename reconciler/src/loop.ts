@@ -8,7 +8,7 @@ import { applyConditions, type ConditionPatch, readConditions } from './conditio
 import type { DeployEvent, DeployStep, ReconcilerLog } from './deploy-steps.ts';
 import { SandboxUnavailableError } from './errors.ts';
 import type { ServerFiles } from './files.ts';
-import { type PreviewOutcome, PreviewTargets, type PreviewTest } from './previews.ts';
+import { type PreviewOutcome, type PreviewProvision, PreviewTargets, type PreviewTest } from './previews.ts';
 import { probeInstance } from './probe.ts';
 import type { RouteTable, RouteTarget } from './routes.ts';
 import type { Instance, Runtime } from './runtimes/types.ts';
@@ -72,7 +72,7 @@ export interface ReconcilerDeps {
   /** Called as a deploy passes each step (fault-injection tests kill the process here). */
   onStep?: (step: DeployStep, server: string) => void | Promise<void>;
   /** What preview instances get (environment) and must pass besides the probe before they are routed. */
-  previews?: { env?: () => Record<string, string>; test?: PreviewTest };
+  previews?: { env?: () => Record<string, string>; test?: PreviewTest; provision?: PreviewProvision };
   /** Hears each deploy event (started, serving, failed, crashed, rolled back, scaled to zero, woken); must not throw. */
   onEvent?: (event: DeployEvent) => void;
   /** The data dir's per-server files (instance folders, compile caches, bundles), removed with a server. */

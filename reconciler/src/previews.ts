@@ -29,10 +29,23 @@ export interface PreviewDeps {
   probeHeaders?: (server: string) => Record<string, string>;
   /** Run after the probe, before the preview is routed (default: the probe alone). */
   test?: PreviewTest;
+  /** Per-instance setup of previews (default: none). */
+  provision?: PreviewProvision;
   onStep?: (step: DeployStep, target: string) => void | Promise<void>;
   /** Hears a preview's deploy events (routed, failed); must not throw. */
   onEvent?: (event: DeployEvent) => void;
 }
+
+/** What one preview instance gets besides the shared environment (a replaying egress listener…), and its cleanup. */
+export interface PreviewSetup {
+  env: Record<string, string>;
+  binds?: { host: string; sandbox: string }[];
+  /** Called once the instance is stopped (or never started). */
+  release(): Promise<void>;
+}
+
+/** Prepares what a preview instance of `tree` gets (called before each start). */
+export type PreviewProvision = (serverName: string, manifest: Manifest, tree: string) => Promise<PreviewSetup>;
 
 /** The outcome of a preview target, as its conditions say it. */
 export interface PreviewOutcome {
@@ -60,6 +73,8 @@ export class PreviewTargets {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Trial previews kept serving for the checks that call them after `preview`, by `<server>\0<tree>`. */
   readonly #held = new Map<string, { instance: Instance; timer: NodeJS.Timeout }>();
+  /** What each preview instance was given, released when it stops. */
+  readonly #releases = new Map<string, () => Promise<void>>();
   /** Callers waiting for a target's conditions to change (in this process; others poll). */
   readonly #waiters = new Map<string, Set<() => void>>();
 
@@ -287,7 +302,17 @@ export class PreviewTargets {
     void this.#deps.runtime
       .stop(id, { graceMs: 2000 })
       .catch(() => {})
-      .finally(() => this.#stopping.delete(id));
+      .finally(() => {
+        this.#stopping.delete(id);
+        this.#release(id);
+      });
+  }
+
+  /** Releases what instance `id` was given (its egress listener…), once. */
+  #release(id: string): void {
+    const release = this.#releases.get(id);
+    this.#releases.delete(id);
+    release?.().catch((err) => this.#deps.log.warn('preview cleanup failed', { instance: id, err }));
   }
 
   /** Bundles, starts and tests an instance of `ref`; stops it again when that fails. */
@@ -305,16 +330,24 @@ export class PreviewTargets {
     await step('recorded');
     const bundle = await bundles.ensure(tree, (dir) => git.checkout(serverName, ref, dir));
     await step('bundled');
-    const instance = await runtime.start({
-      serverName,
-      revision: ref,
-      treeSha: tree,
-      bundlePath: bundle.path,
-      env: { BMMS_PREVIEW: '1', ...this.#deps.env?.() },
-      kind: 'preview',
-      ...(preview ? { preview } : {}),
-      limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
-    });
+    const setup = await this.#deps.provision?.(serverName, manifest, tree);
+    const instance = await runtime
+      .start({
+        serverName,
+        revision: ref,
+        treeSha: tree,
+        bundlePath: bundle.path,
+        env: { BMMS_PREVIEW: '1', ...this.#deps.env?.(), ...setup?.env },
+        ...(setup?.binds ? { binds: setup.binds } : {}),
+        kind: 'preview',
+        ...(preview ? { preview } : {}),
+        limits: { memoryMb: manifest.limits.memoryMb, cpu: manifest.limits.cpu, timeoutMs: manifest.limits.timeoutMs },
+      })
+      .catch(async (err: unknown) => {
+        await setup?.release().catch(() => {});
+        throw err;
+      });
+    if (setup) this.#releases.set(instance.id, setup.release);
     this.#starting.add(instance.id);
     try {
       await step('started');
@@ -323,6 +356,7 @@ export class PreviewTargets {
       return { instance, report: report.join('; ') };
     } catch (err) {
       await runtime.stop(instance.id, { graceMs: 500 }).catch(() => {});
+      this.#release(instance.id);
       throw err;
     } finally {
       this.#starting.delete(instance.id);

@@ -440,6 +440,38 @@ export const ops = {
     params: s.secretPath,
     answers: { 204: noContent },
   }),
+  // Replay
+  getReplay: operation({
+    method: 'get',
+    path: '/servers/{name}/replay',
+    summary: "Whether a server's production calls are recorded for the replay check",
+    tags: ['Replay'],
+    role: 'viewer',
+    params: s.serverPath,
+    answers: { 200: json('The consent and how many recordings are stored.', s.replaySettingsAnswer) },
+  }),
+  setReplay: operation({
+    method: 'put',
+    path: '/servers/{name}/replay',
+    summary: 'Consent to recording production calls (or withdraw it)',
+    description:
+      'With `enabled`, a sample of tools/call requests to production is recorded with the upstream answers the egress proxy saw for them: sanitized (secret values, tokens and credential fields replaced), sealed like secrets, kept `retentionDays`. Turning it off stops recording and keeps what was recorded; delete it with DELETE …/replay/recordings.',
+    tags: ['Replay'],
+    role: 'admin',
+    params: s.serverPath,
+    body: s.replaySettingsBody,
+    answers: { 200: json('Stored.', s.replaySettingsAnswer) },
+  }),
+  deleteReplayRecordings: operation({
+    method: 'delete',
+    path: '/servers/{name}/replay/recordings',
+    summary: "Delete every recording of a server's calls",
+    tags: ['Replay'],
+    role: 'admin',
+    params: s.serverPath,
+    answers: { 200: json('How many were deleted.', z.object({ deleted: z.number().int() })) },
+  }),
+
   rotateMasterKey: operation({
     method: 'post',
     path: '/admin/rotate-master-key',

@@ -17,6 +17,7 @@ import { metricsRouter } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { input } from './operation.ts';
 import { ops } from './operations.ts';
+import { type ReplayApiDeps, replayRouter } from './replay.ts';
 import { type SecretsApiDeps, secretsRouter } from './secrets.ts';
 import { type ServersApiDeps, serversRouter } from './servers.ts';
 import { publicTemplatesRouter, templatesRouter } from './templates.ts';
@@ -28,6 +29,7 @@ export type ApiDeps = CallerDeps &
   ChangesApiDeps &
   ChecksApiDeps &
   SecretsApiDeps &
+  ReplayApiDeps &
   TemplateDeps &
   GenerationDeps &
   AccountsApiDeps &
@@ -76,6 +78,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(githubRouter(ctx));
   router.use(billingRouter(ctx));
   router.use(secretsRouter(ctx));
+  router.use(replayRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));

@@ -519,6 +519,42 @@ export const secretAnswer = z
   })
   .meta({ id: 'Secret' });
 
+export const replaySettingsBody = z
+  .strictObject({
+    enabled: z.boolean().meta({ description: 'Whether production tool calls are recorded for the replay check.' }),
+    sampleRate: z
+      .number()
+      .gt(0)
+      .max(1)
+      .optional()
+      .meta({ description: 'Share of tool calls recorded, above 0 and at most 1 (default 0.1).' }),
+    maxRecordings: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .meta({ description: 'Recordings kept at most, 1 to 1000 (default 100); once full, nothing more is recorded.' }),
+    retentionDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(90)
+      .optional()
+      .meta({ description: 'Days a recording is kept, 1 to 90 (default 14).' }),
+  })
+  .meta({ id: 'ReplaySettingsInput' });
+
+export const replaySettingsAnswer = z
+  .object({
+    enabled: z.boolean(),
+    sampleRate: z.number(),
+    maxRecordings: z.number().int(),
+    retentionDays: z.number().int(),
+    recordings: z.number().int().meta({ description: 'Recordings stored now (sealed; never shown).' }),
+  })
+  .meta({ id: 'ReplaySettings' });
+
 export const publishedTemplateAnswer = z
   .object({
     kind: z.literal('published'),

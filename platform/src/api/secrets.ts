@@ -8,6 +8,7 @@ import { audit } from '../audit.ts';
 import { forbidden } from '../errors.ts';
 import type { GitHubConnections } from '../github/connections.ts';
 import { resealSigningKeys } from '../oauth/keys.ts';
+import type { ReplayRecorder } from '../replay/recorder.ts';
 import { type SecretInfo, type SecretStore, validateName } from '../secrets/store.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
@@ -24,6 +25,8 @@ export interface SecretsApiDeps {
   secrets: SecretStore;
   /** The orgs' GitHub connections, sealed under the same master key. */
   githubConnections: Pick<GitHubConnections, 'reseal'>;
+  /** Recorded calls for the replay check, sealed under the same master key. */
+  replay: Pick<ReplayRecorder, 'reseal'>;
   /** Woken when a secret changed, so the server restarts with it. */
   reconciler: Reconciler;
 }
@@ -114,6 +117,7 @@ export function secretsRouter(ctx: SecretsApiDeps): Router {
     // The authorization server's signing keys are sealed under the same keyring.
     await resealSigningKeys(ctx.db, ctx.secrets, result.keyVersion);
     await ctx.githubConnections.reseal(result.keyVersion);
+    await ctx.replay.reseal(result.keyVersion);
     await audit(ctx.db, p, 'secrets.rotate', { type: 'platform', id: operator.id }, result, requestIdOf(res));
     res.json(result);
   });

@@ -266,8 +266,10 @@ export class CheckService implements RevisionGate {
         conclusions.set(
           check.name,
           (async () => {
-            const got = await Promise.all(needs.map((n) => conclusions.get(n) ?? stored(n)));
+            // Awaited first, so every check of this loop is in `conclusions` before a prerequisite is looked up: a
+            // check listed before one it waits for (replay before preview) still waits for it.
             await prepared;
+            const got = await Promise.all(needs.map((n) => conclusions.get(n) ?? stored(n)));
             if (this.#abort.signal.aborted) return null;
             const failed = needs.filter((_, i) => !PASSING_CONCLUSIONS.has(got[i] ?? ''));
             return runCheck(check, failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined);

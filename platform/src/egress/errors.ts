@@ -21,3 +21,9 @@ export const resolveFailed = (host: string) =>
   new EgressRefusedError('egress_resolve_failed', 502, `"${host}" could not be resolved.`);
 export const upstreamFailed = (host: string) =>
   new EgressRefusedError('egress_upstream_failed', 502, `The request to "${host}" failed before an answer came back.`);
+export const unrecorded = (method: string, host: string) =>
+  new EgressRefusedError(
+    'egress_replay_unrecorded',
+    502,
+    `This preview replays recorded traffic: no recorded answer of "${host}" matches this ${method} request.`,
+  );

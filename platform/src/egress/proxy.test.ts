@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../../test/tls.ts';
 import { egressProvisioner } from './provisioner.ts';
-import { EgressProxy, type EgressProxyOptions } from './proxy.ts';
+import { EgressProxy, type EgressProxyOptions, type TappedExchange } from './proxy.ts';
 
 let tmp: string;
 let httpUpstream: Server;
@@ -99,6 +99,50 @@ function send(
 const code = (a: Answer): string => (JSON.parse(a.body) as { error: { code: string } }).error.code;
 
 describe('EgressProxy', () => {
+  it('hands the upstream answers of the servers a tap wants to it, bounded, and of no other server', async () => {
+    const heard: { server: string; exchange: TappedExchange }[] = [];
+    const p = proxy({
+      tap: {
+        wants: (server) => server === 'weather',
+        exchange: (server, exchange) => heard.push({ server, exchange }),
+      },
+    });
+    const weather = await p.open('i-1', { allow: [`api.test:${httpPort}`], server: 'weather' });
+    const other = await p.open('i-2', { allow: [`api.test:${httpPort}`], server: 'other' });
+    const a = await send(weather.socketPath, `http://api.test:${httpPort}/v1/x?q=1`);
+    await send(other.socketPath, `http://api.test:${httpPort}/v1/y`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(heard).toHaveLength(1);
+    expect(heard[0]?.server).toBe('weather');
+    expect(heard[0]?.exchange).toMatchObject({
+      method: 'GET',
+      url: `http://api.test:${httpPort}/v1/x?q=1`,
+      status: 200,
+      truncated: false,
+    });
+    expect(heard[0]?.exchange.body.toString('utf8')).toBe(a.body);
+  });
+
+  it('a replaying listener answers with recorded answers only, never going out, and 502 for anything else', async () => {
+    const p = proxy();
+    const { socketPath } = await p.open('i-1', {
+      allow: [`api.test:${httpPort}`],
+      server: 'weather (preview)',
+      replay: (method, url) =>
+        method === 'GET' && url === `http://api.test:${httpPort}/v1/x`
+          ? { status: 200, headers: { 'content-type': 'application/json' }, body: '{"recorded":true}' }
+          : undefined,
+    });
+    const hit = await send(socketPath, `http://api.test:${httpPort}/v1/x`);
+    expect(hit).toMatchObject({ status: 200, body: '{"recorded":true}' });
+    const miss = await send(socketPath, `http://api.test:${httpPort}/v1/other`);
+    expect(miss.status).toBe(502);
+    expect(code(miss)).toBe('egress_replay_unrecorded');
+    const refused = await send(socketPath, 'http://elsewhere.test/v1/x');
+    expect(code(refused)).toBe('egress_host_not_allowed');
+    expect(seen).toEqual([]);
+  });
+
   it('forwards an allowlisted http request, body and headers, and answers with the upstream response', async () => {
     const p = proxy();
     const { socketPath } = await p.open('i-1', { allow: [`api.test:${httpPort}`], server: 'weather' });

@@ -15,7 +15,14 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { join } from 'node:path';
 import { type AddressClass, addressClassifier, DEFAULT_PORTS, egressRefusal } from '@bmms/runner-template';
-import { addressRefused, badProxyRequest, EgressRefusedError, resolveFailed, upstreamFailed } from './errors.ts';
+import {
+  addressRefused,
+  badProxyRequest,
+  EgressRefusedError,
+  resolveFailed,
+  unrecorded,
+  upstreamFailed,
+} from './errors.ts';
 
 /** Resolves a host name to every address it has (dns.lookup with `all: true` by default). */
 export type ResolveAll = (hostname: string) => Promise<LookupAddress[]>;
@@ -37,7 +44,35 @@ export type EgressProxyOptions = {
   timeoutMs?: number;
   /** Structured log sink; gets one line per request (never headers, paths or bodies). */
   log?: (entry: Record<string, unknown>) => void;
+  /** Hears upstream exchanges of the servers it wants (bounded bodies). */
+  tap?: EgressTap;
 };
+
+/** The largest upstream body a tap gets (longer ones are cut and marked `truncated`). */
+export const TAP_BODY_BYTES = 64 * 1024;
+
+/** One upstream exchange, as a tap hears it once the answer ended. */
+export type TappedExchange = {
+  at: number;
+  method: string;
+  url: string;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  truncated: boolean;
+};
+
+/** Who hears the upstream exchanges of some servers (the replay recorder, for servers whose owner consented). */
+export type EgressTap = {
+  wants(server: string): boolean;
+  exchange(server: string, exchange: TappedExchange): void;
+};
+
+/** A recorded upstream answer a replaying listener serves instead of going out. */
+export type RecordedAnswer = { status: number; headers: Record<string, string>; body: string };
+
+/** Finds the recorded answer to a request (`url` absolute); undefined when there is none. */
+export type ReplaySource = (method: string, url: string) => RecordedAnswer | undefined;
 
 /** Per-server traffic counters since the proxy started. */
 export type EgressStats = {
@@ -105,6 +140,7 @@ export class EgressProxy {
   readonly #ca: string | Buffer | undefined;
   readonly #timeoutMs: number;
   readonly #log: (entry: Record<string, unknown>) => void;
+  readonly #tap: EgressTap | undefined;
   readonly #listeners = new Map<string, Listener>();
   readonly #stats = new Map<string, EgressStats>();
 
@@ -117,12 +153,16 @@ export class EgressProxy {
     this.#ca = opts.ca;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#log = opts.log ?? ((entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
+    this.#tap = opts.tap;
   }
 
-  /** Opens a listener for `key` (an instance id) allowing `allow`; returns its folder (to bind) and socket path. */
+  /**
+   * Opens a listener for `key` (an instance id) allowing `allow`; returns its folder (to bind) and socket path.
+   * With `replay`, the listener never goes out: it answers allowed requests with what `replay` finds, or 502.
+   */
   async open(
     key: string,
-    opts: { allow: readonly string[]; server: string },
+    opts: { allow: readonly string[]; server: string; replay?: ReplaySource },
   ): Promise<{ dir: string; socketPath: string }> {
     await this.close(key);
     // A short hashed folder name keeps the socket path under the 107-byte unix limit.
@@ -133,7 +173,8 @@ export class EgressProxy {
     await mkdir(dir, { mode: 0o711 });
     await chmod(dir, 0o711);
     const allow = [...opts.allow];
-    const server = createServer((req, res) => void this.#handle(opts.server, allow, req, res));
+    const { replay } = opts;
+    const server = createServer((req, res) => void this.#handle(opts.server, allow, req, res, replay));
     server.on('connect', (_req, socket) => {
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     });
@@ -181,7 +222,30 @@ export class EgressProxy {
     return s;
   }
 
-  async #handle(server: string, allow: readonly string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Hands a consenting server's upstream answer (bounded) to the tap once it ended. */
+  #tapAnswer(server: string, method: string, url: URL, answer: IncomingMessage): void {
+    const tap = this.#tap;
+    if (!tap) return;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    answer.on('data', (chunk: Buffer) => {
+      if (size < TAP_BODY_BYTES) chunks.push(chunk);
+      size += chunk.length;
+    });
+    answer.on('end', () => {
+      const body = Buffer.concat(chunks).subarray(0, TAP_BODY_BYTES);
+      const exchange = { at: Date.now(), method, url: url.toString(), status: answer.statusCode ?? 502 };
+      tap.exchange(server, { ...exchange, headers: answer.headers, body, truncated: size > TAP_BODY_BYTES });
+    });
+  }
+
+  async #handle(
+    server: string,
+    allow: readonly string[],
+    req: IncomingMessage,
+    res: ServerResponse,
+    replay?: ReplaySource,
+  ): Promise<void> {
     const started = performance.now();
     const meter = this.#meter(server);
     meter.requests++;
@@ -233,6 +297,10 @@ export class EgressProxy {
       fail(refusal);
       return;
     }
+    if (replay) {
+      bytesIn = answerRecorded(replay, req, res, url, fail);
+      return;
+    }
     const bare = host.startsWith('[') ? host.slice(1, -1) : host;
     let address: LookupAddress;
     try {
@@ -278,6 +346,7 @@ export class EgressProxy {
       answer.on('data', (chunk: Buffer) => {
         bytesIn += chunk.length;
       });
+      if (this.#tap?.wants(server)) this.#tapAnswer(server, req.method ?? 'GET', url, answer);
       answer.on('error', () => res.destroy());
       answer.pipe(res);
     });
@@ -290,4 +359,23 @@ export class EgressProxy {
     });
     req.pipe(upstream);
   }
+}
+
+/** A replaying listener's answer: the recorded one, or 502 when none matches. Returns the bytes sent. */
+function answerRecorded(
+  replay: ReplaySource,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  fail: (error: EgressRefusedError) => void,
+): number {
+  req.resume();
+  const recorded = replay(req.method ?? 'GET', url.toString());
+  if (!recorded) {
+    fail(unrecorded(req.method ?? 'GET', url.hostname));
+    return 0;
+  }
+  res.writeHead(recorded.status, recorded.headers);
+  res.end(recorded.body);
+  return Buffer.byteLength(recorded.body);
 }

@@ -23,6 +23,7 @@ import { directHost } from '../http/public-url.ts';
 import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, scopesOf } from '../oauth/resources.ts';
 import { type AuthorizationServer, InvalidTokenError } from '../oauth/server.ts';
 import { parsePreviewName } from '../previews.ts';
+import type { CallCapture, ReplayRecorder } from '../replay/recorder.ts';
 import { isValidServerName } from '../services/names.ts';
 import { activeTracing } from '../telemetry/tracing.ts';
 import type { UsageMeter } from '../usage/meter.ts';
@@ -60,6 +61,8 @@ export interface GatewayDeps extends PublicBaseDeps {
   rateLimits: GatewayRateLimits;
   /** Admission of calls when the gateway is saturated: a server over its fair share waits its turn. */
   fairShare: FairShare;
+  /** Records a sample of production tool calls for the `replay` check, where the owner consented (memory only). */
+  replay?: Pick<ReplayRecorder, 'begin'>;
 }
 
 /** Request headers an instance may see. The client's Authorization header is never forwarded (the gateway sends its own). */
@@ -200,11 +203,33 @@ export function mcpGateway(ctx: GatewayDeps): RequestHandler {
         client: caller.client,
       });
       const requestId = res.locals.requestId as string;
-      await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span);
+      const capture = recordingOf(
+        ctx,
+        res,
+        { id: server.id, name: serverName },
+        preview === null ? messages : undefined,
+        lease.target.revision,
+      );
+      await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span, capture);
     } finally {
       lease.release();
     }
   };
+}
+
+/** A capture of a production tools/call's answer for the replay recorder, when the call is sampled. */
+function recordingOf(
+  ctx: GatewayDeps,
+  res: Response,
+  server: { id: string; name: string },
+  messages: unknown,
+  revision: string,
+): CallCapture | undefined {
+  if (messages === undefined) return undefined;
+  const capture = ctx.replay?.begin(server, revision, messages);
+  if (capture)
+    res.once('close', () => capture.finish(res.getHeader('content-type') as string | undefined, res.statusCode));
+  return capture;
 }
 
 /**
@@ -524,6 +549,7 @@ function proxy(
   body: Buffer | undefined,
   meter: AnswerMeter | undefined,
   span: CallSpan | undefined,
+  capture?: CallCapture,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { 'x-request-id': requestId, authorization: `Bearer ${credential}` };
@@ -566,6 +592,7 @@ function proxy(
           if (v !== undefined) res.setHeader(h, v);
         }
         if (meter) up.on('data', (chunk: Buffer) => meter.observe(chunk));
+        if (capture) up.on('data', (chunk: Buffer) => capture.observe(chunk));
         up.pipe(res);
         up.on('end', done);
         up.on('error', () => {

@@ -26,7 +26,23 @@ document.title = `${server} #${number} · BuildMyMCPServer`;
 
 function conclusionOf(c: CheckView): string {
   if (c.status !== 'completed') return c.status === 'queued' ? 'queued' : 'building';
-  return c.conclusion === 'success' ? 'success' : c.conclusion === 'skipped' ? 'draft' : 'failed';
+  if (c.conclusion === 'success') return 'success';
+  // Neither blocks a merge: a skipped check, or one with something to read (replay's differences).
+  return c.conclusion === 'skipped' || c.conclusion === 'neutral' ? 'draft' : 'failed';
+}
+
+/** The replay check's diff, first on the page: which recorded production calls the change answers differently. */
+function renderBehaviour(checks: CheckView[]): void {
+  const replay = checks.find((c) => c.name === 'replay');
+  const shown = replay?.status === 'completed' && (replay.conclusion === 'neutral' || replay.conclusion === 'success');
+  byId('behaviour-section').hidden = !shown;
+  if (!shown || !replay?.summary) return;
+  mount(
+    byId('behaviour'),
+    replay.conclusion === 'success'
+      ? h('p', { class: 'muted' }, replay.summary)
+      : codeBlock(replay.summary, 'calls that answer differently'),
+  );
 }
 
 const checkNodes = new Map<string, { root: HTMLDetailsElement; head: HTMLElement; log: HTMLElement }>();
@@ -242,6 +258,7 @@ async function refresh(): Promise<void> {
           ]
         : null,
     );
+    renderBehaviour(c.checks);
     renderChecks(c.checks);
     renderActions(c);
     renderPreview(c, surface);
