@@ -117,7 +117,7 @@ async function pushOnGitHub(name: string): Promise<number> {
   const started = await deployStarted(name, sha);
   await github.settled();
   const delivery = github.deliveries.find((d) => d.event === 'push' && JSON.parse(d.body).after === sha);
-  if (!delivery || delivery.status !== 202) throw new Error(`the push of ${sha} was not delivered`);
+  if (delivery?.status !== 202) throw new Error(`the push of ${sha} was not delivered`);
   await serving(name, sha);
   return started - delivery.sentAt;
 }
