@@ -69,10 +69,11 @@ describe('the whole loop on the embedded stack', () => {
 
     const n = await stack.openChange('demo', 'add-multiply', 'Add multiply');
     const change = await stack.waitChecks('demo', n);
-    // Every check passes; replay has nothing to replay, the owner never consented to recording calls.
-    expect(change.checks.filter((c) => c.conclusion !== 'success').map((c) => [c.name, c.conclusion])).toEqual([
-      ['replay', 'skipped'],
-    ]);
+    // Every check passes; replay has nothing to replay (the owner never consented to recording calls), which passes.
+    expect(change.checks.filter((c) => c.conclusion !== 'success').map((c) => [c.name, c.conclusion])).toEqual([]);
+    expect(change.checks.find((c) => c.name === 'replay')?.summary).toBe(
+      'nothing to replay: recording of production calls is off for this server (the owner turns it on in its settings)',
+    );
 
     // The change's preview serves the new tool before anything is merged; production does not.
     expect(change.preview).toMatchObject({ url: `${stack.url}/s/demo--pr-${n}/mcp`, status: 'ready' });
