@@ -37,7 +37,7 @@ import { CallObservers } from './gateway/calls.ts';
 import { GatewayCredentials } from './gateway/credentials.ts';
 import { GatewayDirectory } from './gateway/directory.ts';
 import { FairShare } from './gateway/fair-share.ts';
-import { GatewayRateLimits } from './gateway/rate-limit.ts';
+import { GatewayRateLimits, type RateLimitStore } from './gateway/rate-limit.ts';
 import { PostgresRateLimitStore } from './gateway/rate-limit-store.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
@@ -211,7 +211,7 @@ async function boot(
       await ctx.metrics.close();
       await ctx.usage.close();
       await replay.close();
-      ctx.rateLimits.close();
+      await ctx.rateLimits.close();
       ctx.fairShare.close();
       ctx.plans.close();
       // After the instances stopped (their last lines) and before the database closes.
@@ -379,6 +379,8 @@ function buildServices(
       },
     ),
     workDir: deps.workDir,
+    // Pro, Team and Enterprise suites start first when suites wait for a slot (a waiting one ages into priority).
+    priorityOf: async (server) => (await deps.plans.ofServer(server.name)).priorityChecks,
     onCheckRun: (check, conclusion, ms) => prometheus?.observeCheck(check, conclusion, ms),
     onRunChanged: (server, suite, check, outcome) => {
       github
@@ -516,11 +518,12 @@ async function buildContext(
   await usage.refresh();
   usage.start();
   const quotas = new Quotas({ usage, db, log: log.child({ component: 'usage' }) });
+  // BMMS_METERING=off (benchmarks) limits nothing either.
+  const limits = (config.metering === false ? undefined : config.rateLimits) ?? {};
   const rateLimits = new GatewayRateLimits({
-    // BMMS_METERING=off (benchmarks) limits nothing either.
-    ...(config.metering === false ? {} : config.rateLimits),
-    // Several processes may share a Postgres database: they add up their counts through it.
-    store: config.databaseUrl ? new PostgresRateLimitStore(db) : undefined,
+    ...limits,
+    // Several processes add up their counts through Redis (REDIS_URL), else through a shared Postgres database.
+    store: limits.address || limits.token ? await rateLimitStore(config, db, log) : undefined,
     processId: usage.processId,
     log: log.child({ component: 'gateway' }),
     ...(parts.clock ? { now: parts.clock } : {}),
@@ -729,4 +732,15 @@ function billingOf(
       log: deps.log.child({ component: 'billing' }),
     }),
   };
+}
+
+/** Where the processes share rate-limit counts: Redis when REDIS_URL is set (its client loaded only then), else Postgres. */
+async function rateLimitStore(config: Config, db: PrismaClient, log: Logger): Promise<RateLimitStore | undefined> {
+  if (config.redisUrl) {
+    const { RedisRateLimitStore } = await import('./gateway/rate-limit-redis.ts');
+    const store = new RedisRateLimitStore(config.redisUrl, log.child({ component: 'gateway' }));
+    await store.connect();
+    return store;
+  }
+  return config.databaseUrl ? new PostgresRateLimitStore(db) : undefined;
 }

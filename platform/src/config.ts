@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
 import { DEFAULT_FAIR_SHARE_UTILIZATION } from './gateway/fair-share.ts';
 import type { RateLimitRule } from './gateway/rate-limit.ts';
+import { parseRedisUrl } from './gateway/redis-url.ts';
 import { type GenerationConfig, generationConfigFromEnv } from './generation/config.ts';
 import { isBaseUrl, parseAllowedHosts, parseTrustedProxies } from './http/public-url.ts';
 import { DEFAULT_PLAN, PLAN_IDS, type PlanId } from './plans.ts';
@@ -80,6 +81,16 @@ const Env = z.object({
   BMMS_DEFAULT_PLAN: z.enum(PLAN_IDS).default(DEFAULT_PLAN),
   BMMS_RATE_LIMIT_ADDRESS: rateRule.optional(),
   BMMS_RATE_LIMIT_TOKEN: rateRule.optional(),
+  REDIS_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        parseRedisUrl(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .optional(),
   BMMS_USAGE_FLUSH_SECONDS: z.coerce.number().min(0.05).max(3600).default(10),
   BMMS_FAIR_SHARE_UTILIZATION: z.coerce.number().gt(0).max(1).default(DEFAULT_FAIR_SHARE_UTILIZATION),
   BMMS_GITHUB_POLL_SECONDS: z.coerce.number().min(0).default(60),
@@ -178,6 +189,8 @@ export interface Config {
   defaultPlan?: PlanId;
   /** Gateway rate limits per client address and per token (BMMS_RATE_LIMIT_ADDRESS, _TOKEN); unset: none. */
   rateLimits?: { address?: RateLimitRule | undefined; token?: RateLimitRule | undefined };
+  /** Where the platform processes share their rate-limit counts (REDIS_URL); unset: Postgres, or none on PGlite. */
+  redisUrl?: string | undefined;
   /**
    * The gateway's event-loop utilization (0–1) above which a server sending more than its fair share of the calls
    * has the calls it may have in flight cut (BMMS_FAIR_SHARE_UTILIZATION; `1`: never).
@@ -331,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stripe,
     usageFlushMs: e.BMMS_USAGE_FLUSH_SECONDS * 1000,
     rateLimits: { address: e.BMMS_RATE_LIMIT_ADDRESS, token: e.BMMS_RATE_LIMIT_TOKEN },
+    redisUrl: e.REDIS_URL,
     fairShareUtilization: e.BMMS_FAIR_SHARE_UTILIZATION,
     oidc:
       e.BMMS_OIDC_ISSUER && e.BMMS_OIDC_CLIENT_ID && e.BMMS_OIDC_CLIENT_SECRET

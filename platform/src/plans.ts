@@ -29,6 +29,8 @@ export interface Plan extends ServerBounds {
   monthlyCalls: number | null;
   /** What the plan adds, as the pricing page lists it. */
   features: string[];
+  /** Whether its orgs' check suites start before other orgs' when suites wait for a slot ("Priority checks"). */
+  priorityChecks: boolean;
 }
 
 export const PLAN_IDS = ['hobby', 'pro', 'team', 'enterprise', 'self-hosted'] as const;
@@ -52,6 +54,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     servers: 1,
     monthlyCalls: 100_000,
     features: ['Platform subdomain', 'Checks, previews and rollbacks'],
+    priorityChecks: false,
     ...HOBBY_BOUNDS,
   },
   pro: {
@@ -61,6 +64,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     servers: 5,
     monthlyCalls: 1_000_000,
     features: ['Custom domain', 'Priority checks'],
+    priorityChecks: true,
     limits: { cpu: 2, memoryMb: 2_048, timeoutMs: 300_000 },
     maxTools: 100,
     descriptionTokens: { perTool: 1_500, total: 30_000 },
@@ -72,6 +76,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     servers: 25,
     monthlyCalls: 10_000_000,
     features: ['Custom domain', 'Priority checks', 'Roles and audit log'],
+    priorityChecks: true,
     limits: { cpu: 4, memoryMb: 4_096, timeoutMs: 900_000 },
     maxTools: 200,
     descriptionTokens: { perTool: 1_500, total: 60_000 },
@@ -84,6 +89,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     servers: null,
     monthlyCalls: null,
     features: ['Limits set per organization', 'Custom domain', 'Priority checks', 'Roles and audit log'],
+    priorityChecks: true,
     limits: { cpu: 8, memoryMb: 16_384, timeoutMs: 900_000 },
     maxTools: 500,
     descriptionTokens: { perTool: 2_000, total: 200_000 },
@@ -97,6 +103,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     servers: null,
     monthlyCalls: null,
     features: ['No limit on servers or calls'],
+    priorityChecks: false,
     ...HOBBY_BOUNDS,
   },
 };

@@ -196,3 +196,78 @@ describe('the check suite runner', () => {
     expect(suiteVerdict(suite)).toBe('failure');
   });
 });
+
+describe('priority checks', () => {
+  let tdb: TestDatabase;
+  let database: Database;
+  let dir: string;
+  let git: InternalGitProvider;
+  let service: CheckService;
+
+  afterAll(async () => {
+    await service?.close();
+    await database?.close();
+    await tdb?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("starts a paid org's waiting suite before a Hobby suite that arrived earlier", async () => {
+    tdb = await createTestDatabase();
+    database = await openDatabase({ dataDir: tdb.dataDir, databaseUrl: tdb.url });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'bmms-priority-'));
+    git = new InternalGitProvider({ root: path.join(dir, 'repos') });
+    // The one check holds its slot until released; the order in which suites got a slot is recorded.
+    const started: string[] = [];
+    const releases: Array<() => void> = [];
+    const held: Check = {
+      name: 'held',
+      run: async ({ serverName }) => {
+        started.push(serverName);
+        await new Promise<void>((r) => releases.push(r));
+        return { conclusion: 'success', summary: 'released', log: '' };
+      },
+    };
+    service = new CheckService({
+      db: database.db,
+      git,
+      log: silentLogger,
+      checks: [held],
+      workDir: dir,
+      concurrency: 1,
+      priorityOf: async (server) => server.name.startsWith('pro-'),
+    });
+    const org = await database.db.org.create({ data: { slug: 'p', name: 'P' } });
+    const servers: Record<string, { id: string; name: string }> = {};
+    const heads: Record<string, string> = {};
+    for (const name of ['busy', 'hobby-a', 'pro-b']) {
+      servers[name] = await database.db.server.create({ data: { name, orgId: org.id } });
+      await git.createRepo(name);
+      heads[name] = (
+        await git.commitFiles(name, { branch: 'main', parent: null, files: { 'a.txt': name }, message: 'a', author })
+      ).sha;
+    }
+    const suite = (name: string) =>
+      service.ensureSuite(servers[name] as { id: string; name: string }, heads[name] as string);
+    await suite('busy');
+    await poll(() => started.length === 1);
+    await suite('hobby-a');
+    await suite('pro-b');
+    // Both wait behind the busy one; releasing it gives the slot to the paid suite first.
+    await new Promise((r) => setTimeout(r, 100));
+    releases.shift()?.();
+    await poll(() => started.length === 2);
+    releases.shift()?.();
+    await poll(() => started.length === 3);
+    releases.shift()?.();
+    await service.idle();
+    expect(started).toEqual(['busy', 'pro-b', 'hobby-a']);
+  });
+});
+
+async function poll(ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -17,6 +17,11 @@ export interface CheckServiceDeps {
   workDir: string;
   /** Suites run at once (each spawns a compiler). */
   concurrency?: number;
+  /**
+   * Whether `server`'s suites go ahead of others waiting for a slot (its org's plan has priority checks); unset or
+   * failing: arrival order.
+   */
+  priorityOf?: (server: ServerRef) => Promise<boolean>;
   /** Upper bound for a check that sets no timeout of its own. */
   defaultTimeoutMs?: number;
   /** Called when a suite completed (wake the reconciler, prebuild the bundle). */
@@ -185,11 +190,23 @@ export class CheckService implements RevisionGate {
 
   #start(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): void {
     if (this.#running.has(suite.id)) return;
-    const run = this.#limiter
-      .run(() => this.#run(server, suite, checks))
+    const run = this.#priority(server)
+      .then((priority) => this.#limiter.run(() => this.#run(server, suite, checks), { priority }))
       .catch((err) => this.#deps.log.error('check suite crashed', { server: server.name, suite: suite.id, err }))
       .finally(() => this.#running.delete(suite.id));
     this.#running.set(suite.id, run);
+  }
+
+  async #priority(server: ServerRef): Promise<boolean> {
+    try {
+      return (await this.#deps.priorityOf?.(server)) ?? false;
+    } catch (err) {
+      this.#deps.log.warn('could not tell whether a suite has priority: it waits its turn', {
+        server: server.name,
+        err,
+      });
+      return false;
+    }
   }
 
   async #run(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): Promise<void> {

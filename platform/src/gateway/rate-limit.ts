@@ -30,6 +30,8 @@ export interface RateLimitStore {
     processId: string,
     counts: Array<{ key: string; window: number; count: number }>,
   ): Promise<Map<string, number>>;
+  /** Lets go of its connection (Redis); the database's is the platform's. */
+  close?(): Promise<void>;
 }
 
 interface Slot {
@@ -149,6 +151,8 @@ export class GatewayRateLimits {
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #exchanging = false;
+  /** Whether the last exchange failed: a store that is down is logged once, and once more when it is back. */
+  #failing = false;
 
   constructor(options: {
     address?: RateLimitRule | undefined;
@@ -180,15 +184,20 @@ export class GatewayRateLimits {
       if (counts.length === 0) return;
       const others = await this.#store.exchange(this.#processId, counts);
       for (const l of limiters) l.absorb(others);
+      if (this.#failing) this.#log.info('rate limit exchange works again: the limits hold across processes');
+      this.#failing = false;
     } catch (err) {
-      this.#log.warn('rate limit exchange failed', { err });
+      // Every 250 ms while the store is down: one line, not four a second. Meanwhile each process limits on its own.
+      if (!this.#failing) this.#log.warn('rate limit exchange failed: each process limits on its own counts', { err });
+      this.#failing = true;
     } finally {
       this.#exchanging = false;
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#store?.close?.();
   }
 }
 
