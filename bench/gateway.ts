@@ -15,7 +15,8 @@
  * Then, unless BENCH_OBSERVABILITY=0: the gateway with everything that observes calls (call metrics, logs, traces
  * exported to a local OTLP receiver; the Prometheus endpoint on) next to all of it off (BMMS_CALL_OBSERVERS=off,
  * BMMS_METRICS=off), two platforms measured alternately. Targets: ≥ 90 % of the throughput at 16 connections, p50 ≤
- * 1.1× at 1 connection.
+ * 1.1× at 1 connection. Both comparisons run on each database of BENCH_DATABASES (on Postgres each platform has a
+ * database of its own, and what the database does runs in its own processes instead of the platform's thread).
  *
  *   node bench/gateway.ts   (BENCH_SECONDS=10 per measurement, BENCH_COMPARISON_ROUNDS=3, BENCH_DATABASES=pglite,postgres,
  *                            BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to create a database on)
@@ -257,6 +258,7 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
 /** The gateway with something on, next to it off (same run, alternate rounds). */
 interface Comparison {
   what: 'observability' | 'metering';
+  database: 'pglite' | 'postgres';
   connections: number;
   on: LoadResult;
   off: LoadResult;
@@ -288,17 +290,25 @@ function medianRound(rounds: LoadResult[]): LoadResult {
 }
 
 /**
- * Two platforms side by side on PGlite, one configured with `on`, one with `off`, measured alternately at each of
- * `connections` (several rounds: the median round of each side is compared, one round is at the mercy of noise).
+ * Two platforms side by side on `database` (each its own: a PGlite data dir, or a fresh Postgres database), one
+ * configured with `on`, one with `off`, measured alternately at each of `connections` (several rounds: the median
+ * round of each side is compared, one round is at the mercy of noise). Undefined when Postgres does not answer.
  */
 async function compare(
   what: Comparison['what'],
+  database: Comparison['database'],
   onConfig: Partial<Config>,
   offConfig: Partial<Config>,
   connections: number[],
-): Promise<Comparison[]> {
-  const on = await benchPlatform(onConfig);
-  const off = await benchPlatform(offConfig);
+): Promise<Comparison[] | undefined> {
+  const databases = database === 'postgres' ? [await postgresDatabase(), await postgresDatabase()] : [];
+  if (databases.some((d) => d === undefined)) {
+    for (const d of databases) await d?.drop().catch(() => {});
+    return undefined;
+  }
+  const urlOf = (i: number) => (databases[i] ? { databaseUrl: databases[i].url } : {});
+  const on = await benchPlatform({ ...onConfig, ...urlOf(0) });
+  const off = await benchPlatform({ ...offConfig, ...urlOf(1) });
   const results: Comparison[] = [];
   try {
     await on.deploy('bench');
@@ -321,10 +331,11 @@ async function compare(
         onRounds.push(await load(a.url, a.auth, n));
         await profile();
       }
-      results.push({ what, connections: n, on: medianRound(onRounds), off: medianRound(offRounds) });
+      results.push({ what, database, connections: n, on: medianRound(onRounds), off: medianRound(offRounds) });
     }
   } finally {
     await Promise.all([on.close(), off.close()]);
+    for (const d of databases) await d?.drop().catch(() => {});
   }
   return results;
 }
@@ -333,11 +344,12 @@ async function compare(
  * Observability: call observers (metrics, logs, traces exported to a local OTLP receiver) and the Prometheus
  * endpoint on, next to BMMS_CALL_OBSERVERS=off and BMMS_METRICS=off; at 1 and 16 connections.
  */
-async function measureObservability(): Promise<Comparison[]> {
+async function measureObservability(database: Comparison['database']): Promise<Comparison[] | undefined> {
   const collector = await otlpCollector();
   try {
     const results = await compare(
       'observability',
+      database,
       {
         prometheus: { mode: 'token', token: randomBytes(24).toString('hex') },
         tracing: { url: `${collector.url}/v1/traces` },
@@ -345,7 +357,7 @@ async function measureObservability(): Promise<Comparison[]> {
       { callObservers: false, prometheus: { mode: 'off' } },
       [1, 16],
     );
-    if (collector.requests() === 0) throw new Error('tracing was on but no span reached the OTLP collector');
+    if (results && collector.requests() === 0) throw new Error('tracing was on but no span reached the OTLP collector');
     return results;
   } finally {
     await collector.close();
@@ -356,10 +368,11 @@ async function measureObservability(): Promise<Comparison[]> {
  * Metering and limits: usage counted, the quota of a plan with a limit (Pro) checked and both rate limits (per
  * address and per token, too high to refuse) taken on every call, next to BMMS_METERING=off; observers off on both.
  */
-async function measureMetering(): Promise<Comparison[]> {
+async function measureMetering(database: Comparison['database']): Promise<Comparison[] | undefined> {
   const never = { limit: 1_000_000_000, windowMs: 60_000 };
   return compare(
     'metering',
+    database,
     {
       callObservers: false,
       prometheus: { mode: 'off' },
@@ -375,8 +388,12 @@ const bare = await startBare();
 const rows: Row[] = [];
 const comparisons: Comparison[] = [];
 try {
-  if (process.env.BENCH_METERING !== '0') comparisons.push(...(await measureMetering()));
-  if (process.env.BENCH_OBSERVABILITY !== '0') comparisons.push(...(await measureObservability()));
+  for (const database of DATABASES) {
+    if (database !== 'pglite' && database !== 'postgres') continue;
+    // Metering and observability on and off, on this database (Postgres: each platform its own database).
+    if (process.env.BENCH_METERING !== '0') comparisons.push(...((await measureMetering(database)) ?? []));
+    if (process.env.BENCH_OBSERVABILITY !== '0') comparisons.push(...((await measureObservability(database)) ?? []));
+  }
   for (const database of DATABASES) {
     if (database === 'pglite') rows.push(...(await measure('pglite', undefined, bare.url)));
     if (database === 'postgres') {
@@ -426,7 +443,7 @@ for (const o of comparisons) {
       ? `p50 ${ratio.toFixed(2)}× (target ≤ 1.1×: ${ratio <= 1.1 ? 'met' : 'MISSED'})`
       : `throughput ${(share * 100).toFixed(0)}% (target ≥ ${floor * 100}%: ${share >= floor ? 'met' : 'MISSED'})`;
   console.log(
-    `pglite   ${o.what.padEnd(13)} ${String(o.connections).padStart(2)} conn (median of ${COMPARISON_ROUNDS} alternate rounds): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${ms(o.on.cpu.platform)} vs off ${ms(o.off.cpu.platform)}`,
+    `${o.database.padEnd(8)} ${o.what.padEnd(13)} ${String(o.connections).padStart(2)} conn (median of ${COMPARISON_ROUNDS} alternate rounds): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${ms(o.on.cpu.platform)} vs off ${ms(o.off.cpu.platform)}`,
   );
 }
 for (const f of floods) {
