@@ -9,10 +9,12 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { render } from '@bmms/runner-template';
+import { parseServerSpec, render } from '@bmms/runner-template';
 import { startPlatform } from '../platform/src/boot.ts';
 import { PROJECT_NODE_MODULES, tsconfig } from '../platform/src/checks/typecheck.ts';
+import { generatedTestExtras } from '../platform/src/generation/tests.ts';
 import { silentLogger } from '../platform/src/logger.ts';
+import { vendoredRuntimeFiles } from '../platform/src/services/vendored-runtime.ts';
 import { benchConfig } from './common.ts';
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
@@ -61,7 +63,9 @@ export default defineTool({
 });
 `,
   }));
-  return render({ name, version: '1.0.0', description: 'Ten bookkeeping tools', tools, secrets: [], egress: [] });
+  const spec = { name, version: '1.0.0', description: 'Ten bookkeeping tools', tools, secrets: [], egress: [] };
+  // With a test per tool, as a generated server starts: the tests check has something to run.
+  return render(spec, generatedTestExtras(parseServerSpec(spec)));
 }
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-bench-checks-'));
@@ -90,7 +94,22 @@ type Change = {
 async function checked(n: number): Promise<Change> {
   for (;;) {
     const c = await api<Change>('GET', `/servers/bench/changes/${n}`);
-    if (c.checks.length > 0 && c.checks.every((r) => r.status === 'completed')) return c;
+    if (c.checks.length > 0 && c.checks.every((r) => r.status === 'completed')) {
+      // A failing check skips the ones after it: the figures would be of a shorter suite than a change's.
+      const failed = c.checks.filter((r) => r.conclusion !== 'success');
+      if (failed.length > 0) {
+        const details = await Promise.all(
+          failed.map((r) =>
+            api<{ summary?: string; log?: string }>('GET', `/servers/bench/changes/${n}/checks/${r.name}`).then(
+              (d) =>
+                `${r.name}=${r.conclusion}: ${d.summary ?? ''}${r.conclusion === 'failure' ? `\n${d.log ?? ''}` : ''}`,
+            ),
+          ),
+        );
+        throw new Error(`change #${n} is not green, the suite measured would not be whole:\n  ${details.join('\n  ')}`);
+      }
+      return c;
+    }
     await sleep(10);
   }
 }
@@ -131,7 +150,9 @@ try {
   await checked(1);
   const { ctx } = platform;
   for (let i = 0; i < RUNS; i++) {
-    const files = tenTools('bench', i);
+    // The rendered repo and the vendored runtime tarball its package.json names, as the platform commits them.
+    const rendered = tenTools('bench', i);
+    const files = { ...rendered, ...(await vendoredRuntimeFiles(rendered)) };
     const main = (await ctx.git.resolveRef('bench', 'main')) as string;
     await ctx.git.commitFiles('bench', {
       branch: `cold-${i}`,
@@ -169,7 +190,7 @@ try {
     await checked(b.number);
     warm.push(performance.now() - t0);
 
-    tsc.push(await tscAlone(files));
+    tsc.push(await tscAlone(rendered));
   }
 } finally {
   await platform.close();
