@@ -159,7 +159,8 @@ async function openView(browser: Browser, script: string, view: ViewToOpen, opti
       handshakeMs + RESPONSIVE_MS,
     );
     report.initialized = played?.initialized ?? false;
-    if (played) await page.waitForTimeout(options.settleMs ?? 1_000);
+    // A page that crashes meanwhile (a view out of memory) rejects the wait; the crash is in the report already.
+    if (played) await page.waitForTimeout(options.settleMs ?? 1_000).catch(() => {});
     if (
       !report.unresponsive &&
       !(await within(

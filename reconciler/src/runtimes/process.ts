@@ -160,6 +160,15 @@ const LIB_DIRS = ['/usr/lib', '/usr/lib64', '/lib', '/lib64'];
  * The embedded runtime: one Node process per instance, sandboxed with bubblewrap and serving HTTP on a unix socket;
  * where bubblewrap is missing, confined by Node's permission model and served over inherited socket pairs.
  */
+/** How one instance is spawned: the command, its options, its cgroup and (confined) its egress socket. */
+type InstanceCommand = {
+  file: string;
+  args: string[];
+  options: SpawnOptions;
+  cgroup: InstanceCgroup | null;
+  egressSocket?: string | undefined;
+};
+
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly sandbox: Instance['sandbox'];
@@ -294,11 +303,15 @@ export class ProcessRuntime implements Runtime {
       onUnbounded: this.#warnUnbounded,
     });
 
-    const { file, args, options, cgroup, egressSocket } = await this.#command(
-      opts,
-      { id, socketPath, sockDir, cacheDir, tmpDir },
-      owner,
-    );
+    let command: InstanceCommand;
+    try {
+      command = await this.#command(opts, { id, socketPath, sockDir, cacheDir, tmpDir }, owner);
+    } catch (err) {
+      // Nothing started: the quota mounts just made would otherwise stay until the next start's orphan sweep.
+      await removeWritable({ mounts, ownCache: null }, instanceDir);
+      throw err;
+    }
+    const { file, args, options, cgroup, egressSocket } = command;
     const child: ChildProcess = spawn(file, args, options);
     const startedAt = new Date();
 
@@ -482,13 +495,7 @@ export class ProcessRuntime implements Runtime {
     opts: StartOptions,
     dirs: { id: string; socketPath: string; sockDir: string; cacheDir: string | null; tmpDir: string | null },
     owner: { uid: number; gid: number } | null,
-  ): Promise<{
-    file: string;
-    args: string[];
-    options: SpawnOptions;
-    cgroup: InstanceCgroup | null;
-    egressSocket?: string | undefined;
-  }> {
+  ): Promise<InstanceCommand> {
     const { id, socketPath, sockDir, cacheDir, tmpDir } = dirs;
     const sandboxed = this.sandbox === 'bubblewrap';
     const binds = opts.binds ?? [];
