@@ -1,10 +1,8 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import type { RateLimitStore } from './rate-limit.ts';
+import { COUNTS_KEEP_MS, type RateLimitStore } from './rate-limit.ts';
 import { redactedRedisUrl } from './redis-url.ts';
 
-/** How long a window's counts are kept after their last write (as the Postgres store keeps its rows). */
-const KEEP_MS = 3_600_000;
 /** Keys per script call: a process that knows many keys exchanges them in several round trips, none of them long. */
 const CHUNK = 500;
 /** One hash tag for every key, so a Redis Cluster keeps them in one slot and the script may touch them all. */
@@ -99,7 +97,7 @@ export class RedisRateLimitStore implements RateLimitStore {
         keys.length,
         ...keys,
         processId,
-        KEEP_MS,
+        COUNTS_KEEP_MS,
         ...chunk.map((c) => c.count),
       );
       chunk.forEach((c, i) => {

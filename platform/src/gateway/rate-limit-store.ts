@@ -1,8 +1,6 @@
 import type { PrismaClient } from '@bmms/prisma';
-import type { RateLimitStore } from './rate-limit.ts';
+import { COUNTS_KEEP_MS, type RateLimitStore } from './rate-limit.ts';
 
-/** How long a window's row is kept after its last write. */
-const KEEP_MS = 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
 
 /**
@@ -47,7 +45,7 @@ export class PostgresRateLimitStore implements RateLimitStore {
     this.#lastPrune = now;
     await this.#db.$executeRawUnsafe(
       `DELETE FROM rate_limit_counts WHERE updated_at < $1::timestamp`,
-      new Date(now - KEEP_MS).toISOString(),
+      new Date(now - COUNTS_KEEP_MS).toISOString(),
     );
   }
 }

@@ -20,6 +20,9 @@ export interface RateLimitDecision {
   policyName: string;
 }
 
+/** How long a store keeps one window's counts after their last write (Postgres rows, Redis hashes alike). */
+export const COUNTS_KEEP_MS = 3_600_000;
+
 /** Where several processes add up their counts (Postgres); without one, each process limits on its own. */
 export interface RateLimitStore {
   /**
