@@ -8,6 +8,7 @@ import { authRouter } from './accounts/routes.ts';
 import { setupRouter } from './accounts/setup.ts';
 import { apiRouter } from './api/router.ts';
 import type { PlatformContext } from './context.ts';
+import { customDomainRoutes } from './domains/routes.ts';
 import { notFound } from './errors.ts';
 import { mcpGateway } from './gateway/mcp.ts';
 import { githubWebhookRouter } from './github/webhook-route.ts';
@@ -43,6 +44,9 @@ export function createApp(ctx: PlatformContext, reposRoot: string): Express {
   if (ctx.prometheus?.scrape) app.get('/metrics', ctx.prometheus.scrape);
 
   // First after the request id and access log: MCP calls are the hot path and need no other middleware.
+  // A verified custom domain answers its server's /mcp and resource metadata, and nothing else of the platform
+  // (one map lookup per request, none while no domain is verified).
+  app.use(customDomainRoutes(ctx));
   app.all('/s/:name/mcp', mcpGateway(ctx));
   app.use(ctx.oauth.router());
   app.use('/auth', setupRouter(ctx));

@@ -31,6 +31,9 @@ import { CheckService } from './checks/suites.ts';
 import type { Config } from './config.ts';
 import type { PlatformContext } from './context.ts';
 import { lockDataDir } from './datadir-lock.ts';
+import { DomainDirectory } from './domains/directory.ts';
+import { txtLookup } from './domains/dns.ts';
+import type { ReservedHosts } from './domains/hostnames.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
 import { shuttingDown } from './errors.ts';
 import { CallObservers } from './gateway/calls.ts';
@@ -217,6 +220,7 @@ async function boot(
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
       await ctx.directory.close();
+      ctx.domains.close();
       await ctx.invalidations.close();
       await stores.database.close();
       await unlock();
@@ -502,6 +506,8 @@ async function buildContext(
   if (interrupted > 0) log.warn('generations interrupted by a restart were marked failed', { count: interrupted });
   const { invalidations, plans } = services;
   const directory = new GatewayDirectory({ db, invalidations, log: log.child({ component: 'gateway' }) });
+  const domains = new DomainDirectory({ db, invalidations, log: log.child({ component: 'domains' }) });
+  await domains.start();
   const sessions = new WebSessions({ db, csrfKey: derivedKeys(keyring, 'session-csrf')[0] as Buffer });
   const calls = new CallObservers(log.child({ component: 'gateway' }), config.callObservers ?? true);
   const metrics = new CallMetrics({ db, log: log.child({ component: 'metrics' }) });
@@ -555,11 +561,15 @@ async function buildContext(
       sessions,
       external: config.oidc,
       invalidations,
+      domains,
       ...parts.oauth,
     }),
     credentials,
     invalidations,
     directory,
+    domains,
+    lookupTxt: txtLookup(config.dnsServers),
+    domainHosts: () => reservedHosts(config, publicBase),
     calls,
     logs: services.logs,
     metrics,
@@ -584,6 +594,27 @@ async function buildContext(
     sessions,
   };
   return { ctx, generation };
+}
+
+/**
+ * The hosts no custom domain may be (the platform's own, and names under them), the CNAME target owners point their
+ * domains at (the platform's public host), and the scheme of its URLs.
+ */
+function reservedHosts(
+  config: Config,
+  publicBase: PublicBase,
+): ReservedHosts & { target: string; scheme: 'http' | 'https' } {
+  const base = URL.parse(publicBase.url);
+  const own = [
+    base?.hostname ?? '',
+    ...(config.allowedHosts ?? []).map((h) => URL.parse(`http://${h}`)?.hostname ?? h),
+  ];
+  return {
+    hostnames: own.filter(Boolean),
+    ...(config.testDomainSuffixes?.length ? { allowSuffixes: config.testDomainSuffixes } : {}),
+    target: base?.hostname ?? 'localhost',
+    scheme: base?.protocol === 'https:' ? 'https' : 'http',
+  };
 }
 
 /** With Postgres several platform processes may share the database: a revocation in one reaches all of them. */

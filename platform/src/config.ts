@@ -3,6 +3,7 @@ import { DEPLOY_STEPS, type DeployStep, type LogBounds, parseUidRange, type UidR
 import { parseTestPublicRanges } from '@bmms/runner-template';
 import { z } from 'zod';
 import type { ExternalIdpConfig } from './accounts/external.ts';
+import { parseDnsServers } from './domains/dns.ts';
 import { DEFAULT_FAIR_SHARE_UTILIZATION } from './gateway/fair-share.ts';
 import type { RateLimitRule } from './gateway/rate-limit.ts';
 import { parseRedisUrl } from './gateway/redis-url.ts';
@@ -66,6 +67,8 @@ const Env = z.object({
   // `<step>`: a production deploy's step; `preview:<step>`: a preview deploy's.
   BMMS_TEST_KILL_AT: z.enum([...DEPLOY_STEPS, ...DEPLOY_STEPS.map((s) => `preview:${s}` as const)]).optional(),
   BMMS_TEST_PUBLIC_RANGES: z.string().optional(),
+  BMMS_TEST_DOMAIN_SUFFIXES: z.string().optional(),
+  BMMS_DNS_SERVERS: z.string().optional(),
   BMMS_SIGNUP: z.enum(['open', 'invite']).default('invite'),
   BMMS_OIDC_ISSUER: z.string().url().optional(),
   BMMS_OIDC_CLIENT_ID: z.string().min(1).optional(),
@@ -141,6 +144,10 @@ export interface Config {
   trustedProxies?: string[];
   /** Without publicUrl: hosts (`host[:port]`) a request may name to get URLs under its own address (BMMS_ALLOWED_HOSTS). */
   allowedHosts?: string[];
+  /** Resolvers custom domains' TXT records are looked up with (BMMS_DNS_SERVERS, `ip[:port]`); default: the system's. */
+  dnsServers?: string[];
+  /** Tests only: special-use suffixes (`test`) custom domains may be claimed under (BMMS_TEST_DOMAIN_SUFFIXES). */
+  testDomainSuffixes?: string[];
   /** `process`: bubblewrap, else the confined layer (Node's permission model); `confined`: that layer always. */
   runtime: 'process' | 'confined' | 'docker' | 'swarm';
   /** Instance image for docker/swarm; default: an offline base image built from the platform's node binary. */
@@ -278,6 +285,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ('problem' in proxies) throw new Error(`invalid configuration:\n  BMMS_TRUSTED_PROXIES: ${proxies.problem}`);
   const hosts = parseAllowedHosts(e.BMMS_ALLOWED_HOSTS);
   if ('problem' in hosts) throw new Error(`invalid configuration:\n  BMMS_ALLOWED_HOSTS: ${hosts.problem}`);
+  const dns = parseDnsServers(e.BMMS_DNS_SERVERS);
+  if ('problem' in dns) throw new Error(`invalid configuration:\n  BMMS_DNS_SERVERS: ${dns.problem}`);
+  const testDomainSuffixes = (e.BMMS_TEST_DOMAIN_SUFFIXES ?? '')
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean);
+  if (testDomainSuffixes.some((x) => !/^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(x))) {
+    throw new Error('invalid configuration:\n  BMMS_TEST_DOMAIN_SUFFIXES: give domain suffixes such as "test"');
+  }
   let testPublicRanges: string[];
   try {
     testPublicRanges = parseTestPublicRanges(e.BMMS_TEST_PUBLIC_RANGES);
@@ -292,6 +308,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: e.BMMS_PUBLIC_URL?.replace(/\/+$/, ''),
     trustedProxies: proxies.entries,
     allowedHosts: hosts.entries,
+    dnsServers: dns.entries,
+    testDomainSuffixes,
     runtime: e.BMMS_RUNTIME,
     dockerImage: e.BMMS_DOCKER_IMAGE,
     swarmConstraints: (e.BMMS_SWARM_CONSTRAINTS ?? '')

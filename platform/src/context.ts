@@ -6,6 +6,9 @@ import type { SignupMode } from './accounts/signup.ts';
 import type { OrgPlans } from './billing/org-plans.ts';
 import type { StripeBilling } from './billing/stripe-billing.ts';
 import type { CheckService } from './checks/suites.ts';
+import type { DomainDirectory } from './domains/directory.ts';
+import type { TxtLookup } from './domains/dns.ts';
+import type { ReservedHosts } from './domains/hostnames.ts';
 import type { CallObservers } from './gateway/calls.ts';
 import type { GatewayCredentials } from './gateway/credentials.ts';
 import type { GatewayDirectory } from './gateway/directory.ts';
@@ -67,6 +70,12 @@ export interface PlatformContext {
   invalidations: InvalidationBus;
   /** The gateway's cached view of keys, memberships and servers (no database on the call path). */
   directory: GatewayDirectory;
+  /** The verified custom domains, in memory (a request's Host is matched without the database). */
+  domains: DomainDirectory;
+  /** Looks up the TXT record that verifies a custom domain (BMMS_DNS_SERVERS, else the system's resolvers). */
+  lookupTxt: TxtLookup;
+  /** The platform's own hosts (never a custom domain), the CNAME target and the scheme of the domains' URLs. */
+  domainHosts: () => ReservedHosts & { target: string; scheme: 'http' | 'https' };
   /** Who hears of every MCP call through the gateway (logs, metrics): one record per request, after it ended. */
   calls: CallObservers;
   /** Per-server and per-tool call metrics (counted from `calls`, written once a minute). */

@@ -44,6 +44,13 @@ export const ERRORS = {
     render: (message: string, details?: Record<string, unknown>) => ({ message, details }),
   },
   invalid_json: { status: 400, render: (message: string) => message },
+  invalid_domain: {
+    status: 400,
+    render: (problem: string) => ({
+      message: `not a custom domain this platform can serve: ${problem}`,
+      details: { field: 'hostname' },
+    }),
+  },
   webhook_signature_invalid: {
     status: 400,
     render: (why: string) =>
@@ -199,6 +206,13 @@ export const ERRORS = {
       details: { plan: plan.id, servers: count, limit: plan.servers, upgrade: '/settings/#billing' },
     }),
   },
+  plan_feature_missing: {
+    status: 403,
+    render: (plan: { id: string; name: string }, feature: string, larger: string[]) => ({
+      message: `the ${plan.name} plan does not include ${feature}: move to a plan that does${larger.length ? ` (${larger.join(', ')})` : ''} in the organization's settings (/settings/#billing)`,
+      details: { plan: plan.id, feature, upgrade: '/settings/#billing' },
+    }),
+  },
 
   // 404
   not_found: {
@@ -215,6 +229,15 @@ export const ERRORS = {
   name_taken: {
     status: 409,
     render: (name: string) => `a server named "${name}" already exists; choose another name`,
+  },
+  domain_taken: {
+    status: 409,
+    render: (hostname: string) =>
+      `${hostname} already serves another server on this platform: remove it from that server first (its DNS records alone do not move it)`,
+  },
+  domain_limit_reached: {
+    status: 409,
+    render: (max: number) => `a server may answer on at most ${max} custom domains: remove one first`,
   },
   email_taken: {
     status: 409,
@@ -341,11 +364,25 @@ export const ERRORS = {
     status: 422,
     render: () => 'the edit changes no file; describe the change more precisely',
   },
+  domain_not_verified: {
+    status: 422,
+    render: (hostname: string, record: { name: string; value: string }, found: string) => ({
+      message: `${hostname} is not verified yet: ${found}. Add a TXT record named ${record.name} with the value ${record.value} at your DNS provider, wait for it to be published, then verify again`,
+      details: { hostname, record: { type: 'TXT', ...record } },
+    }),
+  },
   too_many_followers: {
     status: 429,
     render: (max: number) => ({
       message: `your organization already follows ${max} log streams; close one (or retry in a minute)`,
       headers: retryAfter(60),
+    }),
+  },
+  domain_check_too_soon: {
+    status: 429,
+    render: (hostname: string, waitSeconds: number) => ({
+      message: `${hostname} was looked up a moment ago; DNS answers take a while to change: retry in ${waitSeconds} s`,
+      headers: retryAfter(waitSeconds),
     }),
   },
   too_many_attempts: {
@@ -540,6 +577,15 @@ export const planLimitReached = (
   larger: string[],
 ) => apiError('plan_limit_reached', plan, count, larger);
 export const notFound = (what: string, hint?: string) => apiError('not_found', what, hint);
+export const invalidDomain = (problem: string) => apiError('invalid_domain', problem);
+export const planFeatureMissing = (plan: { id: string; name: string }, feature: string, larger: string[]) =>
+  apiError('plan_feature_missing', plan, feature, larger);
+export const domainTaken = (hostname: string) => apiError('domain_taken', hostname);
+export const domainCheckTooSoon = (hostname: string, waitSeconds: number) =>
+  apiError('domain_check_too_soon', hostname, waitSeconds);
+export const domainLimitReached = (max: number) => apiError('domain_limit_reached', max);
+export const domainNotVerified = (hostname: string, record: { name: string; value: string }, found: string) =>
+  apiError('domain_not_verified', hostname, record, found);
 export const webhookSignatureInvalid = (why: string) => apiError('webhook_signature_invalid', why);
 export const billingNotConfigured = () => apiError('billing_not_configured');
 export const subscriptionExists = (plan: string) => apiError('subscription_exists', plan);

@@ -13,6 +13,8 @@ export const Invalidation = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('member'), orgId: z.string().max(64), userId: z.string().max(64) }),
   /** A server was created or deleted. */
   z.object({ kind: z.literal('server'), name: z.string().max(128) }),
+  /** A custom domain was verified or removed. */
+  z.object({ kind: z.literal('domain'), hostname: z.string().max(253) }),
   /** An org's plan changed (billing, an operator). */
   z.object({ kind: z.literal('plan'), orgId: z.string().max(64) }),
   /** An OAuth grant was revoked. */

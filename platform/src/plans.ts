@@ -31,6 +31,8 @@ export interface Plan extends ServerBounds {
   features: string[];
   /** Whether its orgs' check suites start before other orgs' when suites wait for a slot ("Priority checks"). */
   priorityChecks: boolean;
+  /** Whether its servers may answer on custom domains of their own ("Custom domain"). */
+  customDomains: boolean;
 }
 
 export const PLAN_IDS = ['hobby', 'pro', 'team', 'enterprise', 'self-hosted'] as const;
@@ -55,6 +57,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     monthlyCalls: 100_000,
     features: ['Platform subdomain', 'Checks, previews and rollbacks'],
     priorityChecks: false,
+    customDomains: false,
     ...HOBBY_BOUNDS,
   },
   pro: {
@@ -65,6 +68,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     monthlyCalls: 1_000_000,
     features: ['Custom domain', 'Priority checks'],
     priorityChecks: true,
+    customDomains: true,
     limits: { cpu: 2, memoryMb: 2_048, timeoutMs: 300_000 },
     maxTools: 100,
     descriptionTokens: { perTool: 1_500, total: 30_000 },
@@ -77,6 +81,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     monthlyCalls: 10_000_000,
     features: ['Custom domain', 'Priority checks', 'Roles and audit log'],
     priorityChecks: true,
+    customDomains: true,
     limits: { cpu: 4, memoryMb: 4_096, timeoutMs: 900_000 },
     maxTools: 200,
     descriptionTokens: { perTool: 1_500, total: 60_000 },
@@ -90,6 +95,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     monthlyCalls: null,
     features: ['Limits set per organization', 'Custom domain', 'Priority checks', 'Roles and audit log'],
     priorityChecks: true,
+    customDomains: true,
     limits: { cpu: 8, memoryMb: 16_384, timeoutMs: 900_000 },
     maxTools: 500,
     descriptionTokens: { perTool: 2_000, total: 200_000 },
@@ -104,6 +110,7 @@ export const PLANS: Readonly<Record<PlanId, Plan>> = {
     monthlyCalls: null,
     features: ['No limit on servers or calls'],
     priorityChecks: false,
+    customDomains: true,
     ...HOBBY_BOUNDS,
   },
 };

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase, testServerUrl } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DnsStandIn, startDnsServer } from './dns.ts';
 import { HAS_BWRAP, poll } from './harness.ts';
 import { PlatformProcess } from './platform-process.ts';
 
@@ -85,14 +86,18 @@ describe.runIf(testServerUrl())('two platform processes on one database', () => 
   let tmp: string;
   let leader: PlatformProcess;
   let follower: PlatformProcess;
+  let dns: DnsStandIn;
 
   beforeAll(async () => {
+    dns = await startDnsServer();
     db = await createTestDatabase({ kind: 'postgres' });
     tmp = await mkdtemp(path.join(os.tmpdir(), 'bmms-invalidate-'));
     const env = {
       DATABASE_URL: db.url as string,
       BMMS_MASTER_KEY: randomBytes(32).toString('base64'),
       BMMS_RESYNC_SECONDS: '2',
+      BMMS_DNS_SERVERS: dns.address,
+      BMMS_TEST_DOMAIN_SUFFIXES: 'test',
       ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
     };
     leader = new PlatformProcess(path.join(tmp, 'leader'), env);
@@ -125,6 +130,7 @@ describe.runIf(testServerUrl())('two platform processes on one database', () => 
     await leader?.stop();
     await db?.drop();
     await rm(tmp, { recursive: true, force: true });
+    await dns?.close();
   });
 
   const newKey = async (name: string) => {
@@ -181,6 +187,25 @@ describe.runIf(testServerUrl())('two platform processes on one database', () => 
       expect(samples.length).toBeGreaterThan(3);
       expect(new Set(samples.map((s) => `${s.status} ${s.code}`))).toEqual(new Set(['401 invalid_token']));
     }
+  }, 60_000);
+
+  it('a custom domain verified or removed through one process is known to the other within a second', async () => {
+    const tls = (p: PlatformProcess) => fetch(`${p.url}/api/v1/domains/tls?domain=mcp.demo.test`).then((r) => r.status);
+    const claimed = await leader.api<{ verification: { name: string; value: string } }>(
+      'POST',
+      '/api/v1/servers/demo/domains',
+      { hostname: 'mcp.demo.test' },
+    );
+    expect(claimed.status).toBe(201);
+    dns.setTxt(claimed.body.verification.name, [claimed.body.verification.value]);
+    expect(await tls(follower)).toBe(404);
+    expect((await leader.api('POST', '/api/v1/servers/demo/domains/mcp.demo.test/verify')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await tls(follower)).toBe(200);
+    expect((await follower.api('DELETE', '/api/v1/servers/demo/domains/mcp.demo.test')).status).toBe(204);
+    expect(await tls(follower)).toBe(404);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await tls(leader)).toBe(404);
   }, 60_000);
 
   it('a deleted server is refused by every process within a second', async () => {

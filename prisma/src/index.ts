@@ -12,6 +12,7 @@ export type {
   PrismaClient,
   PublishedTemplate,
   Server,
+  ServerDomain,
   TemplateFork,
   User,
 } from '../generated/client.ts';

@@ -45,6 +45,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'replay_recordings',
       'replay_settings',
       'secrets',
+      'server_domains',
       'server_logs',
       'server_metrics',
       'servers',

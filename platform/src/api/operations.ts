@@ -440,6 +440,66 @@ export const ops = {
     params: s.secretPath,
     answers: { 204: noContent },
   }),
+  // Custom domains
+  listDomains: operation({
+    method: 'get',
+    path: '/servers/{name}/domains',
+    summary: "A server's custom domains",
+    tags: ['Domains'],
+    role: 'viewer',
+    params: s.serverPath,
+    answers: { 200: json('Every claim, verified or pending, with the DNS records it needs.', s.domainListAnswer) },
+  }),
+  addDomain: operation({
+    method: 'post',
+    path: '/servers/{name}/domains',
+    summary: 'Claim a custom domain for a server',
+    description:
+      'The claim is pending until `POST …/domains/{hostname}/verify` finds its TXT record. Needs a plan with custom domains (Pro, Team, Enterprise; self-hosted platforms: every org). A name the server already claimed answers that claim (200); a name another server verified is `409 domain_taken`.',
+    tags: ['Domains'],
+    role: 'admin',
+    params: s.serverPath,
+    body: s.domainBody,
+    answers: {
+      201: json('Claimed; publish the two DNS records, then verify.', s.domainAnswer),
+      200: json('Already claimed by this server.', s.domainAnswer),
+    },
+    errors: { 409: 'domain_taken, domain_limit_reached' },
+  }),
+  verifyDomain: operation({
+    method: 'post',
+    path: '/servers/{name}/domains/{hostname}/verify',
+    summary: "Verify a custom domain's TXT record",
+    description:
+      'Looks up `_bmms-challenge.<hostname>`. Found: the server answers at `https://<hostname>/mcp` on every platform process from now on, and other pending claims of the name are dropped. Not found: `422 domain_not_verified` saying what the lookup saw.',
+    tags: ['Domains'],
+    role: 'admin',
+    params: s.domainPath,
+    answers: { 200: json('Verified.', s.domainAnswer) },
+    errors: { 409: 'domain_taken', 422: 'domain_not_verified', 429: 'domain_check_too_soon' },
+  }),
+  removeDomain: operation({
+    method: 'delete',
+    path: '/servers/{name}/domains/{hostname}',
+    summary: 'Remove a custom domain',
+    description: 'Calls to the name are refused at once, and OAuth grants issued for its URL are revoked.',
+    tags: ['Domains'],
+    role: 'admin',
+    params: s.domainPath,
+    answers: { 204: noContent },
+  }),
+  domainTlsAllowed: operation({
+    method: 'get',
+    path: '/domains/tls',
+    summary: 'Whether a TLS certificate may be issued for a name',
+    description:
+      "For a TLS-terminating proxy that issues certificates on demand (Caddy's `on_demand_tls ask`): 200 when the name is a verified custom domain, 404 otherwise. Needs no credential.",
+    tags: ['Domains'],
+    role: null,
+    query: s.domainTlsQuery,
+    answers: { 200: json('A verified custom domain.', z.object({ domain: z.string() })) },
+  }),
+
   // Replay
   getReplay: operation({
     method: 'get',

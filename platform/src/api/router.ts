@@ -10,6 +10,7 @@ import { type BillingApiDeps, billingRouter, billingWebhookRouter } from './bill
 import { type ChangesApiDeps, changesRouter } from './changes.ts';
 import { type ChecksApiDeps, checksRouter } from './checks.ts';
 import { type DashboardApiDeps, dashboardRouter } from './dashboard.ts';
+import { type DomainsApiDeps, domainsRouter, domainTlsRouter } from './domains.ts';
 import { generationsRouter } from './generations.ts';
 import { type GitHubApiDeps, githubRouter } from './github.ts';
 import { type LogsApiDeps, logsRouter } from './logs.ts';
@@ -30,6 +31,7 @@ export type ApiDeps = CallerDeps &
   ChecksApiDeps &
   SecretsApiDeps &
   ReplayApiDeps &
+  DomainsApiDeps &
   TemplateDeps &
   GenerationDeps &
   AccountsApiDeps &
@@ -59,6 +61,8 @@ export function apiRouter(ctx: ApiDeps): Router {
     res.json(openApiDocument(baseUrlOf(ctx, req)));
   });
   router.use(publicTemplatesRouter(ctx));
+  // A TLS-terminating proxy asks it before it gets a certificate for a name: no credential.
+  router.use(domainTlsRouter(ctx));
   // Stripe signs the raw body and sends no credential: before the key check and the JSON parser.
   router.use(billingWebhookRouter(ctx));
   router.use(requireApiKey(ctx));
@@ -79,6 +83,7 @@ export function apiRouter(ctx: ApiDeps): Router {
   router.use(billingRouter(ctx));
   router.use(secretsRouter(ctx));
   router.use(replayRouter(ctx));
+  router.use(domainsRouter(ctx));
   router.use(templatesRouter(ctx));
   router.use(generationsRouter(ctx));
   router.use(accountsRouter(ctx));

@@ -72,6 +72,9 @@ export const secretPath = serverPath.extend({
     .string()
     .meta({ description: 'The secret name (a wrong one is `400 invalid_secret_name`).', pattern: SECRET_NAME.source }),
 });
+export const domainPath = serverPath.extend({
+  hostname: z.string().max(300).meta({ description: 'The custom domain, as claimed (mcp.example.com).' }),
+});
 export const templatePath = z.object({ ref: z.string().meta({ description: 'A published template, by id or name.' }) });
 export const generationPath = z.object({ id: uuid('The generation id') });
 export const keyPath = z.object({ id: uuid('The API key id') });
@@ -554,6 +557,38 @@ export const replaySettingsAnswer = z
     recordings: z.number().int().meta({ description: 'Recordings stored now (sealed; never shown).' }),
   })
   .meta({ id: 'ReplaySettings' });
+
+export const domainBody = z
+  .strictObject({
+    hostname: z.string().max(300).meta({
+      description:
+        'The name to serve the server on (mcp.example.com): no scheme, port or path; an IDN is stored in its xn-- form.',
+    }),
+  })
+  .meta({ id: 'CustomDomainInput' });
+
+const dnsRecord = <T extends string>(type: T) =>
+  z.object({ type: z.literal(type), name: z.string(), value: z.string() });
+
+export const domainAnswer = z
+  .object({
+    hostname: z.string(),
+    url: z.string().meta({ description: "The server's MCP URL on this domain (its own OAuth resource)." }),
+    status: z.enum(['pending', 'verified']),
+    createdAt: timestamp,
+    verifiedAt: timestamp.nullable(),
+    checkedAt: timestamp.nullable().meta({ description: 'The last verification attempt.' }),
+    lastError: z.string().nullable().meta({ description: 'What the last failed verification found.' }),
+    verification: dnsRecord('TXT').meta({ description: 'The TXT record that proves you control the name.' }),
+    routing: dnsRecord('CNAME').meta({ description: 'Where the name must point for calls to reach the platform.' }),
+  })
+  .meta({ id: 'CustomDomain' });
+
+export const domainListAnswer = z.object({ domains: z.array(domainAnswer) });
+
+export const domainTlsQuery = z.object({
+  domain: z.string().max(300).meta({ description: 'The hostname a TLS certificate is about to be issued for.' }),
+});
 
 export const publishedTemplateAnswer = z
   .object({

@@ -96,29 +96,62 @@ interface Caller {
   client: string;
 }
 
+/** Where a call was sent: the route it names, and the OAuth resource that URL is. */
+export interface GatewayTarget {
+  /** The route: a server, or a preview `<server>--pr-<n>`. */
+  name: string;
+  /** The MCP URL called: the audience an access token must carry. */
+  resource: string;
+  /** Its RFC 9728 metadata URL, named in every challenge. */
+  metadata: string;
+  /** The base URL whose authorization server (`<issuerBase>/oauth`) must have issued the token. */
+  issuerBase: string;
+  /** The base URL called: a browser's Origin and, on a loopback address, the Host may name its host. */
+  base: string;
+  /** Tokens issued before this time (ms) are refused: a custom domain's verification, for tokens minted earlier. */
+  notBefore?: number;
+}
+
+/** The target of `/s/<name>/mcp` on the platform's own base URL (path mode). */
+export function pathTarget(ctx: PublicBaseDeps): (req: Request) => GatewayTarget {
+  return (req) => {
+    const name = req.params.name as string;
+    const base = baseUrlOf(ctx, req);
+    return {
+      name,
+      resource: resourceUrl(base, name),
+      metadata: resourceMetadataUrl(base, name),
+      issuerBase: base,
+      base,
+    };
+  };
+}
+
 /**
- * The MCP gateway at /s/<name>/mcp: authenticates the caller (an OAuth access token issued for exactly
+ * The MCP gateway at /s/<name>/mcp (and at `/mcp` of a custom domain, `targetOf` saying which): authenticates the caller (an OAuth access token issued for exactly
  * this server's URL, or an API key of the server's org), checks the scopes the server and the called tool
  * require, takes a lease on the server's current route and proxies the call to its instance over the unix
  * socket with an internal credential (the client's token never goes further), so a rolling deploy drains
  * in-flight calls before the old instance stops. Keys, memberships, servers and routes come from memory
  * (ctx.directory, ctx.routes): a call reads the database only when a cached fact expired or was invalidated.
  */
-export function mcpGateway(ctx: GatewayDeps): RequestHandler {
+export function mcpGateway(
+  ctx: GatewayDeps,
+  targetOf: (req: Request) => GatewayTarget = pathTarget(ctx),
+): RequestHandler {
   const clientNames = new ClientNames();
   const { fairShare } = ctx;
   return async (req, res) => {
     const at = Date.now();
     const started = performance.now();
-    const name = req.params.name as string;
     const byAddress = ctx.rateLimits.address?.take(req.ip ?? '');
     if (byAddress && refusedByRate(res, byAddress)) return;
-    const base = baseUrlOf(ctx, req);
-    const metadata = resourceMetadataUrl(base, name);
-    const caller = await authenticate(ctx, req, base, name, metadata);
+    const target = targetOf(req);
+    const { name, metadata } = target;
+    const caller = await authenticate(ctx, req, target);
     const byToken = ctx.rateLimits.token?.take(`${caller.client} ${caller.userId}`);
     if (byToken && refusedByRate(res, byToken)) return;
-    checkOrigin(req, base);
+    checkOrigin(req, target.base);
     const preview = parsePreviewName(name);
     const serverName = preview?.server ?? name;
     const server = isValidServerName(serverName) ? await ctx.directory.server(serverName) : null;
@@ -310,10 +343,9 @@ async function refusedByQuota(
 async function authenticate(
   ctx: Pick<GatewayDeps, 'directory' | 'oauth'>,
   req: Request,
-  base: string,
-  name: string,
-  metadata: string,
+  target: GatewayTarget,
 ): Promise<Caller> {
+  const { metadata } = target;
   const challenge = (extra: string) =>
     `Bearer resource_metadata="${metadata}", scope="${DEFAULT_SCOPE}"${extra ? `, ${extra}` : ''}`;
   const token = bearerToken(req.get('authorization'));
@@ -336,7 +368,10 @@ async function authenticate(
     };
   }
   try {
-    const claims = await ctx.oauth.verifyAccessToken(token, resourceUrl(base, name));
+    const claims = await ctx.oauth.verifyAccessToken(token, target.resource, target.issuerBase);
+    if (target.notBefore !== undefined && claims.iat * 1000 < target.notBefore - 1000) {
+      throw new InvalidTokenError('the access token was issued before this domain served this server');
+    }
     return { userId: claims.sub, orgId: undefined, scopes: claims.scopes, client: claims.clientId };
   } catch (err) {
     if (err instanceof InvalidTokenError) throw invalid(err.message);

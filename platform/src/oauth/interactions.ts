@@ -9,7 +9,7 @@ import type { LoginThrottle } from '../accounts/throttle.ts';
 import { audit } from '../audit.ts';
 import type { Logger } from '../logger.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './pages.ts';
-import { DEFAULT_SCOPE, parseResource, SCOPE_DESCRIPTIONS } from './resources.ts';
+import { DEFAULT_SCOPE, type DomainServer, routeOfResource, SCOPE_DESCRIPTIONS } from './resources.ts';
 
 const CSRF_COOKIE = 'bmms_csrf';
 const PROOF_COOKIE = 'bmms_ext_proof';
@@ -27,6 +27,8 @@ export interface InteractionDeps {
   provider(req: Request): Provider;
   /** The platform's base URL for the request. */
   base(req: Request): string;
+  /** The server a verified custom domain serves. */
+  domainServer?: DomainServer;
 }
 
 /**
@@ -123,7 +125,10 @@ export class InteractionPages {
       .Client.find(String(params.client_id))
       .catch(() => undefined);
     const resources = [params.resource].flat().filter((r): r is string => typeof r === 'string');
-    const parsed = resources.length === 1 ? parseResource(this.#deps.base(req), resources[0] as string) : null;
+    const parsed =
+      resources.length === 1
+        ? routeOfResource(this.#deps.base(req), resources[0] as string, this.#deps.domainServer)
+        : null;
     const redirect = URL.parse(String(params.redirect_uri ?? ''));
     return {
       clientName: client?.clientName ?? String(params.client_id),

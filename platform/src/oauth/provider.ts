@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import { PrismaAdapter, payloadKey } from './adapter.ts';
 import type { SigningKeySet } from './keys.ts';
 import { messagePage, PAGE_HEADERS } from './pages.ts';
-import { DEFAULT_SCOPE, parseResource, type ServerScopes } from './resources.ts';
+import { DEFAULT_SCOPE, type DomainServer, routeOfResource, type ServerScopes } from './resources.ts';
 
 /** Access tokens live this long (seconds): short, since a JWT is not looked up on every use. */
 export const ACCESS_TOKEN_TTL = 600;
@@ -26,6 +26,8 @@ export interface ProviderDeps {
   cookieKeys: Buffer[];
   /** The scopes of a server (from its main manifest), or null when there is no such server. */
   serverScopes(server: string): Promise<ServerScopes | null>;
+  /** The server a verified custom domain serves: its `<scheme>://<host>/mcp` is a resource too. */
+  domainServer?: DomainServer;
   /** Guards Client ID Metadata Document fetches (SSRF); default: the host must resolve to public addresses only. */
   allowMetadataFetch?: (url: URL) => Promise<boolean>;
   /** Called after a grant was revoked or removed, so caches of grants forget it. */
@@ -117,7 +119,7 @@ function providerFeatures(deps: ProviderDeps): NonNullable<Configuration['featur
       defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
       useGrantedResource: () => true,
       async getResourceServerInfo(_ctx, resourceIndicator) {
-        const parsed = parseResource(deps.base, resourceIndicator);
+        const parsed = routeOfResource(deps.base, resourceIndicator, deps.domainServer);
         const scopes = parsed ? await deps.serverScopes(parsed.server) : null;
         if (!parsed || !scopes) {
           throw new errors.InvalidTarget(`${resourceIndicator} is not the MCP URL of a server on this platform`);

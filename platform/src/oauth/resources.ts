@@ -41,6 +41,37 @@ export function parseResource(base: string, resource: string): { route: string; 
   return { route, server };
 }
 
+/** The server a verified custom domain serves (by lower-case hostname), if it is one. */
+export type DomainServer = (hostname: string) => string | undefined;
+
+/**
+ * The MCP URL of a custom domain, `<scheme>://<host>/mcp`, when `resource` is exactly that (http or https, no
+ * credentials, query, fragment or other path); the host may carry a port.
+ */
+export function customDomainResource(resource: string): { hostname: string } | null {
+  const url = URL.parse(resource);
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) return null;
+  if (url.username || url.password || url.search || url.hash || url.pathname !== '/mcp') return null;
+  if (`${url.origin}/mcp` !== resource) return null;
+  return { hostname: url.hostname };
+}
+
+/**
+ * The route a resource indicator names: `<base>/s/<name>/mcp` (a server or a preview), or the MCP URL of a
+ * verified custom domain (its server). Null when it names neither.
+ */
+export function routeOfResource(
+  base: string,
+  resource: string,
+  domainServer?: DomainServer,
+): { route: string; server: string } | null {
+  const onBase = parseResource(base, resource);
+  if (onBase || !domainServer) return onBase;
+  const custom = customDomainResource(resource);
+  const server = custom ? domainServer(custom.hostname) : undefined;
+  return server ? { route: server, server } : null;
+}
+
 /** The scopes of a server: those every call needs, and those each tool adds. */
 export interface ServerScopes {
   required: string[];

@@ -39,6 +39,8 @@ export interface AccessTokenClaims {
   /** The stored hash of the token's grant. */
   grant: string | undefined;
   exp: number;
+  /** When it was issued (seconds since the epoch; 0 when the token does not say). */
+  iat: number;
 }
 
 /** An access token the gateway refuses; `message` says why (it reaches the client). */
@@ -67,6 +69,8 @@ export interface AuthorizationServerDeps {
   external?: ExternalIdpConfig | undefined;
   /** Where grant revocations are announced to every process (the gateway caches which grants exist). */
   invalidations?: InvalidationBus;
+  /** Verified custom domains: each one's MCP URL is a resource of its server. */
+  domains?: { lookup(hostname: string): { server: string } | undefined };
 }
 
 const KEY_RELOAD_MS = 10_000;
@@ -138,6 +142,7 @@ export class AuthorizationServer {
         : undefined,
       provider: (req) => this.providerFor(this.baseOf(req)),
       base: (req) => this.baseOf(req),
+      domainServer: (hostname) => this.#deps.domains?.lookup(hostname)?.server,
     });
   }
 
@@ -195,6 +200,7 @@ export class AuthorizationServer {
         keys: this.#keys,
         cookieKeys: derivedKeys(this.#deps.keyring, 'oidc-cookies'),
         serverScopes: (name) => this.serverScopes(name),
+        domainServer: (hostname) => this.#deps.domains?.lookup(hostname)?.server,
         onGrantRevoked: () => this.#grantRevoked(),
         ...(this.#deps.allowMetadataFetch ? { allowMetadataFetch: this.#deps.allowMetadataFetch } : {}),
       });
@@ -219,11 +225,16 @@ export class AuthorizationServer {
   }
 
   /**
-   * Verifies an access token for `audience` (a server's MCP URL): ES256 only, this issuer, that audience,
-   * not expired, typ at+jwt, its grant not revoked. Throws InvalidTokenError saying why.
+   * Verifies an access token for `audience` (a server's MCP URL): ES256 only, the issuer of `issuerBase` (by default
+   * the base the audience lives under), that audience, not expired, typ at+jwt, its grant not revoked. Throws
+   * InvalidTokenError saying why.
    */
-  async verifyAccessToken(token: string, audience: string): Promise<AccessTokenClaims> {
-    const base = baseOfResource(audience);
+  async verifyAccessToken(
+    token: string,
+    audience: string,
+    issuerBase: string | null = baseOfResource(audience),
+  ): Promise<AccessTokenClaims> {
+    const base = issuerBase;
     if (base === null) throw new InvalidTokenError('the access token was issued for another resource');
     const payload = await this.#verifiedPayload(token, audience, `${base}/oauth`);
     const clientId = payload.client_id;
@@ -241,7 +252,7 @@ export class AuthorizationServer {
       }
     }
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
-    return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp };
+    return { sub: payload.sub, clientId, scopes, grant, exp: payload.exp, iat: payload.iat ?? 0 };
   }
 
   /** The payload of a token verified before for `audience` (still unexpired), else verifies it now. */

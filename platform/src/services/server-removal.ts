@@ -57,13 +57,21 @@ async function leftoversOf(ctx: RemovalDeps, server: { id: string; name: string 
 }
 
 /**
- * Removes the OAuth records that name routes of `servers` (grants, with their refresh tokens and codes, and
- * interactions): every record of a grant that covers one of them goes. Registered clients stay.
+ * Removes the OAuth records that name routes of `servers` or the custom domains `hostnames` (grants, with their
+ * refresh tokens and codes, and interactions): every record of a grant that covers one of them goes, so a token
+ * issued for a name can never reach whatever later answers on it. Registered clients stay.
  */
-export async function dropOauthRecordsOf(ctx: RemovalDeps, servers: string[]): Promise<number> {
-  if (servers.length === 0) return 0;
-  // Server names are DNS labels: no LIKE wildcard can hide in them.
-  const patterns = servers.flatMap((name) => [`%/s/${name}/mcp%`, `%/s/${name}--pr-%`, `%://${name}.%`]);
+export async function dropOauthRecordsOf(
+  ctx: Pick<RemovalDeps, 'db' | 'invalidations'>,
+  servers: string[],
+  hostnames: string[] = [],
+): Promise<number> {
+  if (servers.length === 0 && hostnames.length === 0) return 0;
+  // Server names are DNS labels and hostnames letters, digits, dots and hyphens: no LIKE wildcard can hide in them.
+  const patterns = [
+    ...servers.flatMap((name) => [`%/s/${name}/mcp%`, `%/s/${name}--pr-%`, `%://${name}.%`]),
+    ...hostnames.flatMap((host) => [`%://${host}/mcp%`, `%://${host}:%`]),
+  ];
   const rows = await ctx.db.$queryRaw<{ id: string; grant_id: string | null }[]>`
     SELECT "id", "grant_id" FROM "oauth_payloads"
      WHERE "model" <> 'Client' AND "payload"::text LIKE ANY(${patterns}::text[])`;
@@ -83,13 +91,18 @@ export async function dropOauthRecordsOf(ctx: RemovalDeps, servers: string[]): P
  */
 export async function dropServerRows(ctx: RemovalDeps, server: { id: string; name: string }): Promise<ServerLeftovers> {
   const leftovers = await leftoversOf(ctx, server);
+  const domains = await ctx.db.serverDomain.findMany({ where: { serverId: server.id }, select: { hostname: true } });
   await ctx.db.$transaction([
     ctx.db.server.deleteMany({ where: { id: server.id } }),
     ctx.db.instanceUid.deleteMany({ where: { key: { in: [server.name, `${server.name}#preview`] } } }),
   ]);
   // Calls in flight elsewhere are refused from now on, on every platform process.
   await ctx.invalidations.publish({ kind: 'server', name: server.name });
-  await dropOauthRecordsOf(ctx, [server.name]);
+  await dropOauthRecordsOf(
+    ctx,
+    [server.name],
+    domains.map((d) => d.hostname),
+  );
   return leftovers;
 }
 

@@ -4,11 +4,14 @@ export class ApiError extends Error {
   readonly code: string;
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
-  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+  /** Seconds the API asked to wait before trying again (its Retry-After header), when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>, retryAfter?: number) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfter = retryAfter;
   }
   /** The form field the error is about, when the API named one. */
   get field(): string | undefined {
@@ -64,9 +67,23 @@ export async function api<T = Record<string, unknown>>(method: string, path: str
   }
   if (!res.ok) {
     const e = (parsed as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
-    throw new ApiError(res.status, e?.code ?? 'error', e?.message ?? `HTTP ${res.status}`, e?.details);
+    throw new ApiError(
+      res.status,
+      e?.code ?? 'error',
+      e?.message ?? `HTTP ${res.status}`,
+      e?.details,
+      retryAfterSeconds(res.headers.get('retry-after')),
+    );
   }
   return parsed as T;
+}
+
+/** A Retry-After header's delay in seconds (the HTTP-date form too); undefined when absent or unreadable. */
+function retryAfterSeconds(header: string | null): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 /** A JSON POST to /auth (sign-in, sign-up, set password); throws ApiError. */
@@ -128,6 +145,23 @@ export interface ServerView {
   }[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** A custom domain of a server (GET /servers/<name>/domains): its state and the two DNS records it needs. */
+export interface CustomDomain {
+  hostname: string;
+  /** The MCP URL on this domain (answers once verified). */
+  url: string;
+  status: 'pending' | 'verified';
+  createdAt: string;
+  verifiedAt: string | null;
+  checkedAt: string | null;
+  /** What the last verification attempt found, when it failed. */
+  lastError: string | null;
+  /** The record that proves the org controls the name. */
+  verification: { type: 'TXT'; name: string; value: string };
+  /** Where the name must point for calls to reach the platform. */
+  routing: { type: 'CNAME'; name: string; value: string };
 }
 
 /** GET /usage: the org's usage this month against its plan. */

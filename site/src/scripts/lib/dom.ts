@@ -62,7 +62,8 @@ export function announce(message: string): void {
 
 /** A button that copies `text` and says so. */
 export function copyButton(text: string, label = 'Copy'): HTMLButtonElement {
-  const button = h('button', { type: 'button', class: 'copy', 'aria-label': `${label} to clipboard` }, 'Copy');
+  const name = `${label} to clipboard`;
+  const button = h('button', { type: 'button', class: 'copy', 'aria-label': name }, 'Copy');
   button.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(text);
@@ -71,9 +72,12 @@ export function copyButton(text: string, label = 'Copy'): HTMLButtonElement {
       button.textContent = 'Press Ctrl+C';
     }
     button.dataset.state = 'done';
+    // Named by what it shows meanwhile: a name without the visible text confuses voice control.
+    button.removeAttribute('aria-label');
     announce(button.textContent ?? '');
     setTimeout(() => {
       button.textContent = 'Copy';
+      button.setAttribute('aria-label', name);
       delete button.dataset.state;
     }, 1600);
   });

@@ -1,4 +1,4 @@
-/** /servers/<name>/: overview (conditions, history, roll back, install), tools, logs, metrics, changes, iterate, views, secrets, settings. */
+/** /servers/<name>/: overview (conditions, history, roll back, install), tools, logs, metrics, changes, iterate, views, secrets, domains, settings. */
 import {
   api,
   type ChangeView,
@@ -9,6 +9,7 @@ import {
   type ToolView,
 } from '../lib/api.ts';
 import { ago, announce, byId, codeBlock, errorBox, h, mount, pill, short, skeleton } from '../lib/dom.ts';
+import { domainsPanel } from '../lib/domains.ts';
 import { installSnippets } from '../lib/install.ts';
 import { iteratePanel } from '../lib/iterate.ts';
 import { logsPanel } from '../lib/logs.ts';
@@ -17,7 +18,18 @@ import { tryPanel } from '../lib/tryit.ts';
 import { viewsPanel } from '../lib/views.ts';
 
 const name = decodeURIComponent(location.pathname.split('/')[2] ?? '');
-const TABS = ['overview', 'tools', 'logs', 'metrics', 'changes', 'iterate', 'views', 'secrets', 'settings'] as const;
+const TABS = [
+  'overview',
+  'tools',
+  'logs',
+  'metrics',
+  'changes',
+  'iterate',
+  'views',
+  'secrets',
+  'domains',
+  'settings',
+] as const;
 type Tab = (typeof TABS)[number];
 const tab: Tab = (TABS as readonly string[]).includes(new URLSearchParams(location.search).get('tab') ?? '')
   ? (new URLSearchParams(location.search).get('tab') as Tab)
@@ -428,6 +440,7 @@ async function start(): Promise<void> {
     else if (tab === 'iterate') mount(panel, iteratePanel(name));
     else if (tab === 'views') mount(panel, viewsPanel(name, toolNames()));
     else if (tab === 'secrets') await secrets();
+    else if (tab === 'domains') mount(panel, domainsPanel(name));
     else await settings();
   } catch (err) {
     mount(panel, errorBox((err as Error).message));
