@@ -5,7 +5,7 @@ import { TestStack } from './harness.ts';
 import { type Route, routesOf } from './routes.ts';
 
 /** Path parameters that are names or ids, not numbers: a new parameter must be added here or to NUMERIC_PATH_PARAMS. */
-const TEXT_PATH_PARAMS = ['name', 'check', 'secret', 'ref', 'id', 'clientId', 'userId', 'tool', 'view'];
+const TEXT_PATH_PARAMS = ['name', 'check', 'secret', 'ref', 'id', 'clientId', 'userId', 'tool', 'view', 'hostname'];
 
 /** What a clumsy or hostile caller puts where a change number goes. */
 const BAD_NUMBERS = [
