@@ -42,6 +42,7 @@ import { GatewayDirectory } from './gateway/directory.ts';
 import { FairShare } from './gateway/fair-share.ts';
 import { GatewayRateLimits, type RateLimitStore } from './gateway/rate-limit.ts';
 import { PostgresRateLimitStore } from './gateway/rate-limit-store.ts';
+import { RouteSharing } from './gateway/shared-routes.ts';
 import { generationConfigFromEnv } from './generation/config.ts';
 import { Generation } from './generation/index.ts';
 import type { Model } from './generation/model.ts';
@@ -175,7 +176,7 @@ async function boot(
   });
   const { ctx, generation } = await buildContext(config, log, parts, stores, { ...services, invalidations, plans });
   logs.listen(ctx.calls);
-  const leader = await resumeWork(ctx, config, reposRoot);
+  const leader = await resumeWork(ctx, config, reposRoot, services.sharing);
   const { server, port, url } = await listen(ctx, config, reposRoot);
   const poller = new GitHubPoller({ ...ctx, log: log.child({ component: 'github' }) }, config.githubPollMs ?? 60_000);
   poller.start();
@@ -207,6 +208,7 @@ async function boot(
       await poller.stop();
       ctx.oauth.stop();
       await leader.close();
+      await services.sharing?.close();
       await egress.closeAll();
       await ctx.checks.close();
       await openMetrics?.close();
@@ -314,6 +316,8 @@ interface Services {
   logs: LogWriter;
   /** Recorded production calls (with consent) for the replay check. */
   replay: ReplayRecorder;
+  /** With Postgres: the routes every platform process of the database shares (the leader's, mirrored by the others). */
+  sharing: RouteSharing | undefined;
 }
 
 /** Wires git, runtime, checks, previews and the reconciler together (nothing starts yet). */
@@ -331,6 +335,7 @@ function buildServices(
     logs: LogWriter;
     plans: OrgPlans;
     invalidations: InvalidationBus;
+    keyring: Keyring;
   },
 ): Services {
   const { db } = deps;
@@ -345,10 +350,11 @@ function buildServices(
   const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
   const githubLog = log.child({ component: 'github' });
   const runtime = openRuntime(config, log, parts, db, deps.logs);
-  const credentials = new GatewayCredentials();
+  const credentials = new GatewayCredentials(derivedKeys(deps.keyring, 'gateway-credentials')[0]);
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
   let reconciler: Reconciler | undefined;
+  const sharing = shareRoutes(config, log, { db, routes, invalidations: deps.invalidations }, () => reconciler);
   let prometheus: PlatformMetrics | undefined;
   const player = new ReplayPlayer(deps.egress);
   const previews = new PreviewManager({
@@ -405,7 +411,17 @@ function buildServices(
       }
     },
   });
-  reconciler = buildReconciler(config, log, { ...deps, git, runtime, bundles, routes, checks, credentials, player });
+  reconciler = buildReconciler(config, log, {
+    ...deps,
+    git,
+    runtime,
+    bundles,
+    routes,
+    checks,
+    credentials,
+    player,
+    sharing,
+  });
   if (config.prometheus && config.prometheus.mode !== 'off')
     prometheus = new PlatformMetrics({ reconciler, routes, runtime, logs: deps.logs });
   return {
@@ -422,7 +438,30 @@ function buildServices(
     prometheus,
     logs: deps.logs,
     replay: deps.replay,
+    sharing,
   };
+}
+
+/**
+ * With Postgres, several platform processes may share the database: the routes of the one whose reconciler leads
+ * are every process's (mirrored from `instance_routes`). One process on PGlite has nothing to share.
+ */
+function shareRoutes(
+  config: Config,
+  log: Logger,
+  deps: { db: PrismaClient; routes: RouteTable; invalidations: InvalidationBus },
+  reconciler: () => Reconciler | undefined,
+): RouteSharing | undefined {
+  if (!config.databaseUrl) return undefined;
+  return new RouteSharing({
+    ...deps,
+    reconciler: () => {
+      const r = reconciler();
+      if (!r) throw new Error('the reconciler is not set up yet');
+      return r;
+    },
+    log: log.child({ component: 'routes' }),
+  });
 }
 
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
@@ -457,6 +496,7 @@ function buildReconciler(
     credentials: GatewayCredentials;
     logs: LogWriter;
     player: ReplayPlayer;
+    sharing: RouteSharing | undefined;
   },
 ): Reconciler {
   const { db, git, runtime, bundles, routes, checks, secrets, egress, credentials } = deps;
@@ -478,6 +518,7 @@ function buildReconciler(
     previews: { env: () => credentials.env(), test: smokeTest, provision: deps.player.provision },
     onEvent: (event) => deps.logs.add(deployEntry(event)),
     files: new ServerFiles({ dataDir: config.dataDir }),
+    ...(deps.sharing ? { elsewhere: deps.sharing } : {}),
     ...(config.testKillAt
       ? {
           onStep: (step: string, server: string) => {
@@ -636,6 +677,7 @@ async function resumeWork(
   ctx: PlatformContext,
   config: Config,
   reposRoot: string,
+  sharing: RouteSharing | undefined,
 ): Promise<{ close(): Promise<void> }> {
   const { db, log, checks, reconciler } = ctx;
   const deletions = await resumeDeletions(ctx);
@@ -651,9 +693,17 @@ async function resumeWork(
   const leadership = config.databaseUrl
     ? new AdvisoryLockLeadership({ connectionString: config.databaseUrl })
     : new SoloLeadership();
+  // Until it leads, this process routes calls to the leader's instances (and passes wake-ups on to it).
+  await sharing?.follow();
   const leader = whileLeading(leadership, {
-    start: () => reconciler.start(),
-    stop: () => reconciler.stop(),
+    start: async () => {
+      await sharing?.lead();
+      await reconciler.start();
+    },
+    stop: async () => {
+      await reconciler.stop();
+      await sharing?.follow();
+    },
     log: (msg, fields) => log.info(msg, fields),
   });
   await leader.settled;

@@ -19,6 +19,15 @@ export const Invalidation = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('plan'), orgId: z.string().max(64) }),
   /** An OAuth grant was revoked. */
   z.object({ kind: z.literal('grant') }),
+  /** The reconciler's leader pointed a target (a server or a preview) at another instance, or took its route away. */
+  z.object({ kind: z.literal('route'), target: z.string().max(160) }),
+  /**
+   * Not a change but a request on the same channel: a process that does not lead the reconciler asks the leader to
+   * reconcile a target (a merge, a secret changed…), or, with `call`, to start one scaled to zero that a call is for.
+   */
+  z.object({ kind: z.literal('wake'), target: z.string().max(160), call: z.boolean() }),
+  /** Calls reached these targets through another process lately: the leader does not count them idle. */
+  z.object({ kind: z.literal('route_activity'), targets: z.array(z.string().max(160)).max(40) }),
   /** Anything may have changed (notifications may have been missed): forget everything. */
   z.object({ kind: z.literal('all') }),
 ]);

@@ -2,10 +2,7 @@
 // sharing one Postgres; halfway, one of them is stopped cleanly (SIGTERM: it answers what it took, flushes its counts
 // and exits) and the clients go on through the other. Every call that got an answer is recorded exactly once: the
 // usage rows of both processes add up to the answers the clients received, status by status.
-//
-// Known, and not metering's: under the process runtime only the reconciler's leader (the first process) holds routes
-// to instances (in memory), so the second process answers these calls 503 server_unavailable ("is starting") rather
-// than forwarding them. Those are answers, and recorded as such; the totals must agree either way.
+// Both processes forward calls to the instance the leader (the first process) started: the second mirrors its routes.
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';

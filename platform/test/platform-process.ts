@@ -21,7 +21,7 @@ export type ServerBody = {
   observedRevision: string | null;
   desiredRevision: string | null;
   conditions: { type: string; status: boolean; reason: string }[];
-  history: { revision: string; state: string; reason: string; instanceId: string | null }[];
+  history: { revision: string; state: string; reason: string; instance: string | null }[];
 };
 
 /** A platform running as its own process, so it can really be killed. */

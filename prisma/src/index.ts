@@ -7,6 +7,7 @@ export type {
   Deployment,
   Generation,
   GitHubConnection,
+  InstanceRoute,
   Membership,
   Org,
   PrismaClient,

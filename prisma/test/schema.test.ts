@@ -32,6 +32,7 @@ describe.each(availableTestKinds())('the migrated %s database', (kind) => {
       'generations',
       'github_connections',
       'github_deliveries',
+      'instance_routes',
       'instance_uids',
       'invitations',
       'memberships',

@@ -36,7 +36,7 @@ export {
 } from './loop.ts';
 export type { PreviewOutcome, PreviewProvision, PreviewSetup, PreviewTest } from './previews.ts';
 export { MAX_ANSWER_BYTES, probeInstance, type UnixResponse, unixRequest } from './probe.ts';
-export { type RouteLease, RouteTable, type RouteTarget } from './routes.ts';
+export { type RouteLease, type RouteListener, RouteTable, type RouteTarget } from './routes.ts';
 export { Cgroups } from './runtimes/cgroups.ts';
 export { CONFINED_NODE_MAJOR, packagedNode, whichSync } from './runtimes/confined.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';

@@ -77,6 +77,11 @@ export interface ReconcilerDeps {
   onEvent?: (event: DeployEvent) => void;
   /** The data dir's per-server files (instance folders, compile caches, bundles), removed with a server. */
   files?: ServerFiles;
+  /**
+   * While this reconciler does not run (another platform process leads): how to pass a wake-up to the one that does
+   * (`forCall`: a call arrived for a target scaled to zero). Without it, a wake-up of a stopped reconciler is dropped.
+   */
+  elsewhere?: { wake(target: string, forCall: boolean): void };
 }
 
 type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
@@ -240,7 +245,10 @@ export class Reconciler {
 
   /** Asks for `server` to be reconciled soon (merge, push, revert, check completed, instance exit). */
   wake(server: string): void {
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      this.#deps.elsewhere?.wake(server, false);
+      return;
+    }
     this.#dirty.add(server);
     if (this.#running.has(server)) return;
     const run = (async () => {
@@ -271,15 +279,30 @@ export class Reconciler {
     return this.#state.get(server).sleeping !== undefined;
   }
 
-  /** A call arrived for a server scaled to zero: start it again. */
-  wakeForCall(server: string): void {
-    if (!this.isSleeping(server)) return;
+  /**
+   * A call arrived for `server` and found no route: when it is scaled to zero, start it again (through the leading
+   * process when this one does not lead) and resolve true, so the call waits for its route; false otherwise.
+   */
+  async wakeForCall(server: string): Promise<boolean> {
+    if (this.#stopped) {
+      const elsewhere = this.#deps.elsewhere;
+      if (!elsewhere) return false;
+      const row = await this.#deps.db.reconcilerState.findUnique({
+        where: { target: server },
+        select: { sleepingRevision: true },
+      });
+      if (!row?.sleepingRevision) return false;
+      elsewhere.wake(server, true);
+      return true;
+    }
+    if (!this.isSleeping(server)) return false;
     this.#state
       .update(server, { sleeping: undefined })
       .catch((err) => this.#deps.log.warn('could not record a wake-up', { server, err }));
     this.#deps.log.info('waking an idle server', { server });
     this.#event({ server, revision: null, level: 'info', reason: 'Waking', message: 'a call arrived: starting again' });
     this.wake(server);
+    return true;
   }
 
   /** Stops the instances of servers that had no call for `idleMs` (previews are not touched). */

@@ -22,14 +22,29 @@ export interface RouteLease {
   release(): void;
 }
 
+/** Told of every route set (`target`) or removed (`undefined`), after the table changed. */
+export type RouteListener = (server: string, target: RouteTarget | undefined) => void;
+
 /**
  * The gateway's routing table. The reconciler switches a server's route atomically and then
  * drains the previous target: `drain()` resolves once its in-flight calls finished (bounded).
+ * Listeners hear every change (the platform writes them to the database for its other processes).
  */
 export class RouteTable {
   readonly #routes = new Map<string, Entry>();
   readonly #byInstance = new Map<string, Entry>();
   readonly #waiters = new Map<string, Array<(ok: boolean) => void>>();
+  readonly #listeners = new Set<RouteListener>();
+
+  /** Calls `listener` after every change of a route; returns the function that stops it. */
+  onChange(listener: RouteListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(server: string, target: RouteTarget | undefined): void {
+    for (const listener of this.#listeners) listener(server, target);
+  }
 
   /** The current target of `server`, if any. */
   get(server: string): RouteTarget | undefined {
@@ -62,7 +77,21 @@ export class RouteTable {
     this.#routes.set(server, entry);
     this.#byInstance.set(target.instanceId, entry);
     for (const resolve of this.#waiters.get(server)?.splice(0) ?? []) resolve(true);
+    this.#changed(server, target);
     return previous?.target;
+  }
+
+  /** Counts a call made to `server` elsewhere (another platform process) as its latest use. */
+  touch(server: string, at = Date.now()): void {
+    const entry = this.#routes.get(server);
+    if (entry && at > entry.lastUsed) entry.lastUsed = at;
+  }
+
+  /** Servers with a call started or ended here since `since` (ms since epoch). */
+  usedSince(since: number): string[] {
+    const used: string[] = [];
+    for (const [server, entry] of this.#routes) if (entry.inFlight > 0 || entry.lastUsed >= since) used.push(server);
+    return used;
   }
 
   /** How long `server`'s route has had no call in flight and none started, in ms (undefined without a route). */
@@ -94,6 +123,7 @@ export class RouteTable {
     const entry = this.#routes.get(server);
     if (!entry || (instanceId && entry.target.instanceId !== instanceId)) return undefined;
     this.#routes.delete(server);
+    this.#changed(server, undefined);
     return entry.target;
   }
 

@@ -48,4 +48,35 @@ describe('RouteTable', () => {
     expect(routes.remove('demo', 'a')?.instanceId).toBe('a');
     expect(routes.get('demo')).toBeUndefined();
   });
+
+  it('tells its listeners of every route set or removed, and of nothing else', () => {
+    const routes = new RouteTable();
+    const heard: string[] = [];
+    const stop = routes.onChange((server, t) => heard.push(`${server}:${t?.instanceId ?? '-'}`));
+    routes.set('demo', target('a'));
+    routes.set('demo', target('b'));
+    routes.remove('demo', 'a'); // not the current instance: nothing changed
+    routes.remove('demo');
+    routes.remove('demo'); // no route any more
+    stop();
+    routes.set('demo', target('c'));
+    expect(heard).toEqual(['demo:a', 'demo:b', 'demo:-']);
+  });
+
+  it('counts calls made elsewhere as use, and lists the servers used since a time', async () => {
+    const routes = new RouteTable();
+    routes.set('busy', target('a'));
+    routes.set('quiet', target('b'));
+    await new Promise((r) => setTimeout(r, 30));
+    const since = Date.now();
+    expect(routes.usedSince(since)).toEqual([]);
+    routes.acquire('busy'); // in flight
+    routes.touch('quiet', since - 1000); // older than its last use: ignored
+    expect(routes.usedSince(since)).toEqual(['busy']);
+    expect(routes.idleFor('quiet')).toBeGreaterThanOrEqual(25);
+    routes.touch('quiet');
+    expect(routes.idleFor('quiet')).toBeLessThan(25);
+    routes.touch('nowhere'); // no route: nothing to count
+    expect(routes.servers()).toEqual(['busy', 'quiet']);
+  });
 });

@@ -1,4 +1,12 @@
-import { createHash, generateKeyPairSync, type KeyObject, randomUUID, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  randomUUID,
+  sign,
+} from 'node:crypto';
 import type { InstanceProvisioner } from '@bmms/reconciler';
 
 /** The environment variable an instance reads the gateway's verification key from (PEM, Ed25519 public key). */
@@ -21,6 +29,9 @@ export interface CallerClaims {
   client: string;
 }
 
+/** An Ed25519 private key in PKCS #8 (RFC 8410) is this DER prefix followed by its 32-byte seed. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 const b64 = (value: Buffer | string) => Buffer.from(value).toString('base64url');
 
 /**
@@ -35,10 +46,18 @@ export class GatewayCredentials {
   /** Caller and server → a credential minted less than REUSE_SECONDS ago. */
   readonly #recent = new Map<string, { token: string; iat: number }>();
 
-  constructor() {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    this.#privateKey = privateKey;
-    this.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  /**
+   * `seed` (32 bytes) makes the key pair: processes that share a database derive it from the master key, so an
+   * instance one of them started accepts the credentials of every other. A random one without it.
+   */
+  constructor(seed: Buffer = randomBytes(32)) {
+    if (seed.length !== 32) throw new Error('a gateway key seed has 32 bytes');
+    this.#privateKey = createPrivateKey({
+      key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    this.publicKeyPem = createPublicKey(this.#privateKey).export({ type: 'spki', format: 'pem' }).toString();
     this.kid = createHash('sha256').update(this.publicKeyPem).digest('hex').slice(0, 16);
   }
 

@@ -388,9 +388,8 @@ async function leaseRoute(
 ): Promise<RouteLease> {
   let lease = ctx.routes.acquire(name);
   if (lease) return lease;
-  if (previewNumber === undefined && ctx.reconciler.isSleeping(name)) {
-    // Scaled to zero: this call starts the server again and waits for it (bounded).
-    ctx.reconciler.wakeForCall(name);
+  // Scaled to zero: this call starts the server again (through the leading process) and waits for it (bounded).
+  if (previewNumber === undefined && (await ctx.reconciler.wakeForCall(name))) {
     if (await ctx.routes.waitFor(name, WAKE_TIMEOUT_MS)) lease = ctx.routes.acquire(name);
     if (lease) return lease;
   }
