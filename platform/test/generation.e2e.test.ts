@@ -302,9 +302,10 @@ describe('from a prompt to a running server, then an iteration', () => {
   }, 180_000);
 
   it('fails an iteration whose edits change no file (nothing_changed), opening no branch', async () => {
+    // An edit in form (the description) that leaves every file as it is.
     fake.script({
       tool: 'edit_server',
-      input: { title: 'Nothing', summary: 'Changes nothing.', upsert: [], remove: [] },
+      input: { title: 'Nothing', summary: 'Changes nothing.', description: 'Converts temperatures between scales.' },
     });
     const branches = await stack.platform.ctx.git.listBranches('units');
     const started = await stack.api<GenerationBody>('POST', '/api/v1/generations', {

@@ -282,7 +282,20 @@ describe('manifest check: views (MCP Apps)', () => {
     const o = await runGrid(grid());
     expect(o.findings).toEqual([]);
     expect(o.conclusion).toBe('success');
-    expect(o.summary).toMatch(/views built: ui:\/\/grid-demo\/grid \(ui\/grid\.html\): \d+\.\d KiB$/);
+    expect(o.summary).toMatch(/views built: ui:\/\/grid-demo\/grid \(ui\/grid\.html\): \d+\.\d KiB of 256 KiB$/);
+  });
+
+  it('fails a view that builds past its budget, saying by how much', async () => {
+    const files = grid();
+    // Distinct rules: nothing a bundler could fold away.
+    const rules_ = Array.from({ length: 9000 }, (_, i) => `.filler-${i} { margin-left: ${i}px; }`);
+    files['ui/grid.css'] = `${files['ui/grid.css']}\n${rules_.join('\n')}\n`;
+    const o = await runGrid(files);
+    expect(rules(o)).toEqual(['view-over-budget']);
+    expect(o.conclusion).toBe('failure');
+    expect(o.summary).toMatch(
+      /\nui\/grid\.html: \[view-over-budget\] ui:\/\/grid-demo\/grid builds to \d{3} KiB, over the 256 KiB budget of a view/,
+    );
   });
 
   it('fails a view that may connect to a host outside egress, and passes it once egress has the host', async () => {
@@ -318,6 +331,7 @@ describe('manifest check: views (MCP Apps)', () => {
     const { 'ui/grid.css': _, ...files } = grid();
     const o = await runGrid(files);
     expect(rules(o)).toEqual(['view-build-failed']);
+    expect(o.summary).toContain('\nui/grid.html: [view-build-failed] ui://grid-demo/grid does not build');
     expect(o.summary).toContain('ui/grid.css is missing');
   });
 

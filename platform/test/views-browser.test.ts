@@ -11,7 +11,7 @@ import { parseManifest, renderTemplate, renderView, VIEW_PATTERNS } from '@bmms/
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { build } from 'esbuild';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type FrameLocator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestCheck } from '../src/checks/manifest.ts';
 import { CHROMIUM, HAS_CHROMIUM } from './browser.ts';
@@ -139,6 +139,14 @@ afterAll(async () => {
   await cleanup();
 });
 
+/** The view's page background and text colour, as the browser computed them. */
+function colours(frame: FrameLocator): Promise<{ background: string; text: string }> {
+  return frame.locator('body').evaluate((body) => {
+    const style = getComputedStyle(body);
+    return { background: style.backgroundColor, text: style.color };
+  });
+}
+
 /** A page playing host for one view: it loads the view with its CSP and delivers `result`. */
 async function playHost(
   html: string,
@@ -180,13 +188,30 @@ describe.skipIf(!HAS_CHROMIUM)('a browser playing MCP Apps host', () => {
       expect(await frame.locator('thead th').allTextContents()).toEqual(['id', 'name', 'born', 'status', 'date']);
       expect(await frame.locator('tbody tr').count()).toBe(2);
       expect(await frame.locator('#status').textContent()).toBe('2 of 2 row(s)');
-      // The host's theme reached the view.
+      // The host's theme reached the view: its data-theme and its colour variables, then a switch to light.
       expect(await frame.locator('html').getAttribute('data-theme')).toBe('dark');
-      // Keyboard: sort by name descending with two presses of Enter on its header button.
+      expect(await colours(frame)).toEqual({ background: 'rgb(16, 24, 32)', text: 'rgb(230, 231, 232)' });
+      await page.evaluate(() =>
+        (window as unknown as { setHostContext(c: unknown): void }).setHostContext({
+          theme: 'light',
+          styles: {
+            variables: {
+              '--color-background-primary': 'rgb(250, 250, 249)',
+              '--color-text-primary': 'rgb(20, 20, 19)',
+            },
+          },
+        }),
+      );
+      await expect.poll(() => frame.locator('html').getAttribute('data-theme')).toBe('light');
+      expect(await colours(frame)).toEqual({ background: 'rgb(250, 250, 249)', text: 'rgb(20, 20, 19)' });
+      // Keyboard: Tab reaches the header buttons, and two presses of Enter sort by name descending (the focus stays
+      // on the header the view draws anew; the keyboard, not a locator, sends the second press).
       const nameHeader = frame.locator('thead th button', { hasText: 'name' });
-      await nameHeader.focus();
-      await nameHeader.press('Enter');
-      await nameHeader.press('Enter');
+      await frame.locator('thead th button', { hasText: 'id' }).focus();
+      await page.keyboard.press('Tab');
+      expect(await nameHeader.evaluate((button) => button === document.activeElement)).toBe(true);
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Enter');
       expect(await frame.locator('tbody tr:first-child td:nth-child(2)').textContent()).toBe('Grace Hopper');
       expect(await frame.locator('thead th:nth-child(2)').getAttribute('aria-sort')).toBe('descending');
       await frame.locator('#filter').fill('ada');
@@ -255,6 +280,16 @@ describe.skipIf(!HAS_CHROMIUM)('a browser playing MCP Apps host', () => {
           form: '',
         };
         expect(rendered, pattern).toContain(expected[pattern]);
+        // Every pattern follows the host's theme variables.
+        expect(await colours(frame), pattern).toEqual({ background: 'rgb(16, 24, 32)', text: 'rgb(230, 231, 232)' });
+        if (pattern === 'data-grid') {
+          // By keyboard: Enter on a column's header sorts it, and Enter again (the focus kept) reverses it.
+          await frame.locator('thead th button', { hasText: 'name' }).focus();
+          await page.keyboard.press('Enter');
+          await page.keyboard.press('Enter');
+          expect(await frame.locator('th:has(button:text-is("name"))').getAttribute('aria-sort')).toBe('descending');
+          expect(await frame.locator('tbody tr:first-child').textContent()).toContain('Grace Hopper');
+        }
         expect(errors, pattern).toEqual([]);
         expect(
           console.filter((line) => /Content.Security.Policy|Refused|error/i.test(line)),

@@ -85,10 +85,10 @@ describe('a bundled server with a view (data-grid)', () => {
     proc?.kill('SIGTERM');
   });
 
-  async function connect(declaresUi: boolean): Promise<Client> {
+  async function connect(declaresUi: boolean, mimeTypes = [MIME]): Promise<Client> {
     const client = new Client(
       { name: 'views-test', version: '1.0.0' },
-      declaresUi ? { capabilities: { extensions: { [UI]: { mimeTypes: [MIME] } } } } : {},
+      declaresUi ? { capabilities: { extensions: { [UI]: { mimeTypes } } } } : {},
     );
     await client.connect(new StreamableHTTPClientTransport(url));
     return client;
@@ -132,6 +132,12 @@ describe('a bundled server with a view (data-grid)', () => {
     const result = await client.callTool({ name: 'list_rows', arguments: {} });
     expect(result.isError).toBe(true);
     expect((result.content as { type: string; text: string }[])[0]?.type).toBe('text');
+    await client.close();
+  });
+
+  it('does not answer the extension to a client that names it without the mcp-app MIME type', async () => {
+    const client = await connect(true, ['text/html;profile=some-other-host']);
+    expect(client.getServerCapabilities()?.extensions).toBeUndefined();
     await client.close();
   });
 });

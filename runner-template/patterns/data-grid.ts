@@ -7,13 +7,15 @@ function draw(items: Item[], root: HTMLElement): void {
   const rows =
     sortBy === null ? items : [...items].sort((a, b) => compare(a, b, sortBy as { key: string; descending: boolean }));
   const head = el('tr');
-  for (const key of columns) {
+  for (const [index, key] of columns.entries()) {
     const button = el('button', { text: key });
     button.type = 'button';
     button.addEventListener('click', () => {
       sortBy = { key, descending: sortBy?.key === key && !sortBy.descending };
       root.replaceChildren();
       draw(items, root);
+      // The table was drawn anew: keep the keyboard on the column just sorted, so Enter sorts it again.
+      root.querySelectorAll<HTMLButtonElement>('thead button')[index]?.focus();
     });
     const th = el('th', {}, button);
     th.scope = 'col';

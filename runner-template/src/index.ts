@@ -2,6 +2,9 @@ export * from './egress/index.ts';
 export * from './errors.ts';
 export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
 export {
+  type FieldChoices,
+  fieldChoices,
+  fieldProblems,
   fieldsOf,
   PATTERN_TITLES,
   renderView,

@@ -84,6 +84,43 @@ export function fieldsOf(outputSchema: Schema | undefined): ViewFields {
   };
 }
 
+/** What a view's config may name from an output schema: the lists of records, and the fields of each. */
+export interface FieldChoices {
+  /** Top-level properties that are lists. */
+  lists: string[];
+  /** The fields a config may name with `list` set to each list (its items' properties; `""`: no list, the top). */
+  fields: Record<string, string[]>;
+}
+
+/** The names a view's config may use, read from the tool's output schema. */
+export function fieldChoices(outputSchema: Schema | undefined): FieldChoices {
+  const top = propertiesOf(outputSchema);
+  const lists = top.filter(([, s]) => s.type === 'array').map(([name]) => name);
+  const fields: Record<string, string[]> = { '': top.map(([name]) => name) };
+  for (const [name, schema] of top) {
+    if (schema.type === 'array') fields[name] = propertiesOf(asSchema(schema.items)).map(([field]) => field);
+  }
+  return { lists, fields };
+}
+
+/** Problems of a config's fields against the output schema's choices (empty: every name exists). */
+export function fieldProblems(fields: ViewFields, choices: FieldChoices): string[] {
+  const problems: string[] = [];
+  if (fields.list !== null && !choices.lists.includes(fields.list)) {
+    problems.push(`list: "${fields.list}" is not a list of the output schema (${choices.lists.join(', ') || 'none'})`);
+  }
+  const allowed = choices.fields[fields.list ?? ''] ?? [];
+  for (const key of ['label', 'date', 'status', 'number'] as const) {
+    const name = fields[key];
+    if (name !== null && !allowed.includes(name)) {
+      problems.push(
+        `${key}: "${name}" is not a field of ${fields.list ?? 'the result'} (${allowed.join(', ') || 'none'})`,
+      );
+    }
+  }
+  return problems;
+}
+
 /** The tool's arguments as the form pattern shows them. */
 function inputsOf(tool: ToolSpec): { name: string; type: string; required: boolean; description: string }[] {
   const required = new Set(tool.inputSchema.required ?? []);
@@ -123,10 +160,14 @@ export interface ViewRequest {
   title?: string;
 }
 
-/** A pattern rendered for a server: the files of `ui/<view>/` and the manifest with the view declared and wired. */
+/**
+ * A pattern rendered for a server: the files of `ui/<view>/` and the manifest with the view declared and wired.
+ * `fields` are the record fields the view shows; default: read from the tool's output schema (fieldsOf).
+ */
 export function renderView(
   manifest: Manifest,
   request: ViewRequest,
+  fields?: ViewFields,
 ): { files: Record<string, string>; manifest: Manifest } {
   const tool = manifest.tools.find((t) => t.name === request.tool);
   if (tool === undefined) throw new Error(`no tool "${request.tool}" in mcp.json`);
@@ -139,7 +180,7 @@ export function renderView(
     [`${dir}/view.ts`]: read(`${request.pattern}.ts`),
     [`${dir}/fields.ts`]: read('fields.ts'),
     [`${dir}/style.css`]: read('style.css'),
-    [`${dir}/config.ts`]: configText(title, tool, fieldsOf(tool.outputSchema)),
+    [`${dir}/config.ts`]: configText(title, tool, fields ?? fieldsOf(tool.outputSchema)),
     // The views' compiler config (the DOM's types); package.json's typecheck runs it (withViewTypecheck).
     [VIEW_TSCONFIG_PATH]: viewTsconfigText(),
   };

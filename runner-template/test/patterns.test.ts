@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fieldsOf, parseManifest, renderTemplate, renderView, VIEW_PATTERNS } from '../src/index.ts';
+import {
+  fieldChoices,
+  fieldProblems,
+  fieldsOf,
+  parseManifest,
+  renderTemplate,
+  renderView,
+  VIEW_PATTERNS,
+} from '../src/index.ts';
 
 describe('view patterns', () => {
   it('reads the records and their label, date, status and number from an output schema', () => {
@@ -25,6 +33,37 @@ describe('view patterns', () => {
       }),
     ).toEqual({ list: 'issues', label: 'title', date: 'created', status: 'state', number: 'comments' });
     expect(fieldsOf(undefined)).toEqual({ list: null, label: null, date: null, status: null, number: null });
+  });
+
+  it('lists the names a config may use, and names each field the schema does not declare', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        tasks: { type: 'array', items: { type: 'object', properties: { headline: {}, lane: {} } } },
+        total: { type: 'integer' },
+      },
+    };
+    const choices = fieldChoices(schema);
+    expect(choices).toEqual({ lists: ['tasks'], fields: { '': ['tasks', 'total'], tasks: ['headline', 'lane'] } });
+    const fit = { list: 'tasks', label: 'headline', date: null, status: 'lane', number: null };
+    expect(fieldProblems(fit, choices)).toEqual([]);
+    expect(fieldProblems({ ...fit, list: 'total', label: 'title' }, choices)).toEqual([
+      'list: "total" is not a list of the output schema (tasks)',
+      'label: "title" is not a field of total (none)',
+      'status: "lane" is not a field of total (none)',
+    ]);
+    expect(fieldProblems({ ...fit, list: null, number: 'total' }, choices)).toEqual([
+      'label: "headline" is not a field of the result (tasks, total)',
+      'status: "lane" is not a field of the result (tasks, total)',
+    ]);
+  });
+
+  it('renders the fields it is given instead of those read from the schema', () => {
+    const manifest = parseManifest(renderTemplate('echo', 'echo-demo')['mcp.json'] ?? '');
+    const fields = { list: 'items', label: 'headline', date: null, status: 'lane', number: null };
+    const { files } = renderView(manifest, { pattern: 'kanban', tool: 'echo' }, fields);
+    expect(files['ui/kanban/config.ts']).toContain('label: "headline" as string | null');
+    expect(files['ui/kanban/config.ts']).toContain('status: "lane" as string | null');
   });
 
   it('renders a pattern into ui/<view>/ and wires the tool to the view in the manifest', () => {

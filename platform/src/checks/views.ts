@@ -94,7 +94,7 @@ function originMatches(entry: string, origin: string): boolean {
   return scheme === oScheme && host.startsWith('*.') && oHost.endsWith(host.slice(1));
 }
 
-function builtFindings(view: BuiltView, resource: UiResource, index: number, at: Locate): Finding[] {
+function builtFindings(view: BuiltView, resource: UiResource): Finding[] {
   const out: Finding[] = [];
   const domains = resource._meta?.ui.csp?.resourceDomains ?? [];
   for (const url of view.remote) {
@@ -107,9 +107,9 @@ function builtFindings(view: BuiltView, resource: UiResource, index: number, at:
     });
   }
   if (view.bytes > VIEW_BUDGET_BYTES) {
+    // The built file is what is too big: no line of mcp.json (nor of the HTML) is where the bytes are.
     out.push({
       file: resource.source,
-      ...at(['resources', index, 'source']),
       rule: 'view-over-budget',
       message: `${resource.uri} builds to ${Math.round(view.bytes / 1024)} KiB, over the ${VIEW_BUDGET_BYTES / 1024} KiB budget of a view; hosts load it into every conversation that shows it`,
       fix: 'import less (the bridge is @bmms/runner-template/view, a few KiB), drop unused code or split the view',
@@ -118,7 +118,7 @@ function builtFindings(view: BuiltView, resource: UiResource, index: number, at:
   return out;
 }
 
-/** Findings about the manifest's views, and one summary line per view built (`ui://…: 12 KiB`). */
+/** Findings about the manifest's views, and one summary line per view built (`ui://…: 12.3 KiB of 256 KiB`). */
 export async function viewFindings(
   dir: string,
   manifest: Manifest,
@@ -130,14 +130,16 @@ export async function viewFindings(
     findings.push(...cspFindings(resource, index, manifest, at));
     try {
       const view = await buildView(dir, resource);
-      built.push(`${resource.uri} (${resource.source}): ${(view.bytes / 1024).toFixed(1)} KiB`);
-      findings.push(...builtFindings(view, resource, index, at));
+      built.push(
+        `${resource.uri} (${resource.source}): ${(view.bytes / 1024).toFixed(1)} KiB of ${VIEW_BUDGET_BYTES / 1024} KiB`,
+      );
+      findings.push(...builtFindings(view, resource));
       findings.push(...(await undeclaredUrlFindings(dir, view, resource)));
     } catch (err) {
       if (!(err instanceof ViewBuildError)) throw err;
+      // err.lines name the file and line that did not build; mcp.json's line would pass for one of the HTML's.
       findings.push({
         file: resource.source,
-        ...at(['resources', index, 'source']),
         rule: 'view-build-failed',
         message: `${resource.uri} does not build into one HTML file: ${err.lines.join('; ')}`,
         fix: `make ${resource.source} and the scripts and stylesheets it names (relative paths under ui/) build`,

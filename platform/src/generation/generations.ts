@@ -32,6 +32,7 @@ import {
   editServerTool,
   HANDLERS_SYSTEM,
   proposeServerTool,
+  type ServerEdit,
   SPEC_SYSTEM,
   type SpecDraft,
   specDraftSchema,
@@ -353,6 +354,23 @@ async function changedPaths(
   return out;
 }
 
+/** The view files of a tree (HTML, CSS and TypeScript under ui/), as text: the model sees and edits them. */
+function viewFilesOf(tree: Record<string, Uint8Array>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [path, bytes] of Object.entries(tree)) {
+    if (/^ui\/.+\.(?:html|css|ts)$/.test(path)) out[path] = Buffer.from(bytes).toString('utf8');
+  }
+  return out;
+}
+
+/** Whether the request names a file: a tool's name, or a view's folder or file name under ui/. */
+function named(prompt: string, path: string): boolean {
+  const name = path.startsWith('src/tools/')
+    ? path.slice('src/tools/'.length, -3)
+    : (path.split('/')[1] ?? '').replace(/\.\w+$/, '');
+  return name !== '' && prompt.includes(name);
+}
+
 /** An iteration: edits from the model, applied to main's files; only what changed is committed, as a new change. */
 async function iterate(
   ctx: GenerationDeps,
@@ -366,12 +384,11 @@ async function iterate(
   const head = await ctx.git.resolveRef(server.name, 'refs/heads/main');
   if (!head) throw serverNotMerged(server.name);
   const current = await currentSpec(ctx, server, head);
-  // Send every tool file while they fit; past that, only the files the request names.
-  let context = current.files;
+  const before = await ctx.git.readTree(server.name, head);
+  // Send every tool and view file while they fit; past that, only the files the request names.
+  let context: Record<string, string> = { ...current.files, ...viewFilesOf(before) };
   if (Object.values(context).reduce((n, t) => n + t.length, 0) > MAX_CONTEXT_CHARS) {
-    context = Object.fromEntries(
-      Object.entries(current.files).filter(([path]) => row.prompt.includes(path.slice('src/tools/'.length, -3))),
-    );
+    context = Object.fromEntries(Object.entries(context).filter(([path]) => named(row.prompt, path)));
   }
   const validate = (spec: ServerSpec): string[] => {
     try {
@@ -398,10 +415,9 @@ async function iterate(
       spec: { ...next, tools: next.tools.map(({ source: _s, ...t }) => t) } as Prisma.InputJsonValue,
     },
   );
-  const before = await ctx.git.readTree(server.name, head);
   const rendered = render(next, generatedTestExtras(next, new Set(Object.keys(before))));
   const write: Record<string, string | Uint8Array> = {};
-  for (const [path, text] of Object.entries(rendered)) {
+  for (const [path, text] of Object.entries({ ...rendered, ...viewEdits(edit) })) {
     const old = before[path];
     if (!old || Buffer.from(old).toString('utf8') !== text) write[path] = text;
   }
@@ -453,6 +469,11 @@ async function iterate(
     { status: 'checking', changeNumber: change.number },
   );
   await reportChecks(ctx, server, change.number, recorder);
+}
+
+/** The view files an edit writes, by path. */
+function viewEdits(edit: ServerEdit): Record<string, string> {
+  return Object.fromEntries(edit.views.map((v) => [v.path, v.source]));
 }
 
 /** Whether a generation's stream can end: it reached a final status. */

@@ -5,9 +5,10 @@ import {
   type ServerSpec,
   type ToolSpec,
   toolSpecSchema,
+  uiResourceSchema,
 } from '@bmms/runner-template';
 import { z } from 'zod';
-import { analyzeSource } from '../checks/security/index.ts';
+import { analyzeSource, analyzeViewHtml, analyzeViewScript } from '../checks/security/index.ts';
 import type { ToolCall } from './model.ts';
 
 const TOOL_NAME_PATTERN = '^[a-zA-Z][a-zA-Z0-9_-]{0,63}$';
@@ -102,9 +103,17 @@ Keep the tool surface small and precise. Descriptions say what a tool does and w
 export const HANDLERS_SYSTEM = `You write the TypeScript handlers of an MCP server whose manifest is given. ${CTX_API}
 Write one complete file per tool and call the write_handlers tool with all of them.`;
 
+const CTX_VIEWS = `Views (MCP Apps) are interfaces under ui/ that hosts show beside a tool's result: each is declared in mcp.json "resources" (uri ui://<server>/<view>, source: its HTML file under ui/, _meta.ui.csp: the origins it may reach) and opened by a tool's _meta.ui.resourceUri; the view renders the tool's structuredContent, described by the tool's outputSchema.
+Rules for view files (HTML, CSS and TypeScript under ui/):
+- HTML holds no inline <script>, no on* attribute and no javascript: URL; scripts are <script type="module" src="./file.ts">;
+- scripts import only '@bmms/runner-template/view' and their own files under ui/; they build elements with textContent (never innerHTML, insertAdjacentHTML or document.write) and run no code from strings (no eval, Function or string timers);
+- styles follow the host's theme variables (var(--color-text-primary, CanvasText) and the like) in light and dark;
+- a view reaches only the origins its _meta.ui.csp declares, and each connectDomains host must be in egress.`;
+
 /** Iteration system prompt: from the current server and a request to edits. */
-export const EDIT_SYSTEM = `You change an existing MCP server with the smallest edit that does what the user asks. You get its mcp.json and tool files. ${CTX_API}
-Answer with edits only: tools to add or replace (full manifest entry and full file), tools to remove, and the complete new secrets and egress lists only if they change. Leave everything else as it is. Call the edit_server tool.`;
+export const EDIT_SYSTEM = `You change an existing MCP server with the smallest edit that does what the user asks. You get its mcp.json, tool files and view files. ${CTX_API}
+${CTX_VIEWS}
+Answer with edits only: tools to add or replace (full manifest entry, keeping its outputSchema and _meta unless the request changes them, and full file), tools to remove, view files to add or replace (full content), and the complete new secrets, egress and resources lists only if they change. Leave everything else as it is. Call the edit_server tool.`;
 
 /** The propose_server tool. */
 export const proposeServerTool: ToolCall<SpecDraft> = {
@@ -179,15 +188,46 @@ export function writeHandlersTool(spec: SpecDraft): ToolCall<{ tools: { name: st
 
 const editToolSchema = toolSpecSchema.extend({ source: z.string().min(1).max(60_000) });
 
+/** A file of a view the model may write: HTML, CSS or TypeScript under ui/ (no `..`, no hidden names). */
+const VIEW_FILE = /^ui\/(?:[a-z0-9][\w.-]*\/)*[a-z0-9][\w.-]*\.(?:html|css|ts)$/i;
+
+const viewFileSchema = z.strictObject({
+  path: z
+    .string()
+    .regex(VIEW_FILE, 'must be an .html, .css or .ts file under ui/')
+    .refine((p) => !p.split('/').includes('..'), 'must not leave ui/'),
+  source: z.string().min(1, 'must not be empty').max(60_000, 'is too long'),
+});
+
+/** Problems of one view file written by the model: the view rules of the security check, leaked credentials. */
+export function viewFileProblems(file: string, source: string): string[] {
+  const findings = file.endsWith('.html')
+    ? analyzeViewHtml(file, source)
+    : file.endsWith('.ts')
+      ? analyzeViewScript(file, source)
+      : [];
+  const problems = findings.map(
+    (f) => `${f.file}:${f.line ?? 0}: [${f.rule}] ${f.message}${f.fix ? ` Fix: ${f.fix}` : ''}`,
+  );
+  for (const f of scanText(file, source)) {
+    problems.push(`${file}:${f.line}: [${f.rule}] a ${f.kind} is written in the code; a view holds no credential`);
+  }
+  return problems;
+}
+
 /** Step 1 of an iteration: edits to the current server. */
 export const editSchema = z.strictObject({
   title: z.string().min(1).max(120),
   summary: z.string().min(1).max(2000),
   upsert: z.array(editToolSchema).max(20).default([]),
   remove: z.array(z.string()).max(20).default([]),
-  secrets: manifestFieldsSchema.shape.secrets.optional(),
-  egress: manifestFieldsSchema.shape.egress.optional(),
+  // Without their manifest defaults: a list the model leaves out stays as it is (with the default, an edit that
+  // did not mention egress emptied it).
+  secrets: manifestFieldsSchema.shape.secrets.unwrap().optional(),
+  egress: manifestFieldsSchema.shape.egress.unwrap().optional(),
   description: z.string().min(1).optional(),
+  views: z.array(viewFileSchema).max(20).default([]),
+  resources: z.array(uiResourceSchema).max(20).optional(),
 });
 export type ServerEdit = z.output<typeof editSchema>;
 
@@ -197,7 +237,9 @@ export function applyEdit(current: ServerSpec, edit: ServerEdit): ServerSpec {
   for (const u of edit.upsert) {
     const i = tools.findIndex((t) => t.name === u.name);
     if (i === -1) tools.push(u);
-    else tools[i] = u;
+    // A replaced tool that opened a view keeps opening it unless the edit says otherwise: a model rewriting a
+    // handler easily drops `_meta`, and the view would silently stop showing.
+    else tools[i] = { ...u, _meta: u._meta ?? tools[i]?._meta };
   }
   return {
     ...current,
@@ -205,6 +247,7 @@ export function applyEdit(current: ServerSpec, edit: ServerEdit): ServerSpec {
     tools,
     secrets: edit.secrets ?? current.secrets,
     egress: edit.egress ?? current.egress,
+    resources: edit.resources ?? current.resources,
   };
 }
 
@@ -225,13 +268,35 @@ export function editServerTool(current: ServerSpec, validate: (spec: ServerSpec)
           items: {
             ...toolJsonSchema,
             required: [...toolJsonSchema.required, 'source'],
-            properties: { ...toolJsonSchema.properties, source: { type: 'string' } },
+            properties: {
+              ...toolJsonSchema.properties,
+              outputSchema: { type: 'object', description: 'JSON Schema of the structuredContent it returns' },
+              _meta: {
+                type: 'object',
+                description: '{"ui":{"resourceUri":"ui://<server>/<view>"}}: the view it opens',
+              },
+              source: { type: 'string' },
+            },
           },
         },
         remove: { type: 'array', items: { type: 'string' }, description: 'Names of tools to delete' },
         secrets: { type: 'array', items: { type: 'string', pattern: SECRET_NAME_PATTERN } },
         egress: { type: 'array', items: { type: 'string' } },
         description: { type: 'string' },
+        views: {
+          type: 'array',
+          description: 'View files to add or replace (HTML, CSS, TypeScript under ui/): the full content of each',
+          items: {
+            type: 'object',
+            required: ['path', 'source'],
+            properties: { path: { type: 'string', pattern: '^ui/' }, source: { type: 'string' } },
+          },
+        },
+        resources: {
+          type: 'array',
+          description: 'The complete new "resources" list of mcp.json (views and their CSP), only if it changes',
+          items: { type: 'object' },
+        },
       },
     },
     schema: editSchema,
@@ -239,20 +304,25 @@ export function editServerTool(current: ServerSpec, validate: (spec: ServerSpec)
       const problems: string[] = [];
       const names = current.tools.map((t) => t.name);
       for (const r of edit.remove) if (!names.includes(r)) problems.push(`remove: "${r}" is not a tool of the server`);
-      if (edit.upsert.length === 0 && edit.remove.length === 0 && !edit.secrets && !edit.egress && !edit.description) {
-        problems.push('no edit: change at least one tool, list, or the description');
+      const nothing = edit.upsert.length === 0 && edit.remove.length === 0 && edit.views.length === 0;
+      if (nothing && !edit.secrets && !edit.egress && !edit.description && !edit.resources) {
+        problems.push('no edit: change at least one tool, view file, list, or the description');
       }
       for (const u of edit.upsert) problems.push(...sourceProblems(u.name, u.source));
+      for (const v of edit.views) problems.push(...viewFileProblems(v.path, v.source));
       if (problems.length === 0) problems.push(...validate(applyEdit(current, edit)));
       return problems;
     },
   };
 }
 
-/** The user message of an iteration: the request, the manifest and the tool files. */
+/** The user message of an iteration: the request, the manifest, and the tool and view files. */
 export function editRequest(prompt: string, manifestText: string, files: Record<string, string>): string {
   const parts = [`Request: ${prompt}`, '', 'mcp.json:', '```json', manifestText.trimEnd(), '```'];
-  for (const [path, text] of Object.entries(files)) parts.push('', `${path}:`, '```ts', text.trimEnd(), '```');
+  for (const [path, text] of Object.entries(files)) {
+    const language = /\.(html|css)$/.exec(path)?.[1] ?? 'ts';
+    parts.push('', `${path}:`, `\`\`\`${language}`, text.trimEnd(), '```');
+  }
   return parts.join('\n');
 }
 

@@ -6,6 +6,7 @@ import {
 } from '@modelcontextprotocol/ext-apps/server';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
+  type ClientCapabilities,
   ErrorCode,
   InitializeRequestSchema,
   LATEST_PROTOCOL_VERSION,
@@ -73,6 +74,15 @@ export function listedResources(manifest: Manifest): Resource[] {
 }
 
 /**
+ * Whether a client's `initialize` capabilities declare MCP Apps: the extension, with `text/html;profile=mcp-app`
+ * among its MIME types (the extension's own test, `getUiCapability(...)?.mimeTypes?.includes(RESOURCE_MIME_TYPE)`;
+ * a client naming the extension for other profiles only cannot show these views).
+ */
+export function declaresUi(capabilities: ClientCapabilities | undefined): boolean {
+  return getUiCapability(capabilities)?.mimeTypes?.includes(RESOURCE_MIME_TYPE) === true;
+}
+
+/**
  * Adds the views to one request's SDK Server: the `resources` capability, `resources/list`, `resources/read`, and
  * an `initialize` that answers the extension to a client declaring it (others see plain MCP: tools whose results
  * carry text as well as structure).
@@ -106,7 +116,7 @@ export function serveViews(
     const requested = request.params.protocolVersion;
     return {
       protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION,
-      capabilities: getUiCapability(request.params.capabilities)
+      capabilities: declaresUi(request.params.capabilities)
         ? { ...capabilities, extensions: { [EXTENSION_ID]: { mimeTypes: [RESOURCE_MIME_TYPE] } } }
         : capabilities,
       serverInfo: { name: manifest.name, version: manifest.version },

@@ -45,6 +45,10 @@ describe('view rules: scripts', () => {
       'const o = { eval: 1 }; o.eval;',
       'void connectView; void x; void _; void f;',
       "await import('./' + rows);",
+      "document.body.innerHTML += '<b>' + rows + '</b>';",
+      "const frame = document.createElement('iframe'); frame.srcdoc = rows;",
+      "frame.setAttribute('onload', rows); frame.setAttribute(rows, 'x');",
+      "frame.setAttribute('title', 'fine'); frame.title ||= 'fine';",
     ].join('\n');
     expect(rules(analyzeViewScript('ui/view.ts', code))).toEqual([
       '3:view-import-not-allowlisted',
@@ -56,6 +60,10 @@ describe('view rules: scripts', () => {
       '10:view-html-sink',
       '11:view-html-sink',
       '15:no-dynamic-import',
+      '16:view-html-sink',
+      '17:view-html-sink',
+      '18:view-html-sink',
+      '18:view-html-sink',
     ]);
   });
 });

@@ -18,7 +18,10 @@ export const VIEW_MODULES: readonly string[] = ['@bmms/runner-template/view'];
 
 const SCRIPT_FILE = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
 const HTML_FILE = /\.html?$/;
-const HTML_SINKS = new Set(['innerHTML', 'outerHTML']);
+// srcdoc: a frame's whole document from a string, whose inline scripts the view's CSP ('unsafe-inline') lets run.
+const HTML_SINKS = new Set(['innerHTML', 'outerHTML', 'srcdoc']);
+/** Attributes whose value is code or a document: set with setAttribute, they are what the HTML rules refuse. */
+const CODE_ATTRIBUTE = /^(?:on[a-z]+|srcdoc)$/i;
 const HTML_SINK_CALLS = new Set(['insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment']);
 const STRING_TIMERS = new Set(['setTimeout', 'setInterval']);
 
@@ -113,7 +116,16 @@ export function analyzeViewScript(file: string, text: string): Finding[] {
       ) {
         out.push(finding(file, line(node), 'view-html-sink', `calls ${callee}`));
       }
-    } else if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.EqualsToken) {
+      const attribute = node.arguments[callee === 'setAttributeNS' ? 1 : 0];
+      if ((callee === 'setAttribute' || callee === 'setAttributeNS') && attribute) {
+        // A computed name could be any of them: refused too, as a computed import is.
+        if (!ts.isStringLiteralLike(attribute) || CODE_ATTRIBUTE.test(attribute.text)) {
+          const what = ts.isStringLiteralLike(attribute) ? `"${attribute.text}"` : 'a computed attribute';
+          out.push(finding(file, line(node), 'view-html-sink', `sets ${what} with ${callee}`));
+        }
+      }
+    } else if (ts.isBinaryExpression(node) && isAssignment(node.operatorToken.kind)) {
+      // Every assignment: `+=` appends markup as surely as `=` replaces it.
       const name = memberName(node.left);
       if (name && HTML_SINKS.has(name)) out.push(finding(file, line(node), 'view-html-sink', `assigns to ${name}`));
     }
@@ -121,6 +133,11 @@ export function analyzeViewScript(file: string, text: string): Finding[] {
   };
   visit(sf);
   return out;
+}
+
+/** `=`, `+=`, `||=` and the other assignment operators. */
+function isAssignment(kind: ts.SyntaxKind): boolean {
+  return kind >= ts.SyntaxKind.FirstAssignment && kind <= ts.SyntaxKind.LastAssignment;
 }
 
 /** `x.eval`, `{ eval: 1 }`: a property called so, not the global. */

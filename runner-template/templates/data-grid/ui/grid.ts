@@ -47,7 +47,7 @@ function render(): void {
     rows = [...rows].sort((a, b) => compare(a[column] ?? null, b[column] ?? null) * (descending ? -1 : 1));
   }
   const headRow = document.createElement('tr');
-  for (const column of data.columns) {
+  for (const [index, column] of data.columns.entries()) {
     const th = document.createElement('th');
     th.scope = 'col';
     th.ariaSort = sortBy?.column === column ? (sortBy.descending ? 'descending' : 'ascending') : 'none';
@@ -57,6 +57,8 @@ function render(): void {
     button.addEventListener('click', () => {
       sortBy = { column, descending: sortBy?.column === column && !sortBy.descending };
       render();
+      // The header was drawn anew: keep the keyboard on the column just sorted, so Enter sorts it again.
+      head.querySelectorAll('button')[index]?.focus();
     });
     th.append(button);
     headRow.append(th);
