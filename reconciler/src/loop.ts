@@ -78,10 +78,11 @@ export interface ReconcilerDeps {
   /** The data dir's per-server files (instance folders, compile caches, bundles), removed with a server. */
   files?: ServerFiles;
   /**
-   * While this reconciler does not run (another platform process leads): how to pass a wake-up to the one that does
-   * (`forCall`: a call arrived for a target scaled to zero). Without it, a wake-up of a stopped reconciler is dropped.
+   * While this reconciler does not run (another platform process leads): how to pass a wake-up to the one that does,
+   * and to ask it to start a target scaled to zero for a call (true when it is asleep and asked). Without it, a
+   * wake-up of a stopped reconciler is dropped.
    */
-  elsewhere?: { wake(target: string, forCall: boolean): void };
+  elsewhere?: { wake(target: string): void; wakeForCall(target: string): Promise<boolean> };
 }
 
 type FailureStage = 'BundleFailed' | 'StartFailed' | 'ProbeFailed' | 'ManifestInvalid' | 'SandboxUnavailable';
@@ -246,7 +247,7 @@ export class Reconciler {
   /** Asks for `server` to be reconciled soon (merge, push, revert, check completed, instance exit). */
   wake(server: string): void {
     if (this.#stopped) {
-      this.#deps.elsewhere?.wake(server, false);
+      this.#deps.elsewhere?.wake(server);
       return;
     }
     this.#dirty.add(server);
@@ -284,17 +285,7 @@ export class Reconciler {
    * process when this one does not lead) and resolve true, so the call waits for its route; false otherwise.
    */
   async wakeForCall(server: string): Promise<boolean> {
-    if (this.#stopped) {
-      const elsewhere = this.#deps.elsewhere;
-      if (!elsewhere) return false;
-      const row = await this.#deps.db.reconcilerState.findUnique({
-        where: { target: server },
-        select: { sleepingRevision: true },
-      });
-      if (!row?.sleepingRevision) return false;
-      elsewhere.wake(server, true);
-      return true;
-    }
+    if (this.#stopped) return (await this.#deps.elsewhere?.wakeForCall(server)) ?? false;
     if (!this.isSleeping(server)) return false;
     this.#state
       .update(server, { sleeping: undefined })

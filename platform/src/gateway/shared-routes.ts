@@ -9,6 +9,8 @@ const FULL_RELOAD_MS = 30_000;
 const ACTIVITY_MS = 5_000;
 /** Targets per activity notification (a NOTIFY payload holds 8,000 bytes). */
 const ACTIVITY_BATCH = 40;
+/** A follower asks the leader to wake a target for calls at most this often. */
+const WAKE_REPEAT_MS = 1000;
 
 export interface RouteSharingDeps {
   db: PrismaClient;
@@ -36,6 +38,8 @@ export class RouteSharing {
   #mirror: Promise<void> = Promise.resolve();
   #lastFullReload = 0;
   #lastActivity = Date.now();
+  /** When a follower last asked the leader to wake each target for a call. */
+  readonly #askedToWake = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
 
@@ -58,9 +62,12 @@ export class RouteSharing {
     this.#mode = 'leading';
     clearInterval(this.#timer);
     await this.#mirror;
-    const { routes, db } = this.#deps;
+    const { routes, db, log } = this.#deps;
     for (const target of routes.servers()) routes.remove(target);
-    await db.instanceRoute.deleteMany({});
+    // Rows left behind point at instances that went with their process; each is replaced as its target deploys.
+    await db.instanceRoute
+      .deleteMany({})
+      .catch((err) => log.warn('could not forget the routes of the previous leader', { err }));
     this.#unpublish = routes.onChange((target, route) => this.#publish(target, route));
   }
 
@@ -82,7 +89,31 @@ export class RouteSharing {
    * A wake-up this process's stopped reconciler cannot act on, passed to the leader (only while following: a
    * process about to lead acts on its own once its reconciler runs).
    */
-  wake(target: string, call: boolean): void {
+  wake(target: string): void {
+    this.#ask(target, false);
+  }
+
+  /**
+   * A call found no route for `target`: when the database says it is scaled to zero, ask the leader to start it and
+   * resolve true (the call waits for the route the leader announces). Asked once per target and second, however many
+   * calls arrive meanwhile.
+   */
+  async wakeForCall(target: string): Promise<boolean> {
+    if (this.#mode !== 'following') return false;
+    const asked = this.#askedToWake.get(target);
+    if (asked !== undefined && Date.now() - asked < WAKE_REPEAT_MS) return true;
+    const state = await this.#deps.db.reconcilerState.findUnique({
+      where: { target },
+      select: { sleepingRevision: true },
+    });
+    if (!state?.sleepingRevision) return false;
+    if (this.#askedToWake.size >= 10_000) this.#askedToWake.clear();
+    this.#askedToWake.set(target, Date.now());
+    this.#ask(target, true);
+    return true;
+  }
+
+  #ask(target: string, call: boolean): void {
     if (this.#mode !== 'following') return;
     this.#deps.invalidations
       .publish({ kind: 'wake', target, call })
