@@ -1,9 +1,10 @@
 // A platform running as its own process (node platform/src/main.ts), so tests can really kill or restart it.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { NODE_BIN } from '@bmms/reconciler/testing';
 import { GitWorkdir, poll } from './harness.ts';
 
@@ -15,6 +16,20 @@ export async function freePort(): Promise<number> {
   const { port } = srv.address() as { port: number };
   await new Promise((resolve) => srv.close(resolve));
   return port;
+}
+
+/**
+ * Removes a test's scratch folder with its platforms' data dirs: a platform killed with SIGKILL leaves its instances'
+ * quota mounts behind (its next start would sweep them), which `rm` alone cannot remove (EBUSY).
+ */
+export async function removeScratch(dir: string): Promise<void> {
+  const mounts = (await readFile('/proc/self/mounts', 'utf8').catch(() => ''))
+    .split('\n')
+    .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await promisify(execFile)('umount', ['-l', m]).catch(() => {});
+  await rm(dir, { recursive: true, force: true });
 }
 
 export type ServerBody = {

@@ -3,14 +3,16 @@
 // LISTEN/NOTIFY), reports which servers it called and passes wake-ups on to it. Each process has a data directory of
 // its own, so the repositories (internal Git) are the first one's: changes go through it.
 import { randomBytes } from 'node:crypto';
-import { appendFile, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase, testServerUrl } from '@bmms/prisma/testing';
+import { Octokit } from '@octokit/rest';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GitHubStandIn } from './github/standin.ts';
 import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
-import { PlatformProcess, type ServerBody } from './platform-process.ts';
+import { PlatformProcess, removeScratch, type ServerBody } from './platform-process.ts';
 
 const CALL = (i: number) =>
   JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'add', arguments: { a: i, b: 1 } } });
@@ -65,7 +67,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
     await first?.stop();
     await sql?.end();
     await db?.drop();
-    await rm(tmp, { recursive: true, force: true });
+    await removeScratch(tmp);
   });
 
   it('serves a server the leader deployed through the follower too', async () => {
@@ -159,4 +161,104 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
     expect((await add(second, 'shared', 3)).status).toBe(404);
     expect((await sql.query('SELECT 1 FROM instance_routes')).rowCount).toBe(0);
   }, 300_000);
+});
+
+// Failover: the leader dies and the follower takes the reconciler over. It can deploy what it can read, which is
+// everything of a server on GitHub (a server's internal repository lives in one process's data directory).
+describe.runIf(testServerUrl())('two platform processes on one Postgres: failover with a server on GitHub', () => {
+  const TOKEN = 'github_pat_replicas_0123456789ab';
+  let github: GitHubStandIn;
+  let person: Octokit;
+  let db: TestDatabase;
+  let tmp: string;
+  let first: PlatformProcess;
+  let second: PlatformProcess;
+
+  beforeAll(async () => {
+    github = await new GitHubStandIn({ tokens: { [TOKEN]: 'acme-dev' } }).start();
+    person = new Octokit({ auth: TOKEN, baseUrl: github.url, request: { retries: 0 } });
+    db = await createTestDatabase({ kind: 'postgres' });
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'bmms-failover-'));
+    const env = {
+      DATABASE_URL: db.url as string,
+      BMMS_MASTER_KEY: randomBytes(32).toString('base64'),
+      BMMS_CALL_OBSERVERS: 'off',
+      GITHUB_API_URL: github.url,
+      // No webhooks here: whichever process leads notices pushes to main by polling.
+      BMMS_GITHUB_POLL_SECONDS: '2',
+      ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
+    };
+    first = new PlatformProcess(path.join(tmp, 'a'), env);
+    await first.start();
+    await mkdir(path.join(tmp, 'b'), { recursive: true, mode: 0o700 });
+    await copyFile(path.join(tmp, 'a', 'owner-api-key'), path.join(tmp, 'b', 'owner-api-key'));
+    second = new PlatformProcess(path.join(tmp, 'b'), env);
+    await second.start();
+    expect((await first.api('PUT', '/api/v1/github/connection', { token: TOKEN })).status).toBe(200);
+  }, 300_000);
+  afterAll(async () => {
+    await second?.stop();
+    await first?.stop();
+    await db?.drop();
+    await github?.stop();
+    await removeScratch(tmp);
+  });
+
+  it('hands the reconciler to the follower when the leader dies: it serves again within seconds and deploys the next push', async () => {
+    const created = await first.api('POST', '/api/v1/servers', {
+      name: 'on-github',
+      template: 'echo',
+      github: { owner: 'acme' },
+    });
+    expect(created.status).toBe(201);
+    await poll(
+      async () => {
+        const c = await first.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/on-github/changes/1');
+        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
+      },
+      240_000,
+      'checks of change #1',
+    );
+    expect((await first.api('POST', '/api/v1/servers/on-github/changes/1/merge')).status).toBe(200);
+    const before = await first.servingHead('on-github');
+    expect(await add(second, 'on-github', 1)).toEqual({ status: 200, sum: '2' });
+
+    first.child?.kill('SIGKILL');
+    await first.exited;
+    const t0 = Date.now();
+    await poll(
+      async () => ((await add(second, 'on-github', 2).catch(() => undefined))?.sum === '3' ? true : undefined),
+      60_000,
+      'the surviving process to lead and serve',
+    );
+    const tookMs = Date.now() - t0;
+    expect(tookMs).toBeLessThan(30_000);
+    const after = await second.servingHead('on-github');
+    expect(after.observedRevision).toBe(before.observedRevision);
+    expect(after.history[0]?.instance).not.toBe(before.history[0]?.instance);
+
+    // A person pushes to main on GitHub: the new leader checks and deploys it.
+    const at = { owner: 'acme', repo: 'on-github' };
+    const main = (await person.git.getRef({ ...at, ref: 'heads/main' })).data.object.sha;
+    const parent = await person.git.getCommit({ ...at, commit_sha: main });
+    const blob = await person.git.createBlob({
+      ...at,
+      content: '# on-github\n\nAfter the failover.\n',
+      encoding: 'utf-8',
+    });
+    const tree = await person.git.createTree({
+      ...at,
+      base_tree: parent.data.tree.sha,
+      tree: [{ path: 'README.md', mode: '100644', type: 'blob', sha: blob.data.sha }],
+    });
+    const commit = await person.git.createCommit({ ...at, message: 'A note', tree: tree.data.sha, parents: [main] });
+    await person.git.updateRef({ ...at, ref: 'heads/main', sha: commit.data.sha });
+    await poll(
+      async () => ((await second.server('on-github')).observedRevision === commit.data.sha ? true : undefined),
+      180_000,
+      'the push to be deployed by the new leader',
+    );
+    expect(await add(second, 'on-github', 4)).toEqual({ status: 200, sum: '5' });
+    expect(github.violations).toEqual([]);
+  }, 600_000);
 });
