@@ -34,6 +34,7 @@ import { lockDataDir } from './datadir-lock.ts';
 import { DomainDirectory } from './domains/directory.ts';
 import { txtLookup } from './domains/dns.ts';
 import type { ReservedHosts } from './domains/hostnames.ts';
+import { DomainKeeper } from './domains/keeper.ts';
 import { EgressProxy, type EgressProxyOptions, egressProvisioner } from './egress/index.ts';
 import { shuttingDown } from './errors.ts';
 import { CallObservers } from './gateway/calls.ts';
@@ -176,6 +177,8 @@ async function boot(
   });
   const { ctx, generation } = await buildContext(config, log, parts, stores, { ...services, invalidations, plans });
   logs.listen(ctx.calls);
+  const keeper = new DomainKeeper({ ...ctx, log: log.child({ component: 'domains' }) });
+  keeper.start();
   const leader = await resumeWork(ctx, config, reposRoot, services.sharing);
   const { server, port, url } = await listen(ctx, config, reposRoot);
   const poller = new GitHubPoller({ ...ctx, log: log.child({ component: 'github' }) }, config.githubPollMs ?? 60_000);
@@ -222,6 +225,7 @@ async function boot(
       // After the instances stopped (their last lines) and before the database closes.
       await logs.writer.close();
       await ctx.directory.close();
+      await keeper.close();
       ctx.domains.close();
       await ctx.invalidations.close();
       await stores.database.close();

@@ -8,6 +8,8 @@ export interface DnsStandIn {
   address: string;
   /** Publishes TXT values at `name` (an empty list: the name exists without TXT, NODATA). */
   setTxt(name: string, values: string[]): void;
+  /** What is published at `name` (empty when nothing is). */
+  txt(name: string): string[];
   /** Unpublishes `name` (NXDOMAIN). */
   remove(name: string): void;
   /** Answers SERVFAIL to everything while set. */
@@ -33,6 +35,7 @@ export async function startDnsServer(): Promise<DnsStandIn> {
     port: 0,
     address: '',
     setTxt: (name, values) => void records.set(name.toLowerCase(), values),
+    txt: (name) => [...(records.get(name.toLowerCase()) ?? [])],
     remove: (name) => void records.delete(name.toLowerCase()),
     failing: false,
     queries: [],

@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DomainKeeper } from '../src/domains/keeper.ts';
 import { type DnsStandIn, startDnsServer } from './dns.ts';
 import { type ServerBody, TestStack, textOf } from './harness.ts';
 import { Browser, MemoryOAuthProvider, signInAndAllow } from './oauth-helpers.ts';
@@ -271,6 +272,49 @@ describe('custom domains', () => {
     } finally {
       await stack.platform.ctx.plans.set(orgId, null);
     }
+  }, 60_000);
+
+  it('re-checks a verified name daily: gone three checks in a row, it stops serving until verified again; claims never verified expire', async () => {
+    const day = 24 * 3600_000;
+    let now = Date.now();
+    const keeper = new DomainKeeper({ ...stack.platform.ctx, log: stack.platform.ctx.log, now: () => now });
+    const record = `_bmms-challenge.${HOST}`;
+    const value = dns.txt(record);
+    // Not due yet: verified moments ago.
+    expect(await keeper.sweep()).toEqual({ expired: 0, checked: 0, unverified: [] });
+    // A day later the record is still there: checked, nothing changes.
+    now += day + 1000;
+    expect(await keeper.sweep()).toMatchObject({ checked: 1, unverified: [] });
+    // The name changed hands: the record is gone. Two failed checks only say so on the claim.
+    dns.remove(record);
+    for (let i = 1; i <= 2; i++) {
+      now += day + 1000;
+      expect(await keeper.sweep()).toMatchObject({ checked: 1, unverified: [] });
+      const listed = await stack.api<{ domains: DomainBody[] }>('GET', domains());
+      const claim = listed.body.domains.find((d) => d.hostname === HOST);
+      expect(claim).toMatchObject({ status: 'verified', lastError: expect.stringContaining(`re-check ${i} of 3`) });
+      expect((await call(`${origin}/mcp`, stack.key, echo)).status).toBe(200);
+    }
+    now += day + 1000;
+    expect(await keeper.sweep()).toMatchObject({ checked: 1, unverified: [HOST] });
+    expect((await call(`${origin}/mcp`, stack.key, echo)).status).toBe(404);
+    expect((await fetch(`${stack.url}/api/v1/domains/tls?domain=${HOST}`)).status).toBe(404);
+    const listed = await stack.api<{ domains: DomainBody[] }>('GET', domains());
+    const claim = listed.body.domains.find((d) => d.hostname === HOST);
+    expect(claim?.status).toBe('pending');
+    expect(claim?.lastError).toMatch(/^unverified on \d{4}-\d{2}-\d{2} after 3 daily checks/);
+    const unverify = await stack.platform.ctx.db.auditEvent.findFirst({ where: { action: 'domain.unverify' } });
+    expect(unverify?.data).toMatchObject({ server: 'shop', hostname: HOST });
+    // Published again by its owner: verified again, and served.
+    dns.setTxt(record, value);
+    expect((await stack.api('POST', `${domains()}/${HOST}/verify`)).status).toBe(200);
+    expect((await call(`${origin}/mcp`, stack.key, echo)).status).toBe(200);
+    // The four claims above were never verified: 14 days on, they are dropped; the verified one stays.
+    now += 14 * day;
+    expect(await keeper.sweep()).toEqual({ expired: 4, checked: 1, unverified: [] });
+    const left = await stack.api<{ domains: DomainBody[] }>('GET', domains());
+    expect(left.body.domains.map((d) => d.hostname)).toEqual([HOST]);
+    expect((await call(`${origin}/mcp`, stack.key, echo)).status).toBe(200);
   }, 60_000);
 
   it('goes with its server: deleting the server frees the name and refuses calls to it', async () => {

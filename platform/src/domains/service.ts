@@ -79,10 +79,16 @@ export async function listDomains(deps: Pick<DomainDeps, 'db' | 'domainHosts'>, 
   return rows.map((row) => domainView(deps, row));
 }
 
-/** The claim of `hostname` by `server`, or 404. */
-async function claimOf(deps: Pick<DomainDeps, 'db'>, server: Server, hostname: string): Promise<ServerDomain> {
+/** The claim of `hostname` (as typed: a Unicode name finds its xn-- claim) by `server`, or 404. */
+async function claimOf(
+  deps: Pick<DomainDeps, 'db' | 'domainHosts'>,
+  server: Server,
+  hostname: string,
+): Promise<ServerDomain> {
+  const canonical = canonicalHostname(hostname, deps.domainHosts());
+  const name = 'hostname' in canonical ? canonical.hostname : hostname.trim().toLowerCase().replace(/\.$/, '');
   const row = await deps.db.serverDomain.findUnique({
-    where: { serverId_hostname: { serverId: server.id, hostname: hostname.trim().toLowerCase().replace(/\.$/, '') } },
+    where: { serverId_hostname: { serverId: server.id, hostname: name } },
   });
   if (!row) throw notFound(`custom domain "${hostname}" of server "${server.name}"`);
   return row;
@@ -143,8 +149,10 @@ export async function verifyDomain(
 ): Promise<DomainView> {
   const claim = await claimOf(deps, server, hostname);
   if (claim.verifiedAt) return domainView(deps, claim);
-  if (claim.checkedAt && now - claim.checkedAt.getTime() < RECHECK_MS) {
-    throw domainCheckTooSoon(claim.hostname, Math.ceil((RECHECK_MS - (now - claim.checkedAt.getTime())) / 1000));
+  // Too soon after the last lookup (a checked_at ahead of this clock, from another process's, does not count).
+  const since = claim.checkedAt ? now - claim.checkedAt.getTime() : Number.POSITIVE_INFINITY;
+  if (since >= 0 && since < RECHECK_MS) {
+    throw domainCheckTooSoon(claim.hostname, Math.ceil((RECHECK_MS - since) / 1000));
   }
   const record = { name: challengeName(claim.hostname), value: challengeValue(claim.token) };
   const answer = await deps.lookupTxt(record.name);
@@ -208,13 +216,13 @@ export async function removeDomain(
 }
 
 /** Tells every process, and waits until this one's directory has read the change. */
-async function announce(deps: Pick<DomainDeps, 'invalidations' | 'domains'>, hostname: string): Promise<void> {
+export async function announce(deps: Pick<DomainDeps, 'invalidations' | 'domains'>, hostname: string): Promise<void> {
   await deps.invalidations.publish({ kind: 'domain', hostname });
   await deps.domains.reload();
 }
 
 /** What a lookup that did not find the expected value saw, in words an owner can act on. */
-function whyNotFound(name: string, answer: Awaited<ReturnType<TxtLookup>>): string {
+export function whyNotFound(name: string, answer: Awaited<ReturnType<TxtLookup>>): string {
   if ('failed' in answer) return `the lookup of ${name} failed: ${answer.failed}`;
   if ('none' in answer || answer.records.length === 0) return `there is no TXT record at ${name}`;
   const ours = answer.records.filter((r) => r.startsWith(CHALLENGE_PREFIX));
