@@ -24,6 +24,13 @@ export interface ErrorIssue {
   message: string;
 }
 
+/** Why one tool cannot feed a view: the field of its result the view reads (`rows[].title`) and what is wrong there. */
+export interface ToolFieldIssue {
+  tool: string;
+  field: string;
+  message: string;
+}
+
 /** One problem in an imported OpenAPI document: a JSON path (`#/paths/~1pets/get`) and what is wrong there. */
 export type DocumentIssue = ErrorIssue;
 
@@ -371,6 +378,17 @@ export const ERRORS = {
       details: { hostname, record: { type: 'TXT', ...record } },
     }),
   },
+  tool_output_incompatible: {
+    status: 422,
+    render: (view: string, source: string, problems: ToolFieldIssue[]) => {
+      const tools = [...new Set(problems.map((p) => p.tool))];
+      const named = tools.join(', ');
+      return {
+        message: `${view} shows the fields ${source} returns, and ${named} ${tools.length === 1 ? 'does' : 'do'} not return them alike: ${problems.map((p) => `${p.tool}: ${p.field} ${p.message}`).join('; ')}. Declare those fields in the outputSchema of ${named} with the names and types of ${source}, or leave ${tools.length === 1 ? 'it' : 'them'} out`,
+        details: { tools, problems },
+      };
+    },
+  },
   too_many_followers: {
     status: 429,
     render: (max: number) => ({
@@ -620,6 +638,8 @@ export const templateTakenDown = (name: string) => apiError('template_taken_down
 export const payloadTooLarge = (limit: string) => apiError('payload_too_large', limit);
 export const templateTooLarge = (bytes: number, max: number) => apiError('template_too_large', bytes, max);
 export const nothingChanged = () => apiError('nothing_changed');
+export const toolOutputIncompatible = (view: string, source: string, problems: ToolFieldIssue[]) =>
+  apiError('tool_output_incompatible', view, source, problems);
 export const tooManyFollowers = (max: number) => apiError('too_many_followers', max);
 export const tooManyAttempts = (waitSeconds: number) => apiError('too_many_attempts', waitSeconds);
 export const internalError = (requestId: string) => apiError('internal_error', requestId);

@@ -256,7 +256,7 @@ describe.skipIf(!HAS_CHROMIUM)('a browser playing MCP Apps host', () => {
     const result = await client.callTool({ name: 'list_rows', arguments: {} });
     for (const pattern of VIEW_PATTERNS) {
       const dir = path.join(scratch, `pattern-${pattern}`);
-      await writeTree(dir, renderView(manifest, { pattern, tool: 'list_rows', title: 'People' }).files);
+      await writeTree(dir, renderView(manifest, { pattern, tools: ['list_rows'], title: 'People' }).files);
       const view = await buildView(dir, { uri: `ui://grid-demo/${pattern}`, source: `ui/${pattern}/index.html` });
       const { page, errors, console } = await playHost(view.html, {}, result);
       try {

@@ -81,7 +81,7 @@ describe('the views check', () => {
           ...(manifest.tools[0] as (typeof manifest.tools)[0]),
           name: `rows_${pattern.replace('-', '_')}`,
         };
-        const rendered = renderView({ ...manifest, tools: [...manifest.tools, tool] }, { pattern, tool: tool.name });
+        const rendered = renderView({ ...manifest, tools: [...manifest.tools, tool] }, { pattern, tools: [tool.name] });
         Object.assign(files, rendered.files);
         manifest = rendered.manifest;
       }

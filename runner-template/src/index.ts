@@ -2,10 +2,14 @@ export * from './egress/index.ts';
 export * from './errors.ts';
 export { isServerName, PREVIEW_SEPARATOR, SERVER_NAME, SERVER_NAME_MESSAGE } from './names.ts';
 export {
+  type FeedProblem,
   type FieldChoices,
+  feedProblems,
   fieldChoices,
   fieldProblems,
   fieldsOf,
+  inWords,
+  MAX_VIEW_TOOLS,
   PATTERN_TITLES,
   renderView,
   VIEW_PATTERNS,

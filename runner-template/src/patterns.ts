@@ -121,6 +121,118 @@ export function fieldProblems(fields: ViewFields, choices: FieldChoices): string
   return problems;
 }
 
+/** The most tools one view may be fed by. */
+export const MAX_VIEW_TOOLS = 8;
+
+/**
+ * What each pattern reads from a result through its config: the list of records and the fields of a record it
+ * shows. Every tool feeding a view must declare those alike (feedProblems); the other patterns show whatever they
+ * are handed (the form runs the first tool).
+ */
+export const PATTERN_READS: Readonly<Record<ViewPattern, readonly (keyof ViewFields)[]>> = {
+  dashboard: [],
+  'data-grid': ['list'],
+  form: [],
+  'card-list': ['list', 'label'],
+  timeline: ['list', 'date', 'label'],
+  calendar: ['list', 'date', 'label'],
+  kanban: ['list', 'status', 'label'],
+  chart: ['list', 'number', 'label'],
+  detail: [],
+};
+
+/** Why a tool cannot feed a view: the path of its result the view reads (`rows`, `rows[].title`) and what is wrong. */
+export interface FeedProblem {
+  field: string;
+  message: string;
+}
+
+const ROLE_WORDS: Readonly<Record<keyof ViewFields, string>> = {
+  list: 'the records',
+  label: 'the label',
+  date: 'the date',
+  status: 'the status',
+  number: 'the number',
+};
+
+/** The JSON types a schema declares, integer as number and without null (empty: any type). */
+function typesOf(schema: Schema): string[] {
+  const declared: unknown[] = Array.isArray(schema.type) ? schema.type : [schema.type];
+  const types = declared.flatMap((t) =>
+    typeof t === 'string' && t !== 'null' ? [t === 'integer' ? 'number' : t] : [],
+  );
+  return [...new Set(types)];
+}
+
+/** What is wrong with `actual` where the view reads `role` and the source tool declares `expected` (null: nothing). */
+function feedProblem(
+  source: string,
+  at: { path: string; role: keyof ViewFields },
+  expected: Schema,
+  actual: Schema | undefined,
+): FeedProblem | null {
+  const want = typesOf(expected);
+  const as = want.length > 0 ? ` as ${want.join(' or ')}` : '';
+  if (actual === undefined) {
+    return {
+      field: at.path,
+      message: `not declared; the view reads ${ROLE_WORDS[at.role]} there (${source} declares it${as})`,
+    };
+  }
+  const got = typesOf(actual);
+  if (want.length === 0 || got.length === 0 || got.every((t) => want.includes(t))) return null;
+  return {
+    field: at.path,
+    message: `declared as ${got.join(' or ')}; the view reads ${ROLE_WORDS[at.role]} there, declared${as} by ${source}`,
+  };
+}
+
+/**
+ * Why `tool` cannot feed a `pattern` view whose `fields` come from `source`'s output schema: each field the pattern
+ * reads must be declared by `tool` at the same path, with a type `source` declares there (empty: it can feed it).
+ */
+export function feedProblems(
+  pattern: ViewPattern,
+  fields: ViewFields,
+  source: ToolSpec,
+  tool: ToolSpec,
+): FeedProblem[] {
+  const reads = PATTERN_READS[pattern].filter((role) => fields[role] !== null);
+  if (reads.length === 0) return [];
+  const { list } = fields;
+  const records = reads.flatMap((role) => (role === 'list' ? [] : [{ role, name: fields[role] as string }]));
+  const pathOf = (name: string) => (list === null ? name : `${list}[].${name}`);
+  if (tool.outputSchema === undefined) {
+    const paths = [...(list === null ? [] : [list]), ...records.map((r) => pathOf(r.name))];
+    return [{ field: 'outputSchema', message: `not declared; the view reads ${paths.join(', ')} from the result` }];
+  }
+  const lookup = (props: [string, Schema][], name: string) => props.find(([k]) => k === name)?.[1];
+  let expected = propertiesOf(source.outputSchema);
+  let actual = propertiesOf(tool.outputSchema);
+  if (list !== null) {
+    const want = lookup(expected, list) ?? { type: 'array' };
+    const got = lookup(actual, list);
+    const problem = feedProblem(source.name, { path: list, role: 'list' }, want, got);
+    if (problem !== null) return [problem];
+    expected = propertiesOf(asSchema(want.items));
+    actual = propertiesOf(asSchema(got?.items));
+  }
+  return records.flatMap(({ role, name }) => {
+    const problem = feedProblem(
+      source.name,
+      { path: pathOf(name), role },
+      lookup(expected, name) ?? {},
+      lookup(actual, name),
+    );
+    return problem === null ? [] : [problem];
+  });
+}
+
+/** Names in words: `a`, `a and b`, `a, b and c`. */
+export function inWords(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
 /** The tool's arguments as the form pattern shows them. */
 function inputsOf(tool: ToolSpec): { name: string; type: string; required: boolean; description: string }[] {
   const required = new Set(tool.inputSchema.required ?? []);
@@ -132,10 +244,14 @@ function inputsOf(tool: ToolSpec): { name: string; type: string; required: boole
   }));
 }
 
-function configText(title: string, tool: ToolSpec, fields: ViewFields): string {
+function configText(title: string, tool: ToolSpec, others: readonly ToolSpec[], fields: ViewFields): string {
   const nullable = (v: string | null) => `${JSON.stringify(v)} as string | null`;
+  const alsoFed = others.map((t) => t.name);
   return [
     '// The settings of this view: the tool that feeds it and the fields it shows. Edit them in a pull request.',
+    ...(alsoFed.length > 0
+      ? [`// Also fed by ${inWords(alsoFed)}, whose results declare the fields it shows with the same names and types.`]
+      : []),
     'export const config = {',
     `  title: ${JSON.stringify(title)},`,
     `  tool: ${JSON.stringify(tool.name)},`,
@@ -153,24 +269,29 @@ function configText(title: string, tool: ToolSpec, fields: ViewFields): string {
 /** What rendering a pattern asks for. */
 export interface ViewRequest {
   pattern: ViewPattern;
-  /** The tool whose results the view shows (and, for `form`, that it runs). */
-  tool: string;
+  /** The tools whose results the view shows: the first gives it its fields (and is the one `form` runs). */
+  tools: readonly string[];
   /** The view's name (`ui://<server>/<view>`); default: the pattern's. */
   view?: string;
   title?: string;
 }
 
 /**
- * A pattern rendered for a server: the files of `ui/<view>/` and the manifest with the view declared and wired.
- * `fields` are the record fields the view shows; default: read from the tool's output schema (fieldsOf).
+ * A pattern rendered for a server: the files of `ui/<view>/` and the manifest with the view declared and each of
+ * its tools pointing at it. `fields` are the record fields the view shows; default: read from the first tool's
+ * output schema (fieldsOf). Whether the other tools return those fields is the caller's to check (feedProblems).
  */
 export function renderView(
   manifest: Manifest,
   request: ViewRequest,
   fields?: ViewFields,
 ): { files: Record<string, string>; manifest: Manifest } {
-  const tool = manifest.tools.find((t) => t.name === request.tool);
-  if (tool === undefined) throw new Error(`no tool "${request.tool}" in mcp.json`);
+  const [tool, ...others] = request.tools.map((name) => {
+    const found = manifest.tools.find((t) => t.name === name);
+    if (found === undefined) throw new Error(`no tool "${name}" in mcp.json`);
+    return found;
+  });
+  if (tool === undefined) throw new Error('a view needs a tool to feed it');
   const view = request.view ?? request.pattern;
   const title = request.title ?? tool.title ?? tool.name;
   const uri = `ui://${manifest.name}/${view}`;
@@ -180,7 +301,7 @@ export function renderView(
     [`${dir}/view.ts`]: read(`${request.pattern}.ts`),
     [`${dir}/fields.ts`]: read('fields.ts'),
     [`${dir}/style.css`]: read('style.css'),
-    [`${dir}/config.ts`]: configText(title, tool, fields ?? fieldsOf(tool.outputSchema)),
+    [`${dir}/config.ts`]: configText(title, tool, others, fields ?? fieldsOf(tool.outputSchema)),
     // The views' compiler config (the DOM's types); package.json's typecheck runs it (withViewTypecheck).
     [VIEW_TSCONFIG_PATH]: viewTsconfigText(),
   };
@@ -188,13 +309,13 @@ export function renderView(
     uri,
     name: view,
     title,
-    description: `${PATTERN_TITLES[request.pattern]}, fed by ${tool.name}.`,
+    description: `${PATTERN_TITLES[request.pattern]}, fed by ${inWords(request.tools)}.`,
     source: `${dir}/index.html`,
     _meta: { ui: { csp: {}, prefersBorder: true } },
   };
   const resources = [...manifest.resources.filter((r) => r.uri !== uri), resource];
   const tools = manifest.tools.map((t) =>
-    t.name === tool.name ? { ...t, _meta: { ui: { ...t._meta?.ui, resourceUri: uri } } } : t,
+    request.tools.includes(t.name) ? { ...t, _meta: { ui: { ...t._meta?.ui, resourceUri: uri } } } : t,
   );
   return { files, manifest: { ...manifest, tools, resources } };
 }

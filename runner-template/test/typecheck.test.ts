@@ -21,7 +21,7 @@ describe('rendered repositories type-check', () => {
     );
     const manifest = parseManifest(files['mcp.json'] ?? '');
     for (const pattern of VIEW_PATTERNS)
-      Object.assign(files, renderView(manifest, { pattern, tool: 'list_rows' }).files);
+      Object.assign(files, renderView(manifest, { pattern, tools: ['list_rows'] }).files);
     const clean = await typecheck(writeRepo(files), 'ui/tsconfig.json');
     expect(clean.output).toBe('');
     expect(clean.code).toBe(0);

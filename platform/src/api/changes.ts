@@ -97,7 +97,9 @@ export function changesRouter(ctx: ChangesApiDeps): Router {
     const { body } = input(req, ops.proposeView);
     const p = principalOf(res);
     const server = await findServer(ctx, p, req.params.name);
-    const { change, suite } = await proposeView(ctx, p, server, body, requestIdOf(res));
+    const { pattern, view, title } = body;
+    const tools = 'tools' in body ? body.tools : [body.tool];
+    const { change, suite } = await proposeView(ctx, p, server, { pattern, tools, view, title }, requestIdOf(res));
     res.status(201).json(await showChange(req, server, change, suite));
   });
 

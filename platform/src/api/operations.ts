@@ -137,13 +137,17 @@ export const ops = {
     path: '/servers/{name}/views',
     summary: 'Design a view from a pattern',
     description:
-      "Renders one of the nine view patterns (MCP Apps) for a tool of main's mcp.json into ui/<view>/, declares the view and points the tool at it, on a new branch, and opens a change; its checks start.",
+      "Renders one of the nine view patterns (MCP Apps) for tools of main's mcp.json (`tool`, or `tools`: several whose results declare the same fields) into ui/<view>/, declares the view and points each tool at it, on a new branch, and opens a change; its checks start.",
     tags: ['Changes'],
     role: 'developer',
     params: s.serverPath,
     body: s.proposeViewBody,
+    shapeOf: s.proposeViewShape,
     answers: { 201: json('The change; its checks start.', s.changeAnswer) },
-    errors: { 409: 'server_not_merged' },
+    errors: {
+      409: 'server_not_merged',
+      422: 'tool_output_incompatible: a tool after the first lacks a field the view reads from the first, or declares it with another type (details.problems names each tool and field)',
+    },
   }),
   listViewPatterns: operation({
     method: 'get',

@@ -8,7 +8,7 @@
  * service answers a wrong value with its own code (`invalid_name`, `prompt_empty`, `invalid_secret_value`); the
  * document still shows it required (`requiring`) with the type its service wants.
  */
-import { SERVER_NAME, toolSpecSchema, uiResourceSchema, VIEW_PATTERNS } from '@bmms/runner-template';
+import { MAX_VIEW_TOOLS, SERVER_NAME, toolSpecSchema, uiResourceSchema, VIEW_PATTERNS } from '@bmms/runner-template';
 import { z } from 'zod';
 import { ROLES } from '../accounts/roles.ts';
 import { importRequestSchema } from '../generation/openapi/request.ts';
@@ -280,16 +280,50 @@ export const openChangeBody = z.strictObject({
   title: z.string().optional().meta({ description: 'At most 200 characters; the branch name by default.' }),
   body: z.string().optional(),
 });
-export const proposeViewBody = z.strictObject({
+const viewDesignFields = {
   pattern: z.enum(VIEW_PATTERNS).meta({ description: 'One of the nine view patterns.' }),
-  tool: z.string().min(1).meta({ description: "The tool of main's mcp.json whose results the view shows." }),
   view: z
     .string()
     .regex(/^[a-z][a-z0-9-]{0,39}$/, 'must be a lowercase name: letters, digits and -')
     .optional()
     .meta({ description: 'The view name in ui://<server>/<view>; the pattern by default.' }),
-  title: z.string().min(1).max(80).optional().meta({ description: "The view's heading; the tool's title by default." }),
-});
+  title: z
+    .string()
+    .min(1)
+    .max(80)
+    .optional()
+    .meta({ description: "The view's heading; the first tool's title by default." }),
+};
+/** POST /servers/{name}/views fed by one tool (the route's first form, still taken). */
+export const proposeViewOfToolBody = z
+  .strictObject({
+    ...viewDesignFields,
+    tool: z.string().min(1).meta({ description: "The tool of main's mcp.json whose results the view shows." }),
+  })
+  .meta({ id: 'ProposeViewOfTool', title: 'Fed by one tool' });
+/** POST /servers/{name}/views fed by several tools: the first gives the view its fields, the others return them too. */
+export const proposeViewOfToolsBody = z
+  .strictObject({
+    ...viewDesignFields,
+    tools: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(MAX_VIEW_TOOLS, `at most ${MAX_VIEW_TOOLS} tools feed one view`)
+      .superRefine((names, ctx) => {
+        for (const [i, name] of names.entries()) {
+          if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `names "${name}" twice` });
+        }
+      })
+      .meta({
+        uniqueItems: true,
+        description: `Tools of main's mcp.json whose results the view shows (at most ${MAX_VIEW_TOOLS}, each once). The view's fields come from the first one's outputSchema; each other one must declare the fields the pattern reads with the same names and types (else 422 tool_output_incompatible). Each tool's _meta.ui.resourceUri points at the view.`,
+      }),
+  })
+  .meta({ id: 'ProposeViewOfTools', title: 'Fed by several tools' });
+export const proposeViewBody = z.union([proposeViewOfToolsBody, proposeViewOfToolBody]);
+/** A view's body names its tools in `tools` when it has that field, else its one tool in `tool`. */
+export const proposeViewShape = (body: unknown) =>
+  typeof body === 'object' && body !== null && 'tools' in body ? proposeViewOfToolsBody : proposeViewOfToolBody;
 export const viewPatternsAnswer = z.object({
   patterns: z.array(z.object({ name: z.enum(VIEW_PATTERNS), title: z.string() })),
 });

@@ -36,8 +36,14 @@ export type ViewFit = z.output<typeof viewFitSchema>;
 
 const nullableName = (description: string) => ({ type: ['string', 'null'], description });
 
-/** The fit_view tool for one output schema: every name it answers must be one the schema declares. */
-export function fitViewTool(choices: FieldChoices): ToolCall<ViewFit> {
+/**
+ * The fit_view tool for one output schema: every name it answers must be one the schema declares, and `feeds` finds
+ * nothing wrong with it (the other tools of the view must declare the fields it reads).
+ */
+export function fitViewTool(
+  choices: FieldChoices,
+  feeds: (fields: ViewFields) => string[] = () => [],
+): ToolCall<ViewFit> {
   return {
     name: 'fit_view',
     description: "Submit the view's title and the fields of the output schema it shows.",
@@ -54,12 +60,30 @@ export function fitViewTool(choices: FieldChoices): ToolCall<ViewFit> {
       },
     },
     schema: viewFitSchema,
-    check: ({ title: _title, ...fields }) => fieldProblems(fields, choices),
+    check: ({ title: _title, ...fields }) => {
+      const problems = fieldProblems(fields, choices);
+      return problems.length > 0 ? problems : feeds(fields);
+    },
   };
 }
 
-/** The user message of a fit: the pattern, the tool, its output schema and the guess from names and types. */
-export function fitViewRequest(pattern: ViewPattern, tool: ToolSpec, guess: ViewFields): string {
+/**
+ * The user message of a fit: the pattern, the tool, its output schema and the guess from names and types; and the
+ * output schemas of the other tools feeding the view, which must declare the fields chosen.
+ */
+export function fitViewRequest(
+  pattern: ViewPattern,
+  tool: ToolSpec,
+  guess: ViewFields,
+  others: readonly ToolSpec[] = [],
+): string {
+  const alsoFed = others.flatMap((other) => [
+    '',
+    `The view also shows the results of ${other.name}, whose records must have the fields you choose, with the same types. Its output schema:`,
+    '```json',
+    JSON.stringify(other.outputSchema ?? null),
+    '```',
+  ]);
   return [
     `Pattern: ${PATTERN_TITLES[pattern]}.`,
     `Tool: ${tool.name}${tool.title ? ` (${tool.title})` : ''}. ${tool.description}`,
@@ -70,5 +94,6 @@ export function fitViewRequest(pattern: ViewPattern, tool: ToolSpec, guess: View
     '```',
     '',
     `A first guess from the names and types alone: ${JSON.stringify(guess)}`,
+    ...alsoFed,
   ].join('\n');
 }
