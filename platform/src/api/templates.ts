@@ -60,11 +60,18 @@ export function templatesRouter(ctx: TemplateDeps): Router {
  */
 export function publicTemplatesRouter(ctx: Pick<TemplateDeps, 'db'>): Router {
   const router = Router();
+  // Anyone may ask, as often as they like: requests that arrive while the list is being read share that read, so a
+  // flood costs the database one query at a time (and a publish or takedown shows in the next read).
+  let reading: ReturnType<typeof publicTemplates> | undefined;
   router.get('/public/templates', async (req, res) => {
     input(req, ops.publicTemplates);
+    reading ??= publicTemplates(ctx).finally(() => {
+      reading = undefined;
+    });
+    const templates = await reading;
     // The same for everyone, so shared caches may keep it a minute.
     res.setHeader('Cache-Control', 'public, max-age=60');
-    res.json({ templates: await publicTemplates(ctx) });
+    res.json({ templates });
   });
   return router;
 }
