@@ -116,6 +116,29 @@ describe('the views check', () => {
       );
     }, 60_000);
 
+    it("opens a view fed by several tools with each one's result, naming the tool whose result breaks it", async () => {
+      let files = grid();
+      files['ui/grid.ts'] = (files['ui/grid.ts'] as string).replace(
+        'function render(): void {',
+        "function render(): void {\n  if (data.title === 'Archived') throw new Error('archived rows have no columns');",
+      );
+      files = editManifest(files, (m) => {
+        const tools = m.tools as Record<string, unknown>[];
+        const first = tools.find((t) => (t._meta as { ui?: unknown } | undefined)?.ui) as Record<string, unknown>;
+        const output = structuredClone(first.outputSchema) as { properties: Record<string, unknown> };
+        output.properties.title = { type: 'string', enum: ['Archived'] };
+        tools.push({ ...structuredClone(first), name: 'list_archived', outputSchema: output });
+      });
+      const outcome = await viewsCheck(GATE, CHROMIUM).run(await checkout(files, { serverName: 'grid-demo' }));
+      expect(outcome.conclusion, outcome.log).toBe('failure');
+      expect(outcome.summary).toContain(
+        'ui/grid.html: [view-script-error] ui://grid-demo/grid threw in the browser (handed a result of list_archived): archived rows have no columns',
+      );
+      expect(outcome.summary).not.toMatch(/handed a result of (?!list_archived)/);
+      expect(outcome.log).toMatch(/opened with a sample result of \w+: 0 script error/);
+      expect(outcome.log).toContain('opened with a sample result of list_archived: 1 script error');
+    }, 60_000);
+
     it('fails a view that eats memory without end, and one that loops for ever, each in bounded time', async () => {
       const files = grid();
       files['ui/grid.ts'] = (files['ui/grid.ts'] as string).replace(

@@ -9,8 +9,9 @@ import { type Check, type CheckOutcome, type Finding, outcomeOf } from './types.
 /**
  * `views`: each MCP Apps view of the tree, built as a deploy builds it, is opened in headless Chromium with the
  * platform playing host (sandboxed iframe, the CSP its `_meta.ui.csp` declares, the official AppBridge) and handed a
- * tool input and result made up from the tool's schemas (no tool runs). A script error or a CSP violation fails the
- * check, naming the view. Runs once the static checks passed (the view's code was vetted); skipped, saying why, when
+ * tool input and result made up from the tool's schemas (no tool runs), once for each tool that opens it (at most
+ * four: a view fed by several tools renders each one's result). A script error or a CSP violation fails the
+ * check, naming the view and the tool. Runs once the static checks passed (the view's code was vetted); skipped, saying why, when
  * the tree has no view or the platform has no Chromium.
  */
 export function viewsCheck(after: string[], executable = CHROMIUM_PATH): Check {
@@ -28,15 +29,18 @@ export function viewsCheck(after: string[], executable = CHROMIUM_PATH): Check {
       }
       const missing = browserUnavailable(executable);
       if (missing) return skipped(`views not opened in a browser: ${missing}`);
-      let toOpen: ViewToOpen[];
+      let toOpen: Opening[];
       try {
         toOpen = await viewsToOpen(dir, manifest);
       } catch (err) {
         if (!(err instanceof ViewBuildError)) throw err;
         return { conclusion: 'failure', summary: err.lines.join('\n'), log: `${err.lines.join('\n')}\n` };
       }
-      progress?.(`opening ${toOpen.length} view(s) in Chromium`);
-      const reports = await openViews(toOpen, { executable, signal });
+      progress?.(`opening ${manifest.resources.length} view(s) in Chromium`);
+      const reports = await openViews(
+        toOpen.map((o) => o.view),
+        { executable, signal },
+      );
       return outcomeOfReports(manifest, toOpen, reports);
     },
   };
@@ -54,38 +58,51 @@ function skipped(summary: string): CheckOutcome {
   return { conclusion: 'skipped', summary, log: `${summary}\n` };
 }
 
-/** The tool that opens `resource` (the first whose `_meta.ui.resourceUri` names it), if any. */
-function toolOf(manifest: Manifest, resource: Pick<UiResource, 'uri'>) {
-  return manifest.tools.find((t) => t._meta?.ui.resourceUri === resource.uri);
+/** Tools of one view opened with their own results; more are not tried (each opening costs a page). */
+const MAX_TOOLS_PER_VIEW = 4;
+
+/** One opening of a view: with the sample result of one tool that opens it, or with none when no tool does. */
+interface Opening {
+  resource: UiResource;
+  tool: Manifest['tools'][number] | undefined;
+  /** How many tools open this view (their names go into findings only when there are several). */
+  feeders: number;
+  view: ViewToOpen;
 }
 
-/** Each view built, with the sample input and result of the tool that opens it. */
-async function viewsToOpen(dir: string, manifest: Manifest): Promise<ViewToOpen[]> {
+/** Each view built, opened once per tool that opens it (with that tool's sample input and result). */
+async function viewsToOpen(dir: string, manifest: Manifest): Promise<Opening[]> {
   const built = await buildViews(dir, manifest.resources);
-  return manifest.resources.map((resource, i) => {
-    const tool = toolOf(manifest, resource);
+  return manifest.resources.flatMap((resource, i) => {
+    const feeding = manifest.tools.filter((t) => t._meta?.ui.resourceUri === resource.uri);
     const csp = resource._meta?.ui.csp;
-    return {
-      uri: resource.uri,
-      html: (built[i] as { html: string }).html,
-      ...(csp ? { csp } : {}),
-      ...(tool
-        ? {
-            input: sampleOf(tool.inputSchema, 'arguments') as Record<string, unknown>,
-            result: sampleResult(tool.outputSchema as Record<string, unknown> | undefined),
-          }
-        : {}),
-    };
+    const html = (built[i] as { html: string }).html;
+    const tools = feeding.length > 0 ? feeding.slice(0, MAX_TOOLS_PER_VIEW) : [undefined];
+    return tools.map((tool) => ({
+      resource,
+      tool,
+      feeders: feeding.length,
+      view: {
+        uri: resource.uri,
+        html,
+        ...(csp ? { csp } : {}),
+        ...(tool
+          ? {
+              input: sampleOf(tool.inputSchema, 'arguments') as Record<string, unknown>,
+              result: sampleResult(tool.outputSchema as Record<string, unknown> | undefined),
+            }
+          : {}),
+      },
+    }));
   });
 }
 
-function outcomeOfReports(manifest: Manifest, opened: ViewToOpen[], reports: ViewReport[]): CheckOutcome {
+function outcomeOfReports(manifest: Manifest, opened: Opening[], reports: ViewReport[]): CheckOutcome {
   const findings: Finding[] = [];
   const lines: string[] = [];
   for (const [i, report] of reports.entries()) {
-    const resource = manifest.resources[i] as UiResource;
-    const tool = toolOf(manifest, resource);
-    findings.push(...findingsOf(resource, report));
+    const { resource, tool, feeders } = opened[i] as Opening;
+    findings.push(...findingsOf(resource, report, feeders > 1 ? tool?.name : undefined));
     const fed = tool ? `a sample result of ${tool.name}` : 'no result (no tool opens it)';
     const handshake = report.initialized
       ? ''
@@ -93,20 +110,23 @@ function outcomeOfReports(manifest: Manifest, opened: ViewToOpen[], reports: Vie
     lines.push(
       `${resource.uri} (${resource.source}): opened with ${fed}: ${report.errors.length} script error(s), ${report.violations.length} CSP violation(s)${handshake}${report.unresponsive ? `; ${report.unresponsive}` : ''}`,
     );
-    const result = opened[i]?.result;
+    const result = opened[i]?.view.result;
     if (result)
       lines.push(`  result shown: ${JSON.stringify(result.structuredContent ?? result.content).slice(0, 400)}`);
   }
-  const ok = `${reports.length} view(s) opened in headless Chromium under their CSP: no script error, no CSP violation`;
+  const openings =
+    reports.length > manifest.resources.length ? ` (${reports.length} openings: one per tool that feeds a view)` : '';
+  const ok = `${manifest.resources.length} view(s) opened in headless Chromium under their CSP${openings}: no script error, no CSP violation`;
   const outcome = outcomeOf(findings, ok);
   return { ...outcome, log: `${lines.join('\n')}\n${outcome.log}` };
 }
 
-function findingsOf(resource: UiResource, report: ViewReport): Finding[] {
+function findingsOf(resource: UiResource, report: ViewReport, tool: string | undefined): Finding[] {
+  const fed = tool ? ` (handed a result of ${tool})` : '';
   const errors = [...new Set(report.errors)].map((error) => ({
     file: resource.source,
     rule: 'view-script-error',
-    message: `${resource.uri} threw in the browser: ${error}`,
+    message: `${resource.uri} threw in the browser${fed}: ${error}`,
     fix: "fix the view's script; the check's log shows the sample result it was handed (made up from the tool's outputSchema)",
   }));
   const violations = [...new Set(report.violations)].map((violation) => {
