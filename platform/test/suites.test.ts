@@ -175,6 +175,64 @@ describe('the check suite runner', () => {
     await service2.close();
   });
 
+  it("cancels a deleted server's suites and waits until their checks' own work has stopped; other servers' go on", async () => {
+    const events: string[] = [];
+    let startedSlow = () => {};
+    const slowStarted = new Promise<void>((resolve) => {
+      startedSlow = resolve;
+    });
+    const service3 = new CheckService({
+      db: database.db,
+      git,
+      log: silentLogger,
+      workDir: dir,
+      checks: [
+        {
+          name: 'slow-to-stop',
+          run: ({ signal, serverName }) =>
+            new Promise((resolve) => {
+              if (serverName === 'doomed') startedSlow();
+              const done = () => resolve({ conclusion: 'success', summary: 'done', log: '' });
+              const timer = setTimeout(done, 3000);
+              signal.addEventListener('abort', () => {
+                clearTimeout(timer);
+                // Its own cleanup (a sandbox stopping) takes a while after the abort.
+                setTimeout(() => {
+                  events.push(`${serverName} stopped`);
+                  resolve({ conclusion: 'failure', summary: 'aborted', log: '' });
+                }, 300);
+              });
+            }),
+        },
+      ],
+    });
+    const make = async (name: string) => {
+      const row = await database.db.server.create({ data: { name, orgId: server.orgId } });
+      await git.createRepo(name);
+      const head = (
+        await git.commitFiles(name, { branch: 'main', parent: null, files: { 'c.txt': name }, message: 'c', author })
+      ).sha;
+      await service3.ensureSuite(row, head);
+      return { row, head };
+    };
+    const doomed = await make('doomed');
+    const kept = await make('kept');
+    await slowStarted;
+    await service3.cancelServer(doomed.row.id);
+    events.push('cancel returned');
+    expect(events).toEqual(['doomed stopped', 'cancel returned']);
+    await service3.idle();
+    const keptSuite = (await service3.suiteForTree(kept.row.id, await git.treeOf('kept', kept.head))) as SuiteWithRuns;
+    expect(run(keptSuite, 'slow-to-stop')).toMatchObject({ conclusion: 'success', summary: 'done' });
+    const doomedSuite = (await service3.suiteForTree(
+      doomed.row.id,
+      await git.treeOf('doomed', doomed.head),
+    )) as SuiteWithRuns;
+    // Nothing recorded of a cancelled run (its rows go with the server).
+    expect(run(doomedSuite, 'slow-to-stop')?.status).not.toBe('completed');
+    await service3.close();
+  });
+
   it('fails every check of a tree holding a symlink, naming it, instead of checking the tree without it', async () => {
     // Written with plumbing straight into the bare repo, as a route other than a checked push would.
     const gitdir = git.gitdir('suite');

@@ -47,6 +47,8 @@ export class CheckService implements RevisionGate {
   readonly #limiter: Limiter;
   readonly #running = new Map<string, Promise<void>>();
   readonly #abort = new AbortController();
+  /** Each running suite's server, its own abort (a deleted server's suites stop) and its checks' runs still going. */
+  readonly #suites = new Map<string, { serverId: string; abort: AbortController; runs: Set<Promise<unknown>> }>();
 
   constructor(deps: CheckServiceDeps) {
     this.#deps = deps;
@@ -188,12 +190,44 @@ export class CheckService implements RevisionGate {
     await this.idle();
   }
 
+  /**
+   * Cancels the suites of a server being deleted (running or waiting for a slot) and waits, at most `waitMs`, until
+   * they and their checks' own work (a test job's sandbox, a preview being started) have stopped: nothing of the
+   * server may be created after its files were removed. Nothing is recorded of what they did.
+   */
+  async cancelServer(serverId: string, waitMs = 15_000): Promise<void> {
+    const pending: Promise<unknown>[] = [];
+    for (const [id, suite] of this.#suites) {
+      if (suite.serverId !== serverId) continue;
+      suite.abort.abort();
+      pending.push(this.#running.get(id) ?? Promise.resolve(), ...suite.runs);
+    }
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   #start(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): void {
     if (this.#running.has(suite.id)) return;
+    const entry = { serverId: server.id, abort: new AbortController(), runs: new Set<Promise<unknown>>() };
+    const stop = () => entry.abort.abort();
+    if (this.#abort.signal.aborted) stop();
+    else this.#abort.signal.addEventListener('abort', stop, { once: true });
+    this.#suites.set(suite.id, entry);
     const run = this.#priority(server)
-      .then((priority) => this.#limiter.run(() => this.#run(server, suite, checks), { priority }))
+      .then((priority) => this.#limiter.run(() => this.#run(server, suite, checks, entry), { priority }))
       .catch((err) => this.#deps.log.error('check suite crashed', { server: server.name, suite: suite.id, err }))
-      .finally(() => this.#running.delete(suite.id));
+      .finally(() => {
+        this.#running.delete(suite.id);
+        this.#suites.delete(suite.id);
+        this.#abort.signal.removeEventListener('abort', stop);
+      });
     this.#running.set(suite.id, run);
   }
 
@@ -209,9 +243,15 @@ export class CheckService implements RevisionGate {
     }
   }
 
-  async #run(server: ServerRef, suite: SuiteWithRuns, checks: Check[]): Promise<void> {
+  async #run(
+    server: ServerRef,
+    suite: SuiteWithRuns,
+    checks: Check[],
+    entry: { abort: AbortController; runs: Set<Promise<unknown>> },
+  ): Promise<void> {
     const { db, git } = this.#deps;
-    if (this.#abort.signal.aborted) return;
+    const { signal } = entry.abort;
+    if (signal.aborted) return;
     await db.checkSuite.update({ where: { id: suite.id }, data: { status: 'in_progress' } });
     const workDir = await mkdtemp(path.join(this.#deps.workDir, 'check-'));
     const dir = path.join(workDir, 'repo');
@@ -244,13 +284,13 @@ export class CheckService implements RevisionGate {
         else if (skipReason) outcome = { conclusion: 'skipped', summary: skipReason, log: skipReason };
         else {
           const progress = this.#progress(runRow.id);
-          outcome = await this.#runOne(check, { ...input, progress: progress.say });
+          outcome = await this.#runOne(check, { ...input, progress: progress.say }, signal, entry.runs);
           await progress.done();
         }
         span.setAttribute('bmms.check.conclusion', outcome.conclusion);
         if (outcome.conclusion === 'failure') span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
-        if (this.#abort.signal.aborted) return null;
+        if (signal.aborted) return null;
         const completedAt = new Date();
         await db.checkRun.update({
           where: { id: runRow.id },
@@ -277,9 +317,7 @@ export class CheckService implements RevisionGate {
       for (const check of checks) {
         const needs = this.#prerequisites(check);
         if (needs.length === 0) continue;
-        const prepared = checkoutError
-          ? undefined
-          : check.prepare?.({ ...input, signal: this.#abort.signal }).catch(() => {});
+        const prepared = checkoutError ? undefined : check.prepare?.({ ...input, signal }).catch(() => {});
         conclusions.set(
           check.name,
           (async () => {
@@ -287,14 +325,14 @@ export class CheckService implements RevisionGate {
             // check listed before one it waits for (replay before preview) still waits for it.
             await prepared;
             const got = await Promise.all(needs.map((n) => conclusions.get(n) ?? stored(n)));
-            if (this.#abort.signal.aborted) return null;
+            if (signal.aborted) return null;
             const failed = needs.filter((_, i) => !PASSING_CONCLUSIONS.has(got[i] ?? ''));
             return runCheck(check, failed.length > 0 ? `not run: ${failed.join(', ')} must pass first` : undefined);
           })(),
         );
       }
       await Promise.all(conclusions.values());
-      if (this.#abort.signal.aborted) return;
+      if (signal.aborted) return;
       const runs = await db.checkRun.findMany({ where: { suiteId: suite.id } });
       const allPassed = this.checkNames.every((n) =>
         PASSING_CONCLUSIONS.has(runs.find((r) => r.name === n)?.conclusion ?? ''),
@@ -343,12 +381,20 @@ export class CheckService implements RevisionGate {
     };
   }
 
-  /** One check, bounded in time; a crash or a timeout is a failure that says so. */
-  async #runOne(check: Check, input: Omit<Parameters<Check['run']>[0], 'signal'>): Promise<CheckOutcome> {
+  /**
+   * One check, bounded in time; a crash or a timeout is a failure that says so. Cancelled (`cancel`), it answers at
+   * once; the check's own run, still stopping, stays in `runs` until it settles.
+   */
+  async #runOne(
+    check: Check,
+    input: Omit<Parameters<Check['run']>[0], 'signal'>,
+    cancel: AbortSignal,
+    runs: Set<Promise<unknown>>,
+  ): Promise<CheckOutcome> {
     const timeoutMs = check.timeoutMs ?? this.#deps.defaultTimeoutMs ?? 120_000;
     const abort = new AbortController();
     const stop = () => abort.abort();
-    this.#abort.signal.addEventListener('abort', stop);
+    cancel.addEventListener('abort', stop);
     let timer: NodeJS.Timeout | undefined;
     const timeout: CheckOutcome = {
       conclusion: 'failure',
@@ -367,11 +413,17 @@ export class CheckService implements RevisionGate {
     let onCancel = () => {};
     const cancelled = new Promise<CheckOutcome>((resolve) => {
       onCancel = () => resolve({ conclusion: 'failure', summary: 'cancelled', log: 'cancelled\n' });
-      if (this.#abort.signal.aborted) onCancel();
-      else this.#abort.signal.addEventListener('abort', onCancel, { once: true });
+      if (cancel.aborted) onCancel();
+      else cancel.addEventListener('abort', onCancel, { once: true });
     });
     try {
-      return await Promise.race([check.run({ ...input, signal: abort.signal }), timedOut, cancelled]);
+      const running = check.run({ ...input, signal: abort.signal });
+      runs.add(running);
+      running
+        .catch(() => {})
+        .finally(() => runs.delete(running))
+        .catch(() => {});
+      return await Promise.race([running, timedOut, cancelled]);
     } catch (err) {
       // A check that gives up because its time ran out reports the timeout, not its own abort error.
       if (expired) return timeout;
@@ -380,8 +432,8 @@ export class CheckService implements RevisionGate {
       return { conclusion: 'failure', summary, log: err instanceof Error ? (err.stack ?? summary) : summary };
     } finally {
       clearTimeout(timer);
-      this.#abort.signal.removeEventListener('abort', stop);
-      this.#abort.signal.removeEventListener('abort', onCancel);
+      cancel.removeEventListener('abort', stop);
+      cancel.removeEventListener('abort', onCancel);
     }
   }
 }

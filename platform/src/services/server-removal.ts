@@ -15,6 +15,8 @@ export interface RemovalDeps {
   /** Tells every gateway the server (or the org's memberships) is gone. */
   invalidations: InvalidationBus;
   log: Logger;
+  /** Its check suites under way, cancelled first: a check must not start an instance or write a file afterwards. */
+  checks?: { cancelServer(serverId: string): Promise<void> };
   /** The payment provider, when the platform takes payments: a deleted org's customer and subscription go too. */
   billing?: { forgetCustomer(orgId: string): Promise<void> };
 }
@@ -90,6 +92,7 @@ export async function dropOauthRecordsOf(
  * it is gone. Returns what is left to remove outside the database (`removeServerFiles`).
  */
 export async function dropServerRows(ctx: RemovalDeps, server: { id: string; name: string }): Promise<ServerLeftovers> {
+  await ctx.checks?.cancelServer(server.id);
   const leftovers = await leftoversOf(ctx, server);
   const domains = await ctx.db.serverDomain.findMany({ where: { serverId: server.id }, select: { hostname: true } });
   await ctx.db.$transaction([
