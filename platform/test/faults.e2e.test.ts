@@ -9,7 +9,7 @@ import { DEPLOY_STEPS, type DeployStep, LABELS, ownerOf } from '@bmms/reconciler
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerForTests } from './docker.ts';
 import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
-import { PlatformProcess, type ServerBody } from './platform-process.ts';
+import { PlatformProcess, type ServerBody, unmountUnder } from './platform-process.ts';
 
 type ChangeBody = {
   number: number;
@@ -64,6 +64,8 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
   }, 240_000);
   afterAll(async () => {
     await platform?.stop();
+    // A platform killed while it mounted an instance's folders can leave a mount its next start did not see.
+    if (db) await unmountUnder(db.dataDir);
     await db?.drop();
   });
 

@@ -23,13 +23,18 @@ export async function freePort(): Promise<number> {
  * quota mounts behind (its next start would sweep them), which `rm` alone cannot remove (EBUSY).
  */
 export async function removeScratch(dir: string): Promise<void> {
+  await unmountUnder(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Unmounts (lazily) every mount under `dir`: the quota mounts a killed platform's instances left. */
+export async function unmountUnder(dir: string): Promise<void> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8').catch(() => ''))
     .split('\n')
     .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
     .filter((m) => m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await promisify(execFile)('umount', ['-l', m]).catch(() => {});
-  await rm(dir, { recursive: true, force: true });
 }
 
 export type ServerBody = {
