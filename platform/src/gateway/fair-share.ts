@@ -6,10 +6,8 @@ import { performance } from 'node:perf_hooks';
  * the flood's queued work. While the event loop is busy above `saturated` of the time, each server that sends more
  * than its fair share of the calls (the total divided by the servers that called) has the calls it may have in
  * flight cut (multiplicatively, every interval); its further calls wait in its own queue (parked: no CPU spent on
- * them) until one of its calls ends. Fast calls can fill the loop one at a time, so a server still over its share
- * with a single call in flight is paced as well: it may start calls only at a rate, cut the same way (a token bucket
- * refilled continuously, so its calls are spread out instead of arriving in bursts). When the platform has room
- * again both are relaxed step by step and then lifted. A server that is not over its share, or a platform that is not saturated, is never limited, so a server
+ * them) until one of its calls ends. When the platform has room again the cut is relaxed step by step and then
+ * lifted. A server that is not over its share, or a platform that is not saturated, is never limited, so a server
  * whose tools wait on slow APIs keeps as many calls in flight as it likes unless it is the one filling the loop.
  */
 
@@ -61,24 +59,12 @@ interface Share {
   /** Intervals in a row without saturation while limited (the limit is lifted after a few). */
   calm: number;
   queue: Waiter[];
-  /** The calls it may start per ms (a token bucket); Infinity when not paced. */
-  rate: number;
-  tokens: number;
-  refilledAt: number;
-  /** Calls started during the current interval. */
-  started: number;
-  /** Admits the next waiting call once the bucket holds a token again. */
-  wake: NodeJS.Timeout | undefined;
 }
 
 /** Intervals without saturation after which a limit is lifted altogether. */
 const CALM_INTERVALS = 10;
 /** Fewer calls than this in an interval are never limited (noise, not a flood). */
 const MIN_ARRIVALS = 20;
-/** The slowest pace a server is held to: 20 calls a second. */
-const MIN_RATE_PER_MS = 0.02;
-/** A paced server's bucket holds this long's worth of calls (smooth, not bursty). */
-const BUCKET_MS = 10;
 
 export class FairShare {
   readonly #shares = new Map<string, Share>();
@@ -103,19 +89,7 @@ export class FairShare {
   admit(key: string): Release | Waiting {
     let share = this.#shares.get(key);
     if (!share) {
-      share = {
-        inFlight: 0,
-        peak: 0,
-        arrivals: 0,
-        limit: Number.POSITIVE_INFINITY,
-        calm: 0,
-        queue: [],
-        rate: Number.POSITIVE_INFINITY,
-        tokens: 0,
-        refilledAt: 0,
-        started: 0,
-        wake: undefined,
-      };
+      share = { inFlight: 0, peak: 0, arrivals: 0, limit: Number.POSITIVE_INFINITY, calm: 0, queue: [] };
       this.#shares.set(key, share);
       if (!this.#timer) {
         this.#utilization();
@@ -124,13 +98,12 @@ export class FairShare {
       }
     }
     share.arrivals++;
-    if (share.queue.length === 0 && this.#mayStart(share)) return this.#start(key, share);
+    if (share.inFlight < share.limit && share.queue.length === 0) return this.#start(key, share);
     if (share.queue.length >= this.#maxQueue) throw new QueueFullError(share.queue.length);
     const s = share;
     const { promise, resolve } = Promise.withResolvers<Release | undefined>();
     const waiter: Waiter = { admit: () => resolve(this.#start(key, s)) };
     s.queue.push(waiter);
-    this.#wakeLater(s);
     return {
       admitted: promise,
       cancel: () => {
@@ -142,31 +115,7 @@ export class FairShare {
     };
   }
 
-  /** Whether a call of `share` may start now: under its in-flight limit and, when paced, with a token to spend. */
-  #mayStart(share: Share): boolean {
-    if (share.inFlight >= share.limit) return false;
-    if (!Number.isFinite(share.rate)) return true;
-    const now = performance.now();
-    share.tokens = Math.min(Math.max(1, share.rate * BUCKET_MS), share.tokens + (now - share.refilledAt) * share.rate);
-    share.refilledAt = now;
-    return share.tokens >= 1;
-  }
-
-  /** A paced share with calls waiting and no token: admit the next once the bucket refilled one. */
-  #wakeLater(share: Share): void {
-    if (share.wake || share.queue.length === 0 || !Number.isFinite(share.rate) || share.tokens >= 1) return;
-    if (share.inFlight >= share.limit) return; // a call's end drains it
-    const ms = Math.max(1, Math.ceil((1 - share.tokens) / share.rate));
-    share.wake = setTimeout(() => {
-      share.wake = undefined;
-      this.#drain(share);
-    }, ms);
-    share.wake.unref();
-  }
-
   #start(key: string, share: Share): Release {
-    if (Number.isFinite(share.rate)) share.tokens -= 1;
-    share.started++;
     share.inFlight++;
     if (share.inFlight > share.peak) share.peak = share.inFlight;
     let released = false;
@@ -179,16 +128,15 @@ export class FairShare {
     };
   }
 
-  /** Admits waiting calls while the share is under its limit (and has tokens, when paced). */
+  /** Admits waiting calls while the share is under its limit. */
   #drain(share: Share): void {
-    while (share.queue.length > 0 && this.#mayStart(share)) (share.queue.shift() as Waiter).admit();
-    this.#wakeLater(share);
+    while (share.queue.length > 0 && share.inFlight < share.limit) (share.queue.shift() as Waiter).admit();
   }
 
   /** Drops the share of a server that is idle and not limited (and the timer with the last one). */
   #forget(key: string, share: Share): void {
     const idle = share.inFlight === 0 && share.queue.length === 0 && share.arrivals === 0;
-    if (!idle || Number.isFinite(share.limit) || Number.isFinite(share.rate)) return;
+    if (!idle || Number.isFinite(share.limit)) return;
     this.#shares.delete(key);
     if (this.#shares.size === 0) {
       clearInterval(this.#timer);
@@ -211,57 +159,33 @@ export class FairShare {
       const over = calling > 1 && share.arrivals >= MIN_ARRIVALS && share.arrivals > fair;
       if (saturated && over) {
         const from = Number.isFinite(share.limit) ? share.limit : Math.max(1, share.peak);
-        // Already down to one call in flight: its calls are fast enough to fill the loop one by one; pace them.
-        if (from === 1) this.#pace(share, 0.7);
         share.limit = Math.max(1, Math.floor(from * 0.7));
         share.calm = 0;
-      } else if (Number.isFinite(share.limit) || Number.isFinite(share.rate)) {
+      } else if (Number.isFinite(share.limit)) {
         if (saturated) share.calm = 0;
         // Lifted once calm for a while and no longer binding (the server stayed below it).
-        else if (++share.calm >= CALM_INTERVALS && share.peak < share.limit && !this.#paceBinds(share)) {
-          share.limit = Number.POSITIVE_INFINITY;
-          share.rate = Number.POSITIVE_INFINITY;
-        } else {
-          share.limit += 1;
-          if (Number.isFinite(share.rate)) this.#pace(share, 1.25);
-        }
+        else if (++share.calm >= CALM_INTERVALS && share.peak < share.limit) share.limit = Number.POSITIVE_INFINITY;
+        else share.limit += 1;
         this.#drain(share);
       }
       share.arrivals = 0;
-      share.started = 0;
       share.peak = share.inFlight;
       this.#forget(key, share);
     }
   }
 
-  /** Sets a share's pace to `factor` × its current one (its rate of the last interval when it was not paced). */
-  #pace(share: Share, factor: number): void {
-    const current = Number.isFinite(share.rate) ? share.rate : share.started / this.#intervalMs;
-    if (!Number.isFinite(share.rate)) {
-      share.tokens = 1;
-      share.refilledAt = performance.now();
-    }
-    share.rate = Math.max(MIN_RATE_PER_MS, current * factor);
-  }
-
-  /** Whether a paced share started nearly as many calls as its pace allowed (it would start more if let). */
-  #paceBinds(share: Share): boolean {
-    return Number.isFinite(share.rate) && share.started >= share.rate * this.#intervalMs * 0.9;
-  }
-
-  /** The calls `key` may have in flight now (Infinity: not limited), its pace in calls per second, how many wait. */
-  state(key: string): { limit: number; inFlight: number; queued: number; perSecond: number } {
+  /** The calls `key` may have in flight now (Infinity: not limited), and how many wait. */
+  state(key: string): { limit: number; inFlight: number; queued: number } {
     const share = this.#shares.get(key);
     return share
-      ? { limit: share.limit, inFlight: share.inFlight, queued: share.queue.length, perSecond: share.rate * 1000 }
-      : { limit: Number.POSITIVE_INFINITY, inFlight: 0, queued: 0, perSecond: Number.POSITIVE_INFINITY };
+      ? { limit: share.limit, inFlight: share.inFlight, queued: share.queue.length }
+      : { limit: Number.POSITIVE_INFINITY, inFlight: 0, queued: 0 };
   }
 
   /** Stops the timer (limits stay as they are). */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    for (const share of this.#shares.values()) clearTimeout(share.wake);
   }
 }
 
