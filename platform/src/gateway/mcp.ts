@@ -145,12 +145,13 @@ export function mcpGateway(
     const at = Date.now();
     const started = performance.now();
     const byAddress = ctx.rateLimits.address?.take(req.ip ?? '');
-    if (byAddress && refusedByRate(res, byAddress)) return;
+    if (byAddress && !byAddress.allowed) return refuseByRate(res, byAddress);
     const target = targetOf(req);
     const { name, metadata } = target;
     const caller = await authenticate(ctx, req, target);
     const byToken = ctx.rateLimits.token?.take(`${caller.client} ${caller.userId}`);
-    if (byToken && refusedByRate(res, byToken)) return;
+    if (byToken && !byToken.allowed) return refuseByRate(res, byToken, byAddress);
+    setRateLimitHeaders(res, byAddress, byToken);
     checkOrigin(req, target.base);
     const preview = parsePreviewName(name);
     const serverName = preview?.server ?? name;
@@ -164,17 +165,19 @@ export function mcpGateway(
     // Parked here (its body unread) while its server floods a saturated platform: see fair-share.ts.
     const release = await admission(fairShare, name, res);
     if (!release) return;
-    res.once('close', release);
+    // Every request whose body was read and that got an answer is metered, whatever it was (what the client was
+    // told is its status): one listener ends the call's admission and meters it once its answer was sent in full.
+    const metered = ctx.usage.enabled;
+    let described: ReturnType<typeof describeRequest> | undefined;
+    res.once('close', () => {
+      release();
+      if (metered && described && res.writableFinished) {
+        ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode);
+      }
+    });
     const body = await readBody(req);
     const messages = body === UNPARSABLE ? undefined : body?.messages;
-    const described = describeRequest(messages);
-    // Every request that got an answer is metered, whatever it was (what the client was told is its status).
-    const metered = ctx.usage.enabled;
-    if (metered) {
-      res.once('finish', () =>
-        ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode),
-      );
-    }
+    described = describeRequest(messages);
     if (
       metered &&
       preview === null &&
@@ -303,13 +306,9 @@ function rpcError(messages: unknown, message: string, data: Record<string, unkno
 /** The JSON-RPC error code of a call refused by a limit (an implementation-defined server error). */
 export const LIMIT_ERROR_CODE = -32029;
 
-/**
- * Sets the IETF RateLimit fields of a decision; answers 429 with Retry-After and a JSON-RPC error when it refused.
- * True when the call was refused (and answered).
- */
-function refusedByRate(res: Response, decision: RateLimitDecision): boolean {
-  setRateLimitHeaders(res, decision);
-  if (decision.allowed) return false;
+/** Answers 429 with the IETF RateLimit fields, Retry-After and a JSON-RPC error: `decision` refused the call. */
+function refuseByRate(res: Response, decision: RateLimitDecision, other?: RateLimitDecision): void {
+  setRateLimitHeaders(res, other, decision);
   res.setHeader('Retry-After', String(decision.resetSeconds));
   res.status(429).json(
     rpcError(
@@ -321,7 +320,6 @@ function refusedByRate(res: Response, decision: RateLimitDecision): boolean {
       },
     ),
   );
-  return true;
 }
 
 /** Answers 429 (Retry-After: until the month resets) when the org's plan has no tool calls left this month. */

@@ -2,7 +2,7 @@ import { type Database, openDatabase } from '@bmms/prisma';
 import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.ts';
-import { GatewayRateLimits, rateLimitHeaders, SlidingWindowLimiter } from './rate-limit.ts';
+import { GatewayRateLimits, rateLimitHeaders, SlidingWindowLimiter, setRateLimitHeaders } from './rate-limit.ts';
 import { PostgresRateLimitStore } from './rate-limit-store.ts';
 
 describe('the sliding window limiter', () => {
@@ -40,6 +40,27 @@ describe('the sliding window limiter', () => {
       'RateLimit-Policy': '"token";q=2;w=60',
       RateLimit: '"token";r=0;t=60',
     });
+  });
+
+  it('lists both policies when an answer took both limits (one field each, set once)', () => {
+    const address = new SlidingWindowLimiter('address', { limit: 5, windowMs: 10_000 }, () => 0);
+    const token = new SlidingWindowLimiter('token', { limit: 2, windowMs: 60_000 }, () => 0);
+    const set: [string, string][] = [];
+    const res = { setHeader: (name: string, value: string) => set.push([name, value]) };
+    setRateLimitHeaders(res, address.take('1.2.3.4'), token.take('k'));
+    expect(set).toEqual([
+      ['RateLimit-Policy', '"address";q=5;w=10, "token";q=2;w=60'],
+      ['RateLimit', '"address";r=4;t=0, "token";r=1;t=0'],
+    ]);
+    set.length = 0;
+    setRateLimitHeaders(res, undefined, token.take('k'));
+    expect(set).toEqual([
+      ['RateLimit-Policy', '"token";q=2;w=60'],
+      ['RateLimit', '"token";r=0;t=0'],
+    ]);
+    set.length = 0;
+    setRateLimitHeaders(res, undefined, undefined);
+    expect(set).toEqual([]);
   });
 });
 

@@ -212,11 +212,23 @@ export function rateLimitHeaders(d: RateLimitDecision): { 'RateLimit-Policy': st
   };
 }
 
-/** Sets the RateLimit fields of a decision on an answer (on the call path: no intermediate object, no res.set). */
+/**
+ * Sets the RateLimit fields of the decisions taken for an answer, each policy an item of the lists (on the call path:
+ * no intermediate object, no res.set, each field set once).
+ */
 export function setRateLimitHeaders(
   res: { setHeader(name: string, value: string): unknown },
-  d: RateLimitDecision,
+  a: RateLimitDecision | undefined,
+  b?: RateLimitDecision,
 ): void {
+  const item = (d: RateLimitDecision) => `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`;
+  if (a && b) {
+    res.setHeader('RateLimit-Policy', `${a.policy}, ${b.policy}`);
+    res.setHeader('RateLimit', `${item(a)}, ${item(b)}`);
+    return;
+  }
+  const d = a ?? b;
+  if (!d) return;
   res.setHeader('RateLimit-Policy', d.policy);
-  res.setHeader('RateLimit', `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`);
+  res.setHeader('RateLimit', item(d));
 }
