@@ -1,6 +1,6 @@
 // A platform running as its own process (node platform/src/main.ts), so tests can really kill or restart it.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,32 @@ export class PlatformProcess {
   constructor(dataDir: string, env: Record<string, string>) {
     this.dataDir = dataDir;
     this.env = env;
+  }
+
+  /**
+   * Two platforms on one database (`env` names it), in `<dir>/a` and `<dir>/b`, started in that order (the first
+   * leads the reconciler); the second uses the owner key the first made.
+   */
+  static async pair(dir: string, env: Record<string, string>): Promise<[PlatformProcess, PlatformProcess]> {
+    const first = new PlatformProcess(path.join(dir, 'a'), env);
+    await first.start();
+    await mkdir(path.join(dir, 'b'), { recursive: true, mode: 0o700 });
+    await copyFile(path.join(dir, 'a', 'owner-api-key'), path.join(dir, 'b', 'owner-api-key'));
+    const second = new PlatformProcess(path.join(dir, 'b'), env);
+    await second.start();
+    return [first, second];
+  }
+
+  /** Waits until every check of change `number` of `name` completed. */
+  async checksCompleted(name: string, number = 1, timeoutMs = 120_000): Promise<void> {
+    await poll(
+      async () => {
+        const c = await this.api<{ checks: { status: string }[] }>('GET', `/api/v1/servers/${name}/changes/${number}`);
+        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
+      },
+      timeoutMs,
+      `checks of change #${number}`,
+    );
   }
 
   async start(extra: Record<string, string> = {}, listenTimeoutMs = 60_000): Promise<void> {
@@ -131,14 +157,7 @@ export class PlatformProcess {
   ): Promise<void> {
     const created = await this.api('POST', '/api/v1/servers', { name, template: 'echo' });
     if (created.status !== 201) throw new Error(`create ${name}: ${created.status}`);
-    await poll(
-      async () => {
-        const c = await this.api<{ checks: { status: string }[] }>('GET', `/api/v1/servers/${name}/changes/1`);
-        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
-      },
-      120_000,
-      'checks of change #1',
-    );
+    await this.checksCompleted(name);
     const merged = await this.api('POST', `/api/v1/servers/${name}/changes/1/merge`);
     if (merged.status !== 200) throw new Error(`merge ${name}: ${merged.status}`);
     await this.servingHead(name, opts);

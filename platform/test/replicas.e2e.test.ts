@@ -3,7 +3,7 @@
 // LISTEN/NOTIFY), reports which servers it called and passes wake-ups on to it. Each process has a data directory of
 // its own, so the repositories (internal Git) are the first one's: changes go through it.
 import { randomBytes } from 'node:crypto';
-import { appendFile, copyFile, mkdir, mkdtemp } from 'node:fs/promises';
+import { appendFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase, testServerUrl } from '@bmms/prisma/testing';
@@ -55,12 +55,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
       BMMS_IDLE_MINUTES: '0.25',
       ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
     };
-    first = new PlatformProcess(path.join(tmp, 'a'), env);
-    await first.start();
-    await mkdir(path.join(tmp, 'b'), { recursive: true, mode: 0o700 });
-    await copyFile(path.join(tmp, 'a', 'owner-api-key'), path.join(tmp, 'b', 'owner-api-key'));
-    second = new PlatformProcess(path.join(tmp, 'b'), env);
-    await second.start();
+    [first, second] = await PlatformProcess.pair(tmp, env);
   }, 300_000);
   afterAll(async () => {
     await second?.stop();
@@ -72,14 +67,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
 
   it('serves a server the leader deployed through the follower too', async () => {
     expect((await first.api('POST', '/api/v1/servers', { name: 'shared', template: 'echo' })).status).toBe(201);
-    await poll(
-      async () => {
-        const c = await first.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/shared/changes/1');
-        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
-      },
-      180_000,
-      'checks of change #1',
-    );
+    await first.checksCompleted('shared', 1, 180_000);
     expect((await first.api('POST', '/api/v1/servers/shared/changes/1/merge')).status).toBe(200);
     const serving = await first.servingHead('shared');
     expect(await add(second, 'shared', 41)).toEqual({ status: 200, sum: '42' });
@@ -188,12 +176,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: failove
       BMMS_GITHUB_POLL_SECONDS: '2',
       ...(HAS_BWRAP ? {} : { BMMS_INSECURE_NO_SANDBOX: '1' }),
     };
-    first = new PlatformProcess(path.join(tmp, 'a'), env);
-    await first.start();
-    await mkdir(path.join(tmp, 'b'), { recursive: true, mode: 0o700 });
-    await copyFile(path.join(tmp, 'a', 'owner-api-key'), path.join(tmp, 'b', 'owner-api-key'));
-    second = new PlatformProcess(path.join(tmp, 'b'), env);
-    await second.start();
+    [first, second] = await PlatformProcess.pair(tmp, env);
     expect((await first.api('PUT', '/api/v1/github/connection', { token: TOKEN })).status).toBe(200);
   }, 300_000);
   afterAll(async () => {
@@ -211,14 +194,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: failove
       github: { owner: 'acme' },
     });
     expect(created.status).toBe(201);
-    await poll(
-      async () => {
-        const c = await first.api<{ checks: { status: string }[] }>('GET', '/api/v1/servers/on-github/changes/1');
-        return c.body.checks.length && c.body.checks.every((k) => k.status === 'completed') ? true : undefined;
-      },
-      240_000,
-      'checks of change #1',
-    );
+    await first.checksCompleted('on-github', 1, 240_000);
     expect((await first.api('POST', '/api/v1/servers/on-github/changes/1/merge')).status).toBe(200);
     const before = await first.servingHead('on-github');
     expect(await add(second, 'on-github', 1)).toEqual({ status: 200, sum: '2' });
