@@ -3,7 +3,7 @@ import { parsePreviewName, type Reconciler, type RouteTable, type RouteTarget } 
 import type { Invalidation, InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 
-/** A follower reads every route again this often (a notification may have been lost), or every second while it may miss some. */
+/** A follower reads every route again this often (a notification may be lost); every second while it may miss some. */
 const FULL_RELOAD_MS = 30_000;
 /** How often a follower tells the leader which targets it called (the leader scales idle servers to zero). */
 const ACTIVITY_MS = 5_000;
@@ -46,11 +46,6 @@ export class RouteSharing {
   constructor(deps: RouteSharingDeps) {
     this.#deps = deps;
     this.#unsubscribe = deps.invalidations.subscribe((event) => this.#heard(event));
-  }
-
-  /** Whether this process leads (its reconciler runs and its routes are the ones every process uses). */
-  get leading(): boolean {
-    return this.#mode === 'leading';
   }
 
   /**
