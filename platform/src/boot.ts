@@ -179,10 +179,10 @@ async function boot(
   logs.listen(ctx.calls);
   const keeper = new DomainKeeper({ ...ctx, log: log.child({ component: 'domains' }) });
   keeper.start();
-  const leader = await resumeWork(ctx, config, reposRoot, services.sharing);
-  const { server, port, url } = await listen(ctx, config, reposRoot);
+  // Polling GitHub is the leader's job (started and stopped with its reconciler): one process asks, not every one.
   const poller = new GitHubPoller({ ...ctx, log: log.child({ component: 'github' }) }, config.githubPollMs ?? 60_000);
-  poller.start();
+  const leader = await resumeWork(ctx, config, reposRoot, { sharing: services.sharing, poller });
+  const { server, port, url } = await listen(ctx, config, reposRoot);
   const openMetrics =
     config.prometheus?.mode === 'open' && services.prometheus
       ? await serveOpenMetrics(services.prometheus, config.prometheus)
@@ -681,8 +681,9 @@ async function resumeWork(
   ctx: PlatformContext,
   config: Config,
   reposRoot: string,
-  sharing: RouteSharing | undefined,
+  leading: { sharing: RouteSharing | undefined; poller: GitHubPoller },
 ): Promise<{ close(): Promise<void> }> {
+  const { sharing, poller } = leading;
   const { db, log, checks, reconciler } = ctx;
   const deletions = await resumeDeletions(ctx);
   if (deletions > 0) log.warn('finished organization deletions a previous run started', { count: deletions });
@@ -703,8 +704,10 @@ async function resumeWork(
     start: async () => {
       await sharing?.lead();
       await reconciler.start();
+      poller.start();
     },
     stop: async () => {
+      await poller.stop();
       await reconciler.stop();
       await sharing?.follow();
     },
