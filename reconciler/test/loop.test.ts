@@ -260,7 +260,11 @@ describe('Reconciler restarted during a crash loop', () => {
 
     // A new leader keeps the pin: it starts the good revision, not main's crashing head.
     await rig.restart();
-    await rig.until('the good revision serves again', async () => rig.routes.get('phoenix')?.revision === rig.good);
+    // Routed first, then the status written: wait for both (under load the second comes a moment later).
+    await rig.until(
+      'the good revision serves again',
+      async () => rig.routes.get('phoenix')?.revision === rig.good && (await rig.condition('Ready'))?.status === 'True',
+    );
     expect(await rig.condition('Ready')).toMatchObject({ status: 'True', reason: 'RolledBack' });
     expect(await rig.condition('Degraded')).toMatchObject({ status: 'True', reason: 'CrashLoopRollback' });
     const s = await rig.server();
