@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '../src/accounts/keys.ts';
-import { generationConfigFromEnv } from '../src/generation/config.ts';
 import { FakeAnthropic } from './fake-anthropic.ts';
 import { type ChangeBody, TestStack } from './harness.ts';
 
@@ -95,15 +94,7 @@ beforeAll(async () => {
   home = await mkdtemp(path.join(os.tmpdir(), 'bmms-cli-'));
   fake = await new FakeAnthropic().start();
   stack = await TestStack.start({
-    generation: {
-      ...generationConfigFromEnv({}),
-      anthropicApiKey: 'sk-test-scripted',
-      anthropicBaseUrl: fake.url,
-      model: 'scripted-model',
-      timeoutMs: 5000,
-      maxRetries: 1,
-      maxRepairs: 1,
-    },
+    generation: fake.generationConfig({ maxRetries: 1, maxRepairs: 1 }),
   });
 }, 120_000);
 

@@ -1,6 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationConfigFromEnv } from '../src/generation/config.ts';
 import {
   type AxeFinding,
   axeScan,
@@ -80,15 +79,7 @@ describe.skipIf(!HAS_CHROMIUM)('the new-server wizard, the template gallery and 
     stack = await TestStack.start(
       {
         signup: 'open',
-        generation: {
-          ...generationConfigFromEnv({}),
-          anthropicApiKey: 'sk-test-scripted',
-          anthropicBaseUrl: fake.url,
-          model: 'scripted-model',
-          timeoutMs: 5000,
-          maxRetries: 2,
-          maxRepairs: 2,
-        },
+        generation: fake.generationConfig({ maxRetries: 2, maxRepairs: 2 }),
       },
       { siteDir: site.dir },
     );

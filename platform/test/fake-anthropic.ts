@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type GenerationConfig, generationConfigFromEnv } from '../src/generation/config.ts';
 
 /** One scripted answer of the fake Messages API. */
 export type Scripted =
@@ -45,6 +46,18 @@ export class FakeAnthropic {
   #server: Server | undefined;
   #n = 0;
   url = '';
+
+  /** The platform's generation settings pointed at this fake (a scripted key and model, 5 s per request). */
+  generationConfig(limits: { maxRetries: number; maxRepairs: number }): GenerationConfig {
+    return {
+      ...generationConfigFromEnv({}),
+      anthropicApiKey: 'sk-test-scripted',
+      anthropicBaseUrl: this.url,
+      model: 'scripted-model',
+      timeoutMs: 5000,
+      ...limits,
+    };
+  }
 
   /** Queues answers, served in order (one per request). */
   script(...answers: Scripted[]): void {

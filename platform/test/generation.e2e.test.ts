@@ -112,15 +112,7 @@ async function changedFiles(server: string, n: number): Promise<string[]> {
 beforeAll(async () => {
   fake = await new FakeAnthropic().start();
   stack = await TestStack.start({
-    generation: {
-      ...generationConfigFromEnv({}),
-      anthropicApiKey: 'sk-test-scripted',
-      anthropicBaseUrl: fake.url,
-      model: 'scripted-model',
-      timeoutMs: 5000,
-      maxRetries: 2,
-      maxRepairs: 2,
-    },
+    generation: fake.generationConfig({ maxRetries: 2, maxRepairs: 2 }),
   });
 }, 120_000);
 

@@ -2,7 +2,6 @@ import { parseManifest } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationConfigFromEnv } from '../src/generation/config.ts';
 import { FakeAnthropic } from './fake-anthropic.ts';
 import { type ChangeBody, HAS_BWRAP, poll, TestStack } from './harness.ts';
 
@@ -78,15 +77,7 @@ function expectGreen(change: ChangeBody | undefined): void {
 beforeAll(async () => {
   fake = await new FakeAnthropic().start();
   stack = await TestStack.start({
-    generation: {
-      ...generationConfigFromEnv({}),
-      anthropicApiKey: 'sk-test-scripted',
-      anthropicBaseUrl: fake.url,
-      model: 'scripted-model',
-      timeoutMs: 5000,
-      maxRetries: 0,
-      maxRepairs: 2,
-    },
+    generation: fake.generationConfig({ maxRetries: 0, maxRepairs: 2 }),
   });
   url = (await stack.createAndDeploy(SERVER, 'data-grid')).url;
 }, 300_000);

@@ -19,6 +19,7 @@ export {
   ViewBuildError,
 } from './errors.ts';
 export { ServerFiles } from './files.ts';
+export { KeyedWrites } from './keyed-writes.ts';
 export {
   AdvisoryLockLeadership,
   type Leadership,

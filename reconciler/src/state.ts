@@ -1,4 +1,5 @@
 import type { PrismaClient } from '@bmms/prisma';
+import { KeyedWrites } from './keyed-writes.ts';
 
 /** Failed deploys of one attempt (`<revision>:<fingerprint>`) in a row, and when the next may start (ms). */
 export interface FailureState {
@@ -43,7 +44,7 @@ export class ReconcilerStateStore {
   readonly #db: PrismaClient;
   readonly #states = new Map<string, TargetState>();
   readonly #servers = new Map<string, string>();
-  readonly #writes = new Map<string, Promise<void>>();
+  readonly #writes = new KeyedWrites();
 
   constructor(db: PrismaClient) {
     this.#db = db;
@@ -83,7 +84,7 @@ export class ReconcilerStateStore {
     if (!owner) return Promise.resolve();
     this.#servers.set(target, owner);
     const data = toRow(next);
-    return this.#write(target, async () => {
+    return this.#writes.run(target, async () => {
       await this.#db.reconcilerState.upsert({
         where: { target },
         create: { target, serverId: owner, ...data },
@@ -96,27 +97,14 @@ export class ReconcilerStateStore {
   forget(target: string): Promise<void> {
     this.#states.delete(target);
     this.#servers.delete(target);
-    return this.#write(target, async () => {
+    return this.#writes.run(target, async () => {
       await this.#db.reconcilerState.deleteMany({ where: { target } });
     });
   }
 
   /** Resolves once every write started so far reached the database. */
   async flushed(): Promise<void> {
-    await Promise.allSettled([...this.#writes.values()]);
-  }
-
-  // Writes of one target are chained: a later state never lands before an earlier one.
-  #write(target: string, task: () => Promise<void>): Promise<void> {
-    const previous = this.#writes.get(target) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(task);
-    this.#writes.set(target, run);
-    void run
-      .catch(() => {})
-      .finally(() => {
-        if (this.#writes.get(target) === run) this.#writes.delete(target);
-      });
-    return run;
+    await this.#writes.flushed();
   }
 }
 

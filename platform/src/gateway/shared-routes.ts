@@ -1,5 +1,5 @@
 import type { InstanceRoute, PrismaClient } from '@bmms/prisma';
-import { parsePreviewName, type Reconciler, type RouteTable, type RouteTarget } from '@bmms/reconciler';
+import { KeyedWrites, parsePreviewName, type Reconciler, type RouteTable, type RouteTarget } from '@bmms/reconciler';
 import type { Invalidation, InvalidationBus } from '../invalidation.ts';
 import type { Logger } from '../logger.ts';
 
@@ -33,7 +33,7 @@ export class RouteSharing {
   readonly #deps: RouteSharingDeps;
   #mode: 'leading' | 'following' | 'closed' | 'idle' = 'idle';
   #unpublish: (() => void) | undefined;
-  readonly #writes = new Map<string, Promise<void>>();
+  readonly #writes = new KeyedWrites();
   /** Mirror updates, one at a time, so an older read never lands after a newer one. */
   #mirror: Promise<void> = Promise.resolve();
   #lastFullReload = 0;
@@ -117,7 +117,7 @@ export class RouteSharing {
 
   /** Resolves once every route change written so far reached the database. */
   async flushed(): Promise<void> {
-    await Promise.allSettled([...this.#writes.values()]);
+    await this.#writes.flushed();
   }
 
   async close(): Promise<void> {
@@ -132,10 +132,8 @@ export class RouteSharing {
   /** Leader: the route of `target` changed; written in order per target, then announced. */
   #publish(target: string, route: RouteTarget | undefined): void {
     const { db, invalidations, log } = this.#deps;
-    const previous = this.#writes.get(target) ?? Promise.resolve();
-    const run = previous
-      .catch(() => {})
-      .then(async () => {
+    this.#writes
+      .run(target, async () => {
         if (route) {
           const server = await db.server.findUnique({
             where: { name: parsePreviewName(target)?.server ?? target },
@@ -161,10 +159,6 @@ export class RouteSharing {
         await invalidations.publish({ kind: 'route', target });
       })
       .catch((err) => log.warn('could not share a route with the other platform processes', { target, err }));
-    this.#writes.set(target, run);
-    void run.finally(() => {
-      if (this.#writes.get(target) === run) this.#writes.delete(target);
-    });
   }
 
   #heard(event: Invalidation): void {
