@@ -49,6 +49,10 @@ describe('view rules: scripts', () => {
       "const frame = document.createElement('iframe'); frame.srcdoc = rows;",
       "frame.setAttribute('onload', rows); frame.setAttribute(rows, 'x');",
       "frame.setAttribute('title', 'fine'); frame.title ||= 'fine';",
+      'Object.assign(frame, { innerHTML: rows }); const srcdoc = rows; Object.assign(frame, { srcdoc });',
+      "Reflect.set(frame, 'outerHTML', rows);",
+      "(frame as unknown as Record<string, string>)['inner' + ('HT' + 'ML')] = rows;",
+      "frame.setAttribute('on' + 'load', rows); const label = 'row ' + 'count';",
     ].join('\n');
     expect(rules(analyzeViewScript('ui/view.ts', code))).toEqual([
       '3:view-import-not-allowlisted',
@@ -64,6 +68,12 @@ describe('view rules: scripts', () => {
       '17:view-html-sink',
       '18:view-html-sink',
       '18:view-html-sink',
+      '20:view-html-sink',
+      '20:view-html-sink',
+      '21:view-html-sink',
+      '22:view-html-sink',
+      '23:view-html-sink',
+      '23:view-html-sink',
     ]);
   });
 });

@@ -128,11 +128,62 @@ export function analyzeViewScript(file: string, text: string): Finding[] {
       // Every assignment: `+=` appends markup as surely as `=` replaces it.
       const name = memberName(node.left);
       if (name && HTML_SINKS.has(name)) out.push(finding(file, line(node), 'view-html-sink', `assigns to ${name}`));
+    } else if (
+      (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) &&
+      ts.isIdentifier(node.name) &&
+      HTML_SINKS.has(node.name.text)
+    ) {
+      // Object.assign(el, { innerHTML }) sets it as surely as an assignment does.
+      out.push(finding(file, line(node), 'view-html-sink', `names ${node.name.text} as a property`));
+    } else if (ts.isStringLiteralLike(node) && HTML_SINKS.has(node.text) && !namedElsewhere(node)) {
+      // Reflect.set(el, 'innerHTML', …), { ['innerHTML']: … }: the sink's name as a string.
+      out.push(finding(file, line(node), 'view-html-sink', `names ${node.text} in a string`));
+    } else if (
+      ts.isBinaryExpression(node) &&
+      node.operatorToken.kind === ts.SyntaxKind.PlusToken &&
+      !isConcatenated(node)
+    ) {
+      // el['inner' + 'HTML'], 'on' + 'load': a sink's name put together from pieces.
+      const built = concatenated(node);
+      if (built !== undefined && (HTML_SINKS.has(built) || CODE_ATTRIBUTE.test(built))) {
+        out.push(finding(file, line(node), 'view-html-sink', `puts together the name ${built}`));
+      }
     }
     ts.forEachChild(node, visit);
   };
   visit(sf);
   return out;
+}
+
+/** A string the other rules already judge: an element access key (assignments), an attribute name, a piece of a sum. */
+function namedElsewhere(node: ts.StringLiteralLike): boolean {
+  const p = node.parent;
+  if (ts.isElementAccessExpression(p) && p.argumentExpression === node) return true;
+  if (ts.isBinaryExpression(p) && p.operatorToken.kind === ts.SyntaxKind.PlusToken) return true;
+  if (ts.isCallExpression(p)) {
+    const callee = ts.isIdentifier(p.expression) ? p.expression.text : memberName(p.expression);
+    return callee === 'setAttribute' || callee === 'setAttributeNS';
+  }
+  return false;
+}
+
+/** Whether `node` is a piece of a larger `+` expression (only the whole sum is judged). */
+function isConcatenated(node: ts.BinaryExpression): boolean {
+  let p = node.parent;
+  while (ts.isParenthesizedExpression(p)) p = p.parent;
+  return ts.isBinaryExpression(p) && p.operatorToken.kind === ts.SyntaxKind.PlusToken;
+}
+
+/** The text of a `+` of string literals (and parentheses), or undefined when any piece is not a literal. */
+function concatenated(node: ts.Expression): string | undefined {
+  if (ts.isParenthesizedExpression(node)) return concatenated(node.expression);
+  if (ts.isStringLiteralLike(node)) return node.text;
+  if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.PlusToken) {
+    const left = concatenated(node.left);
+    const right = concatenated(node.right);
+    return left === undefined || right === undefined ? undefined : left + right;
+  }
+  return undefined;
 }
 
 /** `=`, `+=`, `||=` and the other assignment operators. */
