@@ -22,6 +22,7 @@ import { baseUrlOf, type PublicBaseDeps } from '../http/middleware.ts';
 import { directHost } from '../http/public-url.ts';
 import { DEFAULT_SCOPE, resourceMetadataUrl, resourceUrl, type ServerScopes, scopesOf } from '../oauth/resources.ts';
 import { type AuthorizationServer, InvalidTokenError } from '../oauth/server.ts';
+import type { Plan } from '../plans.ts';
 import { parsePreviewName } from '../previews.ts';
 import type { CallCapture, ReplayRecorder } from '../replay/recorder.ts';
 import { isValidServerName } from '../services/names.ts';
@@ -178,13 +179,10 @@ export function mcpGateway(
     const body = await readBody(req);
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     described = describeRequest(messages);
-    if (
-      metered &&
-      preview === null &&
-      described.method === 'tools/call' &&
-      (await refusedByQuota(ctx, res, server.orgId, messages))
-    ) {
-      return;
+    if (metered && preview === null && described.method === 'tools/call') {
+      // The plan is nearly always cached: no await (and no promise) on the call path then.
+      const plan = ctx.plans.cached(server.orgId) ?? (await ctx.plans.of(server.orgId));
+      if (refusedByQuota(ctx, res, server.orgId, plan, messages)) return;
     }
     const tracing = ctx.calls.enabled ? activeTracing() : undefined;
     // A call that carries a traceparent is always traced; the others within BMMS_TRACE_CALLS_PER_SECOND.
@@ -323,13 +321,13 @@ function refuseByRate(res: Response, decision: RateLimitDecision, other?: RateLi
 }
 
 /** Answers 429 (Retry-After: until the month resets) when the org's plan has no tool calls left this month. */
-async function refusedByQuota(
-  ctx: Pick<GatewayDeps, 'plans' | 'quotas'>,
+function refusedByQuota(
+  ctx: Pick<GatewayDeps, 'quotas'>,
   res: Response,
   orgId: string,
+  plan: Plan,
   messages: unknown,
-): Promise<boolean> {
-  const plan = ctx.plans.cached(orgId) ?? (await ctx.plans.of(orgId));
+): boolean {
   const refusal = ctx.quotas.check(orgId, plan);
   if (!refusal) return false;
   res.set('Retry-After', String(refusal.retryAfterSeconds));

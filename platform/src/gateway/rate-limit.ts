@@ -221,9 +221,8 @@ export function setRateLimitHeaders(
   a: RateLimitDecision | undefined,
   b?: RateLimitDecision,
 ): void {
-  const item = (d: RateLimitDecision) => `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`;
   if (a && b) {
-    res.setHeader('RateLimit-Policy', `${a.policy}, ${b.policy}`);
+    res.setHeader('RateLimit-Policy', bothPolicies(a.policy, b.policy));
     res.setHeader('RateLimit', `${item(a)}, ${item(b)}`);
     return;
   }
@@ -231,4 +230,16 @@ export function setRateLimitHeaders(
   if (!d) return;
   res.setHeader('RateLimit-Policy', d.policy);
   res.setHeader('RateLimit', item(d));
+}
+
+/** One item of the RateLimit field. */
+function item(d: RateLimitDecision): string {
+  return `${d.policyName};r=${d.remaining};t=${d.allowed ? 0 : d.resetSeconds}`;
+}
+
+/** The last pair of policies joined: the gateway's two limiters' policies never change, so it is built once. */
+let joined = { a: '', b: '', both: '' };
+function bothPolicies(a: string, b: string): string {
+  if (joined.a !== a || joined.b !== b) joined = { a, b, both: `${a}, ${b}` };
+  return joined.both;
 }

@@ -37,20 +37,22 @@ describe('usage metering', () => {
     meter.record(orgId, serverId, false, 'tools/list', undefined, 200);
     meter.record(orgId, serverId, false, 'made/up', undefined, 200);
     meter.record(orgId, serverId, true, 'tools/call', 'add', 200);
+    // Back to a cell counted before others: the same cell, not a new one.
+    meter.record(orgId, serverId, false, 'tools/call', 'add', 200);
     // Visible before any flush.
     const before = await orgUsage(reader(meter), orgId);
-    expect(before.calls).toBe(5);
+    expect(before.calls).toBe(6);
     expect(before.quota).toBe(100_000);
     expect(before.plan).toMatchObject({ id: 'hobby', servers: 1, monthlyCalls: 100_000 });
     expect(before.byServer).toEqual([
       {
         server: 'usage-1',
         serverId,
-        calls: 5,
-        requests: 8,
+        calls: 6,
+        requests: 9,
         errors: 1,
         previewRequests: 1,
-        tools: [{ tool: 'add', calls: 5 }],
+        tools: [{ tool: 'add', calls: 6 }],
       },
     ]);
     await meter.close();
@@ -58,14 +60,14 @@ describe('usage metering', () => {
     expect(rows.map((r) => [r.method, r.tool, r.status, r.preview, r.calls]).sort()).toEqual(
       [
         [OTHER_METHOD, '', 200, false, 1],
-        ['tools/call', 'add', 200, false, 5],
+        ['tools/call', 'add', 200, false, 6],
         ['tools/call', 'add', 200, true, 1],
         ['tools/call', 'add', 403, false, 1],
         ['tools/list', '', 200, false, 1],
       ].sort(),
     );
     // Read from another process: the same figures, from the database alone.
-    expect((await orgUsage(reader(new UsageMeter({ db: database.db, log: silentLogger })), orgId)).calls).toBe(5);
+    expect((await orgUsage(reader(new UsageMeter({ db: database.db, log: silentLogger })), orgId)).calls).toBe(6);
   });
 
   it('never counts twice: processes add up, a repeated flush adds nothing, a read mid-flush sees each call once', async () => {

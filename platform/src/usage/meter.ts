@@ -82,6 +82,8 @@ export class UsageMeter {
   #dirty = new Set<Cell>();
   /** Tool names per server this month, to bound what a client can add. */
   #tools = new Map<string, Set<string>>();
+  /** Each server's most recently counted cell this month. */
+  #last = new Map<string, Cell>();
   /** Billable calls per org this month, counted by this process. */
   #billable = new Map<string, number>();
   /** Billable calls per org this month counted by every other process, as of the last flush. */
@@ -124,11 +126,11 @@ export class UsageMeter {
     this.month();
     const m = method === undefined ? NO_METHOD : KNOWN_METHODS.has(method) ? method : OTHER_METHOD;
     const t = m === 'tools/call' ? this.#toolName(serverId, tool ?? '') : '';
-    const key = `${serverId}\u0000${preview ? 1 : 0}\u0000${m}\u0000${t}\u0000${status}`;
-    let cell = this.#cells.get(key);
-    if (!cell) {
-      cell = { month: this.#month.key, orgId, serverId, preview, method: m, tool: t, status, calls: 0 };
-      this.#cells.set(key, cell);
+    // A server's calls mostly repeat its previous one's cell: found without building the key then.
+    let cell = this.#last.get(serverId);
+    if (!cell || cell.status !== status || cell.preview !== preview || cell.method !== m || cell.tool !== t) {
+      cell = this.#cell(orgId, serverId, preview, m, t, status);
+      this.#last.set(serverId, cell);
     }
     cell.calls++;
     this.#dirty.add(cell);
@@ -212,10 +214,21 @@ export class UsageMeter {
     await this.#flushing;
   }
 
+  #cell(orgId: string, serverId: string, preview: boolean, method: string, tool: string, status: number): Cell {
+    const key = `${serverId}\u0000${preview ? 1 : 0}\u0000${method}\u0000${tool}\u0000${status}`;
+    let cell = this.#cells.get(key);
+    if (!cell) {
+      cell = { month: this.#month.key, orgId, serverId, preview, method, tool, status, calls: 0 };
+      this.#cells.set(key, cell);
+    }
+    return cell;
+  }
+
   #rollOver(now: number): void {
     this.#month = monthOf(now);
     // The previous month's cells that are still dirty stay in #dirty until written; new calls start at zero.
     this.#cells = new Map();
+    this.#last = new Map();
     this.#tools = new Map();
     this.#billable = new Map();
   }
