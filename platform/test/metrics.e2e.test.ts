@@ -183,6 +183,8 @@ describe('call metrics', () => {
     expect(value('bmms_gateway_calls_total', 'method="tools/call",outcome="ok"')[0]?.value).toBe(N_NAPS);
     expect(value('bmms_instances', 'state="serving"')[0]?.value).toBe(1);
     expect(value('bmms_reconcile_queue', 'state="waiting"')).toHaveLength(1);
+    // A single process leads (runs the reconciler).
+    expect(value('bmms_reconciler_leading', '')[0]?.value).toBe(1);
     expect(
       value('bmms_check_duration_seconds_count', 'check="typecheck",conclusion="success"')[0]?.value,
     ).toBeGreaterThanOrEqual(1);

@@ -160,6 +160,11 @@ export class Reconciler {
     }
   }
 
+  /** Whether this process runs the loop (with several platform processes: whether it leads). */
+  get running(): boolean {
+    return !this.#stopped;
+  }
+
   /** Cleans up instances a previous process left behind, then starts the loop and resyncs every server. */
   async start(): Promise<void> {
     this.#stopped = false;

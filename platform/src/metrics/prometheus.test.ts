@@ -7,7 +7,7 @@ import { PlatformMetrics } from './prometheus.ts';
 
 const logs = { dropped: 0 };
 const metrics = new PlatformMetrics({
-  reconciler: { queue: { waiting: 0, running: 0 } } as unknown as Reconciler,
+  reconciler: { queue: { waiting: 0, running: 0 }, running: false } as unknown as Reconciler,
   routes: { get: () => undefined } as unknown as RouteTable,
   runtime: { list: () => [] } as unknown as Runtime,
   logs,

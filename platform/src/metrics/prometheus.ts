@@ -97,6 +97,14 @@ export class PlatformMetrics {
       },
     });
     new Gauge({
+      name: 'bmms_reconciler_leading',
+      help: 'Whether this process runs the reconciler (1): with several processes on one database, the one that leads.',
+      registers,
+      collect() {
+        this.set(deps.reconciler.running ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'bmms_instances',
       help: "Instances this process's runtime runs: serving (routed) or standby (warm, draining or starting).",
       labelNames: ['state'],
