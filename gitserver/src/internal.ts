@@ -180,12 +180,14 @@ export class InternalGitProvider implements GitProvider {
       const head = await branchHead(gitdir, into);
       if (head === null) throw new InvalidRefError(into, 'does not exist');
       const from = await mustResolve(gitdir, input.from);
-      if (await contains(gitdir, from, head)) {
-        return { sha: head, tree: await commitTree(gitdir, head), fastForward: false, upToDate: true };
-      }
-      if (await contains(gitdir, head, from)) {
+      // Fast-forward first: it walks back from the change's head and stops at main's, where the up-to-date check
+      // would walk the whole history of main (for nothing, in the usual merge of a change branched off main's head).
+      if (from !== head && (await contains(gitdir, head, from))) {
         await updateRef(gitdir, into, from, head);
         return { sha: from, tree: await commitTree(gitdir, from), fastForward: true, upToDate: false };
+      }
+      if (await contains(gitdir, from, head)) {
+        return { sha: head, tree: await commitTree(gitdir, head), fastForward: false, upToDate: true };
       }
       const outcome = await mergeCommits(gitdir, head, from, input.author);
       if ('conflicts' in outcome) throw new MergeConflictError(outcome.conflicts);

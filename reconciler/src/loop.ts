@@ -148,6 +148,7 @@ export class Reconciler {
       ...(deps.probeHeaders ? { probeHeaders: deps.probeHeaders } : {}),
       ...(deps.onStep ? { onStep: deps.onStep } : {}),
       ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
+      productionReconcile: (server) => this.#running.get(server),
     });
   }
 

@@ -32,6 +32,12 @@ export interface PreviewDeps {
   /** Per-instance setup of previews (default: none). */
   provision?: PreviewProvision;
   onStep?: (step: DeployStep, target: string) => void | Promise<void>;
+  /**
+   * The reconcile of `server`'s production instance under way, if any. A preview no longer needed is stopped after
+   * it: a merge starts the production instance of the tree whose preview it retires, and the preview's exit (its
+   * process, unmounts and cleanup) would otherwise compete with that start.
+   */
+  productionReconcile?: (server: string) => Promise<void> | undefined;
   /** Hears a preview's deploy events (routed, failed); must not throw. */
   onEvent?: (event: DeployEvent) => void;
 }
@@ -296,11 +302,12 @@ export class PreviewTargets {
     this.#held.set(key, { instance, timer });
   }
 
-  /** Stops an instance no route points at, in the background. */
-  #stop(id: string): void {
+  /** Stops an instance no route points at, in the background (once `after` settled, when given). */
+  #stop(id: string, after?: Promise<void>): void {
     this.#stopping.add(id);
-    void this.#deps.runtime
-      .stop(id, { graceMs: 2000 })
+    void Promise.resolve(after)
+      .catch(() => {})
+      .then(() => this.#deps.runtime.stop(id, { graceMs: 2000 }))
       .catch(() => {})
       .finally(() => {
         this.#stopping.delete(id);
@@ -405,7 +412,7 @@ export class PreviewTargets {
     for (const [key, preview] of this.#running) {
       if (!key.startsWith(`${server}\0`) || routed.has(preview.instance.id)) continue;
       this.#running.delete(key);
-      this.#stop(preview.instance.id);
+      this.#stop(preview.instance.id, this.#deps.productionReconcile?.(server));
     }
   }
 

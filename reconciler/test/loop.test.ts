@@ -336,3 +336,56 @@ describe('Reconciler with a preview target', () => {
     expect(rig.routes.get('prev')?.revision).toBe(rig.good);
   });
 });
+
+describe('Reconciler merging a change that has a preview', () => {
+  let rig: Rig;
+  /** Called when production's route switches (the `routed` step of a deploy of the server, not of a preview). */
+  let onProductionRouted: (() => void) | undefined;
+  beforeAll(async () => {
+    rig = await startRig('merging', {
+      onStep: (step, target) => {
+        if (step === 'routed' && target === 'merging') onProductionRouted?.();
+      },
+    });
+  });
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it('stops the merged change’s preview once production serves its head, not while that instance starts', async () => {
+    await rig.until('the good revision serves', async () => rig.routes.get('merging')?.revision === rig.good);
+    const head = (
+      await rig.git.commitFiles('merging', {
+        branch: 'feature',
+        parent: rig.good,
+        files: { 'README.md': 'A change.\n' },
+        message: 'a change',
+        author,
+      })
+    ).sha;
+    const server = await rig.server();
+    await rig.db.changeRequest.create({
+      data: { serverId: server.id, number: 1, title: 'a change', branch: 'feature', headSha: head },
+    });
+    const target = await rig.reconciler.requestPreview(server, 1, head);
+    await rig.until('the preview serves', async () => rig.routes.get(target)?.revision === head);
+    const preview = rig.routes.get(target)?.instanceId ?? '';
+    let previewRanAtSwitch: boolean | undefined;
+    onProductionRouted = () => {
+      previewRanAtSwitch = rig.runtime.list().some((i) => i.id === preview);
+    };
+
+    // The merge as the platform does it: main moves to the head, the change is merged, its preview retired.
+    await rig.git.merge('merging', { into: 'main', from: head, message: 'merge change #1', author });
+    await rig.db.changeRequest.updateMany({ where: { serverId: server.id, number: 1 }, data: { state: 'merged' } });
+    await rig.reconciler.mainMoved(server, head);
+    await rig.reconciler.previewsChanged('merging');
+
+    expect(rig.routes.get(target)).toBeUndefined();
+    expect(rig.reconciler.isPreviewInstance(preview)).toBe(true);
+    await rig.until('production serves the head', async () => rig.routes.get('merging')?.revision === head);
+    await rig.until('the preview stopped', async () => !rig.runtime.list().some((i) => i.id === preview));
+    expect(previewRanAtSwitch).toBe(true);
+    expect(rig.runtime.list().filter((i) => i.serverName === 'merging')).toHaveLength(1);
+  });
+});

@@ -2,7 +2,14 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyTree } from '../src/runtimes/quota.ts';
+import {
+  copyTree,
+  diskQuota,
+  isMountPoint,
+  mountQuotas,
+  SOCKET_DIR_QUOTA,
+  unmountQuotas,
+} from '../src/runtimes/quota.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -52,4 +59,67 @@ describe('copyTree (seeding an instance compile cache)', () => {
     await copyTree(path.join(dir, 'missing'), to, { uid: 200124, gid: 200124 });
     expect((await lstat(path.join(to, 'kept'))).uid).toBe(200124);
   });
+});
+
+describe('quota mounts (an instance writable folders)', () => {
+  let dir: string;
+  afterEach(async () => {
+    if (!dir) return;
+    await unmountQuotas(['a', 'b', 'c'].map((name) => path.join(dir, name)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(!isRoot)('mounts each folder with its own quota, mode and owner, and unmounts them again', async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'bmms-quota-'));
+    const [a, b] = ['a', 'b'].map((name) => path.join(dir, name)) as [string, string];
+    await mkdir(a);
+    await mkdir(b);
+    const owner = { uid: 200125, gid: 200125 };
+
+    await mountQuotas(
+      [
+        { dir: a, quota: SOCKET_DIR_QUOTA },
+        { dir: b, quota: diskQuota(1), mode: '1777' },
+      ],
+      owner,
+    );
+
+    expect([isMountPoint(a), isMountPoint(b)]).toEqual([true, true]);
+    const [sa, sb] = [await stat(a), await stat(b)];
+    expect({ uid: sa.uid, mode: sa.mode & 0o7777 }).toEqual({ uid: 200125, mode: 0o700 });
+    expect({ uid: sb.uid, mode: sb.mode & 0o7777 }).toEqual({ uid: 200125, mode: 0o1777 });
+    // Past its quota a folder refuses writes (the kernel says ENOSPC), whatever room the other has.
+    await expect(writeFile(path.join(a, 'big'), Buffer.alloc(512 * 1024))).rejects.toMatchObject({ code: 'ENOSPC' });
+    await writeFile(path.join(b, 'fits'), Buffer.alloc(512 * 1024));
+
+    await unmountQuotas([a, b, path.join(dir, 'never-mounted')]);
+    expect([isMountPoint(a), isMountPoint(b)]).toEqual([false, false]);
+  });
+
+  it.skipIf(!isRoot)(
+    'fails when one folder cannot be mounted; those before it stay mounted until unmounted',
+    async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'bmms-quota-'));
+      const [a, b, c] = ['a', 'b', 'c'].map((name) => path.join(dir, name)) as [string, string, string];
+      await mkdir(a);
+      await mkdir(c);
+      const quota = SOCKET_DIR_QUOTA;
+      const owner = { uid: 200126, gid: 200126 };
+
+      await expect(
+        mountQuotas(
+          [
+            { dir: a, quota },
+            { dir: b, quota },
+            { dir: c, quota },
+          ],
+          owner,
+        ),
+      ).rejects.toThrow();
+
+      expect([isMountPoint(a), isMountPoint(b), isMountPoint(c)]).toEqual([true, false, false]);
+      await unmountQuotas([a, b, c]);
+      expect(isMountPoint(a)).toBe(false);
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { ensureBaseImage, LABELS } from './docker-image.ts';
-import { unmountQuota } from './quota.ts';
+import { unmountQuotas, WRITABLE_DIRS } from './quota.ts';
 
 /**
  * The image the docker and swarm runtimes run, made ready once: the engine answers (as a swarm manager for
@@ -68,10 +68,9 @@ export async function removeOrphans(
     if (id !== undefined && opts.keep(id)) continue;
     await opts.remove(engineId).catch(() => {});
     if (id !== undefined) {
-      for (const dir of ['sock', 'cache', 'tmp']) {
-        await unmountQuota(join(opts.dataDir, 'instances', id, dir));
-        await rm(join(opts.dataDir, 'instances', id, dir), { recursive: true, force: true });
-      }
+      const dirs = WRITABLE_DIRS.map((dir) => join(opts.dataDir, 'instances', id, dir));
+      await unmountQuotas(dirs);
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
     }
     removed++;
     opts.log({ level: 'info', msg: `removed orphan ${opts.what}`, instanceId: id, serverName: labels[LABELS.server] });

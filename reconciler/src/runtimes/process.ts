@@ -27,7 +27,8 @@ import {
   diskQuota,
   prepareWritable,
   removeWritable,
-  unmountQuota,
+  unmountQuotas,
+  WRITABLE_DIRS,
   type Writable,
   warnUnboundedOnce,
 } from './quota.ts';
@@ -870,7 +871,7 @@ export class ProcessRuntime implements Runtime {
         record = JSON.parse(await readFile(recordPath, 'utf8')) as InstanceRecord;
       } catch {
         // Died before its record was written: nothing to kill (its cgroup is emptied below), only its mounts.
-        for (const dir of ['sock', 'cache', 'tmp']) await unmountQuota(join(root, id, dir));
+        await unmountQuotas(WRITABLE_DIRS.map((dir) => join(root, id, dir)));
         continue;
       }
       // A pid whose start time differs is a recycled pid owned by someone else: never touch it.
@@ -893,10 +894,8 @@ export class ProcessRuntime implements Runtime {
         this.#log({ level: 'info', msg: 'killed orphan instance', instanceId: id, serverName: record.serverName });
       }
       await rm(recordPath, { force: true });
-      for (const dir of ['sock', 'cache', 'tmp']) {
-        await unmountQuota(join(root, id, dir));
-        await rm(join(root, id, dir), { recursive: true, force: true });
-      }
+      await unmountQuotas(WRITABLE_DIRS.map((dir) => join(root, id, dir)));
+      for (const dir of WRITABLE_DIRS) await rm(join(root, id, dir), { recursive: true, force: true });
     }
     // A cgroup outlives a crash of ours with everything still inside it: empty it, whatever the records say.
     if (this.cgroups) {

@@ -12,6 +12,9 @@ export type DiskQuota = { bytes: number; inodes: number };
 /** Default size of every writable path of an instance (/tmp, the compile cache); `BMMS_INSTANCE_DISK_MB`. */
 export const DEFAULT_DISK_MB = 64;
 
+/** The writable folders under an instance's folder (the socket's first), each a quota mount when the platform is root. */
+export const WRITABLE_DIRS = ['sock', 'cache', 'tmp'] as const;
+
 /** The socket folder holds one socket: a tiny quota leaves the instance no room for anything else there. */
 export const SOCKET_DIR_QUOTA: DiskQuota = { bytes: 256 * 1024, inodes: 16 };
 
@@ -23,40 +26,58 @@ export function diskQuota(mb: number): DiskQuota {
 
 /** True when `dir` is a mount point (listed in /proc/self/mountinfo). */
 export function isMountPoint(dir: string): boolean {
-  const escaped = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === escaped);
+  return mountPointsAmong([dir]).length > 0;
+}
+
+/** Those of `dirs` that are mount points, read from /proc/self/mountinfo once. */
+function mountPointsAmong(dirs: string[]): string[] {
+  const mounted = new Set(
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[4]),
+  );
+  // mountinfo writes a space, tab, newline or backslash in a path as an octal escape.
+  const escaped = (dir: string) =>
+    dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return dirs.filter((dir) => mounted.has(escaped(dir)));
+}
+
+/** One quota tmpfs to mount: the folder, its quota, and its mode (0700 unless told). */
+export type QuotaMount = { dir: string; quota: DiskQuota; mode?: string };
+
+/**
+ * Mounts a size- and inode-limited tmpfs at each folder on the host, owned by `owner`: whatever the instance writes
+ * there, the host's disk never sees it and the kernel refuses it past the quota (ENOSPC). One shell mounts them all,
+ * one after the other: every process the platform forks copies its page tables first, which blocks its event loop for
+ * tens of milliseconds once it holds hundreds of MiB. When it fails, the ones mounted before stay: unmount them all.
+ * Needs root.
+ */
+export async function mountQuotas(mounts: QuotaMount[], owner: { uid: number; gid: number }): Promise<void> {
+  const script = 'while [ "$#" -gt 0 ]; do mount -t tmpfs -o "$1" bmms-instance "$2" || exit 1; shift 2; done';
+  const args = mounts.flatMap(({ dir, quota, mode = '0700' }) => [
+    [
+      `size=${quota.bytes}`,
+      `nr_inodes=${quota.inodes}`,
+      `mode=${mode}`,
+      `uid=${owner.uid}`,
+      `gid=${owner.gid}`,
+      'nosuid',
+      'nodev',
+      'noexec',
+    ].join(','),
+    dir,
+  ]);
+  await run('/bin/sh', ['-c', script, 'bmms-mount', ...args]);
 }
 
 /**
- * Mounts a size- and inode-limited tmpfs at `dir` on the host, owned by `owner` (mode 0700 unless told): whatever the
- * instance writes there, the host's disk never sees it and the kernel refuses it past the quota (ENOSPC).
- * Needs root.
+ * Unmounts quota mounts (lazily: a process still inside cannot keep one) with one `umount`, not one per folder;
+ * folders that are no mount point are ignored.
  */
-export async function mountQuota(
-  dir: string,
-  quota: DiskQuota,
-  owner: { uid: number; gid: number },
-  mode = '0700',
-): Promise<void> {
-  const options = [
-    `size=${quota.bytes}`,
-    `nr_inodes=${quota.inodes}`,
-    `mode=${mode}`,
-    `uid=${owner.uid}`,
-    `gid=${owner.gid}`,
-    'nosuid',
-    'nodev',
-    'noexec',
-  ].join(',');
-  await run('mount', ['-t', 'tmpfs', '-o', options, 'bmms-instance', dir]);
-}
-
-/** Unmounts a quota mount (lazily: a process still inside cannot keep it); absent mounts are ignored. */
-export async function unmountQuota(dir: string): Promise<void> {
-  if (!isMountPoint(dir)) return;
-  await run('umount', ['-l', dir]).catch(() => {});
+export async function unmountQuotas(dirs: string[]): Promise<void> {
+  const mounted = mountPointsAmong(dirs);
+  if (mounted.length === 0) return;
+  await run('umount', ['-l', ...mounted]).catch(() => {});
 }
 
 /** The writable host folders of one instance that are quota mounts, and its own compile cache. */
@@ -79,30 +100,24 @@ export async function prepareWritable(
 ): Promise<Writable & { cacheDir: string | null; tmpDir: string | null }> {
   const shared = opts.compileCache ? dirs.cacheDir : null;
   if (!owner) return { cacheDir: shared, tmpDir: null, mounts: [], ownCache: null };
-  const mounts: string[] = [];
-  // The mounts go at once (each is a process the platform forks): they are most of an instance's start on the host.
-  const mount = async (dir: string, quota: DiskQuota, mode?: string) => {
-    await mountQuota(dir, quota, owner, mode);
-    mounts.push(dir);
-  };
-  try {
+  const tmpDir = join(dirs.instanceDir, 'tmp');
+  const own = shared ? join(dirs.instanceDir, 'cache') : null;
+  const wanted: QuotaMount[] = [
+    { dir: dirs.sockDir, quota: SOCKET_DIR_QUOTA },
     // The sandbox's /tmp: a host mount bounds its files too (bubblewrap's own tmpfs takes a size, not a count).
-    const tmpDir = join(dirs.instanceDir, 'tmp');
-    const own = shared ? join(dirs.instanceDir, 'cache') : null;
+    // 1777 like any /tmp: node starts as uid 0 without CAP_DAC_OVERRIDE and reads its cwd (/tmp) before switching.
+    { dir: tmpDir, quota: diskQuota(opts.diskMb), mode: '1777' },
+    ...(own ? [{ dir: own, quota: diskQuota(opts.diskMb) }] : []),
+  ];
+  const mounts = wanted.map((m) => m.dir);
+  try {
     await Promise.all([mkdir(tmpDir, { mode: 0o700 }), own ? mkdir(own, { mode: 0o700 }) : undefined]);
-    const mounted = await Promise.allSettled([
-      mount(dirs.sockDir, SOCKET_DIR_QUOTA),
-      // 1777 like any /tmp: node starts as uid 0 without CAP_DAC_OVERRIDE and reads its cwd (/tmp) before switching.
-      mount(tmpDir, diskQuota(opts.diskMb), '1777'),
-      own ? mount(own, diskQuota(opts.diskMb)) : undefined,
-    ]);
-    const failed = mounted.find((m) => m.status === 'rejected');
-    if (failed) throw failed.reason;
+    await mountQuotas(wanted, owner);
     if (!shared || !own) return { cacheDir: null, tmpDir, mounts, ownCache: null };
     await copyTree(shared, own, owner);
     return { cacheDir: own, tmpDir, mounts, ownCache: { dir: own, shared } };
   } catch (err) {
-    for (const dir of mounts) await unmountQuota(dir);
+    await unmountQuotas(mounts);
     opts.onUnbounded(err instanceof Error ? err : new Error(String(err)));
     for (const dir of shared ? [dirs.sockDir, shared] : [dirs.sockDir]) await chown(dir, owner.uid, owner.gid);
     return { cacheDir: shared, tmpDir: null, mounts: [], ownCache: null };
@@ -112,14 +127,13 @@ export async function prepareWritable(
 /** After the instance is gone: shares its compile cache when its tree has none yet, then unmounts its quotas. */
 export async function releaseWritable(w: Writable): Promise<void> {
   if (w.ownCache) await shareCache(w.ownCache.dir, w.ownCache.shared);
-  for (const dir of w.mounts) await unmountQuota(dir);
+  await unmountQuotas(w.mounts);
 }
 
 /** After the instance is gone: releases its writable folders, then removes them (the socket's first). */
 export async function removeWritable(w: Writable, instanceDir: string): Promise<void> {
   await releaseWritable(w);
-  for (const dir of ['sock', 'cache', 'tmp'])
-    await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
+  for (const dir of WRITABLE_DIRS) await rm(join(instanceDir, dir), { recursive: true, force: true }).catch(() => {});
 }
 
 /** Where quota mounts cannot be made: one warning per runtime object, not one per instance. */
