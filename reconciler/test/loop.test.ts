@@ -84,6 +84,22 @@ async function startRig(name: string, options: Partial<ReconcilerDeps>) {
     },
     good,
     server,
+    /** Change #1 of the server: a README edit on branch `feature` off the good revision; returns its head. */
+    openChange: async (): Promise<string> => {
+      const head = (
+        await git.commitFiles(name, {
+          branch: 'feature',
+          parent: good,
+          files: { 'README.md': 'A change.\n' },
+          message: 'a change',
+          author,
+        })
+      ).sha;
+      await database.db.changeRequest.create({
+        data: { serverId, number: 1, title: 'a change', branch: 'feature', headSha: head },
+      });
+      return head;
+    },
     condition: async (type: string) => ((await server()).conditions as Condition[]).find((c) => c.type === type),
     until: async (what: string, ok: () => Promise<boolean>, ms = 45_000) => {
       const deadline = Date.now() + ms;
@@ -289,19 +305,8 @@ describe('Reconciler with a preview target', () => {
   it('deploys the change head it is asked for beside production, brings it back after a restart, and removes it when the change closes', async () => {
     await rig.until('the good revision serves', async () => rig.routes.get('prev')?.revision === rig.good);
     const production = rig.routes.get('prev')?.instanceId;
-    const head = (
-      await rig.git.commitFiles('prev', {
-        branch: 'feature',
-        parent: rig.good,
-        files: { 'README.md': 'A change.\n' },
-        message: 'a change',
-        author,
-      })
-    ).sha;
+    const head = await rig.openChange();
     const server = await rig.server();
-    await rig.db.changeRequest.create({
-      data: { serverId: server.id, number: 1, title: 'a change', branch: 'feature', headSha: head },
-    });
 
     const target = await rig.reconciler.requestPreview(server, 1, head);
     expect(target).toBe('prev--pr-1');
@@ -354,19 +359,8 @@ describe('Reconciler merging a change that has a preview', () => {
 
   it('stops the merged change’s preview once production serves its head, not while that instance starts', async () => {
     await rig.until('the good revision serves', async () => rig.routes.get('merging')?.revision === rig.good);
-    const head = (
-      await rig.git.commitFiles('merging', {
-        branch: 'feature',
-        parent: rig.good,
-        files: { 'README.md': 'A change.\n' },
-        message: 'a change',
-        author,
-      })
-    ).sha;
+    const head = await rig.openChange();
     const server = await rig.server();
-    await rig.db.changeRequest.create({
-      data: { serverId: server.id, number: 1, title: 'a change', branch: 'feature', headSha: head },
-    });
     const target = await rig.reconciler.requestPreview(server, 1, head);
     await rig.until('the preview serves', async () => rig.routes.get(target)?.revision === head);
     const preview = rig.routes.get(target)?.instanceId ?? '';
