@@ -4,7 +4,7 @@ import { cp } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { unixRequest } from './probe.ts';
 
-/** The project's Node 24 (vitest may itself run under another node). */
+/** The project's Node 26 (vitest may itself run under another node). */
 export const NODE_BIN = realpathSync(fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url)));
 
 /** The fixture repo (src/server.ts) every runtime test bundles. */

@@ -1,4 +1,4 @@
-// The CLI's process entry, loaded by platform/bin/bmms.js: Node 24 runs this TypeScript directly (type stripping), as
+// The CLI's process entry, loaded by platform/bin/bmms.js: Node 26 runs this TypeScript directly (type stripping), as
 // `npm start` runs platform/src/main.ts.
 import { main } from './main.ts';
 

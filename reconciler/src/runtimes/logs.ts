@@ -234,6 +234,8 @@ export class LogCapture {
   /** Follows `stream` (the instance's `name` stream) until it ends. */
   follow(stream: Readable | NodeJS.ReadableStream | null, name: 'stdout' | 'stderr' | null = null): void {
     if (!stream) return;
+    // Both stream kinds are event emitters; @types/node 26 types their `on` overloads apart.
+    const source: NodeJS.EventEmitter = stream;
     const parts: Buffer[] = [];
     let kept = 0;
     let cut = 0;
@@ -252,7 +254,7 @@ export class LogCapture {
       cut = 0;
       state = 'start';
     };
-    stream.on('data', (chunk: Buffer | string) => {
+    source.on('data', (chunk: Buffer | string) => {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       let start = 0;
       while (start < buf.length) {
@@ -270,7 +272,7 @@ export class LogCapture {
         start = nl + 1;
       }
     });
-    stream.on('end', () => {
+    source.on('end', () => {
       if (kept + cut > 0) lineEnd();
       clearTimeout(this.#timer);
       this.#timer = undefined;
