@@ -350,7 +350,7 @@ describe('generate', () => {
     expect(g).toMatchObject({ status: 'completed', server: 'celsius', change: 1 });
     expect(g.events.map((e) => e.type)).toContain('checks');
     for (const line of ['confirmed: generating celsius', 'change #1 opened on celsius', 'checks finished: success']) {
-      expect(done.stderr).toContain(line);
+      expect(done.stderr, done.stderr).toContain(line);
     }
   }, 60_000);
 
