@@ -234,7 +234,7 @@ export class LogCapture {
   /** Follows `stream` (the instance's `name` stream) until it ends. */
   follow(stream: Readable | NodeJS.ReadableStream | null, name: 'stdout' | 'stderr' | null = null): void {
     if (!stream) return;
-    // Both stream kinds are event emitters; @types/node 26 types their `on` overloads apart.
+    // Both stream kinds are event emitters; newer @types/node (26) types their `on` overloads apart.
     const source: NodeJS.EventEmitter = stream;
     const parts: Buffer[] = [];
     let kept = 0;
