@@ -277,6 +277,22 @@ describe('EgressProxy', () => {
     expect(code(await send(socketPath, 'http://api.test/'))).toBe('egress_address_refused');
   });
 
+  it('answers 502 for a name that does not resolve, or resolves to nothing, and never goes out', async () => {
+    const p = proxy({
+      lookup: async (host) => {
+        if (host === 'empty.test') return [];
+        throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+      },
+    });
+    const { socketPath } = await p.open('i-1', { allow: ['gone.test', 'empty.test'], server: 'weather' });
+    for (const url of ['http://gone.test/', 'https://empty.test/']) {
+      const a = await send(socketPath, url);
+      expect(a.status).toBe(502);
+      expect(code(a)).toBe('egress_resolve_failed');
+    }
+    expect(seen).toHaveLength(0);
+  });
+
   it('logs one structured line per request without header values, paths or bodies', async () => {
     const lines: Record<string, unknown>[] = [];
     const p = proxy({}, lines);

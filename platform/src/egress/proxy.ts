@@ -18,7 +18,8 @@ import { type AddressClass, addressClassifier, DEFAULT_PORTS, egressRefusal } fr
 import {
   addressRefused,
   badProxyRequest,
-  EgressRefusedError,
+  type EgressRefusedError,
+  policyRefused,
   resolveFailed,
   unrecorded,
   upstreamFailed,
@@ -123,7 +124,7 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 /** Which rule of the shared egress policy `url` breaks against `allow`, as the proxy's 403; null when allowed. */
 export function checkAllowed(url: URL, allow: readonly string[]): EgressRefusedError | null {
   const refusal = egressRefusal(url, allow);
-  return refusal ? new EgressRefusedError(refusal.code, 403, refusal.message) : null;
+  return refusal ? policyRefused(refusal) : null;
 }
 
 /**
