@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { chmod, copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import {
   SandboxUnavailableError,
   type StartOptions,
 } from '../src/index.ts';
+import { sweepExposedCopies } from '../src/runtimes/process.ts';
 import { callTool, FIXTURE_MANIFEST, FIXTURE_PROBE, materializeFixture, NODE_BIN } from '../src/testing.ts';
 
 const TREE = 'e'.repeat(40);
@@ -181,6 +182,45 @@ describe('cleanupOrphans', () => {
       expect(await current.cleanupOrphans()).toBe(0);
     } finally {
       bystander.kill('SIGKILL');
+    }
+  });
+
+  it('removes the bundle copies of platform processes that are gone, and of no live process', async () => {
+    const root = await mkdtemp(join(tmp, 'exposed-'));
+    const folder = async (name: string, owner?: object, ageMs = 0) => {
+      const dir = join(root, name);
+      await mkdir(join(dir, 'copy'), { recursive: true });
+      await writeFile(join(dir, 'copy', 'server.mjs'), '// a bundle\n');
+      if (owner) await writeFile(join(dir, 'owner.json'), JSON.stringify(owner));
+      if (ageMs > 0) await utimes(dir, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
+      return dir;
+    };
+    const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+    // A process that ran and is gone (killed: its exit handler never ran).
+    const gone = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const gonePid = gone.pid as number;
+    const goneStart = startOf(gonePid);
+    gone.kill('SIGKILL');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const alive = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const live = await folder('bmms-confined-live', { pid: alive.pid, start: startOf(alive.pid as number) });
+      const dead = await folder('bmms-confined-dead', { pid: gonePid, start: goneStart });
+      // The pid runs, but it is not the process that wrote the file (a recycled pid).
+      const recycled = await folder('bmms-confined-recycled', { pid: alive.pid, start: '1' });
+      const unownedNew = await folder('bmms-confined-new');
+      const unownedOld = await folder('bmms-confined-old', undefined, 2 * 60 * 60_000);
+      const unrelated = await folder('something-else', { pid: gonePid, start: goneStart });
+      await symlink(join(root, 'something-else'), join(root, 'bmms-confined-link'));
+
+      const removed: string[] = [];
+      expect(await sweepExposedCopies(root, (dir) => removed.push(dir))).toBe(3);
+      expect(removed.sort()).toEqual([dead, unownedOld, recycled].sort());
+      for (const dir of [dead, recycled, unownedOld]) expect(existsSync(dir)).toBe(false);
+      for (const dir of [live, unownedNew, unrelated]) expect(existsSync(join(dir, 'copy', 'server.mjs'))).toBe(true);
+      expect(existsSync(join(root, 'bmms-confined-link'))).toBe(true); // a link is never followed nor removed
+    } finally {
+      alive.kill('SIGKILL');
     }
   });
 });

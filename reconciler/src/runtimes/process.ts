@@ -1,7 +1,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { chmod, cp, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -590,8 +590,11 @@ export class ProcessRuntime implements Runtime {
     if (!copy) {
       copy = (async () => {
         this.#exposeRoot ??= (async () => {
-          const root = await mkdtemp(join(tmpdir(), 'bmms-confined-'));
+          const root = await mkdtemp(join(tmpdir(), EXPOSED_PREFIX));
           await chmod(root, 0o711);
+          // Whose it is, so that a later start can remove it once this process is gone (killed, it never exits).
+          const owner = { pid: process.pid, start: procStartTime(process.pid) };
+          await writeFile(join(root, EXPOSED_OWNER), JSON.stringify(owner), { mode: 0o600 });
           process.once('exit', () => rmSync(root, { recursive: true, force: true }));
           return root;
         })();
@@ -897,6 +900,9 @@ export class ProcessRuntime implements Runtime {
       await unmountQuotas(WRITABLE_DIRS.map((dir) => join(root, id, dir)));
       for (const dir of WRITABLE_DIRS) await rm(join(root, id, dir), { recursive: true, force: true });
     }
+    await sweepExposedCopies(tmpdir(), (dir) =>
+      this.#log({ level: 'info', msg: 'removed bundle copies left by a previous run', dir }),
+    );
     // A cgroup outlives a crash of ours with everything still inside it: empty it, whatever the records say.
     if (this.cgroups) {
       for (const [id, cg] of await this.cgroups.leftovers()) {
@@ -905,6 +911,52 @@ export class ProcessRuntime implements Runtime {
       }
     }
     return killed;
+  }
+}
+
+/** The folder (under the system's temporary folder) of a process's bundle copies that confined instances can read. */
+const EXPOSED_PREFIX = 'bmms-confined-';
+/** In that folder: `{pid, start}` of the platform process that made it. */
+const EXPOSED_OWNER = 'owner.json';
+/** A folder without an owner file is left alone this long: its maker may be writing that file right now. */
+const UNOWNED_GRACE_MS = 60 * 60_000;
+
+/**
+ * Removes the bundle-copy folders (`bmms-confined-*` in `root`) of platform processes that are gone: killed, a
+ * process never runs its exit handler. A folder is ours only when it is a real folder (not a link) of our uid; its
+ * owner is gone when the recorded pid no longer runs with the recorded start time (a recycled pid is someone else).
+ * Folders of live processes, of other users, and recent ones without an owner file are left alone.
+ */
+export async function sweepExposedCopies(root: string, removed: (dir: string) => void = () => {}): Promise<number> {
+  let count = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!name.startsWith(EXPOSED_PREFIX)) continue;
+    const dir = join(root, name);
+    const info = await lstat(dir).catch(() => null);
+    if (!info?.isDirectory() || info.uid !== process.getuid?.()) continue;
+    const owner = await readFile(join(dir, EXPOSED_OWNER), 'utf8')
+      .then((text) => JSON.parse(text) as { pid?: unknown; start?: unknown })
+      .catch(() => null);
+    if (owner) {
+      if (typeof owner.pid === 'number' && ownerRuns(owner.pid, owner.start)) continue;
+    } else if (Date.now() - info.mtimeMs < UNOWNED_GRACE_MS) {
+      continue;
+    }
+    await rm(dir, { recursive: true, force: true });
+    removed(dir);
+    count++;
+  }
+  return count;
+}
+
+/** Whether `pid` still runs as the process that recorded `start` (without /proc to tell: whether it runs at all). */
+function ownerRuns(pid: number, start: unknown): boolean {
+  if (typeof start === 'string') return procStartTime(pid) === start;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
