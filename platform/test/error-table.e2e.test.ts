@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +110,55 @@ describe('error codes on the wire', () => {
       await rm(lock, { force: true });
     }
     expect(await stack.platform.ctx.git.resolveRef('base', 'main')).toBe(head);
+  });
+
+  it('answers 503 server_unavailable with Retry-After when the instance behind the route is gone, and says so to the reconciler once a second', async () => {
+    const { routes, reconciler } = stack.platform.ctx;
+    const serving = routes.get('base');
+    if (!serving) throw new Error('base has no route');
+    // A socket file nobody listens on any more (a hard link to a closed listener's socket), and no file at all.
+    const dir = path.join(os.tmpdir(), `bmms-gone-${randomBytes(4).toString('hex')}`);
+    await mkdir(dir);
+    const live = path.join(dir, 'live.sock');
+    const stale = path.join(dir, 'stale.sock');
+    const listener = createServer(() => {});
+    await new Promise<void>((resolve) => listener.listen(live, resolve));
+    await link(live, stale);
+    await new Promise((resolve) => listener.close(resolve));
+    const woken: string[] = [];
+    const wake = reconciler.wake.bind(reconciler);
+    reconciler.wake = (name: string) => {
+      woken.push(name);
+      wake(name);
+    };
+    try {
+      for (const socketPath of [stale, path.join(dir, 'missing.sock')]) {
+        routes.set('base', { ...serving, socketPath });
+        const r = await stack.api<ErrorBody>('POST', '/s/base/mcp', PING, { headers: MCP_HEADERS });
+        expect(r.status).toBe(503);
+        expect(r.headers.get('retry-after')).toBe('1');
+        expect(r.body.error).toEqual({
+          code: 'server_unavailable',
+          message: '"base" is restarting; retry in a moment',
+        });
+        expect(JSON.stringify(r.body)).not.toContain(dir);
+        // The dashboard's try-it call alike.
+        const tried = await stack.api<ErrorBody>('POST', '/api/v1/servers/base/tools/echo/call', {
+          arguments: { text: 'hi' },
+        });
+        expect(tried.status).toBe(503);
+        expect(tried.body.error).toEqual({
+          code: 'server_unavailable',
+          message: '"base" is restarting; retry in a moment',
+        });
+      }
+      expect(woken).toEqual(['base']);
+    } finally {
+      reconciler.wake = wake;
+      routes.set('base', serving);
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect((await stack.api('POST', '/s/base/mcp', PING, { headers: MCP_HEADERS })).status).toBe(200);
   });
 
   describe('an instance that drops the connection before it answers', () => {

@@ -121,7 +121,9 @@ export function toolsRouter(ctx: ToolsApiDeps): Router {
         });
         res.json({ revision: lease.target.revision, durationMs: Math.round(performance.now() - started), result });
       } catch (err) {
-        throw toolCallFailed((err as Error).message);
+        // As the gateway answers: an instance gone under its route is 503 (retry), and no answer names its socket.
+        if (instanceGone(err)) throw serverUnavailable(`"${server.name}" is restarting; retry in a moment`, 1);
+        throw toolCallFailed((err as Error).message.replaceAll(lease.target.socketPath, "the instance's socket"));
       } finally {
         await client.close().catch(() => {});
       }
@@ -137,6 +139,15 @@ export function toolsRouter(ctx: ToolsApiDeps): Router {
 async function revisionOf(ctx: Pick<ToolsApiDeps, 'db' | 'git'>, server: Server, change: number | undefined) {
   if (change !== undefined) return (await findChange(ctx, server, change)).headSha;
   return server.observedRevision ?? server.desiredRevision ?? (await ctx.git.resolveRef(server.name, 'main'));
+}
+
+/** Whether `err` (or an error it wraps) says nothing listens at the instance's socket any more. */
+function instanceGone(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') return true;
+  }
+  return false;
 }
 
 /** A fetch that sends every request to an instance's unix socket (the SDK client's transport takes it). */

@@ -244,11 +244,33 @@ export function mcpGateway(
         preview === null ? messages : undefined,
         lease.target.revision,
       );
-      await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span, capture);
+      await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span, capture).catch(
+        (err: unknown) => {
+          if (!(err instanceof InstanceGoneError)) throw err;
+          // Stopped or crashed under its route (a leader that died with its instances, an exit not handled yet):
+          // the call never reached it, so a retry is safe; the reconciler hears of it, once a second at most.
+          if (preview === null) wakeAtMostOncePerSecond(ctx, name);
+          throw serverUnavailable(`"${name}" is restarting; retry in a moment`, 1);
+        },
+      );
     } finally {
       lease.release();
     }
   };
+}
+
+/** A call that found no instance behind its route: the socket is gone, or nothing listens on it any more. */
+class InstanceGoneError extends Error {}
+
+const isInstanceGone = (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
+
+const lastWakes = new Map<string, number>();
+function wakeAtMostOncePerSecond(ctx: Pick<GatewayDeps, 'reconciler'>, name: string): void {
+  const now = Date.now();
+  if (now - (lastWakes.get(name) ?? 0) < 1000) return;
+  if (lastWakes.size >= 10_000) lastWakes.clear();
+  lastWakes.set(name, now);
+  ctx.reconciler.wake(name);
 }
 
 /** A capture of a production tools/call's answer for the replay recorder, when the call is sampled. */
@@ -637,8 +659,12 @@ function proxy(
           send(false);
           return;
         }
-        // Not answered yet: the error middleware answers 502 bad_gateway; else the stream is cut.
-        if (!res.headersSent) return done(badGateway(err.message));
+        // Not answered yet: the error middleware answers 503 for an instance that is gone, else 502 bad_gateway
+        // (never naming the socket: its path is the host's business); an answer under way is cut.
+        if (!res.headersSent) {
+          if (!answered && isInstanceGone(err)) return done(new InstanceGoneError(err.message));
+          return done(badGateway(err.message.replaceAll(socketPath, "the instance's socket")));
+        }
         res.destroy();
         done();
       });
