@@ -245,13 +245,7 @@ export function mcpGateway(
         lease.target.revision,
       );
       await proxy(req, res, lease.target.socketPath, requestId, credential, body?.bytes, meter, span, capture).catch(
-        (err: unknown) => {
-          if (!(err instanceof InstanceGoneError)) throw err;
-          // Stopped or crashed under its route (a leader that died with its instances, an exit not handled yet):
-          // the call never reached it, so a retry is safe; the reconciler hears of it, once a second at most.
-          if (preview === null) wakeAtMostOncePerSecond(ctx, name);
-          throw serverUnavailable(`"${name}" is restarting; retry in a moment`, 1);
-        },
+        (err: unknown) => restarting(ctx, err, name, preview === null),
       );
     } finally {
       lease.release();
@@ -261,6 +255,17 @@ export function mcpGateway(
 
 /** A call that found no instance behind its route: the socket is gone, or nothing listens on it any more. */
 class InstanceGoneError extends Error {}
+
+/**
+ * What a call whose instance was stopped or crashed under its route answers (a leader that died with its
+ * instances, an exit not handled yet): 503, since it never reached an instance and a retry is safe; the reconciler
+ * hears of it (a production server's, once a second at most). Any other error goes on as it was.
+ */
+function restarting(ctx: Pick<GatewayDeps, 'reconciler'>, err: unknown, name: string, production: boolean): never {
+  if (!(err instanceof InstanceGoneError)) throw err;
+  if (production) wakeAtMostOncePerSecond(ctx, name);
+  throw serverUnavailable(`"${name}" is restarting; retry in a moment`, 1);
+}
 
 const isInstanceGone = (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
 
