@@ -2,6 +2,7 @@
 // (TCP or a unix socket, loopback only here), read outside its bundle, write anywhere or start a process; the same
 // probes succeed without confinement, so the proofs are not vacuous. Also: `ctx.fetch` still leaves through the
 // egress channel, and a runtime picks the confined layer by itself when `bwrap` is not in the PATH.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -84,6 +85,22 @@ function startOpts(over: Partial<StartOptions> = {}): StartOptions {
     limits: { memoryMb: 128, cpu: 0.5, timeoutMs: 10_000 },
     ...over,
   };
+}
+
+/** Runs node with `args`, started by bash with the secret open on fd 50; resolves with what it printed, trimmed. */
+function nodeWithFd50(args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/bash', ['-c', 'exec "$0" "$@" 50<"$SECRET"', NODE_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', SECRET: secretPath, ...env },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', () => resolve(out.trim()));
+  });
 }
 
 const hostUids = (pid: number): number[] =>
@@ -170,6 +187,11 @@ describe('confined runtime', () => {
       eval: 'EvalError',
       signal: 'ERR_ACCESS_DENIED', // the platform's pid: Node's permission model does not gate signals, we do
       self: 'ok',
+      shifty: 'ok', // checked and signalled as the number it was once: itself
+      debug: 'ERR_ACCESS_DENIED',
+      renice: 'ERR_ACCESS_DENIED',
+      reniceSelf: 'ok',
+      v8flags: 'ERR_ACCESS_DENIED',
     });
 
     // The flags it runs under, and (as root) its own unprivileged uid.
@@ -216,6 +238,10 @@ describe('confined runtime', () => {
       udp: 'ok',
       dns: 'ok',
       signal: 'ok',
+      shifty: 'ERR_INVALID_ARG_TYPE',
+      debug: 'ESRCH',
+      renice: 'ok',
+      v8flags: 'ok',
     });
   });
 
@@ -246,6 +272,43 @@ describe('confined runtime', () => {
     );
     const again = Array.from({ length: 16 }, (_, i) => callTool(instance.socketPath, 'echo', { message: `n${i}` }));
     expect(await Promise.all(again)).toEqual(Array.from({ length: 16 }, (_, i) => ({ message: `n${i}` })));
+  });
+
+  it('an instance that closes its channels while calls wait for one does not take the platform down', async () => {
+    const rt = runtime();
+    const instance = await rt.start(startOpts());
+    // Eight calls hold every channel, four more wait for one; then the instance is gone (a hostile exit, or an OOM
+    // kill under load). Each channel that closes fails the waiting calls again: the platform must take every one.
+    const calls = Array.from({ length: 12 }, () =>
+      callTool(instance.socketPath, 'sleep', { ms: 10_000 }).then(
+        () => 'answered',
+        () => 'failed',
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(instance.pid, 'SIGKILL');
+    expect(await Promise.all(calls)).toEqual(Array(12).fill('failed'));
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it('closes in the instance every descriptor the platform inherited without close-on-exec', async () => {
+    // A platform started with a descriptor left open by whatever started it (here fd 50, a file the instance may not
+    // read, as a shell's `50<file` leaves it; Node itself marks a few low ones close-on-exec at start): the
+    // descriptors it lists for a confined spawn, and what the preload does with them.
+    const confined = new URL('../src/runtimes/confined.ts', import.meta.url).pathname;
+    const preload = new URL('../src/runtimes/confined-preload.cjs', import.meta.url).pathname;
+    const listed = await nodeWithFd50([
+      '--input-type=module',
+      '-e',
+      `import { closingInherited } from '${confined}';
+const { env } = closingInherited({ env: {}, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+console.log(env.BMMS_CLOSE_FDS ?? '');`,
+    ]);
+    expect(listed.split(',')).toContain('50');
+    const read = `const fs = require('node:fs');
+try { console.log(fs.readFileSync(50, 'utf8')); } catch (err) { console.log(err.code); }`;
+    expect(await nodeWithFd50(['-e', read])).toBe('the platform keeps this');
+    expect(await nodeWithFd50(['--require', preload, '-e', read], { BMMS_CLOSE_FDS: listed })).toBe('EBADF');
   });
 
   it('runs a one-shot job confined too: no network, no reads outside its folder', async () => {

@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync, type StdioOptions } from 'node:child_process';
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { type ChildProcess, execFileSync, type SpawnOptions, type StdioOptions } from 'node:child_process';
+import { accessSync, constants, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import {
   Agent,
@@ -110,6 +110,45 @@ export function permissionArgs(readable: string[]): string[] {
 /** stdio of a confined instance: its output, then the egress channel (fd 3) and the inbound channels (fd 4…). */
 export function channelStdio(egress: boolean): StdioOptions {
   return ['ignore', 'pipe', 'pipe', egress ? 'pipe' : 'ignore', ...Array(INBOUND_CHANNELS).fill('pipe')];
+}
+
+/** O_CLOEXEC in the octal `flags` of /proc/<pid>/fdinfo/<fd>. */
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * The descriptors from `from` on that this process holds without close-on-exec, so that every child inherits them:
+ * only what the platform itself inherited from whatever started it (Node and libuv open everything close-on-exec).
+ * A supervisor's pipe, a socket handed down by systemd or a file opened by a wrapper script would otherwise be
+ * readable in a confined instance, since Node's permission model does not check operations on open descriptors.
+ * Read right before a spawn, so that each number still names the inherited descriptor in the child, which closes
+ * them first thing (confined-preload.cjs). Empty where there is no /proc.
+ */
+export function inheritedDescriptors(from: number): number[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc/self/fd');
+  } catch {
+    return [];
+  }
+  const fds: number[] = [];
+  for (const name of names) {
+    const fd = Number(name);
+    if (!(fd >= from)) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1];
+      if (flags !== undefined && (Number.parseInt(flags, 8) & O_CLOEXEC) === 0) fds.push(fd);
+    } catch {
+      // closed meanwhile (the listing's own descriptor, for one)
+    }
+  }
+  return fds;
+}
+
+/** `options` of a confined spawn, telling the child which inherited descriptors to close (BMMS_CLOSE_FDS). */
+export function closingInherited(options: SpawnOptions): SpawnOptions {
+  const fds = inheritedDescriptors(Array.isArray(options.stdio) ? options.stdio.length : 3);
+  if (fds.length === 0) return options;
+  return { ...options, env: { ...options.env, BMMS_CLOSE_FDS: fds.join(',') } };
 }
 
 /** The environment that tells the instance's runtime where its channels are (see runner-template server.ts). */
@@ -243,18 +282,20 @@ export class ChannelBridge {
       });
       upstream.once('response', (up) => {
         if (res.destroyed) {
-          up.resume();
+          drainAbandoned(up);
           return;
         }
         res.writeHead(up.statusCode ?? 502, forwardable(up.headers));
         up.pipe(res);
         res.once('close', () => {
-          if (!up.complete) up.resume(); // the caller left: read the rest so the pair stays usable
+          if (!up.complete) drainAbandoned(up); // the caller left: read the rest so the pair stays usable
         });
       });
-      upstream.once('error', (err) => {
+      // `on`, not `once`: a request queued for a pair can be failed more than once (each pair that closes while it
+      // waits fails it again), and an 'error' without a listener would end the platform.
+      upstream.on('error', (err) => {
         if (res.headersSent) res.destroy(err);
-        else {
+        else if (!res.writableEnded) {
           res.writeHead(502, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: 'instance_unreachable', message: err.message }));
         }
@@ -262,6 +303,28 @@ export class ChannelBridge {
       upstream.end(body);
     });
   }
+}
+
+/** What is read of an answer nobody waits for any more before its pair is given up (bytes, then time). */
+const ABANDONED_DRAIN_BYTES = 8 * 1024 * 1024;
+const ABANDONED_DRAIN_MS = 120_000;
+
+/**
+ * Reads the rest of an answer whose caller left, so that its pair can carry the next request; an instance that
+ * keeps answering past the bounds loses the pair instead (it is never replaced: an instance that loses all of
+ * them is stopped), so an endless answer costs the platform neither CPU nor memory for long.
+ */
+function drainAbandoned(up: IncomingMessage): void {
+  let read = 0;
+  const giveUp = () => up.socket?.destroy();
+  const timer = setTimeout(giveUp, ABANDONED_DRAIN_MS);
+  timer.unref();
+  up.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > ABANDONED_DRAIN_BYTES) giveUp();
+  });
+  up.once('close', () => clearTimeout(timer));
+  up.resume();
 }
 
 /** One `ctx.fetch` hop from the egress channel, sent to the instance's egress proxy in absolute form. */

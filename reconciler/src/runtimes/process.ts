@@ -14,6 +14,7 @@ import {
   ChannelBridge,
   channelEnv,
   channelStdio,
+  closingInherited,
   findConfinedNode,
   packagedNode,
   permissionArgs,
@@ -313,7 +314,7 @@ export class ProcessRuntime implements Runtime {
       throw err;
     }
     const { file, args, options, cgroup, egressSocket } = command;
-    const child: ChildProcess = spawn(file, args, options);
+    const child: ChildProcess = spawn(file, args, confined ? closingInherited(options) : options);
     const startedAt = new Date();
 
     const { lines, logFile, capture } = this.#book.newLog(instanceDir, id, opts);
@@ -432,7 +433,11 @@ export class ProcessRuntime implements Runtime {
       if (owner) confinedEnv.BMMS_RUN_AS = `${owner.uid}:${owner.gid}`;
       const job = this.#confinedProgram([appDir], heapMb, owner, opts.args);
       const cmd = cgroup ? enterCgroupArgs(cgroup, job.file, job.args) : job;
-      child = spawn(cmd.file, cmd.args, { env: confinedEnv, cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(
+        cmd.file,
+        cmd.args,
+        closingInherited({ env: confinedEnv, cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] }),
+      );
     } else if (sandboxed) {
       const noWritable = { sockDir: null, cacheDir: null, tmpDir: null };
       const bwrapArgs = this.#bwrapArgs({ dir: opts.appDir, cwd: SANDBOX_APP_DIR }, noWritable, program, []);
