@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
 import { TestStack } from './harness.ts';
 
 // The codes of the error table (src/errors.ts) that no other end-to-end test produces, each produced here over
@@ -18,9 +19,14 @@ const PING = { jsonrpc: '2.0', id: 1, method: 'ping' };
 
 describe('error codes on the wire', () => {
   let stack: TestStack;
+  const logs: string[] = [];
 
   beforeAll(async () => {
-    stack = await TestStack.start();
+    stack = await TestStack.start(
+      {},
+      {},
+      createLogger({}, (line) => logs.push(line)),
+    );
     await stack.createAndDeploy('base');
   }, 180_000);
   afterAll(async () => {
@@ -56,6 +62,23 @@ describe('error codes on the wire', () => {
     );
     expect(gateway.status).toBe(413);
     expect(gateway.body.error).toEqual({ code: 'payload_too_large', message: 'the request body is larger than 4 MB' });
+  });
+
+  it('takes a client that leaves mid-upload as gone, not as an error of its own', async () => {
+    const { port } = new URL(stack.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /s/base/mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${stack.key}\r\n` +
+        'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n' +
+        '{"jsonrpc"',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(logs.filter((line) => line.includes('"level":"error"'))).toEqual([]);
+    const after = await stack.api('POST', '/s/base/mcp', PING, { headers: MCP_HEADERS });
+    expect(after.status).toBe(200);
   });
 
   it('answers 404 template_not_found for a template nobody published', async () => {

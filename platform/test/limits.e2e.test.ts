@@ -17,6 +17,7 @@ import { REDIS_TEST_URL, redisForTests } from './redis.ts';
 
 const call = (id: number) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add', arguments: { a: id, b: 1 } } });
+const ping = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
 const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** A raw MCP POST: status, headers and the JSON (or SSE-wrapped JSON) answer. */
@@ -78,7 +79,14 @@ describe('plan limits', () => {
     });
     await usage.refresh();
     const url = `${stack.url}/s/quota/mcp`;
-    for (let i = 1; i <= 5; i++) expect((await post(url, stack.key, call(i))).status).toBe(200);
+    for (let i = 1; i <= 3; i++) expect((await post(url, stack.key, call(i))).status).toBe(200);
+    // A batch (protocol versions before 2025-06-18 allow them) counts each of its tool calls, whatever comes first.
+    const batch = await fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${stack.key}` },
+      body: `[${ping(90)},${call(4)},${call(5)}]`,
+    });
+    expect(batch.status).toBe(200);
     expect(usage.billable(orgId)).toBe(100_000);
 
     const refused = await post(url, stack.key, call(100_001));
@@ -102,6 +110,8 @@ describe('plan limits', () => {
         },
       },
     });
+    // Nor does a batch get tool calls past it behind a first message that is not one.
+    expect((await post(url, stack.key, `[${ping(91)},${call(100_003)}]`)).status).toBe(429);
     // Other requests still work (a client can connect and list tools, and show why its calls fail).
     const list = await post(url, stack.key, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list' }));
     expect(list.status).toBe(200);

@@ -170,16 +170,19 @@ export function mcpGateway(
     // told is its status): one listener ends the call's admission and meters it once its answer was sent in full.
     const metered = ctx.usage.enabled;
     let described: ReturnType<typeof describeRequest> | undefined;
+    let batch: unknown[] | undefined;
     res.once('close', () => {
       release();
       if (metered && described && res.writableFinished) {
-        ctx.usage.record(server.orgId, server.id, preview !== null, described.method, described.tool, res.statusCode);
+        meterRequest(ctx, server, preview !== null, described, batch, res.statusCode);
       }
     });
     const body = await readBody(req);
+    if (body === GONE) return;
     const messages = body === UNPARSABLE ? undefined : body?.messages;
     described = describeRequest(messages);
-    if (metered && preview === null && described.method === 'tools/call') {
+    batch = batchOf(messages);
+    if (metered && preview === null && (described.method === 'tools/call' || callsTools(batch))) {
       // The plan is nearly always cached: no await (and no promise) on the call path then.
       const plan = ctx.plans.cached(server.orgId) ?? (await ctx.plans.of(server.orgId));
       if (refusedByQuota(ctx, res, server.orgId, plan, messages)) return;
@@ -319,6 +322,36 @@ async function admission(fairShare: FairShare, name: string, res: Response): Pro
     return undefined;
   }
   return release;
+}
+
+/**
+ * The messages of a JSON-RPC batch of more than one (protocol versions before 2025-06-18 allow them, and the SDK
+ * still serves them): each of its requests is metered, checked against the quota and scoped on its own, never only
+ * the first (a leading `ping` would otherwise carry any number of tool calls past the quota).
+ */
+function batchOf(messages: unknown): unknown[] | undefined {
+  return Array.isArray(messages) && messages.length > 1 ? messages : undefined;
+}
+
+const callsTools = (batch: unknown[] | undefined): boolean => batch !== undefined && calledTools(batch).length > 0;
+
+/** Counts a request that got its answer: once, or each message of a batch with the answer's status. */
+function meterRequest(
+  ctx: Pick<GatewayDeps, 'usage'>,
+  server: { orgId: string; id: string },
+  preview: boolean,
+  described: ReturnType<typeof describeRequest>,
+  batch: unknown[] | undefined,
+  status: number,
+): void {
+  if (!batch) {
+    ctx.usage.record(server.orgId, server.id, preview, described.method, described.tool, status);
+    return;
+  }
+  for (const message of batch) {
+    const { method, tool } = describeRequest(message);
+    ctx.usage.record(server.orgId, server.id, preview, method, tool, status);
+  }
 }
 
 /** A JSON-RPC error answer to `messages` (its id, when it has one): what an MCP client shows. */
@@ -481,9 +514,10 @@ interface ParsedBody {
  * gateway parsed, re-encoded: the instance can never see a different message than the one whose scopes were
  * checked. Undefined for other methods.
  */
-async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | undefined> {
+async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | typeof GONE | undefined> {
   if (req.method !== 'POST') return undefined;
   const raw = await readRaw(req);
+  if (raw === GONE) return GONE;
   const text = utf8.decode(raw);
   let messages: unknown;
   try {
@@ -496,7 +530,7 @@ async function readBody(req: Request): Promise<ParsedBody | typeof UNPARSABLE | 
 }
 
 /** The request body's bytes, at most MAX_BODY_BYTES (stream events: an async iterator costs more per call). */
-function readRaw(req: Request): Promise<Buffer> {
+function readRaw(req: Request): Promise<Buffer | typeof GONE> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -514,27 +548,30 @@ function readRaw(req: Request): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
     };
-    const onError = (error: Error) => {
+    // The client went away before its body ended (reset, or closed mid-upload): nobody to answer, nothing wrong here.
+    const onGone = () => {
       cleanup();
-      reject(error);
+      resolve(GONE);
     };
     const onClose = () => {
-      if (!req.complete) onError(new Error('the request was aborted'));
+      if (!req.complete) onGone();
     };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onError);
+      req.off('error', onGone);
       req.off('close', onClose);
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', onError);
+    req.on('error', onGone);
     req.on('close', onClose);
   });
 }
 
 const UNPARSABLE = Symbol('unparsable');
+/** A request whose client left before its body ended. */
+const GONE = Symbol('gone');
 
 /** The instance's decoder: UTF-8, byte-order mark dropped, invalid sequences replaced (never throws). */
 const utf8 = new TextDecoder('utf-8');
