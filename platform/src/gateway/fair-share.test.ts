@@ -4,9 +4,15 @@ import { FairShare, QueueFullError, type Release, type Waiting } from './fair-sh
 /** A FairShare whose saturation the test sets, adjusted only when the test says so. */
 function setup(maxQueue?: number) {
   const load = { utilization: 0 };
-  const share = new FairShare({ intervalMs: 1e9, utilization: () => load.utilization, maxQueue });
+  const clock = { now: 0, interval: () => {} };
+  const share = new FairShare({ intervalMs: 1e9, utilization: () => load.utilization, maxQueue, now: () => clock.now });
   created.push(share);
-  return { share, load };
+  // One interval of 100 ms on the test's clock, and its decision.
+  clock.interval = () => {
+    clock.now += 100;
+    share.adjust();
+  };
+  return { share, load, clock };
 }
 const created: FairShare[] = [];
 afterEach(() => {
@@ -25,6 +31,21 @@ const waiting = (admitted: Release | Waiting): Waiting => {
 /** `count` calls of `key`, all admitted at once; returns their releases. */
 function calls(share: FairShare, key: string, count: number): Release[] {
   return Array.from({ length: count }, () => started(share.admit(key)));
+}
+
+/**
+ * `count` quick calls of `key` from a client with two connections: a call arrives while the one before is still in
+ * flight, and each ends at once; a call that would wait is withdrawn (its client tries again later).
+ */
+function quick(share: FairShare, key: string, count: number): void {
+  for (let i = 0; i < count; i += 2) {
+    const first = share.admit(key);
+    const second = share.admit(key);
+    for (const admitted of [second, first]) {
+      if (typeof admitted === 'function') admitted();
+      else admitted.cancel();
+    }
+  }
 }
 
 describe('FairShare', () => {
@@ -86,12 +107,76 @@ describe('FairShare', () => {
     }
     // Its peak was 11 calls in flight: 7, then 70 % of the limit each interval, never below one.
     expect(limits).toEqual([7, 4, 2, 1, 1, 1]);
+    // Down to one with calls still waiting: paced too (it started none, so the slowest pace).
+    expect(share.state('flood').rate).toBe(20);
     for (const wait of parked) wait.cancel();
     for (const release of releases) release();
     load.utilization = 0.3;
+    // Calm: the pace grows first, is lifted once calm for a while and not binding, then the limit grows and goes.
     share.adjust();
-    expect(share.state('flood').limit).toBe(2);
-    for (let i = 0; i < 12; i++) share.adjust();
+    expect(share.state('flood')).toMatchObject({ rate: 24, limit: 1 });
+    for (let i = 0; i < 9; i++) share.adjust();
+    expect(share.state('flood')).toMatchObject({ rate: Number.POSITIVE_INFINITY, limit: 1 });
+    share.adjust();
+    expect(share.state('flood').limit).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('paces a server that fills the loop with one quick call at a time, never a client calling one at a time', async () => {
+    const { share, load, clock } = setup();
+    load.utilization = 0.95;
+    // A flood of quick calls, two at a time; another server's client calls one at a time, a little less often.
+    for (let round = 0; round < 8; round++) {
+      quick(share, 'flood', 80);
+      for (let i = 0; i < 60; i++) started(share.admit('quiet'))();
+      clock.interval();
+    }
+    expect(share.state('flood').limit).toBe(1);
+    expect(share.state('flood').rate).toBeLessThan(400);
+    // The quiet client is cut once over the fair share by count, but never waits: it is not paced.
+    expect(share.state('quiet').rate).toBe(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 10; i++) started(share.admit('quiet'))();
+    // The flood's calls start at its pace, one at a time, however soon the one before ends.
+    clock.now += 1000;
+    const first = started(share.admit('flood'));
+    const second = waiting(share.admit('flood'));
+    first();
+    expect(share.state('flood')).toMatchObject({ inFlight: 0, queued: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(share.state('flood').queued).toBe(1);
+    clock.now += 1000 / share.state('flood').rate;
+    expect(await second.admitted).toBeTypeOf('function');
+  });
+
+  it('grows a pace back while the platform has room, and lifts it once the server no longer uses it', () => {
+    const { share, load, clock } = setup();
+    load.utilization = 0.99;
+    for (let round = 0; round < 20; round++) {
+      quick(share, 'flood', 30);
+      for (let i = 0; i < 20; i++) started(share.admit('other'))();
+      clock.interval();
+    }
+    expect(share.state('flood')).toMatchObject({ limit: 1, rate: 20 });
+    load.utilization = 0.2;
+    const rates: number[] = [];
+    for (let interval = 0; interval < 40 && Number.isFinite(share.state('flood').rate); interval++) {
+      // A client trying a call every millisecond: it uses its whole pace, up to 1,000 calls a second.
+      for (let ms = 0; ms < 100; ms++) {
+        clock.now += 1;
+        const admitted = share.admit('flood');
+        if (typeof admitted === 'function') admitted();
+        else admitted.cancel();
+      }
+      share.adjust();
+      rates.push(share.state('flood').rate);
+    }
+    expect(rates.slice(0, 4)).toEqual([24, 29, 35, 42]);
+    // Lifted once calm for a while and the client no longer used it all (one call a millisecond falls short of a
+    // pace whose interval is not a whole millisecond), then so is the limit.
+    expect(rates.at(-1)).toBe(Number.POSITIVE_INFINITY);
+    expect(rates.length).toBeGreaterThan(10);
+    expect(rates.at(-2)).toBeGreaterThan(200);
+    expect(share.state('flood').limit).toBe(1);
+    for (let i = 0; i < 2; i++) clock.interval();
     expect(share.state('flood').limit).toBe(Number.POSITIVE_INFINITY);
   });
 
@@ -117,6 +202,11 @@ describe('FairShare', () => {
     release?.();
     release?.();
     share.adjust();
-    expect(share.state('a')).toEqual({ limit: Number.POSITIVE_INFINITY, inFlight: 0, queued: 0 });
+    expect(share.state('a')).toEqual({
+      limit: Number.POSITIVE_INFINITY,
+      rate: Number.POSITIVE_INFINITY,
+      inFlight: 0,
+      queued: 0,
+    });
   });
 });

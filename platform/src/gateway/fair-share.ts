@@ -6,9 +6,13 @@ import { performance } from 'node:perf_hooks';
  * the flood's queued work. While the event loop is busy above `saturated` of the time, each server that sends more
  * than its fair share of the calls (the total divided by the servers that called) has the calls it may have in
  * flight cut (multiplicatively, every interval); its further calls wait in its own queue (parked: no CPU spent on
- * them) until one of its calls ends. When the platform has room again the cut is relaxed step by step and then
- * lifted. A server that is not over its share, or a platform that is not saturated, is never limited, so a server
- * whose tools wait on slow APIs keeps as many calls in flight as it likes unless it is the one filling the loop.
+ * them) until one of its calls ends. A call that is quick is over long before the next interval, so one call in
+ * flight can still fill the loop: a server already down to one and with calls still waiting has its pace cut too
+ * (calls admitted per second, 70 % of its last interval's, then 70 % again while the saturation lasts). A client that
+ * calls one call at a time never waits, so it is never paced, however many calls it makes. When the platform has
+ * room again the pace and then the cut are relaxed step by step and then lifted. A server that is not over its
+ * share, or a platform that is not saturated, is never limited, so a server whose tools wait on slow APIs keeps as
+ * many calls in flight as it likes unless it is the one filling the loop.
  */
 
 /** The event-loop utilization above which the platform counts as saturated, unless configured. */
@@ -23,6 +27,8 @@ export interface FairShareOptions {
   maxQueue?: number;
   /** The event loop's utilization since the previous sample (tests pass their own). */
   utilization?: () => number;
+  /** The clock of paces, in ms (default performance.now; tests pass their own). */
+  now?: () => number;
 }
 
 /** Ends an admitted call: call it once, when the call's answer ended or its client went away. */
@@ -56,6 +62,16 @@ interface Share {
   arrivals: number;
   /** The calls it may have in flight; Infinity when not limited. */
   limit: number;
+  /** Calls admitted during the current interval. */
+  starts: number;
+  /** Whether a call had to wait during the current interval (its server wanted more than its limit). */
+  waited: boolean;
+  /** The calls it may start per second once down to one in flight; Infinity when not paced. */
+  rate: number;
+  /** When paced: the earliest time (performance.now()) its next call may start. */
+  nextAt: number;
+  /** When paced and calls wait: the timer that admits the next one when its time has come. */
+  wake: NodeJS.Timeout | undefined;
   /** Intervals in a row without saturation while limited (the limit is lifted after a few). */
   calm: number;
   queue: Waiter[];
@@ -65,6 +81,10 @@ interface Share {
 const CALM_INTERVALS = 10;
 /** Fewer calls than this in an interval are never limited (noise, not a flood). */
 const MIN_ARRIVALS = 20;
+/** The slowest pace a server is cut to (calls per second). */
+const MIN_RATE = 20;
+/** Each interval without saturation, a pace grows by this factor. */
+const RATE_GROWTH = 1.2;
 
 export class FairShare {
   readonly #shares = new Map<string, Share>();
@@ -72,6 +92,9 @@ export class FairShare {
   readonly #saturated: number;
   readonly #maxQueue: number;
   readonly #utilization: () => number;
+  readonly #now: () => number;
+  /** When the previous interval ended (paces are measured over the time that really passed). */
+  #intervalStart = 0;
   /** Runs while any server has calls (a platform without traffic has no timer). */
   #timer: NodeJS.Timeout | undefined;
 
@@ -80,6 +103,7 @@ export class FairShare {
     this.#saturated = opts.saturated ?? DEFAULT_FAIR_SHARE_UTILIZATION;
     this.#maxQueue = opts.maxQueue ?? 1000;
     this.#utilization = opts.utilization ?? eventLoopUtilization();
+    this.#now = opts.now ?? (() => performance.now());
   }
 
   /**
@@ -89,21 +113,36 @@ export class FairShare {
   admit(key: string): Release | Waiting {
     let share = this.#shares.get(key);
     if (!share) {
-      share = { inFlight: 0, peak: 0, arrivals: 0, limit: Number.POSITIVE_INFINITY, calm: 0, queue: [] };
+      share = {
+        inFlight: 0,
+        peak: 0,
+        arrivals: 0,
+        limit: Number.POSITIVE_INFINITY,
+        starts: 0,
+        waited: false,
+        rate: Number.POSITIVE_INFINITY,
+        nextAt: 0,
+        wake: undefined,
+        calm: 0,
+        queue: [],
+      };
       this.#shares.set(key, share);
       if (!this.#timer) {
         this.#utilization();
+        this.#intervalStart = this.#now();
         this.#timer = setInterval(() => this.adjust(), this.#intervalMs);
         this.#timer.unref();
       }
     }
     share.arrivals++;
-    if (share.inFlight < share.limit && share.queue.length === 0) return this.#start(key, share);
+    if (share.queue.length === 0 && this.#mayStart(share)) return this.#start(key, share);
     if (share.queue.length >= this.#maxQueue) throw new QueueFullError(share.queue.length);
     const s = share;
     const { promise, resolve } = Promise.withResolvers<Release | undefined>();
     const waiter: Waiter = { admit: () => resolve(this.#start(key, s)) };
     s.queue.push(waiter);
+    s.waited = true;
+    this.#wakeWhenDue(s);
     return {
       admitted: promise,
       cancel: () => {
@@ -115,8 +154,15 @@ export class FairShare {
     };
   }
 
+  /** Whether a call of `share` may start now: under its limit, and its pace (if any) lets it. */
+  #mayStart(share: Share): boolean {
+    return share.inFlight < share.limit && (!Number.isFinite(share.rate) || this.#now() >= share.nextAt);
+  }
+
   #start(key: string, share: Share): Release {
     share.inFlight++;
+    share.starts++;
+    if (Number.isFinite(share.rate)) share.nextAt = Math.max(this.#now(), share.nextAt) + 1000 / share.rate;
     if (share.inFlight > share.peak) share.peak = share.inFlight;
     let released = false;
     return () => {
@@ -128,15 +174,29 @@ export class FairShare {
     };
   }
 
-  /** Admits waiting calls while the share is under its limit. */
+  /** Admits waiting calls while the share is under its limit and its pace lets it; else waits for its pace. */
   #drain(share: Share): void {
-    while (share.queue.length > 0 && share.inFlight < share.limit) (share.queue.shift() as Waiter).admit();
+    while (share.queue.length > 0 && this.#mayStart(share)) (share.queue.shift() as Waiter).admit();
+    this.#wakeWhenDue(share);
+  }
+
+  /** A paced share with calls waiting and room for one: admits the next one when its pace lets it. */
+  #wakeWhenDue(share: Share): void {
+    if (share.wake || share.queue.length === 0 || share.inFlight >= share.limit || !Number.isFinite(share.rate)) return;
+    share.wake = setTimeout(
+      () => {
+        share.wake = undefined;
+        this.#drain(share);
+      },
+      Math.max(1, share.nextAt - this.#now()),
+    );
+    share.wake.unref();
   }
 
   /** Drops the share of a server that is idle and not limited (and the timer with the last one). */
   #forget(key: string, share: Share): void {
     const idle = share.inFlight === 0 && share.queue.length === 0 && share.arrivals === 0;
-    if (!idle || Number.isFinite(share.limit)) return;
+    if (!idle || Number.isFinite(share.limit) || Number.isFinite(share.rate)) return;
     this.#shares.delete(key);
     if (this.#shares.size === 0) {
       clearInterval(this.#timer);
@@ -147,6 +207,9 @@ export class FairShare {
   /** One interval's decision (the timer's; tests call it directly). */
   adjust(): void {
     const saturated = this.#utilization() > this.#saturated;
+    const now = this.#now();
+    const elapsedMs = Math.max(1, now - this.#intervalStart);
+    this.#intervalStart = now;
     let total = 0;
     let calling = 0;
     for (const share of this.#shares.values()) {
@@ -158,34 +221,59 @@ export class FairShare {
     for (const [key, share] of this.#shares) {
       const over = calling > 1 && share.arrivals >= MIN_ARRIVALS && share.arrivals > fair;
       if (saturated && over) {
+        if (share.limit === 1 && share.waited) this.#pace(share, elapsedMs);
         const from = Number.isFinite(share.limit) ? share.limit : Math.max(1, share.peak);
         share.limit = Math.max(1, Math.floor(from * 0.7));
         share.calm = 0;
       } else if (Number.isFinite(share.limit)) {
         if (saturated) share.calm = 0;
-        // Lifted once calm for a while and no longer binding (the server stayed below it).
-        else if (++share.calm >= CALM_INTERVALS && share.peak < share.limit) share.limit = Number.POSITIVE_INFINITY;
-        else share.limit += 1;
+        else this.#relax(share, elapsedMs);
         this.#drain(share);
       }
       share.arrivals = 0;
+      share.starts = 0;
+      share.waited = share.queue.length > 0;
       share.peak = share.inFlight;
       this.#forget(key, share);
     }
   }
 
-  /** The calls `key` may have in flight now (Infinity: not limited), and how many wait. */
-  state(key: string): { limit: number; inFlight: number; queued: number } {
-    const share = this.#shares.get(key);
-    return share
-      ? { limit: share.limit, inFlight: share.inFlight, queued: share.queue.length }
-      : { limit: Number.POSITIVE_INFINITY, inFlight: 0, queued: 0 };
+  /** Cuts the pace of a share down to one call in flight: 70 % of what it started in the last interval, or of its pace. */
+  #pace(share: Share, elapsedMs: number): void {
+    const started = (share.starts * 1000) / elapsedMs;
+    share.rate = Math.max(MIN_RATE, Math.floor(Math.min(share.rate, started) * 0.7));
   }
 
-  /** Stops the timer (limits stay as they are). */
+  /** One calm interval: the pace grows first, then the limit; both are lifted once calm for a while and not binding. */
+  #relax(share: Share, elapsedMs: number): void {
+    const calm = ++share.calm >= CALM_INTERVALS;
+    if (Number.isFinite(share.rate)) {
+      const used = (share.starts * 1000) / elapsedMs;
+      if (calm && used < share.rate * 0.8) share.rate = Number.POSITIVE_INFINITY;
+      else share.rate = Math.ceil(share.rate * RATE_GROWTH);
+      return;
+    }
+    // Lifted once calm for a while and no longer binding (the server stayed below it).
+    if (calm && share.peak < share.limit) share.limit = Number.POSITIVE_INFINITY;
+    else share.limit += 1;
+  }
+
+  /** The calls `key` may have in flight now and start per second (Infinity: not limited), and how many wait. */
+  state(key: string): { limit: number; rate: number; inFlight: number; queued: number } {
+    const share = this.#shares.get(key);
+    return share
+      ? { limit: share.limit, rate: share.rate, inFlight: share.inFlight, queued: share.queue.length }
+      : { limit: Number.POSITIVE_INFINITY, rate: Number.POSITIVE_INFINITY, inFlight: 0, queued: 0 };
+  }
+
+  /** Stops the timers (limits stay as they are). */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    for (const share of this.#shares.values()) {
+      clearTimeout(share.wake);
+      share.wake = undefined;
+    }
   }
 }
 
