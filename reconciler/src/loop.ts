@@ -939,10 +939,10 @@ export class Reconciler {
   async #recordExit(
     instance: Instance,
     revision: string,
-    exit: { code: number | null; signal: string | null },
+    exit: { code: number | null; signal: string | null; reason?: string },
   ): Promise<number> {
     const { db, log } = this.#deps;
-    const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+    const how = exit.reason ?? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`);
     const name = instance.serverName;
     const now = Date.now();
     const windowMs = this.#deps.crashLoopWindowMs ?? 300_000;

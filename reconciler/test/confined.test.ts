@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   BundleCache,
   CONFINED_NODE_MAJOR,
+  type ExitInfo,
   ProcessRuntime,
   type ProcessRuntimeOptions,
   probeInstance,
@@ -289,6 +290,22 @@ describe('confined runtime', () => {
     process.kill(instance.pid, 'SIGKILL');
     expect(await Promise.all(calls)).toEqual(Array(12).fill('failed'));
     await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it('kills an instance whose event loop is stuck, as an unexpected exit saying why', async () => {
+    const rt = runtime({ liveness: { intervalMs: 150, timeoutMs: 150, failures: 3 } });
+    const instance = await rt.start(startOpts());
+    const exits: { id: string; info: ExitInfo }[] = [];
+    rt.onExit((i, info) => exits.push({ id: i.id, info }));
+    // A handler that never yields (here: writing for 60 s without a pause): no tool timeout can end it.
+    const stuck = callTool(instance.socketPath, 'log_flood', { seconds: 60, lineBytes: 10 }).catch(() => 'failed');
+    await expect.poll(() => exits.length, { timeout: 10_000 }).toBe(1);
+    expect(exits[0]).toMatchObject({
+      id: instance.id,
+      info: { expected: false, reason: expect.stringMatching(/^unresponsive: \/healthz did not answer within/) },
+    });
+    expect(await stuck).toBe('failed');
+    expect(rt.logs(instance.id).join('\n')).toMatch(/killed: unresponsive/);
   });
 
   it('closes in the instance every descriptor the platform inherited without close-on-exec', async () => {

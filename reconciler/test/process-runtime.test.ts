@@ -350,6 +350,27 @@ describe('bubblewrap sandbox', () => {
   });
 });
 
+describe('liveness', () => {
+  it.runIf(existsSync('/usr/bin/bwrap'))(
+    'kills a sandboxed instance whose event loop is stuck, as an unexpected exit saying why',
+    async () => {
+      const rt = runtime({ liveness: { intervalMs: 150, timeoutMs: 150, failures: 3 } });
+      const instance = await rt.start(startOpts());
+      expect(instance.sandbox).toBe('bubblewrap');
+      const exits: ExitInfo[] = [];
+      rt.onExit((_i, info) => exits.push(info));
+      const stuck = callTool(instance.socketPath, 'log_flood', { seconds: 60, lineBytes: 10 }).catch(() => 'failed');
+      await expect.poll(() => exits.length, { timeout: 10_000 }).toBe(1);
+      expect(exits[0]).toMatchObject({ expected: false, reason: expect.stringMatching(/^unresponsive: /) });
+      expect(await stuck).toBe('failed');
+      // A healthy one is left alone meanwhile.
+      const fine = await rt.start(startOpts({ serverName: 'fine' }));
+      await sleep(800);
+      expect(rt.list().map((i) => i.id)).toEqual([fine.id]);
+    },
+  );
+});
+
 describe('binds (the egress proxy socket folder)', () => {
   let proxyDir: string;
   let proxy: HttpServer;

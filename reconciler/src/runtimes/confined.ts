@@ -185,6 +185,12 @@ class ChannelAgent extends Agent {
     }
   }
 
+  /** Whether a request now would go out at once (a pair never used, or one free in the pool). */
+  hasFree(): boolean {
+    if (this.#spare.length > 0) return true;
+    return Object.values(this.freeSockets).some((sockets) => (sockets?.length ?? 0) > 0);
+  }
+
   /** The agent asks for a connection when it has no free one: hand out a pair it has not had yet. */
   override createConnection(
     _options: ClientRequestArgs,
@@ -229,6 +235,11 @@ export class ChannelBridge {
       );
       this.#egress.emit('connection', egressChannel);
     }
+  }
+
+  /** Whether a request would reach the instance at once (else it waits for one of the calls in flight to end). */
+  hasFreeChannel(): boolean {
+    return this.#agent.hasFree();
   }
 
   /** Starts serving the instance's socket path. */

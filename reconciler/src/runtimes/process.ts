@@ -22,6 +22,7 @@ import {
 } from './confined.ts';
 import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHealthy } from './health.ts';
 import { BoundedOutput, type JobOptions, type JobResult } from './job.ts';
+import { type LivenessOptions, LivenessWatch } from './liveness.ts';
 import type { LogBounds } from './logs.ts';
 import {
   DEFAULT_DISK_MB,
@@ -77,6 +78,8 @@ export type ProcessRuntimeOptions = {
   cgroups?: Cgroups | null;
   /** How long an instance may use a whole core after it became healthy, before its CPU quota applies (default 5 s). */
   cpuBoostMs?: number;
+  /** How started instances are watched for a stuck event loop (liveness.ts; `{ intervalMs: 0 }` turns it off). */
+  liveness?: LivenessOptions;
 };
 
 /** What survives a platform crash on disk: the instance, plus start times so a recycled pid is never killed. */
@@ -97,6 +100,8 @@ type Entry = BookEntry & {
   cgroup: InstanceCgroup | null;
   /** The platform's end of a confined instance's channels. */
   bridge: ChannelBridge | null;
+  /** Why the runtime itself killed it (it stopped answering), for its exit. */
+  killedFor?: string;
 } & Writable;
 
 /** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
@@ -194,6 +199,7 @@ export class ProcessRuntime implements Runtime {
   readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
   readonly #cpuBoostMs: number;
+  readonly #liveness: LivenessWatch;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
   readonly cgroups: Cgroups | null;
 
@@ -211,6 +217,22 @@ export class ProcessRuntime implements Runtime {
     this.#warnUnbounded = warnUnboundedOnce(this.#log);
     this.#book = new InstanceBook({ logBounds: opts.logBounds, log: this.#log, lineSink: opts.lineSink });
     this.#cpuBoostMs = opts.cpuBoostMs ?? CPU_BOOST_MS;
+    this.#liveness = new LivenessWatch({
+      ...opts.liveness,
+      instances: () =>
+        [...this.#book.entries.values()]
+          .filter((e) => e.started && !e.stopping)
+          .map((e) => {
+            const bridge = e.bridge;
+            return {
+              id: e.instance.id,
+              socketPath: e.instance.socketPath,
+              ...(bridge ? { unreachable: () => !bridge.hasFreeChannel() } : {}),
+            };
+          }),
+      kill: (id, why) => this.#killStuck(id, why),
+    });
+    this.#liveness.start();
 
     const missing = ProcessRuntime.bubblewrapMissing(opts);
     const confine = opts.confined ?? 'fallback';
@@ -323,8 +345,13 @@ export class ProcessRuntime implements Runtime {
 
     const exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code, signal) =>
-        // bwrap's init passes on a killed server's status as 128+n.
-        resolve({ code, signal: signal ?? (sandboxed ? signalFromExitCode(code) : null), expected: entry.stopping }),
+        resolve({
+          code,
+          // bwrap's init passes on a killed server's status as 128+n.
+          signal: signal ?? (sandboxed ? signalFromExitCode(code) : null),
+          expected: entry.stopping,
+          ...(entry.killedFor ? { reason: entry.killedFor } : {}),
+        }),
       );
       child.once('error', (err) => {
         capture.note(`spawn failed: ${err.message}`);
@@ -831,6 +858,16 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** SIGKILL the server; bwrap then exits on its own (killing bwrap first could leave a zombie), else it goes too. */
+  /** Kills an instance the liveness watch found stuck: an unexpected exit, which the reconciler restarts. */
+  #killStuck(id: string, why: string): void {
+    const entry = this.#book.entries.get(id);
+    if (!entry || entry.stopping) return;
+    entry.killedFor = why;
+    entry.capture.note(`killed: ${why}`);
+    this.#log({ level: 'warn', msg: 'killing a stuck instance', instance: id, server: entry.instance.serverName, why });
+    this.#forceKill(entry);
+  }
+
   #forceKill(entry: Entry): void {
     kill(entry.instance.pid, 'SIGKILL');
     if (entry.wrapperPid !== null && entry.wrapperPid !== entry.instance.pid) {

@@ -82,6 +82,8 @@ export type ExitInfo = {
   signal: NodeJS.Signals | null;
   /** True when stop() asked for it; false when it crashed or was killed from outside. */
   expected: boolean;
+  /** Why the runtime killed it itself, when it did (it stopped answering: see liveness.ts). */
+  reason?: string;
 };
 
 /** Where MCP server instances run: one interface for the process, docker and swarm engines. */
