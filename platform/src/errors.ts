@@ -40,6 +40,26 @@ const listIssues = (issues: ErrorIssue[], max = issues.length) =>
     .map((i) => `${i.path}: ${i.message}`)
     .join('; ') + (issues.length > max ? `; and ${issues.length - max} more` : '');
 
+/** The most characters of a name from a request (a URL segment, a field) that a message repeats. */
+const MAX_ECHO = 100;
+
+/** `text` as a message repeats it: at most `max` characters, then "…" (a surrogate pair is never cut in two). */
+export function echoed(text: string, max = MAX_ECHO): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return `${text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max)}…`;
+}
+
+/**
+ * What was not found, as a 404 says it: each quoted name cut to MAX_ECHO characters, the whole to twice that, so an
+ * unknown name of 5,000 characters in a URL does not come back whole.
+ */
+const notFoundSubject = (what: string) =>
+  echoed(
+    what.replace(/"([^"]*)"/g, (_, name: string) => `"${echoed(name)}"`),
+    2 * MAX_ECHO,
+  );
+
 /** `Retry-After` in whole seconds. */
 const retryAfter = (seconds: number) => ({ 'Retry-After': String(seconds) });
 
@@ -66,14 +86,14 @@ export const ERRORS = {
   invalid_name: {
     status: 400,
     render: (name: string) =>
-      `"${name}" is not a valid server name: use 3–40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen`,
+      `"${echoed(name)}" is not a valid server name: use 3–40 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen`,
   },
   unknown_template: {
     status: 400,
     render: (template: { name: string; known: string[] } | { published: string }) =>
       'published' in template
-        ? `no published template "${template.published}" is visible to you; GET /api/v1/templates lists the templates you can fork`
-        : `unknown template "${template.name}"; known templates: ${template.known.join(', ')}`,
+        ? `no published template "${echoed(template.published)}" is visible to you; GET /api/v1/templates lists the templates you can fork`
+        : `unknown template "${echoed(template.name)}"; known templates: ${template.known.join(', ')}`,
   },
   invalid_template_options: {
     status: 400,
@@ -224,13 +244,14 @@ export const ERRORS = {
   // 404
   not_found: {
     status: 404,
-    render: (what: string, hint?: string) => (hint ? `${what} not found: ${hint}` : `${what} not found`),
+    render: (what: string, hint?: string) =>
+      hint ? `${notFoundSubject(what)} not found: ${hint}` : `${notFoundSubject(what)} not found`,
   },
   secret_not_found: {
     status: 404,
-    render: (server: string, name: string) => `server "${server}" has no secret "${name}"`,
+    render: (server: string, name: string) => `server "${echoed(server)}" has no secret "${echoed(name)}"`,
   },
-  template_not_found: { status: 404, render: (ref: string) => `published template "${ref}" not found` },
+  template_not_found: { status: 404, render: (ref: string) => `published template "${echoed(ref)}" not found` },
 
   // 409: the request conflicts with the current state; the message says what to do first.
   name_taken: {

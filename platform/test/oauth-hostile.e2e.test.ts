@@ -282,6 +282,21 @@ describe('OAuth: hostile input', () => {
     expect(await last?.text()).toContain('Too many failed sign-ins.');
   });
 
+  it('refuses a sign-in form holding what the database cannot store (a NUL) with 400, not 500', async () => {
+    const browser = new Browser();
+    const { location } = await authorize({}, browser);
+    const login = await follow(browser, new URL(location as string, stack.url).toString(), stack.url);
+    const html = await login.res.text();
+    const action = formAction(html, stack.url, '/login');
+    const res = await browser.post(action, {
+      csrf: hiddenField(html, 'csrf'),
+      email: 'a\u0000@x.com',
+      password: 'x'.repeat(12),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('NUL');
+  });
+
   it('a reused refresh token revokes the grant: both the old and the new refresh token stop working', async () => {
     const fresh = await connectWithOpenidClient(stack.url, alpha.url, OWNER);
     const first = await tokenRequest(stack.url, {

@@ -11,6 +11,7 @@ import {
   tooManyAttempts,
   unauthorized,
 } from '../errors.ts';
+import { storableInput } from '../http/middleware.ts';
 import { DUMMY_HASH, hashPassword, passwordProblem, verifyPassword } from './passwords.ts';
 import type { WebSessions } from './sessions.ts';
 import type { SignupMode } from './signup.ts';
@@ -42,7 +43,7 @@ const normalizeEmail = (value: unknown) => (typeof value === 'string' ? value.tr
  */
 export function authRouter(ctx: AuthRouterDeps, options: { signup: SignupMode }): Router {
   const router = Router();
-  router.use(express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }));
+  router.use(express.json({ limit: '16kb' }), express.urlencoded({ extended: false, limit: '16kb' }), storableInput());
   const { logins } = ctx;
   const body = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
   const userView = (u: { id: string; email: string; name: string }) => ({ id: u.id, email: u.email, name: u.name });

@@ -3,6 +3,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import express, { Router } from 'express';
 import { audit } from '../audit.ts';
 import { emailTaken, invalidRequest, invalidSetupLink } from '../errors.ts';
+import { storableInput } from '../http/middleware.ts';
 import { hashPassword, passwordProblem } from './passwords.ts';
 import type { WebSessions } from './sessions.ts';
 
@@ -55,7 +56,7 @@ const invalidLink = invalidSetupLink;
  */
 export function setupRouter(ctx: SetupDeps): Router {
   const router = Router();
-  router.post('/setup', express.json({ limit: '16kb' }), async (req, res) => {
+  router.post('/setup', express.json({ limit: '16kb' }), storableInput(), async (req, res) => {
     const b = (req.body ?? {}) as Record<string, unknown>;
     const token = typeof b.token === 'string' && b.token.startsWith(PREFIX) && b.token.length < 100 ? b.token : '';
     const problem = passwordProblem(b.password);

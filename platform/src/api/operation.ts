@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { core, z } from 'zod';
 import type { Role } from '../accounts/roles.ts';
 import { invalidRequest } from '../errors.ts';
+import { DOCUMENT_FIELDS, firstUnstorable, unstorableRequest } from '../storable.ts';
 
 /** An HTTP method of the REST API. */
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -61,6 +62,9 @@ const MAX_LISTED = 5;
  */
 export function input<O extends Operation>(req: Request, op: O): Input<O> {
   assertRouteOf(req, op);
+  // Body and query were checked by `storableInput`; path parameters exist only now that the route matched.
+  const unstorable = firstUnstorable({ ...req.params }, 'params');
+  if (unstorable) throw unstorableRequest(unstorable);
   const issues: { path: string; message: string }[] = [];
   const parse = (where: 'params' | 'query' | 'body', schema: z.ZodType | undefined, value: unknown): unknown => {
     if (!schema) return where === 'body' ? undefined : value;
@@ -85,6 +89,9 @@ export function input<O extends Operation>(req: Request, op: O): Input<O> {
  * thread (an OpenAPI document of up to 32 MB, parsed by the import worker).
  */
 export function parsedBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  // What `storableInput` checks of a body parsed on the main thread.
+  const unstorable = firstUnstorable(body, 'body', DOCUMENT_FIELDS);
+  if (unstorable) throw unstorableRequest(unstorable);
   const result = schema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
   throw invalidInput(result.error.issues.flatMap((issue) => described('body', issue)));

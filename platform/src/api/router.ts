@@ -2,7 +2,7 @@ import express, { type Request, type RequestHandler, Router } from 'express';
 import { notFound } from '../errors.ts';
 import type { GenerationDeps } from '../generation/generations.ts';
 import { MAIN_THREAD_BODY_BYTES, parseJsonBody, UnreadBody } from '../generation/openapi/request.ts';
-import { baseUrlOf, type CallerDeps, requireApiKey } from '../http/middleware.ts';
+import { baseUrlOf, type CallerDeps, requireApiKey, storableInput } from '../http/middleware.ts';
 import type { TemplateDeps } from '../services/templates.ts';
 import { type AccountsApiDeps, accountsRouter } from './accounts.ts';
 import { auditRouter } from './audit.ts';
@@ -72,6 +72,7 @@ export function apiRouter(ctx: ApiDeps): Router {
     req.method === 'POST' && ['/servers', '/openapi/operations'].includes(req.path);
   router.use(express.raw({ limit: '32mb', type: (req) => takesDocument(req as Request) }), documentBody);
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
+  router.use(storableInput());
 
   router.use(serversRouter(ctx));
   router.use(logsRouter(ctx));

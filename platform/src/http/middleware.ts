@@ -6,6 +6,7 @@ import type { WebSessions } from '../accounts/sessions.ts';
 import {
   ApiError,
   csrfFailed,
+  echoed,
   forbidden,
   internalError,
   invalidJson,
@@ -14,6 +15,7 @@ import {
   unauthorized,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { DOCUMENT_FIELDS, firstUnstorable, unstorableRequest } from '../storable.ts';
 import type { PublicBase } from './public-url.ts';
 
 /** What finding the caller of an API request needs. */
@@ -74,6 +76,20 @@ export function requireApiKey(ctx: CallerDeps): RequestHandler {
   };
 }
 
+/**
+ * Refuses a request whose parsed body or query holds a string the database cannot store (a NUL, an unpaired
+ * surrogate) with `400 invalid_request` naming the first such field, before any handler reads or writes anything.
+ * Mounted after the body parsers of the REST API and the sign-in routes; path parameters are checked by `input`
+ * (they exist only once a route matched). An OpenAPI document in a body is data (see DOCUMENT_FIELDS).
+ */
+export function storableInput(): RequestHandler {
+  return (req, _res, next) => {
+    const bad = firstUnstorable(req.body, 'body', DOCUMENT_FIELDS) ?? firstUnstorable(req.query, 'query');
+    if (bad) throw unstorableRequest(bad);
+    next();
+  };
+}
+
 /** The platform's absolute base URL for a request: see PublicBase (Host only when it is an allowed host). */
 export function baseUrlOf(ctx: PublicBaseDeps, req: Request): string {
   return ctx.publicBase.of(req);
@@ -81,18 +97,9 @@ export function baseUrlOf(ctx: PublicBaseDeps, req: Request): string {
 
 /** Renders every error as {"error":{"code","message"}}; unexpected ones are logged and hidden. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
-    let apiError: ApiError;
-    if (err instanceof ApiError) apiError = err;
-    else if (isBodyParserError(err) && err.type === 'entity.parse.failed') {
-      apiError = invalidJson(`the request body is not valid JSON: ${err.message}`);
-    } else if (isBodyParserError(err) && err.type === 'entity.too.large') {
-      const limit = (err as { limit?: unknown }).limit;
-      apiError = payloadTooLarge(typeof limit === 'number' ? sizeOf(limit) : '1 MB');
-    } else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) {
-      // An unsupported charset or content encoding, an aborted or mis-sized body: the request is at fault.
-      apiError = invalidRequest(err.message);
-    } else {
+  return (err, req, res, _next) => {
+    let apiError = err instanceof ApiError ? err : requestFault(err, req);
+    if (!apiError) {
       log.error('unhandled error', { requestId: res.locals.requestId, err });
       apiError = internalError(String(res.locals.requestId));
     }
@@ -111,6 +118,33 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   };
 }
 
+/** What a request got wrong that Express, its router or a body parser threw about (not an ApiError); else null. */
+function requestFault(err: unknown, req: Request): ApiError | null {
+  if (isBodyParserError(err) && err.type === 'entity.parse.failed') {
+    return invalidJson(`the request body is not valid JSON: ${err.message}`);
+  }
+  if (isBodyParserError(err) && err.type === 'entity.too.large') {
+    const limit = (err as { limit?: unknown }).limit;
+    return payloadTooLarge(typeof limit === 'number' ? sizeOf(limit) : '1 MB');
+  }
+  if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) {
+    // An unsupported charset or content encoding, an aborted or mis-sized body: the request is at fault.
+    return invalidRequest(err.message);
+  }
+  const encoding = undecodedEncoding(err, req);
+  if (encoding) {
+    return invalidRequest(
+      `the request body is not valid ${encoding} data (${(err as Error).message}): send it compressed as its Content-Encoding says, or without Content-Encoding`,
+    );
+  }
+  if (isMalformedUrl(err)) {
+    return invalidRequest(
+      `the URL has malformed percent-encoding${segmentOf(err)}: write "%" as %25, and percent-encode only whole UTF-8 characters`,
+    );
+  }
+  return null;
+}
+
 /** A body limit as people write it: `1 MB`, `16 KB`. */
 function sizeOf(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${Math.round(bytes / (1024 * 1024))} MB` : `${Math.round(bytes / 1024)} KB`;
@@ -118,6 +152,33 @@ function sizeOf(bytes: number): string {
 
 function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {
   return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string';
+}
+
+/** Content encodings the body parsers decompress (any other is refused by them as unsupported). */
+const DECOMPRESSED = new Set(['gzip', 'deflate', 'br', 'zstd']);
+
+/**
+ * The Content-Encoding of a request body that did not decompress, when `err` is the zlib error of that (body-parser
+ * passes it on with status 400 and no `type`): the request is at fault. Else null.
+ */
+function undecodedEncoding(err: unknown, req: Request): string | null {
+  const encoding = req.get('content-encoding')?.toLowerCase();
+  const zlibError =
+    err instanceof Error &&
+    (err as { status?: unknown }).status === 400 &&
+    typeof (err as { errno?: unknown }).errno === 'number';
+  return zlibError && encoding !== undefined && DECOMPRESSED.has(encoding) ? encoding : null;
+}
+
+/** The URIError the router throws for a path parameter it cannot percent-decode (it sets status 400). */
+function isMalformedUrl(err: unknown): err is URIError {
+  return err instanceof URIError && (err as { status?: unknown }).status === 400;
+}
+
+/** ` in "%ZZ"`: the segment the router could not decode (named in its message), cut short, or nothing. */
+function segmentOf(err: URIError): string {
+  const segment = /^Failed to decode param '(.*)'$/s.exec(err.message)?.[1];
+  return segment === undefined ? '' : ` in "${echoed(segment)}"`;
 }
 
 /** One access-log line per request. */

@@ -1,12 +1,13 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@bmms/prisma';
-import express, { type Request, type Response, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 import { checkSignInProof, type ExternalSignIn, ExternalSignInError, signInProof } from '../accounts/external.ts';
 import { DUMMY_HASH, verifyPassword } from '../accounts/passwords.ts';
 import { cookieOf, safeEqual, setCookie, type WebSessions } from '../accounts/sessions.ts';
 import type { LoginThrottle } from '../accounts/throttle.ts';
 import { audit } from '../audit.ts';
+import { storableInput } from '../http/middleware.ts';
 import type { Logger } from '../logger.ts';
 import { consentPage, loginPage, messagePage, PAGE_HEADERS } from './pages.ts';
 import { DEFAULT_SCOPE, type DomainServer, routeOfResource, SCOPE_DESCRIPTIONS } from './resources.ts';
@@ -56,7 +57,18 @@ export class InteractionPages {
   /** The routes of the pages (mounted before the provider's own /oauth routes). */
   routes(): Router {
     const router = Router();
-    const forms = express.urlencoded({ extended: false, limit: '16kb' });
+    // Parsed, then refused when a field holds what the database cannot store (a NUL): 400, never a 500.
+    const parse = express.urlencoded({ extended: false, limit: '16kb' });
+    const storable = storableInput();
+    const forms: RequestHandler = (req, res, next) =>
+      parse(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        try {
+          storable(req, res, next);
+        } catch (refused) {
+          next(refused); // thrown in the parser's callback, out of Express's reach
+        }
+      });
     router.get('/oauth/interaction/:uid', (req, res) => this.#interaction(req, res));
     router.post('/oauth/interaction/:uid/login', forms, (req, res) => this.#login(req, res));
     router.post('/oauth/interaction/:uid/confirm', forms, (req, res) => this.#confirm(req, res));

@@ -4,6 +4,7 @@ import type { DocumentIssue } from '../../errors.ts';
 import { invalidName, invalidRequest, nameTaken } from '../../errors.ts';
 import { isValidServerName } from '../../services/names.ts';
 import { type ProvisionDeps, provisionServer } from '../../services/servers.ts';
+import { storableText } from '../../storable.ts';
 import type { Generation } from '../index.ts';
 import type { PlannedImport } from './job.ts';
 import { type ImportRequest, UnreadBody } from './request.ts';
@@ -76,6 +77,7 @@ export async function importOpenApiServer(
     input,
   );
   const lines = tools.map((t) => `- \`${t.tool}\`: ${t.method} ${t.path} (${t.operation})`);
+  // The document is data: its title, paths and operation ids may hold what the database cannot store (a NUL).
   const created = await provisionServer(
     ctx,
     principal,
@@ -84,17 +86,19 @@ export async function importOpenApiServer(
       files,
       source: 'openapi',
       description,
-      title: `Create ${name} from the ${title} OpenAPI document (${tools.length} operations)`,
-      body: [
-        `Imports ${tools.length} operation(s) of ${title} as tools, calling ${baseUrl}.`,
-        '',
-        ...lines,
-        '',
-        secrets.length > 0
-          ? `Set the secret(s) ${secrets.map((s) => `\`${s}\``).join(', ')} before merging (PUT /api/v1/servers/${name}/secrets/<NAME>).`
-          : 'The document declares no credentials.',
-        ...warningLines(warnings),
-      ].join('\n'),
+      title: storableText(`Create ${name} from the ${title} OpenAPI document (${tools.length} operations)`),
+      body: storableText(
+        [
+          `Imports ${tools.length} operation(s) of ${title} as tools, calling ${baseUrl}.`,
+          '',
+          ...lines,
+          '',
+          secrets.length > 0
+            ? `Set the secret(s) ${secrets.map((s) => `\`${s}\``).join(', ')} before merging (PUT /api/v1/servers/${name}/secrets/<NAME>).`
+            : 'The document declares no credentials.',
+          ...warningLines(warnings),
+        ].join('\n'),
+      ),
       ...(github ? { github } : {}),
     },
     requestId,
