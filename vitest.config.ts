@@ -4,10 +4,11 @@ import { defineConfig } from 'vitest/config';
 /**
  * The suites `npm run test:postgres` runs again on Postgres (`BMMS_TEST_PASS=postgres`): those whose subject is the
  * database — its client and migrations, concurrent writers and transactions (audit, metering, usage, billing's
- * webhook idempotency, secrets, rate limits), locks and notifications (leadership, replicas, invalidation), crash
- * and restart safety, backup and restore, deletion, and the loop itself. Every other suite opens a database only to
- * stand up a platform, and PGlite is the same Postgres engine: a second run of those repeats their timing, not
- * the database's behaviour, and doubled CI's time. Any suite still runs on Postgres alone with BMMS_TEST_DATABASE_URL set.
+ * webhook idempotency, secrets, rate limits, merges, closes and deletions of one thing at once), locks and
+ * notifications (leadership, replicas, invalidation), crash and restart safety, backup and restore, deletion, and the
+ * loop itself. Every other suite opens a database only to stand up a platform, and PGlite is the same Postgres
+ * engine: a second run of those repeats their timing, not the database's behaviour, and doubled CI's time. Any suite
+ * still runs on Postgres alone with BMMS_TEST_DATABASE_URL set.
  */
 const POSTGRES_SUITES = [
   'prisma/test/client.test.ts',
@@ -29,7 +30,9 @@ const POSTGRES_SUITES = [
   'platform/test/loop.e2e.test.ts',
   'platform/test/metering-processes.e2e.test.ts',
   'platform/test/postgres-restart.e2e.test.ts',
+  'platform/test/races.e2e.test.ts',
   'platform/test/replicas.e2e.test.ts',
+  'platform/test/two-processes.test.ts',
   'platform/test/usage.e2e.test.ts',
   'reconciler/test/leadership.test.ts',
   'reconciler/test/loop.test.ts',

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { InternalGitProvider } from '@bmms/gitserver';
@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckService, type SuiteWithRuns, suiteVerdict } from '../src/checks/suites.ts';
 import type { Check } from '../src/checks/types.ts';
-import { silentLogger } from '../src/logger.ts';
+import { createLogger, silentLogger } from '../src/logger.ts';
 
 const author = { name: 't', email: 't@example.com' };
 
@@ -231,6 +231,48 @@ describe('the check suite runner', () => {
     // Nothing recorded of a cancelled run (its rows go with the server).
     expect(run(doomedSuite, 'slow-to-stop')?.status).not.toBe('completed');
     await service3.close();
+  });
+
+  it("removes a cancelled suite's folder once its checks stopped writing into it, and logs no crash", async () => {
+    const logged: string[] = [];
+    let started = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const service4 = new CheckService({
+      db: database.db,
+      git,
+      log: createLogger({}, (line) => logged.push(line)),
+      workDir: dir,
+      checks: [
+        {
+          name: 'writes-while-stopping',
+          // Like a runner process killed by the abort: its last writes land a moment after it was told to stop.
+          run: ({ signal, workDir }) =>
+            new Promise((resolve) => {
+              started();
+              signal.addEventListener('abort', () => {
+                setTimeout(async () => {
+                  await mkdir(path.join(workDir, 'runner', 'scenario'), { recursive: true });
+                  await writeFile(path.join(workDir, 'runner', 'scenario', 'checks.json'), '[]');
+                  resolve({ conclusion: 'failure', summary: 'stopped', log: '' });
+                }, 200);
+              });
+            }),
+        },
+      ],
+    });
+    const row = await database.db.server.create({ data: { name: 'writer', orgId: server.orgId } });
+    await git.createRepo('writer');
+    const head = (
+      await git.commitFiles('writer', { branch: 'main', parent: null, files: { 'w.txt': 'w' }, message: 'w', author })
+    ).sha;
+    await service4.ensureSuite(row, head);
+    await running;
+    await service4.cancelServer(row.id);
+    expect((await readdir(dir)).filter((f) => f.startsWith('check-'))).toEqual([]);
+    expect(logged.filter((l) => l.includes('"level":"error"'))).toEqual([]);
+    await service4.close();
   });
 
   it('fails every check of a tree holding a symlink, naming it, instead of checking the tree without it', async () => {

@@ -222,7 +222,12 @@ export class CheckService implements RevisionGate {
     this.#suites.set(suite.id, entry);
     const run = this.#priority(server)
       .then((priority) => this.#limiter.run(() => this.#run(server, suite, checks, entry), { priority }))
-      .catch((err) => this.#deps.log.error('check suite crashed', { server: server.name, suite: suite.id, err }))
+      .catch((err) => {
+        const fields = { server: server.name, suite: suite.id, err };
+        // A suite stopped under way (its server deleted, the platform stopping) did not crash: nothing of it counts.
+        if (entry.abort.signal.aborted) this.#deps.log.info('check suite stopped', fields);
+        else this.#deps.log.error('check suite crashed', fields);
+      })
       .finally(() => {
         this.#running.delete(suite.id);
         this.#suites.delete(suite.id);
@@ -350,7 +355,7 @@ export class CheckService implements RevisionGate {
       this.#deps.onCompleted?.(server, done);
     } finally {
       suiteSpan.end();
-      await rm(workDir, { recursive: true, force: true });
+      await removeWorkDir(workDir, entry.runs);
     }
   }
 
@@ -436,6 +441,28 @@ export class CheckService implements RevisionGate {
       cancel.removeEventListener('abort', onCancel);
     }
   }
+}
+
+/** How long a suite's folder waits for checks that were told to stop (cancelled, timed out) before it goes anyway. */
+const STOPPING_RUNS_WAIT_MS = 10_000;
+
+/**
+ * Removes a suite's scratch folder once the checks still stopping have (a runner killed a moment ago): removed under a
+ * process still writing, it would fail (ENOTEMPTY), or be recreated by the next write and stay behind. The removal
+ * retries what a last write still in flight makes fail.
+ */
+async function removeWorkDir(workDir: string, runs: Set<Promise<unknown>>): Promise<void> {
+  if (runs.size > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...runs]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, STOPPING_RUNS_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  await rm(workDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
 /** A suite's verdict for the merge gate and the reconciler. */

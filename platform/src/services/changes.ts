@@ -5,7 +5,7 @@ import {
   RefConflictError,
   RevertConflictError,
 } from '@bmms/gitserver';
-import type { ChangeRequest, PrismaClient, Server } from '@bmms/prisma';
+import type { ChangeRequest, Prisma, PrismaClient, Server } from '@bmms/prisma';
 import type { Reconciler } from '@bmms/reconciler';
 import type { Principal } from '../accounts/principal.ts';
 import { requirePermission } from '../accounts/roles.ts';
@@ -65,6 +65,38 @@ async function writeMain<T>(what: string, write: () => Promise<T>): Promise<T> {
  */
 async function mainMoved(ctx: Pick<ChangeDeps, 'reconciler'>, server: Server, sha: string): Promise<void> {
   await ctx.reconciler.mainMoved(server, sha);
+}
+
+/**
+ * How long a merge's claim on its change holds. A merge writes main within seconds; a claim this old is a process's
+ * that died between claiming and recording, and the change may be merged or closed again.
+ */
+const MERGE_CLAIM_MS = 5 * 60_000;
+
+/**
+ * The change `id` while it is open and no live merge claims it: the condition of every write that ends an open change
+ * (a merge's claim, a close), so that of a merge and a close at once, on any platform process, exactly one acts.
+ */
+function takeable(id: string, now: Date): Prisma.ChangeRequestWhereInput {
+  const stale = new Date(now.getTime() - MERGE_CLAIM_MS);
+  return { id, state: 'open', OR: [{ mergingAt: null }, { mergingAt: { lt: stale } }] };
+}
+
+/** The refusal for a change another request ended or is merging first: `change_not_open` with its state now. */
+async function taken(ctx: Pick<ChangeDeps, 'db'>, change: ChangeRequest) {
+  const now = await ctx.db.changeRequest.findUnique({ where: { id: change.id }, select: { state: true } });
+  return changeNotOpen(change.number, now?.state === 'open' ? 'being merged' : (now?.state ?? 'deleted'));
+}
+
+/** Claims an open change for a merge (one UPDATE … WHERE), or refuses with `change_not_open`; returns the claim. */
+async function claimForMerge(ctx: Pick<ChangeDeps, 'db'>, change: ChangeRequest): Promise<Date> {
+  const claim = new Date();
+  const { count } = await ctx.db.changeRequest.updateMany({
+    where: takeable(change.id, claim),
+    data: { mergingAt: claim },
+  });
+  if (count === 0) throw await taken(ctx, change);
+  return claim;
 }
 
 /** Takes the next change number of a server atomically (one UPDATE … RETURNING). */
@@ -153,6 +185,40 @@ export async function openChange(
   return { change: await ctx.db.changeRequest.findUniqueOrThrow({ where: { id: change.id } }), suite };
 }
 
+/** Refuses (`checks_not_passed`) a head whose checks are still running or did not all pass. */
+async function requireGreen(ctx: Pick<ChangeDeps, 'checks'>, server: Server, headSha: string): Promise<void> {
+  const suite = await ctx.checks.ensureSuite(server, headSha);
+  const verdict = suiteVerdict(suite);
+  if (verdict === 'pending') {
+    throw checksNotPassed(`checks are still running on ${headSha.slice(0, 7)}; merge when they are green`);
+  }
+  if (verdict === 'failure') {
+    const failed = suite.runs.filter((r) => !PASSING_CONCLUSIONS.has(r.conclusion ?? '')).map((r) => r.name);
+    throw checksNotPassed(`checks failed on ${headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`);
+  }
+}
+
+/** Merges the change's head into main (fast-forward, or a merge commit), again while main moves under it. */
+function mergeIntoMain(
+  ctx: Pick<ChangeDeps, 'git'>,
+  server: Server,
+  change: ChangeRequest,
+  author: { name: string; email: string },
+) {
+  return writeMain('merging', async () => {
+    try {
+      return await ctx.git.merge(server.name, {
+        into: 'main',
+        from: change.headSha,
+        message: `Merge change #${change.number} from ${change.branch}\n\n${change.title}`,
+        author,
+      });
+    } catch (err) {
+      throw err instanceof MergeConflictError ? mergeConflict(err.paths) : err;
+    }
+  });
+}
+
 /** Merges an open change whose head passed every check; main's new HEAD is then checked and deployed. */
 export async function mergeChange(
   ctx: ChangeDeps,
@@ -169,34 +235,23 @@ export async function mergeChange(
   if (branchHead !== change.headSha) {
     change = await ctx.db.changeRequest.update({ where: { id: change.id }, data: { headSha: branchHead } });
   }
-  const suite = await ctx.checks.ensureSuite(server, change.headSha);
-  const verdict = suiteVerdict(suite);
-  if (verdict === 'pending') {
-    throw checksNotPassed(`checks are still running on ${change.headSha.slice(0, 7)}; merge when they are green`);
-  }
-  if (verdict === 'failure') {
-    const failed = suite.runs.filter((r) => !PASSING_CONCLUSIONS.has(r.conclusion ?? '')).map((r) => r.name);
-    throw checksNotPassed(
-      `checks failed on ${change.headSha.slice(0, 7)}: ${failed.join(', ')}; fix them and push again`,
-    );
-  }
+  await requireGreen(ctx, server, change.headSha);
   const author = await authorOf(ctx, principal);
-  const merged = await writeMain('merging', async () => {
-    try {
-      return await ctx.git.merge(server.name, {
-        into: 'main',
-        from: change.headSha,
-        message: `Merge change #${number} from ${change.branch}\n\n${change.title}`,
-        author,
-      });
-    } catch (err) {
-      throw err instanceof MergeConflictError ? mergeConflict(err.paths) : err;
-    }
+  // Claimed before main is written: from now on a close or another merge of this change is refused, so main never
+  // holds a change a concurrent close said it closed, and one merge alone writes main and the audit trail.
+  const claim = await claimForMerge(ctx, change);
+  const merged = await mergeIntoMain(ctx, server, change, author).catch(async (err: unknown) => {
+    // Refused (a conflict, main moving on): the change is open again, to merge once fixed or to close.
+    await ctx.db.changeRequest.updateMany({ where: { id: change.id, mergingAt: claim }, data: { mergingAt: null } });
+    throw err;
   });
-  const updated = await ctx.db.changeRequest.update({
-    where: { id: change.id },
-    data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date() },
+  const recorded = await ctx.db.changeRequest.updateMany({
+    where: { id: change.id, mergingAt: claim },
+    data: { state: 'merged', mergeSha: merged.sha, mergedAt: new Date(), mergingAt: null },
   });
+  // Only a merge that outlived its claim (minutes) gets here: another request took the change meanwhile.
+  if (recorded.count === 0) throw await taken(ctx, change);
+  const updated = await ctx.db.changeRequest.findUniqueOrThrow({ where: { id: change.id } });
   await mainMoved(ctx, server, merged.sha);
   await ctx.previews.sync(server.name);
   await audit(
@@ -221,10 +276,14 @@ export async function closeChange(
   requirePermission(principal, 'write');
   const change = await findChange(ctx, server, number);
   if (change.state !== 'open') throw changeNotOpen(number, change.state);
-  const closed = await ctx.db.changeRequest.update({
-    where: { id: change.id },
-    data: { state: 'closed', closedAt: new Date() },
+  const now = new Date();
+  const { count } = await ctx.db.changeRequest.updateMany({
+    where: takeable(change.id, now),
+    data: { state: 'closed', closedAt: now },
   });
+  // A merge (or another close) took it first: this close changed nothing.
+  if (count === 0) throw await taken(ctx, change);
+  const closed = await ctx.db.changeRequest.findUniqueOrThrow({ where: { id: change.id } });
   await ctx.previews.sync(server.name);
   await audit(
     ctx.db,
@@ -310,9 +369,11 @@ export async function handlePush(
     const open = await ctx.db.changeRequest.findMany({ where: { serverId: server.id, branch, state: 'open' } });
     for (const change of open) {
       if (ZERO_SHA.test(u.newSha)) {
-        await ctx.db.changeRequest.update({
-          where: { id: change.id },
-          data: { state: 'closed', closedAt: new Date() },
+        // Not one a merge claimed meanwhile: that merge records it merged.
+        const now = new Date();
+        await ctx.db.changeRequest.updateMany({
+          where: takeable(change.id, now),
+          data: { state: 'closed', closedAt: now },
         });
         continue;
       }

@@ -2,7 +2,7 @@ import type { Prisma } from '@bmms/prisma';
 import type { Principal } from '../accounts/principal.ts';
 import { anonymizeAudit, audit } from '../audit.ts';
 import { forbidden, invalidRequest, notFound, operatorOrg, orgHasMembers } from '../errors.ts';
-import { dropServerRows, type RemovalDeps, removeServerFiles } from './server-removal.ts';
+import { purgeServer, type RemovalDeps } from './server-removal.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -38,7 +38,7 @@ async function forgetMembers(ctx: RemovalDeps, orgId: string, users: string[]): 
 export async function finishOrgDeletion(ctx: RemovalDeps, orgId: string): Promise<void> {
   // Until none is left: a generation under way may still create one.
   for (let servers = await serversOf(ctx, orgId); servers.length > 0; servers = await serversOf(ctx, orgId)) {
-    for (const server of servers) await removeServerFiles(ctx, await dropServerRows(ctx, server));
+    for (const server of servers) await purgeServer(ctx, server);
   }
   // Again for a deletion a previous process started (a no-op once the customer is gone). While Stripe cannot be
   // reached the org row stays, marked deleting and inert, and the next start tries again: never gone but charged.

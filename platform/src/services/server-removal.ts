@@ -89,16 +89,21 @@ export async function dropOauthRecordsOf(
 /**
  * Deletes a server's rows (with them its changes, checks, history, secrets, previews, reconciler state and every
  * table that cascades from it), its instance uids and the OAuth records naming it; every platform process learns
- * it is gone. Returns what is left to remove outside the database (`removeServerFiles`).
+ * it is gone. Returns what is left to remove outside the database (`removeServerFiles`), or null when another
+ * deletion (on any platform process) took the rows first: the rest is that one's to remove.
  */
-export async function dropServerRows(ctx: RemovalDeps, server: { id: string; name: string }): Promise<ServerLeftovers> {
+export async function dropServerRows(
+  ctx: RemovalDeps,
+  server: { id: string; name: string },
+): Promise<ServerLeftovers | null> {
   await ctx.checks?.cancelServer(server.id);
   const leftovers = await leftoversOf(ctx, server);
   const domains = await ctx.db.serverDomain.findMany({ where: { serverId: server.id }, select: { hostname: true } });
-  await ctx.db.$transaction([
+  const [removed] = await ctx.db.$transaction([
     ctx.db.server.deleteMany({ where: { id: server.id } }),
     ctx.db.instanceUid.deleteMany({ where: { key: { in: [server.name, `${server.name}#preview`] } } }),
   ]);
+  if (removed.count === 0) return null;
   // Calls in flight elsewhere are refused from now on, on every platform process.
   await ctx.invalidations.publish({ kind: 'server', name: server.name });
   await dropOauthRecordsOf(
@@ -118,9 +123,10 @@ export async function removeServerFiles(ctx: RemovalDeps, leftovers: ServerLefto
   await ctx.reconciler.removed(name, leftovers);
 }
 
-/** Deletes a server entirely: rows, then repository, instances and files. */
+/** Deletes a server entirely: rows, then repository, instances and files (unless another deletion has them). */
 export async function purgeServer(ctx: RemovalDeps, server: { id: string; name: string }): Promise<void> {
-  await removeServerFiles(ctx, await dropServerRows(ctx, server));
+  const leftovers = await dropServerRows(ctx, server);
+  if (leftovers) await removeServerFiles(ctx, leftovers);
 }
 
 /**

@@ -299,6 +299,8 @@ export async function deleteServer(ctx: RemovalDeps, principal: Principal, name:
   const server = await findServer(ctx, principal, name);
   requirePermission(principal, 'admin');
   const leftovers = await dropServerRows(ctx, server);
+  // A deletion of the same server at the same moment took its rows first: for this one it is already gone.
+  if (!leftovers) throw notFound(`server "${name}"`);
   await audit(ctx.db, principal, 'server.delete', { type: 'server', id: server.id }, { name }, requestId);
   await removeServerFiles(ctx, leftovers);
 }

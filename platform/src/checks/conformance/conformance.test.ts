@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BundleCache, ProcessRuntime } from '@bmms/reconciler';
 import { renderTemplate } from '@bmms/runner-template';
@@ -75,6 +75,25 @@ describe('the conformance check', () => {
     expect(outcome.summary).toMatch(
       /^@modelcontextprotocol\/conformance 0\.1\.16: 1 scenario\(s\) failed that servers on this platform pass \(\d+ of \d+ server scenarios passed\):\n✗ tools-list\n {4}ToolsList: Failed: /,
     );
+  }, 120_000);
+
+  it('starts no runner once stopped while it waited for the preview (a deleted server): nothing is written', async () => {
+    const input = await checkout(renderTemplate('echo', 'conf-demo'), { serverName: 'conf-demo' });
+    const stop = new AbortController();
+    const check = conformanceCheck(
+      {
+        // The server is deleted while the check waits: its abort comes before the runner would start.
+        endpoint: async () => {
+          stop.abort();
+          return { socketPath: path.join(input.workDir, 'no-preview.sock'), headers: () => ({}) };
+        },
+      },
+      [],
+    );
+    const outcome = await check.run({ ...input, signal: stop.signal });
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.log).toContain('stopped before the runner started');
+    expect(await readdir(path.join(input.workDir, 'conformance'))).toEqual([]);
   }, 120_000);
 
   it('reuses a passing run when only tool code changed, without calling a preview', async () => {

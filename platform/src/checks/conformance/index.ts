@@ -108,6 +108,11 @@ interface SuiteRun {
 async function runSuite(url: string, input: CheckInput, timeoutMs: number): Promise<SuiteRun> {
   const outDir = path.join(input.workDir, 'conformance');
   await mkdir(outDir, { recursive: true });
+  // Stopped while it waited for the preview: the signal does not fire again, and a runner started now would outlive
+  // the suite, writing into a folder being removed.
+  if (input.signal.aborted) {
+    return { results: [], output: 'stopped before the runner started\n', timedOut: false, code: null };
+  }
   // The runner is a client of the customer's preview: a bounded heap, so an answer without end stops it, not the host.
   const node = [`--max-old-space-size=${RUNNER_HEAP_MB}`];
   const child = spawn(process.execPath, [...node, RUNNER, 'server', '--url', url, '--output-dir', outDir], {
