@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAIN_THREAD_BODY_BYTES } from '../src/generation/openapi/request.ts';
@@ -232,5 +233,33 @@ describe('input the database cannot store, malformed URLs and bodies answer 400 
     });
     const unknownRoute = await stack.api<ErrorBody>('GET', `/api/v1/${long}`);
     expect(unknownRoute.body.error.message.length).toBeLessThanOrEqual(201 + ' not found'.length);
+  });
+
+  it('holds at most ten large uploads at once: one more is refused unread (503 openapi_busy)', async () => {
+    const { port } = new URL(stack.url);
+    // Ten uploads of a 5 MB document that has not arrived yet (slow clients, or a flood that never finishes).
+    const held = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const socket = connect(Number(port), '127.0.0.1');
+        socket.on('error', () => {});
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(
+          `POST /api/v1/servers HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${stack.key}\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${5 * 1024 * 1024}\r\n\r\n{"name":"big","openapi":"`,
+        );
+        return socket;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const big = JSON.stringify({ name: 'one-more', openapi: 'x'.repeat(2 * 1024 * 1024) });
+    const refused = await stack.api<ErrorBody>('POST', '/api/v1/servers', JSON.parse(big));
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('openapi_busy');
+    // Small bodies are not held up by them.
+    expect((await stack.api('GET', '/api/v1/servers')).status).toBe(200);
+    for (const socket of held) socket.destroy();
+    await expect
+      .poll(async () => (await stack.api<ErrorBody>('POST', '/api/v1/servers', JSON.parse(big))).status)
+      .not.toBe(503);
   });
 });

@@ -1,5 +1,5 @@
 import express, { type Request, type RequestHandler, Router } from 'express';
-import { notFound } from '../errors.ts';
+import { notFound, openapiBusy } from '../errors.ts';
 import type { GenerationDeps } from '../generation/generations.ts';
 import { MAIN_THREAD_BODY_BYTES, parseJsonBody, UnreadBody } from '../generation/openapi/request.ts';
 import { baseUrlOf, type CallerDeps, requireApiKey, storableInput } from '../http/middleware.ts';
@@ -45,6 +45,28 @@ export type ApiDeps = CallerDeps &
  * The raw body of a route that takes an OpenAPI document: parsed here up to `MAIN_THREAD_BODY_BYTES` (a JSON parse of
  * a few milliseconds at most), else left unread for the import worker (`UnreadBody`).
  */
+/**
+ * Large documents held in memory at once (being uploaded, or waiting for the import worker): as many as the reader
+ * takes, running and waiting (2 + 8). A flood of 32 MB uploads would otherwise hold every one of them in memory
+ * before the reader refused all but ten; past this many a large upload is refused unread, as the reader would.
+ */
+const LARGE_DOCUMENTS_HELD = 10;
+
+/** Refuses (`503 openapi_busy`) a large upload while LARGE_DOCUMENTS_HELD others are held; counts it until answered. */
+function largeDocumentGate(takesDocument: (req: Request) => boolean): RequestHandler {
+  let held = 0;
+  return (req, res, next) => {
+    if (!takesDocument(req)) return next();
+    const length = Number(req.get('content-length'));
+    // Small bodies are parsed on the main thread like any other; a chunked one is counted (its size is unknown).
+    if (Number.isFinite(length) && length <= MAIN_THREAD_BODY_BYTES) return next();
+    if (held >= LARGE_DOCUMENTS_HELD) throw openapiBusy(held, 5);
+    held++;
+    res.once('close', () => held--);
+    next();
+  };
+}
+
 const documentBody: RequestHandler = (req, _res, next) => {
   if (Buffer.isBuffer(req.body)) {
     req.body = req.body.length > MAIN_THREAD_BODY_BYTES ? new UnreadBody(req.body) : parseJsonBody(req.body);
@@ -70,7 +92,11 @@ export function apiRouter(ctx: ApiDeps): Router {
   // large to parse on the main thread to the import worker.
   const takesDocument = (req: Request) =>
     req.method === 'POST' && ['/servers', '/openapi/operations'].includes(req.path);
-  router.use(express.raw({ limit: '32mb', type: (req) => takesDocument(req as Request) }), documentBody);
+  router.use(
+    largeDocumentGate(takesDocument),
+    express.raw({ limit: '32mb', type: (req) => takesDocument(req as Request) }),
+    documentBody,
+  );
   router.use(express.json({ limit: '1mb', strict: true, type: () => true }));
   router.use(storableInput());
 
