@@ -47,6 +47,8 @@ const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16').split(',').map(Number);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 0);
+/** The other server's client during a flood: connections, each calling one call at a time (default 1). */
+const FLOOD_VICTIM_CONNECTIONS = Math.max(1, Number(process.env.BENCH_FLOOD_VICTIM_CONNECTIONS ?? 1));
 const COMPARISON_ROUNDS = Math.max(
   1,
   Number(process.env.BENCH_COMPARISON_ROUNDS ?? process.env.BENCH_OBSERVABILITY_ROUNDS ?? 3),
@@ -254,11 +256,11 @@ async function measure(database: string, databaseUrl: string | undefined, bareUr
       const otherUrl = `${platform.url}/s/other/mcp`;
       const auth = { authorization: `Bearer ${key}` };
       await load(otherUrl, auth, 1, 2);
-      const alone = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS, 20));
+      const alone = await load(otherUrl, auth, FLOOD_VICTIM_CONNECTIONS, Math.min(FLOOD_SECONDS, 20));
       for (const from of ['this machine', 'elsewhere (nice 19)'] as const) {
         const flooding = load(mcpUrl, auth, 16, FLOOD_SECONDS, from === 'this machine' ? {} : { nice: 19 });
         await new Promise((r) => setTimeout(r, 2000));
-        const flooded = await load(otherUrl, auth, 1, Math.min(FLOOD_SECONDS - 4, 20));
+        const flooded = await load(otherUrl, auth, FLOOD_VICTIM_CONNECTIONS, Math.min(FLOOD_SECONDS - 4, 20));
         floods.push({ database, from, alone, flooded, flood: await flooding });
       }
     }
@@ -492,7 +494,7 @@ for (const o of comparisons) {
 for (const f of floods) {
   const ratio = f.flooded.p95Ms / f.alone.p95Ms;
   console.log(
-    `${f.database.padEnd(8)} flood of another server from ${f.from} (16 conn, ${f.flood.rps.toFixed(0)} req/s): p95 ${ms(f.flooded.p95Ms)} vs ${ms(f.alone.p95Ms)} alone = ${ratio.toFixed(2)}× (target ≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})`,
+    `${f.database.padEnd(8)} flood of another server from ${f.from} (16 conn, ${f.flood.rps.toFixed(0)} req/s; the other at ${FLOOD_VICTIM_CONNECTIONS} conn, ${f.flooded.rps.toFixed(0)} req/s): p95 ${ms(f.flooded.p95Ms)} vs ${ms(f.alone.p95Ms)} alone = ${ratio.toFixed(2)}× (target ≤ 2×: ${ratio <= 2 ? 'met' : 'MISSED'})`,
   );
 }
 process.exit(0);

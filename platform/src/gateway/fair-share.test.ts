@@ -48,6 +48,14 @@ function quick(share: FairShare, key: string, count: number): void {
   }
 }
 
+/** `waiting + 1` calls of `key` at once (what may start starts, the rest wait); the waiting ones are withdrawn, then
+ * the started ones end. */
+function wide(share: FairShare, key: string, waiting: number): void {
+  const calls = Array.from({ length: waiting + 1 }, () => share.admit(key));
+  for (const admitted of calls) if (typeof admitted !== 'function') admitted.cancel();
+  for (const admitted of calls) if (typeof admitted === 'function') admitted();
+}
+
 describe('FairShare', () => {
   it('limits nobody while the platform has room, however many calls one server makes', () => {
     const { share } = setup();
@@ -178,6 +186,59 @@ describe('FairShare', () => {
     expect(share.state('flood').limit).toBe(1);
     for (let i = 0; i < 2; i++) clock.interval();
     expect(share.state('flood').limit).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('grows back a server under its share while saturated, unless its demand is clearly the widest', () => {
+    const { share, load, clock } = setup();
+    load.utilization = 0.99;
+    // Two floods, eight calls waiting each, over the share of a client calling one at a time: cut and paced alike.
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < 10; i++) {
+        wide(share, 'flood', 8);
+        wide(share, 'peer', 8);
+      }
+      for (let i = 0; i < 30; i++) started(share.admit('quiet'))();
+      clock.interval();
+    }
+    const cut = share.state('flood').rate;
+    expect(share.state('flood').limit).toBe(1);
+    expect(Number.isFinite(cut)).toBe(true);
+    // Both under their share now (the quiet client calls more), and as wide as each other: they grow back.
+    for (let round = 0; round < 3; round++) {
+      wide(share, 'flood', 8);
+      wide(share, 'peer', 8);
+      for (let i = 0; i < 100; i++) started(share.admit('quiet'))();
+      clock.interval();
+    }
+    const grown = share.state('flood').rate;
+    expect(grown).toBeGreaterThan(cut);
+    // The peer stops; the flood alone is clearly the widest demand: it stays where it is while saturated.
+    for (let round = 0; round < 3; round++) {
+      wide(share, 'flood', 8);
+      for (let i = 0; i < 100; i++) started(share.admit('quiet'))();
+      clock.interval();
+    }
+    expect(share.state('flood').rate).toBe(grown);
+  });
+
+  it('does not pace a client with a few connections beside a flood of many', () => {
+    const { share, load, clock } = setup();
+    load.utilization = 0.99;
+    // A flood over everyone's share: cut to one call in flight and paced, fifteen calls waiting.
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < 10; i++) wide(share, 'flood', 15);
+      for (let i = 0; i < 10; i++) started(share.admit('client'))();
+      clock.interval();
+    }
+    expect(Number.isFinite(share.state('flood').rate)).toBe(true);
+    // A client with four connections now calls more than the paced flood: it is cut to one call in flight, and
+    // three of its calls wait, but the flood's fifteen are the widest demand: the client is not paced.
+    for (let round = 0; round < 10; round++) {
+      wide(share, 'flood', 15);
+      for (let i = 0; i < 40; i++) wide(share, 'client', 3);
+      clock.interval();
+    }
+    expect(share.state('client')).toMatchObject({ limit: 1, rate: Number.POSITIVE_INFINITY });
   });
 
   it('refuses a call when too many of its server wait, and a cancelled wait gives its place up', async () => {

@@ -7,12 +7,15 @@ import { performance } from 'node:perf_hooks';
  * than its fair share of the calls (the total divided by the servers that called) has the calls it may have in
  * flight cut (multiplicatively, every interval); its further calls wait in its own queue (parked: no CPU spent on
  * them) until one of its calls ends. A call that is quick is over long before the next interval, so one call in
- * flight can still fill the loop: a server already down to one and with calls still waiting has its pace cut too
- * (calls admitted per second, 70 % of its last interval's, then 70 % again while the saturation lasts). A client that
- * calls one call at a time never waits, so it is never paced, however many calls it makes. When the platform has
- * room again the pace and then the cut are relaxed step by step and then lifted. A server that is not over its
- * share, or a platform that is not saturated, is never limited, so a server whose tools wait on slow APIs keeps as
- * many calls in flight as it likes unless it is the one filling the loop.
+ * flight can still fill the loop: a server already down to one, with more calls waiting than any other server, has
+ * its pace cut too (calls admitted per second, 70 % of its last interval's, then 70 % again while the saturation
+ * lasts). A client that calls one call at a time never waits, so it is never paced, however many calls it makes;
+ * nor is one with a few connections beside a flood of many. While the saturation lasts, a server that is under its
+ * share again grows back step by step, unless its waiting calls are clearly the most (twice any other's): servers cut
+ * in turn settle on equal shares, a flood stays where it was cut. Once the platform has room, the pace and then the
+ * cut grow back and are lifted. A server that is not over its share, or a platform that is not saturated, is never
+ * limited, so a server whose tools wait on slow APIs keeps as many calls in flight as it likes unless it is the one
+ * filling the loop.
  */
 
 /** The event-loop utilization above which the platform counts as saturated, unless configured. */
@@ -64,8 +67,8 @@ interface Share {
   limit: number;
   /** Calls admitted during the current interval. */
   starts: number;
-  /** Whether a call had to wait during the current interval (its server wanted more than its limit). */
-  waited: boolean;
+  /** The most of its calls waiting at once during the current interval (it wanted more than its limit). */
+  queuedPeak: number;
   /** The calls it may start per second once down to one in flight; Infinity when not paced. */
   rate: number;
   /** When paced: the earliest time (performance.now()) its next call may start. */
@@ -119,7 +122,7 @@ export class FairShare {
         arrivals: 0,
         limit: Number.POSITIVE_INFINITY,
         starts: 0,
-        waited: false,
+        queuedPeak: 0,
         rate: Number.POSITIVE_INFINITY,
         nextAt: 0,
         wake: undefined,
@@ -141,7 +144,7 @@ export class FairShare {
     const { promise, resolve } = Promise.withResolvers<Release | undefined>();
     const waiter: Waiter = { admit: () => resolve(this.#start(key, s)) };
     s.queue.push(waiter);
-    s.waited = true;
+    if (s.queue.length > s.queuedPeak) s.queuedPeak = s.queue.length;
     this.#wakeWhenDue(s);
     return {
       admitted: promise,
@@ -212,27 +215,43 @@ export class FairShare {
     this.#intervalStart = now;
     let total = 0;
     let calling = 0;
+    // The most calls one server had waiting, and the most of any other server (the runner-up).
+    let mostWaiting = 0;
+    let nextWaiting = 0;
     for (const share of this.#shares.values()) {
       total += share.arrivals;
       if (share.arrivals > 0) calling++;
+      if (share.queuedPeak > mostWaiting) {
+        nextWaiting = mostWaiting;
+        mostWaiting = share.queuedPeak;
+      } else if (share.queuedPeak > nextWaiting) nextWaiting = share.queuedPeak;
     }
     // A server's fair share: the calls of this interval divided among the servers that called.
     const fair = calling > 0 ? total / calling : 0;
     for (const [key, share] of this.#shares) {
       const over = calling > 1 && share.arrivals >= MIN_ARRIVALS && share.arrivals > fair;
       if (saturated && over) {
-        if (share.limit === 1 && share.waited) this.#pace(share, elapsedMs);
+        // Paced: down to one call in flight and still the most calls waiting (the widest demand, not a client
+        // with a few connections that is over the share by count only because the flood was cut below it).
+        if (share.limit === 1 && share.queuedPeak > 0 && share.queuedPeak >= mostWaiting) this.#pace(share, elapsedMs);
         const from = Number.isFinite(share.limit) ? share.limit : Math.max(1, share.peak);
         share.limit = Math.max(1, Math.floor(from * 0.7));
         share.calm = 0;
       } else if (Number.isFinite(share.limit)) {
-        if (saturated) share.calm = 0;
-        else this.#relax(share, elapsedMs);
+        if (saturated) {
+          // Under its share now (the others were cut more): it grows back even while the platform stays saturated,
+          // so that servers cut in turn come back to equal shares; nothing is lifted before the platform is calm.
+          // Not the one whose demand is clearly the widest (twice the calls waiting of any other): a flood stays
+          // where it was cut while others with a few connections each use the room.
+          share.calm = 0;
+          const widest = share.queuedPeak > 0 && share.queuedPeak >= mostWaiting && share.queuedPeak >= 2 * nextWaiting;
+          if (!widest) this.#grow(share);
+        } else this.#relax(share, elapsedMs);
         this.#drain(share);
       }
       share.arrivals = 0;
       share.starts = 0;
-      share.waited = share.queue.length > 0;
+      share.queuedPeak = share.queue.length;
       share.peak = share.inFlight;
       this.#forget(key, share);
     }
@@ -249,12 +268,19 @@ export class FairShare {
     const calm = ++share.calm >= CALM_INTERVALS;
     if (Number.isFinite(share.rate)) {
       const used = (share.starts * 1000) / elapsedMs;
+      // Lifted once calm for a while and no longer binding (the server started fewer calls than it may).
       if (calm && used < share.rate * 0.8) share.rate = Number.POSITIVE_INFINITY;
-      else share.rate = Math.ceil(share.rate * RATE_GROWTH);
+      else this.#grow(share);
       return;
     }
     // Lifted once calm for a while and no longer binding (the server stayed below it).
     if (calm && share.peak < share.limit) share.limit = Number.POSITIVE_INFINITY;
+    else this.#grow(share);
+  }
+
+  /** One step back up: the pace first (a fifth more), then the calls in flight (one more). */
+  #grow(share: Share): void {
+    if (Number.isFinite(share.rate)) share.rate = Math.ceil(share.rate * RATE_GROWTH);
     else share.limit += 1;
   }
 
