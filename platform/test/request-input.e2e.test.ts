@@ -235,11 +235,11 @@ describe('input the database cannot store, malformed URLs and bodies answer 400 
     expect(unknownRoute.body.error.message.length).toBeLessThanOrEqual(201 + ' not found'.length);
   });
 
-  it('holds at most ten large uploads at once: one more is refused unread (503 openapi_busy)', async () => {
+  it('holds at most two large uploads of one organization at once: one more is refused unread (503 openapi_busy)', async () => {
     const { port } = new URL(stack.url);
-    // Ten uploads of a 5 MB document that has not arrived yet (slow clients, or a flood that never finishes).
+    // Two uploads of a 5 MB document that has not arrived yet (slow clients, or a flood that never finishes).
     const held = await Promise.all(
-      Array.from({ length: 10 }, async () => {
+      Array.from({ length: 2 }, async () => {
         const socket = connect(Number(port), '127.0.0.1');
         socket.on('error', () => {});
         await new Promise((resolve) => socket.once('connect', resolve));

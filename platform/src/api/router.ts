@@ -48,21 +48,33 @@ export type ApiDeps = CallerDeps &
 /**
  * Large documents held in memory at once (being uploaded, or waiting for the import worker): as many as the reader
  * takes, running and waiting (2 + 8). A flood of 32 MB uploads would otherwise hold every one of them in memory
- * before the reader refused all but ten; past this many a large upload is refused unread, as the reader would.
+ * before the reader refused all but ten; past this many a large upload is refused unread, as the reader would. One
+ * organization holds at most LARGE_DOCUMENTS_PER_ORG of them, so that slow uploads of one cannot keep everyone
+ * else's imports out.
  */
 const LARGE_DOCUMENTS_HELD = 10;
+const LARGE_DOCUMENTS_PER_ORG = 2;
 
-/** Refuses (`503 openapi_busy`) a large upload while LARGE_DOCUMENTS_HELD others are held; counts it until answered. */
+/** Refuses (`503 openapi_busy`) a large upload past the bounds above; counts it until it is answered. */
 function largeDocumentGate(takesDocument: (req: Request) => boolean): RequestHandler {
   let held = 0;
+  const byOrg = new Map<string, number>();
   return (req, res, next) => {
     if (!takesDocument(req)) return next();
     const length = Number(req.get('content-length'));
     // Small bodies are parsed on the main thread like any other; a chunked one is counted (its size is unknown).
     if (Number.isFinite(length) && length <= MAIN_THREAD_BODY_BYTES) return next();
-    if (held >= LARGE_DOCUMENTS_HELD) throw openapiBusy(held, 5);
+    const org = (res.locals.principal as { orgId?: string } | undefined)?.orgId ?? '';
+    const ofOrg = byOrg.get(org) ?? 0;
+    if (held >= LARGE_DOCUMENTS_HELD || ofOrg >= LARGE_DOCUMENTS_PER_ORG) throw openapiBusy(held, 5);
     held++;
-    res.once('close', () => held--);
+    byOrg.set(org, ofOrg + 1);
+    res.once('close', () => {
+      held--;
+      const left = (byOrg.get(org) ?? 1) - 1;
+      if (left > 0) byOrg.set(org, left);
+      else byOrg.delete(org);
+    });
     next();
   };
 }
