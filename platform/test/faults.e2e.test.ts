@@ -80,10 +80,13 @@ describe.each(runtimes)('killed at each step of a deploy on the $runtime runtime
       15_000,
       'one instance',
     );
-    const sockets = readdirSync(path.join(p.dataDir, 'instances')).filter((id) =>
-      existsSync(path.join(p.dataDir, 'instances', id, 'sock', 'mcp.sock')),
-    );
-    expect(sockets).toHaveLength(1);
+    // The replaced instance's socket goes with its cleanup, which follows its exit (a container's a moment later).
+    const sockets = () =>
+      readdirSync(path.join(p.dataDir, 'instances')).filter((id) =>
+        existsSync(path.join(p.dataDir, 'instances', id, 'sock', 'mcp.sock')),
+      );
+    await poll(async () => (sockets().length === 1 ? true : undefined), 15_000, 'one instance socket');
+    expect(sockets()).toHaveLength(1);
     const mcp = await p.mcp('demo', 'tools/list');
     expect(mcp.status).toBe(200);
     expect(mcp.text).toContain('"echo"');
