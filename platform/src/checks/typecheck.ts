@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { COMPILER_OPTIONS, VIEW_COMPILER_OPTIONS } from '@bmms/runner-template';
 import type { Check, CheckOutcome } from './types.ts';
@@ -33,12 +34,12 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
       const work = workDir;
       try {
         await symlink(PROJECT_NODE_MODULES, path.join(work, 'node_modules'), 'dir');
-        await writeFile(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
+        await writeWhole(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
         const started = Date.now();
         const run = (config: string, ms: number) => runTsc(tscPath, work, config, ms, options.memoryMb ?? 1024, signal);
         let { code, output, timedOut } = await run('tsconfig.json', timeoutMs);
         if (!timedOut && (await hasViewScripts(path.join(work, 'repo')))) {
-          await writeFile(path.join(work, VIEW_CONFIG), JSON.stringify(viewTsconfig(), null, 2));
+          await writeWhole(path.join(work, VIEW_CONFIG), JSON.stringify(viewTsconfig(), null, 2));
           const views = await run(VIEW_CONFIG, Math.max(1_000, timeoutMs - (Date.now() - started)));
           code = code === 0 ? views.code : code;
           output += views.output;
@@ -70,6 +71,16 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
       }
     },
   };
+}
+
+/**
+ * Writes a config beside the tree whole or not at all (a rename): the checks that run beside this one bundle the
+ * tree with esbuild, which reads a tsconfig.json above it, and must never see one half written.
+ */
+async function writeWhole(file: string, text: string): Promise<void> {
+  const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(partial, text);
+  await rename(partial, file);
 }
 
 /** The config every tree is checked with: the rendered repo's options (plus plain output for parsing); the repo's own tsconfig.json is never read. */
