@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { PrismaClient } from '@bmms/prisma';
-import express, { type Request, type RequestHandler, type Response, Router } from 'express';
+import express, { type Request, type Response, Router } from 'express';
 import type Provider from 'oidc-provider';
 import { checkSignInProof, type ExternalSignIn, ExternalSignInError, signInProof } from '../accounts/external.ts';
 import { DUMMY_HASH, verifyPassword } from '../accounts/passwords.ts';
@@ -60,21 +60,12 @@ export class InteractionPages {
     // Parsed, then refused when a field holds what the database cannot store (a NUL): 400, never a 500.
     const parse = express.urlencoded({ extended: false, limit: '16kb' });
     const storable = storableInput();
-    const forms: RequestHandler = (req, res, next) =>
-      parse(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        try {
-          storable(req, res, next);
-        } catch (refused) {
-          next(refused); // thrown in the parser's callback, out of Express's reach
-        }
-      });
     router.get('/oauth/interaction/:uid', (req, res) => this.#interaction(req, res));
-    router.post('/oauth/interaction/:uid/login', forms, (req, res) => this.#login(req, res));
-    router.post('/oauth/interaction/:uid/confirm', forms, (req, res) => this.#confirm(req, res));
-    router.post('/oauth/interaction/:uid/abort', forms, (req, res) => this.#abort(req, res));
-    router.post('/oauth/interaction/:uid/session', forms, (req, res) => this.#continueSession(req, res));
-    router.post('/oauth/interaction/:uid/external', forms, (req, res) => this.#externalStart(req, res));
+    router.post('/oauth/interaction/:uid/login', parse, storable, (req, res) => this.#login(req, res));
+    router.post('/oauth/interaction/:uid/confirm', parse, storable, (req, res) => this.#confirm(req, res));
+    router.post('/oauth/interaction/:uid/abort', parse, storable, (req, res) => this.#abort(req, res));
+    router.post('/oauth/interaction/:uid/session', parse, storable, (req, res) => this.#continueSession(req, res));
+    router.post('/oauth/interaction/:uid/external', parse, storable, (req, res) => this.#externalStart(req, res));
     router.get('/oauth/interaction/:uid/external', (req, res) => this.#externalDone(req, res));
     router.get('/auth/oidc/start', async (req, res) => {
       if (!this.#external)
