@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * The suites `npm run test:postgres` runs again on Postgres (`BMMS_TEST_PASS=postgres`): those whose subject is the
  * database — its client and migrations, concurrent writers and transactions (audit, metering, usage, billing's
  * webhook idempotency, secrets, rate limits, merges, closes and deletions of one thing at once), locks and
- * notifications (leadership, replicas, invalidation), crash and restart safety, backup and restore, deletion, and the
+ * notifications (leadership, replicas, the multi-node swarm, invalidation), crash and restart safety, backup and restore, deletion, and the
  * loop itself. Every other suite opens a database only to stand up a platform, and PGlite is the same Postgres
  * engine: a second run of those repeats their timing, not the database's behaviour, and doubled CI's time. Any suite
  * still runs on Postgres alone with BMMS_TEST_DATABASE_URL set.
@@ -32,6 +32,7 @@ const POSTGRES_SUITES = [
   'platform/test/postgres-restart.e2e.test.ts',
   'platform/test/races.e2e.test.ts',
   'platform/test/replicas.e2e.test.ts',
+  'platform/test/swarm-cluster.e2e.test.ts',
   'platform/test/two-processes.test.ts',
   'platform/test/usage.e2e.test.ts',
   'reconciler/test/leadership.test.ts',

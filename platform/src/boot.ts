@@ -353,7 +353,15 @@ function buildServices(
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
   const githubLog = log.child({ component: 'github' });
-  const runtime = openRuntime(config, log, parts, db, deps.logs);
+  const runtime = openRuntime(config, log, parts, db, deps.logs, swarmOwners(deps.keyring));
+  // Instances on another node reach the egress proxy over the overlay network, not through a bound socket.
+  if (runtime instanceof SwarmRuntime && runtime.network) {
+    deps.egress.serveOnNetwork(() => runtime.localAddress());
+    runtime
+      .localAddress()
+      .then((address) => log.info('reaching instances on the swarm network', { network: runtime.network, address }))
+      .catch((err: unknown) => log.warn('instances on the swarm network will be out of reach', { err }));
+  }
   const credentials = new GatewayCredentials(derivedKeys(deps.keyring, 'gateway-credentials')[0]);
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
@@ -468,10 +476,24 @@ function shareRoutes(
   });
 }
 
+/**
+ * The owner labels of swarm services: from the master key, which every replica of one platform shares (each has a
+ * data dir of its own), so a new leader removes what the last one left. Former keys give the former labels.
+ */
+const swarmOwners = (keyring: Keyring): string[] =>
+  derivedKeys(keyring, 'swarm-owner').map((key) => key.toString('hex').slice(0, 16));
+
 /** The runtime the configuration selects (or the caller's); a warning when it cannot start instances yet. */
-function openRuntime(config: Config, log: Logger, parts: PlatformParts, db: PrismaClient, logs: LogWriter): Runtime {
+function openRuntime(
+  config: Config,
+  log: Logger,
+  parts: PlatformParts,
+  db: PrismaClient,
+  logs: LogWriter,
+  owners: string[],
+): Runtime {
   const runtime =
-    parts.runtime ?? createRuntime(config, config.dataDir, log, db, (line) => logs.add(outputEntry(line)));
+    parts.runtime ?? createRuntime(config, config.dataDir, log, db, (line) => logs.add(outputEntry(line)), owners);
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }

@@ -37,6 +37,10 @@ const Env = z.object({
   BMMS_RUNTIME: z.enum(['process', 'confined', 'docker', 'swarm']).default('process'),
   BMMS_DOCKER_IMAGE: z.string().min(1).optional(),
   BMMS_SWARM_CONSTRAINTS: z.string().optional(),
+  BMMS_SWARM_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a Docker network name')
+    .optional(),
   BMMS_INSECURE_NO_SANDBOX: z.enum(['0', '1', 'true', 'false']).optional(),
   BMMS_INSTANCE_UID_RANGE: z
     .string()
@@ -154,6 +158,8 @@ export interface Config {
   dockerImage: string | undefined;
   /** Swarm placement constraints, e.g. `node.labels.bmms==1` (comma-separated). */
   swarmConstraints: string[];
+  /** The overlay network swarm instances serve on (reached from any platform replica attached to it). */
+  swarmNetwork?: string;
   insecureNoSandbox: boolean;
   /** Host uids instances run as (BMMS_INSTANCE_UID_RANGE), one per server; default 200000-299999. */
   instanceUids?: UidRange;
@@ -316,6 +322,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .split(',')
       .map((c) => c.trim())
       .filter(Boolean),
+    ...(e.BMMS_SWARM_NETWORK ? { swarmNetwork: e.BMMS_SWARM_NETWORK } : {}),
     insecureNoSandbox: e.BMMS_INSECURE_NO_SANDBOX === '1' || e.BMMS_INSECURE_NO_SANDBOX === 'true',
     ...(e.BMMS_INSTANCE_UID_RANGE ? { instanceUids: e.BMMS_INSTANCE_UID_RANGE } : {}),
     ...(e.BMMS_INSTANCE_DISK_MB ? { instanceDiskMb: e.BMMS_INSTANCE_DISK_MB } : {}),

@@ -20,13 +20,20 @@ export function createRuntime(
   log: Logger,
   db: PrismaClient,
   lineSink?: LineSink,
+  swarmOwners?: string[],
 ): Runtime {
   const common = commonOptions(config, dataDir, log, db, lineSink);
   switch (config.runtime) {
     case 'docker':
       return new DockerRuntime({ ...common, image: config.dockerImage });
     case 'swarm':
-      return new SwarmRuntime({ ...common, image: config.dockerImage, constraints: config.swarmConstraints });
+      return new SwarmRuntime({
+        ...common,
+        image: config.dockerImage,
+        constraints: config.swarmConstraints,
+        network: config.swarmNetwork,
+        ...(swarmOwners ? { owners: swarmOwners } : {}),
+      });
     default:
       return new ProcessRuntime({ ...common, ...processOptions(config) });
   }

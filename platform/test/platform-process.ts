@@ -1,6 +1,6 @@
 // A platform running as its own process (node platform/src/main.ts), so tests can really kill or restart it.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,39 @@ import { NODE_BIN } from '@bmms/reconciler/testing';
 import { GitWorkdir, poll } from './harness.ts';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const FORWARD = fileURLToPath(new URL('./forward.ts', import.meta.url));
+
+/** One forwarding rule of forward.ts: listen on a TCP port (127.0.0.1) or unix socket, connect to another. */
+export type ForwardRule = {
+  listen: { port: number } | { path: string };
+  connect: { port: number; host?: string } | { path: string };
+};
+
+/** Starts forward.ts (inside network namespace `netns` when given); resolves once it listens. */
+export async function startForwarder(rules: ForwardRule[], netns?: string): Promise<ChildProcess> {
+  const argv = [NODE_BIN, FORWARD, JSON.stringify(rules)];
+  const child = netns
+    ? spawn('nsenter', [`--net=${netns}`, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`forward.ts exited (${code})`)));
+    child.stdout?.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+  return child;
+}
+
+/**
+ * Where a platform runs in a network namespace of its own (one attached to a swarm's overlay network): `netns` is
+ * its path; `forwards` are what it reaches on the host (Postgres, a GitHub stand-in) at the same ports there.
+ */
+export type Namespaced = {
+  netns: string;
+  forwards: ForwardRule[];
+  /** Extra /etc/hosts lines the platform resolves names with (a mount namespace of its own binds them in). */
+  hosts?: string;
+};
 
 export async function freePort(): Promise<number> {
   const srv = createServer();
@@ -53,10 +86,13 @@ export class PlatformProcess {
   output = '';
   readonly dataDir: string;
   readonly env: Record<string, string>;
+  readonly namespaced: Namespaced | undefined;
+  readonly #forwarders: ChildProcess[] = [];
 
-  constructor(dataDir: string, env: Record<string, string>) {
+  constructor(dataDir: string, env: Record<string, string>, namespaced?: Namespaced) {
     this.dataDir = dataDir;
     this.env = env;
+    this.namespaced = namespaced;
   }
 
   /**
@@ -86,13 +122,27 @@ export class PlatformProcess {
   }
 
   async start(extra: Record<string, string> = {}, listenTimeoutMs = 60_000): Promise<void> {
-    const port = await freePort();
+    // A namespaced platform keeps its port across restarts: its forwarders stay.
+    const port = this.namespaced && this.url ? Number(new URL(this.url).port) : await freePort();
     this.url = `http://127.0.0.1:${port}`;
     this.output = '';
-    const child = spawn(NODE_BIN, [MAIN], {
-      env: { ...process.env, ...this.env, ...extra, PORT: String(port), BMMS_DATA_DIR: this.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const env = { ...process.env, ...this.env, ...extra, PORT: String(port), BMMS_DATA_DIR: this.dataDir };
+    const ns = this.namespaced;
+    if (ns && this.#forwarders.length === 0) {
+      // The test reaches the platform at the same port on the host; the platform reaches the host's services.
+      await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
+      const api = path.join(this.dataDir, 'api.sock');
+      this.#forwarders.push(
+        await startForwarder([{ listen: { path: api }, connect: { port } }, ...ns.forwards], ns.netns),
+      );
+      this.#forwarders.push(await startForwarder([{ listen: { port }, connect: { path: api } }]));
+    }
+    const child = ns
+      ? spawn('nsenter', [`--net=${ns.netns}`, ...(await this.#withHosts(ns)), NODE_BIN, MAIN], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(NODE_BIN, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-20_000);
@@ -110,6 +160,15 @@ export class PlatformProcess {
       'the platform to listen',
     );
     this.key = (await readFile(path.join(this.dataDir, 'owner-api-key'), 'utf8')).trim();
+  }
+
+  /** The command prefix that runs the rest with `ns.hosts` added to /etc/hosts (in a mount namespace of its own). */
+  async #withHosts(ns: Namespaced): Promise<string[]> {
+    if (!ns.hosts) return [];
+    const file = path.join(this.dataDir, 'hosts');
+    await writeFile(file, `${await readFile('/etc/hosts', 'utf8').catch(() => '')}\n${ns.hosts}\n`);
+    const script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"';
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', file];
   }
 
   async api<T>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
@@ -192,5 +251,6 @@ export class PlatformProcess {
   async stop(): Promise<void> {
     this.child?.kill('SIGTERM');
     await this.exited;
+    for (const f of this.#forwarders.splice(0)) f.kill('SIGTERM');
   }
 }

@@ -7,6 +7,7 @@ export {
   readConditions,
 } from './conditions.ts';
 export { DEPLOY_STEPS, type DeployEvent, type DeployStep, type ReconcilerLog } from './deploy-steps.ts';
+export { connectOptions, type Endpoint, tcpAddress, tcpEndpoint } from './endpoint.ts';
 export {
   BundleError,
   InstanceStartError,
@@ -41,7 +42,7 @@ export { type RouteLease, type RouteListener, RouteTable, type RouteTarget } fro
 export { Cgroups } from './runtimes/cgroups.ts';
 export { CONFINED_NODE_MAJOR, packagedNode, whichSync } from './runtimes/confined.ts';
 export { DockerRuntime, type DockerRuntimeOptions, LABELS } from './runtimes/docker.ts';
-export { baseImageTag, ensureBaseImage } from './runtimes/docker-image.ts';
+export { baseImageTag, ensureBaseImage, IMAGE_PATHS } from './runtimes/docker-image.ts';
 export { ownerOf } from './runtimes/health.ts';
 export type { JobLimits, JobOptions, JobResult } from './runtimes/job.ts';
 export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';

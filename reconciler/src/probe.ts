@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connectOptions } from './endpoint.ts';
 import { ProbeError, UnixRequestError } from './errors.ts';
 
 export type UnixResponse = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
@@ -29,24 +30,29 @@ export function unixRequest(
     let why: Error | undefined;
     const fail = (err: Error) =>
       reject(new UnixRequestError(socketPath, req.path, (why ?? err).message, { cause: err }));
-    const r = request({ socketPath, method: req.method, path: req.path, headers: req.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > maxBytes) {
-          why ??= new Error(`the answer is larger than ${maxBytes} bytes`);
-          r.destroy(why);
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', fail);
-      res.on('close', () => {
-        if (!res.complete) fail(why ?? new Error('the answer was cut off'));
-      });
-    });
+    const r = request(
+      { ...connectOptions(socketPath), method: req.method, path: req.path, headers: req.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            why ??= new Error(`the answer is larger than ${maxBytes} bytes`);
+            r.destroy(why);
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(why ?? new Error('the answer was cut off'));
+        });
+      },
+    );
     const deadline = setTimeout(() => {
       why ??= new Error(`no answer within ${timeoutMs} ms`);
       r.destroy(why);

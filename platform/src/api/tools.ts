@@ -2,7 +2,7 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import type { GitProvider } from '@bmms/gitserver';
 import type { PrismaClient, Server } from '@bmms/prisma';
-import type { Reconciler, RouteTable } from '@bmms/reconciler';
+import { connectOptions, type Reconciler, type RouteTable } from '@bmms/reconciler';
 import { parseManifest, type ToolSpec, type UiResource } from '@bmms/runner-template';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -158,7 +158,7 @@ export function socketFetch(socketPath: string) {
     const body = typeof init?.body === 'string' ? init.body : undefined;
     return new Promise((resolve, reject) => {
       const upstream = http.request(
-        { socketPath, path: url.pathname + url.search, method: init?.method ?? 'GET', headers },
+        { ...connectOptions(socketPath), path: url.pathname + url.search, method: init?.method ?? 'GET', headers },
         (up) => {
           const h = new Headers();
           for (const [k, v] of Object.entries(up.headers)) if (typeof v === 'string') h.set(k, v);

@@ -356,3 +356,68 @@ describe('egressProvisioner', () => {
     expect(setup.binds).toBeUndefined();
   });
 });
+
+describe('egress over a network (the swarm runtime on an overlay)', () => {
+  /** A request to the network listener, with `token` when given. */
+  function sendTo(base: string, url: string, token?: string): Promise<Answer> {
+    const { hostname, port } = new URL(base);
+    return new Promise((resolve, reject) => {
+      const headers = token ? { 'proxy-authorization': `Bearer ${token}` } : undefined;
+      const req = request({ host: hostname, port: Number(port), path: url, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('gives each instance a token to the one listener; no token, a wrong one or a closed one goes nowhere', async () => {
+    const p = proxy();
+    p.serveOnNetwork(async () => '127.0.0.1');
+    const prov = egressProvisioner(p);
+    const allowed = `api.test:${httpPort}`;
+    const one = await prov.setup({ id: 's1', name: 'weather' }, manifestOf([allowed]), 'weather-1');
+    const two = await prov.setup({ id: 's2', name: 'other' }, manifestOf(['elsewhere.test']), 'other-1');
+    expect(one.binds).toBeUndefined();
+    const url = one.env.BMMS_EGRESS_URL as string;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(two.env.BMMS_EGRESS_URL).toBe(url);
+    const token = one.env.BMMS_EGRESS_TOKEN as string;
+    expect(token).not.toBe(two.env.BMMS_EGRESS_TOKEN);
+
+    const ok = await sendTo(url, `http://${allowed}/v1/x`, token);
+    expect(ok.status).toBe(200);
+    expect(seen[0]?.headers['proxy-authorization']).toBeUndefined();
+    expect(p.stats('weather').requests).toBe(1);
+    // The other instance's token carries its own allowlist, not this one's.
+    const refused = await sendTo(url, `http://${allowed}/v1/x`, two.env.BMMS_EGRESS_TOKEN);
+    expect(code(refused)).toBe('egress_host_not_allowed');
+    expect((await sendTo(url, `http://${allowed}/v1/x`)).status).toBe(407);
+    expect((await sendTo(url, `http://${allowed}/v1/x`, 'A'.repeat(32))).status).toBe(407);
+    await one.release();
+    expect((await sendTo(url, `http://${allowed}/v1/x`, token)).status).toBe(407);
+    expect(seen).toHaveLength(1);
+    await two.release();
+  });
+
+  it("is what the runtime's ctx.fetch hop speaks (BMMS_EGRESS_URL, BMMS_EGRESS_TOKEN)", async () => {
+    const { createNetworkFetch } = await import('../../../runner-template/src/runtime/egress-socket.ts');
+    const p = proxy();
+    p.serveOnNetwork(async () => '127.0.0.1');
+    const { env } = await p.access('i-9', { allow: [`api.test:${httpPort}`], server: 'weather' });
+    const hop = createNetworkFetch(env.BMMS_EGRESS_URL as string, env.BMMS_EGRESS_TOKEN as string);
+    const res = await hop(new URL(`http://api.test:${httpPort}/v2?x=1`), { method: 'POST', body: 'hi' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ path: '/v2?x=1', body: 'hi' });
+    const wrong = createNetworkFetch(env.BMMS_EGRESS_URL as string, 'B'.repeat(32));
+    expect((await wrong(new URL(`http://api.test:${httpPort}/`), {})).status).toBe(407);
+  });
+});
+
+function manifestOf(egress: string[]) {
+  return { egress } as Parameters<ReturnType<typeof egressProvisioner>['setup']>[1];
+}

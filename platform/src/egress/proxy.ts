@@ -24,6 +24,15 @@ import {
   unrecorded,
   upstreamFailed,
 } from './errors.ts';
+import { NetworkListener } from './network.ts';
+
+/** Where an instance finds the proxy's folder inside its sandbox. */
+export const EGRESS_SANDBOX_DIR = '/run/bmms-egress';
+/** The socket path an instance is given in `BMMS_EGRESS_SOCKET` (sandbox path; the process runtime maps it in insecure mode). */
+export const EGRESS_SANDBOX_SOCKET = `${EGRESS_SANDBOX_DIR}/egress.sock`;
+
+/** What an instance on a network may do through the proxy. */
+type Grant = { allow: string[]; server: string; replay: ReplaySource | undefined };
 
 /** Resolves a host name to every address it has (dns.lookup with `all: true` by default). */
 export type ResolveAll = (hostname: string) => Promise<LookupAddress[]>;
@@ -144,6 +153,7 @@ export class EgressProxy {
   readonly #tap: EgressTap | undefined;
   readonly #listeners = new Map<string, Listener>();
   readonly #stats = new Map<string, EgressStats>();
+  #network: NetworkListener<Grant> | undefined;
 
   constructor(opts: EgressProxyOptions) {
     this.#root = opts.root;
@@ -192,8 +202,43 @@ export class EgressProxy {
     return { dir, socketPath };
   }
 
+  /**
+   * From now on instances reach the proxy over a network (the swarm runtime's overlay) at `address`, not through a
+   * bound socket: see `access`.
+   */
+  serveOnNetwork(address: () => Promise<string>): void {
+    this.#network = new NetworkListener<Grant>(address, (grant, req, res) => {
+      void this.#handle(grant.server, grant.allow, req, res, grant.replay);
+    });
+  }
+
+  /**
+   * What an instance needs to reach the proxy as `key`: its environment and binds. A listener of its own in a
+   * folder bound into its sandbox (BMMS_EGRESS_SOCKET) or, on a network, the shared listener's URL and a token of
+   * its own (BMMS_EGRESS_URL, BMMS_EGRESS_TOKEN).
+   */
+  async access(
+    key: string,
+    opts: { allow: readonly string[]; server: string; replay?: ReplaySource },
+  ): Promise<{ env: Record<string, string>; binds: { host: string; sandbox: string }[] }> {
+    if (this.#network) {
+      const { url, token } = await this.#network.open(key, {
+        allow: [...opts.allow],
+        server: opts.server,
+        replay: opts.replay,
+      });
+      return { env: { BMMS_EGRESS_URL: url, BMMS_EGRESS_TOKEN: token }, binds: [] };
+    }
+    const { dir } = await this.open(key, opts);
+    return {
+      env: { BMMS_EGRESS_SOCKET: EGRESS_SANDBOX_SOCKET },
+      binds: [{ host: dir, sandbox: EGRESS_SANDBOX_DIR }],
+    };
+  }
+
   /** Closes the listener of `key` (open requests are cut) and removes its folder; a no-op when unknown. */
   async close(key: string): Promise<void> {
+    if (this.#network?.close(key)) return;
     const listener = this.#listeners.get(key);
     if (!listener) return;
     this.#listeners.delete(key);
@@ -207,6 +252,7 @@ export class EgressProxy {
   /** Closes every listener. */
   async closeAll(): Promise<void> {
     await Promise.all([...this.#listeners.keys()].map((key) => this.close(key)));
+    await this.#network?.closeAll();
   }
 
   /** Counters for one server (zeros when it never sent anything). */

@@ -1,7 +1,7 @@
 import { isAscii } from 'node:buffer';
 import http from 'node:http';
 import type { PrismaClient } from '@bmms/prisma';
-import type { Reconciler, RouteLease, RouteTable } from '@bmms/reconciler';
+import { connectOptions, type Reconciler, type RouteLease, type RouteTable, tcpAddress } from '@bmms/reconciler';
 import type { Manifest } from '@bmms/runner-template';
 import type { Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from '../accounts/keys.ts';
@@ -270,7 +270,29 @@ function restarting(ctx: Pick<GatewayDeps, 'reconciler'>, err: unknown, name: st
   throw serverUnavailable(`"${name}" is restarting; retry in a moment`, 1);
 }
 
-const isInstanceGone = (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
+const isInstanceGone = (err: NodeJS.ErrnoException) =>
+  err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === CONNECT_TIMED_OUT;
+
+/**
+ * An instance reached over the network (a swarm task on another node) that does not accept a connection this soon
+ * is taken as gone: its node was lost, and the kernel would otherwise retry the connection for two minutes.
+ */
+const CONNECT_TIMEOUT_MS = 3000;
+const CONNECT_TIMED_OUT = 'BMMS_CONNECT_TIMEOUT';
+
+/** Fails `upstream` when its new TCP connection is not made within CONNECT_TIMEOUT_MS. */
+function boundConnect(upstream: http.ClientRequest): void {
+  upstream.once('socket', (socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => {
+      const err: NodeJS.ErrnoException = new Error('the instance did not accept a connection in time');
+      err.code = CONNECT_TIMED_OUT;
+      upstream.destroy(err);
+    }, CONNECT_TIMEOUT_MS);
+    socket.once('connect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
 
 const lastWakes = new Map<string, number>();
 function wakeAtMostOncePerSecond(ctx: Pick<GatewayDeps, 'reconciler'>, name: string): void {
@@ -668,7 +690,7 @@ function proxy(
     });
     const send = (retry: boolean) => {
       const upstream = http.request({
-        socketPath,
+        ...connectOptions(socketPath),
         path: '/mcp',
         method: req.method,
         headers,
@@ -676,6 +698,7 @@ function proxy(
         agent: upstreamAgent,
       });
       current = upstream;
+      if (tcpAddress(socketPath)) boundConnect(upstream);
       let answered = false;
       upstream.on('response', (up) => {
         answered = true;

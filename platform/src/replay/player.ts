@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PreviewProvision, PreviewSetup } from '@bmms/reconciler';
 import type { Manifest } from '@bmms/runner-template';
-import { EGRESS_SANDBOX_DIR, EGRESS_SANDBOX_SOCKET } from '../egress/provisioner.ts';
 import type { EgressProxy, RecordedAnswer } from '../egress/proxy.ts';
 import { sanitizeUrl } from './sanitize.ts';
 import type { RecordedExchange } from './types.ts';
@@ -19,11 +18,11 @@ interface Stage {
  * replaying (`serving`), and with 502 to anything else, so a preview never reaches a real upstream.
  */
 export class ReplayPlayer {
-  readonly #proxy: Pick<EgressProxy, 'open' | 'close'>;
+  readonly #proxy: Pick<EgressProxy, 'access' | 'close'>;
   /** The stage of each listener, by `<server>\0<tree>` (changes with the same tree may each have a preview). */
   readonly #stages = new Map<string, Set<{ stage: Stage | undefined }>>();
 
-  constructor(proxy: Pick<EgressProxy, 'open' | 'close'>) {
+  constructor(proxy: Pick<EgressProxy, 'access' | 'close'>) {
     this.#proxy = proxy;
   }
 
@@ -40,14 +39,14 @@ export class ReplayPlayer {
     const slots = this.#stages.get(where) ?? new Set();
     slots.add(slot);
     this.#stages.set(where, slots);
-    const { dir } = await this.#proxy.open(key, {
+    const access = await this.#proxy.access(key, {
       allow: manifest.egress,
       server: `${serverName} (preview)`,
       replay: (method, url) => (slot.stage ? answer(slot.stage, method, url) : undefined),
     });
     return {
-      env: { BMMS_EGRESS_SOCKET: EGRESS_SANDBOX_SOCKET },
-      binds: [{ host: dir, sandbox: EGRESS_SANDBOX_DIR }],
+      env: access.env,
+      ...(access.binds.length > 0 ? { binds: access.binds } : {}),
       release: async () => {
         slots.delete(slot);
         if (slots.size === 0) this.#stages.delete(where);

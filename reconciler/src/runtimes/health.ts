@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { tcpAddress } from '../endpoint.ts';
 import { unixRequest } from '../probe.ts';
 import type { ExitInfo } from './types.ts';
 
@@ -19,7 +20,7 @@ export async function waitHealthy(
   while (Date.now() < deadline) {
     const exit = opts.exited();
     if (exit !== null) throw new Error(`it exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`})`);
-    if (existsSync(socketPath)) {
+    if (tcpAddress(socketPath) || existsSync(socketPath)) {
       try {
         const res = await unixRequest(socketPath, {
           method: 'GET',

@@ -1,7 +1,9 @@
+import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
+import { tcpEndpoint } from '../endpoint.ts';
 import { InstanceStartError } from '../errors.ts';
 import { type BookEntry, InstanceBook } from './book.ts';
 import {
@@ -26,6 +28,7 @@ import {
   type Writable,
   warnUnboundedOnce,
 } from './quota.ts';
+import { type ConfigMount, MAX_CONFIG_BYTES, SwarmConfigs } from './swarm-configs.ts';
 import { DEFAULT_PIDS, type ExitInfo, type Instance, type LineSink, type Runtime, type StartOptions } from './types.ts';
 import { MemoryUidPool, type UidPool, uidKey } from './uids.ts';
 
@@ -38,6 +41,18 @@ export type SwarmRuntimeOptions = {
   nodePath?: string;
   /** Placement constraints, e.g. `node.labels.bmms==1`. */
   constraints?: string[];
+  /**
+   * An overlay network (attachable, best `internal`) the tasks join and serve on, at `tcp://<task address>:8080`,
+   * instead of a unix socket in a bind-mounted folder: any platform process attached to it reaches every task,
+   * on whichever node it runs. Unset: the socket, which only a platform on the task's own host reaches.
+   */
+  network?: string;
+  /**
+   * The label values that tie services to this platform, the first for new ones (default: one derived from the data
+   * dir). Replicas of one platform share them, so whichever leads removes what an earlier leader left, whatever its
+   * data dir; the others are former values (a rotated master key) still cleaned up.
+   */
+  owners?: string[];
   startTimeoutMs?: number;
   /** How often task states are polled. */
   pollMs?: number;
@@ -62,6 +77,10 @@ type Entry = BookEntry &
     closed: Promise<void>;
     lastStatus: string;
     logStream: NodeJS.ReadableStream | null;
+    /** The task's address on the overlay network, once the engine allocated it. */
+    address: string | null;
+    /** The swarm configs its files came in (on an overlay network). */
+    configs: ConfigMount[];
   };
 
 const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
@@ -69,12 +88,24 @@ const TERMINAL = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphane
  * The engine's health check: the same GET /healthz the runtime probes, from inside the task, as the server's uid
  * (it starts as the container's user, root without CAP_DAC_OVERRIDE, which may not enter the socket folder).
  */
-const healthScript = (uid: number): string =>
-  `process.setgroups([]);process.setgid(${uid});process.setuid(${uid});${HEALTH_SCRIPT}`;
-const HEALTH_SCRIPT = `require('http').get({socketPath:'${IMAGE_PATHS.socketDir}/mcp.sock',path:'/healthz',timeout:900},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+const healthScript = (uid: number, network: boolean): string =>
+  `process.setgroups([]);process.setgid(${uid});process.setuid(${uid});${healthCheck(network)}`;
+const healthTarget = (network: boolean) =>
+  network ? `host:'127.0.0.1',port:${NETWORK_PORT}` : `socketPath:'${IMAGE_PATHS.socketDir}/mcp.sock'`;
+const healthCheck = (network: boolean) =>
+  `require('http').get({${healthTarget(network)},path:'/healthz',timeout:900},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`;
+/** The port a task serves on when it is on an overlay network. */
+export const NETWORK_PORT = 8080;
+
+/** A mount of a service's task (a bind from the host, or a tmpfs of its own). */
+type Mount =
+  | { Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }
+  | { Type: 'tmpfs'; Target: string; TmpfsOptions: { SizeBytes: number; Mode: number } };
 
 type Task = {
   ServiceID?: string;
+  NodeID?: string;
+  NetworksAttachments?: { Network?: { Spec?: { Name?: string } }; Addresses?: string[] }[];
   Status?: {
     State?: string;
     Err?: string;
@@ -94,6 +125,8 @@ export class SwarmRuntime implements Runtime {
   readonly #dataDir: string;
   readonly #docker: Docker;
   readonly #constraints: string[];
+  readonly #network: string | undefined;
+  readonly #owners: string[] | undefined;
   readonly #startTimeoutMs: number;
   readonly #pollMs: number;
   readonly #uids: UidPool;
@@ -109,6 +142,8 @@ export class SwarmRuntime implements Runtime {
     this.#dataDir = opts.dataDir;
     this.#docker = opts.docker ?? new Docker();
     this.#constraints = opts.constraints ?? [];
+    this.#network = opts.network;
+    this.#owners = opts.owners?.length ? opts.owners : undefined;
     this.#startTimeoutMs = opts.startTimeoutMs ?? 30_000;
     this.#pollMs = opts.pollMs ?? 200;
     this.#uids = opts.uids ?? new MemoryUidPool();
@@ -123,9 +158,35 @@ export class SwarmRuntime implements Runtime {
     });
   }
 
-  /** Checks the engine is a swarm manager and the base image exists (built offline on first use). */
-  prepare(): Promise<string> {
-    return this.#image.get();
+  /**
+   * Checks the engine is a swarm manager, the base image exists (built offline on first use) and the overlay
+   * network, when one is configured, is there for tasks to join.
+   */
+  async prepare(): Promise<string> {
+    const image = await this.#image.get();
+    if (this.#network) await this.#checkNetwork(this.#network);
+    return image;
+  }
+
+  #subnets: string[] | undefined;
+  #configs: SwarmConfigs | undefined;
+  async #checkNetwork(name: string): Promise<void> {
+    if (this.#subnets) return;
+    const info = (await this.#docker
+      .getNetwork(name)
+      .inspect()
+      .catch(() => null)) as {
+      Driver?: string;
+      Scope?: string;
+      IPAM?: { Config?: { Subnet?: string }[] };
+    } | null;
+    if (!info)
+      throw new Error(
+        `the swarm network ${name} does not exist (docker network create -d overlay --internal --attachable ${name})`,
+      );
+    if (info.Driver !== 'overlay' || info.Scope !== 'swarm')
+      throw new Error(`the network ${name} is not a swarm overlay network`);
+    this.#subnets = (info.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter(Boolean);
   }
 
   async start(opts: StartOptions): Promise<Instance> {
@@ -135,14 +196,21 @@ export class SwarmRuntime implements Runtime {
     } catch (err) {
       throw new InstanceStartError(`Cannot start ${opts.serverName}: ${(err as Error).message}`, []);
     }
-    const owner = ownerOf(this.#dataDir);
+    const owner = this.#owners?.[0] ?? ownerOf(this.#dataDir);
     const dirs = await this.#book.dirs(this.#dataDir, opts.serverName, opts.treeSha, {
       cacheScope: uidKey(opts.serverName, opts.kind),
     });
-    const { id, instanceDir, sockDir, socketPath } = dirs;
+    const { id, instanceDir, sockDir } = dirs;
     const confined = await this.#confine(opts, dirs);
-    const service = await this.#docker
-      .createService(this.#serviceSpec(opts, image, containerLabels(owner, id, opts), id, { sockDir, ...confined }))
+    const labels = containerLabels(owner, id, opts);
+    let configs: ConfigMount[] | null = null;
+    const create = async () => {
+      configs = await this.#files(opts, owner);
+      return this.#docker.createService(this.#serviceSpec(opts, image, labels, id, { sockDir, ...confined }, configs));
+    };
+    // Once more when a config went between its lookup and the create (the last instance using it closed).
+    const service = await create()
+      .catch((err: unknown) => (this.#network && /config/i.test(String(err)) ? create() : Promise.reject(err)))
       .catch(async (err: unknown) => {
         await releaseWritable(confined);
         throw err;
@@ -159,7 +227,7 @@ export class SwarmRuntime implements Runtime {
       serverName: opts.serverName,
       revision: opts.revision,
       treeSha: opts.treeSha,
-      socketPath,
+      socketPath: dirs.socketPath,
       pid: -1,
       startedAt: new Date(),
       sandbox: 'swarm',
@@ -180,13 +248,21 @@ export class SwarmRuntime implements Runtime {
       closed: Promise.resolve(),
       lastStatus: 'created',
       logStream: null,
+      address: null,
+      configs: configs ?? [],
     };
     entry.closed = exited.then((info) => this.#onClosed(entry, instanceDir, info));
     this.#book.entries.set(id, entry);
     this.#ensurePolling();
     void this.#followLogs(entry);
     try {
-      await waitHealthy(socketPath, { timeoutMs: this.#startTimeoutMs, exited: () => entry.exit, pollMs: 10 });
+      const deadline = Date.now() + this.#startTimeoutMs;
+      if (this.#network) instance.socketPath = await this.#endpointOf(entry, deadline);
+      await waitHealthy(instance.socketPath, {
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        exited: () => entry.exit,
+        pollMs: 10,
+      });
     } catch (error) {
       entry.stopping = true;
       await this.#docker
@@ -195,7 +271,9 @@ export class SwarmRuntime implements Runtime {
         .catch(() => {});
       this.#finish(entry, entry.exit ?? { code: null, signal: null, expected: true });
       await entry.closed;
-      const why = error instanceof Error ? error.message : String(error);
+      let why = error instanceof Error ? error.message : String(error);
+      if (this.#network && entry.address && entry.lastStatus.startsWith('running'))
+        why += ` (the task runs at ${entry.address} on ${this.#network}: is this platform process attached to that network?)`;
       throw new InstanceStartError(
         `Instance ${id} of ${opts.serverName}@${opts.revision.slice(0, 12)} did not become healthy: ${why} (task: ${entry.lastStatus})`,
         lines.tail(20),
@@ -206,21 +284,69 @@ export class SwarmRuntime implements Runtime {
     return { ...instance };
   }
 
-  /** The swarm service of one instance: a read-only container of the base image, its binds, limits and health check. */
+  /** The overlay network tasks join, when one is configured. */
+  get network(): string | undefined {
+    return this.#network;
+  }
+
+  /**
+   * This platform process's own address on the overlay network (where instances reach it, e.g. its egress proxy);
+   * throws when it is not attached to that network.
+   */
+  async localAddress(): Promise<string> {
+    if (!this.#network) throw new Error('the swarm runtime has no network');
+    await this.#checkNetwork(this.#network);
+    const subnets = this.#subnets ?? [];
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const a of addresses ?? []) {
+        if (a.family === 'IPv4' && subnets.some((subnet) => inSubnet(a.address, subnet))) return a.address;
+      }
+    }
+    throw new Error(
+      `this platform process has no address on the swarm network ${this.#network} (${subnets.join(', ')}): run it as a service on that network, or attach its container to it`,
+    );
+  }
+
+  /** Waits for the engine to give the task its address on the overlay network: the instance's endpoint. */
+  async #endpointOf(entry: Entry, deadline: number): Promise<string> {
+    while (entry.address === null) {
+      if (entry.exit !== null) throw new Error('it exited before it got an address');
+      if (Date.now() > deadline) throw new Error(`it got no address on ${this.#network} in time`);
+      this.#ensurePolling();
+      await sleep(Math.min(this.#pollMs, 20));
+    }
+    return tcpEndpoint(entry.address, NETWORK_PORT);
+  }
+
+  /**
+   * On an overlay network, the bundle and the preload as swarm configs (no node needs the platform's data dir);
+   * null elsewhere, or when a file is too large for a config (then bound, with a warning: every node then needs the
+   * data dir at the same path).
+   */
+  async #files(opts: StartOptions, owner: string): Promise<ConfigMount[] | null> {
+    if (!this.#network) return null;
+    this.#configs ??= new SwarmConfigs(this.#docker, owner);
+    const mounts = await this.#configs.mounts(dirname(opts.bundlePath), IMAGE_PATHS.app, [
+      { path: DROP_PRIVILEGES, target: IMAGE_PATHS.dropPrivileges },
+    ]);
+    if (!mounts)
+      this.#log({
+        level: 'warn',
+        msg: `a file of ${opts.serverName}'s bundle is over the engine's ${MAX_CONFIG_BYTES}-byte limit for configs: bound from the data dir instead, which only a node that has it can run`,
+        serverName: opts.serverName,
+      });
+    return mounts;
+  }
+
+  /** The swarm service of one instance: a read-only container of the base image, its files, limits and health check. */
   #serviceSpec(
     opts: StartOptions,
     image: string,
     labels: Record<string, string>,
     id: string,
     confined: { sockDir: string; cacheDir: string; tmpDir: string | null; uid: number },
+    configs: ConfigMount[] | null,
   ): Docker.CreateServiceOptions {
-    const { sockDir, cacheDir } = confined;
-    const bind = (source: string, target: string, readOnly: boolean) => ({
-      Type: 'bind' as const,
-      Source: source,
-      Target: target,
-      ReadOnly: readOnly,
-    });
     return {
       Name: `bmms-${id}`,
       Labels: labels,
@@ -228,7 +354,12 @@ export class SwarmRuntime implements Runtime {
         ContainerSpec: {
           Image: image,
           Command: containerCommand(opts),
-          Env: containerEnv(opts, confined.uid),
+          Env: this.#network
+            ? [
+                ...containerEnv(opts, confined.uid).filter((e) => !e.startsWith('BMMS_SOCKET=')),
+                `BMMS_LISTEN=0.0.0.0:${NETWORK_PORT}`,
+              ]
+            : containerEnv(opts, confined.uid),
           // Root with nothing but SETUID/SETGID until the preload switches to the instance's uid.
           User: '0:0',
           Dir: '/tmp',
@@ -237,22 +368,10 @@ export class SwarmRuntime implements Runtime {
           CapabilityDrop: ['ALL'],
           CapabilityAdd: SWITCH_CAPS.map((c) => `CAP_${c}`),
           Labels: labels,
-          Mounts: [
-            bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
-            bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
-            bind(sockDir, IMAGE_PATHS.socketDir, false),
-            bind(cacheDir, IMAGE_PATHS.cacheDir, false),
-            ...(opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false)),
-            confined.tmpDir
-              ? bind(confined.tmpDir, '/tmp', false)
-              : {
-                  Type: 'tmpfs' as const,
-                  Target: '/tmp',
-                  TmpfsOptions: { SizeBytes: diskQuota(this.#diskMb).bytes, Mode: 0o1777 },
-                },
-          ],
+          Mounts: this.#mounts(opts, confined, configs !== null),
+          ...(configs ? { Configs: configs } : {}),
           HealthCheck: {
-            Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid)],
+            Test: ['CMD', IMAGE_PATHS.node, '-e', healthScript(confined.uid, this.#network !== undefined)],
             Interval: 5e9,
             Timeout: 2e9,
             Retries: 3,
@@ -269,10 +388,51 @@ export class SwarmRuntime implements Runtime {
         },
         RestartPolicy: { Condition: 'none' },
         Placement: { Constraints: this.#constraints },
+        // No virtual IP (the engine's load balancer needs IPVS): the gateway calls the task's own address.
+        ...(this.#network ? { Networks: [{ Target: this.#network }] } : {}),
         LogDriver: { Name: 'json-file', Options: { 'max-size': '1m', 'max-file': '1' } },
       },
       Mode: { Replicated: { Replicas: 1 } },
+      ...(this.#network ? { EndpointSpec: { Mode: 'dnsrr' } } : {}),
     } as Docker.CreateServiceOptions;
+  }
+
+  /**
+   * The task's mounts. With its own socket: the bundle, the preload, the socket folder, the compile cache and /tmp
+   * from the platform's host. On an overlay network nothing from the host but what configs could not carry: the
+   * compile cache and /tmp are the task's own tmpfs.
+   */
+  #mounts(
+    opts: StartOptions,
+    confined: { sockDir: string; cacheDir: string; tmpDir: string | null },
+    filesAsConfigs: boolean,
+  ): Mount[] {
+    const bind = (source: string, target: string, readOnly: boolean) => ({
+      Type: 'bind' as const,
+      Source: source,
+      Target: target,
+      ReadOnly: readOnly,
+    });
+    const tmpfs = (target: string) => ({
+      Type: 'tmpfs' as const,
+      Target: target,
+      TmpfsOptions: { SizeBytes: diskQuota(this.#diskMb).bytes, Mode: 0o1777 },
+    });
+    const files = filesAsConfigs
+      ? []
+      : [
+          bind(dirname(opts.bundlePath), IMAGE_PATHS.app, true),
+          bind(DROP_PRIVILEGES, IMAGE_PATHS.dropPrivileges, true),
+        ];
+    const extra = (opts.binds ?? []).map((b) => bind(b.host, b.sandbox, false));
+    if (this.#network) return [...files, tmpfs(IMAGE_PATHS.cacheDir), tmpfs('/tmp'), ...extra];
+    return [
+      ...files,
+      bind(confined.sockDir, IMAGE_PATHS.socketDir, false),
+      bind(confined.cacheDir, IMAGE_PATHS.cacheDir, false),
+      ...extra,
+      confined.tmpDir ? bind(confined.tmpDir, '/tmp', false) : tmpfs('/tmp'),
+    ];
   }
 
   async #followLogs(entry: Entry): Promise<void> {
@@ -319,6 +479,7 @@ export class SwarmRuntime implements Runtime {
       // Not filtered by service: the engine refuses the whole query once one of them was removed, and a removed
       // service is exactly the exit we are looking for.
       const tasks = (await this.#docker.listTasks()) as Task[];
+      const down = await this.#downNodes(tasks);
       for (const entry of live) {
         const mine = tasks.filter((t) => t.ServiceID === entry.serviceId);
         const task = mine[0];
@@ -330,6 +491,7 @@ export class SwarmRuntime implements Runtime {
         }
         const state = task.Status?.State ?? 'unknown';
         entry.lastStatus = [state, task.Status?.Err].filter(Boolean).join(': ');
+        if (this.#network && entry.address === null) entry.address = addressOn(task, this.#network);
         const containerId = task.Status?.ContainerStatus?.ContainerID;
         if (state === 'running' && entry.instance.pid === -1 && containerId) {
           const info = await this.#docker
@@ -337,6 +499,12 @@ export class SwarmRuntime implements Runtime {
             .inspect()
             .catch(() => null);
           if (info?.State.Pid) entry.instance.pid = info.State.Pid;
+        }
+        if (task.NodeID && down.has(task.NodeID) && !entry.stopping) {
+          // A lost node's tasks stay "running" to the engine (restart policy none): the instance is gone for us.
+          entry.capture.note(`killed: its node ${task.NodeID.slice(0, 12)} is ${down.get(task.NodeID)}`);
+          this.#finish(entry, { code: null, signal: 'SIGKILL', expected: false, reason: 'node lost' });
+          continue;
         }
         if (!TERMINAL.has(state)) continue;
         const code = task.Status?.ContainerStatus?.ExitCode ?? null;
@@ -360,6 +528,18 @@ export class SwarmRuntime implements Runtime {
     }
   }
 
+  /** Nodes that run some of our tasks and are down or unreachable (id → state), asked only when a task has a node. */
+  async #downNodes(tasks: Task[]): Promise<Map<string, string>> {
+    const down = new Map<string, string>();
+    if (!tasks.some((t) => t.NodeID)) return down;
+    const nodes = (await this.#docker.listNodes().catch(() => [])) as { ID: string; Status?: { State?: string } }[];
+    for (const node of nodes) {
+      const state = node.Status?.State ?? 'unknown';
+      if (state === 'down' || state === 'disconnected') down.set(node.ID, state);
+    }
+    return down;
+  }
+
   #finish(entry: Entry, info: ExitInfo): void {
     if (entry.exit !== null) return;
     entry.exit = info;
@@ -373,6 +553,7 @@ export class SwarmRuntime implements Runtime {
       .remove()
       .catch(() => {});
     (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    await this.#configs?.release(entry.configs);
     await removeWritable(entry, instanceDir);
     this.#book.closed(entry, info);
   }
@@ -416,12 +597,14 @@ export class SwarmRuntime implements Runtime {
     return this.#book.logs(instanceId);
   }
 
-  /** Removes services labelled with this data dir's owner id that this runtime object did not start. */
+  /** Removes services labelled with this platform's owner ids (or this data dir's) that this runtime object did not start. */
   async cleanupOrphans(): Promise<number> {
-    const owner = ownerOf(this.#dataDir);
-    let services: { ID: string; Spec?: { Labels?: Record<string, string> } }[];
+    // The data dir's own label too: what this platform started before its services carried the shared one.
+    const owners = [...new Set([...(this.#owners ?? []), ownerOf(this.#dataDir)])];
+    const services: { ID: string; Spec?: { Labels?: Record<string, string> } }[] = [];
     try {
-      services = await this.#docker.listServices({ filters: { label: [`${LABELS.owner}=${owner}`] } });
+      for (const owner of owners)
+        services.push(...(await this.#docker.listServices({ filters: { label: [`${LABELS.owner}=${owner}`] } })));
     } catch {
       return 0;
     }
@@ -436,4 +619,21 @@ export class SwarmRuntime implements Runtime {
       },
     );
   }
+}
+
+/** Whether IPv4 `address` lies in `subnet` (a.b.c.d/n). */
+export function inSubnet(address: string, subnet: string): boolean {
+  const [base, bits] = subnet.split('/') as [string, string | undefined];
+  const n = Number(bits ?? 32);
+  const toInt = (ip: string) => ip.split('.').reduce((acc, part) => (acc << 8) + Number(part), 0) >>> 0;
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(address) || !/^\d+\.\d+\.\d+\.\d+$/.test(base) || !(n >= 0 && n <= 32)) return false;
+  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
+  return (toInt(address) & mask) >>> 0 === (toInt(base) & mask) >>> 0;
+}
+
+/** The task's address (without its prefix length) on the named network, or null before the engine gave it one. */
+function addressOn(task: Task, network: string): string | null {
+  const attachment = task.NetworksAttachments?.find((a) => a.Network?.Spec?.Name === network);
+  const cidr = attachment?.Addresses?.[0];
+  return cidr ? (cidr.split('/')[0] as string) : null;
 }

@@ -25,6 +25,26 @@ function decoded(headers: IncomingHttpHeaders, res: Readable): { body: Readable;
  * (`GET https://host/path`) and the proxy originates it (TLS included). Redirects are returned, not followed.
  */
 export function createSocketFetch(socketPath: string): FetchHop {
+  return createProxyFetch({ socketPath });
+}
+
+/**
+ * The same hop to the proxy's listener on a network (BMMS_EGRESS_URL, an instance on another node than the
+ * platform), telling it who we are with our token (BMMS_EGRESS_TOKEN).
+ */
+export function createNetworkFetch(proxyUrl: string, token: string): FetchHop {
+  const url = new URL(proxyUrl);
+  if (url.protocol !== 'http:') throw new Error(`BMMS_EGRESS_URL: not an http URL: ${proxyUrl}`);
+  return createProxyFetch(
+    { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) },
+    { 'proxy-authorization': `Bearer ${token}` },
+  );
+}
+
+function createProxyFetch(
+  target: { socketPath: string } | { host: string; port: number },
+  extraHeaders: Record<string, string> = {},
+): FetchHop {
   return async (url, init) => {
     // Request normalises every body type fetch accepts (string, JSON, FormData, streams…) and the headers.
     const prepared = new Request(url, { ...init, redirect: 'manual' });
@@ -34,11 +54,12 @@ export function createSocketFetch(socketPath: string): FetchHop {
       headers[name] = value;
     });
     headers['accept-encoding'] ??= 'gzip, deflate, br';
+    Object.assign(headers, extraHeaders);
     if (body !== null) headers['content-length'] = String(body.length);
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
     return new Promise<Response>((resolve, reject) => {
-      const req = request({ socketPath, path: url.href, method: prepared.method, headers, signal }, (res) => {
+      const req = request({ ...target, path: url.href, method: prepared.method, headers, signal }, (res) => {
         const status = res.statusCode ?? 502;
         const responseHeaders = new Headers();
         for (const [name, value] of Object.entries(res.headers)) {

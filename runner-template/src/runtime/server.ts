@@ -6,7 +6,7 @@ import { ManifestError, ToolMismatchError } from '../errors.ts';
 import { type Manifest, validateManifest } from '../spec.ts';
 import { createSecretReader } from './context.ts';
 import { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
-import { createChannelFetch } from './egress-socket.ts';
+import { createChannelFetch, createNetworkFetch } from './egress-socket.ts';
 import { batchedWriter, captureConsole, createLogger, type Logger } from './log.ts';
 import { handleMcpRequest, type McpDeps } from './mcp.ts';
 import type { ToolDefinition } from './tool.ts';
@@ -124,6 +124,14 @@ function listen(server: Server, env: Record<string, string | undefined>): Promis
         chmodSync(socket, 0o666);
         resolve(socket);
       });
+    } else if (env.BMMS_LISTEN) {
+      // host:port on a network the platform reaches (the swarm runtime's overlay network).
+      const m = /^(.+):(\d{1,5})$/.exec(env.BMMS_LISTEN);
+      if (!m) {
+        reject(new Error(`BMMS_LISTEN: not host:port: ${env.BMMS_LISTEN}`));
+        return;
+      }
+      server.listen(Number(m[2]), m[1], () => resolve(env.BMMS_LISTEN as string));
     } else {
       const port = Number(env.PORT ?? 3000);
       server.listen(port, '127.0.0.1', () => {
@@ -227,7 +235,10 @@ function drain(server: Server): Promise<void> {
   });
 }
 
-/** Validates manifest and tools, then serves MCP on `BMMS_SOCKET` or 127.0.0.1:`PORT`; exits 1 on a bad start. */
+/**
+ * Validates manifest and tools, then serves MCP on `BMMS_CHANNEL_FDS`, `BMMS_SOCKET`, `BMMS_LISTEN` (host:port) or
+ * 127.0.0.1:`PORT`; exits 1 on a bad start.
+ */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const env = options.env ?? process.env;
   const ownProcess = options.ownProcess ?? true;
@@ -251,6 +262,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const deps: McpDeps = { manifest, tools, secret: createSecretReader(manifest, env, secrets), redact };
     if (manifest.resources.length > 0) deps.views = viewsOf(manifest, options.views ?? injectedViews());
     if (env.BMMS_EGRESS_SOCKET) deps.egressSocket = env.BMMS_EGRESS_SOCKET;
+    if (env.BMMS_EGRESS_URL && env.BMMS_EGRESS_TOKEN)
+      deps.egressHop = createNetworkFetch(env.BMMS_EGRESS_URL, env.BMMS_EGRESS_TOKEN);
     if (env.BMMS_EGRESS_FD && /^\d+$/.test(env.BMMS_EGRESS_FD))
       deps.egressHop = createChannelFetch(Number(env.BMMS_EGRESS_FD));
     if (options.direct === false) deps.direct = false;

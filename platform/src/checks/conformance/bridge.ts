@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { connectOptions } from '@bmms/reconciler';
 import type { PreviewEndpoint } from '../../previews.ts';
 
 /** A loopback HTTP address that forwards to a preview's socket. */
@@ -45,7 +46,7 @@ export async function openBridge(endpoint: PreviewEndpoint): Promise<Bridge> {
 function forward(endpoint: PreviewEndpoint, path: string, req: IncomingMessage, res: ServerResponse): void {
   const headers = { ...req.headers, ...endpoint.headers() };
   const upstream = request(
-    { socketPath: endpoint.socketPath, method: req.method, path, headers, agent: false },
+    { ...connectOptions(endpoint.socketPath), method: req.method, path, headers, agent: false },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
