@@ -353,15 +353,7 @@ function buildServices(
   const publicBase = new PublicBase(config.publicUrl, config.allowedHosts);
   const github = new GitHubServers({ db, repos: git, connections: githubConnections, baseUrl: () => publicBase.url });
   const githubLog = log.child({ component: 'github' });
-  const runtime = openRuntime(config, log, parts, db, deps.logs, swarmOwners(deps.keyring));
-  // Instances on another node reach the egress proxy over the overlay network, not through a bound socket.
-  if (runtime instanceof SwarmRuntime && runtime.network) {
-    deps.egress.serveOnNetwork(() => runtime.localAddress());
-    runtime
-      .localAddress()
-      .then((address) => log.info('reaching instances on the swarm network', { network: runtime.network, address }))
-      .catch((err: unknown) => log.warn('instances on the swarm network will be out of reach', { err }));
-  }
+  const runtime = openRuntime(config, log, parts, db, deps);
   const credentials = new GatewayCredentials(derivedKeys(deps.keyring, 'gateway-credentials')[0]);
   const bundles = new BundleCache({ dir: path.join(config.dataDir, 'bundles') });
   const routes = new RouteTable();
@@ -477,6 +469,19 @@ function shareRoutes(
 }
 
 /**
+ * With the swarm runtime on an overlay network, instances on any node reach the egress proxy over that network
+ * (not through a bound socket); says at start whether this process is on it, as it must be to call them.
+ */
+function serveSwarmNetwork(runtime: SwarmRuntime, egress: EgressProxy, log: Logger): void {
+  if (!runtime.network) return;
+  egress.serveOnNetwork(() => runtime.localAddress());
+  runtime
+    .localAddress()
+    .then((address) => log.info('reaching instances on the swarm network', { network: runtime.network, address }))
+    .catch((err: unknown) => log.warn('instances on the swarm network will be out of reach', { err }));
+}
+
+/**
  * The owner labels of swarm services: from the master key, which every replica of one platform shares (each has a
  * data dir of its own), so a new leader removes what the last one left. Former keys give the former labels.
  */
@@ -489,11 +494,11 @@ function openRuntime(
   log: Logger,
   parts: PlatformParts,
   db: PrismaClient,
-  logs: LogWriter,
-  owners: string[],
+  deps: { logs: LogWriter; keyring: Keyring; egress: EgressProxy },
 ): Runtime {
-  const runtime =
-    parts.runtime ?? createRuntime(config, config.dataDir, log, db, (line) => logs.add(outputEntry(line)), owners);
+  const sink = (line: Parameters<typeof outputEntry>[0]) => deps.logs.add(outputEntry(line));
+  const runtime = parts.runtime ?? createRuntime(config, config.dataDir, log, db, sink, swarmOwners(deps.keyring));
+  if (runtime instanceof SwarmRuntime) serveSwarmNetwork(runtime, deps.egress, log);
   if (runtime instanceof ProcessRuntime && runtime.unavailable) {
     log.warn('instances cannot start: no sandbox', { err: runtime.unavailable });
   }
