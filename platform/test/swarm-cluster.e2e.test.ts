@@ -23,31 +23,22 @@ const SERVERS = ['one', 'two', 'three'];
 
 /** tools/call add through `p`: the status, and the sum when it answered one. */
 async function add(p: PlatformProcess, server: string, i: number): Promise<{ status: number; sum?: string }> {
-  const res = await fetch(`${p.url}/s/${server}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${p.key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: i,
-      method: 'tools/call',
-      params: { name: 'add', arguments: { a: i, b: 1 } },
-    }),
-  });
-  const text = await res.text();
+  const { status, text } = await callTool(p, server, 'add', { a: i, b: 1 });
   const sum = /"text":"(\d+)"/.exec(text)?.[1];
-  return { status: res.status, ...(sum ? { sum } : {}) };
+  return { status, ...(sum ? { sum } : {}) };
 }
 
 const WEB_NAME = 'pages.example.com';
 /** A small web page on the overlay network (port 80), for the egress test. */
 const WEB_HOST = `require('http').createServer((q, s) => { s.setHeader('content-type', 'text/html'); s.end('<html><head><title>Overlay</title></head><body><main><p>Served on the overlay network.</p></main></body></html>'); }).listen(80)`;
 
-/** tools/call `tool` through `p`; the text of its answer (a tool error's too). */
-async function callTool(p: PlatformProcess, server: string, tool: string, args: unknown): Promise<string> {
+/** tools/call `tool` through `p`: the status and the answer's text (a tool error's too). */
+async function callTool(
+  p: PlatformProcess,
+  server: string,
+  tool: string,
+  args: unknown,
+): Promise<{ status: number; text: string }> {
   const res = await fetch(`${p.url}/s/${server}/mcp`, {
     method: 'POST',
     headers: {
@@ -57,7 +48,7 @@ async function callTool(p: PlatformProcess, server: string, tool: string, args: 
     },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: tool, arguments: args } }),
   });
-  return `${res.status} ${await res.text()}`;
+  return { status: res.status, text: await res.text() };
 }
 
 /** Merges change #1 of `server`; fails with its checks' conclusions and summaries when the merge is refused. */
@@ -229,12 +220,13 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
     }
     expect(await nodeOf(first, 'reader')).toBe(2);
     for (const p of [first, second]) {
-      const text = await callTool(p, 'reader', 'get_page_text', { url: `http://${WEB_NAME}/` });
+      const { status, text } = await callTool(p, 'reader', 'get_page_text', { url: `http://${WEB_NAME}/` });
+      expect(status).toBe(200);
       expect(text).toContain('Served on the overlay network');
     }
     // Another host on the same network, not in the allowlist: refused before anything goes out.
     const refused = await callTool(second, 'reader', 'get_page_text', { url: `http://${web.ip}/` });
-    expect(refused).toMatch(/not in|allow/i);
+    expect(refused.text).toMatch(/not in|allow/i);
     expect((await second.api('DELETE', '/api/v1/servers/reader')).status).toBe(204);
   }, 600_000);
 

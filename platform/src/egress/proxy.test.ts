@@ -6,6 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createNetworkFetch } from '@bmms/runner-template/runtime';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../../test/tls.ts';
 import { egressProvisioner } from './provisioner.ts';
@@ -405,7 +406,6 @@ describe('egress over a network (the swarm runtime on an overlay)', () => {
   });
 
   it("is what the runtime's ctx.fetch hop speaks (BMMS_EGRESS_URL, BMMS_EGRESS_TOKEN)", async () => {
-    const { createNetworkFetch } = await import('../../../runner-template/src/runtime/egress-socket.ts');
     const p = proxy();
     p.serveOnNetwork(async () => '127.0.0.1');
     const { env } = await p.access('i-9', { allow: [`api.test:${httpPort}`], server: 'weather' });

@@ -9,7 +9,7 @@ export {
 export type { Manifest } from '../spec.ts';
 export { assertEgressAllowed, createEgressFetch } from './context.ts';
 export { type Caller, CredentialError, createCredentialVerifier } from './credential.ts';
-export { createChannelFetch, createSocketFetch, type FetchHop } from './egress-socket.ts';
+export { createChannelFetch, createNetworkFetch, createSocketFetch, type FetchHop } from './egress-socket.ts';
 export type { LogFields, LogLevel } from './log.ts';
 export { INPUT_ISSUES_META } from './mcp.ts';
 export { checkTools, type RunningServer, type StartServerOptions, startServer } from './server.ts';
