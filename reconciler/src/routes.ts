@@ -3,6 +3,7 @@ export interface RouteTarget {
   instanceId: string;
   revision: string;
   treeSha: string;
+  /** A unix socket path or `tcp://<address>:<port>` (endpoint.ts). */
   socketPath: string;
   /** What the instance's environment was made of (secret versions…): a different one rolls the server. */
   fingerprint?: string;

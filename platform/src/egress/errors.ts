@@ -22,6 +22,11 @@ export const EGRESS_ERRORS = {
     status: 502,
     render: (host: string) => `The request to "${host}" failed before an answer came back.`,
   },
+  egress_unauthorized: {
+    status: 407,
+    render: () =>
+      'The request carries no egress token the proxy knows (BMMS_EGRESS_TOKEN, on a swarm overlay network); it did not go out.',
+  },
   egress_replay_unrecorded: {
     status: 502,
     render: (method: string, host: string) =>
@@ -56,3 +61,6 @@ export const unrecorded = (method: string, host: string) =>
 /** A request the shared egress policy refuses (scheme, host or port), as the proxy's 403. */
 export const policyRefused = (refusal: EgressRefusal) =>
   new EgressRefusedError(refusal.code, EGRESS_ERRORS[refusal.code].render(refusal));
+/** A request to the proxy's network listener without a token it knows: it never goes out. */
+export const unauthorized = () =>
+  new EgressRefusedError('egress_unauthorized', EGRESS_ERRORS.egress_unauthorized.render());

@@ -8,17 +8,21 @@ export type Grant<T> = { key: string; grant: T };
 /**
  * The egress proxy's listener on a network (the swarm runtime's overlay), for instances on other nodes that no
  * bound socket reaches: one TCP listener for all of them at the platform's address there, each instance telling
- * who it is with its own random token (`Proxy-Authorization: Bearer <token>`, given in BMMS_EGRESS_TOKEN). A
- * request without a known token is refused with 407 and never goes out.
+ * who it is with its own random token (`Proxy-Authorization: Bearer <token>`, given in BMMS_EGRESS_TOKEN). The
+ * handler refuses a request without a known token (407 `egress_unauthorized`): it never goes out.
  */
 export class NetworkListener<T> {
   readonly #address: () => Promise<string>;
-  readonly #handle: (grant: T, req: IncomingMessage, res: ServerResponse) => void;
+  /** Handles a request with the grant of its token, or `undefined` when it has no known token (to refuse it). */
+  readonly #handle: (grant: T | undefined, req: IncomingMessage, res: ServerResponse) => void;
   readonly #grants = new Map<string, Grant<T>>();
   readonly #tokens = new Map<string, string>();
   #server: Promise<{ server: Server; url: string }> | undefined;
 
-  constructor(address: () => Promise<string>, handle: (grant: T, req: IncomingMessage, res: ServerResponse) => void) {
+  constructor(
+    address: () => Promise<string>,
+    handle: (grant: T | undefined, req: IncomingMessage, res: ServerResponse) => void,
+  ) {
     this.#address = address;
     this.#handle = handle;
   }
@@ -60,14 +64,7 @@ export class NetworkListener<T> {
       const host = await this.#address();
       const server = createServer((req, res) => {
         const token = /^Bearer ([A-Za-z0-9_-]{16,64})$/.exec(String(req.headers['proxy-authorization'] ?? ''))?.[1];
-        const found = token === undefined ? undefined : this.#grants.get(token);
-        if (!found) {
-          req.resume();
-          res.writeHead(407, { 'content-type': 'application/json', connection: 'close' });
-          res.end(JSON.stringify({ error: 'egress_unauthorized', message: 'no known egress token' }));
-          return;
-        }
-        this.#handle(found.grant, req, res);
+        this.#handle(token === undefined ? undefined : this.#grants.get(token)?.grant, req, res);
       });
       server.on('connect', (_req, socket) => {
         socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -397,7 +397,9 @@ describe('egress over a network (the swarm runtime on an overlay)', () => {
     // The other instance's token carries its own allowlist, not this one's.
     const refused = await sendTo(url, `http://${allowed}/v1/x`, two.env.BMMS_EGRESS_TOKEN);
     expect(code(refused)).toBe('egress_host_not_allowed');
-    expect((await sendTo(url, `http://${allowed}/v1/x`)).status).toBe(407);
+    const anonymous = await sendTo(url, `http://${allowed}/v1/x`);
+    expect(anonymous.status).toBe(407);
+    expect(code(anonymous)).toBe('egress_unauthorized');
     expect((await sendTo(url, `http://${allowed}/v1/x`, 'A'.repeat(32))).status).toBe(407);
     await one.release();
     expect((await sendTo(url, `http://${allowed}/v1/x`, token)).status).toBe(407);

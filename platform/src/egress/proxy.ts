@@ -21,6 +21,7 @@ import {
   type EgressRefusedError,
   policyRefused,
   resolveFailed,
+  unauthorized,
   unrecorded,
   upstreamFailed,
 } from './errors.ts';
@@ -30,6 +31,13 @@ import { NetworkListener } from './network.ts';
 export const EGRESS_SANDBOX_DIR = '/run/bmms-egress';
 /** The socket path an instance is given in `BMMS_EGRESS_SOCKET` (sandbox path; the process runtime maps it in insecure mode). */
 export const EGRESS_SANDBOX_SOCKET = `${EGRESS_SANDBOX_DIR}/egress.sock`;
+
+/** Answers a refusal the proxy decided before knowing whose request it is (nothing metered, nothing sent out). */
+function refuse(req: IncomingMessage, res: ServerResponse, error: EgressRefusedError): void {
+  req.resume();
+  res.writeHead(error.status, { 'content-type': 'application/json', connection: 'close' });
+  res.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
+}
 
 /** What an instance on a network may do through the proxy. */
 type Grant = { allow: string[]; server: string; replay: ReplaySource | undefined };
@@ -208,7 +216,8 @@ export class EgressProxy {
    */
   serveOnNetwork(address: () => Promise<string>): void {
     this.#network = new NetworkListener<Grant>(address, (grant, req, res) => {
-      void this.#handle(grant.server, grant.allow, req, res, grant.replay);
+      if (grant) void this.#handle(grant.server, grant.allow, req, res, grant.replay);
+      else refuse(req, res, unauthorized());
     });
   }
 

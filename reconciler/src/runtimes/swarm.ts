@@ -165,8 +165,14 @@ export class SwarmRuntime implements Runtime {
   async prepare(): Promise<string> {
     const image = await this.#image.get();
     if (this.#network) await this.#checkNetwork(this.#network);
+    this.#localNode ??= (
+      (await this.#docker.info().catch(() => ({}))) as { Swarm?: { NodeID?: string } }
+    ).Swarm?.NodeID;
     return image;
   }
+
+  /** The swarm node id of the engine this runtime talks to: only its containers can be inspected (for a pid). */
+  #localNode: string | undefined;
 
   #subnets: string[] | undefined;
   #configs: SwarmConfigs | undefined;
@@ -493,7 +499,8 @@ export class SwarmRuntime implements Runtime {
         entry.lastStatus = [state, task.Status?.Err].filter(Boolean).join(': ');
         if (this.#network && entry.address === null) entry.address = addressOn(task, this.#network);
         const containerId = task.Status?.ContainerStatus?.ContainerID;
-        if (state === 'running' && entry.instance.pid === -1 && containerId) {
+        const local = !task.NodeID || !this.#localNode || task.NodeID === this.#localNode;
+        if (state === 'running' && entry.instance.pid === -1 && containerId && local) {
           const info = await this.#docker
             .getContainer(containerId)
             .inspect()
@@ -564,6 +571,8 @@ export class SwarmRuntime implements Runtime {
     dirs: { instanceDir: string; sockDir: string; cacheDir: string },
   ): ReturnType<typeof confineContainer> {
     const uid = await this.#uids.uidFor(uidKey(opts.serverName, opts.kind));
+    // On an overlay network every writable path is the task's own tmpfs: no host folders to prepare.
+    if (this.#network) return { uid, tmpDir: null, mounts: [], ownCache: null, cacheDir: dirs.cacheDir };
     return confineContainer(uid, dirs, { diskMb: this.#diskMb, onUnbounded: this.#warnUnbounded });
   }
 

@@ -8,9 +8,12 @@ export type Instance = {
   revision: string;
   /** Git tree SHA of that commit; the bundle cache key. */
   treeSha: string;
-  /** Host path of the unix socket the instance serves HTTP on (`/healthz`, `/mcp`). */
+  /**
+   * Where the instance serves HTTP (`/healthz`, `/mcp`): the host path of its unix socket, or `tcp://<address>:<port>`
+   * for a swarm task on an overlay network (see endpoint.ts).
+   */
   socketPath: string;
-  /** Host pid of the server process itself (inside the sandbox when there is one). */
+  /** Host pid of the server process itself (inside the sandbox when there is one); -1 for a task on another node. */
   pid: number;
   /** When the process was spawned. */
   startedAt: Date;
