@@ -235,7 +235,7 @@ export class PlatformProcess {
   }
 
   /** One JSON-RPC request to a server's MCP endpoint with the owner key: the HTTP status and body text. */
-  async mcp(server: string, method: string): Promise<{ status: number; text: string }> {
+  async mcp(server: string, method: string, params?: unknown): Promise<{ status: number; text: string }> {
     const res = await fetch(`${this.url}/s/${server}/mcp`, {
       method: 'POST',
       headers: {
@@ -243,9 +243,16 @@ export class PlatformProcess {
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
       },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method }),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, ...(params === undefined ? {} : { params }) }),
     });
     return { status: res.status, text: await res.text() };
+  }
+
+  /** tools/call `add` (the echo template's) with a = i, b = 1: the status, and the sum when it answered one. */
+  async add(server: string, i: number): Promise<{ status: number; sum?: string }> {
+    const { status, text } = await this.mcp(server, 'tools/call', { name: 'add', arguments: { a: i, b: 1 } });
+    const sum = /"text":"(\d+)"/.exec(text)?.[1];
+    return { status, ...(sum ? { sum } : {}) };
   }
 
   async stop(): Promise<void> {

@@ -14,25 +14,6 @@ import { GitHubStandIn } from './github/standin.ts';
 import { GitWorkdir, HAS_BWRAP, poll } from './harness.ts';
 import { PlatformProcess, removeScratch, type ServerBody } from './platform-process.ts';
 
-const CALL = (i: number) =>
-  JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'add', arguments: { a: i, b: 1 } } });
-
-/** tools/call add through `p`: the status, and the sum when it answered one. */
-async function add(p: PlatformProcess, server: string, i: number): Promise<{ status: number; sum?: string }> {
-  const res = await fetch(`${p.url}/s/${server}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${p.key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: CALL(i),
-  });
-  const text = await res.text();
-  const sum = /"text":"(\d+)"/.exec(text)?.[1];
-  return { status: res.status, ...(sum ? { sum } : {}) };
-}
-
 const readyReason = (s: ServerBody) => s.conditions.find((c) => c.type === 'Ready')?.reason;
 
 describe.runIf(testServerUrl())('two platform processes on one Postgres: any replica serves any server', () => {
@@ -70,8 +51,8 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
     await first.checksCompleted('shared', 1, 180_000);
     expect((await first.api('POST', '/api/v1/servers/shared/changes/1/merge')).status).toBe(200);
     const serving = await first.servingHead('shared');
-    expect(await add(second, 'shared', 41)).toEqual({ status: 200, sum: '42' });
-    expect(await add(first, 'shared', 1)).toEqual({ status: 200, sum: '2' });
+    expect(await second.add('shared', 41)).toEqual({ status: 200, sum: '42' });
+    expect(await first.add('shared', 1)).toEqual({ status: 200, sum: '2' });
     const rows = await sql.query('SELECT target, instance_id FROM instance_routes');
     expect(rows.rows).toEqual([{ target: 'shared', instance_id: serving.history[0]?.instance }]);
   }, 300_000);
@@ -84,7 +65,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
     const client = async (c: number) => {
       for (let i = c; !stop; i += 4) {
         const p = i % 2 === 0 ? first : second;
-        const { status, sum } = await add(p, 'shared', i);
+        const { status, sum } = await p.add('shared', i);
         const key = status === 200 && sum === String(i + 1) ? 'ok' : `${status}:${sum}`;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
         if (p === second) throughSecond++;
@@ -123,7 +104,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
     const instance = (await first.server('shared')).history[0]?.instance;
     // Idle after 15 s: 25 s of calls through the follower alone, reported to the leader every few seconds.
     for (let i = 0; i < 25; i++) {
-      expect((await add(second, 'shared', i)).status).toBe(200);
+      expect((await second.add('shared', i)).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     const awake = await first.server('shared');
@@ -136,17 +117,17 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: any rep
       'the server to be scaled to zero once nobody calls it',
     );
     expect((await sql.query('SELECT 1 FROM instance_routes WHERE target = $1', ['shared'])).rowCount).toBe(0);
-    expect(await add(second, 'shared', 9)).toEqual({ status: 200, sum: '10' });
+    expect(await second.add('shared', 9)).toEqual({ status: 200, sum: '10' });
   }, 300_000);
 
   it('deletes a server through the follower: its route goes from both', async () => {
     expect((await second.api('DELETE', '/api/v1/servers/shared')).status).toBe(204);
     await poll(
-      async () => ((await add(first, 'shared', 3)).status === 404 ? true : undefined),
+      async () => ((await first.add('shared', 3)).status === 404 ? true : undefined),
       10_000,
       'the deleted server to be gone through the leader',
     );
-    expect((await add(second, 'shared', 3)).status).toBe(404);
+    expect((await second.add('shared', 3)).status).toBe(404);
     expect((await sql.query('SELECT 1 FROM instance_routes')).rowCount).toBe(0);
   }, 300_000);
 });
@@ -197,13 +178,13 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: failove
     await first.checksCompleted('on-github', 1, 240_000);
     expect((await first.api('POST', '/api/v1/servers/on-github/changes/1/merge')).status).toBe(200);
     const before = await first.servingHead('on-github');
-    expect(await add(second, 'on-github', 1)).toEqual({ status: 200, sum: '2' });
+    expect(await second.add('on-github', 1)).toEqual({ status: 200, sum: '2' });
 
     first.child?.kill('SIGKILL');
     await first.exited;
     const t0 = Date.now();
     await poll(
-      async () => ((await add(second, 'on-github', 2).catch(() => undefined))?.sum === '3' ? true : undefined),
+      async () => ((await second.add('on-github', 2).catch(() => undefined))?.sum === '3' ? true : undefined),
       60_000,
       'the surviving process to lead and serve',
     );
@@ -234,7 +215,7 @@ describe.runIf(testServerUrl())('two platform processes on one Postgres: failove
       180_000,
       'the push to be deployed by the new leader',
     );
-    expect(await add(second, 'on-github', 4)).toEqual({ status: 200, sum: '5' });
+    expect(await second.add('on-github', 4)).toEqual({ status: 200, sum: '5' });
     expect(github.violations).toEqual([]);
   }, 600_000);
 });

@@ -21,35 +21,9 @@ const METRICS_TOKEN = 'cluster-metrics-token-0123456789';
 const NETWORK = 'bmms-e2e-instances';
 const SERVERS = ['one', 'two', 'three'];
 
-/** tools/call add through `p`: the status, and the sum when it answered one. */
-async function add(p: PlatformProcess, server: string, i: number): Promise<{ status: number; sum?: string }> {
-  const { status, text } = await callTool(p, server, 'add', { a: i, b: 1 });
-  const sum = /"text":"(\d+)"/.exec(text)?.[1];
-  return { status, ...(sum ? { sum } : {}) };
-}
-
 const WEB_NAME = 'pages.example.com';
 /** A small web page on the overlay network (port 80), for the egress test. */
 const WEB_HOST = `require('http').createServer((q, s) => { s.setHeader('content-type', 'text/html'); s.end('<html><head><title>Overlay</title></head><body><main><p>Served on the overlay network.</p></main></body></html>'); }).listen(80)`;
-
-/** tools/call `tool` through `p`: the status and the answer's text (a tool error's too). */
-async function callTool(
-  p: PlatformProcess,
-  server: string,
-  tool: string,
-  args: unknown,
-): Promise<{ status: number; text: string }> {
-  const res = await fetch(`${p.url}/s/${server}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${p.key}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: tool, arguments: args } }),
-  });
-  return { status: res.status, text: await res.text() };
-}
 
 /** Merges change #1 of `server`; fails with its checks' conclusions and summaries when the merge is refused. */
 async function merge(p: PlatformProcess, server: string): Promise<void> {
@@ -197,8 +171,8 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
       expect(spec.ContainerSpec?.Configs?.length).toBeGreaterThanOrEqual(3);
     }
     for (const [i, name] of SERVERS.entries()) {
-      expect(await add(first, name, i)).toEqual({ status: 200, sum: String(i + 1) });
-      expect(await add(second, name, i + 10)).toEqual({ status: 200, sum: String(i + 11) });
+      expect(await first.add(name, i)).toEqual({ status: 200, sum: String(i + 1) });
+      expect(await second.add(name, i + 10)).toEqual({ status: 200, sum: String(i + 11) });
     }
   }, 600_000);
 
@@ -220,12 +194,18 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
     }
     expect(await nodeOf(first, 'reader')).toBe(2);
     for (const p of [first, second]) {
-      const { status, text } = await callTool(p, 'reader', 'get_page_text', { url: `http://${WEB_NAME}/` });
+      const { status, text } = await p.mcp('reader', 'tools/call', {
+        name: 'get_page_text',
+        arguments: { url: `http://${WEB_NAME}/` },
+      });
       expect(status).toBe(200);
       expect(text).toContain('Served on the overlay network');
     }
     // Another host on the same network, not in the allowlist: refused before anything goes out.
-    const refused = await callTool(second, 'reader', 'get_page_text', { url: `http://${web.ip}/` });
+    const refused = await second.mcp('reader', 'tools/call', {
+      name: 'get_page_text',
+      arguments: { url: `http://${web.ip}/` },
+    });
     expect(refused.text).toMatch(/not in|allow/i);
     expect((await second.api('DELETE', '/api/v1/servers/reader')).status).toBe(204);
   }, 600_000);
@@ -238,7 +218,7 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
     const client = async (c: number) => {
       for (let i = c; !stop; i += 4) {
         const p = i % 2 === 0 ? first : second;
-        const { status, sum } = await add(p, name, i);
+        const { status, sum } = await p.add(name, i);
         const key = status === 200 && sum === String(i + 1) ? 'ok' : `${status}:${sum}`;
         statuses.set(key, (statuses.get(key) ?? 0) + 1);
       }
@@ -269,7 +249,7 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
     await cluster.stopNode(3);
     for (const name of onThree) {
       await poll(
-        async () => ((await add(second, name, 5).catch(() => undefined))?.sum === '6' ? true : undefined),
+        async () => ((await second.add(name, 5).catch(() => undefined))?.sum === '6' ? true : undefined),
         180_000,
         `${name} to serve again after its node was lost`,
       );
@@ -287,7 +267,7 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
     expect(Date.now() - t0).toBeLessThan(10_000);
     for (const [i, name] of SERVERS.entries()) {
       await poll(
-        async () => ((await add(second, name, i).catch(() => undefined))?.sum === String(i + 1) ? true : undefined),
+        async () => ((await second.add(name, i).catch(() => undefined))?.sum === String(i + 1) ? true : undefined),
         180_000,
         `${name} to serve through the new leader`,
       );
@@ -299,7 +279,7 @@ describe.runIf(testServerUrl() && !unavailable)('a three-node swarm, two platfor
       240_000,
       'the push to be deployed by the new leader',
     );
-    expect(await add(second, name, 7)).toEqual({ status: 200, sum: '8' });
+    expect(await second.add(name, 7)).toEqual({ status: 200, sum: '8' });
     // Nothing of the dead leader is left on the nodes: the new leader removed every service it had started.
     await poll(
       async () => {
