@@ -34,6 +34,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import v8 from 'node:v8';
 import pg from 'pg';
 import { startPlatform } from '../platform/src/boot.ts';
 import type { Config } from '../platform/src/config.ts';
@@ -81,6 +82,13 @@ interface LoadResult {
   cpu: { platform: number; instance: number; bare: number };
   /** Share of the instance's CPU quota periods in which it was throttled (cgroup cpu.stat). */
   throttled: number;
+  /** Bytes this process (the platform) allocated on its V8 heap per answered call. */
+  allocated: number;
+}
+
+/** Bytes allocated on this process's V8 heap since it started (Node 26: `total_allocated_bytes`). */
+function allocatedBytes(): number {
+  return (v8.getHeapStatistics() as { total_allocated_bytes?: number }).total_allocated_bytes ?? 0;
 }
 
 /** Runs bench/load.ts against `url` and returns what it measured. */
@@ -94,6 +102,7 @@ async function load(
   const spec = JSON.stringify({ url, headers: { ...MCP_HEADERS, ...headers }, body: CALL, connections, seconds });
   const separate = bare.child.pid === undefined ? [] : [bare.child.pid];
   const before = sampleCpu(separate);
+  const allocatedBefore = allocatedBytes();
   const quota = throttling(separate);
   // `nice`: the generator gets only the CPU nothing else here wants, as a client on other machines takes none of ours.
   const command: [string, string[]] =
@@ -106,10 +115,11 @@ async function load(
   const quotaAfter = throttling(separate);
   const periods = quotaAfter.periods - quota.periods;
   const throttled = periods > 0 ? (quotaAfter.throttled - quota.throttled) / periods : 0;
-  const result = JSON.parse(stdout) as Omit<LoadResult, 'cpu'>;
+  const allocated = allocatedBytes() - allocatedBefore;
+  const result = JSON.parse(stdout) as Omit<LoadResult, 'cpu' | 'allocated'>;
   const calls = Math.max(1, result.requests);
   const cpu = { platform: spent.self / calls, instance: spent.others / calls, bare: (spent.separate[0] ?? 0) / calls };
-  return { ...result, cpu, throttled };
+  return { ...result, cpu, throttled, allocated: allocated / calls };
 }
 
 /** With BENCH_PROFILE=<dir>: a CPU profile of this process (the platform) until the returned function is called. */
@@ -459,6 +469,8 @@ try {
 }
 
 const ms = (x: number) => `${x.toFixed(2)} ms`;
+const kb = (x: number) => `${(x / 1024).toFixed(1)} KiB`;
+const us = (x: number) => `${(x * 1000).toFixed(0)} µs`;
 console.log(
   `tools/call add (echo template), ${SECONDS} s per measurement, load from a separate process (sandbox: ${HAS_BWRAP ? 'bubblewrap' : 'none'}, ${os.cpus().length} CPUs)`,
 );
@@ -488,7 +500,7 @@ for (const o of comparisons) {
       ? `p50 ${ratio.toFixed(2)}× (target ≤ 1.1×: ${ratio <= 1.1 ? 'met' : 'MISSED'})`
       : `throughput ${(share * 100).toFixed(0)}%, median of the rounds' ratios ${o.shares.map((x) => `${(x * 100).toFixed(0)}`).join('/')} (target ≥ ${floor * 100}%: ${share >= floor ? 'met' : 'MISSED'})`;
   console.log(
-    `${o.database.padEnd(8)} ${o.what.padEnd(13)} ${String(o.connections).padStart(2)} conn (${COMPARISON_ROUNDS} rounds, ABBA): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${ms(o.on.cpu.platform)} vs off ${ms(o.off.cpu.platform)}`,
+    `${o.database.padEnd(8)} ${o.what.padEnd(13)} ${String(o.connections).padStart(2)} conn (${COMPARISON_ROUNDS} rounds, ABBA): on p50 ${ms(o.on.p50Ms)} ${o.on.rps.toFixed(0)} req/s | off p50 ${ms(o.off.p50Ms)} ${o.off.rps.toFixed(0)} req/s | ${target} | platform CPU per call on ${us(o.on.cpu.platform)} vs off ${us(o.off.cpu.platform)}, allocated ${kb(o.on.allocated)} vs ${kb(o.off.allocated)}`,
   );
 }
 for (const f of floods) {

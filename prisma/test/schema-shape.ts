@@ -58,6 +58,7 @@ const NATIVE_TYPES: Record<string, string> = {
   Text: 'text',
   Integer: 'integer',
   JsonB: 'jsonb',
+  Json: 'json',
   Timestamptz: 'timestamp(3) with time zone',
   Date: 'date',
 };

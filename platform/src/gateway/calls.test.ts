@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../logger.ts';
-import { AnswerMeter, CallObservers, type CallRecord, ClientNames, describeRequest } from './calls.ts';
+import { AnswerMeter, CallObservers, type CallRecord, ClientNames, describeRequest, mentionsError } from './calls.ts';
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
@@ -36,6 +36,21 @@ describe('AnswerMeter', () => {
     big.observe(chunk);
     expect(big.bytes).toBe(3 * chunk.length);
     expect(big.outcome('application/json')).toEqual({ rpcErrorCode: undefined, isError: false });
+  });
+});
+
+describe('mentionsError', () => {
+  it('finds "error" or "isError" as a JSON key at any place of a small or a large answer, and nothing else', () => {
+    for (const pad of [0, 5000]) {
+      const filler = 'x'.repeat(pad);
+      expect(mentionsError(json({ filler, error: { code: 1 } }))).toBe(true);
+      expect(mentionsError(json({ filler, result: { isError: true } }))).toBe(true);
+      expect(mentionsError(json({ filler, result: { content: [{ type: 'text', text: 'no errors' }] } }))).toBe(false);
+      expect(mentionsError(json({ filler, errors: 1, isErrorish: 2 }))).toBe(false);
+    }
+    expect(mentionsError(Buffer.from('"error'))).toBe(false);
+    expect(mentionsError(Buffer.from('"error"'))).toBe(true);
+    expect(mentionsError(Buffer.alloc(0))).toBe(false);
   });
 });
 

@@ -93,29 +93,38 @@ export class CallObservers {
 /** The most of an answer the gateway keeps to read its outcome (a larger answer's outcome is read from its head). */
 const HEAD_BYTES = 64 * 1024;
 
+/** What an answer without a JSON-RPC error or a tool error reads as (shared: nothing is allocated for it). */
+const NO_ERROR: Readonly<{ rpcErrorCode: number | undefined; isError: boolean }> = Object.freeze({
+  rpcErrorCode: undefined,
+  isError: false,
+});
+
 /** Counts an answer's bytes and keeps its head, to read the JSON-RPC outcome once it has been sent. */
 export class AnswerMeter {
   bytes = 0;
-  readonly #head: Buffer[] = [];
-  #headBytes = 0;
+  /** The first chunk; the following ones of the head in `rest` (most answers are one chunk). */
+  private first: Buffer | undefined = undefined;
+  private rest: Buffer[] | undefined = undefined;
+  private headBytes = 0;
 
   /** Called with every chunk sent to the client. */
   observe(chunk: Buffer): void {
     this.bytes += chunk.length;
-    if (this.#headBytes < HEAD_BYTES) {
-      this.#head.push(chunk);
-      this.#headBytes += chunk.length;
-    }
+    if (this.headBytes >= HEAD_BYTES) return;
+    if (this.first === undefined) this.first = chunk;
+    else if (this.rest) this.rest.push(chunk);
+    else this.rest = [chunk];
+    this.headBytes += chunk.length;
   }
 
   /** The JSON-RPC error code and whether a tool result was an error, read from a JSON or SSE answer. */
-  outcome(contentType: string | undefined): { rpcErrorCode: number | undefined; isError: boolean } {
-    const none = { rpcErrorCode: undefined, isError: false };
-    if (this.#headBytes === 0 || this.#headBytes > HEAD_BYTES) return none;
-    const text =
-      this.#head.length === 1 ? (this.#head[0] as Buffer).toString('utf8') : Buffer.concat(this.#head).toString('utf8');
+  outcome(contentType: string | undefined): Readonly<{ rpcErrorCode: number | undefined; isError: boolean }> {
+    const none = NO_ERROR;
+    if (this.first === undefined || this.headBytes > HEAD_BYTES) return none;
+    const head = this.rest ? Buffer.concat([this.first, ...this.rest]) : this.first;
     // Most answers are plain results: with neither word in them there is nothing to parse.
-    if (!text.includes('"error"') && !text.includes('"isError"')) return none;
+    if (!mentionsError(head)) return none;
+    const text = head.toString('utf8');
     const messages = contentType?.startsWith('text/event-stream') ? sseMessages(text) : [parseJson(text)];
     for (const message of messages.flat()) {
       if (typeof message !== 'object' || message === null) continue;
@@ -125,6 +134,32 @@ export class AnswerMeter {
     }
     return none;
   }
+}
+
+const QUOTE = 0x22;
+const ERROR = Buffer.from('error"');
+const IS_ERROR = Buffer.from('isError"');
+
+/** Below this size an answer is searched in JavaScript; a larger one by two native searches. */
+const SCAN_BYTES = 4096;
+
+/**
+ * Whether `bytes` hold `"error"` or `"isError"`. A small answer (nearly all of them) is searched in one pass in
+ * JavaScript, cheaper on the call path than a native search per word or than decoding it first.
+ */
+export function mentionsError(bytes: Buffer): boolean {
+  const end = bytes.length;
+  if (end > SCAN_BYTES) return bytes.includes('"error"') || bytes.includes('"isError"');
+  for (let i = 0; i < end; i++) {
+    if (bytes[i] === QUOTE && (followedBy(bytes, i + 1, ERROR) || followedBy(bytes, i + 1, IS_ERROR))) return true;
+  }
+  return false;
+}
+
+function followedBy(bytes: Buffer, at: number, word: Buffer): boolean {
+  if (at + word.length > bytes.length) return false;
+  for (let j = 0; j < word.length; j++) if (bytes[at + j] !== word[j]) return false;
+  return true;
 }
 
 function parseJson(text: string): unknown {
@@ -175,6 +210,11 @@ export class ClientNames {
     this.#names.delete(key);
     this.#names.set(key, name);
     if (this.#names.size > this.#max) this.#names.delete(this.#names.keys().next().value as string);
+  }
+
+  /** How many names are remembered. */
+  get size(): number {
+    return this.#names.size;
   }
 
   get(key: string): string | undefined {

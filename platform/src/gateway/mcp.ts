@@ -195,9 +195,10 @@ export function mcpGateway(
     let revision: string | undefined;
     if (meter) {
       if (ctx.calls.active) res.locals[OBSERVED_CALL] = true;
-      const sessionKey = `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
-      if (described.clientName) clientNames.remember(sessionKey, described.clientName);
-      res.once('close', () => {
+      const sessionKey = () => `${caller.client}\u0000${caller.userId}\u0000${req.get('mcp-session-id') ?? ''}`;
+      if (described.clientName) clientNames.remember(sessionKey(), described.clientName);
+      // `on`, not `once`: 'close' is emitted once, and `once` would allocate a wrapper per call.
+      res.on('close', () => {
         const outcome = meter.outcome(res.getHeader('content-type') as string | undefined);
         span?.end(res.statusCode, outcome.rpcErrorCode, outcome.isError || res.statusCode >= 400);
         ctx.calls.emit({
@@ -215,7 +216,7 @@ export function mcpGateway(
           latencyMs: performance.now() - started,
           requestBytes: body === UNPARSABLE || body === undefined ? 0 : body.bytes.length,
           responseBytes: meter.bytes,
-          clientName: described.clientName ?? clientNames.get(sessionKey),
+          clientName: described.clientName ?? (clientNames.size > 0 ? clientNames.get(sessionKey()) : undefined),
           clientId: caller.client,
           userId: caller.userId,
           requestId: res.locals.requestId as string,

@@ -1,7 +1,7 @@
 import type { PrismaClient } from '@bmms/prisma';
 import type { Response } from 'express';
 import { tooManyFollowers } from '../errors.ts';
-import { type LogFilter, lastLogId, logsAfter, newestLogs, PAGE } from './query.ts';
+import { type LogFilter, lastLogId, newestLogs, PAGE, scanAfter } from './query.ts';
 import type { LogRecord } from './records.ts';
 import type { LogWriter } from './writer.ts';
 
@@ -80,10 +80,13 @@ export async function followLogs(
       again = false;
       for (;;) {
         if (closed || res.writableNeedDrain) return;
-        const page = await logsAfter(db, serverId, { ...filter, after: cursor });
+        const { records, examined } = await scanAfter(db, serverId, { ...filter, after: cursor });
         if (closed) return;
-        send(page);
-        if (page.length < PAGE) break;
+        send(records);
+        // Past what did not match, too: a rare filter does not read the same records again at the next pull.
+        if (examined !== undefined && examined > cursor) cursor = examined;
+        // Fewer than a page: the end, or as many records examined as one read may; the next pull goes on.
+        if (records.length < PAGE) break;
       }
     } while (again);
   };

@@ -1,5 +1,17 @@
 import type { Prisma, PrismaClient } from '@bmms/prisma';
-import { type LogKind, type LogLevel, type LogRecord, levelsFrom, toRecord } from './records.ts';
+import {
+  BATCH_SPAN_MS,
+  type LogKind,
+  type LogLevel,
+  type LogRecord,
+  levelsFrom,
+  recordId,
+  rowOf,
+  type StoredCall,
+  storedCallLevel,
+  storedCallRecord,
+  toRecord,
+} from './records.ts';
 
 /** What a reader asks of a server's log (the query of GET /servers/{name}/logs, parsed). */
 export interface LogFilter {
@@ -18,27 +30,165 @@ export interface LogFilter {
 /** The most records one page of a follower's catch-up reads. */
 export const PAGE = 1000;
 
-/** The database condition of a filter on one server's log. */
-function whereOf(serverId: string, f: LogFilter): Prisma.ServerLogWhereInput {
+/** Rows read per query while a page of records is gathered (a batch row holds up to RECORDS_PER_ROW records). */
+const ROWS_PER_READ = 16;
+
+type Row = Prisma.ServerLogGetPayload<object>;
+
+/**
+ * The database condition of a filter on one server's rows: what can be decided per row. A batch row of calls is
+ * kept whenever one of its calls may match (its `level` is its calls' highest, its `time` its first call's); every
+ * record is then matched exactly by `matches`.
+ */
+function rowWhere(serverId: string, f: LogFilter): Prisma.ServerLogWhereInput {
   const id: Prisma.BigIntFilter = {};
-  if (f.before !== undefined) id.lt = f.before;
-  if (f.after !== undefined) id.gt = f.after;
+  if (f.before !== undefined) id.lte = rowOf(f.before - 1n);
+  if (f.after !== undefined) id.gte = rowOf(f.after);
   const time: Prisma.DateTimeFilter = {};
-  if (f.since) time.gte = new Date(f.since);
+  if (f.since) time.gte = new Date(new Date(f.since).getTime() - BATCH_SPAN_MS);
   if (f.until) time.lt = new Date(f.until);
+  const and: Prisma.ServerLogWhereInput[] = [];
+  if (f.tool) and.push({ OR: [{ tool: f.tool }, { kind: 'call', tool: null }] });
+  if (f.q) {
+    and.push({
+      OR: [
+        { kind: 'call' },
+        { message: { contains: f.q, mode: 'insensitive' } },
+        { tool: { contains: f.q, mode: 'insensitive' } },
+      ],
+    });
+  }
   return {
     serverId,
     ...(Object.keys(id).length > 0 ? { id } : {}),
     ...(Object.keys(time).length > 0 ? { time } : {}),
     ...(f.level && f.level !== 'debug' ? { level: { in: levelsFrom(f.level) } } : {}),
     ...(f.kind ? { kind: f.kind } : {}),
-    ...(f.tool ? { tool: f.tool } : {}),
-    ...(f.q
-      ? {
-          OR: [{ message: { contains: f.q, mode: 'insensitive' } }, { tool: { contains: f.q, mode: 'insensitive' } }],
-        }
-      : {}),
+    ...(and.length > 0 ? { AND: and } : {}),
   };
+}
+
+/** A filter with its times as epoch ms and its levels as a list, for matching many records. */
+interface Matcher {
+  f: LogFilter;
+  since: number | undefined;
+  until: number | undefined;
+  levels: readonly LogLevel[] | undefined;
+  q: string | undefined;
+}
+
+function matcherOf(f: LogFilter): Matcher {
+  return {
+    f,
+    since: f.since ? new Date(f.since).getTime() : undefined,
+    until: f.until ? new Date(f.until).getTime() : undefined,
+    levels: f.level && f.level !== 'debug' ? levelsFrom(f.level) : undefined,
+    q: f.q?.toLowerCase(),
+  };
+}
+
+/** Whether a record with these facts matches the whole filter (`message` asked for only when there is text to find). */
+function matchesFacts(
+  m: Matcher,
+  id: bigint,
+  time: number,
+  level: LogLevel,
+  kind: LogKind,
+  tool: string | null,
+  message: () => string,
+): boolean {
+  const { f } = m;
+  if (f.before !== undefined && id >= f.before) return false;
+  if (f.after !== undefined && id <= f.after) return false;
+  if (m.since !== undefined && time < m.since) return false;
+  if (m.until !== undefined && time >= m.until) return false;
+  if (m.levels && !m.levels.includes(level)) return false;
+  if (f.kind && kind !== f.kind) return false;
+  if (f.tool && tool !== f.tool) return false;
+  if (m.q !== undefined && !message().toLowerCase().includes(m.q) && !(tool ?? '').toLowerCase().includes(m.q)) {
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The most records one request examines: a filter that matches rarely stops there (the answer holds what was found;
+ * a follower moves on past what was examined), so that a search through a busy server's whole log cannot hold the
+ * platform's thread. Rows are read a few at a time, the thread free between reads.
+ */
+const MAX_EXAMINED = 200_000;
+
+/** What one scan found, and the id of the last record it examined (where the next scan in its order goes on). */
+interface Scan {
+  records: LogRecord[];
+  examined: bigint | undefined;
+}
+
+/** The matching records of one row, in `order`; calls of a batch are matched before a record is made of them. */
+function* matchesOf(row: Row, m: Matcher, order: 'asc' | 'desc'): Generator<[bigint, LogRecord | undefined]> {
+  if (!Array.isArray(row.calls)) {
+    const r = toRecord(row);
+    const tool = r.call?.tool ?? null;
+    const ok = matchesFacts(m, recordId(row.id), row.time.getTime(), r.level, r.kind, tool, () => r.message);
+    yield [recordId(row.id), ok ? r : undefined];
+    return;
+  }
+  const calls = row.calls as unknown as StoredCall[];
+  for (let k = 0; k < calls.length; k++) {
+    const i = order === 'asc' ? k : calls.length - 1 - k;
+    const c = calls[i] as StoredCall;
+    const id = recordId(row.id, i);
+    const ok = matchesFacts(
+      m,
+      id,
+      c[0],
+      storedCallLevel(c),
+      'call',
+      c[2],
+      () => storedCallRecord(row.id, i, c).message,
+    );
+    yield [id, ok ? storedCallRecord(row.id, i, c) : undefined];
+  }
+}
+
+/** Reads rows in `order` and gathers up to `limit` matching records, in that order. */
+async function gather(
+  db: PrismaClient,
+  serverId: string,
+  filter: LogFilter,
+  limit: number,
+  order: 'asc' | 'desc',
+): Promise<Scan> {
+  const m = matcherOf(filter);
+  const records: LogRecord[] = [];
+  let examined: bigint | undefined;
+  let count = 0;
+  let cursor: bigint | undefined;
+  for (;;) {
+    const where = rowWhere(serverId, filter);
+    if (cursor !== undefined) {
+      const next = { id: order === 'desc' ? { lt: cursor } : { gt: cursor } };
+      where.AND = [...((where.AND as Prisma.ServerLogWhereInput[] | undefined) ?? []), next];
+    }
+    const rows = await db.serverLog.findMany({ where, orderBy: { id: order }, take: ROWS_PER_READ });
+    for (const row of rows) {
+      for (const [id, record] of matchesOf(row, m, order)) {
+        // The row of `after` or `before` also holds records on the other side of it: not examined by this scan.
+        if (
+          (filter.after !== undefined && id <= filter.after) ||
+          (filter.before !== undefined && id >= filter.before)
+        ) {
+          continue;
+        }
+        examined = id;
+        count++;
+        if (record) records.push(record);
+        if (records.length >= limit || count >= MAX_EXAMINED) return { records, examined };
+      }
+    }
+    if (rows.length < ROWS_PER_READ) return { records, examined };
+    cursor = (rows[rows.length - 1] as Row).id;
+  }
 }
 
 /** The newest `limit` records of a server's log that match, oldest first. */
@@ -48,8 +198,7 @@ export async function newestLogs(
   filter: LogFilter,
   limit: number,
 ): Promise<LogRecord[]> {
-  const rows = await db.serverLog.findMany({ where: whereOf(serverId, filter), orderBy: { id: 'desc' }, take: limit });
-  return rows.reverse().map(toRecord);
+  return (await gather(db, serverId, filter, limit, 'desc')).records.reverse();
 }
 
 /** Up to `limit` matching records after `filter.after`, oldest first (a follower's next page). */
@@ -59,12 +208,29 @@ export async function logsAfter(
   filter: LogFilter & { after: bigint },
   limit = PAGE,
 ): Promise<LogRecord[]> {
-  const rows = await db.serverLog.findMany({ where: whereOf(serverId, filter), orderBy: { id: 'asc' }, take: limit });
-  return rows.map(toRecord);
+  return (await gather(db, serverId, filter, limit, 'asc')).records;
+}
+
+/**
+ * A follower's next page: up to `limit` matching records after `filter.after`, and the id of the last record examined
+ * (past the last match when the rest did not match), where the follower goes on.
+ */
+export async function scanAfter(
+  db: PrismaClient,
+  serverId: string,
+  filter: LogFilter & { after: bigint },
+  limit = PAGE,
+): Promise<Scan> {
+  return gather(db, serverId, filter, limit, 'asc');
 }
 
 /** The id of the newest record of a server's log (0 when it has none): where a follower without a filter match starts. */
 export async function lastLogId(db: PrismaClient, serverId: string): Promise<bigint> {
-  const row = await db.serverLog.findFirst({ where: { serverId }, orderBy: { id: 'desc' }, select: { id: true } });
-  return row?.id ?? 0n;
+  const row = await db.serverLog.findFirst({
+    where: { serverId },
+    orderBy: { id: 'desc' },
+    select: { id: true, calls: true },
+  });
+  if (!row) return 0n;
+  return recordId(row.id, Array.isArray(row.calls) ? Math.max(0, row.calls.length - 1) : 0);
 }

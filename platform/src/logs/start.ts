@@ -2,7 +2,6 @@ import type { Database } from '@bmms/prisma';
 import type { Config } from '../config.ts';
 import type { CallObservers } from '../gateway/calls.ts';
 import type { Logger } from '../logger.ts';
-import { callEntry } from './records.ts';
 import { LogWriter } from './writer.ts';
 
 /** The default retention of server logs: 7 days. */
@@ -20,5 +19,5 @@ export function startServerLogs(
     log: log.child({ component: 'server-logs' }),
     retentionMs: config.logRetentionMs ?? DEFAULT_LOG_RETENTION_MS,
   });
-  return { writer, listen: (calls) => calls.add((call) => writer.add(callEntry(call))) };
+  return { writer, listen: (calls) => calls.add((call) => writer.addCall(call)) };
 }

@@ -3,8 +3,8 @@ import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../gateway/calls.ts';
 import { silentLogger } from '../logger.ts';
-import { newestLogs } from './query.ts';
-import { callEntry, deployEntry, jsonLevel, outputEntry } from './records.ts';
+import { lastLogId, logsAfter, newestLogs, scanAfter } from './query.ts';
+import { BATCH_SPAN_MS, callEntry, deployEntry, jsonLevel, outputEntry, RECORDS_PER_ROW } from './records.ts';
 import { LogWriter, logPayload } from './writer.ts';
 
 let t: TestDatabase;
@@ -161,6 +161,8 @@ describe('LogWriter', () => {
       retentionMs: 3_600_000,
       flushMs: 60_000,
     });
+    // The sweep at start is over before the records are added (it would otherwise count the ancient one itself).
+    await writer.sweep();
     writer.add({ ...outputEntry(line('ancient', 'stdout')), time: new Date(Date.now() - 7_200_000) });
     writer.add(outputEntry(line('recent', 'stdout')));
     await writer.flush();
@@ -216,5 +218,173 @@ describe('LogWriter', () => {
   it('replaces only real NUL characters in the payload, not a backslash followed by u0000', () => {
     const rows = [{ message: 'a\u0000b \\u0000 c\\\u0000' }];
     expect(JSON.parse(logPayload(rows))).toEqual([{ message: 'a\ufffdb \\u0000 c\\\ufffd' }]);
+  });
+});
+
+describe('batches of gateway calls', () => {
+  /** A server of its own, so that its log holds only what the test wrote. */
+  const serverOfItsOwn = async (name: string) =>
+    database.db.server.create({ data: { orgId: server.orgId, name }, select: { id: true, orgId: true, name: true } });
+  const writerOf = (over: Partial<ConstructorParameters<typeof LogWriter>[0]> = {}) =>
+    new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+      ...over,
+    });
+
+  it("writes a server's calls as one row and reads each back as the record callEntry makes of it", async () => {
+    const s = await serverOfItsOwn('batched');
+    const writer = writerOf();
+    const at = Date.now() - 3_600_000;
+    const calls = [
+      call({ at, serverId: s.id, requestId: 'a', latencyMs: 1.23456 }),
+      call({ at: at + 1, serverId: s.id, requestId: 'b', tool: 'radar', status: 200, failed: true }),
+      call({ at: at + 2, serverId: s.id, requestId: 'c', rpcErrorCode: -32602, failed: true, preview: 4 }),
+      call({ at: at + 3, serverId: s.id, requestId: 'd', status: 502, failed: true, traceId: 'f'.repeat(32) }),
+      call({
+        at: at + 4,
+        serverId: s.id,
+        requestId: 'e',
+        method: 'initialize',
+        tool: undefined,
+        clientName: undefined,
+      }),
+    ];
+    for (const c of calls) writer.addCall(c);
+    expect(writer.pending).toBe(5);
+    await writer.close();
+    const rows = await database.db.serverLog.findMany({ where: { serverId: s.id } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ kind: 'call', level: 'error', tool: null, time: new Date(at) });
+    const records = await newestLogs(database.db, s.id, {}, 10);
+    expect(records.map(({ id: _, ...r }) => r)).toEqual(
+      calls.map((c) => {
+        const e = callEntry(c);
+        return {
+          time: e.time.toISOString(),
+          kind: e.kind,
+          level: e.level,
+          message: e.message,
+          preview: e.preview,
+          revision: e.revision,
+          stream: null,
+          call: e.call,
+        };
+      }),
+    );
+    const ids = records.map((r) => BigInt(r.id));
+    expect(ids).toEqual(ids.map((_, i) => (ids[0] as bigint) + BigInt(i)));
+    expect(await lastLogId(database.db, s.id)).toBe(ids[4]);
+    expect(await logsAfter(database.db, s.id, { after: ids[4] as bigint })).toEqual([]);
+  });
+
+  it('filters and pages records inside batches like single records: tool, level, text, kind, time and ids', async () => {
+    const s = await serverOfItsOwn('filtered');
+    const writer = writerOf();
+    const at = Date.now() - 2 * 3_600_000;
+    writer.addCall(call({ at, serverId: s.id, tool: 'add', requestId: '1' }));
+    writer.addCall(call({ at: at + 1000, serverId: s.id, tool: 'echo', requestId: '2', status: 200, failed: true }));
+    writer.add({
+      ...outputEntry({ ...line('echo said hi', 'stdout'), serverName: 'filtered' }),
+      time: new Date(at + 1500),
+    });
+    await writer.flush();
+    writer.addCall(call({ at: at + 2000, serverId: s.id, tool: 'add', requestId: '3', status: 500, failed: true }));
+    writer.addCall(call({ at: at + 3000, serverId: s.id, tool: 'add', requestId: '4' }));
+    await writer.close();
+    const ask = async (filter: Parameters<typeof newestLogs>[2], limit = 10) =>
+      (await newestLogs(database.db, s.id, filter, limit)).map((r) => r.call?.requestId ?? r.message);
+    expect(await ask({})).toEqual(['1', '2', 'echo said hi', '3', '4']);
+    expect(await ask({ tool: 'add' })).toEqual(['1', '3', '4']);
+    expect(await ask({ tool: 'echo' })).toEqual(['2']);
+    expect(await ask({ level: 'warn' })).toEqual(['2', '3']);
+    expect(await ask({ level: 'error' })).toEqual(['3']);
+    expect(await ask({ q: 'ECHO' })).toEqual(['2', 'echo said hi']);
+    expect(await ask({ q: '→ 500' })).toEqual(['3']);
+    expect(await ask({ kind: 'output' })).toEqual(['echo said hi']);
+    expect(await ask({ kind: 'call' }, 2)).toEqual(['3', '4']);
+    expect(await ask({ since: new Date(at + 1000).toISOString(), until: new Date(at + 3000).toISOString() })).toEqual([
+      '2',
+      'echo said hi',
+      '3',
+    ]);
+    const all = await newestLogs(database.db, s.id, {}, 10);
+    const id = (i: number) => BigInt(all[i]?.id as string);
+    expect(await ask({ before: id(3) }, 2)).toEqual(['2', 'echo said hi']);
+    expect(
+      (await logsAfter(database.db, s.id, { after: id(0) }, 2)).map((r) => r.call?.requestId ?? r.message),
+    ).toEqual(['2', 'echo said hi']);
+    expect((await logsAfter(database.db, s.id, { after: id(1), tool: 'add' })).map((r) => r.call?.requestId)).toEqual([
+      '3',
+      '4',
+    ]);
+  });
+
+  it('starts a new row past RECORDS_PER_ROW calls or BATCH_SPAN_MS, and finds a long call older than its row', async () => {
+    const s = await serverOfItsOwn('long-batches');
+    const writer = writerOf({ batchSize: 100_000 });
+    const at = Date.now() - 3 * 3_600_000;
+    for (let i = 0; i < RECORDS_PER_ROW + 10; i++) writer.addCall(call({ at, serverId: s.id, requestId: `n${i}` }));
+    writer.addCall(call({ at: at + BATCH_SPAN_MS, serverId: s.id, requestId: 'later' }));
+    // A call that started long before and ended now joins the open batch when it fits the span, else one of its own.
+    writer.addCall(call({ at: at + BATCH_SPAN_MS - 30_000, serverId: s.id, requestId: 'long' }));
+    await writer.close();
+    const rows = await database.db.serverLog.findMany({ where: { serverId: s.id }, orderBy: { id: 'asc' } });
+    expect(rows.map((r) => (r.calls as unknown[]).length)).toEqual([RECORDS_PER_ROW, 10, 2]);
+    expect(rows[2]?.time).toEqual(new Date(at + BATCH_SPAN_MS - 30_000));
+    const until = new Date(at + BATCH_SPAN_MS - 1).toISOString();
+    const found = await newestLogs(database.db, s.id, { until, since: new Date(at + 1).toISOString() }, 10);
+    expect(found.map((r) => r.call?.requestId)).toEqual(['long']);
+    expect(await newestLogs(database.db, s.id, {}, 5000)).toHaveLength(RECORDS_PER_ROW + 12);
+  });
+
+  it('bounds calls like other records, and skips the calls of a server deleted while they waited', async () => {
+    const s = await serverOfItsOwn('flooded');
+    const doomed = await serverOfItsOwn('gone-soon');
+    const writer = writerOf({ maxQueue: 5 });
+    for (let i = 0; i < 8; i++) writer.addCall(call({ serverId: s.id, requestId: `f${i}` }));
+    expect(writer.pending).toBe(5);
+    expect(writer.dropped).toBe(3);
+    await writer.flush();
+    for (let i = 0; i < 40; i++) writer.addCall(call({ serverId: doomed.id, requestId: `d${i}` }));
+    writer.addCall(call({ serverId: doomed.id, requestId: 'alone' }));
+    await database.db.server.delete({ where: { id: doomed.id } });
+    await writer.close();
+    const records = await newestLogs(database.db, s.id, {}, 10);
+    expect(records.map((r) => r.call?.requestId ?? r.message)).toEqual([
+      'f0',
+      'f1',
+      'f2',
+      'f3',
+      'f4',
+      "[bmms] 3 log records dropped: the platform's log writer fell behind",
+    ]);
+    expect(await database.db.serverLog.count({ where: { serverId: doomed.id } })).toBe(0);
+  });
+});
+
+describe('a follower with a rare filter', () => {
+  it('moves on past the records that did not match, so that its next pull reads only newer ones', async () => {
+    const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'rarely' } });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+    });
+    for (let i = 0; i < 50; i++) writer.addCall(call({ serverId: s.id, tool: 'common', requestId: `c${i}` }));
+    writer.addCall(call({ serverId: s.id, tool: 'rare', requestId: 'r1' }));
+    for (let i = 0; i < 50; i++) writer.addCall(call({ serverId: s.id, tool: 'common', requestId: `d${i}` }));
+    await writer.close();
+    const all = await newestLogs(database.db, s.id, {}, 1000);
+    const first = await scanAfter(database.db, s.id, { tool: 'rare', after: 0n });
+    expect(first.records.map((r) => r.call?.requestId)).toEqual(['r1']);
+    expect(first.examined).toBe(BigInt(all[all.length - 1]?.id as string));
+    const next = await scanAfter(database.db, s.id, { tool: 'rare', after: first.examined as bigint });
+    expect(next).toEqual({ records: [], examined: undefined });
   });
 });

@@ -38,9 +38,11 @@ export interface CallMetricsDeps {
  */
 export class CallMetrics {
   readonly #deps: CallMetricsDeps;
-  #pending = new Map<string, MinuteCell>();
-  /** Tool names per `<server>\0<minute>`, to bound what one server adds per minute. */
-  #tools = new Map<string, Set<string>>();
+  /**
+   * Pending cells by server, minute and tool (nested maps: the call path builds no key string). A server's minute
+   * holds at most MAX_TOOLS_PER_MINUTE tool names.
+   */
+  #pending = new Map<string, Map<number, Map<string, MinuteCell>>>();
   #flushing: Promise<void> | undefined;
   /** Incremented when a flush starts: a read that saw it change while it read the database reads again. */
   #flushes = 0;
@@ -55,19 +57,42 @@ export class CallMetrics {
   readonly observe = (call: CallRecord): void => {
     if (call.method !== 'tools/call' || call.preview !== undefined) return;
     const minute = bucketStart(call.at, 'minute');
-    const tool = this.#toolName(call.serverId, minute, call.tool ?? '');
-    const key = `${call.serverId}\u0000${tool}\u0000${minute}`;
-    let cell = this.#pending.get(key);
+    let minutes = this.#pending.get(call.serverId);
+    if (!minutes) {
+      minutes = new Map();
+      this.#pending.set(call.serverId, minutes);
+    }
+    let tools = minutes.get(minute);
+    if (!tools) {
+      tools = new Map();
+      minutes.set(minute, tools);
+    }
+    let tool = call.tool ?? '';
+    let cell = tools.get(tool);
     if (!cell) {
-      const { serverId, orgId } = call;
-      cell = { serverId, orgId, tool, minute, calls: 0, errors: 0, latencySum: 0, histogram: new LatencyHistogram() };
-      this.#pending.set(key, cell);
+      if (tools.size >= MAX_TOOLS_PER_MINUTE) tool = OTHER_TOOL;
+      cell = tools.get(tool);
+      if (!cell) {
+        const { serverId, orgId } = call;
+        cell = { serverId, orgId, tool, minute, calls: 0, errors: 0, latencySum: 0, histogram: new LatencyHistogram() };
+        tools.set(tool, cell);
+      }
     }
     cell.calls++;
     if (call.failed) cell.errors++;
     cell.latencySum += call.latencyMs;
     cell.histogram.add(call.latencyMs);
   };
+
+  /** The pending cells. */
+  #cells(serverIds?: ReadonlySet<string>): MinuteCell[] {
+    const cells: MinuteCell[] = [];
+    for (const [serverId, minutes] of this.#pending) {
+      if (serverIds && !serverIds.has(serverId)) continue;
+      for (const tools of minutes.values()) cells.push(...tools.values());
+    }
+    return cells;
+  }
 
   /** Starts the once-a-minute flush. */
   start(): void {
@@ -88,14 +113,13 @@ export class CallMetrics {
   async flush(): Promise<void> {
     while (this.#flushing) await this.#flushing;
     if (this.#pending.size === 0) return this.#prune();
-    const cells = [...this.#pending.values()];
+    const cells = this.#cells();
     this.#flushes++;
     this.#flushing = this.#write(cells).finally(() => {
       this.#flushing = undefined;
     });
     // Moved out of `pending` only now, together with the flush starting: a reader sees them in one place or the other.
     this.#pending = new Map();
-    this.#tools = new Map();
     await this.#flushing;
     await this.#prune();
   }
@@ -109,7 +133,7 @@ export class CallMetrics {
     for (;;) {
       while (this.#flushing) await this.#flushing.catch(() => {});
       const flushes = this.#flushes;
-      const unflushed = [...this.#pending.values()].filter((c) => wanted.has(c.serverId));
+      const unflushed = this.#cells(wanted);
       const stored = await read();
       if (flushes === this.#flushes) return { stored, unflushed };
     }
@@ -130,20 +154,6 @@ export class CallMetrics {
     if (now - this.#lastPrune < PRUNE_MS) return;
     this.#lastPrune = now;
     await pruneMetricRows(this.#deps.db, now).catch((err) => this.#deps.log.warn('metrics prune failed', { err }));
-  }
-
-  /** The tool name a call counts under: its own, unless its server already has too many names this minute. */
-  #toolName(serverId: string, minute: number, tool: string): string {
-    const key = `${serverId}\u0000${minute}`;
-    let names = this.#tools.get(key);
-    if (!names) {
-      names = new Set();
-      this.#tools.set(key, names);
-    }
-    if (names.has(tool)) return tool;
-    if (names.size >= MAX_TOOLS_PER_MINUTE) return OTHER_TOOL;
-    names.add(tool);
-    return tool;
   }
 }
 

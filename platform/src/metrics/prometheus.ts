@@ -6,6 +6,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PrometheusConfig } from '../config.ts';
 import { type CallRecord, OBSERVED_CALL } from '../gateway/calls.ts';
+import { GatewayCallMetrics } from './gateway-calls.ts';
 
 /** MCP methods named in labels; any other method counts as `other` (labels stay few whatever clients send). */
 const MCP_METHODS = new Set([
@@ -19,6 +20,8 @@ const MCP_METHODS = new Set([
   'prompts/list',
   'prompts/get',
 ]);
+/** Where the HTTP middleware keeps a request's start (`res.locals`). */
+const STARTED = 'bmmsPrometheusStarted';
 /** Path prefixes a request without a matched route is labelled with; anything else is `site`. */
 const PREFIXES = ['/api/v1', '/api', '/auth', '/oauth', '/git', '/s', '/.well-known'];
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -41,8 +44,7 @@ export class PlatformMetrics {
   readonly registry = new Registry();
   readonly #http: Histogram<'method' | 'route' | 'status'>;
   readonly #checks: Histogram<'check' | 'conclusion'>;
-  readonly #calls: Counter<'method' | 'outcome'>;
-  readonly #callSeconds: Histogram<'method'>;
+  readonly #calls = new GatewayCallMetrics([...MCP_METHODS, 'other'], SECONDS_BUCKETS);
 
   constructor(deps: PlatformMetricsDeps) {
     const registers = [this.registry];
@@ -61,19 +63,7 @@ export class PlatformMetrics {
       buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       registers,
     });
-    this.#calls = new Counter({
-      name: 'bmms_gateway_calls_total',
-      help: 'MCP requests through the gateway by JSON-RPC method and outcome (ok or error).',
-      labelNames: ['method', 'outcome'],
-      registers,
-    });
-    this.#callSeconds = new Histogram({
-      name: 'bmms_gateway_call_duration_seconds',
-      help: 'MCP requests through the gateway by JSON-RPC method.',
-      labelNames: ['method'],
-      buckets: SECONDS_BUCKETS,
-      registers,
-    });
+    this.#calls.register(this.registry);
     let droppedSeen = 0;
     new Counter({
       name: 'bmms_server_log_records_dropped_total',
@@ -123,13 +113,17 @@ export class PlatformMetrics {
    * gateway told its observers about, which bmms_gateway_call_duration_seconds measures (once is enough per call).
    */
   middleware(): RequestHandler {
-    return (req: Request, res: Response, next: NextFunction) => {
-      const started = performance.now();
-      res.once('finish', () => {
-        if (res.locals[OBSERVED_CALL] === true) return;
-        const labels = { method: methodLabel(req.method), route: routeLabel(req), status: res.statusCode };
-        this.#http.observe(labels, (performance.now() - started) / 1000);
-      });
+    const http = this.#http;
+    // One listener for every response, `this` being the response: nothing is allocated per request for it.
+    function finished(this: Response): void {
+      if (this.locals[OBSERVED_CALL] === true) return;
+      const req = this.req;
+      const labels = { method: methodLabel(req.method), route: routeLabel(req), status: this.statusCode };
+      http.observe(labels, (performance.now() - (this.locals[STARTED] as number)) / 1000);
+    }
+    return (_req: Request, res: Response, next: NextFunction) => {
+      res.locals[STARTED] = performance.now();
+      res.on('finish', finished);
       next();
     };
   }
@@ -137,8 +131,7 @@ export class PlatformMetrics {
   /** The call observer counting gateway calls. */
   readonly observeCall = (call: CallRecord): void => {
     const method = call.method && MCP_METHODS.has(call.method) ? call.method : 'other';
-    this.#calls.inc({ method, outcome: call.failed ? 'error' : 'ok' });
-    this.#callSeconds.observe({ method }, call.latencyMs / 1000);
+    this.#calls.observe(method, call.failed, call.latencyMs / 1000);
   };
 
   /** Times one completed check. */

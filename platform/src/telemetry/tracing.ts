@@ -97,7 +97,7 @@ export class CallBudget {
   #tokens: number;
   #last: number;
 
-  constructor(perSecond: number, now: () => number = () => performance.now()) {
+  constructor(perSecond: number, now: () => number = Date.now) {
     this.#perSecond = perSecond;
     this.#now = now;
     this.#tokens = perSecond;
