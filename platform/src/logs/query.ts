@@ -30,8 +30,14 @@ export interface LogFilter {
 /** The most records one page of a follower's catch-up reads. */
 export const PAGE = 1000;
 
-/** Rows read per query while a page of records is gathered (a batch row holds up to RECORDS_PER_ROW records). */
-const ROWS_PER_READ = 16;
+/**
+ * Rows read per query while a page of records is gathered: the first read takes FIRST_READ rows, the next ones as
+ * many as hold about RECORDS_PER_READ records at the rows' size so far (a batch row holds up to RECORDS_PER_ROW
+ * calls, an output line is a row of its own), at most MAX_READ rows. One read's work stays small either way.
+ */
+const FIRST_READ = 16;
+const RECORDS_PER_READ = 16_384;
+const MAX_READ = 500;
 
 type Row = Prisma.ServerLogGetPayload<object>;
 
@@ -164,13 +170,14 @@ async function gather(
   let examined: bigint | undefined;
   let count = 0;
   let cursor: bigint | undefined;
+  let take = FIRST_READ;
   for (;;) {
     const where = rowWhere(serverId, filter);
     if (cursor !== undefined) {
       const next = { id: order === 'desc' ? { lt: cursor } : { gt: cursor } };
       where.AND = [...((where.AND as Prisma.ServerLogWhereInput[] | undefined) ?? []), next];
     }
-    const rows = await db.serverLog.findMany({ where, orderBy: { id: order }, take: ROWS_PER_READ });
+    const rows = await db.serverLog.findMany({ where, orderBy: { id: order }, take });
     for (const row of rows) {
       for (const [id, record] of matchesOf(row, m, order)) {
         // The row of `after` or `before` also holds records on the other side of it: not examined by this scan.
@@ -186,7 +193,10 @@ async function gather(
         if (records.length >= limit || count >= MAX_EXAMINED) return { records, examined };
       }
     }
-    if (rows.length < ROWS_PER_READ) return { records, examined };
+    if (rows.length < take) return { records, examined };
+    let held = 0;
+    for (const row of rows) held += Array.isArray(row.calls) ? row.calls.length : 1;
+    take = Math.max(4, Math.min(MAX_READ, Math.floor(RECORDS_PER_READ / (held / rows.length))));
     cursor = (rows[rows.length - 1] as Row).id;
   }
 }
