@@ -2,7 +2,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { FollowerSlots, followLogs } from '../logs/follow.ts';
-import { type LogFilter, logsAfter, newestLogs } from '../logs/query.ts';
+import { type LogFilter, searchAfter, searchNewest } from '../logs/query.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
@@ -51,12 +51,18 @@ export function logsRouter(ctx: LogsApiDeps): Router {
       });
       return;
     }
-    // With `after`, the next records in order (a poller misses none); else the newest ones.
-    const logs =
-      query.after === undefined
-        ? await newestLogs(ctx.db, server.id, filter, limit)
-        : await logsAfter(ctx.db, server.id, { ...filter, after: BigInt(query.after) }, limit);
-    res.json({ logs });
+    // With `after`, the next records in order (a poller misses none); else the newest ones. A search that stopped
+    // at its bound says where to go on (`next`).
+    if (query.after === undefined) {
+      const { records, before } = await searchNewest(ctx.db, server.id, filter, limit);
+      res.json({ logs: records, ...(before === undefined ? {} : { next: { before: before.toString() } }) });
+      return;
+    }
+    const found = await searchAfter(ctx.db, server.id, { ...filter, after: BigInt(query.after) }, limit);
+    res.json({
+      logs: found.records,
+      ...(found.after === undefined ? {} : { next: { after: found.after.toString() } }),
+    });
   });
 
   return router;

@@ -894,7 +894,15 @@ export const logRecordAnswer = z
     call: logCallAnswer.nullable().meta({ description: 'For a call record: what the gateway saw of the call.' }),
   })
   .meta({ id: 'LogRecord' });
-export const logsAnswer = z.object({ logs: z.array(logRecordAnswer) });
+export const logsAnswer = z.object({
+  logs: z.array(logRecordAnswer),
+  next: z
+    .object({ before: z.string().optional(), after: z.string().optional() })
+    .optional()
+    .describe(
+      'Present when the search examined as many records as one request may (200,000) before finding `limit` matches: more may match further on. Ask again with this `before` (newest-first search) or `after` (a search with `after`) to go on.',
+    ),
+});
 const auditEvent = z
   .object({
     id: z.string(),

@@ -44,7 +44,7 @@ type Row = Prisma.ServerLogGetPayload<object>;
 /**
  * The database condition of a filter on one server's rows: what can be decided per row. A batch row of calls is
  * kept whenever one of its calls may match (its `level` is its calls' highest, its `time` its first call's); every
- * record is then matched exactly by `matches`.
+ * record is then matched exactly (`matchesOf`).
  */
 function rowWhere(serverId: string, f: LogFilter): Prisma.ServerLogWhereInput {
   const id: Prisma.BigIntFilter = {};
@@ -124,10 +124,14 @@ function matchesFacts(
  */
 const MAX_EXAMINED = 200_000;
 
-/** What one scan found, and the id of the last record it examined (where the next scan in its order goes on). */
-interface Scan {
+/**
+ * What one scan found, the id of the last record it examined (where the next scan in its order goes on), and whether
+ * it stopped at MAX_EXAMINED before finding as many records as asked for (more may match further on).
+ */
+export interface Scan {
   records: LogRecord[];
   examined: bigint | undefined;
+  stopped: boolean;
 }
 
 /** The matching records of one row, in `order`; calls of a batch are matched before a record is made of them. */
@@ -164,6 +168,7 @@ async function gather(
   filter: LogFilter,
   limit: number,
   order: 'asc' | 'desc',
+  maxExamined = MAX_EXAMINED,
 ): Promise<Scan> {
   const m = matcherOf(filter);
   const records: LogRecord[] = [];
@@ -190,15 +195,46 @@ async function gather(
         examined = id;
         count++;
         if (record) records.push(record);
-        if (records.length >= limit || count >= MAX_EXAMINED) return { records, examined };
+        if (records.length >= limit) return { records, examined, stopped: false };
+        if (count >= maxExamined) return { records, examined, stopped: true };
       }
     }
-    if (rows.length < take) return { records, examined };
+    if (rows.length < take) return { records, examined, stopped: false };
     let held = 0;
     for (const row of rows) held += Array.isArray(row.calls) ? row.calls.length : 1;
     take = Math.max(4, Math.min(MAX_READ, Math.floor(RECORDS_PER_READ / (held / rows.length))));
     cursor = (rows[rows.length - 1] as Row).id;
   }
+}
+
+/**
+ * The newest `limit` matching records, oldest first, and (when the search stopped at its bound) the id to ask again
+ * `before`, to search further back.
+ */
+export async function searchNewest(
+  db: PrismaClient,
+  serverId: string,
+  filter: LogFilter,
+  limit: number,
+  maxExamined = MAX_EXAMINED,
+): Promise<{ records: LogRecord[]; before: bigint | undefined }> {
+  const scan = await gather(db, serverId, filter, limit, 'desc', maxExamined);
+  return { records: scan.records.reverse(), before: scan.stopped ? scan.examined : undefined };
+}
+
+/**
+ * Up to `limit` matching records after `filter.after`, oldest first, and (when the search stopped at its bound) the
+ * id to ask again `after`, to search further on.
+ */
+export async function searchAfter(
+  db: PrismaClient,
+  serverId: string,
+  filter: LogFilter & { after: bigint },
+  limit: number,
+  maxExamined = MAX_EXAMINED,
+): Promise<{ records: LogRecord[]; after: bigint | undefined }> {
+  const scan = await gather(db, serverId, filter, limit, 'asc', maxExamined);
+  return { records: scan.records, after: scan.stopped ? scan.examined : undefined };
 }
 
 /** The newest `limit` records of a server's log that match, oldest first. */

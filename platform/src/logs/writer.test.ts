@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../gateway/calls.ts';
 import { silentLogger } from '../logger.ts';
-import { lastLogId, logsAfter, newestLogs, scanAfter } from './query.ts';
+import { lastLogId, logsAfter, newestLogs, scanAfter, searchAfter, searchNewest } from './query.ts';
 import { BATCH_SPAN_MS, callEntry, deployEntry, jsonLevel, outputEntry, RECORDS_PER_ROW } from './records.ts';
 import { LogWriter, logPayload } from './writer.ts';
 
@@ -385,6 +385,37 @@ describe('a follower with a rare filter', () => {
     expect(first.records.map((r) => r.call?.requestId)).toEqual(['r1']);
     expect(first.examined).toBe(BigInt(all[all.length - 1]?.id as string));
     const next = await scanAfter(database.db, s.id, { tool: 'rare', after: first.examined as bigint });
-    expect(next).toEqual({ records: [], examined: undefined });
+    expect(next).toEqual({ records: [], examined: undefined, stopped: false });
+  });
+});
+
+describe('a search through more records than one request may examine', () => {
+  it('answers what it found and where to go on, before or after, until the rare record is found', async () => {
+    const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'haystack' } });
+    const writer = new LogWriter({
+      db: database.db,
+      raw: database.raw,
+      log: silentLogger,
+      retentionMs: 86_400_000,
+      flushMs: 60_000,
+    });
+    writer.addCall(call({ serverId: s.id, tool: 'needle', requestId: 'needle' }));
+    for (let i = 0; i < 2500; i++) writer.addCall(call({ serverId: s.id, tool: 'hay', requestId: `h${i}` }));
+    await writer.close();
+    const bound = 1000;
+    const first = await searchNewest(database.db, s.id, { q: 'needle' }, 10, bound);
+    expect(first.records).toEqual([]);
+    expect(first.before).toBeDefined();
+    const second = await searchNewest(database.db, s.id, { q: 'needle', before: first.before }, 10, bound);
+    expect(second.records).toEqual([]);
+    const third = await searchNewest(database.db, s.id, { q: 'needle', before: second.before }, 10, bound);
+    expect(third.records.map((r) => r.call?.requestId)).toEqual(['needle']);
+    expect(third.before).toBeUndefined();
+    // Forwards: from the needle on, nothing more matches; the search says where it stopped, then that it is done.
+    const needle = BigInt(third.records[0]?.id as string);
+    const on = await searchAfter(database.db, s.id, { q: 'needle', after: needle }, 10, bound);
+    expect(on).toMatchObject({ records: [], after: needle + BigInt(bound) });
+    const rest = await searchAfter(database.db, s.id, { q: 'needle', after: on.after as bigint }, 10, 10_000);
+    expect(rest).toEqual({ records: [], after: undefined });
   });
 });
