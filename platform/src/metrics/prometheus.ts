@@ -113,13 +113,13 @@ export class PlatformMetrics {
    * gateway told its observers about, which bmms_gateway_call_duration_seconds measures (once is enough per call).
    */
   middleware(): RequestHandler {
-    const http = this.#http;
+    const histogram = this.#http;
     // One listener for every response, `this` being the response: nothing is allocated per request for it.
     function finished(this: Response): void {
       if (this.locals[OBSERVED_CALL] === true) return;
       const req = this.req;
       const labels = { method: methodLabel(req.method), route: routeLabel(req), status: this.statusCode };
-      http.observe(labels, (performance.now() - (this.locals[STARTED] as number)) / 1000);
+      histogram.observe(labels, (performance.now() - (this.locals[STARTED] as number)) / 1000);
     }
     return (_req: Request, res: Response, next: NextFunction) => {
       res.locals[STARTED] = performance.now();
