@@ -221,19 +221,21 @@ describe('LogWriter', () => {
   });
 });
 
+/** A writer on the test database that writes only when told to (or at close). */
+const writerOf = (over: Partial<ConstructorParameters<typeof LogWriter>[0]> = {}) =>
+  new LogWriter({
+    db: database.db,
+    raw: database.raw,
+    log: silentLogger,
+    retentionMs: 86_400_000,
+    flushMs: 60_000,
+    ...over,
+  });
+
 describe('batches of gateway calls', () => {
   /** A server of its own, so that its log holds only what the test wrote. */
   const serverOfItsOwn = async (name: string) =>
     database.db.server.create({ data: { orgId: server.orgId, name }, select: { id: true, orgId: true, name: true } });
-  const writerOf = (over: Partial<ConstructorParameters<typeof LogWriter>[0]> = {}) =>
-    new LogWriter({
-      db: database.db,
-      raw: database.raw,
-      log: silentLogger,
-      retentionMs: 86_400_000,
-      flushMs: 60_000,
-      ...over,
-    });
 
   it("writes a server's calls as one row and reads each back as the record callEntry makes of it", async () => {
     const s = await serverOfItsOwn('batched');
@@ -369,13 +371,7 @@ describe('batches of gateway calls', () => {
 describe('a follower with a rare filter', () => {
   it('moves on past the records that did not match, so that its next pull reads only newer ones', async () => {
     const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'rarely' } });
-    const writer = new LogWriter({
-      db: database.db,
-      raw: database.raw,
-      log: silentLogger,
-      retentionMs: 86_400_000,
-      flushMs: 60_000,
-    });
+    const writer = writerOf();
     for (let i = 0; i < 50; i++) writer.addCall(call({ serverId: s.id, tool: 'common', requestId: `c${i}` }));
     writer.addCall(call({ serverId: s.id, tool: 'rare', requestId: 'r1' }));
     for (let i = 0; i < 50; i++) writer.addCall(call({ serverId: s.id, tool: 'common', requestId: `d${i}` }));
@@ -392,13 +388,7 @@ describe('a follower with a rare filter', () => {
 describe('a search through more records than one request may examine', () => {
   it('answers what it found and where to go on, before or after, until the rare record is found', async () => {
     const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'haystack' } });
-    const writer = new LogWriter({
-      db: database.db,
-      raw: database.raw,
-      log: silentLogger,
-      retentionMs: 86_400_000,
-      flushMs: 60_000,
-    });
+    const writer = writerOf();
     writer.addCall(call({ serverId: s.id, tool: 'needle', requestId: 'needle' }));
     for (let i = 0; i < 2500; i++) writer.addCall(call({ serverId: s.id, tool: 'hay', requestId: `h${i}` }));
     await writer.close();
