@@ -331,7 +331,10 @@ export class BmmsClient {
   }
 
   /** GET /servers/:name/logs */
-  serverLogs(server: string, query: LogQuery): Promise<{ logs: LogRecord[] }> {
+  serverLogs(
+    server: string,
+    query: LogQuery,
+  ): Promise<{ logs: LogRecord[]; next?: { before?: string; after?: string } }> {
     return this.#call('GET', `/servers/${seg(server)}/logs${queryString(query)}`);
   }
 

@@ -83,7 +83,13 @@ export const logsCommand: Command = {
       await api.serverLogs(server, { ...query, limit: '1' });
       return follow(ctx, api, server, query);
     }
-    const { logs } = await api.serverLogs(server, query);
+    const { logs, next } = await api.serverLogs(server, query);
     for (const r of logs) print(ctx, r);
+    // The platform examines a bounded number of records per request: say so rather than look complete.
+    if (next)
+      note(
+        ctx.io,
+        'bmms: the search stopped after the most records one request examines; older ones were not searched',
+      );
   },
 };
