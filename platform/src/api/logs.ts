@@ -2,7 +2,7 @@ import type { PrismaClient } from '@bmms/prisma';
 import { Router } from 'express';
 import { requirePermission } from '../accounts/roles.ts';
 import { FollowerSlots, followLogs } from '../logs/follow.ts';
-import { type LogFilter, searchAfter, searchNewest } from '../logs/query.ts';
+import { type LogFilter, scanAfter, searchNewest } from '../logs/query.ts';
 import type { LogWriter } from '../logs/writer.ts';
 import { findServer } from '../services/servers.ts';
 import { input } from './operation.ts';
@@ -58,11 +58,9 @@ export function logsRouter(ctx: LogsApiDeps): Router {
       res.json({ logs: records, ...(before === undefined ? {} : { next: { before: before.toString() } }) });
       return;
     }
-    const found = await searchAfter(ctx.db, server.id, { ...filter, after: BigInt(query.after) }, limit);
-    res.json({
-      logs: found.records,
-      ...(found.after === undefined ? {} : { next: { after: found.after.toString() } }),
-    });
+    const found = await scanAfter(ctx.db, server.id, { ...filter, after: BigInt(query.after) }, limit);
+    const next = found.stopped && found.examined !== undefined ? { next: { after: found.examined.toString() } } : {};
+    res.json({ logs: found.records, ...next });
   });
 
   return router;

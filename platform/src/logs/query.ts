@@ -93,10 +93,12 @@ function matcherOf(f: LogFilter): Matcher {
   };
 }
 
-/** Whether a record with these facts matches the whole filter (`message` asked for only when there is text to find). */
+/**
+ * Whether a record with these facts matches the filter (`message` asked for only when there is text to find); its id
+ * is within `before`/`after` already (`gather` skips the others).
+ */
 function matchesFacts(
   m: Matcher,
-  id: bigint,
   time: number,
   level: LogLevel,
   kind: LogKind,
@@ -104,8 +106,6 @@ function matchesFacts(
   message: () => string,
 ): boolean {
   const { f } = m;
-  if (f.before !== undefined && id >= f.before) return false;
-  if (f.after !== undefined && id <= f.after) return false;
   if (m.since !== undefined && time < m.since) return false;
   if (m.until !== undefined && time >= m.until) return false;
   if (m.levels && !m.levels.includes(level)) return false;
@@ -134,12 +134,11 @@ export interface Scan {
   stopped: boolean;
 }
 
-/** The matching records of one row, in `order`; calls of a batch are matched before a record is made of them. */
+/** Each record of one row, in `order`, with itself when it matches (a batch's calls are matched before a record is made). */
 function* matchesOf(row: Row, m: Matcher, order: 'asc' | 'desc'): Generator<[bigint, LogRecord | undefined]> {
   if (!Array.isArray(row.calls)) {
     const r = toRecord(row);
-    const tool = r.call?.tool ?? null;
-    const ok = matchesFacts(m, recordId(row.id), row.time.getTime(), r.level, r.kind, tool, () => r.message);
+    const ok = matchesFacts(m, row.time.getTime(), r.level, r.kind, r.call?.tool ?? null, () => r.message);
     yield [recordId(row.id), ok ? r : undefined];
     return;
   }
@@ -147,17 +146,14 @@ function* matchesOf(row: Row, m: Matcher, order: 'asc' | 'desc'): Generator<[big
   for (let k = 0; k < calls.length; k++) {
     const i = order === 'asc' ? k : calls.length - 1 - k;
     const c = calls[i] as StoredCall;
-    const id = recordId(row.id, i);
-    const ok = matchesFacts(
-      m,
-      id,
-      c[0],
-      storedCallLevel(c),
-      'call',
-      c[2],
-      () => storedCallRecord(row.id, i, c).message,
-    );
-    yield [id, ok ? storedCallRecord(row.id, i, c) : undefined];
+    // Made when its message is needed to match, else only when it matches; never twice.
+    let record: LogRecord | undefined;
+    const made = () => {
+      record ??= storedCallRecord(row.id, i, c);
+      return record;
+    };
+    const ok = matchesFacts(m, c[0], storedCallLevel(c), 'call', c[2], () => made().message);
+    yield [recordId(row.id, i), ok ? made() : undefined];
   }
 }
 
@@ -222,21 +218,6 @@ export async function searchNewest(
   return { records: scan.records.reverse(), before: scan.stopped ? scan.examined : undefined };
 }
 
-/**
- * Up to `limit` matching records after `filter.after`, oldest first, and (when the search stopped at its bound) the
- * id to ask again `after`, to search further on.
- */
-export async function searchAfter(
-  db: PrismaClient,
-  serverId: string,
-  filter: LogFilter & { after: bigint },
-  limit: number,
-  maxExamined = MAX_EXAMINED,
-): Promise<{ records: LogRecord[]; after: bigint | undefined }> {
-  const scan = await gather(db, serverId, filter, limit, 'asc', maxExamined);
-  return { records: scan.records, after: scan.stopped ? scan.examined : undefined };
-}
-
 /** The newest `limit` records of a server's log that match, oldest first. */
 export async function newestLogs(
   db: PrismaClient,
@@ -244,30 +225,21 @@ export async function newestLogs(
   filter: LogFilter,
   limit: number,
 ): Promise<LogRecord[]> {
-  return (await gather(db, serverId, filter, limit, 'desc')).records.reverse();
-}
-
-/** Up to `limit` matching records after `filter.after`, oldest first (a follower's next page). */
-export async function logsAfter(
-  db: PrismaClient,
-  serverId: string,
-  filter: LogFilter & { after: bigint },
-  limit = PAGE,
-): Promise<LogRecord[]> {
-  return (await gather(db, serverId, filter, limit, 'asc')).records;
+  return (await searchNewest(db, serverId, filter, limit)).records;
 }
 
 /**
- * A follower's next page: up to `limit` matching records after `filter.after`, and the id of the last record examined
- * (past the last match when the rest did not match), where the follower goes on.
+ * Up to `limit` matching records after `filter.after`, oldest first; the id of the last record examined (a follower
+ * goes on from there, past what did not match); and whether the search stopped at its bound (the API's `next`).
  */
 export async function scanAfter(
   db: PrismaClient,
   serverId: string,
   filter: LogFilter & { after: bigint },
   limit = PAGE,
+  maxExamined = MAX_EXAMINED,
 ): Promise<Scan> {
-  return gather(db, serverId, filter, limit, 'asc');
+  return gather(db, serverId, filter, limit, 'asc', maxExamined);
 }
 
 /** The id of the newest record of a server's log (0 when it has none): where a follower without a filter match starts. */

@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from '@bmms/prisma/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../gateway/calls.ts';
 import { silentLogger } from '../logger.ts';
-import { lastLogId, logsAfter, newestLogs, scanAfter, searchAfter, searchNewest } from './query.ts';
+import { lastLogId, newestLogs, scanAfter, searchNewest } from './query.ts';
 import { BATCH_SPAN_MS, callEntry, deployEntry, jsonLevel, outputEntry, RECORDS_PER_ROW } from './records.ts';
 import { LogWriter, logPayload } from './writer.ts';
 
@@ -280,7 +280,7 @@ describe('batches of gateway calls', () => {
     const ids = records.map((r) => BigInt(r.id));
     expect(ids).toEqual(ids.map((_, i) => (ids[0] as bigint) + BigInt(i)));
     expect(await lastLogId(database.db, s.id)).toBe(ids[4]);
-    expect(await logsAfter(database.db, s.id, { after: ids[4] as bigint })).toEqual([]);
+    expect((await scanAfter(database.db, s.id, { after: ids[4] as bigint })).records).toEqual([]);
   });
 
   it('filters and pages records inside batches like single records: tool, level, text, kind, time and ids', async () => {
@@ -317,12 +317,11 @@ describe('batches of gateway calls', () => {
     const id = (i: number) => BigInt(all[i]?.id as string);
     expect(await ask({ before: id(3) }, 2)).toEqual(['2', 'echo said hi']);
     expect(
-      (await logsAfter(database.db, s.id, { after: id(0) }, 2)).map((r) => r.call?.requestId ?? r.message),
+      (await scanAfter(database.db, s.id, { after: id(0) }, 2)).records.map((r) => r.call?.requestId ?? r.message),
     ).toEqual(['2', 'echo said hi']);
-    expect((await logsAfter(database.db, s.id, { after: id(1), tool: 'add' })).map((r) => r.call?.requestId)).toEqual([
-      '3',
-      '4',
-    ]);
+    expect(
+      (await scanAfter(database.db, s.id, { after: id(1), tool: 'add' })).records.map((r) => r.call?.requestId),
+    ).toEqual(['3', '4']);
   });
 
   it('starts a new row past RECORDS_PER_ROW calls or BATCH_SPAN_MS, and finds a long call older than its row', async () => {
@@ -403,9 +402,52 @@ describe('a search through more records than one request may examine', () => {
     expect(third.before).toBeUndefined();
     // Forwards: from the needle on, nothing more matches; the search says where it stopped, then that it is done.
     const needle = BigInt(third.records[0]?.id as string);
-    const on = await searchAfter(database.db, s.id, { q: 'needle', after: needle }, 10, bound);
-    expect(on).toMatchObject({ records: [], after: needle + BigInt(bound) });
-    const rest = await searchAfter(database.db, s.id, { q: 'needle', after: on.after as bigint }, 10, 10_000);
-    expect(rest).toEqual({ records: [], after: undefined });
+    const on = await scanAfter(database.db, s.id, { q: 'needle', after: needle }, 10, bound);
+    expect(on).toMatchObject({ records: [], stopped: true, examined: needle + BigInt(bound) });
+    const rest = await scanAfter(database.db, s.id, { q: 'needle', after: on.examined as bigint }, 10, 10_000);
+    expect(rest).toMatchObject({ records: [], stopped: false });
+  });
+});
+
+describe('call batches against a hostile or careless caller', () => {
+  it('keeps a batch whose calls carry NUL characters (as U+FFFD), and none of its other calls is lost', async () => {
+    const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'nul-names' } });
+    const writer = writerOf();
+    for (let i = 0; i < 40; i++) writer.addCall(call({ serverId: s.id, requestId: `n${i}` }));
+    writer.addCall(call({ serverId: s.id, tool: 'a\u0000b', clientName: 'evil\u0000client', requestId: 'nul' }));
+    writer.addCall(call({ serverId: s.id, tool: 'solo\u0000', requestId: 'small' }));
+    await writer.close();
+    const records = await newestLogs(database.db, s.id, {}, 100);
+    expect(records).toHaveLength(42);
+    const nul = records.find((r) => r.call?.requestId === 'nul');
+    expect(nul?.call).toMatchObject({ tool: 'a\ufffdb', clientName: 'evil\ufffdclient' });
+    expect(records.find((r) => r.call?.requestId === 'small')?.call?.tool).toBe('solo\ufffd');
+  });
+
+  it('answers nothing, not an error, for ids at the edges: before 0, after the largest id the API takes', async () => {
+    const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'edges' } });
+    const writer = writerOf();
+    writer.addCall(call({ serverId: s.id }));
+    await writer.close();
+    expect(await newestLogs(database.db, s.id, { before: 0n }, 10)).toEqual([]);
+    expect(await newestLogs(database.db, s.id, { before: 1n }, 10)).toEqual([]);
+    const largest = 10n ** 19n - 1n;
+    expect((await scanAfter(database.db, s.id, { after: largest })).records).toEqual([]);
+    expect(await newestLogs(database.db, s.id, { before: largest }, 10)).toHaveLength(1);
+  });
+
+  it('loses and repeats nothing when calls arrive while a write is under way', async () => {
+    const s = await database.db.server.create({ data: { orgId: server.orgId, name: 'busy' } });
+    const writer = writerOf();
+    for (let i = 0; i < 100; i++) writer.addCall(call({ serverId: s.id, requestId: `a${i}` }));
+    const writing = writer.flush();
+    for (let i = 0; i < 100; i++) writer.addCall(call({ serverId: s.id, requestId: `b${i}` }));
+    const again = writer.flush();
+    for (let i = 0; i < 100; i++) writer.addCall(call({ serverId: s.id, requestId: `c${i}` }));
+    await Promise.all([writing, again]);
+    await writer.close();
+    const ids = (await newestLogs(database.db, s.id, {}, 1000)).map((r) => r.call?.requestId);
+    expect(ids).toHaveLength(300);
+    expect(new Set(ids).size).toBe(300);
   });
 });

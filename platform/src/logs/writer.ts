@@ -3,6 +3,7 @@ import type { CallRecord } from '../gateway/calls.ts';
 import type { Logger } from '../logger.ts';
 import {
   BATCH_SPAN_MS,
+  callEntry,
   highestLevel,
   type LogEntry,
   type LogLevel,
@@ -143,22 +144,7 @@ export class LogWriter {
     const dropped = this.#droppedBy.get(key);
     if (dropped) dropped.count++;
     else if (this.#droppedBy.size < 10_000) {
-      const entry: LogEntry =
-        'owner' in what
-          ? what
-          : {
-              owner: { serverId: what.serverId, orgId: what.orgId },
-              time: new Date(what.at),
-              kind: 'call',
-              level: 'info',
-              message: '',
-              preview: null,
-              revision: null,
-              stream: null,
-              tool: null,
-              call: null,
-            };
-      this.#droppedBy.set(key, { entry, count: 1 });
+      this.#droppedBy.set(key, { entry: 'owner' in what ? what : callEntry(what), count: 1 });
     }
     this.#droppedTotal++;
   }
