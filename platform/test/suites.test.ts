@@ -129,6 +129,21 @@ describe('the check suite runner', () => {
     expect(suite.conclusion).toBe('success');
     expect(suiteVerdict(suite)).toBe('success');
 
+    // Between its last run's completion and its own (a few queries later), a suite is decided by its runs.
+    const lastRunWritten = { ...suite, status: 'in_progress', conclusion: null };
+    expect(suiteVerdict(lastRunWritten)).toBe('success');
+    const failedRun = {
+      ...lastRunWritten,
+      runs: suite.runs.map((r, i) => (i === 0 ? { ...r, conclusion: 'failure' } : r)),
+    };
+    expect(suiteVerdict(failedRun)).toBe('failure');
+    const oneRunning = {
+      ...lastRunWritten,
+      runs: suite.runs.map((r, i) => (i === 0 ? { ...r, status: 'in_progress' } : r)),
+    };
+    expect(suiteVerdict(oneRunning)).toBe('pending');
+    expect(suiteVerdict({ ...lastRunWritten, runs: [] })).toBe('pending');
+
     await expect(service.rerun(server, before.id, 'no-such-check')).rejects.toThrow(/unknown check/);
     suite = await settled();
     expect(suite.runs).toHaveLength(checks.length);

@@ -465,9 +465,17 @@ async function removeWorkDir(workDir: string, runs: Set<Promise<unknown>>): Prom
   await rm(workDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
-/** A suite's verdict for the merge gate and the reconciler. */
+/**
+ * A suite's verdict for the merge gate and the reconciler. The suite row is marked completed a few queries after its
+ * last run: a suite whose runs have all completed is decided already, so someone who saw every check of a change
+ * green and merges at once is not told its checks are still running.
+ */
 export function suiteVerdict(suite: SuiteWithRuns): GateVerdict {
-  if (suite.status !== 'completed') return 'pending';
-  const green = suite.conclusion === 'success' && suite.runs.every((r) => PASSING_CONCLUSIONS.has(r.conclusion ?? ''));
+  const decided =
+    suite.status === 'completed' || (suite.runs.length > 0 && suite.runs.every((r) => r.status === 'completed'));
+  if (!decided) return 'pending';
+  const green =
+    (suite.status !== 'completed' || suite.conclusion === 'success') &&
+    suite.runs.every((r) => PASSING_CONCLUSIONS.has(r.conclusion ?? ''));
   return green ? 'success' : 'failure';
 }
