@@ -140,7 +140,31 @@ async function tscAlone(files: Record<string, string>): Promise<number> {
   return performance.now() - t0;
 }
 
+/** The checks a change had before #17's behaviour checks. */
+const STATIC_AND_PREVIEW = [
+  'manifest',
+  'surface',
+  'security',
+  'secrets',
+  'dependencies',
+  'typecheck',
+  'views',
+  'preview',
+];
+
+/**
+ * What the behaviour checks (tests, contract, conformance, replay) add to a cold suite: its end after the last of
+ * the other checks ended, against the preview's own start (its check's run, beside the others), in ms.
+ */
+function behaviourCost(change: Change): { added: number; preview: number } {
+  const end = (names?: string[]) =>
+    Math.max(...change.checks.filter((c) => !names || names.includes(c.name)).map((c) => Date.parse(c.completedAt)));
+  const preview = change.checks.find((c) => c.name === 'preview')?.durationMs ?? Number.NaN;
+  return { added: end() - end(STATIC_AND_PREVIEW), preview };
+}
+
 const cold: number[] = [];
+const behaviour: { added: number; preview: number }[] = [];
 const warm: number[] = [];
 const tsc: number[] = [];
 let slowest: Change | undefined;
@@ -175,6 +199,7 @@ try {
     const a = await api<{ number: number }>('POST', '/servers/bench/changes', { branch: `cold-${i}`, title: 'cold' });
     const done = await checked(a.number);
     cold.push(performance.now() - t0);
+    behaviour.push(behaviourCost(done));
     if (process.env.BENCH_TRACE) {
       const wall = Date.now() - (performance.now() - t0);
       console.log(
@@ -208,4 +233,9 @@ console.log(
 );
 console.log(`cold suite (new tree):   ${fmt(cold)} (target ≤ 1.5×)`);
 console.log(`warm suite (same tree):  ${fmt(warm)} (target ≤ 0.1×)`);
+const added = median(behaviour.map((b) => b.added));
+const previewStart = median(behaviour.map((b) => b.preview));
+console.log(
+  `behaviour checks add:    ${added.toFixed(0)} ms after the others, the preview's own start ${previewStart.toFixed(0)} ms (target: no more)   samples ${behaviour.map((b) => `${b.added}/${b.preview}`).join(' ')}`,
+);
 process.exit(0);

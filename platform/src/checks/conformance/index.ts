@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PreviewEndpoint } from '../../previews.ts';
@@ -9,6 +8,7 @@ import { inputsKey, PassedRuns } from '../reuse.ts';
 import type { Check, CheckInput, CheckOutcome } from '../types.ts';
 import { EXPECTED_FAILURES, NOT_IN_ACTIVE_SUITE } from './baseline.ts';
 import { openBridge } from './bridge.ts';
+import { cliBundle, cliVersion } from './cli-bundle.ts';
 
 /** Where the conformance check finds the preview it tests. */
 export interface ConformanceDeps {
@@ -23,9 +23,6 @@ export interface ConformanceOptions {
   expectedFailures?: Readonly<Record<string, string>>;
 }
 
-const packageJson = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/package.json');
-/** The official conformance runner's CLI and version. */
-const RUNNER = path.join(path.dirname(packageJson), 'dist', 'index.js');
 /** Runs the CLI's scenarios one after the other in one process (see runner.ts). */
 const DRIVER = fileURLToPath(new URL('./runner.ts', import.meta.url));
 
@@ -66,6 +63,8 @@ export function conformanceCheck(deps: ConformanceDeps, after: string[], options
     name: 'conformance',
     after,
     timeoutMs: timeoutMs + 30_000,
+    // Built once per process, while the suite waits for the preview.
+    prepare: () => cliBundle().then(() => {}),
     async run(input): Promise<CheckOutcome> {
       salt ??= runnerSalt(expected);
       const key = await inputsKey(input.serverName, input.dir, await salt, toolOnly);
@@ -80,7 +79,7 @@ export function conformanceCheck(deps: ConformanceDeps, after: string[], options
       const bridge = await openBridge(endpoint);
       try {
         const run = await runSuite(bridge.url, input, timeoutMs, expected);
-        return passed.keep(key, judgeSuite(run, expected, await runnerVersion()));
+        return passed.keep(key, judgeSuite(run, expected, await cliVersion()));
       } finally {
         await bridge.close();
       }
@@ -88,16 +87,12 @@ export function conformanceCheck(deps: ConformanceDeps, after: string[], options
   };
 }
 
-async function runnerVersion(): Promise<string> {
-  return (JSON.parse(await readFile(packageJson, 'utf8')) as { version: string }).version;
-}
-
 /** The runner's version and the baseline: a new one of either runs every tree again. */
 async function runnerSalt(expected: Readonly<Record<string, string>>): Promise<string> {
   const baseline = createHash('sha256')
     .update(JSON.stringify([Object.keys(expected).sort(), Object.keys(NOT_IN_ACTIVE_SUITE).sort()]))
     .digest('hex');
-  return `conformance/${await runnerVersion()}/${baseline}`;
+  return `conformance/${await cliVersion()}/${baseline}`;
 }
 
 interface SuiteRun {
@@ -128,11 +123,17 @@ async function runSuite(
     return { results: [], notRun: [], output: 'stopped before the runner started\n', timedOut: false, code: null };
   }
   const leftOut = [...Object.keys(expected), ...Object.keys(NOT_IN_ACTIVE_SUITE)];
+  const cli = await cliBundle();
   // The runner is a client of the customer's preview: a bounded heap, so an answer without end stops it, not the host.
   const node = [`--max-old-space-size=${RUNNER_HEAP_MB}`];
-  const child = spawn(process.execPath, [...node, DRIVER, RUNNER, url, outDir, ...leftOut], {
+  const child = spawn(process.execPath, [...node, DRIVER, cli.file, url, outDir, ...leftOut], {
     cwd: outDir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: outDir, NO_COLOR: '1' },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: outDir,
+      NO_COLOR: '1',
+      NODE_COMPILE_CACHE: cli.compileCache,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
