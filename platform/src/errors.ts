@@ -417,6 +417,13 @@ export const ERRORS = {
       headers: retryAfter(60),
     }),
   },
+  too_many_log_searches: {
+    status: 429,
+    render: (max: number) => ({
+      message: `your organization already has ${max} log reads running; retry when one has answered`,
+      headers: retryAfter(1),
+    }),
+  },
   domain_check_too_soon: {
     status: 429,
     render: (hostname: string, waitSeconds: number) => ({
@@ -662,6 +669,7 @@ export const nothingChanged = () => apiError('nothing_changed');
 export const toolOutputIncompatible = (view: string, source: string, problems: ToolFieldIssue[]) =>
   apiError('tool_output_incompatible', view, source, problems);
 export const tooManyFollowers = (max: number) => apiError('too_many_followers', max);
+export const tooManyLogSearches = (max: number) => apiError('too_many_log_searches', max);
 export const tooManyAttempts = (waitSeconds: number) => apiError('too_many_attempts', waitSeconds);
 export const internalError = (requestId: string) => apiError('internal_error', requestId);
 export const generationFailed = () => apiError('generation_failed');

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SEARCHES_PER_ORG } from '../src/api/logs.ts';
 import type { LogRecord } from '../src/logs/records.ts';
 import { poll, TestStack, textOf } from './harness.ts';
 
@@ -353,4 +354,51 @@ describe('server logs', () => {
     }
     expect(leaking).toEqual([]);
   });
+  it('bounds the log reads an organization has running: one over the bound is 429 too_many_log_searches', async () => {
+    const { db, logs } = stack.platform.ctx;
+    const server = await db.server.findFirstOrThrow({ where: { name: 'shouter' } });
+    const base = {
+      server: 'shouter',
+      serverId: server.id,
+      orgId: server.orgId,
+      preview: undefined,
+      revision: undefined,
+      method: 'tools/call',
+      tool: 'add',
+      status: 200,
+      rpcErrorCode: undefined,
+      failed: false,
+      latencyMs: 1,
+      requestBytes: 80,
+      responseBytes: 90,
+      clientName: 'bulk',
+      clientId: 'api-key:bulk',
+      userId: 'bulk',
+      traceId: undefined,
+    };
+    // Enough calls, an hour old, that a read for text none of them has examines its bound of 200,000 records.
+    const at = Date.now() - 3_600_000;
+    for (let i = 0; i < 200_000; i++) {
+      logs.addCall({ ...base, at: at + i, requestId: `bulk-${i}` });
+      if (i % 10_000 === 9_999) await logs.flush();
+    }
+    await logs.flush();
+    const read = () => stack.api<{ error?: { code: string } }>('GET', logsUrl('?q=no-such-text&limit=1'));
+    const client = await stack.mcpClient((await stack.waitReady('shouter')).url, callerKey);
+    let readsEnded = false;
+    const reading = Promise.all(Array.from({ length: SEARCHES_PER_ORG + 1 }, read)).finally(() => {
+      readsEnded = true;
+    });
+    // A call through the gateway is answered while they read (on PGlite too, which answers on the platform's thread).
+    expect(textOf(await client.callTool({ name: 'add', arguments: { a: 1, b: 2 } }))).toBe('3');
+    expect(readsEnded).toBe(false);
+    const reads = await reading;
+    expect(reads.map((r) => r.status).sort()).toEqual([...Array(SEARCHES_PER_ORG).fill(200), 429]);
+    const refused = reads.find((r) => r.status === 429);
+    expect(refused?.body.error?.code).toBe('too_many_log_searches');
+    expect(refused?.headers.get('retry-after')).toBe('1');
+    expect(reads.find((r) => r.status === 200)?.body).toMatchObject({ logs: [], next: {} });
+    // Reads one after the other never meet the bound: each gives its place back.
+    for (let i = 0; i < SEARCHES_PER_ORG + 1; i++) expect((await read()).status).toBe(200);
+  }, 120_000);
 });

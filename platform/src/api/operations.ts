@@ -107,7 +107,7 @@ export const ops = {
     params: s.serverPath,
     query: s.logsQuery,
     answers: { 200: json('The records, oldest first.', s.logsAnswer) },
-    errors: { 429: 'too_many_followers (with follow=1)' },
+    errors: { 429: 'too_many_followers (with follow=1), too_many_log_searches (without)' },
   }),
 
   // Changes

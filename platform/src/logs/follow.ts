@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import { tooManyFollowers } from '../errors.ts';
 import { type LogFilter, lastLogId, newestLogs, PAGE, scanAfter } from './query.ts';
 import type { LogRecord } from './records.ts';
+import { OrgSlots } from './slots.ts';
 import type { LogWriter } from './writer.ts';
 
 /** Live log streams one organization may keep open at once. */
@@ -11,36 +12,14 @@ const KEEPALIVE_MS = 15_000;
 /** Other platform processes write to the same table: it is read again this often even when this process wrote nothing. */
 const POLL_MS = 1000;
 
-/** Counts the open log streams per organization and refuses one over the bound. */
-export class FollowerSlots {
-  readonly #open = new Map<string, number>();
-  readonly #max: number;
-
-  constructor(max = FOLLOWERS_PER_ORG) {
-    this.#max = max;
-  }
-
-  /** Takes a slot of `orgId`'s (429 too_many_followers when none is free); returns the function that gives it back. */
-  take(orgId: string): () => void {
-    const open = this.#open.get(orgId) ?? 0;
-    if (open >= this.#max) throw tooManyFollowers(this.#max);
-    this.#open.set(orgId, open + 1);
-    let given = false;
-    return () => {
-      if (given) return;
-      given = true;
-      const left = (this.#open.get(orgId) ?? 1) - 1;
-      if (left <= 0) this.#open.delete(orgId);
-      else this.#open.set(orgId, left);
-    };
-  }
-}
+/** The live log streams of each organization (429 too_many_followers over FOLLOWERS_PER_ORG). */
+export const followerSlots = (): OrgSlots => new OrgSlots(FOLLOWERS_PER_ORG, tooManyFollowers);
 
 /** What a live log stream reads from. */
 export interface FollowDeps {
   db: PrismaClient;
   writer: LogWriter;
-  slots: FollowerSlots;
+  slots: OrgSlots;
 }
 
 /**

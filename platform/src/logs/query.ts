@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Prisma, PrismaClient } from '@bmms/prisma';
 import {
   BATCH_SPAN_MS,
@@ -200,6 +201,9 @@ async function gather(
     for (const row of rows) held += Array.isArray(row.calls) ? row.calls.length : 1;
     take = Math.max(4, Math.min(MAX_READ, Math.floor(RECORDS_PER_READ / (held / rows.length))));
     cursor = (rows[rows.length - 1] as Row).id;
+    // The thread is free between steps: PGlite answers on this thread, its promises resolve without a turn of the
+    // event loop, and a whole search would otherwise hold every other request (a gateway call too) until it ended.
+    await setImmediate();
   }
 }
 
