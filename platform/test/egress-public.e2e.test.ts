@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import os from 'node:os';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { EgressProxy } from '../src/egress/proxy.ts';
 import { type ChangeBody, type ServerBody, TestStack, textOf } from './harness.ts';
+import { NETNS_UNAVAILABLE, TestNamespace } from './netns.ts';
 import { selfSignedCert } from './tls.ts';
 
 // A template that calls an IPv4 host the classifier deems public works end to end: created, checked, merged,
@@ -16,33 +17,7 @@ import { selfSignedCert } from './tls.ts';
 // That host has an address of the documentation range 198.51.100.0/24, which the classifier refuses unless
 // BMMS_TEST_PUBLIC_RANGES names it: the proxy connects over a veth pair, never to anything else.
 
-const ROOT = process.getuid?.() === 0;
-const HAS_IP = (() => {
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-// As root in CI the namespace must work (a missing `ip` fails there); elsewhere the test says why it skips.
-const SKIP =
-  ROOT && process.env.CI
-    ? ''
-    : !ROOT
-      ? 'needs root to create a network namespace (ip netns)'
-      : !HAS_IP
-        ? 'needs iproute2 (ip)'
-        : '';
-
-const id = `${process.pid % 100_000}`;
-const NS = `bmms-eg-${id}`;
-const VETH_HOST = `bmeg${id}h`;
-const VETH_NS = `bmeg${id}n`;
-// A /30 of 198.51.100.0/24 of our own, so two runs at once don't share addresses.
-const BLOCK = 4 * (1 + (process.pid % 62));
-const HOST_SIDE = `198.51.100.${BLOCK + 1}`;
-const TEST_HOST = `198.51.100.${BLOCK + 2}`;
+const SKIP = NETNS_UNAVAILABLE;
 const API_KEY = 'netns-api-value';
 
 const SERVER_JS = `
@@ -68,42 +43,13 @@ createHttps(tls, handle('https')).listen(443, '0.0.0.0', ready);
 createHttp(handle('http')).listen(80, '0.0.0.0', ready);
 `;
 
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-const inNs = (...args: string[]) => ip('netns', 'exec', NS, 'ip', ...args);
-
+let ns: TestNamespace;
 let scratch = '';
 let hostProcess: ChildProcess | undefined;
 const hits: { scheme: string; method: string; host: string; path: string; key: boolean; remote: string }[] = [];
 let stack: TestStack | undefined;
 let change: ChangeBody;
 let server: ServerBody;
-
-/** Creates the namespace and veth pair and checks the kernel routes the test host through it, nowhere else. */
-function createNamespace(): void {
-  ip('netns', 'add', NS);
-  ip('link', 'add', VETH_HOST, 'type', 'veth', 'peer', 'name', VETH_NS);
-  ip('link', 'set', VETH_NS, 'netns', NS);
-  ip('addr', 'add', `${HOST_SIDE}/30`, 'dev', VETH_HOST);
-  ip('link', 'set', VETH_HOST, 'up');
-  inNs('addr', 'add', `${TEST_HOST}/30`, 'dev', VETH_NS);
-  inNs('link', 'set', VETH_NS, 'up');
-  inNs('link', 'set', 'lo', 'up');
-  const route = ip('route', 'get', TEST_HOST);
-  if (!route.includes(`dev ${VETH_HOST}`)) throw new Error(`${TEST_HOST} is not routed through ${VETH_HOST}: ${route}`);
-}
-
-function removeNamespace(): void {
-  for (const args of [
-    ['netns', 'del', NS],
-    ['link', 'del', VETH_HOST],
-  ]) {
-    try {
-      ip(...args);
-    } catch {
-      // already gone (deleting the namespace removes both ends of the pair)
-    }
-  }
-}
 
 /** Starts the stand-in API inside the namespace on 80 and 443; resolves once both listen. */
 async function startTestHost(): Promise<string> {
@@ -115,7 +61,7 @@ async function startTestHost(): Promise<string> {
     [
       'netns',
       'exec',
-      NS,
+      ns.name,
       process.execPath,
       script,
       path.join(scratch, 'key.pem'),
@@ -140,7 +86,7 @@ async function startTestHost(): Promise<string> {
 async function viaProxy(testPublicRanges: string[], url: string): Promise<{ status: number; body: string }> {
   const proxy = new EgressProxy({
     root: path.join(scratch, `proxy-${testPublicRanges.length}`),
-    lookup: async () => [{ address: TEST_HOST, family: 4 }],
+    lookup: async () => [{ address: ns.address, family: 4 }],
     testPublicRanges,
     log: () => {},
   });
@@ -163,8 +109,7 @@ async function viaProxy(testPublicRanges: string[], url: string): Promise<{ stat
 describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? `(skipped: ${SKIP})` : ''}`, () => {
   beforeAll(async () => {
     scratch = await mkdtemp(path.join(os.tmpdir(), 'bmms-egress-public-'));
-    removeNamespace();
-    createNamespace();
+    ns = TestNamespace.create('eg');
     const cert = await startTestHost();
     // The setting as an operator's environment would give it.
     const { testPublicRanges } = loadConfig({ BMMS_TEST_PUBLIC_RANGES: '198.51.100.0/24' });
@@ -176,7 +121,7 @@ describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? 
           lookup: async (name) => {
             if (name !== 'api.example.com')
               throw Object.assign(new Error(`no such host ${name}`), { code: 'ENOTFOUND' });
-            return [{ address: TEST_HOST, family: 4 }];
+            return [{ address: ns.address, family: 4 }];
           },
           ca: cert,
         },
@@ -199,7 +144,7 @@ describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? 
       hostProcess.kill('SIGTERM');
       await exited;
     }
-    removeNamespace();
+    ns?.remove();
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
 
@@ -219,7 +164,7 @@ describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? 
     const plain = await viaProxy(['198.51.100.0/24'], 'http://api.example.com/items/1');
     expect(plain.status).toBe(200);
     expect(JSON.parse(plain.body)).toEqual({ id: '1', name: 'from the namespace', scheme: 'http' });
-    expect(hits.at(-1)).toMatchObject({ scheme: 'http', host: 'api.example.com', remote: HOST_SIDE });
+    expect(hits.at(-1)).toMatchObject({ scheme: 'http', host: 'api.example.com', remote: ns.hostSide });
   });
 
   it('http-json passes every check, deploys, and its tool reaches the public host through the proxy', async () => {
@@ -243,7 +188,7 @@ describe.skipIf(SKIP !== '')(`egress to a public IPv4 host, end to end ${SKIP ? 
         host: 'api.example.com',
         path: '/items/1',
         key: true,
-        remote: HOST_SIDE,
+        remote: ns.hostSide,
       });
     } finally {
       await client.close();

@@ -35,6 +35,7 @@ import type { GatewayDirectory } from './directory.ts';
 import { type FairShare, QueueFullError, type Release } from './fair-share.ts';
 import { type GatewayRateLimits, type RateLimitDecision, setRateLimitHeaders } from './rate-limit.ts';
 import { type CallSpan, hasTraceparent, startCallSpan } from './tracing.ts';
+import { boundConnect, CONNECT_TIMED_OUT, upstreamAgent } from './upstream.ts';
 
 /** What the MCP gateway needs: everything on the call path comes from memory, the database only on a miss. */
 export interface GatewayDeps extends PublicBaseDeps {
@@ -273,27 +274,6 @@ function restarting(ctx: Pick<GatewayDeps, 'reconciler'>, err: unknown, name: st
 
 const isInstanceGone = (err: NodeJS.ErrnoException) =>
   err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === CONNECT_TIMED_OUT;
-
-/**
- * An instance reached over the network (a swarm task on another node) that does not accept a connection this soon
- * is taken as gone: its node was lost, and the kernel would otherwise retry the connection for two minutes.
- */
-const CONNECT_TIMEOUT_MS = 3000;
-const CONNECT_TIMED_OUT = 'BMMS_CONNECT_TIMEOUT';
-
-/** Fails `upstream` when its new TCP connection is not made within CONNECT_TIMEOUT_MS. */
-function boundConnect(upstream: http.ClientRequest): void {
-  upstream.once('socket', (socket) => {
-    if (!socket.connecting) return;
-    const timer = setTimeout(() => {
-      const err: NodeJS.ErrnoException = new Error('the instance did not accept a connection in time');
-      err.code = CONNECT_TIMED_OUT;
-      upstream.destroy(err);
-    }, CONNECT_TIMEOUT_MS);
-    socket.once('connect', () => clearTimeout(timer));
-    socket.once('close', () => clearTimeout(timer));
-  });
-}
 
 const lastWakes = new Map<string, number>();
 function wakeAtMostOncePerSecond(ctx: Pick<GatewayDeps, 'reconciler'>, name: string): void {
@@ -645,13 +625,6 @@ function checkOrigin(req: Request, base: string): void {
     throw forbiddenOrigin(`origin ${origin} may not call this server`);
   }
 }
-
-/**
- * Keep-alive connections to every instance's socket (pooled per socket path): a call does not pay for a new
- * connection. An instance that stops closes its idle connections; a call that finds one closed under it is
- * retried once on a new connection (see `proxy`).
- */
-const upstreamAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 32, scheduling: 'lifo' });
 
 /**
  * Streams the call to the instance and its answer back; rejects with bad_gateway when it fails before answering.
