@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { PreviewEndpoint } from '../../previews.ts';
 import { inputsKey, PassedRuns } from '../reuse.ts';
@@ -25,6 +27,9 @@ export interface ConformanceOptions {
 
 /** Runs the CLI's scenarios one after the other in one process (see runner.ts). */
 const DRIVER = fileURLToPath(new URL('./runner.ts', import.meta.url));
+
+/** The runner's output kept for the log (the check's log keeps 200 kB of it). */
+const MAX_OUTPUT = 1_000_000;
 
 /** The runner's V8 heap (MiB): far more than the suite needs, far less than the platform's host. */
 const RUNNER_HEAP_MB = 256;
@@ -134,32 +139,29 @@ async function runSuite(
       NO_COLOR: '1',
       NODE_COMPILE_CACHE: cli.compileCache,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
   let output = '';
+  const keep = (chunk: Buffer) => {
+    if (output.length < MAX_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_OUTPUT - output.length);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  // The runner's own account, on a descriptor of its own: nothing the CLI prints (a server's answers) can pass as it.
   let timedOut = false;
-  let count = '?';
-  let started = 0;
   let listed: string[] = [];
   let planned = false;
-  const read = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    output += text;
-    const plan = /^=== Scenarios: (.*) \(of \d+ listed\) ===$/m.exec(text);
-    if (plan) {
-      const chosen = (plan[1] ?? '').split(' ').filter(Boolean);
-      count = String(chosen.length);
-      listed = chosen;
+  const ended: { scenario: string; code: number }[] = [];
+  const running: string[] = [];
+  createInterface({ input: child.stdio[3] as Readable }).on('line', (line) => {
+    const [what, name, code] = line.split(' ');
+    if (what === 'scenarios' && !planned) {
       planned = true;
-    }
-    for (const m of text.matchAll(/^=== Running scenario: (\S+) ===$/gm)) {
-      started++;
-      input.progress?.(`scenario ${started} of ${count}: ${m[1]}`);
-    }
-  };
-  child.stdout.on('data', read);
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString('utf8');
+      listed = line.split(' ').slice(1).filter(Boolean);
+    } else if (what === 'running' && name) {
+      running.push(name);
+      input.progress?.(`scenario ${running.length} of ${listed.length}: ${name}`);
+    } else if (what === 'ended' && name) ended.push({ scenario: name, code: Number(code) });
   });
   const stop = () => child.kill('SIGKILL');
   const timer = setTimeout(() => {
@@ -170,9 +172,9 @@ async function runSuite(
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   clearTimeout(timer);
   input.signal.removeEventListener('abort', stop);
-  const results = await readResults(outDir, output);
-  // A scenario planned but never ended (the runner stopped in it) failed there.
-  for (const scenario of listed.slice(results.length, started)) {
+  const results = await readResults(outDir, ended);
+  // A scenario started but never ended (the runner stopped in it) failed there.
+  for (const scenario of running.slice(ended.length)) {
     results.push({
       scenario,
       passed: false,
@@ -183,8 +185,8 @@ async function runSuite(
   return { results, notRun: planned ? leftOut : [], output, timedOut, code };
 }
 
-/** Each scenario's pass or fail from the runner's `Scenario ended` lines, with its failed checks from `checks.json`. */
-export async function readResults(outDir: string, output: string): Promise<ScenarioResult[]> {
+/** Each ended scenario's pass or fail from its exit code, with its failed checks from `checks.json`. */
+async function readResults(outDir: string, ended: { scenario: string; code: number }[]): Promise<ScenarioResult[]> {
   const checksOf = new Map<string, { name?: string; status?: string; errorMessage?: string }[]>();
   for (const entry of await readdir(outDir).catch(() => [])) {
     const m = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(entry);
@@ -196,12 +198,11 @@ export async function readResults(outDir: string, output: string): Promise<Scena
     }
   }
   const results: ScenarioResult[] = [];
-  for (const m of output.matchAll(/^=== Scenario ended: (\S+) \(exit (\d+)\) ===$/gm)) {
-    const scenario = m[1] as string;
+  for (const { scenario, code } of ended) {
     const checks = checksOf.get(scenario);
     const line = (c: { name?: string; errorMessage?: string }) => `${c.name ?? 'check'}: ${c.errorMessage ?? 'failed'}`;
     const failures = (checks ?? []).filter((c) => c.status === 'FAILURE').map(line);
-    const passed = m[2] === '0' && failures.length === 0;
+    const passed = code === 0 && failures.length === 0;
     if (!passed && failures.length === 0) failures.push('the scenario stopped with an error (see the log)');
     results.push({
       scenario,

@@ -6,9 +6,11 @@
 //
 //   node runner.ts <CLI bundle> <url> <output dir> <scenario to leave out>...
 //
-// prints `=== Scenarios: <name> <name>… (of <n> listed) ===`, then for each scenario `=== Running scenario: <name> ===`,
-// the CLI's output, and `=== Scenario ended: <name> (exit <code>) ===`.
+// writes to its stdout the CLI's output, and to its descriptor 3 (where the CLI, and what it prints of the server's
+// answers, never write) one line `scenarios <name> <name>…`, then for each scenario `running <name>` and `ended <name>
+// <exit code>`; the same lines go to stdout, between the CLI's, as `=== … ===`.
 
+import { writeSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 interface Program {
@@ -42,12 +44,17 @@ console.log = (...parts: unknown[]) => {
 };
 await command(['list', '--server']);
 console.log = log;
+/** Tells the check (descriptor 3) and the log (stdout). */
+const say = (line: string) => {
+  writeSync(3, `${line}\n`);
+  log(`=== ${line} ===`);
+};
 const skip = new Set(leftOut);
 const scenarios = listed.filter((s) => !skip.has(s));
-log(`=== Scenarios: ${scenarios.join(' ')} (of ${listed.length} listed) ===`);
+say(`scenarios ${scenarios.join(' ')}`);
 for (const scenario of scenarios) {
-  log(`=== Running scenario: ${scenario} ===`);
+  say(`running ${scenario}`);
   const code = await command(['server', '--url', url, '--scenario', scenario, '--output-dir', outDir]);
-  log(`=== Scenario ended: ${scenario} (exit ${code}) ===`);
+  say(`ended ${scenario} ${code}`);
 }
 exit(0);
