@@ -127,6 +127,19 @@ describe.each([
     expect(existsSync(instance.socketPath)).toBe(false);
   });
 
+  it('a stop that comes while an exit is being handled returns once the instance’s record is gone', async () => {
+    const rt = make();
+    const instance = await rt.start(startOpts());
+    const record = join(tmp, 'data', 'instances', instance.id, 'record.json');
+    expect(existsSync(record)).toBe(true);
+    process.kill(instance.pid, 'SIGKILL');
+    // No longer listed: its exit is being handled (another stopper got there first).
+    for (let i = 0; rt.list().length > 0 && i < 100_000; i++) await new Promise((r) => setImmediate(r));
+    await rt.stop(instance.id, { graceMs: 500 });
+    // What follows a stop (a deletion removing the server's folders) must not find the record of a running instance.
+    expect(existsSync(record)).toBe(false);
+  });
+
   it('fails start with the last log lines when the server crashes', async () => {
     const rt = make();
     const err = await rt.start(startOpts({ env: { FIXTURE_MODE: 'crash' } })).catch((e) => e);

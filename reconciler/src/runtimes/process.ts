@@ -198,6 +198,8 @@ export class ProcessRuntime implements Runtime {
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
+  /** Instances whose exit is being handled (no longer listed): released once their folders are. */
+  readonly #closing = new Map<string, Promise<void>>();
   readonly #cpuBoostMs: number;
   readonly #liveness: LivenessWatch;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
@@ -844,17 +846,32 @@ export class ProcessRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    this.#book.entries.delete(entry.instance.id);
-    await entry.bridge?.close();
-    if (entry.cgroup && this.cgroups) {
-      if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
-        entry.capture.note('killed: out of memory (the instance hit its memory limit)');
+    const { id } = entry.instance;
+    // No longer listed from here on; a stop() that comes now (a second stopper: a deletion beside a preview's end)
+    // waits for the rest, so that what follows it (removing the server's folders) finds the record gone.
+    this.#book.entries.delete(id);
+    let released = () => {};
+    this.#closing.set(
+      id,
+      new Promise<void>((resolve) => {
+        released = resolve;
+      }),
+    );
+    try {
+      await entry.bridge?.close();
+      if (entry.cgroup && this.cgroups) {
+        if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
+          entry.capture.note('killed: out of memory (the instance hit its memory limit)');
+        }
+        await this.cgroups.remove(entry.cgroup);
       }
-      await this.cgroups.remove(entry.cgroup);
+      await removeWritable(entry, instanceDir);
+      await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
+      this.#book.closed(entry, info);
+    } finally {
+      this.#closing.delete(id);
+      released();
     }
-    await removeWritable(entry, instanceDir);
-    await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
-    this.#book.closed(entry, info);
   }
 
   /** SIGKILL the server; bwrap then exits on its own (killing bwrap first could leave a zombie), else it goes too. */
@@ -879,7 +896,10 @@ export class ProcessRuntime implements Runtime {
   /** Stop an instance gracefully (SIGTERM, then SIGKILL after graceMs); resolves when its process is gone. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
     const entry = this.#book.entries.get(instanceId);
-    if (!entry) return;
+    if (!entry) {
+      await this.#closing.get(instanceId);
+      return;
+    }
     entry.stopping = true;
     kill(entry.instance.pid, 'SIGTERM');
     const timer = setTimeout(() => this.#forceKill(entry), opts.graceMs);
