@@ -14,7 +14,7 @@ describe('typecheck check', () => {
     const tsc = path.join(await tempDir('bmms-tsc-'), 'tsc.mjs');
     await writeFile(
       tsc,
-      "import { readFileSync } from 'node:fs';\nprocess.stdout.write(readFileSync('tsconfig.json', 'utf8'));\n",
+      "import { readFileSync } from 'node:fs';\nprocess.stdout.write(readFileSync(process.argv[process.argv.indexOf('-p') + 1], 'utf8'));\n",
     );
     const outcome = await typecheckCheck({ tscPath: tsc }).run(await checkout(files));
     const used = JSON.parse(outcome.log ?? '') as { compilerOptions: Record<string, unknown> };

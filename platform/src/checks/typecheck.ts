@@ -34,10 +34,10 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
       const work = workDir;
       try {
         await symlink(PROJECT_NODE_MODULES, path.join(work, 'node_modules'), 'dir');
-        await writeWhole(path.join(work, 'tsconfig.json'), JSON.stringify(tsconfig(), null, 2));
+        await writeWhole(path.join(work, CONFIG), JSON.stringify(tsconfig(), null, 2));
         const started = Date.now();
         const run = (config: string, ms: number) => runTsc(tscPath, work, config, ms, options.memoryMb ?? 1024, signal);
-        let { code, output, timedOut } = await run('tsconfig.json', timeoutMs);
+        let { code, output, timedOut } = await run(CONFIG, timeoutMs);
         if (!timedOut && (await hasViewScripts(path.join(work, 'repo')))) {
           await writeWhole(path.join(work, VIEW_CONFIG), JSON.stringify(viewTsconfig(), null, 2));
           const views = await run(VIEW_CONFIG, Math.max(1_000, timeoutMs - (Date.now() - started)));
@@ -66,7 +66,7 @@ export function typecheckCheck(options: TypecheckOptions = {}): Check {
         return { conclusion: 'failure', summary, log };
       } finally {
         await rm(path.join(work, 'node_modules'), { force: true });
-        await rm(path.join(work, 'tsconfig.json'), { force: true });
+        await rm(path.join(work, CONFIG), { force: true });
         await rm(path.join(work, VIEW_CONFIG), { force: true });
       }
     },
@@ -91,7 +91,14 @@ export function tsconfig() {
   };
 }
 
-/** The views' config in the check's folder (beside tsconfig.json). */
+/**
+ * The check's config, beside the tree, under a name esbuild never looks for: the checks running beside this one
+ * bundle the tree with esbuild, which reads every tsconfig.json above a file, and one removed as this check ended
+ * failed their build ("Cannot find tsconfig file ../tsconfig.json").
+ */
+const CONFIG = 'tsconfig.check.json';
+
+/** The views' config in the check's folder (beside the check's config). */
 const VIEW_CONFIG = 'tsconfig.ui.json';
 
 /** The config the views' scripts are checked with: the rendered `ui/tsconfig.json`'s options (the DOM's types). */
