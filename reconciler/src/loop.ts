@@ -15,6 +15,9 @@ import type { Instance, Runtime } from './runtimes/types.ts';
 import { ReconcilerStateStore } from './state.ts';
 import { isPreviewTarget } from './targets.ts';
 
+/** How long a deletion waits for an instance of the server that is starting or exiting (a start's own bound). */
+const SETTLE_MS = 60_000;
+
 /** What the checks say about a revision: deploy only on `success`. */
 export type GateVerdict = 'success' | 'failure' | 'pending';
 
@@ -411,8 +414,13 @@ export class Reconciler {
       await Promise.allSettled(previews.map((name) => this.#running.get(name)));
       this.wake(server);
       await this.#running.get(server)?.catch(() => {});
-      // Whatever started meanwhile (a check's trial preview) goes too.
+      // Whatever started meanwhile (a check's trial preview) goes too, also one still starting: once the starts and
+      // exits in flight have ended, what they left running is stopped, so that no instance writes into the folders
+      // removed below.
       await this.#retire(server);
+      await this.#deps.runtime.settled?.(server, SETTLE_MS);
+      await this.#retire(server);
+      await this.#deps.runtime.settled?.(server, SETTLE_MS);
     }
     await this.#deps.files?.purge(server, opts.trees, opts.bundles);
   }

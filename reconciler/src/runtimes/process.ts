@@ -200,6 +200,8 @@ export class ProcessRuntime implements Runtime {
   readonly #book: InstanceBook<Entry>;
   /** Instances whose exit is being handled (no longer listed): released once their folders are. */
   readonly #closing = new Map<string, Promise<void>>();
+  /** The server of each instance in `#closing`. */
+  readonly #closingServer = new Map<string, string>();
   readonly #cpuBoostMs: number;
   readonly #liveness: LivenessWatch;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
@@ -850,6 +852,7 @@ export class ProcessRuntime implements Runtime {
     // No longer listed from here on; a stop() that comes now (a second stopper: a deletion beside a preview's end)
     // waits for the rest, so that what follows it (removing the server's folders) finds the record gone.
     this.#book.entries.delete(id);
+    this.#closingServer.set(id, entry.instance.serverName);
     let released = () => {};
     this.#closing.set(
       id,
@@ -870,6 +873,7 @@ export class ProcessRuntime implements Runtime {
       this.#book.closed(entry, info);
     } finally {
       this.#closing.delete(id);
+      this.#closingServer.delete(id);
       released();
     }
   }
@@ -911,6 +915,15 @@ export class ProcessRuntime implements Runtime {
   /** Running instances started by this runtime object. */
   list(): Instance[] {
     return this.#book.list();
+  }
+
+  /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
+  async settled(serverName: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const busy = () =>
+      [...this.#book.entries.values()].some((e) => !e.started && e.instance.serverName === serverName) ||
+      [...this.#closingServer.values()].includes(serverName);
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Subscribe to instance exits; returns the unsubscribe function. */

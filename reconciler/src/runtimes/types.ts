@@ -105,4 +105,10 @@ export interface Runtime {
   logs(instanceId: string): string[];
   /** Kill instances a previous platform process left running; returns how many were killed. */
   cleanupOrphans(): Promise<number>;
+  /**
+   * Resolves once no instance of `serverName` is starting or having its exit handled (at most `timeoutMs`): what a
+   * deletion waits for before it removes the server's folders. Runtimes whose folders hold nothing a start or an exit
+   * still writes need not have it.
+   */
+  settled?(serverName: string, timeoutMs: number): Promise<void>;
 }
