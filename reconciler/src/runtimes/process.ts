@@ -199,9 +199,7 @@ export class ProcessRuntime implements Runtime {
   readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
   /** Instances whose exit is being handled (no longer listed): released once their folders are. */
-  readonly #closing = new Map<string, Promise<void>>();
-  /** The server of each instance in `#closing`. */
-  readonly #closingServer = new Map<string, string>();
+  readonly #closing = new Map<string, { serverName: string; released: Promise<void> }>();
   readonly #cpuBoostMs: number;
   readonly #liveness: LivenessWatch;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
@@ -852,14 +850,13 @@ export class ProcessRuntime implements Runtime {
     // No longer listed from here on; a stop() that comes now (a second stopper: a deletion beside a preview's end)
     // waits for the rest, so that what follows it (removing the server's folders) finds the record gone.
     this.#book.entries.delete(id);
-    this.#closingServer.set(id, entry.instance.serverName);
     let released = () => {};
-    this.#closing.set(
-      id,
-      new Promise<void>((resolve) => {
+    this.#closing.set(id, {
+      serverName: entry.instance.serverName,
+      released: new Promise<void>((resolve) => {
         released = resolve;
       }),
-    );
+    });
     try {
       await entry.bridge?.close();
       if (entry.cgroup && this.cgroups) {
@@ -873,7 +870,6 @@ export class ProcessRuntime implements Runtime {
       this.#book.closed(entry, info);
     } finally {
       this.#closing.delete(id);
-      this.#closingServer.delete(id);
       released();
     }
   }
@@ -901,7 +897,7 @@ export class ProcessRuntime implements Runtime {
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
     const entry = this.#book.entries.get(instanceId);
     if (!entry) {
-      await this.#closing.get(instanceId);
+      await this.#closing.get(instanceId)?.released;
       return;
     }
     entry.stopping = true;
@@ -922,7 +918,7 @@ export class ProcessRuntime implements Runtime {
     const deadline = Date.now() + timeoutMs;
     const busy = () =>
       [...this.#book.entries.values()].some((e) => !e.started && e.instance.serverName === serverName) ||
-      [...this.#closingServer.values()].includes(serverName);
+      [...this.#closing.values()].some((c) => c.serverName === serverName);
     while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
