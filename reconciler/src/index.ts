@@ -46,6 +46,7 @@ export { baseImageTag, ensureBaseImage, IMAGE_PATHS } from './runtimes/docker-im
 export { ownerOf } from './runtimes/health.ts';
 export type { JobLimits, JobOptions, JobResult } from './runtimes/job.ts';
 export { DEFAULT_LOG_BOUNDS, type LogBounds, logDiskBound } from './runtimes/logs.ts';
+export { ownedTempDir, sweepOwnedTempDirs } from './runtimes/owned-temp.ts';
 export { ProcessRuntime, type ProcessRuntimeOptions } from './runtimes/process.ts';
 export { DEFAULT_DISK_MB, isMountPoint } from './runtimes/quota.ts';
 export { SwarmRuntime, type SwarmRuntimeOptions } from './runtimes/swarm.ts';

@@ -49,6 +49,8 @@ export const CPU_BOOST_MS = 5000;
  */
 export class InstanceBook<E extends BookEntry> {
   readonly entries = new Map<string, E>();
+  /** Instances that exited and are being cleaned up: no longer listed, not yet gone from the host. */
+  readonly #closing = new Map<string, { serverName: string; released: Promise<void> }>();
   readonly #recent = new Map<string, LogRing>();
   readonly #listeners = new Set<(instance: Instance, info: ExitInfo) => void>();
   readonly #bounds: LogBounds;
@@ -130,6 +132,45 @@ export class InstanceBook<E extends BookEntry> {
     const tag = { instanceId: id, serverName: opts.serverName, revision: opts.revision, preview: opts.preview };
     const target: LogTarget = { ring: lines, file: logFile, sink: sink && ((line) => sink({ ...line, ...tag })) };
     return { lines, logFile, capture: new LogCapture(target, b) };
+  }
+
+  /**
+   * Runs `cleanup` of an instance that exited (its sandbox, container or service, its folders), then `closed()`.
+   * It is no longer listed from the start; a stop() that comes meanwhile (a second stopper: a deletion beside a
+   * preview's end) waits for the rest through `released()`, so that what follows the stop (removing the server's
+   * folders) finds the instance gone from the host, and `settled()` counts it as busy.
+   */
+  async closing(entry: E, info: ExitInfo, cleanup: () => Promise<void>): Promise<void> {
+    const { id, serverName } = entry.instance;
+    this.entries.delete(id);
+    let released = () => {};
+    this.#closing.set(id, {
+      serverName,
+      released: new Promise<void>((resolve) => {
+        released = resolve;
+      }),
+    });
+    try {
+      await cleanup();
+      this.closed(entry, info);
+    } finally {
+      this.#closing.delete(id);
+      released();
+    }
+  }
+
+  /** Resolves once the cleanup of exited instance `id` is over; at once when none runs. */
+  async released(id: string): Promise<void> {
+    await this.#closing.get(id)?.released;
+  }
+
+  /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
+  async settled(serverName: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const busy = () =>
+      [...this.entries.values()].some((e) => !e.started && e.instance.serverName === serverName) ||
+      [...this.#closing.values()].some((c) => c.serverName === serverName);
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Forgets an entry that is gone, keeps its last lines, and tells the listeners when it had started. */

@@ -280,13 +280,13 @@ export class DockerRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    this.#book.entries.delete(entry.instance.id);
-    // The socket first: once the container is gone nothing may still look like a live endpoint, while the
-    // quota mounts below take a moment to release.
-    await rm(join(instanceDir, 'sock', 'mcp.sock'), { force: true }).catch(() => {});
-    await entry.container.remove({ force: true }).catch(() => {});
-    await removeWritable(entry, instanceDir);
-    this.#book.closed(entry, info);
+    await this.#book.closing(entry, info, async () => {
+      // The socket first: once the container is gone nothing may still look like a live endpoint, while the
+      // quota mounts below take a moment to release.
+      await rm(join(instanceDir, 'sock', 'mcp.sock'), { force: true }).catch(() => {});
+      await entry.container.remove({ force: true }).catch(() => {});
+      await removeWritable(entry, instanceDir);
+    });
   }
 
   /** The server's host uid, and its writable folders as quota mounts owned by it (when the platform is root). */
@@ -301,11 +301,20 @@ export class DockerRuntime implements Runtime {
   /** Stop a container: SIGTERM, SIGKILL after graceMs (the engine's own stop timeout); resolves when removed. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
     const entry = this.#book.entries.get(instanceId);
-    if (!entry) return;
+    if (!entry) {
+      // Gone already, or exited with its cleanup still running: what follows a stop must find it gone.
+      await this.#book.released(instanceId);
+      return;
+    }
     entry.stopping = true;
     await entry.container.stop({ t: Math.max(0, Math.ceil(opts.graceMs / 1000)) }).catch(() => {});
     await entry.exited;
     await entry.closed;
+  }
+
+  /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
+  settled(serverName: string, timeoutMs: number): Promise<void> {
+    return this.#book.settled(serverName, timeoutMs);
   }
 
   list(): Instance[] {

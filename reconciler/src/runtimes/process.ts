@@ -1,7 +1,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { chmod, cp, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { chmod, cp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -24,6 +24,7 @@ import { INSTANCE_ENV, INSTANCE_NODE_FLAGS, ownerOf, signalFromExitCode, waitHea
 import { BoundedOutput, type JobOptions, type JobResult } from './job.ts';
 import { type LivenessOptions, LivenessWatch } from './liveness.ts';
 import type { LogBounds } from './logs.ts';
+import { ownedTempDir, procStartTime, sweepOwnedTempDirs } from './owned-temp.ts';
 import {
   DEFAULT_DISK_MB,
   diskQuota,
@@ -103,18 +104,6 @@ type Entry = BookEntry & {
   /** Why the runtime itself killed it (it stopped answering), for its exit. */
   killedFor?: string;
 } & Writable;
-
-/** Start time of a live `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when gone or a zombie. */
-function procStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return null;
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** Pids of the direct children of `pid`. */
 function procChildren(pid: number): number[] {
@@ -198,8 +187,6 @@ export class ProcessRuntime implements Runtime {
   readonly #log: (entry: Record<string, unknown>) => void;
   readonly #warnUnbounded: (err: Error) => void;
   readonly #book: InstanceBook<Entry>;
-  /** Instances whose exit is being handled (no longer listed): released once their folders are. */
-  readonly #closing = new Map<string, { serverName: string; released: Promise<void> }>();
   readonly #cpuBoostMs: number;
   readonly #liveness: LivenessWatch;
   /** Where memory, pids and CPU limits are enforced; null when they cannot be (then only the V8 heap is capped). */
@@ -624,12 +611,9 @@ export class ProcessRuntime implements Runtime {
     if (!copy) {
       copy = (async () => {
         this.#exposeRoot ??= (async () => {
-          const root = await mkdtemp(join(tmpdir(), EXPOSED_PREFIX));
+          // Recorded as this process's, so that a later start removes it once this process is gone (killed).
+          const root = await ownedTempDir(EXPOSED_PREFIX);
           await chmod(root, 0o711);
-          // Whose it is, so that a later start can remove it once this process is gone (killed, it never exits).
-          const owner = { pid: process.pid, start: procStartTime(process.pid) };
-          await writeFile(join(root, EXPOSED_OWNER), JSON.stringify(owner), { mode: 0o600 });
-          process.once('exit', () => rmSync(root, { recursive: true, force: true }));
           return root;
         })();
         const root = await this.#exposeRoot;
@@ -846,18 +830,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    const { id } = entry.instance;
-    // No longer listed from here on; a stop() that comes now (a second stopper: a deletion beside a preview's end)
-    // waits for the rest, so that what follows it (removing the server's folders) finds the record gone.
-    this.#book.entries.delete(id);
-    let released = () => {};
-    this.#closing.set(id, {
-      serverName: entry.instance.serverName,
-      released: new Promise<void>((resolve) => {
-        released = resolve;
-      }),
-    });
-    try {
+    await this.#book.closing(entry, info, async () => {
       await entry.bridge?.close();
       if (entry.cgroup && this.cgroups) {
         if ((await this.cgroups.oomKills(entry.cgroup)) > 0) {
@@ -867,11 +840,7 @@ export class ProcessRuntime implements Runtime {
       }
       await removeWritable(entry, instanceDir);
       await rm(join(instanceDir, 'record.json'), { force: true }).catch(() => {});
-      this.#book.closed(entry, info);
-    } finally {
-      this.#closing.delete(id);
-      released();
-    }
+    });
   }
 
   /** SIGKILL the server; bwrap then exits on its own (killing bwrap first could leave a zombie), else it goes too. */
@@ -897,7 +866,7 @@ export class ProcessRuntime implements Runtime {
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
     const entry = this.#book.entries.get(instanceId);
     if (!entry) {
-      await this.#closing.get(instanceId)?.released;
+      await this.#book.released(instanceId);
       return;
     }
     entry.stopping = true;
@@ -914,12 +883,8 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
-  async settled(serverName: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const busy = () =>
-      [...this.#book.entries.values()].some((e) => !e.started && e.instance.serverName === serverName) ||
-      [...this.#closing.values()].some((c) => c.serverName === serverName);
-    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  settled(serverName: string, timeoutMs: number): Promise<void> {
+    return this.#book.settled(serverName, timeoutMs);
   }
 
   /** Subscribe to instance exits; returns the unsubscribe function. */
@@ -987,48 +952,13 @@ export class ProcessRuntime implements Runtime {
 
 /** The folder (under the system's temporary folder) of a process's bundle copies that confined instances can read. */
 const EXPOSED_PREFIX = 'bmms-confined-';
-/** In that folder: `{pid, start}` of the platform process that made it. */
-const EXPOSED_OWNER = 'owner.json';
-/** A folder without an owner file is left alone this long: its maker may be writing that file right now. */
-const UNOWNED_GRACE_MS = 60 * 60_000;
 
 /**
  * Removes the bundle-copy folders (`bmms-confined-*` in `root`) of platform processes that are gone: killed, a
- * process never runs its exit handler. A folder is ours only when it is a real folder (not a link) of our uid; its
- * owner is gone when the recorded pid no longer runs with the recorded start time (a recycled pid is someone else).
- * Folders of live processes, of other users, and recent ones without an owner file are left alone.
+ * process never runs its exit handler (see owned-temp.ts).
  */
-export async function sweepExposedCopies(root: string, removed: (dir: string) => void = () => {}): Promise<number> {
-  let count = 0;
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (!name.startsWith(EXPOSED_PREFIX)) continue;
-    const dir = join(root, name);
-    const info = await lstat(dir).catch(() => null);
-    if (!info?.isDirectory() || info.uid !== process.getuid?.()) continue;
-    const owner = await readFile(join(dir, EXPOSED_OWNER), 'utf8')
-      .then((text) => JSON.parse(text) as { pid?: unknown; start?: unknown })
-      .catch(() => null);
-    if (owner) {
-      if (typeof owner.pid === 'number' && ownerRuns(owner.pid, owner.start)) continue;
-    } else if (Date.now() - info.mtimeMs < UNOWNED_GRACE_MS) {
-      continue;
-    }
-    await rm(dir, { recursive: true, force: true });
-    removed(dir);
-    count++;
-  }
-  return count;
-}
-
-/** Whether `pid` still runs as the process that recorded `start` (without /proc to tell: whether it runs at all). */
-function ownerRuns(pid: number, start: unknown): boolean {
-  if (typeof start === 'string') return procStartTime(pid) === start;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export function sweepExposedCopies(root: string, removed?: (dir: string) => void): Promise<number> {
+  return sweepOwnedTempDirs(root, EXPOSED_PREFIX, removed);
 }
 
 /** True when every folder from `dir` up lets other users through (x): a confined instance's own uid can reach it. */

@@ -554,15 +554,15 @@ export class SwarmRuntime implements Runtime {
   }
 
   async #onClosed(entry: Entry, instanceDir: string, info: ExitInfo): Promise<void> {
-    this.#book.entries.delete(entry.instance.id);
-    await this.#docker
-      .getService(entry.serviceId)
-      .remove()
-      .catch(() => {});
-    (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
-    await this.#configs?.release(entry.configs);
-    await removeWritable(entry, instanceDir);
-    this.#book.closed(entry, info);
+    await this.#book.closing(entry, info, async () => {
+      await this.#docker
+        .getService(entry.serviceId)
+        .remove()
+        .catch(() => {});
+      (entry.logStream as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+      await this.#configs?.release(entry.configs);
+      await removeWritable(entry, instanceDir);
+    });
   }
 
   /** The server's host uid, and its writable folders as quota mounts owned by it (when the platform is root). */
@@ -579,7 +579,11 @@ export class SwarmRuntime implements Runtime {
   /** Removes the service (the engine stops its task: SIGTERM, then SIGKILL); resolves when the task is gone. */
   async stop(instanceId: string, opts: { graceMs: number }): Promise<void> {
     const entry = this.#book.entries.get(instanceId);
-    if (!entry) return;
+    if (!entry) {
+      // Gone already, or exited with its cleanup still running: what follows a stop must find it gone.
+      await this.#book.released(instanceId);
+      return;
+    }
     entry.stopping = true;
     await this.#docker
       .getService(entry.serviceId)
@@ -592,6 +596,11 @@ export class SwarmRuntime implements Runtime {
     }
     this.#finish(entry, { code: null, signal: null, expected: true });
     await entry.closed;
+  }
+
+  /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
+  settled(serverName: string, timeoutMs: number): Promise<void> {
+    return this.#book.settled(serverName, timeoutMs);
   }
 
   list(): Instance[] {

@@ -1,8 +1,8 @@
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { ownedTempDir, sweepOwnedTempDirs } from '@bmms/reconciler';
 import { build, type Plugin } from 'esbuild';
 
 const packageJson = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/package.json');
@@ -42,12 +42,16 @@ export interface CliBundle {
   compileCache: string;
 }
 
+/** The bundle's folder under the system's temporary folder: `<prefix>XXXXXX`, one per platform process. */
+export const BUNDLE_DIR_PREFIX = 'bmms-conformance-';
+
 let built: Promise<CliBundle> | undefined;
 
 /**
  * The conformance CLI and everything it imports as one ES module, exporting its program: loading it takes about half
  * the time of loading the CLI's ≈ 600 files one by one, and its compiled code is cached (Node's compile cache, keyed
- * by its path). Built once per process into a private temporary folder (≈ 2.5 MB), removed when the process exits.
+ * by its path). Built once per process into a private temporary folder (≈ 2.5 MB), removed when the process exits
+ * or, when it was killed, by the next process that builds the bundle.
  */
 export function cliBundle(): Promise<CliBundle> {
   built ??= make().catch((err: unknown) => {
@@ -73,8 +77,9 @@ async function make(): Promise<CliBundle> {
     },
     plugins: [exportProgram],
   });
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bmms-conformance-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // A platform process that was killed left its folder: it goes now (the folders of live processes stay).
+  await sweepOwnedTempDirs(os.tmpdir(), BUNDLE_DIR_PREFIX);
+  const dir = await ownedTempDir(BUNDLE_DIR_PREFIX);
   const file = path.join(dir, 'cli.mjs');
   await writeFile(file, (result.outputFiles[0] as { text: string }).text, { mode: 0o600 });
   const compileCache = path.join(dir, 'compile-cache');
