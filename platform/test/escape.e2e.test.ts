@@ -1,7 +1,7 @@
 // Escape attempts: a deliberately hostile bundle started straight on each runtime (no checks in the way), next
 // to a neighbour server whose calls must keep answering through every attempt.
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -294,4 +294,26 @@ describe.each(cases)('escape attempts on the $name runtime', ({ name, make }) =>
     expect(answered).toBeGreaterThan(0);
     expect(await neighbourAnswers()).toBe(true);
   });
+
+  it('a stop that comes while an exit is being handled returns once the instance is gone from the host', async (t) => {
+    if (!runtime) return t.skip();
+    const rt = runtime;
+    const victim = await start('victim', []);
+    const folders = ['sock', 'cache', 'tmp'].map((dir) => path.join(tmp, 'data', 'instances', victim.id, dir));
+    expect(folders.some((dir) => existsSync(dir))).toBe(true);
+    let pid = -1;
+    for (let i = 0; i < 300 && pid <= 0; i++) {
+      pid = rt.list().find((x) => x.id === victim.id)?.pid ?? -1;
+      if (pid <= 0) await sleep(100);
+    }
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    // No longer listed: its exit is being handled (another stopper, say a deletion, comes now).
+    for (let i = 0; rt.list().some((x) => x.id === victim.id) && i < 3000; i++) await sleep(5);
+    await rt.stop(victim.id, { graceMs: 500 });
+    // What follows a stop (a deletion removing the server's folders) must find nothing of the instance left.
+    expect(folders.filter((dir) => existsSync(dir))).toEqual([]);
+    expect(exits.some((e) => e.instance.id === victim.id)).toBe(true);
+    expect(await neighbourAnswers()).toBe(true);
+  }, 60_000);
 });
