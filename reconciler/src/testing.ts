@@ -1,8 +1,10 @@
 /** Test support, exported as `@bmms/reconciler/testing` for other workspaces' tests (never imported by `src`). */
+import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { unixRequest } from './probe.ts';
+import { procStartTime } from './runtimes/owned-temp.ts';
 
 /** The project's Node 26 (vitest may itself run under another node). */
 export const NODE_BIN = realpathSync(fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url)));
@@ -53,4 +55,26 @@ export async function callTool(socketPath: string, name: string, args: Record<st
   const text = msg.result?.content[0]?.text;
   if (text === undefined) throw new Error(`tools/call ${name} failed: ${res.body.toString('utf8')}`);
   return JSON.parse(text);
+}
+
+/** `{pid, start}` of a process, as the owner file of a folder in owned-temp.ts records its maker. */
+export type OwnerRecord = { pid: number; start: string | null };
+
+/**
+ * The owner records of a process that ran and is gone (killed: its exit handler never ran) and of one that runs;
+ * `stop()` ends the running one.
+ */
+export async function ownerRecords(): Promise<{ gone: OwnerRecord; alive: OwnerRecord; stop(): void }> {
+  const gone = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const gonePid = gone.pid as number;
+  const goneRecord = { pid: gonePid, start: procStartTime(gonePid) };
+  gone.kill('SIGKILL');
+  await new Promise((resolve) => gone.once('exit', resolve));
+  const alive = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const alivePid = alive.pid as number;
+  return {
+    gone: goneRecord,
+    alive: { pid: alivePid, start: procStartTime(alivePid) },
+    stop: () => alive.kill('SIGKILL'),
+  };
 }

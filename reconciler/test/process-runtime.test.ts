@@ -19,7 +19,14 @@ import {
   type StartOptions,
 } from '../src/index.ts';
 import { sweepExposedCopies } from '../src/runtimes/process.ts';
-import { callTool, FIXTURE_MANIFEST, FIXTURE_PROBE, materializeFixture, NODE_BIN } from '../src/testing.ts';
+import {
+  callTool,
+  FIXTURE_MANIFEST,
+  FIXTURE_PROBE,
+  materializeFixture,
+  NODE_BIN,
+  ownerRecords,
+} from '../src/testing.ts';
 
 const TREE = 'e'.repeat(40);
 let tmp: string;
@@ -208,22 +215,15 @@ describe('cleanupOrphans', () => {
       if (ageMs > 0) await utimes(dir, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
       return dir;
     };
-    const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
-    // A process that ran and is gone (killed: its exit handler never ran).
-    const gone = spawn('sleep', ['30'], { stdio: 'ignore' });
-    const gonePid = gone.pid as number;
-    const goneStart = startOf(gonePid);
-    gone.kill('SIGKILL');
-    await new Promise((resolve) => gone.once('exit', resolve));
-    const alive = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const owners = await ownerRecords();
     try {
-      const live = await folder('bmms-confined-live', { pid: alive.pid, start: startOf(alive.pid as number) });
-      const dead = await folder('bmms-confined-dead', { pid: gonePid, start: goneStart });
+      const live = await folder('bmms-confined-live', owners.alive);
+      const dead = await folder('bmms-confined-dead', owners.gone);
       // The pid runs, but it is not the process that wrote the file (a recycled pid).
-      const recycled = await folder('bmms-confined-recycled', { pid: alive.pid, start: '1' });
+      const recycled = await folder('bmms-confined-recycled', { pid: owners.alive.pid, start: '1' });
       const unownedNew = await folder('bmms-confined-new');
       const unownedOld = await folder('bmms-confined-old', undefined, 2 * 60 * 60_000);
-      const unrelated = await folder('something-else', { pid: gonePid, start: goneStart });
+      const unrelated = await folder('something-else', owners.gone);
       await symlink(join(root, 'something-else'), join(root, 'bmms-confined-link'));
 
       const removed: string[] = [];
@@ -233,7 +233,7 @@ describe('cleanupOrphans', () => {
       for (const dir of [live, unownedNew, unrelated]) expect(existsSync(join(dir, 'copy', 'server.mjs'))).toBe(true);
       expect(existsSync(join(root, 'bmms-confined-link'))).toBe(true); // a link is never followed nor removed
     } finally {
-      alive.kill('SIGKILL');
+      owners.stop();
     }
   });
 });

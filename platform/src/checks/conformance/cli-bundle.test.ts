@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ownerRecords } from '@bmms/reconciler/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_DIR_PREFIX, cliBundle } from './cli-bundle.ts';
 
@@ -33,17 +33,12 @@ describe('the conformance CLI bundle folder', () => {
         await writeFile(path.join(dir, 'owner.json'), JSON.stringify(owner));
         return dir;
       };
-      // A process that ran and is gone: killed, its exit handler never removed its folder.
-      const gone = spawn('sleep', ['30'], { stdio: 'ignore' });
-      const gonePid = gone.pid as number;
-      const goneStart = startOf(gonePid);
-      gone.kill('SIGKILL');
-      await new Promise((resolve) => gone.once('exit', resolve));
-      const alive = spawn('sleep', ['30'], { stdio: 'ignore' });
+      // A process that ran and is gone (killed: its exit handler never removed its folder), and one that runs.
+      const owners = await ownerRecords();
       try {
-        const dead = await folder(`${BUNDLE_DIR_PREFIX}dead`, { pid: gonePid, start: goneStart });
-        const live = await folder(`${BUNDLE_DIR_PREFIX}live`, { pid: alive.pid, start: startOf(alive.pid as number) });
-        const other = await folder('bmms-confined-dead', { pid: gonePid, start: goneStart });
+        const dead = await folder(`${BUNDLE_DIR_PREFIX}dead`, owners.gone);
+        const live = await folder(`${BUNDLE_DIR_PREFIX}live`, owners.alive);
+        const other = await folder('bmms-confined-dead', owners.gone);
 
         const bundle = await cliBundle();
 
@@ -59,7 +54,7 @@ describe('the conformance CLI bundle folder', () => {
           [path.basename(path.dirname(bundle.file)), path.basename(live)].sort(),
         );
       } finally {
-        alive.kill('SIGKILL');
+        owners.stop();
       }
     },
   );
