@@ -151,7 +151,9 @@ describe('error codes on the wire', () => {
     const woken: string[] = [];
     const wake = reconciler.wake.bind(reconciler);
     reconciler.wake = (name: string) => {
-      woken.push(name);
+      // Only the gateway's wakes count here: the periodic resync wakes every server too (by its row and again by its
+      // route), and one that fell inside this test made it see three.
+      if (new Error().stack?.includes('wakeAtMostOncePerSecond')) woken.push(name);
       wake(name);
     };
     try {
