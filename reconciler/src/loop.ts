@@ -418,9 +418,9 @@ export class Reconciler {
       // exits in flight have ended, what they left running is stopped, so that no instance writes into the folders
       // removed below.
       await this.#retire(server);
-      await this.#deps.runtime.settled?.(server, SETTLE_MS);
+      await this.#deps.runtime.settled(server, SETTLE_MS);
       await this.#retire(server);
-      await this.#deps.runtime.settled?.(server, SETTLE_MS);
+      await this.#deps.runtime.settled(server, SETTLE_MS);
     }
     await this.#deps.files?.purge(server, opts.trees, opts.bundles);
   }

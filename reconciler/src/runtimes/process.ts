@@ -882,7 +882,7 @@ export class ProcessRuntime implements Runtime {
     return this.#book.list();
   }
 
-  /** Resolves once no instance of `serverName` is starting or closing (checked every 20 ms), or after `timeoutMs`. */
+  /** See `Runtime.settled`: the starts and exit handlings in flight that the book counts. */
   settled(serverName: string, timeoutMs: number): Promise<void> {
     return this.#book.settled(serverName, timeoutMs);
   }

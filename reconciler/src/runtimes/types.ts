@@ -107,8 +107,7 @@ export interface Runtime {
   cleanupOrphans(): Promise<number>;
   /**
    * Resolves once no instance of `serverName` is starting or having its exit handled (at most `timeoutMs`): what a
-   * deletion waits for before it removes the server's folders. Runtimes whose folders hold nothing a start or an exit
-   * still writes need not have it.
+   * deletion waits for before it removes the server's folders.
    */
-  settled?(serverName: string, timeoutMs: number): Promise<void>;
+  settled(serverName: string, timeoutMs: number): Promise<void>;
 }
